@@ -1,0 +1,100 @@
+# skr — attested release of LUKS keys to confidential VMs.
+#
+#   make            build skrctl (and later the other programs) into build/
+#   make check      unit and CLI tests, built with ASan/UBSan into build/san/
+#   make fuzz       libFuzzer targets (clang) into build/fuzz/; FUZZ_SECONDS=N runs each
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+BUILD      ?= build
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+FUZZ_SECONDS ?= 0
+
+PKGS := libcryptsetup tss2-esys tss2-mu tss2-rc tss2-tctildr openssl libcurl json-c
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fstack-protector-strong -fPIC $(WARN) \
+	-Isrc/lib -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(LDFLAGS)
+
+ifeq ($(SAN),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ALL_CFLAGS += $(SAN_FLAGS) -O1
+ALL_LDFLAGS += $(SAN_FLAGS)
+endif
+ifeq ($(FUZZ),1)
+ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DSKR_FUZZING
+endif
+
+LIB_SRC  := $(wildcard src/lib/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/amd_roots.o
+CTL_SRC  := $(wildcard src/ctl/*.c)
+CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/%)
+AMD_PEMS := $(sort $(wildcard src/lib/certs/*.pem))
+
+.PHONY: all check tests fuzz fuzz-build install clean
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/skrctl
+
+$(BUILD)/gen/amd_roots.c: tools/embed-pem.sh $(AMD_PEMS)
+	@mkdir -p $(@D)
+	sh tools/embed-pem.sh $(AMD_PEMS) > $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libskr.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/skrctl: $(CTL_OBJ) $(BUILD)/libskr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/helpers -DSKR_SRCDIR='"$(CURDIR)"' -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(BUILD)/libskr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+# Unit and CLI tests against one build variant (BUILD, SAN).
+tests: $(BUILD)/skrctl $(TEST_BIN)
+	sh tests/run.sh $(BUILD)
+
+check:
+	$(MAKE) BUILD=build/san SAN=1 tests
+
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libskr.a
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh build/fuzz
+
+install: $(BUILD)/skrctl
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BUILD)/skrctl $(DESTDIR)$(BINDIR)/skrctl
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

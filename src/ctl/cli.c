@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+int cli_usage(const char *usage)
+{
+	fprintf(stderr, "skrctl: usage: %s\n", usage);
+	return CLI_EXIT_USAGE;
+}
+
+void cli_print_json(json_object *obj)
+{
+	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
+						 JSON_C_TO_STRING_SPACED |
+						 JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+int cli_json_add_hex(json_object *obj, const char *key, const void *data, size_t len)
+{
+	_cleanup_free_ char *hex = skr_hex_encode(data, len);
+
+	if (!hex)
+		return -1;
+	return json_object_object_add(obj, key, json_object_new_string(hex));
+}
+
+static int exit_status(const struct skr_err *err)
+{
+	switch (skr_reason_class(err->reason)) {
+	case SKR_CLASS_OK:
+		return CLI_EXIT_OK;
+	case SKR_CLASS_VERIFY:
+		return CLI_EXIT_FAILED;
+	default:
+		return CLI_EXIT_USAGE;
+	}
+}
+
+int cli_finish(const struct skr_err *err, json_object *result, bool json)
+{
+	bool valid = err->reason == SKR_R_ok;
+
+	if (!valid)
+		fprintf(stderr, "skrctl: %s: %s\n", skr_reason_name(err->reason), err->detail);
+	if (json) {
+		if (!result)
+			result = json_object_new_object();
+		json_object_object_add(result, "valid", json_object_new_boolean(valid));
+		if (!valid) {
+			json_object_object_add(result, "reason",
+					       json_object_new_string(skr_reason_name(err->reason)));
+			json_object_object_add(result, "detail", json_object_new_string(err->detail));
+		}
+		cli_print_json(result);
+	}
+	json_object_put(result);
+	return exit_status(err);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Shared plumbing of skrctl's commands: the exit-status contract and output.
+ *
+ * Exit status: 0 valid, 1 verification failed (reason on stderr), 2 usage or
+ * unreadable/unparseable input.  With --json, stdout carries one JSON object
+ * whose keys are stable: "valid" (bool) always, "reason" and "detail" when not
+ * valid, and the command's own fields.
+ */
+#ifndef SKR_CLI_H
+#define SKR_CLI_H
+
+#include <stdbool.h>
+#include <json-c/json.h>
+
+#include "err.h"
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILED = 1, CLI_EXIT_USAGE = 2 };
+
+/* Every command: argv[0] is the command's own name ("verify", "show", ...). */
+typedef int (*cli_command_fn)(int argc, char **argv);
+
+int cmd_snp_verify(int argc, char **argv);
+int cmd_hcl_show(int argc, char **argv);
+int cmd_quote_verify(int argc, char **argv);
+int cmd_evidence_verify(int argc, char **argv);
+int cmd_eventlog_replay(int argc, char **argv);
+int cmd_eventlog_show(int argc, char **argv);
+int cmd_pe_hash(int argc, char **argv);
+
+/* Prints "skrctl: usage: ..." to stderr and returns CLI_EXIT_USAGE. */
+int cli_usage(const char *usage);
+
+/*
+ * Ends a command: on failure prints "skrctl: REASON: DETAIL" to stderr; with
+ * json, prints `result` (which may be NULL) with "valid", "reason" and
+ * "detail" added.  Takes ownership of result.  Returns the exit status.
+ */
+int cli_finish(const struct skr_err *err, json_object *result, bool json);
+
+/* Adds a hex string field. Returns 0 or -1 on allocation failure. */
+int cli_json_add_hex(json_object *obj, const char *key, const void *data, size_t len);
+
+/* Prints a JSON value to stdout, pretty and with a newline. */
+void cli_print_json(json_object *obj);
+
+#endif

@@ -1,0 +1,4 @@
+/* PLACEHOLDER: replaced by the real command */
+#include "cli.h"
+int cmd_eventlog_replay(int argc, char **argv) { (void)argc; (void)argv; return cli_usage("not yet"); }
+int cmd_eventlog_show(int argc, char **argv) { (void)argc; (void)argv; return cli_usage("not yet"); }

@@ -1,0 +1,3 @@
+/* PLACEHOLDER: replaced by the real command */
+#include "cli.h"
+int cmd_quote_verify(int argc, char **argv) { (void)argc; (void)argv; return cli_usage("not yet"); }

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* skrctl: enrollment, reseal and offline verification for skr. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef SKR_VERSION
+#define SKR_VERSION "0.1.0"
+#endif
+
+static const struct {
+	const char *group, *name;
+	cli_command_fn fn;
+	const char *synopsis;
+} commands[] = {
+	{ "snp", "verify", cmd_snp_verify,
+	  "REPORT [--vcek CERT] [--chain PEM] [--product NAME] [--allow-debug] [--json]" },
+	{ "hcl", "show", cmd_hcl_show, "HCL_REPORT [--json]" },
+	{ "evidence", "verify", cmd_evidence_verify,
+	  "EVIDENCE.json [--nonce HEX] [--chain PEM] [--product NAME] [--json]" },
+	{ "quote", "verify", cmd_quote_verify,
+	  "--message F --signature F --ak PEM [--nonce HEX] [--pcrs FILE] [--json]" },
+	{ "eventlog", "replay", cmd_eventlog_replay, "LOG [--json]" },
+	{ "eventlog", "show", cmd_eventlog_show, "LOG [--json]" },
+	{ "pe", "hash", cmd_pe_hash, "IMAGE [--alg sha1|sha256|sha384]" },
+};
+
+static void usage(FILE *to)
+{
+	size_t i;
+
+	fprintf(to, "usage: skrctl COMMAND ...\n\nOffline verification:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(to, "  skrctl %s %s %s\n", commands[i].group, commands[i].name,
+			commands[i].synopsis);
+	fprintf(to, "\nExit status: 0 valid, 1 verification failed, 2 usage or unreadable input.\n");
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		printf("skrctl %s\n", SKR_VERSION);
+		return CLI_EXIT_OK;
+	}
+	if (argc < 3) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].group) && !strcmp(argv[2], commands[i].name))
+			return commands[i].fn(argc - 2, argv + 2);
+	fprintf(stderr, "skrctl: unknown command '%s %s'\n", argv[1], argv[2]);
+	usage(stderr);
+	return CLI_EXIT_USAGE;
+}

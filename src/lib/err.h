@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Verification outcomes with stable, machine-readable reason codes.
+ *
+ * Every verifier in libskr reports failure through a struct skr_err: a reason
+ * from the fixed set below (its name is part of the CLI's --json output and of
+ * the broker's denial bodies, so names never change meaning) and a detail
+ * string naming what differed.  Details never contain secrets.
+ */
+#ifndef SKR_ERR_H
+#define SKR_ERR_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+enum skr_class {
+	SKR_CLASS_OK = 0,
+	SKR_CLASS_VERIFY = 1,	/* evidence is well formed but does not verify */
+	SKR_CLASS_INPUT = 2,	/* usage error, unreadable or unparseable input */
+};
+
+/* X(name, class) — append only; the names are a public interface. */
+#define SKR_REASONS(X)                                       \
+	X(ok, SKR_CLASS_OK)                                  \
+	X(usage, SKR_CLASS_INPUT)                            \
+	X(io, SKR_CLASS_INPUT)                               \
+	X(nomem, SKR_CLASS_INPUT)                            \
+	X(malformed, SKR_CLASS_INPUT)                        \
+	X(unsupported, SKR_CLASS_INPUT)                      \
+	X(snp_signature_invalid, SKR_CLASS_VERIFY)           \
+	X(snp_debug_enabled, SKR_CLASS_VERIFY)               \
+	X(snp_signing_key_mismatch, SKR_CLASS_VERIFY)        \
+	X(cert_invalid, SKR_CLASS_VERIFY)                    \
+	X(chain_untrusted, SKR_CLASS_VERIFY)                 \
+	X(chain_signature_invalid, SKR_CLASS_VERIFY)         \
+	X(cert_expired, SKR_CLASS_VERIFY)                    \
+	X(vcek_chip_mismatch, SKR_CLASS_VERIFY)              \
+	X(vcek_tcb_mismatch, SKR_CLASS_VERIFY)               \
+	X(vcek_product_mismatch, SKR_CLASS_VERIFY)           \
+	X(hcl_claims_hash_mismatch, SKR_CLASS_VERIFY)        \
+	X(hcl_ak_missing, SKR_CLASS_VERIFY)                  \
+	X(quote_magic_invalid, SKR_CLASS_VERIFY)             \
+	X(quote_type_invalid, SKR_CLASS_VERIFY)              \
+	X(quote_signature_invalid, SKR_CLASS_VERIFY)         \
+	X(quote_nonce_mismatch, SKR_CLASS_VERIFY)            \
+	X(quote_pcr_digest_mismatch, SKR_CLASS_VERIFY)       \
+	X(eventlog_replay_mismatch, SKR_CLASS_VERIFY)
+
+enum skr_reason {
+#define SKR_REASON_ENUM(name, cls) SKR_R_##name,
+	SKR_REASONS(SKR_REASON_ENUM)
+#undef SKR_REASON_ENUM
+	SKR_R__COUNT
+};
+
+struct skr_err {
+	enum skr_reason reason;
+	char detail[512];
+};
+
+/* Records the first failure only: later calls keep the original cause. */
+int skr_fail(struct skr_err *err, enum skr_reason reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+const char *skr_reason_name(enum skr_reason reason);
+enum skr_class skr_reason_class(enum skr_reason reason);
+void skr_err_clear(struct skr_err *err);
+
+#endif
