@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "amd_chain.h"
 #include "util.h"
 
 int cli_usage(const char *usage)
@@ -59,4 +60,23 @@ int cli_finish(const struct skr_err *err, json_object *result, bool json)
 	}
 	json_object_put(result);
 	return exit_status(err);
+}
+
+int cli_load_trust(struct skr_amd_trust *t, char *const *anchors, size_t n_anchors,
+		   struct skr_err *err)
+{
+	size_t i;
+
+	if (skr_amd_trust_init(t, true, err) < 0)
+		return -1;
+	for (i = 0; i < n_anchors; i++) {
+		_cleanup_buf_ struct skr_buf pem = { 0 };
+
+		if (skr_read_file(anchors[i], CLI_MAX_INPUT, &pem, err) < 0 ||
+		    skr_amd_trust_add_pem(t, pem.data, pem.len, err) < 0) {
+			skr_amd_trust_free(t);
+			return -1;
+		}
+	}
+	return 0;
 }

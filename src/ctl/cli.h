@@ -44,4 +44,14 @@ int cli_json_add_hex(json_object *obj, const char *key, const void *data, size_t
 /* Prints a JSON value to stdout, pretty and with a newline. */
 void cli_print_json(json_object *obj);
 
+
+
+struct skr_amd_trust;
+
+/* Upper bound for any input file skrctl reads (evidence, logs, reports). */
+#define CLI_MAX_INPUT (64u << 20)
+
+/* The built-in AMD roots plus each PEM file in anchors (NULL-terminated). */
+int cli_load_trust(struct skr_amd_trust *t, char *const *anchors, size_t n_anchors,
+		   struct skr_err *err);
 #endif

@@ -1,3 +1,166 @@
-/* PLACEHOLDER: replaced by the real command */
+/* SPDX-License-Identifier: Apache-2.0 */
+/* skrctl snp verify: an SEV-SNP report against its VCEK/VLEK and the AMD roots. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "amd_chain.h"
 #include "cli.h"
-int cmd_snp_verify(int argc, char **argv) { (void)argc; (void)argv; return cli_usage("not yet"); }
+#include "snp_report.h"
+#include "util.h"
+
+#define SNP_USAGE                                                                     \
+	"skrctl snp verify REPORT --vcek CERT [--chain PEM] [--trust-anchor PEM]... " \
+	"[--product milan|genoa|turin] [--allow-debug] [--json]"
+
+#define MAX_ANCHORS 16
+
+struct snp_args {
+	const char *report, *vcek, *chain;
+	char *anchors[MAX_ANCHORS];
+	size_t n_anchors;
+	enum skr_snp_product product;
+	bool allow_debug, json;
+};
+
+static int parse_args(int argc, char **argv, struct snp_args *a)
+{
+	static const struct option opts[] = {
+		{ "vcek", required_argument, NULL, 'v' },
+		{ "chain", required_argument, NULL, 'c' },
+		{ "trust-anchor", required_argument, NULL, 't' },
+		{ "product", required_argument, NULL, 'p' },
+		{ "allow-debug", no_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v': a->vcek = optarg; break;
+		case 'c': a->chain = optarg; break;
+		case 't':
+			if (a->n_anchors == MAX_ANCHORS)
+				return -1;
+			a->anchors[a->n_anchors++] = optarg;
+			break;
+		case 'p':
+			a->product = skr_snp_product_from_name(optarg);
+			if (a->product == SKR_SNP_PRODUCT_UNKNOWN)
+				return -1;
+			break;
+		case 'd': a->allow_debug = true; break;
+		case 'j': a->json = true; break;
+		default: return -1;
+		}
+	}
+	if (optind + 1 != argc || !a->vcek)
+		return -1;
+	a->report = argv[optind];
+	return 0;
+}
+
+static json_object *vcek_json(const struct skr_vcek_info *info)
+{
+	json_object *o = json_object_new_object();
+	json_object *tcb = json_object_new_object();
+
+	json_object_object_add(o, "kind", json_object_new_string(
+				       info->kind == SKR_SNP_SIGNER_VLEK ? "vlek" : "vcek"));
+	json_object_object_add(o, "product_name", json_object_new_string(info->product_name));
+	json_object_object_add(tcb, "bootloader", json_object_new_int(info->tcb.bootloader));
+	json_object_object_add(tcb, "tee", json_object_new_int(info->tcb.tee));
+	json_object_object_add(tcb, "snp", json_object_new_int(info->tcb.snp));
+	json_object_object_add(tcb, "microcode", json_object_new_int(info->tcb.microcode));
+	if (info->has_fmc)
+		json_object_object_add(tcb, "fmc", json_object_new_int(info->tcb.fmc));
+	json_object_object_add(o, "tcb", tcb);
+	cli_json_add_hex(o, "hwid", info->hwid, info->hwid_len);
+	return o;
+}
+
+static void print_summary(const struct skr_snp_report *r, enum skr_snp_product product)
+{
+	_cleanup_free_ char *m = skr_hex_encode(r->measurement, sizeof(r->measurement));
+	_cleanup_free_ char *rd = skr_hex_encode(r->report_data, sizeof(r->report_data));
+	struct skr_snp_tcb t = skr_snp_tcb_decode(r->reported_tcb, product);
+
+	printf("SNP report version %u (%s), signed by the %s: valid\n", r->version,
+	       skr_snp_product_name(product), r->signing_key == SKR_SNP_SIGNER_VLEK ? "VLEK" : "VCEK");
+	printf("measurement:  %s\n", m ? m : "");
+	printf("report_data:  %s\n", rd ? rd : "");
+	printf("policy:       0x%016llx (debug %s)\n", (unsigned long long)r->policy,
+	       skr_snp_report_debug(r) ? "on" : "off");
+	printf("vmpl:         %u\n", r->vmpl);
+	printf("reported_tcb: bootloader %u tee %u snp %u microcode %u\n", t.bootloader, t.tee,
+	       t.snp, t.microcode);
+}
+
+/* Verification order: chain and TCB/chip match, signature, then policy. */
+static int verify(const struct snp_args *a, struct skr_snp_report *r,
+		  struct skr_vcek_info *info, enum skr_snp_product *product, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf raw = { 0 }, report = { 0 }, cert = { 0 }, chain = { 0 };
+	_cleanup_(skr_amd_trust_free) struct skr_amd_trust trust = { 0 };
+	struct skr_amd_verify_opts opts = { .product = a->product };
+	X509 *vcek = NULL;
+	EVP_PKEY *key = NULL;
+	int rc = -1;
+
+	if (skr_read_file(a->report, CLI_MAX_INPUT, &raw, err) < 0 ||
+	    skr_decode_binary_or_hex(&raw, SKR_SNP_REPORT_SIZE, &report, "report", err) < 0 ||
+	    skr_snp_report_parse(report.data, report.len, r, err) < 0 ||
+	    skr_read_file(a->vcek, CLI_MAX_INPUT, &cert, err) < 0 ||
+	    skr_x509_parse(cert.data, cert.len, &vcek, "VCEK", err) < 0)
+		return -1;
+	if (a->chain) {
+		if (skr_read_file(a->chain, CLI_MAX_INPUT, &chain, err) < 0)
+			goto out;
+		opts.chain_pem = chain.data;
+		opts.chain_pem_len = chain.len;
+	}
+	if (cli_load_trust(&trust, a->anchors, a->n_anchors, err) < 0 ||
+	    skr_amd_verify_leaf(&trust, vcek, r, &opts, info, err) < 0)
+		goto out;
+	*product = a->product ? a->product : info->product ? info->product
+							   : skr_snp_report_product(r);
+	key = X509_get_pubkey(vcek);
+	if (skr_snp_report_verify_signature(r, key, err) < 0)
+		goto out;
+	if (skr_snp_report_debug(r) && !a->allow_debug) {
+		skr_fail(err, SKR_R_snp_debug_enabled,
+			 "the guest policy allows debugging (POLICY bit 19): its memory is not confidential");
+		goto out;
+	}
+	rc = 0;
+out:
+	EVP_PKEY_free(key);
+	X509_free(vcek);
+	return rc;
+}
+
+int cmd_snp_verify(int argc, char **argv)
+{
+	struct snp_args a = { 0 };
+	struct skr_snp_report r = { 0 };
+	struct skr_vcek_info info = { 0 };
+	enum skr_snp_product product = SKR_SNP_PRODUCT_UNKNOWN;
+	struct skr_err err = { 0 };
+	json_object *out = NULL;
+	bool parsed;
+
+	if (parse_args(argc, argv, &a) < 0)
+		return cli_usage(SNP_USAGE);
+	verify(&a, &r, &info, &product, &err);
+	parsed = r.version != 0;
+	if (a.json) {
+		out = json_object_new_object();
+		if (parsed)
+			json_object_object_add(out, "report", skr_snp_report_to_json(&r, product));
+		if (info.hwid_len)
+			json_object_object_add(out, "vcek", vcek_json(&info));
+	} else if (err.reason == SKR_R_ok) {
+		print_summary(&r, product);
+	}
+	return cli_finish(&err, out, a.json);
+}

@@ -1,7 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The AMD SEV-SNP certificate chain: ARK -> ASK -> VCEK and ARK -> ASVK ->
+ * VLEK (RSA-PSS), trust anchors (Milan, Genoa and Turin built in, more by
+ * configuration), the VCEK's TCB and hwID extensions, and their match with a
+ * report's REPORTED_TCB and CHIP_ID.
+ */
 #ifndef SKR_AMD_CHAIN_H
 #define SKR_AMD_CHAIN_H
+
+#include <stdbool.h>
 #include <stddef.h>
-struct skr_builtin_cert { const char *product, *role, *pem; };
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "err.h"
+#include "snp_report.h"
+
+/* Built-in AMD certificates (generated from src/lib/certs by tools/embed-pem.sh). */
+struct skr_builtin_cert {
+	const char *product;	/* "milan", "genoa", "turin" */
+	const char *role;	/* "ark", "ask", "asvk" */
+	const char *pem;
+};
 extern const struct skr_builtin_cert skr_amd_builtin_certs[];
 extern const size_t skr_amd_builtin_count;
+
+/* One trusted root and the intermediates proven to chain to it. */
+struct skr_amd_anchor {
+	enum skr_snp_product product;
+	X509 *ark;
+	X509 *ask;	/* signs VCEKs; may be NULL */
+	X509 *asvk;	/* signs VLEKs; may be NULL */
+	bool builtin;
+};
+
+struct skr_amd_trust {
+	struct skr_amd_anchor *anchors;
+	size_t count;
+};
+
+/* Loads the built-in AMD roots when `builtin` is set; otherwise starts empty. */
+int skr_amd_trust_init(struct skr_amd_trust *t, bool builtin, struct skr_err *err);
+/*
+ * Adds trust anchors from PEM text: each self-signed certificate named
+ * ARK-<Product> becomes a root; each SEV-<Product> / SEV-VLEK-<Product>
+ * certificate must verify under a root of the same product and is attached to it.
+ */
+int skr_amd_trust_add_pem(struct skr_amd_trust *t, const void *pem, size_t len,
+			  struct skr_err *err);
+void skr_amd_trust_free(struct skr_amd_trust *t);
+
+/* What a VCEK or VLEK certificate says about itself. */
+struct skr_vcek_info {
+	enum skr_snp_signer kind;	/* from the subject CN: SEV-VCEK or SEV-VLEK */
+	char product_name[32];		/* extension 1.3.6.1.4.1.3704.1.2, e.g. "Milan-B0" */
+	enum skr_snp_product product;
+	bool has_tcb;
+	struct skr_snp_tcb tcb;		/* from extensions 1.3.6.1.4.1.3704.1.3.{1,2,3,8,9} */
+	bool has_fmc;
+	uint8_t hwid[64];		/* extension 1.3.6.1.4.1.3704.1.4: 64 bytes, 8 on Turin */
+	size_t hwid_len;
+};
+
+int skr_vcek_info_parse(X509 *cert, struct skr_vcek_info *info, struct skr_err *err);
+
+struct skr_amd_verify_opts {
+	enum skr_snp_product product;	/* UNKNOWN: from the certificate, then the report */
+	const void *chain_pem;		/* presented ASK/ARK (untrusted); may be NULL */
+	size_t chain_pem_len;
+	time_t now;			/* 0: the current time */
+};
+
+/*
+ * Verifies leaf (VCEK or VLEK) up to a trusted ARK and checks it against the
+ * report: signer kind, product, REPORTED_TCB and CHIP_ID.  Does not verify the
+ * report signature itself (skr_snp_report_verify_signature does).
+ */
+int skr_amd_verify_leaf(const struct skr_amd_trust *t, X509 *leaf,
+			const struct skr_snp_report *report,
+			const struct skr_amd_verify_opts *opts,
+			struct skr_vcek_info *info_out, struct skr_err *err);
+
+/* Compares the certificate's TCB and hwID with the report; names what differs. */
+int skr_vcek_match_report(const struct skr_vcek_info *info, const struct skr_snp_report *r,
+			  enum skr_snp_product product, struct skr_err *err);
+
+/* Parses one certificate in DER or PEM. */
+int skr_x509_parse(const void *data, size_t len, X509 **out, const char *what,
+		   struct skr_err *err);
+
 #endif
