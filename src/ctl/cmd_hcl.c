@@ -92,7 +92,8 @@ int cmd_hcl_show(int argc, char **argv)
 	struct skr_err err = { 0 };
 	EVP_PKEY *ak = NULL;
 	json_object *out = NULL;
-	bool json = false, parsed = false;
+	struct skr_err ignored = { 0 };
+	bool json = false, parsed = false, bound = false;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -104,8 +105,10 @@ int cmd_hcl_show(int argc, char **argv)
 		return cli_usage(HCL_USAGE);
 	if (load_report(argv[optind], &data, &err) == 0 &&
 	    skr_hcl_report_parse(data.data, data.len, &r, &err) == 0) {
-		parsed = true;
-		if (skr_hcl_verify_binding(&r, &err) == 0)
+		bound = skr_hcl_verify_binding(&r, &err) == 0;
+		/* Shown even when unbound, so the operator sees what was tampered with. */
+		parsed = skr_hcl_parse_claims(&r, bound ? &err : &ignored) == 0;
+		if (bound && parsed)
 			skr_hcl_ak_public(&r, &ak, &err);
 	}
 	if (parsed && json) {
@@ -113,7 +116,7 @@ int cmd_hcl_show(int argc, char **argv)
 		if (ak)
 			add_ak(out, ak);
 	} else if (parsed) {
-		print_text(&r, ak, err.reason != SKR_R_hcl_claims_hash_mismatch);
+		print_text(&r, ak, bound);
 	}
 	rc = cli_finish(&err, out, json);
 	EVP_PKEY_free(ak);

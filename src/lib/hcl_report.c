@@ -56,16 +56,23 @@ static int parse_runtime_header(const uint8_t *d, size_t len, struct skr_hcl_rep
 	return 0;
 }
 
-static int parse_claims(const uint8_t *d, struct skr_hcl_report *r, struct skr_err *err)
+static int copy_claims(const uint8_t *d, struct skr_hcl_report *r, struct skr_err *err)
 {
-	struct json_tokener *tok;
-	size_t i;
-
 	r->claims = malloc(r->claims_len + 1);
 	if (!r->claims)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	memcpy(r->claims, d + SKR_HCL_CLAIMS_OFFSET, r->claims_len);
 	r->claims[r->claims_len] = 0;
+	return 0;
+}
+
+int skr_hcl_parse_claims(struct skr_hcl_report *r, struct skr_err *err)
+{
+	struct json_tokener *tok;
+	size_t i;
+
+	if (r->claims_json)
+		return 0;
 	/* The hash covers all claims bytes, but JSON must not hide bytes after a NUL. */
 	for (i = 0; i < r->claims_len; i++)
 		if (r->claims[i] == 0)
@@ -90,7 +97,7 @@ int skr_hcl_report_parse(const uint8_t *data, size_t len, struct skr_hcl_report 
 	memset(r, 0, sizeof(*r));
 	if (parse_header(data, len, r, err) < 0 ||
 	    skr_snp_report_parse(data + SKR_HCL_SNP_OFFSET, SKR_SNP_REPORT_SIZE, &r->snp, err) < 0 ||
-	    parse_runtime_header(data, len, r, err) < 0 || parse_claims(data, r, err) < 0) {
+	    parse_runtime_header(data, len, r, err) < 0 || copy_claims(data, r, err) < 0) {
 		skr_hcl_report_free(r);
 		return -1;
 	}
@@ -155,7 +162,7 @@ static json_object *find_ak(json_object *claims)
 
 int skr_hcl_ak_public(const struct skr_hcl_report *r, EVP_PKEY **out, struct skr_err *err)
 {
-	json_object *jwk = find_ak(r->claims_json);
+	json_object *jwk = r->claims_json ? find_ak(r->claims_json) : NULL;
 
 	if (!jwk)
 		return skr_fail(err, SKR_R_hcl_ak_missing,
@@ -171,6 +178,8 @@ int skr_hcl_user_data(const struct skr_hcl_report *r, uint8_t out[64], size_t *l
 	const char *s;
 
 	*len = 0;
+	if (!r->claims_json)
+		return skr_fail(err, SKR_R_usage, "HCL claims were not parsed");
 	if (!json_object_object_get_ex(r->claims_json, "user-data", &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_string))

@@ -43,13 +43,19 @@ struct skr_hcl_report {
 	json_object *claims_json;
 };
 
-/* Parses the layout and the claims JSON; does not check the binding. */
+/*
+ * Parses the fixed layout and bounds the claims, but does not parse the claims
+ * JSON: verify the SNP report and the binding first, then skr_hcl_parse_claims.
+ */
 int skr_hcl_report_parse(const uint8_t *data, size_t len, struct skr_hcl_report *out,
 			 struct skr_err *err);
 void skr_hcl_report_free(struct skr_hcl_report *r);
 
 /* The claims digest with the report's hash type; returns its length or -1. */
 int skr_hcl_claims_digest(const struct skr_hcl_report *r, uint8_t out[64], struct skr_err *err);
+
+/* Parses the claims JSON (after skr_hcl_verify_binding has passed). */
+int skr_hcl_parse_claims(struct skr_hcl_report *r, struct skr_err *err);
 
 /* Checks HASH(claims) = REPORT_DATA[0:digest length] (constant time). */
 int skr_hcl_verify_binding(const struct skr_hcl_report *r, struct skr_err *err);
