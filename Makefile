@@ -46,6 +46,7 @@ AMD_PEMS := $(sort $(wildcard src/lib/certs/*.pem))
 
 .PHONY: all check tests fuzz fuzz-build install clean
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: $(BUILD)/skrctl
 
