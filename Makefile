@@ -40,6 +40,8 @@ HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/%)
 AMD_PEMS := $(sort $(wildcard src/lib/certs/*.pem))
@@ -75,8 +77,13 @@ $(BUILD)/tests/%.o: tests/unit/%.c
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(BUILD)/libskr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
+# Test tools (fixture generators, fake platforms): never installed.
+$(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(BUILD)/libskr.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/helpers -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
 # Unit and CLI tests against one build variant (BUILD, SAN).
-tests: $(BUILD)/skrctl $(TEST_BIN)
+tests: $(BUILD)/skrctl $(TEST_BIN) $(TOOL_BIN)
 	sh tests/run.sh $(BUILD)
 
 check:
