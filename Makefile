@@ -46,7 +46,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/%)
 AMD_PEMS := $(sort $(wildcard src/lib/certs/*.pem))
 
-.PHONY: all check tests fuzz fuzz-build install clean
+.PHONY: all check tests vectors-cache fuzz fuzz-build install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -86,7 +86,11 @@ $(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(BUILD)/libskr.a
 tests: $(BUILD)/skrctl $(TEST_BIN) $(TOOL_BIN)
 	sh tests/run.sh $(BUILD)
 
-check:
+# The signed Debian kernel the PE test cross-checks is cached outside the tree.
+vectors-cache:
+	sh tests/tools/fetch-signed-kernel.sh
+
+check: vectors-cache
 	$(MAKE) BUILD=build/san SAN=1 tests
 
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libskr.a

@@ -44,7 +44,10 @@ enum skr_class {
 	X(quote_signature_invalid, SKR_CLASS_VERIFY)         \
 	X(quote_nonce_mismatch, SKR_CLASS_VERIFY)            \
 	X(quote_pcr_digest_mismatch, SKR_CLASS_VERIFY)       \
-	X(eventlog_replay_mismatch, SKR_CLASS_VERIFY)
+	X(eventlog_replay_mismatch, SKR_CLASS_VERIFY)        \
+	X(nonce_invalid, SKR_CLASS_VERIFY)                   \
+	X(nonce_expired, SKR_CLASS_VERIFY)                   \
+	X(nonce_replayed, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,
