@@ -47,7 +47,15 @@ enum skr_class {
 	X(eventlog_replay_mismatch, SKR_CLASS_VERIFY)        \
 	X(nonce_invalid, SKR_CLASS_VERIFY)                   \
 	X(nonce_expired, SKR_CLASS_VERIFY)                   \
-	X(nonce_replayed, SKR_CLASS_VERIFY)
+	X(nonce_replayed, SKR_CLASS_VERIFY)                  \
+	X(tpm_unavailable, SKR_CLASS_INPUT)                  \
+	X(tpm_error, SKR_CLASS_INPUT)                        \
+	X(tpm_nv_uninitialized, SKR_CLASS_INPUT)             \
+	X(tpm_nv_undefined, SKR_CLASS_INPUT)                 \
+	X(certify_signature_invalid, SKR_CLASS_VERIFY)       \
+	X(certify_nonce_mismatch, SKR_CLASS_VERIFY)          \
+	X(certify_name_mismatch, SKR_CLASS_VERIFY)           \
+	X(wrap_key_attributes, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

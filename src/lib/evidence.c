@@ -109,6 +109,22 @@ static int parse_trustee(json_object *obj, json_object *version, struct skr_evid
 	return trustee_pcrs(pcrs, &ev->pcrs, err);
 }
 
+static int parse_wrap_key(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	json_object *wk;
+
+	if (!json_object_object_get_ex(obj, "wrap_key", &wk))
+		return 0;
+	if (!json_object_is_type(wk, json_type_object))
+		return skr_fail(err, SKR_R_malformed, "evidence \"wrap_key\" is not an object");
+	if (bytes_member(wk, "public", true, ENC_BASE64, &ev->wrap_public, err) < 0 ||
+	    bytes_member(wk, "certify_attest", true, ENC_BASE64, &ev->wrap_certify_attest, err) < 0 ||
+	    bytes_member(wk, "certify_signature", true, ENC_BASE64, &ev->wrap_certify_signature,
+			 err) < 0)
+		return -1;
+	return 0;
+}
+
 static int parse_skr(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
 {
 	json_object *quote, *pcrs;
@@ -126,7 +142,9 @@ static int parse_skr(json_object *obj, struct skr_evidence *ev, struct skr_err *
 	    bytes_member(obj, "hcl_report", true, ENC_BASE64, &ev->hcl_report, err) < 0 ||
 	    bytes_member(obj, "vcek", false, ENC_BASE64, &ev->vcek, err) < 0)
 		return -1;
-	return skr_pcr_banks_from_json(pcrs, &ev->pcrs, err);
+	if (skr_pcr_banks_from_json(pcrs, &ev->pcrs, err) < 0)
+		return -1;
+	return parse_wrap_key(obj, ev, err);
 }
 
 int skr_evidence_from_json(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
@@ -178,11 +196,16 @@ void skr_evidence_free(struct skr_evidence *ev)
 	skr_buf_free(&ev->vcek);
 	skr_buf_free(&ev->quote_attest);
 	skr_buf_free(&ev->quote_signature);
+	skr_buf_free(&ev->wrap_public);
+	skr_buf_free(&ev->wrap_certify_attest);
+	skr_buf_free(&ev->wrap_certify_signature);
 }
 
 void skr_evidence_result_free(struct skr_evidence_result *res)
 {
 	skr_hcl_report_free(&res->hcl);
+	EVP_PKEY_free(res->ak);
+	res->ak = NULL;
 }
 
 /* AMD chain, VCEK/TCB match, SNP signature and policy, in that order. */
@@ -215,6 +238,8 @@ static int verify_snp(const struct skr_evidence *ev, const struct skr_evidence_p
 			 "the guest policy allows debugging (POLICY bit 19)");
 		goto out;
 	}
+	if (pol->snp_policy && pol->snp_policy(snp, res->product, pol->snp_policy_ctx, err) < 0)
+		goto out;
 	rc = 0;
 out:
 	EVP_PKEY_free(key);
@@ -245,23 +270,18 @@ static int check_trustee_user_data(const struct skr_evidence *ev,
 int skr_evidence_verify(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
 			struct skr_evidence_result *res, struct skr_err *err)
 {
-	EVP_PKEY *ak = NULL;
-	int rc = -1;
-
 	memset(res, 0, sizeof(*res));
 	if (skr_hcl_report_parse(ev->hcl_report.data, ev->hcl_report.len, &res->hcl, err) < 0 ||
 	    verify_snp(ev, pol, res, err) < 0 || skr_hcl_verify_binding(&res->hcl, err) < 0 ||
-	    skr_hcl_parse_claims(&res->hcl, err) < 0 || skr_hcl_ak_public(&res->hcl, &ak, err) < 0)
+	    skr_hcl_parse_claims(&res->hcl, err) < 0 ||
+	    skr_hcl_ak_public(&res->hcl, &res->ak, err) < 0)
 		return -1;
 	if (skr_tpm_quote_verify(ev->quote_attest.data, ev->quote_attest.len,
-				 ev->quote_signature.data, ev->quote_signature.len, ak, pol->nonce,
-				 pol->nonce_len, &ev->pcrs, &res->quote, err) < 0) {
+				 ev->quote_signature.data, ev->quote_signature.len, res->ak,
+				 pol->nonce, pol->nonce_len, &ev->pcrs, &res->quote, err) < 0) {
 		res->quote_parsed = res->quote.magic == TPM2_GENERATED_VALUE;
-		goto out;
+		return -1;
 	}
 	res->quote_parsed = true;
-	rc = check_trustee_user_data(ev, res, err);
-out:
-	EVP_PKEY_free(ak);
-	return rc;
+	return check_trustee_user_data(ev, res, err);
 }

@@ -37,6 +37,11 @@ struct skr_evidence {
 	struct skr_buf quote_attest;
 	struct skr_buf quote_signature;
 	struct skr_pcr_banks pcrs;
+	/* skr layout, release requests: "wrap_key": {"public", "certify_attest",
+	 * "certify_signature"} (TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE). */
+	struct skr_buf wrap_public;
+	struct skr_buf wrap_certify_attest;
+	struct skr_buf wrap_certify_signature;
 };
 
 /* Parses either layout from a JSON object; bounds every field. */
@@ -55,6 +60,13 @@ struct skr_evidence_policy {
 	const uint8_t *nonce;		/* expected quote qualifying data; NULL: not checked */
 	size_t nonce_len;
 	bool allow_debug;
+	/*
+	 * Called after the SNP signature and debug checks, before the claims
+	 * are looked at (the broker's minimum TCB, VMPL, measurement pins).
+	 */
+	int (*snp_policy)(const struct skr_snp_report *r, enum skr_snp_product product,
+			  void *ctx, struct skr_err *err);
+	void *snp_policy_ctx;
 };
 
 /* What verification established; valid only for the steps that passed. */
@@ -62,6 +74,7 @@ struct skr_evidence_result {
 	struct skr_hcl_report hcl;
 	struct skr_vcek_info vcek;
 	enum skr_snp_product product;
+	EVP_PKEY *ak;			/* HCLAkPub, once the claims verified */
 	TPMS_ATTEST quote;
 	bool quote_parsed;
 };
