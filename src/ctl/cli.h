@@ -27,6 +27,7 @@ int cmd_evidence_verify(int argc, char **argv);
 int cmd_eventlog_replay(int argc, char **argv);
 int cmd_eventlog_show(int argc, char **argv);
 int cmd_pe_hash(int argc, char **argv);
+int cmd_release(int argc, char **argv);
 
 /* Prints "skrctl: usage: ..." to stderr and returns CLI_EXIT_USAGE. */
 int cli_usage(const char *usage);

@@ -26,6 +26,15 @@ static const struct {
 	{ "pe", "hash", cmd_pe_hash, "IMAGE [--alg sha1|sha256|sha384] [--pad-unsigned] [--json]" },
 };
 
+static const struct {
+	const char *name;
+	cli_command_fn fn;
+	const char *synopsis;
+} single_commands[] = {
+	{ "release", cmd_release,
+	  "--key-id ID --broker URL... --ca PEM [--tcti T] [--pcrs LIST] [--timeout S] --out FILE" },
+};
+
 static void usage(FILE *to)
 {
 	size_t i;
@@ -34,6 +43,9 @@ static void usage(FILE *to)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(to, "  skrctl %s %s %s\n", commands[i].group, commands[i].name,
 			commands[i].synopsis);
+	fprintf(to, "\nAttested release:\n");
+	for (i = 0; i < sizeof(single_commands) / sizeof(single_commands[0]); i++)
+		fprintf(to, "  skrctl %s %s\n", single_commands[i].name, single_commands[i].synopsis);
 	fprintf(to, "\nExit status: 0 valid, 1 verification failed, 2 usage or unreadable input.\n");
 }
 
@@ -49,6 +61,9 @@ int main(int argc, char **argv)
 		printf("skrctl %s\n", SKR_VERSION);
 		return CLI_EXIT_OK;
 	}
+	for (i = 0; argc >= 2 && i < sizeof(single_commands) / sizeof(single_commands[0]); i++)
+		if (!strcmp(argv[1], single_commands[i].name))
+			return single_commands[i].fn(argc - 1, argv + 1);
 	if (argc < 3) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;

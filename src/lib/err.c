@@ -33,6 +33,16 @@ const char *skr_reason_name(enum skr_reason reason)
 	return reasons[reason].name;
 }
 
+enum skr_reason skr_reason_from_name(const char *name)
+{
+	unsigned i;
+
+	for (i = 0; name && i < SKR_R__COUNT; i++)
+		if (!strcmp(reasons[i].name, name))
+			return (enum skr_reason)i;
+	return SKR_R__COUNT;
+}
+
 enum skr_class skr_reason_class(enum skr_reason reason)
 {
 	if ((unsigned)reason >= SKR_R__COUNT)

@@ -55,7 +55,23 @@ enum skr_class {
 	X(certify_signature_invalid, SKR_CLASS_VERIFY)       \
 	X(certify_nonce_mismatch, SKR_CLASS_VERIFY)          \
 	X(certify_name_mismatch, SKR_CLASS_VERIFY)           \
-	X(wrap_key_attributes, SKR_CLASS_VERIFY)
+	X(wrap_key_attributes, SKR_CLASS_VERIFY)            \
+	X(snp_tcb_too_low, SKR_CLASS_VERIFY)                 \
+	X(snp_vmpl_not_allowed, SKR_CLASS_VERIFY)            \
+	X(snp_measurement_not_allowed, SKR_CLASS_VERIFY)     \
+	X(snp_host_data_mismatch, SKR_CLASS_VERIFY)          \
+	X(snp_id_key_mismatch, SKR_CLASS_VERIFY)             \
+	X(tee_not_allowed, SKR_CLASS_VERIFY)                 \
+	X(pcr_not_quoted, SKR_CLASS_VERIFY)                  \
+	X(pcr_mismatch, SKR_CLASS_VERIFY)                    \
+	X(policy_invalid, SKR_CLASS_INPUT)                   \
+	X(key_unknown, SKR_CLASS_VERIFY)                     \
+	X(key_exists, SKR_CLASS_INPUT)                       \
+	X(store_error, SKR_CLASS_INPUT)                      \
+	X(store_decrypt_failed, SKR_CLASS_INPUT)             \
+	X(refset_unknown, SKR_CLASS_INPUT)                   \
+	X(broker_unreachable, SKR_CLASS_INPUT)               \
+	X(broker_protocol, SKR_CLASS_INPUT)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,
@@ -74,6 +90,8 @@ int skr_fail(struct skr_err *err, enum skr_reason reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 const char *skr_reason_name(enum skr_reason reason);
+/* The reason with that name (as received from a broker); SKR_R__COUNT if none. */
+enum skr_reason skr_reason_from_name(const char *name);
 enum skr_class skr_reason_class(enum skr_reason reason);
 void skr_err_clear(struct skr_err *err);
 

@@ -25,7 +25,7 @@ int skr_tpm2b_public_parse(const uint8_t *data, size_t len, TPM2B_PUBLIC *out,
 	return 0;
 }
 
-int skr_tpm_public_name(const TPMT_PUBLIC *pub, TPM2B_NAME *name, struct skr_err *err)
+int skr_tpmt_public_name(const TPMT_PUBLIC *pub, TPM2B_NAME *name, struct skr_err *err)
 {
 	const EVP_MD *md = skr_tpm_alg_md(pub->nameAlg);
 	uint8_t buf[sizeof(TPMT_PUBLIC)];
@@ -97,7 +97,7 @@ static int ecc_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err)
 	return ok ? 0 : skr_fail(err, SKR_R_malformed, "the TPM ECC point is not on the curve");
 }
 
-int skr_tpm_public_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err)
+int skr_tpmt_public_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err)
 {
 	*out = NULL;
 	switch (pub->type) {
@@ -174,7 +174,7 @@ int skr_wrap_key_verify(const uint8_t *public_bytes, size_t public_len,
 	if (verify_certify(certify_attest, attest_len, certify_sig, sig_len, ak, nonce, nonce_len,
 			   &a, err) < 0 ||
 	    skr_tpm2b_public_parse(public_bytes, public_len, &pub, err) < 0 ||
-	    skr_tpm_public_name(&pub.publicArea, &name, err) < 0)
+	    skr_tpmt_public_name(&pub.publicArea, &name, err) < 0)
 		return -1;
 	certified = &a.attested.certify.name;
 	if (certified->size != name.size || !skr_ct_equal(certified->name, name.name, name.size))
@@ -182,5 +182,5 @@ int skr_wrap_key_verify(const uint8_t *public_bytes, size_t public_len,
 				"the AK certified another key than the wrap key presented");
 	if (skr_wrap_key_check_attributes(&pub.publicArea, err) < 0)
 		return -1;
-	return skr_tpm_public_pkey(&pub.publicArea, pkey, err);
+	return skr_tpmt_public_pkey(&pub.publicArea, pkey, err);
 }

@@ -26,10 +26,10 @@ int skr_tpm2b_public_parse(const uint8_t *data, size_t len, TPM2B_PUBLIC *out,
 			   struct skr_err *err);
 
 /* Name = nameAlg || H_nameAlg(marshalled TPMT_PUBLIC). */
-int skr_tpm_public_name(const TPMT_PUBLIC *pub, TPM2B_NAME *name, struct skr_err *err);
+int skr_tpmt_public_name(const TPMT_PUBLIC *pub, TPM2B_NAME *name, struct skr_err *err);
 
 /* An RSA or ECC P-256/P-384 TPMT_PUBLIC as an OpenSSL public key. */
-int skr_tpm_public_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err);
+int skr_tpmt_public_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err);
 
 /* ECC P-256, SHA-256 name, the required attributes set and the forbidden ones clear. */
 int skr_wrap_key_check_attributes(const TPMT_PUBLIC *pub, struct skr_err *err);

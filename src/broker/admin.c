@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The admin API (its own listener, bearer token):
+ *   GET    /v1/keys                      list keys
+ *   POST   /v1/keys                      {"key_id", "secret": b64, "policy": {...}}
+ *   GET    /v1/keys/ID                   {"key_id", "policy", "refsets"}
+ *   DELETE /v1/keys/ID
+ *   PUT    /v1/keys/ID/policy            {...policy...}
+ *   GET    /v1/keys/ID/refsets
+ *   POST   /v1/keys/ID/refsets           {"label", "state", "pcrs": {"sha256": {...}}}
+ *   DELETE /v1/keys/ID/refsets/N
+ *   GET    /v1/audit[?key_id=ID&limit=N] (query handled by http.c into req)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "broker.h"
+#include "policy.h"
+#include "util.h"
+
+#define ADMIN_MAX_PARTS 5
+
+bool skr_broker_admin_auth(const struct skr_broker *b, const char *authorization)
+{
+	static const char prefix[] = "Bearer ";
+	uint8_t digest[32];
+	const char *token;
+
+	if (!authorization || strncmp(authorization, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	token = authorization + sizeof(prefix) - 1;
+	if (!EVP_Digest(token, strlen(token), digest, NULL, EVP_sha256(), NULL))
+		return false;
+	return skr_ct_equal(digest, b->admin_token_sha256, sizeof(digest));
+}
+
+static void ok_json(struct skr_response *r, unsigned status, json_object *body)
+{
+	r->status = status;
+	r->body = body ? body : json_object_new_object();
+}
+
+static void fail(struct skr_response *r, const struct skr_err *err)
+{
+	unsigned status = err->reason == SKR_R_key_unknown ? 404
+			  : err->reason == SKR_R_key_exists ? 409
+			  : err->reason == SKR_R_store_error || err->reason == SKR_R_nomem ? 500
+											  : 400;
+
+	skr_response_error(r, status, status == 500 ? "internal error" : "bad request",
+			   status == 500 ? NULL : err);
+}
+
+/* Stored JSON text handed back as a JSON value. */
+static void ok_text(struct skr_response *r, char *text)
+{
+	json_object *v = text ? json_tokener_parse(text) : NULL;
+
+	free(text);
+	if (!v) {
+		skr_response_error(r, 500, "internal error", NULL);
+		return;
+	}
+	ok_json(r, 200, v);
+}
+
+static int split_path(const char *path, char parts[ADMIN_MAX_PARTS][160])
+{
+	int n = 0;
+
+	while (*path == '/')
+		path++;
+	while (*path && n < ADMIN_MAX_PARTS) {
+		size_t len = strcspn(path, "/");
+
+		if (len >= sizeof(parts[0]))
+			return -1;
+		memcpy(parts[n], path, len);
+		parts[n++][len] = 0;
+		path += len;
+		while (*path == '/')
+			path++;
+	}
+	return *path ? -1 : n;
+}
+
+static void key_create(struct skr_broker *b, json_object *req, struct skr_response *r)
+{
+	_cleanup_buf_ struct skr_buf secret = { 0 };
+	struct skr_err err = { 0 };
+	struct skr_policy policy;
+	json_object *id, *sec, *pol;
+
+	if (!json_object_object_get_ex(req, "key_id", &id) ||
+	    !json_object_object_get_ex(req, "secret", &sec) ||
+	    !json_object_object_get_ex(req, "policy", &pol) ||
+	    !json_object_is_type(id, json_type_string) || !json_object_is_type(sec, json_type_string)) {
+		skr_fail(&err, SKR_R_malformed, "need \"key_id\", \"secret\" (base64) and \"policy\"");
+		fail(r, &err);
+		return;
+	}
+	if (skr_base64_decode(json_object_get_string(sec), (size_t)json_object_get_string_len(sec),
+			      &secret, "secret", &err) == 0 &&
+	    skr_policy_from_json(pol, &policy, &err) == 0 &&
+	    skr_store_key_create(b->store, json_object_get_string(id), secret.data, secret.len,
+				 json_object_to_json_string_ext(pol, JSON_C_TO_STRING_PLAIN), &err) == 0) {
+		OPENSSL_cleanse(secret.data, secret.len);
+		ok_json(r, 201, json_object_new_object());
+		json_object_object_add(r->body, "key_id", json_object_get(id));
+		return;
+	}
+	if (secret.data)
+		OPENSSL_cleanse(secret.data, secret.len);
+	fail(r, &err);
+}
+
+static void key_show(struct skr_broker *b, const char *key_id, struct skr_response *r)
+{
+	char *policy = NULL, *refsets = NULL;
+	struct skr_err err = { 0 };
+	json_object *body;
+
+	if (skr_store_key_policy(b->store, key_id, &policy, &err) < 0 ||
+	    skr_store_refset_list(b->store, key_id, &refsets, &err) < 0) {
+		free(policy);
+		fail(r, &err);
+		return;
+	}
+	body = json_object_new_object();
+	json_object_object_add(body, "key_id", json_object_new_string(key_id));
+	json_object_object_add(body, "policy", json_tokener_parse(policy));
+	json_object_object_add(body, "refsets", json_tokener_parse(refsets));
+	free(policy);
+	free(refsets);
+	ok_json(r, 200, body);
+}
+
+static void set_policy(struct skr_broker *b, const char *key_id, json_object *req,
+		       struct skr_response *r)
+{
+	struct skr_err err = { 0 };
+	struct skr_policy policy;
+
+	if (skr_policy_from_json(req, &policy, &err) < 0 ||
+	    skr_store_key_set_policy(b->store, key_id,
+				     json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
+				     &err) < 0)
+		fail(r, &err);
+	else
+		ok_json(r, 200, NULL);
+}
+
+static void refset_add(struct skr_broker *b, const char *key_id, json_object *req,
+		       struct skr_response *r)
+{
+	struct skr_err err = { 0 };
+	json_object *label, *state, *pcrs;
+	int64_t id = 0;
+
+	if (!json_object_object_get_ex(req, "pcrs", &pcrs)) {
+		skr_fail(&err, SKR_R_malformed, "need \"pcrs\"");
+		fail(r, &err);
+		return;
+	}
+	if (!json_object_object_get_ex(req, "label", &label))
+		label = NULL;
+	if (!json_object_object_get_ex(req, "state", &state))
+		state = NULL;
+	if (skr_store_refset_add(b->store, key_id, label ? json_object_get_string(label) : "",
+				 state ? json_object_get_string(state) : "current",
+				 json_object_to_json_string_ext(pcrs, JSON_C_TO_STRING_PLAIN), &id,
+				 &err) < 0) {
+		fail(r, &err);
+		return;
+	}
+	ok_json(r, 201, json_object_new_object());
+	json_object_object_add(r->body, "id", json_object_new_int64(id));
+}
+
+static void audit_query(struct skr_broker *b, json_object *req, struct skr_response *r)
+{
+	struct skr_err err = { 0 };
+	json_object *key = NULL, *limit = NULL;
+	char *text = NULL;
+
+	if (req) {
+		json_object_object_get_ex(req, "key_id", &key);
+		json_object_object_get_ex(req, "limit", &limit);
+	}
+	if (skr_store_audit_query(b->store, key ? json_object_get_string(key) : NULL,
+				  limit ? (unsigned)json_object_get_int(limit) : 100, &text, &err) < 0)
+		fail(r, &err);
+	else
+		ok_text(r, text);
+}
+
+static void keys_route(struct skr_broker *b, const char *method, char parts[][160], int n,
+		       json_object *req, struct skr_response *r)
+{
+	struct skr_err err = { 0 };
+	char *text = NULL;
+
+	if (n == 2 && !strcmp(method, "GET")) {
+		if (skr_store_key_list(b->store, &text, &err) < 0)
+			fail(r, &err);
+		else
+			ok_text(r, text);
+	} else if (n == 2 && !strcmp(method, "POST")) {
+		key_create(b, req, r);
+	} else if (n == 3 && !strcmp(method, "GET")) {
+		key_show(b, parts[2], r);
+	} else if (n == 3 && !strcmp(method, "DELETE")) {
+		if (skr_store_key_delete(b->store, parts[2], &err) < 0)
+			fail(r, &err);
+		else
+			ok_json(r, 200, NULL);
+	} else if (n == 4 && !strcmp(parts[3], "policy") && !strcmp(method, "PUT")) {
+		set_policy(b, parts[2], req, r);
+	} else if (n == 4 && !strcmp(parts[3], "refsets") && !strcmp(method, "GET")) {
+		if (skr_store_refset_list(b->store, parts[2], &text, &err) < 0)
+			fail(r, &err);
+		else
+			ok_text(r, text);
+	} else if (n == 4 && !strcmp(parts[3], "refsets") && !strcmp(method, "POST")) {
+		refset_add(b, parts[2], req, r);
+	} else {
+		skr_response_error(r, 404, "no such admin endpoint", NULL);
+	}
+}
+
+void skr_broker_admin(struct skr_broker *b, const char *method, const char *path,
+		      json_object *req, const char *client, struct skr_response *r)
+{
+	char parts[ADMIN_MAX_PARTS][160];
+	struct skr_err err = { 0 };
+	struct skr_audit_entry e = { .client = client, .verdict = "allow" };
+	char action[64];
+	int n = split_path(path, parts);
+
+	if (n >= 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "keys"))
+		keys_route(b, method, parts, n, req, r);
+	else if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "audit") &&
+		 !strcmp(method, "GET"))
+		audit_query(b, req, r);
+	else if (n == 5 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "keys") &&
+		 !strcmp(parts[3], "refsets") && !strcmp(method, "DELETE")) {
+		char *end;
+		long long id = strtoll(parts[4], &end, 10);
+
+		if (*end || skr_store_refset_remove(b->store, parts[2], id, &err) < 0) {
+			if (!err.reason)
+				skr_fail(&err, SKR_R_malformed, "refset id is not a number");
+			fail(r, &err);
+		} else {
+			ok_json(r, 200, NULL);
+		}
+	} else
+		skr_response_error(r, 404, "no such admin endpoint", NULL);
+	/* Reads are not audited; every change is. */
+	if (strcmp(method, "GET") != 0) {
+		snprintf(action, sizeof(action), "admin:%s", method);
+		e.action = action;
+		e.key_id = n >= 3 ? parts[2] : NULL;
+		e.verdict = r->status < 300 ? "allow" : "error";
+		e.detail = path;
+		skr_store_audit(b->store, &e, &err);
+	}
+}

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+#include <openssl/evp.h>
+
+#include "util.h"
+
+struct skr_listener {
+	struct MHD_Daemon *daemon;
+	struct skr_broker *broker;
+	bool admin;
+	char *cert_pem, *key_pem;
+};
+
+/* One request's body, accumulated across MHD callbacks. */
+struct request {
+	char *body;
+	size_t len;
+	bool too_large;
+};
+
+static void request_free(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *r = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (r) {
+		free(r->body);
+		free(r);
+	}
+	*con_cls = NULL;
+}
+
+static int parse_address(const char *address, struct sockaddr_storage *ss, struct skr_err *err)
+{
+	char host[64];
+	const char *colon = strrchr(address, ':');
+	size_t hlen;
+	long port;
+	char *end;
+
+	if (!colon || colon == address)
+		return skr_fail(err, SKR_R_usage, "listen address \"%s\" is not HOST:PORT", address);
+	hlen = (size_t)(colon - address);
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535 || hlen >= sizeof(host))
+		return skr_fail(err, SKR_R_usage, "listen address \"%s\" has a bad port", address);
+	memcpy(host, address, hlen);
+	host[hlen] = 0;
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		host[hlen - 1] = 0;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) == 1)
+			return 0;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &s4->sin_addr) == 1)
+			return 0;
+	}
+	return skr_fail(err, SKR_R_usage, "listen address \"%s\" is not a numeric IP", address);
+}
+
+static void client_address(struct MHD_Connection *c, char *out, size_t size)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = info ? info->client_addr : NULL;
+
+	snprintf(out, size, "unknown");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
+				 const char *text)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, struct skr_response *r)
+{
+	enum MHD_Result ret = send_text(c, r->status, "application/json",
+					json_object_to_json_string_ext(r->body, JSON_C_TO_STRING_PLAIN));
+
+	json_object_put(r->body);
+	r->body = NULL;
+	return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	struct skr_response r;
+	struct skr_err err = { 0 };
+
+	skr_fail(&err, SKR_R_malformed, "%s", msg);
+	skr_response_error(&r, status, status == 401 ? "unauthorized" : "bad request",
+			   status == 401 ? NULL : &err);
+	return send_json(c, &r);
+}
+
+/* Collects the body; returns true once the whole request is in. */
+static bool collect(struct request *r, const char *data, size_t *size)
+{
+	if (*size == 0)
+		return true;
+	if (!r->too_large && r->len + *size <= SKR_HTTP_MAX_BODY) {
+		char *grown = realloc(r->body, r->len + *size + 1);
+
+		if (grown) {
+			memcpy(grown + r->len, data, *size);
+			r->body = grown;
+			r->len += *size;
+			r->body[r->len] = 0;
+		} else {
+			r->too_large = true;
+		}
+	} else {
+		r->too_large = true;
+	}
+	*size = 0;
+	return false;
+}
+
+static bool is_json(struct MHD_Connection *c)
+{
+	const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+	return type && strncasecmp(type, "application/json", 16) == 0 &&
+	       (type[16] == 0 || type[16] == ';');
+}
+
+/* Parses the body as one JSON object, or answers 400 naming the problem. */
+static json_object *body_json(struct MHD_Connection *c, struct request *r, enum MHD_Result *ret)
+{
+	struct json_tokener *tok;
+	json_object *obj;
+
+	if (r->too_large) {
+		*ret = send_error(c, 413, "request body is larger than the limit");
+		return NULL;
+	}
+	if (!is_json(c)) {
+		*ret = send_error(c, 400, "Content-Type must be application/json");
+		return NULL;
+	}
+	tok = json_tokener_new_ex(32);
+	obj = tok && r->body ? json_tokener_parse_ex(tok, r->body, (int)r->len) : NULL;
+	if (!obj || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != r->len || !json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		json_tokener_free(tok);
+		*ret = send_error(c, 400, "request body is not one JSON object");
+		return NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
+static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Connection *c,
+					 const char *url, const char *method, struct request *r)
+{
+	struct skr_response resp = { 0 };
+	enum MHD_Result ret = MHD_NO;
+	uint8_t digest[32];
+	char client[64];
+	json_object *req;
+
+	if (!strcmp(method, "GET") && !strcmp(url, "/healthz"))
+		return send_text(c, 200, "text/plain", "ok\n");
+	if (!strcmp(method, "GET") && !strcmp(url, "/metrics")) {
+		_cleanup_free_ char *text = skr_metrics_render(&l->broker->metrics);
+
+		return send_text(c, 200, "text/plain; version=0.0.4", text ? text : "");
+	}
+	if (strcmp(method, "POST") != 0 ||
+	    (strcmp(url, "/v1/challenge") != 0 && strcmp(url, "/v1/release") != 0))
+		return send_error(c, 404, "no such endpoint");
+	req = body_json(c, r, &ret);
+	if (!req)
+		return ret;
+	client_address(c, client, sizeof(client));
+	if (!strcmp(url, "/v1/challenge")) {
+		skr_broker_challenge(l->broker, req, client, &resp);
+	} else {
+		EVP_Digest(r->body, r->len, digest, NULL, EVP_sha256(), NULL);
+		skr_broker_release(l->broker, req, client, digest, &resp);
+	}
+	json_object_put(req);
+	return send_json(c, &resp);
+}
+
+static void audit_unauthorized(struct skr_listener *l, struct MHD_Connection *c, const char *url)
+{
+	struct skr_audit_entry e = { .action = "admin:auth", .verdict = "deny",
+				     .reason = "unauthorized", .detail = url };
+	struct skr_err err = { 0 };
+	char client[64];
+
+	client_address(c, client, sizeof(client));
+	e.client = client;
+	skr_store_audit(l->broker->store, &e, &err);
+}
+
+static enum MHD_Result serve_admin_api(struct skr_listener *l, struct MHD_Connection *c,
+				       const char *url, const char *method, struct request *r)
+{
+	struct skr_response resp = { 0 };
+	enum MHD_Result ret = MHD_NO;
+	json_object *req = NULL;
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *key_id, *limit;
+	char client[64];
+
+	if (!skr_broker_admin_auth(l->broker, auth)) {
+		audit_unauthorized(l, c, url);
+		return send_error(c, 401, "a valid bearer token is required");
+	}
+	if (!strcmp(method, "POST") || !strcmp(method, "PUT")) {
+		req = body_json(c, r, &ret);
+		if (!req)
+			return ret;
+	} else if (!strcmp(method, "GET")) {
+		key_id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "key_id");
+		limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+		req = json_object_new_object();
+		if (key_id)
+			json_object_object_add(req, "key_id", json_object_new_string(key_id));
+		if (limit)
+			json_object_object_add(req, "limit", json_object_new_int(atoi(limit)));
+	}
+	client_address(c, client, sizeof(client));
+	skr_broker_admin(l->broker, method, url, req, client, &resp);
+	json_object_put(req);
+	return send_json(c, &resp);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *data,
+			      size_t *size, void **con_cls)
+{
+	struct skr_listener *l = cls;
+	struct request *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		*con_cls = r;
+		return r ? MHD_YES : MHD_NO;
+	}
+	if (!collect(r, data, size))
+		return MHD_YES;
+	return l->admin ? serve_admin_api(l, c, url, method, r)
+			: serve_release_api(l, c, url, method, r);
+}
+
+int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *o,
+		       struct skr_listener **out, struct skr_err *err)
+{
+	struct sockaddr_storage ss;
+	struct skr_listener *l;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
+			 MHD_USE_ERROR_LOG;
+
+	if (parse_address(o->address, &ss, err) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	l->broker = b;
+	l->admin = o->admin;
+	/* MHD keeps pointers to the PEM text for the daemon's lifetime. */
+	l->cert_pem = strdup(o->cert_pem);
+	l->key_pem = strdup(o->key_pem);
+	if (l->cert_pem && l->key_pem)
+		l->daemon = MHD_start_daemon(
+			flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+			MHD_OPTION_HTTPS_MEM_CERT, l->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, l->key_pem,
+			MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 1),
+			MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 512u,
+			MHD_OPTION_NOTIFY_COMPLETED, request_free, NULL, MHD_OPTION_END);
+	if (!l->daemon) {
+		skr_listener_stop(l);
+		return skr_fail(err, SKR_R_usage,
+				"cannot listen on %s with TLS (address in use, or bad certificate/key)",
+				o->address);
+	}
+	*out = l;
+	return 0;
+}
+
+unsigned skr_listener_port(const struct skr_listener *l)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
+
+	return info ? info->port : 0;
+}
+
+void skr_listener_stop(struct skr_listener *l)
+{
+	if (!l)
+		return;
+	if (l->daemon)
+		MHD_stop_daemon(l->daemon);
+	free(l->cert_pem);
+	if (l->key_pem)
+		OPENSSL_cleanse(l->key_pem, strlen(l->key_pem));
+	free(l->key_pem);
+	free(l);
+}

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * skr-broker: the HTTPS key broker.  Reads one JSON configuration file (see
+ * the README section "skr-broker"), opens the store, loads the AMD trust
+ * anchors, starts the release and admin listeners, and runs until SIGTERM.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "broker.h"
+#include "http.h"
+#include "util.h"
+
+#define BROKER_USAGE                                                             \
+	"usage: skr-broker --config FILE [--port-file FILE]\n"                      \
+	"\n"                                                                         \
+	"Releases LUKS keys to attested AMD SEV-SNP (Azure vTPM) confidential VMs.\n" \
+	"The configuration is JSON; see the skr README, section skr-broker.\n"       \
+	"  --config FILE     configuration file (e.g. /etc/skr/broker.json)\n"      \
+	"  --port-file FILE  write \"RELEASE_PORT ADMIN_PORT\" once listening\n"     \
+	"  --help            this text\n"
+
+#define MAX_ANCHOR_FILES 16
+
+struct config {
+	json_object *root;
+	const char *listen, *admin_listen, *tls_cert, *tls_key, *database, *master_key;
+	const char *admin_token_file, *nonce_secret_file, *vcek_cache_dir;
+	const char *anchors[MAX_ANCHOR_FILES];
+	size_t n_anchors;
+	unsigned threads, nonce_ttl;
+};
+
+static const char *cfg_string(json_object *root, const char *key, bool required,
+			      struct skr_err *err)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(root, key, &v)) {
+		if (required)
+			skr_fail(err, SKR_R_usage, "configuration lacks \"%s\"", key);
+		return NULL;
+	}
+	if (!json_object_is_type(v, json_type_string)) {
+		skr_fail(err, SKR_R_usage, "configuration \"%s\" is not a string", key);
+		return NULL;
+	}
+	return json_object_get_string(v);
+}
+
+static unsigned cfg_uint(json_object *root, const char *key, unsigned def, unsigned max)
+{
+	json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(root, key, &v))
+		return def;
+	n = json_object_get_int64(v);
+	return n >= 1 && n <= max ? (unsigned)n : def;
+}
+
+static int load_config(const char *path, struct config *c, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf text = { 0 };
+	json_object *anchors;
+	size_t i;
+
+	if (skr_read_file(path, 1u << 20, &text, err) < 0)
+		return -1;
+	c->root = json_tokener_parse((const char *)text.data);
+	if (!c->root || !json_object_is_type(c->root, json_type_object))
+		return skr_fail(err, SKR_R_usage, "%s is not a JSON object", path);
+	c->listen = cfg_string(c->root, "listen", true, err);
+	c->admin_listen = cfg_string(c->root, "admin_listen", true, err);
+	c->tls_cert = cfg_string(c->root, "tls_cert", true, err);
+	c->tls_key = cfg_string(c->root, "tls_key", true, err);
+	c->database = cfg_string(c->root, "database", true, err);
+	c->master_key = cfg_string(c->root, "master_key", true, err);
+	c->admin_token_file = cfg_string(c->root, "admin_token_file", true, err);
+	c->nonce_secret_file = cfg_string(c->root, "nonce_secret_file", false, err);
+	c->vcek_cache_dir = cfg_string(c->root, "vcek_cache_dir", false, err);
+	c->threads = cfg_uint(c->root, "threads", 2, 256);
+	c->nonce_ttl = cfg_uint(c->root, "nonce_ttl", 120, 3600);
+	if (json_object_object_get_ex(c->root, "trust_anchors", &anchors)) {
+		if (!json_object_is_type(anchors, json_type_array) ||
+		    json_object_array_length(anchors) > MAX_ANCHOR_FILES)
+			return skr_fail(err, SKR_R_usage, "\"trust_anchors\" is not a list of files");
+		for (i = 0; i < json_object_array_length(anchors); i++)
+			c->anchors[c->n_anchors++] =
+				json_object_get_string(json_object_array_get_idx(anchors, i));
+	}
+	return err->reason == SKR_R_ok ? 0 : -1;
+}
+
+/* The admin token file holds the token; only its SHA-256 stays in memory. */
+static int load_admin_token(const char *path, uint8_t out[32], struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf token = { 0 };
+	size_t len;
+
+	if (skr_read_file(path, 4096, &token, err) < 0)
+		return -1;
+	len = strcspn((const char *)token.data, "\r\n");
+	if (len < 16) {
+		OPENSSL_cleanse(token.data, token.len);
+		return skr_fail(err, SKR_R_usage, "admin token in %s is shorter than 16 characters",
+				path);
+	}
+	EVP_Digest(token.data, len, out, NULL, EVP_sha256(), NULL);
+	OPENSSL_cleanse(token.data, token.len);
+	return 0;
+}
+
+/* Replicas share the nonce secret through this file; without it, a random one. */
+static int load_nonce_secret(const char *path, uint8_t out[SKR_NONCE_SECRET_SIZE],
+			     struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf raw = { 0 };
+
+	if (!path)
+		return RAND_bytes(out, SKR_NONCE_SECRET_SIZE) == 1
+			       ? 0 : skr_fail(err, SKR_R_nomem, "no randomness");
+	if (skr_read_file(path, 4096, &raw, err) < 0)
+		return -1;
+	if (raw.len < SKR_NONCE_SECRET_SIZE)
+		return skr_fail(err, SKR_R_usage, "nonce secret %s is shorter than 32 bytes", path);
+	EVP_Digest(raw.data, raw.len, out, NULL, EVP_sha256(), NULL);
+	OPENSSL_cleanse(raw.data, raw.len);
+	return 0;
+}
+
+static int load_trust(const struct config *c, struct skr_amd_trust *t, struct skr_err *err)
+{
+	size_t i;
+
+	if (skr_amd_trust_init(t, true, err) < 0)
+		return -1;
+	for (i = 0; i < c->n_anchors; i++) {
+		_cleanup_buf_ struct skr_buf pem = { 0 };
+
+		if (!c->anchors[i] || skr_read_file(c->anchors[i], 1u << 20, &pem, err) < 0 ||
+		    skr_amd_trust_add_pem(t, pem.data, pem.len, err) < 0)
+			return skr_fail(err, SKR_R_usage, "trust anchor %s: %s",
+					c->anchors[i] ? c->anchors[i] : "?", err->detail);
+	}
+	return 0;
+}
+
+static int broker_init(const struct config *c, struct skr_broker *b, struct skr_err *err)
+{
+	b->nonce_ttl = c->nonce_ttl;
+	b->vcek_cache_dir = c->vcek_cache_dir;
+	if (load_admin_token(c->admin_token_file, b->admin_token_sha256, err) < 0 ||
+	    load_nonce_secret(c->nonce_secret_file, b->nonce_secret, err) < 0 ||
+	    load_trust(c, &b->trust, err) < 0)
+		return -1;
+	return skr_store_open(c->database, c->master_key, &b->store, err);
+}
+
+static void broker_fini(struct skr_broker *b)
+{
+	skr_store_close(b->store);
+	skr_amd_trust_free(&b->trust);
+	skr_nonce_seen_free(&b->seen);
+	OPENSSL_cleanse(b->nonce_secret, sizeof(b->nonce_secret));
+}
+
+static int start_listeners(const struct config *c, struct skr_broker *b,
+			   struct skr_listener **rel, struct skr_listener **adm, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf cert = { 0 }, key = { 0 };
+	struct skr_listener_opts o = { .threads = c->threads };
+	int rc;
+
+	if (skr_read_file(c->tls_cert, 1u << 20, &cert, err) < 0 ||
+	    skr_read_file(c->tls_key, 1u << 20, &key, err) < 0)
+		return -1;
+	o.cert_pem = (const char *)cert.data;
+	o.key_pem = (const char *)key.data;
+	o.address = c->listen;
+	rc = skr_listener_start(b, &o, rel, err);
+	if (rc == 0) {
+		o.address = c->admin_listen;
+		o.admin = true;
+		o.threads = 1;
+		rc = skr_listener_start(b, &o, adm, err);
+	}
+	OPENSSL_cleanse(key.data, key.len);
+	return rc;
+}
+
+static int write_port_file(const char *path, unsigned rel, unsigned adm)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%u %u\n", rel, adm);
+	if (fclose(f) != 0)
+		return -1;
+	return rename(tmp, path);	/* readers never see a half-written file */
+}
+
+static int wait_for_signal(void)
+{
+	sigset_t set;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigwait(&set, &sig);
+	return sig;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "port-file", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *config_path = NULL, *port_file = NULL;
+	struct skr_listener *rel = NULL, *adm = NULL;
+	struct config c = { 0 };
+	struct skr_broker b = { 0 };
+	struct skr_err err = { 0 };
+	sigset_t set;
+	int opt, rc = 1;
+
+	while ((opt = getopt_long(argc, argv, "c:p:h", opts, NULL)) != -1) {
+		if (opt == 'c')
+			config_path = optarg;
+		else if (opt == 'p')
+			port_file = optarg;
+		else {
+			fputs(BROKER_USAGE, opt == 'h' ? stdout : stderr);
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (!config_path || optind != argc) {
+		fputs(BROKER_USAGE, stderr);
+		return 2;
+	}
+	/* Block the stop signals before threads start so only sigwait sees them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	skr_nonce_seen_init(&b.seen);
+	if (load_config(config_path, &c, &err) < 0 || broker_init(&c, &b, &err) < 0 ||
+	    start_listeners(&c, &b, &rel, &adm, &err) < 0) {
+		fprintf(stderr, "skr-broker: %s: %s\n", skr_reason_name(err.reason), err.detail);
+		goto out;
+	}
+	fprintf(stderr, "skr-broker: release API on port %u, admin API on port %u\n",
+		skr_listener_port(rel), skr_listener_port(adm));
+	if (port_file && write_port_file(port_file, skr_listener_port(rel), skr_listener_port(adm)) < 0)
+		fprintf(stderr, "skr-broker: cannot write %s\n", port_file);
+	wait_for_signal();
+	rc = 0;
+out:
+	skr_listener_stop(rel);
+	skr_listener_stop(adm);
+	broker_fini(&b);
+	json_object_put(c.root);
+	return rc;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Upper bounds of the release latency histogram, seconds. */
+static const double bounds[SKR_METRICS_BUCKETS] = {
+	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5,
+};
+
+void skr_metrics_release(struct skr_metrics *m, enum skr_reason outcome, double seconds)
+{
+	size_t i = 0;
+
+	if (outcome == SKR_R_ok)
+		atomic_fetch_add(&m->released, 1);
+	else if ((unsigned)outcome < SKR_R__COUNT)
+		atomic_fetch_add(&m->denied[outcome], 1);
+	while (i < SKR_METRICS_BUCKETS && seconds > bounds[i])
+		i++;
+	atomic_fetch_add(&m->latency_bucket[i], 1);
+	atomic_fetch_add(&m->latency_count, 1);
+	atomic_fetch_add(&m->latency_sum_us, (unsigned long long)(seconds * 1e6));
+}
+
+char *skr_metrics_render(const struct skr_metrics *m)
+{
+	unsigned long cumulative = 0;
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	size_t i;
+
+	if (!f)
+		return NULL;
+	fprintf(f, "# HELP skr_releases_total Release decisions by verdict and reason.\n"
+		   "# TYPE skr_releases_total counter\n");
+	fprintf(f, "skr_releases_total{verdict=\"allow\",reason=\"ok\"} %lu\n",
+		atomic_load(&m->released));
+	for (i = 1; i < SKR_R__COUNT; i++) {
+		unsigned long n = atomic_load(&m->denied[i]);
+
+		if (n)
+			fprintf(f, "skr_releases_total{verdict=\"deny\",reason=\"%s\"} %lu\n",
+				skr_reason_name((enum skr_reason)i), n);
+	}
+	fprintf(f, "# HELP skr_challenges_total Nonces issued.\n# TYPE skr_challenges_total counter\n"
+		   "skr_challenges_total %lu\n", atomic_load(&m->challenges));
+	fprintf(f, "# HELP skr_chain_cache_total Verified VCEK chain cache lookups.\n"
+		   "# TYPE skr_chain_cache_total counter\n"
+		   "skr_chain_cache_total{result=\"hit\"} %lu\nskr_chain_cache_total{result=\"miss\"} %lu\n",
+		atomic_load(&m->chain_cache_hits), atomic_load(&m->chain_cache_misses));
+	fprintf(f, "# HELP skr_release_seconds Release request latency.\n"
+		   "# TYPE skr_release_seconds histogram\n");
+	for (i = 0; i < SKR_METRICS_BUCKETS; i++) {
+		cumulative += atomic_load(&m->latency_bucket[i]);
+		fprintf(f, "skr_release_seconds_bucket{le=\"%g\"} %lu\n", bounds[i], cumulative);
+	}
+	fprintf(f, "skr_release_seconds_bucket{le=\"+Inf\"} %lu\n", atomic_load(&m->latency_count));
+	fprintf(f, "skr_release_seconds_sum %.6f\nskr_release_seconds_count %lu\n",
+		(double)atomic_load(&m->latency_sum_us) / 1e6, atomic_load(&m->latency_count));
+	fclose(f);
+	return text;
+}

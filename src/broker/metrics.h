@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Prometheus counters of the broker: releases by verdict and reason, latency, cache hits. */
+#ifndef SKR_METRICS_H
+#define SKR_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "err.h"
+
+#define SKR_METRICS_BUCKETS 12
+
+struct skr_metrics {
+	atomic_ulong released;
+	atomic_ulong denied[SKR_R__COUNT];	/* by reason */
+	atomic_ulong challenges;
+	atomic_ulong chain_cache_hits, chain_cache_misses;
+	atomic_ulong latency_bucket[SKR_METRICS_BUCKETS + 1];	/* cumulative at render time */
+	atomic_ulong latency_count;
+	atomic_ullong latency_sum_us;
+};
+
+void skr_metrics_release(struct skr_metrics *m, enum skr_reason outcome, double seconds);
+/* The text exposition format; caller frees. */
+char *skr_metrics_render(const struct skr_metrics *m);
+
+#endif

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * POST /v1/challenge and POST /v1/release.  Verification order (DESIGN.md):
+ * nonce; AMD chain and VCEK/TCB match; SNP signature; SNP policy; claims
+ * hash; AK from claims; quote signature, type, nonce and PCR digest; PCR
+ * values against the key's reference sets; certify signature, nonce and
+ * name; wrap key attributes.  The first failure ends the request.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "broker.h"
+#include "evidence.h"
+#include "pcr_json.h"
+#include "policy.h"
+#include "util.h"
+#include "wrap.h"
+#include "wrap_key.h"
+
+#define MAX_REFSETS 64
+
+void skr_response_error(struct skr_response *r, unsigned status, const char *error,
+			const struct skr_err *err)
+{
+	r->status = status;
+	r->body = json_object_new_object();
+	json_object_object_add(r->body, "error", json_object_new_string(error));
+	if (err) {
+		json_object_object_add(r->body, "reason",
+				       json_object_new_string(skr_reason_name(err->reason)));
+		json_object_object_add(r->body, "detail", json_object_new_string(err->detail));
+	}
+}
+
+/* Denials are 403 with the reason; malformed requests 400. */
+static void respond_failure(struct skr_response *r, const struct skr_err *err)
+{
+	if (skr_reason_class(err->reason) == SKR_CLASS_VERIFY)
+		skr_response_error(r, 403, "denied", err);
+	else if (err->reason == SKR_R_nomem || err->reason == SKR_R_store_error)
+		skr_response_error(r, 500, "internal error", NULL);
+	else
+		skr_response_error(r, 400, "bad request", err);
+}
+
+static const char *string_field(json_object *req, const char *key, struct skr_err *err)
+{
+	json_object *v;
+
+	if (!json_object_is_type(req, json_type_object) ||
+	    !json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string)) {
+		skr_fail(err, SKR_R_malformed, "request lacks the string \"%s\"", key);
+		return NULL;
+	}
+	return json_object_get_string(v);
+}
+
+static const char *key_id_field(json_object *req, struct skr_err *err)
+{
+	const char *key_id = string_field(req, "key_id", err);
+
+	if (key_id && !skr_store_key_id_valid(key_id)) {
+		skr_fail(err, SKR_R_malformed, "key_id is not [A-Za-z0-9._-]{1,128}");
+		return NULL;
+	}
+	return key_id;
+}
+
+static void audit(struct skr_broker *b, const char *key_id, const char *client,
+		  const char *action, const struct skr_err *err, const uint8_t *digest)
+{
+	struct skr_audit_entry e = {
+		.key_id = key_id,
+		.client = client,
+		.action = action,
+		.verdict = err->reason == SKR_R_ok ? "allow" : "deny",
+		.reason = err->reason == SKR_R_ok ? NULL : skr_reason_name(err->reason),
+		.detail = err->reason == SKR_R_ok ? NULL : err->detail,
+		.evidence_digest = digest,
+	};
+	struct skr_err ignored = { 0 };
+
+	if (skr_store_audit(b->store, &e, &ignored) < 0)
+		fprintf(stderr, "skr-broker: cannot write the audit row: %s\n", ignored.detail);
+}
+
+/* The PCRs the client must quote: the policy's bank and indexes. */
+static json_object *policy_pcrs_json(const char *policy_text)
+{
+	json_object *o = json_object_new_object(), *idx = json_object_new_array();
+	struct skr_err ignored = { 0 };
+	struct skr_policy p;
+	unsigned i;
+
+	if (skr_policy_parse(policy_text, &p, &ignored) == 0) {
+		json_object_object_add(o, "bank", json_object_new_string(skr_tpm_alg_name(p.pcr_bank)));
+		for (i = 0; i < SKR_PCR_COUNT; i++)
+			if (p.pcr_mask & (1u << i))
+				json_object_array_add(idx, json_object_new_int((int)i));
+	}
+	json_object_object_add(o, "indexes", idx);
+	return o;
+}
+
+void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *client,
+			  struct skr_response *resp)
+{
+	struct skr_err err = { 0 };
+	_cleanup_free_ char *policy = NULL, *b64 = NULL;
+	uint8_t nonce[SKR_NONCE_SIZE];
+	const char *key_id = key_id_field(req, &err);
+	time_t expires;
+
+	/* A challenge for an unknown key is refused, so nonces are only ever issued per key. */
+	if (!key_id || skr_store_key_policy(b->store, key_id, &policy, &err) < 0 ||
+	    skr_nonce_issue(b->nonce_secret, key_id, time(NULL), b->nonce_ttl, nonce, &expires,
+			    &err) < 0) {
+		respond_failure(resp, &err);
+		return;
+	}
+	atomic_fetch_add(&b->metrics.challenges, 1);
+	b64 = skr_base64_encode(nonce, sizeof(nonce));
+	resp->status = 200;
+	resp->body = json_object_new_object();
+	json_object_object_add(resp->body, "nonce", json_object_new_string(b64 ? b64 : ""));
+	json_object_object_add(resp->body, "expires", json_object_new_int64((int64_t)expires));
+	json_object_object_add(resp->body, "pcrs", policy_pcrs_json(policy));
+}
+
+struct release_ctx {
+	struct skr_broker *b;
+	const char *key_id;
+	struct skr_buf nonce;
+	struct skr_policy policy;
+	struct skr_evidence ev;
+	struct skr_evidence_result res;
+	X509 *cached_vcek;
+	EVP_PKEY *wrap_pub;
+};
+
+static void release_ctx_free(struct release_ctx *c)
+{
+	skr_buf_free(&c->nonce);
+	skr_evidence_result_free(&c->res);
+	skr_evidence_free(&c->ev);
+	X509_free(c->cached_vcek);
+	EVP_PKEY_free(c->wrap_pub);
+}
+
+static int check_nonce(struct release_ctx *c, json_object *req, struct skr_err *err)
+{
+	const char *b64 = string_field(req, "nonce", err);
+	time_t expires;
+
+	if (!b64 || skr_base64_decode(b64, strlen(b64), &c->nonce, "nonce", err) < 0)
+		return -1;
+	if (skr_nonce_check(c->b->nonce_secret, c->key_id, c->nonce.data, c->nonce.len, time(NULL),
+			    &expires, err) < 0)
+		return -1;
+	/* Marked used before anything else is checked: one nonce, one attempt. */
+	return skr_nonce_seen_use(&c->b->seen, c->nonce.data, expires, time(NULL), err);
+}
+
+static int load_policy(struct release_ctx *c, struct skr_err *err)
+{
+	_cleanup_free_ char *text = NULL;
+
+	if (skr_store_key_policy(c->b->store, c->key_id, &text, err) < 0)
+		return -1;
+	return skr_policy_parse(text, &c->policy, err);
+}
+
+static int parse_evidence(struct release_ctx *c, json_object *req, struct skr_err *err)
+{
+	json_object *ev;
+
+	if (!json_object_object_get_ex(req, "evidence", &ev))
+		return skr_fail(err, SKR_R_malformed, "request lacks \"evidence\"");
+	if (skr_evidence_from_json(ev, &c->ev, err) < 0)
+		return -1;
+	if (c->ev.format != SKR_EVIDENCE_SKR || !c->ev.wrap_public.len)
+		return skr_fail(err, SKR_R_malformed, "evidence lacks \"tee\" or \"wrap_key\"");
+	return 0;
+}
+
+/* The VCEK from the configured cache when the evidence carries none. */
+static int cached_vcek(struct release_ctx *c, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf der = { 0 };
+	_cleanup_free_ char *chip = NULL;
+	struct skr_snp_report r;
+	char path[4096];
+
+	if (c->ev.vcek.len || !c->b->vcek_cache_dir)
+		return 0;
+	if (c->ev.hcl_report.len < SKR_HCL_SNP_OFFSET + SKR_SNP_REPORT_SIZE ||
+	    skr_snp_report_parse(c->ev.hcl_report.data + SKR_HCL_SNP_OFFSET, SKR_SNP_REPORT_SIZE, &r,
+				 err) < 0)
+		return skr_fail(err, SKR_R_malformed, "evidence HCL report is too short");
+	chip = skr_hex_encode(r.chip_id, sizeof(r.chip_id));
+	snprintf(path, sizeof(path), "%s/%s-%016llx.der", c->b->vcek_cache_dir, chip ? chip : "",
+		 (unsigned long long)r.reported_tcb);
+	if (skr_read_file(path, 1u << 16, &der, err) < 0)
+		return skr_fail(err, SKR_R_usage, "no VCEK in the evidence nor in the cache");
+	return skr_x509_parse(der.data, der.len, &c->cached_vcek, "cached VCEK", err);
+}
+
+static int snp_policy_hook(const struct skr_snp_report *r, enum skr_snp_product product,
+			   void *ctx, struct skr_err *err)
+{
+	return skr_policy_check_snp(ctx, r, product, err);
+}
+
+static int verify_evidence(struct release_ctx *c, struct skr_err *err)
+{
+	struct skr_evidence_policy pol = {
+		.trust = &c->b->trust,
+		.vcek = c->cached_vcek,
+		.nonce = c->nonce.data,
+		.nonce_len = c->nonce.len,
+		.allow_debug = c->policy.allow_debug,
+		.snp_policy = snp_policy_hook,
+		.snp_policy_ctx = &c->policy,
+	};
+
+	return skr_evidence_verify(&c->ev, &pol, &c->res, err);
+}
+
+static int load_refsets(struct release_ctx *c, struct skr_pcr_banks *sets, size_t *n,
+			struct skr_err *err)
+{
+	_cleanup_free_ char *text = NULL;
+	json_object *list;
+	size_t i;
+	int rc = 0;
+
+	*n = 0;
+	if (skr_store_refset_list(c->b->store, c->key_id, &text, err) < 0)
+		return -1;
+	list = json_tokener_parse(text);
+	if (!list || !json_object_is_type(list, json_type_array)) {
+		json_object_put(list);
+		return skr_fail(err, SKR_R_store_error, "reference sets are not a JSON array");
+	}
+	for (i = 0; i < json_object_array_length(list) && i < MAX_REFSETS && rc == 0; i++) {
+		json_object *pcrs;
+
+		if (json_object_object_get_ex(json_object_array_get_idx(list, i), "pcrs", &pcrs))
+			rc = skr_pcr_banks_from_json(pcrs, &sets[(*n)++], err);
+	}
+	json_object_put(list);
+	return rc;
+}
+
+static int check_pcrs(struct release_ctx *c, struct skr_err *err)
+{
+	struct skr_pcr_banks *sets = calloc(MAX_REFSETS, sizeof(*sets));
+	size_t n = 0;
+	int rc;
+
+	if (!sets)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	rc = skr_policy_check_quote_selection(&c->policy, &c->res.quote, err) < 0 ||
+			     load_refsets(c, sets, &n, err) < 0 ||
+			     skr_policy_check_pcrs(&c->policy, &c->ev.pcrs, sets, n, err) < 0
+		     ? -1
+		     : 0;
+	free(sets);
+	return rc;
+}
+
+static int verify_wrap_key(struct release_ctx *c, struct skr_err *err)
+{
+	const struct skr_evidence *ev = &c->ev;
+
+	return skr_wrap_key_verify(ev->wrap_public.data, ev->wrap_public.len,
+				   ev->wrap_certify_attest.data, ev->wrap_certify_attest.len,
+				   ev->wrap_certify_signature.data, ev->wrap_certify_signature.len,
+				   c->res.ak, c->nonce.data, c->nonce.len, &c->wrap_pub, err);
+}
+
+static void add_b64(json_object *o, const char *key, const void *data, size_t len)
+{
+	char *s = skr_base64_encode(data, len);
+
+	json_object_object_add(o, key, json_object_new_string(s ? s : ""));
+	free(s);
+}
+
+static int wrap_secret(struct release_ctx *c, struct skr_response *resp, struct skr_err *err)
+{
+	uint8_t *secret = skr_secret_alloc(SKR_STORE_MAX_SECRET);
+	struct skr_wrapped w;
+	json_object *wrapped;
+	size_t len = 0;
+	int rc = -1;
+
+	if (!secret)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	if (skr_store_key_secret(c->b->store, c->key_id, secret, &len, err) < 0 ||
+	    skr_wrap(c->wrap_pub, c->nonce.data, c->nonce.len, c->key_id, secret, len, &w, err) < 0)
+		goto out;
+	wrapped = json_object_new_object();
+	json_object_object_add(wrapped, "alg", json_object_new_string(SKR_WRAP_ALG));
+	add_b64(wrapped, "epk", w.epk, sizeof(w.epk));
+	add_b64(wrapped, "iv", w.iv, sizeof(w.iv));
+	add_b64(wrapped, "ciphertext", w.ciphertext, w.ciphertext_len);
+	add_b64(wrapped, "tag", w.tag, sizeof(w.tag));
+	resp->status = 200;
+	resp->body = json_object_new_object();
+	json_object_object_add(resp->body, "wrapped", wrapped);
+	rc = 0;
+out:
+	skr_secret_free(secret, SKR_STORE_MAX_SECRET);
+	return rc;
+}
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+void skr_broker_release(struct skr_broker *b, json_object *req, const char *client,
+			const uint8_t body_sha256[32], struct skr_response *resp)
+{
+	struct release_ctx c = { .b = b };
+	struct skr_err err = { 0 };
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c.key_id = key_id_field(req, &err);
+	if (!c.key_id || load_policy(&c, &err) < 0 || check_nonce(&c, req, &err) < 0 ||
+	    parse_evidence(&c, req, &err) < 0 || cached_vcek(&c, &err) < 0 ||
+	    verify_evidence(&c, &err) < 0 || check_pcrs(&c, &err) < 0 ||
+	    verify_wrap_key(&c, &err) < 0 || wrap_secret(&c, resp, &err) < 0)
+		respond_failure(resp, &err);
+	audit(b, c.key_id, client, "release", &err, body_sha256);
+	skr_metrics_release(&b->metrics, err.reason, elapsed(&t0));
+	release_ctx_free(&c);
+}

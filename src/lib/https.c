@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "https.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct sink {
+	struct skr_buf *buf;
+	size_t cap;
+	bool overflow;
+};
+
+static size_t on_data(char *data, size_t size, size_t n, void *ctx)
+{
+	struct sink *s = ctx;
+	size_t len = size * n;
+	uint8_t *grown;
+
+	if (s->buf->len + len > SKR_HTTPS_MAX_RESPONSE) {
+		s->overflow = true;
+		return 0;	/* aborts the transfer */
+	}
+	if (s->buf->len + len + 1 > s->cap) {
+		s->cap = (s->buf->len + len + 1) * 2;
+		grown = realloc(s->buf->data, s->cap);
+		if (!grown)
+			return 0;
+		s->buf->data = grown;
+	}
+	memcpy(s->buf->data + s->buf->len, data, len);
+	s->buf->len += len;
+	s->buf->data[s->buf->len] = 0;
+	return len;
+}
+
+int skr_https_post_json(const char *base_url, const char *path, const char *body,
+			const char *ca_file, unsigned connect_ms, unsigned total_ms,
+			long *status, struct skr_buf *resp, struct skr_err *err)
+{
+	struct curl_slist *headers = NULL;
+	struct sink sink = { .buf = resp };
+	char url[2048];
+	CURLcode rc;
+	CURL *curl;
+
+	pthread_once(&curl_once, curl_init_once);
+	skr_buf_free(resp);
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", base_url, path) >= sizeof(url))
+		return skr_fail(err, SKR_R_usage, "broker URL is too long");
+	curl = curl_easy_init();
+	headers = curl_slist_append(headers, "Content-Type: application/json");
+	if (!curl || !headers) {
+		curl_slist_free_all(headers);
+		curl_easy_cleanup(curl);
+		return skr_fail(err, SKR_R_nomem, "cannot set up libcurl");
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	/* HTTPS only, the configured CA only, no redirects, no proxy surprises. */
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+	curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)total_ms);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+	rc = curl_easy_perform(curl);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(curl);
+	if (sink.overflow)
+		return skr_fail(err, SKR_R_broker_protocol, "%s answered more than %u bytes", base_url,
+				SKR_HTTPS_MAX_RESPONSE);
+	if (rc != CURLE_OK)
+		return skr_fail(err, SKR_R_broker_unreachable, "%s: %s", base_url,
+				curl_easy_strerror(rc));
+	return 0;
+}

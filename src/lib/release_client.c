@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "release_client.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "https.h"
+#include "pcr_json.h"
+#include "tpm.h"
+#include "util.h"
+#include "wrap.h"
+
+#define DEFAULT_CONNECT_MS 3000
+#define DEFAULT_DEADLINE_MS 30000
+#define BACKOFF_FIRST_MS 200
+#define BACKOFF_MAX_MS 5000
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* One exchange's state: what the broker said and what the vTPM made. */
+struct exchange {
+	const struct skr_release_opts *o;
+	const char *broker;
+	double deadline;
+	struct skr_release_timing *timing;
+	struct skr_buf nonce;
+	uint32_t pcr_mask;
+	struct skr_tpm *tpm;
+	struct skr_tpm_key key;
+};
+
+static unsigned remaining_ms(const struct exchange *x)
+{
+	double left = x->deadline - now_ms();
+
+	return left < 1 ? 1 : (unsigned)left;
+}
+
+static int post(struct exchange *x, const char *path, json_object *req, long *status,
+		json_object **resp, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf body = { 0 };
+	unsigned connect = x->o->connect_timeout_ms ? x->o->connect_timeout_ms : DEFAULT_CONNECT_MS;
+	double t0 = now_ms();
+	int rc;
+
+	*resp = NULL;
+	rc = skr_https_post_json(x->broker, path, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
+				 x->o->ca_file, connect < remaining_ms(x) ? connect : remaining_ms(x),
+				 remaining_ms(x), status, &body, err);
+	x->timing->network_ms += now_ms() - t0;
+	if (rc < 0)
+		return -1;
+	*resp = body.len ? json_tokener_parse((const char *)body.data) : NULL;
+	if (!*resp || !json_object_is_type(*resp, json_type_object)) {
+		json_object_put(*resp);
+		*resp = NULL;
+		return skr_fail(err, SKR_R_broker_protocol, "%s%s answered HTTP %ld without JSON",
+				x->broker, path, *status);
+	}
+	return 0;
+}
+
+/* A denial (403) carries a reason code: it becomes ours, with the broker's detail. */
+static int broker_refusal(const struct exchange *x, long status, json_object *resp,
+			  struct skr_err *err)
+{
+	json_object *reason = NULL, *detail = NULL;
+	enum skr_reason r;
+
+	json_object_object_get_ex(resp, "reason", &reason);
+	json_object_object_get_ex(resp, "detail", &detail);
+	r = skr_reason_from_name(reason ? json_object_get_string(reason) : NULL);
+	if (status == 403 && r < SKR_R__COUNT && skr_reason_class(r) == SKR_CLASS_VERIFY)
+		return skr_fail(err, r, "%s refused: %s", x->broker,
+				detail ? json_object_get_string(detail) : "");
+	if (status >= 500)
+		return skr_fail(err, SKR_R_broker_unreachable, "%s failed with HTTP %ld", x->broker,
+				status);
+	return skr_fail(err, SKR_R_broker_protocol, "%s answered HTTP %ld: %s", x->broker, status,
+			detail ? json_object_get_string(detail) : "no detail");
+}
+
+static int challenge_pcrs(json_object *resp, uint32_t *mask)
+{
+	json_object *pcrs, *idx;
+	size_t i;
+
+	*mask = 0;
+	if (!json_object_object_get_ex(resp, "pcrs", &pcrs) ||
+	    !json_object_object_get_ex(pcrs, "indexes", &idx) ||
+	    !json_object_is_type(idx, json_type_array))
+		return 0;
+	for (i = 0; i < json_object_array_length(idx); i++) {
+		int n = json_object_get_int(json_object_array_get_idx(idx, i));
+
+		if (n >= 0 && n < SKR_PCR_COUNT)
+			*mask |= 1u << n;
+	}
+	return 0;
+}
+
+static int challenge(struct exchange *x, struct skr_err *err)
+{
+	json_object *req = json_object_new_object(), *resp = NULL, *nonce;
+	long status = 0;
+	int rc = -1;
+
+	json_object_object_add(req, "key_id", json_object_new_string(x->o->key_id));
+	if (post(x, "/v1/challenge", req, &status, &resp, err) < 0)
+		goto out;
+	if (status != 200) {
+		broker_refusal(x, status, resp, err);
+		goto out;
+	}
+	if (!json_object_object_get_ex(resp, "nonce", &nonce) ||
+	    skr_base64_decode(json_object_get_string(nonce), (size_t)json_object_get_string_len(nonce),
+			      &x->nonce, "nonce", err) < 0 ||
+	    x->nonce.len == 0 || x->nonce.len > 64) {
+		skr_fail(err, SKR_R_broker_protocol, "%s sent no usable nonce", x->broker);
+		goto out;
+	}
+	challenge_pcrs(resp, &x->pcr_mask);
+	if (x->o->pcr_mask)
+		x->pcr_mask = x->o->pcr_mask;
+	rc = 0;
+out:
+	json_object_put(req);
+	json_object_put(resp);
+	return rc;
+}
+
+static void add_b64(json_object *o, const char *key, const void *data, size_t len)
+{
+	char *s = skr_base64_encode(data, len);
+
+	json_object_object_add(o, key, json_object_new_string(s ? s : ""));
+	free(s);
+}
+
+/* The evidence: HCL report, wrap key with its certify, quote and PCR values. */
+static int collect_evidence(struct exchange *x, json_object **evidence, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf hcl = { 0 }, cert_attest = { 0 }, cert_sig = { 0 };
+	_cleanup_buf_ struct skr_buf q_attest = { 0 }, q_sig = { 0 };
+	struct skr_pcr_banks *pcrs = calloc(1, sizeof(*pcrs));
+	json_object *ev, *quote, *wk;
+	double t0 = now_ms();
+	int rc = -1;
+
+	if (!pcrs)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	if (skr_tpm_read_hcl(x->tpm, &hcl, err) < 0 || skr_tpm_create_wrap_key(x->tpm, &x->key, err) < 0 ||
+	    skr_tpm_certify(x->tpm, &x->key, SKR_TPM_AK_HANDLE, x->nonce.data, x->nonce.len,
+			    &cert_attest, &cert_sig, err) < 0 ||
+	    skr_tpm_quote(x->tpm, SKR_TPM_AK_HANDLE, x->nonce.data, x->nonce.len, x->pcr_mask,
+			  &q_attest, &q_sig, pcrs, err) < 0)
+		goto out;
+	ev = json_object_new_object();
+	json_object_object_add(ev, "tee", json_object_new_string("az-snp-vtpm"));
+	add_b64(ev, "hcl_report", hcl.data, hcl.len);
+	quote = json_object_new_object();
+	add_b64(quote, "attest", q_attest.data, q_attest.len);
+	add_b64(quote, "signature", q_sig.data, q_sig.len);
+	json_object_object_add(ev, "quote", quote);
+	json_object_object_add(ev, "pcrs", skr_pcr_banks_to_json(pcrs));
+	wk = json_object_new_object();
+	add_b64(wk, "public", x->key.public_bytes, x->key.public_len);
+	add_b64(wk, "certify_attest", cert_attest.data, cert_attest.len);
+	add_b64(wk, "certify_signature", cert_sig.data, cert_sig.len);
+	json_object_object_add(ev, "wrap_key", wk);
+	*evidence = ev;
+	rc = 0;
+out:
+	free(pcrs);
+	x->timing->tpm_ms += now_ms() - t0;
+	return rc;
+}
+
+static int wrapped_field(json_object *w, const char *key, uint8_t *out, size_t min, size_t max,
+			 size_t *len, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf raw = { 0 };
+	json_object *v;
+
+	if (!json_object_object_get_ex(w, key, &v) ||
+	    skr_base64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v), &raw,
+			      key, err) < 0 ||
+	    raw.len < min || raw.len > max)
+		return skr_fail(err, SKR_R_broker_protocol, "wrapped \"%s\" is missing or mis-sized", key);
+	memcpy(out, raw.data, raw.len);
+	if (len)
+		*len = raw.len;
+	return 0;
+}
+
+static int parse_wrapped(json_object *resp, struct skr_wrapped *w, struct skr_err *err)
+{
+	json_object *wrapped, *alg;
+
+	if (!json_object_object_get_ex(resp, "wrapped", &wrapped) ||
+	    !json_object_object_get_ex(wrapped, "alg", &alg) ||
+	    strcmp(json_object_get_string(alg), SKR_WRAP_ALG) != 0)
+		return skr_fail(err, SKR_R_broker_protocol, "the broker's answer is not %s", SKR_WRAP_ALG);
+	return wrapped_field(wrapped, "epk", w->epk, SKR_WRAP_EPK_SIZE, SKR_WRAP_EPK_SIZE, NULL, err) < 0 ||
+			       wrapped_field(wrapped, "iv", w->iv, SKR_WRAP_IV_SIZE, SKR_WRAP_IV_SIZE, NULL, err) < 0 ||
+			       wrapped_field(wrapped, "ciphertext", w->ciphertext, 1, SKR_WRAP_MAX_SECRET,
+					     &w->ciphertext_len, err) < 0 ||
+			       wrapped_field(wrapped, "tag", w->tag, SKR_WRAP_TAG_SIZE, SKR_WRAP_TAG_SIZE, NULL, err) < 0
+		       ? -1
+		       : 0;
+}
+
+/* Z from the vTPM, then the secret; Z is wiped whatever happens. */
+static int unwrap(struct exchange *x, json_object *resp, uint8_t *secret, size_t *len,
+		  struct skr_err *err)
+{
+	struct skr_wrapped w;
+	uint8_t *z = skr_secret_alloc(SKR_WRAP_COORD);
+	double t0 = now_ms();
+	int rc;
+
+	if (!z)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	rc = parse_wrapped(resp, &w, err) < 0 || skr_tpm_ecdh_zgen(x->tpm, &x->key, w.epk, z, err) < 0 ||
+			     skr_unwrap_with_z(z, &w, x->nonce.data, x->nonce.len, x->o->key_id, secret,
+					       len, err) < 0
+		     ? -1
+		     : 0;
+	skr_secret_free(z, SKR_WRAP_COORD);
+	x->timing->tpm_ms += now_ms() - t0;
+	return rc;
+}
+
+static int exchange_once(struct exchange *x, uint8_t *secret, size_t *len, struct skr_err *err)
+{
+	json_object *req = NULL, *evidence = NULL, *resp = NULL;
+	long status = 0;
+	int rc = -1;
+	char *nonce_b64;
+
+	if (challenge(x, err) < 0 || collect_evidence(x, &evidence, err) < 0)
+		goto out;
+	req = json_object_new_object();
+	json_object_object_add(req, "key_id", json_object_new_string(x->o->key_id));
+	nonce_b64 = skr_base64_encode(x->nonce.data, x->nonce.len);
+	json_object_object_add(req, "nonce", json_object_new_string(nonce_b64 ? nonce_b64 : ""));
+	free(nonce_b64);
+	json_object_object_add(req, "evidence", evidence);
+	evidence = NULL;
+	if (post(x, "/v1/release", req, &status, &resp, err) < 0)
+		goto out;
+	if (status != 200) {
+		broker_refusal(x, status, resp, err);
+		goto out;
+	}
+	rc = unwrap(x, resp, secret, len, err);
+out:
+	skr_tpm_key_flush(x->tpm, &x->key);
+	skr_buf_free(&x->nonce);
+	json_object_put(evidence);
+	json_object_put(req);
+	json_object_put(resp);
+	return rc;
+}
+
+/* Only transport trouble is worth another try; a denial or a TPM fault is not. */
+static bool retryable(const struct skr_err *err)
+{
+	return err->reason == SKR_R_broker_unreachable;
+}
+
+static void backoff(unsigned attempt, double deadline)
+{
+	unsigned base = BACKOFF_FIRST_MS << (attempt < 5 ? attempt : 5);
+	uint32_t jitter = 0;
+	double left = deadline - now_ms();
+	struct timespec ts;
+	unsigned ms;
+
+	if (base > BACKOFF_MAX_MS)
+		base = BACKOFF_MAX_MS;
+	RAND_bytes((uint8_t *)&jitter, sizeof(jitter));
+	ms = base / 2 + jitter % (base / 2 + 1);	/* "equal jitter" */
+	if (ms > left)
+		ms = left > 0 ? (unsigned)left : 0;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *secret_len,
+		struct skr_release_timing *timing, struct skr_err *err)
+{
+	struct skr_release_timing local = { 0 };
+	struct exchange x = { .o = o, .timing = timing ? timing : &local };
+	double t0 = now_ms();
+	unsigned attempt = 0;
+	int rc = -1;
+
+	memset(x.timing, 0, sizeof(*x.timing));
+	*secret_len = 0;
+	if (!o->key_id || !o->n_brokers || !o->ca_file)
+		return skr_fail(err, SKR_R_usage, "a key id, a broker URL and a CA are required");
+	x.deadline = t0 + (o->deadline_ms ? o->deadline_ms : DEFAULT_DEADLINE_MS);
+	x.key.handle = ESYS_TR_NONE;
+	if (skr_tpm_open(o->tcti, &x.tpm, err) < 0)
+		goto out;
+	for (;;) {
+		struct skr_err attempt_err = { 0 };
+
+		x.broker = o->brokers[attempt % o->n_brokers];
+		x.timing->attempts = ++attempt;
+		if (exchange_once(&x, secret_out, secret_len, &attempt_err) == 0) {
+			rc = 0;
+			break;
+		}
+		if (!retryable(&attempt_err) || now_ms() >= x.deadline) {
+			*err = attempt_err;
+			break;
+		}
+		if (attempt % o->n_brokers == 0)
+			backoff(attempt / (unsigned)o->n_brokers, x.deadline);
+	}
+out:
+	if (rc < 0)
+		OPENSSL_cleanse(secret_out, SKR_RELEASE_MAX_SECRET);
+	skr_tpm_close(x.tpm);
+	x.timing->total_ms = now_ms() - t0;
+	return rc;
+}

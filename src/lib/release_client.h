@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The VM side of the release protocol, shared by skr-unlock, the token plugin
+ * and `skrctl release`: challenge, evidence from the vTPM (HCL report, wrap
+ * key, certify, quote), release, unwrap inside the vTPM.  Brokers are tried in
+ * turn with exponential backoff and jitter under one deadline; a broker's
+ * denial is final and its reason reaches the caller.
+ */
+#ifndef SKR_RELEASE_CLIENT_H
+#define SKR_RELEASE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define SKR_RELEASE_MAX_BROKERS 8
+#define SKR_RELEASE_MAX_SECRET 128
+
+struct skr_release_opts {
+	const char *key_id;
+	const char *brokers[SKR_RELEASE_MAX_BROKERS];	/* "https://host:port" */
+	size_t n_brokers;
+	const char *ca_file;		/* PEM the broker's certificate must chain to */
+	const char *tcti;		/* NULL: the kernel resource manager */
+	unsigned connect_timeout_ms;	/* per connection; 0 = 3000 */
+	unsigned deadline_ms;		/* the whole release; 0 = 30000 */
+	uint32_t pcr_mask;		/* 0: the PCRs the broker's challenge names */
+};
+
+/* Where the time went, for diagnostics and benchmarks. */
+struct skr_release_timing {
+	double tpm_ms, network_ms, total_ms;
+	unsigned attempts;
+};
+
+/*
+ * Runs the release.  secret_out must hold SKR_RELEASE_MAX_SECRET bytes and
+ * should be locked memory (skr_secret_alloc); it is wiped on failure.
+ * Failure reasons: a broker's denial reason (e.g. pcr_mismatch) with its
+ * detail; broker_unreachable when no broker answered before the deadline;
+ * tpm_unavailable / tpm_* when the vTPM fails; broker_protocol for answers
+ * that do not follow the protocol.
+ */
+int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *secret_len,
+		struct skr_release_timing *timing, struct skr_err *err);
+
+#endif
