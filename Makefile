@@ -8,12 +8,14 @@
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
 BUILD      ?= build
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 0
 
-PKGS := libcryptsetup tss2-esys tss2-mu tss2-rc tss2-tctildr openssl libcurl json-c
+PKGS := libcryptsetup tss2-esys tss2-mu tss2-rc tss2-tctildr openssl libcurl json-c sqlite3 libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
@@ -36,6 +38,8 @@ LIB_SRC  := $(wildcard src/lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/amd_roots.o
 CTL_SRC  := $(wildcard src/ctl/*.c)
 CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o)
+BROKER_LIB_SRC := $(filter-out src/broker/main.c,$(wildcard src/broker/*.c))
+BROKER_LIB_OBJ := $(BROKER_LIB_SRC:%.c=$(BUILD)/%.o)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
@@ -50,7 +54,7 @@ AMD_PEMS := $(sort $(wildcard src/lib/certs/*.pem))
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BUILD)/skrctl
+all: $(BUILD)/skrctl $(BUILD)/skr-broker
 
 $(BUILD)/gen/amd_roots.c: tools/embed-pem.sh $(AMD_PEMS)
 	@mkdir -p $(@D)
@@ -67,6 +71,13 @@ $(BUILD)/libskr.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
+$(BUILD)/libskrbroker.a: $(BROKER_LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/skr-broker: $(BUILD)/src/broker/main.o $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(BUILD)/skrctl: $(CTL_OBJ) $(BUILD)/libskr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -74,7 +85,7 @@ $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/helpers -DSKR_SRCDIR='"$(CURDIR)"' -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(BUILD)/libskr.a
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # Test tools (fixture generators, fake platforms): never installed.
@@ -83,7 +94,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(BUILD)/libskr.a
 	$(CC) $(ALL_CFLAGS) -Itests/helpers -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # Unit and CLI tests against one build variant (BUILD, SAN).
-tests: $(BUILD)/skrctl $(TEST_BIN) $(TOOL_BIN)
+tests: $(BUILD)/skrctl $(BUILD)/skr-broker $(TEST_BIN) $(TOOL_BIN)
 	sh tests/run.sh $(BUILD)
 
 # The signed Debian kernel the PE test cross-checks is cached outside the tree.
@@ -102,7 +113,7 @@ fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh build/fuzz
 
-install: $(BUILD)/skrctl
+install: $(BUILD)/skrctl $(BUILD)/skr-broker
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BUILD)/skrctl $(DESTDIR)$(BINDIR)/skrctl
 

@@ -15,7 +15,7 @@
 
 #define RELEASE_USAGE                                                                    \
 	"skrctl release --key-id ID --broker URL [--broker URL]... --ca PEM [--tcti T] "  \
-	"[--pcrs 0,4,7] [--timeout S] --out FILE [--json]   (FILE is written 0600; '-' is " \
+	"[--vcek CERT] [--pcrs 0,4,7] [--timeout S] --out FILE [--json]   (FILE is written 0600; '-' is " \
 	"not allowed: the secret never goes to a terminal)"
 
 static int parse_pcrs(const char *list, uint32_t *mask)
@@ -43,6 +43,7 @@ static int parse_args(int argc, char **argv, struct skr_release_opts *o, const c
 	static const struct option opts[] = {
 		{ "key-id", required_argument, NULL, 'k' }, { "broker", required_argument, NULL, 'b' },
 		{ "ca", required_argument, NULL, 'c' },     { "tcti", required_argument, NULL, 't' },
+		{ "vcek", required_argument, NULL, 'v' },
 		{ "pcrs", required_argument, NULL, 'p' },   { "timeout", required_argument, NULL, 'T' },
 		{ "out", required_argument, NULL, 'o' },    { "json", no_argument, NULL, 'j' },
 		{ 0 }
@@ -59,6 +60,7 @@ static int parse_args(int argc, char **argv, struct skr_release_opts *o, const c
 			break;
 		case 'c': o->ca_file = optarg; break;
 		case 't': o->tcti = optarg; break;
+		case 'v': o->vcek_file = optarg; break;
 		case 'p':
 			if (parse_pcrs(optarg, &o->pcr_mask) < 0)
 				return -1;

@@ -32,7 +32,7 @@ static const struct {
 	const char *synopsis;
 } single_commands[] = {
 	{ "release", cmd_release,
-	  "--key-id ID --broker URL... --ca PEM [--tcti T] [--pcrs LIST] [--timeout S] --out FILE" },
+	  "--key-id ID --broker URL... --ca PEM [--tcti T] [--vcek CERT] [--pcrs LIST] [--timeout S] --out FILE" },
 };
 
 static void usage(FILE *to)

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "amd_chain.h"
 #include "https.h"
 #include "pcr_json.h"
 #include "tpm.h"
@@ -149,6 +150,26 @@ static void add_b64(json_object *o, const char *key, const void *data, size_t le
 	free(s);
 }
 
+/* The VCEK as DER, whatever form the file has (on Azure it comes from the host's cache). */
+static int add_vcek(json_object *ev, const char *path, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf raw = { 0 };
+	uint8_t *der = NULL;
+	X509 *cert = NULL;
+	int len;
+
+	if (skr_read_file(path, 1u << 16, &raw, err) < 0 ||
+	    skr_x509_parse(raw.data, raw.len, &cert, "VCEK", err) < 0)
+		return -1;
+	len = i2d_X509(cert, &der);
+	X509_free(cert);
+	if (len <= 0)
+		return skr_fail(err, SKR_R_nomem, "cannot encode the VCEK");
+	add_b64(ev, "vcek", der, (size_t)len);
+	OPENSSL_free(der);
+	return 0;
+}
+
 /* The evidence: HCL report, wrap key with its certify, quote and PCR values. */
 static int collect_evidence(struct exchange *x, json_object **evidence, struct skr_err *err)
 {
@@ -180,6 +201,10 @@ static int collect_evidence(struct exchange *x, json_object **evidence, struct s
 	add_b64(wk, "certify_attest", cert_attest.data, cert_attest.len);
 	add_b64(wk, "certify_signature", cert_sig.data, cert_sig.len);
 	json_object_object_add(ev, "wrap_key", wk);
+	if (x->o->vcek_file && add_vcek(ev, x->o->vcek_file, err) < 0) {
+		json_object_put(ev);
+		goto out;
+	}
 	*evidence = ev;
 	rc = 0;
 out:

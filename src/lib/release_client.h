@@ -23,6 +23,7 @@ struct skr_release_opts {
 	size_t n_brokers;
 	const char *ca_file;		/* PEM the broker's certificate must chain to */
 	const char *tcti;		/* NULL: the kernel resource manager */
+	const char *vcek_file;		/* VCEK (DER/PEM) to send; NULL: the broker's cache */
 	unsigned connect_timeout_ms;	/* per connection; 0 = 3000 */
 	unsigned deadline_ms;		/* the whole release; 0 = 30000 */
 	uint32_t pcr_mask;		/* 0: the PCRs the broker's challenge names */

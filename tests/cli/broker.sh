@@ -1,0 +1,135 @@
+# Shell helpers for tests that run a real skr-broker on loopback over TLS.
+# Source after lib.sh (uses $tmpd); needs $BUILD. Every broker started here is
+# stopped by stop_broker, which the EXIT trap of the test calls too.
+
+# make_tls DIR: a throwaway CA and a server certificate for 127.0.0.1 and ::1.
+make_tls() {
+	d=$1
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=skr test CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-subj "/CN=127.0.0.1" -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null &&
+	printf 'subjectAltName=IP:127.0.0.1,IP:::1\n' > "$d/san.ext" &&
+	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null
+}
+
+# write_broker_config DIR [TRUST_ANCHOR_PEM]: config, master key, admin token.
+write_broker_config() {
+	d=$1
+	head -c 32 /dev/urandom > "$d/master.key" && chmod 600 "$d/master.key"
+	head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$d/admin.token"
+	chmod 600 "$d/admin.token"
+	head -c 32 /dev/urandom > "$d/nonce.secret"
+	anchors=
+	[ -n "${2:-}" ] && anchors="\"trust_anchors\": [\"$2\"],"
+	cat > "$d/broker.json" <<CFG
+{
+  "listen": "127.0.0.1:0",
+  "admin_listen": "127.0.0.1:0",
+  "tls_cert": "$d/server.pem",
+  "tls_key": "$d/server.key",
+  "database": "$d/broker.db",
+  "master_key": "$d/master.key",
+  "admin_token_file": "$d/admin.token",
+  "nonce_secret_file": "$d/nonce.secret",
+  $anchors
+  "nonce_ttl": 60,
+  "threads": 2
+}
+CFG
+}
+
+broker_pid=
+# start_broker DIR: starts skr-broker, waits for its ports (RELEASE_URL, ADMIN_URL).
+start_broker() {
+	d=$1
+	rm -f "$d/ports"
+	"$BUILD/skr-broker" --config "$d/broker.json" --port-file "$d/ports" 2>>"$d/broker.log" &
+	broker_pid=$!
+	i=0
+	while [ ! -s "$d/ports" ] && [ $i -lt 100 ]; do
+		kill -0 "$broker_pid" 2>/dev/null || { broker_pid=; return 1; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -s "$d/ports" ] || return 1
+	read -r rport aport < "$d/ports"
+	RELEASE_URL="https://127.0.0.1:$rport"
+	ADMIN_URL="https://127.0.0.1:$aport"
+}
+
+# stop_broker [SIGNAL]: TERM by default; KILL simulates a crash.
+stop_broker() {
+	[ -n "$broker_pid" ] || return 0
+	kill "-${1:-TERM}" "$broker_pid" 2>/dev/null
+	wait "$broker_pid" 2>/dev/null
+	broker_pid=
+}
+
+# admin METHOD PATH [JSON]: an admin API call; prints the body, sets $http_status.
+admin() {
+	set -- "$1" "$2" "${3:-}"
+	if [ -n "$3" ]; then
+		http_status=$(curl -sS -o "$tmpd/admin.out" -w '%{http_code}' --cacert "$bdir/ca.pem" \
+			-X "$1" -H "Authorization: Bearer $(cat "$bdir/admin.token")" \
+			-H 'Content-Type: application/json' --data "$3" "$ADMIN_URL$2")
+	else
+		http_status=$(curl -sS -o "$tmpd/admin.out" -w '%{http_code}' --cacert "$bdir/ca.pem" \
+			-X "$1" -H "Authorization: Bearer $(cat "$bdir/admin.token")" "$ADMIN_URL$2")
+	fi
+	cat "$tmpd/admin.out"
+}
+
+# A private swtpm on a free loopback port pair; sets TCTI. stop_vtpm kills it.
+vtpm_pid=
+start_vtpm() {
+	d=$1
+	mkdir -p "$d"
+	for attempt in 1 2 3 4 5; do
+		port=$(python3 -c 'import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", p + 1)); print(p); break
+    except OSError: pass
+    finally: s.close(); t.close()')
+		swtpm socket --tpm2 --tpmstate "dir=$d" --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+			--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
+			--flags not-need-init,startup-clear --log "file=$d/swtpm.log" &
+		vtpm_pid=$!
+		if python3 -c 'import socket, sys, time
+for i in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close(); sys.exit(0)
+    except OSError: time.sleep(0.05)
+sys.exit(1)' "$port" && kill -0 "$vtpm_pid" 2>/dev/null; then
+			TCTI="swtpm:host=127.0.0.1,port=$port"
+			return 0
+		fi
+		kill -9 "$vtpm_pid" 2>/dev/null
+		wait "$vtpm_pid" 2>/dev/null
+	done
+	vtpm_pid=
+	return 1
+}
+
+stop_vtpm() {
+	[ -n "$vtpm_pid" ] || return 0
+	kill "$vtpm_pid" 2>/dev/null
+	wait "$vtpm_pid" 2>/dev/null
+	vtpm_pid=
+}
+
+# pcr_json PCR...: the vTPM's current sha256 values as {"sha256": {"N": "hex"}}.
+pcr_json() {
+	list=$(echo "$@" | tr ' ' ',')
+	TPM2TOOLS_TCTI=$TCTI tpm2_pcrread "sha256:$list" 2>/dev/null | python3 -c '
+import re, sys, json
+vals = {}
+for line in sys.stdin:
+    m = re.match(r"\s*(\d+)\s*:\s*0x([0-9A-Fa-f]+)", line)
+    if m: vals[m.group(1)] = m.group(2).lower()
+print(json.dumps({"sha256": vals}))'
+}

@@ -1,0 +1,94 @@
+# Attested release end to end, all real parts on loopback: swtpm provisioned
+# as a fake Azure vTPM, skr-broker over TLS with its SQLite store, skrctl
+# release doing challenge, vTPM evidence, release and unwrap.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/broker.sh"
+trap 'stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+
+bdir=$tmpd/broker
+az=$tmpd/az
+mkdir -p "$bdir" "$az"
+start_vtpm "$tmpd/tpm" || { echo "FAIL swtpm-start"; exit 1; }
+"$BUILD/tools/skr-fake-azure" --tcti "$TCTI" --out "$az" >/dev/null || { echo "FAIL fake-azure"; exit 1; }
+make_tls "$bdir" || { echo "FAIL tls"; exit 1; }
+write_broker_config "$bdir" "$az/chain.pem"
+# The broker's VCEK cache, keyed by chip id and reported TCB (the evidence carries no VCEK).
+mkdir -p "$bdir/vcek"
+vcek_name=$($SKRCTL hcl show "$az/hcl.bin" --json | python3 -c 'import json,sys
+r = json.load(sys.stdin)["snp_report"]; print(r["chip_id"] + "-" + r["reported_tcb"]["raw"] + ".der")')
+cp "$az/vcek.der" "$bdir/vcek/$vcek_name"
+sed -i "s|\"threads\": 2|\"threads\": 2, \"vcek_cache_dir\": \"$bdir/vcek\"|" "$bdir/broker.json"
+start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }
+
+SECRET_B64=$(head -c 32 /dev/urandom | base64 -w0)
+POLICY='{"tee": "az-snp-vtpm", "snp": {"min_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}}, "pcrs": {"bank": "sha256", "indexes": [0, 7, 11]}}'
+admin POST /v1/keys "{\"key_id\": \"disk-1\", \"secret\": \"$SECRET_B64\", \"policy\": $POLICY}" >/dev/null
+[ "$http_status" = 201 ] && echo "PASS admin-create-key" || echo "FAIL admin-create-key: $http_status $(cat "$tmpd/admin.out")"
+admin POST /v1/keys/disk-1/refsets "{\"label\": \"boot-1\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+[ "$http_status" = 201 ] && echo "PASS admin-add-refset" || echo "FAIL admin-add-refset: $http_status $(cat "$tmpd/admin.out")"
+
+REL="$SKRCTL release --key-id disk-1 --broker $RELEASE_URL --ca $bdir/ca.pem --tcti $TCTI --timeout 20"
+expect release-ok 0 'released 32 bytes' -- $REL --out "$tmpd/secret"
+if [ "$(base64 -w0 < "$tmpd/secret")" = "$SECRET_B64" ]; then echo "PASS released-secret-equals-stored"; else echo "FAIL released-secret-equals-stored"; fi
+if [ "$(stat -c %a "$tmpd/secret")" = 600 ]; then echo "PASS secret-file-0600"; else echo "FAIL secret-file-0600"; fi
+if grep -rqa -- "$SECRET_B64" "$bdir/broker.log" "$err" "$out" 2>/dev/null; then echo "FAIL secret-in-logs"; else echo "PASS secret-not-in-logs"; fi
+
+# Refusals, each with its reason code.
+expect release-unknown-key 1 'key_unknown' -- $SKRCTL release --key-id nope --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$TCTI" --out "$tmpd/x"
+TPM2TOOLS_TCTI=$TCTI tpm2_pcrextend 7:sha256=0000000000000000000000000000000000000000000000000000000000000001 >/dev/null 2>&1
+expect release-pcr-changed 1 'pcr_mismatch.*PCR 7: seen' -- $REL --out "$tmpd/x"
+[ ! -e "$tmpd/x" ] && echo "PASS refused-writes-nothing" || echo "FAIL refused-writes-nothing"
+admin POST /v1/keys/disk-1/refsets "{\"label\": \"boot-2\", \"state\": \"pending\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+expect release-after-new-refset 0 'released' -- $REL --out "$tmpd/secret2"
+
+# Admin API: no token or a wrong one is 401, and audited.
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$bdir/ca.pem" "$ADMIN_URL/v1/keys")
+[ "$code" = 401 ] && echo "PASS admin-no-token-401" || echo "FAIL admin-no-token-401: $code"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$bdir/ca.pem" -H 'Authorization: Bearer wrong-token-wrong-token' "$ADMIN_URL/v1/keys")
+[ "$code" = 401 ] && echo "PASS admin-wrong-token-401" || echo "FAIL admin-wrong-token-401: $code"
+admin GET "/v1/audit?limit=50" > "$tmpd/audit.json"
+python3 - "$tmpd/audit.json" <<'PY' && echo "PASS audit-rows" || echo "FAIL audit-rows"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+verdicts = [(r.get("action"), r.get("verdict"), r.get("reason")) for r in rows]
+assert ("release", "allow", None) in verdicts, verdicts
+assert any(v[0] == "release" and v[2] == "pcr_mismatch" for v in verdicts), verdicts
+assert any(v[0] == "admin:auth" and v[1] == "deny" for v in verdicts), verdicts
+PY
+
+# Bad requests: content type, malformed JSON, missing fields, oversized body.
+post() { curl -sS -o "$tmpd/post.out" -w '%{http_code}' --cacert "$bdir/ca.pem" "$@"; }
+code=$(post -H 'Content-Type: text/plain' --data '{"key_id":"disk-1"}' "$RELEASE_URL/v1/challenge")
+[ "$code" = 400 ] && grep -q 'Content-Type' "$tmpd/post.out" && echo "PASS wrong-content-type-400" || echo "FAIL wrong-content-type-400: $code"
+code=$(post -H 'Content-Type: application/json' --data '{"key_id":' "$RELEASE_URL/v1/challenge")
+[ "$code" = 400 ] && echo "PASS malformed-json-400" || echo "FAIL malformed-json-400: $code"
+code=$(post -H 'Content-Type: application/json' --data '{"nonce":"AAAA"}' "$RELEASE_URL/v1/release")
+[ "$code" = 400 ] && grep -q 'key_id' "$tmpd/post.out" && echo "PASS missing-field-400" || echo "FAIL missing-field-400: $code"
+head -c 400000 /dev/zero | tr '\0' ' ' > "$tmpd/big.json"
+code=$(post -H 'Content-Type: application/json' --data-binary @"$tmpd/big.json" "$RELEASE_URL/v1/release")
+[ "$code" = 413 ] && echo "PASS oversized-body-413" || echo "FAIL oversized-body-413: $code"
+code=$(curl -sS -o "$tmpd/h" -w '%{http_code}' --cacert "$bdir/ca.pem" "$RELEASE_URL/healthz")
+[ "$code" = 200 ] && echo "PASS healthz" || echo "FAIL healthz: $code"
+curl -sS --cacert "$bdir/ca.pem" "$RELEASE_URL/metrics" > "$tmpd/metrics"
+grep -q 'skr_releases_total{verdict="allow",reason="ok"} 2' "$tmpd/metrics" &&
+	grep -q 'skr_releases_total{verdict="deny",reason="pcr_mismatch"} 1' "$tmpd/metrics" &&
+	echo "PASS metrics" || echo "FAIL metrics: $(head -c 600 "$tmpd/metrics")"
+
+# A crash (kill -9) loses no key and no audit row.
+rows_before=$(admin GET "/v1/audit?limit=1000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+stop_broker KILL
+start_broker "$bdir" || echo "FAIL broker-restart"
+REL="$SKRCTL release --key-id disk-1 --broker $RELEASE_URL --ca $bdir/ca.pem --tcti $TCTI --timeout 20"
+rows_after=$(admin GET "/v1/audit?limit=1000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$rows_before" -gt 0 ] && [ "$rows_after" -ge "$rows_before" ] && echo "PASS audit-survives-kill" || echo "FAIL audit-survives-kill: $rows_before -> $rows_after"
+expect release-after-restart 0 'released' -- $REL --out "$tmpd/secret3"
+cmp -s "$tmpd/secret" "$tmpd/secret3" && echo "PASS key-survives-kill" || echo "FAIL key-survives-kill"
+
+# The VCEK may come with the evidence instead of the broker's cache.
+expect release-vcek-in-evidence 0 'released' -- $REL --vcek "$az/vcek.der" --out "$tmpd/secret4"
+
+# Broker down: the client reports it, within its deadline.
+stop_broker
+expect broker-down 2 'broker_unreachable' -- $SKRCTL release --key-id disk-1 --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$TCTI" --timeout 2 --out "$tmpd/x"
+
+[ "$fails" -eq 0 ]
