@@ -83,7 +83,7 @@ $(BUILD)/skrctl: $(CTL_OBJ) $(BUILD)/libskr.a
 
 $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/helpers -DSKR_SRCDIR='"$(CURDIR)"' -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -DSKR_SRCDIR='"$(CURDIR)"' -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
@@ -91,7 +91,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUI
 # Test tools (fixture generators, fake platforms): never installed.
 $(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(BUILD)/libskr.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/helpers -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # Unit and CLI tests against one build variant (BUILD, SAN).
 tests: $(BUILD)/skrctl $(BUILD)/skr-broker $(TEST_BIN) $(TOOL_BIN)

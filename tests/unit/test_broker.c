@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The broker's release decision, in process, against software VMs: the happy
+ * path and the refusal matrix, each refusal asserting its reason code.  (The
+ * same code over TLS with a real swtpm is tests/cli/test_release.sh.)
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "broker.h"
+#include "fakeazure.h"
+#include "pcr_json.h"
+#include "softvm.h"
+
+#define KEY "disk-1"
+#define BASE_POLICY                                                                     \
+	"{\"tee\": \"az-snp-vtpm\", \"snp\": {\"min_tcb\": {\"bootloader\": 3, \"tee\": 0, " \
+	"\"snp\": 8, \"microcode\": 115}}, \"pcrs\": {\"bank\": \"sha256\", \"indexes\": [0, 7, 11]}}"
+
+static const uint8_t secret[32] = "the-disk-secret-0123456789abcdef";
+
+struct fx {
+	char dir[64];
+	struct skr_broker b;
+	struct skr_softvm vm;
+};
+
+static void write_master_key(const char *path)
+{
+	uint8_t key[32];
+	FILE *f;
+
+	RAND_bytes(key, sizeof(key));
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(key, 1, sizeof(key), f), sizeof(key));
+	fclose(f);
+	chmod(path, 0600);
+}
+
+static void add_refset_from_vm(struct fx *f)
+{
+	json_object *pcrs = skr_pcr_banks_to_json(&f->vm.pcrs);
+	struct skr_err err = { 0 };
+	int64_t id;
+
+	assert_ok(skr_store_refset_add(f->b.store, KEY, "boot", "current",
+				       json_object_to_json_string(pcrs), &id, &err), err);
+	json_object_put(pcrs);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct skr_buf pem = { 0 };
+	struct skr_err err = { 0 };
+	char db[128], mk[128];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/skr-broker-test.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(db, sizeof(db), "%s/broker.db", f->dir);
+	snprintf(mk, sizeof(mk), "%s/master.key", f->dir);
+	write_master_key(mk);
+	assert_ok(skr_store_open(db, mk, &f->b.store, &err), err);
+	assert_ok(skr_softvm_new(&f->vm, &err), err);
+	assert_ok(skr_amd_trust_init(&f->b.trust, true, &err), err);
+	assert_ok(skr_softvm_trust_pem(&f->vm, &pem, &err), err);
+	assert_ok(skr_amd_trust_add_pem(&f->b.trust, pem.data, pem.len, &err), err);
+	skr_buf_free(&pem);
+	RAND_bytes(f->b.nonce_secret, sizeof(f->b.nonce_secret));
+	skr_nonce_seen_init(&f->b.seen);
+	f->b.nonce_ttl = 60;
+	assert_ok(skr_store_key_create(f->b.store, KEY, secret, sizeof(secret), BASE_POLICY, &err), err);
+	add_refset_from_vm(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	skr_softvm_free(&f->vm);
+	skr_store_close(f->b.store);
+	skr_amd_trust_free(&f->b.trust);
+	skr_nonce_seen_free(&f->b.seen);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* One exchange as a VM does it; returns the HTTP status, reason in *reason. */
+static unsigned run_release(struct fx *f, const char *key_id, const uint8_t *nonce_override,
+			    char *reason, size_t reason_size, json_object **resp_out,
+			    struct skr_buf *nonce_out)
+{
+	struct skr_response ch = { 0 }, rel = { 0 };
+	json_object *req = json_object_new_object(), *n, *r;
+	struct skr_buf nonce = { 0 };
+	struct skr_err err = { 0 };
+	uint8_t digest[32] = { 0 };
+	unsigned status;
+
+	json_object_object_add(req, "key_id", json_object_new_string(KEY));
+	skr_broker_challenge(&f->b, req, "test", &ch);
+	json_object_put(req);
+	assert_int_equal(ch.status, 200);
+	assert_true(json_object_object_get_ex(ch.body, "nonce", &n));
+	assert_ok(skr_base64_decode(json_object_get_string(n), strlen(json_object_get_string(n)),
+				    &nonce, "nonce", &err), err);
+	json_object_put(ch.body);
+	if (nonce_override)
+		memcpy(nonce.data, nonce_override, nonce.len);
+	assert_ok(skr_softvm_request(&f->vm, key_id, nonce.data, nonce.len, &req, &err), err);
+	skr_broker_release(&f->b, req, "test", digest, &rel);
+	json_object_put(req);
+	status = rel.status;
+	reason[0] = 0;
+	if (json_object_object_get_ex(rel.body, "reason", &r))
+		snprintf(reason, reason_size, "%s", json_object_get_string(r));
+	if (resp_out)
+		*resp_out = rel.body;
+	else
+		json_object_put(rel.body);
+	if (nonce_out)
+		*nonce_out = nonce;
+	else
+		skr_buf_free(&nonce);
+	return status;
+}
+
+static void expect_refusal(struct fx *f, const char *want_reason)
+{
+	char reason[64];
+	unsigned status = run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL);
+
+	if (status != 403 || strcmp(reason, want_reason) != 0)
+		fail_msg("expected 403 %s, got %u %s", want_reason, status, reason);
+}
+
+static void set_policy(struct fx *f, const char *policy)
+{
+	struct skr_err err = { 0 };
+
+	assert_ok(skr_store_key_set_policy(f->b.store, KEY, policy, &err), err);
+}
+
+static void reseal(struct fx *f)
+{
+	struct skr_err err = { 0 };
+
+	assert_ok(skr_softvm_seal(&f->vm, &err), err);
+}
+
+static void release_succeeds_and_unwraps(void **state)
+{
+	struct fx *f = *state;
+	struct skr_buf nonce = { 0 };
+	struct skr_err err = { 0 };
+	json_object *resp = NULL;
+	uint8_t out[SKR_WRAP_MAX_SECRET];
+	size_t len = 0;
+	char reason[64];
+
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), &resp, &nonce), 200);
+	assert_ok(skr_softvm_unwrap(&f->vm, resp, KEY, nonce.data, nonce.len, out, &len, &err), err);
+	assert_int_equal(len, sizeof(secret));
+	assert_memory_equal(out, secret, sizeof(secret));
+	/* Another "vTPM" (another wrap key) cannot open the same answer. */
+	EVP_PKEY_free(f->vm.wrap_key);
+	f->vm.wrap_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	assert_failed_with(skr_softvm_unwrap(&f->vm, resp, KEY, nonce.data, nonce.len, out, &len, &err),
+			   err, SKR_R_malformed, NULL);
+	json_object_put(resp);
+	skr_buf_free(&nonce);
+}
+
+static void refuse_debug_vm(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.report.policy |= SKR_TEST_POLICY_DEBUG;
+	reseal(f);
+	expect_refusal(f, "snp_debug_enabled");
+}
+
+static void refuse_tcb_below_minimum(void **state)
+{
+	struct fx *f = *state;
+	struct skr_test_vcek_opts v = f->vm.chain.vcek_opts;
+	struct skr_err err = { 0 };
+
+	v.key = NULL;
+	v.snp_spl = 7;	/* a genuine chip on older firmware: VCEK and report agree */
+	assert_ok(skr_test_chain_issue_vcek(&f->vm.chain, &v, &err), err);
+	skr_test_report_opts_init(&f->vm.report, &f->vm.chain.vcek_opts);
+	reseal(f);
+	expect_refusal(f, "snp_tcb_too_low");
+}
+
+static void refuse_measurement_not_allowed(void **state)
+{
+	struct fx *f = *state;
+
+	set_policy(f, "{\"snp\": {\"measurements\": [\"" /* 48 bytes of 0xaa */
+		      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		      "\"]}, \"pcrs\": {\"indexes\": [0]}}");
+	expect_refusal(f, "snp_measurement_not_allowed");
+}
+
+static void refuse_vmpl(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.report.vmpl = 2;
+	reseal(f);
+	expect_refusal(f, "snp_vmpl_not_allowed");
+}
+
+static void refuse_host_data_and_id_key_pins(void **state)
+{
+	struct fx *f = *state;
+
+	set_policy(f, "{\"snp\": {\"host_data\": "
+		      "\"0101010101010101010101010101010101010101010101010101010101010101\"}}");
+	expect_refusal(f, "snp_host_data_mismatch");
+	set_policy(f, "{\"snp\": {\"id_key_digest\": \"02020202020202020202020202020202020202020202"
+		      "0202020202020202020202020202020202020202020202020202\"}}");
+	expect_refusal(f, "snp_id_key_mismatch");
+}
+
+static void refuse_vcek_of_another_chip(void **state)
+{
+	struct fx *f = *state;
+	struct skr_softvm other;
+	struct skr_err err = { 0 };
+
+	assert_ok(skr_softvm_new_on(&other, &f->vm.chain, 99, &err), err);
+	f->vm.vcek_override = other.chain.vcek;
+	expect_refusal(f, "vcek_chip_mismatch");
+	f->vm.vcek_override = NULL;
+	skr_softvm_free(&other);
+}
+
+static void refuse_untrusted_chain(void **state)
+{
+	struct fx *f = *state;
+	struct skr_softvm stranger;
+	struct skr_err err = { 0 };
+
+	/* A VM whose AMD chain the broker does not trust. */
+	assert_ok(skr_softvm_new(&stranger, &err), err);
+	skr_softvm_free(&f->vm);
+	f->vm = stranger;
+	expect_refusal(f, "chain_signature_invalid");
+}
+
+static void refuse_expired_vcek(void **state)
+{
+	struct fx *f = *state;
+	struct skr_test_vcek_opts v = f->vm.chain.vcek_opts;
+	struct skr_err err = { 0 };
+
+	v.key = NULL;
+	v.not_before_offset = -10 * 86400;
+	v.not_after_offset = -86400;
+	assert_ok(skr_test_chain_issue_vcek(&f->vm.chain, &v, &err), err);
+	reseal(f);
+	expect_refusal(f, "cert_expired");
+}
+
+static void refuse_tampered_claims(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.tamper_claims = true;
+	expect_refusal(f, "hcl_claims_hash_mismatch");
+}
+
+static void refuse_claims_without_ak(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.claims_without_ak = true;
+	reseal(f);
+	expect_refusal(f, "hcl_ak_missing");
+}
+
+static void refuse_swapped_ak(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.quote_signer = skr_test_rsa_key();
+	expect_refusal(f, "quote_signature_invalid");
+	EVP_PKEY_free(f->vm.quote_signer);
+	f->vm.quote_signer = NULL;
+}
+
+static void refuse_stale_quote_nonce(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.quote_other_nonce = true;
+	expect_refusal(f, "quote_nonce_mismatch");
+}
+
+static void refuse_replayed_nonce(void **state)
+{
+	struct fx *f = *state;
+	struct skr_buf nonce = { 0 };
+	char reason[64];
+
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, &nonce), 200);
+	/* The same nonce again: refused even though everything else is fine. */
+	assert_int_equal(run_release(f, KEY, nonce.data, reason, sizeof(reason), NULL, NULL), 403);
+	assert_string_equal(reason, "nonce_replayed");
+	skr_buf_free(&nonce);
+}
+
+static void refuse_foreign_and_expired_nonce(void **state)
+{
+	struct fx *f = *state;
+	uint8_t n[SKR_NONCE_SIZE];
+	struct skr_err err = { 0 };
+	time_t exp;
+	char reason[64];
+
+	/* Issued for another key id. */
+	assert_ok(skr_nonce_issue(f->b.nonce_secret, "disk-2", time(NULL), 60, n, &exp, &err), err);
+	assert_int_equal(run_release(f, KEY, n, reason, sizeof(reason), NULL, NULL), 403);
+	assert_string_equal(reason, "nonce_invalid");
+	/* Issued by another broker (another secret). */
+	assert_ok(skr_nonce_issue((const uint8_t *)"another-broker-secret-0123456789", KEY,
+				  time(NULL), 60, n, &exp, &err), err);
+	assert_int_equal(run_release(f, KEY, n, reason, sizeof(reason), NULL, NULL), 403);
+	assert_string_equal(reason, "nonce_invalid");
+	/* Issued long ago. */
+	assert_ok(skr_nonce_issue(f->b.nonce_secret, KEY, time(NULL) - 600, 60, n, &exp, &err), err);
+	assert_int_equal(run_release(f, KEY, n, reason, sizeof(reason), NULL, NULL), 403);
+	assert_string_equal(reason, "nonce_expired");
+}
+
+static void refuse_pcr_not_in_reference_sets(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.pcrs.bank[0].value[7][0] ^= 0x55;	/* another boot state, honestly quoted */
+	expect_refusal(f, "pcr_mismatch");
+}
+
+static void refuse_pcr_not_quoted(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.quote_mask &= ~(1u << 11);
+	expect_refusal(f, "pcr_not_quoted");
+}
+
+static void refuse_certify_of_another_key(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.certify_other_key = true;
+	expect_refusal(f, "certify_name_mismatch");
+}
+
+static void refuse_certify_by_another_key(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.certify_signer = skr_test_rsa_key();
+	expect_refusal(f, "certify_signature_invalid");
+	EVP_PKEY_free(f->vm.certify_signer);
+	f->vm.certify_signer = NULL;
+}
+
+static void refuse_certify_other_nonce(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.certify_other_nonce = true;
+	expect_refusal(f, "certify_nonce_mismatch");
+}
+
+static void refuse_wrap_key_without_fixedtpm(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.wrap_attrs &= ~TPMA_OBJECT_FIXEDTPM;
+	expect_refusal(f, "wrap_key_attributes");
+}
+
+static void refuse_wrap_key_with_sign(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.wrap_attrs |= TPMA_OBJECT_SIGN_ENCRYPT;
+	expect_refusal(f, "wrap_key_attributes");
+}
+
+static void refuse_unknown_key(void **state)
+{
+	struct fx *f = *state;
+	char reason[64];
+
+	assert_int_equal(run_release(f, "disk-9", NULL, reason, sizeof(reason), NULL, NULL), 403);
+	assert_string_equal(reason, "key_unknown");
+}
+
+static void refuse_no_vcek_anywhere(void **state)
+{
+	struct fx *f = *state;
+	char reason[64];
+
+	f->vm.include_vcek = false;
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 400);
+	assert_string_equal(reason, "usage");
+}
+
+static void malformed_requests_are_400(void **state)
+{
+	static const char *const bodies[] = {
+		"{}",
+		"{\"key_id\": \"" KEY "\"}",
+		"{\"key_id\": \"" KEY "\", \"nonce\": \"!!\"}",
+		"{\"key_id\": \"../etc\", \"nonce\": \"AAAA\"}",
+		"{\"key_id\": 5}",
+	};
+	struct fx *f = *state;
+	uint8_t digest[32] = { 0 };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bodies); i++) {
+		json_object *req = json_tokener_parse(bodies[i]);
+		struct skr_response r = { 0 };
+
+		skr_broker_release(&f->b, req, "test", digest, &r);
+		if (r.status != 400)
+			fail_msg("%s: status %u", bodies[i], r.status);
+		json_object_put(r.body);
+		json_object_put(req);
+	}
+}
+
+static void decisions_are_audited(void **state)
+{
+	struct fx *f = *state;
+	struct skr_err err = { 0 };
+	char *text = NULL, reason[64];
+
+	run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL);
+	f->vm.quote_other_nonce = true;
+	run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL);
+	assert_ok(skr_store_audit_query(f->b.store, KEY, 10, &text, &err), err);
+	assert_non_null(strstr(text, "\"allow\""));
+	assert_non_null(strstr(text, "quote_nonce_mismatch"));
+	free(text);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(release_succeeds_and_unwraps),
+		T(refuse_debug_vm),
+		T(refuse_tcb_below_minimum),
+		T(refuse_measurement_not_allowed),
+		T(refuse_vmpl),
+		T(refuse_host_data_and_id_key_pins),
+		T(refuse_vcek_of_another_chip),
+		T(refuse_untrusted_chain),
+		T(refuse_expired_vcek),
+		T(refuse_tampered_claims),
+		T(refuse_claims_without_ak),
+		T(refuse_swapped_ak),
+		T(refuse_stale_quote_nonce),
+		T(refuse_replayed_nonce),
+		T(refuse_foreign_and_expired_nonce),
+		T(refuse_pcr_not_in_reference_sets),
+		T(refuse_pcr_not_quoted),
+		T(refuse_certify_of_another_key),
+		T(refuse_certify_by_another_key),
+		T(refuse_certify_other_nonce),
+		T(refuse_wrap_key_without_fixedtpm),
+		T(refuse_wrap_key_with_sign),
+		T(refuse_unknown_key),
+		T(refuse_no_vcek_anywhere),
+		T(malformed_requests_are_400),
+		T(decisions_are_audited),
+	};
+
+	return cmocka_run_group_tests_name("broker", tests, NULL, NULL);
+}
