@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The broker's store: SQLite (WAL, synchronous=FULL) with a versioned schema.
+ * Disk secrets are encrypted at rest with AES-256-GCM under a master key read
+ * from a 0600 file, the key id as AAD.  Keys carry a policy (JSON text) and
+ * reference PCR sets; every release decision and every admin call leaves an
+ * audit row.  All functions are safe to call from several threads (one
+ * connection per store, serialised by a mutex; SQLite in serialized mode).
+ */
+#ifndef SKR_STORE_H
+#define SKR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "err.h"
+
+#define SKR_STORE_SCHEMA_VERSION 1
+#define SKR_STORE_MASTER_KEY_SIZE 32
+#define SKR_STORE_MAX_SECRET 128
+#define SKR_STORE_KEY_ID_MAX 128	/* [A-Za-z0-9._-]{1,128}, not "." or ".." */
+#define SKR_STORE_LABEL_MAX 64		/* printable ASCII, no leading or trailing space */
+#define SKR_STORE_JSON_MAX (64u * 1024)	/* policy and PCR set text */
+
+struct skr_store;
+
+/*
+ * Opens (creating if needed) the database at path and migrates it to the
+ * current schema.  The master key file must be exactly 32 bytes (raw) or 64
+ * hex characters, owned by the caller and not readable by group or others
+ * (mode 0600 or stricter), else SKR_R_usage naming the file and the problem.
+ * A new database file is created with mode 0600.  A database written by a
+ * newer schema fails with SKR_R_store_error; a master key other than the one
+ * the database was created with fails with SKR_R_store_decrypt_failed.
+ */
+int skr_store_open(const char *db_path, const char *master_key_path, struct skr_store **out,
+		   struct skr_err *err);
+void skr_store_close(struct skr_store *s);
+
+/*
+ * Key ids are checked by every call that takes one (SKR_R_malformed), as are
+ * labels, states and JSON text.  Calls naming a key that does not exist fail
+ * with SKR_R_key_unknown; store failures with SKR_R_store_error.
+ */
+bool skr_store_key_id_valid(const char *key_id);
+
+/*
+ * Creates a key with its secret (1..SKR_STORE_MAX_SECRET bytes, encrypted at
+ * rest) and policy (a JSON object); SKR_R_key_exists if the id is taken.
+ */
+int skr_store_key_create(struct skr_store *s, const char *key_id, const uint8_t *secret,
+			 size_t secret_len, const char *policy_json, struct skr_err *err);
+/*
+ * Decrypts the secret into out (SKR_STORE_MAX_SECRET bytes, caller-locked
+ * memory).  A ciphertext that does not open under the master key and this key
+ * id (another master key, a tampered row, a row moved from another key) fails
+ * with SKR_R_store_decrypt_failed and leaves out untouched.
+ */
+int skr_store_key_secret(struct skr_store *s, const char *key_id, uint8_t *out,
+			 size_t *out_len, struct skr_err *err);
+/* The policy JSON text (caller frees); SKR_R_key_unknown when there is no such key. */
+int skr_store_key_policy(struct skr_store *s, const char *key_id, char **policy_json,
+			 struct skr_err *err);
+int skr_store_key_set_policy(struct skr_store *s, const char *key_id, const char *policy_json,
+			     struct skr_err *err);
+int skr_store_key_delete(struct skr_store *s, const char *key_id, struct skr_err *err);
+/* Deleting a key deletes its reference PCR sets; its audit rows stay. */
+/* JSON array text of {"key_id","created"} ordered by key id (caller frees). */
+int skr_store_key_list(struct skr_store *s, char **json, struct skr_err *err);
+
+/*
+ * Reference PCR sets of a key. state is "current" or "pending"; pcrs_json as
+ * pcr_json.h, with at least one PCR value (stored in canonical form).
+ * Removing an id that is not a set of this key fails with SKR_R_refset_unknown.
+ */
+int skr_store_refset_add(struct skr_store *s, const char *key_id, const char *label,
+			 const char *state, const char *pcrs_json, int64_t *id_out,
+			 struct skr_err *err);
+int skr_store_refset_remove(struct skr_store *s, const char *key_id, int64_t id,
+			    struct skr_err *err);
+/* JSON array text of {"id","label","state","pcrs":{...},"created"} by id (caller frees). */
+int skr_store_refset_list(struct skr_store *s, const char *key_id, char **json,
+			  struct skr_err *err);
+
+struct skr_audit_entry {
+	const char *key_id;		/* may be NULL */
+	const char *client;		/* client address */
+	const char *action;		/* "release", "challenge", "admin:key_create", ... */
+	const char *verdict;		/* "allow", "deny", "error" */
+	const char *reason;		/* a reason code name or NULL */
+	const char *detail;		/* never a secret */
+	const uint8_t *evidence_digest;	/* SHA-256 of the request body, or NULL */
+};
+
+/*
+ * action and verdict are required.  Text fields may come from a client: they
+ * are stored with bytes outside printable ASCII escaped as \xNN and cut to a
+ * bounded length, so an audit row is always written.
+ */
+int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err);
+/*
+ * JSON array text of the newest rows first, optionally for one key_id (NULL:
+ * every row), at most limit rows (0: no limit) (caller frees).  Rows are
+ * {"id","time","key_id","client","action","verdict","reason","detail",
+ * "evidence_digest"} with null for absent fields and the digest in hex.
+ */
+int skr_store_audit_query(struct skr_store *s, const char *key_id, unsigned limit,
+			  char **json, struct skr_err *err);
+
+#endif

@@ -1,0 +1,997 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The broker's store: keys, encrypted secrets, reference sets, audit, durability. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "../../src/broker/store.h"
+
+#define H8(x) x x x x x x x x
+#define H64(x) H8(H8(x))
+#define PCRS_A "{\"sha256\":{\"0\":\"" H64("0") "\",\"7\":\"" H64("a") "\"}}"
+#define PCRS_B "{\"sha1\":{\"4\":\"" H8("1") H8("2") H8("3") H8("4") H8("5") "\"}," \
+	"\"sha256\":{\"7\":\"" H64("B") "\"}}"
+#define POLICY "{\"tee\":[\"sev-snp\"],\"pcrs\":[0,7]}"
+
+static const uint8_t master_key[SKR_STORE_MASTER_KEY_SIZE] = "store-test-master-key-0123456789";
+static const uint8_t other_key[SKR_STORE_MASTER_KEY_SIZE] = "another-master-key-9876543210abc";
+static const uint8_t secret1[32] = "luks-secret-one-0123456789abcdef";
+static const uint8_t secret2[48] = "luks-secret-two-0123456789abcdef-and-16-more-byt";
+
+struct fixture {
+	char dir[PATH_MAX];
+	char db[PATH_MAX + 16];
+	char key[PATH_MAX + 16];
+	struct skr_store *s;
+};
+
+static void write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+static void remove_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[PATH_MAX + 256];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (unlink(path) < 0)
+			remove_tree(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+	struct skr_err err = { 0 };
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "%s/skr-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof(f->db), "%s/store.db", f->dir);
+	snprintf(f->key, sizeof(f->key), "%s/master.key", f->dir);
+	write_file(f->key, master_key, sizeof(master_key), 0600);
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	skr_store_close(f->s);
+	remove_tree(f->dir);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+	struct skr_err err = { 0 };
+
+	skr_store_close(f->s);
+	f->s = NULL;
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+}
+
+/* SQL straight on the database file, as an attacker with write access would. */
+static void raw_exec(const char *db_path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("raw SQL failed: %s", msg);
+	sqlite3_close(db);
+}
+
+static int64_t raw_count(const char *db_path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n;
+
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static bool file_contains(const char *path, const void *needle, size_t len)
+{
+	struct skr_buf b = { 0 };
+	struct skr_err err = { 0 };
+	bool found;
+
+	if (skr_read_file(path, 64u << 20, &b, &err) < 0)
+		return false;
+	found = memmem(b.data, b.len, needle, len) != NULL;
+	skr_buf_free(&b);
+	return found;
+}
+
+static json_object *parse(const char *text)
+{
+	json_object *o = json_tokener_parse(text);
+
+	assert_non_null(o);
+	return o;
+}
+
+static const char *field_str(json_object *o, const char *name)
+{
+	json_object *v = NULL;
+
+	assert_true(json_object_object_get_ex(o, name, &v));
+	return v ? json_object_get_string(v) : NULL;
+}
+
+static int64_t field_int(json_object *o, const char *name)
+{
+	json_object *v = NULL;
+
+	assert_true(json_object_object_get_ex(o, name, &v));
+	assert_true(json_object_is_type(v, json_type_int));
+	return json_object_get_int64(v);
+}
+
+static void create_key(struct fixture *f, const char *key_id, const uint8_t *secret, size_t len)
+{
+	struct skr_err err = { 0 };
+
+	assert_ok(skr_store_key_create(f->s, key_id, secret, len, POLICY, &err), err);
+}
+
+static void assert_secret(struct fixture *f, const char *key_id, const uint8_t *want, size_t len)
+{
+	uint8_t out[SKR_STORE_MAX_SECRET];
+	size_t out_len = 0;
+	struct skr_err err = { 0 };
+
+	assert_ok(skr_store_key_secret(f->s, key_id, out, &out_len, &err), err);
+	assert_int_equal(out_len, len);
+	assert_memory_equal(out, want, len);
+}
+
+/* ---- Keys ---------------------------------------------------------------- */
+
+static void keys_create_list_show_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_err err = { 0 };
+	_cleanup_free_ char *list = NULL, *policy = NULL, *after = NULL;
+	json_object *arr;
+	struct stat st;
+
+	/* A new database is private to its owner, WAL files included. */
+	assert_int_equal(stat(f->db, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_ok(skr_store_key_list(f->s, &list, &err), err);
+	assert_string_equal(list, "[]");
+	free(list);
+	list = NULL;
+
+	create_key(f, "disk-b", secret2, sizeof(secret2));
+	create_key(f, "disk-a", secret1, sizeof(secret1));
+	assert_ok(skr_store_key_list(f->s, &list, &err), err);
+	arr = parse(list);
+	assert_int_equal(json_object_array_length(arr), 2);
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "key_id"), "disk-a");
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 1), "key_id"), "disk-b");
+	assert_true(field_int(json_object_array_get_idx(arr, 0), "created") > 1600000000);
+	json_object_put(arr);
+
+	assert_ok(skr_store_key_policy(f->s, "disk-a", &policy, &err), err);
+	assert_string_equal(policy, POLICY);
+	free(policy);
+	policy = NULL;
+	/* Policies are stored in canonical form. */
+	assert_ok(skr_store_key_set_policy(f->s, "disk-a", " { \"tee\" : [ \"tdx\" ] }\n", &err),
+		  err);
+	assert_ok(skr_store_key_policy(f->s, "disk-a", &policy, &err), err);
+	assert_string_equal(policy, "{\"tee\":[\"tdx\"]}");
+
+	assert_ok(skr_store_key_delete(f->s, "disk-b", &err), err);
+	assert_ok(skr_store_key_list(f->s, &after, &err), err);
+	arr = parse(after);
+	assert_int_equal(json_object_array_length(arr), 1);
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "key_id"), "disk-a");
+	json_object_put(arr);
+	assert_failed_with(skr_store_key_delete(f->s, "disk-b", &err), err, SKR_R_key_unknown,
+			   "disk-b");
+}
+
+static void policy_must_be_a_json_object(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad[] = {
+		"", "{", "[]", "\"text\"", "42", "{} {}", "{\"a\":1} x",
+		"{\"a\":\"\xff\"}", "{\"a\":1,}",
+	};
+	struct skr_err err = { 0 };
+	_cleanup_free_ char *policy = NULL, *big = NULL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_key_create(f->s, "k", secret1, sizeof(secret1), bad[i],
+							&err), err, SKR_R_malformed, "policy");
+	}
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_create(f->s, "k", secret1, sizeof(secret1), NULL, &err),
+			   err, SKR_R_usage, NULL);
+	big = malloc(SKR_STORE_JSON_MAX + 16);
+	assert_non_null(big);
+	memset(big, ' ', SKR_STORE_JSON_MAX + 15);
+	big[0] = '{';
+	big[SKR_STORE_JSON_MAX + 14] = '}';
+	big[SKR_STORE_JSON_MAX + 15] = 0;
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_create(f->s, "k", secret1, sizeof(secret1), big, &err),
+			   err, SKR_R_malformed, "allowed");
+	skr_err_clear(&err);
+	create_key(f, "k", secret1, sizeof(secret1));
+	assert_failed_with(skr_store_key_set_policy(f->s, "k", "[1]", &err), err, SKR_R_malformed,
+			   "not a JSON object");
+	skr_err_clear(&err);
+	assert_ok(skr_store_key_policy(f->s, "k", &policy, &err), err);
+	assert_string_equal(policy, POLICY);
+	free(policy);
+	policy = NULL;
+	/* What is stored is json-c's strict re-serialisation, whatever it accepted. */
+	assert_ok(skr_store_key_set_policy(f->s, "k", "{'a':\"\\/\\u00e9\"}", &err), err);
+	assert_ok(skr_store_key_policy(f->s, "k", &policy, &err), err);
+	assert_string_equal(policy, "{\"a\":\"/\u00e9\"}");
+}
+
+static void secret_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t big[SKR_STORE_MAX_SECRET + 1];
+	struct skr_err err = { 0 };
+
+	memset(big, 0x5a, sizeof(big));
+	create_key(f, "one-byte", (const uint8_t *)"x", 1);
+	create_key(f, "luks", secret1, sizeof(secret1));
+	create_key(f, "max", big, SKR_STORE_MAX_SECRET);
+	assert_secret(f, "one-byte", (const uint8_t *)"x", 1);
+	assert_secret(f, "luks", secret1, sizeof(secret1));
+	assert_secret(f, "max", big, SKR_STORE_MAX_SECRET);
+	assert_failed_with(skr_store_key_create(f->s, "empty", secret1, 0, POLICY, &err), err,
+			   SKR_R_malformed, "0 bytes");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_create(f->s, "huge", big, sizeof(big), POLICY, &err), err,
+			   SKR_R_malformed, "129 bytes");
+	/* A fresh IV per write: the same secret twice gives different ciphertexts. */
+	create_key(f, "luks-2", secret1, sizeof(secret1));
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(DISTINCT secret_iv) FROM keys"), 4);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys a JOIN keys b ON "
+				   "a.secret_ct = b.secret_ct AND a.key_id < b.key_id"), 0);
+}
+
+static void ciphertext_on_disk_hides_the_secret(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t secret[64];
+	char wal[PATH_MAX + 32];
+	size_t i;
+
+	for (i = 0; i < sizeof(secret); i++)
+		secret[i] = (uint8_t)("SKR-PLAINTEXT-MARKER"[i % 20]);
+	create_key(f, "marker-key-id", secret, sizeof(secret));
+	assert_secret(f, "marker-key-id", secret, sizeof(secret));
+	/* While open the row is in the WAL; after close it is in the database file. */
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	assert_true(file_contains(wal, "marker-key-id", 13));
+	assert_false(file_contains(wal, secret, 20));
+	skr_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(access(wal, F_OK), -1);
+	assert_true(file_contains(f->db, "marker-key-id", 13));
+	assert_false(file_contains(f->db, secret, 20));
+	assert_false(file_contains(f->db, master_key, sizeof(master_key)));
+	reopen(f);
+	assert_secret(f, "marker-key-id", secret, sizeof(secret));
+}
+
+/* The key id is the AAD: a ciphertext moved to another key does not open. */
+static void row_copied_to_another_key_fails(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t out[SKR_STORE_MAX_SECRET], untouched[SKR_STORE_MAX_SECRET];
+	size_t out_len = 0;
+	struct skr_err err = { 0 };
+
+	create_key(f, "victim", secret1, sizeof(secret1));
+	create_key(f, "attacker", secret2, sizeof(secret2));
+	skr_store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->db, "UPDATE keys SET "
+		 "secret_iv = (SELECT secret_iv FROM keys WHERE key_id = 'victim'), "
+		 "secret_ct = (SELECT secret_ct FROM keys WHERE key_id = 'victim'), "
+		 "secret_tag = (SELECT secret_tag FROM keys WHERE key_id = 'victim') "
+		 "WHERE key_id = 'attacker'");
+	reopen(f);
+	memset(out, 0xa5, sizeof(out));
+	memcpy(untouched, out, sizeof(out));
+	assert_failed_with(skr_store_key_secret(f->s, "attacker", out, &out_len, &err), err,
+			   SKR_R_store_decrypt_failed, "does not decrypt");
+	assert_non_null(strstr(err.detail, "attacker"));
+	assert_memory_equal(out, untouched, sizeof(out));
+	assert_secret(f, "victim", secret1, sizeof(secret1));
+
+	/* A flipped ciphertext bit and a truncated tag are refused the same way. */
+	skr_store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->db, "UPDATE keys SET secret_ct = zeroblob(length(secret_ct)) "
+		 "WHERE key_id = 'victim'");
+	raw_exec(f->db, "UPDATE keys SET secret_tag = X'00' WHERE key_id = 'attacker'");
+	reopen(f);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_secret(f->s, "victim", out, &out_len, &err), err,
+			   SKR_R_store_decrypt_failed, "does not decrypt");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_secret(f->s, "attacker", out, &out_len, &err), err,
+			   SKR_R_store_decrypt_failed, "damaged");
+	assert_memory_equal(out, untouched, sizeof(out));
+}
+
+static void wrong_master_key_fails(void **state)
+{
+	struct fixture *f = *state;
+	char other_path[PATH_MAX + 16];
+	struct skr_store *s = NULL;
+	uint8_t out[SKR_STORE_MAX_SECRET];
+	size_t out_len;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	skr_store_close(f->s);
+	f->s = NULL;
+	snprintf(other_path, sizeof(other_path), "%s/other.key", f->dir);
+	write_file(other_path, other_key, sizeof(other_key), 0600);
+	assert_failed_with(skr_store_open(f->db, other_path, &s, &err), err,
+			   SKR_R_store_decrypt_failed, "does not match");
+	assert_null(s);
+
+	/* Without the check value the row itself still refuses the wrong key. */
+	raw_exec(f->db, "DELETE FROM meta");
+	skr_err_clear(&err);
+	assert_ok(skr_store_open(f->db, other_path, &s, &err), err);
+	assert_failed_with(skr_store_key_secret(s, "disk", out, &out_len, &err), err,
+			   SKR_R_store_decrypt_failed, "master key");
+	skr_store_close(s);
+
+	/* The right key (as hex with a newline this time) still opens the secret. */
+	raw_exec(f->db, "DELETE FROM meta");
+	{
+		_cleanup_free_ char *hex = skr_hex_encode(master_key, sizeof(master_key));
+		char line[2 * SKR_STORE_MASTER_KEY_SIZE + 1];
+
+		memcpy(line, hex, 2 * SKR_STORE_MASTER_KEY_SIZE);
+		line[2 * SKR_STORE_MASTER_KEY_SIZE] = '\n';
+		write_file(f->key, line, sizeof(line), 0400);
+	}
+	reopen(f);
+	assert_secret(f, "disk", secret1, sizeof(secret1));
+}
+
+static void master_key_file_checked(void **state)
+{
+	struct fixture *f = *state;
+	char path[PATH_MAX + 16], db[PATH_MAX + 16], want[PATH_MAX + 128];
+	uint8_t zero[SKR_STORE_MASTER_KEY_SIZE] = { 0 };
+	char hex_bad[64];
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+
+	snprintf(path, sizeof(path), "%s/bad.key", f->dir);
+	snprintf(db, sizeof(db), "%s/fresh.db", f->dir);
+
+	write_file(path, master_key, sizeof(master_key), 0644);
+	snprintf(want, sizeof(want), "master key file %s is readable by group or others "
+		 "(mode 0644); chmod 600", path);
+	assert_failed_with(skr_store_open(db, path, &s, &err), err, SKR_R_usage, want);
+	assert_null(s);
+	/* A refused key file leaves no database behind. */
+	assert_int_equal(access(db, F_OK), -1);
+
+	write_file(path, master_key, sizeof(master_key), 0620);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_open(db, path, &s, &err), err, SKR_R_usage, "(mode 0620)");
+
+	write_file(path, master_key, 31, 0600);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_open(db, path, &s, &err), err, SKR_R_usage, "holds 31 bytes");
+	assert_non_null(strstr(err.detail, path));
+
+	memset(hex_bad, 'k', 33);
+	write_file(path, hex_bad, 33, 0600);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_open(db, path, &s, &err), err, SKR_R_usage, "holds 33 bytes");
+
+	memset(hex_bad, 'g', sizeof(hex_bad));
+	write_file(path, hex_bad, sizeof(hex_bad), 0600);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_open(db, path, &s, &err), err, SKR_R_usage, "not hex");
+
+	write_file(path, zero, sizeof(zero), 0600);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_open(db, path, &s, &err), err, SKR_R_usage, "all-zero");
+
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_open(db, f->dir, &s, &err), err, SKR_R_usage,
+			   "not a regular file");
+	snprintf(path, sizeof(path), "%s/missing.key", f->dir);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_open(db, path, &s, &err), err, SKR_R_usage, "cannot open");
+	assert_int_equal(access(db, F_OK), -1);
+}
+
+static void duplicate_key_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	assert_failed_with(skr_store_key_create(f->s, "disk", secret2, sizeof(secret2), POLICY,
+						&err), err, SKR_R_key_exists, "disk");
+	assert_secret(f, "disk", secret1, sizeof(secret1));
+}
+
+static void unknown_key_refused(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t out[SKR_STORE_MAX_SECRET];
+	size_t out_len;
+	int64_t id;
+	_cleanup_free_ char *policy = NULL, *json = NULL;
+	struct skr_err err = { 0 };
+
+	assert_failed_with(skr_store_key_secret(f->s, "nope", out, &out_len, &err), err,
+			   SKR_R_key_unknown, "nope");
+	assert_int_equal(skr_reason_class(err.reason), SKR_CLASS_VERIFY);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_policy(f->s, "nope", &policy, &err), err,
+			   SKR_R_key_unknown, NULL);
+	assert_null(policy);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_set_policy(f->s, "nope", POLICY, &err), err,
+			   SKR_R_key_unknown, NULL);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_delete(f->s, "nope", &err), err, SKR_R_key_unknown, NULL);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_refset_add(f->s, "nope", "v1", "current", PCRS_A, &id, &err),
+			   err, SKR_R_key_unknown, NULL);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_refset_list(f->s, "nope", &json, &err), err,
+			   SKR_R_key_unknown, NULL);
+	assert_null(json);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_refset_remove(f->s, "nope", 1, &err), err, SKR_R_key_unknown,
+			   NULL);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 0);
+}
+
+static void invalid_key_ids_refused(void **state)
+{
+	struct fixture *f = *state;
+	char long_id[SKR_STORE_KEY_ID_MAX + 2];
+	static const char *const bad[] = { "", "../x", "a b", " a", "a/b", ".", "..", "a\nb",
+					   "k\xc3\xa9", "a;DROP" };
+	uint8_t out[SKR_STORE_MAX_SECRET];
+	size_t out_len, i;
+	int64_t id;
+	_cleanup_free_ char *json = NULL;
+	struct skr_err err = { 0 };
+
+	memset(long_id, 'a', sizeof(long_id) - 1);
+	long_id[sizeof(long_id) - 1] = 0;	/* 129 characters */
+	assert_false(skr_store_key_id_valid(long_id));
+	assert_failed_with(skr_store_key_create(f->s, long_id, secret1, sizeof(secret1), POLICY,
+						&err), err, SKR_R_malformed, "129 bytes");
+	long_id[SKR_STORE_KEY_ID_MAX] = 0;	/* 128 is fine */
+	assert_true(skr_store_key_id_valid(long_id));
+	create_key(f, long_id, secret1, sizeof(secret1));
+	assert_true(skr_store_key_id_valid("A-z_0.9"));
+	assert_true(skr_store_key_id_valid("..."));
+	assert_false(skr_store_key_id_valid(NULL));
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_false(skr_store_key_id_valid(bad[i]));
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_key_create(f->s, bad[i], secret1, sizeof(secret1),
+							POLICY, &err), err, SKR_R_malformed,
+				   "invalid key id");
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_key_secret(f->s, bad[i], out, &out_len, &err), err,
+				   SKR_R_malformed, NULL);
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_refset_add(f->s, bad[i], "v1", "current", PCRS_A, &id,
+							&err), err, SKR_R_malformed, NULL);
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_audit_query(f->s, bad[i], 0, &json, &err), err,
+				   SKR_R_malformed, NULL);
+	}
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_create(f->s, NULL, secret1, sizeof(secret1), POLICY, &err),
+			   err, SKR_R_usage, NULL);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys"), 1);
+}
+
+/* ---- Reference sets ------------------------------------------------------ */
+
+static void refsets_add_list_remove(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *json = NULL, *after = NULL, *other = NULL;
+	json_object *arr, *row, *pcrs, *bank, *v;
+	int64_t id1 = 0, id2 = 0, id3 = 0;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	create_key(f, "other", secret2, sizeof(secret2));
+	assert_ok(skr_store_refset_add(f->s, "disk", "kernel 6.1.0-18", "current", PCRS_A, &id1,
+				       &err), err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "kernel 6.1.0-21", "pending", PCRS_B, &id2,
+				       &err), err);
+	assert_ok(skr_store_refset_add(f->s, "other", "v1", "current", PCRS_A, &id3, &err), err);
+	assert_true(id1 > 0 && id2 > id1 && id3 > id2);
+
+	assert_ok(skr_store_refset_list(f->s, "disk", &json, &err), err);
+	arr = parse(json);
+	assert_int_equal(json_object_array_length(arr), 2);
+	row = json_object_array_get_idx(arr, 0);
+	assert_int_equal(field_int(row, "id"), id1);
+	assert_string_equal(field_str(row, "label"), "kernel 6.1.0-18");
+	assert_string_equal(field_str(row, "state"), "current");
+	assert_true(field_int(row, "created") > 1600000000);
+	row = json_object_array_get_idx(arr, 1);
+	assert_string_equal(field_str(row, "state"), "pending");
+	/* PCR values come back as an object, canonical lower-case hex. */
+	assert_true(json_object_object_get_ex(row, "pcrs", &pcrs));
+	assert_true(json_object_is_type(pcrs, json_type_object));
+	assert_true(json_object_object_get_ex(pcrs, "sha256", &bank));
+	assert_true(json_object_object_get_ex(bank, "7", &v));
+	assert_string_equal(json_object_get_string(v), H64("b"));
+	assert_true(json_object_object_get_ex(pcrs, "sha1", &bank));
+	json_object_put(arr);
+
+	/* A set of another key cannot be removed through this one. */
+	assert_failed_with(skr_store_refset_remove(f->s, "disk", id3, &err), err,
+			   SKR_R_refset_unknown, "disk");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_refset_remove(f->s, "disk", 9999, &err), err,
+			   SKR_R_refset_unknown, "9999");
+	skr_err_clear(&err);
+	assert_ok(skr_store_refset_remove(f->s, "disk", id1, &err), err);
+	assert_ok(skr_store_refset_list(f->s, "disk", &after, &err), err);
+	arr = parse(after);
+	assert_int_equal(json_object_array_length(arr), 1);
+	assert_int_equal(field_int(json_object_array_get_idx(arr, 0), "id"), id2);
+	json_object_put(arr);
+	assert_ok(skr_store_refset_list(f->s, "other", &other, &err), err);
+	arr = parse(other);
+	assert_int_equal(json_object_array_length(arr), 1);
+	json_object_put(arr);
+}
+
+static void refset_input_validated(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad_labels[] = { "", " lead", "trail ", "tab\there", "nl\n",
+						  "caf\xc3\xa9" };
+	static const char *const bad_states[] = { "", "old", "Current", "current ", "pending;" };
+	static const char *const bad_pcrs[] = {
+		"",
+		"{",
+		"[]",
+		"{}",					/* no PCR value at all */
+		"{\"sha256\":{}}",
+		"{\"md5\":{\"0\":\"00\"}}",		/* unknown bank */
+		"{\"sha256\":{\"0\":\"00\"}}",		/* wrong length */
+		"{\"sha256\":{\"24\":\"" H64("0") "\"}}",	/* no PCR 24 */
+		"{\"sha256\":{\"0\":\"" H64("z") "\"}}",	/* not hex */
+		"{\"sha256\":{\"0\":7}}",
+		"{\"sha256\":[]}",
+		PCRS_A " trailing",
+	};
+	char long_label[SKR_STORE_LABEL_MAX + 2];
+	size_t i;
+	int64_t id;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	memset(long_label, 'l', sizeof(long_label) - 1);
+	long_label[sizeof(long_label) - 1] = 0;
+	assert_failed_with(skr_store_refset_add(f->s, "disk", long_label, "current", PCRS_A, &id,
+						&err), err, SKR_R_malformed, "label");
+	long_label[SKR_STORE_LABEL_MAX] = 0;
+	skr_err_clear(&err);
+	assert_ok(skr_store_refset_add(f->s, "disk", long_label, "current", PCRS_A, &id, &err),
+		  err);
+	for (i = 0; i < ARRAY_SIZE(bad_labels); i++) {
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_refset_add(f->s, "disk", bad_labels[i], "current",
+							PCRS_A, &id, &err), err, SKR_R_malformed,
+				   "label");
+	}
+	for (i = 0; i < ARRAY_SIZE(bad_states); i++) {
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_refset_add(f->s, "disk", "v1", bad_states[i], PCRS_A,
+							&id, &err), err, SKR_R_malformed, "state");
+	}
+	for (i = 0; i < ARRAY_SIZE(bad_pcrs); i++) {
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_refset_add(f->s, "disk", "v1", "current", bad_pcrs[i],
+							&id, &err), err, SKR_R_malformed, NULL);
+	}
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_refset_add(f->s, "disk", NULL, "current", PCRS_A, &id, &err),
+			   err, SKR_R_usage, NULL);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_refset_add(f->s, "disk", "v1", NULL, PCRS_A, &id, &err),
+			   err, SKR_R_usage, NULL);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 1);
+}
+
+static void delete_cascades_to_refsets(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *json = NULL, *audit = NULL;
+	struct skr_audit_entry e = { .key_id = "disk", .client = "admin", .action =
+					     "admin:key_delete", .verdict = "allow" };
+	int64_t id;
+	json_object *arr;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	create_key(f, "keep", secret2, sizeof(secret2));
+	assert_ok(skr_store_refset_add(f->s, "disk", "a", "current", PCRS_A, &id, &err), err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "b", "pending", PCRS_B, &id, &err), err);
+	assert_ok(skr_store_refset_add(f->s, "keep", "a", "current", PCRS_A, &id, &err), err);
+	assert_ok(skr_store_audit(f->s, &e, &err), err);
+	assert_ok(skr_store_key_delete(f->s, "disk", &err), err);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE key_id = 'disk'"), 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 1);
+	/* A key created again under the same id starts without reference sets. */
+	create_key(f, "disk", secret2, sizeof(secret2));
+	assert_ok(skr_store_refset_list(f->s, "disk", &json, &err), err);
+	assert_string_equal(json, "[]");
+	assert_secret(f, "disk", secret2, sizeof(secret2));
+	/* The audit trail outlives the key. */
+	assert_ok(skr_store_audit_query(f->s, "disk", 0, &audit, &err), err);
+	arr = parse(audit);
+	assert_int_equal(json_object_array_length(arr), 1);
+	json_object_put(arr);
+}
+
+/* ---- Audit --------------------------------------------------------------- */
+
+static void audit_newest_first_and_filtered(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t digest[32];
+	char long_detail[5000];
+	struct skr_audit_entry e[] = {
+		{ .key_id = "disk-a", .client = "10.0.0.1", .action = "release",
+		  .verdict = "allow", .evidence_digest = digest },
+		{ .key_id = "disk-b", .client = "10.0.0.2", .action = "release", .verdict = "deny",
+		  .reason = "pcr_mismatch", .detail = "PCR 7\n\x01 \\ x" },
+		{ .client = "unix", .action = "admin:key_list", .verdict = "allow" },
+		{ .key_id = "disk-a", .client = "10.0.0.1", .action = "challenge",
+		  .verdict = "error", .detail = long_detail },
+	};
+	_cleanup_free_ char *all = NULL, *only_a = NULL, *one = NULL, *none = NULL;
+	_cleanup_free_ char *hex = NULL;
+	json_object *arr, *row, *v;
+	int64_t prev = INT64_MAX;
+	struct skr_audit_entry bad;
+	size_t i;
+	struct skr_err err = { 0 };
+
+	for (i = 0; i < sizeof(digest); i++)
+		digest[i] = (uint8_t)i;
+	memset(long_detail, 'd', sizeof(long_detail) - 1);
+	long_detail[sizeof(long_detail) - 1] = 0;
+	for (i = 0; i < ARRAY_SIZE(e); i++)
+		assert_ok(skr_store_audit(f->s, &e[i], &err), err);
+
+	assert_ok(skr_store_audit_query(f->s, NULL, 0, &all, &err), err);
+	arr = parse(all);
+	assert_int_equal(json_object_array_length(arr), 4);
+	for (i = 0; i < 4; i++) {
+		row = json_object_array_get_idx(arr, i);
+		assert_true(field_int(row, "id") < prev);
+		prev = field_int(row, "id");
+		assert_true(field_int(row, "time") > 1600000000);
+	}
+	row = json_object_array_get_idx(arr, 0);
+	assert_string_equal(field_str(row, "action"), "challenge");
+	assert_string_equal(field_str(row, "verdict"), "error");
+	assert_true(strlen(field_str(row, "detail")) <= 2048 + 3);
+	assert_non_null(strstr(field_str(row, "detail"), "ddd..."));
+	row = json_object_array_get_idx(arr, 1);
+	assert_null(field_str(row, "key_id"));
+	assert_null(field_str(row, "reason"));
+	assert_null(field_str(row, "evidence_digest"));
+	row = json_object_array_get_idx(arr, 2);
+	assert_string_equal(field_str(row, "reason"), "pcr_mismatch");
+	/* Client-controlled bytes are escaped, never stored raw. */
+	assert_string_equal(field_str(row, "detail"), "PCR 7\\x0a\\x01 \\\\ x");
+	row = json_object_array_get_idx(arr, 3);
+	hex = skr_hex_encode(digest, sizeof(digest));
+	assert_true(json_object_object_get_ex(row, "evidence_digest", &v));
+	assert_string_equal(json_object_get_string(v), hex);
+	assert_string_equal(field_str(row, "client"), "10.0.0.1");
+	json_object_put(arr);
+
+	assert_ok(skr_store_audit_query(f->s, "disk-a", 0, &only_a, &err), err);
+	arr = parse(only_a);
+	assert_int_equal(json_object_array_length(arr), 2);
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "action"), "challenge");
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 1), "action"), "release");
+	json_object_put(arr);
+	assert_ok(skr_store_audit_query(f->s, NULL, 1, &one, &err), err);
+	arr = parse(one);
+	assert_int_equal(json_object_array_length(arr), 1);
+	json_object_put(arr);
+	assert_ok(skr_store_audit_query(f->s, "disk-z", 10, &none, &err), err);
+	assert_string_equal(none, "[]");
+
+	bad = e[0];
+	bad.verdict = "maybe";
+	assert_failed_with(skr_store_audit(f->s, &bad, &err), err, SKR_R_usage, "verdict");
+	bad = e[0];
+	bad.action = NULL;
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_audit(f->s, &bad, &err), err, SKR_R_usage, "action");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 4);
+}
+
+/* ---- Durability and schema ----------------------------------------------- */
+
+static void reopen_keeps_everything(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *keys1 = NULL, *keys2 = NULL, *ref1 = NULL, *ref2 = NULL;
+	_cleanup_free_ char *aud1 = NULL, *aud2 = NULL, *pol = NULL;
+	struct skr_audit_entry e = { .key_id = "disk", .client = "c", .action = "release",
+				     .verdict = "deny", .reason = "pcr_mismatch" };
+	int64_t id;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	create_key(f, "disk-2", secret2, sizeof(secret2));
+	assert_ok(skr_store_key_set_policy(f->s, "disk-2", "{\"v\":2}", &err), err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "v1", "current", PCRS_A, &id, &err), err);
+	assert_ok(skr_store_audit(f->s, &e, &err), err);
+	assert_ok(skr_store_key_list(f->s, &keys1, &err), err);
+	assert_ok(skr_store_refset_list(f->s, "disk", &ref1, &err), err);
+	assert_ok(skr_store_audit_query(f->s, NULL, 0, &aud1, &err), err);
+
+	reopen(f);
+	reopen(f);
+	assert_ok(skr_store_key_list(f->s, &keys2, &err), err);
+	assert_ok(skr_store_refset_list(f->s, "disk", &ref2, &err), err);
+	assert_ok(skr_store_audit_query(f->s, NULL, 0, &aud2, &err), err);
+	assert_string_equal(keys1, keys2);
+	assert_string_equal(ref1, ref2);
+	assert_string_equal(aud1, aud2);
+	assert_ok(skr_store_key_policy(f->s, "disk-2", &pol, &err), err);
+	assert_string_equal(pol, "{\"v\":2}");
+	assert_secret(f, "disk", secret1, sizeof(secret1));
+	assert_secret(f, "disk-2", secret2, sizeof(secret2));
+	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"),
+			 SKR_STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM schema_version"),
+			 SKR_STORE_SCHEMA_VERSION);
+}
+
+static void future_schema_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	skr_store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->db, "INSERT INTO schema_version (version, applied) VALUES (99, 0)");
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
+			   "schema version 99, newer than version 1");
+	assert_null(s);
+	/* Refusing changed nothing. */
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys"), 1);
+	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"), 99);
+}
+
+static void not_a_database_refused(void **state)
+{
+	struct fixture *f = *state;
+	char path[PATH_MAX + 16];
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+
+	snprintf(path, sizeof(path), "%s/junk.db", f->dir);
+	write_file(path, "this is not an SQLite database, just some text that is long enough",
+		   66, 0600);
+	assert_failed_with(skr_store_open(path, f->key, &s, &err), err, SKR_R_store_error, path);
+	assert_null(s);
+}
+
+/*
+ * A child opens the store, writes a key and an audit row and is SIGKILLed
+ * the moment the calls return: no close, no checkpoint.  The parent must find
+ * both (WAL, synchronous=FULL, committed transactions).
+ */
+static void kill_9_after_commit_keeps_the_data(void **state)
+{
+	struct fixture *f = *state;
+	char wal[PATH_MAX + 32];
+	_cleanup_free_ char *audit = NULL;
+	json_object *arr;
+	struct stat st;
+	int status = 0;
+	pid_t pid;
+
+	skr_store_close(f->s);
+	f->s = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct skr_audit_entry e = { .key_id = "crash-disk", .client = "child",
+					     .action = "admin:key_create", .verdict = "allow" };
+		struct skr_store *s = NULL;
+		struct skr_err err = { 0 };
+
+		if (skr_store_open(f->db, f->key, &s, &err) < 0)
+			_exit(10);
+		if (skr_store_key_create(s, "crash-disk", secret1, sizeof(secret1), POLICY, &err) < 0)
+			_exit(11);
+		if (skr_store_audit(s, &e, &err) < 0)
+			_exit(12);
+		kill(getpid(), SIGKILL);
+		_exit(13);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status))
+		fail_msg("child exited with status %d instead of being killed", WEXITSTATUS(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	/* The rows are only in the WAL: the recovery path is what is tested. */
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_true(st.st_size > 0);
+
+	reopen(f);
+	assert_secret(f, "crash-disk", secret1, sizeof(secret1));
+	{
+		struct skr_err err = { 0 };
+
+		assert_ok(skr_store_audit_query(f->s, "crash-disk", 0, &audit, &err), err);
+	}
+	arr = parse(audit);
+	assert_int_equal(json_object_array_length(arr), 1);
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "client"), "child");
+	json_object_put(arr);
+}
+
+/* ---- Threads ------------------------------------------------------------- */
+
+#define THREADS 4
+#define PER_THREAD 20
+
+struct worker {
+	struct skr_store *s;
+	int n;
+	int failures;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int i;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		char id[32];
+		uint8_t secret[16], out[SKR_STORE_MAX_SECRET];
+		size_t out_len = 0;
+		struct skr_audit_entry e = { .client = "thread", .action = "release",
+					     .verdict = "allow" };
+		struct skr_err err = { 0 };
+		char *json = NULL;
+
+		snprintf(id, sizeof(id), "t%d-%d", w->n, i);
+		memset(secret, w->n * PER_THREAD + i + 1, sizeof(secret));
+		e.key_id = id;
+		if (skr_store_key_create(w->s, id, secret, sizeof(secret), POLICY, &err) < 0 ||
+		    skr_store_audit(w->s, &e, &err) < 0 ||
+		    skr_store_key_secret(w->s, id, out, &out_len, &err) < 0 ||
+		    out_len != sizeof(secret) || memcmp(out, secret, sizeof(secret)) ||
+		    skr_store_key_list(w->s, &json, &err) < 0)
+			w->failures++;
+		free(json);
+	}
+	return NULL;
+}
+
+static void threads_share_one_store(void **state)
+{
+	struct fixture *f = *state;
+	struct worker w[THREADS];
+	pthread_t t[THREADS];
+	int i;
+
+	for (i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){ .s = f->s, .n = i };
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+	}
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys"), THREADS * PER_THREAD);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), THREADS * PER_THREAD);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(keys_create_list_show_delete),
+		T(policy_must_be_a_json_object),
+		T(secret_round_trip),
+		T(ciphertext_on_disk_hides_the_secret),
+		T(row_copied_to_another_key_fails),
+		T(wrong_master_key_fails),
+		T(master_key_file_checked),
+		T(duplicate_key_refused),
+		T(unknown_key_refused),
+		T(invalid_key_ids_refused),
+		T(refsets_add_list_remove),
+		T(refset_input_validated),
+		T(delete_cascades_to_refsets),
+		T(audit_newest_first_and_filtered),
+		T(reopen_keeps_everything),
+		T(future_schema_refused),
+		T(not_a_database_refused),
+		T(kill_9_after_commit_keeps_the_data),
+		T(threads_share_one_store),
+	};
+
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
