@@ -61,7 +61,6 @@ enum skr_class {
 	X(snp_measurement_not_allowed, SKR_CLASS_VERIFY)     \
 	X(snp_host_data_mismatch, SKR_CLASS_VERIFY)          \
 	X(snp_id_key_mismatch, SKR_CLASS_VERIFY)             \
-	X(tee_not_allowed, SKR_CLASS_VERIFY)                 \
 	X(pcr_not_quoted, SKR_CLASS_VERIFY)                  \
 	X(pcr_mismatch, SKR_CLASS_VERIFY)                    \
 	X(policy_invalid, SKR_CLASS_INPUT)                   \

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * TCG PC Client firmware event logs: parsing, PCR replay and description.
+ *
+ * Two log formats are accepted (TCG PC Client Platform Firmware Profile):
+ *   - crypto-agile: a SHA-1-format first event (TCG_PCClientPCREvent) that is
+ *     the EV_NO_ACTION "Spec ID Event03" carrying the table of algorithms and
+ *     digest sizes, then TCG_PCR_EVENT2 records with one digest per algorithm;
+ *   - SHA-1 only: TCG_PCClientPCREvent records with a 20-byte digest each.
+ *
+ * The log is untrusted input.  The parser checks every length before reading
+ * and fails with SKR_R_malformed naming the event index and byte offset.
+ * Nothing it returns points outside the log's own copy of the input.
+ */
+#ifndef SKR_EVENTLOG_H
+#define SKR_EVENTLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "util.h"
+
+/* TPM_ALG_ID values of the hash algorithms a PCR bank can use. */
+enum {
+	SKR_TPM_ALG_SHA1 = 0x0004,
+	SKR_TPM_ALG_SHA256 = 0x000B,
+	SKR_TPM_ALG_SHA384 = 0x000C,
+	SKR_TPM_ALG_SHA512 = 0x000D,
+	SKR_TPM_ALG_SM3_256 = 0x0012,
+	SKR_TPM_ALG_SHA3_256 = 0x0027,
+	SKR_TPM_ALG_SHA3_384 = 0x0028,
+	SKR_TPM_ALG_SHA3_512 = 0x0029,
+};
+
+/* "sha1", "sha256", "sha384", "sha512", "sm3_256", "sha3_*"; NULL if unknown. */
+const char *skr_tpm_alg_name(uint16_t alg);
+/* Digest size in bytes of a known hash algorithm; 0 if unknown. */
+size_t skr_tpm_alg_digest_size(uint16_t alg);
+/* The TPM_ALG_ID for a name as returned by skr_tpm_alg_name; 0 if unknown. */
+uint16_t skr_tpm_alg_from_name(const char *name);
+
+/* ---- PCR banks ---------------------------------------------------------- */
+
+#define SKR_PCR_COUNT 24
+#define SKR_PCR_MAX_DIGEST 64	/* sha512 */
+#define SKR_PCR_MAX_BANKS 8
+
+/* One bank of PCRs as a TPM would hold them after a sequence of extends. */
+struct skr_pcr_bank {
+	uint16_t alg;
+	const char *name;	/* skr_tpm_alg_name(alg) */
+	size_t size;		/* digest size of alg */
+	uint32_t extended_mask;	/* bit i set: PCR i was extended at least once */
+	uint8_t value[SKR_PCR_COUNT][SKR_PCR_MAX_DIGEST];
+};
+
+struct skr_pcr_banks {
+	size_t count;
+	struct skr_pcr_bank bank[SKR_PCR_MAX_BANKS];
+};
+
+/*
+ * Sets a bank to the TPM's reset values: PCRs 17-22 (the dynamic-launch PCRs)
+ * all 0xFF, every other PCR zero.  Fails with SKR_R_unsupported for an
+ * algorithm that is not a known hash.
+ */
+int skr_pcr_bank_init(struct skr_pcr_bank *bank, uint16_t alg, struct skr_err *err);
+/* PCR[pcr] = H(PCR[pcr] || digest); digest must be bank->size bytes. */
+int skr_pcr_bank_extend(struct skr_pcr_bank *bank, unsigned pcr, const uint8_t *digest,
+			size_t digest_len, struct skr_err *err);
+/* The bank of algorithm alg, or NULL. */
+const struct skr_pcr_bank *skr_pcr_banks_find(const struct skr_pcr_banks *banks, uint16_t alg);
+
+/* ---- Event log ---------------------------------------------------------- */
+
+/* Limits that keep a hostile log from exhausting memory or time. */
+#define SKR_EVENTLOG_MAX_SIZE (16u * 1024 * 1024)
+#define SKR_EVENTLOG_MAX_EVENTS 100000
+#define SKR_EVENTLOG_MAX_ALGS 8	/* rows of the Spec ID event's algorithm table */
+
+/* Event types (PC Client Platform Firmware Profile, "Event Types"). */
+enum {
+	SKR_EV_PREBOOT_CERT = 0x00000000,
+	SKR_EV_POST_CODE = 0x00000001,
+	SKR_EV_NO_ACTION = 0x00000003,
+	SKR_EV_SEPARATOR = 0x00000004,
+	SKR_EV_ACTION = 0x00000005,
+	SKR_EV_S_CRTM_VERSION = 0x00000008,
+	SKR_EV_IPL = 0x0000000D,
+	SKR_EV_EFI_VARIABLE_DRIVER_CONFIG = 0x80000001,
+	SKR_EV_EFI_VARIABLE_BOOT = 0x80000002,
+	SKR_EV_EFI_BOOT_SERVICES_APPLICATION = 0x80000003,
+	SKR_EV_EFI_BOOT_SERVICES_DRIVER = 0x80000004,
+	SKR_EV_EFI_RUNTIME_SERVICES_DRIVER = 0x80000005,
+	SKR_EV_EFI_ACTION = 0x80000007,
+	SKR_EV_EFI_PLATFORM_FIRMWARE_BLOB = 0x80000008,
+	SKR_EV_EFI_PLATFORM_FIRMWARE_BLOB2 = 0x8000000A,
+	SKR_EV_EFI_VARIABLE_BOOT2 = 0x8000000C,
+	SKR_EV_EFI_VARIABLE_AUTHORITY = 0x800000E0,
+};
+
+/* One row of the Spec ID event's table: an algorithm and its digest size. */
+struct skr_eventlog_alg {
+	uint16_t alg;
+	uint16_t size;
+};
+
+/* One digest of an event; value points into the log's copy of the input. */
+struct skr_eventlog_digest {
+	uint16_t alg;
+	uint16_t size;
+	const uint8_t *value;
+};
+
+struct skr_eventlog_event {
+	size_t index;		/* 0 is the first record of the log */
+	size_t offset;		/* byte offset of the record in the log */
+	uint32_t pcr;
+	uint32_t type;
+	size_t digest_count;
+	struct skr_eventlog_digest digests[SKR_EVENTLOG_MAX_ALGS];
+	const uint8_t *data;	/* the event data, data_len bytes */
+	size_t data_len;
+};
+
+struct skr_eventlog {
+	bool crypto_agile;
+	/* The algorithms of the log: the Spec ID table, or just sha1. */
+	size_t alg_count;
+	struct skr_eventlog_alg algs[SKR_EVENTLOG_MAX_ALGS];
+	size_t event_count;
+	struct skr_eventlog_event *events;
+	uint8_t *raw;		/* the log's own copy of the input */
+	size_t raw_len;
+};
+
+/*
+ * Parses a whole log (every byte must belong to an event).  The result owns a
+ * copy of data, so data may be freed afterwards.  Fails with SKR_R_malformed
+ * (detail names the event and offset) or SKR_R_nomem.
+ */
+int skr_eventlog_parse(const uint8_t *data, size_t len, struct skr_eventlog **out,
+		       struct skr_err *err);
+void skr_eventlog_free(struct skr_eventlog *log);
+void skr_eventlog_freep(struct skr_eventlog **log);
+#define _cleanup_eventlog_ _cleanup_(skr_eventlog_freep)
+
+/* The digest of algorithm alg in ev, or NULL if the event has none. */
+const struct skr_eventlog_digest *skr_eventlog_event_digest(const struct skr_eventlog_event *ev,
+							    uint16_t alg);
+
+/*
+ * Replays every event into one bank per known algorithm of the log (unknown
+ * algorithms are parsed but cannot be replayed and get no bank).  EV_NO_ACTION
+ * events are never extended; a "StartupLocality" EV_NO_ACTION in PCR 0 sets
+ * PCR 0's initial value to the locality in its last byte, in every bank.
+ * Fails with SKR_R_malformed when an extended event lacks a digest of a bank
+ * or names a PCR above 23, SKR_R_unsupported if a hash is unavailable.
+ */
+int skr_eventlog_replay(const struct skr_eventlog *log, struct skr_pcr_banks *out,
+			struct skr_err *err);
+
+/* "EV_SEPARATOR", ...; NULL for a type without a name. */
+const char *skr_eventlog_type_name(uint32_t type);
+
+/*
+ * A one-line, printable description of the event's data where its type has
+ * one (variable name and GUID, action string, image location, ...): every
+ * byte that is not printable ASCII is escaped, so the result is safe for a
+ * terminal.  *out is a new string (caller frees), or NULL when the type has
+ * no description.  Fails only with SKR_R_nomem.
+ */
+int skr_eventlog_describe(const struct skr_eventlog_event *ev, char **out, struct skr_err *err);
+
+#endif
