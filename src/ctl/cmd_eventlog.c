@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "eventlog.h"
+#include "pcr_json.h"
 #include "util.h"
 
 struct eventlog_args {
@@ -57,40 +58,11 @@ static int load_log(const char *path, struct skr_eventlog **log, struct skr_err 
 
 /* ---- replay ------------------------------------------------------------- */
 
-/* {"0": "hex", ...} for the PCRs of the bank that were extended. */
-static json_object *bank_to_json(const struct skr_pcr_bank *bank)
-{
-	json_object *obj = json_object_new_object();
-	unsigned pcr;
-
-	for (pcr = 0; obj && pcr < SKR_PCR_COUNT; pcr++) {
-		char key[4];
-
-		if (!(bank->extended_mask & UINT32_C(1) << pcr))
-			continue;
-		snprintf(key, sizeof(key), "%u", pcr);
-		if (cli_json_add_hex(obj, key, bank->value[pcr], bank->size) < 0) {
-			json_object_put(obj);
-			return NULL;
-		}
-	}
-	return obj;
-}
-
+/* The same map as `quote verify --pcrs` reads: one PCR JSON format everywhere. */
 static int print_banks_json(const struct skr_pcr_banks *banks, struct skr_err *err)
 {
-	json_object *root = json_object_new_object();
-	size_t i;
+	json_object *root = skr_pcr_banks_to_json(banks);
 
-	for (i = 0; root && i < banks->count; i++) {
-		json_object *bank = bank_to_json(&banks->bank[i]);
-
-		if (!bank || json_object_object_add(root, banks->bank[i].name, bank) < 0) {
-			json_object_put(bank);
-			json_object_put(root);
-			root = NULL;
-		}
-	}
 	if (!root)
 		return skr_fail(err, SKR_R_nomem, "out of memory building the JSON output");
 	cli_print_json(root);
