@@ -26,6 +26,7 @@ struct skr_broker {
 	const char *vcek_cache_dir;	/* DER files named CHIPID-REPORTEDTCB.der; may be NULL */
 	uint8_t admin_token_sha256[32];
 	struct skr_metrics metrics;
+	struct skr_chain_cache chain_cache;
 };
 
 /* A response: HTTP status and JSON body (owned). */

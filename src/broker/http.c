@@ -198,7 +198,15 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 	if (!strcmp(method, "GET") && !strcmp(url, "/healthz"))
 		return send_text(c, 200, "text/plain", "ok\n");
 	if (!strcmp(method, "GET") && !strcmp(url, "/metrics")) {
-		_cleanup_free_ char *text = skr_metrics_render(&l->broker->metrics);
+		struct skr_chain_cache *cc = &l->broker->chain_cache;
+		unsigned long hits, misses;
+		_cleanup_free_ char *text = NULL;
+
+		pthread_mutex_lock(&cc->lock);
+		hits = cc->hits;
+		misses = cc->misses;
+		pthread_mutex_unlock(&cc->lock);
+		text = skr_metrics_render(&l->broker->metrics, hits, misses);
 
 		return send_text(c, 200, "text/plain; version=0.0.4", text ? text : "");
 	}

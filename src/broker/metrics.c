@@ -24,7 +24,8 @@ void skr_metrics_release(struct skr_metrics *m, enum skr_reason outcome, double 
 	atomic_fetch_add(&m->latency_sum_us, (unsigned long long)(seconds * 1e6));
 }
 
-char *skr_metrics_render(const struct skr_metrics *m)
+char *skr_metrics_render(const struct skr_metrics *m, unsigned long cache_hits,
+			 unsigned long cache_misses)
 {
 	unsigned long cumulative = 0;
 	char *text = NULL;
@@ -50,7 +51,7 @@ char *skr_metrics_render(const struct skr_metrics *m)
 	fprintf(f, "# HELP skr_chain_cache_total Verified VCEK chain cache lookups.\n"
 		   "# TYPE skr_chain_cache_total counter\n"
 		   "skr_chain_cache_total{result=\"hit\"} %lu\nskr_chain_cache_total{result=\"miss\"} %lu\n",
-		atomic_load(&m->chain_cache_hits), atomic_load(&m->chain_cache_misses));
+		cache_hits, cache_misses);
 	fprintf(f, "# HELP skr_release_seconds Release request latency.\n"
 		   "# TYPE skr_release_seconds histogram\n");
 	for (i = 0; i < SKR_METRICS_BUCKETS; i++) {

@@ -14,7 +14,6 @@ struct skr_metrics {
 	atomic_ulong released;
 	atomic_ulong denied[SKR_R__COUNT];	/* by reason */
 	atomic_ulong challenges;
-	atomic_ulong chain_cache_hits, chain_cache_misses;
 	atomic_ulong latency_bucket[SKR_METRICS_BUCKETS + 1];	/* cumulative at render time */
 	atomic_ulong latency_count;
 	atomic_ullong latency_sum_us;
@@ -22,6 +21,7 @@ struct skr_metrics {
 
 void skr_metrics_release(struct skr_metrics *m, enum skr_reason outcome, double seconds);
 /* The text exposition format; caller frees. */
-char *skr_metrics_render(const struct skr_metrics *m);
+char *skr_metrics_render(const struct skr_metrics *m, unsigned long cache_hits,
+			 unsigned long cache_misses);
 
 #endif

@@ -223,6 +223,7 @@ static int verify_evidence(struct release_ctx *c, struct skr_err *err)
 		.nonce = c->nonce.data,
 		.nonce_len = c->nonce.len,
 		.allow_debug = c->policy.allow_debug,
+		.chain_cache = &c->b->chain_cache,
 		.snp_policy = snp_policy_hook,
 		.snp_policy_ctx = &c->policy,
 	};

@@ -511,6 +511,69 @@ static int verify_leaf_signature(const struct skr_amd_trust *t, X509 *leaf,
 			issuer_kind, skr_snp_product_name(product));
 }
 
+void skr_chain_cache_init(struct skr_chain_cache *c)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+}
+
+void skr_chain_cache_free(struct skr_chain_cache *c)
+{
+	pthread_mutex_destroy(&c->lock);
+}
+
+static bool leaf_digest(X509 *leaf, uint8_t out[32])
+{
+	unsigned int len = 0;
+
+	return X509_digest(leaf, EVP_sha256(), out, &len) == 1 && len == 32;
+}
+
+static bool cache_lookup(struct skr_chain_cache *c, const uint8_t digest[32])
+{
+	bool found = false;
+	size_t i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->count && !found; i++)
+		found = memcmp(c->digest[i], digest, 32) == 0;
+	if (found)
+		c->hits++;
+	else
+		c->misses++;
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+static void cache_insert(struct skr_chain_cache *c, const uint8_t digest[32])
+{
+	pthread_mutex_lock(&c->lock);
+	memcpy(c->digest[c->next], digest, 32);
+	c->next = (c->next + 1) % SKR_CHAIN_CACHE_SIZE;
+	if (c->count < SKR_CHAIN_CACHE_SIZE)
+		c->count++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The chain signatures, through the cache when there is one and no presented chain. */
+static int verify_chain_cached(const struct skr_amd_trust *work, X509 *leaf,
+			       const struct skr_vcek_info *info, enum skr_snp_product product,
+			       const struct skr_amd_verify_opts *opts, struct skr_err *err)
+{
+	struct skr_chain_cache *cache = opts && !opts->chain_pem ? opts->cache : NULL;
+	time_t now = opts ? opts->now : 0;
+	uint8_t digest[32];
+	bool have_digest = cache && leaf_digest(leaf, digest);
+
+	if (have_digest && cache_lookup(cache, digest))
+		return 0;
+	if (verify_leaf_signature(work, leaf, info, product, now, err) < 0)
+		return -1;
+	if (have_digest)
+		cache_insert(cache, digest);
+	return 0;
+}
+
 int skr_amd_verify_leaf(const struct skr_amd_trust *t, X509 *leaf,
 			const struct skr_snp_report *report,
 			const struct skr_amd_verify_opts *opts,
@@ -543,7 +606,7 @@ int skr_amd_verify_leaf(const struct skr_amd_trust *t, X509 *leaf,
 	if (opts && opts->chain_pem &&
 	    check_presented_chain(t, &work, opts->chain_pem, opts->chain_pem_len, err) < 0)
 		return -1;
-	if (verify_leaf_signature(&work, leaf, &info, product, now, err) < 0 ||
+	if (verify_chain_cached(&work, leaf, &info, product, opts, err) < 0 ||
 	    check_validity(leaf, info.kind == SKR_SNP_SIGNER_VLEK ? "VLEK" : "VCEK", now, err) < 0)
 		return -1;
 	if (report && skr_vcek_match_report(&info, report, product, err) < 0)

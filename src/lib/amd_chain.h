@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <time.h>
 
 #include <openssl/x509.h>
@@ -66,11 +67,29 @@ struct skr_vcek_info {
 
 int skr_vcek_info_parse(X509 *cert, struct skr_vcek_info *info, struct skr_err *err);
 
+/*
+ * Leaves whose chain already verified (by SHA-256 of their DER), so a busy
+ * broker does one RSA-PSS verify per VCEK rather than per release.  Validity
+ * dates and the match with each report are still checked every time.
+ */
+#define SKR_CHAIN_CACHE_SIZE 4096
+
+struct skr_chain_cache {
+	pthread_mutex_t lock;
+	uint8_t digest[SKR_CHAIN_CACHE_SIZE][32];
+	size_t next, count;
+	unsigned long hits, misses;
+};
+
+void skr_chain_cache_init(struct skr_chain_cache *c);
+void skr_chain_cache_free(struct skr_chain_cache *c);
+
 struct skr_amd_verify_opts {
 	enum skr_snp_product product;	/* UNKNOWN: from the certificate, then the report */
 	const void *chain_pem;		/* presented ASK/ARK (untrusted); may be NULL */
 	size_t chain_pem_len;
 	time_t now;			/* 0: the current time */
+	struct skr_chain_cache *cache;	/* NULL: verify every time */
 };
 
 /*

@@ -216,6 +216,7 @@ static int verify_snp(const struct skr_evidence *ev, const struct skr_evidence_p
 		.product = pol->product,
 		.chain_pem = pol->chain_pem,
 		.chain_pem_len = pol->chain_pem_len,
+		.cache = pol->chain_cache,
 	};
 	const struct skr_snp_report *snp = &res->hcl.snp;
 	X509 *vcek = pol->vcek;

@@ -60,6 +60,7 @@ struct skr_evidence_policy {
 	const uint8_t *nonce;		/* expected quote qualifying data; NULL: not checked */
 	size_t nonce_len;
 	bool allow_debug;
+	struct skr_chain_cache *chain_cache;	/* verified VCEK chains; may be NULL */
 	/*
 	 * Called after the SNP signature and debug checks, before the claims
 	 * are looked at (the broker's minimum TCB, VMPL, measurement pins).

@@ -72,6 +72,7 @@ code=$(curl -sS -o "$tmpd/h" -w '%{http_code}' --cacert "$bdir/ca.pem" "$RELEASE
 curl -sS --cacert "$bdir/ca.pem" "$RELEASE_URL/metrics" > "$tmpd/metrics"
 grep -q 'skr_releases_total{verdict="allow",reason="ok"} 2' "$tmpd/metrics" &&
 	grep -q 'skr_releases_total{verdict="deny",reason="pcr_mismatch"} 1' "$tmpd/metrics" &&
+	grep -q 'skr_chain_cache_total{result="hit"} [1-9]' "$tmpd/metrics" &&
 	echo "PASS metrics" || echo "FAIL metrics: $(head -c 600 "$tmpd/metrics")"
 
 # A crash (kill -9) loses no key and no audit row.

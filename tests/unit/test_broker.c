@@ -75,6 +75,7 @@ static int setup(void **state)
 	skr_buf_free(&pem);
 	RAND_bytes(f->b.nonce_secret, sizeof(f->b.nonce_secret));
 	skr_nonce_seen_init(&f->b.seen);
+	skr_chain_cache_init(&f->b.chain_cache);
 	f->b.nonce_ttl = 60;
 	assert_ok(skr_store_key_create(f->b.store, KEY, secret, sizeof(secret), BASE_POLICY, &err), err);
 	add_refset_from_vm(f);
@@ -91,6 +92,7 @@ static int teardown(void **state)
 	skr_store_close(f->b.store);
 	skr_amd_trust_free(&f->b.trust);
 	skr_nonce_seen_free(&f->b.seen);
+	skr_chain_cache_free(&f->b.chain_cache);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);
@@ -450,6 +452,22 @@ static void malformed_requests_are_400(void **state)
 	}
 }
 
+static void verified_chains_are_cached(void **state)
+{
+	struct fx *f = *state;
+	char reason[64];
+
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+	assert_int_equal(f->b.chain_cache.misses, 1);
+	assert_int_equal(f->b.chain_cache.hits, 1);
+	/* A cached VCEK is still matched against each report: a lower TCB is caught. */
+	f->vm.report.reported_tcb = skr_test_tcb_milan(3, 0, 9, 115);
+	reseal(f);
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 403);
+	assert_string_equal(reason, "vcek_tcb_mismatch");
+}
+
 static void decisions_are_audited(void **state)
 {
 	struct fx *f = *state;
@@ -495,6 +513,7 @@ int main(void)
 		T(refuse_unknown_key),
 		T(refuse_no_vcek_anywhere),
 		T(malformed_requests_are_400),
+		T(verified_chains_are_cached),
 		T(decisions_are_audited),
 	};
 
