@@ -15,6 +15,7 @@
 
 #include "broker.h"
 #include "evidence.h"
+#include "json_util.h"
 #include "pcr_json.h"
 #include "policy.h"
 #include "util.h"
@@ -284,14 +285,6 @@ static int verify_wrap_key(struct release_ctx *c, struct skr_err *err)
 				   c->res.ak, c->nonce.data, c->nonce.len, &c->wrap_pub, err);
 }
 
-static void add_b64(json_object *o, const char *key, const void *data, size_t len)
-{
-	char *s = skr_base64_encode(data, len);
-
-	json_object_object_add(o, key, json_object_new_string(s ? s : ""));
-	free(s);
-}
-
 static int wrap_secret(struct release_ctx *c, struct skr_response *resp, struct skr_err *err)
 {
 	uint8_t *secret = skr_secret_alloc(SKR_STORE_MAX_SECRET);
@@ -307,10 +300,10 @@ static int wrap_secret(struct release_ctx *c, struct skr_response *resp, struct 
 		goto out;
 	wrapped = json_object_new_object();
 	json_object_object_add(wrapped, "alg", json_object_new_string(SKR_WRAP_ALG));
-	add_b64(wrapped, "epk", w.epk, sizeof(w.epk));
-	add_b64(wrapped, "iv", w.iv, sizeof(w.iv));
-	add_b64(wrapped, "ciphertext", w.ciphertext, w.ciphertext_len);
-	add_b64(wrapped, "tag", w.tag, sizeof(w.tag));
+	skr_json_add_b64(wrapped, "epk", w.epk, sizeof(w.epk));
+	skr_json_add_b64(wrapped, "iv", w.iv, sizeof(w.iv));
+	skr_json_add_b64(wrapped, "ciphertext", w.ciphertext, w.ciphertext_len);
+	skr_json_add_b64(wrapped, "tag", w.tag, sizeof(w.tag));
 	resp->status = 200;
 	resp->body = json_object_new_object();
 	json_object_object_add(resp->body, "wrapped", wrapped);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "amd_chain.h"
+#include "snp_report.h"
 #include "util.h"
 
 int cli_usage(const char *usage)
@@ -18,15 +19,6 @@ void cli_print_json(json_object *obj)
 	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
 						 JSON_C_TO_STRING_SPACED |
 						 JSON_C_TO_STRING_NOSLASHESCAPE));
-}
-
-int cli_json_add_hex(json_object *obj, const char *key, const void *data, size_t len)
-{
-	_cleanup_free_ char *hex = skr_hex_encode(data, len);
-
-	if (!hex)
-		return -1;
-	return json_object_object_add(obj, key, json_object_new_string(hex));
 }
 
 static int exit_status(const struct skr_err *err)
@@ -79,4 +71,23 @@ int cli_load_trust(struct skr_amd_trust *t, char *const *anchors, size_t n_ancho
 		}
 	}
 	return 0;
+}
+
+int cli_amd_option(int c, char *arg, struct cli_amd_opts *o)
+{
+	switch (c) {
+	case 'v': o->vcek = arg; return 1;
+	case 'c': o->chain = arg; return 1;
+	case 't':
+		if (o->n_anchors == CLI_MAX_ANCHORS)
+			return -1;
+		o->anchors[o->n_anchors++] = arg;
+		return 1;
+	case 'p':
+		o->product = skr_snp_product_from_name(arg);
+		return o->product == SKR_SNP_PRODUCT_UNKNOWN ? -1 : 1;
+	case 'd': o->allow_debug = true; return 1;
+	case 'j': o->json = true; return 1;
+	default: return 0;
+	}
 }

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "err.h"
+#include "json_util.h"
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILED = 1, CLI_EXIT_USAGE = 2 };
 
@@ -39,8 +40,6 @@ int cli_usage(const char *usage);
  */
 int cli_finish(const struct skr_err *err, json_object *result, bool json);
 
-/* Adds a hex string field. Returns 0 or -1 on allocation failure. */
-int cli_json_add_hex(json_object *obj, const char *key, const void *data, size_t len);
 
 /* Prints a JSON value to stdout, pretty and with a newline. */
 void cli_print_json(json_object *obj);
@@ -48,6 +47,28 @@ void cli_print_json(json_object *obj);
 
 
 struct skr_amd_trust;
+
+#define CLI_MAX_ANCHORS 16
+
+/* The options of the commands that verify an AMD chain (snp and evidence verify). */
+struct cli_amd_opts {
+	const char *vcek, *chain;
+	char *anchors[CLI_MAX_ANCHORS];
+	size_t n_anchors;
+	int product;		/* enum skr_snp_product */
+	bool allow_debug, json;
+};
+
+#define CLI_AMD_LONGOPTS                                           \
+	{ "vcek", required_argument, NULL, 'v' },                  \
+	{ "chain", required_argument, NULL, 'c' },                 \
+	{ "trust-anchor", required_argument, NULL, 't' },          \
+	{ "product", required_argument, NULL, 'p' },               \
+	{ "allow-debug", no_argument, NULL, 'd' },                 \
+	{ "json", no_argument, NULL, 'j' }
+
+/* Takes one of CLI_AMD_LONGOPTS: 1 taken, 0 not one of them, -1 a bad value. */
+int cli_amd_option(int c, char *arg, struct cli_amd_opts *o);
 
 /* Upper bound for any input file skrctl reads (evidence, logs, reports). */
 #define CLI_MAX_INPUT (64u << 20)

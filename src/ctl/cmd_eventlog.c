@@ -122,16 +122,6 @@ static const struct skr_eventlog_digest *shown_digest(const struct skr_eventlog_
 	return ev->digest_count ? &ev->digests[0] : NULL;
 }
 
-static void alg_label(uint16_t alg, char label[static 8])
-{
-	const char *name = skr_tpm_alg_name(alg);
-
-	if (name)
-		snprintf(label, 8, "%s", name);
-	else
-		snprintf(label, 8, "0x%04x", alg);
-}
-
 /* Event type names are at most 32 characters, unknown types are shown as hex. */
 #define TYPE_LABEL_SIZE 40
 
@@ -156,7 +146,7 @@ static int show_event_text(const struct skr_eventlog_event *ev, struct skr_err *
 	if (skr_eventlog_describe(ev, &description, err) < 0)
 		return -1;
 	if (d) {
-		alg_label(d->alg, alg);
+		skr_tpm_alg_label(d->alg, alg);
 		hex = skr_hex_encode(d->value, d->size);
 		if (!hex)
 			return skr_fail(err, SKR_R_nomem, "out of memory");
@@ -176,8 +166,8 @@ static json_object *event_digests_json(const struct skr_eventlog_event *ev)
 	for (i = 0; obj && i < ev->digest_count; i++) {
 		char alg[8];
 
-		alg_label(ev->digests[i].alg, alg);
-		if (cli_json_add_hex(obj, alg, ev->digests[i].value, ev->digests[i].size) < 0) {
+		skr_tpm_alg_label(ev->digests[i].alg, alg);
+		if (skr_json_add_hex(obj, alg, ev->digests[i].value, ev->digests[i].size) < 0) {
 			json_object_put(obj);
 			obj = NULL;
 		}

@@ -14,49 +14,23 @@
 	"skrctl evidence verify EVIDENCE.json [--nonce HEX] [--vcek CERT] [--chain PEM] " \
 	"[--trust-anchor PEM]... [--product milan|genoa|turin] [--allow-debug] [--json]"
 
-#define MAX_ANCHORS 16
-
 struct evidence_args {
-	const char *file, *nonce_hex, *vcek, *chain;
-	char *anchors[MAX_ANCHORS];
-	size_t n_anchors;
-	enum skr_snp_product product;
-	bool allow_debug, json;
+	const char *file, *nonce_hex;
+	struct cli_amd_opts amd;
 };
 
 static int parse_args(int argc, char **argv, struct evidence_args *a)
 {
 	static const struct option opts[] = {
-		{ "nonce", required_argument, NULL, 'n' },
-		{ "vcek", required_argument, NULL, 'v' },
-		{ "chain", required_argument, NULL, 'c' },
-		{ "trust-anchor", required_argument, NULL, 't' },
-		{ "product", required_argument, NULL, 'p' },
-		{ "allow-debug", no_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ 0 }
+		{ "nonce", required_argument, NULL, 'n' }, CLI_AMD_LONGOPTS, { 0 }
 	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n': a->nonce_hex = optarg; break;
-		case 'v': a->vcek = optarg; break;
-		case 'c': a->chain = optarg; break;
-		case 't':
-			if (a->n_anchors == MAX_ANCHORS)
-				return -1;
-			a->anchors[a->n_anchors++] = optarg;
-			break;
-		case 'p':
-			a->product = skr_snp_product_from_name(optarg);
-			if (a->product == SKR_SNP_PRODUCT_UNKNOWN)
-				return -1;
-			break;
-		case 'd': a->allow_debug = true; break;
-		case 'j': a->json = true; break;
-		default: return -1;
-		}
+		if (c == 'n')
+			a->nonce_hex = optarg;
+		else if (cli_amd_option(c, optarg, &a->amd) != 1)
+			return -1;
 	}
 	if (optind + 1 != argc)
 		return -1;
@@ -84,25 +58,25 @@ static int load_inputs(const struct evidence_args *a, struct evidence_inputs *in
 		       struct skr_evidence_policy *pol, struct skr_err *err)
 {
 	if (skr_read_file(a->file, SKR_EVIDENCE_MAX_JSON, &in->json, err) < 0 ||
-	    cli_load_trust(&in->trust, a->anchors, a->n_anchors, err) < 0)
+	    cli_load_trust(&in->trust, a->amd.anchors, a->amd.n_anchors, err) < 0)
 		return -1;
 	pol->trust = &in->trust;
-	pol->product = a->product;
-	pol->allow_debug = a->allow_debug;
+	pol->product = (enum skr_snp_product)a->amd.product;
+	pol->allow_debug = a->amd.allow_debug;
 	if (a->nonce_hex) {
 		if (skr_hex_decode(a->nonce_hex, strlen(a->nonce_hex), &in->nonce, "--nonce", err) < 0)
 			return -1;
 		pol->nonce = in->nonce.data;
 		pol->nonce_len = in->nonce.len;
 	}
-	if (a->vcek) {
-		if (skr_read_file(a->vcek, CLI_MAX_INPUT, &in->vcek, err) < 0 ||
+	if (a->amd.vcek) {
+		if (skr_read_file(a->amd.vcek, CLI_MAX_INPUT, &in->vcek, err) < 0 ||
 		    skr_x509_parse(in->vcek.data, in->vcek.len, &in->vcek_cert, "VCEK", err) < 0)
 			return -1;
 		pol->vcek = in->vcek_cert;
 	}
-	if (a->chain) {
-		if (skr_read_file(a->chain, CLI_MAX_INPUT, &in->chain, err) < 0)
+	if (a->amd.chain) {
+		if (skr_read_file(a->amd.chain, CLI_MAX_INPUT, &in->chain, err) < 0)
 			return -1;
 		pol->chain_pem = in->chain.data;
 		pol->chain_pem_len = in->chain.len;
@@ -149,13 +123,13 @@ int cmd_evidence_verify(int argc, char **argv)
 		parsed = true;
 		skr_evidence_verify(&ev, &pol, &res, &err);
 	}
-	if (a.json && parsed)
+	if (a.amd.json && parsed)
 		out = result_json(&ev, &res);
 	else if (err.reason == SKR_R_ok)
 		printf("evidence: valid (AMD chain, VCEK TCB and chip, SNP signature and policy, "
 		       "claims binding, AK, quote signature%s, PCR digest)\n",
 		       a.nonce_hex ? ", nonce" : "");
-	rc = cli_finish(&err, out, a.json);
+	rc = cli_finish(&err, out, a.amd.json);
 	skr_evidence_result_free(&res);
 	skr_evidence_free(&ev);
 	inputs_free(&in);

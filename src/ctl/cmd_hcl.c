@@ -37,7 +37,7 @@ static void add_ak(json_object *o, EVP_PKEY *ak)
 	json_object_object_add(k, "type", json_object_new_string("RSA"));
 	json_object_object_add(k, "bits", json_object_new_int(EVP_PKEY_get_bits(ak)));
 	if (len > 0 && EVP_Digest(der, (size_t)len, digest, NULL, EVP_sha256(), NULL))
-		cli_json_add_hex(k, "spki_sha256", digest, sizeof(digest));
+		skr_json_add_hex(k, "spki_sha256", digest, sizeof(digest));
 	OPENSSL_free(der);
 	json_object_object_add(o, "ak", k);
 }

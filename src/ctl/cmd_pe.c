@@ -50,7 +50,7 @@ static json_object *digest_json(const char *alg, const uint8_t *digest, size_t l
 	if (!o)
 		return NULL;
 	json_object_object_add(o, "alg", json_object_new_string(alg));
-	if (cli_json_add_hex(o, "digest", digest, len) < 0) {
+	if (skr_json_add_hex(o, "digest", digest, len) < 0) {
 		json_object_put(o);
 		return NULL;
 	}

@@ -12,49 +12,20 @@
 	"skrctl snp verify REPORT --vcek CERT [--chain PEM] [--trust-anchor PEM]... " \
 	"[--product milan|genoa|turin] [--allow-debug] [--json]"
 
-#define MAX_ANCHORS 16
-
 struct snp_args {
-	const char *report, *vcek, *chain;
-	char *anchors[MAX_ANCHORS];
-	size_t n_anchors;
-	enum skr_snp_product product;
-	bool allow_debug, json;
+	const char *report;
+	struct cli_amd_opts amd;
 };
 
 static int parse_args(int argc, char **argv, struct snp_args *a)
 {
-	static const struct option opts[] = {
-		{ "vcek", required_argument, NULL, 'v' },
-		{ "chain", required_argument, NULL, 'c' },
-		{ "trust-anchor", required_argument, NULL, 't' },
-		{ "product", required_argument, NULL, 'p' },
-		{ "allow-debug", no_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ 0 }
-	};
+	static const struct option opts[] = { CLI_AMD_LONGOPTS, { 0 } };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'v': a->vcek = optarg; break;
-		case 'c': a->chain = optarg; break;
-		case 't':
-			if (a->n_anchors == MAX_ANCHORS)
-				return -1;
-			a->anchors[a->n_anchors++] = optarg;
-			break;
-		case 'p':
-			a->product = skr_snp_product_from_name(optarg);
-			if (a->product == SKR_SNP_PRODUCT_UNKNOWN)
-				return -1;
-			break;
-		case 'd': a->allow_debug = true; break;
-		case 'j': a->json = true; break;
-		default: return -1;
-		}
-	}
-	if (optind + 1 != argc || !a->vcek)
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		if (cli_amd_option(c, optarg, &a->amd) != 1)
+			return -1;
+	if (optind + 1 != argc || !a->amd.vcek)
 		return -1;
 	a->report = argv[optind];
 	return 0;
@@ -75,7 +46,7 @@ static json_object *vcek_json(const struct skr_vcek_info *info)
 	if (info->has_fmc)
 		json_object_object_add(tcb, "fmc", json_object_new_int(info->tcb.fmc));
 	json_object_object_add(o, "tcb", tcb);
-	cli_json_add_hex(o, "hwid", info->hwid, info->hwid_len);
+	skr_json_add_hex(o, "hwid", info->hwid, info->hwid_len);
 	return o;
 }
 
@@ -102,7 +73,7 @@ static int verify(const struct snp_args *a, struct skr_snp_report *r,
 {
 	_cleanup_buf_ struct skr_buf raw = { 0 }, report = { 0 }, cert = { 0 }, chain = { 0 };
 	_cleanup_(skr_amd_trust_free) struct skr_amd_trust trust = { 0 };
-	struct skr_amd_verify_opts opts = { .product = a->product };
+	struct skr_amd_verify_opts opts = { .product = (enum skr_snp_product)a->amd.product };
 	X509 *vcek = NULL;
 	EVP_PKEY *key = NULL;
 	int rc = -1;
@@ -110,24 +81,24 @@ static int verify(const struct snp_args *a, struct skr_snp_report *r,
 	if (skr_read_file(a->report, CLI_MAX_INPUT, &raw, err) < 0 ||
 	    skr_decode_binary_or_hex(&raw, SKR_SNP_REPORT_SIZE, &report, "report", err) < 0 ||
 	    skr_snp_report_parse(report.data, report.len, r, err) < 0 ||
-	    skr_read_file(a->vcek, CLI_MAX_INPUT, &cert, err) < 0 ||
+	    skr_read_file(a->amd.vcek, CLI_MAX_INPUT, &cert, err) < 0 ||
 	    skr_x509_parse(cert.data, cert.len, &vcek, "VCEK", err) < 0)
 		return -1;
-	if (a->chain) {
-		if (skr_read_file(a->chain, CLI_MAX_INPUT, &chain, err) < 0)
+	if (a->amd.chain) {
+		if (skr_read_file(a->amd.chain, CLI_MAX_INPUT, &chain, err) < 0)
 			goto out;
 		opts.chain_pem = chain.data;
 		opts.chain_pem_len = chain.len;
 	}
-	if (cli_load_trust(&trust, a->anchors, a->n_anchors, err) < 0 ||
+	if (cli_load_trust(&trust, a->amd.anchors, a->amd.n_anchors, err) < 0 ||
 	    skr_amd_verify_leaf(&trust, vcek, r, &opts, info, err) < 0)
 		goto out;
-	*product = a->product ? a->product : info->product ? info->product
-							   : skr_snp_report_product(r);
+	*product = a->amd.product ? (enum skr_snp_product)a->amd.product
+		   : info->product ? info->product : skr_snp_report_product(r);
 	key = X509_get_pubkey(vcek);
 	if (skr_snp_report_verify_signature(r, key, err) < 0)
 		goto out;
-	if (skr_snp_report_debug(r) && !a->allow_debug) {
+	if (skr_snp_report_debug(r) && !a->amd.allow_debug) {
 		skr_fail(err, SKR_R_snp_debug_enabled,
 			 "the guest policy allows debugging (POLICY bit 19): its memory is not confidential");
 		goto out;
@@ -153,7 +124,7 @@ int cmd_snp_verify(int argc, char **argv)
 		return cli_usage(SNP_USAGE);
 	verify(&a, &r, &info, &product, &err);
 	parsed = r.version != 0;
-	if (a.json) {
+	if (a.amd.json) {
 		out = json_object_new_object();
 		if (parsed)
 			json_object_object_add(out, "report", skr_snp_report_to_json(&r, product));
@@ -162,5 +133,5 @@ int cmd_snp_verify(int argc, char **argv)
 	} else if (err.reason == SKR_R_ok) {
 		print_summary(&r, product);
 	}
-	return cli_finish(&err, out, a.json);
+	return cli_finish(&err, out, a.amd.json);
 }

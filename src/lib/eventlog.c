@@ -276,7 +276,7 @@ static const struct skr_eventlog_alg *log_alg_find(const struct skr_eventlog *lo
 	return NULL;
 }
 
-static void alg_label(uint16_t alg, char label[static 8])
+void skr_tpm_alg_label(uint16_t alg, char label[static 8])
 {
 	const char *name = skr_tpm_alg_name(alg);
 
@@ -296,7 +296,7 @@ static int read_agile_digest(struct cursor *c, const struct skr_eventlog *log,
 
 	if (take_u16(c, "digest algorithm", &d->alg, err) < 0)
 		return -1;
-	alg_label(d->alg, label);
+	skr_tpm_alg_label(d->alg, label);
 	row = log_alg_find(log, d->alg);
 	if (!row)
 		return cursor_fail(c, err, "digest %zu uses algorithm %s, which the Spec ID event does not list",
@@ -355,7 +355,7 @@ static int read_spec_id_alg(struct cursor *c, struct skr_eventlog *log, struct s
 	if (take_u16(c, "Spec ID algorithm id", &row->alg, err) < 0 ||
 	    take_u16(c, "Spec ID digest size", &row->size, err) < 0)
 		return -1;
-	alg_label(row->alg, label);
+	skr_tpm_alg_label(row->alg, label);
 	known = skr_tpm_alg_digest_size(row->alg);
 	if (row->size == 0)
 		return cursor_fail(c, err, "Spec ID event gives %s a digest size of 0", label);

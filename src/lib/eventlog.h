@@ -40,6 +40,8 @@ const char *skr_tpm_alg_name(uint16_t alg);
 size_t skr_tpm_alg_digest_size(uint16_t alg);
 /* The TPM_ALG_ID for a name as returned by skr_tpm_alg_name; 0 if unknown. */
 uint16_t skr_tpm_alg_from_name(const char *name);
+/* The name, or "0x%04x" for an unknown algorithm, into 8 bytes. */
+void skr_tpm_alg_label(uint16_t alg, char label[static 8]);
 
 /* ---- PCR banks ---------------------------------------------------------- */
 

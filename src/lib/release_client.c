@@ -11,6 +11,7 @@
 
 #include "amd_chain.h"
 #include "https.h"
+#include "json_util.h"
 #include "pcr_json.h"
 #include "tpm.h"
 #include "util.h"
@@ -142,14 +143,6 @@ out:
 	return rc;
 }
 
-static void add_b64(json_object *o, const char *key, const void *data, size_t len)
-{
-	char *s = skr_base64_encode(data, len);
-
-	json_object_object_add(o, key, json_object_new_string(s ? s : ""));
-	free(s);
-}
-
 /* The VCEK as DER, whatever form the file has (on Azure it comes from the host's cache). */
 static int add_vcek(json_object *ev, const char *path, struct skr_err *err)
 {
@@ -165,7 +158,7 @@ static int add_vcek(json_object *ev, const char *path, struct skr_err *err)
 	X509_free(cert);
 	if (len <= 0)
 		return skr_fail(err, SKR_R_nomem, "cannot encode the VCEK");
-	add_b64(ev, "vcek", der, (size_t)len);
+	skr_json_add_b64(ev, "vcek", der, (size_t)len);
 	OPENSSL_free(der);
 	return 0;
 }
@@ -190,16 +183,16 @@ static int collect_evidence(struct exchange *x, json_object **evidence, struct s
 		goto out;
 	ev = json_object_new_object();
 	json_object_object_add(ev, "tee", json_object_new_string("az-snp-vtpm"));
-	add_b64(ev, "hcl_report", hcl.data, hcl.len);
+	skr_json_add_b64(ev, "hcl_report", hcl.data, hcl.len);
 	quote = json_object_new_object();
-	add_b64(quote, "attest", q_attest.data, q_attest.len);
-	add_b64(quote, "signature", q_sig.data, q_sig.len);
+	skr_json_add_b64(quote, "attest", q_attest.data, q_attest.len);
+	skr_json_add_b64(quote, "signature", q_sig.data, q_sig.len);
 	json_object_object_add(ev, "quote", quote);
 	json_object_object_add(ev, "pcrs", skr_pcr_banks_to_json(pcrs));
 	wk = json_object_new_object();
-	add_b64(wk, "public", x->key.public_bytes, x->key.public_len);
-	add_b64(wk, "certify_attest", cert_attest.data, cert_attest.len);
-	add_b64(wk, "certify_signature", cert_sig.data, cert_sig.len);
+	skr_json_add_b64(wk, "public", x->key.public_bytes, x->key.public_len);
+	skr_json_add_b64(wk, "certify_attest", cert_attest.data, cert_attest.len);
+	skr_json_add_b64(wk, "certify_signature", cert_sig.data, cert_sig.len);
 	json_object_object_add(ev, "wrap_key", wk);
 	if (x->o->vcek_file && add_vcek(ev, x->o->vcek_file, err) < 0) {
 		json_object_put(ev);

@@ -8,6 +8,7 @@
 #include <openssl/ec.h>
 #include <openssl/core_names.h>
 
+#include "json_util.h"
 #include "util.h"
 
 /* Offsets from the SEV-SNP Firmware ABI, ATTESTATION_REPORT structure. */
@@ -222,14 +223,6 @@ enum skr_snp_product skr_snp_product_from_name(const char *name)
 	return SKR_SNP_PRODUCT_UNKNOWN;
 }
 
-static void add_hex(json_object *o, const char *key, const void *data, size_t len)
-{
-	char *hex = skr_hex_encode(data, len);
-
-	json_object_object_add(o, key, hex ? json_object_new_string(hex) : NULL);
-	free(hex);
-}
-
 static json_object *tcb_json(uint64_t raw, enum skr_snp_product product)
 {
 	struct skr_snp_tcb t = skr_snp_tcb_decode(raw, product);
@@ -295,8 +288,8 @@ json_object *skr_snp_report_to_json(const struct skr_snp_report *r, enum skr_snp
 	json_object_object_add(o, "product", json_object_new_string(skr_snp_product_name(p)));
 	json_object_object_add(o, "guest_svn", json_object_new_int64(r->guest_svn));
 	json_object_object_add(o, "policy", policy_json(r->policy));
-	add_hex(o, "family_id", r->family_id, sizeof(r->family_id));
-	add_hex(o, "image_id", r->image_id, sizeof(r->image_id));
+	skr_json_add_hex(o, "family_id", r->family_id, sizeof(r->family_id));
+	skr_json_add_hex(o, "image_id", r->image_id, sizeof(r->image_id));
 	json_object_object_add(o, "vmpl", json_object_new_int64(r->vmpl));
 	json_object_object_add(o, "signature_algo", json_object_new_int64(r->signature_algo));
 	json_object_object_add(o, "current_tcb", tcb_json(r->current_tcb, p));
@@ -304,20 +297,20 @@ json_object *skr_snp_report_to_json(const struct skr_snp_report *r, enum skr_snp
 	json_object_object_add(o, "author_key_en", json_object_new_boolean(r->author_key_en));
 	json_object_object_add(o, "mask_chip_key", json_object_new_boolean(r->mask_chip_key));
 	json_object_object_add(o, "signing_key", json_object_new_string(signer_name(r->signing_key)));
-	add_hex(o, "report_data", r->report_data, sizeof(r->report_data));
-	add_hex(o, "measurement", r->measurement, sizeof(r->measurement));
-	add_hex(o, "host_data", r->host_data, sizeof(r->host_data));
-	add_hex(o, "id_key_digest", r->id_key_digest, sizeof(r->id_key_digest));
-	add_hex(o, "author_key_digest", r->author_key_digest, sizeof(r->author_key_digest));
-	add_hex(o, "report_id", r->report_id, sizeof(r->report_id));
-	add_hex(o, "report_id_ma", r->report_id_ma, sizeof(r->report_id_ma));
+	skr_json_add_hex(o, "report_data", r->report_data, sizeof(r->report_data));
+	skr_json_add_hex(o, "measurement", r->measurement, sizeof(r->measurement));
+	skr_json_add_hex(o, "host_data", r->host_data, sizeof(r->host_data));
+	skr_json_add_hex(o, "id_key_digest", r->id_key_digest, sizeof(r->id_key_digest));
+	skr_json_add_hex(o, "author_key_digest", r->author_key_digest, sizeof(r->author_key_digest));
+	skr_json_add_hex(o, "report_id", r->report_id, sizeof(r->report_id));
+	skr_json_add_hex(o, "report_id_ma", r->report_id_ma, sizeof(r->report_id_ma));
 	json_object_object_add(o, "reported_tcb", tcb_json(r->reported_tcb, p));
 	if (r->version >= 3) {
 		json_object_object_add(o, "cpuid_fam_id", json_object_new_int(r->cpuid_fam_id));
 		json_object_object_add(o, "cpuid_mod_id", json_object_new_int(r->cpuid_mod_id));
 		json_object_object_add(o, "cpuid_step", json_object_new_int(r->cpuid_step));
 	}
-	add_hex(o, "chip_id", r->chip_id, sizeof(r->chip_id));
+	skr_json_add_hex(o, "chip_id", r->chip_id, sizeof(r->chip_id));
 	json_object_object_add(o, "committed_tcb", tcb_json(r->committed_tcb, p));
 	json_object_object_add(o, "current_version",
 			       version_json(r->current_major, r->current_minor, r->current_build));

@@ -9,6 +9,7 @@
 #include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
 
+#include "json_util.h"
 #include "util.h"
 
 int skr_tpm_attest_parse(const uint8_t *data, size_t len, TPMS_ATTEST *out,
@@ -296,14 +297,6 @@ int skr_tpm_quote_verify(const uint8_t *msg, size_t msg_len, const uint8_t *sig,
 	return 0;
 }
 
-static void add_hex(json_object *o, const char *key, const void *data, size_t len)
-{
-	char *hex = skr_hex_encode(data, len);
-
-	json_object_object_add(o, key, hex ? json_object_new_string(hex) : NULL);
-	free(hex);
-}
-
 json_object *skr_tpm_attest_to_json(const TPMS_ATTEST *a)
 {
 	json_object *o = json_object_new_object();
@@ -314,8 +307,8 @@ json_object *skr_tpm_attest_to_json(const TPMS_ATTEST *a)
 				       a->type == TPM2_ST_ATTEST_QUOTE     ? "quote"
 				       : a->type == TPM2_ST_ATTEST_CERTIFY ? "certify"
 									   : "other"));
-	add_hex(o, "qualified_signer", a->qualifiedSigner.name, a->qualifiedSigner.size);
-	add_hex(o, "extra_data", a->extraData.buffer, a->extraData.size);
+	skr_json_add_hex(o, "qualified_signer", a->qualifiedSigner.name, a->qualifiedSigner.size);
+	skr_json_add_hex(o, "extra_data", a->extraData.buffer, a->extraData.size);
 	json_object_object_add(clock, "clock", json_object_new_int64((int64_t)a->clockInfo.clock));
 	json_object_object_add(clock, "reset_count", json_object_new_int64(a->clockInfo.resetCount));
 	json_object_object_add(clock, "restart_count",
@@ -327,11 +320,11 @@ json_object *skr_tpm_attest_to_json(const TPMS_ATTEST *a)
 	if (a->type == TPM2_ST_ATTEST_QUOTE) {
 		skr_tpm_pcr_selection_str(&a->attested.quote.pcrSelect, sel, sizeof(sel));
 		json_object_object_add(o, "pcr_select", json_object_new_string(sel));
-		add_hex(o, "pcr_digest", a->attested.quote.pcrDigest.buffer,
+		skr_json_add_hex(o, "pcr_digest", a->attested.quote.pcrDigest.buffer,
 			a->attested.quote.pcrDigest.size);
 	} else if (a->type == TPM2_ST_ATTEST_CERTIFY) {
-		add_hex(o, "name", a->attested.certify.name.name, a->attested.certify.name.size);
-		add_hex(o, "qualified_name", a->attested.certify.qualifiedName.name,
+		skr_json_add_hex(o, "name", a->attested.certify.name.name, a->attested.certify.name.size);
+		skr_json_add_hex(o, "qualified_name", a->attested.certify.qualifiedName.name,
 			a->attested.certify.qualifiedName.size);
 	}
 	return o;

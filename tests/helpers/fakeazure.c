@@ -10,6 +10,7 @@
 #include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
 
+#include "json_util.h"
 #include "pcr_json.h"
 
 #define HCL_VERSION 1
@@ -249,14 +250,6 @@ int skr_test_quote(EVP_PKEY *ak, const uint8_t *nonce, size_t nonce_len,
 	return skr_test_sign_attest(ak, attest->data, attest->len, signature, err);
 }
 
-static void add_b64(json_object *o, const char *key, const void *data, size_t len)
-{
-	char *s = skr_base64_encode(data, len);
-
-	json_object_object_add(o, key, json_object_new_string(s ? s : ""));
-	free(s);
-}
-
 int skr_test_evidence_json(const struct skr_buf *hcl, X509 *vcek, const struct skr_buf *attest,
 			   const struct skr_buf *signature, const struct skr_pcr_banks *banks,
 			   struct skr_buf *out, struct skr_err *err)
@@ -266,17 +259,17 @@ int skr_test_evidence_json(const struct skr_buf *hcl, X509 *vcek, const struct s
 	int rc;
 
 	json_object_object_add(root, "tee", json_object_new_string("az-snp-vtpm"));
-	add_b64(root, "hcl_report", hcl->data, hcl->len);
+	skr_json_add_b64(root, "hcl_report", hcl->data, hcl->len);
 	if (vcek) {
 		uint8_t *der = NULL;
 		int len = i2d_X509(vcek, &der);
 
 		if (len > 0)
-			add_b64(root, "vcek", der, (size_t)len);
+			skr_json_add_b64(root, "vcek", der, (size_t)len);
 		OPENSSL_free(der);
 	}
-	add_b64(quote, "attest", attest->data, attest->len);
-	add_b64(quote, "signature", signature->data, signature->len);
+	skr_json_add_b64(quote, "attest", attest->data, attest->len);
+	skr_json_add_b64(quote, "signature", signature->data, signature->len);
 	json_object_object_add(root, "quote", quote);
 	json_object_object_add(root, "pcrs", skr_pcr_banks_to_json(banks));
 	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |

@@ -7,6 +7,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "fakeazure.h"
+#include "json_util.h"
 #include "wrap_key.h"
 
 #define DEFAULT_QUOTE_MASK ((1u << 0) | (1u << 7) | (1u << 11))
@@ -124,14 +125,6 @@ static int certify(const struct skr_softvm *vm, const TPM2B_PUBLIC *certified,
 				    attest->len, sig, err);
 }
 
-static void add_b64(json_object *o, const char *key, const void *data, size_t len)
-{
-	char *s = skr_base64_encode(data, len);
-
-	json_object_object_add(o, key, json_object_new_string(s ? s : ""));
-	free(s);
-}
-
 static int wrap_key_json(struct skr_softvm *vm, const uint8_t *nonce, size_t nonce_len,
 			 json_object **out, struct skr_err *err)
 {
@@ -157,9 +150,9 @@ static int wrap_key_json(struct skr_softvm *vm, const uint8_t *nonce, size_t non
 		goto out;
 	}
 	*out = json_object_new_object();
-	add_b64(*out, "public", bytes, off);
-	add_b64(*out, "certify_attest", attest.data, attest.len);
-	add_b64(*out, "certify_signature", sig.data, sig.len);
+	skr_json_add_b64(*out, "public", bytes, off);
+	skr_json_add_b64(*out, "certify_attest", attest.data, attest.len);
+	skr_json_add_b64(*out, "certify_signature", sig.data, sig.len);
 	rc = 0;
 out:
 	EVP_PKEY_free(decoy);
