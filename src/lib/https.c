@@ -44,7 +44,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 }
 
 int skr_https_post_json(const char *base_url, const char *path, const char *body,
-			const char *ca_file, unsigned connect_ms, unsigned total_ms,
+			const struct skr_https_ca *ca, unsigned connect_ms, unsigned total_ms,
 			long *status, struct skr_buf *resp, struct skr_err *err)
 {
 	struct curl_slist *headers = NULL;
@@ -67,7 +67,15 @@ int skr_https_post_json(const char *base_url, const char *path, const char *body
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	/* HTTPS only, the configured CA only, no redirects, no proxy surprises. */
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+	if (ca->pem) {
+		struct curl_blob blob = { .data = (void *)ca->pem, .len = strlen(ca->pem),
+					  .flags = CURL_BLOB_COPY };
+
+		curl_easy_setopt(curl, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+	} else {
+		curl_easy_setopt(curl, CURLOPT_CAINFO, ca->file);
+	}
 	curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);

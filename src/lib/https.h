@@ -13,8 +13,14 @@
  * fail with broker_unreachable; any HTTP answer succeeds with *status set and
  * the body in resp.
  */
+/* The CA the broker's certificate must chain to: a PEM file, or PEM text. */
+struct skr_https_ca {
+	const char *file;
+	const char *pem;
+};
+
 int skr_https_post_json(const char *base_url, const char *path, const char *body,
-			const char *ca_file, unsigned connect_ms, unsigned total_ms,
+			const struct skr_https_ca *ca, unsigned connect_ms, unsigned total_ms,
 			long *status, struct skr_buf *resp, struct skr_err *err);
 
 #endif

@@ -58,8 +58,10 @@ static int post(struct exchange *x, const char *path, json_object *req, long *st
 	int rc;
 
 	*resp = NULL;
+	struct skr_https_ca ca = { .file = x->o->ca_file, .pem = x->o->ca_pem };
+
 	rc = skr_https_post_json(x->broker, path, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
-				 x->o->ca_file, connect < remaining_ms(x) ? connect : remaining_ms(x),
+				 &ca, connect < remaining_ms(x) ? connect : remaining_ms(x),
 				 remaining_ms(x), status, &body, err);
 	x->timing->network_ms += now_ms() - t0;
 	if (rc < 0)
@@ -329,7 +331,7 @@ int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *s
 
 	memset(x.timing, 0, sizeof(*x.timing));
 	*secret_len = 0;
-	if (!o->key_id || !o->n_brokers || !o->ca_file)
+	if (!o->key_id || !o->n_brokers || (!o->ca_file && !o->ca_pem))
 		return skr_fail(err, SKR_R_usage, "a key id, a broker URL and a CA are required");
 	x.deadline = t0 + (o->deadline_ms ? o->deadline_ms : DEFAULT_DEADLINE_MS);
 	x.key.handle = ESYS_TR_NONE;

@@ -21,7 +21,8 @@ struct skr_release_opts {
 	const char *key_id;
 	const char *brokers[SKR_RELEASE_MAX_BROKERS];	/* "https://host:port" */
 	size_t n_brokers;
-	const char *ca_file;		/* PEM the broker's certificate must chain to */
+	const char *ca_file;		/* PEM the broker's certificate must chain to ... */
+	const char *ca_pem;		/* ... or that PEM as text (from a LUKS2 token) */
 	const char *tcti;		/* NULL: the kernel resource manager */
 	const char *vcek_file;		/* VCEK (DER/PEM) to send; NULL: the broker's cache */
 	unsigned connect_timeout_ms;	/* per connection; 0 = 3000 */

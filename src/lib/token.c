@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "token.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char *const known_fields[] = {
+	"type", "keyslots", "skr_version", "key_id", "brokers", "ca", "pcrs", "timeout", "tcti",
+	"vcek", NULL,
+};
+
+static int check_fields(json_object *obj, struct skr_err *err)
+{
+	json_object_object_foreach(obj, key, val) {
+		const char *const *k = known_fields;
+
+		(void)val;
+		while (*k && strcmp(*k, key))
+			k++;
+		if (!*k)
+			return skr_fail(err, SKR_R_malformed, "skr token: unknown field \"%s\"", key);
+	}
+	return 0;
+}
+
+static const char *get_string(json_object *obj, const char *key, bool required,
+			      struct skr_err *err)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v)) {
+		if (required)
+			skr_fail(err, SKR_R_malformed, "skr token: \"%s\" is missing", key);
+		return NULL;
+	}
+	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0) {
+		skr_fail(err, SKR_R_malformed, "skr token: \"%s\" is not a non-empty string", key);
+		return NULL;
+	}
+	return json_object_get_string(v);
+}
+
+static int parse_keyslots(json_object *obj, struct skr_token *t, struct skr_err *err)
+{
+	json_object *list;
+	size_t i;
+
+	if (!json_object_object_get_ex(obj, "keyslots", &list) ||
+	    !json_object_is_type(list, json_type_array) || json_object_array_length(list) == 0 ||
+	    json_object_array_length(list) > SKR_TOKEN_MAX_KEYSLOTS)
+		return skr_fail(err, SKR_R_malformed, "skr token: \"keyslots\" must list 1 to %d keyslots",
+				SKR_TOKEN_MAX_KEYSLOTS);
+	for (i = 0; i < json_object_array_length(list); i++) {
+		json_object *v = json_object_array_get_idx(list, i);
+		const char *s = json_object_get_string(v);
+		char *end;
+		long n;
+
+		errno = 0;
+		n = s ? strtol(s, &end, 10) : -1;
+		if (!json_object_is_type(v, json_type_string) || errno || !*s || *end || n < 0 || n > 31)
+			return skr_fail(err, SKR_R_malformed, "skr token: keyslot \"%s\" is not 0..31",
+					s ? s : "?");
+		t->keyslots[t->n_keyslots++] = (int)n;
+	}
+	return 0;
+}
+
+static int parse_brokers(json_object *obj, struct skr_token *t, struct skr_err *err)
+{
+	json_object *list;
+	size_t i;
+
+	if (!json_object_object_get_ex(obj, "brokers", &list) ||
+	    !json_object_is_type(list, json_type_array) || json_object_array_length(list) == 0 ||
+	    json_object_array_length(list) > SKR_RELEASE_MAX_BROKERS)
+		return skr_fail(err, SKR_R_malformed, "skr token: \"brokers\" must list 1 to %d URLs",
+				SKR_RELEASE_MAX_BROKERS);
+	for (i = 0; i < json_object_array_length(list); i++) {
+		const char *url = json_object_get_string(json_object_array_get_idx(list, i));
+
+		if (!url || strncmp(url, "https://", 8) != 0 || strlen(url) > 1024)
+			return skr_fail(err, SKR_R_malformed, "skr token: broker \"%.64s\" is not an https:// URL",
+					url ? url : "?");
+		t->brokers[t->n_brokers] = strdup(url);
+		if (!t->brokers[t->n_brokers++])
+			return skr_fail(err, SKR_R_nomem, "out of memory");
+	}
+	return 0;
+}
+
+static int parse_pcrs(json_object *obj, struct skr_token *t, struct skr_err *err)
+{
+	json_object *list;
+	size_t i;
+
+	if (!json_object_object_get_ex(obj, "pcrs", &list))
+		return 0;	/* the broker's challenge names them */
+	if (!json_object_is_type(list, json_type_array))
+		return skr_fail(err, SKR_R_malformed, "skr token: \"pcrs\" is not a list");
+	for (i = 0; i < json_object_array_length(list); i++) {
+		json_object *v = json_object_array_get_idx(list, i);
+		int64_t n = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || n < 0 || n > 23)
+			return skr_fail(err, SKR_R_malformed, "skr token: PCR index is not 0..23");
+		t->pcr_mask |= 1u << n;
+	}
+	return 0;
+}
+
+static int parse_scalars(json_object *obj, struct skr_token *t, struct skr_err *err)
+{
+	const char *type = get_string(obj, "type", true, err);
+	const char *key_id = get_string(obj, "key_id", true, err);
+	const char *ca = get_string(obj, "ca", true, err);
+	const char *tcti = get_string(obj, "tcti", false, err);
+	const char *vcek = get_string(obj, "vcek", false, err);
+	json_object *v;
+
+	if (err->reason != SKR_R_ok)
+		return -1;
+	if (strcmp(type, SKR_TOKEN_TYPE) != 0)
+		return skr_fail(err, SKR_R_malformed, "token type \"%.32s\" is not \"skr\"", type);
+	if (!json_object_object_get_ex(obj, "skr_version", &v) ||
+	    json_object_get_int(v) != SKR_TOKEN_VERSION)
+		return skr_fail(err, SKR_R_unsupported, "skr token: skr_version must be %d",
+				SKR_TOKEN_VERSION);
+	if (strlen(key_id) >= sizeof(t->key_id))
+		return skr_fail(err, SKR_R_malformed, "skr token: key_id is too long");
+	if (!strstr(ca, "-----BEGIN CERTIFICATE-----"))
+		return skr_fail(err, SKR_R_malformed, "skr token: \"ca\" is not a PEM certificate");
+	strcpy(t->key_id, key_id);
+	t->timeout = SKR_TOKEN_DEFAULT_TIMEOUT;
+	if (json_object_object_get_ex(obj, "timeout", &v)) {
+		int64_t n = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || n < 1 || n > 3600)
+			return skr_fail(err, SKR_R_malformed, "skr token: timeout is not 1..3600 seconds");
+		t->timeout = (unsigned)n;
+	}
+	t->ca_pem = strdup(ca);
+	t->tcti = tcti ? strdup(tcti) : NULL;
+	t->vcek = vcek ? strdup(vcek) : NULL;
+	if (!t->ca_pem || (tcti && !t->tcti) || (vcek && !t->vcek))
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	return 0;
+}
+
+int skr_token_parse(const char *json, struct skr_token *t, struct skr_err *err)
+{
+	json_object *obj = json ? json_tokener_parse(json) : NULL;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if (!obj || !json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		return skr_fail(err, SKR_R_malformed, "skr token is not a JSON object");
+	}
+	rc = check_fields(obj, err) < 0 || parse_scalars(obj, t, err) < 0 ||
+			     parse_keyslots(obj, t, err) < 0 || parse_brokers(obj, t, err) < 0 ||
+			     parse_pcrs(obj, t, err) < 0
+		     ? -1
+		     : 0;
+	json_object_put(obj);
+	if (rc < 0)
+		skr_token_free(t);
+	return rc;
+}
+
+void skr_token_free(struct skr_token *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_brokers; i++)
+		free(t->brokers[i]);
+	free(t->ca_pem);
+	free(t->tcti);
+	free(t->vcek);
+	memset(t, 0, sizeof(*t));
+}
+
+char *skr_token_to_json(const struct skr_token *t)
+{
+	json_object *o = json_object_new_object(), *slots = json_object_new_array();
+	json_object *brokers = json_object_new_array(), *pcrs = json_object_new_array();
+	char *text;
+	size_t i;
+
+	json_object_object_add(o, "type", json_object_new_string(SKR_TOKEN_TYPE));
+	for (i = 0; i < t->n_keyslots; i++) {
+		char slot[8];
+
+		snprintf(slot, sizeof(slot), "%d", t->keyslots[i]);
+		json_object_array_add(slots, json_object_new_string(slot));
+	}
+	json_object_object_add(o, "keyslots", slots);
+	json_object_object_add(o, "skr_version", json_object_new_int(SKR_TOKEN_VERSION));
+	json_object_object_add(o, "key_id", json_object_new_string(t->key_id));
+	for (i = 0; i < t->n_brokers; i++)
+		json_object_array_add(brokers, json_object_new_string(t->brokers[i]));
+	json_object_object_add(o, "brokers", brokers);
+	json_object_object_add(o, "ca", json_object_new_string(t->ca_pem ? t->ca_pem : ""));
+	for (i = 0; i < 24; i++)
+		if (t->pcr_mask & (1u << i))
+			json_object_array_add(pcrs, json_object_new_int((int)i));
+	json_object_object_add(o, "pcrs", pcrs);
+	json_object_object_add(o, "timeout", json_object_new_int((int)t->timeout));
+	if (t->tcti)
+		json_object_object_add(o, "tcti", json_object_new_string(t->tcti));
+	if (t->vcek)
+		json_object_object_add(o, "vcek", json_object_new_string(t->vcek));
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return text;
+}
+
+void skr_token_release_opts(const struct skr_token *t, unsigned timeout_override,
+			    struct skr_release_opts *o)
+{
+	size_t i;
+
+	memset(o, 0, sizeof(*o));
+	o->key_id = t->key_id;
+	for (i = 0; i < t->n_brokers; i++)
+		o->brokers[i] = t->brokers[i];
+	o->n_brokers = t->n_brokers;
+	o->ca_pem = t->ca_pem;
+	o->tcti = t->tcti;
+	o->vcek_file = t->vcek;
+	o->pcr_mask = t->pcr_mask;
+	o->deadline_ms = (timeout_override ? timeout_override : t->timeout) * 1000u;
+}
