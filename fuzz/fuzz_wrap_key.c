@@ -50,11 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		b = size - a;
 	if (skr_tpm2b_public_parse(data, a, &pub, &err) == 0) {
 		skr_err_clear(&err);
-		skr_tpmt_public_name(&pub.publicArea, &name, &err);
+		skr_tpm_public_name(&pub, &name, &err);
 		skr_err_clear(&err);
 		skr_wrap_key_check_attributes(&pub.publicArea, &err);
 		skr_err_clear(&err);
-		if (skr_tpmt_public_pkey(&pub.publicArea, &key, &err) == 0)
+		if (skr_tpm_public_to_pkey(&pub, &key, &err) == 0)
 			EVP_PKEY_free(key);
 		key = NULL;
 	}

@@ -10,6 +10,7 @@
 
 #include "tpm_attest.h"
 #include "util.h"
+#include "wrap.h"
 
 int skr_tpm2b_public_parse(const uint8_t *data, size_t len, TPM2B_PUBLIC *out,
 			   struct skr_err *err)
@@ -25,89 +26,113 @@ int skr_tpm2b_public_parse(const uint8_t *data, size_t len, TPM2B_PUBLIC *out,
 	return 0;
 }
 
-int skr_tpmt_public_name(const TPMT_PUBLIC *pub, TPM2B_NAME *name, struct skr_err *err)
+static void evp_pkey_ctx_freep(EVP_PKEY_CTX **p)
 {
-	const EVP_MD *md = skr_tpm_alg_md(pub->nameAlg);
+	EVP_PKEY_CTX_free(*p);
+}
+
+static void param_bld_freep(OSSL_PARAM_BLD **p)
+{
+	OSSL_PARAM_BLD_free(*p);
+}
+
+static void params_freep(OSSL_PARAM **p)
+{
+	OSSL_PARAM_free(*p);
+}
+
+static void bn_freep(BIGNUM **p)
+{
+	BN_free(*p);
+}
+
+int skr_tpm_public_name(const TPM2B_PUBLIC *pub, TPM2B_NAME *out, struct skr_err *err)
+{
 	uint8_t buf[sizeof(TPMT_PUBLIC)];
-	unsigned int dlen = 0;
+	const EVP_MD *md = skr_tpm_alg_md(pub->publicArea.nameAlg);
+	unsigned int len = 0;
 	size_t off = 0;
 
 	if (!md)
 		return skr_fail(err, SKR_R_unsupported, "name algorithm 0x%04x is not supported",
-				pub->nameAlg);
-	if (Tss2_MU_TPMT_PUBLIC_Marshal(pub, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS)
-		return skr_fail(err, SKR_R_malformed, "cannot marshal the public area");
-	name->name[0] = (uint8_t)(pub->nameAlg >> 8);
-	name->name[1] = (uint8_t)pub->nameAlg;
-	if (!EVP_Digest(buf, off, name->name + 2, &dlen, md, NULL))
+				pub->publicArea.nameAlg);
+	if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, buf, sizeof(buf), &off) !=
+	    TSS2_RC_SUCCESS)
+		return skr_fail(err, SKR_R_malformed, "cannot marshal TPMT_PUBLIC");
+	out->name[0] = (uint8_t)(pub->publicArea.nameAlg >> 8);
+	out->name[1] = (uint8_t)pub->publicArea.nameAlg;
+	if (!EVP_Digest(buf, off, out->name + 2, &len, md, NULL))
 		return skr_fail(err, SKR_R_nomem, "digest failure");
-	name->size = (UINT16)(2 + dlen);
+	out->size = (UINT16)(2 + len);
 	return 0;
 }
 
-static int rsa_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err)
+static int rsa_to_pkey(const TPMT_PUBLIC *p, EVP_PKEY **out, struct skr_err *err)
 {
-	uint32_t exp = pub->parameters.rsaDetail.exponent ? pub->parameters.rsaDetail.exponent : 65537;
-	BIGNUM *n = BN_bin2bn(pub->unique.rsa.buffer, pub->unique.rsa.size, NULL);
-	BIGNUM *e = BN_new();
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-	int ok;
+	_cleanup_(evp_pkey_ctx_freep) EVP_PKEY_CTX *ctx = NULL;
+	_cleanup_(param_bld_freep) OSSL_PARAM_BLD *bld = NULL;
+	_cleanup_(params_freep) OSSL_PARAM *params = NULL;
+	_cleanup_(bn_freep) BIGNUM *n = NULL;
+	_cleanup_(bn_freep) BIGNUM *e = NULL;
+	const TPM2B_PUBLIC_KEY_RSA *mod = &p->unique.rsa;
+	uint32_t exp = p->parameters.rsaDetail.exponent ? p->parameters.rsaDetail.exponent : 65537;
 
-	ok = n && e && bld && ctx && BN_set_word(e, exp) &&
-	     OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
-	     OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) &&
-	     (params = OSSL_PARAM_BLD_to_param(bld)) && EVP_PKEY_fromdata_init(ctx) == 1 &&
-	     EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) == 1;
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	EVP_PKEY_CTX_free(ctx);
-	BN_free(n);
-	BN_free(e);
-	return ok ? 0 : skr_fail(err, SKR_R_malformed, "the TPM RSA public key is invalid");
+	if (mod->size == 0 || mod->size > sizeof(mod->buffer) ||
+	    (unsigned)mod->size * 8 != p->parameters.rsaDetail.keyBits)
+		return skr_fail(err, SKR_R_malformed, "RSA public: %u-byte modulus for %u-bit key",
+				mod->size, p->parameters.rsaDetail.keyBits);
+	n = BN_bin2bn(mod->buffer, mod->size, NULL);
+	e = BN_new();
+	bld = OSSL_PARAM_BLD_new();
+	if (!n || !e || !bld || !BN_set_word(e, exp) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
+	    !(params = OSSL_PARAM_BLD_to_param(bld)))
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		return skr_fail(err, SKR_R_malformed, "RSA public key rejected by OpenSSL");
+	return 0;
 }
 
-static int ecc_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err)
+static int ecc_to_pkey(const TPMT_PUBLIC *p, EVP_PKEY **out, struct skr_err *err)
 {
-	const TPMS_ECC_POINT *p = &pub->unique.ecc;
-	size_t coord = pub->parameters.eccDetail.curveID == TPM2_ECC_NIST_P256 ? 32 : 48;
-	const char *group = coord == 32 ? "prime256v1" : "secp384r1";
-	uint8_t point[1 + 2 * 48] = { 0x04 };
+	_cleanup_(evp_pkey_ctx_freep) EVP_PKEY_CTX *ctx = NULL;
+	uint8_t point[SKR_WRAP_EPK_SIZE] = { 0x04 };
+	const TPMS_ECC_POINT *q = &p->unique.ecc;
 	OSSL_PARAM params[3];
-	EVP_PKEY_CTX *ctx;
-	int ok;
+	char group[] = "prime256v1";
 
-	if (pub->parameters.eccDetail.curveID != TPM2_ECC_NIST_P256 &&
-	    pub->parameters.eccDetail.curveID != TPM2_ECC_NIST_P384)
-		return skr_fail(err, SKR_R_unsupported, "ECC curve 0x%04x is not supported",
-				pub->parameters.eccDetail.curveID);
-	if (p->x.size > coord || p->y.size > coord)
-		return skr_fail(err, SKR_R_malformed, "ECC point coordinates are too long");
-	/* Left-pad each coordinate: the TPM may drop leading zero bytes. */
-	memcpy(point + 1 + coord - p->x.size, p->x.buffer, p->x.size);
-	memcpy(point + 1 + 2 * coord - p->y.size, p->y.buffer, p->y.size);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * coord);
+	if (p->parameters.eccDetail.curveID != TPM2_ECC_NIST_P256)
+		return skr_fail(err, SKR_R_unsupported, "ECC curve 0x%04x is not supported (P-256 only)",
+				p->parameters.eccDetail.curveID);
+	if (q->x.size == 0 || q->x.size > 32 || q->y.size == 0 || q->y.size > 32)
+		return skr_fail(err, SKR_R_malformed, "ECC public point has coordinates of %u and %u bytes",
+				q->x.size, q->y.size);
+	memcpy(point + 1 + 32 - q->x.size, q->x.buffer, q->x.size);
+	memcpy(point + 1 + 64 - q->y.size, q->y.buffer, q->y.size);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point));
 	params[2] = OSSL_PARAM_construct_end();
 	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	ok = ctx && EVP_PKEY_fromdata_init(ctx) == 1 &&
-	     EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) == 1;
-	EVP_PKEY_CTX_free(ctx);
-	return ok ? 0 : skr_fail(err, SKR_R_malformed, "the TPM ECC point is not on the curve");
+	if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		return skr_fail(err, SKR_R_malformed, "ECC public point is not on P-256");
+	return 0;
 }
 
-int skr_tpmt_public_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err)
+int skr_tpm_public_to_pkey(const TPM2B_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err)
 {
 	*out = NULL;
-	switch (pub->type) {
+	switch (pub->publicArea.type) {
 	case TPM2_ALG_RSA:
-		return rsa_pkey(pub, out, err);
+		return rsa_to_pkey(&pub->publicArea, out, err);
 	case TPM2_ALG_ECC:
-		return ecc_pkey(pub, out, err);
+		return ecc_to_pkey(&pub->publicArea, out, err);
 	default:
 		return skr_fail(err, SKR_R_unsupported, "TPM key type 0x%04x is not supported",
-				pub->type);
+				pub->publicArea.type);
 	}
 }
 
@@ -174,7 +199,7 @@ int skr_wrap_key_verify(const uint8_t *public_bytes, size_t public_len,
 	if (verify_certify(certify_attest, attest_len, certify_sig, sig_len, ak, nonce, nonce_len,
 			   &a, err) < 0 ||
 	    skr_tpm2b_public_parse(public_bytes, public_len, &pub, err) < 0 ||
-	    skr_tpmt_public_name(&pub.publicArea, &name, err) < 0)
+	    skr_tpm_public_name(&pub, &name, err) < 0)
 		return -1;
 	certified = &a.attested.certify.name;
 	if (certified->size != name.size || !skr_ct_equal(certified->name, name.name, name.size))
@@ -182,5 +207,5 @@ int skr_wrap_key_verify(const uint8_t *public_bytes, size_t public_len,
 				"the AK certified another key than the wrap key presented");
 	if (skr_wrap_key_check_attributes(&pub.publicArea, err) < 0)
 		return -1;
-	return skr_tpmt_public_pkey(&pub.publicArea, pkey, err);
+	return skr_tpm_public_to_pkey(&pub, pkey, err);
 }

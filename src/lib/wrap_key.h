@@ -25,11 +25,15 @@
 int skr_tpm2b_public_parse(const uint8_t *data, size_t len, TPM2B_PUBLIC *out,
 			   struct skr_err *err);
 
-/* Name = nameAlg || H_nameAlg(marshalled TPMT_PUBLIC). */
-int skr_tpmt_public_name(const TPMT_PUBLIC *pub, TPM2B_NAME *name, struct skr_err *err);
+/* The object's Name: nameAlg (big-endian) || H_nameAlg(marshalled TPMT_PUBLIC). */
+int skr_tpm_public_name(const TPM2B_PUBLIC *pub, TPM2B_NAME *out, struct skr_err *err);
 
-/* An RSA or ECC P-256/P-384 TPMT_PUBLIC as an OpenSSL public key. */
-int skr_tpmt_public_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err);
+/*
+ * An OpenSSL public key from a TPM2B_PUBLIC: RSA (any size the structure
+ * holds; exponent 0 means 65537) or ECC NIST P-256.  Fails with unsupported
+ * for other types and curves, malformed for inconsistent sizes.
+ */
+int skr_tpm_public_to_pkey(const TPM2B_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err);
 
 /* ECC P-256, SHA-256 name, the required attributes set and the forbidden ones clear. */
 int skr_wrap_key_check_attributes(const TPMT_PUBLIC *pub, struct skr_err *err);

@@ -116,7 +116,7 @@ static int certify(const struct skr_softvm *vm, const TPM2B_PUBLIC *certified,
 	if (vm->certify_other_nonce)
 		a.extraData.buffer[0] ^= 1;
 	a.qualifiedSigner.size = 2;
-	if (skr_tpmt_public_name(&certified->publicArea, &a.attested.certify.name, err) < 0)
+	if (skr_tpm_public_name(certified, &a.attested.certify.name, err) < 0)
 		return -1;
 	a.attested.certify.qualifiedName = a.attested.certify.name;
 	if (skr_test_marshal_attest(&a, attest, err) < 0)
