@@ -1,0 +1,63 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Regenerates the seed corpora of fuzz_snp_report, fuzz_hcl_report,
+# fuzz_tpms_attest and fuzz_evidence from the vendored vectors in tests/vectors
+# (see tests/vectors/README.md for where those come from).
+#
+#   sh fuzz/make-seeds.sh        (from the top of the source tree)
+set -eu
+
+cd "$(dirname "$0")/.."
+exec python3 - <<'PY'
+import base64, json, os, struct
+
+def b64url_decode(s):
+    s = s.strip().replace('-', '+').replace('_', '/')
+    return base64.b64decode(s + '=' * (-len(s) % 4))
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data)
+    print('%6d  %s' % (len(data), path))
+
+# SEV-SNP report: the real Milan report (version 2), and the same with version 5.
+report = bytes.fromhex(''.join(open('tests/vectors/snp/milan-report.hex').read().split()))
+assert len(report) == 1184, len(report)
+write('fuzz/corpus/snp_report/milan-v2.bin', report)
+write('fuzz/corpus/snp_report/milan-v5.bin', struct.pack('<I', 5) + report[4:])
+
+ev_text = open('tests/vectors/azure/milan-evidence.json', 'rb').read()
+ev = json.loads(ev_text)
+
+# HCL report: the binary behind the evidence's "hcl_report" (base64url).
+write('fuzz/corpus/hcl_report/milan-hcl.bin', b64url_decode(ev['hcl_report']))
+
+# TPMS_ATTEST: the quote message; its signature raw and as a TPMT_SIGNATURE
+# (RSASSA, SHA-256), for the signature path of the same target.
+quote = ev['tpm_quote']
+sig = bytes.fromhex(quote['signature'])
+write('fuzz/corpus/tpms_attest/milan-quote.bin', bytes.fromhex(quote['message']))
+write('fuzz/corpus/tpms_attest/milan-sig-raw.bin', sig)
+write('fuzz/corpus/tpms_attest/milan-sig-tpmt.bin',
+      struct.pack('>HHH', 0x0014, 0x000B, len(sig)) + sig)
+
+# Evidence: the Trustee v2 bundle as is, and a small skr-layout bundle whose
+# fields are short (only the quote is real) so that the fuzzer can reshape it.
+write('fuzz/corpus/evidence/milan-trustee-v2.json', ev_text)
+small = {
+    'tee': 'az-snp-vtpm',
+    'hcl_report': base64.b64encode(b'HCLA\x01\x00\x00\x00').decode(),
+    'vcek': base64.b64encode(b'\x30\x03\x02\x01\x00').decode(),
+    'quote': {
+        'attest': base64.b64encode(bytes.fromhex(quote['message'])).decode(),
+        'signature': base64.b64encode(struct.pack('>HHH', 0x0014, 0x000B, 4) + b'\0' * 4).decode(),
+    },
+    'pcrs': {
+        'sha256': {'0': quote['pcrs'][0], '7': quote['pcrs'][7]},
+        'sha1': {'23': '00' * 20},
+    },
+}
+write('fuzz/corpus/evidence/skr-small.json',
+      (json.dumps(small, indent=1) + '\n').encode())
+PY

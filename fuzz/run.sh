@@ -1,0 +1,111 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Runs every libFuzzer target of a build directory, one after the other.
+#
+#   FUZZ_SECONDS=N sh fuzz/run.sh BUILD_DIR      (from the top of the source tree)
+#
+# Each BUILD_DIR/fuzz_NAME runs for FUZZ_SECONDS seconds (default 20) starting
+# from its seed corpus fuzz/corpus/NAME/ and the regression inputs
+# fuzz/regressions/NAME-*, with a fresh temporary working corpus (new inputs
+# go there, never into fuzz/corpus).  FUZZ_SECONDS=0 only replays the seeds and
+# the regressions.  Prints one line per target; on a crash, leak or timeout it
+# prints the end of libFuzzer's output and where the crashing input is kept,
+# carries on with the other targets and exits 1 at the end.
+set -u
+
+usage() {
+	echo "usage: FUZZ_SECONDS=N sh fuzz/run.sh BUILD_DIR" >&2
+	exit 2
+}
+
+[ $# -eq 1 ] || usage
+build=$1
+seconds=${FUZZ_SECONDS:-20}
+case $seconds in
+'' | *[!0-9]*)
+	echo "fuzz: FUZZ_SECONDS must be a number of seconds, not '$seconds'" >&2
+	exit 2
+	;;
+esac
+top=$(cd "$(dirname "$0")/.." && pwd)
+[ -d "$build" ] || {
+	echo "fuzz: no build directory $build" >&2
+	exit 2
+}
+
+# Largest input worth trying per target (inputs the target bounds itself, plus
+# room to probe those bounds); other targets get libFuzzer's default.
+max_len() {
+	case $1 in
+	snp_report) echo 2048 ;;	# a report is 1184 bytes
+	tpms_attest) echo 4608 ;;	# TPMS_ATTEST is at most 4096 bytes
+	hcl_report) echo 16384 ;;	# 1236-byte fixed part + claims
+	evidence) echo 32768 ;;		# real bundles are about 8 KiB of JSON
+	eventlog | pe) echo 65536 ;;	# the seed logs and images are up to 33 KiB
+	*) echo "" ;;
+	esac
+}
+
+status=0
+found=0
+for bin in "$build"/fuzz_*; do
+	[ -f "$bin" ] && [ -x "$bin" ] || continue
+	found=$((found + 1))
+	name=${bin##*/fuzz_}
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/skr-fuzz-$name.XXXXXX") || exit 2
+	mkdir "$tmp/work" "$tmp/regressions" "$tmp/artifacts"
+
+	# Seeds and regressions are read in place or copied: never written to.
+	dirs="$tmp/work"
+	[ -d "$top/fuzz/corpus/$name" ] && dirs="$dirs $top/fuzz/corpus/$name"
+	nregress=0
+	for r in "$top/fuzz/regressions/$name"-*; do
+		[ -f "$r" ] || continue
+		cp "$r" "$tmp/regressions/" && nregress=$((nregress + 1))
+	done
+	[ "$nregress" -gt 0 ] && dirs="$dirs $tmp/regressions"
+
+	set -- -rss_limit_mb=2048 -timeout=60 -print_final_stats=1 \
+		-artifact_prefix="$tmp/artifacts/"
+	len=$(max_len "$name")
+	[ -n "$len" ] && set -- "$@" -max_len="$len"
+	if [ "$seconds" -eq 0 ]; then
+		set -- "$@" -runs=0
+	else
+		set -- "$@" -max_total_time="$seconds"
+	fi
+
+	start=$(date +%s)
+	# shellcheck disable=SC2086 # $dirs: paths from mktemp and the tree, no spaces
+	"$bin" "$@" $dirs >"$tmp/log" 2>&1
+	rc=$?
+	elapsed=$(($(date +%s) - start))
+	execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9][0-9]*\).*/\1/p' "$tmp/log" | tail -n 1)
+
+	if [ "$rc" -eq 0 ] && [ -n "$execs" ]; then
+		echo "fuzz $name: $execs execs in $elapsed s, OK"
+		rm -rf "$tmp"
+		continue
+	fi
+	status=1
+	echo "fuzz $name: FAILED (exit $rc) after ${execs:-?} execs in $elapsed s"
+	echo "---- end of libFuzzer's output (all of it in $tmp/log) ----"
+	# Without ASan's shadow-memory dump, which says little and is long.
+	sed '/^Shadow bytes around/,/^==[0-9]*==ABORTING/{/ABORTING/!d;}' "$tmp/log" | tail -n 60
+	echo "----"
+	artifacts=$(ls "$tmp/artifacts" 2>/dev/null)
+	if [ -n "$artifacts" ]; then
+		for a in $artifacts; do
+			echo "fuzz $name: crashing input kept in $tmp/artifacts/$a"
+			echo "fuzz $name: reproduce with: $bin $tmp/artifacts/$a"
+		done
+	else
+		echo "fuzz $name: no crash artifact written; output kept in $tmp/log"
+	fi
+done
+
+if [ "$found" -eq 0 ]; then
+	echo "fuzz: no fuzz_* binaries in $build" >&2
+	exit 2
+fi
+exit "$status"
