@@ -3,17 +3,21 @@
 #   make            build skrctl (and later the other programs) into build/
 #   make check      unit and CLI tests, built with ASan/UBSan into build/san/
 #   make fuzz       libFuzzer targets (clang) into build/fuzz/; FUZZ_SECONDS=N runs each
+#   make bench      release benchmarks (swtpm, broker, clevis baseline) -> bench/results/
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
 BUILD      ?= build
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 0
+# Where libcryptsetup loads token plugins from (compiled into it; cryptsetup --help says).
+CRYPTSETUP_TOKEN_DIR ?= $(or $(shell cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$$/\1/p'),/lib/x86_64-linux-gnu/cryptsetup)
 
 PKGS := libcryptsetup tss2-esys tss2-mu tss2-rc tss2-tctildr openssl libcurl json-c sqlite3 libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
@@ -27,7 +31,7 @@ ALL_LDFLAGS := $(LDFLAGS)
 
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ALL_CFLAGS += $(SAN_FLAGS) -O1
+ALL_CFLAGS += $(SAN_FLAGS) -O1 -DSKR_TEST_FAULTS
 ALL_LDFLAGS += $(SAN_FLAGS)
 endif
 ifeq ($(FUZZ),1)
@@ -48,13 +52,20 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+UNLOCK_SRC := $(wildcard src/unlock/*.c)
+UNLOCK_OBJ := $(UNLOCK_SRC:%.c=$(BUILD)/%.o)
+TOKEN_SRC := $(wildcard src/token/*.c)
+TOKEN_OBJ := $(TOKEN_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/unlock/words.o
+TOKEN_SO := $(BUILD)/libcryptsetup-token-skr.so
 AMD_PEMS := $(sort $(wildcard src/lib/certs/*.pem))
 
-.PHONY: all check tests vectors-cache fuzz fuzz-build install clean
+.PHONY: all check tests vectors-cache fuzz fuzz-build bench install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BUILD)/skrctl $(BUILD)/skr-broker
+all: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO)
 
 $(BUILD)/gen/amd_roots.c: tools/embed-pem.sh $(AMD_PEMS)
 	@mkdir -p $(@D)
@@ -81,6 +92,14 @@ $(BUILD)/skr-broker: $(BUILD)/src/broker/main.o $(BUILD)/libskrbroker.a $(BUILD)
 $(BUILD)/skrctl: $(CTL_OBJ) $(BUILD)/libskr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/skr-unlock: $(UNLOCK_OBJ) $(BUILD)/libskr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The libcryptsetup token plugin: only the cryptsetup_token_* symbols are exported.
+$(TOKEN_SO): $(TOKEN_OBJ) $(BUILD)/libskr.a src/token/token-skr.sym
+	$(CC) $(ALL_LDFLAGS) -shared -fPIC -Wl,--version-script=src/token/token-skr.sym -Wl,-z,defs \
+		-Wl,--as-needed -o $@ $(TOKEN_OBJ) $(BUILD)/libskr.a $(PKG_LIBS)
+
 $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -DSKR_SRCDIR='"$(CURDIR)"' -MMD -MP -c -o $@ $<
@@ -88,21 +107,26 @@ $(BUILD)/tests/%.o: tests/unit/%.c
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
+$(BUILD)/tests/test_unlock: $(BUILD)/src/unlock/cmdline.o $(BUILD)/src/unlock/words.o
+
 # Test tools (fixture generators, fake platforms): never installed.
 $(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(BUILD)/libskr.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # Unit and CLI tests against one build variant (BUILD, SAN).
-tests: $(BUILD)/skrctl $(BUILD)/skr-broker $(TEST_BIN) $(TOOL_BIN)
-	sh tests/run.sh $(BUILD)
+# The plugin is loaded by cryptsetup (not built with ASan), so the tests use an
+# uninstrumented one: SKR_TOKEN_PLUGIN names it (check builds build/'s).
+tests: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO) $(TEST_BIN) $(TOOL_BIN)
+	SKR_TOKEN_PLUGIN=$(or $(SKR_TOKEN_PLUGIN),$(CURDIR)/$(TOKEN_SO)) sh tests/run.sh $(BUILD)
 
 # The signed Debian kernel the PE test cross-checks is cached outside the tree.
 vectors-cache:
 	sh tests/tools/fetch-signed-kernel.sh
 
 check: vectors-cache
-	$(MAKE) BUILD=build/san SAN=1 tests
+	$(MAKE) BUILD=build SAN= build/libcryptsetup-token-skr.so
+	$(MAKE) BUILD=build/san SAN=1 SKR_TOKEN_PLUGIN=$(CURDIR)/build/libcryptsetup-token-skr.so tests
 
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libskr.a
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
@@ -113,9 +137,20 @@ fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh build/fuzz
 
-install: $(BUILD)/skrctl $(BUILD)/skr-broker
+# Benchmarks: never installed, not run by `make check` or CI (see bench/README.md).
+$(BUILD)/bench/%: bench/%.c $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+bench: $(BUILD)/skrctl $(BUILD)/skr-broker $(BENCH_BIN) $(TOOL_BIN)
+	sh bench/run.sh $(BUILD)
+
+install: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO)
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BUILD)/skrctl $(DESTDIR)$(BINDIR)/skrctl
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CRYPTSETUP_TOKEN_DIR)
+	install -m 0755 $(BUILD)/skr-unlock $(DESTDIR)$(SBINDIR)/skr-unlock
+	install -m 0644 $(TOKEN_SO) $(DESTDIR)$(CRYPTSETUP_TOKEN_DIR)/libcryptsetup-token-skr.so
 
 clean:
 	rm -rf build

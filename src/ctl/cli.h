@@ -29,6 +29,9 @@ int cmd_eventlog_replay(int argc, char **argv);
 int cmd_eventlog_show(int argc, char **argv);
 int cmd_pe_hash(int argc, char **argv);
 int cmd_release(int argc, char **argv);
+int cmd_enroll(int argc, char **argv);
+int cmd_unenroll(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* Prints "skrctl: usage: ..." to stderr and returns CLI_EXIT_USAGE. */
 int cli_usage(const char *usage);

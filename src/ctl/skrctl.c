@@ -33,6 +33,13 @@ static const struct {
 } single_commands[] = {
 	{ "release", cmd_release,
 	  "--key-id ID --broker URL... --ca PEM [--tcti T] [--vcek CERT] [--pcrs LIST] [--timeout S] --out FILE" },
+	{ "enroll", cmd_enroll,
+	  "DEVICE --broker URL... [--admin URL]... --ca PEM --admin-token FILE [--pcrs 7] "
+	  "[--policy FILE] [--key-id ID] [--recovery-key] [--key-file F] [--tcti T] [--timeout S] "
+	  "[--no-verify] [--json]" },
+	{ "unenroll", cmd_unenroll,
+	  "DEVICE [--token N] [--admin-token FILE --ca PEM [--admin URL]...] [--reconcile] [--json]" },
+	{ "status", cmd_status, "DEVICE [--tcti T] [--timeout S] [--json]" },
 };
 
 static void usage(FILE *to)
@@ -43,7 +50,7 @@ static void usage(FILE *to)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(to, "  skrctl %s %s %s\n", commands[i].group, commands[i].name,
 			commands[i].synopsis);
-	fprintf(to, "\nAttested release:\n");
+	fprintf(to, "\nAttested release and LUKS2 enrollment:\n");
 	for (i = 0; i < sizeof(single_commands) / sizeof(single_commands[0]); i++)
 		fprintf(to, "  skrctl %s %s\n", single_commands[i].name, single_commands[i].synopsis);
 	fprintf(to, "\nExit status: 0 valid, 1 verification failed, 2 usage or unreadable input.\n");

@@ -70,7 +70,11 @@ enum skr_class {
 	X(store_decrypt_failed, SKR_CLASS_INPUT)             \
 	X(refset_unknown, SKR_CLASS_INPUT)                   \
 	X(broker_unreachable, SKR_CLASS_INPUT)               \
-	X(broker_protocol, SKR_CLASS_INPUT)
+	X(broker_protocol, SKR_CLASS_INPUT)                  \
+	X(luks_error, SKR_CLASS_INPUT)                       \
+	X(passphrase_invalid, SKR_CLASS_INPUT)               \
+	X(admin_denied, SKR_CLASS_INPUT)                     \
+	X(enroll_verify_failed, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

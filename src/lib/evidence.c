@@ -179,7 +179,8 @@ int skr_evidence_parse(const char *text, size_t len, struct skr_evidence *ev,
 	if (!tok)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	obj = json_tokener_parse_ex(tok, text, (int)len);
-	if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
+	if (!obj || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len) {
 		json_object_put(obj);
 		json_tokener_free(tok);
 		return skr_fail(err, SKR_R_malformed, "evidence is not valid JSON");

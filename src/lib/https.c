@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -43,25 +44,47 @@ static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 	return len;
 }
 
-int skr_https_post_json(const char *base_url, const char *path, const char *body,
-			const struct skr_https_ca *ca, unsigned connect_ms, unsigned total_ms,
-			long *status, struct skr_buf *resp, struct skr_err *err)
+int skr_https_request(const char *method, const char *base_url, const char *path,
+		       const char *body, const char *bearer, const struct skr_https_ca *ca,
+		       unsigned connect_ms, unsigned total_ms, long *status, struct skr_buf *resp,
+		       struct skr_err *err)
 {
 	struct curl_slist *headers = NULL;
 	struct sink sink = { .buf = resp };
 	char url[2048];
+	char *auth = NULL;
 	CURLcode rc;
 	CURL *curl;
 
 	pthread_once(&curl_once, curl_init_once);
 	skr_buf_free(resp);
+	*status = 0;
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", base_url, path) >= sizeof(url))
 		return skr_fail(err, SKR_R_usage, "broker URL is too long");
 	curl = curl_easy_init();
-	headers = curl_slist_append(headers, "Content-Type: application/json");
-	if (!curl || !headers) {
+	if (body)
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+	if (bearer) {
+		size_t n = strlen(bearer) + sizeof("Authorization: Bearer ");
+
+		auth = malloc(n);
+		if (auth) {
+			snprintf(auth, n, "Authorization: Bearer %s", bearer);
+			struct curl_slist *h = curl_slist_append(headers, auth);
+
+			if (h)
+				headers = h;
+			else
+				curl_slist_free_all(headers), headers = NULL;
+		}
+	}
+	if (!curl || (body && !headers) || (bearer && (!auth || !headers))) {
 		curl_slist_free_all(headers);
 		curl_easy_cleanup(curl);
+		if (auth) {
+			OPENSSL_cleanse(auth, strlen(auth));
+			free(auth);
+		}
 		return skr_fail(err, SKR_R_nomem, "cannot set up libcurl");
 	}
 	curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -84,8 +107,12 @@ int skr_https_post_json(const char *base_url, const char *path, const char *body
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)total_ms);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	if (headers)
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	if (body)
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	if (strcmp(method, body ? "POST" : "GET") != 0)
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
 	rc = curl_easy_perform(curl);
@@ -93,6 +120,10 @@ int skr_https_post_json(const char *base_url, const char *path, const char *body
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(curl);
+	if (auth) {
+		OPENSSL_cleanse(auth, strlen(auth));
+		free(auth);
+	}
 	if (sink.overflow)
 		return skr_fail(err, SKR_R_broker_protocol, "%s answered more than %u bytes", base_url,
 				SKR_HTTPS_MAX_RESPONSE);
@@ -100,4 +131,12 @@ int skr_https_post_json(const char *base_url, const char *path, const char *body
 		return skr_fail(err, SKR_R_broker_unreachable, "%s: %s", base_url,
 				curl_easy_strerror(rc));
 	return 0;
+}
+
+int skr_https_post_json(const char *base_url, const char *path, const char *body,
+			const struct skr_https_ca *ca, unsigned connect_ms, unsigned total_ms,
+			long *status, struct skr_buf *resp, struct skr_err *err)
+{
+	return skr_https_request("POST", base_url, path, body, NULL, ca, connect_ms, total_ms,
+				 status, resp, err);
 }

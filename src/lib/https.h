@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* One HTTPS POST of JSON with libcurl: pinned CA, HTTPS only, bounded time and size. */
+/* One HTTPS request (POST of JSON, GET, DELETE) with libcurl: pinned CA, HTTPS only, bounded time and size. */
 #ifndef SKR_HTTPS_H
 #define SKR_HTTPS_H
 
@@ -18,6 +18,16 @@ struct skr_https_ca {
 	const char *file;
 	const char *pem;
 };
+
+/*
+ * Any method: body (JSON, may be NULL: no body, no Content-Type), bearer
+ * (NULL: no Authorization header; the header is wiped after use).  POST is
+ * skr_https_request("POST", ...) with a body; GET and DELETE without.
+ */
+int skr_https_request(const char *method, const char *base_url, const char *path,
+		       const char *body, const char *bearer, const struct skr_https_ca *ca,
+		       unsigned connect_ms, unsigned total_ms, long *status, struct skr_buf *resp,
+		       struct skr_err *err);
 
 int skr_https_post_json(const char *base_url, const char *path, const char *body,
 			const struct skr_https_ca *ca, unsigned connect_ms, unsigned total_ms,

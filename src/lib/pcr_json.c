@@ -15,7 +15,9 @@ static int parse_index(const char *key, unsigned *pcr, struct skr_err *err)
 
 	errno = 0;
 	v = strtoul(key, &end, 10);
-	if (!*key || *end || errno || v >= SKR_PCR_COUNT || (key[0] == '0' && key[1]))
+	/* Digits only: " 7", "+7" or "07" would let two keys name one PCR. */
+	if (key[0] < '0' || key[0] > '9' || *end || errno || v >= SKR_PCR_COUNT ||
+	    (key[0] == '0' && key[1]))
 		return skr_fail(err, SKR_R_malformed, "\"%s\" is not a PCR index 0..%d", key,
 				SKR_PCR_COUNT - 1);
 	*pcr = (unsigned)v;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "tpm_attest.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -188,11 +189,30 @@ int skr_tpm_attest_check(const TPMS_ATTEST *a, TPM2_ST type, const uint8_t *nonc
 	return 0;
 }
 
+/* Appends to a bounded string; once full, further text is dropped. */
+static void append(char *out, size_t size, size_t *used, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void append(char *out, size_t size, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*used + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(out + *used, size - *used, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*used = *used + (size_t)n < size ? *used + (size_t)n : size - 1;
+}
+
 void skr_tpm_pcr_selection_str(const TPML_PCR_SELECTION *sel, char *out, size_t size)
 {
 	size_t used = 0;
 	UINT32 i;
 
+	if (size == 0)
+		return;
 	out[0] = 0;
 	for (i = 0; i < sel->count && i < TPM2_NUM_PCR_BANKS; i++) {
 		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
@@ -200,13 +220,11 @@ void skr_tpm_pcr_selection_str(const TPML_PCR_SELECTION *sel, char *out, size_t 
 		const char *sep = ":";
 		unsigned pcr;
 
-		used += (size_t)snprintf(out + used, used < size ? size - used : 0, "%s%s",
-					 i ? " " : "", name ? name : "unknown");
-		for (pcr = 0; pcr < s->sizeofSelect * 8u; pcr++) {
+		append(out, size, &used, "%s%s", i ? " " : "", name ? name : "unknown");
+		for (pcr = 0; pcr < s->sizeofSelect * 8u && pcr < sizeof(s->pcrSelect) * 8u; pcr++) {
 			if (!(s->pcrSelect[pcr / 8] & (1u << (pcr % 8))))
 				continue;
-			used += (size_t)snprintf(out + used, used < size ? size - used : 0, "%s%u",
-						 sep, pcr);
+			append(out, size, &used, "%s%u", sep, pcr);
 			sep = ",";
 		}
 	}

@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* skrctl enroll / unenroll / status: LUKS2 devices and their skr tokens. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <libcryptsetup.h>
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "enroll.h"
+#include "https.h"
+#include "release_client.h"
+#include "token.h"
+#include "util.h"
+
+#define MAX_SECRET_INPUT 4096
+
+#define ENROLL_USAGE                                                                           \
+	"skrctl enroll DEVICE --broker URL [--broker URL]... [--admin URL]... --ca PEM "          \
+	"--admin-token FILE [--pcrs 7] [--policy FILE] [--key-id ID] [--recovery-key] "           \
+	"[--key-file F] [--tcti T] [--timeout S] [--no-verify] [--json]"
+#define UNENROLL_USAGE                                                                         \
+	"skrctl unenroll DEVICE [--token N] [--admin-token FILE --ca PEM [--admin URL]...] "      \
+	"[--reconcile] [--json]"
+#define STATUS_USAGE "skrctl status DEVICE [--tcti T] [--timeout S] [--json]"
+
+/* Bytes of a file or a prompt, in locked memory. */
+struct secret_text {
+	char *data;
+	size_t len, cap;
+};
+
+static void secret_text_free(struct secret_text *s)
+{
+	skr_secret_free(s->data, s->cap);
+	memset(s, 0, sizeof(*s));
+}
+
+static int read_secret_file(const char *path, bool trim, struct secret_text *s, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf b = { 0 };
+
+	if (skr_read_file(path, MAX_SECRET_INPUT, &b, err) < 0)
+		return -1;
+	s->cap = b.len + 1;
+	s->data = skr_secret_alloc(s->cap);
+	if (!s->data) {
+		OPENSSL_cleanse(b.data, b.len);
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	}
+	memcpy(s->data, b.data, b.len);
+	s->len = b.len;
+	OPENSSL_cleanse(b.data, b.len);
+	while (trim && s->len && strchr(" \t\r\n", s->data[s->len - 1]))
+		s->data[--s->len] = 0;
+	if (s->len == 0)
+		return skr_fail(err, SKR_R_usage, "%s is empty", path);
+	return 0;
+}
+
+/* From the terminal with echo off; never echoed, never logged. */
+static int prompt_passphrase(const char *device, struct secret_text *s, struct skr_err *err)
+{
+	struct termios old, quiet;
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	char c;
+	ssize_t n;
+
+	if (fd < 0)
+		return skr_fail(err, SKR_R_usage, "no terminal to ask for the passphrase: use --key-file");
+	s->cap = 512;
+	s->data = skr_secret_alloc(s->cap);
+	if (!s->data || tcgetattr(fd, &old) < 0) {
+		close(fd);
+		return skr_fail(err, SKR_R_usage, "cannot ask for the passphrase on the terminal");
+	}
+	dprintf(fd, "Existing passphrase for %s: ", device);
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	tcsetattr(fd, TCSAFLUSH, &quiet);
+	while ((n = read(fd, &c, 1)) == 1 && c != '\n' && c != '\r')
+		if (s->len + 1 < s->cap)
+			s->data[s->len++] = c;
+	c = 0;
+	tcsetattr(fd, TCSAFLUSH, &old);
+	dprintf(fd, "\n");
+	close(fd);
+	if (s->len == 0)
+		return skr_fail(err, SKR_R_usage, "no passphrase given");
+	return 0;
+}
+
+static int parse_pcr_list(const char *list, uint32_t *mask)
+{
+	char *copy = strdup(list), *tok, *save = NULL;
+	int rc = 0;
+
+	*mask = 0;
+	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+		long n = strtol(tok, &end, 10);
+
+		if (*end || n < 0 || n > 23)
+			rc = -1;
+		else
+			*mask |= 1u << n;
+	}
+	free(copy);
+	return copy && *mask ? rc : -1;
+}
+
+static json_object *mask_json(uint32_t mask)
+{
+	json_object *a = json_object_new_array();
+	int i;
+
+	for (i = 0; i < 24; i++)
+		if (mask & (1u << i))
+			json_object_array_add(a, json_object_new_int(i));
+	return a;
+}
+
+/* ---- enroll ------------------------------------------------------------- */
+
+int cmd_enroll(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "broker", required_argument, NULL, 'b' },  { "admin", required_argument, NULL, 'a' },
+		{ "ca", required_argument, NULL, 'c' },      { "admin-token", required_argument, NULL, 'A' },
+		{ "pcrs", required_argument, NULL, 'p' },    { "policy", required_argument, NULL, 'P' },
+		{ "key-id", required_argument, NULL, 'k' },  { "recovery-key", no_argument, NULL, 'r' },
+		{ "key-file", required_argument, NULL, 'f' }, { "tcti", required_argument, NULL, 't' },
+		{ "timeout", required_argument, NULL, 'T' }, { "no-verify", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },          { 0 }
+	};
+	struct skr_enroll_opts o = { 0 };
+	struct skr_enroll_result r = { 0 };
+	struct secret_text pass = { 0 }, admin = { 0 };
+	_cleanup_buf_ struct skr_buf policy = { 0 };
+	struct skr_err err = { 0 };
+	const char *key_file = NULL, *admin_file = NULL, *policy_file = NULL;
+	json_object *res = NULL;
+	bool json = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			if (o.n_brokers == SKR_RELEASE_MAX_BROKERS)
+				return cli_usage(ENROLL_USAGE);
+			o.brokers[o.n_brokers++] = optarg;
+			break;
+		case 'a':
+			if (o.admin.n_urls == SKR_RELEASE_MAX_BROKERS)
+				return cli_usage(ENROLL_USAGE);
+			o.admin.urls[o.admin.n_urls++] = optarg;
+			break;
+		case 'c': o.admin.ca_file = optarg; break;
+		case 'A': admin_file = optarg; break;
+		case 'p':
+			if (parse_pcr_list(optarg, &o.pcr_mask) < 0)
+				return cli_usage(ENROLL_USAGE);
+			break;
+		case 'P': policy_file = optarg; break;
+		case 'k': o.key_id = optarg; break;
+		case 'r': o.recovery_key = true; break;
+		case 'f': key_file = optarg; break;
+		case 't': o.tcti = optarg; break;
+		case 'T': {
+			long t = atol(optarg);
+
+			if (t < 1 || t > 3600)
+				return cli_usage(ENROLL_USAGE);
+			o.timeout = (unsigned)t;
+			break;
+		}
+		case 'n': o.no_verify = true; break;
+		case 'j': json = true; break;
+		default: return cli_usage(ENROLL_USAGE);
+		}
+	}
+	if (optind + 1 != argc || !o.n_brokers || !o.admin.ca_file || !admin_file)
+		return cli_usage(ENROLL_USAGE);
+	o.device = argv[optind];
+
+	if (policy_file && skr_read_file(policy_file, 1u << 20, &policy, &err) == 0)
+		o.policy_json = (const char *)policy.data;
+	if (err.reason == SKR_R_ok && read_secret_file(admin_file, true, &admin, &err) == 0)
+		o.admin.token = admin.data;
+	if (err.reason == SKR_R_ok)
+		(void)(key_file ? read_secret_file(key_file, false, &pass, &err)
+				: prompt_passphrase(o.device, &pass, &err));
+	if (err.reason == SKR_R_ok) {
+		o.passphrase = pass.data;
+		o.passphrase_len = pass.len;
+		skr_enroll(&o, &r, &err);
+	}
+	secret_text_free(&pass);
+	secret_text_free(&admin);
+
+	if (json) {
+		res = json_object_new_object();
+		json_object_object_add(res, "repaired", json_object_new_int((int)r.repaired));
+		if (err.reason == SKR_R_ok) {
+			json_object_object_add(res, "key_id", json_object_new_string(r.key_id));
+			json_object_object_add(res, "token", json_object_new_int(r.token));
+			json_object_object_add(res, "keyslot", json_object_new_int(r.keyslot));
+			if (r.recovery) {
+				json_object_object_add(res, "recovery_keyslot",
+						       json_object_new_int(r.recovery_slot));
+				json_object_object_add(res, "recovery_key",
+						       json_object_new_string(r.recovery));
+			}
+		}
+	} else if (err.reason == SKR_R_ok) {
+		if (r.repaired)
+			fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", r.repaired);
+		fprintf(stderr, "skrctl: enrolled %s: token %d, keyslot %d, key %s\n", o.device,
+			r.token, r.keyslot, r.key_id);
+		if (r.recovery) {
+			fprintf(stderr, "skrctl: recovery key in keyslot %d; it is shown once, write it down:\n",
+				r.recovery_slot);
+			printf("%s\n", r.recovery);
+			fflush(stdout);
+		}
+	}
+	skr_enroll_result_free(&r);
+	return cli_finish(&err, res, json);
+}
+
+/* ---- unenroll ----------------------------------------------------------- */
+
+int cmd_unenroll(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "token", required_argument, NULL, 'n' },   { "admin-token", required_argument, NULL, 'A' },
+		{ "ca", required_argument, NULL, 'c' },      { "admin", required_argument, NULL, 'a' },
+		{ "reconcile", no_argument, NULL, 'R' },     { "json", no_argument, NULL, 'j' },
+		{ 0 }
+	};
+	struct skr_admin a = { 0 };
+	struct secret_text admin = { 0 };
+	struct skr_err err = { 0 };
+	const char *admin_file = NULL, *device;
+	bool json = false, reconcile = false;
+	unsigned repaired = 0, removed = 0;
+	json_object *res = NULL;
+	int token = -1, c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': {
+			char *end;
+			long t = strtol(optarg, &end, 10);
+
+			if (*end || t < 0 || t > 31)
+				return cli_usage(UNENROLL_USAGE);
+			token = (int)t;
+			break;
+		}
+		case 'A': admin_file = optarg; break;
+		case 'c': a.ca_file = optarg; break;
+		case 'a':
+			if (a.n_urls == SKR_RELEASE_MAX_BROKERS)
+				return cli_usage(UNENROLL_USAGE);
+			a.urls[a.n_urls++] = optarg;
+			break;
+		case 'R': reconcile = true; break;
+		case 'j': json = true; break;
+		default: return cli_usage(UNENROLL_USAGE);
+		}
+	}
+	if (optind + 1 != argc || (admin_file && !a.ca_file))
+		return cli_usage(UNENROLL_USAGE);
+	device = argv[optind];
+	if (admin_file && read_secret_file(admin_file, true, &admin, &err) == 0)
+		a.token = admin.data;
+	/* Interrupted enrollments first, always; --reconcile does only that. */
+	if (err.reason == SKR_R_ok && skr_enroll_reconcile(device, &a, &repaired, &err) == 0 &&
+	    !reconcile)
+		skr_unenroll(device, token, &a, &removed, &err);
+	secret_text_free(&admin);
+	if (json) {
+		res = json_object_new_object();
+		json_object_object_add(res, "repaired", json_object_new_int((int)repaired));
+		json_object_object_add(res, "removed", json_object_new_int((int)removed));
+	} else if (err.reason == SKR_R_ok) {
+		if (repaired || reconcile)
+			fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", repaired);
+		if (!reconcile)
+			fprintf(stderr, "skrctl: removed %u skr token(s)%s\n", removed,
+				a.token ? " and their broker keys"
+					: "; their broker keys remain (no --admin-token)");
+	}
+	return cli_finish(&err, res, json);
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+/* The PCR indexes a pcr_mismatch detail names ("PCR 7: seen ..."). */
+static json_object *differing_pcrs(const char *detail)
+{
+	json_object *a = json_object_new_array();
+	uint32_t seen = 0;
+	regmatch_t m[2];
+	regex_t re;
+	const char *p = detail;
+
+	if (regcomp(&re, "PCR ([0-9]+):", REG_EXTENDED) != 0)
+		return a;
+	while (regexec(&re, p, 2, m, 0) == 0) {
+		int n = atoi(p + m[1].rm_so);
+
+		if (n >= 0 && n < 24 && !(seen & (1u << n))) {
+			seen |= 1u << n;
+			json_object_array_add(a, json_object_new_int(n));
+		}
+		p += m[0].rm_eo;
+	}
+	regfree(&re);
+	return a;
+}
+
+static json_object *broker_status(const struct skr_token *t, const char *url, struct skr_err *first)
+{
+	_cleanup_buf_ struct skr_buf resp = { 0 };
+	struct skr_https_ca ca = { .pem = t->ca_pem };
+	struct skr_err err = { 0 };
+	json_object *o = json_object_new_object();
+	char body[200];
+	long status = 0;
+
+	snprintf(body, sizeof(body), "{\"key_id\": \"%s\"}", t->key_id);
+	json_object_object_add(o, "url", json_object_new_string(url));
+	if (skr_https_request("POST", url, "/v1/challenge", body, NULL, &ca, 3000, 5000, &status,
+			      &resp, &err) < 0) {
+		json_object_object_add(o, "reachable", json_object_new_boolean(false));
+		json_object_object_add(o, "error", json_object_new_string(err.detail));
+		skr_fail(first, err.reason, "%s", err.detail);
+	} else {
+		json_object_object_add(o, "reachable", json_object_new_boolean(true));
+		json_object_object_add(o, "http_status", json_object_new_int((int)status));
+	}
+	return o;
+}
+
+static json_object *release_status(struct crypt_device *cd, const struct skr_token *t,
+				   const char *tcti, unsigned timeout, struct skr_err *first)
+{
+	struct skr_release_opts ro;
+	struct skr_release_timing tm;
+	struct skr_err err = { 0 };
+	json_object *o = json_object_new_object();
+	uint8_t *secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
+	size_t len = 0, i;
+
+	skr_token_release_opts(t, timeout, &ro);
+	if (tcti)
+		ro.tcti = tcti;
+	if (!secret) {
+		skr_fail(&err, SKR_R_nomem, "out of memory");
+	} else if (skr_release(&ro, secret, &len, &tm, &err) == 0) {
+		int opened = -1;
+
+		for (i = 0; i < t->n_keyslots && opened < 0; i++)
+			if (crypt_activate_by_passphrase(cd, NULL, t->keyslots[i], (const char *)secret,
+							 len, 0) >= 0)
+				opened = t->keyslots[i];
+		if (opened < 0)
+			skr_fail(&err, SKR_R_enroll_verify_failed,
+				 "the released secret opens none of the token's keyslots");
+		else
+			json_object_object_add(o, "opens_keyslot", json_object_new_int(opened));
+	}
+	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
+	json_object_object_add(o, "released", json_object_new_boolean(err.reason == SKR_R_ok));
+	if (err.reason != SKR_R_ok) {
+		json_object_object_add(o, "reason", json_object_new_string(skr_reason_name(err.reason)));
+		json_object_object_add(o, "detail", json_object_new_string(err.detail));
+		if (err.reason == SKR_R_pcr_mismatch)
+			json_object_object_add(o, "pcrs_differ", differing_pcrs(err.detail));
+		skr_fail(first, err.reason, "%s", err.detail);
+	}
+	return o;
+}
+
+static void print_status(json_object *res)
+{
+	json_object *tokens, *v;
+	size_t i, j;
+
+	json_object_object_get_ex(res, "tokens", &tokens);
+	if (json_object_object_get_ex(res, "pending", &v) && json_object_get_int(v))
+		printf("%d interrupted enrollment(s): run skrctl unenroll --reconcile\n",
+		       json_object_get_int(v));
+	if (!json_object_array_length(tokens))
+		printf("no skr token\n");
+	for (i = 0; i < json_object_array_length(tokens); i++) {
+		json_object *t = json_object_array_get_idx(tokens, i), *b, *r, *f;
+
+		json_object_object_get_ex(t, "token", &v);
+		printf("token %d:", json_object_get_int(v));
+		json_object_object_get_ex(t, "key_id", &v);
+		printf(" key %s", json_object_get_string(v));
+		json_object_object_get_ex(t, "keyslots", &v);
+		printf(", keyslots %s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+		json_object_object_get_ex(t, "pcrs", &v);
+		printf(", pcrs %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+		json_object_object_get_ex(t, "brokers", &b);
+		for (j = 0; j < json_object_array_length(b); j++) {
+			json_object *e = json_object_array_get_idx(b, j), *u, *ok, *msg;
+
+			json_object_object_get_ex(e, "url", &u);
+			json_object_object_get_ex(e, "reachable", &ok);
+			printf("  broker %s: %s", json_object_get_string(u),
+			       json_object_get_boolean(ok) ? "reachable" : "unreachable");
+			if (json_object_object_get_ex(e, "error", &msg))
+				printf(" (%s)", json_object_get_string(msg));
+			printf("\n");
+		}
+		if (!json_object_object_get_ex(t, "release", &r))
+			continue;
+		json_object_object_get_ex(r, "released", &v);
+		if (json_object_get_boolean(v)) {
+			json_object_object_get_ex(r, "opens_keyslot", &v);
+			printf("  release: ok, opens keyslot %d\n", json_object_get_int(v));
+			continue;
+		}
+		json_object_object_get_ex(r, "reason", &v);
+		printf("  release refused: %s", json_object_get_string(v));
+		if (json_object_object_get_ex(r, "pcrs_differ", &f))
+			printf(" (PCRs that differ: %s)", json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN));
+		json_object_object_get_ex(r, "detail", &v);
+		printf("\n    %s\n", json_object_get_string(v));
+	}
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tcti", required_argument, NULL, 't' }, { "timeout", required_argument, NULL, 'T' },
+		{ "json", no_argument, NULL, 'j' },       { 0 }
+	};
+	struct crypt_device *cd = NULL;
+	struct skr_err err = { 0 };
+	const char *tcti = NULL;
+	unsigned timeout = 10;
+	bool json = false;
+	json_object *res, *tokens;
+	int c, t, rc, pending = 0;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': tcti = optarg; break;
+		case 'T': timeout = (unsigned)atoi(optarg); break;
+		case 'j': json = true; break;
+		default: return cli_usage(STATUS_USAGE);
+		}
+	}
+	if (optind + 1 != argc || timeout < 1)
+		return cli_usage(STATUS_USAGE);
+	if ((rc = crypt_init(&cd, argv[optind])) < 0 || (rc = crypt_load(cd, CRYPT_LUKS2, NULL)) < 0) {
+		crypt_free(cd);
+		skr_fail(&err, SKR_R_luks_error, "%s is not a readable LUKS2 device: %s", argv[optind],
+			 strerror(-rc));
+		return cli_finish(&err, NULL, json);
+	}
+	res = json_object_new_object();
+	tokens = json_object_new_array();
+	for (t = 0; t < crypt_token_max(CRYPT_LUKS2); t++) {
+		const char *type = NULL, *text = NULL;
+		crypt_token_info st = crypt_token_status(cd, t, &type);
+		struct skr_token tok;
+		struct skr_err perr = { 0 };
+		json_object *o, *slots, *brokers;
+		size_t i;
+
+		if ((st != CRYPT_TOKEN_EXTERNAL && st != CRYPT_TOKEN_EXTERNAL_UNKNOWN) || !type)
+			continue;
+		if (!strcmp(type, SKR_PENDING_TOKEN_TYPE)) {
+			pending++;
+			continue;
+		}
+		if (strcmp(type, SKR_TOKEN_TYPE) != 0 || crypt_token_json_get(cd, t, &text) < 0)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "token", json_object_new_int(t));
+		if (skr_token_parse(text, &tok, &perr) < 0) {
+			json_object_object_add(o, "invalid", json_object_new_string(perr.detail));
+			json_object_array_add(tokens, o);
+			skr_fail(&err, perr.reason, "token %d: %s", t, perr.detail);
+			continue;
+		}
+		json_object_object_add(o, "key_id", json_object_new_string(tok.key_id));
+		slots = json_object_new_array();
+		for (i = 0; i < tok.n_keyslots; i++)
+			json_object_array_add(slots, json_object_new_int(tok.keyslots[i]));
+		json_object_object_add(o, "keyslots", slots);
+		json_object_object_add(o, "pcrs", mask_json(tok.pcr_mask));
+		json_object_object_add(o, "timeout", json_object_new_int((int)tok.timeout));
+		brokers = json_object_new_array();
+		for (i = 0; i < tok.n_brokers; i++)
+			json_object_array_add(brokers, broker_status(&tok, tok.brokers[i], &err));
+		json_object_object_add(o, "brokers", brokers);
+		if (tcti)
+			json_object_object_add(o, "release", release_status(cd, &tok, tcti, timeout, &err));
+		json_object_array_add(tokens, o);
+		skr_token_free(&tok);
+	}
+	crypt_free(cd);
+	json_object_object_add(res, "tokens", tokens);
+	json_object_object_add(res, "pending", json_object_new_int(pending));
+	if (!json) {
+		print_status(res);
+		json_object_put(res);
+		res = NULL;
+	}
+	return cli_finish(&err, res, json);
+}

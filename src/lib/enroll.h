@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Enrollment of a LUKS2 device: an skr token, its keyslot and its key at the
+ * broker (admin API), created all or nothing; unenrollment; repair of what a
+ * killed enrollment left behind.
+ *
+ * Crash safety — the "skr-pending" token.  Before the broker is called,
+ * enroll writes a small LUKS2 token
+ *
+ *   {"type": "skr-pending", "keyslots": [], "key_id": "skr-…",
+ *    "admins": ["https://broker:8444"], "slots": [3, 4]}
+ *
+ * naming the key id it is about to register and the keyslots it is about to
+ * add (chosen before they are added, so no keyslot can exist that no record
+ * names).  The commit point is writing the "skr" token; the pending token is
+ * removed right after.  Whoever finds a pending token later (the next enroll,
+ * `skrctl unenroll --reconcile`) repairs it:
+ *   - an "skr" token with the same key_id exists: the enrollment completed,
+ *     only the pending token is removed;
+ *   - otherwise the planned keyslots are destroyed when they are active, not
+ *     assigned to any token and carry enroll's minimal PBKDF (PBKDF2-SHA256,
+ *     1000 iterations — a passphrase slot added by hand in between would not),
+ *     the broker key is deleted (404 counts as done), and the pending token
+ *     is removed last, so a crash during the repair is repaired again.
+ * A deterministic key id (LUKS UUID + keyslot) was the alternative; it breaks
+ * re-enrollment of the same slot and leaks the UUID to the broker, so no.
+ * Unenroll uses the same record: it writes a pending token for the token it
+ * removes, then repairs it.  Every step is a libcryptsetup header update
+ * (two header copies with sequence ids), so the header stays valid at any
+ * kill, and the passphrase keyslot is never touched.
+ *
+ * Reasons: passphrase_invalid (the passphrase opens no keyslot), luks_error,
+ * admin_denied (401/403 from the admin API), key_exists, broker_unreachable,
+ * broker_protocol, enroll_verify_failed (the released secret differs), the
+ * release's own denial reasons, tpm_*.
+ */
+#ifndef SKR_ENROLL_H
+#define SKR_ENROLL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "release_client.h"
+
+#define SKR_PENDING_TOKEN_TYPE "skr-pending"
+#define SKR_ENROLL_SECRET_LEN 32
+#define SKR_ENROLL_PBKDF_ITERATIONS 1000
+/* Recovery key: 16 random bytes as 32 modhex characters in 4 groups of 8. */
+#define SKR_RECOVERY_KEY_BYTES 16
+#define SKR_RECOVERY_KEY_LEN (SKR_RECOVERY_KEY_BYTES * 2 + SKR_RECOVERY_KEY_BYTES / 4 - 1)
+
+/*
+ * Default PCRs: 7 only (Secure Boot state: db/dbx, shim and MOK certificates).
+ * 0-3 and 5 change with Azure's firmware updates; 4, 8 and 9 with every
+ * kernel or grub update (until reseal lands); 11 is extended by
+ * systemd-pcrphase after the initrd, so the running system's value is not
+ * the one the initrd presents.  The SNP measurement and TCB in the policy
+ * bind the firmware image beside it.
+ */
+#define SKR_ENROLL_DEFAULT_PCRS (1u << 7)
+
+struct skr_admin {
+	const char *urls[SKR_RELEASE_MAX_BROKERS];	/* admin API base URLs */
+	size_t n_urls;
+	const char *ca_file;
+	const char *token;		/* bearer token text; NULL: no admin access */
+	unsigned timeout_ms;		/* per call; 0 = 10000 */
+};
+
+struct skr_enroll_opts {
+	const char *device;
+	const char *brokers[SKR_RELEASE_MAX_BROKERS];	/* release API, into the token */
+	size_t n_brokers;
+	struct skr_admin admin;
+	uint32_t pcr_mask;		/* 0: SKR_ENROLL_DEFAULT_PCRS (or the policy's) */
+	const char *policy_json;	/* NULL: from this machine's evidence */
+	const char *key_id;		/* NULL: "skr-<16 hex>" */
+	const char *tcti;		/* NULL: default; recorded in the token when set */
+	unsigned timeout;		/* seconds, 0 = SKR_TOKEN_DEFAULT_TIMEOUT */
+	bool recovery_key, no_verify;
+	const void *passphrase;		/* an existing passphrase */
+	size_t passphrase_len;
+};
+
+struct skr_enroll_result {
+	int token, keyslot, recovery_slot;	/* -1: none */
+	char key_id[129];
+	char *recovery;		/* skr_secret_alloc'ed, NUL-terminated; NULL without */
+	unsigned repaired;	/* pending records repaired first */
+};
+
+int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, struct skr_err *err);
+void skr_enroll_result_free(struct skr_enroll_result *r);
+
+/*
+ * Repairs every skr-pending token of the device (see above); *repaired counts
+ * them.  Needs admin->token when one of them still owns a broker key.
+ */
+int skr_enroll_reconcile(const char *device, const struct skr_admin *admin, unsigned *repaired,
+			 struct skr_err *err);
+
+/*
+ * Removes the skr token `token` (-1: every skr token), its keyslots and, when
+ * admin->token is set, its broker key (admin->n_urls == 0: the token's brokers).
+ * Refuses to destroy the device's last keyslot.
+ */
+int skr_unenroll(const char *device, int token, const struct skr_admin *admin, unsigned *removed,
+		 struct skr_err *err);
+
+/* The recovery key's text for 16 bytes (out: SKR_RECOVERY_KEY_LEN + 1). */
+void skr_recovery_key_format(const uint8_t in[SKR_RECOVERY_KEY_BYTES],
+			     char out[SKR_RECOVERY_KEY_LEN + 1]);
+
+#endif

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * skr-unlock: opens a LUKS2 volume at boot with the key an attested release
+ * gets from a broker (the "skr" tokens in its header), and falls back to a
+ * passphrase prompt on any failure — broker down or refusing, TPM missing —
+ * so that a broker outage never leaves the machine in an emergency shell.
+ *
+ * One deadline covers every token's release: the token's timeout, or
+ * --timeout, or rd.skr.timeout= on the kernel command line (in that order of
+ * strength, the command line winning).  The prompt accepts any passphrase of
+ * the volume, the recovery key included.
+ *
+ * Exit status: 0 opened, 1 not opened (every try failed or no input),
+ * 2 usage, or the device is not a readable LUKS2 volume.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libcryptsetup.h>
+#include <openssl/crypto.h>
+
+#include "askpass.h"
+#include "cmdline.h"
+#include "release_client.h"
+#include "token.h"
+#include "util.h"
+#include "words.h"
+
+#ifndef SKR_VERSION
+#define SKR_VERSION "0.1.0"
+#endif
+
+#define USAGE                                                                                    \
+	"usage: skr-unlock --device DEV --name NAME [--timeout S] [--tcti T] [--test-passphrase]\n" \
+	"                  [--tries N] [--key-file F]\n"                                           \
+	"Opens DEV as /dev/mapper/NAME with the key released by its skr token's broker,\n"        \
+	"or with a passphrase (the recovery key too) when that fails.  --test-passphrase only\n"  \
+	"checks the key against the keyslot (no device-mapper).  Exit: 0 opened, 1 not opened,\n" \
+	"2 usage or unreadable device.\n"
+
+#define MAX_TOKENS 32
+#define KEYFILE_MAX 8192
+
+struct opts {
+	const char *device, *name, *tcti, *key_file;
+	unsigned timeout, tries;
+	bool test;
+};
+
+static bool debug;
+static int kmsg_fd = -1;
+
+static void say(bool verbose_only, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(bool verbose_only, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (verbose_only && !debug)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "skr: %s\n", line);
+	if (kmsg_fd >= 0)
+		dprintf(kmsg_fd, "skr-unlock: %s\n", line);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int parse_unsigned(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno || end == s || *end || n < (long)lo || n > (long)hi)
+		return -1;
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "device", required_argument, NULL, 'd' },   { "name", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 'T' },  { "tcti", required_argument, NULL, 't' },
+		{ "test-passphrase", no_argument, NULL, 'P' }, { "tries", required_argument, NULL, 'r' },
+		{ "key-file", required_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },        { 0 }
+	};
+	int c;
+
+	o->tries = 3;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->device = optarg; break;
+		case 'n': o->name = optarg; break;
+		case 't': o->tcti = optarg; break;
+		case 'k': o->key_file = optarg; break;
+		case 'P': o->test = true; break;
+		case 'T':
+			if (parse_unsigned(optarg, 1, 3600, &o->timeout) < 0)
+				return -1;
+			break;
+		case 'r':
+			if (parse_unsigned(optarg, 1, 100, &o->tries) < 0)
+				return -1;
+			break;
+		case 'h': fputs(USAGE, stdout); exit(0);
+		case 'V': printf("skr-unlock %s\n", SKR_VERSION); exit(0);
+		default: return -1;
+		}
+	}
+	return optind == argc && o->device && (o->name || o->test) ? 0 : -1;
+}
+
+/* The skr tokens of the header, parsed; unusable ones are reported and skipped. */
+static size_t load_tokens(struct crypt_device *cd, struct skr_token *tokens)
+{
+	size_t n = 0;
+	int id;
+
+	for (id = 0; id < MAX_TOKENS; id++) {
+		struct skr_err err = { 0 };
+		const char *type = NULL, *json = NULL;
+		crypt_token_info info = crypt_token_status(cd, id, &type);
+
+		if (info == CRYPT_TOKEN_INACTIVE || info == CRYPT_TOKEN_INVALID || !type ||
+		    strcmp(type, SKR_TOKEN_TYPE) != 0)
+			continue;
+		if (crypt_token_json_get(cd, id, &json) < 0)
+			continue;
+		if (skr_token_parse(json, &tokens[n], &err) < 0) {
+			say(false, "token %d is unusable: %s", id, err.detail);
+			continue;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Tries the secret on the token's keyslots; the keyslot it opened, or -1. */
+static int activate_slots(struct crypt_device *cd, const struct opts *o, const struct skr_token *t,
+			  const char *key, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_keyslots; i++) {
+		int r = crypt_activate_by_passphrase(cd, o->test ? NULL : o->name, t->keyslots[i], key,
+						     len, 0);
+
+		if (r >= 0)
+			return r;
+		say(true, "keyslot %d: %s", t->keyslots[i], strerror(-r));
+	}
+	return -1;
+}
+
+/* The attested release under one deadline; 0 when the volume is open. */
+static int try_release(struct crypt_device *cd, const struct opts *o, struct skr_token *tokens,
+		       size_t n, double deadline)
+{
+	uint8_t *secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
+	int rc = -1;
+	size_t i;
+
+	if (!secret)
+		return -1;
+	for (i = 0; i < n && rc < 0; i++) {
+		struct skr_release_timing timing = { 0 };
+		struct skr_release_opts ro;
+		struct skr_err err = { 0 };
+		double left = deadline - now_s();
+		size_t len = 0;
+		char line[700];
+
+		if (left <= 0.05) {
+			say(false, "no time left for the release");
+			break;
+		}
+		skr_token_release_opts(&tokens[i], 0, &ro);
+		ro.deadline_ms = (unsigned)(left * 1000.0);
+		if (o->tcti)
+			ro.tcti = o->tcti;
+		say(false, "asking %s for the key of %s", tokens[i].brokers[0], o->device);
+		if (skr_release(&ro, secret, &len, &timing, &err) < 0) {
+			skr_describe_failure(&err, tokens[i].brokers[0], line, sizeof(line));
+			say(false, "%s", line);
+			say(true, "detail: %s", err.detail);
+			continue;
+		}
+		say(true, "released in %.0f ms (TPM %.0f ms, network %.0f ms, %u attempts)",
+		    timing.total_ms, timing.tpm_ms, timing.network_ms, timing.attempts);
+		if (activate_slots(cd, o, &tokens[i], (const char *)secret, len) >= 0) {
+			say(false, "%s %s with the key from %s", o->test ? "checked" : "opened", o->device,
+			    tokens[i].brokers[0]);
+			rc = 0;
+		} else {
+			say(false, "the released key does not open %s", o->device);
+		}
+		OPENSSL_cleanse(secret, SKR_RELEASE_MAX_SECRET);
+	}
+	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
+	return rc;
+}
+
+static int try_passphrase(struct crypt_device *cd, const struct opts *o, const char *pass, size_t len)
+{
+	int r = crypt_activate_by_passphrase(cd, o->test ? NULL : o->name, CRYPT_ANY_SLOT, pass, len, 0);
+
+	if (r >= 0)
+		say(false, "%s %s with the passphrase of keyslot %d", o->test ? "checked" : "opened",
+		    o->device, r);
+	return r;
+}
+
+static int try_key_file(struct crypt_device *cd, const struct opts *o)
+{
+	struct skr_err err = { 0 };
+	struct skr_buf b = { 0 };
+	int r;
+
+	if (skr_read_file(o->key_file, KEYFILE_MAX, &b, &err) < 0) {
+		say(false, "cannot read the key file: %s", err.detail);
+		return -1;
+	}
+	r = try_passphrase(cd, o, (const char *)b.data, b.len);
+	if (r < 0)
+		say(false, "the key file does not open %s", o->device);
+	skr_secret_free(b.data, b.len + 1);
+	return r < 0 ? -1 : 0;
+}
+
+static int prompt_loop(struct crypt_device *cd, const struct opts *o)
+{
+	enum skr_askpass_via via = skr_askpass_detect();
+	char *pass = skr_secret_alloc(SKR_ASKPASS_MAX);
+	char prompt[512];
+	unsigned i;
+	int rc = -1;
+
+	if (!pass)
+		return -1;
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s%s%s%s: ", o->device, o->name ? " (" : "",
+		 o->name ? o->name : "", o->name ? ")" : "");
+	say(true, "asking through %s", skr_askpass_name(via));
+	for (i = 0; i < o->tries && rc < 0; i++) {
+		int len = skr_askpass(via, o->name ? o->name : o->device, prompt, pass);
+
+		if (len < 0) {
+			say(false, "no passphrase could be read");
+			break;
+		}
+		if (try_passphrase(cd, o, pass, (size_t)len) >= 0)
+			rc = 0;
+		else
+			say(false, "wrong passphrase (%u of %u)", i + 1, o->tries);
+		OPENSSL_cleanse(pass, SKR_ASKPASS_MAX);
+	}
+	skr_secret_free(pass, SKR_ASKPASS_MAX);
+	return rc;
+}
+
+/* libcryptsetup's own messages only in debug mode: ours say it shorter. */
+static void crypt_log_cb(int level, const char *msg, void *usrptr)
+{
+	size_t len = strlen(msg);
+
+	(void)usrptr;
+	if (debug && level != CRYPT_LOG_DEBUG)
+		say(true, "libcryptsetup: %.*s", (int)(len && msg[len - 1] == '\n' ? len - 1 : len), msg);
+}
+
+int main(int argc, char **argv)
+{
+	struct skr_token tokens[MAX_TOKENS];
+	struct crypt_device *cd = NULL;
+	struct skr_cmdline cmd;
+	struct opts o = { 0 };
+	const char *kmsg = getenv("SKR_KMSG");
+	double start = now_s();
+	unsigned timeout;
+	size_t n = 0, i;
+	int rc = 1, r;
+
+	if (parse_args(argc, argv, &o) < 0) {
+		fputs(USAGE, stderr);
+		return 2;
+	}
+	skr_cmdline_read(NULL, &cmd);
+	debug = cmd.debug;
+	kmsg_fd = open(kmsg && *kmsg ? kmsg : "/dev/kmsg", O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+	crypt_set_log_callback(NULL, crypt_log_cb, NULL);
+	r = crypt_init(&cd, o.device);
+	if (r == 0)
+		r = crypt_load(cd, CRYPT_LUKS2, NULL);
+	if (r < 0) {
+		say(false, "%s is not a readable LUKS2 volume: %s", o.device, strerror(-r));
+		crypt_free(cd);
+		if (kmsg_fd >= 0)
+			close(kmsg_fd);
+		return 2;
+	}
+	if (cmd.disabled) {
+		say(false, "attested release disabled (rd.skr=0)");
+	} else {
+		n = load_tokens(cd, tokens);
+		timeout = cmd.timeout ? cmd.timeout : o.timeout ? o.timeout
+					: n		       ? tokens[0].timeout
+							       : SKR_TOKEN_DEFAULT_TIMEOUT;
+		if (!n)
+			say(false, "no skr token on %s", o.device);
+		else if (try_release(cd, &o, tokens, n, start + timeout) == 0)
+			rc = 0;
+	}
+	if (rc != 0) {
+		say(false, "falling back to the passphrase");
+		if (o.key_file && try_key_file(cd, &o) == 0)
+			rc = 0;
+		else if (prompt_loop(cd, &o) == 0)
+			rc = 0;
+	}
+	for (i = 0; i < n; i++)
+		skr_token_free(&tokens[i]);
+	crypt_free(cd);
+	if (kmsg_fd >= 0)
+		close(kmsg_fd);
+	return rc;
+}

@@ -1,0 +1,174 @@
+# skrctl enroll / status / unenroll against LUKS2 images in files, a real
+# skr-broker over TLS on loopback and swtpm provisioned as a fake Azure vTPM.
+# Fault injection (SKR_FAULT) needs the sanitizer build (-DSKR_TEST_FAULTS).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/broker.sh"
+trap 'stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+
+bdir=$tmpd/broker
+az=$tmpd/az
+mkdir -p "$bdir" "$az"
+start_vtpm "$tmpd/tpm" || { echo "FAIL swtpm-start"; exit 1; }
+"$BUILD/tools/skr-fake-azure" --tcti "$TCTI" --out "$az" >/dev/null || { echo "FAIL fake-azure"; exit 1; }
+make_tls "$bdir" || { echo "FAIL tls"; exit 1; }
+write_broker_config "$bdir" "$az/chain.pem"
+mkdir -p "$bdir/vcek"
+vcek_name=$($SKRCTL hcl show "$az/hcl.bin" --json | python3 -c 'import json,sys
+r = json.load(sys.stdin)["snp_report"]; print(r["chip_id"] + "-" + r["reported_tcb"]["raw"] + ".der")')
+cp "$az/vcek.der" "$bdir/vcek/$vcek_name"
+sed -i "s|\"threads\": 2|\"threads\": 2, \"vcek_cache_dir\": \"$bdir/vcek\"|" "$bdir/broker.json"
+start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }
+
+log=$tmpd/all.log
+: > "$log"
+keep() { cat "$out" "$err" >> "$log"; }
+
+img=$tmpd/disk.img
+printf 'old-pass-%s' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$tmpd/pass"
+PASS=$(cat "$tmpd/pass")
+truncate -s 32M "$img"
+cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	"$img" "$tmpd/pass" || { echo "FAIL luksFormat"; exit 1; }
+
+# slots IMG / tokens IMG: keyslot numbers, "N:type" of tokens, comma-separated.
+slots() { cryptsetup luksDump "$1" | sed -n '/^Keyslots:/,/^Tokens:/p' | sed -n 's/^  \([0-9]*\): luks2.*/\1/p' | tr '\n' ,; }
+tokens() { cryptsetup luksDump "$1" | sed -n '/^Tokens:/,/^Digests:/p' | sed -n 's/^  \([0-9]*\): \(.*\)$/\1:\2/p' | tr '\n' ,; }
+opens() { cryptsetup open --test-passphrase --key-file "$2" "$1" >/dev/null 2>&1; }
+broker_has() { admin GET "/v1/keys/$1" >/dev/null; [ "$http_status" = 200 ]; }
+check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
+
+base_slots=$(slots "$img")
+ENR="$SKRCTL enroll $img --broker $RELEASE_URL --admin $ADMIN_URL --ca $bdir/ca.pem --admin-token $bdir/admin.token --key-file $tmpd/pass --tcti $TCTI --timeout 20"
+
+# Enroll: token in the header, key at the broker, the released secret opens the keyslot.
+expect enroll-ok 0 'enrolled .*key disk-a' -- $ENR --key-id disk-a --pcrs 7; keep
+check enroll-token-in-header 'tokens "$img" | grep -q ":skr,"'
+check enroll-no-pending-left '! tokens "$img" | grep -q skr-pending'
+check enroll-broker-has-key 'broker_has disk-a'
+admin GET /v1/keys/disk-a > "$tmpd/key.json"
+python3 - "$tmpd/key.json" <<'PY' && echo "PASS enroll-policy-and-refset" || { echo "FAIL enroll-policy-and-refset"; fails=$((fails + 1)); }
+import json, sys
+k = json.load(open(sys.argv[1]))
+p = k["policy"]
+assert p["tee"] == "az-snp-vtpm" and p["pcrs"]["indexes"] == [7], p
+assert p["snp"]["allow_debug"] is False and len(p["snp"]["measurements"]) == 1 and "min_tcb" in p["snp"], p
+r = k["refsets"]
+assert len(r) == 1 and r[0]["state"] == "current" and r[0]["label"].startswith("enrolled "), r
+PY
+cryptsetup luksDump "$img" > "$tmpd/dump"
+check enroll-token-fields 'grep -q "disk-a" "$tmpd/dump" || cryptsetup luksDump --dump-json-metadata "$img" 2>/dev/null | grep -q "\"key_id\":\"disk-a\""'
+expect release-enrolled 0 'released 32 bytes' -- $SKRCTL release --key-id disk-a --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$TCTI" --out "$tmpd/secret"; keep
+check released-secret-opens 'opens "$img" "$tmpd/secret"'
+check passphrase-still-opens 'opens "$img" "$tmpd/pass"'
+SECRET_SAVED=$tmpd/secret.saved
+cp "$tmpd/secret" "$SECRET_SAVED"
+
+# Status: token, reachable broker, release ok.
+expect status-ok 0 'broker .*: reachable' -- $SKRCTL status "$img" --tcti "$TCTI"; keep
+expect_stdout status-release-ok 'release: ok, opens keyslot'
+expect status-json 0 '"key_id": "disk-a"' -- $SKRCTL status "$img" --json; keep
+
+# A second enrollment with a recovery key (random key id), shown once on stdout.
+expect enroll-recovery 0 '"recovery_key"' -- $ENR --recovery-key --json; keep
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["recovery_key"]); open(sys.argv[2],"w").write(r["key_id"])' "$out" "$tmpd/kid2" > "$tmpd/rk.txt" 2>/dev/null
+rk=$(cat "$tmpd/rk.txt")
+check recovery-key-format 'echo "$rk" | grep -Eq "^[cbdefghijklnrtuv]{8}(-[cbdefghijklnrtuv]{8}){3}$"'
+printf %s "$rk" > "$tmpd/rk"
+check recovery-key-opens 'opens "$img" "$tmpd/rk"'
+KID2=$(cat "$tmpd/kid2")
+check random-key-id 'echo "$KID2" | grep -Eq "^skr-[0-9a-f]{16}$" && broker_has "$KID2"'
+
+# PCR 7 changes: status names the refusal and the PCR.
+TPM2TOOLS_TCTI=$TCTI tpm2_pcrextend 7:sha256=0000000000000000000000000000000000000000000000000000000000000001 >/dev/null 2>&1
+expect status-pcr-mismatch 1 'pcr_mismatch' -- $SKRCTL status "$img" --tcti "$TCTI"; keep
+expect_stdout status-names-pcr7 'PCRs that differ: \[ ?7 ?\]'
+expect status-pcr-mismatch-json 1 -- $SKRCTL status "$img" --tcti "$TCTI" --json; keep
+check status-json-pcrs-differ 'python3 -c "import json,sys; t=json.load(open(sys.argv[1]))[\"tokens\"]; assert all(x[\"release\"][\"pcrs_differ\"]==[7] for x in t)" "$out"'
+
+# Unenroll disk-a: keyslot, token and broker key go; the passphrase still opens.
+tok_a=$(cryptsetup luksDump --dump-json-metadata "$img" | python3 -c 'import json,sys
+t = json.load(sys.stdin)["tokens"]; print([k for k, v in t.items() if v.get("key_id") == "disk-a"][0])')
+expect unenroll-a 0 'removed 1' -- $SKRCTL unenroll "$img" --token "$tok_a" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL"; keep
+check unenroll-broker-key-gone '! broker_has disk-a'
+check unenroll-secret-no-longer-opens '! opens "$img" "$SECRET_SAVED"'
+check unenroll-passphrase-opens 'opens "$img" "$tmpd/pass"'
+check unenroll-recovery-still-opens 'opens "$img" "$tmpd/rk"'
+# Unenroll the rest; the recovery keyslot is the user's and stays until removed by hand.
+expect unenroll-all 0 'removed 1' -- $SKRCTL unenroll "$img" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL"; keep
+check unenroll-all-broker '! broker_has "$KID2"'
+check unenroll-all-no-skr-token '! tokens "$img" | grep -q skr'
+rk_slot=$(cryptsetup luksDump "$img" | sed -n '/^Keyslots:/,/^Tokens:/p' | sed -n 's/^  \([0-9]*\): luks2.*/\1/p' | grep -vx 0)
+cryptsetup luksKillSlot --batch-mode --key-file "$tmpd/pass" "$img" "$rk_slot" >/dev/null 2>&1
+check back-to-baseline '[ "$(slots "$img")" = "$base_slots" ]'
+
+# A wrong admin token: enroll fails, nothing is left behind.
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$tmpd/bad.token"
+expect enroll-wrong-admin-token 2 'admin_denied' -- $SKRCTL enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" --ca "$bdir/ca.pem" --admin-token "$tmpd/bad.token" --key-file "$tmpd/pass" --tcti "$TCTI" --key-id disk-bad; keep
+check wrong-token-no-keyslot '[ "$(slots "$img")" = "$base_slots" ]'
+check wrong-token-no-token '[ -z "$(tokens "$img")" ]'
+check wrong-token-no-broker-key '! broker_has disk-bad'
+# A wrong passphrase: refused before anything happens.
+printf 'wrong' > "$tmpd/wrong"
+expect enroll-wrong-passphrase 2 'passphrase_invalid' -- $ENR --key-file "$tmpd/wrong" --key-id disk-wp; keep
+check wrong-pass-nothing-left '[ "$(slots "$img")" = "$base_slots" ] && [ -z "$(tokens "$img")" ] && ! broker_has disk-wp'
+
+# Fault injection at every step: kill -9 (then reconcile) and failure (undo).
+SKR_FAULT=after_pending $ENR --key-id probe >/dev/null 2>&1
+if [ $? -ne 137 ]; then
+	echo "SKIP fault injection: $SKRCTL is not a test build (make check builds one)"
+	$SKRCTL unenroll "$img" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL" >/dev/null 2>&1
+else
+	$SKRCTL unenroll "$img" --reconcile --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" >/dev/null 2>&1
+	n=0
+	for step in after_pending after_broker_key after_refset after_keyslot after_recovery after_verify after_token; do
+		n=$((n + 1))
+		kid=fault-kill-$n
+		SKR_FAULT=$step $ENR --recovery-key --key-id "$kid" > "$out" 2> "$err"
+		rc=$?
+		keep
+		check "kill-$step-exit" '[ $rc -eq 137 ]'
+		check "kill-$step-header-valid" 'cryptsetup isLuks "$img" && cryptsetup luksDump "$img" >/dev/null'
+		check "kill-$step-passphrase-opens" 'opens "$img" "$tmpd/pass"'
+		if [ "$step" = after_token ]; then
+			# Past the commit point: the enrollment stands, complete.
+			check "kill-$step-complete" 'broker_has "$kid" && tokens "$img" | grep -q ":skr,"'
+		fi
+		# Odd steps are repaired by the next enroll, even ones by unenroll --reconcile.
+		if [ $((n % 2)) -eq 1 ]; then
+			expect "kill-$step-next-enroll-repairs" 0 'repaired 1' -- $ENR --key-id "next-$n" --no-verify; keep
+			$SKRCTL unenroll "$img" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL" >/dev/null 2>&1
+		else
+			expect "kill-$step-reconcile" 0 'repaired 1' -- $SKRCTL unenroll "$img" --reconcile --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem"; keep
+		fi
+		if [ "$step" = after_token ]; then
+			$SKRCTL unenroll "$img" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL" >/dev/null 2>&1
+			# The completed enrollment's recovery keyslot is the user's: drop it by hand.
+			for s in $(slots "$img" | tr , ' '); do
+				[ "$s" = 0 ] || cryptsetup luksKillSlot --batch-mode --key-file "$tmpd/pass" "$img" "$s" >/dev/null 2>&1
+			done
+		fi
+		check "kill-$step-no-orphan-key" '! broker_has "$kid"'
+		check "kill-$step-no-orphan-keyslot" '[ "$(slots "$img")" = "$base_slots" ]'
+		check "kill-$step-no-token" '[ -z "$(tokens "$img")" ]'
+
+		kid=fault-fail-$n
+		SKR_FAULT=$step:fail $ENR --recovery-key --key-id "$kid" > "$out" 2> "$err"
+		rc=$?
+		keep
+		check "fail-$step-refused" '[ $rc -eq 2 ] && grep -q "fault injected at $step" "$err"'
+		check "fail-$step-undone" '[ "$(slots "$img")" = "$base_slots" ] && [ -z "$(tokens "$img")" ] && ! broker_has "$kid"'
+		check "fail-$step-passphrase-opens" 'opens "$img" "$tmpd/pass"'
+	done
+fi
+
+# Nothing secret in any captured output: the passphrase, the disk secret.
+cat "$bdir/broker.log" >> "$log"
+python3 - "$log" "$SECRET_SAVED" "$PASS" <<'PY' && echo "PASS no-secret-in-output" || { echo "FAIL no-secret-in-output"; fails=$((fails + 1)); }
+import base64, sys
+data = open(sys.argv[1], "rb").read()
+secret = open(sys.argv[2], "rb").read()
+for needle in (secret, secret.hex().encode(), base64.b64encode(secret), sys.argv[3].encode()):
+    assert needle not in data, "leak"
+PY
+
+[ "$fails" -eq 0 ]

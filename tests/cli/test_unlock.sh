@@ -1,0 +1,210 @@
+# skr-unlock and libcryptsetup-token-skr.so against real parts on loopback:
+# swtpm as a fake Azure vTPM, skr-broker over TLS, LUKS2 images in files.
+# Enrollment is done here with the cryptsetup CLI (keyslot + imported token).
+# Every fallback (refusal, broker down or silent, TPM gone, rd.skr=0) is
+# driven through a pty: the prompt must come within the deadline, a wrong
+# passphrase is refused, the right one and the recovery key open.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/broker.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+UNLOCK=$BUILD/skr-unlock
+PLUGIN=${SKR_TOKEN_PLUGIN:-$BUILD/libcryptsetup-token-skr.so}
+PLUGIN_DIR=$(cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$/\1/p')
+PLUGIN_DIR=${PLUGIN_DIR:-/lib/x86_64-linux-gnu/cryptsetup}
+installed_plugin=
+hole_pid=
+cleanup() {
+	[ -n "$installed_plugin" ] && rm -f "$installed_plugin"
+	[ -n "$hole_pid" ] && kill "$hole_pid" 2>/dev/null
+	stop_broker KILL
+	stop_vtpm
+	rm -rf "$out" "$err" "$tmpd"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+all=$tmpd/all.log	# every output of every scenario, searched for the secret at the end
+: > "$all"
+export SKR_KMSG=$tmpd/kmsg SKR_CMDLINE=$tmpd/cmdline
+: > "$SKR_KMSG"
+: > "$SKR_CMDLINE"
+
+bdir=$tmpd/broker
+az=$tmpd/az
+mkdir -p "$bdir" "$az"
+start_vtpm "$tmpd/tpm" || { echo "FAIL swtpm-start"; exit 1; }
+"$BUILD/tools/skr-fake-azure" --tcti "$TCTI" --out "$az" >/dev/null || { echo "FAIL fake-azure"; exit 1; }
+make_tls "$bdir" || { echo "FAIL tls"; exit 1; }
+write_broker_config "$bdir" "$az/chain.pem"
+mkdir -p "$bdir/vcek"
+vcek_name=$($SKRCTL hcl show "$az/hcl.bin" --json | python3 -c 'import json,sys
+r = json.load(sys.stdin)["snp_report"]; print(r["chip_id"] + "-" + r["reported_tcb"]["raw"] + ".der")')
+cp "$az/vcek.der" "$bdir/vcek/$vcek_name"
+sed -i "s|\"threads\": 2|\"threads\": 2, \"vcek_cache_dir\": \"$bdir/vcek\"|" "$bdir/broker.json"
+start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }
+
+# The disk secret: 32 random bytes, registered at the broker and added as a keyslot.
+head -c 32 /dev/urandom > "$tmpd/secret.bin"
+SECRET_B64=$(base64 -w0 < "$tmpd/secret.bin")
+SECRET_HEX=$(od -An -tx1 < "$tmpd/secret.bin" | tr -d ' \n')
+POLICY='{"tee": "az-snp-vtpm", "snp": {"min_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}}, "pcrs": {"bank": "sha256", "indexes": [0, 7, 11]}}'
+admin POST /v1/keys "{\"key_id\": \"disk-1\", \"secret\": \"$SECRET_B64\", \"policy\": $POLICY}" >/dev/null
+[ "$http_status" = 201 ] || echo "FAIL admin-create-key: $http_status $(cat "$tmpd/admin.out")"
+admin POST /v1/keys/disk-1/refsets "{\"label\": \"boot-1\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+[ "$http_status" = 201 ] || echo "FAIL admin-add-refset: $http_status $(cat "$tmpd/admin.out")"
+
+# The image: slot 0 a passphrase, slot 1 the skr secret, slot 2 a recovery key.
+img=$tmpd/disk.img
+PASS='correct horse battery'
+RECOVERY='rcvr-7fkq-29dm-xv3p'
+printf '%s' "$PASS" > "$tmpd/pass"
+printf '%s' "$RECOVERY" > "$tmpd/recovery"
+FAST='--pbkdf pbkdf2 --pbkdf-force-iterations 1000'
+truncate -s 32M "$img"
+if cryptsetup luksFormat --type luks2 --batch-mode $FAST "$img" "$tmpd/pass" &&
+	cryptsetup luksAddKey --batch-mode $FAST --key-file "$tmpd/pass" --key-slot 1 "$img" "$tmpd/secret.bin" &&
+	cryptsetup luksAddKey --batch-mode $FAST --key-file "$tmpd/pass" --key-slot 2 "$img" "$tmpd/recovery"; then
+	echo "PASS luks-image"
+else
+	echo "FAIL luks-image"; exit 1
+fi
+
+# token_json URL [extra python assignments]: the skr token (src/lib/token.h) on stdout.
+token_json() {
+	python3 - "$bdir/ca.pem" "$1" "$TCTI" "${2:-}" <<'PY'
+import json, sys
+ca, url, tcti, extra = sys.argv[1:5]
+t = {"type": "skr", "keyslots": ["1"], "skr_version": 1, "key_id": "disk-1",
+     "brokers": [url], "ca": open(ca).read(), "pcrs": [0, 7, 11], "timeout": 5, "tcti": tcti}
+exec(extra)
+print(json.dumps(t))
+PY
+}
+token_json "$RELEASE_URL" > "$tmpd/token.json"
+expect token-import 0 -- cryptsetup token import "$img" --json-file "$tmpd/token.json" --token-id 0
+cat "$out" "$err" >> "$all"
+
+# run_unlock NAME CODE PATTERN ARGS...: skr-unlock without a terminal.
+run_unlock() {
+	n=$1 c=$2 p=$3
+	shift 3
+	expect "$n" "$c" "$p" -- setsid -w "$UNLOCK" --device "$img" "$@" </dev/null
+	cat "$out" "$err" >> "$all"
+}
+run_unlock unlock-token-ok 0 "asking $RELEASE_URL for the key of .*disk.img" --test-passphrase
+grep -q "checked .* with the key from $RELEASE_URL" "$err" && echo "PASS unlock-token-message" ||
+	echo "FAIL unlock-token-message: $(cat "$err")"
+grep -q '^skr-unlock: asking https://' "$SKR_KMSG" && echo "PASS kmsg-prefixed" || echo "FAIL kmsg-prefixed"
+run_unlock unlock-usage 2 'usage' --tries x
+run_unlock unlock-not-luks 2 'not a readable LUKS2' --device "$tmpd/pass" --test-passphrase
+run_unlock unlock-key-file 0 'checked .* keyslot 2' --test-passphrase --key-file "$tmpd/recovery" --tcti "swtpm:host=127.0.0.1,port=1"
+
+# The token plugin, loaded by cryptsetup itself from its plugin directory.
+if [ -d "$PLUGIN_DIR" ] && [ -w "$PLUGIN_DIR" ] && [ -f "$PLUGIN" ]; then
+	installed_plugin=$PLUGIN_DIR/libcryptsetup-token-skr.so
+	cp "$PLUGIN" "$installed_plugin"
+	expect plugin-open 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
+	cat "$out" "$err" >> "$all"
+	expect plugin-dump 0 'skr key id: *disk-1' -- cryptsetup luksDump "$img"
+	grep -q "skr broker: *$RELEASE_URL" "$out" && grep -q 'skr PCRs: *0,7,11$' "$out" &&
+		grep -q 'skr timeout: 5 s' "$out" && grep -q 'skr CA: *.*skr test CA' "$out" &&
+		echo "PASS plugin-dump-fields" || echo "FAIL plugin-dump-fields: $(grep skr "$out")"
+	cp "$img" "$tmpd/bad.img"
+	token_json "$RELEASE_URL" 't["timeout"] = 0' > "$tmpd/bad1.json"
+	expect plugin-validate-timeout 1 'skr: invalid token: .*timeout' -- cryptsetup token import "$tmpd/bad.img" --json-file "$tmpd/bad1.json" --token-id 3
+	token_json "$RELEASE_URL" 't["colour"] = "red"' > "$tmpd/bad2.json"
+	expect plugin-validate-unknown-field 1 'skr: invalid token: .*colour' -- cryptsetup token import "$tmpd/bad.img" --json-file "$tmpd/bad2.json" --token-id 3
+	token_json "http://127.0.0.1:1" > "$tmpd/bad3.json"
+	expect plugin-validate-http 1 'skr: invalid token: .*https' -- cryptsetup token import "$tmpd/bad.img" --json-file "$tmpd/bad3.json" --token-id 3
+	cat "$out" "$err" >> "$all"
+else
+	echo "FAIL plugin-install: $PLUGIN_DIR is not writable or $PLUGIN is missing"
+fi
+
+# pty_unlock NAME LIMIT EXPECT_EXIT ANSWER... -- ARGS: skr-unlock on a pty.
+pty_unlock() {
+	n=$1 lim=$2 want=$3
+	shift 3
+	answers=
+	while [ "$1" != "--" ]; do answers="$answers$1
+"; shift; done
+	shift
+	# shellcheck disable=SC2086
+	res=$(IFS='
+'; python3 "$here/unlock_pty.py" "$tmpd/pty.log" "$lim" $answers -- "$UNLOCK" --device "$img" "$@")
+	rc=$?
+	cat "$tmpd/pty.log" >> "$all"
+	case "$res" in *"exit=$want") ok=1 ;; *) ok=0 ;; esac
+	if [ "$rc" -eq 0 ] && [ "$ok" = 1 ]; then
+		echo "PASS $n ($res)"
+	else
+		echo "FAIL $n: $res; $(tr -d '\r' < "$tmpd/pty.log" | head -c 600)"
+	fi
+}
+pty_has() {
+	if tr -d '\r' < "$tmpd/pty.log" | grep -Eq -- "$2"; then echo "PASS $1"; else
+		echo "FAIL $1: no /$2/ in: $(tr -d '\r' < "$tmpd/pty.log" | head -c 600)"; fi
+}
+
+# Refused: PCR 7 moves away from the registered boot state.
+TPM2TOOLS_TCTI=$TCTI tpm2_pcrextend 7:sha256=0000000000000000000000000000000000000000000000000000000000000001 >/dev/null 2>&1
+pty_unlock refused-wrong-then-right 6 0 'not it' "$PASS" -- --test-passphrase
+pty_has refused-reason-in-words "refused by $RELEASE_URL: PCR 7 differs from the approved boot state \(pcr_mismatch\)"
+pty_has refused-falls-back 'falling back to the passphrase'
+pty_has wrong-passphrase-refused 'wrong passphrase \(1 of 3\)'
+pty_unlock refused-recovery-key 6 0 "$RECOVERY" -- --test-passphrase
+pty_unlock refused-tries-exhausted 6 1 a b -- --test-passphrase --tries 2
+if [ -n "$installed_plugin" ]; then
+	expect plugin-refused 1 'PCR 7 differs' -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
+	cat "$out" "$err" >> "$all"
+fi
+
+# rd.skr=0: no release at all, the prompt at once.
+echo 'quiet rd.skr=0' > "$SKR_CMDLINE"
+pty_unlock cmdline-disabled 1 0 "$PASS" -- --test-passphrase
+pty_has cmdline-disabled-message 'disabled \(rd.skr=0\)'
+: > "$SKR_CMDLINE"
+
+# Broker stopped: prompt within the token's deadline (5 s).
+stop_broker
+pty_unlock broker-down 6 0 "$PASS" -- --test-passphrase
+pty_has broker-down-message "no answer from $RELEASE_URL \(broker_unreachable\)"
+if [ -n "$installed_plugin" ]; then
+	expect plugin-broker-down 1 'broker_unreachable' -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
+	cat "$out" "$err" >> "$all"
+fi
+
+# A blackhole broker (accepts, never answers): rd.skr.timeout=2 bounds the wait.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)' > "$tmpd/hole.port" &
+hole_pid=$!
+i=0; while [ ! -s "$tmpd/hole.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+cp "$img" "$tmpd/hole.img"
+cryptsetup token remove --token-id 0 "$tmpd/hole.img" 2>/dev/null
+token_json "https://127.0.0.1:$(cat "$tmpd/hole.port")" 't["timeout"] = 30' > "$tmpd/hole.json"
+cryptsetup token import "$tmpd/hole.img" --json-file "$tmpd/hole.json" --token-id 0 >/dev/null 2>&1
+echo 'rd.skr.timeout=2 rd.skr.debug' > "$SKR_CMDLINE"
+img_saved=$img img=$tmpd/hole.img
+pty_unlock blackhole-timeout 3 0 "$PASS" -- --test-passphrase
+img=$img_saved
+: > "$SKR_CMDLINE"
+kill "$hole_pid" 2>/dev/null; wait "$hole_pid" 2>/dev/null; hole_pid=
+
+# TPM gone: the prompt comes without waiting out the deadline.
+start_broker "$bdir" >/dev/null 2>&1
+stop_vtpm
+pty_unlock tpm-absent 6 0 "$PASS" -- --test-passphrase
+pty_has tpm-absent-message 'TPM is not available|tpm_'
+
+# The secret never appears, in any form, in anything printed or logged.
+cat "$SKR_KMSG" "$bdir/broker.log" >> "$all" 2>/dev/null
+if grep -aq -e "$SECRET_B64" -e "$SECRET_HEX" "$all" || grep -aFq -f "$tmpd/secret.bin" "$all" 2>/dev/null; then
+	echo "FAIL secret-not-in-output"
+else
+	echo "PASS secret-not-in-output"
+fi
+[ "$fails" -eq 0 ]

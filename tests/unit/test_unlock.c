@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* skr-unlock's pure parts: kernel command line options, failure messages. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/unlock/cmdline.h"
+#include "../../src/unlock/words.h"
+
+static void cmdline_empty(void **state)
+{
+	struct skr_cmdline c;
+
+	(void)state;
+	skr_cmdline_parse("", &c);
+	assert_false(c.disabled);
+	assert_false(c.debug);
+	assert_int_equal(c.timeout, 0);
+	skr_cmdline_parse(NULL, &c);
+	assert_false(c.disabled);
+}
+
+static void cmdline_options(void **state)
+{
+	struct skr_cmdline c;
+
+	(void)state;
+	skr_cmdline_parse("BOOT_IMAGE=/vmlinuz root=/dev/mapper/r rd.skr.timeout=7 quiet rd.skr.debug\n", &c);
+	assert_false(c.disabled);
+	assert_true(c.debug);
+	assert_int_equal(c.timeout, 7);
+	skr_cmdline_parse("rd.skr=0", &c);
+	assert_true(c.disabled);
+	skr_cmdline_parse("rd.skr=0 rd.skr=1", &c);
+	assert_false(c.disabled);
+	skr_cmdline_parse("rd.skr.debug=0 rd.skrx=0", &c);
+	assert_false(c.debug);
+	assert_false(c.disabled);
+}
+
+static void cmdline_bad_timeout(void **state)
+{
+	struct skr_cmdline c;
+
+	(void)state;
+	skr_cmdline_parse("rd.skr.timeout=0 rd.skr.timeout=abc rd.skr.timeout=5s rd.skr.timeout=99999", &c);
+	assert_int_equal(c.timeout, 0);
+	skr_cmdline_parse("rd.skr.timeout=3 rd.skr.timeout=", &c);
+	assert_int_equal(c.timeout, 3);
+}
+
+static void describe_pcr_refusal(void **state)
+{
+	struct skr_err e = { .reason = SKR_R_pcr_mismatch };
+	char line[700];
+
+	(void)state;
+	strcpy(e.detail, "https://kbs:8443 refused: PCR 7: seen 00aa, expected 11bb");
+	skr_describe_failure(&e, "https://other:1", line, sizeof(line));
+	assert_string_equal(line, "refused by https://kbs:8443: PCR 7 differs from the approved boot "
+				  "state (pcr_mismatch)");
+}
+
+static void describe_other(void **state)
+{
+	struct skr_err e = { .reason = SKR_R_key_unknown };
+	char line[700];
+
+	(void)state;
+	strcpy(e.detail, "https://kbs:8443 refused: no key disk-9");
+	skr_describe_failure(&e, NULL, line, sizeof(line));
+	assert_string_equal(line, "refused by https://kbs:8443: the broker does not know this disk's key "
+				  "(key_unknown)");
+	e.reason = SKR_R_broker_unreachable;
+	strcpy(e.detail, "https://kbs:8443: Connection refused");
+	skr_describe_failure(&e, "https://kbs:8443", line, sizeof(line));
+	assert_string_equal(line, "no answer from https://kbs:8443 (broker_unreachable)");
+	e.reason = SKR_R_tpm_unavailable;
+	skr_describe_failure(&e, "https://kbs:8443", line, sizeof(line));
+	assert_string_equal(line, "the TPM is not available (tpm_unavailable)");
+	e.reason = SKR_R_nonce_replayed;	/* not in the table: the code alone */
+	strcpy(e.detail, "https://kbs:8443 refused: replay");
+	skr_describe_failure(&e, NULL, line, sizeof(line));
+	assert_string_equal(line, "refused by https://kbs:8443: verification failed (nonce_replayed)");
+	assert_true(skr_reason_is_unreachable(SKR_R_tpm_error));
+	assert_false(skr_reason_is_unreachable(SKR_R_pcr_mismatch));
+	assert_true(skr_reason_is_refusal(SKR_R_pcr_mismatch));
+	assert_false(skr_reason_is_refusal(SKR_R_broker_unreachable));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(cmdline_empty),       cmocka_unit_test(cmdline_options),
+		cmocka_unit_test(cmdline_bad_timeout), cmocka_unit_test(describe_pcr_refusal),
+		cmocka_unit_test(describe_other),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
