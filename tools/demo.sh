@@ -1,0 +1,89 @@
+#!/bin/sh
+# skr demo: the whole job on one machine, with embedded defaults.
+#
+#   sh tools/demo.sh
+#
+# Installs what it needs (Debian 12, as root), builds skr, then: starts a
+# swtpm provisioned like an Azure vTPM (test AMD chain, AK at 0x81000003, HCL
+# report in NV 0x01400001), a broker on loopback over TLS with its SQLite
+# store, makes a LUKS2 image, enrolls it with `skrctl enroll`, unlocks it with
+# `skr-unlock` (no passphrase typed), shows a refusal after the boot state
+# changes, and falls back to the passphrase. Everything it starts is stopped
+# on exit; everything it writes lives in a temporary directory.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+need_packages() {
+	for bin in swtpm tpm2_pcrread cryptsetup curl python3 openssl pkg-config cc; do
+		command -v "$bin" >/dev/null 2>&1 || return 0
+	done
+	for pc in libcryptsetup tss2-esys json-c libmicrohttpd sqlite3 libcurl cmocka; do
+		pkg-config --exists "$pc" 2>/dev/null || return 0
+	done
+	return 1
+}
+
+if need_packages; then
+	say "installing build and runtime dependencies (apt-get)"
+	[ "$(id -u)" = 0 ] || { echo "demo: run as root to install packages" >&2; exit 2; }
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends build-essential pkg-config python3 openssl \
+		curl ca-certificates libcryptsetup-dev libtss2-dev libssl-dev libcurl4-openssl-dev \
+		libjson-c-dev libmicrohttpd-dev libsqlite3-dev libcmocka-dev swtpm swtpm-tools \
+		tpm2-tools cryptsetup-bin
+fi
+
+say "building skr"
+make -j"$(nproc)" BUILD=build SAN= FUZZ= CC=cc all build/tools/skr-fake-azure >/dev/null
+
+BUILD=$top/build
+tmpd=$(mktemp -d /tmp/skr-demo.XXXXXX)
+out=$tmpd/out err=$tmpd/err
+. "$top/tests/cli/broker.sh"
+trap 'stop_broker; stop_vtpm; rm -rf "$tmpd"' EXIT INT TERM
+bdir=$tmpd/broker az=$tmpd/azure
+mkdir -p "$bdir" "$az"
+
+say "a software vTPM provisioned like Azure's paravisor does"
+start_vtpm "$tmpd/tpm"
+"$BUILD/tools/skr-fake-azure" --tcti "$TCTI" --out "$az" >/dev/null
+"$BUILD/skrctl" hcl show "$az/hcl.bin" | head -5
+
+say "the key broker, on loopback over TLS"
+make_tls "$bdir"
+write_broker_config "$bdir" "$az/chain.pem"
+mkdir -p "$bdir/vcek"
+vcek_name=$("$BUILD/skrctl" hcl show "$az/hcl.bin" --json | python3 -c 'import json, sys
+r = json.load(sys.stdin)["snp_report"]; print(r["chip_id"] + "-" + r["reported_tcb"]["raw"] + ".der")')
+cp "$az/vcek.der" "$bdir/vcek/$vcek_name"
+sed -i "s|\"threads\": 2|\"threads\": 2, \"vcek_cache_dir\": \"$bdir/vcek\"|" "$bdir/broker.json"
+start_broker "$bdir"
+echo "release API $RELEASE_URL, admin API $ADMIN_URL"
+
+say "a LUKS2 disk image with a passphrase"
+img=$tmpd/disk.img
+printf 'demo passphrase' > "$tmpd/pass"
+truncate -s 32M "$img"
+cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	"$img" "$tmpd/pass"
+
+say "skrctl enroll: a broker key bound to this VM's evidence, a keyslot, a token"
+"$BUILD/skrctl" enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" --ca "$bdir/ca.pem" \
+	--admin-token "$bdir/admin.token" --key-file "$tmpd/pass" --tcti "$TCTI" --key-id demo-disk
+"$BUILD/skrctl" status "$img" --tcti "$TCTI"
+
+say "skr-unlock: attest, release, unwrap in the vTPM, open the keyslot (no passphrase typed)"
+"$BUILD/skr-unlock" --device "$img" --name demo --test-passphrase --tries 1 </dev/null
+
+say "the boot state changes (PCR 7 extended): the broker refuses and says why"
+TPM2TOOLS_TCTI=$TCTI tpm2_pcrextend 7:sha256=$(printf 'demo' | sha256sum | cut -d' ' -f1) >/dev/null
+"$BUILD/skrctl" status "$img" --tcti "$TCTI" || true
+
+say "skr-unlock falls back to the passphrase (given here as a key file)"
+"$BUILD/skr-unlock" --device "$img" --name demo --test-passphrase --key-file "$tmpd/pass" </dev/null
+
+say "done: every process stopped, $tmpd removed"
