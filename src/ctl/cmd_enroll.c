@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "enroll.h"
+#include "eventlog.h"
 #include "https.h"
 #include "release_client.h"
 #include "token.h"
@@ -29,7 +30,10 @@
 #define UNENROLL_USAGE                                                                         \
 	"skrctl unenroll DEVICE [--token N] [--admin-token FILE --ca PEM [--admin URL]...] "      \
 	"[--reconcile] [--json]"
-#define STATUS_USAGE "skrctl status DEVICE [--tcti T] [--timeout S] [--json]"
+#define STATUS_USAGE                                                                 \
+	"skrctl status DEVICE [--tcti T] [--timeout S] [--eventlog LOG] [--json]   (LOG: the " \
+	"TCG event log, by default " DEFAULT_EVENTLOG " when readable)"
+#define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
 
 /* Bytes of a file or a prompt, in locked memory. */
 struct secret_text {
@@ -328,6 +332,45 @@ static json_object *differing_pcrs(const char *detail)
 	return a;
 }
 
+/*
+ * For each "PCR N: seen HEX" of a pcr_mismatch detail, the event-log entries
+ * that make up PCR N here, and whether the log replays to the value seen.
+ */
+static json_object *explain_mismatch(const char *detail, const char *log_path)
+{
+	_cleanup_buf_ struct skr_buf raw = { 0 };
+	_cleanup_(skr_eventlog_freep) struct skr_eventlog *log = NULL;
+	struct skr_pcr_banks *banks = calloc(1, sizeof(*banks));
+	json_object *out = NULL;
+	struct skr_err err = { 0 };
+	const char *p = detail;
+	regmatch_t m[3];
+	regex_t re;
+
+	if (!banks || !log_path || skr_read_file(log_path, SKR_EVENTLOG_MAX_SIZE, &raw, &err) < 0 ||
+	    skr_eventlog_parse(raw.data, raw.len, &log, &err) < 0 ||
+	    skr_eventlog_replay(log, banks, &err) < 0 ||
+	    regcomp(&re, "PCR ([0-9]+): seen ([0-9a-f]+)", REG_EXTENDED) != 0) {
+		free(banks);
+		return NULL;
+	}
+	out = json_object_new_array();
+	while (regexec(&re, p, 3, m, 0) == 0) {
+		_cleanup_buf_ struct skr_buf seen = { 0 };
+		int pcr = atoi(p + m[1].rm_so);
+
+		skr_hex_decode(p + m[2].rm_so, (size_t)(m[2].rm_eo - m[2].rm_so), &seen, "seen", &err);
+		if (pcr >= 0 && pcr < SKR_PCR_COUNT)
+			json_object_array_add(out, skr_eventlog_explain_pcr(log, banks, SKR_TPM_ALG_SHA256,
+									    (unsigned)pcr, seen.data,
+									    seen.len));
+		p += m[0].rm_eo;
+	}
+	regfree(&re);
+	free(banks);
+	return out;
+}
+
 static json_object *broker_status(const struct skr_token *t, const char *url, struct skr_err *first)
 {
 	_cleanup_buf_ struct skr_buf resp = { 0 };
@@ -352,7 +395,8 @@ static json_object *broker_status(const struct skr_token *t, const char *url, st
 }
 
 static json_object *release_status(struct crypt_device *cd, const struct skr_token *t,
-				   const char *tcti, unsigned timeout, struct skr_err *first)
+				   const char *tcti, unsigned timeout, const char *log_path,
+				   struct skr_err *first)
 {
 	struct skr_release_opts ro;
 	struct skr_release_timing tm;
@@ -384,11 +428,45 @@ static json_object *release_status(struct crypt_device *cd, const struct skr_tok
 	if (err.reason != SKR_R_ok) {
 		json_object_object_add(o, "reason", json_object_new_string(skr_reason_name(err.reason)));
 		json_object_object_add(o, "detail", json_object_new_string(err.detail));
-		if (err.reason == SKR_R_pcr_mismatch)
+		if (err.reason == SKR_R_pcr_mismatch) {
+			json_object *why = explain_mismatch(err.detail, log_path);
+
 			json_object_object_add(o, "pcrs_differ", differing_pcrs(err.detail));
+			if (why)
+				json_object_object_add(o, "eventlog", why);
+		}
 		skr_fail(first, err.reason, "%s", err.detail);
 	}
 	return o;
+}
+
+/* The event-log entries behind each differing PCR, one line each. */
+static void print_explanation(json_object *why)
+{
+	size_t i, j;
+
+	for (i = 0; i < json_object_array_length(why); i++) {
+		json_object *x = json_object_array_get_idx(why, i), *pcr, *events, *match;
+
+		json_object_object_get_ex(x, "pcr", &pcr);
+		json_object_object_get_ex(x, "events", &events);
+		printf("    PCR %d in this machine's event log: %zu events%s\n", json_object_get_int(pcr),
+		       json_object_array_length(events),
+		       json_object_object_get_ex(x, "replay_matches_quote", &match) &&
+				       !json_object_get_boolean(match)
+			       ? " (the log does not replay to the quoted value: it is not this boot's)"
+			       : "");
+		for (j = 0; j < json_object_array_length(events); j++) {
+			json_object *e = json_object_array_get_idx(events, j), *idx, *type, *desc;
+
+			json_object_object_get_ex(e, "index", &idx);
+			json_object_object_get_ex(e, "type", &type);
+			printf("      #%d %s", json_object_get_int(idx), json_object_get_string(type));
+			if (json_object_object_get_ex(e, "description", &desc))
+				printf(" %s", json_object_get_string(desc));
+			printf("\n");
+		}
+	}
 }
 
 static void print_status(json_object *res)
@@ -439,6 +517,8 @@ static void print_status(json_object *res)
 			printf(" (PCRs that differ: %s)", json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN));
 		json_object_object_get_ex(r, "detail", &v);
 		printf("\n    %s\n", json_object_get_string(v));
+		if (json_object_object_get_ex(r, "eventlog", &f))
+			print_explanation(f);
 	}
 }
 
@@ -446,11 +526,13 @@ int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tcti", required_argument, NULL, 't' }, { "timeout", required_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },       { 0 }
+		{ "json", no_argument, NULL, 'j' },       { "eventlog", required_argument, NULL, 'e' },
+		{ 0 }
 	};
 	struct crypt_device *cd = NULL;
 	struct skr_err err = { 0 };
 	const char *tcti = NULL;
+	const char *log_path = access(DEFAULT_EVENTLOG, R_OK) == 0 ? DEFAULT_EVENTLOG : NULL;
 	unsigned timeout = 10;
 	bool json = false;
 	json_object *res, *tokens;
@@ -461,6 +543,7 @@ int cmd_status(int argc, char **argv)
 		case 't': tcti = optarg; break;
 		case 'T': timeout = (unsigned)atoi(optarg); break;
 		case 'j': json = true; break;
+		case 'e': log_path = optarg; break;
 		default: return cli_usage(STATUS_USAGE);
 		}
 	}
@@ -510,7 +593,7 @@ int cmd_status(int argc, char **argv)
 			json_object_array_add(brokers, broker_status(&tok, tok.brokers[i], &err));
 		json_object_object_add(o, "brokers", brokers);
 		if (tcti)
-			json_object_object_add(o, "release", release_status(cd, &tok, tcti, timeout, &err));
+			json_object_object_add(o, "release", release_status(cd, &tok, tcti, timeout, log_path, &err));
 		json_object_array_add(tokens, o);
 		skr_token_free(&tok);
 	}

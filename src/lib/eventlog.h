@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "err.h"
 #include "util.h"
 
@@ -175,5 +177,15 @@ const char *skr_eventlog_type_name(uint32_t type);
  * no description.  Fails only with SKR_R_nomem.
  */
 int skr_eventlog_describe(const struct skr_eventlog_event *ev, char **out, struct skr_err *err);
+
+/*
+ * The events of the log that extend `pcr` in bank `alg`, for explaining a
+ * refused boot state: {"pcr", "events": [{"index", "type", "digest",
+ * "description"}], "replay": hex, "replay_matches_quote": bool (when seen is
+ * given)}.  replayed is skr_eventlog_replay's output for the same log.
+ */
+json_object *skr_eventlog_explain_pcr(const struct skr_eventlog *log,
+				      const struct skr_pcr_banks *replayed, uint16_t alg,
+				      unsigned pcr, const uint8_t *seen, size_t seen_len);
 
 #endif

@@ -84,6 +84,12 @@ expect status-pcr-mismatch 1 'pcr_mismatch' -- $SKRCTL status "$img" --tcti "$TC
 expect_stdout status-names-pcr7 'PCRs that differ: \[ ?7 ?\]'
 expect status-pcr-mismatch-json 1 -- $SKRCTL status "$img" --tcti "$TCTI" --json; keep
 check status-json-pcrs-differ 'python3 -c "import json,sys; t=json.load(open(sys.argv[1]))[\"tokens\"]; assert all(x[\"release\"][\"pcrs_differ\"]==[7] for x in t)" "$out"'
+# ... and which event-log entries make up PCR 7 (a real firmware log from the vectors:
+# it is not this swtpm's boot, and status says so).
+expect status-eventlog 1 'PCR 7 in this machine.s event log: [1-9][0-9]* events \(the log does not replay' -- $SKRCTL status "$img" --tcti "$TCTI" --eventlog "$VECTORS/eventlog/sd-boot-fedora37.bin"; keep
+expect_stdout status-eventlog-entries '#[0-9]+ EV_EFI_VARIABLE_DRIVER_CONFIG .*SecureBoot'
+expect status-eventlog-json 1 -- $SKRCTL status "$img" --tcti "$TCTI" --eventlog "$VECTORS/eventlog/sd-boot-fedora37.bin" --json; keep
+check status-eventlog-json-events 'python3 -c "import json,sys; t=json.load(open(sys.argv[1]))[\"tokens\"]; e=t[0][\"release\"][\"eventlog\"][0]; assert e[\"pcr\"]==7 and len(e[\"events\"])>0 and e[\"replay_matches_quote\"] is False" "$out"'
 
 # Unenroll disk-a: keyslot, token and broker key go; the passphrase still opens.
 tok_a=$(cryptsetup luksDump --dump-json-metadata "$img" | python3 -c 'import json,sys
