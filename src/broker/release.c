@@ -232,15 +232,17 @@ static int verify_evidence(struct release_ctx *c, struct skr_err *err)
 	return skr_evidence_verify(&c->ev, &pol, &c->res, err);
 }
 
-static int load_refsets(struct release_ctx *c, struct skr_pcr_banks *sets, size_t *n,
+/* The key's reference sets, allocated to their number (each set is 12.5 KiB). */
+static int load_refsets(struct release_ctx *c, struct skr_pcr_banks **sets, size_t *n,
 			struct skr_err *err)
 {
 	_cleanup_free_ char *text = NULL;
 	json_object *list;
-	size_t i;
+	size_t i, count;
 	int rc = 0;
 
 	*n = 0;
+	*sets = NULL;
 	if (skr_store_refset_list(c->b->store, c->key_id, &text, err) < 0)
 		return -1;
 	list = json_tokener_parse(text);
@@ -248,11 +250,17 @@ static int load_refsets(struct release_ctx *c, struct skr_pcr_banks *sets, size_
 		json_object_put(list);
 		return skr_fail(err, SKR_R_store_error, "reference sets are not a JSON array");
 	}
-	for (i = 0; i < json_object_array_length(list) && i < MAX_REFSETS && rc == 0; i++) {
+	count = json_object_array_length(list);
+	if (count > MAX_REFSETS)
+		count = MAX_REFSETS;
+	*sets = calloc(count ? count : 1, sizeof(**sets));
+	if (!*sets)
+		rc = skr_fail(err, SKR_R_nomem, "out of memory");
+	for (i = 0; i < count && rc == 0; i++) {
 		json_object *pcrs;
 
 		if (json_object_object_get_ex(json_object_array_get_idx(list, i), "pcrs", &pcrs))
-			rc = skr_pcr_banks_from_json(pcrs, &sets[(*n)++], err);
+			rc = skr_pcr_banks_from_json(pcrs, &(*sets)[(*n)++], err);
 	}
 	json_object_put(list);
 	return rc;
@@ -260,14 +268,12 @@ static int load_refsets(struct release_ctx *c, struct skr_pcr_banks *sets, size_
 
 static int check_pcrs(struct release_ctx *c, struct skr_err *err)
 {
-	struct skr_pcr_banks *sets = calloc(MAX_REFSETS, sizeof(*sets));
+	struct skr_pcr_banks *sets = NULL;
 	size_t n = 0;
 	int rc;
 
-	if (!sets)
-		return skr_fail(err, SKR_R_nomem, "out of memory");
 	rc = skr_policy_check_quote_selection(&c->policy, &c->res.quote, err) < 0 ||
-			     load_refsets(c, sets, &n, err) < 0 ||
+			     load_refsets(c, &sets, &n, err) < 0 ||
 			     skr_policy_check_pcrs(&c->policy, &c->ev.pcrs, sets, n, err) < 0
 		     ? -1
 		     : 0;

@@ -519,7 +519,67 @@ void skr_chain_cache_init(struct skr_chain_cache *c)
 
 void skr_chain_cache_free(struct skr_chain_cache *c)
 {
+	size_t i;
+
+	for (i = 0; i < c->count; i++)
+		X509_free(c->entry[i].cert);
 	pthread_mutex_destroy(&c->lock);
+}
+
+/* The entry for a digest; called with the lock held. */
+static struct skr_chain_cache_entry *cache_find(struct skr_chain_cache *c, const uint8_t digest[32])
+{
+	size_t i;
+
+	for (i = 0; i < c->count; i++)
+		if (memcmp(c->entry[i].digest, digest, 32) == 0)
+			return &c->entry[i];
+	return NULL;
+}
+
+/* Adds (or refreshes) an entry; called with the lock held. */
+static struct skr_chain_cache_entry *cache_put(struct skr_chain_cache *c, const uint8_t digest[32],
+					       X509 *cert)
+{
+	struct skr_chain_cache_entry *e = cache_find(c, digest);
+
+	if (e)
+		return e;
+	e = &c->entry[c->next];
+	X509_free(e->cert);
+	memcpy(e->digest, digest, 32);
+	X509_up_ref(cert);
+	e->cert = cert;
+	e->verified = false;
+	c->next = (c->next + 1) % SKR_CHAIN_CACHE_SIZE;
+	if (c->count < SKR_CHAIN_CACHE_SIZE)
+		c->count++;
+	return e;
+}
+
+int skr_chain_cache_cert(struct skr_chain_cache *c, const void *data, size_t len, X509 **out,
+			 struct skr_err *err)
+{
+	struct skr_chain_cache_entry *e;
+	uint8_t digest[32];
+
+	if (!EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL))
+		return skr_fail(err, SKR_R_nomem, "digest failure");
+	pthread_mutex_lock(&c->lock);
+	e = cache_find(c, digest);
+	if (e) {
+		X509_up_ref(e->cert);
+		*out = e->cert;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (e)
+		return 0;
+	if (skr_x509_parse(data, len, out, "VCEK", err) < 0)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	cache_put(c, digest, *out);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }
 
 static bool leaf_digest(X509 *leaf, uint8_t out[32])
@@ -529,14 +589,27 @@ static bool leaf_digest(X509 *leaf, uint8_t out[32])
 	return X509_digest(leaf, EVP_sha256(), out, &len) == 1 && len == 32;
 }
 
-static bool cache_lookup(struct skr_chain_cache *c, const uint8_t digest[32])
+/* Whether leaf's chain verified before: by identity first, else by digest. */
+static bool cache_verified(struct skr_chain_cache *c, X509 *leaf, uint8_t digest[32],
+			   bool *have_digest)
 {
 	bool found = false;
 	size_t i;
 
+	*have_digest = false;
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < c->count && !found; i++)
-		found = memcmp(c->digest[i], digest, 32) == 0;
+		found = c->entry[i].cert == leaf && c->entry[i].verified;
+	pthread_mutex_unlock(&c->lock);
+	if (!found && (*have_digest = leaf_digest(leaf, digest))) {
+		struct skr_chain_cache_entry *e;
+
+		pthread_mutex_lock(&c->lock);
+		e = cache_find(c, digest);
+		found = e && e->verified;
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_lock(&c->lock);
 	if (found)
 		c->hits++;
 	else
@@ -545,13 +618,10 @@ static bool cache_lookup(struct skr_chain_cache *c, const uint8_t digest[32])
 	return found;
 }
 
-static void cache_insert(struct skr_chain_cache *c, const uint8_t digest[32])
+static void cache_mark_verified(struct skr_chain_cache *c, X509 *leaf, const uint8_t digest[32])
 {
 	pthread_mutex_lock(&c->lock);
-	memcpy(c->digest[c->next], digest, 32);
-	c->next = (c->next + 1) % SKR_CHAIN_CACHE_SIZE;
-	if (c->count < SKR_CHAIN_CACHE_SIZE)
-		c->count++;
+	cache_put(c, digest, leaf)->verified = true;
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -563,14 +633,14 @@ static int verify_chain_cached(const struct skr_amd_trust *work, X509 *leaf,
 	struct skr_chain_cache *cache = opts && !opts->chain_pem ? opts->cache : NULL;
 	time_t now = opts ? opts->now : 0;
 	uint8_t digest[32];
-	bool have_digest = cache && leaf_digest(leaf, digest);
+	bool have_digest = false;
 
-	if (have_digest && cache_lookup(cache, digest))
+	if (cache && cache_verified(cache, leaf, digest, &have_digest))
 		return 0;
 	if (verify_leaf_signature(work, leaf, info, product, now, err) < 0)
 		return -1;
-	if (have_digest)
-		cache_insert(cache, digest);
+	if (cache && (have_digest || leaf_digest(leaf, digest)))
+		cache_mark_verified(cache, leaf, digest);
 	return 0;
 }
 

@@ -68,21 +68,31 @@ struct skr_vcek_info {
 int skr_vcek_info_parse(X509 *cert, struct skr_vcek_info *info, struct skr_err *err);
 
 /*
- * Leaves whose chain already verified (by SHA-256 of their DER), so a busy
- * broker does one RSA-PSS verify per VCEK rather than per release.  Validity
- * dates and the match with each report are still checked every time.
+ * VCEKs seen before (by SHA-256 of their DER): parsed once, and their chain
+ * verified once, so a busy broker does one parse and one RSA-PSS verify per
+ * VCEK rather than per release.  Validity dates and the match with each
+ * report are still checked every time.
  */
 #define SKR_CHAIN_CACHE_SIZE 4096
 
+struct skr_chain_cache_entry {
+	uint8_t digest[32];
+	X509 *cert;
+	bool verified;
+};
+
 struct skr_chain_cache {
 	pthread_mutex_t lock;
-	uint8_t digest[SKR_CHAIN_CACHE_SIZE][32];
+	struct skr_chain_cache_entry entry[SKR_CHAIN_CACHE_SIZE];
 	size_t next, count;
 	unsigned long hits, misses;
 };
 
 void skr_chain_cache_init(struct skr_chain_cache *c);
 void skr_chain_cache_free(struct skr_chain_cache *c);
+/* The certificate of these DER (or PEM) bytes, parsed once; *out is a new reference. */
+int skr_chain_cache_cert(struct skr_chain_cache *c, const void *data, size_t len, X509 **out,
+			 struct skr_err *err);
 
 struct skr_amd_verify_opts {
 	enum skr_snp_product product;	/* UNKNOWN: from the certificate, then the report */

@@ -226,7 +226,10 @@ static int verify_snp(const struct skr_evidence *ev, const struct skr_evidence_p
 
 	if (!vcek && !ev->vcek.len)
 		return skr_fail(err, SKR_R_usage, "the evidence carries no VCEK and none was given");
-	if (!vcek && skr_x509_parse(ev->vcek.data, ev->vcek.len, &vcek, "evidence VCEK", err) < 0)
+	if (!vcek && (pol->chain_cache ? skr_chain_cache_cert(pol->chain_cache, ev->vcek.data,
+							     ev->vcek.len, &vcek, err)
+				       : skr_x509_parse(ev->vcek.data, ev->vcek.len, &vcek,
+							"evidence VCEK", err)) < 0)
 		return -1;
 	if (skr_amd_verify_leaf(pol->trust, vcek, snp, &opts, &res->vcek, err) < 0)
 		goto out;
