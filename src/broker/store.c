@@ -30,9 +30,17 @@
 /* What the master key check value authenticates (HMAC-SHA256 under the master key). */
 static const char master_check_label[] = "skr-store master key check v1";
 
+/* Every statement's SQL is a constant: prepared once, reset after each use. */
+#define STMT_CACHE 48
+
 struct skr_store {
 	pthread_mutex_t lock;
 	sqlite3 *db;
+	struct {
+		const char *sql;
+		sqlite3_stmt *stmt;
+	} stmts[STMT_CACHE];
+	size_t n_stmts;
 	uint8_t *master;	/* SKR_STORE_MASTER_KEY_SIZE bytes from skr_secret_alloc */
 	char *path;
 };
@@ -87,9 +95,13 @@ _Static_assert(ARRAY_SIZE(migrations) == SKR_STORE_SCHEMA_VERSION + 1,
 
 /* ---- Small helpers ------------------------------------------------------ */
 
+/* Statements belong to the store's cache: done with, they are reset, not finalized. */
 static void stmt_freep(sqlite3_stmt **p)
 {
-	sqlite3_finalize(*p);
+	if (*p) {
+		sqlite3_reset(*p);
+		sqlite3_clear_bindings(*p);
+	}
 }
 #define _cleanup_stmt_ _cleanup_(stmt_freep)
 
@@ -108,9 +120,20 @@ static int db_fail(struct skr_store *s, const char *what, struct skr_err *err)
 static int prepare(struct skr_store *s, const char *sql, sqlite3_stmt **stmt,
 		   struct skr_err *err)
 {
+	size_t i;
+
 	*stmt = NULL;
-	if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
+	for (i = 0; i < s->n_stmts; i++)
+		if (s->stmts[i].sql == sql) {
+			*stmt = s->stmts[i].stmt;
+			return 0;
+		}
+	if (s->n_stmts == STMT_CACHE)
+		return skr_fail(err, SKR_R_store_error, "statement cache full (raise STMT_CACHE)");
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL) != SQLITE_OK)
 		return db_fail(s, "cannot prepare a statement", err);
+	s->stmts[s->n_stmts].sql = sql;
+	s->stmts[s->n_stmts++].stmt = *stmt;
 	return 0;
 }
 
@@ -698,6 +721,8 @@ void skr_store_close(struct skr_store *s)
 	if (!s)
 		return;
 	/* The last connection checkpoints the WAL into the database and removes it. */
+	while (s->n_stmts)
+		sqlite3_finalize(s->stmts[--s->n_stmts].stmt);
 	if (s->db)
 		sqlite3_close_v2(s->db);
 	skr_secret_free(s->master, SKR_STORE_MASTER_KEY_SIZE);
