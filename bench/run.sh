@@ -24,6 +24,7 @@ THREADS=${BENCH_THREADS:-2}
 PROFILE=${BENCH_PROFILE:-1}
 OUT=${BENCH_OUT:-$top/bench/results}
 BENCH=$BUILD/bench/bench_release
+UNLOCK_RUNS=${UNLOCK_RUNS:-50}
 
 log() { echo "bench: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -32,6 +33,7 @@ die() { log "$*"; exit 1; }
 if [ -z "${MAKELEVEL:-}" ]; then
 	rel=${BUILD#"$top"/}
 	make -j2 BUILD="$rel" "$rel/skrctl" "$rel/skr-broker" "$rel/bench/bench_release" \
+		"$rel/bench/bench_unlock" \
 		"$rel/tools/skr-fake-azure" >&2 || die "build failed"
 fi
 for b in "$BUILD/skr-broker" "$BUILD/skrctl" "$BENCH" "$BUILD/tools/skr-fake-azure"; do
@@ -47,7 +49,7 @@ tmpd=$(mktemp -d "${TMPDIR:-/tmp}/skr-bench.XXXXXX") || exit 1
 mkdir -p "$tmpd/bin/tools" "$tmpd/bin/bench"
 cp "$BUILD/skr-broker" "$BUILD/skrctl" "$tmpd/bin/" &&
 	cp "$BUILD/tools/skr-fake-azure" "$tmpd/bin/tools/" &&
-	cp "$BENCH" "$tmpd/bin/bench/" || die "cannot copy the binaries"
+	cp "$BENCH" "$BUILD/bench/bench_unlock" "$tmpd/bin/bench/" || die "cannot copy the binaries"
 BUILD=$tmpd/bin
 BENCH=$BUILD/bench/bench_release
 loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -109,6 +111,19 @@ admin POST /v1/keys/bench-swtpm/refsets "{\"label\": \"bench\", \"state\": \"cur
 log "release latency ($RUNS runs, swtpm)"
 "$BENCH" latency --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$TCTI" --key-id bench-swtpm \
 	--secret-hex "$secret_hex" --runs "$RUNS" --out "$tmpd/latency.json" || die "latency run failed"
+
+# 3b. The unlock path: a LUKS2 image enrolled with skrctl enroll, then what
+#     skr-unlock does (release + keyslot open), timed by part.
+log "unlock path ($UNLOCK_RUNS runs, swtpm, LUKS2 image)"
+img=$tmpd/unlock.img
+printf 'bench passphrase' > "$tmpd/unlock.pass"
+truncate -s 32M "$img"
+cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	"$img" "$tmpd/unlock.pass" || die "luksFormat failed"
+"$BUILD/skrctl" enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" --ca "$bdir/ca.pem" \
+	--admin-token "$bdir/admin.token" --key-file "$tmpd/unlock.pass" --tcti "$TCTI" \
+	--key-id bench-unlock --pcrs 7 >&2 || die "enroll failed"
+"$BUILD/bench/bench_unlock" "$img" "$UNLOCK_RUNS" > "$tmpd/unlock.json" || die "unlock run failed"
 stop_vtpm	# the load generator needs no TPM: its VMs are software
 
 # 4. Broker throughput per CPU second with many software VMs.  The floor is
@@ -264,6 +279,7 @@ try:
 except OSError:
     pass
 lat = json.load(open(os.path.join(tmpd, "latency.json")))
+unlock = json.load(open(os.path.join(tmpd, "unlock.json")))
 load = json.load(open(os.path.join(tmpd, "load.json")))
 floors = [json.load(open(os.path.join(tmpd, f))) for f in ("floor.json", "floor2.json")]
 floor = max(floors, key=lambda f: f["crypto_floor_per_s_per_core"])
@@ -294,9 +310,11 @@ res = {
     "release_p99_ms_at_half_load": load["release_p99_ms_at_half_load"],
     "crypto_floor_per_s_per_core": fl,
     "broker_vs_floor": r3(rps / fl),
+    **unlock,
     "goals": {
         "5x_faster_than_clevis": (clevis_p50 / lat["release_latency_ms_p50"] >= 5) if clevis else None,
         "800_releases_per_s_per_core": rps >= 800,
+        "keyslot_open_at_most_5_ms": unlock["keyslot_open_ms_p50"] <= 5,
         "80_percent_of_crypto_floor": rps / fl >= 0.8,
     },
     "runs": int(runs),

@@ -15,7 +15,33 @@
 #include "err.h"
 #include "metrics.h"
 #include "nonce.h"
+#include "policy.h"
 #include "store.h"
+
+/*
+ * Parsed policies and reference sets by key id, valid while the store's
+ * version (its own writes and other connections' commits) is unchanged, so a
+ * release neither queries nor re-parses them.  Entries are copied out under
+ * the lock: no reader ever holds a pointer into the cache.
+ */
+#define SKR_KEY_CACHE_SIZE 256
+
+struct skr_key_cache_entry {
+	char key_id[SKR_STORE_KEY_ID_MAX + 1];
+	struct skr_store_version version;
+	struct skr_policy policy;
+	struct skr_pcr_banks *sets;
+	size_t n_sets;
+};
+
+struct skr_key_cache {
+	pthread_mutex_t lock;
+	struct skr_key_cache_entry entry[SKR_KEY_CACHE_SIZE];
+	size_t next;
+};
+
+void skr_key_cache_init(struct skr_key_cache *c);
+void skr_key_cache_free(struct skr_key_cache *c);
 
 struct skr_broker {
 	struct skr_store *store;
@@ -27,6 +53,7 @@ struct skr_broker {
 	uint8_t admin_token_sha256[32];
 	struct skr_metrics metrics;
 	struct skr_chain_cache chain_cache;
+	struct skr_key_cache key_cache;
 };
 
 /* A response: HTTP status and JSON body (owned). */

@@ -168,6 +168,7 @@ static void broker_fini(struct skr_broker *b)
 	skr_amd_trust_free(&b->trust);
 	skr_nonce_seen_free(&b->seen);
 	skr_chain_cache_free(&b->chain_cache);
+	skr_key_cache_free(&b->key_cache);
 	OPENSSL_cleanse(b->nonce_secret, sizeof(b->nonce_secret));
 }
 
@@ -260,6 +261,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	skr_nonce_seen_init(&b.seen);
 	skr_chain_cache_init(&b.chain_cache);
+	skr_key_cache_init(&b.key_cache);
 	if (load_config(config_path, &c, &err) < 0 || broker_init(&c, &b, &err) < 0 ||
 	    start_listeners(&c, &b, &rel, &adm, &err) < 0) {
 		fprintf(stderr, "skr-broker: %s: %s\n", skr_reason_name(err.reason), err.detail);

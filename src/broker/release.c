@@ -90,37 +90,188 @@ static void audit(struct skr_broker *b, const char *key_id, const char *client,
 }
 
 /* The PCRs the client must quote: the policy's bank and indexes. */
-static json_object *policy_pcrs_json(const char *policy_text)
+static json_object *policy_pcrs_json(const struct skr_policy *p)
 {
 	json_object *o = json_object_new_object(), *idx = json_object_new_array();
-	struct skr_err ignored = { 0 };
-	struct skr_policy p;
 	unsigned i;
 
-	if (skr_policy_parse(policy_text, &p, &ignored) == 0) {
-		json_object_object_add(o, "bank", json_object_new_string(skr_tpm_alg_name(p.pcr_bank)));
-		for (i = 0; i < SKR_PCR_COUNT; i++)
-			if (p.pcr_mask & (1u << i))
-				json_object_array_add(idx, json_object_new_int((int)i));
-	}
+	json_object_object_add(o, "bank", json_object_new_string(skr_tpm_alg_name(p->pcr_bank)));
+	for (i = 0; i < SKR_PCR_COUNT; i++)
+		if (p->pcr_mask & (1u << i))
+			json_object_array_add(idx, json_object_new_int((int)i));
 	json_object_object_add(o, "indexes", idx);
 	return o;
+}
+
+/* ---- keys: policy and reference sets, through the cache ------------------ */
+
+void skr_key_cache_init(struct skr_key_cache *c)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+}
+
+void skr_key_cache_free(struct skr_key_cache *c)
+{
+	size_t i;
+
+	for (i = 0; i < SKR_KEY_CACHE_SIZE; i++)
+		free(c->entry[i].sets);
+	pthread_mutex_destroy(&c->lock);
+}
+
+struct key_state {
+	struct skr_policy policy;
+	struct skr_pcr_banks *sets;
+	size_t n_sets;
+};
+
+static void key_state_free(struct key_state *k)
+{
+	free(k->sets);
+	k->sets = NULL;
+	k->n_sets = 0;
+}
+
+static int copy_sets(struct skr_pcr_banks **dst, const struct skr_pcr_banks *src, size_t n)
+{
+	*dst = malloc((n ? n : 1) * sizeof(**dst));
+	if (!*dst)
+		return -1;
+	memcpy(*dst, src, n * sizeof(**dst));
+	return 0;
+}
+
+static bool cache_get(struct skr_key_cache *c, const char *key_id,
+		      const struct skr_store_version *v, struct key_state *out)
+{
+	bool hit = false;
+	size_t i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < SKR_KEY_CACHE_SIZE && !hit; i++) {
+		struct skr_key_cache_entry *e = &c->entry[i];
+
+		if (e->sets && !strcmp(e->key_id, key_id) && e->version.changes == v->changes &&
+		    e->version.data_version == v->data_version) {
+			out->policy = e->policy;
+			hit = copy_sets(&out->sets, e->sets, e->n_sets) == 0;
+			out->n_sets = hit ? e->n_sets : 0;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+static void cache_put(struct skr_key_cache *c, const char *key_id,
+		      const struct skr_store_version *v, const struct key_state *k)
+{
+	struct skr_key_cache_entry *e;
+	struct skr_pcr_banks *sets;
+	size_t i;
+
+	if (copy_sets(&sets, k->sets, k->n_sets) < 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0, e = NULL; i < SKR_KEY_CACHE_SIZE && !e; i++)
+		if (c->entry[i].sets && !strcmp(c->entry[i].key_id, key_id))
+			e = &c->entry[i];
+	if (!e) {
+		e = &c->entry[c->next];
+		c->next = (c->next + 1) % SKR_KEY_CACHE_SIZE;
+	}
+	free(e->sets);
+	snprintf(e->key_id, sizeof(e->key_id), "%s", key_id);
+	e->version = *v;
+	e->policy = k->policy;
+	e->sets = sets;
+	e->n_sets = k->n_sets;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int load_policy(struct skr_broker *b, const char *key_id, struct skr_policy *p,
+		       struct skr_err *err)
+{
+	_cleanup_free_ char *text = NULL;
+
+	if (skr_store_key_policy(b->store, key_id, &text, err) < 0)
+		return -1;
+	return skr_policy_parse(text, p, err);
+}
+
+/* The key's reference sets, allocated to their number (each set is 12.5 KiB). */
+static int load_refsets(struct skr_broker *b, const char *key_id, struct skr_pcr_banks **sets,
+			size_t *n, struct skr_err *err)
+{
+	_cleanup_free_ char *text = NULL;
+	json_object *list;
+	size_t i, count;
+	int rc = 0;
+
+	*n = 0;
+	*sets = NULL;
+	if (skr_store_refset_list(b->store, key_id, &text, err) < 0)
+		return -1;
+	list = json_tokener_parse(text);
+	if (!list || !json_object_is_type(list, json_type_array)) {
+		json_object_put(list);
+		return skr_fail(err, SKR_R_store_error, "reference sets are not a JSON array");
+	}
+	count = json_object_array_length(list);
+	if (count > MAX_REFSETS)
+		count = MAX_REFSETS;
+	*sets = calloc(count ? count : 1, sizeof(**sets));
+	if (!*sets)
+		rc = skr_fail(err, SKR_R_nomem, "out of memory");
+	for (i = 0; i < count && rc == 0; i++) {
+		json_object *pcrs;
+
+		if (json_object_object_get_ex(json_object_array_get_idx(list, i), "pcrs", &pcrs))
+			rc = skr_pcr_banks_from_json(pcrs, &(*sets)[(*n)++], err);
+	}
+	json_object_put(list);
+	return rc;
+}
+
+/*
+ * A key's policy and reference sets.  The version is read before the store
+ * is: a write that lands in between makes the cached copy stale at once.
+ */
+static int load_key(struct skr_broker *b, const char *key_id, struct key_state *k,
+		    struct skr_err *err)
+{
+	struct skr_store_version v;
+
+	memset(k, 0, sizeof(*k));
+	if (skr_store_version(b->store, &v, err) < 0)
+		return -1;
+	if (cache_get(&b->key_cache, key_id, &v, k))
+		return 0;
+	if (load_policy(b, key_id, &k->policy, err) < 0 ||
+	    load_refsets(b, key_id, &k->sets, &k->n_sets, err) < 0) {
+		key_state_free(k);
+		return -1;
+	}
+	cache_put(&b->key_cache, key_id, &v, k);
+	return 0;
 }
 
 void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *client,
 			  struct skr_response *resp)
 {
 	struct skr_err err = { 0 };
-	_cleanup_free_ char *policy = NULL, *b64 = NULL;
+	_cleanup_free_ char *b64 = NULL;
 	uint8_t nonce[SKR_NONCE_SIZE];
 	const char *key_id = key_id_field(req, &err);
+	struct key_state key = { 0 };
 	time_t expires;
 
 	/* A challenge for an unknown key is refused, so nonces are only ever issued per key. */
-	if (!key_id || skr_store_key_policy(b->store, key_id, &policy, &err) < 0 ||
+	if (!key_id || load_key(b, key_id, &key, &err) < 0 ||
 	    skr_nonce_issue(b->nonce_secret, key_id, time(NULL), b->nonce_ttl, nonce, &expires,
 			    &err) < 0) {
 		respond_failure(resp, &err);
+		key_state_free(&key);
 		return;
 	}
 	atomic_fetch_add(&b->metrics.challenges, 1);
@@ -129,14 +280,15 @@ void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *cl
 	resp->body = json_object_new_object();
 	json_object_object_add(resp->body, "nonce", json_object_new_string(b64 ? b64 : ""));
 	json_object_object_add(resp->body, "expires", json_object_new_int64((int64_t)expires));
-	json_object_object_add(resp->body, "pcrs", policy_pcrs_json(policy));
+	json_object_object_add(resp->body, "pcrs", policy_pcrs_json(&key.policy));
+	key_state_free(&key);
 }
 
 struct release_ctx {
 	struct skr_broker *b;
 	const char *key_id;
 	struct skr_buf nonce;
-	struct skr_policy policy;
+	struct key_state key;
 	struct skr_evidence ev;
 	struct skr_evidence_result res;
 	X509 *cached_vcek;
@@ -146,6 +298,7 @@ struct release_ctx {
 static void release_ctx_free(struct release_ctx *c)
 {
 	skr_buf_free(&c->nonce);
+	key_state_free(&c->key);
 	skr_evidence_result_free(&c->res);
 	skr_evidence_free(&c->ev);
 	X509_free(c->cached_vcek);
@@ -164,15 +317,6 @@ static int check_nonce(struct release_ctx *c, json_object *req, struct skr_err *
 		return -1;
 	/* Marked used before anything else is checked: one nonce, one attempt. */
 	return skr_nonce_seen_use(&c->b->seen, c->nonce.data, expires, time(NULL), err);
-}
-
-static int load_policy(struct release_ctx *c, struct skr_err *err)
-{
-	_cleanup_free_ char *text = NULL;
-
-	if (skr_store_key_policy(c->b->store, c->key_id, &text, err) < 0)
-		return -1;
-	return skr_policy_parse(text, &c->policy, err);
 }
 
 static int parse_evidence(struct release_ctx *c, json_object *req, struct skr_err *err)
@@ -223,62 +367,20 @@ static int verify_evidence(struct release_ctx *c, struct skr_err *err)
 		.vcek = c->cached_vcek,
 		.nonce = c->nonce.data,
 		.nonce_len = c->nonce.len,
-		.allow_debug = c->policy.allow_debug,
+		.allow_debug = c->key.policy.allow_debug,
 		.chain_cache = &c->b->chain_cache,
 		.snp_policy = snp_policy_hook,
-		.snp_policy_ctx = &c->policy,
+		.snp_policy_ctx = &c->key.policy,
 	};
 
 	return skr_evidence_verify(&c->ev, &pol, &c->res, err);
 }
 
-/* The key's reference sets, allocated to their number (each set is 12.5 KiB). */
-static int load_refsets(struct release_ctx *c, struct skr_pcr_banks **sets, size_t *n,
-			struct skr_err *err)
-{
-	_cleanup_free_ char *text = NULL;
-	json_object *list;
-	size_t i, count;
-	int rc = 0;
-
-	*n = 0;
-	*sets = NULL;
-	if (skr_store_refset_list(c->b->store, c->key_id, &text, err) < 0)
-		return -1;
-	list = json_tokener_parse(text);
-	if (!list || !json_object_is_type(list, json_type_array)) {
-		json_object_put(list);
-		return skr_fail(err, SKR_R_store_error, "reference sets are not a JSON array");
-	}
-	count = json_object_array_length(list);
-	if (count > MAX_REFSETS)
-		count = MAX_REFSETS;
-	*sets = calloc(count ? count : 1, sizeof(**sets));
-	if (!*sets)
-		rc = skr_fail(err, SKR_R_nomem, "out of memory");
-	for (i = 0; i < count && rc == 0; i++) {
-		json_object *pcrs;
-
-		if (json_object_object_get_ex(json_object_array_get_idx(list, i), "pcrs", &pcrs))
-			rc = skr_pcr_banks_from_json(pcrs, &(*sets)[(*n)++], err);
-	}
-	json_object_put(list);
-	return rc;
-}
-
 static int check_pcrs(struct release_ctx *c, struct skr_err *err)
 {
-	struct skr_pcr_banks *sets = NULL;
-	size_t n = 0;
-	int rc;
-
-	rc = skr_policy_check_quote_selection(&c->policy, &c->res.quote, err) < 0 ||
-			     load_refsets(c, &sets, &n, err) < 0 ||
-			     skr_policy_check_pcrs(&c->policy, &c->ev.pcrs, sets, n, err) < 0
-		     ? -1
-		     : 0;
-	free(sets);
-	return rc;
+	if (skr_policy_check_quote_selection(&c->key.policy, &c->res.quote, err) < 0)
+		return -1;
+	return skr_policy_check_pcrs(&c->key.policy, &c->ev.pcrs, c->key.sets, c->key.n_sets, err);
 }
 
 static int verify_wrap_key(struct release_ctx *c, struct skr_err *err)
@@ -336,7 +438,7 @@ void skr_broker_release(struct skr_broker *b, json_object *req, const char *clie
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	c.key_id = key_id_field(req, &err);
-	if (!c.key_id || load_policy(&c, &err) < 0 || check_nonce(&c, req, &err) < 0 ||
+	if (!c.key_id || load_key(b, c.key_id, &c.key, &err) < 0 || check_nonce(&c, req, &err) < 0 ||
 	    parse_evidence(&c, req, &err) < 0 || cached_vcek(&c, &err) < 0 ||
 	    verify_evidence(&c, &err) < 0 || check_pcrs(&c, &err) < 0 ||
 	    verify_wrap_key(&c, &err) < 0 || wrap_secret(&c, resp, &err) < 0)

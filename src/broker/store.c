@@ -41,6 +41,7 @@ struct skr_store {
 		sqlite3_stmt *stmt;
 	} stmts[STMT_CACHE];
 	size_t n_stmts;
+	uint64_t changes;	/* keys and reference sets written through this store */
 	uint8_t *master;	/* SKR_STORE_MASTER_KEY_SIZE bytes from skr_secret_alloc */
 	char *path;
 };
@@ -810,6 +811,8 @@ int skr_store_key_create(struct skr_store *s, const char *key_id, const uint8_t 
 	rc = tx_begin(s, true, err);
 	if (rc == 0)
 		rc = tx_end(s, key_create_locked(s, key_id, iv, ct, secret_len, tag, policy, err), err);
+	if (rc == 0)
+		s->changes++;
 	store_unlock(s);
 	return rc;
 }
@@ -930,6 +933,8 @@ int skr_store_key_set_policy(struct skr_store *s, const char *key_id, const char
 	rc = tx_begin(s, true, err);
 	if (rc == 0)
 		rc = tx_end(s, key_set_policy_locked(s, key_id, policy, err), err);
+	if (rc == 0)
+		s->changes++;
 	store_unlock(s);
 	return rc;
 }
@@ -960,6 +965,8 @@ int skr_store_key_delete(struct skr_store *s, const char *key_id, struct skr_err
 	rc = tx_begin(s, true, err);
 	if (rc == 0)
 		rc = tx_end(s, key_delete_locked(s, key_id, err), err);
+	if (rc == 0)
+		s->changes++;
 	store_unlock(s);
 	return rc;
 }
@@ -1041,6 +1048,8 @@ int skr_store_refset_add(struct skr_store *s, const char *key_id, const char *la
 	rc = tx_begin(s, true, err);
 	if (rc == 0)
 		rc = tx_end(s, refset_add_locked(s, key_id, label, state, pcrs, id_out, err), err);
+	if (rc == 0)
+		s->changes++;
 	store_unlock(s);
 	return rc;
 }
@@ -1074,6 +1083,8 @@ int skr_store_refset_remove(struct skr_store *s, const char *key_id, int64_t id,
 	rc = tx_begin(s, true, err);
 	if (rc == 0)
 		rc = tx_end(s, refset_remove_locked(s, key_id, id, err), err);
+	if (rc == 0)
+		s->changes++;
 	store_unlock(s);
 	return rc;
 }
@@ -1315,4 +1326,23 @@ int skr_store_audit_query(struct skr_store *s, const char *key_id, unsigned limi
 		return -1;
 	*json = json_text(arr, err);
 	return *json ? 0 : -1;
+}
+
+int skr_store_version(struct skr_store *s, struct skr_store_version *v, struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc;
+
+	store_lock(s);
+	v->changes = s->changes;
+	rc = prepare(s, "PRAGMA data_version", &st, err) < 0 ||
+			     step_row(s, st, "cannot read data_version", err) != 1
+		     ? -1
+		     : 0;
+	if (rc == 0)
+		v->data_version = (uint64_t)sqlite3_column_int64(st, 0);
+	stmt_freep(&st);
+	st = NULL;
+	store_unlock(s);
+	return rc;
 }

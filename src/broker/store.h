@@ -84,6 +84,18 @@ int skr_store_refset_remove(struct skr_store *s, const char *key_id, int64_t id,
 int skr_store_refset_list(struct skr_store *s, const char *key_id, char **json,
 			  struct skr_err *err);
 
+/*
+ * What a cache of keys and reference sets must compare: writes through this
+ * store, and commits by any other connection to the database (data_version).
+ * Equal versions mean nothing a release reads has changed.
+ */
+struct skr_store_version {
+	uint64_t changes;
+	uint64_t data_version;
+};
+
+int skr_store_version(struct skr_store *s, struct skr_store_version *v, struct skr_err *err);
+
 struct skr_audit_entry {
 	const char *key_id;		/* may be NULL */
 	const char *client;		/* client address */

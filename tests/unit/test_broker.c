@@ -76,6 +76,7 @@ static int setup(void **state)
 	RAND_bytes(f->b.nonce_secret, sizeof(f->b.nonce_secret));
 	skr_nonce_seen_init(&f->b.seen);
 	skr_chain_cache_init(&f->b.chain_cache);
+	skr_key_cache_init(&f->b.key_cache);
 	f->b.nonce_ttl = 60;
 	assert_ok(skr_store_key_create(f->b.store, KEY, secret, sizeof(secret), BASE_POLICY, &err), err);
 	add_refset_from_vm(f);
@@ -93,6 +94,7 @@ static int teardown(void **state)
 	skr_amd_trust_free(&f->b.trust);
 	skr_nonce_seen_free(&f->b.seen);
 	skr_chain_cache_free(&f->b.chain_cache);
+	skr_key_cache_free(&f->b.key_cache);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);
@@ -468,6 +470,27 @@ static void verified_chains_are_cached(void **state)
 	assert_string_equal(reason, "vcek_tcb_mismatch");
 }
 
+/* Cached policies follow writes: through this store and through another connection. */
+static void key_cache_follows_writes(void **state)
+{
+	struct fx *f = *state;
+	struct skr_store *other = NULL;
+	struct skr_err err = { 0 };
+	char db[128], mk[128], reason[64];
+
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+	set_policy(f, "{\"snp\": {\"max_vmpl\": 0, \"host_data\": "
+		      "\"0101010101010101010101010101010101010101010101010101010101010101\"}}");
+	expect_refusal(f, "snp_host_data_mismatch");
+	/* Another process (here: another connection) puts the base policy back. */
+	snprintf(db, sizeof(db), "%s/broker.db", f->dir);
+	snprintf(mk, sizeof(mk), "%s/master.key", f->dir);
+	assert_ok(skr_store_open(db, mk, &other, &err), err);
+	assert_ok(skr_store_key_set_policy(other, KEY, BASE_POLICY, &err), err);
+	skr_store_close(other);
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+}
+
 static void decisions_are_audited(void **state)
 {
 	struct fx *f = *state;
@@ -514,6 +537,7 @@ int main(void)
 		T(refuse_no_vcek_anywhere),
 		T(malformed_requests_are_400),
 		T(verified_chains_are_cached),
+		T(key_cache_follows_writes),
 		T(decisions_are_audited),
 	};
 
