@@ -94,50 +94,69 @@ void skr_nonce_seen_init(struct skr_nonce_seen *s)
 
 void skr_nonce_seen_free(struct skr_nonce_seen *s)
 {
-	free(s->entries);
+	size_t i;
+
+	for (i = 0; i < SKR_NONCE_BUCKETS; i++)
+		free(s->bucket[i].entries);
 	pthread_mutex_destroy(&s->lock);
 }
 
-/* Drops expired entries; called with the lock held. */
-static void prune(struct skr_nonce_seen *s, time_t now)
+/* The random prefix of a nonce spreads nonces evenly over the buckets. */
+static struct skr_nonce_bucket *bucket_of(struct skr_nonce_seen *s, const uint8_t *nonce)
+{
+	return &s->bucket[(nonce[0] | nonce[1] << 8) % SKR_NONCE_BUCKETS];
+}
+
+/* Drops a bucket's expired entries; called with the lock held. */
+static void prune(struct skr_nonce_seen *s, struct skr_nonce_bucket *b, time_t now)
 {
 	size_t i = 0;
 
-	while (i < s->count) {
-		if (s->entries[i].expires < now)
-			s->entries[i] = s->entries[--s->count];
-		else
+	while (i < b->count) {
+		if (b->entries[i].expires < now) {
+			b->entries[i] = b->entries[--b->count];
+			s->count--;
+		} else {
 			i++;
+		}
 	}
 }
 
 int skr_nonce_seen_use(struct skr_nonce_seen *s, const uint8_t nonce[SKR_NONCE_SIZE],
 		       time_t expires, time_t now, struct skr_err *err)
 {
+	struct skr_nonce_bucket *b;
 	int rc = 0;
 	size_t i;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->count == s->cap)
-		prune(s, now);
-	for (i = 0; i < s->count; i++)
-		if (memcmp(s->entries[i].nonce, nonce, SKR_NONCE_SIZE) == 0) {
+	if (++s->since_sweep >= SKR_NONCE_BUCKETS) {
+		for (i = 0; i < SKR_NONCE_BUCKETS; i++)
+			prune(s, &s->bucket[i], now);
+		s->since_sweep = 0;
+	}
+	b = bucket_of(s, nonce);
+	if (b->count == b->cap)
+		prune(s, b, now);
+	for (i = 0; i < b->count; i++)
+		if (memcmp(b->entries[i].nonce, nonce, SKR_NONCE_SIZE) == 0) {
 			rc = skr_fail(err, SKR_R_nonce_replayed, "nonce was already used");
 			goto out;
 		}
-	if (s->count == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct skr_nonce_entry *grown = realloc(s->entries, cap * sizeof(*grown));
+	if (b->count == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 4;
+		struct skr_nonce_entry *grown = realloc(b->entries, cap * sizeof(*grown));
 
 		if (!grown) {
 			rc = skr_fail(err, SKR_R_nomem, "out of memory");
 			goto out;
 		}
-		s->entries = grown;
-		s->cap = cap;
+		b->entries = grown;
+		b->cap = cap;
 	}
-	memcpy(s->entries[s->count].nonce, nonce, SKR_NONCE_SIZE);
-	s->entries[s->count++].expires = expires;
+	memcpy(b->entries[b->count].nonce, nonce, SKR_NONCE_SIZE);
+	b->entries[b->count++].expires = expires;
+	s->count++;
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;

@@ -28,11 +28,24 @@ int skr_nonce_check(const uint8_t secret[SKR_NONCE_SECRET_SIZE], const char *key
 		    const uint8_t *nonce, size_t len, time_t now, time_t *expires,
 		    struct skr_err *err);
 
-/* Nonces already used, remembered until they expire; thread-safe. */
-struct skr_nonce_seen {
-	pthread_mutex_t lock;
+/*
+ * Nonces already used, remembered until they expire; thread-safe.  A hash of
+ * buckets keeps a lookup constant-time however many nonces are alive (rate
+ * times TTL); a bucket drops its expired entries when it grows, and every
+ * SKR_NONCE_BUCKETS insertions all buckets do (amortised O(1) per nonce).
+ */
+#define SKR_NONCE_BUCKETS 4096
+
+struct skr_nonce_bucket {
 	struct skr_nonce_entry *entries;
 	size_t count, cap;
+};
+
+struct skr_nonce_seen {
+	pthread_mutex_t lock;
+	struct skr_nonce_bucket bucket[SKR_NONCE_BUCKETS];
+	size_t count;
+	size_t since_sweep;	/* insertions since every bucket was pruned */
 };
 
 void skr_nonce_seen_init(struct skr_nonce_seen *s);
