@@ -41,27 +41,15 @@ say "building skr"
 make -j"$(nproc)" BUILD=build SAN= FUZZ= CC=cc all build/tools/skr-fake-azure >/dev/null
 
 BUILD=$top/build
+SKRCTL=$BUILD/skrctl
 tmpd=$(mktemp -d /tmp/skr-demo.XXXXXX)
 out=$tmpd/out err=$tmpd/err
 . "$top/tests/cli/broker.sh"
 trap 'stop_broker; stop_vtpm; rm -rf "$tmpd"' EXIT INT TERM
-bdir=$tmpd/broker az=$tmpd/azure
-mkdir -p "$bdir" "$az"
 
-say "a software vTPM provisioned like Azure's paravisor does"
-start_vtpm "$tmpd/tpm"
-"$BUILD/tools/skr-fake-azure" --tcti "$TCTI" --out "$az" >/dev/null
+say "a software vTPM provisioned like Azure's paravisor does, and the key broker on loopback over TLS"
+start_stack
 "$BUILD/skrctl" hcl show "$az/hcl.bin" | head -5
-
-say "the key broker, on loopback over TLS"
-make_tls "$bdir"
-write_broker_config "$bdir" "$az/chain.pem"
-mkdir -p "$bdir/vcek"
-vcek_name=$("$BUILD/skrctl" hcl show "$az/hcl.bin" --json | python3 -c 'import json, sys
-r = json.load(sys.stdin)["snp_report"]; print(r["chip_id"] + "-" + r["reported_tcb"]["raw"] + ".der")')
-cp "$az/vcek.der" "$bdir/vcek/$vcek_name"
-sed -i "s|\"threads\": 2|\"threads\": 2, \"vcek_cache_dir\": \"$bdir/vcek\"|" "$bdir/broker.json"
-start_broker "$bdir"
 echo "release API $RELEASE_URL, admin API $ADMIN_URL"
 
 say "a LUKS2 disk image with a passphrase"

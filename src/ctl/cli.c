@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "amd_chain.h"
 #include "snp_report.h"
@@ -90,4 +91,23 @@ int cli_amd_option(int c, char *arg, struct cli_amd_opts *o)
 	case 'j': o->json = true; return 1;
 	default: return 0;
 	}
+}
+
+int cli_parse_pcr_list(const char *list, uint32_t *mask)
+{
+	char *copy = strdup(list), *tok, *save = NULL;
+	int rc = 0;
+
+	*mask = 0;
+	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+		long n = strtol(tok, &end, 10);
+
+		if (*end || tok[0] < '0' || tok[0] > '9' || n > 23)
+			rc = -1;
+		else
+			*mask |= 1u << n;
+	}
+	free(copy);
+	return copy && *mask ? rc : -1;
 }

@@ -11,6 +11,7 @@
 #define SKR_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <json-c/json.h>
 
 #include "err.h"
@@ -43,6 +44,9 @@ int cli_usage(const char *usage);
  */
 int cli_finish(const struct skr_err *err, json_object *result, bool json);
 
+
+/* "0,7,11" as a PCR bit mask (0..23); -1 for anything else or an empty list. */
+int cli_parse_pcr_list(const char *list, uint32_t *mask);
 
 /* Prints a JSON value to stdout, pretty and with a newline. */
 void cli_print_json(json_object *obj);

@@ -101,25 +101,6 @@ static int prompt_passphrase(const char *device, struct secret_text *s, struct s
 	return 0;
 }
 
-static int parse_pcr_list(const char *list, uint32_t *mask)
-{
-	char *copy = strdup(list), *tok, *save = NULL;
-	int rc = 0;
-
-	*mask = 0;
-	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
-		char *end;
-		long n = strtol(tok, &end, 10);
-
-		if (*end || n < 0 || n > 23)
-			rc = -1;
-		else
-			*mask |= 1u << n;
-	}
-	free(copy);
-	return copy && *mask ? rc : -1;
-}
-
 static json_object *mask_json(uint32_t mask)
 {
 	json_object *a = json_object_new_array();
@@ -169,7 +150,7 @@ int cmd_enroll(int argc, char **argv)
 		case 'c': o.admin.ca_file = optarg; break;
 		case 'A': admin_file = optarg; break;
 		case 'p':
-			if (parse_pcr_list(optarg, &o.pcr_mask) < 0)
+			if (cli_parse_pcr_list(optarg, &o.pcr_mask) < 0)
 				return cli_usage(ENROLL_USAGE);
 			break;
 		case 'P': policy_file = optarg; break;

@@ -18,25 +18,6 @@
 	"[--vcek CERT] [--pcrs 0,4,7] [--timeout S] --out FILE [--json]   (FILE is written 0600; '-' is " \
 	"not allowed: the secret never goes to a terminal)"
 
-static int parse_pcrs(const char *list, uint32_t *mask)
-{
-	char *copy = strdup(list), *tok, *save = NULL;
-	int rc = 0;
-
-	*mask = 0;
-	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
-		char *end;
-		long n = strtol(tok, &end, 10);
-
-		if (*end || n < 0 || n > 23)
-			rc = -1;
-		else
-			*mask |= 1u << n;
-	}
-	free(copy);
-	return copy && *mask ? rc : -1;
-}
-
 static int parse_args(int argc, char **argv, struct skr_release_opts *o, const char **out,
 		      bool *json)
 {
@@ -62,7 +43,7 @@ static int parse_args(int argc, char **argv, struct skr_release_opts *o, const c
 		case 't': o->tcti = optarg; break;
 		case 'v': o->vcek_file = optarg; break;
 		case 'p':
-			if (parse_pcrs(optarg, &o->pcr_mask) < 0)
+			if (cli_parse_pcr_list(optarg, &o->pcr_mask) < 0)
 				return -1;
 			break;
 		case 'T': o->deadline_ms = (unsigned)atoi(optarg) * 1000u; break;

@@ -133,3 +133,24 @@ for line in sys.stdin:
     if m: vals[m.group(1)] = m.group(2).lower()
 print(json.dumps({"sha256": vals}))'
 }
+
+# start_stack: the whole fake-Azure setup the end-to-end tests share — a
+# swtpm provisioned by skr-fake-azure, TLS material, a broker that trusts the
+# test AMD chain and finds the VCEK in its cache (the evidence carries none).
+# Sets bdir, az, TCTI, RELEASE_URL, ADMIN_URL; prints "FAIL ..." and returns 1
+# on failure.  Stop it with stop_broker and stop_vtpm.
+start_stack() {
+	bdir=$tmpd/broker
+	az=$tmpd/az
+	mkdir -p "$bdir/vcek" "$az"
+	start_vtpm "$tmpd/tpm" || { echo "FAIL swtpm-start"; return 1; }
+	"$BUILD/tools/skr-fake-azure" --tcti "$TCTI" --out "$az" >/dev/null ||
+		{ echo "FAIL fake-azure"; return 1; }
+	make_tls "$bdir" || { echo "FAIL tls"; return 1; }
+	write_broker_config "$bdir" "$az/chain.pem"
+	vcek_name=$("${SKRCTL:-$BUILD/skrctl}" hcl show "$az/hcl.bin" --json | python3 -c 'import json, sys
+r = json.load(sys.stdin)["snp_report"]; print(r["chip_id"] + "-" + r["reported_tcb"]["raw"] + ".der")')
+	cp "$az/vcek.der" "$bdir/vcek/$vcek_name"
+	sed -i "s|\"threads\": 2|\"threads\": 2, \"vcek_cache_dir\": \"$bdir/vcek\"|" "$bdir/broker.json"
+	start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; return 1; }
+}

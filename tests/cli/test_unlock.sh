@@ -29,19 +29,7 @@ export SKR_KMSG=$tmpd/kmsg SKR_CMDLINE=$tmpd/cmdline
 : > "$SKR_KMSG"
 : > "$SKR_CMDLINE"
 
-bdir=$tmpd/broker
-az=$tmpd/az
-mkdir -p "$bdir" "$az"
-start_vtpm "$tmpd/tpm" || { echo "FAIL swtpm-start"; exit 1; }
-"$BUILD/tools/skr-fake-azure" --tcti "$TCTI" --out "$az" >/dev/null || { echo "FAIL fake-azure"; exit 1; }
-make_tls "$bdir" || { echo "FAIL tls"; exit 1; }
-write_broker_config "$bdir" "$az/chain.pem"
-mkdir -p "$bdir/vcek"
-vcek_name=$($SKRCTL hcl show "$az/hcl.bin" --json | python3 -c 'import json,sys
-r = json.load(sys.stdin)["snp_report"]; print(r["chip_id"] + "-" + r["reported_tcb"]["raw"] + ".der")')
-cp "$az/vcek.der" "$bdir/vcek/$vcek_name"
-sed -i "s|\"threads\": 2|\"threads\": 2, \"vcek_cache_dir\": \"$bdir/vcek\"|" "$bdir/broker.json"
-start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }
+start_stack || exit 1
 
 # The disk secret: 32 random bytes, registered at the broker and added as a keyslot.
 head -c 32 /dev/urandom > "$tmpd/secret.bin"
