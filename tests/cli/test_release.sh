@@ -75,6 +75,11 @@ cmp -s "$tmpd/secret" "$tmpd/secret3" && echo "PASS key-survives-kill" || echo "
 # The VCEK may come with the evidence instead of the broker's cache.
 expect release-vcek-in-evidence 0 'released' -- $REL --vcek "$az/vcek.der" --out "$tmpd/secret4"
 
+# Several brokers: a dead one first, then the live one — the client fails over.
+dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+expect release-failover 0 '"attempts": [2-9]' -- $SKRCTL release --key-id disk-1 --broker "https://127.0.0.1:$dead" --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$TCTI" --timeout 20 --out "$tmpd/secret5" --json
+cmp -s "$tmpd/secret" "$tmpd/secret5" && echo "PASS failover-same-secret" || echo "FAIL failover-same-secret"
+
 # Broker down: the client reports it, within its deadline.
 stop_broker
 expect broker-down 2 'broker_unreachable' -- $SKRCTL release --key-id disk-1 --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$TCTI" --timeout 2 --out "$tmpd/x"
