@@ -817,22 +817,32 @@ int skr_store_key_create(struct skr_store *s, const char *key_id, const uint8_t 
 	return rc;
 }
 
+/* Steps a one-key SELECT to its row; key_unknown when the key does not exist. */
+static int key_row(struct skr_store *s, const char *sql, const char *key_id, sqlite3_stmt **st,
+		   struct skr_err *err)
+{
+	int row;
+
+	if (prepare(s, sql, st, err) < 0 || bind_text(s, *st, 1, key_id, err) < 0)
+		return -1;
+	row = step_row(s, *st, "cannot read the key", err);
+	if (row < 0)
+		return -1;
+	if (row == 0)
+		return skr_fail(err, SKR_R_key_unknown, "there is no key %s", key_id);
+	return 0;
+}
+
 static int key_secret_locked(struct skr_store *s, const char *key_id, uint8_t *out,
 			     size_t *out_len, struct skr_err *err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	const uint8_t *iv, *ct, *tag;
-	int row, iv_len, ct_len, tag_len;
+	int iv_len, ct_len, tag_len;
 
-	if (prepare(s, "SELECT secret_iv, secret_ct, secret_tag FROM keys WHERE key_id = ?1", &st,
-		    err) < 0 ||
-	    bind_text(s, st, 1, key_id, err) < 0)
+	if (key_row(s, "SELECT secret_iv, secret_ct, secret_tag FROM keys WHERE key_id = ?1",
+		    key_id, &st, err) < 0)
 		return -1;
-	row = step_row(s, st, "cannot read the key", err);
-	if (row < 0)
-		return -1;
-	if (row == 0)
-		return skr_fail(err, SKR_R_key_unknown, "there is no key %s", key_id);
 	/* Blob pointers stay valid until the next step; lengths read after the pointers. */
 	iv = sqlite3_column_blob(st, 0);
 	ct = sqlite3_column_blob(st, 1);
@@ -872,16 +882,9 @@ static int key_policy_locked(struct skr_store *s, const char *key_id, char **pol
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	const unsigned char *t;
-	int row;
 
-	if (prepare(s, "SELECT policy FROM keys WHERE key_id = ?1", &st, err) < 0 ||
-	    bind_text(s, st, 1, key_id, err) < 0)
+	if (key_row(s, "SELECT policy FROM keys WHERE key_id = ?1", key_id, &st, err) < 0)
 		return -1;
-	row = step_row(s, st, "cannot read the key", err);
-	if (row < 0)
-		return -1;
-	if (row == 0)
-		return skr_fail(err, SKR_R_key_unknown, "there is no key %s", key_id);
 	t = sqlite3_column_text(st, 0);
 	*policy_json = t ? strdup((const char *)t) : NULL;
 	if (!*policy_json)

@@ -34,18 +34,11 @@ static int parse_args(int argc, char **argv, struct snp_args *a)
 static json_object *vcek_json(const struct skr_vcek_info *info)
 {
 	json_object *o = json_object_new_object();
-	json_object *tcb = json_object_new_object();
 
 	json_object_object_add(o, "kind", json_object_new_string(
 				       info->kind == SKR_SNP_SIGNER_VLEK ? "vlek" : "vcek"));
 	json_object_object_add(o, "product_name", json_object_new_string(info->product_name));
-	json_object_object_add(tcb, "bootloader", json_object_new_int(info->tcb.bootloader));
-	json_object_object_add(tcb, "tee", json_object_new_int(info->tcb.tee));
-	json_object_object_add(tcb, "snp", json_object_new_int(info->tcb.snp));
-	json_object_object_add(tcb, "microcode", json_object_new_int(info->tcb.microcode));
-	if (info->has_fmc)
-		json_object_object_add(tcb, "fmc", json_object_new_int(info->tcb.fmc));
-	json_object_object_add(o, "tcb", tcb);
+	json_object_object_add(o, "tcb", skr_snp_tcb_to_json(&info->tcb, info->has_fmc));
 	skr_json_add_hex(o, "hwid", info->hwid, info->hwid_len);
 	return o;
 }

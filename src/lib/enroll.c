@@ -446,19 +446,13 @@ static int read_evidence(const char *tcti, uint32_t mask, bool want_policy, char
 	v = skr_snp_tcb_decode(rep.snp.reported_tcb, product);
 	o = json_object_new_object();
 	snp = json_object_new_object();
-	tcb = json_object_new_object();
+	tcb = skr_snp_tcb_to_json(&v, product == SKR_SNP_PRODUCT_TURIN);
 	meas = json_object_new_array();
 	p = json_object_new_object();
 	idx = json_object_new_array();
 	json_object_object_add(o, "tee", json_object_new_string("az-snp-vtpm"));
 	json_object_object_add(snp, "allow_debug", json_object_new_boolean(false));
 	json_object_object_add(snp, "max_vmpl", json_object_new_int((int)rep.snp.vmpl));
-	json_object_object_add(tcb, "bootloader", json_object_new_int(v.bootloader));
-	json_object_object_add(tcb, "tee", json_object_new_int(v.tee));
-	json_object_object_add(tcb, "snp", json_object_new_int(v.snp));
-	json_object_object_add(tcb, "microcode", json_object_new_int(v.microcode));
-	if (product == SKR_SNP_PRODUCT_TURIN)
-		json_object_object_add(tcb, "fmc", json_object_new_int(v.fmc));
 	json_object_object_add(snp, "min_tcb", tcb);
 	hex = skr_hex_encode(rep.snp.measurement, sizeof(rep.snp.measurement));
 	json_object_array_add(meas, json_object_new_string(hex ? hex : ""));

@@ -223,20 +223,27 @@ enum skr_snp_product skr_snp_product_from_name(const char *name)
 	return SKR_SNP_PRODUCT_UNKNOWN;
 }
 
+json_object *skr_snp_tcb_to_json(const struct skr_snp_tcb *t, bool with_fmc)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "bootloader", json_object_new_int(t->bootloader));
+	json_object_object_add(o, "tee", json_object_new_int(t->tee));
+	json_object_object_add(o, "snp", json_object_new_int(t->snp));
+	json_object_object_add(o, "microcode", json_object_new_int(t->microcode));
+	if (with_fmc)
+		json_object_object_add(o, "fmc", json_object_new_int(t->fmc));
+	return o;
+}
+
 static json_object *tcb_json(uint64_t raw, enum skr_snp_product product)
 {
 	struct skr_snp_tcb t = skr_snp_tcb_decode(raw, product);
-	json_object *o = json_object_new_object();
+	json_object *o = skr_snp_tcb_to_json(&t, product == SKR_SNP_PRODUCT_TURIN);
 	char hex[17];
 
 	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)raw);
 	json_object_object_add(o, "raw", json_object_new_string(hex));
-	json_object_object_add(o, "bootloader", json_object_new_int(t.bootloader));
-	json_object_object_add(o, "tee", json_object_new_int(t.tee));
-	json_object_object_add(o, "snp", json_object_new_int(t.snp));
-	json_object_object_add(o, "microcode", json_object_new_int(t.microcode));
-	if (product == SKR_SNP_PRODUCT_TURIN)
-		json_object_object_add(o, "fmc", json_object_new_int(t.fmc));
 	return o;
 }
 

@@ -97,6 +97,9 @@ static inline bool skr_snp_report_debug(const struct skr_snp_report *r)
 	return (r->policy & SKR_SNP_POLICY_DEBUG) != 0;
 }
 
+/* A TCB's components {"bootloader","tee","snp","microcode"[,"fmc"]} (the policy's min_tcb form). */
+json_object *skr_snp_tcb_to_json(const struct skr_snp_tcb *t, bool with_fmc);
+
 /* Every field as JSON with stable keys; byte strings in lower-case hex. */
 json_object *skr_snp_report_to_json(const struct skr_snp_report *r, enum skr_snp_product product);
 
