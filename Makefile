@@ -12,6 +12,9 @@ BINDIR     ?= $(PREFIX)/bin
 SBINDIR    ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
+INITRAMFS_TOOLS_DIR ?= /usr/share/initramfs-tools
+DRACUT_MODULES_DIR  ?= /usr/lib/dracut/modules.d
+VERSION    ?= $(shell cat VERSION)
 BUILD      ?= build
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
@@ -25,7 +28,7 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fstack-protector-strong -fPIC $(WARN) \
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DSKR_VERSION='"$(VERSION)"' -fstack-protector-strong -fPIC $(WARN) \
 	-Isrc/lib -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS)
 
@@ -145,12 +148,27 @@ $(BUILD)/bench/%: bench/%.c $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libsk
 bench: $(BUILD)/skrctl $(BUILD)/skr-broker $(BENCH_BIN) $(TOOL_BIN)
 	sh bench/run.sh $(BUILD)
 
+# Configuration files are installed only where none exists yet: an upgrade
+# never overwrites an operator's settings.
 install: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO)
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CRYPTSETUP_TOKEN_DIR)
 	install -m 0755 $(BUILD)/skrctl $(DESTDIR)$(BINDIR)/skrctl
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CRYPTSETUP_TOKEN_DIR)
 	install -m 0755 $(BUILD)/skr-unlock $(DESTDIR)$(SBINDIR)/skr-unlock
+	install -m 0755 $(BUILD)/skr-broker $(DESTDIR)$(SBINDIR)/skr-broker
 	install -m 0644 $(TOKEN_SO) $(DESTDIR)$(CRYPTSETUP_TOKEN_DIR)/libcryptsetup-token-skr.so
+	install -d $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/hooks $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/scripts/local-top
+	install -m 0755 initramfs/initramfs-tools/hook $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/hooks/skr
+	install -m 0755 initramfs/initramfs-tools/local-top $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/scripts/local-top/skr
+	install -d $(DESTDIR)$(DRACUT_MODULES_DIR)/90skr
+	install -m 0755 initramfs/dracut/90skr/*.sh $(DESTDIR)$(DRACUT_MODULES_DIR)/90skr/
+	install -m 0644 initramfs/dracut/90skr/*.conf initramfs/dracut/90skr/*.network \
+		$(DESTDIR)$(DRACUT_MODULES_DIR)/90skr/
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/skr-broker.service > $(DESTDIR)$(UNITDIR)/skr-broker.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/skr-broker.service
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/skr
+	[ -e $(DESTDIR)$(SYSCONFDIR)/skr/skr.conf ] || install -m 0644 packaging/etc/skr.conf $(DESTDIR)$(SYSCONFDIR)/skr/skr.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/skr/broker.json ] || install -m 0640 packaging/etc/broker.json $(DESTDIR)$(SYSCONFDIR)/skr/broker.json
 
 clean:
 	rm -rf build
