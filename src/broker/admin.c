@@ -9,8 +9,10 @@
  *   GET    /v1/keys/ID/refsets
  *   POST   /v1/keys/ID/refsets           {"label", "state", "pcrs": {"sha256": {...}}}
  *   DELETE /v1/keys/ID/refsets/N
+ *   DELETE /v1/keys/ID/refsets/N     (remove a reference set)
  *   GET    /v1/audit[?key_id=ID&limit=N] (query handled by http.c into req)
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +182,25 @@ static void refset_add(struct skr_broker *b, const char *key_id, json_object *re
 	json_object_object_add(r->body, "id", json_object_new_int64(id));
 }
 
+static void refset_remove(struct skr_broker *b, const char *key_id, const char *id_text,
+			  struct skr_response *r)
+{
+	struct skr_err err = { 0 };
+	char *end;
+	long long id;
+
+	errno = 0;
+	id = strtoll(id_text, &end, 10);
+	if (errno || end == id_text || *end || id <= 0) {
+		skr_fail(&err, SKR_R_malformed, "reference set id \"%s\" is not a positive number", id_text);
+		fail(r, &err);
+	} else if (skr_store_refset_remove(b->store, key_id, (int64_t)id, &err) < 0) {
+		fail(r, &err);
+	} else {
+		ok_json(r, 200, NULL);
+	}
+}
+
 static void audit_query(struct skr_broker *b, json_object *req, struct skr_response *r)
 {
 	struct skr_err err = { 0 };
@@ -226,6 +247,8 @@ static void keys_route(struct skr_broker *b, const char *method, char parts[][16
 			ok_text(r, text);
 	} else if (n == 4 && !strcmp(parts[3], "refsets") && !strcmp(method, "POST")) {
 		refset_add(b, parts[2], req, r);
+	} else if (n == 5 && !strcmp(parts[3], "refsets") && !strcmp(method, "DELETE")) {
+		refset_remove(b, parts[2], parts[4], r);
 	} else {
 		skr_response_error(r, 404, "no such admin endpoint", NULL);
 	}

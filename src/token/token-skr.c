@@ -109,7 +109,7 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 	memcpy(out, secret, len);
 	*buffer = out;
 	*buffer_len = len;
-	crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: key %s released", t.key_id);
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: key %s released\n", t.key_id);
 	r = 0;
 out:
 	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);

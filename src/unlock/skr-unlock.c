@@ -40,11 +40,13 @@
 
 #define USAGE                                                                                    \
 	"usage: skr-unlock --device DEV --name NAME [--timeout S] [--tcti T] [--test-passphrase]\n" \
-	"                  [--tries N] [--key-file F]\n"                                           \
+	"                  [--tries N] [--key-file F] [--no-prompt] [--allow-discards]\n"         \
+	"       skr-unlock --probe --device DEV\n"                                                 \
 	"Opens DEV as /dev/mapper/NAME with the key released by its skr token's broker,\n"        \
 	"or with a passphrase (the recovery key too) when that fails.  --test-passphrase only\n"  \
-	"checks the key against the keyslot (no device-mapper).  Exit: 0 opened, 1 not opened,\n" \
-	"2 usage or unreadable device.\n"
+	"checks the key against the keyslot (no device-mapper); --no-prompt leaves the\n"         \
+	"passphrase to the caller (cryptroot); --probe lists DEV's brokers, exit 0 when it\n"     \
+	"has an skr token.  Exit: 0 opened, 1 not opened, 2 usage or unreadable device.\n"
 
 #define MAX_TOKENS 32
 #define KEYFILE_MAX 8192
@@ -52,7 +54,8 @@
 struct opts {
 	const char *device, *name, *tcti, *key_file;
 	unsigned timeout, tries;
-	bool test;
+	bool test, no_prompt, probe;
+	uint32_t flags;			/* crypt_activate flags */
 };
 
 static bool debug;
@@ -103,7 +106,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "timeout", required_argument, NULL, 'T' },  { "tcti", required_argument, NULL, 't' },
 		{ "test-passphrase", no_argument, NULL, 'P' }, { "tries", required_argument, NULL, 'r' },
 		{ "key-file", required_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },        { 0 }
+		{ "version", no_argument, NULL, 'V' },        { "no-prompt", no_argument, NULL, 'N' },
+		{ "probe", no_argument, NULL, 'p' },          { "allow-discards", no_argument, NULL, 'D' },
+		{ 0 }
 	};
 	int c;
 
@@ -115,6 +120,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 't': o->tcti = optarg; break;
 		case 'k': o->key_file = optarg; break;
 		case 'P': o->test = true; break;
+		case 'N': o->no_prompt = true; break;
+		case 'p': o->probe = true; break;
+		case 'D': o->flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS; break;
 		case 'T':
 			if (parse_unsigned(optarg, 1, 3600, &o->timeout) < 0)
 				return -1;
@@ -128,7 +136,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		default: return -1;
 		}
 	}
-	return optind == argc && o->device && (o->name || o->test) ? 0 : -1;
+	return optind == argc && o->device && (o->name || o->test || o->probe) ? 0 : -1;
 }
 
 /* The skr tokens of the header, parsed; unusable ones are reported and skipped. */
@@ -164,7 +172,7 @@ static int activate_slots(struct crypt_device *cd, const struct opts *o, const s
 
 	for (i = 0; i < t->n_keyslots; i++) {
 		int r = crypt_activate_by_passphrase(cd, o->test ? NULL : o->name, t->keyslots[i], key,
-						     len, 0);
+						     len, o->flags);
 
 		if (r >= 0)
 			return r;
@@ -223,7 +231,8 @@ static int try_release(struct crypt_device *cd, const struct opts *o, struct skr
 
 static int try_passphrase(struct crypt_device *cd, const struct opts *o, const char *pass, size_t len)
 {
-	int r = crypt_activate_by_passphrase(cd, o->test ? NULL : o->name, CRYPT_ANY_SLOT, pass, len, 0);
+	int r = crypt_activate_by_passphrase(cd, o->test ? NULL : o->name, CRYPT_ANY_SLOT, pass, len,
+					     o->flags);
 
 	if (r >= 0)
 		say(false, "%s %s with the passphrase of keyslot %d", o->test ? "checked" : "opened",
@@ -318,7 +327,13 @@ int main(int argc, char **argv)
 			close(kmsg_fd);
 		return 2;
 	}
-	if (cmd.disabled) {
+	if (o.probe) {
+		n = load_tokens(cd, tokens);
+		for (i = 0; i < n; i++)
+			for (size_t b = 0; b < tokens[i].n_brokers; b++)
+				printf("%s\n", tokens[i].brokers[b]);
+		rc = n ? 0 : 1;
+	} else if (cmd.disabled) {
 		say(false, "attested release disabled (rd.skr=0)");
 	} else {
 		n = load_tokens(cd, tokens);
@@ -330,7 +345,9 @@ int main(int argc, char **argv)
 		else if (try_release(cd, &o, tokens, n, start + timeout) == 0)
 			rc = 0;
 	}
-	if (rc != 0) {
+	if (rc != 0 && !o.probe && o.no_prompt) {
+		say(false, "%s stays closed: the passphrase is asked next", o.device);
+	} else if (rc != 0 && !o.probe) {
 		say(false, "falling back to the passphrase");
 		if (o.key_file && try_key_file(cd, &o) == 0)
 			rc = 0;

@@ -1,0 +1,72 @@
+#!/bin/bash
+# dracut module of skr: installs the libcryptsetup token plugin (and the
+# TPM libraries it loads) where libcryptsetup looks for it, so that
+# systemd-cryptsetup unlocks an skr-enrolled volume by token and, when the
+# release fails, asks for the passphrase itself.  Networking is pulled in
+# only when /etc/skr/skr.conf allows it; systemd-cryptsetup then waits for
+# network-online, which systemd-networkd-wait-online reaches within
+# SKR_NETWORK_TIMEOUT seconds or gives up on.
+
+skr_conf() {
+    SKR_NETWORK=auto
+    SKR_NETWORK_TIMEOUT=15
+    SKR_MODULES=""
+    [[ -r /etc/skr/skr.conf ]] && . /etc/skr/skr.conf
+}
+
+skr_plugin() {
+    local dir
+    for dir in /lib/x86_64-linux-gnu/cryptsetup /usr/lib/x86_64-linux-gnu/cryptsetup \
+        /usr/lib64/cryptsetup /usr/lib/cryptsetup /usr/local/lib/x86_64-linux-gnu/cryptsetup; do
+        [[ -e $dir/libcryptsetup-token-skr.so ]] && { echo "$dir/libcryptsetup-token-skr.so"; return 0; }
+    done
+    return 1
+}
+
+check() {
+    skr_plugin > /dev/null || return 1
+    require_binaries systemd-cryptsetup 2> /dev/null || [[ -x /lib/systemd/systemd-cryptsetup ]] ||
+        [[ -x /usr/lib/systemd/systemd-cryptsetup ]] || return 1
+    return 0
+}
+
+depends() {
+    skr_conf
+    if [[ $SKR_NETWORK == no ]]; then
+        echo crypt systemd
+    else
+        echo crypt systemd systemd-networkd
+    fi
+}
+
+installkernel() {
+    skr_conf
+    instmods tpm_crb tpm_tis tpm_tis_core
+    [[ $SKR_NETWORK == no ]] || instmods virtio_net virtio_pci hv_vmbus hv_netvsc mlx4_en mlx5_core
+    [[ -z $SKR_MODULES ]] || instmods $SKR_MODULES
+}
+
+install() {
+    local plugin lib
+    skr_conf
+    plugin=$(skr_plugin)
+    inst_libdir_file "cryptsetup/libcryptsetup-token-skr.so"
+    [[ -e $initdir$plugin ]] || inst_library "$plugin"
+    # libtss2-tctildr opens its TCTI with dlopen: dracut cannot see that.
+    inst_libdir_file "libtss2-tcti-device.so*"
+    inst_simple "$moddir/skr.conf" /etc/skr/skr.conf.dracut
+    if [[ $SKR_NETWORK != no ]]; then
+        inst_simple "$moddir/cryptsetup-network.conf" \
+            /etc/systemd/system/systemd-cryptsetup@.service.d/skr-network.conf
+        mkdir -p "$initdir/etc/systemd/system/systemd-networkd-wait-online.service.d"
+        printf '[Service]\nExecStart=\nExecStart=%s --any --timeout=%s\n' \
+            "$(find_binary /lib/systemd/systemd-networkd-wait-online || echo /usr/lib/systemd/systemd-networkd-wait-online)" \
+            "${SKR_NETWORK_TIMEOUT}" \
+            > "$initdir/etc/systemd/system/systemd-networkd-wait-online.service.d/skr.conf"
+        # A DHCP default only where the host gave the initrd no network of its own.
+        if ! ls "$initdir"/etc/systemd/network/*.network > /dev/null 2>&1; then
+            inst_simple "$moddir/90-skr-dhcp.network" /etc/systemd/network/90-skr-dhcp.network
+        fi
+        $SYSTEMCTL -q --root "$initdir" enable systemd-networkd-wait-online.service 2> /dev/null || true
+    fi
+}
