@@ -4,6 +4,8 @@
 #   make check      unit and CLI tests, built with ASan/UBSan into build/san/
 #   make fuzz       libFuzzer targets (clang) into build/fuzz/; FUZZ_SECONDS=N runs each
 #   make bench      release benchmarks (swtpm, broker, clevis baseline) -> bench/results/
+#   make e2e        QEMU boots of an encrypted root (initramfs-tools, dracut); needs root
+#   make bench-boot the same, 3 boots each -> bench/results/boot.json
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 
@@ -64,7 +66,7 @@ TOKEN_OBJ := $(TOKEN_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/unlock/words.o
 TOKEN_SO := $(BUILD)/libcryptsetup-token-skr.so
 AMD_PEMS := $(sort $(wildcard src/lib/certs/*.pem))
 
-.PHONY: all check tests vectors-cache fuzz fuzz-build bench install clean
+.PHONY: all check tests vectors-cache fuzz fuzz-build bench e2e bench-boot install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -147,6 +149,20 @@ $(BUILD)/bench/%: bench/%.c $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libsk
 
 bench: $(BUILD)/skrctl $(BUILD)/skr-broker $(BENCH_BIN) $(TOOL_BIN)
 	sh bench/run.sh $(BUILD)
+
+# End-to-end boots under QEMU (TCG): the guest image is rebuilt from the
+# cached debootstrap root (tests/e2e/build-base.sh) with this tree installed.
+E2E_IMAGE ?= /var/cache/skr/e2e/image
+E2E_RUNS  ?= 1
+e2e: all $(TOOL_BIN)
+	sh tests/e2e/build-image.sh $(E2E_IMAGE)
+	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs $(E2E_RUNS)
+
+# Boot-time benchmark: the e2e scenarios, medians of 3 boots each.
+bench-boot: all $(TOOL_BIN)
+	sh tests/e2e/build-image.sh $(E2E_IMAGE)
+	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs 3 \
+		--results bench/results/boot.json
 
 # Configuration files are installed only where none exists yet: an upgrade
 # never overwrites an operator's settings.

@@ -14,7 +14,7 @@ kernel=${SKR_GUEST_KERNEL:-linux-image-cloud-amd64}
 
 # Runtime libraries of skr's programs, the boot stack and the tools the guest
 # scripts use.  Recommends are not installed: the list is the whole guest.
-pkgs=systemd,systemd-sysv,udev,kmod,iproute2,procps,e2fsprogs,util-linux,busybox,zstd
+pkgs=systemd,systemd-sysv,udev,dbus,kmod,iproute2,procps,e2fsprogs,util-linux,busybox,zstd
 pkgs=$pkgs,initramfs-tools,cryptsetup,cryptsetup-bin,cryptsetup-initramfs,dracut-core,dracut-network
 pkgs=$pkgs,libtss2-esys-3.0.2-0,libtss2-mu0,libtss2-rc0,libtss2-tctildr0,libtss2-tcti-device0
 pkgs=$pkgs,libcurl4,libjson-c5,libcryptsetup12,libssl3,libmicrohttpd12,libsqlite3-0,ca-certificates

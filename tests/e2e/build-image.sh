@@ -1,0 +1,134 @@
+#!/bin/sh
+# Builds the e2e guest disk from the cached Debian 12 root (build-base.sh):
+#   skr installed with `make install DESTDIR=`, three initramfs images made
+#   inside the root by the real tools — initramfs-tools with skr's hook, the
+#   same with a key file (the baseline) and dracut with the 90skr module —
+#   and a GPT disk with an ESP (systemd-boot, kernel, the initramfs images)
+#   and a LUKS2 root encrypted offline with `cryptsetup reencrypt --encrypt`.
+# Usage: build-image.sh OUTDIR   (needs root; the repository's `make all`)
+# Writes OUTDIR/disk.img, OUTDIR/passphrase, OUTDIR/image.env (offsets, UUID,
+# kernel version).  No device-mapper or loop device is used on the host.
+set -eu
+
+out=$1
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+base=${SKR_E2E_BASE:-$(sh "$here/build-base.sh")}
+root=$out/root
+mkdir -p "$out"
+rm -rf "$root"
+
+mounted=
+cleanup() {
+	for m in $mounted; do umount -l "$m" 2>/dev/null || true; done
+	rm -rf "$root" "$out/rootfs.img" "$out/esp.img"
+}
+trap cleanup EXIT INT TERM
+
+echo "e2e: copying the cached root" >&2
+cp -a "$base" "$root"
+rm -f "$root/.skr-base-done"
+make -s -C "$top" install DESTDIR="$root" PREFIX=/usr >&2
+
+kver=$(ls "$root/lib/modules" | sort -V | tail -1)
+uuid=$(cat /proc/sys/kernel/random/uuid)
+head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$out/passphrase"
+head -c 64 /dev/urandom > "$out/root.key"
+
+# The guest: crypttab, fstab, a console, and the unit that reports how the
+# boot went (tests/e2e/guest/).
+echo skr-e2e > "$root/etc/hostname"
+printf '/dev/mapper/root / ext4 defaults,errors=remount-ro 0 1\n' > "$root/etc/fstab"
+printf 'root UUID=%s none luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
+mkdir -p "$root/etc/cryptsetup-initramfs"
+# cryptroot's hook learns the cipher modules from the active mapping, which
+# an image built offline does not have: name them.
+printf 'dm_crypt\nxts\necb\n' >> "$root/etc/initramfs-tools/modules"
+echo 'CRYPTSETUP=y' > "$root/etc/cryptsetup-initramfs/conf-hook"
+install -m 0755 "$here/guest/skr-e2e-report" "$root/usr/local/sbin/skr-e2e-report"
+install -m 0644 "$here/guest/skr-e2e-report.service" "$root/etc/systemd/system/"
+ln -sf /etc/systemd/system/skr-e2e-report.service \
+	"$root/etc/systemd/system/multi-user.target.wants/skr-e2e-report.service"
+# Nothing else to wait for in a test guest.
+for u in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
+	fstrim.timer getty@tty1.service serial-getty@ttyS0.service; do
+	ln -sf /dev/null "$root/etc/systemd/system/$u"
+done
+
+for m in proc sys dev; do
+	mount --bind "/$m" "$root/$m"
+	mounted="$root/$m $mounted"
+done
+
+echo "e2e: initramfs-tools image with skr's hook" >&2
+chroot "$root" mkinitramfs -o /boot/initrd-skr.img "$kver" >&2
+
+echo "e2e: baseline image (key file in the initramfs)" >&2
+install -d -m 0700 "$root/etc/keys"
+install -m 0400 "$out/root.key" "$root/etc/keys/root.key"
+printf 'root UUID=%s /etc/keys/root.key luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
+printf 'CRYPTSETUP=y\nKEYFILE_PATTERN="/etc/keys/*.key"\n' > "$root/etc/cryptsetup-initramfs/conf-hook"
+echo 'UMASK=0077' > "$root/etc/initramfs-tools/conf.d/umask"
+chroot "$root" mkinitramfs -o /boot/initrd-baseline.img "$kver" >&2
+rm -rf "$root/etc/keys" "$root/etc/initramfs-tools/conf.d/umask"
+printf 'root UUID=%s none luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
+echo 'CRYPTSETUP=y' > "$root/etc/cryptsetup-initramfs/conf-hook"
+
+echo "e2e: dracut image with the 90skr module" >&2
+[ -n "${SKR_E2E_NO_DRACUT-}" ] && touch "$root/boot/initrd-dracut.img" ||
+chroot "$root" dracut --quiet --force --no-hostonly --no-hostonly-cmdline \
+	--modules "systemd systemd-initrd systemd-udevd systemd-journald systemd-modules-load systemd-tmpfiles systemd-ask-password dracut-systemd crypt dm kernel-modules rootfs-block udev-rules base fs-lib skr" \
+	--omit-drivers "nouveau amdgpu radeon i915" \
+	/boot/initrd-dracut.img "$kver" >&2
+
+for m in $mounted; do umount "$m"; done
+mounted=
+
+echo "e2e: ESP (systemd-boot)" >&2
+esp=$out/esp.img
+rm -f "$esp"
+mkfs.vfat -C -n ESP "$esp" $((96 * 1024)) >/dev/null
+mmd -i "$esp" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries
+mcopy -i "$esp" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$esp" "$root/boot/vmlinuz-$kver" ::/vmlinuz
+for i in skr baseline dracut; do
+	mcopy -i "$esp" "$root/boot/initrd-$i.img" "::/initrd-$i.img"
+done
+rm -f "$root"/boot/initrd-*.img
+
+echo "e2e: root file system, encrypted offline" >&2
+size_mb=1800
+luks_mb=32
+rootfs=$out/rootfs.img
+rm -f "$rootfs"
+mkfs.ext4 -q -L root -d "$root" "$rootfs" $((size_mb - luks_mb))M
+truncate -s ${size_mb}M "$rootfs"
+# PBKDF2 at 1000 iterations: this is a test passphrase, and the guest runs
+# under TCG, where argon2id's memory-hard cost would dominate every boot.
+cryptsetup reencrypt --batch-mode --encrypt --type luks2 --uuid "$uuid" \
+	--reduce-device-size ${luks_mb}M --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	--key-file "$out/passphrase" "$rootfs" >&2
+cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	--key-file "$out/passphrase" "$rootfs" "$out/root.key" >&2
+
+echo "e2e: GPT disk" >&2
+disk=$out/disk.img
+esp_start=2048
+esp_sectors=$((96 * 2048))
+root_start=$((esp_start + esp_sectors))
+root_sectors=$((size_mb * 2048))
+rm -f "$disk"
+truncate -s $(((root_start + root_sectors + 2048) * 512)) "$disk"
+sfdisk -q "$disk" <<PART
+label: gpt
+start=$esp_start, size=$esp_sectors, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=esp
+start=$root_start, size=$root_sectors, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root
+PART
+dd if="$esp" of="$disk" bs=512 seek=$esp_start conv=notrunc,sparse status=none
+dd if="$rootfs" of="$disk" bs=1M seek=$((root_start / 2048)) conv=notrunc,sparse status=none
+cat > "$out/image.env" <<ENV
+KVER=$kver
+LUKS_UUID=$uuid
+ESP_OFFSET=$((esp_start * 512))
+ENV
+echo "e2e: image ready in $out" >&2

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""End-to-end boots of an encrypted Debian 12 root under QEMU (TCG), OVMF,
+systemd-boot and swtpm, against a real skr-broker on the host's loopback.
+
+Scenarios, asserted from the serial console and from the marker the booted
+system prints (tests/e2e/guest/skr-e2e-report):
+  enroll      first boot: passphrase typed on the console, then skrctl enroll
+              inside the guest (PCR 7, this VM's evidence)
+  auto        the root opens with no input (initramfs-tools + skr-unlock)
+  baseline    the same image with a key file in the initramfs (rd.skr=0)
+  dracut      the same root through dracut's systemd initrd and the token plugin
+  refusal     the broker's reference PCRs changed: the console names PCR 7,
+              then the passphrase works
+  broker-down the broker is stopped: the prompt comes within the deadline and
+              the passphrase works
+
+Usage: e2e.py --build DIR --image DIR [--runs N] [--results FILE]
+Prints "ok NAME" / "FAIL NAME: why" per scenario and "e2e: N passed, M failed".
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stack import Stack  # noqa: E402
+
+PROMPT_INITRAMFS_TOOLS = r"Please unlock disk root"
+PROMPT_SYSTEMD = r"Please enter passphrase for disk"
+MOUNTED = r"^\[\s*(\d+\.\d+)\] EXT4-fs \(dm-0\): mounted filesystem"
+RELEASED = r"skr-unlock: released in (\d+) ms \(TPM (\d+) ms, network (\d+) ms"
+BOOT_TIMEOUT = 420          # TCG on a loaded 2-core machine: generous
+KEY_ID = "e2e-root"
+
+
+def root_mounted_at(con, start):
+    """Kernel time (s since the kernel started) at which the encrypted root was mounted."""
+    _, m = con.expect(MOUNTED, BOOT_TIMEOUT, start)
+    return float(m.group(1))
+
+
+def finish(st, con, method, start=0, forbid=None):
+    i, m = con.expect(r"SKR-BOOT-OK method=(\S+)", BOOT_TIMEOUT, start, forbid=forbid)
+    st.wait_off()
+    if method and m.group(1) != method:
+        raise AssertionError(f"root unlocked by {m.group(1)}, expected {method}")
+    return i
+
+
+def scenario_enroll(st, pw):
+    st.set_entry("skr", "root=/dev/mapper/root ro skr.e2e=enroll")
+    con = st.boot("enroll", fw_cfg=st.enroll_blob(pw, KEY_ID, pcrs="7", timeout=30))
+    i, _ = con.expect(PROMPT_INITRAMFS_TOOLS, BOOT_TIMEOUT)
+    con.send(pw + "\n")
+    con.expect(r"SKR-ENROLL-OK", BOOT_TIMEOUT, i, forbid=r"SKR-ENROLL-FAIL")
+    finish(st, con, "passphrase", i)
+    return {}
+
+
+def scenario_auto(st, pw, run=0):
+    st.set_entry("skr", "root=/dev/mapper/root ro rd.skr.debug")
+    con = st.boot(f"auto-{run}")
+    t = root_mounted_at(con, 0)
+    _, rel = con.expect(RELEASED, 5, 0)
+    finish(st, con, "skr", forbid=PROMPT_INITRAMFS_TOOLS)
+    return {"kernel_to_root_mounted_s": t, "release_ms": int(rel.group(1)),
+            "tpm_ms": int(rel.group(2)), "network_ms": int(rel.group(3))}
+
+
+def scenario_baseline(st, pw, run=0):
+    st.set_entry("baseline", "root=/dev/mapper/root ro rd.skr=0")
+    con = st.boot(f"baseline-{run}")
+    t = root_mounted_at(con, 0)
+    finish(st, con, "passphrase", forbid=PROMPT_INITRAMFS_TOOLS)   # the key file, no prompt
+    if any("skr-unlock: opened" in line for line in con.text()):
+        raise AssertionError("rd.skr=0 did not keep skr-unlock out of the baseline boot")
+    return {"kernel_to_root_mounted_s": t}
+
+
+def scenario_dracut(st, pw, run=0):
+    uuid = st.env["LUKS_UUID"]
+    st.set_entry("dracut", f"rd.luks.uuid={uuid} rd.luks.name={uuid}=root root=/dev/mapper/root ro")
+    con = st.boot(f"dracut-{run}")
+    t = root_mounted_at(con, 0)
+    finish(st, con, "skr-token", forbid=PROMPT_SYSTEMD)
+    return {"kernel_to_root_mounted_s": t}
+
+
+def scenario_refusal(st, pw):
+    sets = st.admin("GET", f"/v1/keys/{KEY_ID}/refsets")
+    sets = sets.get("refsets", sets) if isinstance(sets, dict) else sets
+    # The approved boot state changes: PCR 7 of another firmware configuration.
+    st.admin("POST", f"/v1/keys/{KEY_ID}/refsets",
+             {"label": "other-firmware", "state": "current", "pcrs": {"sha256": {"7": "ab" * 32}}})
+    for s in sets:
+        st.admin("DELETE", f"/v1/keys/{KEY_ID}/refsets/{s['id']}")
+    try:
+        st.set_entry("skr", "root=/dev/mapper/root ro")
+        con = st.boot("refusal")
+        i, m = con.expect(r"refused by .*PCR 7 differs from the approved boot state \(pcr_mismatch\)",
+                          BOOT_TIMEOUT)
+        j, _ = con.expect(PROMPT_INITRAMFS_TOOLS, 60, i)
+        con.send(pw + "\n")
+        t = root_mounted_at(con, j)
+        finish(st, con, "passphrase", j)
+    finally:
+        for s in sets:
+            st.admin("POST", f"/v1/keys/{KEY_ID}/refsets",
+                     {"label": s["label"], "state": s["state"], "pcrs": s["pcrs"]})
+    return {"kernel_to_root_mounted_s_incl_typing": t}
+
+
+def scenario_broker_down(st, pw, deadline=10):
+    st.stop_broker()
+    st.set_entry("skr", f"root=/dev/mapper/root ro rd.skr.timeout={deadline}")
+    con = st.boot("broker-down")
+    i, _ = con.expect(r"skr: asking https://", BOOT_TIMEOUT)
+    asked = con.lines[i][0]
+    k, _ = con.expect(r"no answer from .*\(broker_unreachable\)", deadline + 30, i)
+    j, _ = con.expect(PROMPT_INITRAMFS_TOOLS, 60, k)
+    waited = con.lines[j][0] - asked
+    # The deadline in guest seconds; TCG stretches them, so allow for that.
+    if waited > deadline * 3 + 10:
+        raise AssertionError(f"the prompt came {waited:.1f}s after the release started "
+                             f"(deadline {deadline}s)")
+    con.send(pw + "\n")
+    finish(st, con, "passphrase", j)
+    return {"prompt_after_s": round(waited, 2), "deadline_s": deadline}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--image", required=True)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--results")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="skr-e2e-")
+    pw = open(f"{a.image}/passphrase").read().strip()
+    passed = failed = 0
+    results = {}
+
+    def step(name, fn, *args):
+        nonlocal passed, failed
+        t0 = time.monotonic()
+        try:
+            r = fn(st, pw, *args)
+            r["wall_s"] = round(time.monotonic() - t0, 1)
+            results.setdefault(name, []).append(r)
+            print(f"ok {name} {json.dumps(r)}", flush=True)
+            passed += 1
+            return True
+        except Exception as e:  # noqa: BLE001 - every failure is reported, then the next
+            print(f"FAIL {name}: {e} (console: {work}/console-*.log)", flush=True)
+            failed += 1
+            st.kill_guest()
+            return False
+
+    with Stack(a.build, a.image, work) as st:
+        st.provision_tpm()
+        st.start_broker()
+        if step("enroll", scenario_enroll):
+            for r in range(a.runs):
+                step("auto", scenario_auto, r)
+                step("baseline", scenario_baseline, r)
+            for r in range(a.runs):
+                step("dracut", scenario_dracut, r)
+            step("refusal", scenario_refusal)
+            step("broker-down", scenario_broker_down)
+    print(f"e2e: {passed} passed, {failed} failed", flush=True)
+    if a.results and not failed:
+        write_results(a.results, results, a.runs)
+    if not a.keep and not failed:
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def median(rs, key):
+    vals = [r[key] for r in rs if key in r]
+    return round(statistics.median(vals), 3) if vals else None
+
+
+def write_results(path, results, runs):
+    auto, base = results.get("auto", []), results.get("baseline", [])
+    out = {
+        "what": "kernel start to encrypted root mounted (kernel printk time), QEMU TCG guest; "
+                "medians over runs; absolute TCG times are not meaningful, ratios are",
+        "runs": runs,
+        "scenarios": {k: {"median_kernel_to_root_mounted_s": median(v, "kernel_to_root_mounted_s"),
+                          "runs": v} for k, v in results.items()},
+    }
+    a, b = median(auto, "kernel_to_root_mounted_s"), median(base, "kernel_to_root_mounted_s")
+    if a and b:
+        out["auto_vs_keyfile_baseline_ratio"] = round(a / b, 3)
+        out["auto_minus_baseline_s"] = round(a - b, 3)
+        out["auto_release_breakdown_ms"] = {k: median(auto, k) for k in ("release_ms", "tpm_ms",
+                                                                           "network_ms")}
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The host side of an e2e boot: a TLS broker on loopback, the guest's swtpm
+(provisioned as a fake Azure vTPM) and QEMU under TCG with OVMF.
+
+Every process started here is stopped by Stack.close(), which the harness
+calls on every exit path (context manager).  Nothing listens on anything but
+127.0.0.1; the guest reaches the broker through QEMU user networking, whose
+10.0.2.2 is the host's loopback.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+GUEST_HOST = "10.0.2.2"          # the host's loopback as QEMU user networking shows it
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def make_tls(d):
+    """A throwaway CA and a broker certificate valid for the guest's view of the host."""
+    o = ["openssl"]
+    run(o + ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-days", "2", "-subj", "/CN=skr e2e CA", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem"])
+    run(o + ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-subj", "/CN=skr e2e broker", "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr"])
+    with open(f"{d}/san.ext", "w") as f:
+        f.write(f"subjectAltName=IP:{GUEST_HOST},IP:127.0.0.1\n")
+    run(o + ["x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
+             "-CAcreateserial", "-days", "2", "-extfile", f"{d}/san.ext", "-out", f"{d}/server.pem"])
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc, seconds=10):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop(proc, sig=signal.SIGTERM, grace=10):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Console:
+    """The guest's serial console: every line with the host time it arrived."""
+
+    def __init__(self, proc, log_path):
+        self.proc = proc
+        self.lines = []
+        self.cond = threading.Condition()
+        self.log = open(log_path, "a", buffering=1, errors="replace")
+        self.start = time.monotonic()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        buf = b""
+        while True:
+            chunk = self.proc.stdout.read1(4096) if hasattr(self.proc.stdout, "read1") \
+                else os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            buf += chunk
+            # A prompt has no newline: hand partial lines over too.
+            *full, buf = re.split(rb"\r?\n", buf)
+            with self.cond:
+                for raw in full:
+                    self._add(raw)
+                if buf.endswith(b": ") or buf.endswith(b":"):
+                    self._add(buf)
+                    buf = b""
+                self.cond.notify_all()
+        with self.cond:
+            if buf:
+                self._add(buf)
+            self.lines.append((time.monotonic(), None))      # end of output
+            self.cond.notify_all()
+
+    def _add(self, raw):
+        text = raw.decode("utf-8", "replace").replace("\r", "")
+        self.lines.append((time.monotonic(), text))
+        self.log.write(text + "\n")
+
+    def expect(self, pattern, timeout, start=0, forbid=None):
+        """Waits for a line matching pattern (from index start); returns (index, match).
+        Raises if forbid matches first, the guest stops, or the time runs out."""
+        rx = re.compile(pattern)
+        bad = re.compile(forbid) if forbid else None
+        end = time.monotonic() + timeout
+        i = start
+        with self.cond:
+            while True:
+                while i < len(self.lines):
+                    _, text = self.lines[i]
+                    if text is None:
+                        raise AssertionError(f"guest stopped before /{pattern}/")
+                    if bad and bad.search(text):
+                        raise AssertionError(f"console showed /{forbid}/ before /{pattern}/: {text}")
+                    m = rx.search(text)
+                    if m:
+                        return i, m
+                    i += 1
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no /{pattern}/ on the console within {timeout}s")
+                self.cond.wait(left)
+
+    def send(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def text(self):
+        with self.cond:
+            return [t for _, t in self.lines if t is not None]
+
+
+class Stack:
+    def __init__(self, build, image, work):
+        self.build, self.image, self.work = build, image, work
+        self.broker = self.qemu = self.tpm = None
+        self.bdir = f"{work}/broker"
+        self.tpmdir = f"{work}/tpm"
+        self.az = f"{work}/az"
+        for d in (self.bdir, f"{self.bdir}/vcek", self.tpmdir, self.az):
+            os.makedirs(d, exist_ok=True)
+        self.vars = f"{work}/OVMF_VARS.fd"
+        shutil.copy(OVMF_VARS, self.vars)
+        self.env = dict(l.strip().split("=", 1) for l in open(f"{image}/image.env") if "=" in l)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        stop(self.qemu, signal.SIGKILL)
+        stop(self.tpm)
+        stop(self.broker)
+
+    # --- the guest's vTPM -------------------------------------------------
+    def provision_tpm(self):
+        """A fake Azure vTPM: AK and test-signed HCL report written into swtpm."""
+        port = free_port()
+        tpm = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.tpmdir}",
+                                "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
+                                "--ctrl", f"type=unixio,path={self.tpmdir}/prov.ctrl",
+                                "--flags", "not-need-init,startup-clear"])
+        try:
+            if not wait_port(port, tpm):
+                raise RuntimeError("swtpm did not start")
+            run([f"{self.build}/tools/skr-fake-azure", "--tcti", f"swtpm:host=127.0.0.1,port={port}",
+                 "--out", self.az])
+        finally:
+            stop(tpm)
+
+    def start_tpm(self):
+        sock = f"{self.tpmdir}/qemu.ctrl"
+        if os.path.exists(sock):
+            os.unlink(sock)
+        self.tpm = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.tpmdir}",
+                                     "--ctrl", f"type=unixio,path={sock}", "--terminate",
+                                     "--log", f"file={self.work}/swtpm.log"])
+        for _ in range(100):
+            if os.path.exists(sock):
+                return sock
+            time.sleep(0.05)
+        raise RuntimeError("swtpm did not create its socket")
+
+    # --- the broker ---------------------------------------------------------
+    def start_broker(self):
+        d = self.bdir
+        if not os.path.exists(f"{d}/broker.json"):
+            make_tls(d)
+            for name, n in (("master.key", 32), ("nonce.secret", 32)):
+                with open(f"{d}/{name}", "wb") as f:
+                    f.write(os.urandom(n))
+            with open(f"{d}/admin.token", "w") as f:
+                f.write(os.urandom(24).hex())
+            for name in ("master.key", "admin.token"):
+                os.chmod(f"{d}/{name}", 0o600)
+            hcl = json.loads(run([f"{self.build}/skrctl", "hcl", "show", f"{self.az}/hcl.bin",
+                                  "--json"]).stdout)["snp_report"]
+            shutil.copy(f"{self.az}/vcek.der",
+                        f"{d}/vcek/{hcl['chip_id']}-{hcl['reported_tcb']['raw']}.der")
+            self.ports = (free_port(), free_port())
+            cfg = {"listen": f"127.0.0.1:{self.ports[0]}", "admin_listen": f"127.0.0.1:{self.ports[1]}",
+                   "tls_cert": f"{d}/server.pem", "tls_key": f"{d}/server.key",
+                   "database": f"{d}/broker.db", "master_key": f"{d}/master.key",
+                   "admin_token_file": f"{d}/admin.token", "nonce_secret_file": f"{d}/nonce.secret",
+                   "trust_anchors": [f"{self.az}/chain.pem"], "vcek_cache_dir": f"{d}/vcek",
+                   "nonce_ttl": 120, "threads": 2}
+            with open(f"{d}/broker.json", "w") as f:
+                json.dump(cfg, f)
+        log = open(f"{d}/broker.log", "a")
+        self.broker = subprocess.Popen([f"{self.build}/skr-broker", "--config", f"{d}/broker.json"],
+                                       stdout=log, stderr=log)
+        if not wait_port(self.ports[0], self.broker) or not wait_port(self.ports[1], self.broker):
+            raise RuntimeError("broker did not start: " + open(f"{d}/broker.log").read()[-2000:])
+
+    def stop_broker(self):
+        stop(self.broker)
+        self.broker = None
+
+    def admin(self, method, path, body=None):
+        cmd = ["curl", "-sS", "--cacert", f"{self.bdir}/ca.pem", "-X", method, "-w", "\n%{http_code}",
+               "-H", "Authorization: Bearer " + open(f"{self.bdir}/admin.token").read().strip()]
+        if body is not None:
+            cmd += ["-H", "Content-Type: application/json", "--data", json.dumps(body)]
+        out = run(cmd + [f"https://127.0.0.1:{self.ports[1]}{path}"]).stdout
+        text, _, status = out.rpartition("\n")
+        if not status.startswith("2"):
+            raise RuntimeError(f"admin {method} {path}: HTTP {status}: {text}")
+        return json.loads(text) if text.strip() else None
+
+    def enroll_blob(self, passphrase, key_id, pcrs="7", timeout=30):
+        """What the guest's enroll step reads from fw_cfg: a tar of env, CA, token, passphrase."""
+        d = f"{self.work}/enroll"
+        os.makedirs(d, exist_ok=True)
+        with open(f"{d}/enroll.env", "w") as f:
+            f.write(f"BROKER=https://{GUEST_HOST}:{self.ports[0]}\nADMIN=https://{GUEST_HOST}:{self.ports[1]}\n"
+                    f"PCRS={pcrs}\nKEY_ID={key_id}\nTIMEOUT={timeout}\n")
+        shutil.copy(f"{self.bdir}/ca.pem", f"{d}/ca.pem")
+        shutil.copy(f"{self.bdir}/admin.token", f"{d}/admin.token")
+        with open(f"{d}/passphrase", "w") as f:
+            f.write(passphrase)
+        run(["tar", "-C", d, "-cf", f"{self.work}/enroll.tar", "."])
+        return f"{self.work}/enroll.tar"
+
+    # --- the guest ------------------------------------------------------------
+    def set_entry(self, entry, options):
+        """Makes ENTRY the boot entry of the next boot, with these kernel options."""
+        esp = f"{self.image}/disk.img@@{self.env['ESP_OFFSET']}"
+        initrd = {"skr": "initrd-skr.img", "baseline": "initrd-baseline.img",
+                  "dracut": "initrd-dracut.img"}[entry]
+        conf = f"{self.work}/loader.conf"
+        with open(conf, "w") as f:
+            f.write("default e2e.conf\ntimeout 0\nconsole-mode keep\n")
+        ent = f"{self.work}/e2e.conf"
+        with open(ent, "w") as f:
+            f.write(f"title skr e2e ({entry})\nlinux /vmlinuz\ninitrd /{initrd}\n"
+                    f"options console=ttyS0,115200 {options}\n")
+        run(["mcopy", "-o", "-i", esp, conf, "::/loader/loader.conf"])
+        run(["mcopy", "-o", "-i", esp, ent, "::/loader/entries/e2e.conf"])
+
+    def boot(self, name, fw_cfg=None):
+        sock = self.start_tpm()
+        cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2",
+               "-m", "1536", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
+               "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+               "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
+               "-drive", f"file={self.image}/disk.img,format=raw,if=virtio,cache=unsafe",
+               "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+               "-chardev", f"socket,id=chrtpm,path={sock}",
+               "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0"]
+        if fw_cfg:
+            cmd += ["-fw_cfg", f"name=opt/skr/enroll,file={fw_cfg}"]
+        self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=open(f"{self.work}/qemu-{name}.err", "w"))
+        return Console(self.qemu, f"{self.work}/console-{name}.log")
+
+    def kill_guest(self):
+        stop(self.qemu, signal.SIGKILL)
+        stop(self.tpm)
+        self.qemu = self.tpm = None
+
+    def wait_off(self, timeout=120):
+        try:
+            self.qemu.wait(timeout)
+        finally:
+            stop(self.qemu, signal.SIGKILL)
+            stop(self.tpm)
+            self.qemu = self.tpm = None
