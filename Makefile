@@ -16,6 +16,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
 INITRAMFS_TOOLS_DIR ?= /usr/share/initramfs-tools
 DRACUT_MODULES_DIR  ?= /usr/lib/dracut/modules.d
+MANDIR     ?= $(PREFIX)/share/man
 VERSION    ?= $(shell cat VERSION)
 BUILD      ?= build
 CC         ?= cc
@@ -185,8 +186,26 @@ install: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO)
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/skr
 	[ -e $(DESTDIR)$(SYSCONFDIR)/skr/skr.conf ] || install -m 0644 packaging/etc/skr.conf $(DESTDIR)$(SYSCONFDIR)/skr/skr.conf
 	[ -e $(DESTDIR)$(SYSCONFDIR)/skr/broker.json ] || install -m 0640 packaging/etc/broker.json $(DESTDIR)$(SYSCONFDIR)/skr/broker.json
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	for m in $(MAN_PAGES); do \
+		d=$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; \
+		sed 's|@VERSION@|$(VERSION)|g' $$m > $$d && chmod 0644 $$d || exit 1; \
+	done
 
 clean:
 	rm -rf build
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Man pages: plain roff in man/ (@VERSION@ is filled in by install).
+MAN_PAGES := $(wildcard man/*.5 man/*.8)
+.PHONY: man-check package-test
+
+# Every page through groff and man with all warnings on: no output allowed.
+man-check:
+	sh man/check.sh $(MAN_PAGES)
+
+# Builds the .debs in a temporary copy of the tree and installs them into a
+# copy of the cached Debian 12 root (root; see packaging/README.md).
+package-test:
+	sh packaging/test.sh

@@ -32,7 +32,7 @@ make -s -C "$top" install DESTDIR="$root" PREFIX=/usr >&2
 
 kver=$(ls "$root/lib/modules" | sort -V | tail -1)
 uuid=$(cat /proc/sys/kernel/random/uuid)
-head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$out/passphrase"
+head -c 18 /dev/urandom | base64 | tr -d '/+=\n' > "$out/passphrase"
 head -c 64 /dev/urandom > "$out/root.key"
 
 # The guest: crypttab, fstab, a console, and the unit that reports how the
@@ -49,6 +49,13 @@ install -m 0755 "$here/guest/skr-e2e-report" "$root/usr/local/sbin/skr-e2e-repor
 install -m 0644 "$here/guest/skr-e2e-report.service" "$root/etc/systemd/system/"
 ln -sf /etc/systemd/system/skr-e2e-report.service \
 	"$root/etc/systemd/system/multi-user.target.wants/skr-e2e-report.service"
+# The booted guest's network (the enroll step talks to the broker).
+printf '[Match]\nType=ether\n\n[Network]\nDHCP=yes\n' > "$root/etc/systemd/network/20-e2e.network"
+ln -sf /lib/systemd/system/systemd-networkd.service \
+	"$root/etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+mkdir -p "$root/etc/systemd/system/network-online.target.wants"
+ln -sf /lib/systemd/system/systemd-networkd-wait-online.service \
+	"$root/etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service"
 # Nothing else to wait for in a test guest.
 for u in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
 	fstrim.timer getty@tty1.service serial-getty@ttyS0.service; do

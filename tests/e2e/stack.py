@@ -22,7 +22,10 @@ OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
 
 def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])}... exited {r.returncode}: {r.stderr.strip()[-800:]}")
+    return r
 
 
 def make_tls(d):
@@ -38,12 +41,22 @@ def make_tls(d):
              "-CAcreateserial", "-days", "2", "-extfile", f"{d}/san.ext", "-out", f"{d}/server.pem"])
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_port(pair=False):
+    """A free loopback port; with pair, one whose successor is free too (swtpm's TCTI
+    finds the control channel at port + 1)."""
+    while True:
+        s, t = socket.socket(), socket.socket()
+        try:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            if pair:
+                t.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+            t.close()
 
 
 def wait_port(port, proc, seconds=10):
@@ -154,6 +167,9 @@ class Stack:
             os.makedirs(d, exist_ok=True)
         self.vars = f"{work}/OVMF_VARS.fd"
         shutil.copy(OVMF_VARS, self.vars)
+        # The guest writes to its disk (enrollment, journal): boot a copy.
+        self.disk = f"{work}/disk.img"
+        run(["cp", "--sparse=always", f"{image}/disk.img", self.disk])
         self.env = dict(l.strip().split("=", 1) for l in open(f"{image}/image.env") if "=" in l)
 
     def __enter__(self):
@@ -170,10 +186,10 @@ class Stack:
     # --- the guest's vTPM -------------------------------------------------
     def provision_tpm(self):
         """A fake Azure vTPM: AK and test-signed HCL report written into swtpm."""
-        port = free_port()
+        port = free_port(pair=True)
         tpm = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.tpmdir}",
                                 "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
-                                "--ctrl", f"type=unixio,path={self.tpmdir}/prov.ctrl",
+                                "--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1",
                                 "--flags", "not-need-init,startup-clear"])
         try:
             if not wait_port(port, tpm):
@@ -259,7 +275,7 @@ class Stack:
     # --- the guest ------------------------------------------------------------
     def set_entry(self, entry, options):
         """Makes ENTRY the boot entry of the next boot, with these kernel options."""
-        esp = f"{self.image}/disk.img@@{self.env['ESP_OFFSET']}"
+        esp = f"{self.disk}@@{self.env['ESP_OFFSET']}"
         initrd = {"skr": "initrd-skr.img", "baseline": "initrd-baseline.img",
                   "dracut": "initrd-dracut.img"}[entry]
         conf = f"{self.work}/loader.conf"
@@ -278,7 +294,7 @@ class Stack:
                "-m", "1536", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
                "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
-               "-drive", f"file={self.image}/disk.img,format=raw,if=virtio,cache=unsafe",
+               "-drive", f"file={self.disk},format=raw,if=virtio,cache=unsafe",
                "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
                "-chardev", f"socket,id=chrtpm,path={sock}",
                "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0"]
