@@ -14,7 +14,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 version=$(cat "$repo/VERSION")
 cache=${SKR_CACHE:-/var/cache/skr}/e2e
 PATH_IN_ROOT=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-passed=0 failed=0 work= broker_pid=
+passed=0 failed=0 work= bg_pid=
 
 ok() { passed=$((passed + 1)); echo "ok $*"; }
 bad() { failed=$((failed + 1)); echo "FAIL $*"; }
@@ -34,7 +34,13 @@ t() {
 # Unmounts what is mounted below $work (deepest first) and removes it, but
 # never a tree that still has a mount inside.
 cleanup() {
-	[ -z "$broker_pid" ] || { kill -KILL "$broker_pid" 2>/dev/null; wait "$broker_pid" 2>/dev/null; }
+	# The broker or the container (nspawn powers it off on TERM).
+	if [ -n "$bg_pid" ]; then
+		kill -TERM "$bg_pid" 2>/dev/null
+		sleep 2
+		kill -KILL "$bg_pid" 2>/dev/null
+		wait "$bg_pid" 2>/dev/null
+	fi
 	[ -n "$work" ] && [ -d "$work" ] || return 0
 	for m in $(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
 		umount "$m" 2>/dev/null || umount -l "$m"
@@ -210,16 +216,12 @@ t "/var/lib/skr-broker is skr-broker's, 0700" \
 t "/etc/skr/broker.json is root:skr-broker 0640" \
 	sh -c '[ "$(chroot "$1" stat -c "%U %G %a" /etc/skr/broker.json)" = "root skr-broker 640" ]' sh "$root"
 
-# --- the broker, as its unit runs it -----------------------------------------
+# --- the broker, as the operator runs it ---------------------------------------
 
-# No systemd runs in a chroot: the unit's ExecStart runs as its User/Group
-# with its UMask, in a network namespace of its own (the packaged
-# broker.json's ports, loopback only).  TLS and secrets as the operator
-# steps in packaging/README.md make them.
+# TLS and secrets as the operator steps in packaging/README.md make them,
+# for the packaged broker.json as it is.
 unit=$root/lib/systemd/system/skr-broker.service
-exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 user=$(sed -n 's/^User=//p' "$unit")
-group=$(sed -n 's/^Group=//p' "$unit")
 etc=$root/etc/skr
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=skr test CA" \
 	-keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
@@ -234,39 +236,79 @@ head -c 32 /dev/urandom > "$etc/nonce.secret"
 uid=$(in_root id -u "$user")
 chown "$uid:$uid" "$etc/broker.key" "$etc/master.key" "$etc/admin.token" "$etc/nonce.secret"
 chmod 0600 "$etc/broker.key" "$etc/master.key" "$etc/admin.token" "$etc/nonce.secret"
+t "systemctl enable skr-broker" in_root systemctl enable skr-broker.service
 
-umask_unit=$(sed -n 's/^UMask=//p' "$unit")
-# shellcheck disable=SC2086  # ExecStart is a command line
-(umask "${umask_unit:-0022}" && exec unshare --net sh -c 'r=$1 && shift &&
-	chroot "$r" ip link set lo up && exec chroot "$r" env -i "$@"' sh "$root" PATH=$PATH_IN_ROOT \
-	setpriv --reuid="$user" --regid="$group" --init-groups --no-new-privs -- $exec_start) \
-	> "$work/broker.log" 2>&1 &
-broker_pid=$!
-api() { nsenter -t "$broker_pid" -n curl -sS --max-time 5 --cacert "$work/ca.pem" "$@"; }
-i=0
-until api -o /dev/null https://127.0.0.1:8443/healthz 2>/dev/null || [ $i -ge 50 ]; do
-	kill -0 "$broker_pid" 2>/dev/null || break
-	sleep 0.2
-	i=$((i + 1))
-done
-t "broker answers /healthz as $user (ExecStart of the unit)" \
-	sh -c 'awk -v u="$2" "/^Uid:/ { exit !(\$2 == u && \$3 == u) }" "/proc/$1/status" &&
-		[ "$(nsenter -t "$1" -n curl -sS --cacert "$3" https://127.0.0.1:8443/healthz)" = ok ]' \
-	sh "$broker_pid" "$uid" "$work/ca.pem"
-token=$(cat "$etc/admin.token")
+if command -v systemd-nspawn >/dev/null; then
+	# The real unit under systemd (its User=, StateDirectory= and sandbox),
+	# in a booted container with a network of its own (loopback only).  It
+	# boots a copy, so that what booting writes (journal, timers, machine
+	# id) is not mistaken for the packages' leftovers at purge.
+	how="systemd in systemd-nspawn"
+	cp -a "$root" "$work/boot"
+	systemd-nspawn -q --register=no --keep-unit --private-network -D "$work/boot" --boot \
+		> "$work/nspawn.log" 2>&1 &
+	bg_pid=$!
+	ns() { nsenter -t "$ns_pid" -a "$@"; }
+	ns_pid= i=0
+	while [ $i -lt 300 ] && kill -0 "$bg_pid" 2>/dev/null; do
+		[ -n "$ns_pid" ] || ns_pid=$(pgrep -P "$bg_pid" | head -n 1)
+		[ -n "$ns_pid" ] && [ "$(ns systemctl is-active skr-broker.service 2>/dev/null)" = active ] &&
+			break
+		sleep 0.2
+		i=$((i + 1))
+	done
+	t "skr-broker.service is active ($how)" sh -c '[ "$(nsenter -t "$1" -a systemctl is-active \
+		skr-broker.service)" = active ]' sh "${ns_pid:-0}"
+	main_pid=$(ns systemctl show -p MainPID --value skr-broker.service 2>/dev/null)
+	status_text=$(ns cat "/proc/${main_pid:-0}/status" 2>/dev/null)
+	stop_broker() { ns systemctl stop skr-broker.service && ns systemctl is-failed -q skr-broker.service
+		[ $? -eq 1 ]; }
+	db_root=$work/boot
+	api_pid=$ns_pid
+else
+	# No systemd-nspawn: the unit's ExecStart as its User/Group with its
+	# UMask, in a network namespace of its own.  No sandbox options.
+	how="ExecStart under setpriv, no systemd"
+	exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+	group=$(sed -n 's/^Group=//p' "$unit")
+	umask_unit=$(sed -n 's/^UMask=//p' "$unit")
+	# shellcheck disable=SC2086  # ExecStart is a command line
+	(umask "${umask_unit:-0022}" && exec unshare --net sh -c 'r=$1 && shift &&
+		chroot "$r" ip link set lo up && exec chroot "$r" env -i "$@"' sh "$root" PATH=$PATH_IN_ROOT \
+		setpriv --reuid="$user" --regid="$group" --init-groups --no-new-privs -- $exec_start) \
+		> "$work/broker.log" 2>&1 &
+	bg_pid=$!
+	i=0
+	until [ $i -ge 50 ] || nsenter -t "$bg_pid" -n curl -s -o /dev/null --cacert "$work/ca.pem" \
+		https://127.0.0.1:8443/healthz; do
+		kill -0 "$bg_pid" 2>/dev/null || break
+		sleep 0.2
+		i=$((i + 1))
+	done
+	status_text=$(cat "/proc/$bg_pid/status" 2>/dev/null)
+	stop_broker() { kill -TERM "$bg_pid" && wait "$bg_pid"; }
+	db_root=$root
+	api_pid=$bg_pid
+fi
+t "the broker runs as $user ($how)" sh -c 'printf "%s\n" "$1" |
+	awk -v u="$2" "/^Uid:/ { ok = \$2 == u && \$3 == u } END { exit !ok }"' sh "$status_text" "$uid"
+t "broker answers /healthz" sh -c '[ "$(nsenter -t "$1" -n curl -sS --max-time 5 --cacert "$2" \
+	https://127.0.0.1:8443/healthz)" = ok ]' sh "$api_pid" "$work/ca.pem"
 secret=$(head -c 32 /dev/urandom | base64)
-t "admin API stores a key" sh -c '[ "$(nsenter -t "$1" -n curl -sS -o /dev/null -w "%{http_code}" \
-	--cacert "$2" -H "Authorization: Bearer $3" -H "Content-Type: application/json" \
+t "admin API stores a key" sh -c '[ "$(nsenter -t "$1" -n curl -sS --max-time 5 -o /dev/null \
+	-w "%{http_code}" --cacert "$2" -H "Authorization: Bearer $(cat "$3")" \
+	-H "Content-Type: application/json" \
 	--data "{\"key_id\": \"pkg-test\", \"secret\": \"$4\", \"policy\": {\"pcrs\": {\"indexes\": [7]}}}" \
-	https://127.0.0.1:8444/v1/keys)" = 201 ]' sh "$broker_pid" "$work/ca.pem" "$token" "$secret"
+	https://127.0.0.1:8444/v1/keys)" = 201 ]' sh "$api_pid" "$work/ca.pem" "$etc/admin.token" "$secret"
 t "SQLite store /var/lib/skr-broker/broker.db is $user's, 0600" \
-	sh -c '[ "$(chroot "$1" stat -c "%U %a" /var/lib/skr-broker/broker.db)" = "$2 600" ]' sh "$root" "$user"
-kill -TERM "$broker_pid"
-wait "$broker_pid"
-rc=$?
-broker_pid=
-t "broker stops cleanly on SIGTERM" test "$rc" -eq 0
-[ "$rc" -eq 0 ] || sed 's/^/    broker: /' "$work/broker.log"
+	sh -c '[ "$(chroot "$1" stat -c "%U %a" /var/lib/skr-broker/broker.db)" = "$2 600" ]' sh "$db_root" "$user"
+t "the broker stops cleanly" stop_broker
+if [ -n "${ns_pid:-}" ]; then
+	kill -TERM "$bg_pid"	# nspawn powers the container off
+	wait "$bg_pid"
+fi
+bg_pid=
+[ "$failed" -eq 0 ] || sed 's/^/    broker: /' "$work/broker.log" "$work/nspawn.log" 2>/dev/null | tail -n 30
 
 # --- maintainer scripts when the initramfs cannot be rebuilt -----------------
 

@@ -204,7 +204,9 @@ static int try_release(struct crypt_device *cd, const struct opts *o, struct skr
 			break;
 		}
 		skr_token_release_opts(&tokens[i], 0, &ro);
-		ro.deadline_ms = (unsigned)(left * 1000.0);
+		/* Each remaining token gets a fair share: a dead first broker must
+		 * not eat the time of a live second one. */
+		ro.deadline_ms = (unsigned)(left * 1000.0 / (double)(n - i));
 		if (o->tcti)
 			ro.tcti = o->tcti;
 		say(false, "asking %s for the key of %s", tokens[i].brokers[0], o->device);

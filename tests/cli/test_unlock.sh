@@ -182,8 +182,21 @@ img=$img_saved
 : > "$SKR_CMDLINE"
 kill "$hole_pid" 2>/dev/null; wait "$hole_pid" 2>/dev/null; hole_pid=
 
-# TPM gone: the prompt comes without waiting out the deadline.
 start_broker "$bdir" >/dev/null 2>&1
+
+# Two tokens, the first one's broker dead: each token gets its share of the
+# deadline, so the live second one still opens in time.  (PCR 7 was extended
+# above: approve the state it is in now.)
+admin POST /v1/keys/disk-1/refsets "{\"label\": \"boot-2\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+token_json "$RELEASE_URL" > "$tmpd/live.json"
+cryptsetup token import "$tmpd/hole.img" --json-file "$tmpd/live.json" --token-id 1 >/dev/null 2>&1
+echo 'rd.skr.timeout=6' > "$SKR_CMDLINE"
+img_saved=$img img=$tmpd/hole.img
+run_unlock two-tokens-dead-first 0 "checked .* with the key from $RELEASE_URL" --test-passphrase
+img=$img_saved
+: > "$SKR_CMDLINE"
+
+# TPM gone: the prompt comes without waiting out the deadline.
 stop_vtpm
 pty_unlock tpm-absent 6 0 "$PASS" -- --test-passphrase
 pty_has tpm-absent-message 'TPM is not available|tpm_'
