@@ -244,7 +244,8 @@ if command -v systemd-nspawn >/dev/null; then
 	# boots a copy, so that what booting writes (journal, timers, machine
 	# id) is not mistaken for the packages' leftovers at purge.
 	how="systemd in systemd-nspawn"
-	cp -a "$root" "$work/boot"
+	# /proc is unmounted first: cp -a would copy the host's processes.
+	umount "$root/proc" && cp -a "$root" "$work/boot" && mount -t proc proc "$root/proc"
 	systemd-nspawn -q --register=no --keep-unit --private-network -D "$work/boot" --boot \
 		> "$work/nspawn.log" 2>&1 &
 	bg_pid=$!

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libcryptsetup.h>
@@ -289,6 +290,31 @@ static int prompt_loop(struct crypt_device *cd, const struct opts *o)
 	return rc;
 }
 
+/*
+ * How this boot opened the volume, in /run/skr/NAME.unlocked ("method=attestation"
+ * or "method=passphrase"): /run survives the switch to the real root, so the
+ * booted system (and its operator) can tell an attested unlock from a typed one.
+ * Best effort: a read-only or missing /run does not fail the unlock.
+ */
+static void record_unlock(const struct opts *o, const char *method)
+{
+	const char *dir = getenv("SKR_RUN_DIR");
+	char path[512];
+	FILE *f;
+
+	if (o->test || !o->name || strchr(o->name, '/'))
+		return;
+	if (!dir || !*dir)
+		dir = "/run/skr";
+	(void)mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/%s.unlocked", dir, o->name);
+	f = fopen(path, "we");
+	if (!f)
+		return;
+	fprintf(f, "method=%s\n", method);
+	fclose(f);
+}
+
 /* libcryptsetup's own messages only in debug mode: ours say it shorter. */
 static void crypt_log_cb(int level, const char *msg, void *usrptr)
 {
@@ -346,6 +372,8 @@ int main(int argc, char **argv)
 			say(false, "no skr token on %s", o.device);
 		else if (try_release(cd, &o, tokens, n, start + timeout) == 0)
 			rc = 0;
+		if (rc == 0)
+			record_unlock(&o, "attestation");
 	}
 	if (rc != 0 && !o.probe && o.no_prompt) {
 		say(false, "%s stays closed: the passphrase is asked next", o.device);
@@ -355,6 +383,8 @@ int main(int argc, char **argv)
 			rc = 0;
 		else if (prompt_loop(cd, &o) == 0)
 			rc = 0;
+		if (rc == 0)
+			record_unlock(&o, "passphrase");
 	}
 	for (i = 0; i < n; i++)
 		skr_token_free(&tokens[i]);

@@ -89,6 +89,7 @@ class Console:
     def __init__(self, proc, log_path):
         self.proc = proc
         self.lines = []
+        self.partial = ""
         self.cond = threading.Condition()
         self.log = open(log_path, "a", buffering=1, errors="replace")
         self.start = time.monotonic()
@@ -98,23 +99,21 @@ class Console:
     def _read(self):
         buf = b""
         while True:
-            chunk = self.proc.stdout.read1(4096) if hasattr(self.proc.stdout, "read1") \
-                else os.read(self.proc.stdout.fileno(), 4096)
+            chunk = os.read(self.proc.stdout.fileno(), 4096)
             if not chunk:
                 break
             buf += chunk
-            # A prompt has no newline: hand partial lines over too.
             *full, buf = re.split(rb"\r?\n", buf)
             with self.cond:
                 for raw in full:
                     self._add(raw)
-                if buf.endswith(b": ") or buf.endswith(b":"):
-                    self._add(buf)
-                    buf = b""
+                # A prompt has no newline: expect() sees the unfinished line too.
+                self.partial = buf.decode("utf-8", "replace")
                 self.cond.notify_all()
         with self.cond:
             if buf:
                 self._add(buf)
+            self.partial = ""
             self.lines.append((time.monotonic(), None))      # end of output
             self.cond.notify_all()
 
@@ -125,6 +124,7 @@ class Console:
 
     def expect(self, pattern, timeout, start=0, forbid=None):
         """Waits for a line matching pattern (from index start); returns (index, match).
+        The unfinished last line (a prompt) counts, as index len(lines).
         Raises if forbid matches first, the guest stops, or the time runs out."""
         rx = re.compile(pattern)
         bad = re.compile(forbid) if forbid else None
@@ -142,10 +142,20 @@ class Console:
                     if m:
                         return i, m
                     i += 1
+                if bad and bad.search(self.partial):
+                    raise AssertionError(f"console showed /{forbid}/ before /{pattern}/")
+                m = rx.search(self.partial)
+                if m:
+                    return i, m
                 left = end - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"no /{pattern}/ on the console within {timeout}s")
                 self.cond.wait(left)
+
+    def when(self, index):
+        """Host time at which line index arrived (now for the unfinished line)."""
+        with self.cond:
+            return self.lines[index][0] if index < len(self.lines) else time.monotonic()
 
     def send(self, text):
         self.proc.stdin.write(text.encode())
