@@ -7,6 +7,8 @@
 #   make e2e        QEMU boots of an encrypted root (initramfs-tools, dracut); needs root
 #   make bench-boot the same, 3 boots each -> bench/results/boot.json
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make man-check  man pages through groff and man with all warnings on
+#   make package-test  build the .debs/RPMs, install into a Debian 12 root; needs root
 #   make clean
 
 PREFIX     ?= /usr/local

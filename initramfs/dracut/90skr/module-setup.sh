@@ -50,10 +50,13 @@ install() {
     local plugin lib
     skr_conf
     plugin=$(skr_plugin)
-    inst_libdir_file "cryptsetup/libcryptsetup-token-skr.so"
-    [[ -e $initdir$plugin ]] || inst_library "$plugin"
+    # inst_library resolves the plugin's own libraries (curl, tss2, json-c).
+    inst_library "$plugin"
     # libtss2-tctildr opens its TCTI with dlopen: dracut cannot see that.
-    inst_libdir_file "libtss2-tcti-device.so*"
+    for lib in /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0 /lib/x86_64-linux-gnu/libtss2-tcti-device.so.0 \
+        /usr/lib64/libtss2-tcti-device.so.0; do
+        [[ -e $lib ]] && { inst_library "$lib"; break; }
+    done
     inst_simple "$moddir/skr.conf" /etc/skr/skr.conf.dracut
     if [[ $SKR_NETWORK != no ]]; then
         inst_simple "$moddir/cryptsetup-network.conf" \
