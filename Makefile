@@ -157,8 +157,11 @@ bench: $(BUILD)/skrctl $(BUILD)/skr-broker $(BENCH_BIN) $(TOOL_BIN)
 # cached debootstrap root (tests/e2e/build-base.sh) with this tree installed.
 E2E_IMAGE ?= /var/cache/skr/e2e/image
 E2E_RUNS  ?= 1
+# E2E_DEBS=DIR: install skr in the guest from the .debs in DIR (make
+# package-test SKR_DEBS_OUT=DIR builds them) instead of `make install`.
+E2E_DEBS  ?=
 e2e: all $(TOOL_BIN)
-	sh tests/e2e/build-image.sh $(E2E_IMAGE)
+	SKR_E2E_DEBS=$(E2E_DEBS) sh tests/e2e/build-image.sh $(E2E_IMAGE)
 	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs $(E2E_RUNS)
 
 # Boot-time benchmark: the e2e scenarios, medians of 3 boots each.

@@ -112,6 +112,10 @@ else
 fi
 debs="$work/skr-client_${deb_version}_amd64.deb $work/skr-broker_${deb_version}_amd64.deb"
 debs="$debs $work/skr-dracut_${deb_version}_all.deb"
+# The e2e guest image installs these very packages (make e2e E2E_DEBS=DIR).
+if [ -n "${SKR_DEBS_OUT:-}" ]; then
+	mkdir -p "$SKR_DEBS_OUT" && rm -f "$SKR_DEBS_OUT"/skr-*.deb && cp $debs "$SKR_DEBS_OUT"/
+fi
 
 # Lintian: no error, and no tag that packaging/README.md does not explain.
 explained="initial-upload-closes-no-bugs package-supports-alternative-init-but-no-init.d-script"

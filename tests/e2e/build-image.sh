@@ -6,6 +6,8 @@
 #   and a GPT disk with an ESP (systemd-boot, kernel, the initramfs images)
 #   and a LUKS2 root encrypted offline with `cryptsetup reencrypt --encrypt`.
 # Usage: build-image.sh OUTDIR   (needs root; the repository's `make all`)
+# With SKR_E2E_DEBS=DIR, skr comes from the skr-client and skr-dracut .debs
+# in DIR (as built by `make package-test SKR_DEBS_OUT=DIR`) instead.
 # Writes OUTDIR/disk.img, OUTDIR/passphrase, OUTDIR/image.env (offsets, UUID,
 # kernel version).  No device-mapper or loop device is used on the host.
 set -eu
@@ -28,7 +30,17 @@ trap cleanup EXIT INT TERM
 echo "e2e: copying the cached root" >&2
 cp -a "$base" "$root"
 rm -f "$root/.skr-base-done"
-make -s -C "$top" install DESTDIR="$root" PREFIX=/usr >&2
+if [ -n "${SKR_E2E_DEBS:-}" ]; then
+	# The packages operators install (make package-test builds them).
+	echo "e2e: installing the skr-client and skr-dracut packages from $SKR_E2E_DEBS" >&2
+	cp "$SKR_E2E_DEBS"/skr-client_*.deb "$SKR_E2E_DEBS"/skr-dracut_*.deb "$root/tmp/"
+	echo 'update_initramfs=no' > "$root/etc/initramfs-tools/update-initramfs.conf"
+	chroot "$root" sh -c 'dpkg -i /tmp/skr-client_*.deb /tmp/skr-dracut_*.deb' >&2
+	echo 'update_initramfs=yes' > "$root/etc/initramfs-tools/update-initramfs.conf"
+	rm -f "$root"/tmp/skr-*.deb
+else
+	make -s -C "$top" install DESTDIR="$root" PREFIX=/usr >&2
+fi
 
 kver=$(ls "$root/lib/modules" | sort -V | tail -1)
 uuid=$(cat /proc/sys/kernel/random/uuid)
