@@ -54,7 +54,7 @@ def finish(st, con, method, start=0, forbid=None):
 def scenario_enroll(st, pw):
     st.set_entry("skr", "root=/dev/mapper/root ro skr.e2e=enroll")
     con = st.boot("enroll", fw_cfg=st.enroll_blob(pw, KEY_ID, pcrs="7", timeout=30))
-    i, _ = con.expect(PROMPT_INITRAMFS_TOOLS, BOOT_TIMEOUT)
+    i, _ = con.expect(PROMPT_INITRAMFS_TOOLS, BOOT_TIMEOUT, prompt=True)
     con.send(pw + "\n")
     con.expect(r"SKR-ENROLL-OK", BOOT_TIMEOUT, i, forbid=r"SKR-ENROLL-FAIL")
     finish(st, con, "passphrase", i)
@@ -103,7 +103,7 @@ def scenario_refusal(st, pw):
         con = st.boot("refusal")
         i, m = con.expect(r"refused by .*PCR 7 differs from the approved boot state \(pcr_mismatch\)",
                           BOOT_TIMEOUT)
-        j, _ = con.expect(PROMPT_INITRAMFS_TOOLS, 60, i)
+        j, _ = con.expect(PROMPT_INITRAMFS_TOOLS, 60, i, prompt=True)
         con.send(pw + "\n")
         t = root_mounted_at(con, j)
         finish(st, con, "passphrase", j)
@@ -121,7 +121,7 @@ def scenario_broker_down(st, pw, deadline=10):
     i, _ = con.expect(r"skr: asking https://", BOOT_TIMEOUT)
     asked = con.when(i)
     k, _ = con.expect(r"no answer from .*\(broker_unreachable\)", deadline + 30, i)
-    j, _ = con.expect(PROMPT_INITRAMFS_TOOLS, 60, k)
+    j, _ = con.expect(PROMPT_INITRAMFS_TOOLS, 60, k, prompt=True)
     waited = con.when(j) - asked
     # The deadline in guest seconds; TCG stretches them, so allow for that.
     if waited > deadline * 3 + 10:

@@ -122,9 +122,10 @@ class Console:
         self.lines.append((time.monotonic(), text))
         self.log.write(text + "\n")
 
-    def expect(self, pattern, timeout, start=0, forbid=None):
+    def expect(self, pattern, timeout, start=0, forbid=None, prompt=False):
         """Waits for a line matching pattern (from index start); returns (index, match).
-        The unfinished last line (a prompt) counts, as index len(lines).
+        With prompt, the unfinished last line counts too, as index len(lines): a
+        prompt has no newline.  forbid is checked against it always.
         Raises if forbid matches first, the guest stops, or the time runs out."""
         rx = re.compile(pattern)
         bad = re.compile(forbid) if forbid else None
@@ -144,7 +145,7 @@ class Console:
                     i += 1
                 if bad and bad.search(self.partial):
                     raise AssertionError(f"console showed /{forbid}/ before /{pattern}/")
-                m = rx.search(self.partial)
+                m = rx.search(self.partial) if prompt else None
                 if m:
                     return i, m
                 left = end - time.monotonic()
