@@ -41,7 +41,7 @@ max_len() {
 	tpms_attest) echo 4608 ;;	# TPMS_ATTEST is at most 4096 bytes
 	hcl_report) echo 16384 ;;	# 1236-byte fixed part + claims
 	evidence) echo 32768 ;;		# real bundles are about 8 KiB of JSON
-	eventlog | pe) echo 65536 ;;	# the seed logs and images are up to 33 KiB
+	eventlog | pe | predict) echo 65536 ;;	# the seed logs and images are up to 33 KiB
 	*) echo "" ;;
 	esac
 }

@@ -33,6 +33,7 @@ int cmd_release(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_unenroll(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 /* Prints "skrctl: usage: ..." to stderr and returns CLI_EXIT_USAGE. */
 int cli_usage(const char *usage);

@@ -40,6 +40,9 @@ static const struct {
 	{ "unenroll", cmd_unenroll,
 	  "DEVICE [--token N] [--admin-token FILE --ca PEM [--admin URL]...] [--reconcile] [--json]" },
 	{ "status", cmd_status, "DEVICE [--tcti T] [--timeout S] [--json]" },
+	{ "predict", cmd_predict,
+	  "--kernel IMG [--eventlog LOG] [--current-kernel IMG] [--initrd FILE] [--cmdline S] "
+	  "[--pcrs 4,7,9] [--pcrs-live FILE.json | --tcti T] [--json]" },
 };
 
 static void usage(FILE *to)

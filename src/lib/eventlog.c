@@ -114,6 +114,24 @@ static EVP_MD *fetch_md(uint16_t alg, struct skr_err *err)
 	return md;
 }
 
+EVP_MD *skr_tpm_alg_fetch_md(uint16_t alg, struct skr_err *err)
+{
+	return fetch_md(alg, err);
+}
+
+int skr_tpm_alg_hash(uint16_t alg, const void *data, size_t len, uint8_t *out,
+		     struct skr_err *err)
+{
+	EVP_MD *md = fetch_md(alg, err);
+	int ok;
+
+	if (!md)
+		return -1;
+	ok = EVP_Digest(data, len, out, NULL, md, NULL);
+	EVP_MD_free(md);
+	return ok ? 0 : skr_fail(err, SKR_R_unsupported, "%s hashing failed", skr_tpm_alg_name(alg));
+}
+
 /* Extends with md, the bank's hash already fetched (a replay fetches it once per bank). */
 static int bank_extend_md(struct skr_pcr_bank *bank, EVP_MD *md, unsigned pcr,
 			  const uint8_t *digest, size_t digest_len, struct skr_err *err)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
 #include "err.h"
 #include "util.h"
@@ -44,6 +45,15 @@ size_t skr_tpm_alg_digest_size(uint16_t alg);
 uint16_t skr_tpm_alg_from_name(const char *name);
 /* The name, or "0x%04x" for an unknown algorithm, into 8 bytes. */
 void skr_tpm_alg_label(uint16_t alg, char label[static 8]);
+/*
+ * out = H_alg(data); out must hold skr_tpm_alg_digest_size(alg) bytes.
+ * Fails with SKR_R_unsupported for an unknown hash or one OpenSSL lacks.
+ */
+int skr_tpm_alg_hash(uint16_t alg, const void *data, size_t len, uint8_t *out,
+		     struct skr_err *err);
+/* The OpenSSL digest of a known hash (free with EVP_MD_free), or NULL with
+ * SKR_R_unsupported: for hashing inputs too large to hold in memory. */
+EVP_MD *skr_tpm_alg_fetch_md(uint16_t alg, struct skr_err *err);
 
 /* ---- PCR banks ---------------------------------------------------------- */
 
@@ -91,6 +101,7 @@ enum {
 	SKR_EV_NO_ACTION = 0x00000003,
 	SKR_EV_SEPARATOR = 0x00000004,
 	SKR_EV_ACTION = 0x00000005,
+	SKR_EV_EVENT_TAG = 0x00000006,
 	SKR_EV_S_CRTM_VERSION = 0x00000008,
 	SKR_EV_IPL = 0x0000000D,
 	SKR_EV_EFI_VARIABLE_DRIVER_CONFIG = 0x80000001,
