@@ -47,15 +47,20 @@ installkernel() {
 }
 
 install() {
-    local plugin lib
+    local plugin lib dep
     skr_conf
     plugin=$(skr_plugin)
-    # inst_library resolves the plugin's own libraries (curl, tss2, json-c).
-    inst_library "$plugin"
-    # libtss2-tctildr opens its TCTI with dlopen: dracut cannot see that.
-    for lib in /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0 /lib/x86_64-linux-gnu/libtss2-tcti-device.so.0 \
+    # dracut's crypt module may have copied the plugin already, and
+    # dracut-install follows the libraries of executable files only (a .so is
+    # 0644): install the whole closure ldd names, so curl, tss2 and json-c
+    # are there.  libtss2-tctildr opens its TCTI with dlopen: add that too.
+    for lib in "$plugin" /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0 \
         /usr/lib64/libtss2-tcti-device.so.0; do
-        [[ -e $lib ]] && { inst_library "$lib"; break; }
+        [[ -e $lib ]] || continue
+        inst_library "$lib"
+        for dep in $(ldd "$lib" 2> /dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
+            inst_library "$dep"
+        done
     done
     inst_simple "$moddir/skr.conf" /etc/skr/skr.conf.dracut
     if [[ $SKR_NETWORK != no ]]; then
