@@ -65,7 +65,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 UNLOCK_SRC := $(wildcard src/unlock/*.c)
 UNLOCK_OBJ := $(UNLOCK_SRC:%.c=$(BUILD)/%.o)
 TOKEN_SRC := $(wildcard src/token/*.c)
-TOKEN_OBJ := $(TOKEN_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/unlock/words.o
+TOKEN_OBJ := $(TOKEN_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/unlock/words.o $(BUILD)/src/unlock/cmdline.o
 TOKEN_SO := $(BUILD)/libcryptsetup-token-skr.so
 AMD_PEMS := $(sort $(wildcard src/lib/certs/*.pem))
 

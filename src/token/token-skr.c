@@ -36,6 +36,7 @@
 #include "release_client.h"
 #include "token.h"
 #include "util.h"
+#include "../unlock/cmdline.h"
 #include "../unlock/words.h"
 
 #ifndef SKR_VERSION
@@ -65,6 +66,7 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 {
 	struct skr_err err = { 0 };
 	struct skr_release_opts o;
+	struct skr_cmdline cmd;
 	struct skr_token t;
 	const char *json = NULL;
 	uint8_t *secret = NULL;
@@ -85,7 +87,16 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: token %d: %s", token, err.detail);
 		return errno_for(err.reason);
 	}
-	skr_token_release_opts(&t, 0, &o);
+	/* The boot's kernel command line rules here as in skr-unlock: rd.skr=0
+	 * skips the release (the caller asks for the passphrase at once) and
+	 * rd.skr.timeout= replaces the token's deadline. */
+	skr_cmdline_read(NULL, &cmd);
+	if (cmd.disabled) {
+		crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: attested release disabled (rd.skr=0)\n");
+		skr_token_free(&t);
+		return -ENOENT;
+	}
+	skr_token_release_opts(&t, cmd.timeout, &o);
 	crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: asking %s%s for key %s (token %d, %u s)", t.brokers[0],
 		   t.n_brokers > 1 ? " and others" : "", t.key_id, token, t.timeout);
 	secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);

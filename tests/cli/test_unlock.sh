@@ -151,6 +151,11 @@ fi
 echo 'quiet rd.skr=0' > "$SKR_CMDLINE"
 pty_unlock cmdline-disabled 1 0 "$PASS" -- --test-passphrase
 pty_has cmdline-disabled-message 'disabled \(rd.skr=0\)'
+if [ -n "$installed_plugin" ]; then
+	# The plugin honours it too (systemd-cryptsetup then prompts at once).
+	expect plugin-cmdline-disabled 1 'disabled \(rd.skr=0\)' -- \
+		cryptsetup open --test-passphrase --token-only --token-type skr "$img"
+fi
 : > "$SKR_CMDLINE"
 
 # Broker stopped: prompt within the token's deadline (5 s).
