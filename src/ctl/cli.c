@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "amd_chain.h"
+#include "pcr_json.h"
 #include "snp_report.h"
 #include "util.h"
 
@@ -91,6 +92,22 @@ int cli_amd_option(int c, char *arg, struct cli_amd_opts *o)
 	case 'j': o->json = true; return 1;
 	default: return 0;
 	}
+}
+
+int cli_load_pcr_banks(const char *path, struct skr_pcr_banks *banks, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf text = { 0 };
+	json_object *obj;
+	int rc;
+
+	if (skr_read_file(path, CLI_MAX_INPUT, &text, err) < 0)
+		return -1;
+	obj = json_tokener_parse((const char *)text.data);
+	if (!obj)
+		return skr_fail(err, SKR_R_malformed, "%s is not JSON", path);
+	rc = skr_pcr_banks_from_json(obj, banks, err);
+	json_object_put(obj);
+	return rc;
 }
 
 int cli_parse_pcr_list(const char *list, uint32_t *mask)

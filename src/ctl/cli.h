@@ -49,6 +49,10 @@ int cli_finish(const struct skr_err *err, json_object *result, bool json);
 /* "0,7,11" as a PCR bit mask (0..23); -1 for anything else or an empty list. */
 int cli_parse_pcr_list(const char *list, uint32_t *mask);
 
+struct skr_pcr_banks;
+/* PCR values from a JSON file in the pcr_json format ({"sha256": {"7": hex}}). */
+int cli_load_pcr_banks(const char *path, struct skr_pcr_banks *banks, struct skr_err *err);
+
 /* Prints a JSON value to stdout, pretty and with a newline. */
 void cli_print_json(json_object *obj);
 

@@ -147,22 +147,6 @@ static int load_image(const struct skr_eventlog *log, const char *path,
 	return 0;
 }
 
-static int load_live_file(const char *path, struct skr_pcr_banks *live, struct skr_err *err)
-{
-	_cleanup_buf_ struct skr_buf text = { 0 };
-	json_object *obj;
-	int rc;
-
-	if (skr_read_file(path, CLI_MAX_INPUT, &text, err) < 0)
-		return -1;
-	obj = json_tokener_parse((const char *)text.data);
-	if (!obj)
-		return skr_fail(err, SKR_R_malformed, "%s is not JSON", path);
-	rc = skr_pcr_banks_from_json(obj, live, err);
-	json_object_put(obj);
-	return rc;
-}
-
 static int load_live_tpm(const char *tcti, uint32_t mask, struct skr_pcr_banks *live,
 			 struct skr_err *err)
 {
@@ -180,7 +164,7 @@ static int load_live(const struct predict_args *a, struct skr_pcr_banks *live, b
 {
 	*have = a->pcrs_live || a->tcti || !a->eventlog;
 	if (a->pcrs_live)
-		return load_live_file(a->pcrs_live, live, err);
+		return cli_load_pcr_banks(a->pcrs_live, live, err);
 	if (*have)
 		return load_live_tpm(a->tcti, a->mask, live, err);
 	return 0;

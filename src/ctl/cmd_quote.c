@@ -58,22 +58,6 @@ static int load_binary(const char *path, struct skr_buf *out, const char *what,
 	return skr_decode_binary_or_hex(&raw, 0, out, what, err);
 }
 
-static int load_pcrs(const char *path, struct skr_pcr_banks *banks, struct skr_err *err)
-{
-	_cleanup_buf_ struct skr_buf text = { 0 };
-	json_object *obj;
-	int rc;
-
-	if (skr_read_file(path, CLI_MAX_INPUT, &text, err) < 0)
-		return -1;
-	obj = json_tokener_parse((const char *)text.data);
-	if (!obj)
-		return skr_fail(err, SKR_R_malformed, "%s is not JSON", path);
-	rc = skr_pcr_banks_from_json(obj, banks, err);
-	json_object_put(obj);
-	return rc;
-}
-
 static int verify(const struct quote_args *a, TPMS_ATTEST *attest, struct skr_err *err)
 {
 	_cleanup_buf_ struct skr_buf msg = { 0 }, sig = { 0 }, ak_pem = { 0 }, nonce = { 0 };
@@ -91,7 +75,7 @@ static int verify(const struct quote_args *a, TPMS_ATTEST *attest, struct skr_er
 		banks = calloc(1, sizeof(*banks));
 		if (!banks)
 			return skr_fail(err, SKR_R_nomem, "out of memory");
-		if (load_pcrs(a->pcrs, banks, err) < 0)
+		if (cli_load_pcr_banks(a->pcrs, banks, err) < 0)
 			return -1;
 	}
 	if (skr_pubkey_parse(ak_pem.data, ak_pem.len, &ak, "AK", err) < 0)
