@@ -49,6 +49,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "bench_util.h"
 #include "pcr_json.h"
 #include "release_client.h"
 #include "softvm.h"
@@ -62,21 +63,6 @@
 #define BENCH_POLICY                                                                     \
 	"{\"tee\": \"az-snp-vtpm\", \"snp\": {\"min_tcb\": {\"bootloader\": 3, \"tee\": 0, " \
 	"\"snp\": 8, \"microcode\": 115}}, \"pcrs\": {\"bank\": \"sha256\", \"indexes\": [0, 7, 11]}}"
-
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* Nearest-rank percentile of a sorted array. */
 static double percentile(const double *sorted, size_t n, double p)

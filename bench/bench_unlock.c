@@ -13,24 +13,10 @@
 
 #include <libcryptsetup.h>
 
+#include "bench_util.h"
 #include "release_client.h"
 #include "token.h"
 #include "util.h"
-
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static double pct(double *v, size_t n, double p)
 {
