@@ -8,8 +8,8 @@
  *   PUT    /v1/keys/ID/policy            {...policy...}
  *   GET    /v1/keys/ID/refsets
  *   POST   /v1/keys/ID/refsets           {"label", "state", "pcrs": {"sha256": {...}}}
- *   DELETE /v1/keys/ID/refsets/N
  *   DELETE /v1/keys/ID/refsets/N     (remove a reference set)
+ *   POST   /v1/keys/ID/refsets/N/approve   a queued reseal set becomes pending
  *   GET    /v1/audit[?key_id=ID&limit=N] (query handled by http.c into req)
  */
 #include <errno.h>
@@ -23,7 +23,7 @@
 #include "policy.h"
 #include "util.h"
 
-#define ADMIN_MAX_PARTS 5
+#define ADMIN_MAX_PARTS 6
 
 bool skr_broker_admin_auth(const struct skr_broker *b, const char *authorization)
 {
@@ -182,8 +182,9 @@ static void refset_add(struct skr_broker *b, const char *key_id, json_object *re
 	json_object_object_add(r->body, "id", json_object_new_int64(id));
 }
 
-static void refset_remove(struct skr_broker *b, const char *key_id, const char *id_text,
-			  struct skr_response *r)
+/* DELETE .../refsets/N (remove) or POST .../refsets/N/approve. */
+static void refset_change(struct skr_broker *b, const char *key_id, const char *id_text,
+			  bool approve, struct skr_response *r)
 {
 	struct skr_err err = { 0 };
 	char *end;
@@ -194,7 +195,8 @@ static void refset_remove(struct skr_broker *b, const char *key_id, const char *
 	if (errno || end == id_text || *end || id <= 0) {
 		skr_fail(&err, SKR_R_malformed, "reference set id \"%s\" is not a positive number", id_text);
 		fail(r, &err);
-	} else if (skr_store_refset_remove(b->store, key_id, (int64_t)id, &err) < 0) {
+	} else if ((approve ? skr_store_refset_approve(b->store, key_id, (int64_t)id, &err)
+			    : skr_store_refset_remove(b->store, key_id, (int64_t)id, &err)) < 0) {
 		fail(r, &err);
 	} else {
 		ok_json(r, 200, NULL);
@@ -248,7 +250,10 @@ static void keys_route(struct skr_broker *b, const char *method, char parts[][16
 	} else if (n == 4 && !strcmp(parts[3], "refsets") && !strcmp(method, "POST")) {
 		refset_add(b, parts[2], req, r);
 	} else if (n == 5 && !strcmp(parts[3], "refsets") && !strcmp(method, "DELETE")) {
-		refset_remove(b, parts[2], parts[4], r);
+		refset_change(b, parts[2], parts[4], false, r);
+	} else if (n == 6 && !strcmp(parts[3], "refsets") && !strcmp(parts[5], "approve") &&
+		   !strcmp(method, "POST")) {
+		refset_change(b, parts[2], parts[4], true, r);
 	} else {
 		skr_response_error(r, 404, "no such admin endpoint", NULL);
 	}
@@ -268,19 +273,7 @@ void skr_broker_admin(struct skr_broker *b, const char *method, const char *path
 	else if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "audit") &&
 		 !strcmp(method, "GET"))
 		audit_query(b, req, r);
-	else if (n == 5 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "keys") &&
-		 !strcmp(parts[3], "refsets") && !strcmp(method, "DELETE")) {
-		char *end;
-		long long id = strtoll(parts[4], &end, 10);
-
-		if (*end || skr_store_refset_remove(b->store, parts[2], id, &err) < 0) {
-			if (!err.reason)
-				skr_fail(&err, SKR_R_malformed, "refset id is not a number");
-			fail(r, &err);
-		} else {
-			ok_json(r, 200, NULL);
-		}
-	} else
+	else
 		skr_response_error(r, 404, "no such admin endpoint", NULL);
 	/* Reads are not audited; every change is. */
 	if (strcmp(method, "GET") != 0) {

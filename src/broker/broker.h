@@ -13,6 +13,7 @@
 
 #include "amd_chain.h"
 #include "err.h"
+#include "evidence.h"
 #include "metrics.h"
 #include "nonce.h"
 #include "policy.h"
@@ -31,6 +32,7 @@ struct skr_key_cache_entry {
 	struct skr_store_version version;
 	struct skr_policy policy;
 	struct skr_pcr_banks *sets;
+	int64_t *ids;		/* the sets' ids in the store */
 	size_t n_sets;
 };
 
@@ -64,6 +66,51 @@ struct skr_response {
 
 void skr_response_error(struct skr_response *r, unsigned status, const char *error,
 			const struct skr_err *err);
+
+/* Denials are 403 with the reason; malformed requests 400; store trouble 500. */
+void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *err);
+/* One audit row for a client request (verdict allow when err is ok). */
+void skr_broker_audit(struct skr_broker *b, const char *key_id, const char *client,
+		      const char *action, const struct skr_err *err, const uint8_t *digest);
+
+/* A key's policy and the ids and values of its sets that match releases. */
+struct skr_key_state {
+	struct skr_policy policy;
+	struct skr_pcr_banks *sets;
+	int64_t *ids;
+	size_t n_sets;
+};
+
+void skr_key_state_free(struct skr_key_state *k);
+
+/*
+ * An attested request (release, reseal): {"key_id", "nonce", "evidence"}
+ * verified in DESIGN.md's order; with pcrs_now the quoted PCRs must match a
+ * set before the wrap key is checked (a release), without it the caller
+ * decides about the PCRs (skr_attested_match_pcrs).  Free it in any case.
+ */
+struct skr_attested {
+	struct skr_broker *b;
+	const char *key_id;
+	struct skr_buf nonce;
+	struct skr_key_state key;
+	struct skr_evidence ev;
+	struct skr_evidence_result res;
+	X509 *cached_vcek;
+	EVP_PKEY *wrap_pub;
+};
+
+int skr_attested_verify(struct skr_broker *b, json_object *req, bool pcrs_now,
+			struct skr_attested *a, struct skr_err *err);
+/* values (NULL: the quoted PCRs) match one of the key's sets: its index in a->key. */
+int skr_attested_match_pcrs(const struct skr_attested *a, const struct skr_pcr_banks *values,
+			    size_t *matched, struct skr_err *err);
+void skr_attested_free(struct skr_attested *a);
+
+/* POST /v1/refvals[/check|/commit|/withdraw]: reseal (refvals.c). */
+void skr_broker_refvals(struct skr_broker *b, const char *op, json_object *req,
+			const char *client, const uint8_t body_sha256[32],
+			struct skr_response *resp);
 
 /* POST /v1/challenge {"key_id"} -> {"nonce", "expires"} */
 void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *client,

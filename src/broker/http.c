@@ -186,6 +186,20 @@ static json_object *body_json(struct MHD_Connection *c, struct request *r, enum 
 	return obj;
 }
 
+/* The client API: challenge, release and reseal (refvals.c). */
+static bool client_endpoint(const char *url)
+{
+	static const char *const endpoints[] = { "/v1/challenge", "/v1/release", "/v1/refvals",
+						 "/v1/refvals/check", "/v1/refvals/commit",
+						 "/v1/refvals/withdraw", NULL };
+	size_t i;
+
+	for (i = 0; endpoints[i]; i++)
+		if (!strcmp(url, endpoints[i]))
+			return true;
+	return false;
+}
+
 static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Connection *c,
 					 const char *url, const char *method, struct request *r)
 {
@@ -210,8 +224,7 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 
 		return send_text(c, 200, "text/plain; version=0.0.4", text ? text : "");
 	}
-	if (strcmp(method, "POST") != 0 ||
-	    (strcmp(url, "/v1/challenge") != 0 && strcmp(url, "/v1/release") != 0))
+	if (strcmp(method, "POST") != 0 || !client_endpoint(url))
 		return send_error(c, 404, "no such endpoint");
 	req = body_json(c, r, &ret);
 	if (!req)
@@ -221,7 +234,11 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 		skr_broker_challenge(l->broker, req, client, &resp);
 	} else {
 		EVP_Digest(r->body, r->len, digest, NULL, EVP_sha256(), NULL);
-		skr_broker_release(l->broker, req, client, digest, &resp);
+		if (!strcmp(url, "/v1/release"))
+			skr_broker_release(l->broker, req, client, digest, &resp);
+		else
+			skr_broker_refvals(l->broker, url + strlen("/v1/refvals"), req, client, digest,
+					   &resp);
 	}
 	json_object_put(req);
 	return send_json(c, &resp);

@@ -38,7 +38,7 @@ void skr_response_error(struct skr_response *r, unsigned status, const char *err
 }
 
 /* Denials are 403 with the reason; malformed requests 400. */
-static void respond_failure(struct skr_response *r, const struct skr_err *err)
+void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *err)
 {
 	if (skr_reason_class(err->reason) == SKR_CLASS_VERIFY)
 		skr_response_error(r, 403, "denied", err);
@@ -71,8 +71,8 @@ static const char *key_id_field(json_object *req, struct skr_err *err)
 	return key_id;
 }
 
-static void audit(struct skr_broker *b, const char *key_id, const char *client,
-		  const char *action, const struct skr_err *err, const uint8_t *digest)
+void skr_broker_audit(struct skr_broker *b, const char *key_id, const char *client,
+		      const char *action, const struct skr_err *err, const uint8_t *digest)
 {
 	struct skr_audit_entry e = {
 		.key_id = key_id,
@@ -80,7 +80,7 @@ static void audit(struct skr_broker *b, const char *key_id, const char *client,
 		.action = action,
 		.verdict = err->reason == SKR_R_ok ? "allow" : "deny",
 		.reason = err->reason == SKR_R_ok ? NULL : skr_reason_name(err->reason),
-		.detail = err->reason == SKR_R_ok ? NULL : err->detail,
+		.detail = err->detail[0] ? err->detail : NULL,
 		.evidence_digest = digest,
 	};
 	struct skr_err ignored = { 0 };
@@ -115,35 +115,41 @@ void skr_key_cache_free(struct skr_key_cache *c)
 {
 	size_t i;
 
-	for (i = 0; i < SKR_KEY_CACHE_SIZE; i++)
+	for (i = 0; i < SKR_KEY_CACHE_SIZE; i++) {
 		free(c->entry[i].sets);
+		free(c->entry[i].ids);
+	}
 	pthread_mutex_destroy(&c->lock);
 }
 
-struct key_state {
-	struct skr_policy policy;
-	struct skr_pcr_banks *sets;
-	size_t n_sets;
-};
-
-static void key_state_free(struct key_state *k)
+void skr_key_state_free(struct skr_key_state *k)
 {
 	free(k->sets);
+	free(k->ids);
 	k->sets = NULL;
+	k->ids = NULL;
 	k->n_sets = 0;
 }
 
-static int copy_sets(struct skr_pcr_banks **dst, const struct skr_pcr_banks *src, size_t n)
+static int copy_sets(struct skr_pcr_banks **dst, int64_t **dst_ids, const struct skr_pcr_banks *src,
+		     const int64_t *ids, size_t n)
 {
 	*dst = malloc((n ? n : 1) * sizeof(**dst));
-	if (!*dst)
+	*dst_ids = malloc((n ? n : 1) * sizeof(**dst_ids));
+	if (!*dst || !*dst_ids) {
+		free(*dst);
+		free(*dst_ids);
+		*dst = NULL;
+		*dst_ids = NULL;
 		return -1;
+	}
 	memcpy(*dst, src, n * sizeof(**dst));
+	memcpy(*dst_ids, ids, n * sizeof(**dst_ids));
 	return 0;
 }
 
 static bool cache_get(struct skr_key_cache *c, const char *key_id,
-		      const struct skr_store_version *v, struct key_state *out)
+		      const struct skr_store_version *v, struct skr_key_state *out)
 {
 	bool hit = false;
 	size_t i;
@@ -155,7 +161,7 @@ static bool cache_get(struct skr_key_cache *c, const char *key_id,
 		if (e->sets && !strcmp(e->key_id, key_id) && e->version.changes == v->changes &&
 		    e->version.data_version == v->data_version) {
 			out->policy = e->policy;
-			hit = copy_sets(&out->sets, e->sets, e->n_sets) == 0;
+			hit = copy_sets(&out->sets, &out->ids, e->sets, e->ids, e->n_sets) == 0;
 			out->n_sets = hit ? e->n_sets : 0;
 		}
 	}
@@ -164,13 +170,14 @@ static bool cache_get(struct skr_key_cache *c, const char *key_id,
 }
 
 static void cache_put(struct skr_key_cache *c, const char *key_id,
-		      const struct skr_store_version *v, const struct key_state *k)
+		      const struct skr_store_version *v, const struct skr_key_state *k)
 {
 	struct skr_key_cache_entry *e;
 	struct skr_pcr_banks *sets;
+	int64_t *ids;
 	size_t i;
 
-	if (copy_sets(&sets, k->sets, k->n_sets) < 0)
+	if (copy_sets(&sets, &ids, k->sets, k->ids, k->n_sets) < 0)
 		return;
 	pthread_mutex_lock(&c->lock);
 	for (i = 0, e = NULL; i < SKR_KEY_CACHE_SIZE && !e; i++)
@@ -181,10 +188,12 @@ static void cache_put(struct skr_key_cache *c, const char *key_id,
 		c->next = (c->next + 1) % SKR_KEY_CACHE_SIZE;
 	}
 	free(e->sets);
+	free(e->ids);
 	snprintf(e->key_id, sizeof(e->key_id), "%s", key_id);
 	e->version = *v;
 	e->policy = k->policy;
 	e->sets = sets;
+	e->ids = ids;
 	e->n_sets = k->n_sets;
 	pthread_mutex_unlock(&c->lock);
 }
@@ -199,17 +208,27 @@ static int load_policy(struct skr_broker *b, const char *key_id, struct skr_poli
 	return skr_policy_parse(text, p, err);
 }
 
-/* The key's reference sets, allocated to their number (each set is 12.5 KiB). */
-static int load_refsets(struct skr_broker *b, const char *key_id, struct skr_pcr_banks **sets,
-			size_t *n, struct skr_err *err)
+/* Sets in these states match a release; queued and retired ones never do. */
+static bool refset_matches_releases(json_object *set)
+{
+	json_object *state;
+	const char *st;
+
+	if (!json_object_object_get_ex(set, "state", &state))
+		return false;
+	st = json_object_get_string(state);
+	return !strcmp(st, "current") || !strcmp(st, "pending");
+}
+
+/* The key's reference sets that can match, allocated to their number (each 12.5 KiB). */
+static int load_refsets(struct skr_broker *b, const char *key_id, struct skr_key_state *k,
+			struct skr_err *err)
 {
 	_cleanup_free_ char *text = NULL;
 	json_object *list;
 	size_t i, count;
 	int rc = 0;
 
-	*n = 0;
-	*sets = NULL;
 	if (skr_store_refset_list(b->store, key_id, &text, err) < 0)
 		return -1;
 	list = json_tokener_parse(text);
@@ -218,16 +237,18 @@ static int load_refsets(struct skr_broker *b, const char *key_id, struct skr_pcr
 		return skr_fail(err, SKR_R_store_error, "reference sets are not a JSON array");
 	}
 	count = json_object_array_length(list);
-	if (count > MAX_REFSETS)
-		count = MAX_REFSETS;
-	*sets = calloc(count ? count : 1, sizeof(**sets));
-	if (!*sets)
+	k->sets = calloc(count ? count : 1, sizeof(*k->sets));
+	k->ids = calloc(count ? count : 1, sizeof(*k->ids));
+	if (!k->sets || !k->ids)
 		rc = skr_fail(err, SKR_R_nomem, "out of memory");
-	for (i = 0; i < count && rc == 0; i++) {
-		json_object *pcrs;
+	for (i = 0; i < count && rc == 0 && k->n_sets < MAX_REFSETS; i++) {
+		json_object *set = json_object_array_get_idx(list, i), *pcrs, *id;
 
-		if (json_object_object_get_ex(json_object_array_get_idx(list, i), "pcrs", &pcrs))
-			rc = skr_pcr_banks_from_json(pcrs, &(*sets)[(*n)++], err);
+		if (!refset_matches_releases(set) || !json_object_object_get_ex(set, "pcrs", &pcrs) ||
+		    !json_object_object_get_ex(set, "id", &id))
+			continue;
+		k->ids[k->n_sets] = json_object_get_int64(id);
+		rc = skr_pcr_banks_from_json(pcrs, &k->sets[k->n_sets++], err);
 	}
 	json_object_put(list);
 	return rc;
@@ -237,7 +258,7 @@ static int load_refsets(struct skr_broker *b, const char *key_id, struct skr_pcr
  * A key's policy and reference sets.  The version is read before the store
  * is: a write that lands in between makes the cached copy stale at once.
  */
-static int load_key(struct skr_broker *b, const char *key_id, struct key_state *k,
+static int load_key(struct skr_broker *b, const char *key_id, struct skr_key_state *k,
 		    struct skr_err *err)
 {
 	struct skr_store_version v;
@@ -248,8 +269,8 @@ static int load_key(struct skr_broker *b, const char *key_id, struct key_state *
 	if (cache_get(&b->key_cache, key_id, &v, k))
 		return 0;
 	if (load_policy(b, key_id, &k->policy, err) < 0 ||
-	    load_refsets(b, key_id, &k->sets, &k->n_sets, err) < 0) {
-		key_state_free(k);
+	    load_refsets(b, key_id, k, err) < 0) {
+		skr_key_state_free(k);
 		return -1;
 	}
 	cache_put(&b->key_cache, key_id, &v, k);
@@ -263,15 +284,15 @@ void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *cl
 	_cleanup_free_ char *b64 = NULL;
 	uint8_t nonce[SKR_NONCE_SIZE];
 	const char *key_id = key_id_field(req, &err);
-	struct key_state key = { 0 };
+	struct skr_key_state key = { 0 };
 	time_t expires;
 
 	/* A challenge for an unknown key is refused, so nonces are only ever issued per key. */
 	if (!key_id || load_key(b, key_id, &key, &err) < 0 ||
 	    skr_nonce_issue(b->nonce_secret, key_id, time(NULL), b->nonce_ttl, nonce, &expires,
 			    &err) < 0) {
-		respond_failure(resp, &err);
-		key_state_free(&key);
+		skr_broker_respond_failure(resp, &err);
+		skr_key_state_free(&key);
 		return;
 	}
 	atomic_fetch_add(&b->metrics.challenges, 1);
@@ -281,31 +302,20 @@ void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *cl
 	json_object_object_add(resp->body, "nonce", json_object_new_string(b64 ? b64 : ""));
 	json_object_object_add(resp->body, "expires", json_object_new_int64((int64_t)expires));
 	json_object_object_add(resp->body, "pcrs", policy_pcrs_json(&key.policy));
-	key_state_free(&key);
+	skr_key_state_free(&key);
 }
 
-struct release_ctx {
-	struct skr_broker *b;
-	const char *key_id;
-	struct skr_buf nonce;
-	struct key_state key;
-	struct skr_evidence ev;
-	struct skr_evidence_result res;
-	X509 *cached_vcek;
-	EVP_PKEY *wrap_pub;
-};
-
-static void release_ctx_free(struct release_ctx *c)
+void skr_attested_free(struct skr_attested *c)
 {
 	skr_buf_free(&c->nonce);
-	key_state_free(&c->key);
+	skr_key_state_free(&c->key);
 	skr_evidence_result_free(&c->res);
 	skr_evidence_free(&c->ev);
 	X509_free(c->cached_vcek);
 	EVP_PKEY_free(c->wrap_pub);
 }
 
-static int check_nonce(struct release_ctx *c, json_object *req, struct skr_err *err)
+static int check_nonce(struct skr_attested *c, json_object *req, struct skr_err *err)
 {
 	const char *b64 = string_field(req, "nonce", err);
 	time_t expires;
@@ -319,7 +329,7 @@ static int check_nonce(struct release_ctx *c, json_object *req, struct skr_err *
 	return skr_nonce_seen_use(&c->b->seen, c->nonce.data, expires, time(NULL), err);
 }
 
-static int parse_evidence(struct release_ctx *c, json_object *req, struct skr_err *err)
+static int parse_evidence(struct skr_attested *c, json_object *req, struct skr_err *err)
 {
 	json_object *ev;
 
@@ -333,7 +343,7 @@ static int parse_evidence(struct release_ctx *c, json_object *req, struct skr_er
 }
 
 /* The VCEK from the configured cache when the evidence carries none. */
-static int cached_vcek(struct release_ctx *c, struct skr_err *err)
+static int cached_vcek(struct skr_attested *c, struct skr_err *err)
 {
 	_cleanup_buf_ struct skr_buf der = { 0 };
 	_cleanup_free_ char *chip = NULL;
@@ -360,7 +370,7 @@ static int snp_policy_hook(const struct skr_snp_report *r, enum skr_snp_product 
 	return skr_policy_check_snp(ctx, r, product, err);
 }
 
-static int verify_evidence(struct release_ctx *c, struct skr_err *err)
+static int verify_evidence(struct skr_attested *c, struct skr_err *err)
 {
 	struct skr_evidence_policy pol = {
 		.trust = &c->b->trust,
@@ -376,14 +386,23 @@ static int verify_evidence(struct release_ctx *c, struct skr_err *err)
 	return skr_evidence_verify(&c->ev, &pol, &c->res, err);
 }
 
-static int check_pcrs(struct release_ctx *c, struct skr_err *err)
+int skr_attested_match_pcrs(const struct skr_attested *c, const struct skr_pcr_banks *values,
+			    size_t *matched, struct skr_err *err)
 {
+	size_t ignored;
+
 	if (skr_policy_check_quote_selection(&c->key.policy, &c->res.quote, err) < 0)
 		return -1;
-	return skr_policy_check_pcrs(&c->key.policy, &c->ev.pcrs, c->key.sets, c->key.n_sets, err);
+	return skr_policy_match_pcrs(&c->key.policy, values ? values : &c->ev.pcrs, c->key.sets,
+				     c->key.n_sets, matched ? matched : &ignored, err);
 }
 
-static int verify_wrap_key(struct release_ctx *c, struct skr_err *err)
+static int check_pcrs(struct skr_attested *c, struct skr_err *err)
+{
+	return skr_attested_match_pcrs(c, NULL, NULL, err);
+}
+
+static int verify_wrap_key(struct skr_attested *c, struct skr_err *err)
 {
 	const struct skr_evidence *ev = &c->ev;
 
@@ -393,7 +412,7 @@ static int verify_wrap_key(struct release_ctx *c, struct skr_err *err)
 				   c->res.ak, c->nonce.data, c->nonce.len, &c->wrap_pub, err);
 }
 
-static int wrap_secret(struct release_ctx *c, struct skr_response *resp, struct skr_err *err)
+static int wrap_secret(struct skr_attested *c, struct skr_response *resp, struct skr_err *err)
 {
 	uint8_t *secret = skr_secret_alloc(SKR_STORE_MAX_SECRET);
 	struct skr_wrapped w;
@@ -429,21 +448,30 @@ static double elapsed(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+int skr_attested_verify(struct skr_broker *b, json_object *req, bool pcrs_now,
+			struct skr_attested *c, struct skr_err *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->b = b;
+	c->key_id = key_id_field(req, err);
+	if (!c->key_id || load_key(b, c->key_id, &c->key, err) < 0 || check_nonce(c, req, err) < 0 ||
+	    parse_evidence(c, req, err) < 0 || cached_vcek(c, err) < 0 ||
+	    verify_evidence(c, err) < 0 || (pcrs_now && check_pcrs(c, err) < 0))
+		return -1;
+	return verify_wrap_key(c, err);
+}
+
 void skr_broker_release(struct skr_broker *b, json_object *req, const char *client,
 			const uint8_t body_sha256[32], struct skr_response *resp)
 {
-	struct release_ctx c = { .b = b };
+	struct skr_attested c;
 	struct skr_err err = { 0 };
 	struct timespec t0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	c.key_id = key_id_field(req, &err);
-	if (!c.key_id || load_key(b, c.key_id, &c.key, &err) < 0 || check_nonce(&c, req, &err) < 0 ||
-	    parse_evidence(&c, req, &err) < 0 || cached_vcek(&c, &err) < 0 ||
-	    verify_evidence(&c, &err) < 0 || check_pcrs(&c, &err) < 0 ||
-	    verify_wrap_key(&c, &err) < 0 || wrap_secret(&c, resp, &err) < 0)
-		respond_failure(resp, &err);
-	audit(b, c.key_id, client, "release", &err, body_sha256);
+	if (skr_attested_verify(b, req, true, &c, &err) < 0 || wrap_secret(&c, resp, &err) < 0)
+		skr_broker_respond_failure(resp, &err);
+	skr_broker_audit(b, c.key_id, client, "release", &err, body_sha256);
 	skr_metrics_release(&b->metrics, err.reason, elapsed(&t0));
-	release_ctx_free(&c);
+	skr_attested_free(&c);
 }

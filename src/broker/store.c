@@ -89,6 +89,23 @@ static const char *const migrations[] = {
 	"  name TEXT PRIMARY KEY NOT NULL,"
 	"  value BLOB NOT NULL"
 	");",
+	/* Reseal: sets queued for an operator and retired sets kept as history,
+	 * with a note saying why (SQLite changes a CHECK only by a rebuild). */
+	[2] =
+	"CREATE TABLE refsets_v2 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  key_id TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,"
+	"  label TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('current', 'pending', 'queued', 'retired')),"
+	"  pcrs TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  note TEXT"
+	");"
+	"INSERT INTO refsets_v2 (id, key_id, label, state, pcrs, created) "
+	"  SELECT id, key_id, label, state, pcrs, created FROM refsets;"
+	"DROP TABLE refsets;"
+	"ALTER TABLE refsets_v2 RENAME TO refsets;"
+	"CREATE INDEX refsets_key_id ON refsets(key_id);",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == SKR_STORE_SCHEMA_VERSION + 1,
@@ -341,6 +358,16 @@ static int check_state(const char *state, struct skr_err *err)
 		return skr_fail(err, SKR_R_usage, "no state given");
 	if (strcmp(state, "current") && strcmp(state, "pending"))
 		return skr_fail(err, SKR_R_malformed, "state must be \"current\" or \"pending\"");
+	return 0;
+}
+
+/* What a reseal submission may create: a set that matches now, or one for an operator. */
+static int check_submit_state(const char *state, struct skr_err *err)
+{
+	if (!state)
+		return skr_fail(err, SKR_R_usage, "no state given");
+	if (strcmp(state, "pending") && strcmp(state, "queued"))
+		return skr_fail(err, SKR_R_malformed, "state must be \"pending\" or \"queued\"");
 	return 0;
 }
 
@@ -1113,6 +1140,8 @@ static int refset_row(struct skr_store *s, sqlite3_stmt *st, json_object *arr,
 	json_object_object_add(o, "state", column_string(st, 2));
 	json_object_object_add(o, "pcrs", pcrs);
 	json_object_object_add(o, "created", json_object_new_int64(sqlite3_column_int64(st, 4)));
+	if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+		json_object_object_add(o, "note", column_string(st, 5));
 	return 0;
 }
 
@@ -1123,7 +1152,7 @@ static int refset_list_locked(struct skr_store *s, const char *key_id, json_obje
 	int row;
 
 	if (require_key(s, key_id, err) < 0 ||
-	    prepare(s, "SELECT id, label, state, pcrs, created FROM refsets WHERE key_id = ?1 "
+	    prepare(s, "SELECT id, label, state, pcrs, created, note FROM refsets WHERE key_id = ?1 "
 		       "ORDER BY id", &st, err) < 0 ||
 	    bind_text(s, st, 1, key_id, err) < 0)
 		return -1;
@@ -1157,6 +1186,242 @@ int skr_store_refset_list(struct skr_store *s, const char *key_id, char **json,
 		return -1;
 	*json = json_text(arr, err);
 	return *json ? 0 : -1;
+}
+
+/* ---- Reseal: submissions, approval, commit, withdrawal -------------------- */
+
+/* The best existing set with exactly these values: current, then pending, then queued. */
+static int refset_find_same(struct skr_store *s, const char *key_id, const char *pcrs,
+			    int64_t *id, char state[8], struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int row;
+
+	if (prepare(s, "SELECT id, state FROM refsets WHERE key_id = ?1 AND pcrs = ?2 AND "
+		       "state IN ('current', 'pending', 'queued') ORDER BY CASE state "
+		       "WHEN 'current' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, id DESC LIMIT 1",
+		    &st, err) < 0 ||
+	    bind_text(s, st, 1, key_id, err) < 0 || bind_text(s, st, 2, pcrs, err) < 0)
+		return -1;
+	row = step_row(s, st, "cannot look up reference sets", err);
+	if (row == 1) {
+		*id = sqlite3_column_int64(st, 0);
+		snprintf(state, 8, "%s", (const char *)sqlite3_column_text(st, 1));
+	}
+	return row;
+}
+
+/* Queued sets of a key other than those a submission with this label supersedes. */
+static int refset_queue_room(struct skr_store *s, const char *key_id, const char *label,
+			     struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int64_t n;
+
+	if (prepare(s, "SELECT COUNT(*) FROM refsets WHERE key_id = ?1 AND state = 'queued' "
+		       "AND label != ?2", &st, err) < 0 ||
+	    bind_text(s, st, 1, key_id, err) < 0 || bind_text(s, st, 2, label, err) < 0 ||
+	    step_row(s, st, "cannot count queued reference sets", err) != 1)
+		return -1;
+	n = sqlite3_column_int64(st, 0);
+	if (n >= SKR_STORE_MAX_QUEUED)
+		return skr_fail(err, SKR_R_refset_queue_full,
+				"key %s already has %lld reference sets waiting for an operator",
+				key_id, (long long)n);
+	return 0;
+}
+
+static int refset_run(struct skr_store *s, const char *sql, const char *key_id, int64_t id,
+		      const char *text, const char *what, unsigned *changed, struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	if (prepare(s, sql, &st, err) < 0 || bind_text(s, st, 1, key_id, err) < 0 ||
+	    bind_int64(s, st, 2, id, err) < 0 || bind_text(s, st, 3, text, err) < 0 ||
+	    step_done(s, st, what, err) < 0)
+		return -1;
+	if (changed)
+		*changed = (unsigned)sqlite3_changes(s->db);
+	return 0;
+}
+
+static const char sql_promote[] =
+	"UPDATE refsets SET state = 'pending', label = ?3, note = NULL "
+	"WHERE key_id = ?1 AND id = ?2 AND state = 'queued'";
+static const char sql_supersede[] =
+	"DELETE FROM refsets WHERE key_id = ?1 AND id != ?2 AND label = ?3 "
+	"AND state IN ('pending', 'queued')";
+
+static int refset_submit_locked(struct skr_store *s, const char *key_id, const char *label,
+				const char *state, const char *pcrs, const char *note,
+				struct skr_store_submit *out, struct skr_err *err)
+{
+	int found;
+
+	if (require_key(s, key_id, err) < 0)
+		return -1;
+	found = refset_find_same(s, key_id, pcrs, &out->id, out->state, err);
+	if (found < 0)
+		return -1;
+	if (found && (strcmp(out->state, "queued") || !strcmp(state, "queued"))) {
+		out->existed = true;
+		return 0;
+	}
+	if (found) {	/* queued, now allowed: it becomes pending */
+		snprintf(out->state, sizeof(out->state), "pending");
+		if (refset_run(s, sql_promote, key_id, out->id, label, "cannot promote the reference set",
+			       NULL, err) < 0)
+			return -1;
+	} else {
+		if ((!strcmp(state, "queued") && refset_queue_room(s, key_id, label, err) < 0) ||
+		    refset_add_locked(s, key_id, label, state, pcrs, &out->id, err) < 0 ||
+		    refset_run(s, "UPDATE refsets SET note = ?3 WHERE key_id = ?1 AND id = ?2",
+			       key_id, out->id, note, "cannot annotate the reference set", NULL, err) < 0)
+			return -1;
+		snprintf(out->state, sizeof(out->state), "%s", state);
+	}
+	return refset_run(s, sql_supersede, key_id, out->id, label,
+			  "cannot remove superseded reference sets", &out->superseded, err);
+}
+
+int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char *label,
+			    const char *state, const char *pcrs_json, const char *note,
+			    struct skr_store_submit *out, struct skr_err *err)
+{
+	_cleanup_free_ char *pcrs = NULL;
+	int rc;
+
+	if (!s || !out)
+		return skr_fail(err, SKR_R_usage, "no store or result given");
+	memset(out, 0, sizeof(*out));
+	if (check_key_id(key_id, err) < 0 || check_label(label, err) < 0 ||
+	    check_submit_state(state, err) < 0 || canonical_pcrs(pcrs_json, &pcrs, err) < 0)
+		return -1;
+	store_lock(s);
+	rc = tx_begin(s, true, err);
+	if (rc == 0)
+		rc = tx_end(s, refset_submit_locked(s, key_id, label, state, pcrs, note, out, err), err);
+	if (rc == 0)
+		s->changes++;
+	store_unlock(s);
+	return rc;
+}
+
+static int refset_approve_locked(struct skr_store *s, const char *key_id, int64_t id,
+				 struct skr_err *err)
+{
+	unsigned n = 0;
+
+	if (require_key(s, key_id, err) < 0 ||
+	    refset_run(s, "UPDATE refsets SET state = 'pending', note = ?3 "
+			  "WHERE key_id = ?1 AND id = ?2 AND state = 'queued'",
+		       key_id, id, "approved by an operator", "cannot approve the reference set", &n,
+		       err) < 0)
+		return -1;
+	if (n == 0)
+		return skr_fail(err, SKR_R_refset_unknown, "key %s has no queued reference set %lld",
+				key_id, (long long)id);
+	return 0;
+}
+
+int skr_store_refset_approve(struct skr_store *s, const char *key_id, int64_t id,
+			     struct skr_err *err)
+{
+	int rc;
+
+	if (!s)
+		return skr_fail(err, SKR_R_usage, "no store given");
+	if (check_key_id(key_id, err) < 0)
+		return -1;
+	store_lock(s);
+	rc = tx_begin(s, true, err);
+	if (rc == 0)
+		rc = tx_end(s, refset_approve_locked(s, key_id, id, err), err);
+	if (rc == 0)
+		s->changes++;
+	store_unlock(s);
+	return rc;
+}
+
+static int refset_commit_locked(struct skr_store *s, const char *key_id, int64_t id,
+				unsigned keep_retired, struct skr_store_commit *out,
+				struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	char note[64];
+	unsigned n = 0;
+
+	snprintf(note, sizeof(note), "retired when set %lld booted", (long long)id);
+	if (require_key(s, key_id, err) < 0 ||
+	    refset_run(s, "UPDATE refsets SET state = 'current', note = ?3 WHERE key_id = ?1 "
+			  "AND id = ?2 AND state IN ('current', 'pending')",
+		       key_id, id, NULL, "cannot commit the reference set", &n, err) < 0)
+		return -1;
+	if (n == 0)
+		return skr_fail(err, SKR_R_refset_unknown,
+				"key %s has no current or pending reference set %lld", key_id,
+				(long long)id);
+	/* Older sets describe boots before this one; newer ones may be the next boot's. */
+	if (refset_run(s, "UPDATE refsets SET state = 'retired', note = ?3 WHERE key_id = ?1 "
+			  "AND id < ?2 AND state IN ('current', 'pending')",
+		       key_id, id, note, "cannot retire reference sets", &out->retired, err) < 0 ||
+	    prepare(s, "DELETE FROM refsets WHERE key_id = ?1 AND state = 'retired' AND id NOT IN "
+		       "(SELECT id FROM refsets WHERE key_id = ?1 AND state = 'retired' "
+		       "ORDER BY id DESC LIMIT ?2)", &st, err) < 0 ||
+	    bind_text(s, st, 1, key_id, err) < 0 || bind_int64(s, st, 2, keep_retired, err) < 0 ||
+	    step_done(s, st, "cannot prune retired reference sets", err) < 0)
+		return -1;
+	out->deleted = (unsigned)sqlite3_changes(s->db);
+	return 0;
+}
+
+int skr_store_refset_commit(struct skr_store *s, const char *key_id, int64_t id,
+			    unsigned keep_retired, struct skr_store_commit *out, struct skr_err *err)
+{
+	int rc;
+
+	if (!s || !out)
+		return skr_fail(err, SKR_R_usage, "no store or result given");
+	memset(out, 0, sizeof(*out));
+	if (check_key_id(key_id, err) < 0)
+		return -1;
+	store_lock(s);
+	rc = tx_begin(s, true, err);
+	if (rc == 0)
+		rc = tx_end(s, refset_commit_locked(s, key_id, id, keep_retired, out, err), err);
+	if (rc == 0)
+		s->changes++;
+	store_unlock(s);
+	return rc;
+}
+
+static int refset_withdraw_locked(struct skr_store *s, const char *key_id, const char *label,
+				  unsigned *removed, struct skr_err *err)
+{
+	if (require_key(s, key_id, err) < 0)
+		return -1;
+	return refset_run(s, sql_supersede, key_id, -1, label, "cannot withdraw reference sets",
+			  removed, err);
+}
+
+int skr_store_refset_withdraw(struct skr_store *s, const char *key_id, const char *label,
+			      unsigned *removed, struct skr_err *err)
+{
+	int rc;
+
+	if (!s || !removed)
+		return skr_fail(err, SKR_R_usage, "no store or result given");
+	*removed = 0;
+	if (check_key_id(key_id, err) < 0 || check_label(label, err) < 0)
+		return -1;
+	store_lock(s);
+	rc = tx_begin(s, true, err);
+	if (rc == 0)
+		rc = tx_end(s, refset_withdraw_locked(s, key_id, label, removed, err), err);
+	if (rc == 0)
+		s->changes++;
+	store_unlock(s);
+	return rc;
 }
 
 /* ---- Audit -------------------------------------------------------------- */

@@ -17,7 +17,7 @@
 
 #include "err.h"
 
-#define SKR_STORE_SCHEMA_VERSION 1
+#define SKR_STORE_SCHEMA_VERSION 2
 #define SKR_STORE_MASTER_KEY_SIZE 32
 #define SKR_STORE_MAX_SECRET 128
 #define SKR_STORE_KEY_ID_MAX 128	/* [A-Za-z0-9._-]{1,128}, not "." or ".." */
@@ -71,7 +71,8 @@ int skr_store_key_delete(struct skr_store *s, const char *key_id, struct skr_err
 int skr_store_key_list(struct skr_store *s, char **json, struct skr_err *err);
 
 /*
- * Reference PCR sets of a key. state is "current" or "pending"; pcrs_json as
+ * Reference PCR sets of a key. state is "current" or "pending" (see reseal
+ * below for "queued" and "retired"); pcrs_json as
  * pcr_json.h, with at least one PCR value (stored in canonical form).
  * Removing an id that is not a set of this key fails with SKR_R_refset_unknown.
  */
@@ -80,9 +81,57 @@ int skr_store_refset_add(struct skr_store *s, const char *key_id, const char *la
 			 struct skr_err *err);
 int skr_store_refset_remove(struct skr_store *s, const char *key_id, int64_t id,
 			    struct skr_err *err);
-/* JSON array text of {"id","label","state","pcrs":{...},"created"} by id (caller frees). */
+/* JSON array text of {"id","label","state","pcrs":{...},"created"[,"note"]} by id (caller frees). */
 int skr_store_refset_list(struct skr_store *s, const char *key_id, char **json,
 			  struct skr_err *err);
+
+/*
+ * Reseal (DESIGN.md, two-phase reference values).  States: "current" and
+ * "pending" sets both match releases; "queued" sets wait for an operator and
+ * never match; "retired" sets are history and never match.  A set's "note"
+ * (when present in the listing) says why it is in its state.
+ */
+#define SKR_STORE_MAX_QUEUED 8		/* per key: bounds what unapproved clients can add */
+#define SKR_STORE_KEEP_RETIRED 8	/* per key: retired sets kept as history */
+
+struct skr_store_submit {
+	int64_t id;
+	char state[8];		/* what the set is now: current, pending or queued */
+	bool existed;		/* a set with these values was already there: nothing added */
+	unsigned superseded;	/* older pending or queued sets with this label removed */
+};
+
+/*
+ * A predicted set, in one transaction: if a current, pending or queued set
+ * has the same values it is returned (a queued one becomes pending when state
+ * is "pending"); otherwise the set is added in state ("pending" or "queued",
+ * at most SKR_STORE_MAX_QUEUED queued per key: SKR_R_refset_queue_full) with
+ * note.  Then pending and queued sets with the same label are removed: they
+ * predicted the same boot from older files.  Current sets are never touched.
+ */
+int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char *label,
+			    const char *state, const char *pcrs_json, const char *note,
+			    struct skr_store_submit *out, struct skr_err *err);
+/* A queued set becomes pending (SKR_R_refset_unknown when no such queued set). */
+int skr_store_refset_approve(struct skr_store *s, const char *key_id, int64_t id,
+			     struct skr_err *err);
+
+struct skr_store_commit {
+	unsigned retired;	/* older current or pending sets now retired */
+	unsigned deleted;	/* retired sets beyond the history bound, removed */
+};
+
+/*
+ * After a boot that matched set id (current or pending): it becomes current,
+ * older current and pending sets become retired, and only the newest
+ * keep_retired retired sets are kept.  Newer pending sets stay: they are
+ * predictions for a later boot.
+ */
+int skr_store_refset_commit(struct skr_store *s, const char *key_id, int64_t id,
+			    unsigned keep_retired, struct skr_store_commit *out, struct skr_err *err);
+/* Removes the pending and queued sets with this label (a removed kernel's). */
+int skr_store_refset_withdraw(struct skr_store *s, const char *key_id, const char *label,
+			      unsigned *removed, struct skr_err *err);
 
 /*
  * What a cache of keys and reference sets must compare: writes through this

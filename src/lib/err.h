@@ -76,7 +76,8 @@ enum skr_class {
 	X(admin_denied, SKR_CLASS_INPUT)                     \
 	X(enroll_verify_failed, SKR_CLASS_VERIFY)            \
 	X(predict_ambiguous, SKR_CLASS_VERIFY)               \
-	X(predict_unsupported, SKR_CLASS_VERIFY)
+	X(predict_unsupported, SKR_CLASS_VERIFY)             \
+	X(refset_queue_full, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

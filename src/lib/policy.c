@@ -321,30 +321,43 @@ static void describe_mismatch(const struct skr_policy *p, const struct skr_pcr_b
 	skr_fail(err, SKR_R_pcr_mismatch, "%s", detail);
 }
 
-int skr_policy_check_pcrs(const struct skr_policy *p, const struct skr_pcr_banks *seen,
-			  const struct skr_pcr_banks *refsets, size_t n_refsets,
+int skr_policy_match_pcrs(const struct skr_policy *p, const struct skr_pcr_banks *seen,
+			  const struct skr_pcr_banks *refsets, size_t n_refsets, size_t *matched,
 			  struct skr_err *err)
 {
 	const struct skr_pcr_bank *s = skr_pcr_banks_find(seen, p->pcr_bank);
 	uint32_t best = UINT32_MAX;
 	size_t r;
 
-	if (!p->pcr_mask)
+	if (!p->pcr_mask) {
+		*matched = n_refsets ? n_refsets - 1 : 0;
 		return 0;
+	}
 	if (!s)
 		return skr_fail(err, SKR_R_pcr_not_quoted, "the evidence has no %s PCR values",
 				skr_tpm_alg_name(p->pcr_bank));
 	if (n_refsets == 0)
 		return skr_fail(err, SKR_R_pcr_mismatch, "the key has no reference PCR sets");
-	for (r = 0; r < n_refsets; r++) {
+	for (r = n_refsets; r-- > 0;) {
 		const struct skr_pcr_bank *ref = skr_pcr_banks_find(&refsets[r], p->pcr_bank);
 		uint32_t diff = ref ? differing(p, s, ref) : p->pcr_mask;
 
-		if (diff == 0)
+		if (diff == 0) {
+			*matched = r;
 			return 0;
+		}
 		if (__builtin_popcount(diff) < __builtin_popcount(best))
 			best = diff;
 	}
 	describe_mismatch(p, s, refsets, n_refsets, best, err);
 	return -1;
+}
+
+int skr_policy_check_pcrs(const struct skr_policy *p, const struct skr_pcr_banks *seen,
+			  const struct skr_pcr_banks *refsets, size_t n_refsets,
+			  struct skr_err *err)
+{
+	size_t matched;
+
+	return skr_policy_match_pcrs(p, seen, refsets, n_refsets, &matched, err);
 }

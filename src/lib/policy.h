@@ -57,6 +57,14 @@ int skr_policy_check_quote_selection(const struct skr_policy *p, const TPMS_ATTE
 				     struct skr_err *err);
 
 /*
+ * As skr_policy_check_pcrs, and *matched is the index of the last set that
+ * matches (the newest, as sets are listed by id).
+ */
+int skr_policy_match_pcrs(const struct skr_policy *p, const struct skr_pcr_banks *seen,
+			  const struct skr_pcr_banks *refsets, size_t n_refsets, size_t *matched,
+			  struct skr_err *err);
+
+/*
  * The quoted values (seen) equal one reference set at every bound index.
  * On refusal the detail names, for the closest set, each differing PCR with
  * the value seen and the values the sets allow.

@@ -33,6 +33,9 @@ static double now_ms(void)
 /* One exchange's state: what the broker said and what the vTPM made. */
 struct exchange {
 	const struct skr_release_opts *o;
+	const char *path;		/* "/v1/release" or another attested call's */
+	json_object *extra;		/* fields added to the request (not owned) */
+	json_object *answer;		/* another call's 200 answer (owned) */
 	const char *broker;
 	double deadline;
 	struct skr_release_timing *timing;
@@ -279,13 +282,23 @@ static int exchange_once(struct exchange *x, uint8_t *secret, size_t *len, struc
 	free(nonce_b64);
 	json_object_object_add(req, "evidence", evidence);
 	evidence = NULL;
-	if (post(x, "/v1/release", req, &status, &resp, err) < 0)
+	if (x->extra) {
+		json_object_object_foreach(x->extra, k, v)
+			json_object_object_add(req, k, json_object_get(v));
+	}
+	if (post(x, x->path, req, &status, &resp, err) < 0)
 		goto out;
 	if (status != 200) {
 		broker_refusal(x, status, resp, err);
 		goto out;
 	}
-	rc = unwrap(x, resp, secret, len, err);
+	if (secret) {
+		rc = unwrap(x, resp, secret, len, err);
+	} else {
+		x->answer = resp;
+		resp = NULL;
+		rc = 0;
+	}
 out:
 	skr_tpm_key_flush(x->tpm, &x->key);
 	skr_buf_free(&x->nonce);
@@ -320,43 +333,67 @@ static void backoff(unsigned attempt, double deadline)
 	nanosleep(&ts, NULL);
 }
 
-int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *secret_len,
-		struct skr_release_timing *timing, struct skr_err *err)
+/* Challenge, evidence and the call, retried across brokers until the deadline. */
+static int attested_exchange(struct exchange *x, uint8_t *secret_out, size_t *secret_len,
+			     struct skr_err *err)
 {
-	struct skr_release_timing local = { 0 };
-	struct exchange x = { .o = o, .timing = timing ? timing : &local };
+	const struct skr_release_opts *o = x->o;
 	double t0 = now_ms();
 	unsigned attempt = 0;
 	int rc = -1;
 
-	memset(x.timing, 0, sizeof(*x.timing));
-	*secret_len = 0;
+	memset(x->timing, 0, sizeof(*x->timing));
 	if (!o->key_id || !o->n_brokers || (!o->ca_file && !o->ca_pem))
 		return skr_fail(err, SKR_R_usage, "a key id, a broker URL and a CA are required");
-	x.deadline = t0 + (o->deadline_ms ? o->deadline_ms : DEFAULT_DEADLINE_MS);
-	x.key.handle = ESYS_TR_NONE;
-	if (skr_tpm_open(o->tcti, &x.tpm, err) < 0)
+	x->deadline = t0 + (o->deadline_ms ? o->deadline_ms : DEFAULT_DEADLINE_MS);
+	x->key.handle = ESYS_TR_NONE;
+	if (skr_tpm_open(o->tcti, &x->tpm, err) < 0)
 		goto out;
 	for (;;) {
 		struct skr_err attempt_err = { 0 };
 
-		x.broker = o->brokers[attempt % o->n_brokers];
-		x.timing->attempts = ++attempt;
-		if (exchange_once(&x, secret_out, secret_len, &attempt_err) == 0) {
+		x->broker = o->brokers[attempt % o->n_brokers];
+		x->timing->attempts = ++attempt;
+		if (exchange_once(x, secret_out, secret_len, &attempt_err) == 0) {
 			rc = 0;
 			break;
 		}
-		if (!retryable(&attempt_err) || now_ms() >= x.deadline) {
+		if (!retryable(&attempt_err) || now_ms() >= x->deadline) {
 			*err = attempt_err;
 			break;
 		}
 		if (attempt % o->n_brokers == 0)
-			backoff(attempt / (unsigned)o->n_brokers, x.deadline);
+			backoff(attempt / (unsigned)o->n_brokers, x->deadline);
 	}
 out:
+	skr_tpm_close(x->tpm);
+	x->timing->total_ms = now_ms() - t0;
+	return rc;
+}
+
+int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *secret_len,
+		struct skr_release_timing *timing, struct skr_err *err)
+{
+	struct skr_release_timing local = { 0 };
+	struct exchange x = { .o = o, .path = "/v1/release", .timing = timing ? timing : &local };
+	int rc;
+
+	*secret_len = 0;
+	rc = attested_exchange(&x, secret_out, secret_len, err);
 	if (rc < 0)
 		OPENSSL_cleanse(secret_out, SKR_RELEASE_MAX_SECRET);
-	skr_tpm_close(x.tpm);
-	x.timing->total_ms = now_ms() - t0;
+	return rc;
+}
+
+int skr_attested_call(const struct skr_release_opts *o, const char *path, json_object *fields,
+		      json_object **answer, struct skr_err *err)
+{
+	struct skr_release_timing timing;
+	struct exchange x = { .o = o, .path = path, .extra = fields, .timing = &timing };
+	int rc = attested_exchange(&x, NULL, NULL, err);
+
+	*answer = rc == 0 ? x.answer : NULL;
+	if (rc < 0)
+		json_object_put(x.answer);
 	return rc;
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "err.h"
 
 #define SKR_RELEASE_MAX_BROKERS 8
@@ -46,5 +48,14 @@ struct skr_release_timing {
  */
 int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *secret_len,
 		struct skr_release_timing *timing, struct skr_err *err);
+
+/*
+ * Another attested call (the broker's reseal API): challenge, the same
+ * evidence as a release, then POST path with {"key_id", "nonce", "evidence"}
+ * and the members of fields; *answer is the broker's 200 answer (caller
+ * puts it).  Failures as skr_release.
+ */
+int skr_attested_call(const struct skr_release_opts *o, const char *path, json_object *fields,
+		      json_object **answer, struct skr_err *err);
 
 #endif

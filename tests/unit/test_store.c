@@ -821,6 +821,187 @@ static void reopen_keeps_everything(void **state)
 			 SKR_STORE_SCHEMA_VERSION);
 }
 
+/* ---- Reseal -------------------------------------------------------------- */
+
+#define PCRS_C "{\"sha256\":{\"4\":\"" H64("c") "\",\"7\":\"" H64("a") "\"}}"
+#define PCRS_D "{\"sha256\":{\"4\":\"" H64("d") "\",\"7\":\"" H64("a") "\"}}"
+
+/* "id:state:label" of every set of a key, in id order, one per line. */
+static void sets_text(struct fixture *f, const char *key_id, char *out, size_t size)
+{
+	_cleanup_free_ char *json = NULL;
+	struct skr_err err = { 0 };
+	json_object *arr;
+	size_t i, used = 0;
+
+	assert_ok(skr_store_refset_list(f->s, key_id, &json, &err), err);
+	arr = parse(json);
+	out[0] = '\0';
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		json_object *row = json_object_array_get_idx(arr, i);
+
+		used += (size_t)snprintf(out + used, size - used, "%lld:%s:%s\n",
+					 (long long)field_int(row, "id"), field_str(row, "state"),
+					 field_str(row, "label"));
+	}
+	json_object_put(arr);
+}
+
+static void submit_dedupes_and_supersedes(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store_submit r;
+	struct skr_err err = { 0 };
+	int64_t cur = 0;
+	char text[1024], want[1024];
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	assert_ok(skr_store_refset_add(f->s, "disk", "enrolled", "current", PCRS_C, &cur, &err), err);
+	/* The same values as the current set: nothing added. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_C, NULL, &r,
+					  &err), err);
+	assert_true(r.existed);
+	assert_int_equal(r.id, cur);
+	assert_string_equal(r.state, "current");
+	/* New values: pending; submitted again: the same set. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_D, NULL, &r,
+					  &err), err);
+	assert_false(r.existed);
+	assert_string_equal(r.state, "pending");
+	int64_t first = r.id;
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_D, NULL, &r,
+					  &err), err);
+	assert_true(r.existed);
+	assert_int_equal(r.id, first);
+	/* Kernel 56 again with another initrd: the older prediction goes, the current set stays. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_A, NULL, &r,
+					  &err), err);
+	assert_int_equal(r.superseded, 1);
+	sets_text(f, "disk", text, sizeof(text));
+	snprintf(want, sizeof(want), "%lld:current:enrolled\n%lld:pending:kernel 56\n",
+		 (long long)cur, (long long)r.id);
+	assert_string_equal(text, want);
+	/* A submission never removes a current set, even under its label. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "enrolled", "queued", PCRS_B, "why", &r,
+					  &err), err);
+	assert_int_equal(r.superseded, 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
+	assert_failed_with(skr_store_refset_submit(f->s, "disk", "x", "current", PCRS_B, NULL, &r,
+						   &err), err, SKR_R_malformed, "\"pending\" or \"queued\"");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_refset_submit(f->s, "nokey", "x", "pending", PCRS_B, NULL, &r,
+						   &err), err, SKR_R_key_unknown, "nokey");
+}
+
+static void queue_is_bounded_and_approved(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store_submit r;
+	struct skr_err err = { 0 };
+	char label[32], pcrs[256];
+	int64_t queued = 0;
+	int i;
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	for (i = 0; i < SKR_STORE_MAX_QUEUED; i++) {
+		snprintf(label, sizeof(label), "kernel %d", i);
+		snprintf(pcrs, sizeof(pcrs), "{\"sha256\":{\"4\":\"%064x\"}}", i + 1);
+		assert_ok(skr_store_refset_submit(f->s, "disk", label, "queued", pcrs, "not allowed",
+						  &r, &err), err);
+		queued = r.id;
+	}
+	assert_failed_with(skr_store_refset_submit(f->s, "disk", "kernel x", "queued", PCRS_A,
+						   "not allowed", &r, &err),
+			   err, SKR_R_refset_queue_full, "waiting for an operator");
+	skr_err_clear(&err);
+	/* A resubmission under a queued label replaces it: room for it. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 0", "queued", PCRS_A, "again", &r,
+					  &err), err);
+	assert_int_equal(r.superseded, 1);
+	/* The queued set's note is listed; approval makes it pending and clears why. */
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE note = 'not allowed'"),
+			 SKR_STORE_MAX_QUEUED - 1);
+	assert_ok(skr_store_refset_approve(f->s, "disk", queued, &err), err);
+	assert_failed_with(skr_store_refset_approve(f->s, "disk", queued, &err), err,
+			   SKR_R_refset_unknown, "no queued reference set");
+	skr_err_clear(&err);
+	/* A queued set submitted again by an approved boot becomes pending. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 0", "pending", PCRS_A, NULL, &r,
+					  &err), err);
+	assert_false(r.existed);
+	assert_string_equal(r.state, "pending");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'pending'"), 2);
+}
+
+static void commit_retires_older_and_bounds_history(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store_commit c;
+	struct skr_store_submit r;
+	struct skr_err err = { 0 };
+	int64_t ids[SKR_STORE_KEEP_RETIRED + 3];
+	char label[32], pcrs[256];
+	size_t i, n = ARRAY_SIZE(ids);
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	for (i = 0; i < n; i++) {
+		snprintf(label, sizeof(label), "kernel %zu", i);
+		snprintf(pcrs, sizeof(pcrs), "{\"sha256\":{\"4\":\"%064zx\"}}", i + 1);
+		assert_ok(skr_store_refset_submit(f->s, "disk", label, "pending", pcrs, NULL, &r, &err),
+			  err);
+		ids[i] = r.id;
+	}
+	/* Booted the second newest: it is current, the newest stays pending (a later boot's). */
+	assert_ok(skr_store_refset_commit(f->s, "disk", ids[n - 2], SKR_STORE_KEEP_RETIRED, &c, &err),
+		  err);
+	assert_int_equal(c.retired, n - 2);
+	assert_int_equal(c.deleted, n - 2 - SKR_STORE_KEEP_RETIRED);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'retired'"),
+			 SKR_STORE_KEEP_RETIRED);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'pending'"), 1);
+	/* The oldest retired sets went first. */
+	assert_int_equal(raw_count(f->db, "SELECT MIN(id) FROM refsets"), ids[n - 2 - SKR_STORE_KEEP_RETIRED]);
+	/* A retired set cannot be committed; nor can a set of no key. */
+	assert_failed_with(skr_store_refset_commit(f->s, "disk", ids[n - 3], 8, &c, &err), err,
+			   SKR_R_refset_unknown, "no current or pending reference set");
+	skr_err_clear(&err);
+	/* Withdraw: the pending set of a removed kernel goes; current ones never. */
+	unsigned removed = 0;
+	snprintf(label, sizeof(label), "kernel %zu", n - 1);
+	assert_ok(skr_store_refset_withdraw(f->s, "disk", label, &removed, &err), err);
+	assert_int_equal(removed, 1);
+	snprintf(label, sizeof(label), "kernel %zu", n - 2);
+	assert_ok(skr_store_refset_withdraw(f->s, "disk", label, &removed, &err), err);
+	assert_int_equal(removed, 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
+}
+
+/* A schema 1 database (sets current or pending only) migrates, its sets kept. */
+static void schema_1_migrates(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store_submit r;
+	struct skr_err err = { 0 };
+	int64_t id = 0;
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	assert_ok(skr_store_refset_add(f->s, "disk", "enrolled", "current", PCRS_A, &id, &err), err);
+	skr_store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->db, "CREATE TABLE v1 (id INTEGER PRIMARY KEY, key_id TEXT NOT NULL REFERENCES "
+			"keys(key_id) ON DELETE CASCADE, label TEXT NOT NULL, state TEXT NOT NULL CHECK "
+			"(state IN ('current', 'pending')), pcrs TEXT NOT NULL, created INTEGER NOT NULL);"
+			"INSERT INTO v1 SELECT id, key_id, label, state, pcrs, created FROM refsets;"
+			"DROP TABLE refsets; ALTER TABLE v1 RENAME TO refsets;"
+			"DELETE FROM schema_version WHERE version = 2");
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"), 2);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
+	assert_ok(skr_store_refset_submit(f->s, "disk", "k", "queued", PCRS_B, "n", &r, &err), err);
+	assert_string_equal(r.state, "queued");
+}
+
 static void future_schema_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -832,7 +1013,7 @@ static void future_schema_refused(void **state)
 	f->s = NULL;
 	raw_exec(f->db, "INSERT INTO schema_version (version, applied) VALUES (99, 0)");
 	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
-			   "schema version 99, newer than version 1");
+			   "schema version 99, newer than version 2");
 	assert_null(s);
 	/* Refusing changed nothing. */
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys"), 1);
@@ -988,6 +1169,10 @@ int main(void)
 		T(audit_newest_first_and_filtered),
 		T(reopen_keeps_everything),
 		T(future_schema_refused),
+		T(submit_dedupes_and_supersedes),
+		T(queue_is_bounded_and_approved),
+		T(commit_retires_older_and_bounds_history),
+		T(schema_1_migrates),
 		T(not_a_database_refused),
 		T(kill_9_after_commit_keeps_the_data),
 		T(threads_share_one_store),
