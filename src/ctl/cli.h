@@ -34,6 +34,7 @@ int cmd_enroll(int argc, char **argv);
 int cmd_unenroll(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_reseal(int argc, char **argv);
 
 /* Prints "skrctl: usage: ..." to stderr and returns CLI_EXIT_USAGE. */
 int cli_usage(const char *usage);
@@ -52,6 +53,23 @@ int cli_parse_pcr_list(const char *list, uint32_t *mask);
 struct skr_pcr_banks;
 /* PCR values from a JSON file in the pcr_json format ({"sha256": {"7": hex}}). */
 int cli_load_pcr_banks(const char *path, struct skr_pcr_banks *banks, struct skr_err *err);
+
+struct skr_eventlog;
+struct skr_predict_result;
+
+#define CLI_DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
+
+/* What a prediction of the next boot's PCRs takes (skrctl predict and reseal). */
+struct cli_predict_inputs {
+	const char *eventlog;		/* NULL: CLI_DEFAULT_EVENTLOG, live PCRs from the TPM */
+	const char *kernel, *current_kernel, *initrd, *cmdline;
+	const char *pcrs_live, *tcti;	/* live PCRs: a file, or the TPM */
+	uint32_t mask;
+};
+
+/* Loads the log, the images and the live PCRs, and predicts (src/lib/predict.h). */
+int cli_predict(const struct cli_predict_inputs *in, struct skr_eventlog **log,
+		struct skr_predict_result *res, struct skr_err *err);
 
 /* Prints a JSON value to stdout, pretty and with a newline. */
 void cli_print_json(json_object *obj);

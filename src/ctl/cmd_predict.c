@@ -20,7 +20,7 @@
 #include "tpm.h"
 #include "util.h"
 
-#define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define DEFAULT_EVENTLOG CLI_DEFAULT_EVENTLOG
 #define DEFAULT_PCRS "7"
 
 #define PREDICT_USAGE                                                                         \
@@ -33,8 +33,7 @@
 #define MAX_IMAGE_SIZE ((size_t)1 << 30)
 
 struct predict_args {
-	const char *eventlog, *kernel, *current_kernel, *initrd, *cmdline, *pcrs_live, *tcti;
-	uint32_t mask;
+	struct cli_predict_inputs in;
 	bool json;
 };
 
@@ -53,16 +52,16 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 static int take_option(int opt, struct predict_args *a)
 {
 	switch (opt) {
-	case 'e': a->eventlog = optarg; return 0;
-	case 'k': a->kernel = optarg; return 0;
-	case 'K': a->current_kernel = optarg; return 0;
-	case 'i': a->initrd = optarg; return 0;
-	case 'c': a->cmdline = optarg; return 0;
-	case 'L': a->pcrs_live = optarg; return 0;
-	case 't': a->tcti = optarg; return 0;
+	case 'e': a->in.eventlog = optarg; return 0;
+	case 'k': a->in.kernel = optarg; return 0;
+	case 'K': a->in.current_kernel = optarg; return 0;
+	case 'i': a->in.initrd = optarg; return 0;
+	case 'c': a->in.cmdline = optarg; return 0;
+	case 'L': a->in.pcrs_live = optarg; return 0;
+	case 't': a->in.tcti = optarg; return 0;
 	case 'j': a->json = true; return 0;
 	case 'p':
-		if (cli_parse_pcr_list(optarg, &a->mask) < 0)
+		if (cli_parse_pcr_list(optarg, &a->in.mask) < 0)
 			return usage_error("--pcrs '%s' is not a list of PCR indexes 0..23 (e.g. 4,7,9)",
 					   optarg);
 		return 0;
@@ -93,15 +92,15 @@ static int parse_args(int argc, char **argv, struct predict_args *a)
 	int opt, rc;
 
 	memset(a, 0, sizeof(*a));
-	cli_parse_pcr_list(DEFAULT_PCRS, &a->mask);
+	cli_parse_pcr_list(DEFAULT_PCRS, &a->in.mask);
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
 		if ((rc = take_option(opt, a)) != 0 || opt == 'h')
 			return rc;
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (!a->kernel)
+	if (!a->in.kernel)
 		return usage_error("--kernel (the new kernel image) is required");
-	if (a->pcrs_live && a->tcti)
+	if (a->in.pcrs_live && a->in.tcti)
 		return usage_error("--pcrs-live and --tcti both name the live PCR values: give one");
 	return -1;
 }
@@ -159,7 +158,7 @@ static int load_live_tpm(const char *tcti, uint32_t mask, struct skr_pcr_banks *
 
 /* The live PCRs: a file, the TPM (by default when the log is the running
  * system's own), or none (*have = false) for an offline prediction. */
-static int load_live(const struct predict_args *a, struct skr_pcr_banks *live, bool *have,
+static int load_live(const struct cli_predict_inputs *a, struct skr_pcr_banks *live, bool *have,
 		     struct skr_err *err)
 {
 	*have = a->pcrs_live || a->tcti || !a->eventlog;
@@ -170,7 +169,7 @@ static int load_live(const struct predict_args *a, struct skr_pcr_banks *live, b
 	return 0;
 }
 
-static int load_inputs(const struct predict_args *a, const struct skr_eventlog *log,
+static int load_inputs(const struct cli_predict_inputs *a, const struct skr_eventlog *log,
 		       struct skr_predict_request *req, struct skr_err *err)
 {
 	req->pcr_mask = a->mask;
@@ -309,8 +308,8 @@ static void print_text(const struct skr_eventlog *log, const struct skr_predict_
 
 /* ---- The command -------------------------------------------------------------- */
 
-static int predict(const struct predict_args *a, struct skr_eventlog **log,
-		   struct skr_predict_result *res, struct skr_err *err)
+int cli_predict(const struct cli_predict_inputs *a, struct skr_eventlog **log,
+		struct skr_predict_result *res, struct skr_err *err)
 {
 	_cleanup_free_ struct skr_pcr_banks *live = calloc(1, sizeof(*live));
 	struct skr_predict_request req = { 0 };
@@ -339,7 +338,7 @@ int cmd_predict(int argc, char **argv)
 		skr_fail(&err, SKR_R_nomem, "out of memory");
 		return cli_finish(&err, NULL, a.json);
 	}
-	if (predict(&a, &log, res, &err) < 0)
+	if (cli_predict(&a.in, &log, res, &err) < 0)
 		return cli_finish(&err, NULL, a.json);
 	if (a.json)
 		return cli_finish(&err, result_json(log, res), true);

@@ -43,6 +43,9 @@ static const struct {
 	{ "predict", cmd_predict,
 	  "--kernel IMG [--eventlog LOG] [--current-kernel IMG] [--initrd FILE] [--cmdline S] "
 	  "[--pcrs 4,7,9] [--pcrs-live FILE.json | --tcti T] [--json]" },
+	{ "reseal", cmd_reseal,
+	  "[DEVICE... | --all] [--kernel-version V | --kernel IMG] [--initrd F] [--cmdline S] "
+	  "[--eventlog LOG] [--check | --commit | --withdraw V] [--tcti T] [--timeout S] [--json]" },
 };
 
 static void usage(FILE *to)

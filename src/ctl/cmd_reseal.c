@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * skrctl reseal: keep the broker's reference PCR sets in step with kernel and
+ * initramfs updates (DESIGN.md, "Keys, policies, reseal").
+ *
+ *   reseal [--kernel-version V | --kernel IMG] ...   predict the next boot's
+ *          PCRs and submit them with fresh evidence (POST /v1/refvals)
+ *   reseal --check ...      would the next boot be released?  (dry run)
+ *   reseal --commit         after a boot: the set this boot matched becomes
+ *                           current, older ones are retired
+ *   reseal --withdraw V     drop the sets predicted for kernel V
+ *
+ * Devices are named on the command line, or --all takes every device of
+ * /etc/crypttab (SKR_CRYPTTAB overrides) that has an skr token; every skr
+ * token of a device is handled, each with its own broker and PCRs.
+ *
+ * Exit status: 0 the next boot unlocks (set pending, or already approved;
+ * check accepted; committed; withdrawn), 1 refused, queued for an operator or
+ * not accepted (the message says what to do), 2 usage or unreadable input.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <libcryptsetup.h>
+
+#include "cli.h"
+#include "eventlog.h"
+#include "pcr_json.h"
+#include "predict.h"
+#include "release_client.h"
+#include "token.h"
+#include "util.h"
+
+#define RESEAL_USAGE                                                                          \
+	"skrctl reseal [DEVICE...] [--all] [--kernel-version V | --kernel IMG] [--initrd FILE] " \
+	"[--cmdline S] [--eventlog LOG] [--check] [--tcti T] [--timeout S] [--json]\n"            \
+	"       skrctl reseal --commit [DEVICE... | --all] [--tcti T] [--json]\n"               \
+	"       skrctl reseal --withdraw V [DEVICE... | --all] [--tcti T] [--json]"
+
+#define DEFAULT_CRYPTTAB "/etc/crypttab"
+#define BOOT_DIR "/boot"
+#define MAX_DEVICES 32
+
+enum reseal_op { OP_SUBMIT, OP_CHECK, OP_COMMIT, OP_WITHDRAW };
+
+struct reseal_args {
+	enum reseal_op op;
+	const char *devices[MAX_DEVICES];
+	size_t n_devices;
+	bool all, json;
+	const char *version;		/* --kernel-version or --withdraw */
+	struct cli_predict_inputs in;	/* kernel, initrd, cmdline, eventlog, tcti */
+	unsigned timeout;		/* seconds per broker call; 0: the token's */
+	char kernel_path[4096], initrd_path[4096];
+	char *cmdline;			/* derived from /proc/cmdline (owned) */
+};
+
+/* ---- Arguments ------------------------------------------------------------ */
+
+static int take_option(int opt, struct reseal_args *a)
+{
+	switch (opt) {
+	case 'a': a->all = true; return 0;
+	case 'V': a->version = optarg; return 0;
+	case 'k': a->in.kernel = optarg; return 0;
+	case 'i': a->in.initrd = optarg; return 0;
+	case 'c': a->in.cmdline = optarg; return 0;
+	case 'e': a->in.eventlog = optarg; return 0;
+	case 't': a->in.tcti = optarg; return 0;
+	case 'C': a->op = OP_CHECK; return 0;
+	case 'M': a->op = OP_COMMIT; return 0;
+	case 'W': a->op = OP_WITHDRAW; a->version = optarg; return 0;
+	case 'j': a->json = true; return 0;
+	case 'T': {
+		long t = atol(optarg);
+
+		if (t < 1 || t > 3600)
+			return cli_usage(RESEAL_USAGE);
+		a->timeout = (unsigned)t;
+		return 0;
+	}
+	default: return cli_usage(RESEAL_USAGE);
+	}
+}
+
+/* A version is a file name part: no path separators, nothing odd. */
+static bool version_ok(const char *v)
+{
+	size_t i, n = strlen(v);
+
+	if (n == 0 || n > 48 || v[0] == '.')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+		      (v[i] >= '0' && v[i] <= '9') || strchr(".+_~-", v[i])))
+			return false;
+	return true;
+}
+
+static int parse_args(int argc, char **argv, struct reseal_args *a)
+{
+	static const struct option options[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "kernel-version", required_argument, NULL, 'V' },
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'c' },
+		{ "eventlog", required_argument, NULL, 'e' },
+		{ "tcti", required_argument, NULL, 't' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "commit", no_argument, NULL, 'M' },
+		{ "withdraw", required_argument, NULL, 'W' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool predicts;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
+		if ((rc = take_option(opt, a)) != 0)
+			return rc;
+	for (; optind < argc; optind++) {
+		if (a->n_devices == MAX_DEVICES)
+			return cli_usage(RESEAL_USAGE);
+		a->devices[a->n_devices++] = argv[optind];
+	}
+	predicts = a->op == OP_SUBMIT || a->op == OP_CHECK;
+	if (!a->all == !a->n_devices) {
+		fprintf(stderr, "skrctl reseal: name the devices or give --all, not both\n");
+		return cli_usage(RESEAL_USAGE);
+	}
+	if (a->version && !version_ok(a->version)) {
+		fprintf(stderr, "skrctl reseal: '%s' is not a kernel version\n", a->version);
+		return cli_usage(RESEAL_USAGE);
+	}
+	if (predicts && !a->version == !a->in.kernel) {
+		fprintf(stderr, "skrctl reseal: give --kernel-version or --kernel (one of them)\n");
+		return cli_usage(RESEAL_USAGE);
+	}
+	if (!predicts && (a->in.kernel || a->in.initrd || a->in.cmdline || a->in.eventlog)) {
+		fprintf(stderr, "skrctl reseal: --commit and --withdraw predict nothing: "
+				"--kernel, --initrd, --cmdline and --eventlog do not apply\n");
+		return cli_usage(RESEAL_USAGE);
+	}
+	return -1;
+}
+
+/* ---- What the next boot runs ---------------------------------------------- */
+
+/* src with every occurrence of from replaced by to (caller frees). */
+static char *replace_all(const char *src, const char *from, const char *to)
+{
+	size_t n = 0, lf = strlen(from), lt = strlen(to);
+	const char *p;
+	char *out, *o;
+
+	for (p = src; (p = strstr(p, from)); p += lf)
+		n++;
+	out = malloc(strlen(src) + n * lt + 1);
+	if (!out)
+		return NULL;
+	for (o = out, p = src; *p;) {
+		if (!strncmp(p, from, lf)) {
+			memcpy(o, to, lt);
+			o += lt;
+			p += lf;
+		} else {
+			*o++ = *p++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * The next boot's command line when only the kernel version changes: this
+ * boot's, with the running release replaced by the new one (the kernel's and
+ * initrd's paths name it).  Unchanged (NULL) when it does not name it.
+ */
+static int derive_cmdline(struct reseal_args *a, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf raw = { 0 };
+	struct utsname u;
+	size_t n;
+
+	if (a->in.cmdline || !a->version || uname(&u) < 0 || !strcmp(u.release, a->version) ||
+	    skr_read_file("/proc/cmdline", 1u << 16, &raw, err) < 0)
+		return 0;
+	n = raw.len;
+	while (n && (raw.data[n - 1] == '\n' || raw.data[n - 1] == '\0'))
+		n--;
+	raw.data[n] = '\0';
+	if (!strstr((const char *)raw.data, u.release))
+		return 0;
+	a->cmdline = replace_all((const char *)raw.data, u.release, a->version);
+	if (!a->cmdline)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	a->in.cmdline = a->cmdline;
+	return 0;
+}
+
+/* --kernel-version V: Debian's file names under /boot (SKR_BOOT_DIR overrides). */
+static int resolve_inputs(struct reseal_args *a, struct skr_err *err)
+{
+	const char *boot = getenv("SKR_BOOT_DIR") ? getenv("SKR_BOOT_DIR") : BOOT_DIR;
+	struct utsname u;
+
+	if (a->version && !a->in.kernel) {
+		snprintf(a->kernel_path, sizeof(a->kernel_path), "%s/vmlinuz-%s", boot, a->version);
+		a->in.kernel = a->kernel_path;
+		if (!a->in.initrd) {
+			snprintf(a->initrd_path, sizeof(a->initrd_path), "%s/initrd.img-%s", boot,
+				 a->version);
+			if (access(a->initrd_path, R_OK) != 0)
+				return skr_fail(err, SKR_R_usage,
+						"%s does not exist (yet): the initramfs hook reseals once it is built",
+						a->initrd_path);
+			a->in.initrd = a->initrd_path;
+		}
+	}
+	/* The running kernel, so that shim+GRUB logs can find its measurements. */
+	if (uname(&u) == 0 && !a->in.current_kernel) {
+		static char current[4096];
+
+		snprintf(current, sizeof(current), "%s/vmlinuz-%s", boot, u.release);
+		if (access(current, R_OK) == 0)
+			a->in.current_kernel = current;
+	}
+	return derive_cmdline(a, err);
+}
+
+/* "kernel 6.1.0-56-cloud-amd64", or the image's file name. */
+static void set_label(const struct reseal_args *a, char *label, size_t size)
+{
+	const char *name = a->version;
+
+	if (!name && !a->in.kernel) {	/* --commit: no kernel named */
+		label[0] = '\0';
+		return;
+	}
+	if (!name) {
+		name = strrchr(a->in.kernel, '/');
+		name = name ? name + 1 : a->in.kernel;
+	}
+	snprintf(label, size, "kernel %.56s", name);
+}
+
+/* ---- One token ------------------------------------------------------------ */
+
+struct token_job {
+	const struct reseal_args *a;
+	const char *device;
+	const struct skr_token *tok;
+	json_object *report;		/* per-token result for --json */
+};
+
+static int predict_for(const struct token_job *j, json_object **pcrs, struct skr_err *err)
+{
+	_cleanup_eventlog_ struct skr_eventlog *log = NULL;
+	_cleanup_free_ struct skr_predict_result *res = calloc(1, sizeof(*res));
+	struct cli_predict_inputs in = j->a->in;
+
+	if (!res)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	in.mask = j->tok->pcr_mask;
+	if (cli_predict(&in, &log, res, err) < 0)
+		return -1;
+	*pcrs = skr_pcr_banks_to_json(&res->predicted);
+	json_object_object_add(j->report, "changed_pcrs", json_object_new_int64(res->changed_mask));
+	return 0;
+}
+
+static const char *const op_path[] = {
+	[OP_SUBMIT] = "/v1/refvals", [OP_CHECK] = "/v1/refvals/check",
+	[OP_COMMIT] = "/v1/refvals/commit", [OP_WITHDRAW] = "/v1/refvals/withdraw",
+};
+
+static const char *answer_string(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static bool answer_bool(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+/* What the broker said, for people; fails (exit 1) when the next boot would not unlock. */
+static int tell(const struct token_job *j, const char *label, json_object *ans, struct skr_err *err)
+{
+	const char *dev = j->device, *key = j->tok->key_id, *state = answer_string(ans, "state");
+
+	switch (j->a->op) {
+	case OP_SUBMIT:
+		if (!strcmp(state, "queued"))
+			return skr_fail(err, SKR_R_pcr_mismatch,
+					"%s key %s: %s: set %s is queued for an operator's approval "
+					"(%s); until it is approved the next boot asks for the passphrase",
+					dev, key, label, answer_string(ans, "id"),
+					answer_string(ans, "note"));
+		fprintf(stderr, "skrctl: %s key %s: %s: %s set %s is %s\n", dev, key, label,
+			answer_bool(ans, "existed") ? "already approved:" : "submitted:",
+			answer_string(ans, "id"), state);
+		return 0;
+	case OP_CHECK:
+		if (!answer_bool(ans, "accepted"))
+			return skr_fail(err, SKR_R_pcr_mismatch,
+					"%s key %s: %s would be refused: %s (a submission now would be %s%s%s)",
+					dev, key, label, answer_string(ans, "detail"),
+					answer_string(ans, "submission_would_be"),
+					*answer_string(ans, "note") ? ": " : "", answer_string(ans, "note"));
+		fprintf(stderr, "skrctl: %s key %s: %s will unlock (set %s)\n", dev, key, label,
+			answer_string(ans, "id"));
+		return 0;
+	case OP_COMMIT:
+		fprintf(stderr, "skrctl: %s key %s: this boot matched set %s, now current; %s older "
+				"set(s) retired\n", dev, key, answer_string(ans, "id"),
+			answer_string(ans, "retired"));
+		return 0;
+	case OP_WITHDRAW:
+		fprintf(stderr, "skrctl: %s key %s: %s: %s pending set(s) withdrawn\n", dev, key, label,
+			answer_string(ans, "removed"));
+		return 0;
+	}
+	return 0;
+}
+
+static int run_token(struct token_job *j, struct skr_err *err)
+{
+	const struct reseal_args *a = j->a;
+	struct skr_release_opts ro;
+	json_object *fields = json_object_new_object(), *pcrs = NULL, *ans = NULL;
+	char label[72];	/* the broker takes labels of up to 64 bytes */
+	int rc = -1;
+
+	set_label(a, label, sizeof(label));
+	skr_token_release_opts(j->tok, a->timeout, &ro);
+	if (a->in.tcti)
+		ro.tcti = a->in.tcti;
+	if (a->op == OP_SUBMIT || a->op == OP_CHECK) {
+		if (predict_for(j, &pcrs, err) < 0)
+			goto out;
+		json_object_object_add(fields, "pcrs", pcrs);
+	}
+	if (a->op == OP_SUBMIT || a->op == OP_WITHDRAW)
+		json_object_object_add(fields, "label", json_object_new_string(label));
+	if (skr_attested_call(&ro, op_path[a->op], fields, &ans, err) < 0)
+		goto out;
+	json_object_object_add(j->report, "broker", json_object_get(ans));
+	rc = tell(j, label, ans, err);
+out:
+	json_object_put(fields);
+	json_object_put(ans);
+	return rc;
+}
+
+/* ---- Devices ---------------------------------------------------------------- */
+
+/* Runs every skr token of a device; *found counts them.  Keeps going after a failure. */
+static int run_device(const struct reseal_args *a, const char *device, json_object *reports,
+		      unsigned *found, struct skr_err *first)
+{
+	struct crypt_device *cd = NULL;
+	int t, rc = 0;
+
+	if (crypt_init(&cd, device) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0) {
+		crypt_free(cd);
+		if (a->all)	/* crypttab also names plain and LUKS1 devices */
+			return 0;
+		return skr_fail(first, SKR_R_luks_error, "%s is not a readable LUKS2 device", device);
+	}
+	for (t = 0; t < crypt_token_max(CRYPT_LUKS2); t++) {
+		const char *type = NULL, *text = NULL;
+		struct skr_token tok;
+		struct skr_err err = { 0 };
+		struct token_job j = { .a = a, .device = device, .tok = &tok };
+
+		if (crypt_token_status(cd, t, &type) < CRYPT_TOKEN_EXTERNAL || !type ||
+		    strcmp(type, SKR_TOKEN_TYPE) || crypt_token_json_get(cd, t, &text) < 0)
+			continue;
+		(*found)++;
+		j.report = json_object_new_object();
+		json_object_object_add(j.report, "device", json_object_new_string(device));
+		json_object_object_add(j.report, "token", json_object_new_int(t));
+		if (skr_token_parse(text, &tok, &err) == 0) {
+			json_object_object_add(j.report, "key_id", json_object_new_string(tok.key_id));
+			run_token(&j, &err);
+			skr_token_free(&tok);
+		}
+		if (err.reason != SKR_R_ok) {
+			json_object_object_add(j.report, "reason",
+					       json_object_new_string(skr_reason_name(err.reason)));
+			json_object_object_add(j.report, "detail", json_object_new_string(err.detail));
+			if (first->reason == SKR_R_ok)
+				*first = err;
+			else
+				fprintf(stderr, "skrctl: %s: %s\n", skr_reason_name(err.reason), err.detail);
+			rc = -1;
+		}
+		json_object_array_add(reports, j.report);
+	}
+	crypt_free(cd);
+	return rc;
+}
+
+/* crypttab's source field as a path: UUID=, PARTUUID=, LABEL= or a path. */
+static void source_path(const char *src, char *out, size_t size)
+{
+	static const struct { const char *tag, *dir; } tags[] = {
+		{ "UUID=", "/dev/disk/by-uuid/" }, { "PARTUUID=", "/dev/disk/by-partuuid/" },
+		{ "LABEL=", "/dev/disk/by-label/" }, { "PARTLABEL=", "/dev/disk/by-partlabel/" },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(tags); i++)
+		if (!strncmp(src, tags[i].tag, strlen(tags[i].tag))) {
+			snprintf(out, size, "%s%s", tags[i].dir, src + strlen(tags[i].tag));
+			return;
+		}
+	snprintf(out, size, "%s", src);
+}
+
+static int run_crypttab(const struct reseal_args *a, json_object *reports, unsigned *found,
+			struct skr_err *err)
+{
+	const char *path = getenv("SKR_CRYPTTAB") ? getenv("SKR_CRYPTTAB") : DEFAULT_CRYPTTAB;
+	char line[4096], name[256], src[1024], dev[1100];
+	FILE *f = fopen(path, "re");
+	int rc = 0;
+
+	if (!f)
+		return skr_fail(err, SKR_R_io, "cannot read %s", path);
+	while (fgets(line, sizeof(line), f))
+		if (line[0] != '#' && sscanf(line, "%255s %1023s", name, src) == 2) {
+			source_path(src, dev, sizeof(dev));
+			if (run_device(a, dev, reports, found, err) < 0)
+				rc = -1;
+		}
+	fclose(f);
+	return rc;
+}
+
+int cmd_reseal(int argc, char **argv)
+{
+	struct reseal_args a = { .op = OP_SUBMIT };
+	struct skr_err err = { 0 };
+	json_object *res = NULL, *reports = json_object_new_array();
+	unsigned found = 0;
+	size_t i;
+	int rc = parse_args(argc, argv, &a);
+
+	if (rc >= 0) {
+		json_object_put(reports);
+		return rc;
+	}
+	if ((a.op == OP_SUBMIT || a.op == OP_CHECK) && resolve_inputs(&a, &err) < 0)
+		goto out;
+	if (a.all)
+		run_crypttab(&a, reports, &found, &err);
+	for (i = 0; i < a.n_devices; i++)
+		run_device(&a, a.devices[i], reports, &found, &err);
+	if (err.reason == SKR_R_ok && found == 0) {
+		if (!a.all)
+			skr_fail(&err, SKR_R_usage, "%s has no skr token", a.devices[0]);
+		else
+			fprintf(stderr, "skrctl: no device in the crypttab has an skr token: nothing to reseal\n");
+	}
+out:
+	free(a.cmdline);
+	if (a.json) {
+		res = json_object_new_object();
+		json_object_object_add(res, "tokens", reports);
+	} else {
+		json_object_put(reports);
+	}
+	return cli_finish(&err, res, a.json);
+}

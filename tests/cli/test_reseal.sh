@@ -1,0 +1,186 @@
+# skrctl reseal against a real broker over TLS and swtpm as a fake Azure vTPM.
+# The vTPM's PCRs 4 and 7 are extended with a real firmware event log's events
+# (tests/cli/replay_pcrs.py), so the live PCRs replay to that log as on a
+# machine that booted with it; "rebooting into the new kernel" is a power
+# cycle of the swtpm and a replay of the same log with the kernel's event
+# replaced by the new image's Authenticode digest.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/broker.sh"
+trap 'stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+
+log_bin="$VECTORS/eventlog/arch-linux.bin"
+new_kernel="$VECTORS/pe/hello-x64.efi"
+KERNEL_EVENT=23		# arch-linux.bin: the kernel systemd-boot loaded (PCR 4)
+here=$(dirname "$0")
+
+start_stack || exit 1
+"$SKRCTL" eventlog show "$log_bin" --json > "$tmpd/events.json" || { echo "FAIL eventlog-show"; exit 1; }
+new_digest=$("$SKRCTL" pe hash "$new_kernel" --alg sha256)
+# A third kernel: the same image with its last byte changed (another Authenticode digest).
+other=$tmpd/other.efi
+cp "$new_kernel" "$other"
+printf '\377' | dd of="$other" bs=1 seek=$(($(stat -c %s "$other") - 1)) conv=notrunc status=none
+
+check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
+
+# boot [SWAP]: power-cycle the vTPM (PCRs back to zero) and replay the log.
+boot() {
+	stop_vtpm
+	start_vtpm "$tmpd/tpm" || { echo "FAIL swtpm-restart"; return 1; }
+	python3 "$here/replay_pcrs.py" "$tmpd/events.json" 4,7 "$TCTI" ${1:+--swap "$1"}
+}
+# Each boot's own event log: the new boot's is the old one with the kernel
+# event's sha256 digest replaced (what firmware would have logged).
+boot_old() { cur_log=$log_bin; boot; }
+boot_new() { cur_log=$tmpd/new-boot.bin; boot "$KERNEL_EVENT=$new_digest"; }
+python3 - "$tmpd/events.json" "$log_bin" "$tmpd/new-boot.bin" "$KERNEL_EVENT" "$new_digest" <<'PY' ||
+import json, sys
+events, src, dst, index, new = sys.argv[1:6]
+old = bytes.fromhex([e for e in json.load(open(events)) if e["index"] == int(index)][0]["digests"]["sha256"])
+data = open(src, "rb").read()
+assert data.count(old) == 1, "the kernel digest is not unique in the log"
+open(dst, "wb").write(data.replace(old, bytes.fromhex(new)))
+PY
+	{ echo "FAIL new-boot-log"; exit 1; }
+
+# sets: the key's reference sets as "id:state:label" lines.
+sets() {
+	admin GET /v1/keys/disk-r/refsets >/dev/null
+	python3 -c 'import json, sys
+for s in json.load(open(sys.argv[1])): print("%s:%s:%s" % (s["id"], s["state"], s["label"]))' "$tmpd/admin.out"
+}
+state_of() { sets | awk -F: -v l="$1" '$3 == l { print $2 }' | tail -1; }
+count() { sets | grep -c ":$1:" ; }
+
+set_reseal_policy() { # true|false
+	admin GET /v1/keys/disk-r >/dev/null
+	p=$(python3 -c 'import json, sys
+p = json.load(open(sys.argv[1]))["policy"]; p["allow_attested_reseal"] = sys.argv[2] == "true"
+print(json.dumps(p))' "$tmpd/admin.out" "$1")
+	admin PUT /v1/keys/disk-r/policy "$p" >/dev/null
+	[ "$http_status" = 200 ]
+}
+
+releases() { "$SKRCTL" release --key-id disk-r --broker "$RELEASE_URL" --ca "$bdir/ca.pem" \
+	--tcti "$TCTI" --out "$tmpd/secret" >/dev/null 2>&1; }
+
+# --- Enrollment on the old boot, PCRs 4 and 7 -----------------------------------
+boot_old || exit 1
+img=$tmpd/disk.img
+printf 'pass-%s' "$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$tmpd/pass"
+truncate -s 32M "$img"
+cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	"$img" "$tmpd/pass" || { echo "FAIL luksFormat"; exit 1; }
+expect enroll 0 'enrolled' -- "$SKRCTL" enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" \
+	--ca "$bdir/ca.pem" --admin-token "$bdir/admin.token" --key-file "$tmpd/pass" \
+	--tcti "$TCTI" --key-id disk-r --pcrs 4,7 --timeout 20
+enrolled=$(sets | cut -d: -f3)
+printf '%s\n' "$img" | awk '{ print "root " $1 " none luks" }' > "$tmpd/crypttab"
+# The vTPM's address changes at every boot: R reads it when it runs.
+R() { "$SKRCTL" reseal --eventlog "$cur_log" --tcti "$TCTI" --timeout 20 "$@"; }
+
+# --- Usage ------------------------------------------------------------------------
+expect usage-no-device 2 'name the devices or give --all' -- R --kernel "$new_kernel"
+expect usage-no-kernel 2 'give --kernel-version or --kernel' -- R "$img"
+expect usage-bad-version 2 'is not a kernel version' -- R "$img" --kernel-version ../../etc
+expect usage-commit-kernel 2 'predict nothing' -- "$SKRCTL" reseal --commit "$img" --kernel "$new_kernel"
+expect usage-missing-initrd 2 'initrd.img-9.9.9.*does not exist' -- \
+	env SKR_BOOT_DIR="$tmpd" "$SKRCTL" reseal "$img" --kernel-version 9.9.9
+expect not-luks 2 'not a readable LUKS2 device' -- R "$tmpd/pass" --kernel "$new_kernel"
+
+# --- Policy without attested reseal: the set is queued for an operator -----------
+expect queued 1 'queued for an operator.*does not allow attested reseal' -- R "$img" --kernel "$new_kernel"
+check queued-state '[ "$(state_of "kernel hello-x64.efi")" = queued ]'
+check queued-not-released-new 'boot_new && ! releases'
+check queued-old-still-releases 'boot_old && releases'
+expect check-queued-refused 1 'would be refused.*would be queued' -- R "$img" --kernel "$new_kernel" --check
+
+# An operator approves it: pending, and the new boot would unlock.
+qid=$(sets | awk -F: '$2 == "queued" { print $1 }')
+admin POST "/v1/keys/disk-r/refsets/$qid/approve" '{}' >/dev/null
+check approve-http '[ "$http_status" = 200 ]'
+check approve-pending '[ "$(state_of "kernel hello-x64.efi")" = pending ]'
+admin POST "/v1/keys/disk-r/refsets/$qid/approve" '{}' >/dev/null
+check approve-twice-refused '[ "$http_status" = 400 ]'
+admin DELETE "/v1/keys/disk-r/refsets/$qid" >/dev/null
+
+# --- Attested reseal --------------------------------------------------------------
+set_reseal_policy true || echo "FAIL set-policy"
+expect check-before 1 'would be refused: PCR 4' -- R "$img" --kernel "$new_kernel" --check
+expect submit 0 'submitted: set [0-9]+ is pending' -- R "$img" --kernel "$new_kernel"
+expect submit-again 0 'already approved: set [0-9]+ is pending' -- R "$img" --kernel "$new_kernel"
+expect submit-all 0 'already approved' -- env SKR_CRYPTTAB="$tmpd/crypttab" "$SKRCTL" reseal --eventlog "$log_bin" --tcti "$TCTI" --all --kernel "$new_kernel"
+check one-pending '[ "$(count pending)" = 1 ] && [ "$(count current)" = 1 ]'
+expect check-after 0 'will unlock \(set [0-9]+\)' -- R "$img" --kernel "$new_kernel" --check
+expect submit-json 0 -- R "$img" --kernel "$new_kernel" --json
+check submit-json-fields 'python3 -c "import json,sys; t=json.load(open(sys.argv[1]))[\"tokens\"][0]; assert t[\"key_id\"]==\"disk-r\" and t[\"broker\"][\"state\"]==\"pending\" and t[\"broker\"][\"existed\"] is True and t[\"changed_pcrs\"]==16" "$out"'
+
+# The predicted set is exactly what skrctl predict computes, and what the new boot quotes.
+"$SKRCTL" predict --eventlog "$log_bin" --kernel "$new_kernel" --pcrs 4,7 --json > "$tmpd/predict.json"
+admin GET /v1/keys/disk-r/refsets >/dev/null
+check pending-equals-predict 'python3 -c "import json,sys
+p = json.load(open(sys.argv[1]))[\"pcrs\"][\"sha256\"]
+s = [x for x in json.load(open(sys.argv[2])) if x[\"state\"] == \"pending\"][0][\"pcrs\"][\"sha256\"]
+assert s == {k: p[k] for k in (\"4\", \"7\")}, (s, p)" "$tmpd/predict.json" "$tmpd/admin.out"'
+
+# Both boots unlock until a commit: two-phase.
+check old-boot-releases 'boot_old && releases'
+check new-boot-releases 'boot_new && releases'
+check released-secret-opens 'cryptsetup open --test-passphrase --key-file "$tmpd/secret" "$img"'
+
+# --- Commit on the new boot: it becomes current, the enrolled set retires ---------
+expect commit 0 'matched set [0-9]+, now current; 1 older set\(s\) retired' -- \
+	"$SKRCTL" reseal --commit "$img" --tcti "$TCTI"
+check after-commit-states '[ "$(state_of "kernel hello-x64.efi")" = current ] && [ "$(state_of "$enrolled")" = retired ]'
+check retired-has-note 'admin GET /v1/keys/disk-r/refsets >/dev/null && grep -q "retired when set" "$tmpd/admin.out"'
+expect commit-again 0 '0 older set' -- "$SKRCTL" reseal --commit "$img" --tcti "$TCTI"
+check new-boot-still-releases 'releases'
+check old-boot-refused-after-commit 'boot_old && ! releases'
+expect commit-on-refused-boot 1 'pcr_mismatch' -- "$SKRCTL" reseal --commit "$img" --tcti "$TCTI"
+expect status-explains-drift 1 'PCRs that differ: \[ ?4 ?\]' -- "$SKRCTL" status "$img" --tcti "$TCTI"
+# A reseal from a boot that does not match is queued, never pending.
+expect reseal-from-refused-boot 1 'queued for an operator.*this boot does not match.*pcr_mismatch' -- \
+	R "$img" --kernel "$other"
+expect check-from-refused-boot 0 'will unlock' -- R "$img" --kernel "$new_kernel" --check
+qid=$(sets | awk -F: '$2 == "queued" { print $1 }')
+admin DELETE "/v1/keys/disk-r/refsets/$qid" >/dev/null
+boot_new
+
+# --- Withdraw: the sets predicted for a removed kernel go --------------------------
+expect submit-other 0 'set [0-9]+ is pending' -- R "$img" --kernel "$other"
+expect withdraw 0 'withdrawn' -- "$SKRCTL" reseal --withdraw other.efi "$img" --tcti "$TCTI"
+check withdraw-removed '[ "$(count pending)" = 0 ]'
+
+# --- Audit: every reseal decision has a row ----------------------------------------
+admin GET '/v1/audit?key_id=disk-r&limit=200' >/dev/null
+for a in reseal:submit reseal:check reseal:commit reseal:withdraw; do
+	check "audit-$a" 'grep -q "\"action\":\"$a\"" "$tmpd/admin.out" || grep -q "\"action\": \"$a\"" "$tmpd/admin.out"'
+done
+
+# --- kill -9 during reseal: the boot that matched before still unlocks ------------
+# Kill skrctl at several points of a submission (prediction, challenge, evidence,
+# the broker's answer); after each, the running boot must release and the store
+# must hold at most one pending set for the kernel.
+for delay in 0.05 0.2 0.4 0.8 1.5; do
+	R "$img" --kernel "$other" >/dev/null 2>&1 &
+	pid=$!
+	sleep "$delay"
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	check "kill9-client-$delay-releases" 'releases'
+	check "kill9-client-$delay-consistent" '[ "$(count pending)" -le 1 ] && [ "$(count current)" = 1 ]'
+done
+# Kill the broker in the middle of a submission (stopped while it handles it).
+R "$img" --kernel "$new_kernel" --timeout 5 >/dev/null 2>&1 &
+pid=$!
+sleep 0.3
+kill -9 "$broker_pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+# The token names the broker's address: it comes back on the same ports.
+sed -i "s|\"listen\": \"127.0.0.1:0\"|\"listen\": \"127.0.0.1:$rport\"|; s|\"admin_listen\": \"127.0.0.1:0\"|\"admin_listen\": \"127.0.0.1:$aport\"|" "$bdir/broker.json"
+start_broker "$bdir" || echo "FAIL broker-restart"
+check kill9-broker-releases 'releases'
+check kill9-broker-consistent '[ "$(count current)" = 1 ]'
+expect reseal-after-crash 0 'set [0-9]+ is (pending|current)' -- R "$img" --kernel "$other"
+
+[ "$fails" -eq 0 ]
