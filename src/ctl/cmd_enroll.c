@@ -500,6 +500,12 @@ static void print_status(json_object *res)
 		printf("\n    %s\n", json_object_get_string(v));
 		if (json_object_object_get_ex(r, "eventlog", &f))
 			print_explanation(f);
+		if (json_object_object_get_ex(r, "pcrs_differ", &f))
+			printf("    this boot's measurements are not an approved boot state: after a kernel\n"
+			       "    or initramfs update without reseal (hooks disabled, SKR_RESEAL=no, or\n"
+			       "    the broker unreachable then), run `skrctl reseal --all --kernel-version\n"
+			       "    VERSION` from an approved boot before rebooting, or have an operator\n"
+			       "    approve this state at the broker; `skrctl reseal --check` tells in advance\n");
 	}
 }
 
@@ -573,7 +579,8 @@ int cmd_status(int argc, char **argv)
 		for (i = 0; i < tok.n_brokers; i++)
 			json_object_array_add(brokers, broker_status(&tok, tok.brokers[i], &err));
 		json_object_object_add(o, "brokers", brokers);
-		if (tcti)
+		/* A release attempt needs a TPM: --tcti, or the kernel's resource manager. */
+		if (tcti || access("/dev/tpmrm0", F_OK) == 0)
 			json_object_object_add(o, "release", release_status(cd, &tok, tcti, timeout, log_path, &err));
 		json_object_array_add(tokens, o);
 		skr_token_free(&tok);
