@@ -35,6 +35,7 @@ int cmd_unenroll(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_reseal(int argc, char **argv);
+int cmd_local_copy(int argc, char **argv);
 
 /* Prints "skrctl: usage: ..." to stderr and returns CLI_EXIT_USAGE. */
 int cli_usage(const char *usage);

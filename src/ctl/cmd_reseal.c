@@ -29,6 +29,7 @@
 
 #include "cli.h"
 #include "eventlog.h"
+#include "local_copy.h"
 #include "pcr_json.h"
 #include "predict.h"
 #include "release_client.h"
@@ -255,11 +256,55 @@ static void set_label(const struct reseal_args *a, char *label, size_t size)
 struct token_job {
 	const struct reseal_args *a;
 	const char *device;
-	const struct skr_token *tok;
+	struct crypt_device *cd;
+	int token_id;
+	struct skr_token *tok;
 	json_object *report;		/* per-token result for --json */
+	struct skr_pcr_banks *predicted;
 };
 
-static int predict_for(const struct token_job *j, json_object **pcrs, struct skr_err *err)
+/* The token back into the LUKS2 header, in place (libcryptsetup writes both header copies). */
+static int write_token(const struct token_job *j, struct skr_err *err)
+{
+	_cleanup_free_ char *json = skr_token_to_json(j->tok);
+	int r;
+
+	if (!json)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	r = crypt_token_json_set(j->cd, j->token_id, json);
+	if (r < 0)
+		return skr_fail(err, SKR_R_luks_error, "%s: cannot write token %d: %s", j->device,
+				j->token_id, strerror(-r));
+	return 0;
+}
+
+/*
+ * The local offline copy follows the broker's sets: a policy for the
+ * predicted PCRs, or the counter raised on commit.  Independent of the
+ * broker, so that a reseal while the broker is down still lets the next
+ * boot unlock.
+ */
+static int local_step(struct token_job *j, struct skr_err *err)
+{
+	bool changed = true;
+	int rc;
+
+	if (!j->tok->local || (j->a->op != OP_SUBMIT && j->a->op != OP_COMMIT))
+		return 0;
+	rc = j->a->op == OP_SUBMIT ? skr_local_copy_add(j->tok, j->a->in.tcti, j->predicted, err)
+				   : skr_local_copy_commit(j->tok, j->a->in.tcti, &changed, err);
+	if (rc == 0 && changed)
+		rc = write_token(j, err);
+	json_object_object_add(j->report, "local_copy",
+			       json_object_new_string(rc == 0 ? "updated" : err->detail));
+	if (rc == 0)
+		fprintf(stderr, "skrctl: %s key %s: local copy %s\n", j->device, j->tok->key_id,
+			j->a->op == OP_SUBMIT ? "accepts the predicted PCRs too"
+			: changed ? "revoked the older policies" : "already current");
+	return rc;
+}
+
+static int predict_for(struct token_job *j, json_object **pcrs, struct skr_err *err)
 {
 	_cleanup_eventlog_ struct skr_eventlog *log = NULL;
 	_cleanup_free_ struct skr_predict_result *res = calloc(1, sizeof(*res));
@@ -270,6 +315,10 @@ static int predict_for(const struct token_job *j, json_object **pcrs, struct skr
 	in.mask = j->tok->pcr_mask;
 	if (cli_predict(&in, &log, res, err) < 0)
 		return -1;
+	j->predicted = malloc(sizeof(*j->predicted));
+	if (!j->predicted)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	*j->predicted = res->predicted;
 	*pcrs = skr_pcr_banks_to_json(&res->predicted);
 	json_object_object_add(j->report, "changed_pcrs", json_object_new_int64(res->changed_mask));
 	return 0;
@@ -339,6 +388,7 @@ static int run_token(struct token_job *j, struct skr_err *err)
 	const struct reseal_args *a = j->a;
 	struct skr_release_opts ro;
 	json_object *fields = json_object_new_object(), *pcrs = NULL, *ans = NULL;
+	struct skr_err broker_err = { 0 };
 	char label[72];	/* the broker takes labels of up to 64 bytes */
 	int rc = -1;
 
@@ -353,11 +403,17 @@ static int run_token(struct token_job *j, struct skr_err *err)
 	}
 	if (a->op == OP_SUBMIT || a->op == OP_WITHDRAW)
 		json_object_object_add(fields, "label", json_object_new_string(label));
-	if (skr_attested_call(&ro, op_path[a->op], fields, &ans, err) < 0)
-		goto out;
-	json_object_object_add(j->report, "broker", json_object_get(ans));
-	rc = tell(j, label, ans, err);
+	if (skr_attested_call(&ro, op_path[a->op], fields, &ans, &broker_err) == 0) {
+		json_object_object_add(j->report, "broker", json_object_get(ans));
+		rc = tell(j, label, ans, &broker_err);
+	}
+	/* The local copy is updated whatever the broker said; the broker's failure is reported first. */
+	if (local_step(j, err) == 0 || broker_err.reason != SKR_R_ok)
+		*err = broker_err;
+	else
+		rc = -1;
 out:
+	free(j->predicted);
 	json_object_put(fields);
 	json_object_put(ans);
 	return rc;
@@ -382,7 +438,7 @@ static int run_device(const struct reseal_args *a, const char *device, json_obje
 		const char *type = NULL, *text = NULL;
 		struct skr_token tok;
 		struct skr_err err = { 0 };
-		struct token_job j = { .a = a, .device = device, .tok = &tok };
+		struct token_job j = { .a = a, .device = device, .cd = cd, .token_id = t, .tok = &tok };
 
 		if (crypt_token_status(cd, t, &type) < CRYPT_TOKEN_EXTERNAL || !type ||
 		    strcmp(type, SKR_TOKEN_TYPE) || crypt_token_json_get(cd, t, &text) < 0)

@@ -46,6 +46,7 @@ static const struct {
 	{ "reseal", cmd_reseal,
 	  "[DEVICE... | --all] [--kernel-version V | --kernel IMG] [--initrd F] [--cmdline S] "
 	  "[--eventlog LOG] [--check | --commit | --withdraw V] [--tcti T] [--timeout S] [--json]" },
+	{ "local-copy", cmd_local_copy, "DEVICE [--disable] [--tcti T] [--timeout S] [--json]" },
 };
 
 static void usage(FILE *to)

@@ -18,6 +18,7 @@
 #include "pcr_json.h"
 #include "policy.h"
 #include "snp_report.h"
+#include "local_copy.h"
 #include "token.h"
 #include "tpm.h"
 #include "util.h"
@@ -804,6 +805,9 @@ static int unenroll_one(struct crypt_device *cd, int t, const struct skr_admin *
 		return -1;
 	}
 	rc = crypt_token_json_set(cd, t, NULL);
+	/* Its local copy's counter and reseal key go too; best effort (no TPM: they stay unused). */
+	if (rc >= 0 && tok.local)
+		(void)skr_local_copy_disable(&tok, NULL, &(struct skr_err){ 0 });
 	skr_token_free(&tok);
 	if (rc < 0) {
 		crypt_token_json_set(cd, pending, NULL);

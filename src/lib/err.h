@@ -77,7 +77,10 @@ enum skr_class {
 	X(enroll_verify_failed, SKR_CLASS_VERIFY)            \
 	X(predict_ambiguous, SKR_CLASS_VERIFY)               \
 	X(predict_unsupported, SKR_CLASS_VERIFY)             \
-	X(refset_queue_full, SKR_CLASS_VERIFY)
+	X(refset_queue_full, SKR_CLASS_VERIFY)               \
+	X(local_policy_revoked, SKR_CLASS_VERIFY)            \
+	X(local_policy_signature_invalid, SKR_CLASS_VERIFY)  \
+	X(local_policy_mismatch, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

@@ -6,11 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_util.h"
 #include "util.h"
 
 static const char *const known_fields[] = {
 	"type", "keyslots", "skr_version", "key_id", "brokers", "ca", "pcrs", "timeout", "tcti",
-	"vcek", NULL,
+	"vcek", "local", NULL,
 };
 
 static int check_fields(json_object *obj, struct skr_err *err)
@@ -151,6 +152,105 @@ static int parse_scalars(json_object *obj, struct skr_token *t, struct skr_err *
 	return 0;
 }
 
+static int local_b64(json_object *obj, const char *key, size_t max, struct skr_buf *out,
+		     struct skr_err *err)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+		return skr_fail(err, SKR_R_malformed, "skr token: local \"%s\" is missing", key);
+	if (skr_base64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v), out,
+			      key, err) < 0)
+		return -1;
+	if (out->len == 0 || out->len > max)
+		return skr_fail(err, SKR_R_malformed, "skr token: local \"%s\" has %zu bytes", key,
+				out->len);
+	return 0;
+}
+
+static int local_policies(json_object *obj, struct skr_token_local *l, struct skr_err *err)
+{
+	json_object *list;
+	size_t i;
+
+	if (!json_object_object_get_ex(obj, "policies", &list) ||
+	    !json_object_is_type(list, json_type_array) ||
+	    json_object_array_length(list) > SKR_TOKEN_MAX_LOCAL_POLICIES)
+		return skr_fail(err, SKR_R_malformed, "skr token: local \"policies\" must list at most %d",
+				SKR_TOKEN_MAX_LOCAL_POLICIES);
+	for (i = 0; i < json_object_array_length(list); i++) {
+		json_object *v = json_object_array_get_idx(list, i);
+		_cleanup_buf_ struct skr_buf raw = { 0 };
+
+		if (!json_object_is_type(v, json_type_string) ||
+		    skr_base64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+				      &raw, "local policy", err) < 0 ||
+		    skr_local_policy_parse(raw.data, raw.len, &l->policies[l->n_policies++], err) < 0)
+			return err->reason ? -1 : skr_fail(err, SKR_R_malformed,
+							   "skr token: a local policy is not a string");
+	}
+	return 0;
+}
+
+static void local_free(struct skr_token_local *l)
+{
+	if (!l)
+		return;
+	skr_buf_free(&l->signer);
+	skr_buf_free(&l->public_blob);
+	skr_buf_free(&l->private_blob);
+	free(l);
+}
+
+/* "local" (optional): parsed in full here, checked against the TPM at unseal. */
+static int parse_local(json_object *obj, struct skr_token *t, struct skr_err *err)
+{
+	json_object *l, *idx;
+	int64_t n;
+
+	if (!json_object_object_get_ex(obj, "local", &l))
+		return 0;
+	t->local = calloc(1, sizeof(*t->local));
+	if (!t->local)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	if (!json_object_is_type(l, json_type_object) ||
+	    !json_object_object_get_ex(l, "nv_index", &idx) || !json_object_is_type(idx, json_type_int))
+		return skr_fail(err, SKR_R_malformed, "skr token: \"local\" lacks \"nv_index\"");
+	n = json_object_get_int64(idx);
+	if (n < SKR_LOCAL_NV_FIRST || n >= (int64_t)SKR_LOCAL_NV_FIRST + SKR_LOCAL_NV_COUNT)
+		return skr_fail(err, SKR_R_malformed, "skr token: local nv_index 0x%llx is not an skr counter",
+				(unsigned long long)n);
+	t->local->nv_index = (uint32_t)n;
+	return local_b64(l, "signer", 1024, &t->local->signer, err) < 0 ||
+			       local_b64(l, "public", sizeof(TPM2B_PUBLIC), &t->local->public_blob, err) < 0 ||
+			       local_b64(l, "private", sizeof(TPM2B_PRIVATE), &t->local->private_blob, err) < 0 ||
+			       local_policies(l, t->local, err) < 0
+		       ? -1
+		       : 0;
+}
+
+static json_object *local_json(const struct skr_token_local *l)
+{
+	json_object *o = json_object_new_object(), *list = json_object_new_array();
+	uint8_t raw[SKR_LOCAL_POLICY_SIZE];
+	size_t i;
+
+	skr_json_add_b64(o, "signer", l->signer.data, l->signer.len);
+	json_object_object_add(o, "nv_index", json_object_new_int64(l->nv_index));
+	skr_json_add_b64(o, "public", l->public_blob.data, l->public_blob.len);
+	skr_json_add_b64(o, "private", l->private_blob.data, l->private_blob.len);
+	for (i = 0; i < l->n_policies; i++) {
+		char *b64;
+
+		skr_local_policy_marshal(&l->policies[i], raw);
+		b64 = skr_base64_encode(raw, sizeof(raw));
+		json_object_array_add(list, json_object_new_string(b64 ? b64 : ""));
+		free(b64);
+	}
+	json_object_object_add(o, "policies", list);
+	return o;
+}
+
 int skr_token_parse(const char *json, struct skr_token *t, struct skr_err *err)
 {
 	json_object *obj = json ? json_tokener_parse(json) : NULL;
@@ -163,7 +263,7 @@ int skr_token_parse(const char *json, struct skr_token *t, struct skr_err *err)
 	}
 	rc = check_fields(obj, err) < 0 || parse_scalars(obj, t, err) < 0 ||
 			     parse_keyslots(obj, t, err) < 0 || parse_brokers(obj, t, err) < 0 ||
-			     parse_pcrs(obj, t, err) < 0
+			     parse_pcrs(obj, t, err) < 0 || parse_local(obj, t, err) < 0
 		     ? -1
 		     : 0;
 	json_object_put(obj);
@@ -181,6 +281,7 @@ void skr_token_free(struct skr_token *t)
 	free(t->ca_pem);
 	free(t->tcti);
 	free(t->vcek);
+	local_free(t->local);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -214,6 +315,8 @@ char *skr_token_to_json(const struct skr_token *t)
 		json_object_object_add(o, "tcti", json_object_new_string(t->tcti));
 	if (t->vcek)
 		json_object_object_add(o, "vcek", json_object_new_string(t->vcek));
+	if (t->local)
+		json_object_object_add(o, "local", local_json(t->local));
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);

@@ -8,7 +8,10 @@
  *    "ca": "-----BEGIN CERTIFICATE-----\n...",      (PEM the broker must chain to)
  *    "pcrs": [0, 7, 11], "timeout": 30,               (seconds for the whole release)
  *    "tcti": "device:/dev/tpmrm0",                    (optional)
- *    "vcek": "/run/skr/vcek.der"}                     (optional: VCEK file to send)
+ *    "vcek": "/run/skr/vcek.der",                     (optional: VCEK file to send)
+ *    "local": {"signer": b64 SPKI DER, "nv_index": N,  (optional: the local offline
+ *              "public": b64, "private": b64,          copy, local_seal.h: sealed
+ *              "policies": [b64, ...]}}                blobs and signed PCR policies)
  *
  * Validation names the offending field; unknown fields are refused so that a
  * token from a newer skr is not half-understood.
@@ -21,12 +24,23 @@
 #include <json-c/json.h>
 
 #include "err.h"
+#include "local_seal.h"
 #include "release_client.h"
 
 #define SKR_TOKEN_TYPE "skr"
 #define SKR_TOKEN_VERSION 1
 #define SKR_TOKEN_MAX_KEYSLOTS 8
 #define SKR_TOKEN_DEFAULT_TIMEOUT 30
+#define SKR_TOKEN_MAX_LOCAL_POLICIES 4	/* the current boot's and a few predicted ones */
+
+/* The local offline copy (skrctl local-copy): the secret sealed in this vTPM. */
+struct skr_token_local {
+	struct skr_buf signer;		/* the reseal key's public part, SPKI DER */
+	uint32_t nv_index;		/* the revocation counter */
+	struct skr_buf public_blob, private_blob;	/* marshalled TPM2B_PUBLIC / TPM2B_PRIVATE */
+	struct skr_local_policy policies[SKR_TOKEN_MAX_LOCAL_POLICIES];
+	size_t n_policies;
+};
 
 struct skr_token {
 	int keyslots[SKR_TOKEN_MAX_KEYSLOTS];
@@ -39,6 +53,7 @@ struct skr_token {
 	unsigned timeout;		/* seconds */
 	char *tcti;			/* NULL: default */
 	char *vcek;			/* NULL: none */
+	struct skr_token_local *local;	/* NULL: no local copy */
 };
 
 /* Parses and validates token JSON text (as libcryptsetup hands it over). */

@@ -34,6 +34,7 @@
 
 #include "err.h"
 #include "release_client.h"
+#include "local_copy.h"
 #include "token.h"
 #include "util.h"
 #include "../unlock/cmdline.h"
@@ -59,6 +60,22 @@ static int errno_for(enum skr_reason r)
 	if (r == SKR_R_nomem)
 		return -ENOMEM;
 	return -ENOENT;
+}
+
+static int try_local(struct crypt_device *cd, const struct skr_token *t, uint8_t *secret,
+		     size_t *len)
+{
+	struct skr_err err = { 0 };
+
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: trying the local copy of key %s in this vTPM\n",
+		   t->key_id);
+	if (skr_local_copy_unseal(t, NULL, secret, len, &err) < 0) {
+		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: the local copy refused: %s (%s)", err.detail,
+			   skr_reason_name(err.reason));
+		return -1;
+	}
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: key %s unsealed from the local copy\n", t->key_id);
+	return 0;
 }
 
 int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, size_t *buffer_len,
@@ -109,7 +126,9 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: %s", line);
 		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: %s", err.detail);
 		r = errno_for(err.reason);
-		goto out;
+		/* No broker released it: the local offline copy, when there is one. */
+		if (!t.local || try_local(cd, &t, secret, &len) < 0)
+			goto out;
 	}
 	/* Exactly len bytes, so that buffer_free (which gets the length) wipes them all. */
 	out = skr_secret_alloc(len);

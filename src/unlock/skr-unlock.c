@@ -31,6 +31,7 @@
 #include "askpass.h"
 #include "cmdline.h"
 #include "release_client.h"
+#include "local_copy.h"
 #include "token.h"
 #include "util.h"
 #include "words.h"
@@ -232,6 +233,44 @@ static int try_release(struct crypt_device *cd, const struct opts *o, struct skr
 	return rc;
 }
 
+/*
+ * The local offline copies (skrctl local-copy): the secret unsealed by this
+ * vTPM under a signed PCR policy, when no broker released it.  0 when open.
+ */
+static int try_local(struct crypt_device *cd, const struct opts *o, const struct skr_token *tokens,
+		     size_t n)
+{
+	uint8_t *secret = skr_secret_alloc(SKR_LOCAL_MAX_SECRET);
+	int rc = -1;
+	size_t i;
+
+	if (!secret)
+		return -1;
+	for (i = 0; i < n && rc < 0; i++) {
+		struct skr_token t = tokens[i];
+		struct skr_err err = { 0 };
+		size_t len = 0;
+
+		if (!t.local)
+			continue;
+		if (o->tcti)
+			t.tcti = (char *)o->tcti;
+		say(false, "trying the local copy of key %s in this vTPM", t.key_id);
+		if (skr_local_copy_unseal(&t, NULL, secret, &len, &err) < 0) {
+			say(false, "the local copy refused: %s (%s)", err.detail,
+			    skr_reason_name(err.reason));
+		} else if (activate_slots(cd, o, &tokens[i], (const char *)secret, len) >= 0) {
+			say(false, "%s %s with the local copy", o->test ? "checked" : "opened", o->device);
+			rc = 0;
+		} else {
+			say(false, "the local copy does not open %s", o->device);
+		}
+		OPENSSL_cleanse(secret, SKR_LOCAL_MAX_SECRET);
+	}
+	skr_secret_free(secret, SKR_LOCAL_MAX_SECRET);
+	return rc;
+}
+
 static int try_passphrase(struct crypt_device *cd, const struct opts *o, const char *pass, size_t len)
 {
 	int r = crypt_activate_by_passphrase(cd, o->test ? NULL : o->name, CRYPT_ANY_SLOT, pass, len,
@@ -291,8 +330,8 @@ static int prompt_loop(struct crypt_device *cd, const struct opts *o)
 }
 
 /*
- * How this boot opened the volume, in /run/skr/NAME.unlocked ("method=attestation"
- * or "method=passphrase"): /run survives the switch to the real root, so the
+ * How this boot opened the volume, in /run/skr/NAME.unlocked ("method=attestation",
+ * "method=local" for the local offline copy, or "method=passphrase"): /run survives the switch to the real root, so the
  * booted system (and its operator) can tell an attested unlock from a typed one.
  * Best effort: a read-only or missing /run does not fail the unlock.
  */
@@ -372,8 +411,12 @@ int main(int argc, char **argv)
 			say(false, "no skr token on %s", o.device);
 		else if (try_release(cd, &o, tokens, n, start + timeout) == 0)
 			rc = 0;
-		if (rc == 0)
+		if (rc == 0) {
 			record_unlock(&o, "attestation");
+		} else if (n && try_local(cd, &o, tokens, n) == 0) {
+			rc = 0;
+			record_unlock(&o, "local");
+		}
 	}
 	if (rc != 0 && !o.probe && o.no_prompt) {
 		say(false, "%s stays closed: the passphrase is asked next", o.device);

@@ -183,4 +183,41 @@ check kill9-broker-releases 'releases'
 check kill9-broker-consistent '[ "$(count current)" = 1 ]'
 expect reseal-after-crash 0 'set [0-9]+ is (pending|current)' -- R "$img" --kernel "$other"
 
+# --- Local offline copy: the vTPM unseals the secret without the broker -----------
+boot_new || exit 1
+R "$img" --kernel "$new_kernel" >/dev/null 2>&1		# the broker's sets as they were
+"$SKRCTL" reseal --commit "$img" --tcti "$TCTI" >/dev/null 2>&1
+export SKR_LOCAL_DIR=$tmpd/local
+# unlock: skr-unlock as the initramfs runs it, checking the keyslot (no mapping).
+unlock() { SKR_KMSG=$tmpd/kmsg "$BUILD/skr-unlock" --device "$img" --name root \
+	--test-passphrase --no-prompt --tcti "$TCTI" --timeout 3; }
+expect local-enable 0 'local copy sealed in this vTPM' -- "$SKRCTL" local-copy "$img" --tcti "$TCTI"
+check local-key-0600 '[ "$(stat -c %a "$tmpd/local/disk-r.pem")" = 600 ]'
+check local-in-token 'cryptsetup luksDump --dump-json-metadata "$img" | grep -q "\"local\""'
+expect local-enable-again 0 -- "$SKRCTL" local-copy "$img" --tcti "$TCTI"
+stop_broker
+expect local-unlocks-broker-down 0 'opened|checked .* with the local copy' -- unlock
+# Reseal with the broker down: the broker part fails, the local copy takes the new PCRs.
+expect local-reseal-broker-down 2 'local copy accepts the predicted PCRs' -- R "$img" --kernel "$other" --timeout 3
+cp "$log_bin" "$tmpd/other-boot.bin"
+python3 - "$tmpd/new-boot.bin" "$tmpd/other-boot.bin" "$new_digest" "$("$SKRCTL" pe hash "$other" --alg sha256)" <<'PY'
+import sys
+src, dst, old, new = sys.argv[1:5]
+data = open(src, "rb").read()
+open(dst, "wb").write(data.replace(bytes.fromhex(old), bytes.fromhex(new)))
+PY
+boot_other() { cur_log=$tmpd/other-boot.bin; boot "$KERNEL_EVENT=$("$SKRCTL" pe hash "$other" --alg sha256)"; }
+check local-other-boot-unlocks 'boot_other && unlock >/dev/null 2>&1'
+check local-old-boot-still-unlocks 'boot_new && unlock >/dev/null 2>&1'
+# Commit on the other boot: the counter passes the older policies' epoch.
+boot_other
+expect local-commit 2 'local copy revoked the older policies' -- "$SKRCTL" reseal --commit "$img" --tcti "$TCTI" --timeout 3
+check local-other-still-unlocks 'unlock >/dev/null 2>&1'
+check local-revoked-after-commit 'boot_new && ! unlock >/dev/null 2>&1'
+expect local-refusal-named 1 'local copy refused: .*(pcr_mismatch|local_policy_revoked)' -- unlock
+check local-other-boot-again 'boot_other && unlock >/dev/null 2>&1'
+start_broker "$bdir" || echo "FAIL broker-restart-2"
+expect local-disable 0 'local copy removed' -- "$SKRCTL" local-copy "$img" --disable --tcti "$TCTI"
+check local-gone 'cryptsetup luksDump --dump-json-metadata "$img" | grep -vq "\"local\"" && [ ! -e "$tmpd/local/disk-r.pem" ]'
+
 [ "$fails" -eq 0 ]

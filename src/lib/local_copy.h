@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The local offline copy of an skr token (the token's "local" member): what
+ * skrctl local-copy, skrctl reseal and the unlock paths do with it, on top of
+ * the TPM primitives of local_seal.h.
+ *
+ * Lifecycle, two-phase like the broker's reference sets:
+ *   enable   a reseal key (PEM, 0600, under SKR_LOCAL_DIR or /etc/skr/local,
+ *            named after the key id), an NV counter, the secret sealed under
+ *            PolicyAuthorize, and a policy for this boot's PCRs, epoch =
+ *            counter: this boot unseals.
+ *   reseal   a policy for the predicted PCRs, epoch = counter + 1: both the
+ *            old and the new boot unseal.
+ *   commit   on a boot that matched a policy of a higher epoch, the counter
+ *            is raised to it: older policies are revoked, and dropped.
+ *   disable  the counter is deleted and the member removed.
+ * The caller writes the token back to the LUKS header after a change.
+ */
+#ifndef SKR_LOCAL_COPY_H
+#define SKR_LOCAL_COPY_H
+
+#include <stdbool.h>
+
+#include "err.h"
+#include "eventlog.h"
+#include "token.h"
+
+#define SKR_LOCAL_DIR "/etc/skr/local"
+
+/* Where the reseal key of a key id lives: SKR_LOCAL_DIR (env overrides)/KEY_ID.pem. */
+void skr_local_copy_key_path(const char *key_id, char *out, size_t size);
+
+/* Sets t->local up for secret (which must open the token's keyslots). */
+int skr_local_copy_enable(struct skr_token *t, const char *tcti, const uint8_t *secret,
+			  size_t len, struct skr_err *err);
+/* Adds (or keeps) the policy for these PCR values with epoch counter + 1. */
+int skr_local_copy_add(struct skr_token *t, const char *tcti, const struct skr_pcr_banks *pcrs,
+		       struct skr_err *err);
+/*
+ * After a boot: if this boot's PCRs match a policy whose epoch is above the
+ * counter, raises the counter to it and drops the policies it revokes
+ * (*changed tells whether the token must be written back).  A boot that
+ * matches no policy fails with pcr_mismatch.
+ */
+int skr_local_copy_commit(struct skr_token *t, const char *tcti, bool *changed,
+			  struct skr_err *err);
+/* Deletes the counter and the member (the reseal key file is removed too). */
+int skr_local_copy_disable(struct skr_token *t, const char *tcti, struct skr_err *err);
+/* Unseals the secret (newest policy first) into locked memory of SKR_LOCAL_MAX_SECRET. */
+int skr_local_copy_unseal(const struct skr_token *t, const char *tcti, uint8_t *secret,
+			  size_t *len, struct skr_err *err);
+
+#endif
