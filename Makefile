@@ -18,6 +18,9 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
 INITRAMFS_TOOLS_DIR ?= /usr/share/initramfs-tools
 DRACUT_MODULES_DIR  ?= /usr/lib/dracut/modules.d
+# kernel-install reads its plugins from /usr/lib and /etc only, whatever PREFIX is.
+KERNEL_INSTALL_DIR  ?= /usr/lib/kernel/install.d
+PKGDATADIR ?= $(PREFIX)/share/skr
 MANDIR     ?= $(PREFIX)/share/man
 VERSION    ?= $(shell cat VERSION)
 BUILD      ?= build
@@ -190,6 +193,22 @@ install: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO)
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/skr-broker.service > $(DESTDIR)$(UNITDIR)/skr-broker.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/skr-broker.service
+	sed 's|@BINDIR@|$(BINDIR)|g' packaging/systemd/skr-reseal-commit.service \
+		> $(DESTDIR)$(UNITDIR)/skr-reseal-commit.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/skr-reseal-commit.service
+	install -d $(DESTDIR)$(PKGDATADIR) $(DESTDIR)$(SYSCONFDIR)/kernel/postinst.d \
+		$(DESTDIR)$(SYSCONFDIR)/kernel/postrm.d $(DESTDIR)$(SYSCONFDIR)/initramfs/post-update.d \
+		$(DESTDIR)$(KERNEL_INSTALL_DIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@PKGDATADIR@|$(PKGDATADIR)|g' hooks/skr-hook-lib \
+		> $(DESTDIR)$(PKGDATADIR)/hook-lib.sh
+	chmod 0644 $(DESTDIR)$(PKGDATADIR)/hook-lib.sh
+	for h in kernel-postinst:$(SYSCONFDIR)/kernel/postinst.d/zz-skr \
+		kernel-postrm:$(SYSCONFDIR)/kernel/postrm.d/zz-skr \
+		initramfs-post-update:$(SYSCONFDIR)/initramfs/post-update.d/skr \
+		kernel-install:$(KERNEL_INSTALL_DIR)/90-skr.install; do \
+		sed 's|@PKGDATADIR@|$(PKGDATADIR)|g' hooks/$${h%%:*} > $(DESTDIR)$${h#*:} && \
+		chmod 0755 $(DESTDIR)$${h#*:} || exit 1; \
+	done
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/skr
 	[ -e $(DESTDIR)$(SYSCONFDIR)/skr/skr.conf ] || install -m 0644 packaging/etc/skr.conf $(DESTDIR)$(SYSCONFDIR)/skr/skr.conf
 	[ -e $(DESTDIR)$(SYSCONFDIR)/skr/broker.json ] || install -m 0640 packaging/etc/broker.json $(DESTDIR)$(SYSCONFDIR)/skr/broker.json
