@@ -5,11 +5,16 @@
 #   same with a key file (the baseline) and dracut with the 90skr module —
 #   and a GPT disk with an ESP (systemd-boot, kernel, the initramfs images)
 #   and a LUKS2 root encrypted offline with `cryptsetup reencrypt --encrypt`.
+# The ESP's files carry the kernel version: /vmlinuz-KVER and
+# /initrd-{skr,baseline,dracut}-KVER.img.  The guest mounts the ESP at
+# /boot/efi, and a test-only kernel hook (guest/zy-e2e-esp) puts a kernel
+# installed in the guest (dpkg -i) on it and makes it the next boot's entry.
 # Usage: build-image.sh OUTDIR   (needs root; the repository's `make all`)
 # With SKR_E2E_DEBS=DIR, skr comes from the skr-client and skr-dracut .debs
 # in DIR (as built by `make package-test SKR_DEBS_OUT=DIR`) instead.
 # Writes OUTDIR/disk.img, OUTDIR/passphrase, OUTDIR/image.env (offsets, UUID,
-# kernel version).  No device-mapper or loop device is used on the host.
+# kernel version, the next kernel's version and its .deb in the guest).
+# No device-mapper or loop device is used on the host.
 set -eu
 
 out=$1
@@ -42,15 +47,25 @@ else
 	make -s -C "$top" install DESTDIR="$root" PREFIX=/usr >&2
 fi
 
+# build-base.sh installs one kernel and keeps the next ABI's .deb.
 kver=$(ls "$root/lib/modules" | sort -V | tail -1)
+next_deb=$(ls "$root"/var/cache/skr-e2e/linux-image-*.deb 2>/dev/null | head -1)
+next_deb=${next_deb#"$root"}
+kver_next=${next_deb##*/linux-image-}
+kver_next=${kver_next%.deb}
 uuid=$(cat /proc/sys/kernel/random/uuid)
 head -c 18 /dev/urandom | base64 | tr -d '/+=\n' > "$out/passphrase"
 head -c 64 /dev/urandom > "$out/root.key"
 
 # The guest: crypttab, fstab, a console, and the unit that reports how the
-# boot went (tests/e2e/guest/).
+# boot went (tests/e2e/guest/).  The ESP is mounted on first use (vfat from
+# the kernel's modules; no fsck.vfat in the guest, hence pass 0).
+esp_uuid=5E2E-0E5F
 echo skr-e2e > "$root/etc/hostname"
 printf '/dev/mapper/root / ext4 defaults,errors=remount-ro 0 1\n' > "$root/etc/fstab"
+printf 'UUID=%s /boot/efi vfat umask=0077,nofail,x-systemd.automount 0 0\n' "$esp_uuid" \
+	>> "$root/etc/fstab"
+mkdir -p "$root/boot/efi"
 printf 'root UUID=%s none luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
 mkdir -p "$root/etc/cryptsetup-initramfs"
 # cryptroot's hook learns the cipher modules from the active mapping, which
@@ -61,6 +76,16 @@ install -m 0755 "$here/guest/skr-e2e-report" "$root/usr/local/sbin/skr-e2e-repor
 install -m 0644 "$here/guest/skr-e2e-report.service" "$root/etc/systemd/system/"
 ln -sf /etc/systemd/system/skr-e2e-report.service \
 	"$root/etc/systemd/system/multi-user.target.wants/skr-e2e-report.service"
+# The reseal commit after each boot: the .debs enable it, make install does not.
+ln -sf /lib/systemd/system/skr-reseal-commit.service \
+	"$root/etc/systemd/system/multi-user.target.wants/skr-reseal-commit.service"
+# A kernel installed in the guest goes to the ESP and becomes the next boot's
+# entry (after initramfs-tools has made its initramfs, before skr's hook).
+install -d "$root/etc/kernel/postinst.d"
+install -m 0755 "$here/guest/zy-e2e-esp" "$root/etc/kernel/postinst.d/zy-e2e-esp"
+# A kernel installed in the booted guest gets its initramfs from the kernel
+# hook of initramfs-tools, with skr's hook.
+grep -qx 'update_initramfs=yes' "$root/etc/initramfs-tools/update-initramfs.conf"
 # The booted guest's network (the enroll step talks to the broker).
 printf '[Match]\nType=ether\n\n[Network]\nDHCP=yes\n' > "$root/etc/systemd/network/20-e2e.network"
 ln -sf /lib/systemd/system/systemd-networkd.service \
@@ -104,14 +129,17 @@ for m in $mounted; do umount "$m"; done
 mounted=
 
 echo "e2e: ESP (systemd-boot)" >&2
+# Room for the kernels the guest installs: each adds a kernel and an
+# initramfs (~35 MB) to the ~90 MB the image starts with.
+esp_mb=256
 esp=$out/esp.img
 rm -f "$esp"
-mkfs.vfat -C -n ESP "$esp" $((96 * 1024)) >/dev/null
+mkfs.vfat -C -n ESP -i "$(echo $esp_uuid | tr -d -)" "$esp" $((esp_mb * 1024)) >/dev/null
 mmd -i "$esp" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries
 mcopy -i "$esp" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/BOOT/BOOTX64.EFI
-mcopy -i "$esp" "$root/boot/vmlinuz-$kver" ::/vmlinuz
+mcopy -i "$esp" "$root/boot/vmlinuz-$kver" "::/vmlinuz-$kver"
 for i in skr baseline dracut; do
-	mcopy -i "$esp" "$root/boot/initrd-$i.img" "::/initrd-$i.img"
+	mcopy -i "$esp" "$root/boot/initrd-$i.img" "::/initrd-$i-$kver.img"
 done
 rm -f "$root"/boot/initrd-*.img
 
@@ -133,7 +161,7 @@ cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 
 echo "e2e: GPT disk" >&2
 disk=$out/disk.img
 esp_start=2048
-esp_sectors=$((96 * 2048))
+esp_sectors=$((esp_mb * 2048))
 root_start=$((esp_start + esp_sectors))
 root_sectors=$((size_mb * 2048))
 rm -f "$disk"
@@ -147,6 +175,8 @@ dd if="$esp" of="$disk" bs=512 seek=$esp_start conv=notrunc,sparse status=none
 dd if="$rootfs" of="$disk" bs=1M seek=$((root_start / 2048)) conv=notrunc,sparse status=none
 cat > "$out/image.env" <<ENV
 KVER=$kver
+KVER_NEXT=$kver_next
+KERNEL_NEXT_DEB=$next_deb
 LUKS_UUID=$uuid
 ESP_OFFSET=$((esp_start * 512))
 ENV

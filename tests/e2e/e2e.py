@@ -13,6 +13,12 @@ system prints (tests/e2e/guest/skr-e2e-report):
               then the passphrase works
   broker-down the broker is stopped: the prompt comes within the deadline and
               the passphrase works
+  upgrade     a key bound to PCRs 4, 7 and 9 (kernel, Secure Boot, initrd);
+              the guest installs the next kernel's .deb, the hooks reseal
+              (pending set), the guest reboots into it and unlocks with no
+              input, skr-reseal-commit retires the old set; then an
+              initramfs update with SKR_RESEAL=no: refused, the console
+              names PCR 9, the passphrase works, skrctl status explains it
 
 Usage: e2e.py --build DIR --image DIR [--runs N] [--results FILE]
 Prints "ok NAME" / "FAIL NAME: why" per scenario and "e2e: N passed, M failed".
@@ -35,6 +41,8 @@ MOUNTED = r"^\[\s*(\d+\.\d+)\] EXT4-fs \(dm-0\): mounted filesystem"
 RELEASED = r"skr(?:-unlock)?: released in (\d+) ms \(TPM (\d+) ms, network (\d+) ms"
 BOOT_TIMEOUT = 420          # TCG on a loaded 2-core machine: generous
 KEY_ID = "e2e-root"
+UPGRADE_KEY = "e2e-upgrade"
+HOOK_FAILED = r"WARNING: resealing for kernel .* FAILED"
 
 
 def root_mounted_at(con, start, forbid=None):
@@ -134,6 +142,65 @@ def scenario_broker_down(st, pw, deadline=10):
     return {"prompt_after_s": round(waited, 2), "deadline_s": deadline}
 
 
+def refsets(st, key_id):
+    """{label: state} and the raw list of a key's reference sets."""
+    sets = st.admin("GET", f"/v1/keys/{key_id}/refsets")
+    return {s["label"]: s["state"] for s in sets}, sets
+
+
+def scenario_upgrade(st, pw):
+    old, new = st.env["KVER"], st.env["KVER_NEXT"]
+    # A second token whose key binds the kernel and the initrd, enrolled from
+    # this (attested) boot; the PCR 7 key stops releasing, so only it counts.
+    # One command line for every boot here: PCR 9 holds it (the stub's LoadOptions).
+    st.set_entry("skr", "root=/dev/mapper/root ro", old)
+    con = st.boot("upgrade-enroll", fw_cfg=st.enroll_blob(pw, UPGRADE_KEY, pcrs="4,7,9", timeout=30),
+                  mode="skr.e2e=enroll")
+    con.expect(r"SKR-ENROLL-OK", BOOT_TIMEOUT, forbid=r"SKR-ENROLL-FAIL|" + PROMPT_INITRAMFS_TOOLS)
+    finish(st, con, "skr")
+    for s in refsets(st, KEY_ID)[1]:
+        st.admin("DELETE", f"/v1/keys/{KEY_ID}/refsets/{s['id']}")
+    policy = st.admin("GET", f"/v1/keys/{UPGRADE_KEY}")["policy"]
+    policy["allow_attested_reseal"] = True
+    st.admin("PUT", f"/v1/keys/{UPGRADE_KEY}/policy", policy)
+    enrolled = refsets(st, UPGRADE_KEY)[0]
+
+    # The next kernel's package, installed inside the guest: its hooks reseal.
+    con = st.boot("upgrade-install", mode="skr.e2e=install-kernel skr.e2e.modules=dep")
+    i, _ = con.expect(r"SKR-KERNEL-INSTALL-OK seconds=([\d.]+)", 1800, forbid=HOOK_FAILED)
+    install_s = float(_.group(1))
+    con.expect(rf"kernel {re.escape(new)}: submitted: set \d+ is pending", 5, 0)
+    finish(st, con, "skr", i)
+    states = refsets(st, UPGRADE_KEY)[0]
+    if states.get(f"kernel {new}") != "pending" or list(enrolled.values()) != ["current"]:
+        raise AssertionError(f"after the install the sets are {states}")
+
+    # The new kernel boots with no input; the commit unit makes its set current.
+    con = st.boot("upgrade-new-kernel", mode="skr.e2e=commit-wait")
+    con.expect(rf"Linux version {re.escape(new)}", BOOT_TIMEOUT)
+    t = root_mounted_at(con, 0, forbid=PROMPT_INITRAMFS_TOOLS)
+    con.expect(r"SKR-E2E-COMMIT: .*this boot matched set \d+, now current; 1 older set", BOOT_TIMEOUT)
+    finish(st, con, "skr", forbid=PROMPT_INITRAMFS_TOOLS)
+    states = refsets(st, UPGRADE_KEY)[0]
+    if states.get(f"kernel {new}") != "current" or states.get(next(iter(enrolled))) != "retired":
+        raise AssertionError(f"after the commit the sets are {states}")
+
+    # An initramfs update with the hooks turned off: nobody tells the broker.
+    con = st.boot("upgrade-noreseal", mode="skr.e2e=initramfs-noreseal")
+    i, _ = con.expect(r"SKR-INITRAMFS-UPDATE-OK", 1800, forbid=r"SKR-INITRAMFS-UPDATE-FAIL")
+    con.expect(r"SKR_RESEAL=no in /etc/skr/skr.conf", 5, 0)
+    finish(st, con, "skr", i)
+    con = st.boot("upgrade-refused", mode="skr.e2e=status")
+    i, _ = con.expect(r"refused by .*PCR 9 differs from the approved boot state \(pcr_mismatch\)",
+                      BOOT_TIMEOUT)
+    j, _ = con.expect(PROMPT_INITRAMFS_TOOLS, 120, i, prompt=True)
+    con.send(pw + "\n")
+    con.expect(r"PCRs that differ: \[ ?9 ?\]", BOOT_TIMEOUT, j)
+    con.expect(r"skrctl reseal --check", 10, j)
+    finish(st, con, "passphrase", j)
+    return {"kernel_to_root_mounted_s_new_kernel": t, "dpkg_install_s": install_s}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -173,6 +240,7 @@ def main():
                 step("baseline", scenario_baseline, r)
             step("dracut", scenario_dracut)
             step("refusal", scenario_refusal)
+            step("upgrade", scenario_upgrade)
             step("broker-down", scenario_broker_down)
     print(f"e2e: {passed} passed, {failed} failed", flush=True)
     if a.results and not failed:

@@ -284,22 +284,51 @@ class Stack:
         return f"{self.work}/enroll.tar"
 
     # --- the guest ------------------------------------------------------------
-    def set_entry(self, entry, options):
-        """Makes ENTRY the boot entry of the next boot, with these kernel options."""
-        esp = f"{self.disk}@@{self.env['ESP_OFFSET']}"
-        initrd = {"skr": "initrd-skr.img", "baseline": "initrd-baseline.img",
-                  "dracut": "initrd-dracut.img"}[entry]
+    def esp(self):
+        """The guest disk's ESP as mtools names it (image@@offset)."""
+        return f"{self.disk}@@{self.env['ESP_OFFSET']}"
+
+    def set_entry(self, entry, options, kver=None):
+        """Makes ENTRY the boot entry of the next boot, with these kernel options,
+        booting the ESP's /vmlinuz-KVER and /initrd-ENTRY-KVER.img (KVER: the
+        image's kernel, image.env, unless given)."""
+        kver = kver or self.env["KVER"]
+        if entry not in ("skr", "baseline", "dracut"):
+            raise ValueError(f"no boot entry {entry}")
         conf = f"{self.work}/loader.conf"
         with open(conf, "w") as f:
             f.write("default e2e.conf\ntimeout 0\nconsole-mode keep\n")
         ent = f"{self.work}/e2e.conf"
         with open(ent, "w") as f:
-            f.write(f"title skr e2e ({entry})\nlinux /vmlinuz\ninitrd /{initrd}\n"
+            f.write(f"title skr e2e ({entry})\nlinux /vmlinuz-{kver}\ninitrd /initrd-{entry}-{kver}.img\n"
                     f"options console=ttyS0,115200 {options}\n")
-        run(["mcopy", "-o", "-i", esp, conf, "::/loader/loader.conf"])
-        run(["mcopy", "-o", "-i", esp, ent, "::/loader/entries/e2e.conf"])
+        run(["mcopy", "-o", "-i", self.esp(), conf, "::/loader/loader.conf"])
+        run(["mcopy", "-o", "-i", self.esp(), ent, "::/loader/entries/e2e.conf"])
 
-    def boot(self, name, fw_cfg=None):
+    def esp_read(self, path):
+        """The bytes of a file on the guest's ESP, e.g. "/loader/entries/e2e.conf"
+        (what the guest wrote there on its last boot)."""
+        r = subprocess.run(["mcopy", "-n", "-i", self.esp(), f"::{path}", "-"], capture_output=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"mcopy ::{path}: {r.stderr.decode(errors='replace').strip()}")
+        return r.stdout
+
+    def esp_write(self, path, data):
+        """Writes (replaces) a file on the guest's ESP; data is str or bytes."""
+        tmp = f"{self.work}/esp-write"
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        run(["mcopy", "-o", "-i", self.esp(), tmp, f"::{path}"])
+
+    def esp_list(self, path="/"):
+        """Names in a directory of the guest's ESP."""
+        out = run(["mdir", "-b", "-i", self.esp(), f"::{path}"]).stdout
+        return sorted(l.rstrip("/").rsplit("/", 1)[-1] for l in out.splitlines() if l.strip())
+
+    def boot(self, name, fw_cfg=None, mode=None):
+        """Boots the guest.  fw_cfg: the enroll tar; mode: the report's steps
+        (tests/e2e/guest/skr-e2e-report) through fw_cfg rather than the
+        command line, which the Linux EFI stub measures into PCR 9."""
         sock = self.start_tpm()
         cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2",
                "-m", "1536", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
@@ -311,6 +340,10 @@ class Stack:
                "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0"]
         if fw_cfg:
             cmd += ["-fw_cfg", f"name=opt/skr/enroll,file={fw_cfg}"]
+        if mode:
+            with open(f"{self.work}/mode", "w") as f:
+                f.write(mode + "\n")
+            cmd += ["-fw_cfg", f"name=opt/skr/mode,file={self.work}/mode"]
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(f"{self.work}/qemu-{name}.err", "w"))
         return Console(self.qemu, f"{self.work}/console-{name}.log")
