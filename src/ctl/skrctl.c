@@ -23,7 +23,7 @@ static const struct {
 	  "--message F --signature F --ak PEM [--nonce HEX] [--pcrs FILE] [--json]" },
 	{ "eventlog", "replay", cmd_eventlog_replay, "LOG [--json]" },
 	{ "eventlog", "show", cmd_eventlog_show, "LOG [--json]" },
-	{ "pe", "hash", cmd_pe_hash, "IMAGE [--alg sha1|sha256|sha384] [--pad-unsigned] [--json]" },
+	{ "pe", "hash", cmd_pe_hash, "IMAGE [--alg sha1|sha256|sha384|sha512] [--pad-unsigned] [--json]" },
 };
 
 static const struct {

@@ -242,6 +242,9 @@ static const EVP_MD *digest_by_name(const char *alg)
 		return EVP_sha256();
 	if (strcmp(alg, "sha384") == 0)
 		return EVP_sha384();
+	/* swtpm (and QEMU's vTPMs) allocate a sha512 bank: firmware hashes images for it too. */
+	if (strcmp(alg, "sha512") == 0)
+		return EVP_sha512();
 	return NULL;
 }
 
@@ -363,7 +366,7 @@ int skr_pe_hash(const struct skr_pe *pe, const char *alg, unsigned flags,
 
 	if (!md)
 		return skr_fail(err, SKR_R_unsupported,
-				"digest algorithm '%s' (use sha1, sha256 or sha384)", alg ? alg : "(null)");
+				"digest algorithm '%s' (use sha1, sha256, sha384 or sha512)", alg ? alg : "(null)");
 	ctx = EVP_MD_CTX_new();
 	if (!ctx || EVP_DigestInit_ex(ctx, md, NULL) != 1)
 		return skr_fail(err, SKR_R_nomem, "cannot initialise %s", alg);

@@ -18,7 +18,7 @@
 
 #include "err.h"
 
-/* Large enough for every digest skr_pe_hash() computes (SHA-384 is 48). */
+/* Large enough for every digest skr_pe_hash() computes (SHA-512 is 64). */
 #define SKR_PE_DIGEST_MAX 64
 
 struct skr_pe_section {
@@ -63,7 +63,7 @@ static inline const uint8_t *skr_pe_section_data(const struct skr_pe *pe,
 	return pe->img + s->raw_offset;
 }
 
-/* Digest size of "sha1", "sha256" or "sha384"; 0 for any other name. */
+/* Digest size of "sha1", "sha256", "sha384" or "sha512"; 0 for any other name. */
 size_t skr_pe_digest_size(const char *alg);
 
 enum skr_pe_hash_flags {

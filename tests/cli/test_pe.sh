@@ -84,7 +84,7 @@ if [ "$tools_ok" = 1 ]; then
 	same "pe sbsign PE32+ sha256 equals osslsigncode" "$want" "$(skr_digest "$tmpd/x64.signed")"
 	same "pe sbsign PE32+ unsigned equals signed" "$want" "$(skr_digest "$x64")"
 
-	for alg in sha1 sha256 sha384; do
+	for alg in sha1 sha256 sha384 sha512; do
 		ossl_sign $alg "$ia32" "$tmpd/ia32.$alg"
 		want=$(ossl_digest "$tmpd/ia32.$alg")
 		same "pe PE32 $alg equals osslsigncode" "$want" "$(skr_digest --alg $alg "$tmpd/ia32.$alg")"

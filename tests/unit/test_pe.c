@@ -150,7 +150,7 @@ static void assert_digest(const struct image *im, const char *alg, unsigned flag
 
 static void digest_matches_spans(bool pe32plus)
 {
-	static const char *const algs[] = { "sha1", "sha256", "sha384" };
+	static const char *const algs[] = { "sha1", "sha256", "sha384", "sha512" };
 	struct image im;
 	size_t i;
 
@@ -439,6 +439,7 @@ static void test_unknown_alg(void **state)
 	assert_int_equal(err.reason, SKR_R_unsupported);
 	assert_int_equal(skr_pe_digest_size("md5"), 0);
 	assert_int_equal(skr_pe_digest_size("sha384"), 48);
+	assert_int_equal(skr_pe_digest_size("sha512"), 64);
 }
 
 int main(void)
