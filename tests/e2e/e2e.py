@@ -150,16 +150,15 @@ def refsets(st, key_id):
 
 def scenario_upgrade(st, pw):
     old, new = st.env["KVER"], st.env["KVER_NEXT"]
-    # A second token whose key binds the kernel and the initrd, enrolled from
-    # this (attested) boot; the PCR 7 key stops releasing, so only it counts.
+    # The disk's token is replaced by one whose key binds the kernel and the
+    # initrd, enrolled from this (attested) boot.
     # One command line for every boot here: PCR 9 holds it (the stub's LoadOptions).
     st.set_entry("skr", "root=/dev/mapper/root ro", old)
-    con = st.boot("upgrade-enroll", fw_cfg=st.enroll_blob(pw, UPGRADE_KEY, pcrs="4,7,9", timeout=30),
+    con = st.boot("upgrade-enroll", fw_cfg=st.enroll_blob(pw, UPGRADE_KEY, pcrs="4,7,9", timeout=30,
+                                                          unenroll_first=True),
                   mode="skr.e2e=enroll")
     con.expect(r"SKR-ENROLL-OK", BOOT_TIMEOUT, forbid=r"SKR-ENROLL-FAIL|" + PROMPT_INITRAMFS_TOOLS)
     finish(st, con, "skr")
-    for s in refsets(st, KEY_ID)[1]:
-        st.admin("DELETE", f"/v1/keys/{KEY_ID}/refsets/{s['id']}")
     policy = st.admin("GET", f"/v1/keys/{UPGRADE_KEY}")["policy"]
     policy["allow_attested_reseal"] = True
     st.admin("PUT", f"/v1/keys/{UPGRADE_KEY}/policy", policy)
