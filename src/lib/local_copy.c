@@ -128,10 +128,7 @@ int skr_local_copy_enable(struct skr_token *t, const char *tcti, const uint8_t *
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
 	    enable_in(tpm, t, l, secret, len, err) < 0) {
-		skr_buf_free(&l->signer);
-		skr_buf_free(&l->public_blob);
-		skr_buf_free(&l->private_blob);
-		free(l);
+		skr_token_local_free(l);
 		return -1;
 	}
 	t->local = l;
@@ -210,10 +207,7 @@ int skr_local_copy_disable(struct skr_token *t, const char *tcti, struct skr_err
 	skr_err_clear(err);
 	skr_local_copy_key_path(t->key_id, path, sizeof(path));
 	unlink(path);
-	skr_buf_free(&t->local->signer);
-	skr_buf_free(&t->local->public_blob);
-	skr_buf_free(&t->local->private_blob);
-	free(t->local);
+	skr_token_local_free(t->local);
 	t->local = NULL;
 	return 0;
 }

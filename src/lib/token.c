@@ -192,7 +192,7 @@ static int local_policies(json_object *obj, struct skr_token_local *l, struct sk
 	return 0;
 }
 
-static void local_free(struct skr_token_local *l)
+void skr_token_local_free(struct skr_token_local *l)
 {
 	if (!l)
 		return;
@@ -281,7 +281,7 @@ void skr_token_free(struct skr_token *t)
 	free(t->ca_pem);
 	free(t->tcti);
 	free(t->vcek);
-	local_free(t->local);
+	skr_token_local_free(t->local);
 	memset(t, 0, sizeof(*t));
 }
 

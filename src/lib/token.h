@@ -56,6 +56,9 @@ struct skr_token {
 	struct skr_token_local *local;	/* NULL: no local copy */
 };
 
+/* Frees a local member (and its buffers); NULL is fine. */
+void skr_token_local_free(struct skr_token_local *l);
+
 /* Parses and validates token JSON text (as libcryptsetup hands it over). */
 int skr_token_parse(const char *json, struct skr_token *out, struct skr_err *err);
 void skr_token_free(struct skr_token *t);

@@ -247,16 +247,13 @@ static int try_local(struct crypt_device *cd, const struct opts *o, const struct
 	if (!secret)
 		return -1;
 	for (i = 0; i < n && rc < 0; i++) {
-		struct skr_token t = tokens[i];
 		struct skr_err err = { 0 };
 		size_t len = 0;
 
-		if (!t.local)
+		if (!tokens[i].local)
 			continue;
-		if (o->tcti)
-			t.tcti = (char *)o->tcti;
-		say(false, "trying the local copy of key %s in this vTPM", t.key_id);
-		if (skr_local_copy_unseal(&t, NULL, secret, &len, &err) < 0) {
+		say(false, "trying the local copy of key %s in this vTPM", tokens[i].key_id);
+		if (skr_local_copy_unseal(&tokens[i], o->tcti, secret, &len, &err) < 0) {
 			say(false, "the local copy refused: %s (%s)", err.detail,
 			    skr_reason_name(err.reason));
 		} else if (activate_slots(cd, o, &tokens[i], (const char *)secret, len) >= 0) {
