@@ -10,13 +10,27 @@
 # Two kernels of consecutive ABIs, both from bookworm-security: the guest
 # boots the older one (installed), and the newer one's .deb is kept in the
 # root at $next_deb for the kernel-upgrade scenario (dpkg -i in the guest).
-# Both are pinned ABI packages, not the linux-image-cloud-amd64 metapackage.
-# bookworm-security carries only recent ABIs: when one of these is gone,
-# pick the two newest consecutive ones `apt-cache policy` shows.
+# Both are pinned ABI packages, not the linux-image-cloud-amd64 metapackage:
+# the two newest the archive lists when the cache is built.
 set -eu
 
-kver=${SKR_GUEST_KVER:-6.1.0-55-cloud-amd64}
-kver_next=${SKR_GUEST_KVER_NEXT:-6.1.0-56-cloud-amd64}
+# Without SKR_GUEST_KVER/SKR_GUEST_KVER_NEXT: the two newest cloud-amd64
+# ABIs the archive has now (Debian drops old ABIs from bookworm-security, so
+# nothing may depend on one version staying there).
+newest_abis() {
+	apt-cache pkgnames linux-image-6 2>/dev/null | grep -E '^linux-image-[0-9.]+-[0-9]+-cloud-amd64$' |
+		sed 's/^linux-image-//' | sort -V | tail -n 2
+}
+if [ -z "${SKR_GUEST_KVER:-}" ] || [ -z "${SKR_GUEST_KVER_NEXT:-}" ]; then
+	abis=$(newest_abis)
+	[ "$(echo "$abis" | wc -l)" -eq 2 ] || {
+		echo "e2e: apt-cache lists fewer than two cloud-amd64 kernels (run apt-get update)" >&2
+		exit 1
+	}
+fi
+kver=${SKR_GUEST_KVER:-$(echo "$abis" | head -n 1)}
+kver_next=${SKR_GUEST_KVER_NEXT:-$(echo "$abis" | tail -n 1)}
+echo "e2e: guest kernels $kver (booted) and $kver_next (upgrade)" >&2
 next_deb=/var/cache/skr-e2e/linux-image-$kver_next.deb
 
 cache=${SKR_CACHE:-/var/cache/skr}/e2e
