@@ -89,6 +89,10 @@ run_unlock unlock-key-file 0 'checked .* keyslot 2' --test-passphrase --key-file
 
 # The token plugin, loaded by cryptsetup itself from its plugin directory.
 if [ -d "$PLUGIN_DIR" ] && [ -w "$PLUGIN_DIR" ] && [ -f "$PLUGIN" ]; then
+	# The plugin directory is machine-wide: two test runs (two checkouts)
+	# take turns, held until this script exits.
+	exec 9>/run/lock/skr-token-plugin.lock
+	flock 9
 	installed_plugin=$PLUGIN_DIR/libcryptsetup-token-skr.so
 	cp "$PLUGIN" "$installed_plugin"
 	expect plugin-open 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
