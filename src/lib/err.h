@@ -80,7 +80,13 @@ enum skr_class {
 	X(refset_queue_full, SKR_CLASS_VERIFY)               \
 	X(local_policy_revoked, SKR_CLASS_VERIFY)            \
 	X(local_policy_signature_invalid, SKR_CLASS_VERIFY)  \
-	X(local_policy_mismatch, SKR_CLASS_VERIFY)
+	X(local_policy_mismatch, SKR_CLASS_VERIFY)          \
+	X(boot_gate_closed, SKR_CLASS_VERIFY)                \
+	X(boot_gate_unexpected, SKR_CLASS_VERIFY)            \
+	X(binding_too_weak, SKR_CLASS_VERIFY)                \
+	X(audit_failed, SKR_CLASS_INPUT)                     \
+	X(untrusted_config, SKR_CLASS_INPUT)                 \
+	X(request_too_large, SKR_CLASS_INPUT)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,
