@@ -25,7 +25,7 @@ for t in "$build"/tests/test_*; do
 	failed=$((failed + f))
 done
 
-for s in "$top"/tests/cli/test_*.sh; do
+for s in "$top"/tests/cli/test_*.sh "$top"/tests/attack/test_*.sh; do
 	[ -f "$s" ] || continue
 	SKRCTL="$top/$build/skrctl" VECTORS="$top/tests/vectors" BUILD="$top/$build" \
 		sh "$s" >"$log" 2>&1
