@@ -27,12 +27,15 @@ BUILD      ?= build
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 0
+NPROC      ?= $(shell nproc 2>/dev/null || echo 2)
 # Where libcryptsetup loads token plugins from (compiled into it; cryptsetup --help says).
 CRYPTSETUP_TOKEN_DIR ?= $(or $(shell cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$$/\1/p'),/lib/x86_64-linux-gnu/cryptsetup)
 
 PKGS := libcryptsetup tss2-esys tss2-mu tss2-rc tss2-tctildr openssl libcurl json-c sqlite3 libmicrohttpd
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
+# Quiet when the libraries are not installed yet: `make check` installs them
+# first (tools/deps.sh) and then builds in a sub-make that sees them.
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
@@ -72,7 +75,7 @@ TOKEN_OBJ := $(TOKEN_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/unlock/words.o $(BUILD)/
 TOKEN_SO := $(BUILD)/libcryptsetup-token-skr.so
 AMD_PEMS := $(sort $(wildcard src/lib/certs/*.pem))
 
-.PHONY: all check tests vectors-cache fuzz fuzz-build bench e2e bench-boot install clean
+.PHONY: all check tests vectors-cache fuzz fuzz-build bench bench-run e2e e2e-run bench-boot bench-boot-run install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -129,15 +132,20 @@ $(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(BUILD)/libskr.a
 # The plugin is loaded by cryptsetup (not built with ASan), so the tests use an
 # uninstrumented one: SKR_TOKEN_PLUGIN names it (check builds build/'s).
 tests: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO) $(TEST_BIN) $(TOOL_BIN)
-	SKR_TOKEN_PLUGIN=$(or $(SKR_TOKEN_PLUGIN),$(CURDIR)/$(TOKEN_SO)) sh tests/run.sh $(BUILD)
+	SKR_TESTS="$(SKR_TESTS)" SKR_TOKEN_PLUGIN=$(or $(SKR_TOKEN_PLUGIN),$(CURDIR)/$(TOKEN_SO)) sh tests/run.sh $(BUILD)
 
 # The signed Debian kernel the PE test cross-checks is cached outside the tree.
 vectors-cache:
 	sh tests/tools/fetch-signed-kernel.sh
 
-check: vectors-cache
-	$(MAKE) BUILD=build SAN= build/libcryptsetup-token-skr.so
-	$(MAKE) BUILD=build/san SAN=1 SKR_TOKEN_PLUGIN=$(CURDIR)/build/libcryptsetup-token-skr.so tests
+# The README's test command: installs the missing test dependencies (as
+# root; otherwise it prints the apt-get command and stops), then builds and
+# runs every unit, CLI and attack test under ASan/UBSan.
+check:
+	sh tools/deps.sh test
+	$(MAKE) vectors-cache
+	$(MAKE) -j$(NPROC) BUILD=build SAN= build/libcryptsetup-token-skr.so
+	$(MAKE) -j$(NPROC) BUILD=build/san SAN=1 SKR_TOKEN_PLUGIN=$(CURDIR)/build/libcryptsetup-token-skr.so tests
 
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libskr.a
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
@@ -145,6 +153,7 @@ $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libskr.a
 fuzz-build: $(FUZZ_BIN)
 
 fuzz:
+	sh tools/deps.sh fuzz
 	$(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh build/fuzz
 
@@ -153,7 +162,11 @@ $(BUILD)/bench/%: bench/%.c $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libsk
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
-bench: $(BUILD)/skrctl $(BUILD)/skr-broker $(BENCH_BIN) $(TOOL_BIN)
+bench:
+	sh tools/deps.sh bench
+	$(MAKE) bench-run
+
+bench-run: $(BUILD)/skrctl $(BUILD)/skr-broker $(BENCH_BIN) $(TOOL_BIN)
 	sh bench/run.sh $(BUILD)
 
 # End-to-end boots under QEMU (TCG): the guest image is rebuilt from the
@@ -163,12 +176,20 @@ E2E_RUNS  ?= 1
 # E2E_DEBS=DIR: install skr in the guest from the .debs in DIR (make
 # package-test SKR_DEBS_OUT=DIR builds them) instead of `make install`.
 E2E_DEBS  ?=
-e2e: all $(TOOL_BIN)
+e2e:
+	sh tools/deps.sh e2e
+	$(MAKE) e2e-run
+
+e2e-run: all $(TOOL_BIN)
 	SKR_E2E_DEBS=$(E2E_DEBS) sh tests/e2e/build-image.sh $(E2E_IMAGE)
 	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs $(E2E_RUNS)
 
 # Boot-time benchmark: the e2e scenarios, medians of 3 boots each.
-bench-boot: all $(TOOL_BIN)
+bench-boot:
+	sh tools/deps.sh e2e
+	$(MAKE) bench-boot-run
+
+bench-boot-run: all $(TOOL_BIN)
 	sh tests/e2e/build-image.sh $(E2E_IMAGE)
 	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs 3 \
 		--results bench/results/boot.json
@@ -234,4 +255,5 @@ man-check:
 # Builds the .debs in a temporary copy of the tree and installs them into a
 # copy of the cached Debian 12 root (root; see packaging/README.md).
 package-test:
+	sh tools/deps.sh package
 	sh packaging/test.sh

@@ -9,9 +9,18 @@ failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# SKR_TESTS="test_wrap test_release.sh": only the named tests (binaries or
+# scripts, by file name); unset runs everything.
+selected() {
+	[ -z "${SKR_TESTS:-}" ] && return 0
+	for n in $SKR_TESTS; do [ "$n" = "${1##*/}" ] && return 0; done
+	return 1
+}
+
 for t in "$build"/tests/test_*; do
 	[ -x "$t" ] || continue
 	case "$t" in *.o|*.d) continue ;; esac
+	selected "$t" || continue
 	"$t" >"$log" 2>&1
 	rc=$?
 	cat "$log"
@@ -27,6 +36,7 @@ done
 
 for s in "$top"/tests/cli/test_*.sh "$top"/tests/attack/test_*.sh; do
 	[ -f "$s" ] || continue
+	selected "$s" || continue
 	SKRCTL="$top/$build/skrctl" VECTORS="$top/tests/vectors" BUILD="$top/$build" \
 		sh "$s" >"$log" 2>&1
 	rc=$?

@@ -16,26 +16,8 @@ cd "$top"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-need_packages() {
-	for bin in swtpm tpm2_pcrread cryptsetup curl python3 openssl pkg-config cc; do
-		command -v "$bin" >/dev/null 2>&1 || return 0
-	done
-	for pc in libcryptsetup tss2-esys json-c libmicrohttpd sqlite3 libcurl cmocka; do
-		pkg-config --exists "$pc" 2>/dev/null || return 0
-	done
-	return 1
-}
-
-if need_packages; then
-	say "installing build and runtime dependencies (apt-get)"
-	[ "$(id -u)" = 0 ] || { echo "demo: run as root to install packages" >&2; exit 2; }
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends build-essential pkg-config python3 openssl \
-		curl ca-certificates libcryptsetup-dev libtss2-dev libssl-dev libcurl4-openssl-dev \
-		libjson-c-dev libmicrohttpd-dev libsqlite3-dev libcmocka-dev swtpm swtpm-tools \
-		tpm2-tools cryptsetup-bin
-fi
+say "checking the build and runtime dependencies (tools/deps.sh demo)"
+sh "$top/tools/deps.sh" demo
 
 say "building skr"
 make -j"$(nproc)" BUILD=build SAN= FUZZ= CC=cc all build/tools/skr-fake-azure >/dev/null
