@@ -25,8 +25,8 @@ mirror=${SKR_MIRROR:-http://deb.debian.org/debian}
 # broker, libcryptsetup on LUKS2 images, the token plugin).
 tests=${SKR_FRESH_TESTS:-test_snp test_wrap test_store test_tpm test_release.sh test_unlock.sh}
 
-key=$(sha256sum "$0" | cut -c1-12)
-base=$cache/minbase-$key
+# Bump the version to rebuild the cached root.
+base=$cache/minbase-bookworm-1
 if [ ! -f "$base/.done" ]; then
 	echo "fresh: debootstrap --variant=minbase bookworm (once; cached in $base)"
 	rm -rf "$base.tmp"
@@ -75,7 +75,7 @@ fi
 
 echo "fresh: sh tools/check.sh SKR_TESTS=\"$tests\" in the bare root"
 start=$(date +%s)
-if systemd-nspawn -q --register=no -D "$root" --chdir=/srv/skr \
+if systemd-nspawn -q --register=no --keep-unit -M "skr-fresh-$$" -D "$root" --chdir=/srv/skr \
 	--bind-ro=/var/cache/skr/vectors \
 	sh -c "sh tools/check.sh SKR_TESTS='$tests'" >"$work/check.log" 2>&1; then
 	rc=0
