@@ -153,7 +153,9 @@ if command -v rpmbuild >/dev/null; then
 		tail -n 30 "$work/rpmbuild.log" | sed 's/^/    /'
 	fi
 else
-	echo "package-test: rpmbuild not installed; RPM build skipped"
+	# tools/deps.sh package installs rpm (which has rpmbuild): its absence
+	# is a failure, not a skip.
+	bad "rpmbuild is not installed (sh tools/deps.sh package)"
 fi
 
 # --- a fresh Debian 12 root --------------------------------------------------
