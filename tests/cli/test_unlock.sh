@@ -12,9 +12,11 @@ PLUGIN=${SKR_TOKEN_PLUGIN:-$BUILD/libcryptsetup-token-skr.so}
 PLUGIN_DIR=$(cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$/\1/p')
 PLUGIN_DIR=${PLUGIN_DIR:-/lib/x86_64-linux-gnu/cryptsetup}
 installed_plugin=
+created_plugin_dir=
 hole_pid=
 cleanup() {
 	[ -n "$installed_plugin" ] && rm -f "$installed_plugin"
+	[ -n "$created_plugin_dir" ] && rmdir "$created_plugin_dir" 2>/dev/null
 	[ -n "$hole_pid" ] && kill "$hole_pid" 2>/dev/null
 	stop_broker KILL
 	stop_vtpm
@@ -87,10 +89,15 @@ run_unlock unlock-usage 2 'usage' --tries x
 run_unlock unlock-not-luks 2 'not a readable LUKS2' --device "$tmpd/pass" --test-passphrase
 run_unlock unlock-key-file 0 'checked .* keyslot 2' --test-passphrase --key-file "$tmpd/recovery" --tcti "swtpm:host=127.0.0.1,port=1"
 
-# The token plugin, loaded by cryptsetup itself from its plugin directory.
+# The token plugin, loaded by cryptsetup itself from its plugin directory
+# (which a fresh machine may not have yet: made here, removed at exit).
+if [ ! -d "$PLUGIN_DIR" ] && mkdir -p "$PLUGIN_DIR" 2>/dev/null; then
+	created_plugin_dir=$PLUGIN_DIR
+fi
 if [ -d "$PLUGIN_DIR" ] && [ -w "$PLUGIN_DIR" ] && [ -f "$PLUGIN" ]; then
 	# The plugin directory is machine-wide: two test runs (two checkouts)
 	# take turns, held until this script exits.
+	mkdir -p /run/lock
 	exec 9>/run/lock/skr-token-plugin.lock
 	flock 9
 	installed_plugin=$PLUGIN_DIR/libcryptsetup-token-skr.so
