@@ -15,13 +15,13 @@ set -eu
 build="build-essential pkg-config make python3 openssl ca-certificates
 	libcryptsetup-dev libtss2-dev libssl-dev libcurl4-openssl-dev libjson-c-dev
 	libmicrohttpd-dev libsqlite3-dev libcmocka-dev"
-test="$build xxd clang libclang-rt-14-dev osslsigncode sbsigntool curl
+test="$build xxd clang libclang-rt-dev|libclang-rt-14-dev osslsigncode sbsigntool curl
 	swtpm swtpm-tools tpm2-tools cryptsetup-bin util-linux"
 demo="$build curl swtpm swtpm-tools tpm2-tools cryptsetup-bin"
 e2e="$build qemu-system-x86 ovmf debootstrap systemd-boot-efi mtools dosfstools
 	fdisk e2fsprogs swtpm swtpm-tools cryptsetup-bin openssl"
 bench="$test clevis clevis-luks clevis-tpm2"
-fuzz="$build clang libclang-rt-14-dev"
+fuzz="$build clang libclang-rt-dev|libclang-rt-14-dev"
 package="$build debhelper lintian rpm groff-base man-db systemd-container debootstrap"
 
 list=false
@@ -47,11 +47,28 @@ if $list; then
 	exit 0
 fi
 
-# Installed means dpkg says "install ok installed"; anything else is missing.
+installed() {
+	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+# "a|b": the first alternative installed, else the first the archive has
+# (names differ between Debian 12 and Ubuntu releases).
+pick() {
+	for alt in $(echo "$1" | tr '|' ' '); do installed "$alt" && return 0; done
+	for alt in $(echo "$1" | tr '|' ' '); do
+		if apt-cache policy "$alt" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+			echo "$alt"
+			return 0
+		fi
+	done
+	echo "${1%%|*}"
+}
 missing=
 for p in $want; do
-	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-	[ "$s" = "install ok installed" ] || missing="$missing $p"
+	case $p in
+	*'|'*) p=$(pick "$p") ;;
+	*) installed "$p" && p= ;;
+	esac
+	[ -n "$p" ] && missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
 
