@@ -118,8 +118,9 @@ static int op_submit(struct refvals_req *r, json_object *req, struct skr_err *er
 	values = bound_values_json(&r->a.key.policy, r->predicted);
 	if (!values)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
+	/* Only a boot that is approved now (its set will be pending) may supersede. */
 	rc = skr_store_refset_submit(r->a.b->store, r->a.key_id, r->label, why ? "queued" : "pending",
-				     json_object_to_json_string(values), why, &res, err);
+				     json_object_to_json_string(values), why, why == NULL, &res, err);
 	json_object_put(values);
 	if (rc < 0)
 		return -1;
