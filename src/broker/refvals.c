@@ -11,6 +11,11 @@
  *        attested reseal; otherwise it is "queued" for an operator
  *        (POST /v1/keys/ID/refsets/N/approve), with a note saying why.
  *        Evidence that fails before the PCRs is refused and queues nothing.
+ *        Only a pending submission replaces older sets with its label; a
+ *        queued one never removes anything, and a full queue refuses it
+ *        (refset_queue_full): an unapproved VM that passes the SNP policy
+ *        can neither delete an approved boot's set nor push one out
+ *        (skr_store_refset_submit).
  *   POST /v1/refvals/check     {key_id, nonce, evidence, pcrs}
  *        Dry run: would a boot with these PCRs be released, and would a
  *        submission now be pending or queued?  Changes nothing.
