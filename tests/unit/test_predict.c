@@ -1225,6 +1225,32 @@ static void test_binding_refusals(void **state)
 	skr_err_clear(&err);
 }
 
+/* A UKI (systemd-stub's PCR 11 events in the log): PCR 4 covers its sections, never 11. */
+static void test_binding_uki(void **state)
+{
+	struct skr_binding b;
+	struct vec v;
+	char text[256];
+	size_t i;
+
+	vec_load("sd-boot-fedora37", &v);
+	for (i = 0; i < v.log->event_count && v.log->events[i].pcr != 5; i++)
+		;
+	assert_true(i < v.log->event_count);
+	v.log->events[i].pcr = 11;	/* as systemd-stub measures a section */
+	skr_binding_analyse(v.log, &b);
+	vec_free(&v);
+	assert_string_equal(b.chain, "uki");
+	assert_mask(b.part[SKR_BIND_KERNEL], "4,11");
+	/* systemd measured a command line into PCR 12: the loader's overrode .cmdline. */
+	assert_mask(b.part[SKR_BIND_CMDLINE], "12");
+	assert_mask(b.recommended, "4,7,9,12");
+	assert_int_equal(skr_binding_unmeasured(&b, BIT(4) | BIT(7), text, sizeof(text)),
+			 1u << SKR_BIND_CMDLINE);
+	assert_string_equal(text, "the command line (PCR 12)");
+	assert_int_equal(skr_binding_unmeasured(&b, BIT(4) | BIT(7) | BIT(12), NULL, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1262,6 +1288,7 @@ int main(void)
 		cmocka_unit_test(test_file_digests),
 		cmocka_unit_test(test_binding_defaults),
 		cmocka_unit_test(test_binding_refusals),
+		cmocka_unit_test(test_binding_uki),
 	};
 
 	return cmocka_run_group_tests_name("predict", tests, NULL, NULL);
