@@ -122,7 +122,7 @@ cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-ite
 	"$img" "$tmpd/unlock.pass" || die "luksFormat failed"
 "$BUILD/skrctl" enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" --ca "$bdir/ca.pem" \
 	--admin-token "$bdir/admin.token" --key-file "$tmpd/unlock.pass" --tcti "$TCTI" \
-	--key-id bench-unlock --pcrs 7 >&2 || die "enroll failed"
+	--key-id bench-unlock --pcrs 4,7,9 >&2 || die "enroll failed"
 "$BUILD/bench/bench_unlock" "$img" "$UNLOCK_RUNS" > "$tmpd/unlock.json" || die "unlock run failed"
 stop_vtpm	# the load generator needs no TPM: its VMs are software
 

@@ -25,8 +25,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	memcpy(text, data, size);
 	text[size] = 0;
-	if (skr_policy_parse(text, &p, &err) == 0 && p.pcr_mask >> SKR_PCR_COUNT)
-		__builtin_trap();	/* a parsed policy never binds a PCR above 23 */
+	if (skr_policy_parse(text, &p, &err) == 0) {
+		if (p.pcr_mask >> SKR_PCR_COUNT)
+			__builtin_trap();	/* a parsed policy never binds a PCR above 23 */
+		/* What the broker accepts binds at least one PCR and never the boot gate. */
+		if (skr_policy_check_binding(&p, &err) == 0 && (!p.pcr_mask || p.pcr_mask & (1u << 15)))
+			__builtin_trap();
+	}
 	obj = json_tokener_parse(text);
 	if (obj) {
 		skr_err_clear(&err);

@@ -107,6 +107,7 @@ static void key_create(struct skr_broker *b, json_object *req, struct skr_respon
 	if (skr_base64_decode(json_object_get_string(sec), (size_t)json_object_get_string_len(sec),
 			      &secret, "secret", &err) == 0 &&
 	    skr_policy_from_json(pol, &policy, &err) == 0 &&
+	    skr_policy_check_binding(&policy, &err) == 0 &&
 	    skr_store_key_create(b->store, json_object_get_string(id), secret.data, secret.len,
 				 json_object_to_json_string_ext(pol, JSON_C_TO_STRING_PLAIN), &err) == 0) {
 		OPENSSL_cleanse(secret.data, secret.len);
@@ -147,6 +148,7 @@ static void set_policy(struct skr_broker *b, const char *key_id, json_object *re
 	struct skr_policy policy;
 
 	if (skr_policy_from_json(req, &policy, &err) < 0 ||
+	    skr_policy_check_binding(&policy, &err) < 0 ||
 	    skr_store_key_set_policy(b->store, key_id,
 				     json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
 				     &err) < 0)

@@ -11,6 +11,11 @@
  *        attested reseal; otherwise it is "queued" for an operator
  *        (POST /v1/keys/ID/refsets/N/approve), with a note saying why.
  *        Evidence that fails before the PCRs is refused and queues nothing.
+ *        Only a pending submission replaces older sets with its label; a
+ *        queued one never removes anything, and a full queue refuses it
+ *        (refset_queue_full): an unapproved VM that passes the SNP policy
+ *        can neither delete an approved boot's set nor push one out
+ *        (skr_store_refset_submit).
  *   POST /v1/refvals/check     {key_id, nonce, evidence, pcrs}
  *        Dry run: would a boot with these PCRs be released, and would a
  *        submission now be pending or queued?  Changes nothing.
@@ -118,8 +123,9 @@ static int op_submit(struct refvals_req *r, json_object *req, struct skr_err *er
 	values = bound_values_json(&r->a.key.policy, r->predicted);
 	if (!values)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
+	/* Only a boot that is approved now (its set will be pending) may supersede. */
 	rc = skr_store_refset_submit(r->a.b->store, r->a.key_id, r->label, why ? "queued" : "pending",
-				     json_object_to_json_string(values), why, &res, err);
+				     json_object_to_json_string(values), why, why == NULL, &res, err);
 	json_object_put(values);
 	if (rc < 0)
 		return -1;

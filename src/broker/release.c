@@ -205,7 +205,8 @@ static int load_policy(struct skr_broker *b, const char *key_id, struct skr_poli
 
 	if (skr_store_key_policy(b->store, key_id, &text, err) < 0)
 		return -1;
-	return skr_policy_parse(text, p, err);
+	/* A stored policy from before the binding rule is refused, never used. */
+	return skr_policy_parse(text, p, err) < 0 ? -1 : skr_policy_check_binding(p, err);
 }
 
 /* Sets in these states match a release; queued and retired ones never do. */

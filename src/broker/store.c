@@ -1211,23 +1211,24 @@ static int refset_find_same(struct skr_store *s, const char *key_id, const char 
 	return row;
 }
 
-/* Queued sets of a key other than those a submission with this label supersedes. */
-static int refset_queue_room(struct skr_store *s, const char *key_id, const char *label,
-			     struct skr_err *err)
+/* Room for one more queued set: the oldest queued sets stay, a new one is refused. */
+static int refset_queue_room(struct skr_store *s, const char *key_id, struct skr_err *err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int64_t n;
 
-	if (prepare(s, "SELECT COUNT(*) FROM refsets WHERE key_id = ?1 AND state = 'queued' "
-		       "AND label != ?2", &st, err) < 0 ||
-	    bind_text(s, st, 1, key_id, err) < 0 || bind_text(s, st, 2, label, err) < 0 ||
+	if (prepare(s, "SELECT COUNT(*) FROM refsets WHERE key_id = ?1 AND state = 'queued'", &st,
+		    err) < 0 ||
+	    bind_text(s, st, 1, key_id, err) < 0 ||
 	    step_row(s, st, "cannot count queued reference sets", err) != 1)
 		return -1;
 	n = sqlite3_column_int64(st, 0);
 	if (n >= SKR_STORE_MAX_QUEUED)
 		return skr_fail(err, SKR_R_refset_queue_full,
-				"key %s already has %lld reference sets waiting for an operator",
-				key_id, (long long)n);
+				"key %s already has %lld reference sets waiting for an operator (at most "
+				"%d): this one is not queued; approve or delete queued sets "
+				"(GET/DELETE /v1/keys/%s/refsets), or submit from an approved boot",
+				key_id, (long long)n, SKR_STORE_MAX_QUEUED, key_id);
 	return 0;
 }
 
@@ -1254,8 +1255,9 @@ static const char sql_supersede[] =
 
 static int refset_submit_locked(struct skr_store *s, const char *key_id, const char *label,
 				const char *state, const char *pcrs, const char *note,
-				struct skr_store_submit *out, struct skr_err *err)
+				bool may_supersede, struct skr_store_submit *out, struct skr_err *err)
 {
+	bool pending = !strcmp(state, "pending");
 	int found;
 
 	if (require_key(s, key_id, err) < 0)
@@ -1263,8 +1265,8 @@ static int refset_submit_locked(struct skr_store *s, const char *key_id, const c
 	found = refset_find_same(s, key_id, pcrs, &out->id, out->state, err);
 	if (found < 0)
 		return -1;
-	if (found && (strcmp(out->state, "queued") || !strcmp(state, "queued"))) {
-		out->existed = true;
+	if (found && (strcmp(out->state, "queued") || !pending)) {
+		out->existed = true;	/* nothing added, nothing superseded */
 		return 0;
 	}
 	if (found) {	/* queued, now allowed: it becomes pending */
@@ -1273,20 +1275,23 @@ static int refset_submit_locked(struct skr_store *s, const char *key_id, const c
 			       NULL, err) < 0)
 			return -1;
 	} else {
-		if ((!strcmp(state, "queued") && refset_queue_room(s, key_id, label, err) < 0) ||
+		if ((!pending && refset_queue_room(s, key_id, err) < 0) ||
 		    refset_add_locked(s, key_id, label, state, pcrs, &out->id, err) < 0 ||
 		    refset_run(s, "UPDATE refsets SET note = ?3 WHERE key_id = ?1 AND id = ?2",
 			       key_id, out->id, note, "cannot annotate the reference set", NULL, err) < 0)
 			return -1;
 		snprintf(out->state, sizeof(out->state), "%s", state);
 	}
+	/* Only a pending submission supersedes (store.h). */
+	if (!may_supersede || !pending)
+		return 0;
 	return refset_run(s, sql_supersede, key_id, out->id, label,
 			  "cannot remove superseded reference sets", &out->superseded, err);
 }
 
 int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char *label,
 			    const char *state, const char *pcrs_json, const char *note,
-			    struct skr_store_submit *out, struct skr_err *err)
+			    bool may_supersede, struct skr_store_submit *out, struct skr_err *err)
 {
 	_cleanup_free_ char *pcrs = NULL;
 	int rc;
@@ -1300,7 +1305,9 @@ int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char 
 	store_lock(s);
 	rc = tx_begin(s, true, err);
 	if (rc == 0)
-		rc = tx_end(s, refset_submit_locked(s, key_id, label, state, pcrs, note, out, err), err);
+		rc = tx_end(s, refset_submit_locked(s, key_id, label, state, pcrs, note, may_supersede,
+						    out, err),
+			    err);
 	if (rc == 0)
 		s->changes++;
 	store_unlock(s);

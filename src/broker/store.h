@@ -91,7 +91,18 @@ int skr_store_refset_list(struct skr_store *s, const char *key_id, char **json,
  * never match; "retired" sets are history and never match.  A set's "note"
  * (when present in the listing) says why it is in its state.
  */
-#define SKR_STORE_MAX_QUEUED 8		/* per key: bounds what unapproved clients can add */
+/*
+ * Queued sets per key.  The queue is filled by clients that passed only the
+ * SNP policy (their boot state is not approved), so it is bounded, and when
+ * it is full the oldest entries stay and new submissions are refused
+ * (refset_queue_full): what was queued first is never pushed out, and a
+ * submission that becomes pending needs no queue room at all.  A bound per
+ * submitting identity (chip id, launch measurement) was the alternative; it
+ * does not stop an attacker with several VMs (several chips) or with one
+ * VM's approved measurement, and every identity it admits adds to what an
+ * operator must review, so a plain bound with a clear refusal it is.
+ */
+#define SKR_STORE_MAX_QUEUED 8
 #define SKR_STORE_KEEP_RETIRED 8	/* per key: retired sets kept as history */
 
 struct skr_store_submit {
@@ -103,15 +114,24 @@ struct skr_store_submit {
 
 /*
  * A predicted set, in one transaction: if a current, pending or queued set
- * has the same values it is returned (a queued one becomes pending when state
- * is "pending"); otherwise the set is added in state ("pending" or "queued",
- * at most SKR_STORE_MAX_QUEUED queued per key: SKR_R_refset_queue_full) with
- * note.  Then pending and queued sets with the same label are removed: they
- * predicted the same boot from older files.  Current sets are never touched.
+ * has the same values it is returned (a queued one becomes pending, taking
+ * this label, when state is "pending"); otherwise the set is added in state
+ * ("pending" or "queued") with note.  A new queued set needs room: at most
+ * SKR_STORE_MAX_QUEUED queued per key, else SKR_R_refset_queue_full and
+ * nothing changes.
+ *
+ * Superseding: when may_supersede is true and the set is pending after the
+ * call, the other pending and queued sets with the same label are removed
+ * (they predicted the same boot from older files; a queued look-alike under
+ * that label goes too, so an operator is never asked to approve it).  Only
+ * the caller knows whether the submitting boot is approved, so it says so;
+ * a queued submission never removes, replaces or relabels anything, whatever
+ * may_supersede says: an unapproved boot must not be able to take an
+ * approved boot's set away.  Current sets are never touched.
  */
 int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char *label,
 			    const char *state, const char *pcrs_json, const char *note,
-			    struct skr_store_submit *out, struct skr_err *err);
+			    bool may_supersede, struct skr_store_submit *out, struct skr_err *err);
 /* A queued set becomes pending (SKR_R_refset_unknown when no such queued set). */
 int skr_store_refset_approve(struct skr_store *s, const char *key_id, int64_t id,
 			     struct skr_err *err);

@@ -13,6 +13,7 @@
 #include <libcryptsetup.h>
 #include <openssl/crypto.h>
 
+#include "binding.h"
 #include "cli.h"
 #include "enroll.h"
 #include "eventlog.h"
@@ -25,8 +26,11 @@
 
 #define ENROLL_USAGE                                                                           \
 	"skrctl enroll DEVICE --broker URL [--broker URL]... [--admin URL]... --ca PEM "          \
-	"--admin-token FILE [--pcrs 7] [--policy FILE] [--key-id ID] [--recovery-key] "           \
-	"[--key-file F] [--tcti T] [--timeout S] [--no-verify] [--json]"
+	"--admin-token FILE [--pcrs LIST] [--policy FILE] [--eventlog LOG] [--weak-binding] "     \
+	"[--key-id ID] [--recovery-key] [--key-file F] [--tcti T] [--timeout S] [--no-verify] "   \
+	"[--json]   (--pcrs: default from LOG's boot chain, e.g. 4,7,9,12 systemd-boot, "        \
+	"4,7,8,9 shim+GRUB; LOG: " DEFAULT_EVENTLOG " when it exists; --weak-binding accepts "   \
+	"PCRs that leave the kernel, initrd, command line or Secure Boot state unmeasured)"
 #define UNENROLL_USAGE                                                                         \
 	"skrctl unenroll DEVICE [--token N] [--admin-token FILE --ca PEM [--admin URL]...] "      \
 	"[--reconcile] [--json]"
@@ -123,7 +127,8 @@ int cmd_enroll(int argc, char **argv)
 		{ "key-id", required_argument, NULL, 'k' },  { "recovery-key", no_argument, NULL, 'r' },
 		{ "key-file", required_argument, NULL, 'f' }, { "tcti", required_argument, NULL, 't' },
 		{ "timeout", required_argument, NULL, 'T' }, { "no-verify", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },          { 0 }
+		{ "json", no_argument, NULL, 'j' },          { "eventlog", required_argument, NULL, 'E' },
+		{ "weak-binding", no_argument, NULL, 'W' }, { 0 }
 	};
 	struct skr_enroll_opts o = { 0 };
 	struct skr_enroll_result r = { 0 };
@@ -133,6 +138,7 @@ int cmd_enroll(int argc, char **argv)
 	const char *key_file = NULL, *admin_file = NULL, *policy_file = NULL;
 	json_object *res = NULL;
 	bool json = false;
+	char pcrs[64];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -150,10 +156,15 @@ int cmd_enroll(int argc, char **argv)
 		case 'c': o.admin.ca_file = optarg; break;
 		case 'A': admin_file = optarg; break;
 		case 'p':
-			if (cli_parse_pcr_list(optarg, &o.pcr_mask) < 0)
+			/* An empty list is a binding, refused as too weak (not a usage slip). */
+			o.pcrs_given = true;
+			if (optarg[strspn(optarg, ", ")] != '\0' &&
+			    cli_parse_pcr_list(optarg, &o.pcr_mask) < 0)
 				return cli_usage(ENROLL_USAGE);
 			break;
 		case 'P': policy_file = optarg; break;
+		case 'E': o.eventlog = optarg; break;
+		case 'W': o.weak_binding = true; break;
 		case 'k': o.key_id = optarg; break;
 		case 'r': o.recovery_key = true; break;
 		case 'f': key_file = optarg; break;
@@ -190,10 +201,19 @@ int cmd_enroll(int argc, char **argv)
 	secret_text_free(&pass);
 	secret_text_free(&admin);
 
+	/* The weaker binding is said on every outcome: the operator chose it. */
+	if (r.warning[0])
+		fprintf(stderr, "skrctl: warning: %s\n", r.warning);
+	else if (r.note[0])
+		fprintf(stderr, "skrctl: note: %s\n", r.note);
 	if (json) {
 		res = json_object_new_object();
 		json_object_object_add(res, "repaired", json_object_new_int((int)r.repaired));
 		if (err.reason == SKR_R_ok) {
+			json_object_object_add(res, "pcrs", mask_json(r.pcr_mask));
+			json_object_object_add(res, "chain", json_object_new_string(r.chain));
+			if (r.warning[0])
+				json_object_object_add(res, "warning", json_object_new_string(r.warning));
 			json_object_object_add(res, "key_id", json_object_new_string(r.key_id));
 			json_object_object_add(res, "token", json_object_new_int(r.token));
 			json_object_object_add(res, "keyslot", json_object_new_int(r.keyslot));
@@ -209,6 +229,8 @@ int cmd_enroll(int argc, char **argv)
 			fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", r.repaired);
 		fprintf(stderr, "skrctl: enrolled %s: token %d, keyslot %d, key %s\n", o.device,
 			r.token, r.keyslot, r.key_id);
+		skr_binding_mask_text(r.pcr_mask, pcrs, sizeof(pcrs));
+		fprintf(stderr, "skrctl: bound PCRs %s (boot chain %s)\n", pcrs, r.chain);
 		if (r.recovery) {
 			fprintf(stderr, "skrctl: recovery key in keyslot %d; it is shown once, write it down:\n",
 				r.recovery_slot);

@@ -13,6 +13,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "binding.h"
+#include "eventlog.h"
 #include "hcl_report.h"
 #include "https.h"
 #include "pcr_json.h"
@@ -551,6 +553,32 @@ static int add_slot(struct crypt_device *cd, int slot, const struct skr_enroll_o
 	return 0;
 }
 
+/*
+ * The binding (binding.h) for this boot's event log: o->eventlog must parse;
+ * the default log counts only when it exists (no securityfs log: unknown chain).
+ */
+static int choose_binding(const struct skr_enroll_opts *o, bool given, uint32_t mask,
+			  struct skr_enroll_result *r, uint32_t *out, struct skr_err *err)
+{
+	_cleanup_eventlog_ struct skr_eventlog *log = NULL;
+	_cleanup_buf_ struct skr_buf raw = { 0 };
+	const char *path = o->eventlog ? o->eventlog : SKR_ENROLL_DEFAULT_EVENTLOG;
+	struct skr_binding b;
+
+	if ((o->eventlog || access(path, F_OK) == 0) &&
+	    (skr_read_file(path, SKR_EVENTLOG_MAX_SIZE, &raw, err) < 0 ||
+	     skr_eventlog_parse(raw.data, raw.len, &log, err) < 0))
+		return -1;
+	skr_binding_analyse(log, &b);
+	snprintf(r->chain, sizeof(r->chain), "%s", b.chain);
+	snprintf(r->note, sizeof(r->note), "%s", b.note);
+	if (skr_binding_resolve(&b, given, mask, o->weak_binding, out, r->warning,
+				sizeof(r->warning), err) < 0)
+		return -1;
+	r->pcr_mask = *out;
+	return 0;
+}
+
 int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, struct skr_err *err)
 {
 	struct crypt_device *cd = NULL;
@@ -561,7 +589,7 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 	bool created[SKR_RELEASE_MAX_BROKERS] = { false };
 	bool slot_added = false, rslot_added = false;
 	int pending = -1, token = -1, slot = -1, rslot = -1, slots[2], rc;
-	uint32_t mask = o->pcr_mask;
+	uint32_t mask = 0;
 	char *policy = NULL, *token_json = NULL;
 	_cleanup_buf_ struct skr_buf ca = { 0 };
 	uint8_t *secret = NULL;
@@ -599,17 +627,18 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 
 		if (skr_policy_parse(o->policy_json, &pol, err) < 0)
 			goto out;
-		if (o->pcr_mask && pol.pcr_mask != o->pcr_mask) {
+		if (o->pcrs_given && pol.pcr_mask != o->pcr_mask) {
 			skr_fail(err, SKR_R_usage, "--pcrs differs from the policy's PCRs");
 			goto out;
 		}
-		mask = pol.pcr_mask;
+		if (choose_binding(o, true, pol.pcr_mask, r, &mask, err) < 0)
+			goto out;
 		policy = strdup(o->policy_json);
+	} else if (choose_binding(o, o->pcrs_given, o->pcr_mask, r, &mask, err) < 0) {
+		goto out;
 	}
-	if (!mask && !o->policy_json)
-		mask = SKR_ENROLL_DEFAULT_PCRS;
 	memset(&pcrs, 0, sizeof(pcrs));
-	if (mask && read_evidence(o->tcti, mask, !o->policy_json, &policy, &pcrs, err) < 0)
+	if (read_evidence(o->tcti, mask, !o->policy_json, &policy, &pcrs, err) < 0)
 		goto out;
 	if (!policy) {
 		skr_fail(err, SKR_R_nomem, "out of memory");
@@ -669,7 +698,7 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 		}
 		if (fault("after_broker_key", err) < 0)
 			goto out;
-		if (mask && admin_add_refset(&o->admin, admins[i], r->key_id, &pcrs, err) < 0)
+		if (admin_add_refset(&o->admin, admins[i], r->key_id, &pcrs, err) < 0)
 			goto out;
 	}
 	if (fault("after_refset", err) < 0)

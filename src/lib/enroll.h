@@ -52,14 +52,14 @@
 #define SKR_RECOVERY_KEY_LEN (SKR_RECOVERY_KEY_BYTES * 2 + SKR_RECOVERY_KEY_BYTES / 4 - 1)
 
 /*
- * Default PCRs: 7 only (Secure Boot state: db/dbx, shim and MOK certificates).
- * 0-3 and 5 change with Azure's firmware updates; 4, 8 and 9 with every
- * kernel or grub update (until reseal lands); 11 is extended by
- * systemd-pcrphase after the initrd, so the running system's value is not
- * the one the initrd presents.  The SNP measurement and TCB in the policy
- * bind the firmware image beside it.
+ * The PCRs a key binds: chosen from this boot's TCG event log (the boot
+ * chain decides, binding.h: e.g. 4,7,9,12 for systemd-boot, 4,7,8,9 for
+ * shim+GRUB), or given (--pcrs, --policy) and then checked.  An empty set,
+ * PCR 15, no log without --pcrs, and a binding that leaves the kernel,
+ * initrd, command line or Secure Boot state unmeasured (unless weak_binding)
+ * are refused before anything is written (binding_too_weak, usage).
  */
-#define SKR_ENROLL_DEFAULT_PCRS (1u << 7)
+#define SKR_ENROLL_DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
 
 struct skr_admin {
 	const char *urls[SKR_RELEASE_MAX_BROKERS];	/* admin API base URLs */
@@ -74,7 +74,10 @@ struct skr_enroll_opts {
 	const char *brokers[SKR_RELEASE_MAX_BROKERS];	/* release API, into the token */
 	size_t n_brokers;
 	struct skr_admin admin;
-	uint32_t pcr_mask;		/* 0: SKR_ENROLL_DEFAULT_PCRS (or the policy's) */
+	uint32_t pcr_mask;		/* the PCRs given (when pcrs_given; 0 = an empty list) */
+	bool pcrs_given;		/* false: the policy's, else the chain's default */
+	bool weak_binding;		/* accept a binding that leaves a part unmeasured */
+	const char *eventlog;		/* NULL: SKR_ENROLL_DEFAULT_EVENTLOG when it exists */
 	const char *policy_json;	/* NULL: from this machine's evidence */
 	const char *key_id;		/* NULL: "skr-<16 hex>" */
 	const char *tcti;		/* NULL: default; recorded in the token when set */
@@ -89,6 +92,10 @@ struct skr_enroll_result {
 	char key_id[129];
 	char *recovery;		/* skr_secret_alloc'ed, NUL-terminated; NULL without */
 	unsigned repaired;	/* pending records repaired first */
+	uint32_t pcr_mask;	/* the PCRs bound */
+	char chain[16];		/* the boot chain the binding was chosen or checked for */
+	char warning[512];	/* the parts a --weak-binding leaves unmeasured; "" */
+	char note[256];		/* what the event log does not show; "" */
 };
 
 int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, struct skr_err *err);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gate.h"
 #include "util.h"
 
 #define TEE_AZ_SNP_VTPM "az-snp-vtpm"
@@ -183,6 +184,21 @@ int skr_policy_from_json(json_object *obj, struct skr_policy *p, struct skr_err 
 	return get_bool(obj, "allow_attested_reseal", &p->allow_attested_reseal, err);
 }
 
+int skr_policy_check_binding(const struct skr_policy *p, struct skr_err *err)
+{
+	if (p->pcr_mask & (1u << SKR_GATE_PCR))
+		return skr_fail(err, SKR_R_policy_invalid,
+				"policy binds PCR %d, the boot gate: the broker checks it on its own "
+				"(all zero at every release) and no key may bind it",
+				SKR_GATE_PCR);
+	if (!p->pcr_mask)
+		return skr_fail(err, SKR_R_binding_too_weak,
+				"policy binds no PCR (\"pcrs\" missing or \"indexes\" empty): the key "
+				"would be released to any boot state; bind at least the kernel, initrd "
+				"and command line PCRs of the boot chain (e.g. 4, 7, 9)");
+	return 0;
+}
+
 int skr_policy_parse(const char *json, struct skr_policy *p, struct skr_err *err)
 {
 	json_object *obj = json_tokener_parse(json);
@@ -329,10 +345,10 @@ int skr_policy_match_pcrs(const struct skr_policy *p, const struct skr_pcr_banks
 	uint32_t best = UINT32_MAX;
 	size_t r;
 
-	if (!p->pcr_mask) {
-		*matched = n_refsets ? n_refsets - 1 : 0;
-		return 0;
-	}
+	*matched = 0;
+	/* No PCR bound matches nothing (never everything): fail closed. */
+	if (skr_policy_check_binding(p, err) < 0)
+		return -1;
 	if (!s)
 		return skr_fail(err, SKR_R_pcr_not_quoted, "the evidence has no %s PCR values",
 				skr_tpm_alg_name(p->pcr_bank));

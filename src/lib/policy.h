@@ -48,6 +48,22 @@ struct skr_policy {
 int skr_policy_parse(const char *json, struct skr_policy *out, struct skr_err *err);
 int skr_policy_from_json(json_object *obj, struct skr_policy *out, struct skr_err *err);
 
+/*
+ * What the broker accepts as a key's PCR binding, at creation, at a policy
+ * change and at every use of a stored policy (fail closed for a policy stored
+ * before the rule):
+ *   - at least one PCR, else binding_too_weak: a policy without PCRs would
+ *     release the key to any boot state that passes the SNP checks, whatever
+ *     kernel, initrd or command line the host put on the ESP;
+ *   - never PCR 15 (SKR_GATE_PCR), else policy_invalid: the boot gate is
+ *     checked on its own at every release (all zero) and at reseal, so a
+ *     reference value for it could only contradict that rule.
+ * Which PCRs are enough for a boot chain is the client's decision
+ * (binding.h: enroll refuses what leaves the initrd or command line
+ * unmeasured); the broker cannot see the chain.
+ */
+int skr_policy_check_binding(const struct skr_policy *p, struct skr_err *err);
+
 /* The SNP requirements: debug, VMPL, minimum TCB, measurement and pins. */
 int skr_policy_check_snp(const struct skr_policy *p, const struct skr_snp_report *r,
 			 enum skr_snp_product product, struct skr_err *err);

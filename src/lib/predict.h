@@ -106,6 +106,23 @@ struct skr_predict_result {
 int skr_predict(const struct skr_eventlog *log, const struct skr_predict_request *req,
 		struct skr_predict_result *res, struct skr_err *err);
 
+/* ---- What a log shows measured (for choosing a binding, binding.h) ------- */
+
+struct skr_predict_measured {
+	const char *chain;	/* as skr_predict_result.chain */
+	uint32_t initrd;	/* PCRs with a measurement of the initrd (bit i = PCR i) */
+	uint32_t cmdline;	/* PCRs with a measurement of the kernel command line */
+};
+
+/*
+ * Which PCRs of this log hold a measurement of the initrd (the EFI stub's
+ * "Linux initrd" tag, GRUB's file measurement of its initrd) and of the
+ * command line (systemd's UTF-16 load options in PCR 12 or 8, the EFI stub's
+ * LoadOptions tag, GRUB's kernel_cmdline), recognised as predict recognises
+ * them; the chain as predict names it.
+ */
+void skr_predict_measured(const struct skr_eventlog *log, struct skr_predict_measured *out);
+
 /* ---- Inputs (predict_inputs.c) ------------------------------------------ */
 
 /*

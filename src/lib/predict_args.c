@@ -366,3 +366,23 @@ int predict_cmdline(struct predict_ctx *c)
 		predict_note(c, "no event of this log measures the kernel command line: --cmdline changes no PCR");
 	return 0;
 }
+
+/* ---- What the log shows measured ------------------------------------------ */
+
+void skr_predict_measured(const struct skr_eventlog *log, struct skr_predict_measured *out)
+{
+	static const char *const initrd_commands[] = { "initrd", "initrdefi", "initrd16", NULL };
+	struct skr_predict_request req = { 0 };
+	struct skr_predict_result res = { 0 };
+	struct skr_err ignored = { 0 };
+	struct predict_ctx c = { .log = log, .req = &req, .res = &res, .err = &ignored };
+	struct grub_command cmd;
+
+	memset(out, 0, sizeof(*out));
+	out->chain = predict_chain_name(log);
+	out->initrd = pcrs_like(&c, is_stub_initrd);
+	if (grub_in_log(log) && grub_find_commands(log, initrd_commands, &cmd) > 0)
+		out->initrd |= PCR_BIT(9);	/* GRUB measures every file it reads into PCR 9 */
+	out->cmdline = pcrs_like(&c, is_systemd_cmdline) | pcrs_like(&c, is_stub_load_options) |
+		       pcrs_like(&c, is_grub_cmdline);
+}

@@ -26,10 +26,15 @@ broker_has() { admin GET "/v1/keys/$1" >/dev/null; [ "$http_status" = 200 ]; }
 check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
 
 base_slots=$(slots "$img")
-ENR="$SKRCTL enroll $img --broker $RELEASE_URL --admin $ADMIN_URL --ca $bdir/ca.pem --admin-token $bdir/admin.token --key-file $tmpd/pass --tcti $TCTI --timeout 20"
+ENR_BASE="$SKRCTL enroll $img --broker $RELEASE_URL --admin $ADMIN_URL --ca $bdir/ca.pem --admin-token $bdir/admin.token --key-file $tmpd/pass --tcti $TCTI --timeout 20"
+# swtpm has no event log, so the boot chain is unknown: 4,7,9 (kernel, initrd, Secure Boot
+# state, recent EFI stubs' command line) is the strong binding enroll accepts then.
+STRONG="--pcrs 4,7,9"
+ENR="$ENR_BASE $STRONG"
 
 # Enroll: token in the header, key at the broker, the released secret opens the keyslot.
-expect enroll-ok 0 'enrolled .*key disk-a' -- $ENR --key-id disk-a --pcrs 7; keep
+expect enroll-ok 0 'enrolled .*key disk-a' -- $ENR --key-id disk-a; keep
+check enroll-names-binding 'grep -q "bound PCRs 4,7,9 (boot chain unknown)" "$err" && ! grep -q warning "$err"'
 check enroll-token-in-header 'tokens "$img" | grep -q ":skr,"'
 check enroll-no-pending-left '! tokens "$img" | grep -q skr-pending'
 check enroll-broker-has-key 'broker_has disk-a'
@@ -38,7 +43,7 @@ python3 - "$tmpd/key.json" <<'PY' && echo "PASS enroll-policy-and-refset" || { e
 import json, sys
 k = json.load(open(sys.argv[1]))
 p = k["policy"]
-assert p["tee"] == "az-snp-vtpm" and p["pcrs"]["indexes"] == [7], p
+assert p["tee"] == "az-snp-vtpm" and p["pcrs"]["indexes"] == [4, 7, 9], p
 assert p["snp"]["allow_debug"] is False and len(p["snp"]["measurements"]) == 1 and "min_tcb" in p["snp"], p
 r = k["refsets"]
 assert len(r) == 1 and r[0]["state"] == "current" and r[0]["label"].startswith("enrolled "), r
@@ -97,7 +102,7 @@ check back-to-baseline '[ "$(slots "$img")" = "$base_slots" ]'
 
 # A wrong admin token: enroll fails, nothing is left behind.
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$tmpd/bad.token"
-expect enroll-wrong-admin-token 2 'admin_denied' -- $SKRCTL enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" --ca "$bdir/ca.pem" --admin-token "$tmpd/bad.token" --key-file "$tmpd/pass" --tcti "$TCTI" --key-id disk-bad; keep
+expect enroll-wrong-admin-token 2 'admin_denied' -- $SKRCTL enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" --ca "$bdir/ca.pem" --admin-token "$tmpd/bad.token" --key-file "$tmpd/pass" --tcti "$TCTI" --key-id disk-bad $STRONG; keep
 check wrong-token-no-keyslot '[ "$(slots "$img")" = "$base_slots" ]'
 check wrong-token-no-token '[ -z "$(tokens "$img")" ]'
 check wrong-token-no-broker-key '! broker_has disk-bad'
@@ -105,6 +110,31 @@ check wrong-token-no-broker-key '! broker_has disk-bad'
 printf 'wrong' > "$tmpd/wrong"
 expect enroll-wrong-passphrase 2 'passphrase_invalid' -- $ENR --key-file "$tmpd/wrong" --key-id disk-wp; keep
 check wrong-pass-nothing-left '[ "$(slots "$img")" = "$base_slots" ] && [ -z "$(tokens "$img")" ] && ! broker_has disk-wp'
+
+# The binding: chosen from the event log's boot chain, refused when too weak (binding.h).
+nothing_left() { [ "$(slots "$img")" = "$base_slots" ] && [ -z "$(tokens "$img")" ] && ! broker_has "$1"; }
+expect enroll-no-log-no-default 1 'binding_too_weak: no TCG event log.*give --pcrs' -- $ENR_BASE --key-id disk-nolog; keep
+check enroll-no-log-nothing-left 'nothing_left disk-nolog'
+expect enroll-pcr15-refused 2 'PCR 15 is the boot gate' -- $ENR_BASE --key-id disk-15 --pcrs 4,7,9,15; keep
+check enroll-pcr15-nothing-left 'nothing_left disk-15'
+logs=$VECTORS/eventlog
+# systemd-boot (Fedora 37): systemd measures the command line into PCR 12.
+expect enroll-default-sdboot 0 'bound PCRs 4,7,9,12 \(boot chain efi\)' -- $ENR_BASE --key-id disk-sd --eventlog "$logs/sd-boot-fedora37.bin"; keep
+check enroll-default-sdboot-policy '[ "$(admin GET /v1/keys/disk-sd | python3 -c "import json,sys; print(json.load(sys.stdin)[\"policy\"][\"pcrs\"][\"indexes\"])")" = "[4, 7, 9, 12]" ]'
+expect unenroll-sd 0 'removed 1' -- $SKRCTL unenroll "$img" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL"; keep
+# shim + GRUB: GRUB measures the command line into PCR 8, so 4,7,9 leaves it to the host.
+expect enroll-default-grub 0 'bound PCRs 4,7,8,9 \(boot chain shim\+grub\)' -- $ENR_BASE --key-id disk-grub --eventlog "$logs/moklisttrusted.bin" --no-verify; keep
+expect unenroll-grub 0 'removed 1' -- $SKRCTL unenroll "$img" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL"; keep
+expect enroll-grub-cmdline-unmeasured 1 'binding_too_weak: PCRs 4,7,9 leave the command line \(PCR 8\) unmeasured \(boot chain shim\+grub\)' -- $ENR_BASE --key-id disk-g2 --eventlog "$logs/moklisttrusted.bin" $STRONG; keep
+check enroll-grub-weak-nothing-left 'nothing_left disk-g2'
+# A given policy is checked the same way.
+printf '{"tee": "az-snp-vtpm", "pcrs": {"bank": "sha256", "indexes": [7]}}' > "$tmpd/weak-policy.json"
+expect enroll-weak-policy 1 'binding_too_weak: PCRs 7 leave the kernel \(PCR 4\), the initrd \(PCR 9\), the command line \(PCR 12\) unmeasured' -- $ENR_BASE --key-id disk-wpol --policy "$tmpd/weak-policy.json" --eventlog "$logs/sd-boot-fedora37.bin"; keep
+check enroll-weak-policy-nothing-left 'nothing_left disk-wpol'
+printf '{"tee": "az-snp-vtpm"}' > "$tmpd/empty-policy.json"
+expect enroll-empty-policy 1 'binding_too_weak: the PCR set is empty' -- $ENR_BASE --key-id disk-epol --policy "$tmpd/empty-policy.json"; keep
+check enroll-empty-policy-nothing-left 'nothing_left disk-epol'
+expect enroll-help-weak-binding 2 '--weak-binding' -- $SKRCTL enroll --help
 
 # Fault injection at every step: kill -9 (then reconcile) and failure (undo).
 SKR_FAULT=after_pending $ENR --key-id probe >/dev/null 2>&1

@@ -269,14 +269,18 @@ class Stack:
             raise RuntimeError(f"admin {method} {path}: HTTP {status}: {text}")
         return json.loads(text) if text.strip() else None
 
-    def enroll_blob(self, passphrase, key_id, pcrs="7", timeout=30, unenroll_first=False):
-        """What the guest's enroll step reads from fw_cfg: a tar of env, CA, token, passphrase."""
+    def enroll_blob(self, passphrase, key_id, pcrs="7", timeout=30, unenroll_first=False,
+                    weak_binding=False):
+        """What the guest's enroll step reads from fw_cfg: a tar of env, CA, token, passphrase.
+        weak_binding: pass --weak-binding (a binding that leaves the initrd or the
+        command line unmeasured, chosen on purpose by the scenario)."""
         d = f"{self.work}/enroll"
         os.makedirs(d, exist_ok=True)
         with open(f"{d}/enroll.env", "w") as f:
             f.write(f"BROKER=https://{GUEST_HOST}:{self.ports[0]}\nADMIN=https://{GUEST_HOST}:{self.ports[1]}\n"
                     f"PCRS={pcrs}\nKEY_ID={key_id}\nTIMEOUT={timeout}\n"
-                    f"UNENROLL_FIRST={'yes' if unenroll_first else 'no'}\n")
+                    f"UNENROLL_FIRST={'yes' if unenroll_first else 'no'}\n"
+                    f"{'WEAK_BINDING=yes' if weak_binding else ''}\n")
         shutil.copy(f"{self.bdir}/ca.pem", f"{d}/ca.pem")
         shutil.copy(f"{self.bdir}/admin.token", f"{d}/admin.token")
         with open(f"{d}/passphrase", "w") as f:

@@ -234,10 +234,12 @@ static void refuse_host_data_and_id_key_pins(void **state)
 	struct fx *f = *state;
 
 	set_policy(f, "{\"snp\": {\"host_data\": "
-		      "\"0101010101010101010101010101010101010101010101010101010101010101\"}}");
+		      "\"0101010101010101010101010101010101010101010101010101010101010101\"}, "
+		      "\"pcrs\": {\"indexes\": [0]}}");
 	expect_refusal(f, "snp_host_data_mismatch");
 	set_policy(f, "{\"snp\": {\"id_key_digest\": \"02020202020202020202020202020202020202020202"
-		      "0202020202020202020202020202020202020202020202020202\"}}");
+		      "0202020202020202020202020202020202020202020202020202\"}, "
+		      "\"pcrs\": {\"indexes\": [0]}}");
 	expect_refusal(f, "snp_id_key_mismatch");
 }
 
@@ -480,7 +482,8 @@ static void key_cache_follows_writes(void **state)
 
 	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
 	set_policy(f, "{\"snp\": {\"max_vmpl\": 0, \"host_data\": "
-		      "\"0101010101010101010101010101010101010101010101010101010101010101\"}}");
+		      "\"0101010101010101010101010101010101010101010101010101010101010101\"}, "
+		      "\"pcrs\": {\"indexes\": [0]}}");
 	expect_refusal(f, "snp_host_data_mismatch");
 	/* Another process (here: another connection) puts the base policy back. */
 	snprintf(db, sizeof(db), "%s/broker.db", f->dir);
@@ -489,6 +492,87 @@ static void key_cache_follows_writes(void **state)
 	assert_ok(skr_store_key_set_policy(other, KEY, BASE_POLICY, &err), err);
 	skr_store_close(other);
 	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+}
+
+/* The admin API: status and reason of one call. */
+static unsigned admin_call(struct fx *f, const char *method, const char *path, const char *body,
+			   char *reason, size_t reason_size)
+{
+	struct skr_response resp = { 0 };
+	json_object *req = body ? json_tokener_parse(body) : NULL, *r;
+	unsigned status;
+
+	assert_true(!body || req);
+	skr_broker_admin(&f->b, method, path, req, "test", &resp);
+	json_object_put(req);
+	status = resp.status;
+	reason[0] = 0;
+	if (resp.body && json_object_object_get_ex(resp.body, "reason", &r))
+		snprintf(reason, reason_size, "%s", json_object_get_string(r));
+	json_object_put(resp.body);
+	return status;
+}
+
+/* A policy without PCRs is refused when created or set, and never used when stored. */
+static void refuse_empty_and_gate_bindings(void **state)
+{
+	static const char *const empty[] = {
+		"{}",
+		"{\"tee\": \"az-snp-vtpm\", \"snp\": {\"max_vmpl\": 0}}",
+		"{\"pcrs\": {\"bank\": \"sha256\", \"indexes\": []}}",
+	};
+	struct fx *f = *state;
+	struct skr_response ch = { 0 }, rel = { 0 };
+	struct skr_buf nonce = { 0 };
+	struct skr_err err = { 0 };
+	json_object *req, *n, *r;
+	uint8_t digest[32] = { 0 };
+	char reason[64], body[512];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(empty); i++) {
+		snprintf(body, sizeof(body),
+			 "{\"key_id\": \"weak-%zu\", \"secret\": \"c2VjcmV0\", \"policy\": %s}", i,
+			 empty[i]);
+		assert_int_equal(admin_call(f, "POST", "/v1/keys", body, reason, sizeof(reason)), 400);
+		assert_string_equal(reason, "binding_too_weak");
+		assert_int_equal(admin_call(f, "PUT", "/v1/keys/" KEY "/policy", empty[i], reason,
+					    sizeof(reason)), 400);
+		assert_string_equal(reason, "binding_too_weak");
+	}
+	assert_int_equal(admin_call(f, "PUT", "/v1/keys/" KEY "/policy",
+				    "{\"pcrs\": {\"indexes\": [7, 15]}}", reason, sizeof(reason)), 400);
+	assert_string_equal(reason, "policy_invalid");
+	assert_int_equal(admin_call(f, "GET", "/v1/keys/weak-0", NULL, reason, sizeof(reason)), 404);
+	/* The key still works with its own policy. */
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+
+	/* A policy stored before the rule (written to the store directly): fail closed. */
+	req = json_object_new_object();
+	json_object_object_add(req, "key_id", json_object_new_string(KEY));
+	skr_broker_challenge(&f->b, req, "test", &ch);
+	assert_int_equal(ch.status, 200);
+	assert_true(json_object_object_get_ex(ch.body, "nonce", &n));
+	assert_ok(skr_base64_decode(json_object_get_string(n), strlen(json_object_get_string(n)),
+				    &nonce, "nonce", &err), err);
+	json_object_put(ch.body);
+	set_policy(f, "{\"tee\": \"az-snp-vtpm\"}");
+	memset(&ch, 0, sizeof(ch));
+	skr_broker_challenge(&f->b, req, "test", &ch);
+	json_object_put(req);
+	assert_int_equal(ch.status, 403);
+	assert_true(json_object_object_get_ex(ch.body, "reason", &r));
+	assert_string_equal(json_object_get_string(r), "binding_too_weak");
+	json_object_put(ch.body);
+	assert_ok(skr_softvm_request(&f->vm, KEY, nonce.data, nonce.len, &req, &err), err);
+	skr_broker_release(&f->b, req, "test", digest, &rel);
+	json_object_put(req);
+	assert_int_equal(rel.status, 403);
+	assert_true(json_object_object_get_ex(rel.body, "reason", &r));
+	assert_string_equal(json_object_get_string(r), "binding_too_weak");
+	assert_null(json_object_object_get_ex(rel.body, "wrapped", &r) ? r : NULL);
+	json_object_put(rel.body);
+	skr_buf_free(&nonce);
 }
 
 static void decisions_are_audited(void **state)
@@ -538,6 +622,7 @@ int main(void)
 		T(malformed_requests_are_400),
 		T(verified_chains_are_cached),
 		T(key_cache_follows_writes),
+		T(refuse_empty_and_gate_bindings),
 		T(decisions_are_audited),
 	};
 

@@ -33,6 +33,7 @@
 #include "eventlog.h"
 #include "pcr_json.h"
 #include "pe.h"
+#include "binding.h"
 #include "predict.h"
 #include "testutil.h"
 #include "util.h"
@@ -1120,6 +1121,136 @@ static void test_file_digests(void **state)
 	run_free(r);
 }
 
+/* ---- The binding enroll chooses from a log (binding.h) ------------------- */
+
+static void binding_of(const char *name, struct skr_binding *b)
+{
+	struct vec v;
+
+	vec_load(name, &v);
+	skr_binding_analyse(v.log, b);
+	vec_free(&v);
+}
+
+static void assert_mask(uint32_t mask, const char *want)
+{
+	char text[64];
+
+	skr_binding_mask_text(mask, text, sizeof(text));
+	assert_string_equal(text, want);
+}
+
+/* Each chain's default covers kernel, initrd, command line and Secure Boot state. */
+static void test_binding_defaults(void **state)
+{
+	static const struct {
+		const char *log, *chain, *recommended, *initrd, *cmdline;
+		bool note;
+	} cases[] = {
+		/* systemd-boot, systemd measuring the command line into PCR 12 */
+		{ "sd-boot-fedora37", "efi", "4,7,9,12", "9", "12", false },
+		/* systemd-boot with older systemd (PCR 8); its kernel does not measure the initrd */
+		{ "arch-linux", "efi", "4,7,8,9", "9", "8", true },
+		{ "moklisttrusted", "shim+grub", "4,7,8,9", "9", "8", false },
+		{ "gce-ubuntu-2104-log", "shim+grub", "4,7,8,9", "9", "8", true },
+	};
+	struct skr_binding b;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		binding_of(cases[i].log, &b);
+		assert_string_equal(b.chain, cases[i].chain);
+		assert_mask(b.recommended, cases[i].recommended);
+		assert_mask(b.part[SKR_BIND_INITRD], cases[i].initrd);
+		assert_mask(b.part[SKR_BIND_CMDLINE], cases[i].cmdline);
+		assert_mask(b.part[SKR_BIND_SECUREBOOT], "7");
+		assert_int_equal(b.note[0] != 0, cases[i].note);
+		assert_int_equal(skr_binding_unmeasured(&b, b.recommended, NULL, 0), 0);
+	}
+}
+
+static void test_binding_refusals(void **state)
+{
+	struct skr_binding b;
+	struct skr_err err = { 0 };
+	char text[256], warning[512];
+	uint32_t out = 0;
+
+	/* GRUB: 4,7,9 leaves the command line (PCR 8) unmeasured. */
+	binding_of("moklisttrusted", &b);
+	assert_int_equal(skr_binding_unmeasured(&b, BIT(4) | BIT(7) | BIT(9), text, sizeof(text)),
+			 1u << SKR_BIND_CMDLINE);
+	assert_string_equal(text, "the command line (PCR 8)");
+	assert_failed_with(skr_binding_resolve(&b, true, BIT(4) | BIT(7) | BIT(9), false, &out,
+					       warning, sizeof(warning), &err),
+			   err, SKR_R_binding_too_weak, "leave the command line (PCR 8) unmeasured");
+	skr_err_clear(&err);
+	/* systemd-boot: PCR 7 alone leaves kernel, initrd and command line to the host. */
+	binding_of("sd-boot-fedora37", &b);
+	assert_failed_with(skr_binding_resolve(&b, true, BIT(7), false, &out, warning,
+					       sizeof(warning), &err),
+			   err, SKR_R_binding_too_weak,
+			   "the kernel (PCR 4), the initrd (PCR 9), the command line (PCR 12)");
+	skr_err_clear(&err);
+	/* ... accepted when the operator says so, with the warning naming what is left. */
+	assert_ok(skr_binding_resolve(&b, true, BIT(7), true, &out, warning, sizeof(warning), &err),
+		  err);
+	assert_int_equal(out, BIT(7));
+	assert_non_null(strstr(warning, "--weak-binding: PCRs 7 leave the kernel (PCR 4), the initrd (PCR 9), the command line (PCR 12) unmeasured"));
+	/* The default, and a strong binding given, carry no warning. */
+	assert_ok(skr_binding_resolve(&b, false, 0, false, &out, warning, sizeof(warning), &err), err);
+	assert_int_equal(out, BIT(4) | BIT(7) | BIT(9) | BIT(12));
+	assert_string_equal(warning, "");
+	/* Empty and the boot gate: refused, --weak-binding or not. */
+	assert_failed_with(skr_binding_resolve(&b, true, 0, true, &out, warning, sizeof(warning),
+					       &err),
+			   err, SKR_R_binding_too_weak, "the PCR set is empty");
+	skr_err_clear(&err);
+	assert_failed_with(skr_binding_resolve(&b, true, BIT(4) | BIT(7) | BIT(9) | BIT(12) | BIT(15),
+					       true, &out, warning, sizeof(warning), &err),
+			   err, SKR_R_usage, "PCR 15 is the boot gate");
+	skr_err_clear(&err);
+	/* No log: no default; 4,7,9 is strong enough, 4,7 is not. */
+	skr_binding_analyse(NULL, &b);
+	assert_string_equal(b.chain, "unknown");
+	assert_failed_with(skr_binding_resolve(&b, false, 0, true, &out, warning, sizeof(warning),
+					       &err),
+			   err, SKR_R_binding_too_weak, "no TCG event log");
+	skr_err_clear(&err);
+	assert_ok(skr_binding_resolve(&b, true, BIT(4) | BIT(7) | BIT(9), false, &out, warning,
+				      sizeof(warning), &err), err);
+	assert_failed_with(skr_binding_resolve(&b, true, BIT(4) | BIT(7), false, &out, warning,
+					       sizeof(warning), &err),
+			   err, SKR_R_binding_too_weak, "the initrd (PCR 9), the command line (PCR 9)");
+	skr_err_clear(&err);
+}
+
+/* A UKI (systemd-stub's PCR 11 events in the log): PCR 4 covers its sections, never 11. */
+static void test_binding_uki(void **state)
+{
+	struct skr_binding b;
+	struct vec v;
+	char text[256];
+	size_t i;
+
+	vec_load("sd-boot-fedora37", &v);
+	for (i = 0; i < v.log->event_count && v.log->events[i].pcr != 5; i++)
+		;
+	assert_true(i < v.log->event_count);
+	v.log->events[i].pcr = 11;	/* as systemd-stub measures a section */
+	skr_binding_analyse(v.log, &b);
+	vec_free(&v);
+	assert_string_equal(b.chain, "uki");
+	assert_mask(b.part[SKR_BIND_KERNEL], "4,11");
+	/* systemd measured a command line into PCR 12: the loader's overrode .cmdline. */
+	assert_mask(b.part[SKR_BIND_CMDLINE], "12");
+	assert_mask(b.recommended, "4,7,9,12");
+	assert_int_equal(skr_binding_unmeasured(&b, BIT(4) | BIT(7), text, sizeof(text)),
+			 1u << SKR_BIND_CMDLINE);
+	assert_string_equal(text, "the command line (PCR 12)");
+	assert_int_equal(skr_binding_unmeasured(&b, BIT(4) | BIT(7) | BIT(12), NULL, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1155,6 +1286,9 @@ int main(void)
 		cmocka_unit_test(test_real_kernel),
 		cmocka_unit_test(test_uki_image),
 		cmocka_unit_test(test_file_digests),
+		cmocka_unit_test(test_binding_defaults),
+		cmocka_unit_test(test_binding_refusals),
+		cmocka_unit_test(test_binding_uki),
 	};
 
 	return cmocka_run_group_tests_name("predict", tests, NULL, NULL);

@@ -825,6 +825,7 @@ static void reopen_keeps_everything(void **state)
 
 #define PCRS_C "{\"sha256\":{\"4\":\"" H64("c") "\",\"7\":\"" H64("a") "\"}}"
 #define PCRS_D "{\"sha256\":{\"4\":\"" H64("d") "\",\"7\":\"" H64("a") "\"}}"
+#define PCRS_E "{\"sha256\":{\"4\":\"" H64("e") "\",\"7\":\"" H64("a") "\"}}"
 
 /* "id:state:label" of every set of a key, in id order, one per line. */
 static void sets_text(struct fixture *f, const char *key_id, char *out, size_t size)
@@ -858,23 +859,23 @@ static void submit_dedupes_and_supersedes(void **state)
 	create_key(f, "disk", secret1, sizeof(secret1));
 	assert_ok(skr_store_refset_add(f->s, "disk", "enrolled", "current", PCRS_C, &cur, &err), err);
 	/* The same values as the current set: nothing added. */
-	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_C, NULL, &r,
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_C, NULL, true, &r,
 					  &err), err);
 	assert_true(r.existed);
 	assert_int_equal(r.id, cur);
 	assert_string_equal(r.state, "current");
 	/* New values: pending; submitted again: the same set. */
-	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_D, NULL, &r,
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_D, NULL, true, &r,
 					  &err), err);
 	assert_false(r.existed);
 	assert_string_equal(r.state, "pending");
 	int64_t first = r.id;
-	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_D, NULL, &r,
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_D, NULL, true, &r,
 					  &err), err);
 	assert_true(r.existed);
 	assert_int_equal(r.id, first);
 	/* Kernel 56 again with another initrd: the older prediction goes, the current set stays. */
-	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_A, NULL, &r,
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_A, NULL, true, &r,
 					  &err), err);
 	assert_int_equal(r.superseded, 1);
 	sets_text(f, "disk", text, sizeof(text));
@@ -882,14 +883,14 @@ static void submit_dedupes_and_supersedes(void **state)
 		 (long long)cur, (long long)r.id);
 	assert_string_equal(text, want);
 	/* A submission never removes a current set, even under its label. */
-	assert_ok(skr_store_refset_submit(f->s, "disk", "enrolled", "queued", PCRS_B, "why", &r,
+	assert_ok(skr_store_refset_submit(f->s, "disk", "enrolled", "queued", PCRS_B, "why", false, &r,
 					  &err), err);
 	assert_int_equal(r.superseded, 0);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
-	assert_failed_with(skr_store_refset_submit(f->s, "disk", "x", "current", PCRS_B, NULL, &r,
+	assert_failed_with(skr_store_refset_submit(f->s, "disk", "x", "current", PCRS_B, NULL, false, &r,
 						   &err), err, SKR_R_malformed, "\"pending\" or \"queued\"");
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_refset_submit(f->s, "nokey", "x", "pending", PCRS_B, NULL, &r,
+	assert_failed_with(skr_store_refset_submit(f->s, "nokey", "x", "pending", PCRS_B, NULL, true, &r,
 						   &err), err, SKR_R_key_unknown, "nokey");
 }
 
@@ -898,7 +899,7 @@ static void queue_is_bounded_and_approved(void **state)
 	struct fixture *f = *state;
 	struct skr_store_submit r;
 	struct skr_err err = { 0 };
-	char label[32], pcrs[256];
+	char label[32], pcrs[256], before[2048], after[2048];
 	int64_t queued = 0;
 	int i;
 
@@ -907,30 +908,115 @@ static void queue_is_bounded_and_approved(void **state)
 		snprintf(label, sizeof(label), "kernel %d", i);
 		snprintf(pcrs, sizeof(pcrs), "{\"sha256\":{\"4\":\"%064x\"}}", i + 1);
 		assert_ok(skr_store_refset_submit(f->s, "disk", label, "queued", pcrs, "not allowed",
-						  &r, &err), err);
+						  false, &r, &err), err);
 		queued = r.id;
 	}
+	sets_text(f, "disk", before, sizeof(before));
+	/* Full: the oldest stay, a new label is refused... */
 	assert_failed_with(skr_store_refset_submit(f->s, "disk", "kernel x", "queued", PCRS_A,
-						   "not allowed", &r, &err),
-			   err, SKR_R_refset_queue_full, "waiting for an operator");
+						   "not allowed", false, &r, &err),
+			   err, SKR_R_refset_queue_full, "waiting for an operator (at most 8)");
 	skr_err_clear(&err);
-	/* A resubmission under a queued label replaces it: room for it. */
-	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 0", "queued", PCRS_A, "again", &r,
-					  &err), err);
-	assert_int_equal(r.superseded, 1);
+	/* ...and so is a queued resubmission under a queued label: it replaces nothing. */
+	assert_failed_with(skr_store_refset_submit(f->s, "disk", "kernel 0", "queued", PCRS_A,
+						   "again", true, &r, &err),
+			   err, SKR_R_refset_queue_full, "disk");
+	skr_err_clear(&err);
+	sets_text(f, "disk", after, sizeof(after));
+	assert_string_equal(before, after);
 	/* The queued set's note is listed; approval makes it pending and clears why. */
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE note = 'not allowed'"),
-			 SKR_STORE_MAX_QUEUED - 1);
+			 SKR_STORE_MAX_QUEUED);
 	assert_ok(skr_store_refset_approve(f->s, "disk", queued, &err), err);
 	assert_failed_with(skr_store_refset_approve(f->s, "disk", queued, &err), err,
 			   SKR_R_refset_unknown, "no queued reference set");
 	skr_err_clear(&err);
-	/* A queued set submitted again by an approved boot becomes pending. */
-	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 0", "pending", PCRS_A, NULL, &r,
+	/* An approved boot needs no queue room; its set replaces the queued one of its label. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 0", "pending", PCRS_A, NULL, true, &r,
 					  &err), err);
 	assert_false(r.existed);
 	assert_string_equal(r.state, "pending");
+	assert_int_equal(r.superseded, 1);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'pending'"), 2);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE label = 'kernel 0'"), 1);
+}
+
+/* The reproduction: an unapproved boot's look-alike cannot remove an approved set. */
+static void queued_submission_never_supersedes(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store_submit r;
+	struct skr_err err = { 0 };
+	char text[1024], want[1024];
+	int64_t approved, lookalike;
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_D, NULL, true, &r,
+					  &err), err);
+	approved = r.id;
+	/* Queued, even when the caller (wrongly) says it may supersede: nothing removed. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "queued", PCRS_B, "unapproved",
+					  true, &r, &err), err);
+	assert_string_equal(r.state, "queued");
+	assert_int_equal(r.superseded, 0);
+	lookalike = r.id;
+	/* Queued with the approved set's own values: it is that set, untouched and still pending. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 57", "queued", PCRS_D, "unapproved",
+					  false, &r, &err), err);
+	assert_true(r.existed);
+	assert_int_equal(r.id, approved);
+	assert_string_equal(r.state, "pending");
+	sets_text(f, "disk", text, sizeof(text));
+	snprintf(want, sizeof(want), "%lld:pending:kernel 56\n%lld:queued:kernel 56\n",
+		 (long long)approved, (long long)lookalike);
+	assert_string_equal(text, want);
+	/* A second queued look-alike under the label is added beside it, not instead. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "queued", PCRS_A, "unapproved",
+					  false, &r, &err), err);
+	assert_int_equal(r.superseded, 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE label = 'kernel 56'"), 3);
+	/* A pending submission the caller may not let supersede adds only itself. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_C, NULL, false,
+					  &r, &err), err);
+	assert_int_equal(r.superseded, 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE label = 'kernel 56'"), 4);
+	/* The approved boot's newer prediction replaces every pending and queued one of the label. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_E, NULL, true, &r,
+					  &err), err);
+	assert_int_equal(r.superseded, 4);
+	sets_text(f, "disk", text, sizeof(text));
+	snprintf(want, sizeof(want), "%lld:pending:kernel 56\n", (long long)r.id);
+	assert_string_equal(text, want);
+}
+
+/* Promoting a queued set (its values submitted by an approved boot) relabels only it. */
+static void queued_promotion_by_pending_submission(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store_submit r;
+	struct skr_err err = { 0 };
+	int64_t queued;
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "queued", PCRS_A, "n", false, &r,
+					  &err), err);
+	queued = r.id;
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 57", "queued", PCRS_B, "n", false, &r,
+					  &err), err);
+	/* The same values from an unapproved boot: returned as they are, still queued. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 57", "queued", PCRS_A, "n", false, &r,
+					  &err), err);
+	assert_true(r.existed);
+	assert_int_equal(r.id, queued);
+	assert_string_equal(r.state, "queued");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE label = 'kernel 56'"), 1);
+	/* From an approved boot: promoted under the new label, the older queued one of it goes. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 57", "pending", PCRS_A, NULL, true, &r,
+					  &err), err);
+	assert_int_equal(r.id, queued);
+	assert_string_equal(r.state, "pending");
+	assert_int_equal(r.superseded, 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 1);
 }
 
 static void commit_retires_older_and_bounds_history(void **state)
@@ -947,7 +1033,7 @@ static void commit_retires_older_and_bounds_history(void **state)
 	for (i = 0; i < n; i++) {
 		snprintf(label, sizeof(label), "kernel %zu", i);
 		snprintf(pcrs, sizeof(pcrs), "{\"sha256\":{\"4\":\"%064zx\"}}", i + 1);
-		assert_ok(skr_store_refset_submit(f->s, "disk", label, "pending", pcrs, NULL, &r, &err),
+		assert_ok(skr_store_refset_submit(f->s, "disk", label, "pending", pcrs, NULL, true, &r, &err),
 			  err);
 		ids[i] = r.id;
 	}
@@ -998,7 +1084,7 @@ static void schema_1_migrates(void **state)
 	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
 	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"), 2);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
-	assert_ok(skr_store_refset_submit(f->s, "disk", "k", "queued", PCRS_B, "n", &r, &err), err);
+	assert_ok(skr_store_refset_submit(f->s, "disk", "k", "queued", PCRS_B, "n", false, &r, &err), err);
 	assert_string_equal(r.state, "queued");
 }
 
@@ -1171,6 +1257,8 @@ int main(void)
 		T(future_schema_refused),
 		T(submit_dedupes_and_supersedes),
 		T(queue_is_bounded_and_approved),
+		T(queued_submission_never_supersedes),
+		T(queued_promotion_by_pending_submission),
 		T(commit_retires_older_and_bounds_history),
 		T(schema_1_migrates),
 		T(not_a_database_refused),
