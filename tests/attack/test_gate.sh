@@ -111,8 +111,8 @@ expect passphrase-boot-submit-queued 1 'boot_gate_unexpected.*queued for an oper
 check queued-supersedes-nothing 'python3 -c "import json,sys; b=json.load(open(sys.argv[1]))[\"tokens\"][0][\"broker\"]; assert b[\"state\"]==\"queued\" and b[\"superseded\"]==0 and b[\"gate\"]==\"closed\", b" "$out"'
 check pending-set-survives '[ "$(state_of_id "$pending_id")" = pending ]'
 check queued-set-stored '[ "$(count queued)" = 1 ]'
-expect passphrase-boot-commit-refused 1 'boot_gate_unexpected.*passphrase' -- C --commit "$img"
-expect passphrase-boot-withdraw-refused 1 'boot_gate_unexpected' -- C --withdraw hello-x64.efi "$img"
+expect passphrase-boot-commit-refused 1 'boot_gate_unexpected: .*disk.img key disk-g: commit refused by the boot gate: .*passphrase.*reboot and let skr unlock it' -- C --commit "$img"
+expect passphrase-boot-withdraw-refused 1 'boot_gate_unexpected: .*withdraw refused by the boot gate' -- C --withdraw hello-x64.efi "$img"
 check withdraw-removed-nothing '[ "$(state_of_id "$pending_id")" = pending ] && [ "$(count queued)" = 1 ]'
 expect passphrase-boot-check-gate-closed 0 'will unlock' -- R "$img" --kernel "$new_kernel" --check --json
 check passphrase-check-json 'python3 -c "import json,sys; b=json.load(open(sys.argv[1]))[\"tokens\"][0][\"broker\"]; assert b[\"gate\"]==\"closed\" and b[\"submission_would_be\"]==\"queued\", b" "$out"'
