@@ -370,8 +370,11 @@ static int tell(const struct token_job *j, const char *label, json_object *ans, 
 					dev, key, label, answer_string(ans, "detail"),
 					answer_string(ans, "submission_would_be"),
 					*answer_string(ans, "note") ? ": " : "", answer_string(ans, "note"));
-		fprintf(stderr, "skrctl: %s key %s: %s will unlock (set %s)\n", dev, key, label,
-			answer_string(ans, "id"));
+		fprintf(stderr, "skrctl: %s key %s: %s will unlock (set %s)%s%s\n", dev, key, label,
+			answer_string(ans, "id"),
+			*answer_string(ans, "note") ? "; a submission from this boot would be queued: "
+						   : "",
+			answer_string(ans, "note"));
 		return 0;
 	case OP_COMMIT:
 		fprintf(stderr, "skrctl: %s key %s: this boot matched set %s, now current; %s older "

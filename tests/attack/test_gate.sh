@@ -114,7 +114,7 @@ check queued-set-stored '[ "$(count queued)" = 1 ]'
 expect passphrase-boot-commit-refused 1 'boot_gate_unexpected: .*disk.img key disk-g: commit refused by the boot gate: .*passphrase.*reboot and let skr unlock it' -- C --commit "$img"
 expect passphrase-boot-withdraw-refused 1 'boot_gate_unexpected: .*withdraw refused by the boot gate' -- C --withdraw hello-x64.efi "$img"
 check withdraw-removed-nothing '[ "$(state_of_id "$pending_id")" = pending ] && [ "$(count queued)" = 1 ]'
-expect passphrase-boot-check-gate-closed 0 'will unlock' -- R "$img" --kernel "$new_kernel" --check --json
+expect passphrase-boot-check-gate-closed 0 'will unlock.*a submission from this boot would be queued: the boot gate' -- R "$img" --kernel "$new_kernel" --check --json
 check passphrase-check-json 'python3 -c "import json,sys; b=json.load(open(sys.argv[1]))[\"tokens\"][0][\"broker\"]; assert b[\"gate\"]==\"closed\" and b[\"submission_would_be\"]==\"queued\", b" "$out"'
 # No gate log at all (the log removed): the same refusal.
 rm -f "$SKR_GATE_LOG"
