@@ -63,6 +63,8 @@ int skr_gate_event_opened(char *buf, size_t size, const char *key_id, const char
 int skr_gate_event_passphrase(char *buf, size_t size);
 int skr_gate_event_other(char *buf, size_t size, const char *dm_uuid, struct skr_err *err);
 int skr_gate_event_handover(char *buf, size_t size);
+/* An event as the log and the broker take it: 1..SKR_GATE_EVENT_MAX printable ASCII bytes. */
+bool skr_gate_event_valid(const char *s, size_t len);
 
 /* PCR value after extending zero with SHA-alg(event) for each event, in order. */
 int skr_gate_replay(uint16_t alg, const char *const *events, size_t n, uint8_t *out,
@@ -89,7 +91,15 @@ struct skr_tpm;
  */
 int skr_gate_measure(struct skr_tpm *t, const char *event, struct skr_err *err);
 
-/* The gate log as a JSON array of strings (NULL path: SKR_GATE_LOG or the default). */
+/* The gate log's path: SKR_GATE_LOG when set and not empty, else SKR_GATE_LOG_DEFAULT. */
+const char *skr_gate_log_path(void);
+
+/*
+ * The gate log as a JSON array of strings (NULL path: skr_gate_log_path()).
+ * A missing log is an empty array; a log that is not a regular file, larger
+ * than SKR_GATE_LOG_MAX lines of SKR_GATE_EVENT_MAX bytes, or has a line that
+ * is empty, not printable ASCII or not ended by a newline is refused (malformed).
+ */
 int skr_gate_log_read(const char *path, json_object **events, struct skr_err *err);
 
 #endif

@@ -677,6 +677,29 @@ out:
 	return r;
 }
 
+/* ---- PCR extension ---------------------------------------------------------- */
+
+int skr_tpm_pcr_event(struct skr_tpm *t, uint32_t pcr, const void *data, size_t len,
+		      struct skr_err *err)
+{
+	TPM2B_EVENT ev = { .size = (UINT16)len };
+	TPML_DIGEST_VALUES *digests = NULL;
+	TSS2_RC rc;
+
+	if (!t || pcr >= SKR_PCR_COUNT)
+		return skr_fail(err, SKR_R_usage, "PCR %u is not 0..%d", pcr, SKR_PCR_COUNT - 1);
+	if (!data || len == 0 || len > sizeof(ev.buffer))
+		return skr_fail(err, SKR_R_usage, "a PCR event holds 1..%zu bytes, not %zu",
+				sizeof(ev.buffer), len);
+	memcpy(ev.buffer, data, len);
+	rc = Esys_PCR_Event(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			    ESYS_TR_NONE, &ev, &digests);
+	Esys_Free(digests);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(t, rc, err, "TPM2_PCR_Event(PCR %u)", pcr);
+	return 0;
+}
+
 /* ---- Diagnostics ----------------------------------------------------------- */
 
 int skr_tpm_count_transient(struct skr_tpm *t, uint32_t *count, struct skr_err *err)

@@ -133,6 +133,15 @@ int skr_tpm_pcr_read(struct skr_tpm *t, uint32_t sha256_pcr_mask, struct skr_pcr
 int skr_tpm_ecdh_zgen(struct skr_tpm *t, const struct skr_tpm_key *k, const uint8_t epk[65],
 		      uint8_t z[32], struct skr_err *err);
 
+/*
+ * TPM2_PCR_Event(pcr, data): every allocated bank's PCR is extended with its
+ * own hash of data (1..1024 bytes), under an empty-password session as the
+ * other commands use.  pcr is 0..23; whether the TPM lets this locality
+ * extend it is the TPM's decision (tpm_error otherwise).
+ */
+int skr_tpm_pcr_event(struct skr_tpm *t, uint32_t pcr, const void *data, size_t len,
+		      struct skr_err *err);
+
 /* The number of transient objects loaded in the TPM (TPM2_CAP_HANDLES). */
 int skr_tpm_count_transient(struct skr_tpm *t, uint32_t *count, struct skr_err *err);
 

@@ -49,13 +49,21 @@ open(dst, "wb").write(data.replace(old, bytes.fromhex(new)))
 PY
 	{ echo "FAIL evil-boot-log"; exit 1; }
 
+# The boot gate (PCR 15, src/lib/gate.h): every boot starts with it zero
+# (releases work, as in the initramfs); approved_running / evil_running leave
+# it as the initramfs of that boot would: the key's volume opened by an
+# attested release, or the attacker's disk opened by a typed passphrase.
+export SKR_GATE_LOG=$tmpd/gate.log
 boot() {
 	stop_vtpm
+	rm -f "$SKR_GATE_LOG"
 	start_vtpm "$tmpd/tpm" || { echo "FAIL swtpm-restart"; return 1; }
 	python3 "$here/replay_pcrs.py" "$tmpd/events.json" 4,7,9 "$TCTI" ${1:+--swap "$1"}
 }
 boot_old() { cur_log=$log_bin; boot; }
 boot_evil() { cur_log=$tmpd/evil-boot.bin; boot "$KERNEL_EVENT=$evil_digest"; }
+approved_running() { gate_attested "$KEY"; }
+evil_running() { gate_measure "skr/v1 opened method=passphrase" "skr/v1 handover"; }
 
 # sets: "id:state:label" lines of the key's reference sets.
 sets() {
@@ -74,7 +82,7 @@ print(json.dumps(p))' "$tmpd/admin.out" "$1")
 	[ "$http_status" = 200 ]
 }
 releases() { "$SKRCTL" release --key-id "$KEY" --broker "$RELEASE_URL" --ca "$bdir/ca.pem" \
-	--tcti "$TCTI" --out "$tmpd/secret" >/dev/null 2>&1; }
+	--tcti "$TCTI" --out "$tmpd/secret" >/dev/null 2>"$tmpd/release.err"; }
 R() { "$SKRCTL" reseal --eventlog "$cur_log" --tcti "$TCTI" --timeout 20 "$img" "$@"; }
 
 # --- Enrollment on the approved boot: kernel, initrd (9) and Secure Boot state ----
@@ -86,6 +94,7 @@ cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-ite
 	"$img" "$tmpd/pass" || { echo "FAIL luksFormat"; exit 1; }
 ENR="$SKRCTL enroll $img --broker $RELEASE_URL --admin $ADMIN_URL --ca $bdir/ca.pem --admin-token $bdir/admin.token --key-file $tmpd/pass --tcti $TCTI --timeout 20"
 expect enroll 0 'bound PCRs 4,7,9' -- $ENR --key-id "$KEY" --pcrs 4,7,9
+approved_running
 
 # A legitimate queued set: the approved boot submits while the policy wants an operator.
 legit_q=$(variant legit-queued.efi 2)
@@ -99,7 +108,8 @@ expect approved-pending 0 'kernel hello-x64.efi: submitted: set [0-9]+ is pendin
 P=$(id_of pending "kernel hello-x64.efi")
 check approved-pending-id '[ -n "$P" ]'
 boot_evil || exit 1
-check evil-boot-not-released '! releases'
+check evil-boot-not-released '! releases && grep -q pcr_mismatch "$tmpd/release.err"'
+evil_running
 lookalike=$(variant hello-x64.efi 3)
 expect lookalike-queued 1 -- R --kernel "$lookalike" --json
 check lookalike-superseded-nothing 'python3 -c "import json,sys; b=json.load(open(sys.argv[1]))[\"tokens\"][0][\"broker\"]; assert b[\"state\"]==\"queued\" and b[\"superseded\"]==0 and \"pcr_mismatch\" in b[\"note\"], b" "$out"'
@@ -112,6 +122,7 @@ check pending-still-releases 'cur_log=$log_bin; boot "$KERNEL_EVENT=$new_digest"
 
 # --- (b) queue flooding from the unapproved boot -----------------------------------
 boot_evil || exit 1
+evil_running
 n=$(count queued)
 seed=10
 while [ "$n" -lt 8 ]; do
@@ -135,6 +146,7 @@ check queue-full-pending-intact '[ "$(id_of pending "kernel hello-x64.efi")" = "
 check queue-full-audited 'admin GET "/v1/audit?key_id=$KEY&limit=50" >/dev/null && grep -q refset_queue_full "$tmpd/admin.out"'
 # An approved boot needs no queue room: its new set is pending.
 boot_old || exit 1
+approved_running
 expect approved-despite-full-queue 0 'kernel approved-2.efi: submitted: set [0-9]+ is pending' -- \
 	R --kernel "$(variant approved-2.efi 42)"
 # A newer prediction from the approved boot replaces its own older set and the look-alike.
@@ -155,7 +167,7 @@ admin PUT "/v1/keys/$KEY/policy" '{"tee": "az-snp-vtpm", "pcrs": {"indexes": []}
 check admin-put-empty-refused '[ "$http_status" = 400 ] && reason_is binding_too_weak'
 admin PUT "/v1/keys/$KEY/policy" '{"tee": "az-snp-vtpm", "pcrs": {"indexes": [4, 7, 9, 15]}}' >/dev/null
 check admin-put-gate-refused '[ "$http_status" = 400 ] && reason_is policy_invalid'
-check key-still-releases 'releases'
+check key-still-releases 'boot_old && releases'
 # A policy stored before the rule (written into the database behind the broker's
 # back): the key is never released under it.
 python3 - "$bdir/broker.db" "$KEY" <<'PY' || echo "FAIL store-empty-policy"
