@@ -94,6 +94,18 @@ static void add_policy(struct skr_token_local *l, const struct skr_local_policy 
 	l->n_policies++;
 }
 
+/* A copy made before the boot gate: no keyslot of its own, policies without PCR 15. */
+static int pre_gate(const struct skr_token *t, struct skr_err *err)
+{
+	if (t->local->keyslot >= 0)
+		return 0;
+	return skr_fail(err, SKR_R_local_policy_mismatch,
+			"the local copy of key %s was made before the boot gate (it has no keyslot "
+			"of its own, and its policies do not require PCR 15 at zero): re-create it "
+			"with skrctl local-copy --disable, then skrctl local-copy",
+			t->key_id);
+}
+
 static int load_signer(const struct skr_token *t, EVP_PKEY **key, struct skr_err *err)
 {
 	char path[4096];
@@ -167,7 +179,7 @@ int skr_local_copy_add(struct skr_token *t, const char *tcti, const struct skr_p
 
 	if (!t->local)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
-	if (load_signer(t, &key, err) < 0 ||
+	if (pre_gate(t, err) < 0 || load_signer(t, &key, err) < 0 ||
 	    skr_local_pcr_digest(pcrs, policy_mask(t), digest, err) < 0 ||
 	    skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
 	    skr_local_counter_read(tpm, t->local->nv_index, &counter, err) < 0 ||
@@ -192,7 +204,7 @@ int skr_local_copy_commit(struct skr_token *t, const char *tcti, bool *changed,
 	*changed = false;
 	if (!l)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
-	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
+	if (pre_gate(t, err) < 0 || skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
 	    live_digest(tpm, t, digest, err) < 0 ||
 	    skr_local_counter_read(tpm, l->nv_index, &counter, err) < 0)
 		return -1;
@@ -251,12 +263,8 @@ int skr_local_copy_unseal(const struct skr_token *t, const char *tcti, uint8_t *
 	*len = 0;
 	if (!l)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
-	if (l->keyslot < 0)
-		return skr_fail(err, SKR_R_local_policy_mismatch,
-				"the local copy of key %s was made before the boot gate (it has no "
-				"keyslot of its own, and its policies do not require PCR 15 at zero): "
-				"re-create it with skrctl local-copy --disable, then skrctl local-copy",
-				t->key_id);
+	if (pre_gate(t, err) < 0)
+		return -1;
 	sorted = *l;
 	keep_policies(&sorted, 0);
 	if (skr_local_signer_public_parse(l->signer.data, l->signer.len, &signer, err) < 0 ||

@@ -48,7 +48,11 @@ void skr_local_copy_key_path(const char *key_id, char *out, size_t size);
  */
 int skr_local_copy_enable(struct skr_token *t, const char *tcti, const uint8_t *secret,
 			  size_t len, int keyslot, struct skr_err *err);
-/* Adds (or keeps) the policy for these PCR values with epoch counter + 1. */
+/*
+ * Adds (or keeps) the policy for these PCR values (PCR 15 at zero) with
+ * epoch counter + 1.  This, commit and unseal refuse a copy made before the
+ * boot gate (no keyslot): local_policy_mismatch, saying to re-create it.
+ */
 int skr_local_copy_add(struct skr_token *t, const char *tcti, const struct skr_pcr_banks *pcrs,
 		       struct skr_err *err);
 /*
