@@ -106,6 +106,29 @@ static int pre_gate(const struct skr_token *t, struct skr_err *err)
 			t->key_id);
 }
 
+/*
+ * A pre-gate copy's policies would unseal after any open, and only its
+ * counter revokes them in the TPM: commit (run at every boot) deletes it,
+ * then reports the copy as unusable.  The member stays in the header until
+ * --disable; nothing uses it.
+ */
+static int revoke_pre_gate(struct skr_token *t, const char *tcti, struct skr_err *err)
+{
+	_cleanup_tpm_ struct skr_tpm *tpm = NULL;
+
+	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0)
+		return -1;
+	if (skr_local_counter_delete(tpm, t->local->nv_index, err) < 0 &&
+	    err->reason != SKR_R_tpm_nv_undefined)
+		return -1;
+	skr_err_clear(err);
+	return skr_fail(err, SKR_R_local_policy_mismatch,
+			"the local copy of key %s was made before the boot gate: its counter at "
+			"0x%08x is deleted, so none of its policies unseals any more; re-create it "
+			"with skrctl local-copy --disable, then skrctl local-copy",
+			t->key_id, t->local->nv_index);
+}
+
 static int load_signer(const struct skr_token *t, EVP_PKEY **key, struct skr_err *err)
 {
 	char path[4096];
@@ -204,7 +227,9 @@ int skr_local_copy_commit(struct skr_token *t, const char *tcti, bool *changed,
 	*changed = false;
 	if (!l)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
-	if (pre_gate(t, err) < 0 || skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
+	if (l->keyslot < 0)
+		return revoke_pre_gate(t, tcti, err);
+	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
 	    live_digest(tpm, t, digest, err) < 0 ||
 	    skr_local_counter_read(tpm, l->nv_index, &counter, err) < 0)
 		return -1;

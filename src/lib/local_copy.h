@@ -50,8 +50,8 @@ int skr_local_copy_enable(struct skr_token *t, const char *tcti, const uint8_t *
 			  size_t len, int keyslot, struct skr_err *err);
 /*
  * Adds (or keeps) the policy for these PCR values (PCR 15 at zero) with
- * epoch counter + 1.  This, commit and unseal refuse a copy made before the
- * boot gate (no keyslot): local_policy_mismatch, saying to re-create it.
+ * epoch counter + 1.  This and unseal refuse a copy made before the boot
+ * gate (no keyslot): local_policy_mismatch, saying to re-create it.
  */
 int skr_local_copy_add(struct skr_token *t, const char *tcti, const struct skr_pcr_banks *pcrs,
 		       struct skr_err *err);
@@ -59,7 +59,9 @@ int skr_local_copy_add(struct skr_token *t, const char *tcti, const struct skr_p
  * After a boot: if this boot's PCRs match a policy whose epoch is above the
  * counter, raises the counter to it and drops the policies it revokes
  * (*changed tells whether the token must be written back).  A boot that
- * matches no policy fails with pcr_mismatch.
+ * matches no policy fails with pcr_mismatch.  For a copy made before the
+ * boot gate it deletes the counter instead (the TPM would still honour its
+ * policies after any open) and fails with local_policy_mismatch.
  */
 int skr_local_copy_commit(struct skr_token *t, const char *tcti, bool *changed,
 			  struct skr_err *err);

@@ -24,6 +24,7 @@
 #include <openssl/rand.h>
 #include <tss2/tss2_mu.h>
 
+#include "local_copy.h"
 #include "local_seal.h"
 #include "swtpm.h"
 #include "testutil.h"
@@ -652,6 +653,62 @@ static void test_boot_gate(void **state)
 	free(pcrs);
 }
 
+/*
+ * local_copy.c on top: a copy with its own keyslot unseals; the same copy
+ * seen as made before the gate (no keyslot) is refused, and commit deletes
+ * its counter, which revokes its policies in the TPM.  On a swtpm of its
+ * own (local_copy opens its own connection, and swtpm serves one at a time).
+ */
+static void test_local_copy_pre_gate(void **state)
+{
+	char dir[] = "/tmp/skr-local-copy-test.XXXXXX", key[300];
+	struct skr_token t = { .key_id = "unit-key", .pcr_mask = (1u << 0) | (1u << 7) };
+	struct skr_err err = { 0 };
+	uint8_t *out = skr_secret_alloc(SKR_LOCAL_MAX_SECRET);
+	size_t len = 0;
+	bool changed = true;
+
+	assert_non_null(out);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(setenv("SKR_LOCAL_DIR", dir, 1), 0);
+	assert_ok(skr_swtpm_start(&fx.other_swtpm, &err), err);
+	t.keyslots[0] = 0;
+	t.keyslots[1] = 1;
+	t.n_keyslots = 2;
+	assert_ok(skr_local_copy_enable(&t, fx.other_swtpm->tcti, secret32, sizeof(secret32), 1, &err),
+		  err);
+	assert_int_equal(t.local->keyslot, 1);
+	assert_int_equal(t.local->n_policies, 1);
+	assert_int_equal(t.local->policies[0].pcr_mask, t.pcr_mask | SKR_LOCAL_GATE_MASK);
+	assert_ok(skr_local_copy_unseal(&t, fx.other_swtpm->tcti, out, &len, &err), err);
+	assert_int_equal(len, sizeof(secret32));
+	assert_memory_equal(out, secret32, len);
+
+	t.local->keyslot = -1;	/* as a token written before the gate reads */
+	assert_failed_with(skr_local_copy_unseal(&t, fx.other_swtpm->tcti, out, &len, &err), err,
+			   SKR_R_local_policy_mismatch, "made before the boot gate");
+	skr_err_clear(&err);
+	assert_failed_with(skr_local_copy_commit(&t, fx.other_swtpm->tcti, &changed, &err), err,
+			   SKR_R_local_policy_mismatch, "its counter at 0x");
+	skr_err_clear(&err);
+	assert_false(changed);
+	/* The counter is gone: even with its keyslot back, the TPM unseals nothing. */
+	t.local->keyslot = 1;
+	assert_failed_with(skr_local_copy_unseal(&t, fx.other_swtpm->tcti, out, &len, &err), err,
+			   SKR_R_tpm_nv_undefined, NULL);
+	skr_err_clear(&err);
+	/* --disable still works, and drops the keyslot from the token's list. */
+	assert_ok(skr_local_copy_disable(&t, fx.other_swtpm->tcti, &err), err);
+	assert_null(t.local);
+	assert_int_equal(t.n_keyslots, 1);
+	assert_int_equal(t.keyslots[0], 0);
+	snprintf(key, sizeof(key), "%s/unit-key.pem", dir);
+	assert_int_equal(access(key, F_OK), -1);
+	assert_int_equal(rmdir(dir), 0);
+	unsetenv("SKR_LOCAL_DIR");
+	skr_secret_free(out, SKR_LOCAL_MAX_SECRET);
+}
+
 /* ---- The TPM's own digests ---------------------------------------------------------------- */
 
 static void get_digest(ESYS_TR session, uint8_t out[32])
@@ -1127,6 +1184,7 @@ int main(void)
 		T(test_blobs),
 		T(test_other_tpm),
 		T(test_boot_gate),
+		T(test_local_copy_pre_gate),
 		T(test_digests_match_tpm),
 		T(test_counter),
 		T(test_counter_foreign_index),
