@@ -11,6 +11,7 @@
 #define SKR_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
 
@@ -100,6 +101,18 @@ struct cli_amd_opts {
 
 /* Takes one of CLI_AMD_LONGOPTS: 1 taken, 0 not one of them, -1 a bad value. */
 int cli_amd_option(int c, char *arg, struct cli_amd_opts *o);
+
+/* Bytes of a file or a prompt, in locked memory (cli_secret.c). */
+struct secret_text {
+	char *data;
+	size_t len, cap;
+};
+
+void secret_text_free(struct secret_text *s);
+/* A file's bytes (at most 4 KiB); trim drops trailing whitespace; empty is usage. */
+int read_secret_file(const char *path, bool trim, struct secret_text *s, struct skr_err *err);
+/* "Existing passphrase for DEVICE: " on /dev/tty, echo off; never echoed, never logged. */
+int prompt_passphrase(const char *device, struct secret_text *s, struct skr_err *err);
 
 /* Upper bound for any input file skrctl reads (evidence, logs, reports). */
 #define CLI_MAX_INPUT (64u << 20)

@@ -1,107 +1,263 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * skrctl local-copy DEVICE [--disable]: the local offline copy of each skr
- * token's secret (src/lib/local_copy.h), so that the VM unlocks without the
- * broker, under the same PCR discipline: the secret is sealed in this vTPM
+ * skrctl local-copy DEVICE [--key-file F] [--disable]: the local offline copy
+ * of each skr token (src/lib/local_copy.h), so that the VM unlocks without
+ * the broker, under the same PCR discipline: a secret sealed in this vTPM
  * under PolicyAuthorize by a reseal key kept on the encrypted root, with a
- * policy for this boot's PCRs; skrctl reseal signs the next boot's.
+ * policy for this boot's PCRs and PCR 15 (the boot gate) at zero; skrctl
+ * reseal signs the next boot's.
  *
- * Enabling needs the secret: it is released by the broker (this boot must be
- * approved), checked against the token's keyslots, sealed and wiped.
+ * The secret is not the broker's: a release needs PCR 15 at zero, which the
+ * running system never has.  Enabling adds a keyslot of the copy's own with
+ * 32 fresh random bytes, authorised by an existing passphrase (--key-file F,
+ * else asked on the terminal, echo off), with enroll's minimal PBKDF (the
+ * secret is full-entropy), seals those bytes and lists the keyslot in the
+ * token (its "keyslots", so that libcryptsetup tries it for the plugin, and
+ * local.keyslot).  --disable and skrctl unenroll destroy it again.
  *
- * Exit status: 0 done, 1 refused (the broker's denial, a TPM refusal), 2 usage.
+ * All or nothing, in this order, each undone in reverse on failure:
+ *   1. an skr-pending record "local-copy:KEY_ID" naming the keyslot
+ *      (enroll.h), so that a kill -9 leaves nothing enroll's reconcile
+ *      cannot remove;
+ *   2. the keyslot (checked to open with the secret);
+ *   3. counter, reseal key and sealed object (skr_local_copy_enable);
+ *   4. the token, written back: the commit point;
+ *   5. the record removed.
+ * --disable: the record, the counter and reseal key deleted, the token
+ * written without the copy (commit), the keyslot destroyed, the record
+ * removed.  A kill between 3 and 4 leaves the counter and the reseal key
+ * file behind (the keyslot is reconciled): they open nothing.
+ *
+ * Exit status: 0 done, 1 refused (a wrong passphrase, a TPM refusal), 2 usage.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libcryptsetup.h>
+#include <openssl/rand.h>
 
 #include "cli.h"
+#include "enroll.h"
 #include "local_copy.h"
-#include "release_client.h"
 #include "token.h"
 #include "util.h"
 
-#define LOCAL_USAGE "skrctl local-copy DEVICE [--disable] [--tcti T] [--timeout S] [--json]"
+#define LOCAL_USAGE "skrctl local-copy DEVICE [--key-file F] [--disable] [--tcti T] [--json]"
+#define LOCAL_SECRET_LEN 32
 
 struct local_args {
-	const char *device, *tcti;
-	unsigned timeout;
+	const char *device, *tcti, *key_file;
 	bool disable, json;
+	struct secret_text pass;	/* asked once, for the first token that needs it */
 };
 
-/* The secret from the broker, proven by opening one of the token's keyslots. */
-static int released_secret(struct crypt_device *cd, const struct skr_token *t,
-			   const struct local_args *a, uint8_t *secret, size_t *len,
-			   struct skr_err *err)
+/* SKR_FAULT=STEP:fail makes STEP fail (test builds only), as in enroll.c. */
+static int fault(const char *step, struct skr_err *err)
 {
-	struct skr_release_opts ro;
-	size_t i;
+#ifdef SKR_TEST_FAULTS
+	const char *f = getenv("SKR_FAULT");
+	size_t n = strlen(step);
 
-	skr_token_release_opts(t, a->timeout, &ro);
-	if (a->tcti)
-		ro.tcti = a->tcti;
-	if (skr_release(&ro, secret, len, NULL, err) < 0)
-		return -1;
-	for (i = 0; i < t->n_keyslots; i++)
-		if (crypt_activate_by_passphrase(cd, NULL, t->keyslots[i], (const char *)secret, *len,
-						 0) >= 0)
-			return 0;
-	return skr_fail(err, SKR_R_enroll_verify_failed,
-			"the released secret opens none of the token's keyslots");
+	if (f && !strncmp(f, step, n) && !strcmp(f + n, ":fail"))
+		return skr_fail(err, SKR_R_io, "fault injected at %s", step);
+#else
+	(void)step;
+	(void)err;
+#endif
+	return 0;
 }
 
-static int enable(struct crypt_device *cd, struct skr_token *t, const struct local_args *a,
+static int luks_fail(struct skr_err *err, int rc, const char *what)
+{
+	return skr_fail(err, SKR_R_luks_error, "%s: %s", what, strerror(-rc));
+}
+
+/* The existing passphrase, proven to open a keyslot of the device. */
+static int passphrase(struct crypt_device *cd, struct local_args *a, struct skr_err *err)
+{
+	int r;
+
+	if (!a->pass.data && (a->key_file ? read_secret_file(a->key_file, false, &a->pass, err)
+					  : prompt_passphrase(a->device, &a->pass, err)) < 0)
+		return -1;
+	r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, a->pass.data, a->pass.len, 0);
+	if (r == -EPERM)
+		return skr_fail(err, SKR_R_passphrase_invalid, "the passphrase opens no keyslot of %s",
+				a->device);
+	return r < 0 ? luks_fail(err, r, "cannot check the passphrase") : 0;
+}
+
+/* A keyslot opened by secret, with enroll's minimal PBKDF (what reconcile recognises). */
+static int add_keyslot(struct crypt_device *cd, const struct local_args *a, int *slot,
+		       const uint8_t *secret, struct skr_err *err)
+{
+	struct crypt_pbkdf_type pbkdf = {
+		.type = CRYPT_KDF_PBKDF2, .hash = "sha256",
+		.iterations = SKR_ENROLL_PBKDF_ITERATIONS, .flags = CRYPT_PBKDF_NO_BENCHMARK,
+	};
+	int r = crypt_set_pbkdf_type(cd, &pbkdf);
+
+	if (r == 0)
+		r = crypt_keyslot_add_by_passphrase(cd, *slot, a->pass.data, a->pass.len,
+						    (const char *)secret, LOCAL_SECRET_LEN);
+	if (r < 0)
+		return luks_fail(err, r, "cannot add the local copy's keyslot");
+	*slot = r;
+	r = crypt_activate_by_passphrase(cd, NULL, *slot, (const char *)secret, LOCAL_SECRET_LEN, 0);
+	if (r < 0)
+		return luks_fail(err, r, "the new keyslot does not open with its secret");
+	return 0;
+}
+
+static int free_keyslot(struct crypt_device *cd, struct skr_err *err)
+{
+	for (int i = 0; i < crypt_keyslot_max(CRYPT_LUKS2); i++)
+		if (crypt_keyslot_status(cd, i) == CRYPT_SLOT_INACTIVE)
+			return i;
+	return skr_fail(err, SKR_R_luks_error, "no free keyslot for the local copy");
+}
+
+static int write_token(struct crypt_device *cd, int id, const struct skr_token *t,
+		       const char *device, struct skr_err *err)
+{
+	_cleanup_free_ char *json = skr_token_to_json(t);
+	int r = json ? crypt_token_json_set(cd, id, json) : -ENOMEM;
+
+	if (r < 0)
+		return skr_fail(err, SKR_R_luks_error, "%s: cannot write token %d: %s", device, id,
+				strerror(-r));
+	return 0;
+}
+
+static void pending_id(const struct skr_token *t, char *out, size_t size)
+{
+	snprintf(out, size, "local-copy:%s", t->key_id);
+}
+
+static int enable(struct crypt_device *cd, int id, struct skr_token *t, struct local_args *a,
 		  struct skr_err *err)
 {
-	uint8_t *secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
-	size_t len = 0;
-	int rc;
+	uint8_t *secret = skr_secret_alloc(LOCAL_SECRET_LEN);
+	int slot = -1, pending = -1;
+	bool added = false, sealed = false;
+	char record[160];
 
 	if (!secret)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
-	rc = released_secret(cd, t, a, secret, &len, err) < 0 ||
-			     skr_local_copy_enable(t, a->tcti, secret, len, err) < 0
-		     ? -1
-		     : 0;
-	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
-	return rc;
+	if (t->n_keyslots >= SKR_TOKEN_MAX_KEYSLOTS) {
+		skr_fail(err, SKR_R_usage, "token %d lists %zu keyslots: no room for the local copy's",
+			 id, t->n_keyslots);
+		goto out;
+	}
+	if (passphrase(cd, a, err) < 0 || (slot = free_keyslot(cd, err)) < 0)
+		goto out;
+	if (RAND_bytes(secret, LOCAL_SECRET_LEN) != 1) {
+		skr_fail(err, SKR_R_nomem, "no randomness for the local copy's secret");
+		goto out;
+	}
+	pending_id(t, record, sizeof(record));
+	pending = skr_enroll_pending_write(cd, record, &slot, 1, err);
+	if (pending < 0 || fault("local_after_pending", err) < 0)
+		goto out;
+	if (add_keyslot(cd, a, &slot, secret, err) < 0)
+		goto out;
+	added = true;
+	if (fault("local_after_keyslot", err) < 0 ||
+	    skr_local_copy_enable(t, a->tcti, secret, LOCAL_SECRET_LEN, slot, err) < 0)
+		goto out;
+	sealed = true;
+	t->keyslots[t->n_keyslots++] = slot;
+	if (fault("local_after_seal", err) < 0 || write_token(cd, id, t, a->device, err) < 0)
+		goto out;
+	if (crypt_token_json_set(cd, pending, NULL) < 0)	/* committed: a stale record is harmless */
+		fprintf(stderr, "skrctl: %s: cannot remove the skr-pending record %d "
+			"(skrctl unenroll --reconcile removes it)\n", a->device, pending);
+	pending = -1;
+out:
+	if (err->reason != SKR_R_ok) {
+		/* In reverse; the record stays when an undo step fails, for reconcile. */
+		struct skr_err undo = { 0 };
+		bool clean = true;
+
+		if (sealed && skr_local_copy_disable(t, a->tcti, &undo) < 0)
+			clean = false;
+		if (added && crypt_keyslot_destroy(cd, slot) < 0)
+			clean = false;
+		if (clean && pending >= 0)
+			crypt_token_json_set(cd, pending, NULL);
+	}
+	skr_secret_free(secret, LOCAL_SECRET_LEN);
+	return err->reason == SKR_R_ok ? 0 : -1;
+}
+
+static int disable(struct crypt_device *cd, int id, struct skr_token *t,
+		   const struct local_args *a, struct skr_err *err)
+{
+	int slot = t->local->keyslot, pending = -1, r;
+	char record[160];
+
+	if (slot >= 0 && crypt_keyslot_status(cd, slot) == CRYPT_SLOT_ACTIVE_LAST)
+		return skr_fail(err, SKR_R_usage,
+				"keyslot %d of the local copy is the device's last: removing it would "
+				"lock the device", slot);
+	if (slot >= 0) {
+		pending_id(t, record, sizeof(record));
+		pending = skr_enroll_pending_write(cd, record, &slot, 1, err);
+		if (pending < 0)
+			return -1;
+	}
+	if (skr_local_copy_disable(t, a->tcti, err) < 0 || write_token(cd, id, t, a->device, err) < 0) {
+		if (pending >= 0)
+			crypt_token_json_set(cd, pending, NULL);
+		return -1;
+	}
+	if (slot >= 0 && crypt_keyslot_status(cd, slot) != CRYPT_SLOT_INACTIVE &&
+	    (r = crypt_keyslot_destroy(cd, slot)) < 0) {
+		luks_fail(err, r, "the local copy is removed, but its keyslot is not: run skrctl "
+				  "unenroll --reconcile");
+		return -1;
+	}
+	if (pending >= 0)
+		crypt_token_json_set(cd, pending, NULL);
+	return 0;
 }
 
 static int one_token(struct crypt_device *cd, int id, const char *json_text,
-		     const struct local_args *a, json_object *reports, struct skr_err *err)
+		     struct local_args *a, json_object *reports, struct skr_err *err)
 {
-	_cleanup_free_ char *json = NULL;
 	struct skr_token t;
 	json_object *o = json_object_new_object();
-	int rc = -1, r;
+	int rc = -1;
 
 	json_object_array_add(reports, o);
 	json_object_object_add(o, "token", json_object_new_int(id));
 	if (skr_token_parse(json_text, &t, err) < 0)
 		return -1;
 	json_object_object_add(o, "key_id", json_object_new_string(t.key_id));
+	if (!a->disable && t.local && t.local->keyslot < 0) {
+		skr_fail(err, SKR_R_usage,
+			 "key %s has a local copy made before the boot gate: remove it with "
+			 "--disable, then enable it again", t.key_id);
+		goto out;
+	}
 	if (a->disable == !t.local) {	/* already as asked */
 		rc = 0;
 		goto out;
 	}
-	if ((a->disable ? skr_local_copy_disable(&t, a->tcti, err) : enable(cd, &t, a, err)) < 0)
+	if ((a->disable ? disable(cd, id, &t, a, err) : enable(cd, id, &t, a, err)) < 0)
 		goto out;
-	json = skr_token_to_json(&t);
-	r = json ? crypt_token_json_set(cd, id, json) : -ENOMEM;
-	if (r < 0) {
-		skr_fail(err, SKR_R_luks_error, "%s: cannot write token %d: %s", a->device, id,
-			 strerror(-r));
-		goto out;
-	}
 	rc = 0;
 	fprintf(stderr, "skrctl: %s key %s: local copy %s\n", a->device, t.key_id,
-		a->disable ? "removed" : "sealed in this vTPM for this boot's PCRs");
+		a->disable ? "removed, its keyslot destroyed"
+			   : "sealed in this vTPM for this boot's PCRs and PCR 15 at zero");
 out:
 	json_object_object_add(o, "local_copy", json_object_new_boolean(t.local != NULL));
+	if (t.local && t.local->keyslot >= 0)
+		json_object_object_add(o, "keyslot", json_object_new_int(t.local->keyslot));
 	skr_token_free(&t);
 	return rc;
 }
@@ -110,13 +266,13 @@ int cmd_local_copy(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "disable", no_argument, NULL, 'd' }, { "tcti", required_argument, NULL, 't' },
-		{ "timeout", required_argument, NULL, 'T' }, { "json", no_argument, NULL, 'j' },
-		{ 0 }
+		{ "key-file", required_argument, NULL, 'f' }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' }, { 0 }
 	};
 	struct local_args a = { 0 };
 	struct crypt_device *cd = NULL;
 	struct skr_err err = { 0 };
-	json_object *reports = json_object_new_array(), *res = NULL;
+	json_object *reports, *res = NULL;
 	unsigned found = 0;
 	int c, id;
 
@@ -124,16 +280,16 @@ int cmd_local_copy(int argc, char **argv)
 		switch (c) {
 		case 'd': a.disable = true; break;
 		case 't': a.tcti = optarg; break;
-		case 'T': a.timeout = (unsigned)atoi(optarg); break;
+		case 'f': a.key_file = optarg; break;
 		case 'j': a.json = true; break;
-		default: json_object_put(reports); return cli_usage(LOCAL_USAGE);
+		case 'h': printf("usage: %s\n", LOCAL_USAGE); return CLI_EXIT_OK;
+		default: return cli_usage(LOCAL_USAGE);
 		}
 	}
-	if (optind + 1 != argc || a.timeout > 3600) {
-		json_object_put(reports);
+	if (optind + 1 != argc || (a.disable && a.key_file))
 		return cli_usage(LOCAL_USAGE);
-	}
 	a.device = argv[optind];
+	reports = json_object_new_array();
 	if (crypt_init(&cd, a.device) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0) {
 		skr_fail(&err, SKR_R_luks_error, "%s is not a readable LUKS2 device", a.device);
 		goto out;
@@ -152,6 +308,7 @@ int cmd_local_copy(int argc, char **argv)
 	if (!found && err.reason == SKR_R_ok)
 		skr_fail(&err, SKR_R_usage, "%s has no skr token", a.device);
 out:
+	secret_text_free(&a.pass);
 	crypt_free(cd);
 	if (a.json) {
 		res = json_object_new_object();

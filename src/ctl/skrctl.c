@@ -46,7 +46,7 @@ static const struct {
 	{ "reseal", cmd_reseal,
 	  "[DEVICE... | --all] [--kernel-version V | --kernel IMG] [--initrd F] [--cmdline S] "
 	  "[--eventlog LOG] [--check | --commit | --withdraw V] [--tcti T] [--timeout S] [--json]" },
-	{ "local-copy", cmd_local_copy, "DEVICE [--disable] [--tcti T] [--timeout S] [--json]" },
+	{ "local-copy", cmd_local_copy, "DEVICE [--key-file F] [--disable] [--tcti T] [--json]" },
 };
 
 static void usage(FILE *to)

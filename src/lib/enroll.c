@@ -334,6 +334,12 @@ static int write_pending(struct crypt_device *cd, const char *key_id, const char
 	return rc < 0 ? luks_fail(err, rc, "cannot write the skr-pending token") : rc;
 }
 
+int skr_enroll_pending_write(struct crypt_device *cd, const char *record_id, const int *slots,
+			     size_t n_slots, struct skr_err *err)
+{
+	return write_pending(cd, record_id, NULL, 0, slots, n_slots, err);
+}
+
 /* Repairs one pending record (enroll.h); removes it last. */
 static int repair_pending(struct crypt_device *cd, int tok, const struct skr_admin *a,
 			  struct skr_err *err)

@@ -116,6 +116,18 @@ int skr_enroll_reconcile(const char *device, const struct skr_admin *admin, unsi
 int skr_unenroll(const char *device, int token, const struct skr_admin *admin, unsigned *removed,
 		 struct skr_err *err);
 
+struct crypt_device;
+/*
+ * Writes an skr-pending record (see above) that names no broker: for a
+ * keyslot added or removed outside enroll (skrctl local-copy), under a
+ * record id no skr token has ("local-copy:KEY_ID": ':' is not allowed in a
+ * key id).  A repair then destroys the slots that are active, carry the
+ * minimal PBKDF and that no token lists, and drops the record.  Returns the
+ * record's token number.
+ */
+int skr_enroll_pending_write(struct crypt_device *cd, const char *record_id, const int *slots,
+			     size_t n_slots, struct skr_err *err);
+
 /* The recovery key's text for 16 bytes (out: SKR_RECOVERY_KEY_LEN + 1). */
 void skr_recovery_key_format(const uint8_t in[SKR_RECOVERY_KEY_BYTES],
 			     char out[SKR_RECOVERY_KEY_LEN + 1]);

@@ -27,16 +27,33 @@ void skr_local_copy_key_path(const char *key_id, char *out, size_t size)
 	snprintf(out, size, "%s/%s.pem", key_dir(), key_id);
 }
 
-/* The PCR digest of this boot for the token's PCRs. */
-static int live_digest(struct skr_tpm *tpm, uint32_t mask, uint8_t out[32], struct skr_err *err)
+/* The token's PCRs without the gate (never bound by a token: gate.h). */
+static uint32_t bound_mask(const struct skr_token *t)
+{
+	return t->pcr_mask & ~SKR_LOCAL_GATE_MASK;
+}
+
+/* What every local policy of the token selects: its PCRs and the boot gate. */
+static uint32_t policy_mask(const struct skr_token *t)
+{
+	return bound_mask(t) | SKR_LOCAL_GATE_MASK;
+}
+
+/*
+ * The PCR digest of this boot for the token's PCRs, with the gate at zero:
+ * the value the initramfs of this boot state sees before it opens anything,
+ * also when called later from the running system.
+ */
+static int live_digest(struct skr_tpm *tpm, const struct skr_token *t, uint8_t out[32],
+		       struct skr_err *err)
 {
 	_cleanup_free_ struct skr_pcr_banks *pcrs = calloc(1, sizeof(*pcrs));
 
 	if (!pcrs)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
-	if (skr_tpm_pcr_read(tpm, mask, pcrs, err) < 0)
+	if (skr_tpm_pcr_read(tpm, bound_mask(t), pcrs, err) < 0)
 		return -1;
-	return skr_local_pcr_digest(pcrs, mask, out, err);
+	return skr_local_pcr_digest(pcrs, policy_mask(t), out, err);
 }
 
 /* Keeps the policies the counter has not revoked, newest epoch first, at most the token's room. */
@@ -77,6 +94,41 @@ static void add_policy(struct skr_token_local *l, const struct skr_local_policy 
 	l->n_policies++;
 }
 
+/* A copy made before the boot gate: no keyslot of its own, policies without PCR 15. */
+static int pre_gate(const struct skr_token *t, struct skr_err *err)
+{
+	if (t->local->keyslot >= 0)
+		return 0;
+	return skr_fail(err, SKR_R_local_policy_mismatch,
+			"the local copy of key %s was made before the boot gate (it has no keyslot "
+			"of its own, and its policies do not require PCR 15 at zero): re-create it "
+			"with skrctl local-copy --disable, then skrctl local-copy",
+			t->key_id);
+}
+
+/*
+ * A pre-gate copy's policies would unseal after any open, and only its
+ * counter revokes them in the TPM: commit (run at every boot) deletes it,
+ * then reports the copy as unusable.  The member stays in the header until
+ * --disable; nothing uses it.
+ */
+static int revoke_pre_gate(struct skr_token *t, const char *tcti, struct skr_err *err)
+{
+	_cleanup_tpm_ struct skr_tpm *tpm = NULL;
+
+	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0)
+		return -1;
+	if (skr_local_counter_delete(tpm, t->local->nv_index, err) < 0 &&
+	    err->reason != SKR_R_tpm_nv_undefined)
+		return -1;
+	skr_err_clear(err);
+	return skr_fail(err, SKR_R_local_policy_mismatch,
+			"the local copy of key %s was made before the boot gate: its counter at "
+			"0x%08x is deleted, so none of its policies unseals any more; re-create it "
+			"with skrctl local-copy --disable, then skrctl local-copy",
+			t->key_id, t->local->nv_index);
+}
+
 static int load_signer(const struct skr_token *t, EVP_PKEY **key, struct skr_err *err)
 {
 	char path[4096];
@@ -102,8 +154,9 @@ static int enable_in(struct skr_tpm *tpm, struct skr_token *t, struct skr_token_
 	    skr_local_signer_public_der(key, &l->signer, err) < 0 ||
 	    skr_local_counter_create(tpm, &l->nv_index, &counter, err) < 0)
 		return -1;
-	if (live_digest(tpm, t->pcr_mask, digest, err) < 0 ||
-	    skr_local_policy_make(tpm, key, l->nv_index, t->pcr_mask, digest, counter, &p, err) < 0 ||
+	if (live_digest(tpm, t, digest, err) < 0 ||
+	    skr_local_policy_make(tpm, key, l->nv_index, policy_mask(t), digest, counter, &p,
+				  err) < 0 ||
 	    skr_local_seal(tpm, key, secret, len, &l->public_blob, &l->private_blob, err) < 0) {
 		skr_local_counter_delete(tpm, l->nv_index, &(struct skr_err){ 0 });
 		unlink(path);
@@ -114,18 +167,21 @@ static int enable_in(struct skr_tpm *tpm, struct skr_token *t, struct skr_token_
 }
 
 int skr_local_copy_enable(struct skr_token *t, const char *tcti, const uint8_t *secret,
-			  size_t len, struct skr_err *err)
+			  size_t len, int keyslot, struct skr_err *err)
 {
 	_cleanup_tpm_ struct skr_tpm *tpm = NULL;
 	struct skr_token_local *l;
 
 	if (t->local)
 		return skr_fail(err, SKR_R_usage, "key %s already has a local copy", t->key_id);
-	if (!t->pcr_mask)
+	if (!bound_mask(t))
 		return skr_fail(err, SKR_R_usage, "the token names no PCRs: a local copy needs them");
+	if (keyslot < 0 || keyslot > 31)
+		return skr_fail(err, SKR_R_usage, "keyslot %d is not 0..31", keyslot);
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
+	l->keyslot = keyslot;
 	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
 	    enable_in(tpm, t, l, secret, len, err) < 0) {
 		skr_token_local_free(l);
@@ -146,11 +202,12 @@ int skr_local_copy_add(struct skr_token *t, const char *tcti, const struct skr_p
 
 	if (!t->local)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
-	if (load_signer(t, &key, err) < 0 || skr_local_pcr_digest(pcrs, t->pcr_mask, digest, err) < 0 ||
+	if (pre_gate(t, err) < 0 || load_signer(t, &key, err) < 0 ||
+	    skr_local_pcr_digest(pcrs, policy_mask(t), digest, err) < 0 ||
 	    skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
 	    skr_local_counter_read(tpm, t->local->nv_index, &counter, err) < 0 ||
-	    skr_local_policy_make(tpm, key, t->local->nv_index, t->pcr_mask, digest, counter + 1, &p,
-				  err) < 0)
+	    skr_local_policy_make(tpm, key, t->local->nv_index, policy_mask(t), digest, counter + 1,
+				  &p, err) < 0)
 		return -1;
 	keep_policies(t->local, counter);
 	add_policy(t->local, &p);
@@ -170,8 +227,10 @@ int skr_local_copy_commit(struct skr_token *t, const char *tcti, bool *changed,
 	*changed = false;
 	if (!l)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
+	if (l->keyslot < 0)
+		return revoke_pre_gate(t, tcti, err);
 	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
-	    live_digest(tpm, t->pcr_mask, digest, err) < 0 ||
+	    live_digest(tpm, t, digest, err) < 0 ||
 	    skr_local_counter_read(tpm, l->nv_index, &counter, err) < 0)
 		return -1;
 	for (i = 0; i < l->n_policies; i++)
@@ -196,6 +255,7 @@ int skr_local_copy_disable(struct skr_token *t, const char *tcti, struct skr_err
 {
 	_cleanup_tpm_ struct skr_tpm *tpm = NULL;
 	char path[4096];
+	size_t i, n;
 
 	if (!t->local)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
@@ -207,6 +267,10 @@ int skr_local_copy_disable(struct skr_token *t, const char *tcti, struct skr_err
 	skr_err_clear(err);
 	skr_local_copy_key_path(t->key_id, path, sizeof(path));
 	unlink(path);
+	for (i = 0, n = 0; i < t->n_keyslots; i++)
+		if (t->keyslots[i] != t->local->keyslot)
+			t->keyslots[n++] = t->keyslots[i];
+	t->n_keyslots = n;
 	skr_token_local_free(t->local);
 	t->local = NULL;
 	return 0;
@@ -224,6 +288,8 @@ int skr_local_copy_unseal(const struct skr_token *t, const char *tcti, uint8_t *
 	*len = 0;
 	if (!l)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
+	if (pre_gate(t, err) < 0)
+		return -1;
 	sorted = *l;
 	keep_policies(&sorted, 0);
 	if (skr_local_signer_public_parse(l->signer.data, l->signer.len, &signer, err) < 0 ||

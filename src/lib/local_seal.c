@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -218,11 +219,17 @@ static uint32_t be32_get(const uint8_t in[4])
 
 /* ---- PCR selections ------------------------------------------------------------ */
 
+/* A policy's PCR mask: PCRs 0..23 only, and always the boot gate (PCR 15). */
 static int check_mask(uint32_t mask, struct skr_err *err)
 {
 	if (mask == 0 || mask >> SKR_PCR_COUNT)
 		return skr_fail(err, SKR_R_usage, "PCR mask 0x%08x selects no PCR or PCRs above 23",
 				mask);
+	if (!(mask & SKR_LOCAL_GATE_MASK))
+		return skr_fail(err, SKR_R_usage,
+				"PCR mask 0x%08x leaves out PCR %d, the boot gate: every local policy "
+				"requires it at zero",
+				mask, SKR_GATE_PCR);
 	return 0;
 }
 
@@ -256,6 +263,7 @@ static void mask_str(uint32_t mask, char *out, size_t size)
 int skr_local_pcr_digest(const struct skr_pcr_banks *pcrs, uint32_t mask, uint8_t out[32],
 			 struct skr_err *err)
 {
+	static const uint8_t zero[32];
 	const struct skr_pcr_bank *b;
 	struct hasher h;
 
@@ -265,12 +273,12 @@ int skr_local_pcr_digest(const struct skr_pcr_banks *pcrs, uint32_t mask, uint8_
 	if (!b || b->size != 32)
 		return skr_fail(err, SKR_R_usage, "no sha256 PCR bank");
 	for (unsigned i = 0; i < SKR_PCR_COUNT; i++)
-		if ((mask & (1u << i)) && !(b->extended_mask & (1u << i)))
+		if ((mask & ~SKR_LOCAL_GATE_MASK & (1u << i)) && !(b->extended_mask & (1u << i)))
 			return skr_fail(err, SKR_R_usage, "PCR %u has no sha256 value", i);
 	h_init(&h);
 	for (unsigned i = 0; i < SKR_PCR_COUNT; i++)
-		if (mask & (1u << i))
-			h_add(&h, b->value[i], 32);
+		if (mask & (1u << i))	/* the gate: its initial value, never this boot's */
+			h_add(&h, i == SKR_GATE_PCR ? zero : b->value[i], 32);
 	return h_final(&h, out, err);
 }
 
@@ -345,6 +353,16 @@ int skr_local_policy_digest(uint32_t pcr_mask, const uint8_t pcr_digest[32],
 	h_add(&h, args, sizeof(args));
 	h_add(&h, nv_name->name, nv_name->size);
 	return h_final(&h, out, err);
+}
+
+/* A policy signed before the boot gate: the TPM would unseal it after any open. */
+static int gate_missing(const struct skr_local_policy *p, struct skr_err *err)
+{
+	return skr_fail(err, SKR_R_local_policy_mismatch,
+			"the policy (PCR mask 0x%06x) does not require PCR %d at zero, the boot gate: "
+			"it was signed before the gate existed; re-create the local copy "
+			"(skrctl local-copy --disable, then skrctl local-copy)",
+			p->pcr_mask, SKR_GATE_PCR);
 }
 
 /* aHash = H(approvedPolicy || policyRef): what the signer signs. */
@@ -606,6 +624,8 @@ int skr_local_policy_verify(EVP_PKEY *signer_pub, const TPM2B_NAME *nv_name,
 	if (verify_digest(signer_pub, ahash, p->signature) < 0)
 		return skr_fail(err, SKR_R_local_policy_signature_invalid,
 				"the policy's signature does not verify with the reseal key");
+	if (!(p->pcr_mask & SKR_LOCAL_GATE_MASK))
+		return gate_missing(p, err);
 	if (skr_local_policy_digest(p->pcr_mask, p->pcr_digest, nv_name, p->epoch, approved, err) < 0)
 		return -1;
 	if (!skr_ct_equal(approved, p->approved, 32))
@@ -823,8 +843,10 @@ int skr_local_counter_create(struct skr_tpm *t, uint32_t *index, uint64_t *value
 				continue;
 			return owner_fail(t, rc, err, "TPM2_NV_DefineSpace of a counter at 0x%08x", h);
 		}
-		rc = Esys_NV_Increment(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,
-				       ESYS_TR_NONE, ESYS_TR_NONE);
+		/* Twice: above every epoch signed for an older counter here (see local_seal.h). */
+		for (int k = 0; k < 2 && rc == TSS2_RC_SUCCESS; k++)
+			rc = Esys_NV_Increment(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,
+					       ESYS_TR_NONE, ESYS_TR_NONE);
 		if (rc != TSS2_RC_SUCCESS) {
 			owner_fail(t, rc, err, "TPM2_NV_Increment of the new counter at 0x%08x", h);
 			(void)undefine(t, h, nv, &e);
@@ -1069,6 +1091,26 @@ __attribute__((format(printf, 6, 7))) static int step_fail(const struct unseal_c
 	return -1;
 }
 
+/*
+ * After the TPM refused a PolicyPCR: is that because the gate is closed?
+ * Only names the refusal; the TPM already made it.  A PCR 15 that cannot be
+ * read counts as open (the refusal is then reported as pcr_mismatch).
+ */
+static bool gate_closed(struct skr_tpm *t)
+{
+	static const uint8_t zero[32];
+	struct skr_pcr_banks *pcrs = calloc(1, sizeof(*pcrs));
+	struct skr_err e = { 0 };
+	const struct skr_pcr_bank *b;
+	bool closed = false;
+
+	if (pcrs && skr_tpm_pcr_read(t, SKR_LOCAL_GATE_MASK, pcrs, &e) == 0 &&
+	    (b = skr_pcr_banks_find(pcrs, SKR_TPM_ALG_SHA256)) && b->size == 32)
+		closed = memcmp(b->value[SKR_GATE_PCR], zero, 32) != 0;
+	free(pcrs);
+	return closed;
+}
+
 /* 0: unsealed; -1: this policy failed (err, *stage); -2: fatal (err). */
 static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy *p,
 		      uint8_t *secret, size_t *len, enum stage *stage, struct skr_err *err)
@@ -1094,6 +1136,8 @@ static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy 
 	*stage = STAGE_ARGS;
 	if (p->pcr_mask == 0 || p->pcr_mask >> SKR_PCR_COUNT)
 		return skr_fail(err, SKR_R_malformed, "PCR mask 0x%08x is invalid", p->pcr_mask);
+	if (!(p->pcr_mask & SKR_LOCAL_GATE_MASK))
+		return gate_missing(p, err);
 	mask_str(p->pcr_mask, pcrs, sizeof(pcrs));
 
 	*stage = STAGE_SIGNATURE;
@@ -1124,6 +1168,13 @@ static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy 
 	memcpy(pcr_digest.buffer, p->pcr_digest, 32);
 	rc = Esys_PolicyPCR(c->t->esys, c->session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 			    &pcr_digest, &sel);
+	if (rc != TSS2_RC_SUCCESS && rc_is_tpm(rc) && rc_base(rc) == TPM2_RC_VALUE &&
+	    gate_closed(c->t))
+		return skr_fail(err, SKR_R_boot_gate_closed,
+				"the TPM refused the policy (TPM2_PolicyPCR: %s): PCR %d is not zero, "
+				"so a volume was already opened in this boot or the initramfs handed "
+				"over; the local copy unseals only before that",
+				Tss2_RC_Decode(rc), SKR_GATE_PCR);
 	if (rc != TSS2_RC_SUCCESS)
 		return step_fail(c, rc, TPM2_RC_VALUE, SKR_R_pcr_mismatch, err,
 				 "the current values of sha256 PCRs %s are not those the policy was "

@@ -43,6 +43,15 @@
  *   policy     approved = PolicyPCR(sha256 PCRs in pcr_mask, pcr_digest) then
  *              PolicyNV(counter, operandB = epoch as 8 big-endian bytes,
  *              offset 0, TPM_EO_UNSIGNED_LE): valid while counter <= epoch.
+ *              pcr_mask always holds PCR 15, the boot gate (gate.h), and
+ *              pcr_digest counts it as all zero: the TPM unseals only before
+ *              any volume was opened in this boot and before the initramfs
+ *              handed over.  Why: the host can swap in a disk of its own,
+ *              open it with its own passphrase in a boot whose other PCRs are
+ *              approved, and run its own code; without the gate that code
+ *              could have the TPM unseal the real disk's secret.  With it,
+ *              the passphrase open (or skr's own open, or the handover) has
+ *              already moved PCR 15, and TPM2_PolicyPCR refuses.
  *              The signer signs aHash = SHA-256(approved || "skr-local") with
  *              ECDSA P-256; the signature is kept as r || s (32 bytes each,
  *              big-endian), which is what TPMT_SIGNATURE carries.
@@ -76,6 +85,7 @@
 
 #include "err.h"
 #include "eventlog.h"
+#include "gate.h"
 #include "tpm.h"
 #include "util.h"
 
@@ -87,6 +97,8 @@
 #define SKR_LOCAL_POLICY_VERSION 1
 #define SKR_LOCAL_POLICY_SIZE 141		/* skr_local_policy_marshal's output */
 #define SKR_LOCAL_MAX_BLOB 1024			/* refuse larger marshalled public/private */
+/* The boot gate's bit: in every policy's pcr_mask, at the all-zero value. */
+#define SKR_LOCAL_GATE_MASK (1u << SKR_GATE_PCR)
 
 /* The counter's TPMA_NV, exactly (TPMA_NV_WRITTEN is added by the first increment). */
 #define SKR_LOCAL_COUNTER_ATTRS                                                        \
@@ -103,8 +115,9 @@
 
 /* A signed PCR policy the sealed secret accepts. */
 struct skr_local_policy {
-	uint32_t pcr_mask;		/* sha256 PCRs, bit i = PCR i (0..23) */
-	uint8_t pcr_digest[32];		/* SHA-256 of the selected PCR values in index order */
+	uint32_t pcr_mask;		/* sha256 PCRs, bit i = PCR i (0..23); PCR 15 always */
+	uint8_t pcr_digest[32];		/* SHA-256 of the selected PCR values in index order,
+					   PCR 15 as 32 zero bytes */
 	uint64_t epoch;			/* valid while the NV counter <= epoch */
 	uint8_t approved[32];		/* PolicyPCR then PolicyNV(counter <= epoch) */
 	uint8_t signature[SKR_LOCAL_SIG_SIZE];	/* ECDSA over SHA-256(approved || ref): r || s */
@@ -140,8 +153,9 @@ int skr_local_signer_public_parse(const uint8_t *data, size_t len, EVP_PKEY **ou
 
 /*
  * TPM2_PolicyPCR's pcrDigest: SHA-256 over the sha256 bank's values of the
- * PCRs in mask, in index order.  Every PCR in mask must have a value
- * (extended_mask), else usage.
+ * PCRs in mask, in index order, with PCR 15 (the boot gate) as 32 zero bytes
+ * whatever pcrs holds for it.  mask must hold SKR_LOCAL_GATE_MASK, and every
+ * other PCR in mask must have a value (extended_mask), else usage.
  */
 int skr_local_pcr_digest(const struct skr_pcr_banks *pcrs, uint32_t mask, uint8_t out[32],
 			 struct skr_err *err);
@@ -152,7 +166,8 @@ int skr_local_auth_policy(const TPM2B_NAME *signer_name, uint8_t out[32], struct
 /*
  * The software trial of approved: H(H(0^32 || CC_PolicyPCR || TPML_PCR_SELECTION
  * || pcr_digest) || CC_PolicyNV || H(epoch_be64 || 0x0000 || TPM_EO_UNSIGNED_LE)
- * || nv_name).
+ * || nv_name).  pcr_mask must hold SKR_LOCAL_GATE_MASK (usage): skr signs no
+ * policy that leaves the boot gate out (the same holds for _sign and _make).
  */
 int skr_local_policy_digest(uint32_t pcr_mask, const uint8_t pcr_digest[32],
 			    const TPM2B_NAME *nv_name, uint64_t epoch, uint8_t out[32],
@@ -166,8 +181,9 @@ int skr_local_policy_sign(EVP_PKEY *signer, const TPM2B_NAME *nv_name, uint32_t 
 /*
  * The same in software as the TPM checks it: the signature over approved
  * (local_policy_signature_invalid), then approved against the policy's own
- * fields and nv_name (local_policy_mismatch).  Advisory only (e.g. before
- * writing a policy to a LUKS header): unsealing never relies on it.
+ * fields and nv_name, and PCR 15 in its mask (local_policy_mismatch).
+ * Advisory only (e.g. before writing a policy to a LUKS header): unsealing
+ * never relies on it.
  */
 int skr_local_policy_verify(EVP_PKEY *signer_pub, const TPM2B_NAME *nv_name,
 			    const struct skr_local_policy *p, struct skr_err *err);
@@ -177,6 +193,8 @@ int skr_local_policy_verify(EVP_PKEY *signer_pub, const TPM2B_NAME *nv_name,
  *   version (1) = 1 | pcr_mask (4) | pcr_digest (32) | epoch (8) | approved (32) | r||s (64)
  * The parser takes exactly SKR_LOCAL_POLICY_SIZE bytes of untrusted input and
  * checks the version and that the mask selects PCRs 0..23 only (malformed).
+ * It accepts a mask without PCR 15 (a policy signed before the boot gate
+ * existed, so that such a token still parses); unsealing refuses it.
  */
 void skr_local_policy_marshal(const struct skr_local_policy *p,
 			      uint8_t out[SKR_LOCAL_POLICY_SIZE]);
@@ -204,9 +222,14 @@ int skr_local_policy_make(struct skr_tpm *t, EVP_PKEY *signer, uint32_t nv_index
 
 /*
  * Defines a counter at the first free index of SKR_LOCAL_NV_FIRST ..
- * + SKR_LOCAL_NV_COUNT - 1 (owner auth), increments it once so that it is
+ * + SKR_LOCAL_NV_COUNT - 1 (owner auth), increments it so that it is
  * readable and its Name final, and returns the index and its value (not
- * necessarily 1: see the header comment).  tpm_error when the block is full.
+ * necessarily 2: see the header comment).  It is incremented twice: a
+ * re-defined counter starts at the highest value any counter of the TPM
+ * had, and a deleted counter at the same index (same Name) may have had
+ * policies signed for its value + 1 (reseal's epoch); twice puts the new
+ * counter above every epoch ever signed for an older one, so they stay
+ * revoked.  tpm_error when the block is full.
  */
 int skr_local_counter_create(struct skr_tpm *t, uint32_t *index, uint64_t *value,
 			     struct skr_err *err);
@@ -249,10 +272,13 @@ int skr_local_blob_parse(const uint8_t *pub, size_t pub_len, const uint8_t *priv
  *
  * Before the TPM: the blobs are parsed (malformed) and the object's
  * authPolicy must be the one of signer_pub (local_policy_mismatch: sealed
- * for another signer).  A policy that fails reports the first check it
- * failed, in this order: the signature (local_policy_signature_invalid:
- * another signer, a tampered approved digest or signature), the PCR values
- * (pcr_mismatch), the counter (local_policy_revoked: counter above epoch;
+ * for another signer); a policy whose mask lacks PCR 15 is not tried
+ * (local_policy_mismatch: signed before the boot gate).  A policy that fails
+ * reports the first check it failed, in this order: the signature
+ * (local_policy_signature_invalid: another signer, a tampered approved
+ * digest or signature), the PCR values (TPM2_PolicyPCR refused: boot_gate_closed
+ * when PCR 15 is not zero now — a volume was opened in this boot or the
+ * initramfs handed over — else pcr_mismatch), the counter (local_policy_revoked: counter above epoch;
  * the detail has both), approved against the fields
  * (local_policy_mismatch).  When none works, the error is the one of the
  * policy that got furthest (the first of those on a tie), its detail

@@ -221,6 +221,19 @@ static int parse_local(json_object *obj, struct skr_token *t, struct skr_err *er
 		return skr_fail(err, SKR_R_malformed, "skr token: local nv_index 0x%llx is not an skr counter",
 				(unsigned long long)n);
 	t->local->nv_index = (uint32_t)n;
+	/* Its own keyslot, one of the token's so that libcryptsetup tries it (absent: pre-gate). */
+	t->local->keyslot = -1;
+	if (json_object_object_get_ex(l, "keyslot", &idx)) {
+		size_t i = 0;
+
+		n = json_object_get_int64(idx);
+		while (i < t->n_keyslots && t->keyslots[i] != n)
+			i++;
+		if (!json_object_is_type(idx, json_type_int) || n < 0 || n > 31 || i == t->n_keyslots)
+			return skr_fail(err, SKR_R_malformed,
+					"skr token: local keyslot is not one of \"keyslots\" (0..31)");
+		t->local->keyslot = (int)n;
+	}
 	return local_b64(l, "signer", 1024, &t->local->signer, err) < 0 ||
 			       local_b64(l, "public", sizeof(TPM2B_PUBLIC), &t->local->public_blob, err) < 0 ||
 			       local_b64(l, "private", sizeof(TPM2B_PRIVATE), &t->local->private_blob, err) < 0 ||
@@ -237,6 +250,8 @@ static json_object *local_json(const struct skr_token_local *l)
 
 	skr_json_add_b64(o, "signer", l->signer.data, l->signer.len);
 	json_object_object_add(o, "nv_index", json_object_new_int64(l->nv_index));
+	if (l->keyslot >= 0)
+		json_object_object_add(o, "keyslot", json_object_new_int(l->keyslot));
 	skr_json_add_b64(o, "public", l->public_blob.data, l->public_blob.len);
 	skr_json_add_b64(o, "private", l->private_blob.data, l->private_blob.len);
 	for (i = 0; i < l->n_policies; i++) {

@@ -10,8 +10,10 @@
  *    "tcti": "device:/dev/tpmrm0",                    (optional)
  *    "vcek": "/run/skr/vcek.der",                     (optional: VCEK file to send)
  *    "local": {"signer": b64 SPKI DER, "nv_index": N,  (optional: the local offline
- *              "public": b64, "private": b64,          copy, local_seal.h: sealed
- *              "policies": [b64, ...]}}                blobs and signed PCR policies)
+ *              "keyslot": N,                           copy, local_seal.h: its own
+ *              "public": b64, "private": b64,          keyslot (0..31, also listed in
+ *              "policies": [b64, ...]}}                "keyslots"), sealed blobs and
+ *                                                      signed PCR policies)
  *
  * Validation names the offending field; unknown fields are refused so that a
  * token from a newer skr is not half-understood.
@@ -37,6 +39,8 @@
 struct skr_token_local {
 	struct skr_buf signer;		/* the reseal key's public part, SPKI DER */
 	uint32_t nv_index;		/* the revocation counter */
+	int keyslot;			/* its own keyslot; -1: absent (a copy made before the
+					   boot gate, which no unlock path uses) */
 	struct skr_buf public_blob, private_blob;	/* marshalled TPM2B_PUBLIC / TPM2B_PRIVATE */
 	struct skr_local_policy policies[SKR_TOKEN_MAX_LOCAL_POLICIES];
 	size_t n_policies;

@@ -62,6 +62,12 @@ static int errno_for(enum skr_reason r)
 	return -ENOENT;
 }
 
+/*
+ * The local offline copy's secret opens the copy's own keyslot, which the
+ * token lists among its keyslots: libcryptsetup tries the buffer returned
+ * on every keyslot of the token, so that one is tried too.  The vTPM
+ * refuses once PCR 15 moved (boot_gate_closed).
+ */
 static int try_local(struct crypt_device *cd, const struct skr_token *t, uint8_t *secret,
 		     size_t *len)
 {

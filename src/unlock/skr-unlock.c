@@ -166,6 +166,17 @@ static size_t load_tokens(struct crypt_device *cd, struct skr_token *tokens)
 	return n;
 }
 
+/* Tries the secret on one keyslot; the keyslot, or -1. */
+static int activate_slot(struct crypt_device *cd, const struct opts *o, int slot, const char *key,
+			 size_t len)
+{
+	int r = crypt_activate_by_passphrase(cd, o->test ? NULL : o->name, slot, key, len, o->flags);
+
+	if (r < 0)
+		say(true, "keyslot %d: %s", slot, strerror(-r));
+	return r < 0 ? -1 : r;
+}
+
 /* Tries the secret on the token's keyslots; the keyslot it opened, or -1. */
 static int activate_slots(struct crypt_device *cd, const struct opts *o, const struct skr_token *t,
 			  const char *key, size_t len)
@@ -235,7 +246,9 @@ static int try_release(struct crypt_device *cd, const struct opts *o, struct skr
 
 /*
  * The local offline copies (skrctl local-copy): the secret unsealed by this
- * vTPM under a signed PCR policy, when no broker released it.  0 when open.
+ * vTPM under a signed PCR policy, when no broker released it, tried on the
+ * copy's own keyslot.  The vTPM refuses once PCR 15 moved (boot_gate_closed):
+ * a volume was opened before in this boot.  0 when open.
  */
 static int try_local(struct crypt_device *cd, const struct opts *o, const struct skr_token *tokens,
 		     size_t n)
@@ -256,7 +269,8 @@ static int try_local(struct crypt_device *cd, const struct opts *o, const struct
 		if (skr_local_copy_unseal(&tokens[i], o->tcti, secret, &len, &err) < 0) {
 			say(false, "the local copy refused: %s (%s)", err.detail,
 			    skr_reason_name(err.reason));
-		} else if (activate_slots(cd, o, &tokens[i], (const char *)secret, len) >= 0) {
+		} else if (activate_slot(cd, o, tokens[i].local->keyslot, (const char *)secret,
+					 len) >= 0) {
 			say(false, "%s %s with the local copy", o->test ? "checked" : "opened", o->device);
 			rc = 0;
 		} else {

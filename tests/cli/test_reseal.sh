@@ -205,9 +205,42 @@ export SKR_LOCAL_DIR=$tmpd/local
 # unlock: skr-unlock as the initramfs runs it, checking the keyslot (no mapping).
 unlock() { SKR_KMSG=$tmpd/kmsg "$BUILD/skr-unlock" --device "$img" --name root \
 	--test-passphrase --no-prompt --tcti "$TCTI" --timeout 3; }
-expect local-enable 0 'local copy sealed in this vTPM' -- "$SKRCTL" local-copy "$img" --tcti "$TCTI"
+# slots: the active keyslots; nv_counters: the skr counters defined in the vTPM;
+# pending: skr-pending records in the header.
+slots() { cryptsetup luksDump --dump-json-metadata "$img" | python3 -c 'import json, sys
+print(" ".join(sorted(json.load(sys.stdin)["keyslots"])))'; }
+nv_counters() { TPM2TOOLS_TCTI=$TCTI tpm2_getcap handles-nv-index | grep -ci '0x10053[45]'; }
+pending() { cryptsetup luksDump --dump-json-metadata "$img" | grep -c skr-pending; }
+slots0=$(slots) nv0=$(nv_counters)
+# A local copy needs an existing passphrase now: it gets a keyslot of its own.
+expect local-enable-no-terminal 2 'no terminal to ask for the passphrase' -- \
+	setsid -w "$SKRCTL" local-copy "$img" --tcti "$TCTI"
+printf 'wrong' > "$tmpd/wrong"
+expect local-enable-wrong-passphrase 2 'passphrase_invalid' -- \
+	"$SKRCTL" local-copy "$img" --tcti "$TCTI" --key-file "$tmpd/wrong"
+# A failure part way (after the keyslot, after the seal) leaves nothing behind.
+for f in local_after_keyslot local_after_seal; do
+	expect "local-fault-$f" 2 "fault injected at $f" -- env SKR_FAULT=$f:fail \
+		"$SKRCTL" local-copy "$img" --tcti "$TCTI" --key-file "$tmpd/pass"
+	check "local-fault-$f-no-orphan" '[ "$(slots)" = "$slots0" ] && [ "$(nv_counters)" = "$nv0" ] &&
+		[ "$(pending)" = 0 ] && [ ! -e "$tmpd/local/disk-r.pem" ] &&
+		! cryptsetup luksDump --dump-json-metadata "$img" | grep -q "\"local\""'
+done
+expect local-enable 0 'local copy sealed in this vTPM' -- "$SKRCTL" local-copy "$img" --tcti "$TCTI" \
+	--key-file "$tmpd/pass" --json
+local_slot=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["tokens"][0]["keyslot"])' "$out")
 check local-key-0600 '[ "$(stat -c %a "$tmpd/local/disk-r.pem")" = 600 ]'
-check local-in-token 'cryptsetup luksDump --dump-json-metadata "$img" | grep -q "\"local\""'
+check local-in-token 'cryptsetup luksDump --dump-json-metadata "$img" | python3 -c "import json, sys
+t = [t for t in json.load(sys.stdin)[\"tokens\"].values() if t[\"type\"] == \"skr\"][0]
+assert t[\"local\"][\"keyslot\"] == $local_slot and \"$local_slot\" in t[\"keyslots\"], t"'
+check local-own-keyslot '[ "$(slots | wc -w)" = $(($(echo $slots0 | wc -w) + 1)) ] &&
+	slots | grep -qw "$local_slot" && ! echo "$slots0" | grep -qw "$local_slot" &&
+	[ "$(nv_counters)" = $((nv0 + 1)) ] && [ "$(pending)" = 0 ]'
+# Every policy selects PCR 15 (mask bit 15) besides the token's PCRs 4 and 7.
+check local-policies-gated 'cryptsetup luksDump --dump-json-metadata "$img" | python3 -c "import base64, json, sys
+t = [t for t in json.load(sys.stdin)[\"tokens\"].values() if t[\"type\"] == \"skr\"][0]
+for p in t[\"local\"][\"policies\"]:
+    assert int.from_bytes(base64.b64decode(p)[1:5], \"big\") == (1 << 4) | (1 << 7) | (1 << 15)"'
 expect local-enable-again 0 -- "$SKRCTL" local-copy "$img" --tcti "$TCTI"
 stop_broker
 expect local-unlocks-broker-down 0 'opened|checked .* with the local copy' -- unlock
@@ -232,6 +265,17 @@ expect local-refusal-named 1 'local copy refused: .*(pcr_mismatch|local_policy_r
 check local-other-boot-again 'boot_other && unlock >/dev/null 2>&1'
 start_broker "$bdir" || echo "FAIL broker-restart-2"
 expect local-disable 0 'local copy removed' -- "$SKRCTL" local-copy "$img" --disable --tcti "$TCTI"
-check local-gone 'cryptsetup luksDump --dump-json-metadata "$img" | grep -vq "\"local\"" && [ ! -e "$tmpd/local/disk-r.pem" ]'
+check local-gone '! cryptsetup luksDump --dump-json-metadata "$img" | grep -q "\"local\"" && [ ! -e "$tmpd/local/disk-r.pem" ]'
+check local-keyslot-gone '[ "$(slots)" = "$slots0" ] && [ "$(nv_counters)" = "$nv0" ] && [ "$(pending)" = 0 ]'
+check local-gone-token-keyslots 'cryptsetup luksDump --dump-json-metadata "$img" | python3 -c "import json, sys
+t = [t for t in json.load(sys.stdin)[\"tokens\"].values() if t[\"type\"] == \"skr\"][0]
+assert \"$local_slot\" not in t[\"keyslots\"], t"'
+# unenroll takes the local copy's keyslot with the token's (its counter too when
+# the TPM the token names is reachable; this vTPM has moved ports since enroll).
+expect local-enable-for-unenroll 0 'local copy sealed' -- "$SKRCTL" local-copy "$img" --tcti "$TCTI" \
+	--key-file "$tmpd/pass"
+check local-enabled-again '[ "$(slots | wc -w)" = $(($(echo $slots0 | wc -w) + 1)) ]'
+expect local-unenroll 0 'removed 1 skr token' -- "$SKRCTL" unenroll "$img"
+check local-unenroll-clean '[ "$(slots)" = 0 ] && [ "$(pending)" = 0 ]'
 
 [ "$fails" -eq 0 ]

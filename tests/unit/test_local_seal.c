@@ -2,9 +2,10 @@
 /*
  * The local offline copy (src/lib/local_seal.c) against a real swtpm: seal,
  * unseal under signed PCR policies, reseal by signing new PCR values,
- * revocation by the NV counter, refusals with their reasons, the software
- * policy digests against the TPM's own, and no transient object or session
- * left in the TPM after any test.
+ * revocation by the NV counter, the boot gate (PCR 15 must be zero: an
+ * extended PCR 15 makes the TPM refuse), refusals with their reasons, the
+ * software policy digests against the TPM's own, and no transient object or
+ * session left in the TPM after any test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,13 +24,14 @@
 #include <openssl/rand.h>
 #include <tss2/tss2_mu.h>
 
+#include "local_copy.h"
 #include "local_seal.h"
 #include "swtpm.h"
 #include "testutil.h"
 #include "tpm.h"
 
-/* PCRs 0, 7 and 16 (16: the debug PCR the tests extend). */
-#define MASK ((1u << 0) | (1u << 7) | (1u << 16))
+/* PCRs 0, 7 and 16 (16: the debug PCR the tests extend), and the boot gate, PCR 15. */
+#define MASK ((1u << 0) | (1u << 7) | (1u << 16) | SKR_LOCAL_GATE_MASK)
 
 static const uint8_t secret32[32] = "the disk secret, 32 bytes long.";
 
@@ -314,7 +316,7 @@ static void test_pcr_change_and_reseal(void **state)
 	/* The boot state changes: the old policy no longer opens it. */
 	extend_pcr16("skr local seal test: new kernel");
 	assert_refused(&pub, &priv, fx.signer, &old, 1, SKR_R_pcr_mismatch,
-		       "sha256 PCRs 0,7,16 are not those the policy was signed for");
+		       "sha256 PCRs 0,7,15,16 are not those the policy was signed for");
 
 	/* Reseal = sign the new values; the object stays as it is. */
 	policy_now(fx.signer, epoch, &fresh);
@@ -413,8 +415,13 @@ static void test_tampered_policy(void **state)
 	bad.pcr_digest[0] ^= 1;
 	assert_refused(&pub, &priv, fx.signer, &bad, 1, SKR_R_pcr_mismatch, NULL);
 	bad = good;
-	bad.pcr_mask = 1u << 0;
-	assert_refused(&pub, &priv, fx.signer, &bad, 1, SKR_R_pcr_mismatch, "PCRs 0 are");
+	bad.pcr_mask = (1u << 0) | SKR_LOCAL_GATE_MASK;
+	assert_refused(&pub, &priv, fx.signer, &bad, 1, SKR_R_pcr_mismatch, "PCRs 0,15 are");
+	/* The gate taken out of the mask: not even tried (and its approved digest differs). */
+	bad = good;
+	bad.pcr_mask &= ~SKR_LOCAL_GATE_MASK;
+	assert_refused(&pub, &priv, fx.signer, &bad, 1, SKR_R_local_policy_mismatch,
+		       "does not require PCR 15 at zero");
 	bad = good;
 	bad.pcr_mask = 0;
 	assert_refused(&pub, &priv, fx.signer, &bad, 1, SKR_R_malformed, NULL);
@@ -525,6 +532,181 @@ static void test_other_tpm(void **state)
 	skr_err_clear(&err);
 	assert_ok(skr_tpm_count_transient(fx.other_tpm, &n, &err), err);
 	assert_int_equal(n, 0);
+}
+
+/* ---- The boot gate ------------------------------------------------------------------------ */
+
+/* TPM2_PCR_Event on PCR 15 of the other swtpm, as skr_gate_measure does after an open. */
+static void gate_event(const char *event)
+{
+	TPM2B_EVENT data = { .size = (UINT16)strlen(event) };
+	TPML_DIGEST_VALUES *digests = NULL;
+
+	memcpy(data.buffer, event, data.size);
+	assert_int_equal(Esys_PCR_Event(fx.other_tpm->esys, ESYS_TR_PCR15, ESYS_TR_PASSWORD,
+					ESYS_TR_NONE, ESYS_TR_NONE, &data, &digests),
+			 TSS2_RC_SUCCESS);
+	Esys_Free(digests);
+}
+
+/* A reboot of the other swtpm: TPM2_Shutdown, then its INIT (swtpm_ioctl -i) and Startup. */
+static void power_cycle_other(void)
+{
+	char cmd[128];
+	TSS2_RC rc;
+
+	assert_int_equal(Esys_Shutdown(fx.other_tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				       TPM2_SU_CLEAR),
+			 TSS2_RC_SUCCESS);
+	snprintf(cmd, sizeof(cmd), "swtpm_ioctl --tcp 127.0.0.1:%d -i >/dev/null",
+		 fx.other_swtpm->port + 1);
+	assert_int_equal(system(cmd), 0);
+	rc = Esys_Startup(fx.other_tpm->esys, TPM2_SU_CLEAR);
+	/* swtpm's startup-clear flag may have sent it already. */
+	assert_true(rc == TSS2_RC_SUCCESS || (rc & 0xFFF) == TPM2_RC_INITIALIZE);
+}
+
+/*
+ * A fresh swtpm (PCR 15 zero, as in an initramfs before any open): the copy
+ * unseals; after the event a passphrase open records, the TPM itself refuses
+ * (TPM2_PolicyPCR: TPM_RC_VALUE), reported as boot_gate_closed, also for a
+ * policy signed afterwards for the same PCRs.
+ */
+static void test_boot_gate(void **state)
+{
+	_cleanup_buf_ struct skr_buf pub = { 0 }, priv = { 0 };
+	struct skr_pcr_banks *pcrs = calloc(1, sizeof(*pcrs));
+	struct skr_local_policy p, later;
+	struct skr_err err = { 0 };
+	TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
+	TPML_PCR_SELECTION sel = { .count = 1 };
+	TPM2B_DIGEST d = { .size = 32 };
+	uint8_t digest[32], out[SKR_LOCAL_MAX_SECRET];
+	size_t len = 0, used = 0;
+	uint32_t nv;
+	uint64_t v;
+	ESYS_TR s = ESYS_TR_NONE;
+	TSS2_RC rc;
+
+	assert_non_null(pcrs);
+	assert_ok(skr_swtpm_start(&fx.other_swtpm, &err), err);
+	assert_ok(skr_tpm_open(fx.other_swtpm->tcti, &fx.other_tpm, &err), err);
+	assert_ok(skr_local_counter_create(fx.other_tpm, &nv, &v, &err), err);
+	assert_ok(skr_tpm_pcr_read(fx.other_tpm, MASK, pcrs, &err), err);
+	assert_ok(skr_local_pcr_digest(pcrs, MASK, digest, &err), err);
+	assert_ok(skr_local_policy_make(fx.other_tpm, fx.signer, nv, MASK, digest, v, &p, &err), err);
+	assert_ok(skr_local_seal(fx.other_tpm, fx.signer, secret32, sizeof(secret32), &pub, &priv,
+				 &err),
+		  err);
+	assert_ok(skr_local_unseal(fx.other_tpm, &pub, &priv, fx.signer, nv, &p, 1, out, &len, &used,
+				   &err),
+		  err);
+	assert_memory_equal(out, secret32, sizeof(secret32));
+
+	gate_event("skr/v1 opened method=passphrase");
+	assert_failed_with(skr_local_unseal(fx.other_tpm, &pub, &priv, fx.signer, nv, &p, 1, out,
+					    &len, &used, &err),
+			   err, SKR_R_boot_gate_closed, "TPM2_PolicyPCR");
+	assert_non_null(strstr(err.detail, "PCR 15 is not zero"));
+	assert_true(skr_is_zero(out, sizeof(out)));
+	skr_err_clear(&err);
+
+	/* The refusal is the TPM's: the signed pcrDigest in a policy session of its own. */
+	sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
+	sel.pcrSelections[0].sizeofSelect = 3;
+	sel.pcrSelections[0].pcrSelect[0] = MASK & 0xFF;
+	sel.pcrSelections[0].pcrSelect[1] = (MASK >> 8) & 0xFF;
+	sel.pcrSelections[0].pcrSelect[2] = (MASK >> 16) & 0xFF;
+	memcpy(d.buffer, p.pcr_digest, 32);
+	assert_int_equal(Esys_StartAuthSession(fx.other_tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+					       ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL,
+					       TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256, &s),
+			 TSS2_RC_SUCCESS);
+	rc = Esys_PolicyPCR(fx.other_tpm->esys, s, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &d, &sel);
+	assert_int_equal(rc & 0xFFF & ~TPM2_RC_P & ~TPM2_RC_1, TPM2_RC_VALUE);
+	assert_int_equal(Esys_FlushContext(fx.other_tpm->esys, s), TSS2_RC_SUCCESS);
+
+	/* Signing this boot's PCRs now gives the same policy (PCR 15 counts as zero): refused too. */
+	assert_ok(skr_tpm_pcr_read(fx.other_tpm, MASK, pcrs, &err), err);
+	assert_ok(skr_local_pcr_digest(pcrs, MASK, digest, &err), err);
+	assert_memory_equal(digest, p.pcr_digest, 32);
+	assert_ok(skr_local_policy_make(fx.other_tpm, fx.signer, nv, MASK, digest, v + 1, &later,
+					&err),
+		  err);
+	assert_failed_with(skr_local_unseal(fx.other_tpm, &pub, &priv, fx.signer, nv, &later, 1, out,
+					    &len, &used, &err),
+			   err, SKR_R_boot_gate_closed, NULL);
+	skr_err_clear(&err);
+
+	/* A fresh boot (power cycle: PCR 15 back to zero) unseals again ... */
+	power_cycle_other();
+	assert_ok(skr_local_unseal(fx.other_tpm, &pub, &priv, fx.signer, nv, &p, 1, out, &len, &used,
+				   &err),
+		  err);
+	/* ... until the initramfs hands over, even with nothing opened. */
+	gate_event("skr/v1 handover");
+	assert_failed_with(skr_local_unseal(fx.other_tpm, &pub, &priv, fx.signer, nv, &p, 1, out,
+					    &len, &used, &err),
+			   err, SKR_R_boot_gate_closed, NULL);
+	skr_err_clear(&err);
+	assert_ok(skr_local_counter_delete(fx.other_tpm, nv, &err), err);
+	free(pcrs);
+}
+
+/*
+ * local_copy.c on top: a copy with its own keyslot unseals; the same copy
+ * seen as made before the gate (no keyslot) is refused, and commit deletes
+ * its counter, which revokes its policies in the TPM.  On a swtpm of its
+ * own (local_copy opens its own connection, and swtpm serves one at a time).
+ */
+static void test_local_copy_pre_gate(void **state)
+{
+	char dir[] = "/tmp/skr-local-copy-test.XXXXXX", key[300];
+	struct skr_token t = { .key_id = "unit-key", .pcr_mask = (1u << 0) | (1u << 7) };
+	struct skr_err err = { 0 };
+	uint8_t *out = skr_secret_alloc(SKR_LOCAL_MAX_SECRET);
+	size_t len = 0;
+	bool changed = true;
+
+	assert_non_null(out);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(setenv("SKR_LOCAL_DIR", dir, 1), 0);
+	assert_ok(skr_swtpm_start(&fx.other_swtpm, &err), err);
+	t.keyslots[0] = 0;
+	t.keyslots[1] = 1;
+	t.n_keyslots = 2;
+	assert_ok(skr_local_copy_enable(&t, fx.other_swtpm->tcti, secret32, sizeof(secret32), 1, &err),
+		  err);
+	assert_int_equal(t.local->keyslot, 1);
+	assert_int_equal(t.local->n_policies, 1);
+	assert_int_equal(t.local->policies[0].pcr_mask, t.pcr_mask | SKR_LOCAL_GATE_MASK);
+	assert_ok(skr_local_copy_unseal(&t, fx.other_swtpm->tcti, out, &len, &err), err);
+	assert_int_equal(len, sizeof(secret32));
+	assert_memory_equal(out, secret32, len);
+
+	t.local->keyslot = -1;	/* as a token written before the gate reads */
+	assert_failed_with(skr_local_copy_unseal(&t, fx.other_swtpm->tcti, out, &len, &err), err,
+			   SKR_R_local_policy_mismatch, "made before the boot gate");
+	skr_err_clear(&err);
+	assert_failed_with(skr_local_copy_commit(&t, fx.other_swtpm->tcti, &changed, &err), err,
+			   SKR_R_local_policy_mismatch, "its counter at 0x");
+	skr_err_clear(&err);
+	assert_false(changed);
+	/* The counter is gone: even with its keyslot back, the TPM unseals nothing. */
+	t.local->keyslot = 1;
+	assert_failed_with(skr_local_copy_unseal(&t, fx.other_swtpm->tcti, out, &len, &err), err,
+			   SKR_R_tpm_nv_undefined, NULL);
+	skr_err_clear(&err);
+	/* --disable still works, and drops the keyslot from the token's list. */
+	assert_ok(skr_local_copy_disable(&t, fx.other_swtpm->tcti, &err), err);
+	assert_null(t.local);
+	assert_int_equal(t.n_keyslots, 1);
+	assert_int_equal(t.keyslots[0], 0);
+	snprintf(key, sizeof(key), "%s/unit-key.pem", dir);
+	assert_int_equal(access(key, F_OK), -1);
+	assert_int_equal(rmdir(dir), 0);
+	unsetenv("SKR_LOCAL_DIR");
+	skr_secret_free(out, SKR_LOCAL_MAX_SECRET);
 }
 
 /* ---- The TPM's own digests ---------------------------------------------------------------- */
@@ -791,6 +973,20 @@ static void test_policy_verify_software(void **state)
 	assert_failed_with(skr_local_policy_verify(fx.signer, &name, &bad, &err), err,
 			   SKR_R_local_policy_mismatch, NULL);
 	skr_err_clear(&err);
+	bad = p;
+	bad.pcr_mask &= ~SKR_LOCAL_GATE_MASK;
+	assert_failed_with(skr_local_policy_verify(fx.signer, &name, &bad, &err), err,
+			   SKR_R_local_policy_mismatch, "boot gate");
+	skr_err_clear(&err);
+	/* skr signs no policy without the gate. */
+	assert_failed_with(skr_local_policy_sign(fx.signer, &name, MASK & ~SKR_LOCAL_GATE_MASK,
+						 p.pcr_digest, 5, &bad, &err),
+			   err, SKR_R_usage, "leaves out PCR 15");
+	skr_err_clear(&err);
+	assert_failed_with(skr_local_policy_digest(MASK & ~SKR_LOCAL_GATE_MASK, p.pcr_digest, &name,
+						   5, bad.approved, &err),
+			   err, SKR_R_usage, "leaves out PCR 15");
+	skr_err_clear(&err);
 	name.name[10] ^= 1;
 	assert_failed_with(skr_local_policy_verify(fx.signer, &name, &p, &err), err,
 			   SKR_R_local_policy_mismatch, NULL);
@@ -800,7 +996,9 @@ static void test_pcr_digest(void **state)
 {
 	struct skr_pcr_banks *b = calloc(1, sizeof(*b));
 	struct skr_err err = { 0 };
-	uint8_t want[32], got[32], cat[64];
+	uint8_t want[32], got[32], cat[96];
+
+	const uint32_t gate = SKR_LOCAL_GATE_MASK;
 
 	assert_non_null(b);
 	b->count = 1;
@@ -808,18 +1006,29 @@ static void test_pcr_digest(void **state)
 	memset(b->bank[0].value[0], 0x11, 32);
 	memset(b->bank[0].value[7], 0x77, 32);
 	b->bank[0].extended_mask = (1u << 0) | (1u << 7);
+	/* PCR 0, PCR 7, then PCR 15 as zero: its value in the bank (none here) does not count. */
+	memset(cat, 0, sizeof(cat));
 	memcpy(cat, b->bank[0].value[0], 32);
 	memcpy(cat + 32, b->bank[0].value[7], 32);
 	EVP_Digest(cat, sizeof(cat), want, NULL, EVP_sha256(), NULL);
-	assert_ok(skr_local_pcr_digest(b, (1u << 0) | (1u << 7), got, &err), err);
+	assert_ok(skr_local_pcr_digest(b, (1u << 0) | (1u << 7) | gate, got, &err), err);
 	assert_memory_equal(got, want, 32);
-	assert_failed_with(skr_local_pcr_digest(b, (1u << 0) | (1u << 8), got, &err), err, SKR_R_usage,
-			   "PCR 8 has no sha256 value");
+	/* A moved PCR 15 (this boot's, read after an open) still gives the zero digest. */
+	memset(b->bank[0].value[15], 0x55, 32);
+	b->bank[0].extended_mask |= gate;
+	assert_ok(skr_local_pcr_digest(b, (1u << 0) | (1u << 7) | gate, got, &err), err);
+	assert_memory_equal(got, want, 32);
+	/* Without the gate: no digest, no policy. */
+	assert_failed_with(skr_local_pcr_digest(b, (1u << 0) | (1u << 7), got, &err), err, SKR_R_usage,
+			   "leaves out PCR 15, the boot gate");
+	skr_err_clear(&err);
+	assert_failed_with(skr_local_pcr_digest(b, (1u << 0) | (1u << 8) | gate, got, &err), err,
+			   SKR_R_usage, "PCR 8 has no sha256 value");
 	skr_err_clear(&err);
 	assert_failed_with(skr_local_pcr_digest(b, 0, got, &err), err, SKR_R_usage, NULL);
 	skr_err_clear(&err);
 	assert_ok(skr_pcr_bank_init(&b->bank[0], SKR_TPM_ALG_SHA1, &err), err);
-	assert_failed_with(skr_local_pcr_digest(b, 1, got, &err), err, SKR_R_usage, "no sha256");
+	assert_failed_with(skr_local_pcr_digest(b, 1 | gate, got, &err), err, SKR_R_usage, "no sha256");
 	free(b);
 }
 
@@ -974,6 +1183,8 @@ int main(void)
 		T(test_missing_counter),
 		T(test_blobs),
 		T(test_other_tpm),
+		T(test_boot_gate),
+		T(test_local_copy_pre_gate),
 		T(test_digests_match_tpm),
 		T(test_counter),
 		T(test_counter_foreign_index),
