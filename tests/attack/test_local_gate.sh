@@ -53,7 +53,7 @@ cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-ite
 	"$img" "$tmpd/pass" || { echo "FAIL luksFormat"; exit 1; }
 expect enroll 0 'enrolled' -- "$SKRCTL" enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" \
 	--ca "$bdir/ca.pem" --admin-token "$bdir/admin.token" --key-file "$tmpd/pass" \
-	--tcti "$TCTI" --key-id disk-g --pcrs 4,7 --timeout 10
+	--tcti "$TCTI" --key-id disk-g --pcrs 4,7 --weak-binding --timeout 10
 export SKR_LOCAL_DIR=$tmpd/local
 expect local-copy 0 'local copy sealed' -- "$SKRCTL" local-copy "$img" --key-file "$tmpd/pass" \
 	--tcti "$TCTI" --json
