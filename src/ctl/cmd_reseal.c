@@ -329,11 +329,14 @@ static const char *const op_path[] = {
 	[OP_COMMIT] = "/v1/refvals/commit", [OP_WITHDRAW] = "/v1/refvals/withdraw",
 };
 
+/* Members skr_answer_refvals checked (types, ranges) and sanitised (text). */
 static const char *answer_string(json_object *o, const char *key)
 {
-	json_object *v;
+	json_object *v = NULL;
+	const char *s;
 
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+	s = json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : NULL;
+	return s ? s : "";
 }
 
 static bool answer_bool(json_object *o, const char *key)
