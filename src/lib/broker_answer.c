@@ -301,11 +301,37 @@ static int refvals_check(const char *broker, json_object *resp, struct skr_err *
 	return safe_text(broker, resp, "detail", false, err);
 }
 
-int skr_answer_refvals(const char *broker, const char *path, json_object *resp,
-		       struct skr_err *err)
+/*
+ * Members other than the operation's own are dropped: skrctl prints the
+ * answer (--json), and only checked members may reach a terminal.
+ */
+static void keep_only(json_object *resp, const char *const *known)
 {
-	const char *op = path && !strncmp(path, "/v1/refvals", 11) ? path + 11 : "?";
+	const char *drop[32];
+	size_t n = 0, i;
 
+	do {
+		n = 0;
+		json_object_object_foreach(resp, key, val) {
+			(void)val;
+			for (i = 0; known[i] && strcmp(known[i], key); i++)
+				;
+			if (!known[i] && n < ARRAY_SIZE(drop))
+				drop[n++] = key;
+		}
+		for (i = 0; i < n; i++)
+			json_object_object_del(resp, drop[i]);
+	} while (n == ARRAY_SIZE(drop));
+}
+
+static const char *const submit_members[] = { "id", "state", "existed", "superseded", "note", NULL };
+static const char *const check_members[] = { "accepted", "id", "detail", "this_boot_matches",
+					     "submission_would_be", "note", NULL };
+static const char *const commit_members[] = { "id", "retired", "deleted", NULL };
+static const char *const withdraw_members[] = { "removed", NULL };
+
+static int refvals_op(const char *broker, const char *op, json_object *resp, struct skr_err *err)
+{
 	if (!strcmp(op, ""))
 		return int_member(broker, resp, "id", 1, INT64_MAX, NULL, err) < 0 ||
 				       enum_member(broker, resp, "state", submit_states, err) < 0 ||
@@ -322,7 +348,30 @@ int skr_answer_refvals(const char *broker, const char *path, json_object *resp,
 				       int_member(broker, resp, "deleted", 0, INT32_MAX, NULL, err) < 0
 			       ? -1
 			       : 0;
-	if (!strcmp(op, "/withdraw"))
-		return int_member(broker, resp, "removed", 0, INT32_MAX, NULL, err);
-	return skr_fail(err, SKR_R_usage, "no answer check for %s", path ? path : "(none)");
+	return int_member(broker, resp, "removed", 0, INT32_MAX, NULL, err);
+}
+
+int skr_answer_refvals(const char *broker, const char *path, json_object *resp,
+		       struct skr_err *err)
+{
+	static const struct {
+		const char *op;
+		const char *const *members;
+	} ops[] = {
+		{ "", submit_members },
+		{ "/check", check_members },
+		{ "/commit", commit_members },
+		{ "/withdraw", withdraw_members },
+	};
+	const char *op = path && !strncmp(path, "/v1/refvals", 11) ? path + 11 : "?";
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(ops) && strcmp(ops[i].op, op); i++)
+		;
+	if (i == ARRAY_SIZE(ops))
+		return skr_fail(err, SKR_R_usage, "no answer check for %s", path ? path : "(none)");
+	if (refvals_op(broker, op, resp, err) < 0)
+		return -1;
+	keep_only(resp, ops[i].members);
+	return 0;
 }

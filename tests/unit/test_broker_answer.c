@@ -176,10 +176,14 @@ static void refvals_checks(void **state)
 
 	(void)state;
 	o = parse("{\"id\": 3, \"state\": \"queued\", \"existed\": false, \"superseded\": 0, "
-		  "\"note\": \"\\u001b[31mred\"}");
+		  "\"note\": \"\\u001b[31mred\", \"extra\": \"\\u009b\", \"more\": 1}");
 	assert_ok(skr_answer_refvals(B, "/v1/refvals", o, &err), err);
 	assert_true(json_object_object_get_ex(o, "note", &note));
 	assert_string_equal(json_object_get_string(note), "\\x1b[31mred");
+	/* Members skrctl does not check do not reach its --json output. */
+	assert_false(json_object_object_get_ex(o, "extra", NULL));
+	assert_false(json_object_object_get_ex(o, "more", NULL));
+	assert_int_equal(json_object_object_length(o), 5);
 	json_object_put(o);
 	o = parse("{\"id\": 3, \"state\": \"owned\", \"existed\": false, \"superseded\": 0}");
 	assert_failed_with(skr_answer_refvals(B, "/v1/refvals", o, &err), err, SKR_R_broker_protocol,
