@@ -69,6 +69,7 @@ def answer(mode, path):
         "detail-2kb": (403, j({"error": "denied", "reason": "pcr_mismatch",
                                "detail": "PCR 7: " + "y" * 2048}), True),
         "mis-wrapped": (200, j(wrapped()), True),
+        "stall": (200, j(wrapped()), True),
         "denial-escapes": (403, j({"error": "denied", "reason": "pcr_mismatch",
                                    "detail": "PCR 7: seen 00" + ESCAPES + " expected 11"}), True),
         "denial-raw-bytes": (403, b'{"error": "denied", "reason": "pcr_mismatch", "detail": "PCR 7:'
@@ -92,6 +93,8 @@ class Handler(BaseHTTPRequestHandler):
         self.rfile.read(min(n, 1 << 20))
         with open(self.server.mode_file) as f:
             mode = f.read().strip()
+        if mode == "stall" and self.path == "/v1/release":
+            time.sleep(4)  # holds the client while the test looks at it
         status, body, with_length = answer(mode, self.path)
         try:
             self.send_response(status)

@@ -14,8 +14,13 @@
 here=$(cd "$(dirname "$0")" && pwd)
 SKRCTL=${SKRCTL:-$BUILD/skrctl}
 UNLOCK=$BUILD/skr-unlock
+PLUGIN=${SKR_TOKEN_PLUGIN:-$BUILD/libcryptsetup-token-skr.so}
+PLUGIN_DIR=$(cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$/\1/p')
+PLUGIN_DIR=${PLUGIN_DIR:-/lib/x86_64-linux-gnu/cryptsetup}
+installed_plugin=
 evil_pid=
 cleanup() {
+	[ -n "$installed_plugin" ] && rm -f "$installed_plugin"
 	[ -n "$evil_pid" ] && kill "$evil_pid" 2>/dev/null && wait "$evil_pid" 2>/dev/null
 	stop_vtpm
 	rm -rf "$out" "$err" "$tmpd"
@@ -148,5 +153,77 @@ assert all(0x20 <= ord(c) < 0x7f for c in r["detail"]), r["detail"]
 assert "\\x1b[2J" in r["detail"], r["detail"]
 PY
 clean release-json-clean-output "$out" "$err"
+
+# mlock refused (no CAP_IPC_LOCK, RLIMIT_MEMLOCK 0): said once, not ignored.
+# ASan makes mlock a no-op that succeeds, so only uninstrumented binaries can
+# show it; the plugin below (never instrumented) always does.
+NOLOCK="prlimit --memlock=0:0 setpriv --bounding-set -ipc_lock --inh-caps -ipc_lock --"
+echo denial-escapes > "$bdir/mode"
+if grep -q __asan_init "$SKRCTL" "$UNLOCK"; then
+	echo "SKIP release-mlock-refused, unlock-mlock-refused: ASan build (mlock always succeeds)"
+else
+	expect release-mlock-refused 1 'skr: warning: cannot lock memory .*secrets may be swapped' -- $NOLOCK \
+		"$SKRCTL" release --key-id disk-1 --broker "$EVIL" --ca "$bdir/ca.pem" --tcti "$TCTI" \
+		--timeout 20 --out "$tmpd/released"
+	[ "$(grep -c 'cannot lock memory' "$err")" = 1 ] && echo "PASS release-mlock-warned-once" ||
+		echo "FAIL release-mlock-warned-once: $(grep -c 'cannot lock memory' "$err")"
+	: > "$SKR_KMSG"
+	expect unlock-mlock-refused 1 'skr: warning: cannot lock memory .*secrets may be swapped' -- $NOLOCK \
+		setsid -w "$UNLOCK" --device "$img" --test-passphrase --no-prompt </dev/null
+	grep -q '^skr-unlock: warning: cannot lock memory' "$SKR_KMSG" && echo "PASS unlock-mlock-on-kmsg" ||
+		echo "FAIL unlock-mlock-on-kmsg: $(head -c 300 "$SKR_KMSG")"
+fi
+
+# No core dumps: a non-dumpable process's /proc/PID belongs to root whatever
+# its user (proc(5)), so skrctl and skr-unlock are run as nobody and looked at
+# while the broker holds their release.
+pub=$(mktemp -d)
+chmod 1777 "$pub"
+cp "$bdir/ca.pem" "$img" "$pub/" && chmod 644 "$pub/ca.pem" "$pub/disk.img"
+echo stall > "$bdir/mode"
+as_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@" >/dev/null 2>&1 </dev/null &
+	pid=$!
+	sleep 2
+	owner=$(stat -c %U "/proc/$pid" 2>/dev/null)
+	wait "$pid"
+}
+as_nobody "$SKRCTL" release --key-id disk-1 --broker "$EVIL" --ca "$pub/ca.pem" --tcti "$TCTI" --timeout 20 \
+	--out "$pub/released"
+[ "$owner" = root ] && echo "PASS release-not-dumpable" || echo "FAIL release-not-dumpable: /proc/PID owned by '$owner'"
+as_nobody env SKR_KMSG="$pub/kmsg" "$UNLOCK" --device "$pub/disk.img" --test-passphrase --no-prompt
+[ "$owner" = root ] && echo "PASS unlock-not-dumpable" || echo "FAIL unlock-not-dumpable: /proc/PID owned by '$owner'"
+rm -rf "$pub"
+
+# The token plugin (the same release client, loaded by cryptsetup): the
+# plugin directory is machine-wide, so take the lock test_unlock.sh takes.
+if [ -d "$PLUGIN_DIR" ] && [ -w "$PLUGIN_DIR" ] && [ -f "$PLUGIN" ]; then
+	exec 9>/run/lock/skr-token-plugin.lock
+	flock 9
+	installed_plugin=$PLUGIN_DIR/libcryptsetup-token-skr.so
+	cp "$PLUGIN" "$installed_plugin"
+	for mode in alg-null denial-escapes denial-raw-bytes detail-1mb; do
+		echo "$mode" > "$bdir/mode"
+		case $mode in
+		denial-*) words='skr: refused by https://127.0.0.1:[0-9]*: PCR 7 differs from the approved boot state (pcr_mismatch)' ;;
+		*) words="skr: the broker's answer did not follow the protocol (broker_protocol)" ;;
+		esac
+		cryptsetup open --test-passphrase --token-only --token-type skr "$img" >"$out" 2>"$err"
+		rc=$?
+		no_crash "plugin-$mode-no-crash"
+		[ "$rc" -ne 0 ] && grep -q "$words" "$err" && echo "PASS plugin-$mode-refused" ||
+			echo "FAIL plugin-$mode-refused: exit $rc: $(head -c 300 "$err")"
+		clean "plugin-$mode-clean-output" "$out" "$err"
+	done
+	echo denial-escapes > "$bdir/mode"
+	$NOLOCK cryptsetup open --test-passphrase --token-only --token-type skr "$img" >"$out" 2>"$err"
+	grep -q 'skr: warning: cannot lock memory' "$err" && echo "PASS plugin-mlock-refused-reported" ||
+		echo "FAIL plugin-mlock-refused-reported: $(head -c 300 "$err")"
+	rm -f "$installed_plugin"
+	installed_plugin=
+	flock -u 9
+else
+	echo "FAIL plugin-install: $PLUGIN_DIR is not writable or $PLUGIN is missing"
+fi
 
 [ "$fails" -eq 0 ]
