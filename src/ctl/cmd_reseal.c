@@ -456,6 +456,8 @@ static int run_device(const struct reseal_args *a, const char *device, json_obje
 			skr_token_free(&tok);
 		}
 		if (err.reason != SKR_R_ok) {
+			/* The detail may quote the header or a broker. */
+			skr_sanitize_inplace(err.detail, sizeof(err.detail));
 			json_object_object_add(j.report, "reason",
 					       json_object_new_string(skr_reason_name(err.reason)));
 			json_object_object_add(j.report, "detail", json_object_new_string(err.detail));

@@ -297,6 +297,8 @@ static int attested_exchange(struct exchange *x, uint8_t *secret_out, size_t *se
 			break;
 		}
 		if (!retryable(&attempt_err) || now_ms() >= x->deadline) {
+			/* Details quote brokers (and their URLs, from a token): safe to print. */
+			skr_sanitize_inplace(attempt_err.detail, sizeof(attempt_err.detail));
 			*err = attempt_err;
 			break;
 		}

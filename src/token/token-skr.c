@@ -205,32 +205,43 @@ static void ca_subject(const char *pem, char *out, size_t n)
 	BIO_free(bio);
 }
 
+/* One dump line; the header's text is the attacker's: sanitised. */
+static void dump_line(struct crypt_device *cd, const char *label, const char *value)
+{
+	char safe[512];
+
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr %-8s %s\n", label,
+		   skr_sanitize_text(value, SIZE_MAX, safe, sizeof(safe)));
+}
+
 void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 {
 	struct skr_err err = { 0 };
 	struct skr_token t;
-	char pcrs[96] = "", subject[256];
+	char pcrs[96] = "", subject[256], timeout[32];
 	size_t i, used = 0;
 
 	if (skr_token_parse(json, &t, &err) < 0) {
+		skr_sanitize_inplace(err.detail, sizeof(err.detail));
 		crypt_logf(cd, CRYPT_LOG_ERROR, "\tinvalid skr token: %s", err.detail);
 		return;
 	}
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr key id:  %s\n", t.key_id);
+	dump_line(cd, "key id:", t.key_id);
 	for (i = 0; i < t.n_brokers; i++)
-		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr broker:  %s\n", t.brokers[i]);
+		dump_line(cd, "broker:", t.brokers[i]);
 	for (i = 0; i < 24; i++)
 		if (t.pcr_mask & (1u << i) && used < sizeof(pcrs))
 			used += (size_t)snprintf(pcrs + used, sizeof(pcrs) - used, "%s%zu",
 						 used ? "," : "", i);
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr PCRs:    %s\n", used ? pcrs : "(as the broker asks)");
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr timeout: %u s\n", t.timeout);
+	dump_line(cd, "PCRs:", used ? pcrs : "(as the broker asks)");
+	snprintf(timeout, sizeof(timeout), "%u s", t.timeout);
+	dump_line(cd, "timeout:", timeout);
 	ca_subject(t.ca_pem, subject, sizeof(subject));
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr CA:      %s\n", subject);
+	dump_line(cd, "CA:", subject);
 	if (t.tcti)
-		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr TCTI:    %s\n", t.tcti);
+		dump_line(cd, "TCTI:", t.tcti);
 	if (t.vcek)
-		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr VCEK:    %s\n", t.vcek);
+		dump_line(cd, "VCEK:", t.vcek);
 	skr_token_free(&t);
 }
 

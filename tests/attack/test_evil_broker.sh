@@ -174,9 +174,10 @@ else
 		echo "FAIL unlock-mlock-on-kmsg: $(head -c 300 "$SKR_KMSG")"
 fi
 
-# No core dumps: a non-dumpable process's /proc/PID belongs to root whatever
-# its user (proc(5)), so skrctl and skr-unlock are run as nobody and looked at
-# while the broker holds their release.
+# No core dumps: the files under a non-dumpable process's /proc/PID (not the
+# directory itself) belong to root whatever its user (proc(5)), so skrctl and
+# skr-unlock run as nobody and are looked at while the broker holds their
+# release.
 pub=$(mktemp -d)
 chmod 1777 "$pub"
 cp "$bdir/ca.pem" "$img" "$pub/" && chmod 644 "$pub/ca.pem" "$pub/disk.img"
@@ -185,14 +186,14 @@ as_nobody() {
 	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@" >/dev/null 2>&1 </dev/null &
 	pid=$!
 	sleep 2
-	owner=$(stat -c %U "/proc/$pid" 2>/dev/null)
+	owner=$(stat -c %U "/proc/$pid/environ" 2>/dev/null)
 	wait "$pid"
 }
 as_nobody "$SKRCTL" release --key-id disk-1 --broker "$EVIL" --ca "$pub/ca.pem" --tcti "$TCTI" --timeout 20 \
 	--out "$pub/released"
-[ "$owner" = root ] && echo "PASS release-not-dumpable" || echo "FAIL release-not-dumpable: /proc/PID owned by '$owner'"
+[ "$owner" = root ] && echo "PASS release-not-dumpable" || echo "FAIL release-not-dumpable: /proc/PID/environ owned by '$owner'"
 as_nobody env SKR_KMSG="$pub/kmsg" "$UNLOCK" --device "$pub/disk.img" --test-passphrase --no-prompt
-[ "$owner" = root ] && echo "PASS unlock-not-dumpable" || echo "FAIL unlock-not-dumpable: /proc/PID owned by '$owner'"
+[ "$owner" = root ] && echo "PASS unlock-not-dumpable" || echo "FAIL unlock-not-dumpable: /proc/PID/environ owned by '$owner'"
 rm -rf "$pub"
 
 # The token plugin (the same release client, loaded by cryptsetup): the
@@ -219,6 +220,19 @@ if [ -d "$PLUGIN_DIR" ] && [ -w "$PLUGIN_DIR" ] && [ -f "$PLUGIN" ]; then
 	$NOLOCK cryptsetup open --test-passphrase --token-only --token-type skr "$img" >"$out" 2>"$err"
 	grep -q 'skr: warning: cannot lock memory' "$err" && echo "PASS plugin-mlock-refused-reported" ||
 		echo "FAIL plugin-mlock-refused-reported: $(head -c 300 "$err")"
+	# The header is the attacker's too: luksDump shows its text defused.
+	cp "$img" "$tmpd/dump.img"
+	sed 's/"disk-1"/"disk-1\\u001b[2J\\u001b]0;owned\\u0007\\u009b"/' "$tmpd/token.json" > "$tmpd/evil-token.json"
+	cryptsetup token import "$tmpd/dump.img" --json-file "$tmpd/evil-token.json" --token-id 5 >/dev/null 2>&1
+	cryptsetup luksDump "$tmpd/dump.img" >"$out" 2>"$err"
+	grep -q 'skr key id: *disk-1\\x1b\[2J\\x1b\]0;owned\\x07\\xc2\\x9b' "$out" &&
+		echo "PASS plugin-dump-escapes-shown-as-text" || echo "FAIL plugin-dump-escapes-shown-as-text: $(grep -a 'key id' "$out" | od -c | head -5)"
+	# (luksDump indents with tabs: those are allowed here)
+	if LC_ALL=C grep -qaP '[\x00-\x08\x0b-\x1f\x7f-\xff]' "$out" "$err"; then
+		echo "FAIL plugin-dump-clean-output: $(LC_ALL=C grep -haP '[\x00-\x08\x0b-\x1f\x7f-\xff]' "$out" "$err" | od -An -c | head -c 300)"
+	else
+		echo "PASS plugin-dump-clean-output"
+	fi
 	rm -f "$installed_plugin"
 	installed_plugin=
 	flock -u 9
