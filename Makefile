@@ -147,8 +147,12 @@ check:
 	$(MAKE) -j$(NPROC) BUILD=build SAN= build/libcryptsetup-token-skr.so
 	$(MAKE) -j$(NPROC) BUILD=build/san SAN=1 SKR_TOKEN_PLUGIN=$(CURDIR)/build/libcryptsetup-token-skr.so tests
 
-$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libskr.a
-	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+# Targets of the broker's handlers link its library, and the test helpers
+# (a software VM for evidence that verifies); cmdline.o is skr-unlock's.
+FUZZ_LINK := $(BUILD)/src/unlock/cmdline.o $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/broker_fixture.h $(FUZZ_LINK)
+	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -fsanitize=fuzzer -o $@ $< $(FUZZ_LINK) \
+		$(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 fuzz-build: $(FUZZ_BIN)
 

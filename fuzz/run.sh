@@ -40,7 +40,8 @@ max_len() {
 	snp_report) echo 2048 ;;	# a report is 1184 bytes
 	tpms_attest) echo 4608 ;;	# TPMS_ATTEST is at most 4096 bytes
 	hcl_report) echo 16384 ;;	# 1236-byte fixed part + claims
-	evidence) echo 32768 ;;		# real bundles are about 8 KiB of JSON
+	evidence | broker_attested) echo 32768 ;;	# real bundles are about 8 KiB of JSON
+	broker_answer) echo 70000 ;;	# probes the client's 64 KiB answer bound
 	eventlog | pe | predict) echo 65536 ;;	# the seed logs and images are up to 33 KiB
 	*) echo "" ;;
 	esac

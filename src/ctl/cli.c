@@ -38,9 +38,12 @@ static int exit_status(const struct skr_err *err)
 int cli_finish(const struct skr_err *err, json_object *result, bool json)
 {
 	bool valid = err->reason == SKR_R_ok;
+	char detail[sizeof(err->detail)];
 
+	/* A detail may quote a broker or a LUKS2 header: no control byte reaches the terminal. */
+	skr_sanitize_text(err->detail, sizeof(err->detail), detail, sizeof(detail));
 	if (!valid)
-		fprintf(stderr, "skrctl: %s: %s\n", skr_reason_name(err->reason), err->detail);
+		fprintf(stderr, "skrctl: %s: %s\n", skr_reason_name(err->reason), detail);
 	if (json) {
 		if (!result)
 			result = json_object_new_object();
@@ -48,7 +51,7 @@ int cli_finish(const struct skr_err *err, json_object *result, bool json)
 		if (!valid) {
 			json_object_object_add(result, "reason",
 					       json_object_new_string(skr_reason_name(err->reason)));
-			json_object_object_add(result, "detail", json_object_new_string(err->detail));
+			json_object_object_add(result, "detail", json_object_new_string(detail));
 		}
 		cli_print_json(result);
 	}

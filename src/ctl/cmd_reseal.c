@@ -329,11 +329,14 @@ static const char *const op_path[] = {
 	[OP_COMMIT] = "/v1/refvals/commit", [OP_WITHDRAW] = "/v1/refvals/withdraw",
 };
 
+/* Members skr_answer_refvals checked (types, ranges) and sanitised (text). */
 static const char *answer_string(json_object *o, const char *key)
 {
-	json_object *v;
+	json_object *v = NULL;
+	const char *s;
 
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+	s = json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : NULL;
+	return s ? s : "";
 }
 
 static bool answer_bool(json_object *o, const char *key)
@@ -480,6 +483,8 @@ static int run_device(const struct reseal_args *a, const char *device, json_obje
 			skr_token_free(&tok);
 		}
 		if (err.reason != SKR_R_ok) {
+			/* The detail may quote the header or a broker. */
+			skr_sanitize_inplace(err.detail, sizeof(err.detail));
 			json_object_object_add(j.report, "reason",
 					       json_object_new_string(skr_reason_name(err.reason)));
 			json_object_object_add(j.report, "detail", json_object_new_string(err.detail));

@@ -2,6 +2,7 @@
 /* skrctl: enrollment, reseal and offline verification for skr. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "cli.h"
 
@@ -66,6 +67,14 @@ static void usage(FILE *to)
 int main(int argc, char **argv)
 {
 	size_t i;
+
+	/*
+	 * release, enroll, reseal and local-copy hold disk secrets and admin
+	 * tokens: no core dump of this process, and no ptrace by other users.
+	 * Set first, before any secret exists.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fprintf(stderr, "skrctl: warning: cannot disable core dumps: secrets may reach a core file\n");
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);

@@ -206,8 +206,10 @@ static int admin_fail(const char *url, const char *what, long status, json_objec
 {
 	json_object *d = NULL;
 
-	if (resp)
-		json_object_object_get_ex(resp, "detail", &d);
+	/* A detail that is not a string is not shown (cli_finish sanitises the rest). */
+	if (!resp || !json_object_object_get_ex(resp, "detail", &d) ||
+	    !json_object_is_type(d, json_type_string))
+		d = NULL;
 	return skr_fail(err, status == 409 ? SKR_R_key_exists : SKR_R_broker_protocol,
 			"%s: %s: HTTP %ld%s%s", url, what, status, d ? ": " : "",
 			d ? json_object_get_string(d) : "");

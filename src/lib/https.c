@@ -17,7 +17,7 @@ static void curl_init_once(void)
 
 struct sink {
 	struct skr_buf *buf;
-	size_t cap;
+	size_t cap, max;
 	bool overflow;
 };
 
@@ -27,7 +27,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 	size_t len = size * n;
 	uint8_t *grown;
 
-	if (s->buf->len + len > SKR_HTTPS_MAX_RESPONSE) {
+	if (len > s->max || s->buf->len > s->max - len) {
 		s->overflow = true;
 		return 0;	/* aborts the transfer */
 	}
@@ -44,13 +44,13 @@ static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 	return len;
 }
 
-int skr_https_request(const char *method, const char *base_url, const char *path,
-		       const char *body, const char *bearer, const struct skr_https_ca *ca,
-		       unsigned connect_ms, unsigned total_ms, long *status, struct skr_buf *resp,
-		       struct skr_err *err)
+static int request(const char *method, const char *base_url, const char *path, const char *body,
+		   const char *bearer, const struct skr_https_ca *ca, unsigned connect_ms,
+		   unsigned total_ms, size_t max, long *status, struct skr_buf *resp,
+		   struct skr_err *err)
 {
 	struct curl_slist *headers = NULL;
-	struct sink sink = { .buf = resp };
+	struct sink sink = { .buf = resp, .max = max };
 	char url[2048];
 	char *auth = NULL;
 	CURLcode rc;
@@ -113,6 +113,9 @@ int skr_https_request(const char *method, const char *base_url, const char *path
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
 	if (strcmp(method, body ? "POST" : "GET") != 0)
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	/* A Content-Length beyond the bound ends the transfer before the body;
+	 * without one, on_data stops at the bound. */
+	curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
 	rc = curl_easy_perform(curl);
@@ -124,19 +127,30 @@ int skr_https_request(const char *method, const char *base_url, const char *path
 		OPENSSL_cleanse(auth, strlen(auth));
 		free(auth);
 	}
-	if (sink.overflow)
-		return skr_fail(err, SKR_R_broker_protocol, "%s answered more than %u bytes", base_url,
-				SKR_HTTPS_MAX_RESPONSE);
+	if (sink.overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+		skr_buf_free(resp);
+		return skr_fail(err, SKR_R_broker_protocol, "%s answered more than %zu bytes", base_url,
+				max);
+	}
 	if (rc != CURLE_OK)
 		return skr_fail(err, SKR_R_broker_unreachable, "%s: %s", base_url,
 				curl_easy_strerror(rc));
 	return 0;
 }
 
+int skr_https_request(const char *method, const char *base_url, const char *path,
+		       const char *body, const char *bearer, const struct skr_https_ca *ca,
+		       unsigned connect_ms, unsigned total_ms, long *status, struct skr_buf *resp,
+		       struct skr_err *err)
+{
+	return request(method, base_url, path, body, bearer, ca, connect_ms, total_ms,
+		       SKR_HTTPS_MAX_RESPONSE, status, resp, err);
+}
+
 int skr_https_post_json(const char *base_url, const char *path, const char *body,
 			const struct skr_https_ca *ca, unsigned connect_ms, unsigned total_ms,
 			long *status, struct skr_buf *resp, struct skr_err *err)
 {
-	return skr_https_request("POST", base_url, path, body, NULL, ca, connect_ms, total_ms,
-				 status, resp, err);
+	return request("POST", base_url, path, body, NULL, ca, connect_ms, total_ms,
+		       SKR_HTTPS_MAX_ANSWER, status, resp, err);
 }

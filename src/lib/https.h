@@ -6,7 +6,11 @@
 #include "err.h"
 #include "util.h"
 
+/* Admin API answers (lists, audit rows) */
 #define SKR_HTTPS_MAX_RESPONSE (1u << 20)
+/* Answers of the attested protocol (challenge, release, reseal): a few hundred
+ * bytes; what a broker sends beyond this is refused (broker_protocol) unread. */
+#define SKR_HTTPS_MAX_ANSWER (64u * 1024)
 
 /*
  * POSTs body to base_url + path.  Transport failures (connect, TLS, timeout)
@@ -29,6 +33,7 @@ int skr_https_request(const char *method, const char *base_url, const char *path
 		       unsigned connect_ms, unsigned total_ms, long *status, struct skr_buf *resp,
 		       struct skr_err *err);
 
+/* POST of JSON for the attested protocol: the answer is bounded by SKR_HTTPS_MAX_ANSWER. */
 int skr_https_post_json(const char *base_url, const char *path, const char *body,
 			const struct skr_https_ca *ca, unsigned connect_ms, unsigned total_ms,
 			long *status, struct skr_buf *resp, struct skr_err *err);

@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "amd_chain.h"
+#include "broker_answer.h"
 #include "gate.h"
 #include "https.h"
 #include "json_util.h"
@@ -40,7 +41,7 @@ struct exchange {
 	const char *broker;
 	double deadline;
 	struct skr_release_timing *timing;
-	struct skr_buf nonce;
+	struct skr_challenge ch;	/* this exchange's challenge, validated */
 	uint32_t pcr_mask;
 	struct skr_tpm *tpm;
 	struct skr_tpm_key key;
@@ -53,12 +54,18 @@ static unsigned remaining_ms(const struct exchange *x)
 	return left < 1 ? 1 : (unsigned)left;
 }
 
-static int post(struct exchange *x, const char *path, json_object *req, long *status,
-		json_object **resp, struct skr_err *err)
+/*
+ * One call; 0 only for a 200 answer that is one JSON object (*resp, owned).
+ * Every other answer fails as skr_answer_failure classifies it.
+ */
+static int post(struct exchange *x, const char *path, json_object *req, json_object **resp,
+		struct skr_err *err)
 {
 	_cleanup_buf_ struct skr_buf body = { 0 };
 	unsigned connect = x->o->connect_timeout_ms ? x->o->connect_timeout_ms : DEFAULT_CONNECT_MS;
+	struct skr_err parse_err = { 0 };
 	double t0 = now_ms();
+	long status = 0;
 	int rc;
 
 	*resp = NULL;
@@ -66,82 +73,39 @@ static int post(struct exchange *x, const char *path, json_object *req, long *st
 
 	rc = skr_https_post_json(x->broker, path, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
 				 &ca, connect < remaining_ms(x) ? connect : remaining_ms(x),
-				 remaining_ms(x), status, &body, err);
+				 remaining_ms(x), &status, &body, err);
 	x->timing->network_ms += now_ms() - t0;
 	if (rc < 0)
 		return -1;
-	*resp = body.len ? json_tokener_parse((const char *)body.data) : NULL;
-	if (!*resp || !json_object_is_type(*resp, json_type_object)) {
+	if (status >= 500 && status <= 599)
+		return skr_answer_failure(x->broker, path, status, NULL, err);
+	if (skr_answer_parse_body(x->broker, body.data, body.len, resp, &parse_err) < 0) {
+		if (status == 200) {
+			*err = parse_err;
+			return -1;
+		}
+		return skr_answer_failure(x->broker, path, status, NULL, err);
+	}
+	if (status != 200) {
+		skr_answer_failure(x->broker, path, status, *resp, err);
 		json_object_put(*resp);
 		*resp = NULL;
-		return skr_fail(err, SKR_R_broker_protocol, "%s%s answered HTTP %ld without JSON",
-				x->broker, path, *status);
-	}
-	return 0;
-}
-
-/* A denial (403) carries a reason code: it becomes ours, with the broker's detail. */
-static int broker_refusal(const struct exchange *x, long status, json_object *resp,
-			  struct skr_err *err)
-{
-	json_object *reason = NULL, *detail = NULL;
-	enum skr_reason r;
-
-	json_object_object_get_ex(resp, "reason", &reason);
-	json_object_object_get_ex(resp, "detail", &detail);
-	r = skr_reason_from_name(reason ? json_object_get_string(reason) : NULL);
-	if (status == 403 && r < SKR_R__COUNT && skr_reason_class(r) == SKR_CLASS_VERIFY)
-		return skr_fail(err, r, "%s refused: %s", x->broker,
-				detail ? json_object_get_string(detail) : "");
-	if (status >= 500)
-		return skr_fail(err, SKR_R_broker_unreachable, "%s failed with HTTP %ld", x->broker,
-				status);
-	return skr_fail(err, SKR_R_broker_protocol, "%s answered HTTP %ld: %s", x->broker, status,
-			detail ? json_object_get_string(detail) : "no detail");
-}
-
-static int challenge_pcrs(json_object *resp, uint32_t *mask)
-{
-	json_object *pcrs, *idx;
-	size_t i;
-
-	*mask = 0;
-	if (!json_object_object_get_ex(resp, "pcrs", &pcrs) ||
-	    !json_object_object_get_ex(pcrs, "indexes", &idx) ||
-	    !json_object_is_type(idx, json_type_array))
-		return 0;
-	for (i = 0; i < json_object_array_length(idx); i++) {
-		int n = json_object_get_int(json_object_array_get_idx(idx, i));
-
-		if (n >= 0 && n < SKR_PCR_COUNT)
-			*mask |= 1u << n;
+		return -1;
 	}
 	return 0;
 }
 
 static int challenge(struct exchange *x, struct skr_err *err)
 {
-	json_object *req = json_object_new_object(), *resp = NULL, *nonce;
-	long status = 0;
+	json_object *req = json_object_new_object(), *resp = NULL;
 	int rc = -1;
 
 	json_object_object_add(req, "key_id", json_object_new_string(x->o->key_id));
-	if (post(x, "/v1/challenge", req, &status, &resp, err) < 0)
+	if (post(x, "/v1/challenge", req, &resp, err) < 0 ||
+	    skr_answer_challenge(x->broker, resp, &x->ch, err) < 0)
 		goto out;
-	if (status != 200) {
-		broker_refusal(x, status, resp, err);
-		goto out;
-	}
-	if (!json_object_object_get_ex(resp, "nonce", &nonce) ||
-	    skr_base64_decode(json_object_get_string(nonce), (size_t)json_object_get_string_len(nonce),
-			      &x->nonce, "nonce", err) < 0 ||
-	    x->nonce.len == 0 || x->nonce.len > 64) {
-		skr_fail(err, SKR_R_broker_protocol, "%s sent no usable nonce", x->broker);
-		goto out;
-	}
 	/* The broker's PCRs, the caller's on top (a hint), and always the boot gate (gate.h). */
-	challenge_pcrs(resp, &x->pcr_mask);
-	x->pcr_mask |= x->o->pcr_mask | (1u << SKR_GATE_PCR);
+	x->pcr_mask = x->ch.pcr_mask | x->o->pcr_mask | (1u << SKR_GATE_PCR);
 	rc = 0;
 out:
 	json_object_put(req);
@@ -182,9 +146,9 @@ static int collect_evidence(struct exchange *x, json_object **evidence, struct s
 	if (!pcrs)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	if (skr_tpm_read_hcl(x->tpm, &hcl, err) < 0 || skr_tpm_create_wrap_key(x->tpm, &x->key, err) < 0 ||
-	    skr_tpm_certify(x->tpm, &x->key, SKR_TPM_AK_HANDLE, x->nonce.data, x->nonce.len,
+	    skr_tpm_certify(x->tpm, &x->key, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce),
 			    &cert_attest, &cert_sig, err) < 0 ||
-	    skr_tpm_quote(x->tpm, SKR_TPM_AK_HANDLE, x->nonce.data, x->nonce.len, x->pcr_mask,
+	    skr_tpm_quote(x->tpm, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce), x->pcr_mask,
 			  &q_attest, &q_sig, pcrs, err) < 0)
 		goto out;
 	ev = json_object_new_object();
@@ -212,56 +176,36 @@ out:
 	return rc;
 }
 
-static int wrapped_field(json_object *w, const char *key, uint8_t *out, size_t min, size_t max,
-			 size_t *len, struct skr_err *err)
-{
-	_cleanup_buf_ struct skr_buf raw = { 0 };
-	json_object *v;
-
-	if (!json_object_object_get_ex(w, key, &v) ||
-	    skr_base64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v), &raw,
-			      key, err) < 0 ||
-	    raw.len < min || raw.len > max)
-		return skr_fail(err, SKR_R_broker_protocol, "wrapped \"%s\" is missing or mis-sized", key);
-	memcpy(out, raw.data, raw.len);
-	if (len)
-		*len = raw.len;
-	return 0;
-}
-
-static int parse_wrapped(json_object *resp, struct skr_wrapped *w, struct skr_err *err)
-{
-	json_object *wrapped, *alg;
-
-	if (!json_object_object_get_ex(resp, "wrapped", &wrapped) ||
-	    !json_object_object_get_ex(wrapped, "alg", &alg) ||
-	    strcmp(json_object_get_string(alg), SKR_WRAP_ALG) != 0)
-		return skr_fail(err, SKR_R_broker_protocol, "the broker's answer is not %s", SKR_WRAP_ALG);
-	return wrapped_field(wrapped, "epk", w->epk, SKR_WRAP_EPK_SIZE, SKR_WRAP_EPK_SIZE, NULL, err) < 0 ||
-			       wrapped_field(wrapped, "iv", w->iv, SKR_WRAP_IV_SIZE, SKR_WRAP_IV_SIZE, NULL, err) < 0 ||
-			       wrapped_field(wrapped, "ciphertext", w->ciphertext, 1, SKR_WRAP_MAX_SECRET,
-					     &w->ciphertext_len, err) < 0 ||
-			       wrapped_field(wrapped, "tag", w->tag, SKR_WRAP_TAG_SIZE, SKR_WRAP_TAG_SIZE, NULL, err) < 0
-		       ? -1
-		       : 0;
-}
-
-/* Z from the vTPM, then the secret; Z is wiped whatever happens. */
+/*
+ * Z from the vTPM, then the secret; Z is wiped whatever happens.  The answer
+ * was checked field by field (and epk is a point on P-256) before the vTPM
+ * sees it; a secret that does not open is the broker's fault (or an
+ * attacker's on the way), never this VM's: broker_protocol.
+ */
 static int unwrap(struct exchange *x, json_object *resp, uint8_t *secret, size_t *len,
 		  struct skr_err *err)
 {
 	struct skr_wrapped w;
+	struct skr_err open_err = { 0 };
 	uint8_t *z = skr_secret_alloc(SKR_WRAP_COORD);
 	double t0 = now_ms();
-	int rc;
+	int rc = -1;
 
 	if (!z)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
-	rc = parse_wrapped(resp, &w, err) < 0 || skr_tpm_ecdh_zgen(x->tpm, &x->key, w.epk, z, err) < 0 ||
-			     skr_unwrap_with_z(z, &w, x->nonce.data, x->nonce.len, x->o->key_id, secret,
-					       len, err) < 0
-		     ? -1
-		     : 0;
+	if (skr_answer_wrapped(x->broker, resp, &w, err) < 0 ||
+	    skr_tpm_ecdh_zgen(x->tpm, &x->key, w.epk, z, err) < 0)
+		goto out;
+	if (skr_unwrap_with_z(z, &w, x->ch.nonce, sizeof(x->ch.nonce), x->o->key_id, secret, len,
+			      &open_err) < 0) {
+		skr_fail(err, SKR_R_broker_protocol,
+			 "%s: the wrapped secret does not open with this vTPM's key, nonce and key id "
+			 "(wrong epk, iv, ciphertext or tag)", x->broker);
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(&w, sizeof(w));
 	skr_secret_free(z, SKR_WRAP_COORD);
 	x->timing->tpm_ms += now_ms() - t0;
 	return rc;
@@ -270,7 +214,6 @@ static int unwrap(struct exchange *x, json_object *resp, uint8_t *secret, size_t
 static int exchange_once(struct exchange *x, uint8_t *secret, size_t *len, struct skr_err *err)
 {
 	json_object *req = NULL, *evidence = NULL, *resp = NULL;
-	long status = 0;
 	int rc = -1;
 	char *nonce_b64;
 
@@ -278,7 +221,7 @@ static int exchange_once(struct exchange *x, uint8_t *secret, size_t *len, struc
 		goto out;
 	req = json_object_new_object();
 	json_object_object_add(req, "key_id", json_object_new_string(x->o->key_id));
-	nonce_b64 = skr_base64_encode(x->nonce.data, x->nonce.len);
+	nonce_b64 = skr_base64_encode(x->ch.nonce, sizeof(x->ch.nonce));
 	json_object_object_add(req, "nonce", json_object_new_string(nonce_b64 ? nonce_b64 : ""));
 	free(nonce_b64);
 	json_object_object_add(req, "evidence", evidence);
@@ -287,22 +230,18 @@ static int exchange_once(struct exchange *x, uint8_t *secret, size_t *len, struc
 		json_object_object_foreach(x->extra, k, v)
 			json_object_object_add(req, k, json_object_get(v));
 	}
-	if (post(x, x->path, req, &status, &resp, err) < 0)
+	if (post(x, x->path, req, &resp, err) < 0)
 		goto out;
-	if (status != 200) {
-		broker_refusal(x, status, resp, err);
-		goto out;
-	}
 	if (secret) {
 		rc = unwrap(x, resp, secret, len, err);
-	} else {
+	} else if (skr_answer_refvals(x->broker, x->path, resp, err) == 0) {
 		x->answer = resp;
 		resp = NULL;
 		rc = 0;
 	}
 out:
 	skr_tpm_key_flush(x->tpm, &x->key);
-	skr_buf_free(&x->nonce);
+	OPENSSL_cleanse(&x->ch, sizeof(x->ch));
 	json_object_put(evidence);
 	json_object_put(req);
 	json_object_put(resp);
@@ -360,6 +299,8 @@ static int attested_exchange(struct exchange *x, uint8_t *secret_out, size_t *se
 			break;
 		}
 		if (!retryable(&attempt_err) || now_ms() >= x->deadline) {
+			/* Details quote brokers (and their URLs, from a token): safe to print. */
+			skr_sanitize_inplace(attempt_err.detail, sizeof(attempt_err.detail));
 			*err = attempt_err;
 			break;
 		}

@@ -44,7 +44,9 @@ struct skr_release_timing {
  * Failure reasons: a broker's denial reason (e.g. pcr_mismatch) with its
  * detail; broker_unreachable when no broker answered before the deadline;
  * tpm_unavailable / tpm_* when the vTPM fails; broker_protocol for answers
- * that do not follow the protocol.
+ * that do not follow the protocol (every field is checked, broker_answer.h,
+ * and the detail names the one that is wrong) and for a wrapped secret that
+ * does not open.  Text from the broker reaches err->detail sanitised.
  */
 int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *secret_len,
 		struct skr_release_timing *timing, struct skr_err *err);
@@ -55,7 +57,8 @@ int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *s
  * "gate_events" (the boot gate log, skr_gate_log_read(NULL); a missing log
  * is [], a malformed one fails the call) and the members of fields (which may
  * name their own "gate_events"); *answer is the broker's 200 answer (caller
- * puts it).  Failures as skr_release.
+ * puts it), its members checked and reduced to the ones the protocol defines
+ * for path (skr_answer_refvals).  Failures as skr_release.
  */
 int skr_attested_call(const struct skr_release_opts *o, const char *path, json_object *fields,
 		      json_object **answer, struct skr_err *err);

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -277,13 +278,40 @@ bool skr_is_zero(const void *p, size_t len)
 	return acc == 0;
 }
 
+static void (*lock_warning)(const char *message);
+static atomic_bool lock_failed;
+
+void skr_secret_set_lock_warning(void (*warn)(const char *message))
+{
+	lock_warning = warn;
+}
+
+bool skr_secret_lock_failed(void)
+{
+	return atomic_load(&lock_failed);
+}
+
 void *skr_secret_alloc(size_t len)
 {
 	void *p = calloc(1, len ? len : 1);
+	char msg[160];
+	int e;
 
-	/* Locking can fail under RLIMIT_MEMLOCK; the wipe on free still holds. */
-	if (p)
-		(void)mlock(p, len);
+	/*
+	 * Locking can fail under RLIMIT_MEMLOCK; the memory is still usable and
+	 * wiped on free, but the secret may reach swap: say so, once.
+	 */
+	if (p && mlock(p, len ? len : 1) < 0) {
+		e = errno;
+		if (!atomic_exchange(&lock_failed, true)) {
+			snprintf(msg, sizeof(msg), "cannot lock memory (%s): secrets may be swapped",
+				 strerror(e));
+			if (lock_warning)
+				lock_warning(msg);
+			else
+				fprintf(stderr, "skr: warning: %s\n", msg);
+		}
+	}
 	return p;
 }
 
@@ -292,6 +320,54 @@ void skr_secret_free(void *p, size_t len)
 	if (!p)
 		return;
 	OPENSSL_cleanse(p, len);
-	(void)munlock(p, len);
+	(void)munlock(p, len ? len : 1);
 	free(p);
+}
+
+char *skr_sanitize_text(const char *in, size_t in_len, char *out, size_t out_size)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	if (!out || out_size < 4) {
+		if (out && out_size)
+			out[0] = 0;
+		return out;
+	}
+	/* Room is kept for the "..." that marks a cut. */
+	for (i = 0; in && i < in_len && in[i]; i++) {
+		unsigned char c = (unsigned char)in[i];
+		size_t need = c >= 0x20 && c < 0x7f ? 1 : 4;
+
+		if (o + need > out_size - 4) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (need == 1) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = digits[c >> 4];
+			out[o++] = digits[c & 15];
+		}
+	}
+	out[o] = 0;
+	return out;
+}
+
+void skr_sanitize_inplace(char *s, size_t size)
+{
+	char *copy;
+
+	if (!s || !size)
+		return;
+	copy = strndup(s, size - 1);
+	if (!copy) {
+		s[0] = 0;	/* nothing unsafe can be shown */
+		return;
+	}
+	skr_sanitize_text(copy, strlen(copy), s, size);
+	free(copy);
 }

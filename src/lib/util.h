@@ -68,9 +68,31 @@ bool skr_ct_equal(const void *a, const void *b, size_t len);
 
 bool skr_is_zero(const void *p, size_t len);
 
-/* Memory for secrets: mlock()ed where permitted, always wiped on free. */
+/*
+ * Memory for secrets: mlock()ed, always wiped on free.  When mlock fails
+ * (RLIMIT_MEMLOCK, no CAP_IPC_LOCK) the memory is still returned, and the
+ * failure is reported once per process: to the hook set with
+ * skr_secret_set_lock_warning, or else as one line on stderr ("cannot lock
+ * memory: secrets may be swapped").  Never silently.
+ */
 void *skr_secret_alloc(size_t len);
 void skr_secret_free(void *p, size_t len);
+void skr_secret_set_lock_warning(void (*warn)(const char *message));
+/* Whether an mlock of skr_secret_alloc has failed in this process. */
+bool skr_secret_lock_failed(void);
+
+/*
+ * Text from outside the VM's trust (a broker's answer, a LUKS2 header) made
+ * safe for a terminal, the console and the kernel log: printable ASCII
+ * (0x20..0x7e) is copied, every other byte (control characters incl. ESC,
+ * DEL, the C1 range, any byte of a UTF-8 sequence, invalid or not) becomes
+ * "\xNN", so no escape or control sequence survives.  At most in_len bytes
+ * of in are read (stopping at a NUL); the result always fits out (out_size
+ * >= 4) and ends with "..." when it was cut.  Returns out.
+ */
+char *skr_sanitize_text(const char *in, size_t in_len, char *out, size_t out_size);
+/* skr_sanitize_text over a NUL-terminated string in place (it can only shrink: cut). */
+void skr_sanitize_inplace(char *s, size_t size);
 
 void skr_freep(void *p);
 #define _cleanup_free_ _cleanup_(skr_freep)

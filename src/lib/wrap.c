@@ -33,6 +33,17 @@ static int point_to_pkey(const uint8_t epk[SKR_WRAP_EPK_SIZE], EVP_PKEY **out,
 	return 0;
 }
 
+bool skr_wrap_epk_valid(const uint8_t epk[SKR_WRAP_EPK_SIZE])
+{
+	struct skr_err ignored = { 0 };
+	EVP_PKEY *k = NULL;
+
+	if (point_to_pkey(epk, &k, &ignored) < 0)
+		return false;
+	EVP_PKEY_free(k);
+	return true;
+}
+
 static int derive_z(EVP_PKEY *priv, EVP_PKEY *peer, uint8_t z[SKR_WRAP_COORD],
 		    struct skr_err *err)
 {

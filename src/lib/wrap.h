@@ -10,6 +10,7 @@
 #ifndef SKR_WRAP_H
 #define SKR_WRAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,9 @@ int skr_wrap(EVP_PKEY *to, const uint8_t *nonce, size_t nonce_len, const char *k
 int skr_unwrap_with_z(const uint8_t z[SKR_WRAP_COORD], const struct skr_wrapped *w,
 		      const uint8_t *nonce, size_t nonce_len, const char *key_id,
 		      uint8_t *secret_out, size_t *secret_len, struct skr_err *err);
+
+/* Whether epk is an uncompressed point on P-256 (a client checks a broker's before its vTPM sees it). */
+bool skr_wrap_epk_valid(const uint8_t epk[SKR_WRAP_EPK_SIZE]);
 
 /* Z = x(ECDH(priv, epk)) in software: for tests and tools standing in for the vTPM. */
 int skr_ecdh_z(EVP_PKEY *priv, const uint8_t epk[SKR_WRAP_EPK_SIZE],

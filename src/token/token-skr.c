@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <libcryptsetup.h>
 #include <openssl/bio.h>
@@ -76,12 +77,29 @@ static int try_local(struct crypt_device *cd, const struct skr_token *t, uint8_t
 	crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: trying the local copy of key %s in this vTPM\n",
 		   t->key_id);
 	if (skr_local_copy_unseal(t, NULL, secret, len, &err) < 0) {
+		skr_sanitize_inplace(err.detail, sizeof(err.detail));
 		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: the local copy refused: %s (%s)", err.detail,
 			   skr_reason_name(err.reason));
 		return -1;
 	}
 	crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: key %s unsealed from the local copy\n", t->key_id);
 	return 0;
+}
+
+/*
+ * The process that loaded us (systemd-cryptsetup, cryptsetup) is about to
+ * hold the released key, and after it the volume key: it becomes
+ * non-dumpable (no core file, no ptrace by other users) and stays so.
+ * Restoring the old state after we return would be unsafe: the key lives on
+ * in the buffer we hand over and in libcryptsetup's copy of the volume key
+ * until the process ends, and these one-shot unlock processes lose nothing
+ * by not dumping core.  A failure is logged, not fatal.
+ */
+static void no_core_dumps(struct crypt_device *cd)
+{
+	if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: warning: cannot disable core dumps: %s",
+			   strerror(errno));
 }
 
 int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, size_t *buffer_len,
@@ -107,6 +125,7 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 		return -ENOENT;
 	}
 	if (skr_token_parse(json, &t, &err) < 0) {
+		skr_sanitize_inplace(err.detail, sizeof(err.detail));
 		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: token %d: %s", token, err.detail);
 		return errno_for(err.reason);
 	}
@@ -120,15 +139,22 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 		return -ENOENT;
 	}
 	skr_token_release_opts(&t, cmd.timeout, &o);
-	crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: asking %s%s for key %s (token %d, %u s)", t.brokers[0],
+	crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: asking %s%s for key %s (token %d, %u s)",
+		   skr_sanitize_text(t.brokers[0], SIZE_MAX, line, sizeof(line)),
 		   t.n_brokers > 1 ? " and others" : "", t.key_id, token, t.timeout);
+	no_core_dumps(cd);
 	secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
 	if (!secret) {
 		r = -ENOMEM;
 		goto out;
 	}
+	if (skr_secret_lock_failed())
+		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: warning: cannot lock memory: the key may be swapped");
 	if (skr_release(&o, secret, &len, NULL, &err) < 0) {
+		/* The detail quotes the broker: no control byte reaches the console or journal. */
+		skr_sanitize_inplace(err.detail, sizeof(err.detail));
 		skr_describe_failure(&err, t.brokers[0], line, sizeof(line));
+		skr_sanitize_inplace(line, sizeof(line));
 		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: %s", line);
 		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: %s", err.detail);
 		r = errno_for(err.reason);
@@ -185,32 +211,43 @@ static void ca_subject(const char *pem, char *out, size_t n)
 	BIO_free(bio);
 }
 
+/* One dump line; the header's text is the attacker's: sanitised. */
+static void dump_line(struct crypt_device *cd, const char *label, const char *value)
+{
+	char safe[512];
+
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr %-8s %s\n", label,
+		   skr_sanitize_text(value, SIZE_MAX, safe, sizeof(safe)));
+}
+
 void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 {
 	struct skr_err err = { 0 };
 	struct skr_token t;
-	char pcrs[96] = "", subject[256];
+	char pcrs[96] = "", subject[256], timeout[32];
 	size_t i, used = 0;
 
 	if (skr_token_parse(json, &t, &err) < 0) {
+		skr_sanitize_inplace(err.detail, sizeof(err.detail));
 		crypt_logf(cd, CRYPT_LOG_ERROR, "\tinvalid skr token: %s", err.detail);
 		return;
 	}
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr key id:  %s\n", t.key_id);
+	dump_line(cd, "key id:", t.key_id);
 	for (i = 0; i < t.n_brokers; i++)
-		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr broker:  %s\n", t.brokers[i]);
+		dump_line(cd, "broker:", t.brokers[i]);
 	for (i = 0; i < 24; i++)
 		if (t.pcr_mask & (1u << i) && used < sizeof(pcrs))
 			used += (size_t)snprintf(pcrs + used, sizeof(pcrs) - used, "%s%zu",
 						 used ? "," : "", i);
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr PCRs:    %s\n", used ? pcrs : "(as the broker asks)");
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr timeout: %u s\n", t.timeout);
+	dump_line(cd, "PCRs:", used ? pcrs : "(as the broker asks)");
+	snprintf(timeout, sizeof(timeout), "%u s", t.timeout);
+	dump_line(cd, "timeout:", timeout);
 	ca_subject(t.ca_pem, subject, sizeof(subject));
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr CA:      %s\n", subject);
+	dump_line(cd, "CA:", subject);
 	if (t.tcti)
-		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr TCTI:    %s\n", t.tcti);
+		dump_line(cd, "TCTI:", t.tcti);
 	if (t.vcek)
-		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr VCEK:    %s\n", t.vcek);
+		dump_line(cd, "VCEK:", t.vcek);
 	skr_token_free(&t);
 }
 

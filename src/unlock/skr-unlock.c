@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,9 +66,14 @@ static int kmsg_fd = -1;
 
 static void say(bool verbose_only, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * One line to the console and the kernel log.  Lines quote brokers, the
+ * LUKS2 header and libcryptsetup: every byte outside printable ASCII is
+ * shown as \xNN (skr_sanitize_text), so no escape sequence reaches either.
+ */
 static void say(bool verbose_only, const char *fmt, ...)
 {
-	char line[1024];
+	char line[1024], safe[1024];
 	va_list ap;
 
 	if (verbose_only && !debug)
@@ -75,9 +81,16 @@ static void say(bool verbose_only, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "skr: %s\n", line);
+	skr_sanitize_text(line, sizeof(line), safe, sizeof(safe));
+	fprintf(stderr, "skr: %s\n", safe);
 	if (kmsg_fd >= 0)
-		dprintf(kmsg_fd, "skr-unlock: %s\n", line);
+		dprintf(kmsg_fd, "skr-unlock: %s\n", safe);
+}
+
+/* skr_secret_alloc's mlock failure: on the console, never silently. */
+static void lock_warning(const char *message)
+{
+	say(false, "warning: %s", message);
 }
 
 static double now_s(void)
@@ -365,6 +378,17 @@ static void record_unlock(const struct opts *o, const char *method)
 	fclose(f);
 }
 
+/* --probe: the tokens' brokers, one a line (header text: sanitised like say()'s). */
+static void print_brokers(const struct skr_token *tokens, size_t n)
+{
+	char safe[512];
+	size_t i, b;
+
+	for (i = 0; i < n; i++)
+		for (b = 0; b < tokens[i].n_brokers; b++)
+			printf("%s\n", skr_sanitize_text(tokens[i].brokers[b], SIZE_MAX, safe, sizeof(safe)));
+}
+
 /* libcryptsetup's own messages only in debug mode: ours say it shorter. */
 static void crypt_log_cb(int level, const char *msg, void *usrptr)
 {
@@ -387,6 +411,10 @@ int main(int argc, char **argv)
 	size_t n = 0, i;
 	int rc = 1, r;
 
+	/* The released key, the passphrase and the unwrap state live in this
+	 * process: no core dump of it, no ptrace by other users.  First thing. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fprintf(stderr, "skr: warning: cannot disable core dumps: %s\n", strerror(errno));
 	if (parse_args(argc, argv, &o) < 0) {
 		fputs(USAGE, stderr);
 		return 2;
@@ -394,6 +422,7 @@ int main(int argc, char **argv)
 	skr_cmdline_read(NULL, &cmd);
 	debug = cmd.debug;
 	kmsg_fd = open(kmsg && *kmsg ? kmsg : "/dev/kmsg", O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+	skr_secret_set_lock_warning(lock_warning);
 	crypt_set_log_callback(NULL, crypt_log_cb, NULL);
 	r = crypt_init(&cd, o.device);
 	if (r == 0)
@@ -407,9 +436,7 @@ int main(int argc, char **argv)
 	}
 	if (o.probe) {
 		n = load_tokens(cd, tokens);
-		for (i = 0; i < n; i++)
-			for (size_t b = 0; b < tokens[i].n_brokers; b++)
-				printf("%s\n", tokens[i].brokers[b]);
+		print_brokers(tokens, n);
 		rc = n ? 0 : 1;
 	} else if (cmd.disabled) {
 		say(false, "attested release disabled (rd.skr=0)");

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libFuzzer target: skr-unlock's kernel command line options
+ * (src/unlock/cmdline.h).  The host chooses the command line of a VM it
+ * boots; whatever it writes, rd.skr.timeout stays in 1..3600 or unset.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/unlock/cmdline.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct skr_cmdline c;
+	char *text = malloc(size + 1);
+
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = 0;
+	skr_cmdline_parse(text, &c);
+	if (c.timeout > 3600)
+		__builtin_trap();
+	free(text);
+	return 0;
+}
