@@ -295,7 +295,7 @@ static int refvals_check(const char *broker, json_object *resp, struct skr_err *
 	if (bool_member(broker, resp, "accepted", err) < 0 ||
 	    bool_member(broker, resp, "this_boot_matches", err) < 0 ||
 	    enum_member(broker, resp, "submission_would_be", next_states, err) < 0 ||
-	    enum_member(broker, resp, "gate", gate_states, err) < 0 ||
+	    (has_member(resp, "gate") && enum_member(broker, resp, "gate", gate_states, err) < 0) ||
 	    safe_text(broker, resp, "note", true, err) < 0)
 		return -1;
 	if (json_object_get_boolean(accepted))
@@ -340,8 +340,10 @@ static int refvals_op(const char *broker, const char *op, json_object *resp, str
 				       enum_member(broker, resp, "state", submit_states, err) < 0 ||
 				       bool_member(broker, resp, "existed", err) < 0 ||
 				       int_member(broker, resp, "superseded", 0, INT32_MAX, NULL, err) < 0 ||
-				       bool_member(broker, resp, "this_boot_matches", err) < 0 ||
-				       enum_member(broker, resp, "gate", gate_states, err) < 0 ||
+				       (has_member(resp, "this_boot_matches") &&
+					bool_member(broker, resp, "this_boot_matches", err) < 0) ||
+				       (has_member(resp, "gate") &&
+					enum_member(broker, resp, "gate", gate_states, err) < 0) ||
 				       safe_text(broker, resp, "note", true, err) < 0
 			       ? -1
 			       : 0;
