@@ -130,9 +130,11 @@ $(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(BUILD)/libskr.a
 
 # Unit and CLI tests against one build variant (BUILD, SAN).
 # The plugin is loaded by cryptsetup (not built with ASan), so the tests use an
-# uninstrumented one: SKR_TOKEN_PLUGIN names it (check builds build/'s).
+# uninstrumented one: SKR_TOKEN_PLUGIN names it (check builds build/'s), and
+# SKR_PLAIN_BUILD the uninstrumented skrctl/skr-unlock (ASan's mlock always
+# succeeds: the mlock-failure checks need them).
 tests: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO) $(TEST_BIN) $(TOOL_BIN)
-	SKR_TESTS="$(SKR_TESTS)" SKR_TOKEN_PLUGIN=$(or $(SKR_TOKEN_PLUGIN),$(CURDIR)/$(TOKEN_SO)) sh tests/run.sh $(BUILD)
+	SKR_TESTS="$(SKR_TESTS)" SKR_PLAIN_BUILD=$(SKR_PLAIN_BUILD) SKR_TOKEN_PLUGIN=$(or $(SKR_TOKEN_PLUGIN),$(CURDIR)/$(TOKEN_SO)) sh tests/run.sh $(BUILD)
 
 # The signed Debian kernel the PE test cross-checks is cached outside the tree.
 vectors-cache:
@@ -144,8 +146,9 @@ vectors-cache:
 check:
 	sh tools/deps.sh test
 	$(MAKE) vectors-cache
-	$(MAKE) -j$(NPROC) BUILD=build SAN= build/libcryptsetup-token-skr.so
-	$(MAKE) -j$(NPROC) BUILD=build/san SAN=1 SKR_TOKEN_PLUGIN=$(CURDIR)/build/libcryptsetup-token-skr.so tests
+	$(MAKE) -j$(NPROC) BUILD=build SAN= build/libcryptsetup-token-skr.so build/skrctl build/skr-unlock
+	$(MAKE) -j$(NPROC) BUILD=build/san SAN=1 SKR_TOKEN_PLUGIN=$(CURDIR)/build/libcryptsetup-token-skr.so \
+		SKR_PLAIN_BUILD=$(CURDIR)/build tests
 
 # Targets of the broker's handlers link its library, and the test helpers
 # (a software VM for evidence that verifies); cmdline.o is skr-unlock's.

@@ -159,17 +159,23 @@ clean release-json-clean-output "$out" "$err"
 # show it; the plugin below (never instrumented) always does.
 NOLOCK="prlimit --memlock=0:0 setpriv --bounding-set -ipc_lock --inh-caps -ipc_lock --"
 echo denial-escapes > "$bdir/mode"
-if grep -q __asan_init "$SKRCTL" "$UNLOCK"; then
-	echo "SKIP release-mlock-refused, unlock-mlock-refused: ASan build (mlock always succeeds)"
+# make check passes its uninstrumented build as SKR_PLAIN_BUILD for this.
+LOCK_CTL=$SKRCTL LOCK_UNLOCK=$UNLOCK
+if grep -q __asan_init "$SKRCTL" "$UNLOCK" && [ -x "${SKR_PLAIN_BUILD:-}/skrctl" ] &&
+	[ -x "${SKR_PLAIN_BUILD:-}/skr-unlock" ]; then
+	LOCK_CTL=$SKR_PLAIN_BUILD/skrctl LOCK_UNLOCK=$SKR_PLAIN_BUILD/skr-unlock
+fi
+if grep -q __asan_init "$LOCK_CTL" "$LOCK_UNLOCK"; then
+	echo "SKIP release-mlock-refused, unlock-mlock-refused: ASan build (mlock always succeeds) and no SKR_PLAIN_BUILD"
 else
 	expect release-mlock-refused 1 'skr: warning: cannot lock memory .*secrets may be swapped' -- $NOLOCK \
-		"$SKRCTL" release --key-id disk-1 --broker "$EVIL" --ca "$bdir/ca.pem" --tcti "$TCTI" \
+		"$LOCK_CTL" release --key-id disk-1 --broker "$EVIL" --ca "$bdir/ca.pem" --tcti "$TCTI" \
 		--timeout 20 --out "$tmpd/released"
 	[ "$(grep -c 'cannot lock memory' "$err")" = 1 ] && echo "PASS release-mlock-warned-once" ||
 		echo "FAIL release-mlock-warned-once: $(grep -c 'cannot lock memory' "$err")"
 	: > "$SKR_KMSG"
 	expect unlock-mlock-refused 1 'skr: warning: cannot lock memory .*secrets may be swapped' -- $NOLOCK \
-		setsid -w "$UNLOCK" --device "$img" --test-passphrase --no-prompt </dev/null
+		setsid -w "$LOCK_UNLOCK" --device "$img" --test-passphrase --no-prompt </dev/null
 	grep -q '^skr-unlock: warning: cannot lock memory' "$SKR_KMSG" && echo "PASS unlock-mlock-on-kmsg" ||
 		echo "FAIL unlock-mlock-on-kmsg: $(head -c 300 "$SKR_KMSG")"
 fi
