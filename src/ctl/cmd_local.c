@@ -20,15 +20,18 @@
 #include <libcryptsetup.h>
 
 #include "cli.h"
+#include "client_config.h"
 #include "local_copy.h"
 #include "release_client.h"
 #include "token.h"
 #include "util.h"
 
-#define LOCAL_USAGE "skrctl local-copy DEVICE [--disable] [--tcti T] [--timeout S] [--json]"
+#define LOCAL_USAGE \
+	"skrctl local-copy DEVICE [--disable] [--tcti T] [--timeout S] [--config PATH] [--json]"
 
 struct local_args {
-	const char *device, *tcti;
+	const char *device, *tcti, *config;
+	struct skr_client_config cfg;	/* brokers, CA, TCTI: never the token's */
 	unsigned timeout;
 	bool disable, json;
 };
@@ -41,7 +44,7 @@ static int released_secret(struct crypt_device *cd, const struct skr_token *t,
 	struct skr_release_opts ro;
 	size_t i;
 
-	skr_token_release_opts(t, a->timeout, &ro);
+	skr_token_release_opts(t, &a->cfg, a->timeout, &ro);
 	if (a->tcti)
 		ro.tcti = a->tcti;
 	if (skr_release(&ro, secret, len, NULL, err) < 0)
@@ -111,7 +114,7 @@ int cmd_local_copy(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "disable", no_argument, NULL, 'd' }, { "tcti", required_argument, NULL, 't' },
 		{ "timeout", required_argument, NULL, 'T' }, { "json", no_argument, NULL, 'j' },
-		{ 0 }
+		{ "config", required_argument, NULL, 'C' },  { 0 }
 	};
 	struct local_args a = { 0 };
 	struct crypt_device *cd = NULL;
@@ -126,6 +129,7 @@ int cmd_local_copy(int argc, char **argv)
 		case 't': a.tcti = optarg; break;
 		case 'T': a.timeout = (unsigned)atoi(optarg); break;
 		case 'j': a.json = true; break;
+		case 'C': a.config = optarg; break;
 		default: json_object_put(reports); return cli_usage(LOCAL_USAGE);
 		}
 	}
@@ -134,6 +138,10 @@ int cmd_local_copy(int argc, char **argv)
 		return cli_usage(LOCAL_USAGE);
 	}
 	a.device = argv[optind];
+	if (skr_client_config_load(skr_client_config_path(a.config), &a.cfg, &err) < 0)
+		goto out;
+	if (!a.tcti)
+		a.tcti = a.cfg.tcti;
 	if (crypt_init(&cd, a.device) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0) {
 		skr_fail(&err, SKR_R_luks_error, "%s is not a readable LUKS2 device", a.device);
 		goto out;
@@ -153,6 +161,7 @@ int cmd_local_copy(int argc, char **argv)
 		skr_fail(&err, SKR_R_usage, "%s has no skr token", a.device);
 out:
 	crypt_free(cd);
+	skr_client_config_free(&a.cfg);
 	if (a.json) {
 		res = json_object_new_object();
 		json_object_object_add(res, "tokens", reports);

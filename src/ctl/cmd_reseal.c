@@ -14,6 +14,10 @@
  * /etc/crypttab (SKR_CRYPTTAB overrides) that has an skr token; every skr
  * token of a device is handled, each with its own broker and PCRs.
  *
+ * Brokers, CA and TPM come from the client configuration (--config,
+ * SKR_CONFIG or /etc/skr/client.json; --tcti overrides its TPM), never from
+ * the token: this runs as root at every boot (skr-reseal-commit.service).
+ *
  * Exit status: 0 the next boot unlocks (set pending, or already approved;
  * check accepted; committed; withdrawn), 1 refused, queued for an operator or
  * not accepted (the message says what to do), 2 usage or unreadable input.
@@ -28,6 +32,7 @@
 #include <libcryptsetup.h>
 
 #include "cli.h"
+#include "client_config.h"
 #include "eventlog.h"
 #include "local_copy.h"
 #include "pcr_json.h"
@@ -38,9 +43,9 @@
 
 #define RESEAL_USAGE                                                                          \
 	"skrctl reseal [DEVICE...] [--all] [--kernel-version V | --kernel IMG] [--initrd FILE] " \
-	"[--cmdline S] [--eventlog LOG] [--check] [--tcti T] [--timeout S] [--json]\n"            \
-	"       skrctl reseal --commit [DEVICE... | --all] [--tcti T] [--json]\n"               \
-	"       skrctl reseal --withdraw V [DEVICE... | --all] [--tcti T] [--json]"
+	"[--cmdline S] [--eventlog LOG] [--check] [--tcti T] [--timeout S] [--config PATH] [--json]\n" \
+	"       skrctl reseal --commit [DEVICE... | --all] [--tcti T] [--config PATH] [--json]\n" \
+	"       skrctl reseal --withdraw V [DEVICE... | --all] [--tcti T] [--config PATH] [--json]"
 
 #define DEFAULT_CRYPTTAB "/etc/crypttab"
 #define BOOT_DIR "/boot"
@@ -56,6 +61,8 @@ struct reseal_args {
 	const char *version;		/* --kernel-version or --withdraw */
 	struct cli_predict_inputs in;	/* kernel, initrd, cmdline, eventlog, tcti */
 	unsigned timeout;		/* seconds per broker call; 0: the token's */
+	const char *config;		/* --config */
+	struct skr_client_config cfg;	/* brokers, CA, TCTI */
 	char kernel_path[4096], initrd_path[4096];
 	char *cmdline;			/* derived from /proc/cmdline (owned) */
 };
@@ -76,6 +83,7 @@ static int take_option(int opt, struct reseal_args *a)
 	case 'M': a->op = OP_COMMIT; return 0;
 	case 'W': a->op = OP_WITHDRAW; a->version = optarg; return 0;
 	case 'j': a->json = true; return 0;
+	case 'G': a->config = optarg; return 0;
 	case 'T': {
 		long t = atol(optarg);
 
@@ -117,6 +125,7 @@ static int parse_args(int argc, char **argv, struct reseal_args *a)
 		{ "commit", no_argument, NULL, 'M' },
 		{ "withdraw", required_argument, NULL, 'W' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool predicts;
@@ -393,7 +402,7 @@ static int run_token(struct token_job *j, struct skr_err *err)
 	int rc = -1;
 
 	set_label(a, label, sizeof(label));
-	skr_token_release_opts(j->tok, a->timeout, &ro);
+	skr_token_release_opts(j->tok, &a->cfg, a->timeout, &ro);
 	if (a->in.tcti)
 		ro.tcti = a->in.tcti;
 	if (a->op == OP_SUBMIT || a->op == OP_CHECK) {
@@ -518,6 +527,11 @@ int cmd_reseal(int argc, char **argv)
 		json_object_put(reports);
 		return rc;
 	}
+	if (skr_client_config_load(skr_client_config_path(a.config), &a.cfg, &err) < 0)
+		goto out;
+	/* --tcti, else the configuration's: for the local copy and the prediction too. */
+	if (!a.in.tcti)
+		a.in.tcti = a.cfg.tcti;
 	if ((a.op == OP_SUBMIT || a.op == OP_CHECK) && resolve_inputs(&a, &err) < 0)
 		goto out;
 	if (a.all)
@@ -532,6 +546,7 @@ int cmd_reseal(int argc, char **argv)
 	}
 out:
 	free(a.cmdline);
+	skr_client_config_free(&a.cfg);
 	if (a.json) {
 		res = json_object_new_object();
 		json_object_object_add(res, "tokens", reports);

@@ -366,18 +366,21 @@ static int repair_pending(struct crypt_device *cd, int tok, const struct skr_adm
 				goto out;
 			}
 		}
-		for (i = 0; i < json_object_array_length(admins); i++) {
-			const char *url = json_object_get_string(json_object_array_get_idx(admins, i));
-
-			if (!a->token) {
-				skr_fail(err, SKR_R_usage,
-					 "an interrupted enrollment left key \"%s\" at %s: "
-					 "deleting it needs --admin-token and --ca", key_id, url);
-				goto out;
-			}
-			if (admin_delete_key(a, url, key_id, err) < 0)
-				goto out;
+		/*
+		 * The record's "admins" say only that a broker key may exist: where to
+		 * send the admin token is the caller's (--admin, the configuration),
+		 * never the header's.
+		 */
+		if (json_object_array_length(admins) && (!a->token || !a->n_urls)) {
+			skr_fail(err, SKR_R_usage,
+				 "an interrupted enrollment left key \"%s\" at the broker: deleting it "
+				 "needs --admin-token, --ca and the admin URLs (--admin or the client "
+				 "configuration)", key_id);
+			goto out;
 		}
+		for (i = 0; json_object_array_length(admins) && i < a->n_urls; i++)
+			if (admin_delete_key(a, a->urls[i], key_id, err) < 0)
+				goto out;
 	}
 	rc = crypt_token_json_set(cd, tok, NULL);
 	if (rc < 0)
@@ -563,7 +566,6 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 	int pending = -1, token = -1, slot = -1, rslot = -1, slots[2], rc;
 	uint32_t mask = o->pcr_mask;
 	char *policy = NULL, *token_json = NULL;
-	_cleanup_buf_ struct skr_buf ca = { 0 };
 	uint8_t *secret = NULL;
 
 	memset(r, 0, sizeof(*r));
@@ -574,8 +576,6 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 				"--admin-token and a passphrase");
 	if (o->key_id && !key_id_ok(o->key_id))
 		return skr_fail(err, SKR_R_usage, "key id must be 1-128 characters of A-Z a-z 0-9 . _ -");
-	if (skr_read_file(o->admin.ca_file, 1u << 20, &ca, err) < 0)
-		return -1;
 
 	/* What a killed run left behind goes first. */
 	if (skr_enroll_reconcile(o->device, &o->admin, &r->repaired, err) < 0)
@@ -716,16 +716,12 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 		goto out;
 
 	/* 6. Commit: the skr token; then the pending record goes. */
+	/* Only what the attacker may choose: the endpoints stay in the client configuration. */
 	tok.keyslots[0] = slot;
 	tok.n_keyslots = 1;
 	snprintf(tok.key_id, sizeof(tok.key_id), "%s", r->key_id);
-	for (i = 0; i < o->n_brokers; i++)
-		tok.brokers[i] = (char *)o->brokers[i];
-	tok.n_brokers = o->n_brokers;
-	tok.ca_pem = (char *)ca.data;
 	tok.pcr_mask = mask;
 	tok.timeout = o->timeout ? o->timeout : SKR_TOKEN_DEFAULT_TIMEOUT;
-	tok.tcti = (char *)o->tcti;
 	token_json = skr_token_to_json(&tok);
 	if (!token_json) {
 		skr_fail(err, SKR_R_nomem, "out of memory");
@@ -796,8 +792,15 @@ static int unenroll_one(struct crypt_device *cd, int t, const struct skr_admin *
 		return skr_fail(err, SKR_R_usage,
 				"token %d holds the last keyslot: removing it would lock the device", t);
 	}
-	urls = a->n_urls ? a->urls : (const char *const *)tok.brokers;
-	n_urls = a->token ? (a->n_urls ? a->n_urls : tok.n_brokers) : 0;
+	/* The admin URLs are the caller's (--admin, the configuration), never the header's. */
+	urls = a->urls;
+	n_urls = a->token ? a->n_urls : 0;
+	if (a->token && !n_urls) {
+		skr_fail(err, SKR_R_usage, "removing key %s at the broker needs its admin URL "
+			 "(--admin, or \"admin\" or \"brokers\" in the client configuration)", tok.key_id);
+		skr_token_free(&tok);
+		return -1;
+	}
 	/* The record first (same as enroll's), then the commit (token removal), then the repair. */
 	pending = write_pending(cd, tok.key_id, urls, n_urls, tok.keyslots, tok.n_keyslots, err);
 	if (pending < 0) {

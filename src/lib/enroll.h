@@ -13,7 +13,10 @@
  * naming the key id it is about to register and the keyslots it is about to
  * add (chosen before they are added, so no keyslot can exist that no record
  * names).  The commit point is writing the "skr" token; the pending token is
- * removed right after.  Whoever finds a pending token later (the next enroll,
+ * removed right after.  The record's "admins" only say that a broker key
+ * may exist: the repair sends the admin token to the caller's admin URLs
+ * (--admin or the client configuration), never to URLs from the header.
+ * Whoever finds a pending token later (the next enroll,
  * `skrctl unenroll --reconcile`) repairs it:
  *   - an "skr" token with the same key_id exists: the enrollment completed,
  *     only the pending token is removed;
@@ -71,13 +74,13 @@ struct skr_admin {
 
 struct skr_enroll_opts {
 	const char *device;
-	const char *brokers[SKR_RELEASE_MAX_BROKERS];	/* release API, into the token */
+	const char *brokers[SKR_RELEASE_MAX_BROKERS];	/* release API (the client configuration's) */
 	size_t n_brokers;
 	struct skr_admin admin;
 	uint32_t pcr_mask;		/* 0: SKR_ENROLL_DEFAULT_PCRS (or the policy's) */
 	const char *policy_json;	/* NULL: from this machine's evidence */
 	const char *key_id;		/* NULL: "skr-<16 hex>" */
-	const char *tcti;		/* NULL: default; recorded in the token when set */
+	const char *tcti;		/* NULL: default; never recorded in the token */
 	unsigned timeout;		/* seconds, 0 = SKR_TOKEN_DEFAULT_TIMEOUT */
 	bool recovery_key, no_verify;
 	const void *passphrase;		/* an existing passphrase */
@@ -103,7 +106,7 @@ int skr_enroll_reconcile(const char *device, const struct skr_admin *admin, unsi
 
 /*
  * Removes the skr token `token` (-1: every skr token), its keyslots and, when
- * admin->token is set, its broker key (admin->n_urls == 0: the token's brokers).
+ * admin->token is set, its broker key at admin->urls (never URLs from the header).
  * Refuses to destroy the device's last keyslot.
  */
 int skr_unenroll(const char *device, int token, const struct skr_admin *admin, unsigned *removed,

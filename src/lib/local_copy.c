@@ -126,7 +126,7 @@ int skr_local_copy_enable(struct skr_token *t, const char *tcti, const uint8_t *
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
-	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
+	if (skr_tpm_open(tcti, &tpm, err) < 0 ||
 	    enable_in(tpm, t, l, secret, len, err) < 0) {
 		skr_token_local_free(l);
 		return -1;
@@ -147,7 +147,7 @@ int skr_local_copy_add(struct skr_token *t, const char *tcti, const struct skr_p
 	if (!t->local)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
 	if (load_signer(t, &key, err) < 0 || skr_local_pcr_digest(pcrs, t->pcr_mask, digest, err) < 0 ||
-	    skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
+	    skr_tpm_open(tcti, &tpm, err) < 0 ||
 	    skr_local_counter_read(tpm, t->local->nv_index, &counter, err) < 0 ||
 	    skr_local_policy_make(tpm, key, t->local->nv_index, t->pcr_mask, digest, counter + 1, &p,
 				  err) < 0)
@@ -170,7 +170,7 @@ int skr_local_copy_commit(struct skr_token *t, const char *tcti, bool *changed,
 	*changed = false;
 	if (!l)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
-	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
+	if (skr_tpm_open(tcti, &tpm, err) < 0 ||
 	    live_digest(tpm, t->pcr_mask, digest, err) < 0 ||
 	    skr_local_counter_read(tpm, l->nv_index, &counter, err) < 0)
 		return -1;
@@ -199,7 +199,7 @@ int skr_local_copy_disable(struct skr_token *t, const char *tcti, struct skr_err
 
 	if (!t->local)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
-	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0)
+	if (skr_tpm_open(tcti, &tpm, err) < 0)
 		return -1;
 	if (skr_local_counter_delete(tpm, t->local->nv_index, err) < 0 &&
 	    err->reason != SKR_R_tpm_nv_undefined)
@@ -227,7 +227,7 @@ int skr_local_copy_unseal(const struct skr_token *t, const char *tcti, uint8_t *
 	sorted = *l;
 	keep_policies(&sorted, 0);
 	if (skr_local_signer_public_parse(l->signer.data, l->signer.len, &signer, err) < 0 ||
-	    skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0)
+	    skr_tpm_open(tcti, &tpm, err) < 0)
 		return -1;
 	return skr_local_unseal(tpm, &l->public_blob, &l->private_blob, signer, l->nv_index,
 				sorted.policies, sorted.n_policies, secret, len, &used, err);
