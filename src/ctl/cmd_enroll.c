@@ -540,37 +540,27 @@ static json_object *broker_status(const struct skr_token *t, const char *ca_file
 	return o;
 }
 
-static json_object *release_status(struct crypt_device *cd, const struct skr_token *t,
-				   const struct skr_client_config *cfg, const char *tcti,
-				   unsigned timeout, const char *log_path, struct skr_err *first)
+/*
+ * Would this boot be released?  The broker's dry run (skr_check_this_boot):
+ * a real release only ever succeeds in the initramfs, before the boot gate
+ * closes (gate.h), so status never asks for the key itself.
+ */
+static json_object *release_status(const struct skr_token *t, const struct skr_client_config *cfg,
+				   const char *tcti, unsigned timeout, const char *log_path,
+				   struct skr_err *first)
 {
 	struct skr_release_opts ro;
-	struct skr_release_timing tm;
 	struct skr_err err = { 0 };
-	json_object *o = json_object_new_object();
-	uint8_t *secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
-	size_t len = 0, i;
+	json_object *o = json_object_new_object(), *ans = NULL, *id;
 
 	skr_token_release_opts(t, cfg, timeout, &ro);
 	if (tcti)
 		ro.tcti = tcti;
-	if (!secret) {
-		skr_fail(&err, SKR_R_nomem, "out of memory");
-	} else if (skr_release(&ro, secret, &len, &tm, &err) == 0) {
-		int opened = -1;
-
-		for (i = 0; i < t->n_keyslots && opened < 0; i++)
-			if (crypt_activate_by_passphrase(cd, NULL, t->keyslots[i], (const char *)secret,
-							 len, 0) >= 0)
-				opened = t->keyslots[i];
-		if (opened < 0)
-			skr_fail(&err, SKR_R_enroll_verify_failed,
-				 "the released secret opens none of the token's keyslots");
-		else
-			json_object_object_add(o, "opens_keyslot", json_object_new_int(opened));
-	}
-	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
-	json_object_object_add(o, "released", json_object_new_boolean(err.reason == SKR_R_ok));
+	skr_check_this_boot(&ro, &ans, &err);
+	json_object_object_add(o, "would_be_released", json_object_new_boolean(err.reason == SKR_R_ok));
+	if (err.reason == SKR_R_ok && json_object_object_get_ex(ans, "id", &id))
+		json_object_object_add(o, "set", json_object_get(id));
+	json_object_put(ans);
 	if (err.reason != SKR_R_ok) {
 		json_object_object_add(o, "reason", json_object_new_string(skr_reason_name(err.reason)));
 		json_object_object_add(o, "detail", json_object_new_string(err.detail));
@@ -653,14 +643,14 @@ static void print_status(json_object *res)
 		}
 		if (!json_object_object_get_ex(t, "release", &r))
 			continue;
-		json_object_object_get_ex(r, "released", &v);
+		json_object_object_get_ex(r, "would_be_released", &v);
 		if (json_object_get_boolean(v)) {
-			json_object_object_get_ex(r, "opens_keyslot", &v);
-			printf("  release: ok, opens keyslot %d\n", json_object_get_int(v));
+			printf("  this boot would be released (approved set %s)\n",
+			       json_object_object_get_ex(r, "set", &v) ? json_object_get_string(v) : "?");
 			continue;
 		}
 		json_object_object_get_ex(r, "reason", &v);
-		printf("  release refused: %s", json_object_get_string(v));
+		printf("  this boot would be refused: %s", json_object_get_string(v));
 		if (json_object_object_get_ex(r, "pcrs_differ", &f))
 			printf(" (PCRs that differ: %s)", json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN));
 		json_object_object_get_ex(r, "detail", &v);
@@ -759,10 +749,10 @@ int cmd_status(int argc, char **argv)
 		for (i = 0; i < ep->n_brokers; i++)
 			json_object_array_add(brokers, broker_status(&tok, ep->ca_file, ep->brokers[i], &err));
 		json_object_object_add(o, "brokers", brokers);
-		/* A release attempt needs a TPM: --tcti, the configuration's, or the kernel's resource manager. */
+		/* The dry run needs a TPM: --tcti, the configuration's, or the kernel's resource manager. */
 		if (tcti || access("/dev/tpmrm0", F_OK) == 0)
 			json_object_object_add(o, "release",
-					       release_status(cd, &tok, &cfg, tcti, timeout, log_path, &err));
+					       release_status(&tok, &cfg, tcti, timeout, log_path, &err));
 		json_object_array_add(tokens, o);
 		skr_token_free(&tok);
 	}

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -510,28 +511,71 @@ static const char *const *admin_urls(const struct skr_enroll_opts *o, size_t *n)
 	return o->brokers;
 }
 
-static int verify_release(const struct skr_enroll_opts *o, const char *key_id, uint32_t mask,
-			  const uint8_t *secret, struct skr_err *err)
+static bool answer_true(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_boolean) &&
+	       json_object_get_boolean(v);
+}
+
+int skr_check_this_boot(const struct skr_release_opts *ro, json_object **answer,
+			struct skr_err *err)
+{
+	struct skr_pcr_banks *pcrs = calloc(1, sizeof(*pcrs));
+	struct skr_tpm *tpm = NULL;
+	json_object *fields, *ans = NULL, *detail;
+	int rc;
+
+	if (answer)
+		*answer = NULL;
+	if (!pcrs)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	/* Closed before the call: the attested call opens the TPM itself (swtpm takes one client). */
+	rc = skr_tpm_open(ro->tcti, &tpm, err) < 0 || skr_tpm_pcr_read(tpm, (1u << SKR_PCR_COUNT) - 1,
+									pcrs, err) < 0
+		     ? -1
+		     : 0;
+	skr_tpm_close(tpm);
+	if (rc < 0) {
+		free(pcrs);
+		return -1;
+	}
+	fields = json_object_new_object();
+	json_object_object_add(fields, "pcrs", skr_pcr_banks_to_json(pcrs));
+	free(pcrs);
+	rc = skr_attested_call(ro, "/v1/refvals/check", fields, &ans, err);
+	json_object_put(fields);
+	if (rc < 0)
+		return -1;
+	if (!answer_true(ans, "accepted") || !answer_true(ans, "this_boot_matches")) {
+		rc = skr_fail(err, SKR_R_pcr_mismatch, "%s would refuse key %s for this boot: %s",
+			      ro->brokers[0], ro->key_id,
+			      json_object_object_get_ex(ans, "detail", &detail) &&
+					      json_object_is_type(detail, json_type_string)
+				      ? json_object_get_string(detail)
+				      : "this boot's PCRs match no approved set");
+	}
+	if (answer)
+		*answer = ans;
+	else
+		json_object_put(ans);
+	return rc;
+}
+
+/* Enrollment's proof: the broker would release the new key to this boot (a dry run). */
+static int verify_check(const struct skr_enroll_opts *o, const char *key_id, uint32_t mask,
+			struct skr_err *err)
 {
 	struct skr_release_opts ro = { .key_id = key_id, .ca_file = o->admin.ca_file,
 				       .tcti = o->tcti, .pcr_mask = mask };
-	struct skr_release_timing t;
-	uint8_t *got = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
-	size_t len = 0, i;
-	int rc;
+	size_t i;
 
-	if (!got)
-		return skr_fail(err, SKR_R_nomem, "out of memory");
 	for (i = 0; i < o->n_brokers; i++)
 		ro.brokers[i] = o->brokers[i];
 	ro.n_brokers = o->n_brokers;
 	ro.deadline_ms = (o->timeout ? o->timeout : SKR_TOKEN_DEFAULT_TIMEOUT) * 1000u;
-	rc = skr_release(&ro, got, &len, &t, err);
-	if (rc == 0 && (len != SKR_ENROLL_SECRET_LEN || !skr_ct_equal(got, secret, len)))
-		rc = skr_fail(err, SKR_R_enroll_verify_failed,
-			      "the broker released a different secret for \"%s\"", key_id);
-	skr_secret_free(got, SKR_RELEASE_MAX_SECRET);
-	return rc;
+	return skr_check_this_boot(&ro, NULL, err);
 }
 
 static int add_slot(struct crypt_device *cd, int slot, const struct skr_enroll_opts *o,
@@ -709,8 +753,8 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 			goto out;
 	}
 
-	/* 5. The attested release gives back the same secret. */
-	if (!o->no_verify && verify_release(o, r->key_id, mask, secret, err) < 0)
+	/* 5. The broker would release the key to this boot (its dry run: no release here). */
+	if (!o->no_verify && verify_check(o, r->key_id, mask, err) < 0)
 		goto out;
 	if (fault("after_verify", err) < 0)
 		goto out;

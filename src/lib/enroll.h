@@ -32,6 +32,10 @@
  * (two header copies with sequence ids), so the header stays valid at any
  * kill, and the passphrase keyslot is never touched.
  *
+ * Verification (unless no_verify): the broker's dry run (skr_check_this_boot)
+ * says this boot's PCRs would be released.  Not a real release: releases only
+ * happen in the initramfs, before the boot gate closes (gate.h).
+ *
  * Reasons: passphrase_invalid (the passphrase opens no keyslot), luks_error,
  * admin_denied (401/403 from the admin API), key_exists, broker_unreachable,
  * broker_protocol, enroll_verify_failed (the released secret differs), the
@@ -43,6 +47,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <json-c/json.h>
 
 #include "err.h"
 #include "release_client.h"
@@ -111,6 +117,19 @@ int skr_enroll_reconcile(const char *device, const struct skr_admin *admin, unsi
  */
 int skr_unenroll(const char *device, int token, const struct skr_admin *admin, unsigned *removed,
 		 struct skr_err *err);
+
+/*
+ * Would this boot be released?  The broker's dry run, POST /v1/refvals/check
+ * (src/broker/refvals.c), with this boot's sha256 PCRs (all 24, read from the
+ * TPM) as the "pcrs" it checks: the same attested evidence as a release, but
+ * nothing is released, so it works on the running system.  0 when the broker
+ * answers accepted and this_boot_matches; the broker's own refusal (e.g. an
+ * SNP policy reason) as a release would give it; pcr_mismatch with the
+ * broker's detail ("PCR 7: seen ...") when the PCRs match no approved set.
+ * *answer (NULL: not wanted) gets the broker's answer; the caller puts it.
+ */
+int skr_check_this_boot(const struct skr_release_opts *ro, json_object **answer,
+			struct skr_err *err);
 
 /* The recovery key's text for 16 bytes (out: SKR_RECOVERY_KEY_LEN + 1). */
 void skr_recovery_key_format(const uint8_t in[SKR_RECOVERY_KEY_BYTES],
