@@ -138,9 +138,10 @@ static int challenge(struct exchange *x, struct skr_err *err)
 		skr_fail(err, SKR_R_broker_protocol, "%s sent no usable nonce", x->broker);
 		goto out;
 	}
+	/* The token's PCRs are only a hint (the header is the attacker's): added to
+	 * the broker's, never instead of them. */
 	challenge_pcrs(resp, &x->pcr_mask);
-	if (x->o->pcr_mask)
-		x->pcr_mask = x->o->pcr_mask;
+	x->pcr_mask |= x->o->pcr_mask;
 	rc = 0;
 out:
 	json_object_put(req);

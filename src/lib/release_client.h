@@ -29,7 +29,7 @@ struct skr_release_opts {
 	const char *vcek_file;		/* VCEK (DER/PEM) to send; NULL: the broker's cache */
 	unsigned connect_timeout_ms;	/* per connection; 0 = 3000 */
 	unsigned deadline_ms;		/* the whole release; 0 = 30000 */
-	uint32_t pcr_mask;		/* 0: the PCRs the broker's challenge names */
+	uint32_t pcr_mask;		/* quoted on top of the PCRs the broker's challenge names */
 };
 
 /* Where the time went, for diagnostics and benchmarks. */

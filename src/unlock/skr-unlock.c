@@ -53,12 +53,14 @@
 	"                  [--tries N] [--key-file F] [--no-prompt] [--allow-discards]\n"         \
 	"                  [--config PATH]\n"                                                    \
 	"       skr-unlock --probe --device DEV [--config PATH]\n"                                \
+	"       skr-unlock --config-files [--config PATH]\n"                                     \
 	"Opens DEV as /dev/mapper/NAME with the key released by the broker for its skr token\n"  \
 	"(brokers, CA, TPM from the client configuration: --config, $SKR_CONFIG or\n"            \
 	"/etc/skr/client.json), or with a passphrase (the recovery key too) when that fails.\n"  \
 	"--test-passphrase only checks the key against the keyslot (no device-mapper);\n"        \
 	"--no-prompt leaves the passphrase to the caller (cryptroot); --probe lists the\n"       \
-	"configured brokers of DEV's keys, exit 0 when it has an skr token.\n"                   \
+	"configured brokers of DEV's keys, exit 0 when it has an skr token; --config-files\n"   \
+	"checks the configuration and lists it and the files it names (for the initramfs).\n"   \
 	"Exit: 0 opened, 1 not opened, 2 usage or unreadable device.\n"
 
 #define MAX_TOKENS 32
@@ -67,7 +69,7 @@
 struct opts {
 	const char *device, *name, *tcti, *key_file, *config;
 	unsigned timeout, tries;
-	bool test, no_prompt, probe;
+	bool test, no_prompt, probe, config_files;
 	uint32_t flags;			/* crypt_activate flags */
 };
 
@@ -121,7 +123,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "key-file", required_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },        { "no-prompt", no_argument, NULL, 'N' },
 		{ "probe", no_argument, NULL, 'p' },          { "allow-discards", no_argument, NULL, 'D' },
-		{ "config", required_argument, NULL, 'c' },   { 0 }
+		{ "config", required_argument, NULL, 'c' },   { "config-files", no_argument, NULL, 'f' },
+		{ 0 }
 	};
 	int c;
 
@@ -136,6 +139,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'P': o->test = true; break;
 		case 'N': o->no_prompt = true; break;
 		case 'p': o->probe = true; break;
+		case 'f': o->config_files = true; break;
 		case 'D': o->flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS; break;
 		case 'T':
 			if (parse_unsigned(optarg, 1, 3600, &o->timeout) < 0)
@@ -150,6 +154,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		default: return -1;
 		}
 	}
+	if (o->config_files)
+		return optind == argc && !o->device ? 0 : -1;
 	return optind == argc && o->device && (o->name || o->test || o->probe) ? 0 : -1;
 }
 
@@ -391,6 +397,39 @@ static int probe(const struct skr_client_config *cfg, bool have_cfg,
 	return n ? 0 : 1;
 }
 
+/*
+ * --config-files: the configuration, each CA file it names and its VCEK file,
+ * one a line, once each, after the same checks a boot makes (exit 2 when it
+ * is refused): what the initramfs hooks copy.
+ */
+static int config_files(const char *path)
+{
+	struct skr_client_config c;
+	struct skr_err err = { 0 };
+	const char *seen[2 + SKR_CLIENT_CONFIG_MAX_KEYS];
+	size_t n = 0, i, k;
+
+	if (skr_client_config_load(skr_client_config_path(path), &c, &err) < 0) {
+		fprintf(stderr, "skr: %s (%s)\n", err.detail, skr_reason_name(err.reason));
+		return 2;
+	}
+	seen[n++] = c.path;
+	seen[n++] = c.ep.ca_file;
+	for (k = 0; k < c.n_keys; k++)
+		if (c.keys[k].ep.ca_file)
+			seen[n++] = c.keys[k].ep.ca_file;
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < i && strcmp(seen[k], seen[i]); k++)
+			;
+		if (k == i)
+			printf("%s\n", seen[i]);
+	}
+	if (c.vcek)
+		printf("%s\n", c.vcek);
+	skr_client_config_free(&c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct skr_token tokens[MAX_TOKENS];
@@ -411,6 +450,8 @@ int main(int argc, char **argv)
 		fputs(USAGE, stderr);
 		return 2;
 	}
+	if (o.config_files)
+		return config_files(o.config);
 	skr_cmdline_read(NULL, &cmd);
 	debug = cmd.debug;
 	kmsg_fd = open(kmsg && *kmsg ? kmsg : "/dev/kmsg", O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);

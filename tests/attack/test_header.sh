@@ -118,8 +118,11 @@ else
 	fails=$((fails + 1))
 fi
 
-# skrctl status: asks the configured broker, with the configured CA and TPM.
+# skrctl status: asks the configured broker, with the configured CA and TPM
+# (its dry run: this boot would be released).
 expect status-uses-config 0 "broker $RELEASE_URL: reachable" -- "$SKRCTL" status "$img"
+expect_stdout status-dry-run-via-config 'this boot would be released'
+check status-v1-notice 'grep -q "notice: skr_version 1 token" "$out"' "$(cat "$out")"
 check status-no-header-broker '! grep -q "$EVIL_URL" "$out"'
 nothing_taken status
 
@@ -127,6 +130,21 @@ nothing_taken status
 "$SKRCTL" reseal --commit "$img" >"$out" 2>"$err"
 check reseal-commit-via-config 'grep -q "this boot matched set" "$err"' "$(cat "$err")"
 nothing_taken reseal-commit
+
+# (e) "pcrs" is a hint: a header naming only PCR 1 still gets the broker's PCRs
+# quoted (0, 7, 11), so the release works; the header cannot choose what is attested.
+cp "$img" "$tmpd/hint.img"
+python3 -c 'import json, sys; print(json.dumps({"type": "skr", "keyslots": ["1"], "skr_version": 2,
+    "key_id": "disk-1", "pcrs": [1], "timeout": 10}))' > "$tmpd/hint.json"
+cryptsetup token remove --token-id 0 "$tmpd/hint.img" &&
+	cryptsetup token import "$tmpd/hint.img" --json-file "$tmpd/hint.json" --token-id 0 ||
+	echo "FAIL hint-token-import"
+expect e-pcrs-only-a-hint 0 "checked .*hint.img with the key from $RELEASE_URL" -- \
+	setsid -w "$UNLOCK" --device "$tmpd/hint.img" --test-passphrase --no-prompt
+
+# What the initramfs hooks copy: the configuration and its CA, checked as at boot.
+expect config-files-listed 0 -- "$UNLOCK" --config-files
+check config-files-are-config-and-ca '[ "$(cat "$out")" = "$(printf "%s\n%s" "$tmpd/client.json" "$bdir/ca.pem")" ]' "$(cat "$out")"
 
 # The configuration is trusted only as root's, unwritable by others, naming a TPM driver.
 cp "$tmpd/client.json" "$tmpd/good.json"
@@ -136,6 +154,7 @@ EOF
 expect config-cmd-tcti-unlock 1 'no release: .*tcti "cmd:touch .*" is not a device:, swtpm: or mssim: TPM \(untrusted_config\)' -- \
 	setsid -w "$UNLOCK" --device "$img" --test-passphrase --no-prompt
 expect config-cmd-tcti-status 2 'untrusted_config: .*tcti "cmd:' -- "$SKRCTL" status "$img"
+expect config-cmd-tcti-initramfs 2 'tcti "cmd:.*\(untrusted_config\)' -- "$UNLOCK" --config-files
 expect config-cmd-tcti-reseal 2 'untrusted_config: .*tcti "cmd:' -- "$SKRCTL" reseal --commit "$img"
 if [ -n "$installed_plugin" ]; then
 	expect config-cmd-tcti-plugin 1 'untrusted_config' -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
