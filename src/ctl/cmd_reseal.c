@@ -62,10 +62,34 @@ struct reseal_args {
 	struct cli_predict_inputs in;	/* kernel, initrd, cmdline, eventlog, tcti */
 	unsigned timeout;		/* seconds per broker call; 0: the token's */
 	const char *config;		/* --config */
-	struct skr_client_config cfg;	/* brokers, CA, TCTI */
+	struct lazy_config *cfg;	/* brokers, CA, TCTI: at the first skr token */
 	char kernel_path[4096], initrd_path[4096];
 	char *cmdline;			/* derived from /proc/cmdline (owned) */
 };
+
+/*
+ * The client configuration, loaded at the first skr token: a machine whose
+ * crypttab names no skr volume reseals nothing (the kernel hooks run this on
+ * every kernel install) and needs none.
+ */
+struct lazy_config {
+	const char *path;
+	bool tried;
+	struct skr_client_config c;
+	struct skr_err err;
+};
+
+static int config_get(struct lazy_config *l, struct skr_err *err)
+{
+	if (!l->tried) {
+		l->tried = true;
+		skr_client_config_load(l->path, &l->c, &l->err);
+	}
+	if (l->err.reason == SKR_R_ok)
+		return 0;
+	*err = l->err;
+	return -1;
+}
 
 /* ---- Arguments ------------------------------------------------------------ */
 
@@ -270,6 +294,7 @@ struct token_job {
 	struct skr_token *tok;
 	json_object *report;		/* per-token result for --json */
 	struct skr_pcr_banks *predicted;
+	const char *tcti;		/* --tcti, else the configuration's */
 };
 
 /* The token back into the LUKS2 header, in place (libcryptsetup writes both header copies). */
@@ -300,8 +325,8 @@ static int local_step(struct token_job *j, struct skr_err *err)
 
 	if (!j->tok->local || (j->a->op != OP_SUBMIT && j->a->op != OP_COMMIT))
 		return 0;
-	rc = j->a->op == OP_SUBMIT ? skr_local_copy_add(j->tok, j->a->in.tcti, j->predicted, err)
-				   : skr_local_copy_commit(j->tok, j->a->in.tcti, &changed, err);
+	rc = j->a->op == OP_SUBMIT ? skr_local_copy_add(j->tok, j->tcti, j->predicted, err)
+				   : skr_local_copy_commit(j->tok, j->tcti, &changed, err);
 	if (rc == 0 && changed)
 		rc = write_token(j, err);
 	json_object_object_add(j->report, "local_copy",
@@ -322,6 +347,7 @@ static int predict_for(struct token_job *j, json_object **pcrs, struct skr_err *
 	if (!res)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	in.mask = j->tok->pcr_mask;
+	in.tcti = j->tcti;
 	if (cli_predict(&in, &log, res, err) < 0)
 		return -1;
 	j->predicted = malloc(sizeof(*j->predicted));
@@ -402,9 +428,11 @@ static int run_token(struct token_job *j, struct skr_err *err)
 	int rc = -1;
 
 	set_label(a, label, sizeof(label));
-	skr_token_release_opts(j->tok, &a->cfg, a->timeout, &ro);
-	if (a->in.tcti)
-		ro.tcti = a->in.tcti;
+	if (config_get(a->cfg, err) < 0)
+		goto out;
+	j->tcti = a->in.tcti ? a->in.tcti : a->cfg->c.tcti;
+	skr_token_release_opts(j->tok, &a->cfg->c, a->timeout, &ro);
+	ro.tcti = j->tcti;
 	if (a->op == OP_SUBMIT || a->op == OP_CHECK) {
 		if (predict_for(j, &pcrs, err) < 0)
 			goto out;
@@ -517,6 +545,7 @@ static int run_crypttab(const struct reseal_args *a, json_object *reports, unsig
 int cmd_reseal(int argc, char **argv)
 {
 	struct reseal_args a = { .op = OP_SUBMIT };
+	struct lazy_config cfg = { 0 };
 	struct skr_err err = { 0 };
 	json_object *res = NULL, *reports = json_object_new_array();
 	unsigned found = 0;
@@ -527,11 +556,8 @@ int cmd_reseal(int argc, char **argv)
 		json_object_put(reports);
 		return rc;
 	}
-	if (skr_client_config_load(skr_client_config_path(a.config), &a.cfg, &err) < 0)
-		goto out;
-	/* --tcti, else the configuration's: for the local copy and the prediction too. */
-	if (!a.in.tcti)
-		a.in.tcti = a.cfg.tcti;
+	cfg.path = skr_client_config_path(a.config);
+	a.cfg = &cfg;
 	if ((a.op == OP_SUBMIT || a.op == OP_CHECK) && resolve_inputs(&a, &err) < 0)
 		goto out;
 	if (a.all)
@@ -546,7 +572,7 @@ int cmd_reseal(int argc, char **argv)
 	}
 out:
 	free(a.cmdline);
-	skr_client_config_free(&a.cfg);
+	skr_client_config_free(&cfg.c);
 	if (a.json) {
 		res = json_object_new_object();
 		json_object_object_add(res, "tokens", reports);

@@ -10,6 +10,11 @@ trap 'drop_plugin; stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EX
 own_plugin
 # Enrollment writes the client configuration here (brokers, CA): reseal reads it.
 export SKR_CONFIG=$tmpd/client.json
+# Before any enrollment there is none: a crypttab without skr volumes still
+# reseals nothing, quietly (the kernel hooks run reseal --all at every install).
+printf 'swap /dev/null none plain\n' > "$tmpd/crypttab0"
+expect reseal-no-skr-volume-needs-no-config 0 'nothing to reseal' -- \
+	env SKR_CRYPTTAB="$tmpd/crypttab0" "$SKRCTL" reseal --commit --all
 
 log_bin="$VECTORS/eventlog/arch-linux.bin"
 new_kernel="$VECTORS/pe/hello-x64.efi"
