@@ -621,6 +621,10 @@ static void print_status(json_object *res)
 
 		json_object_object_get_ex(t, "token", &v);
 		printf("token %d:", json_object_get_int(v));
+		if (json_object_object_get_ex(t, "invalid", &v)) {
+			printf(" invalid: %s\n", json_object_get_string(v));
+			continue;
+		}
 		json_object_object_get_ex(t, "key_id", &v);
 		printf(" key %s", json_object_get_string(v));
 		json_object_object_get_ex(t, "keyslots", &v);
@@ -629,6 +633,10 @@ static void print_status(json_object *res)
 		printf(", pcrs %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 		if (json_object_object_get_ex(t, "notice", &v))
 			printf("  notice: %s\n", json_object_get_string(v));
+		if (json_object_object_get_ex(t, "config_error", &v)) {
+			printf("  no broker asked: %s\n", json_object_get_string(v));
+			continue;
+		}
 		json_object_object_get_ex(t, "brokers", &b);
 		for (j = 0; j < json_object_array_length(b); j++) {
 			json_object *e = json_object_array_get_idx(b, j), *u, *ok, *msg;
@@ -674,6 +682,8 @@ int cmd_status(int argc, char **argv)
 		{ "config", required_argument, NULL, 'C' }, { 0 }
 	};
 	struct skr_client_config cfg;
+	struct skr_err cerr = { 0 };
+	bool cfg_tried = false, have_cfg = false;
 	const char *config = NULL;
 	struct crypt_device *cd = NULL;
 	struct skr_err err = { 0 };
@@ -696,14 +706,8 @@ int cmd_status(int argc, char **argv)
 	}
 	if (optind + 1 != argc || timeout < 1)
 		return cli_usage(STATUS_USAGE);
-	/* Where to ask and whom to trust: the configuration, never the header. */
-	if (skr_client_config_load(skr_client_config_path(config), &cfg, &err) < 0)
-		return cli_finish(&err, NULL, json);
-	if (!tcti)
-		tcti = cfg.tcti;
 	if ((rc = crypt_init(&cd, argv[optind])) < 0 || (rc = crypt_load(cd, CRYPT_LUKS2, NULL)) < 0) {
 		crypt_free(cd);
-		skr_client_config_free(&cfg);
 		skr_fail(&err, SKR_R_luks_error, "%s is not a readable LUKS2 device: %s", argv[optind],
 			 strerror(-rc));
 		return cli_finish(&err, NULL, json);
@@ -744,6 +748,21 @@ int cmd_status(int argc, char **argv)
 		json_object_object_add(o, "keyslots", slots);
 		json_object_object_add(o, "pcrs", mask_json(tok.pcr_mask));
 		json_object_object_add(o, "timeout", json_object_new_int((int)tok.timeout));
+		/* Where to ask and whom to trust: the configuration (at the first skr token), never the header. */
+		if (!cfg_tried) {
+			cfg_tried = true;
+			have_cfg = skr_client_config_load(skr_client_config_path(config), &cfg, &cerr) == 0;
+			if (have_cfg && !tcti)
+				tcti = cfg.tcti;
+		}
+		if (!have_cfg) {
+			json_object_object_add(o, "config_error", json_object_new_string(cerr.detail));
+			json_object_array_add(tokens, o);
+			skr_token_free(&tok);
+			if (err.reason == SKR_R_ok)
+				err = cerr;
+			continue;
+		}
 		ep = skr_client_config_for_key(&cfg, tok.key_id);
 		brokers = json_object_new_array();
 		for (i = 0; i < ep->n_brokers; i++)
@@ -757,7 +776,8 @@ int cmd_status(int argc, char **argv)
 		skr_token_free(&tok);
 	}
 	crypt_free(cd);
-	skr_client_config_free(&cfg);
+	if (have_cfg)
+		skr_client_config_free(&cfg);
 	json_object_object_add(res, "tokens", tokens);
 	json_object_object_add(res, "pending", json_object_new_int(pending));
 	if (!json) {

@@ -38,8 +38,8 @@
  *
  * Reasons: passphrase_invalid (the passphrase opens no keyslot), luks_error,
  * admin_denied (401/403 from the admin API), key_exists, broker_unreachable,
- * broker_protocol, enroll_verify_failed (the released secret differs), the
- * release's own denial reasons, tpm_*.
+ * broker_protocol, the dry run's refusal (pcr_mismatch when this boot matches
+ * no approved set, or the broker's own reason), tpm_*.
  */
 #ifndef SKR_ENROLL_H
 #define SKR_ENROLL_H
