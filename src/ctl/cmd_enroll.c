@@ -38,6 +38,10 @@
 	"skrctl status DEVICE [--tcti T] [--timeout S] [--eventlog LOG] [--config PATH] [--json]" \
 	"   (LOG: the TCG event log, by default " DEFAULT_EVENTLOG " when readable)"
 #define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define KEPT_NOTE                                                                           \
+	"skrctl: left %u key(s) at the broker: %s does not list them as enrolled from this "   \
+	"machine, and the LUKS2 header alone does not choose which key the admin token deletes; " \
+	"delete them with the admin API if they are yours\n"
 
 /* Bytes of a file or a prompt, in locked memory. */
 struct secret_text {
@@ -114,6 +118,14 @@ static json_object *mask_json(uint32_t mask)
 		if (mask & (1u << i))
 			json_object_array_add(a, json_object_new_int(i));
 	return a;
+}
+
+/* The registry of keys enrolled from this machine: keys/ beside the client configuration. */
+static void registry_dir(const char *config, char *out, size_t n)
+{
+	const char *path = skr_client_config_path(config), *slash = strrchr(path, '/');
+
+	snprintf(out, n, "%.*s/keys", slash ? (int)(slash - path) : 1, slash ? path : ".");
 }
 
 /* ---- enroll ------------------------------------------------------------- */
@@ -261,6 +273,8 @@ int cmd_enroll(int argc, char **argv)
 	bool have_cfg = false, write_cfg = false;
 	const char *config = NULL;
 	size_t n_admin_cli;
+	char registry[4200];
+	unsigned kept = 0;
 	struct skr_enroll_opts o = { 0 };
 	struct skr_enroll_result r = { 0 };
 	struct secret_text pass = { 0 }, admin = { 0 };
@@ -313,6 +327,9 @@ int cmd_enroll(int argc, char **argv)
 	o.device = argv[optind];
 
 	n_admin_cli = o.admin.n_urls;
+	registry_dir(config, registry, sizeof(registry));
+	o.admin.registry = registry;
+	o.admin.kept = &kept;
 	enroll_endpoints(&o, config, &cfg, &have_cfg, &write_cfg, &err);
 	/* Without --admin or a configured one, the admin API is asked at the brokers' URLs. */
 	for (size_t i = 0; !o.admin.n_urls && i < o.n_brokers; i++)
@@ -353,6 +370,8 @@ int cmd_enroll(int argc, char **argv)
 	} else if (err.reason == SKR_R_ok) {
 		if (r.repaired)
 			fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", r.repaired);
+		if (kept)
+			fprintf(stderr, KEPT_NOTE, kept, registry);
 		fprintf(stderr, "skrctl: enrolled %s: token %d, keyslot %d, key %s\n", o.device,
 			r.token, r.keyslot, r.key_id);
 		if (r.recovery) {
@@ -381,7 +400,9 @@ int cmd_unenroll(int argc, char **argv)
 	struct skr_client_config cfg;
 	const char *config = NULL;
 	bool have_cfg = false;
-	struct skr_admin a = { 0 };
+	char registry[4200];
+	unsigned kept = 0;
+	struct skr_admin a = { .kept = &kept };
 	struct secret_text admin = { 0 };
 	struct skr_err err = { 0 };
 	const char *admin_file = NULL, *device;
@@ -417,6 +438,8 @@ int cmd_unenroll(int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage(UNENROLL_USAGE);
 	device = argv[optind];
+	registry_dir(config, registry, sizeof(registry));
+	a.registry = registry;
 	/* Broker keys go at --admin, else the configuration's admin (or broker) URLs, with its CA. */
 	if (admin_file && (!a.n_urls || !a.ca_file)) {
 		have_cfg = skr_client_config_load(skr_client_config_path(config), &cfg, &err) == 0;
@@ -438,6 +461,7 @@ int cmd_unenroll(int argc, char **argv)
 		res = json_object_new_object();
 		json_object_object_add(res, "repaired", json_object_new_int((int)repaired));
 		json_object_object_add(res, "removed", json_object_new_int((int)removed));
+		json_object_object_add(res, "kept_broker_keys", json_object_new_int((int)kept));
 	} else if (err.reason == SKR_R_ok) {
 		if (repaired || reconcile)
 			fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", repaired);
@@ -445,6 +469,8 @@ int cmd_unenroll(int argc, char **argv)
 			fprintf(stderr, "skrctl: removed %u skr token(s)%s\n", removed,
 				a.token ? " and their broker keys"
 					: "; their broker keys remain (no --admin-token)");
+		if (kept)
+			fprintf(stderr, KEPT_NOTE, kept, registry);
 	}
 	if (have_cfg)
 		skr_client_config_free(&cfg);

@@ -3,10 +3,12 @@
 #include "enroll.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -173,6 +175,56 @@ static bool key_id_ok(const char *id)
 
 	return n > 0 && n < 129 && strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 					      "0123456789._-") == n;
+}
+
+/* ---- the registry of keys this machine enrolled (enroll.h) --------------- */
+
+static bool registry_path(const struct skr_admin *a, const char *key_id, char *out, size_t n)
+{
+	return a->registry && key_id_ok(key_id) && key_id[0] != '.' &&
+	       (size_t)snprintf(out, n, "%s/%s", a->registry, key_id) < n;
+}
+
+static int registry_add(const struct skr_admin *a, const char *key_id, struct skr_err *err)
+{
+	char path[4400], parent[4400], *slash;
+	int fd;
+
+	if (!a->registry)
+		return 0;
+	if (!registry_path(a, key_id, path, sizeof(path)))
+		return skr_fail(err, SKR_R_usage, "key id \"%.64s\" cannot be recorded", key_id);
+	snprintf(parent, sizeof(parent), "%s", a->registry);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		(void)mkdir(parent, 0755);
+	}
+	if (mkdir(a->registry, 0700) < 0 && errno != EEXIST)
+		return skr_fail(err, SKR_R_io, "cannot create %s: %s", a->registry, strerror(errno));
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return skr_fail(err, SKR_R_io, "cannot record key %s in %s: %s", key_id, a->registry,
+				strerror(errno));
+	close(fd);
+	return 0;
+}
+
+static bool registry_has(const struct skr_admin *a, const char *key_id)
+{
+	char path[4400];
+	struct stat st;
+
+	return registry_path(a, key_id, path, sizeof(path)) && lstat(path, &st) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+static void registry_remove(const struct skr_admin *a, const char *key_id)
+{
+	char path[4400];
+
+	if (registry_path(a, key_id, path, sizeof(path)))
+		unlink(path);
 }
 
 static int admin_call(const struct skr_admin *a, const char *url, const char *method,
@@ -372,16 +424,22 @@ static int repair_pending(struct crypt_device *cd, int tok, const struct skr_adm
 		 * send the admin token is the caller's (--admin, the configuration),
 		 * never the header's.
 		 */
-		if (json_object_array_length(admins) && (!a->token || !a->n_urls)) {
-			skr_fail(err, SKR_R_usage,
-				 "an interrupted enrollment left key \"%s\" at the broker: deleting it "
-				 "needs --admin-token, --ca and the admin URLs (--admin or the client "
-				 "configuration)", key_id);
-			goto out;
-		}
-		for (i = 0; json_object_array_length(admins) && i < a->n_urls; i++)
-			if (admin_delete_key(a, a->urls[i], key_id, err) < 0)
+		if (json_object_array_length(admins) && registry_has(a, key_id)) {
+			if (!a->token || !a->n_urls) {
+				skr_fail(err, SKR_R_usage,
+					 "an interrupted enrollment left key \"%s\" at the broker: deleting it "
+					 "needs --admin-token, --ca and the admin URLs (--admin or the client "
+					 "configuration)", key_id);
 				goto out;
+			}
+			for (i = 0; i < a->n_urls; i++)
+				if (admin_delete_key(a, a->urls[i], key_id, err) < 0)
+					goto out;
+			registry_remove(a, key_id);
+		} else if (json_object_array_length(admins) && a->token && a->kept) {
+			/* Not enrolled from here (by the registry): the header does not choose. */
+			(*a->kept)++;
+		}
 	}
 	rc = crypt_token_json_set(cd, tok, NULL);
 	if (rc < 0)
@@ -606,7 +664,7 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 	const char *const *admins;
 	size_t n_admins, i;
 	bool created[SKR_RELEASE_MAX_BROKERS] = { false };
-	bool slot_added = false, rslot_added = false;
+	bool slot_added = false, rslot_added = false, registered = false;
 	int pending = -1, token = -1, slot = -1, rslot = -1, slots[2], rc;
 	uint32_t mask = o->pcr_mask;
 	char *policy = NULL, *token_json = NULL;
@@ -691,9 +749,13 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 		goto out;
 	}
 
-	/* 1. The record of what follows, before anything exists elsewhere. */
+	/* 1. The records of what follows, before anything exists elsewhere: this
+	 *    machine's (the key may be deleted by a repair) and the header's. */
 	slots[0] = slot;
 	slots[1] = rslot;
+	if (registry_add(&o->admin, r->key_id, err) < 0)
+		goto out;
+	registered = true;
 	pending = write_pending(cd, r->key_id, admins, n_admins, slots, 2, err);
 	if (pending < 0 || fault("after_pending", err) < 0)
 		goto out;
@@ -804,6 +866,8 @@ out:
 				clean = false;
 		if (clean && pending >= 0)
 			crypt_token_json_set(cd, pending, NULL);
+		if (clean && registered)
+			registry_remove(&o->admin, r->key_id);
 		r->token = r->keyslot = r->recovery_slot = -1;
 		skr_enroll_result_free(r);
 	}

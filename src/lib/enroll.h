@@ -76,6 +76,17 @@ struct skr_admin {
 	const char *ca_file;
 	const char *token;		/* bearer token text; NULL: no admin access */
 	unsigned timeout_ms;		/* per call; 0 = 10000 */
+	/*
+	 * The keys this machine enrolled: a directory holding an empty file per
+	 * key id (skrctl: keys/ beside the client configuration), written before
+	 * the key is created at the broker and removed once it is deleted there.
+	 * A broker key is deleted (unenroll, the repair of a pending record) only
+	 * when it is listed here: the header, which names the key id, is the
+	 * attacker's, and must not choose which key the admin token deletes.
+	 * NULL: no broker key is ever deleted.
+	 */
+	const char *registry;
+	unsigned *kept;			/* counts keys left at the broker for want of a record (may be NULL) */
 };
 
 struct skr_enroll_opts {

@@ -131,6 +131,31 @@ nothing_taken status
 check reseal-commit-via-config 'grep -q "this boot matched set" "$err"' "$(cat "$err")"
 nothing_taken reseal-commit
 
+# (f) An skr-pending record naming another VM's key (and the attacker's admin
+# URL): the repair that every enroll and unenroll --reconcile runs with the
+# admin token must not delete that key, nor send the token anywhere but the
+# operator's admin URL.  (g) The same through the skr token's key_id and unenroll.
+admin POST /v1/keys "{\"key_id\": \"victim-1\", \"secret\": \"$(head -c 32 /dev/urandom | base64 -w0)\", \"policy\": $POLICY}" >/dev/null
+[ "$http_status" = 201 ] || echo "FAIL admin-create-victim: $http_status"
+victim_kept() { admin GET /v1/keys/victim-1 >/dev/null; [ "$http_status" = 200 ]; }
+cp "$img" "$tmpd/pend.img"
+printf '{"type": "skr-pending", "keyslots": [], "key_id": "victim-1", "admins": ["%s"], "slots": [1]}\n' \
+	"$EVIL_URL" > "$tmpd/pend.json"
+cryptsetup token import "$tmpd/pend.img" --json-file "$tmpd/pend.json" --token-id 5 || echo "FAIL pending-import"
+expect f-pending-repaired-key-kept 0 'left 1 key\(s\) at the broker' -- "$SKRCTL" unenroll "$tmpd/pend.img" \
+	--reconcile --admin-token "$bdir/admin.token" --admin "$ADMIN_URL" --ca "$bdir/ca.pem"
+check f-victim-key-not-deleted 'victim_kept' "victim-1 is gone from the broker"
+check f-pending-admins-never-contacted '[ ! -s "$tmpd/evil.conns" ]' "$(cat "$tmpd/evil.conns")"
+check f-pending-slot-not-destroyed 'cryptsetup open --test-passphrase --key-slot 1 --key-file "$tmpd/secret.bin" "$tmpd/pend.img"'
+cp "$img" "$tmpd/swap.img"
+python3 -c 'import json; print(json.dumps({"type": "skr", "keyslots": ["1"], "skr_version": 2,
+    "key_id": "victim-1", "timeout": 10}))' > "$tmpd/swap.json"
+cryptsetup token remove --token-id 0 "$tmpd/swap.img" &&
+	cryptsetup token import "$tmpd/swap.img" --json-file "$tmpd/swap.json" --token-id 0 || echo "FAIL swap-import"
+expect g-unenroll-key-kept 0 'left 1 key\(s\) at the broker' -- "$SKRCTL" unenroll "$tmpd/swap.img" \
+	--admin-token "$bdir/admin.token" --admin "$ADMIN_URL" --ca "$bdir/ca.pem"
+check g-victim-key-not-deleted 'victim_kept' "victim-1 is gone from the broker"
+
 # (e) "pcrs" is a hint: a header naming only PCR 1 still gets the broker's PCRs
 # quoted (0, 7, 11), so the release works; the header cannot choose what is attested.
 cp "$img" "$tmpd/hint.img"

@@ -50,6 +50,8 @@ PY
 # The first enrollment wrote the client configuration: brokers, the CA copied beside it, the TCTI.
 check enroll-wrote-config 'python3 -c "import json,sys; c=json.load(open(sys.argv[1])); assert c[\"brokers\"]==[sys.argv[2]] and c[\"ca\"]==sys.argv[3] and c[\"tcti\"]==sys.argv[4] and c[\"admin\"]==[sys.argv[5]], c" "$SKR_CONFIG" "$RELEASE_URL" "$tmpd/etc/broker-ca.pem" "$TCTI" "$ADMIN_URL" && cmp -s "$bdir/ca.pem" "$tmpd/etc/broker-ca.pem"'
 grep -q 'rebuild the initramfs' "$err" && echo "PASS enroll-says-rebuild-initramfs" || { echo "FAIL enroll-says-rebuild-initramfs: $(cat "$err")"; fails=$((fails + 1)); }
+# The key is recorded as enrolled from this machine (keys/ beside the configuration).
+check enroll-key-registered '[ -f "$tmpd/etc/keys/disk-a" ]'
 # The token is version 2: key id, keyslots, PCRs, timeout; no endpoints, no TPM, no files.
 check enroll-token-v2 'cryptsetup luksDump --dump-json-metadata "$img" | python3 -c "import json,sys; t=[v for v in json.load(sys.stdin)[\"tokens\"].values() if v[\"type\"]==\"skr\"][0]; assert t[\"skr_version\"]==2 and not set(t) & {\"brokers\",\"ca\",\"tcti\",\"vcek\"}, t"'
 # With a configuration, a --broker or --ca that differs is refused, naming it.
@@ -96,6 +98,7 @@ tok_a=$(cryptsetup luksDump --dump-json-metadata "$img" | python3 -c 'import jso
 t = json.load(sys.stdin)["tokens"]; print([k for k, v in t.items() if v.get("key_id") == "disk-a"][0])')
 expect unenroll-a 0 'removed 1' -- $SKRCTL unenroll "$img" --token "$tok_a" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL"; keep
 check unenroll-broker-key-gone '! broker_has disk-a'
+check unenroll-key-unregistered '[ ! -e "$tmpd/etc/keys/disk-a" ]'
 check unenroll-secret-no-longer-opens '! opens "$img" "$SECRET_SAVED"'
 check unenroll-passphrase-opens 'opens "$img" "$tmpd/pass"'
 check unenroll-recovery-still-opens 'opens "$img" "$tmpd/rk"'
