@@ -230,6 +230,9 @@ install: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO)
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@PKGDATADIR@|$(PKGDATADIR)|g' hooks/skr-hook-lib \
 		> $(DESTDIR)$(PKGDATADIR)/hook-lib.sh
 	chmod 0644 $(DESTDIR)$(PKGDATADIR)/hook-lib.sh
+	# An example only: /etc/skr/client.json is written by the first skrctl enroll
+	# (an example there would make it refuse its --broker and --ca).
+	install -m 0644 packaging/etc/client.json $(DESTDIR)$(PKGDATADIR)/client.json.example
 	for h in kernel-postinst:$(SYSCONFDIR)/kernel/postinst.d/zz-skr \
 		kernel-postrm:$(SYSCONFDIR)/kernel/postrm.d/zz-skr \
 		initramfs-post-update:$(SYSCONFDIR)/initramfs/post-update.d/skr \

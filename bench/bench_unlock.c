@@ -14,6 +14,7 @@
 #include <libcryptsetup.h>
 
 #include "bench_util.h"
+#include "client_config.h"
 #include "release_client.h"
 #include "token.h"
 #include "util.h"
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
 {
 	struct crypt_device *cd = NULL;
 	struct skr_token tok = { 0 };
+	struct skr_client_config cfg = { 0 };
+	struct skr_err cerr = { 0 };
 	struct skr_release_opts o;
 	uint8_t *secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
 	size_t runs = argc == 3 ? (size_t)atoi(argv[2]) : 0, i;
@@ -69,7 +72,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_unlock: %s is not an enrolled LUKS2 image\n", argv[1]);
 		goto out;
 	}
-	skr_token_release_opts(&tok, 0, &o);
+	/* As skr-unlock: the endpoints from the client configuration (SKR_CONFIG). */
+	if (skr_client_config_load(skr_client_config_path(NULL), &cfg, &cerr) < 0) {
+		fprintf(stderr, "bench_unlock: %s\n", cerr.detail);
+		goto out;
+	}
+	skr_token_release_opts(&tok, &cfg, 0, &o);
 	for (i = 0; i < runs; i++) {
 		struct skr_release_timing t;
 		struct skr_err err = { 0 };
@@ -106,6 +114,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	skr_token_free(&tok);
+	skr_client_config_free(&cfg);
 	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
 	crypt_free(cd);
 	free(total);

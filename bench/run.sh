@@ -120,6 +120,8 @@ printf 'bench passphrase' > "$tmpd/unlock.pass"
 truncate -s 32M "$img"
 cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
 	"$img" "$tmpd/unlock.pass" || die "luksFormat failed"
+# enroll writes the client configuration (brokers, CA, TCTI) that bench_unlock reads.
+export SKR_CONFIG=$tmpd/client.json
 "$BUILD/skrctl" enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" --ca "$bdir/ca.pem" \
 	--admin-token "$bdir/admin.token" --key-file "$tmpd/unlock.pass" --tcti "$TCTI" \
 	--key-id bench-unlock --pcrs 4,7,9 >&2 || die "enroll failed"

@@ -3,7 +3,8 @@
  * libFuzzer target: the skr LUKS2 token (src/lib/token.h), with its local
  * offline copy member.  A LUKS header is not protected: anyone who can write
  * the disk can write its tokens, so skr-unlock, the token plugin and skrctl
- * parse them as untrusted input.  A token that parses must serialise and
+ * parse them as untrusted input (a v1 token's brokers/ca/tcti/vcek are
+ * accepted and ignored).  A token that parses must serialise (as v2) and
  * parse again to the same text.
  */
 #include <stddef.h>

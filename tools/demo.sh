@@ -42,6 +42,9 @@ cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-ite
 	"$img" "$tmpd/pass"
 
 say "skrctl enroll: a broker key bound to this VM's evidence, a keyslot, a token"
+# The first enrollment writes the client configuration (brokers, CA, TPM):
+# here in the demo's directory instead of /etc/skr/client.json.
+export SKR_CONFIG=$tmpd/client.json
 "$BUILD/skrctl" enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" --ca "$bdir/ca.pem" \
 	--admin-token "$bdir/admin.token" --key-file "$tmpd/pass" --tcti "$TCTI" --key-id demo-disk \
 	--pcrs 4,7,9	# swtpm has no event log: kernel, initrd, Secure Boot state

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include "binding.h"
 #include "cli.h"
+#include "client_config.h"
 #include "enroll.h"
 #include "eventlog.h"
 #include "https.h"
@@ -23,19 +25,25 @@
 #include "util.h"
 
 #define ENROLL_USAGE                                                                           \
-	"skrctl enroll DEVICE --broker URL [--broker URL]... [--admin URL]... --ca PEM "          \
+	"skrctl enroll DEVICE [--broker URL]... [--admin URL]... [--ca PEM] "                     \
 	"--admin-token FILE [--pcrs LIST] [--policy FILE] [--eventlog LOG] [--weak-binding] "     \
 	"[--key-id ID] [--recovery-key] [--key-file F] [--tcti T] [--timeout S] [--no-verify] "   \
-	"[--json]   (--pcrs: default from LOG's boot chain, e.g. 4,7,9,12 systemd-boot, "        \
-	"4,7,8,9 shim+GRUB; LOG: " DEFAULT_EVENTLOG " when it exists; --weak-binding accepts "   \
-	"PCRs that leave the kernel, initrd, command line or Secure Boot state unmeasured)"
+	"[--config PATH] [--json]   (--pcrs: default from LOG's boot chain, e.g. 4,7,9,12 "       \
+	"systemd-boot, 4,7,8,9 shim+GRUB; LOG: " DEFAULT_EVENTLOG " when it exists; "             \
+	"--weak-binding accepts PCRs that leave the kernel, initrd, command line or Secure Boot " \
+	"state unmeasured; --broker/--ca: the client configuration's when omitted; without a "   \
+	"configuration, enroll writes one with them)"
 #define UNENROLL_USAGE                                                                         \
-	"skrctl unenroll DEVICE [--token N] [--admin-token FILE --ca PEM [--admin URL]...] "      \
-	"[--reconcile] [--json]"
+	"skrctl unenroll DEVICE [--token N] [--admin-token FILE [--ca PEM] [--admin URL]...] "    \
+	"[--reconcile] [--config PATH] [--json]"
 #define STATUS_USAGE                                                                 \
-	"skrctl status DEVICE [--tcti T] [--timeout S] [--eventlog LOG] [--json]   (LOG: the " \
-	"TCG event log, by default " DEFAULT_EVENTLOG " when readable)"
+	"skrctl status DEVICE [--tcti T] [--timeout S] [--eventlog LOG] [--config PATH] [--json]" \
+	"   (LOG: the TCG event log, by default " DEFAULT_EVENTLOG " when readable)"
 #define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define KEPT_NOTE                                                                           \
+	"skrctl: left %u key(s) at the broker: %s does not list them as enrolled from this "   \
+	"machine, and the LUKS2 header alone does not choose which key the admin token deletes; " \
+	"delete them with the admin API if they are yours\n"
 
 static json_object *mask_json(uint32_t mask)
 {
@@ -48,7 +56,142 @@ static json_object *mask_json(uint32_t mask)
 	return a;
 }
 
+/* The registry of keys enrolled from this machine: keys/ beside the client configuration. */
+static void registry_dir(const char *config, char *out, size_t n)
+{
+	const char *path = skr_client_config_path(config), *slash = strrchr(path, '/');
+
+	snprintf(out, n, "%.*s/keys", slash ? (int)(slash - path) : 1, slash ? path : ".");
+}
+
 /* ---- enroll ------------------------------------------------------------- */
+
+/* Same set of URLs, in any order. */
+static bool same_urls(const char *const *a, size_t na, char *const *b, size_t nb)
+{
+	size_t i, j;
+
+	if (na != nb)
+		return false;
+	for (i = 0; i < na; i++) {
+		for (j = 0; j < nb && strcmp(a[i], b[j]); j++)
+			;
+		if (j == nb)
+			return false;
+	}
+	return true;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	_cleanup_buf_ struct skr_buf x = { 0 }, y = { 0 };
+	struct skr_err err = { 0 };
+
+	return skr_read_file(a, 1u << 20, &x, &err) == 0 && skr_read_file(b, 1u << 20, &y, &err) == 0 &&
+	       x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
+}
+
+/*
+ * The brokers and CA of an enrollment.  With a configuration: its values; a
+ * --broker or --ca that differs is refused (the configuration decides what
+ * every boot trusts: it is edited deliberately, not by a command line).
+ * Without one: --broker and --ca are required, and *write_config is set.
+ */
+static int enroll_endpoints(struct skr_enroll_opts *o, const char *config, struct skr_client_config *cfg,
+			    bool *have_cfg, bool *write_config, struct skr_err *err)
+{
+	const char *path = skr_client_config_path(config);
+	const struct skr_client_endpoints *ep;
+	size_t i;
+
+	*have_cfg = *write_config = false;
+	if (access(path, F_OK) != 0) {
+		if (!o->n_brokers || !o->admin.ca_file)
+			return skr_fail(err, SKR_R_usage,
+					"no client configuration %s: give --broker and --ca (enroll writes it)",
+					path);
+		*write_config = true;
+		return 0;
+	}
+	if (skr_client_config_load(path, cfg, err) < 0)
+		return -1;
+	*have_cfg = true;
+	ep = skr_client_config_for_key(cfg, o->key_id ? o->key_id : "");
+	if (o->n_brokers && !same_urls(o->brokers, o->n_brokers, ep->brokers, ep->n_brokers))
+		return skr_fail(err, SKR_R_usage,
+				"--broker differs from the brokers of %s (%s%s): edit the configuration "
+				"deliberately, or leave --broker out", path, ep->brokers[0],
+				ep->n_brokers > 1 ? ", ..." : "");
+	if (o->admin.ca_file && !same_file(o->admin.ca_file, ep->ca_file))
+		return skr_fail(err, SKR_R_usage,
+				"--ca %s differs from the CA of %s (%s): edit the configuration "
+				"deliberately, or leave --ca out", o->admin.ca_file, path, ep->ca_file);
+	for (i = 0; i < ep->n_brokers; i++)
+		o->brokers[i] = ep->brokers[i];
+	o->n_brokers = ep->n_brokers;
+	o->admin.ca_file = ep->ca_file;
+	for (i = 0; !o->admin.n_urls && i < cfg->n_admin; i++)
+		o->admin.urls[i] = cfg->admin[i];
+	if (!o->admin.n_urls)
+		o->admin.n_urls = cfg->n_admin;
+	if (!o->tcti)
+		o->tcti = cfg->tcti;
+	return 0;
+}
+
+/* A CA copy beside the configuration; an existing file must hold the same certificate. */
+static int copy_ca(const char *from, const char *to, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf pem = { 0 };
+	FILE *f;
+	int fd;
+
+	if (access(to, F_OK) == 0)
+		return same_file(from, to) ? 0
+					   : skr_fail(err, SKR_R_usage, "%s exists and differs from --ca %s",
+						      to, from);
+	if (skr_read_file(from, 1u << 20, &pem, err) < 0)
+		return -1;
+	if (!strstr((const char *)pem.data, "-----BEGIN CERTIFICATE-----"))
+		return skr_fail(err, SKR_R_malformed, "--ca %s is not a PEM certificate", from);
+	fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return skr_fail(err, SKR_R_io, "cannot create %s: %s", to, strerror(errno));
+	}
+	if (fchmod(fd, 0644) < 0 || fwrite(pem.data, 1, pem.len, f) != pem.len || fflush(f) != 0 ||
+	    fsync(fd) < 0) {
+		fclose(f);
+		unlink(to);
+		return skr_fail(err, SKR_R_io, "cannot write %s", to);
+	}
+	return fclose(f) == 0 ? 0 : skr_fail(err, SKR_R_io, "cannot write %s", to);
+}
+
+/* The first enrollment's configuration: the brokers, the CA copied beside it, the TCTI. */
+static int write_client_config(const struct skr_enroll_opts *o, size_t n_admin_cli,
+			       const char *config, struct skr_err *err)
+{
+	const char *path = skr_client_config_path(config), *slash = strrchr(path, '/');
+	char ca[4200];
+	int rc;
+
+	snprintf(ca, sizeof(ca), "%.*s/broker-ca.pem", slash ? (int)(slash - path) : 1,
+		 slash ? path : ".");
+	if (o->tcti && skr_client_tcti_check(o->tcti, "--tcti", err) < 0)
+		return -1;
+	if (copy_ca(o->admin.ca_file, ca, err) < 0)
+		return -1;
+	rc = skr_client_config_write(path, o->brokers, o->n_brokers, ca, o->tcti,
+				     o->admin.urls, n_admin_cli, err);
+	if (rc == 0)
+		fprintf(stderr, "skrctl: wrote %s (brokers, CA %s%s): rebuild the initramfs "
+				"(update-initramfs -u, or dracut -f) so that the boot uses it\n",
+			path, ca, o->tcti ? ", TCTI" : "");
+	return rc;
+}
 
 int cmd_enroll(int argc, char **argv)
 {
@@ -60,8 +203,15 @@ int cmd_enroll(int argc, char **argv)
 		{ "key-file", required_argument, NULL, 'f' }, { "tcti", required_argument, NULL, 't' },
 		{ "timeout", required_argument, NULL, 'T' }, { "no-verify", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },          { "eventlog", required_argument, NULL, 'E' },
-		{ "weak-binding", no_argument, NULL, 'W' }, { 0 }
+		{ "weak-binding", no_argument, NULL, 'W' },  { "config", required_argument, NULL, 'C' },
+		{ 0 }
 	};
+	struct skr_client_config cfg;
+	bool have_cfg = false, write_cfg = false;
+	const char *config = NULL;
+	size_t n_admin_cli;
+	char registry[4200];
+	unsigned kept = 0;
 	struct skr_enroll_opts o = { 0 };
 	struct skr_enroll_result r = { 0 };
 	struct secret_text pass = { 0 }, admin = { 0 };
@@ -111,14 +261,25 @@ int cmd_enroll(int argc, char **argv)
 		}
 		case 'n': o.no_verify = true; break;
 		case 'j': json = true; break;
+		case 'C': config = optarg; break;
 		default: return cli_usage(ENROLL_USAGE);
 		}
 	}
-	if (optind + 1 != argc || !o.n_brokers || !o.admin.ca_file || !admin_file)
+	if (optind + 1 != argc || !admin_file)
 		return cli_usage(ENROLL_USAGE);
 	o.device = argv[optind];
 
-	if (policy_file && skr_read_file(policy_file, 1u << 20, &policy, &err) == 0)
+	n_admin_cli = o.admin.n_urls;
+	registry_dir(config, registry, sizeof(registry));
+	o.admin.registry = registry;
+	o.admin.kept = &kept;
+	enroll_endpoints(&o, config, &cfg, &have_cfg, &write_cfg, &err);
+	/* Without --admin or a configured one, the admin API is asked at the brokers' URLs. */
+	for (size_t i = 0; !o.admin.n_urls && i < o.n_brokers; i++)
+		o.admin.urls[i] = o.brokers[i];
+	if (!o.admin.n_urls)
+		o.admin.n_urls = o.n_brokers;
+	if (err.reason == SKR_R_ok && policy_file && skr_read_file(policy_file, 1u << 20, &policy, &err) == 0)
 		o.policy_json = (const char *)policy.data;
 	if (err.reason == SKR_R_ok && read_secret_file(admin_file, true, &admin, &err) == 0)
 		o.admin.token = admin.data;
@@ -130,6 +291,8 @@ int cmd_enroll(int argc, char **argv)
 		o.passphrase_len = pass.len;
 		skr_enroll(&o, &r, &err);
 	}
+	if (err.reason == SKR_R_ok && write_cfg)
+		write_client_config(&o, n_admin_cli, config, &err);
 	secret_text_free(&pass);
 	secret_text_free(&admin);
 
@@ -159,6 +322,8 @@ int cmd_enroll(int argc, char **argv)
 	} else if (err.reason == SKR_R_ok) {
 		if (r.repaired)
 			fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", r.repaired);
+		if (kept)
+			fprintf(stderr, KEPT_NOTE, kept, registry);
 		fprintf(stderr, "skrctl: enrolled %s: token %d, keyslot %d, key %s\n", o.device,
 			r.token, r.keyslot, r.key_id);
 		skr_binding_mask_text(r.pcr_mask, pcrs, sizeof(pcrs));
@@ -171,6 +336,8 @@ int cmd_enroll(int argc, char **argv)
 		}
 	}
 	skr_enroll_result_free(&r);
+	if (have_cfg)
+		skr_client_config_free(&cfg);
 	return cli_finish(&err, res, json);
 }
 
@@ -182,9 +349,14 @@ int cmd_unenroll(int argc, char **argv)
 		{ "token", required_argument, NULL, 'n' },   { "admin-token", required_argument, NULL, 'A' },
 		{ "ca", required_argument, NULL, 'c' },      { "admin", required_argument, NULL, 'a' },
 		{ "reconcile", no_argument, NULL, 'R' },     { "json", no_argument, NULL, 'j' },
-		{ 0 }
+		{ "config", required_argument, NULL, 'C' },  { 0 }
 	};
-	struct skr_admin a = { 0 };
+	struct skr_client_config cfg;
+	const char *config = NULL;
+	bool have_cfg = false;
+	char registry[4200];
+	unsigned kept = 0;
+	struct skr_admin a = { .kept = &kept };
 	struct secret_text admin = { 0 };
 	struct skr_err err = { 0 };
 	const char *admin_file = NULL, *device;
@@ -213,13 +385,26 @@ int cmd_unenroll(int argc, char **argv)
 			break;
 		case 'R': reconcile = true; break;
 		case 'j': json = true; break;
+		case 'C': config = optarg; break;
 		default: return cli_usage(UNENROLL_USAGE);
 		}
 	}
-	if (optind + 1 != argc || (admin_file && !a.ca_file))
+	if (optind + 1 != argc)
 		return cli_usage(UNENROLL_USAGE);
 	device = argv[optind];
-	if (admin_file && read_secret_file(admin_file, true, &admin, &err) == 0)
+	registry_dir(config, registry, sizeof(registry));
+	a.registry = registry;
+	/* Broker keys go at --admin, else the configuration's admin (or broker) URLs, with its CA. */
+	if (admin_file && (!a.n_urls || !a.ca_file)) {
+		have_cfg = skr_client_config_load(skr_client_config_path(config), &cfg, &err) == 0;
+		for (size_t i = 0; have_cfg && !a.n_urls && i < (cfg.n_admin ? cfg.n_admin : cfg.ep.n_brokers); i++)
+			a.urls[i] = cfg.n_admin ? cfg.admin[i] : cfg.ep.brokers[i];
+		if (have_cfg && !a.n_urls)
+			a.n_urls = cfg.n_admin ? cfg.n_admin : cfg.ep.n_brokers;
+		if (have_cfg && !a.ca_file)
+			a.ca_file = cfg.ep.ca_file;
+	}
+	if (err.reason == SKR_R_ok && admin_file && read_secret_file(admin_file, true, &admin, &err) == 0)
 		a.token = admin.data;
 	/* Interrupted enrollments first, always; --reconcile does only that. */
 	if (err.reason == SKR_R_ok && skr_enroll_reconcile(device, &a, &repaired, &err) == 0 &&
@@ -230,6 +415,7 @@ int cmd_unenroll(int argc, char **argv)
 		res = json_object_new_object();
 		json_object_object_add(res, "repaired", json_object_new_int((int)repaired));
 		json_object_object_add(res, "removed", json_object_new_int((int)removed));
+		json_object_object_add(res, "kept_broker_keys", json_object_new_int((int)kept));
 	} else if (err.reason == SKR_R_ok) {
 		if (repaired || reconcile)
 			fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", repaired);
@@ -237,7 +423,11 @@ int cmd_unenroll(int argc, char **argv)
 			fprintf(stderr, "skrctl: removed %u skr token(s)%s\n", removed,
 				a.token ? " and their broker keys"
 					: "; their broker keys remain (no --admin-token)");
+		if (kept)
+			fprintf(stderr, KEPT_NOTE, kept, registry);
 	}
+	if (have_cfg)
+		skr_client_config_free(&cfg);
 	return cli_finish(&err, res, json);
 }
 
@@ -306,10 +496,11 @@ static json_object *explain_mismatch(const char *detail, const char *log_path)
 	return out;
 }
 
-static json_object *broker_status(const struct skr_token *t, const char *url, struct skr_err *first)
+static json_object *broker_status(const struct skr_token *t, const char *ca_file, const char *url,
+				  struct skr_err *first)
 {
 	_cleanup_buf_ struct skr_buf resp = { 0 };
-	struct skr_https_ca ca = { .pem = t->ca_pem };
+	struct skr_https_ca ca = { .file = ca_file };
 	struct skr_err err = { 0 };
 	json_object *o = json_object_new_object();
 	char body[200];
@@ -329,37 +520,27 @@ static json_object *broker_status(const struct skr_token *t, const char *url, st
 	return o;
 }
 
-static json_object *release_status(struct crypt_device *cd, const struct skr_token *t,
+/*
+ * Would this boot be released?  The broker's dry run (skr_check_this_boot):
+ * a real release only ever succeeds in the initramfs, before the boot gate
+ * closes (gate.h), so status never asks for the key itself.
+ */
+static json_object *release_status(const struct skr_token *t, const struct skr_client_config *cfg,
 				   const char *tcti, unsigned timeout, const char *log_path,
 				   struct skr_err *first)
 {
 	struct skr_release_opts ro;
-	struct skr_release_timing tm;
 	struct skr_err err = { 0 };
-	json_object *o = json_object_new_object();
-	uint8_t *secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
-	size_t len = 0, i;
+	json_object *o = json_object_new_object(), *ans = NULL, *id;
 
-	skr_token_release_opts(t, timeout, &ro);
+	skr_token_release_opts(t, cfg, timeout, &ro);
 	if (tcti)
 		ro.tcti = tcti;
-	if (!secret) {
-		skr_fail(&err, SKR_R_nomem, "out of memory");
-	} else if (skr_release(&ro, secret, &len, &tm, &err) == 0) {
-		int opened = -1;
-
-		for (i = 0; i < t->n_keyslots && opened < 0; i++)
-			if (crypt_activate_by_passphrase(cd, NULL, t->keyslots[i], (const char *)secret,
-							 len, 0) >= 0)
-				opened = t->keyslots[i];
-		if (opened < 0)
-			skr_fail(&err, SKR_R_enroll_verify_failed,
-				 "the released secret opens none of the token's keyslots");
-		else
-			json_object_object_add(o, "opens_keyslot", json_object_new_int(opened));
-	}
-	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
-	json_object_object_add(o, "released", json_object_new_boolean(err.reason == SKR_R_ok));
+	skr_check_this_boot(&ro, &ans, &err);
+	json_object_object_add(o, "would_be_released", json_object_new_boolean(err.reason == SKR_R_ok));
+	if (err.reason == SKR_R_ok && json_object_object_get_ex(ans, "id", &id))
+		json_object_object_add(o, "set", json_object_get(id));
+	json_object_put(ans);
 	if (err.reason != SKR_R_ok) {
 		json_object_object_add(o, "reason", json_object_new_string(skr_reason_name(err.reason)));
 		json_object_object_add(o, "detail", json_object_new_string(err.detail));
@@ -420,12 +601,22 @@ static void print_status(json_object *res)
 
 		json_object_object_get_ex(t, "token", &v);
 		printf("token %d:", json_object_get_int(v));
+		if (json_object_object_get_ex(t, "invalid", &v)) {
+			printf(" invalid: %s\n", json_object_get_string(v));
+			continue;
+		}
 		json_object_object_get_ex(t, "key_id", &v);
 		printf(" key %s", json_object_get_string(v));
 		json_object_object_get_ex(t, "keyslots", &v);
 		printf(", keyslots %s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 		json_object_object_get_ex(t, "pcrs", &v);
 		printf(", pcrs %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+		if (json_object_object_get_ex(t, "notice", &v))
+			printf("  notice: %s\n", json_object_get_string(v));
+		if (json_object_object_get_ex(t, "config_error", &v)) {
+			printf("  no broker asked: %s\n", json_object_get_string(v));
+			continue;
+		}
 		json_object_object_get_ex(t, "brokers", &b);
 		for (j = 0; j < json_object_array_length(b); j++) {
 			json_object *e = json_object_array_get_idx(b, j), *u, *ok, *msg;
@@ -440,14 +631,14 @@ static void print_status(json_object *res)
 		}
 		if (!json_object_object_get_ex(t, "release", &r))
 			continue;
-		json_object_object_get_ex(r, "released", &v);
+		json_object_object_get_ex(r, "would_be_released", &v);
 		if (json_object_get_boolean(v)) {
-			json_object_object_get_ex(r, "opens_keyslot", &v);
-			printf("  release: ok, opens keyslot %d\n", json_object_get_int(v));
+			printf("  this boot would be released (approved set %s)\n",
+			       json_object_object_get_ex(r, "set", &v) ? json_object_get_string(v) : "?");
 			continue;
 		}
 		json_object_object_get_ex(r, "reason", &v);
-		printf("  release refused: %s", json_object_get_string(v));
+		printf("  this boot would be refused: %s", json_object_get_string(v));
 		if (json_object_object_get_ex(r, "pcrs_differ", &f))
 			printf(" (PCRs that differ: %s)", json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN));
 		json_object_object_get_ex(r, "detail", &v);
@@ -468,8 +659,12 @@ int cmd_status(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "tcti", required_argument, NULL, 't' }, { "timeout", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },       { "eventlog", required_argument, NULL, 'e' },
-		{ 0 }
+		{ "config", required_argument, NULL, 'C' }, { 0 }
 	};
+	struct skr_client_config cfg;
+	struct skr_err cerr = { 0 };
+	bool cfg_tried = false, have_cfg = false;
+	const char *config = NULL;
 	struct crypt_device *cd = NULL;
 	struct skr_err err = { 0 };
 	const char *tcti = NULL;
@@ -485,6 +680,7 @@ int cmd_status(int argc, char **argv)
 		case 'T': timeout = (unsigned)atoi(optarg); break;
 		case 'j': json = true; break;
 		case 'e': log_path = optarg; break;
+		case 'C': config = optarg; break;
 		default: return cli_usage(STATUS_USAGE);
 		}
 	}
@@ -503,6 +699,7 @@ int cmd_status(int argc, char **argv)
 		crypt_token_info st = crypt_token_status(cd, t, &type);
 		struct skr_token tok;
 		struct skr_err perr = { 0 };
+		const struct skr_client_endpoints *ep;
 		json_object *o, *slots, *brokers;
 		size_t i;
 
@@ -523,23 +720,44 @@ int cmd_status(int argc, char **argv)
 			continue;
 		}
 		json_object_object_add(o, "key_id", json_object_new_string(tok.key_id));
+		if (tok.v1_ignored)
+			json_object_object_add(o, "notice", json_object_new_string(SKR_TOKEN_V1_NOTICE));
 		slots = json_object_new_array();
 		for (i = 0; i < tok.n_keyslots; i++)
 			json_object_array_add(slots, json_object_new_int(tok.keyslots[i]));
 		json_object_object_add(o, "keyslots", slots);
 		json_object_object_add(o, "pcrs", mask_json(tok.pcr_mask));
 		json_object_object_add(o, "timeout", json_object_new_int((int)tok.timeout));
+		/* Where to ask and whom to trust: the configuration (at the first skr token), never the header. */
+		if (!cfg_tried) {
+			cfg_tried = true;
+			have_cfg = skr_client_config_load(skr_client_config_path(config), &cfg, &cerr) == 0;
+			if (have_cfg && !tcti)
+				tcti = cfg.tcti;
+		}
+		if (!have_cfg) {
+			json_object_object_add(o, "config_error", json_object_new_string(cerr.detail));
+			json_object_array_add(tokens, o);
+			skr_token_free(&tok);
+			if (err.reason == SKR_R_ok)
+				err = cerr;
+			continue;
+		}
+		ep = skr_client_config_for_key(&cfg, tok.key_id);
 		brokers = json_object_new_array();
-		for (i = 0; i < tok.n_brokers; i++)
-			json_object_array_add(brokers, broker_status(&tok, tok.brokers[i], &err));
+		for (i = 0; i < ep->n_brokers; i++)
+			json_object_array_add(brokers, broker_status(&tok, ep->ca_file, ep->brokers[i], &err));
 		json_object_object_add(o, "brokers", brokers);
-		/* A release attempt needs a TPM: --tcti, or the kernel's resource manager. */
+		/* The dry run needs a TPM: --tcti, the configuration's, or the kernel's resource manager. */
 		if (tcti || access("/dev/tpmrm0", F_OK) == 0)
-			json_object_object_add(o, "release", release_status(cd, &tok, tcti, timeout, log_path, &err));
+			json_object_object_add(o, "release",
+					       release_status(&tok, &cfg, tcti, timeout, log_path, &err));
 		json_object_array_add(tokens, o);
 		skr_token_free(&tok);
 	}
 	crypt_free(cd);
+	if (have_cfg)
+		skr_client_config_free(&cfg);
 	json_object_object_add(res, "tokens", tokens);
 	json_object_object_add(res, "pending", json_object_new_int(pending));
 	if (!json) {

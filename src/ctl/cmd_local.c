@@ -41,16 +41,18 @@
 #include <openssl/rand.h>
 
 #include "cli.h"
+#include "client_config.h"
 #include "enroll.h"
 #include "local_copy.h"
 #include "token.h"
 #include "util.h"
 
-#define LOCAL_USAGE "skrctl local-copy DEVICE [--key-file F] [--disable] [--tcti T] [--json]"
+#define LOCAL_USAGE "skrctl local-copy DEVICE [--key-file F] [--disable] [--tcti T] [--config PATH] [--json]"
 #define LOCAL_SECRET_LEN 32
 
 struct local_args {
-	const char *device, *tcti, *key_file;
+	const char *device, *tcti, *key_file, *config;
+	struct skr_client_config cfg;	/* the TCTI when --tcti is not given: never the token's */
 	bool disable, json;
 	struct secret_text pass;	/* asked once, for the first token that needs it */
 };
@@ -267,7 +269,8 @@ int cmd_local_copy(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "disable", no_argument, NULL, 'd' }, { "tcti", required_argument, NULL, 't' },
 		{ "key-file", required_argument, NULL, 'f' }, { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' }, { 0 }
+		{ "config", required_argument, NULL, 'C' },   { "help", no_argument, NULL, 'h' },
+		{ 0 }
 	};
 	struct local_args a = { 0 };
 	struct crypt_device *cd = NULL;
@@ -282,6 +285,7 @@ int cmd_local_copy(int argc, char **argv)
 		case 't': a.tcti = optarg; break;
 		case 'f': a.key_file = optarg; break;
 		case 'j': a.json = true; break;
+		case 'C': a.config = optarg; break;
 		case 'h': printf("usage: %s\n", LOCAL_USAGE); return CLI_EXIT_OK;
 		default: return cli_usage(LOCAL_USAGE);
 		}
@@ -290,6 +294,13 @@ int cmd_local_copy(int argc, char **argv)
 		return cli_usage(LOCAL_USAGE);
 	a.device = argv[optind];
 	reports = json_object_new_array();
+	/* The TPM comes from the command line or the client configuration (the
+	 * header's choice of TCTI could run code). */
+	if (!a.tcti) {
+		if (skr_client_config_load(skr_client_config_path(a.config), &a.cfg, &err) < 0)
+			goto out;
+		a.tcti = a.cfg.tcti;
+	}
 	if (crypt_init(&cd, a.device) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0) {
 		skr_fail(&err, SKR_R_luks_error, "%s is not a readable LUKS2 device", a.device);
 		goto out;
@@ -310,6 +321,7 @@ int cmd_local_copy(int argc, char **argv)
 out:
 	secret_text_free(&a.pass);
 	crypt_free(cd);
+	skr_client_config_free(&a.cfg);
 	if (a.json) {
 		res = json_object_new_object();
 		json_object_object_add(res, "tokens", reports);

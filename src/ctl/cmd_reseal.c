@@ -14,6 +14,10 @@
  * /etc/crypttab (SKR_CRYPTTAB overrides) that has an skr token; every skr
  * token of a device is handled, each with its own broker and PCRs.
  *
+ * Brokers, CA and TPM come from the client configuration (--config,
+ * SKR_CONFIG or /etc/skr/client.json; --tcti overrides its TPM), never from
+ * the token: this runs as root at every boot (skr-reseal-commit.service).
+ *
  * Exit status: 0 the next boot unlocks (set pending, or already approved;
  * check accepted; committed; withdrawn), 1 refused, queued for an operator or
  * not accepted (the message says what to do), 2 usage or unreadable input.
@@ -28,6 +32,7 @@
 #include <libcryptsetup.h>
 
 #include "cli.h"
+#include "client_config.h"
 #include "eventlog.h"
 #include "local_copy.h"
 #include "pcr_json.h"
@@ -38,9 +43,9 @@
 
 #define RESEAL_USAGE                                                                          \
 	"skrctl reseal [DEVICE...] [--all] [--kernel-version V | --kernel IMG] [--initrd FILE] " \
-	"[--cmdline S] [--eventlog LOG] [--check] [--tcti T] [--timeout S] [--json]\n"            \
-	"       skrctl reseal --commit [DEVICE... | --all] [--tcti T] [--json]\n"               \
-	"       skrctl reseal --withdraw V [DEVICE... | --all] [--tcti T] [--json]"
+	"[--cmdline S] [--eventlog LOG] [--check] [--tcti T] [--timeout S] [--config PATH] [--json]\n" \
+	"       skrctl reseal --commit [DEVICE... | --all] [--tcti T] [--config PATH] [--json]\n" \
+	"       skrctl reseal --withdraw V [DEVICE... | --all] [--tcti T] [--config PATH] [--json]"
 
 #define DEFAULT_CRYPTTAB "/etc/crypttab"
 #define BOOT_DIR "/boot"
@@ -56,9 +61,35 @@ struct reseal_args {
 	const char *version;		/* --kernel-version or --withdraw */
 	struct cli_predict_inputs in;	/* kernel, initrd, cmdline, eventlog, tcti */
 	unsigned timeout;		/* seconds per broker call; 0: the token's */
+	const char *config;		/* --config */
+	struct lazy_config *cfg;	/* brokers, CA, TCTI: at the first skr token */
 	char kernel_path[4096], initrd_path[4096];
 	char *cmdline;			/* derived from /proc/cmdline (owned) */
 };
+
+/*
+ * The client configuration, loaded at the first skr token: a machine whose
+ * crypttab names no skr volume reseals nothing (the kernel hooks run this on
+ * every kernel install) and needs none.
+ */
+struct lazy_config {
+	const char *path;
+	bool tried;
+	struct skr_client_config c;
+	struct skr_err err;
+};
+
+static int config_get(struct lazy_config *l, struct skr_err *err)
+{
+	if (!l->tried) {
+		l->tried = true;
+		skr_client_config_load(l->path, &l->c, &l->err);
+	}
+	if (l->err.reason == SKR_R_ok)
+		return 0;
+	*err = l->err;
+	return -1;
+}
 
 /* ---- Arguments ------------------------------------------------------------ */
 
@@ -76,6 +107,7 @@ static int take_option(int opt, struct reseal_args *a)
 	case 'M': a->op = OP_COMMIT; return 0;
 	case 'W': a->op = OP_WITHDRAW; a->version = optarg; return 0;
 	case 'j': a->json = true; return 0;
+	case 'G': a->config = optarg; return 0;
 	case 'T': {
 		long t = atol(optarg);
 
@@ -117,6 +149,7 @@ static int parse_args(int argc, char **argv, struct reseal_args *a)
 		{ "commit", no_argument, NULL, 'M' },
 		{ "withdraw", required_argument, NULL, 'W' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool predicts;
@@ -261,6 +294,7 @@ struct token_job {
 	struct skr_token *tok;
 	json_object *report;		/* per-token result for --json */
 	struct skr_pcr_banks *predicted;
+	const char *tcti;		/* --tcti, else the configuration's */
 };
 
 /* The token back into the LUKS2 header, in place (libcryptsetup writes both header copies). */
@@ -291,8 +325,8 @@ static int local_step(struct token_job *j, struct skr_err *err)
 
 	if (!j->tok->local || (j->a->op != OP_SUBMIT && j->a->op != OP_COMMIT))
 		return 0;
-	rc = j->a->op == OP_SUBMIT ? skr_local_copy_add(j->tok, j->a->in.tcti, j->predicted, err)
-				   : skr_local_copy_commit(j->tok, j->a->in.tcti, &changed, err);
+	rc = j->a->op == OP_SUBMIT ? skr_local_copy_add(j->tok, j->tcti, j->predicted, err)
+				   : skr_local_copy_commit(j->tok, j->tcti, &changed, err);
 	if (rc == 0 && changed)
 		rc = write_token(j, err);
 	json_object_object_add(j->report, "local_copy",
@@ -313,6 +347,7 @@ static int predict_for(struct token_job *j, json_object **pcrs, struct skr_err *
 	if (!res)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	in.mask = j->tok->pcr_mask;
+	in.tcti = j->tcti;
 	if (cli_predict(&in, &log, res, err) < 0)
 		return -1;
 	j->predicted = malloc(sizeof(*j->predicted));
@@ -421,9 +456,11 @@ static int run_token(struct token_job *j, struct skr_err *err)
 	int rc = -1;
 
 	set_label(a, label, sizeof(label));
-	skr_token_release_opts(j->tok, a->timeout, &ro);
-	if (a->in.tcti)
-		ro.tcti = a->in.tcti;
+	if (config_get(a->cfg, err) < 0)
+		goto out;
+	j->tcti = a->in.tcti ? a->in.tcti : a->cfg->c.tcti;
+	skr_token_release_opts(j->tok, &a->cfg->c, a->timeout, &ro);
+	ro.tcti = j->tcti;
 	if (a->op == OP_SUBMIT || a->op == OP_CHECK) {
 		if (predict_for(j, &pcrs, err) < 0)
 			goto out;
@@ -540,6 +577,7 @@ static int run_crypttab(const struct reseal_args *a, json_object *reports, unsig
 int cmd_reseal(int argc, char **argv)
 {
 	struct reseal_args a = { .op = OP_SUBMIT };
+	struct lazy_config cfg = { 0 };
 	struct skr_err err = { 0 };
 	json_object *res = NULL, *reports = json_object_new_array();
 	unsigned found = 0;
@@ -550,6 +588,8 @@ int cmd_reseal(int argc, char **argv)
 		json_object_put(reports);
 		return rc;
 	}
+	cfg.path = skr_client_config_path(a.config);
+	a.cfg = &cfg;
 	if ((a.op == OP_SUBMIT || a.op == OP_CHECK) && resolve_inputs(&a, &err) < 0)
 		goto out;
 	if (a.all)
@@ -564,6 +604,7 @@ int cmd_reseal(int argc, char **argv)
 	}
 out:
 	free(a.cmdline);
+	skr_client_config_free(&cfg.c);
 	if (a.json) {
 		res = json_object_new_object();
 		json_object_object_add(res, "tokens", reports);

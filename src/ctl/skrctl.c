@@ -35,19 +35,22 @@ static const struct {
 	{ "release", cmd_release,
 	  "--key-id ID --broker URL... --ca PEM [--tcti T] [--vcek CERT] [--pcrs LIST] [--timeout S] --out FILE" },
 	{ "enroll", cmd_enroll,
-	  "DEVICE --broker URL... [--admin URL]... --ca PEM --admin-token FILE [--pcrs 7] "
+	  "DEVICE [--broker URL]... [--admin URL]... [--ca PEM] --admin-token FILE [--pcrs 7] "
 	  "[--policy FILE] [--key-id ID] [--recovery-key] [--key-file F] [--tcti T] [--timeout S] "
-	  "[--no-verify] [--json]" },
+	  "[--no-verify] [--config PATH] [--json]" },
 	{ "unenroll", cmd_unenroll,
-	  "DEVICE [--token N] [--admin-token FILE --ca PEM [--admin URL]...] [--reconcile] [--json]" },
-	{ "status", cmd_status, "DEVICE [--tcti T] [--timeout S] [--json]" },
+	  "DEVICE [--token N] [--admin-token FILE [--ca PEM] [--admin URL]...] [--reconcile] "
+	  "[--config PATH] [--json]" },
+	{ "status", cmd_status, "DEVICE [--tcti T] [--timeout S] [--eventlog LOG] [--config PATH] [--json]" },
 	{ "predict", cmd_predict,
 	  "--kernel IMG [--eventlog LOG] [--current-kernel IMG] [--initrd FILE] [--cmdline S] "
 	  "[--pcrs 4,7,9] [--pcrs-live FILE.json | --tcti T] [--json]" },
 	{ "reseal", cmd_reseal,
 	  "[DEVICE... | --all] [--kernel-version V | --kernel IMG] [--initrd F] [--cmdline S] "
-	  "[--eventlog LOG] [--check | --commit | --withdraw V] [--tcti T] [--timeout S] [--json]" },
-	{ "local-copy", cmd_local_copy, "DEVICE [--key-file F] [--disable] [--tcti T] [--json]" },
+	  "[--eventlog LOG] [--check | --commit | --withdraw V] [--tcti T] [--timeout S] "
+	  "[--config PATH] [--json]" },
+	{ "local-copy", cmd_local_copy,
+	  "DEVICE [--key-file F] [--disable] [--tcti T] [--config PATH] [--json]" },
 };
 
 static void usage(FILE *to)
@@ -61,6 +64,9 @@ static void usage(FILE *to)
 	fprintf(to, "\nAttested release and LUKS2 enrollment:\n");
 	for (i = 0; i < sizeof(single_commands) / sizeof(single_commands[0]); i++)
 		fprintf(to, "  skrctl %s %s\n", single_commands[i].name, single_commands[i].synopsis);
+	fprintf(to, "\nBrokers, CA and TPM of enroll, unenroll, status, reseal and local-copy come from the\n"
+		    "client configuration (/etc/skr/client.json, SKR_CONFIG or --config), never from the\n"
+		    "LUKS2 header.\n");
 	fprintf(to, "\nExit status: 0 valid, 1 verification failed, 2 usage or unreadable input.\n");
 }
 

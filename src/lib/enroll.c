@@ -3,9 +3,12 @@
 #include "enroll.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -174,6 +177,56 @@ static bool key_id_ok(const char *id)
 
 	return n > 0 && n < 129 && strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 					      "0123456789._-") == n;
+}
+
+/* ---- the registry of keys this machine enrolled (enroll.h) --------------- */
+
+static bool registry_path(const struct skr_admin *a, const char *key_id, char *out, size_t n)
+{
+	return a->registry && key_id_ok(key_id) && key_id[0] != '.' &&
+	       (size_t)snprintf(out, n, "%s/%s", a->registry, key_id) < n;
+}
+
+static int registry_add(const struct skr_admin *a, const char *key_id, struct skr_err *err)
+{
+	char path[4400], parent[4400], *slash;
+	int fd;
+
+	if (!a->registry)
+		return 0;
+	if (!registry_path(a, key_id, path, sizeof(path)))
+		return skr_fail(err, SKR_R_usage, "key id \"%.64s\" cannot be recorded", key_id);
+	snprintf(parent, sizeof(parent), "%s", a->registry);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		(void)mkdir(parent, 0755);
+	}
+	if (mkdir(a->registry, 0700) < 0 && errno != EEXIST)
+		return skr_fail(err, SKR_R_io, "cannot create %s: %s", a->registry, strerror(errno));
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return skr_fail(err, SKR_R_io, "cannot record key %s in %s: %s", key_id, a->registry,
+				strerror(errno));
+	close(fd);
+	return 0;
+}
+
+static bool registry_has(const struct skr_admin *a, const char *key_id)
+{
+	char path[4400];
+	struct stat st;
+
+	return registry_path(a, key_id, path, sizeof(path)) && lstat(path, &st) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+static void registry_remove(const struct skr_admin *a, const char *key_id)
+{
+	char path[4400];
+
+	if (registry_path(a, key_id, path, sizeof(path)))
+		unlink(path);
 }
 
 static int admin_call(const struct skr_admin *a, const char *url, const char *method,
@@ -376,17 +429,26 @@ static int repair_pending(struct crypt_device *cd, int tok, const struct skr_adm
 				goto out;
 			}
 		}
-		for (i = 0; i < json_object_array_length(admins); i++) {
-			const char *url = json_object_get_string(json_object_array_get_idx(admins, i));
-
-			if (!a->token) {
+		/*
+		 * The record's "admins" say only that a broker key may exist: where to
+		 * send the admin token is the caller's (--admin, the configuration),
+		 * never the header's.
+		 */
+		if (json_object_array_length(admins) && registry_has(a, key_id)) {
+			if (!a->token || !a->n_urls) {
 				skr_fail(err, SKR_R_usage,
-					 "an interrupted enrollment left key \"%s\" at %s: "
-					 "deleting it needs --admin-token and --ca", key_id, url);
+					 "an interrupted enrollment left key \"%s\" at the broker: deleting it "
+					 "needs --admin-token, --ca and the admin URLs (--admin or the client "
+					 "configuration)", key_id);
 				goto out;
 			}
-			if (admin_delete_key(a, url, key_id, err) < 0)
-				goto out;
+			for (i = 0; i < a->n_urls; i++)
+				if (admin_delete_key(a, a->urls[i], key_id, err) < 0)
+					goto out;
+			registry_remove(a, key_id);
+		} else if (json_object_array_length(admins) && a->token && a->kept) {
+			/* Not enrolled from here (by the registry): the header does not choose. */
+			(*a->kept)++;
 		}
 	}
 	rc = crypt_token_json_set(cd, tok, NULL);
@@ -517,28 +579,71 @@ static const char *const *admin_urls(const struct skr_enroll_opts *o, size_t *n)
 	return o->brokers;
 }
 
-static int verify_release(const struct skr_enroll_opts *o, const char *key_id, uint32_t mask,
-			  const uint8_t *secret, struct skr_err *err)
+static bool answer_true(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_boolean) &&
+	       json_object_get_boolean(v);
+}
+
+int skr_check_this_boot(const struct skr_release_opts *ro, json_object **answer,
+			struct skr_err *err)
+{
+	struct skr_pcr_banks *pcrs = calloc(1, sizeof(*pcrs));
+	struct skr_tpm *tpm = NULL;
+	json_object *fields, *ans = NULL, *detail;
+	int rc;
+
+	if (answer)
+		*answer = NULL;
+	if (!pcrs)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	/* Closed before the call: the attested call opens the TPM itself (swtpm takes one client). */
+	rc = skr_tpm_open(ro->tcti, &tpm, err) < 0 || skr_tpm_pcr_read(tpm, (1u << SKR_PCR_COUNT) - 1,
+									pcrs, err) < 0
+		     ? -1
+		     : 0;
+	skr_tpm_close(tpm);
+	if (rc < 0) {
+		free(pcrs);
+		return -1;
+	}
+	fields = json_object_new_object();
+	json_object_object_add(fields, "pcrs", skr_pcr_banks_to_json(pcrs));
+	free(pcrs);
+	rc = skr_attested_call(ro, "/v1/refvals/check", fields, &ans, err);
+	json_object_put(fields);
+	if (rc < 0)
+		return -1;
+	if (!answer_true(ans, "accepted") || !answer_true(ans, "this_boot_matches")) {
+		rc = skr_fail(err, SKR_R_pcr_mismatch, "%s would refuse key %s for this boot: %s",
+			      ro->brokers[0], ro->key_id,
+			      json_object_object_get_ex(ans, "detail", &detail) &&
+					      json_object_is_type(detail, json_type_string)
+				      ? json_object_get_string(detail)
+				      : "this boot's PCRs match no approved set");
+	}
+	if (answer)
+		*answer = ans;
+	else
+		json_object_put(ans);
+	return rc;
+}
+
+/* Enrollment's proof: the broker would release the new key to this boot (a dry run). */
+static int verify_check(const struct skr_enroll_opts *o, const char *key_id, uint32_t mask,
+			struct skr_err *err)
 {
 	struct skr_release_opts ro = { .key_id = key_id, .ca_file = o->admin.ca_file,
 				       .tcti = o->tcti, .pcr_mask = mask };
-	struct skr_release_timing t;
-	uint8_t *got = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
-	size_t len = 0, i;
-	int rc;
+	size_t i;
 
-	if (!got)
-		return skr_fail(err, SKR_R_nomem, "out of memory");
 	for (i = 0; i < o->n_brokers; i++)
 		ro.brokers[i] = o->brokers[i];
 	ro.n_brokers = o->n_brokers;
 	ro.deadline_ms = (o->timeout ? o->timeout : SKR_TOKEN_DEFAULT_TIMEOUT) * 1000u;
-	rc = skr_release(&ro, got, &len, &t, err);
-	if (rc == 0 && (len != SKR_ENROLL_SECRET_LEN || !skr_ct_equal(got, secret, len)))
-		rc = skr_fail(err, SKR_R_enroll_verify_failed,
-			      "the broker released a different secret for \"%s\"", key_id);
-	skr_secret_free(got, SKR_RELEASE_MAX_SECRET);
-	return rc;
+	return skr_check_this_boot(&ro, NULL, err);
 }
 
 static int add_slot(struct crypt_device *cd, int slot, const struct skr_enroll_opts *o,
@@ -595,11 +700,10 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 	const char *const *admins;
 	size_t n_admins, i;
 	bool created[SKR_RELEASE_MAX_BROKERS] = { false };
-	bool slot_added = false, rslot_added = false;
+	bool slot_added = false, rslot_added = false, registered = false;
 	int pending = -1, token = -1, slot = -1, rslot = -1, slots[2], rc;
 	uint32_t mask = 0;
 	char *policy = NULL, *token_json = NULL;
-	_cleanup_buf_ struct skr_buf ca = { 0 };
 	uint8_t *secret = NULL;
 
 	memset(r, 0, sizeof(*r));
@@ -610,8 +714,6 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 				"--admin-token and a passphrase");
 	if (o->key_id && !key_id_ok(o->key_id))
 		return skr_fail(err, SKR_R_usage, "key id must be 1-128 characters of A-Z a-z 0-9 . _ -");
-	if (skr_read_file(o->admin.ca_file, 1u << 20, &ca, err) < 0)
-		return -1;
 
 	/* What a killed run left behind goes first. */
 	if (skr_enroll_reconcile(o->device, &o->admin, &r->repaired, err) < 0)
@@ -684,9 +786,13 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 		goto out;
 	}
 
-	/* 1. The record of what follows, before anything exists elsewhere. */
+	/* 1. The records of what follows, before anything exists elsewhere: this
+	 *    machine's (the key may be deleted by a repair) and the header's. */
 	slots[0] = slot;
 	slots[1] = rslot;
+	if (registry_add(&o->admin, r->key_id, err) < 0)
+		goto out;
+	registered = true;
 	pending = write_pending(cd, r->key_id, admins, n_admins, slots, 2, err);
 	if (pending < 0 || fault("after_pending", err) < 0)
 		goto out;
@@ -746,23 +852,19 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 			goto out;
 	}
 
-	/* 5. The attested release gives back the same secret. */
-	if (!o->no_verify && verify_release(o, r->key_id, mask, secret, err) < 0)
+	/* 5. The broker would release the key to this boot (its dry run: no release here). */
+	if (!o->no_verify && verify_check(o, r->key_id, mask, err) < 0)
 		goto out;
 	if (fault("after_verify", err) < 0)
 		goto out;
 
 	/* 6. Commit: the skr token; then the pending record goes. */
+	/* Only what the attacker may choose: the endpoints stay in the client configuration. */
 	tok.keyslots[0] = slot;
 	tok.n_keyslots = 1;
 	snprintf(tok.key_id, sizeof(tok.key_id), "%s", r->key_id);
-	for (i = 0; i < o->n_brokers; i++)
-		tok.brokers[i] = (char *)o->brokers[i];
-	tok.n_brokers = o->n_brokers;
-	tok.ca_pem = (char *)ca.data;
 	tok.pcr_mask = mask;
 	tok.timeout = o->timeout ? o->timeout : SKR_TOKEN_DEFAULT_TIMEOUT;
-	tok.tcti = (char *)o->tcti;
 	token_json = skr_token_to_json(&tok);
 	if (!token_json) {
 		skr_fail(err, SKR_R_nomem, "out of memory");
@@ -801,6 +903,8 @@ out:
 				clean = false;
 		if (clean && pending >= 0)
 			crypt_token_json_set(cd, pending, NULL);
+		if (clean && registered)
+			registry_remove(&o->admin, r->key_id);
 		r->token = r->keyslot = r->recovery_slot = -1;
 		skr_enroll_result_free(r);
 	}
@@ -833,8 +937,15 @@ static int unenroll_one(struct crypt_device *cd, int t, const struct skr_admin *
 		return skr_fail(err, SKR_R_usage,
 				"token %d holds the last keyslot: removing it would lock the device", t);
 	}
-	urls = a->n_urls ? a->urls : (const char *const *)tok.brokers;
-	n_urls = a->token ? (a->n_urls ? a->n_urls : tok.n_brokers) : 0;
+	/* The admin URLs are the caller's (--admin, the configuration), never the header's. */
+	urls = a->urls;
+	n_urls = a->token ? a->n_urls : 0;
+	if (a->token && !n_urls) {
+		skr_fail(err, SKR_R_usage, "removing key %s at the broker needs its admin URL "
+			 "(--admin, or \"admin\" or \"brokers\" in the client configuration)", tok.key_id);
+		skr_token_free(&tok);
+		return -1;
+	}
 	/* The record first (same as enroll's), then the commit (token removal), then the repair. */
 	pending = write_pending(cd, tok.key_id, urls, n_urls, tok.keyslots, tok.n_keyslots, err);
 	if (pending < 0) {

@@ -13,7 +13,10 @@
  * naming the key id it is about to register and the keyslots it is about to
  * add (chosen before they are added, so no keyslot can exist that no record
  * names).  The commit point is writing the "skr" token; the pending token is
- * removed right after.  Whoever finds a pending token later (the next enroll,
+ * removed right after.  The record's "admins" only say that a broker key
+ * may exist: the repair sends the admin token to the caller's admin URLs
+ * (--admin or the client configuration), never to URLs from the header.
+ * Whoever finds a pending token later (the next enroll,
  * `skrctl unenroll --reconcile`) repairs it:
  *   - an "skr" token with the same key_id exists: the enrollment completed,
  *     only the pending token is removed;
@@ -29,10 +32,14 @@
  * (two header copies with sequence ids), so the header stays valid at any
  * kill, and the passphrase keyslot is never touched.
  *
+ * Verification (unless no_verify): the broker's dry run (skr_check_this_boot)
+ * says this boot's PCRs would be released.  Not a real release: releases only
+ * happen in the initramfs, before the boot gate closes (gate.h).
+ *
  * Reasons: passphrase_invalid (the passphrase opens no keyslot), luks_error,
  * admin_denied (401/403 from the admin API), key_exists, broker_unreachable,
- * broker_protocol, enroll_verify_failed (the released secret differs), the
- * release's own denial reasons, tpm_*.
+ * broker_protocol, the dry run's refusal (pcr_mismatch when this boot matches
+ * no approved set, or the broker's own reason), tpm_*.
  */
 #ifndef SKR_ENROLL_H
 #define SKR_ENROLL_H
@@ -40,6 +47,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <json-c/json.h>
 
 #include "err.h"
 #include "release_client.h"
@@ -67,11 +76,22 @@ struct skr_admin {
 	const char *ca_file;
 	const char *token;		/* bearer token text; NULL: no admin access */
 	unsigned timeout_ms;		/* per call; 0 = 10000 */
+	/*
+	 * The keys this machine enrolled: a directory holding an empty file per
+	 * key id (skrctl: keys/ beside the client configuration), written before
+	 * the key is created at the broker and removed once it is deleted there.
+	 * A broker key is deleted (unenroll, the repair of a pending record) only
+	 * when it is listed here: the header, which names the key id, is the
+	 * attacker's, and must not choose which key the admin token deletes.
+	 * NULL: no broker key is ever deleted.
+	 */
+	const char *registry;
+	unsigned *kept;			/* counts keys left at the broker for want of a record (may be NULL) */
 };
 
 struct skr_enroll_opts {
 	const char *device;
-	const char *brokers[SKR_RELEASE_MAX_BROKERS];	/* release API, into the token */
+	const char *brokers[SKR_RELEASE_MAX_BROKERS];	/* release API (the client configuration's) */
 	size_t n_brokers;
 	struct skr_admin admin;
 	uint32_t pcr_mask;		/* the PCRs given (when pcrs_given; 0 = an empty list) */
@@ -80,7 +100,7 @@ struct skr_enroll_opts {
 	const char *eventlog;		/* NULL: SKR_ENROLL_DEFAULT_EVENTLOG when it exists */
 	const char *policy_json;	/* NULL: from this machine's evidence */
 	const char *key_id;		/* NULL: "skr-<16 hex>" */
-	const char *tcti;		/* NULL: default; recorded in the token when set */
+	const char *tcti;		/* NULL: default; never recorded in the token */
 	unsigned timeout;		/* seconds, 0 = SKR_TOKEN_DEFAULT_TIMEOUT */
 	bool recovery_key, no_verify;
 	const void *passphrase;		/* an existing passphrase */
@@ -110,7 +130,7 @@ int skr_enroll_reconcile(const char *device, const struct skr_admin *admin, unsi
 
 /*
  * Removes the skr token `token` (-1: every skr token), its keyslots and, when
- * admin->token is set, its broker key (admin->n_urls == 0: the token's brokers).
+ * admin->token is set, its broker key at admin->urls (never URLs from the header).
  * Refuses to destroy the device's last keyslot.
  */
 int skr_unenroll(const char *device, int token, const struct skr_admin *admin, unsigned *removed,
@@ -127,6 +147,19 @@ struct crypt_device;
  */
 int skr_enroll_pending_write(struct crypt_device *cd, const char *record_id, const int *slots,
 			     size_t n_slots, struct skr_err *err);
+
+/*
+ * Would this boot be released?  The broker's dry run, POST /v1/refvals/check
+ * (src/broker/refvals.c), with this boot's sha256 PCRs (all 24, read from the
+ * TPM) as the "pcrs" it checks: the same attested evidence as a release, but
+ * nothing is released, so it works on the running system.  0 when the broker
+ * answers accepted and this_boot_matches; the broker's own refusal (e.g. an
+ * SNP policy reason) as a release would give it; pcr_mismatch with the
+ * broker's detail ("PCR 7: seen ...") when the PCRs match no approved set.
+ * *answer (NULL: not wanted) gets the broker's answer; the caller puts it.
+ */
+int skr_check_this_boot(const struct skr_release_opts *ro, json_object **answer,
+			struct skr_err *err);
 
 /* The recovery key's text for 16 bytes (out: SKR_RECOVERY_KEY_LEN + 1). */
 void skr_recovery_key_format(const uint8_t in[SKR_RECOVERY_KEY_BYTES],

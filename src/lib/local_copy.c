@@ -116,7 +116,7 @@ static int revoke_pre_gate(struct skr_token *t, const char *tcti, struct skr_err
 {
 	_cleanup_tpm_ struct skr_tpm *tpm = NULL;
 
-	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0)
+	if (skr_tpm_open(tcti, &tpm, err) < 0)
 		return -1;
 	if (skr_local_counter_delete(tpm, t->local->nv_index, err) < 0 &&
 	    err->reason != SKR_R_tpm_nv_undefined)
@@ -182,7 +182,7 @@ int skr_local_copy_enable(struct skr_token *t, const char *tcti, const uint8_t *
 	if (!l)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	l->keyslot = keyslot;
-	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
+	if (skr_tpm_open(tcti, &tpm, err) < 0 ||
 	    enable_in(tpm, t, l, secret, len, err) < 0) {
 		skr_token_local_free(l);
 		return -1;
@@ -204,7 +204,7 @@ int skr_local_copy_add(struct skr_token *t, const char *tcti, const struct skr_p
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
 	if (pre_gate(t, err) < 0 || load_signer(t, &key, err) < 0 ||
 	    skr_local_pcr_digest(pcrs, policy_mask(t), digest, err) < 0 ||
-	    skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
+	    skr_tpm_open(tcti, &tpm, err) < 0 ||
 	    skr_local_counter_read(tpm, t->local->nv_index, &counter, err) < 0 ||
 	    skr_local_policy_make(tpm, key, t->local->nv_index, policy_mask(t), digest, counter + 1,
 				  &p, err) < 0)
@@ -229,7 +229,7 @@ int skr_local_copy_commit(struct skr_token *t, const char *tcti, bool *changed,
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
 	if (l->keyslot < 0)
 		return revoke_pre_gate(t, tcti, err);
-	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0 ||
+	if (skr_tpm_open(tcti, &tpm, err) < 0 ||
 	    live_digest(tpm, t, digest, err) < 0 ||
 	    skr_local_counter_read(tpm, l->nv_index, &counter, err) < 0)
 		return -1;
@@ -259,7 +259,7 @@ int skr_local_copy_disable(struct skr_token *t, const char *tcti, struct skr_err
 
 	if (!t->local)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
-	if (skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0)
+	if (skr_tpm_open(tcti, &tpm, err) < 0)
 		return -1;
 	if (skr_local_counter_delete(tpm, t->local->nv_index, err) < 0 &&
 	    err->reason != SKR_R_tpm_nv_undefined)
@@ -293,7 +293,7 @@ int skr_local_copy_unseal(const struct skr_token *t, const char *tcti, uint8_t *
 	sorted = *l;
 	keep_policies(&sorted, 0);
 	if (skr_local_signer_public_parse(l->signer.data, l->signer.len, &signer, err) < 0 ||
-	    skr_tpm_open(tcti ? tcti : t->tcti, &tpm, err) < 0)
+	    skr_tpm_open(tcti, &tpm, err) < 0)
 		return -1;
 	return skr_local_unseal(tpm, &l->public_blob, &l->private_blob, signer, l->nv_index,
 				sorted.policies, sorted.n_policies, secret, len, &used, err);

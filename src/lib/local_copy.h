@@ -27,6 +27,8 @@
  *            is raised to it: older policies are revoked, and dropped.
  *   disable  the counter is deleted and the member removed.
  * The caller writes the token back to the LUKS header after a change.
+ * tcti: the caller's (--tcti or the client configuration's); NULL is the
+ * kernel's resource manager.  Never the token's: the header is the attacker's.
  */
 #ifndef SKR_LOCAL_COPY_H
 #define SKR_LOCAL_COPY_H

@@ -10,21 +10,47 @@
 #include "util.h"
 
 static const char *const known_fields[] = {
-	"type", "keyslots", "skr_version", "key_id", "brokers", "ca", "pcrs", "timeout", "tcti",
-	"vcek", "local", NULL,
+	"type", "keyslots", "skr_version", "key_id", "pcrs", "timeout", "local", NULL,
 };
 
-static int check_fields(json_object *obj, struct skr_err *err)
+/* Version 1 also carried these; they are accepted there, and never read. */
+static const char *const v1_ignored_fields[] = { "brokers", "ca", "tcti", "vcek", NULL };
+
+static bool listed(const char *const *list, const char *key)
+{
+	while (*list && strcmp(*list, key))
+		list++;
+	return *list != NULL;
+}
+
+static int check_fields(json_object *obj, struct skr_token *t, struct skr_err *err)
 {
 	json_object_object_foreach(obj, key, val) {
-		const char *const *k = known_fields;
-
 		(void)val;
-		while (*k && strcmp(*k, key))
-			k++;
-		if (!*k)
-			return skr_fail(err, SKR_R_malformed, "skr token: unknown field \"%s\"", key);
+		if (listed(known_fields, key))
+			continue;
+		if (t->version == SKR_TOKEN_VERSION_1 && listed(v1_ignored_fields, key)) {
+			t->v1_ignored = true;
+			continue;
+		}
+		return skr_fail(err, SKR_R_malformed, "skr token: unknown field \"%.64s\"", key);
 	}
+	return 0;
+}
+
+/* skr_version first: it decides which fields exist. */
+static int parse_version(json_object *obj, struct skr_token *t, struct skr_err *err)
+{
+	json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(obj, "skr_version", &v) || !json_object_is_type(v, json_type_int))
+		return skr_fail(err, SKR_R_unsupported, "skr token: skr_version is missing");
+	n = json_object_get_int64(v);
+	if (n != SKR_TOKEN_VERSION && n != SKR_TOKEN_VERSION_1)
+		return skr_fail(err, SKR_R_unsupported, "skr token: skr_version must be %d (or %d)",
+				SKR_TOKEN_VERSION, SKR_TOKEN_VERSION_1);
+	t->version = (unsigned)n;
 	return 0;
 }
 
@@ -71,29 +97,6 @@ static int parse_keyslots(json_object *obj, struct skr_token *t, struct skr_err 
 	return 0;
 }
 
-static int parse_brokers(json_object *obj, struct skr_token *t, struct skr_err *err)
-{
-	json_object *list;
-	size_t i;
-
-	if (!json_object_object_get_ex(obj, "brokers", &list) ||
-	    !json_object_is_type(list, json_type_array) || json_object_array_length(list) == 0 ||
-	    json_object_array_length(list) > SKR_RELEASE_MAX_BROKERS)
-		return skr_fail(err, SKR_R_malformed, "skr token: \"brokers\" must list 1 to %d URLs",
-				SKR_RELEASE_MAX_BROKERS);
-	for (i = 0; i < json_object_array_length(list); i++) {
-		const char *url = json_object_get_string(json_object_array_get_idx(list, i));
-
-		if (!url || strncmp(url, "https://", 8) != 0 || strlen(url) > 1024)
-			return skr_fail(err, SKR_R_malformed, "skr token: broker \"%.64s\" is not an https:// URL",
-					url ? url : "?");
-		t->brokers[t->n_brokers] = strdup(url);
-		if (!t->brokers[t->n_brokers++])
-			return skr_fail(err, SKR_R_nomem, "out of memory");
-	}
-	return 0;
-}
-
 static int parse_pcrs(json_object *obj, struct skr_token *t, struct skr_err *err)
 {
 	json_object *list;
@@ -118,23 +121,20 @@ static int parse_scalars(json_object *obj, struct skr_token *t, struct skr_err *
 {
 	const char *type = get_string(obj, "type", true, err);
 	const char *key_id = get_string(obj, "key_id", true, err);
-	const char *ca = get_string(obj, "ca", true, err);
-	const char *tcti = get_string(obj, "tcti", false, err);
-	const char *vcek = get_string(obj, "vcek", false, err);
 	json_object *v;
+	size_t len;
 
 	if (err->reason != SKR_R_ok)
 		return -1;
 	if (strcmp(type, SKR_TOKEN_TYPE) != 0)
 		return skr_fail(err, SKR_R_malformed, "token type \"%.32s\" is not \"skr\"", type);
-	if (!json_object_object_get_ex(obj, "skr_version", &v) ||
-	    json_object_get_int(v) != SKR_TOKEN_VERSION)
-		return skr_fail(err, SKR_R_unsupported, "skr token: skr_version must be %d",
-				SKR_TOKEN_VERSION);
-	if (strlen(key_id) >= sizeof(t->key_id))
-		return skr_fail(err, SKR_R_malformed, "skr token: key_id is too long");
-	if (!strstr(ca, "-----BEGIN CERTIFICATE-----"))
-		return skr_fail(err, SKR_R_malformed, "skr token: \"ca\" is not a PEM certificate");
+	/* The key id goes into URLs' JSON bodies, logs and file names (local copy): plain characters only. */
+	len = strlen(key_id);
+	if (len >= sizeof(t->key_id) ||
+	    strspn(key_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != len ||
+	    key_id[0] == '.')
+		return skr_fail(err, SKR_R_malformed,
+				"skr token: key_id is not 1-128 characters of A-Z a-z 0-9 . _ -");
 	strcpy(t->key_id, key_id);
 	t->timeout = SKR_TOKEN_DEFAULT_TIMEOUT;
 	if (json_object_object_get_ex(obj, "timeout", &v)) {
@@ -144,11 +144,6 @@ static int parse_scalars(json_object *obj, struct skr_token *t, struct skr_err *
 			return skr_fail(err, SKR_R_malformed, "skr token: timeout is not 1..3600 seconds");
 		t->timeout = (unsigned)n;
 	}
-	t->ca_pem = strdup(ca);
-	t->tcti = tcti ? strdup(tcti) : NULL;
-	t->vcek = vcek ? strdup(vcek) : NULL;
-	if (!t->ca_pem || (tcti && !t->tcti) || (vcek && !t->vcek))
-		return skr_fail(err, SKR_R_nomem, "out of memory");
 	return 0;
 }
 
@@ -276,8 +271,8 @@ int skr_token_parse(const char *json, struct skr_token *t, struct skr_err *err)
 		json_object_put(obj);
 		return skr_fail(err, SKR_R_malformed, "skr token is not a JSON object");
 	}
-	rc = check_fields(obj, err) < 0 || parse_scalars(obj, t, err) < 0 ||
-			     parse_keyslots(obj, t, err) < 0 || parse_brokers(obj, t, err) < 0 ||
+	rc = parse_version(obj, t, err) < 0 || check_fields(obj, t, err) < 0 ||
+			     parse_scalars(obj, t, err) < 0 || parse_keyslots(obj, t, err) < 0 ||
 			     parse_pcrs(obj, t, err) < 0 || parse_local(obj, t, err) < 0
 		     ? -1
 		     : 0;
@@ -289,13 +284,6 @@ int skr_token_parse(const char *json, struct skr_token *t, struct skr_err *err)
 
 void skr_token_free(struct skr_token *t)
 {
-	size_t i;
-
-	for (i = 0; i < t->n_brokers; i++)
-		free(t->brokers[i]);
-	free(t->ca_pem);
-	free(t->tcti);
-	free(t->vcek);
 	skr_token_local_free(t->local);
 	memset(t, 0, sizeof(*t));
 }
@@ -303,7 +291,7 @@ void skr_token_free(struct skr_token *t)
 char *skr_token_to_json(const struct skr_token *t)
 {
 	json_object *o = json_object_new_object(), *slots = json_object_new_array();
-	json_object *brokers = json_object_new_array(), *pcrs = json_object_new_array();
+	json_object *pcrs = json_object_new_array();
 	char *text;
 	size_t i;
 
@@ -317,19 +305,11 @@ char *skr_token_to_json(const struct skr_token *t)
 	json_object_object_add(o, "keyslots", slots);
 	json_object_object_add(o, "skr_version", json_object_new_int(SKR_TOKEN_VERSION));
 	json_object_object_add(o, "key_id", json_object_new_string(t->key_id));
-	for (i = 0; i < t->n_brokers; i++)
-		json_object_array_add(brokers, json_object_new_string(t->brokers[i]));
-	json_object_object_add(o, "brokers", brokers);
-	json_object_object_add(o, "ca", json_object_new_string(t->ca_pem ? t->ca_pem : ""));
 	for (i = 0; i < 24; i++)
 		if (t->pcr_mask & (1u << i))
 			json_object_array_add(pcrs, json_object_new_int((int)i));
 	json_object_object_add(o, "pcrs", pcrs);
 	json_object_object_add(o, "timeout", json_object_new_int((int)t->timeout));
-	if (t->tcti)
-		json_object_object_add(o, "tcti", json_object_new_string(t->tcti));
-	if (t->vcek)
-		json_object_object_add(o, "vcek", json_object_new_string(t->vcek));
 	if (t->local)
 		json_object_object_add(o, "local", local_json(t->local));
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -338,19 +318,20 @@ char *skr_token_to_json(const struct skr_token *t)
 	return text;
 }
 
-void skr_token_release_opts(const struct skr_token *t, unsigned timeout_override,
-			    struct skr_release_opts *o)
+void skr_token_release_opts(const struct skr_token *t, const struct skr_client_config *c,
+			    unsigned timeout_override, struct skr_release_opts *o)
 {
+	const struct skr_client_endpoints *ep = skr_client_config_for_key(c, t->key_id);
 	size_t i;
 
 	memset(o, 0, sizeof(*o));
 	o->key_id = t->key_id;
-	for (i = 0; i < t->n_brokers; i++)
-		o->brokers[i] = t->brokers[i];
-	o->n_brokers = t->n_brokers;
-	o->ca_pem = t->ca_pem;
-	o->tcti = t->tcti;
-	o->vcek_file = t->vcek;
+	for (i = 0; i < ep->n_brokers; i++)
+		o->brokers[i] = ep->brokers[i];
+	o->n_brokers = ep->n_brokers;
+	o->ca_file = ep->ca_file;
+	o->tcti = c->tcti;
+	o->vcek_file = c->vcek;
 	o->pcr_mask = t->pcr_mask;
 	o->deadline_ms = (timeout_override ? timeout_override : t->timeout) * 1000u;
 }

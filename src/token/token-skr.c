@@ -19,6 +19,12 @@
  * Messages go through crypt_log: libcryptsetup ends ERROR and DEBUG lines
  * itself, NORMAL lines (the dump) carry their own newline.
  *
+ * Nothing from the token chooses where to connect, what to trust or which
+ * TPM driver to load: the brokers, the CA, the TCTI and the VCEK file come
+ * from the client configuration (client_config.h: SKR_CONFIG or
+ * /etc/skr/client.json, which the initramfs carries).  A version 1 token's
+ * own fields for them are ignored, and the debug output says so.
+ *
  * cryptsetup_token_open_pin is deliberately not exported: an skr token has no
  * PIN, and without the symbol libcryptsetup never offers a PIN prompt for it
  * (a caller that passes a PIN anyway gets "token not eligible").
@@ -29,10 +35,8 @@
 #include <sys/prctl.h>
 
 #include <libcryptsetup.h>
-#include <openssl/bio.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
+#include "client_config.h"
 #include "err.h"
 #include "release_client.h"
 #include "local_copy.h"
@@ -67,16 +71,17 @@ static int errno_for(enum skr_reason r)
  * The local offline copy's secret opens the copy's own keyslot, which the
  * token lists among its keyslots: libcryptsetup tries the buffer returned
  * on every keyslot of the token, so that one is tried too.  The vTPM
- * refuses once PCR 15 moved (boot_gate_closed).
+ * refuses once PCR 15 moved (boot_gate_closed).  tcti: the client
+ * configuration's (NULL: the default device), never the token's.
  */
-static int try_local(struct crypt_device *cd, const struct skr_token *t, uint8_t *secret,
-		     size_t *len)
+static int try_local(struct crypt_device *cd, const struct skr_token *t, const char *tcti,
+		     uint8_t *secret, size_t *len)
 {
 	struct skr_err err = { 0 };
 
 	crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: trying the local copy of key %s in this vTPM\n",
 		   t->key_id);
-	if (skr_local_copy_unseal(t, NULL, secret, len, &err) < 0) {
+	if (skr_local_copy_unseal(t, tcti, secret, len, &err) < 0) {
 		skr_sanitize_inplace(err.detail, sizeof(err.detail));
 		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: the local copy refused: %s (%s)", err.detail,
 			   skr_reason_name(err.reason));
@@ -105,11 +110,13 @@ static void no_core_dumps(struct crypt_device *cd)
 int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, size_t *buffer_len,
 			  void *usrptr)
 {
-	struct skr_err err = { 0 };
+	struct skr_err err = { 0 }, cerr = { 0 };
+	struct skr_client_config cfg;
 	struct skr_release_opts o;
 	struct skr_cmdline cmd;
 	struct skr_token t;
 	const char *json = NULL;
+	bool have_cfg = false;
 	uint8_t *secret = NULL;
 	char *out = NULL;
 	size_t len = 0;
@@ -129,6 +136,8 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: token %d: %s", token, err.detail);
 		return errno_for(err.reason);
 	}
+	if (t.v1_ignored)
+		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: token %d: " SKR_TOKEN_V1_NOTICE, token);
 	/* The boot's kernel command line rules here as in skr-unlock: rd.skr=0
 	 * skips the release (the caller asks for the passphrase at once) and
 	 * rd.skr.timeout= replaces the token's deadline. */
@@ -138,29 +147,39 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 		skr_token_free(&t);
 		return -ENOENT;
 	}
-	skr_token_release_opts(&t, cmd.timeout, &o);
-	crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: asking %s%s for key %s (token %d, %u s)",
-		   skr_sanitize_text(t.brokers[0], SIZE_MAX, line, sizeof(line)),
-		   t.n_brokers > 1 ? " and others" : "", t.key_id, token, t.timeout);
 	no_core_dumps(cd);
 	secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
 	if (!secret) {
-		r = -ENOMEM;
-		goto out;
+		skr_token_free(&t);
+		return -ENOMEM;
 	}
 	if (skr_secret_lock_failed())
 		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: warning: cannot lock memory: the key may be swapped");
-	if (skr_release(&o, secret, &len, NULL, &err) < 0) {
-		/* The detail quotes the broker: no control byte reaches the console or journal. */
-		skr_sanitize_inplace(err.detail, sizeof(err.detail));
-		skr_describe_failure(&err, t.brokers[0], line, sizeof(line));
-		skr_sanitize_inplace(line, sizeof(line));
-		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: %s", line);
-		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: %s", err.detail);
-		r = errno_for(err.reason);
-		/* No broker released it: the local offline copy, when there is one. */
-		if (!t.local || try_local(cd, &t, secret, &len) < 0)
+	have_cfg = skr_client_config_load(skr_client_config_path(NULL), &cfg, &cerr) == 0;
+	if (!have_cfg) {
+		/* No endpoints, no release; the local copy needs no broker (default TPM). */
+		skr_sanitize_inplace(cerr.detail, sizeof(cerr.detail));
+		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: %s (%s)", cerr.detail, skr_reason_name(cerr.reason));
+		r = cerr.reason == SKR_R_nomem ? -ENOMEM : -ENOENT;
+		if (!t.local || try_local(cd, &t, NULL, secret, &len) < 0)
 			goto out;
+	} else {
+		skr_token_release_opts(&t, &cfg, cmd.timeout, &o);
+		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: asking %s%s for key %s (token %d, %u s; %s)",
+			   o.brokers[0], o.n_brokers > 1 ? " and others" : "", t.key_id, token,
+			   o.deadline_ms / 1000u, cfg.path);
+		if (skr_release(&o, secret, &len, NULL, &err) < 0) {
+			/* The detail quotes the broker: no control byte reaches the console or journal. */
+			skr_sanitize_inplace(err.detail, sizeof(err.detail));
+			skr_describe_failure(&err, o.brokers[0], line, sizeof(line));
+			skr_sanitize_inplace(line, sizeof(line));
+			crypt_logf(cd, CRYPT_LOG_ERROR, "skr: %s", line);
+			crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: %s", err.detail);
+			r = errno_for(err.reason);
+			/* No broker released it: the local offline copy, when there is one. */
+			if (!t.local || try_local(cd, &t, cfg.tcti, secret, &len) < 0)
+				goto out;
+		}
 	}
 	/* Exactly len bytes, so that buffer_free (which gets the length) wipes them all. */
 	out = skr_secret_alloc(len);
@@ -175,6 +194,8 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 	r = 0;
 out:
 	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
+	if (have_cfg)
+		skr_client_config_free(&cfg);
 	skr_token_free(&t);
 	return r;
 }
@@ -198,19 +219,6 @@ int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 	return 0;
 }
 
-/* The CA's subject, one line; "?" when it does not parse. */
-static void ca_subject(const char *pem, char *out, size_t n)
-{
-	BIO *bio = BIO_new_mem_buf(pem, -1);
-	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-	char *s = x ? X509_NAME_oneline(X509_get_subject_name(x), NULL, 0) : NULL;
-
-	snprintf(out, n, "%s", s ? s : "?");
-	OPENSSL_free(s);
-	X509_free(x);
-	BIO_free(bio);
-}
-
 /* One dump line; the header's text is the attacker's: sanitised. */
 static void dump_line(struct crypt_device *cd, const char *label, const char *value)
 {
@@ -220,11 +228,16 @@ static void dump_line(struct crypt_device *cd, const char *label, const char *va
 		   skr_sanitize_text(value, SIZE_MAX, safe, sizeof(safe)));
 }
 
+/*
+ * The token's own fields, then where the endpoints come from: the client
+ * configuration (its brokers, when it loads), never the token.
+ */
 void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 {
 	struct skr_err err = { 0 };
+	struct skr_client_config cfg;
 	struct skr_token t;
-	char pcrs[96] = "", subject[256], timeout[32];
+	char pcrs[96] = "", line[64];
 	size_t i, used = 0;
 
 	if (skr_token_parse(json, &t, &err) < 0) {
@@ -232,22 +245,35 @@ void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 		crypt_logf(cd, CRYPT_LOG_ERROR, "\tinvalid skr token: %s", err.detail);
 		return;
 	}
+	snprintf(line, sizeof(line), "%u", t.version);
+	dump_line(cd, "version:", line);
 	dump_line(cd, "key id:", t.key_id);
-	for (i = 0; i < t.n_brokers; i++)
-		dump_line(cd, "broker:", t.brokers[i]);
 	for (i = 0; i < 24; i++)
 		if (t.pcr_mask & (1u << i) && used < sizeof(pcrs))
 			used += (size_t)snprintf(pcrs + used, sizeof(pcrs) - used, "%s%zu",
 						 used ? "," : "", i);
 	dump_line(cd, "PCRs:", used ? pcrs : "(as the broker asks)");
-	snprintf(timeout, sizeof(timeout), "%u s", t.timeout);
-	dump_line(cd, "timeout:", timeout);
-	ca_subject(t.ca_pem, subject, sizeof(subject));
-	dump_line(cd, "CA:", subject);
-	if (t.tcti)
-		dump_line(cd, "TCTI:", t.tcti);
-	if (t.vcek)
-		dump_line(cd, "VCEK:", t.vcek);
+	snprintf(line, sizeof(line), "%u s", t.timeout);
+	dump_line(cd, "timeout:", line);
+	if (t.local) {
+		snprintf(line, sizeof(line), "offline copy, %zu signed policies", t.local->n_policies);
+		dump_line(cd, "local:", line);
+	}
+	if (t.v1_ignored)
+		dump_line(cd, "notice:", SKR_TOKEN_V1_NOTICE);
+	if (skr_client_config_load(skr_client_config_path(NULL), &cfg, &err) < 0) {
+		skr_sanitize_inplace(err.detail, sizeof(err.detail));
+		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr brokers: from the client configuration: %s (%s)\n",
+			   err.detail, skr_reason_name(err.reason));
+	} else {
+		const struct skr_client_endpoints *ep = skr_client_config_for_key(&cfg, t.key_id);
+
+		for (i = 0; i < ep->n_brokers; i++)
+			crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr broker:  %s (from %s)\n", ep->brokers[i],
+				   cfg.path);
+		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tskr CA:      %s (from %s)\n", ep->ca_file, cfg.path);
+		skr_client_config_free(&cfg);
+	}
 	skr_token_free(&t);
 }
 

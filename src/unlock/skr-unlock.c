@@ -10,6 +10,13 @@
  * strength, the command line winning).  The prompt accepts any passphrase of
  * the volume, the recovery key included.
  *
+ * Where to ask and whom to trust come from the client configuration
+ * (--config, SKR_CONFIG or /etc/skr/client.json, carried in the initramfs),
+ * never from the header: a version 1 token's brokers, ca, tcti and vcek are
+ * ignored (said in debug output).  A configuration that does not load (or
+ * is untrusted_config) means no release: the local copy and the passphrase
+ * remain.
+ *
  * Exit status: 0 opened, 1 not opened (every try failed or no input),
  * 2 usage, or the device is not a readable LUKS2 volume.
  */
@@ -30,6 +37,7 @@
 #include <openssl/crypto.h>
 
 #include "askpass.h"
+#include "client_config.h"
 #include "cmdline.h"
 #include "release_client.h"
 #include "local_copy.h"
@@ -44,20 +52,25 @@
 #define USAGE                                                                                    \
 	"usage: skr-unlock --device DEV --name NAME [--timeout S] [--tcti T] [--test-passphrase]\n" \
 	"                  [--tries N] [--key-file F] [--no-prompt] [--allow-discards]\n"         \
-	"       skr-unlock --probe --device DEV\n"                                                 \
-	"Opens DEV as /dev/mapper/NAME with the key released by its skr token's broker,\n"        \
-	"or with a passphrase (the recovery key too) when that fails.  --test-passphrase only\n"  \
-	"checks the key against the keyslot (no device-mapper); --no-prompt leaves the\n"         \
-	"passphrase to the caller (cryptroot); --probe lists DEV's brokers, exit 0 when it\n"     \
-	"has an skr token.  Exit: 0 opened, 1 not opened, 2 usage or unreadable device.\n"
+	"                  [--config PATH]\n"                                                    \
+	"       skr-unlock --probe --device DEV [--config PATH]\n"                                \
+	"       skr-unlock --config-files [--config PATH]\n"                                     \
+	"Opens DEV as /dev/mapper/NAME with the key released by the broker for its skr token\n"  \
+	"(brokers, CA, TPM from the client configuration: --config, $SKR_CONFIG or\n"            \
+	"/etc/skr/client.json), or with a passphrase (the recovery key too) when that fails.\n"  \
+	"--test-passphrase only checks the key against the keyslot (no device-mapper);\n"        \
+	"--no-prompt leaves the passphrase to the caller (cryptroot); --probe lists the\n"       \
+	"configured brokers of DEV's keys, exit 0 when it has an skr token; --config-files\n"   \
+	"checks the configuration and lists it and the files it names (for the initramfs).\n"   \
+	"Exit: 0 opened, 1 not opened, 2 usage or unreadable device.\n"
 
 #define MAX_TOKENS 32
 #define KEYFILE_MAX 8192
 
 struct opts {
-	const char *device, *name, *tcti, *key_file;
+	const char *device, *name, *tcti, *key_file, *config;
 	unsigned timeout, tries;
-	bool test, no_prompt, probe;
+	bool test, no_prompt, probe, config_files;
 	uint32_t flags;			/* crypt_activate flags */
 };
 
@@ -123,6 +136,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "key-file", required_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },        { "no-prompt", no_argument, NULL, 'N' },
 		{ "probe", no_argument, NULL, 'p' },          { "allow-discards", no_argument, NULL, 'D' },
+		{ "config", required_argument, NULL, 'c' },   { "config-files", no_argument, NULL, 'f' },
 		{ 0 }
 	};
 	int c;
@@ -134,9 +148,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'n': o->name = optarg; break;
 		case 't': o->tcti = optarg; break;
 		case 'k': o->key_file = optarg; break;
+		case 'c': o->config = optarg; break;
 		case 'P': o->test = true; break;
 		case 'N': o->no_prompt = true; break;
 		case 'p': o->probe = true; break;
+		case 'f': o->config_files = true; break;
 		case 'D': o->flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS; break;
 		case 'T':
 			if (parse_unsigned(optarg, 1, 3600, &o->timeout) < 0)
@@ -151,6 +167,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		default: return -1;
 		}
 	}
+	if (o->config_files)
+		return optind == argc && !o->device ? 0 : -1;
 	return optind == argc && o->device && (o->name || o->test || o->probe) ? 0 : -1;
 }
 
@@ -174,6 +192,8 @@ static size_t load_tokens(struct crypt_device *cd, struct skr_token *tokens)
 			say(false, "token %d is unusable: %s", id, err.detail);
 			continue;
 		}
+		if (tokens[n].v1_ignored)
+			say(true, "token %d: " SKR_TOKEN_V1_NOTICE, id);
 		n++;
 	}
 	return n;
@@ -208,8 +228,9 @@ static int activate_slots(struct crypt_device *cd, const struct opts *o, const s
 }
 
 /* The attested release under one deadline; 0 when the volume is open. */
-static int try_release(struct crypt_device *cd, const struct opts *o, struct skr_token *tokens,
-		       size_t n, double deadline)
+static int try_release(struct crypt_device *cd, const struct opts *o,
+		       const struct skr_client_config *cfg, struct skr_token *tokens, size_t n,
+		       double deadline)
 {
 	uint8_t *secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
 	int rc = -1;
@@ -229,15 +250,15 @@ static int try_release(struct crypt_device *cd, const struct opts *o, struct skr
 			say(false, "no time left for the release");
 			break;
 		}
-		skr_token_release_opts(&tokens[i], 0, &ro);
+		skr_token_release_opts(&tokens[i], cfg, 0, &ro);
 		/* Each remaining token gets a fair share: a dead first broker must
 		 * not eat the time of a live second one. */
 		ro.deadline_ms = (unsigned)(left * 1000.0 / (double)(n - i));
 		if (o->tcti)
 			ro.tcti = o->tcti;
-		say(false, "asking %s for the key of %s", tokens[i].brokers[0], o->device);
+		say(false, "asking %s for the key of %s", ro.brokers[0], o->device);
 		if (skr_release(&ro, secret, &len, &timing, &err) < 0) {
-			skr_describe_failure(&err, tokens[i].brokers[0], line, sizeof(line));
+			skr_describe_failure(&err, ro.brokers[0], line, sizeof(line));
 			say(false, "%s", line);
 			say(true, "detail: %s", err.detail);
 			continue;
@@ -246,7 +267,7 @@ static int try_release(struct crypt_device *cd, const struct opts *o, struct skr
 		    timing.total_ms, timing.tpm_ms, timing.network_ms, timing.attempts);
 		if (activate_slots(cd, o, &tokens[i], (const char *)secret, len) >= 0) {
 			say(false, "%s %s with the key from %s", o->test ? "checked" : "opened", o->device,
-			    tokens[i].brokers[0]);
+			    ro.brokers[0]);
 			rc = 0;
 		} else {
 			say(false, "the released key does not open %s", o->device);
@@ -263,8 +284,8 @@ static int try_release(struct crypt_device *cd, const struct opts *o, struct skr
  * copy's own keyslot.  The vTPM refuses once PCR 15 moved (boot_gate_closed):
  * a volume was opened before in this boot.  0 when open.
  */
-static int try_local(struct crypt_device *cd, const struct opts *o, const struct skr_token *tokens,
-		     size_t n)
+static int try_local(struct crypt_device *cd, const struct opts *o, const char *tcti,
+		     const struct skr_token *tokens, size_t n)
 {
 	uint8_t *secret = skr_secret_alloc(SKR_LOCAL_MAX_SECRET);
 	int rc = -1;
@@ -279,7 +300,7 @@ static int try_local(struct crypt_device *cd, const struct opts *o, const struct
 		if (!tokens[i].local)
 			continue;
 		say(false, "trying the local copy of key %s in this vTPM", tokens[i].key_id);
-		if (skr_local_copy_unseal(&tokens[i], o->tcti, secret, &len, &err) < 0) {
+		if (skr_local_copy_unseal(&tokens[i], tcti, secret, &len, &err) < 0) {
 			say(false, "the local copy refused: %s (%s)", err.detail,
 			    skr_reason_name(err.reason));
 		} else if (activate_slot(cd, o, tokens[i].local->keyslot, (const char *)secret,
@@ -379,16 +400,6 @@ static void record_unlock(const struct opts *o, const char *method)
 }
 
 /* --probe: the tokens' brokers, one a line (header text: sanitised like say()'s). */
-static void print_brokers(const struct skr_token *tokens, size_t n)
-{
-	char safe[512];
-	size_t i, b;
-
-	for (i = 0; i < n; i++)
-		for (b = 0; b < tokens[i].n_brokers; b++)
-			printf("%s\n", skr_sanitize_text(tokens[i].brokers[b], SIZE_MAX, safe, sizeof(safe)));
-}
-
 /* libcryptsetup's own messages only in debug mode: ours say it shorter. */
 static void crypt_log_cb(int level, const char *msg, void *usrptr)
 {
@@ -399,9 +410,61 @@ static void crypt_log_cb(int level, const char *msg, void *usrptr)
 		say(true, "libcryptsetup: %.*s", (int)(len && msg[len - 1] == '\n' ? len - 1 : len), msg);
 }
 
+/* The brokers of each token's key, as the configuration names them (--probe). */
+static int probe(const struct skr_client_config *cfg, bool have_cfg,
+		 const struct skr_token *tokens, size_t n)
+{
+	size_t i, b;
+
+	for (i = 0; have_cfg && i < n; i++) {
+		const struct skr_client_endpoints *ep = skr_client_config_for_key(cfg, tokens[i].key_id);
+
+		for (b = 0; b < ep->n_brokers; b++)
+			printf("%s\n", ep->brokers[b]);
+	}
+	return n ? 0 : 1;
+}
+
+/*
+ * --config-files: the configuration, each CA file it names and its VCEK file,
+ * one a line, once each, after the same checks a boot makes (exit 2 when it
+ * is refused): what the initramfs hooks copy.
+ */
+static int config_files(const char *path)
+{
+	struct skr_client_config c;
+	struct skr_err err = { 0 };
+	const char *seen[2 + SKR_CLIENT_CONFIG_MAX_KEYS];
+	size_t n = 0, i, k;
+
+	if (skr_client_config_load(skr_client_config_path(path), &c, &err) < 0) {
+		fprintf(stderr, "skr: %s (%s)\n", err.detail, skr_reason_name(err.reason));
+		return 2;
+	}
+	seen[n++] = c.path;
+	seen[n++] = c.ep.ca_file;
+	for (k = 0; k < c.n_keys; k++)
+		if (c.keys[k].ep.ca_file)
+			seen[n++] = c.keys[k].ep.ca_file;
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < i && strcmp(seen[k], seen[i]); k++)
+			;
+		if (k == i)
+			printf("%s\n", seen[i]);
+	}
+	if (c.vcek)
+		printf("%s\n", c.vcek);
+	skr_client_config_free(&c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct skr_token tokens[MAX_TOKENS];
+	struct skr_client_config cfg;
+	struct skr_err cerr = { 0 };
+	const char *tcti;
+	bool have_cfg;
 	struct crypt_device *cd = NULL;
 	struct skr_cmdline cmd;
 	struct opts o = { 0 };
@@ -419,6 +482,8 @@ int main(int argc, char **argv)
 		fputs(USAGE, stderr);
 		return 2;
 	}
+	if (o.config_files)
+		return config_files(o.config);
 	skr_cmdline_read(NULL, &cmd);
 	debug = cmd.debug;
 	kmsg_fd = open(kmsg && *kmsg ? kmsg : "/dev/kmsg", O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
@@ -434,10 +499,14 @@ int main(int argc, char **argv)
 			close(kmsg_fd);
 		return 2;
 	}
+	have_cfg = skr_client_config_load(skr_client_config_path(o.config), &cfg, &cerr) == 0;
+	if (!have_cfg && !o.probe && !cmd.disabled)
+		say(false, "no release: %s (%s)", cerr.detail, skr_reason_name(cerr.reason));
+	/* --tcti (the initramfs script's, trusted) or the configuration's; never the header's. */
+	tcti = o.tcti ? o.tcti : have_cfg ? cfg.tcti : NULL;
 	if (o.probe) {
 		n = load_tokens(cd, tokens);
-		print_brokers(tokens, n);
-		rc = n ? 0 : 1;
+		rc = probe(&cfg, have_cfg, tokens, n);
 	} else if (cmd.disabled) {
 		say(false, "attested release disabled (rd.skr=0)");
 	} else {
@@ -447,11 +516,11 @@ int main(int argc, char **argv)
 							       : SKR_TOKEN_DEFAULT_TIMEOUT;
 		if (!n)
 			say(false, "no skr token on %s", o.device);
-		else if (try_release(cd, &o, tokens, n, start + timeout) == 0)
+		else if (have_cfg && try_release(cd, &o, &cfg, tokens, n, start + timeout) == 0)
 			rc = 0;
 		if (rc == 0) {
 			record_unlock(&o, "attestation");
-		} else if (n && try_local(cd, &o, tokens, n) == 0) {
+		} else if (n && try_local(cd, &o, tcti, tokens, n) == 0) {
 			rc = 0;
 			record_unlock(&o, "local");
 		}
@@ -469,6 +538,8 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < n; i++)
 		skr_token_free(&tokens[i]);
+	if (have_cfg)
+		skr_client_config_free(&cfg);
 	crypt_free(cd);
 	if (kmsg_fd >= 0)
 		close(kmsg_fd);

@@ -33,3 +33,37 @@ expect_stdout() {
 		fails=$((fails + 1))
 	fi
 }
+
+# own_plugin: this tree's token plugin (SKR_TOKEN_PLUGIN, else $BUILD's) in
+# libcryptsetup's machine-wide plugin directory until the test exits (its
+# EXIT trap calls drop_plugin).  libcryptsetup validates every skr token it
+# imports or writes with whichever plugin is installed there, and another
+# checkout's may know another token schema: so the directory is taken under
+# the lock that every test installing a plugin takes, for the whole test.
+# A fresh machine may have no plugin directory yet: it is made here and
+# removed again by drop_plugin.
+installed_plugin=
+created_plugin_dir=
+own_plugin() {
+	PLUGIN=${SKR_TOKEN_PLUGIN:-$BUILD/libcryptsetup-token-skr.so}
+	PLUGIN_DIR=$(cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$/\1/p')
+	PLUGIN_DIR=${PLUGIN_DIR:-/lib/x86_64-linux-gnu/cryptsetup}
+	mkdir -p /run/lock
+	exec 9>/run/lock/skr-token-plugin.lock
+	flock 9
+	if [ ! -d "$PLUGIN_DIR" ] && mkdir -p "$PLUGIN_DIR" 2>/dev/null; then
+		created_plugin_dir=$PLUGIN_DIR
+	fi
+	if [ -d "$PLUGIN_DIR" ] && [ -w "$PLUGIN_DIR" ] && [ -f "$PLUGIN" ]; then
+		installed_plugin=$PLUGIN_DIR/libcryptsetup-token-skr.so
+		cp "$PLUGIN" "$installed_plugin"
+	else
+		rm -f "$PLUGIN_DIR/libcryptsetup-token-skr.so" 2>/dev/null
+	fi
+}
+drop_plugin() {
+	[ -n "$installed_plugin" ] && rm -f "$installed_plugin"
+	installed_plugin=
+	[ -n "$created_plugin_dir" ] && rmdir "$created_plugin_dir" 2>/dev/null
+	created_plugin_dir=
+}

@@ -1,6 +1,8 @@
 # The README's first command: tools/demo.sh runs the whole job and stays true.
 . "$(dirname "$0")/lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
+trap 'drop_plugin; rm -rf "$out" "$err" "$tmpd"' EXIT
+own_plugin
 
 sh "$top/tools/demo.sh" >"$out" 2>&1
 rc=$?

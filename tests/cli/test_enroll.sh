@@ -3,9 +3,13 @@
 # Fault injection (SKR_FAULT) needs the sanitizer build (-DSKR_TEST_FAULTS).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/broker.sh"
-trap 'stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+trap 'drop_plugin; stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
 
+own_plugin
 start_stack || exit 1
+# The client configuration: absent at first, so that the first enrollment writes it.
+export SKR_CONFIG=$tmpd/etc/client.json
+mkdir -p "$tmpd/etc"
 
 log=$tmpd/all.log
 : > "$log"
@@ -48,6 +52,16 @@ assert p["snp"]["allow_debug"] is False and len(p["snp"]["measurements"]) == 1 a
 r = k["refsets"]
 assert len(r) == 1 and r[0]["state"] == "current" and r[0]["label"].startswith("enrolled "), r
 PY
+# The first enrollment wrote the client configuration: brokers, the CA copied beside it, the TCTI.
+check enroll-wrote-config 'python3 -c "import json,sys; c=json.load(open(sys.argv[1])); assert c[\"brokers\"]==[sys.argv[2]] and c[\"ca\"]==sys.argv[3] and c[\"tcti\"]==sys.argv[4] and c[\"admin\"]==[sys.argv[5]], c" "$SKR_CONFIG" "$RELEASE_URL" "$tmpd/etc/broker-ca.pem" "$TCTI" "$ADMIN_URL" && cmp -s "$bdir/ca.pem" "$tmpd/etc/broker-ca.pem"'
+grep -q 'rebuild the initramfs' "$err" && echo "PASS enroll-says-rebuild-initramfs" || { echo "FAIL enroll-says-rebuild-initramfs: $(cat "$err")"; fails=$((fails + 1)); }
+# The key is recorded as enrolled from this machine (keys/ beside the configuration).
+check enroll-key-registered '[ -f "$tmpd/etc/keys/disk-a" ]'
+# The token is version 2: key id, keyslots, PCRs, timeout; no endpoints, no TPM, no files.
+check enroll-token-v2 'cryptsetup luksDump --dump-json-metadata "$img" | python3 -c "import json,sys; t=[v for v in json.load(sys.stdin)[\"tokens\"].values() if v[\"type\"]==\"skr\"][0]; assert t[\"skr_version\"]==2 and not set(t) & {\"brokers\",\"ca\",\"tcti\",\"vcek\"}, t"'
+# With a configuration, a --broker or --ca that differs is refused, naming it.
+expect enroll-broker-differs 2 'usage: --broker differs from the brokers of .*client.json' -- $SKRCTL enroll "$img" --broker https://127.0.0.1:1 --ca "$bdir/ca.pem" --admin-token "$bdir/admin.token" --key-file "$tmpd/pass"; keep
+expect enroll-ca-differs 2 'usage: --ca .*server.pem differs from the CA of .*client.json' -- $SKRCTL enroll "$img" --ca "$bdir/server.pem" --admin-token "$bdir/admin.token" --key-file "$tmpd/pass"; keep
 cryptsetup luksDump "$img" > "$tmpd/dump"
 check enroll-token-fields 'grep -q "disk-a" "$tmpd/dump" || cryptsetup luksDump --dump-json-metadata "$img" 2>/dev/null | grep -q "\"key_id\":\"disk-a\""'
 expect release-enrolled 0 'released 32 bytes' -- $SKRCTL release --key-id disk-a --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$TCTI" --out "$tmpd/secret"; keep
@@ -56,9 +70,9 @@ check passphrase-still-opens 'opens "$img" "$tmpd/pass"'
 SECRET_SAVED=$tmpd/secret.saved
 cp "$tmpd/secret" "$SECRET_SAVED"
 
-# Status: token, reachable broker, release ok.
+# Status: token, reachable broker, and the broker's dry run says this boot would be released.
 expect status-ok 0 'broker .*: reachable' -- $SKRCTL status "$img" --tcti "$TCTI"; keep
-expect_stdout status-release-ok 'release: ok, opens keyslot'
+expect_stdout status-would-be-released 'this boot would be released \(approved set [0-9]+\)'
 expect status-json 0 '"key_id": "disk-a"' -- $SKRCTL status "$img" --json; keep
 
 # A second enrollment with a recovery key (random key id), shown once on stdout.
@@ -89,6 +103,7 @@ tok_a=$(cryptsetup luksDump --dump-json-metadata "$img" | python3 -c 'import jso
 t = json.load(sys.stdin)["tokens"]; print([k for k, v in t.items() if v.get("key_id") == "disk-a"][0])')
 expect unenroll-a 0 'removed 1' -- $SKRCTL unenroll "$img" --token "$tok_a" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL"; keep
 check unenroll-broker-key-gone '! broker_has disk-a'
+check unenroll-key-unregistered '[ ! -e "$tmpd/etc/keys/disk-a" ]'
 check unenroll-secret-no-longer-opens '! opens "$img" "$SECRET_SAVED"'
 check unenroll-passphrase-opens 'opens "$img" "$tmpd/pass"'
 check unenroll-recovery-still-opens 'opens "$img" "$tmpd/rk"'

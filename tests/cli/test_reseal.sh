@@ -6,7 +6,15 @@
 # replaced by the new image's Authenticode digest.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/broker.sh"
-trap 'stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+trap 'drop_plugin; stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+own_plugin
+# Enrollment writes the client configuration here (brokers, CA): reseal reads it.
+export SKR_CONFIG=$tmpd/client.json
+# Before any enrollment there is none: a crypttab without skr volumes still
+# reseals nothing, quietly (the kernel hooks run reseal --all at every install).
+printf 'swap /dev/null none plain\n' > "$tmpd/crypttab0"
+expect reseal-no-skr-volume-needs-no-config 0 'nothing to reseal' -- \
+	env SKR_CRYPTTAB="$tmpd/crypttab0" "$SKRCTL" reseal --commit --all
 
 log_bin="$VECTORS/eventlog/arch-linux.bin"
 new_kernel="$VECTORS/pe/hello-x64.efi"
@@ -189,7 +197,7 @@ pid=$!
 sleep 0.3
 kill -9 "$broker_pid" 2>/dev/null
 wait "$pid" 2>/dev/null
-# The token names the broker's address: it comes back on the same ports.
+# The client configuration names the broker's address: it comes back on the same ports.
 sed -i "s|\"listen\": \"127.0.0.1:0\"|\"listen\": \"127.0.0.1:$rport\"|; s|\"admin_listen\": \"127.0.0.1:0\"|\"admin_listen\": \"127.0.0.1:$aport\"|" "$bdir/broker.json"
 start_broker "$bdir" || echo "FAIL broker-restart"
 check kill9-broker-releases 'releases'

@@ -8,15 +8,9 @@
 . "$(dirname "$0")/broker.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 UNLOCK=$BUILD/skr-unlock
-PLUGIN=${SKR_TOKEN_PLUGIN:-$BUILD/libcryptsetup-token-skr.so}
-PLUGIN_DIR=$(cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$/\1/p')
-PLUGIN_DIR=${PLUGIN_DIR:-/lib/x86_64-linux-gnu/cryptsetup}
-installed_plugin=
-created_plugin_dir=
 hole_pid=
 cleanup() {
-	[ -n "$installed_plugin" ] && rm -f "$installed_plugin"
-	[ -n "$created_plugin_dir" ] && rmdir "$created_plugin_dir" 2>/dev/null
+	drop_plugin
 	[ -n "$hole_pid" ] && kill "$hole_pid" 2>/dev/null
 	stop_broker KILL
 	stop_vtpm
@@ -31,6 +25,9 @@ export SKR_KMSG=$tmpd/kmsg SKR_CMDLINE=$tmpd/cmdline
 : > "$SKR_KMSG"
 : > "$SKR_CMDLINE"
 
+# The plugin directory is machine-wide: two test runs (two checkouts) take
+# turns, held until this script exits (from the first token import on).
+own_plugin
 start_stack || exit 1
 
 # The disk secret: 32 random bytes, registered at the broker and added as a keyslot.
@@ -59,18 +56,32 @@ else
 	echo "FAIL luks-image"; exit 1
 fi
 
-# token_json URL [extra python assignments]: the skr token (src/lib/token.h) on stdout.
-token_json() {
-	python3 - "$bdir/ca.pem" "$1" "$TCTI" "${2:-}" <<'PY'
+# client_json FILE URL [extra python assignments]: the client configuration
+# (src/lib/client_config.h): where to ask, the CA, the TPM.  The token has none of it.
+client_json() {
+	python3 - "$1" "$bdir/ca.pem" "$2" "$TCTI" "${3:-}" <<'PY'
 import json, sys
-ca, url, tcti, extra = sys.argv[1:5]
-t = {"type": "skr", "keyslots": ["1"], "skr_version": 1, "key_id": "disk-1",
-     "brokers": [url], "ca": open(ca).read(), "pcrs": [0, 7, 11], "timeout": 5, "tcti": tcti}
+path, ca, url, tcti, extra = sys.argv[1:6]
+c = {"brokers": [url], "ca": ca, "tcti": tcti}
+exec(extra)
+open(path, "w").write(json.dumps(c))
+PY
+}
+client_json "$tmpd/client.json" "$RELEASE_URL"
+export SKR_CONFIG=$tmpd/client.json
+
+# token_json [extra python assignments]: the skr token (src/lib/token.h, version 2) on stdout.
+token_json() {
+	python3 - "${1:-}" <<'PY'
+import json, sys
+extra = sys.argv[1]
+t = {"type": "skr", "keyslots": ["1"], "skr_version": 2, "key_id": "disk-1",
+     "pcrs": [0, 7, 11], "timeout": 5}
 exec(extra)
 print(json.dumps(t))
 PY
 }
-token_json "$RELEASE_URL" > "$tmpd/token.json"
+token_json > "$tmpd/token.json"
 expect token-import 0 -- cryptsetup token import "$img" --json-file "$tmpd/token.json" --token-id 0
 cat "$out" "$err" >> "$all"
 
@@ -89,32 +100,23 @@ run_unlock unlock-usage 2 'usage' --tries x
 run_unlock unlock-not-luks 2 'not a readable LUKS2' --device "$tmpd/pass" --test-passphrase
 run_unlock unlock-key-file 0 'checked .* keyslot 2' --test-passphrase --key-file "$tmpd/recovery" --tcti "swtpm:host=127.0.0.1,port=1"
 
-# The token plugin, loaded by cryptsetup itself from its plugin directory
-# (which a fresh machine may not have yet: made here, removed at exit).
-if [ ! -d "$PLUGIN_DIR" ] && mkdir -p "$PLUGIN_DIR" 2>/dev/null; then
-	created_plugin_dir=$PLUGIN_DIR
-fi
-if [ -d "$PLUGIN_DIR" ] && [ -w "$PLUGIN_DIR" ] && [ -f "$PLUGIN" ]; then
-	# The plugin directory is machine-wide: two test runs (two checkouts)
-	# take turns, held until this script exits.
-	mkdir -p /run/lock
-	exec 9>/run/lock/skr-token-plugin.lock
-	flock 9
-	installed_plugin=$PLUGIN_DIR/libcryptsetup-token-skr.so
-	cp "$PLUGIN" "$installed_plugin"
+# The token plugin, loaded by cryptsetup itself from its plugin directory.
+if [ -n "$installed_plugin" ]; then
 	expect plugin-open 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
 	cat "$out" "$err" >> "$all"
 	expect plugin-dump 0 'skr key id: *disk-1' -- cryptsetup luksDump "$img"
-	grep -q "skr broker: *$RELEASE_URL" "$out" && grep -q 'skr PCRs: *0,7,11$' "$out" &&
-		grep -q 'skr timeout: 5 s' "$out" && grep -q 'skr CA: *.*skr test CA' "$out" &&
+	grep -q "skr broker: *$RELEASE_URL (from $tmpd/client.json)" "$out" && grep -q 'skr PCRs: *0,7,11$' "$out" &&
+		grep -q 'skr timeout: 5 s' "$out" && grep -q "skr CA: *$bdir/ca.pem" "$out" &&
+		grep -q 'skr version: 2' "$out" &&
 		echo "PASS plugin-dump-fields" || echo "FAIL plugin-dump-fields: $(grep skr "$out")"
 	cp "$img" "$tmpd/bad.img"
-	token_json "$RELEASE_URL" 't["timeout"] = 0' > "$tmpd/bad1.json"
+	token_json 't["timeout"] = 0' > "$tmpd/bad1.json"
 	expect plugin-validate-timeout 1 'skr: invalid token: .*timeout' -- cryptsetup token import "$tmpd/bad.img" --json-file "$tmpd/bad1.json" --token-id 3
-	token_json "$RELEASE_URL" 't["colour"] = "red"' > "$tmpd/bad2.json"
+	token_json 't["colour"] = "red"' > "$tmpd/bad2.json"
 	expect plugin-validate-unknown-field 1 'skr: invalid token: .*colour' -- cryptsetup token import "$tmpd/bad.img" --json-file "$tmpd/bad2.json" --token-id 3
-	token_json "http://127.0.0.1:1" > "$tmpd/bad3.json"
-	expect plugin-validate-http 1 'skr: invalid token: .*https' -- cryptsetup token import "$tmpd/bad.img" --json-file "$tmpd/bad3.json" --token-id 3
+	# Version 2 has no endpoint fields at all: a v2 token naming brokers is refused.
+	token_json 't["brokers"] = ["https://127.0.0.1:1"]' > "$tmpd/bad3.json"
+	expect plugin-validate-v2-brokers 1 'skr: invalid token: .*unknown field "brokers"' -- cryptsetup token import "$tmpd/bad.img" --json-file "$tmpd/bad3.json" --token-id 3
 	cat "$out" "$err" >> "$all"
 else
 	echo "FAIL plugin-install: $PLUGIN_DIR is not writable or $PLUGIN is missing"
@@ -187,10 +189,14 @@ while True:
     c, _ = s.accept(); conns.append(c)' > "$tmpd/hole.port" &
 hole_pid=$!
 i=0; while [ ! -s "$tmpd/hole.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+HOLE_URL=https://127.0.0.1:$(cat "$tmpd/hole.port")
 cp "$img" "$tmpd/hole.img"
 cryptsetup token remove --token-id 0 "$tmpd/hole.img" 2>/dev/null
-token_json "https://127.0.0.1:$(cat "$tmpd/hole.port")" 't["timeout"] = 30' > "$tmpd/hole.json"
+token_json 't["timeout"] = 30; t["key_id"] = "disk-dead"' > "$tmpd/hole.json"
 cryptsetup token import "$tmpd/hole.img" --json-file "$tmpd/hole.json" --token-id 0 >/dev/null 2>&1
+# The dead token's key is asked at the blackhole (a per-key override of the configuration).
+client_json "$tmpd/client.json.new" "$RELEASE_URL" "c['keys'] = {'disk-dead': {'brokers': ['$HOLE_URL']}}"
+mv "$tmpd/client.json.new" "$tmpd/client.json"
 echo 'rd.skr.timeout=2 rd.skr.debug' > "$SKR_CMDLINE"
 img_saved=$img img=$tmpd/hole.img
 pty_unlock blackhole-timeout 3 0 "$PASS" -- --test-passphrase
@@ -204,7 +210,10 @@ start_broker "$bdir" >/dev/null 2>&1
 # deadline, so the live second one still opens in time.  (PCR 7 was extended
 # above: approve the state it is in now.)
 admin POST /v1/keys/disk-1/refsets "{\"label\": \"boot-2\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
-token_json "$RELEASE_URL" > "$tmpd/live.json"
+token_json > "$tmpd/live.json"
+# The restarted broker listens on another port: the configuration follows it.
+client_json "$tmpd/client.json.new" "$RELEASE_URL" "c['keys'] = {'disk-dead': {'brokers': ['$HOLE_URL']}}"
+mv "$tmpd/client.json.new" "$tmpd/client.json"
 cryptsetup token import "$tmpd/hole.img" --json-file "$tmpd/live.json" --token-id 1 >/dev/null 2>&1
 echo 'rd.skr.timeout=6' > "$SKR_CMDLINE"
 img_saved=$img img=$tmpd/hole.img

@@ -13,7 +13,9 @@
 # With SKR_E2E_DEBS=DIR, skr comes from the skr-client and skr-dracut .debs
 # in DIR (as built by `make package-test SKR_DEBS_OUT=DIR`) instead.
 # Writes OUTDIR/disk.img, OUTDIR/passphrase, OUTDIR/image.env (offsets, UUID,
-# kernel version, the next kernel's version and its .deb in the guest).
+# kernel version, the next kernel's version and its .deb in the guest, the
+# broker's ports) and OUTDIR/broker-tls/ (the CA and broker certificate the
+# guest's /etc/skr/client.json trusts).
 # No device-mapper or loop device is used on the host.
 set -eu
 
@@ -99,6 +101,12 @@ for u in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scr
 	ln -sf /dev/null "$root/etc/systemd/system/$u"
 done
 
+# The client configuration (/etc/skr/client.json: the broker's URL as the
+# guest sees it, its CA) goes in before any initramfs is built: they carry it,
+# and skr-unlock and the token plugin take the broker and CA from it, never
+# from the LUKS2 header.  The broker (stack.py) serves with the same CA and ports.
+python3 "$here/stack.py" client-config "$out" "$root" > "$out/broker.env"
+
 for m in proc sys dev; do
 	mount --bind "/$m" "$root/$m"
 	mounted="$root/$m $mounted"
@@ -179,5 +187,6 @@ KVER_NEXT=$kver_next
 KERNEL_NEXT_DEB=$next_deb
 LUKS_UUID=$uuid
 ESP_OFFSET=$((esp_start * 512))
+$(cat "$out/broker.env")
 ENV
 echo "e2e: image ready in $out" >&2

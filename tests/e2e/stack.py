@@ -28,17 +28,46 @@ def run(cmd, **kw):
     return r
 
 
-def make_tls(d):
+def make_tls(d, days=30):
     """A throwaway CA and a broker certificate valid for the guest's view of the host."""
     o = ["openssl"]
     run(o + ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-days", "2", "-subj", "/CN=skr e2e CA", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem"])
+             "-days", str(days), "-subj", "/CN=skr e2e CA", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem"])
     run(o + ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-subj", "/CN=skr e2e broker", "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr"])
     with open(f"{d}/san.ext", "w") as f:
         f.write(f"subjectAltName=IP:{GUEST_HOST},IP:127.0.0.1\n")
     run(o + ["x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
-             "-CAcreateserial", "-days", "2", "-extfile", f"{d}/san.ext", "-out", f"{d}/server.pem"])
+             "-CAcreateserial", "-days", str(days), "-extfile", f"{d}/san.ext", "-out", f"{d}/server.pem"])
+
+
+TLS_FILES = ("ca.pem", "ca.key", "server.pem", "server.key")
+
+
+def client_config(out, root):
+    """At image build time (build-image.sh): the broker's TLS material and ports, and
+    the guest's /etc/skr/client.json and /etc/skr/broker-ca.pem naming them.  The
+    initramfs images carry the configuration (skr-unlock and the token plugin take the
+    brokers and the CA from it, never from the LUKS2 header), so it must be in the root
+    before they are built; Stack.start_broker then serves with the same CA, certificate
+    and ports (OUTDIR/broker-tls, BROKER_PORT and ADMIN_PORT in image.env).  Prints
+    the image.env lines."""
+    d = f"{out}/broker-tls"
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    make_tls(d)
+    ports = (free_port(), free_port())
+    etc = f"{root}/etc/skr"
+    os.makedirs(etc, exist_ok=True)
+    shutil.copy(f"{d}/ca.pem", f"{etc}/broker-ca.pem")
+    with open(f"{etc}/client.json", "w") as f:
+        json.dump({"brokers": [f"https://{GUEST_HOST}:{ports[0]}"], "ca": "/etc/skr/broker-ca.pem",
+                   "admin": [f"https://{GUEST_HOST}:{ports[1]}"]}, f, indent=2)
+        f.write("\n")
+    for name in ("client.json", "broker-ca.pem"):
+        os.chown(f"{etc}/{name}", 0, 0)
+        os.chmod(f"{etc}/{name}", 0o644)
+    print(f"BROKER_PORT={ports[0]}\nADMIN_PORT={ports[1]}")
 
 
 def free_port(pair=False):
@@ -227,7 +256,9 @@ class Stack:
     def start_broker(self):
         d = self.bdir
         if not os.path.exists(f"{d}/broker.json"):
-            make_tls(d)
+            # The image's CA and ports: its client configuration names them (client_config).
+            for name in TLS_FILES:
+                shutil.copy(f"{self.image}/broker-tls/{name}", f"{d}/{name}")
             for name, n in (("master.key", 32), ("nonce.secret", 32)):
                 with open(f"{d}/{name}", "wb") as f:
                     f.write(os.urandom(n))
@@ -239,7 +270,7 @@ class Stack:
                                   "--json"]).stdout)["snp_report"]
             shutil.copy(f"{self.az}/vcek.der",
                         f"{d}/vcek/{hcl['chip_id']}-{hcl['reported_tcb']['raw']}.der")
-            self.ports = (free_port(), free_port())
+            self.ports = (int(self.env["BROKER_PORT"]), int(self.env["ADMIN_PORT"]))
             cfg = {"listen": f"127.0.0.1:{self.ports[0]}", "admin_listen": f"127.0.0.1:{self.ports[1]}",
                    "tls_cert": f"{d}/server.pem", "tls_key": f"{d}/server.key",
                    "database": f"{d}/broker.db", "master_key": f"{d}/master.key",
@@ -365,3 +396,10 @@ class Stack:
             stop(self.qemu, signal.SIGKILL)
             stop(self.tpm)
             self.qemu = self.tpm = None
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) != 4 or sys.argv[1] != "client-config":
+        sys.exit("usage: stack.py client-config OUTDIR ROOT")
+    client_config(sys.argv[2], sys.argv[3])

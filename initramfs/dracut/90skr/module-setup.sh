@@ -14,6 +14,14 @@ skr_conf() {
     [[ -r /etc/skr/skr.conf ]] && . /etc/skr/skr.conf
 }
 
+skr_unlock() {
+    local f
+    for f in /usr/sbin/skr-unlock /usr/local/sbin/skr-unlock /sbin/skr-unlock; do
+        [[ -x $f ]] && { echo "$f"; return 0; }
+    done
+    return 1
+}
+
 skr_plugin() {
     local dir
     for dir in /lib/x86_64-linux-gnu/cryptsetup /usr/lib/x86_64-linux-gnu/cryptsetup \
@@ -63,6 +71,17 @@ install() {
         done
     done
     inst_simple "$moddir/skr.conf" /etc/skr/skr.conf.dracut
+    # The client configuration and the CA file(s) it names: the plugin takes
+    # the brokers, the CA and the TPM from them, never from the LUKS2 header.
+    # skr-unlock --config-files checks them as the boot will and lists them.
+    local unlock files f
+    if unlock=$(skr_unlock) && files=$("$unlock" --config-files); then
+        while IFS= read -r f; do
+            [[ -n $f ]] && inst_simple "$f"
+        done <<< "$files"
+    else
+        dwarning "skr: no usable /etc/skr/client.json: the initrd will not unlock by attestation"
+    fi
     if [[ $SKR_NETWORK != no ]]; then
         inst_simple "$moddir/cryptsetup-network.conf" \
             /etc/systemd/system/systemd-cryptsetup@.service.d/skr-network.conf
