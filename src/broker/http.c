@@ -213,14 +213,15 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 		return send_text(c, 200, "text/plain", "ok\n");
 	if (!strcmp(method, "GET") && !strcmp(url, "/metrics")) {
 		struct skr_chain_cache *cc = &l->broker->chain_cache;
-		unsigned long hits, misses;
+		struct skr_metrics_cache stats;
 		_cleanup_free_ char *text = NULL;
 
 		pthread_mutex_lock(&cc->lock);
-		hits = cc->hits;
-		misses = cc->misses;
+		stats.hits = cc->hits;
+		stats.misses = cc->misses;
+		stats.entries = cc->count;
 		pthread_mutex_unlock(&cc->lock);
-		text = skr_metrics_render(&l->broker->metrics, hits, misses);
+		text = skr_metrics_render(&l->broker->metrics, &stats);
 
 		return send_text(c, 200, "text/plain; version=0.0.4", text ? text : "");
 	}
