@@ -71,8 +71,8 @@ static const char *key_id_field(json_object *req, struct skr_err *err)
 	return key_id;
 }
 
-void skr_broker_audit(struct skr_broker *b, const char *key_id, const char *client,
-		      const char *action, const struct skr_err *err, const uint8_t *digest)
+int skr_broker_audit(struct skr_broker *b, const char *key_id, const char *client,
+		     const char *action, const struct skr_err *err, const uint8_t *digest)
 {
 	struct skr_audit_entry e = {
 		.key_id = key_id,
@@ -83,10 +83,14 @@ void skr_broker_audit(struct skr_broker *b, const char *key_id, const char *clie
 		.detail = err->detail[0] ? err->detail : NULL,
 		.evidence_digest = digest,
 	};
-	struct skr_err ignored = { 0 };
+	struct skr_err failed = { 0 };
 
-	if (skr_store_audit(b->store, &e, &ignored) < 0)
-		fprintf(stderr, "skr-broker: cannot write the audit row: %s\n", ignored.detail);
+	if (skr_store_audit(b->store, &e, &failed) == 0)
+		return 0;
+	atomic_fetch_add(&b->metrics.audit_failures, 1);
+	fprintf(stderr, "skr-broker: audit_failed: cannot write the audit row of %s (%s) for %s: %s\n",
+		action, e.verdict, client ? client : "?", failed.detail);
+	return -1;
 }
 
 /* The PCRs the client must quote: the policy's bank and indexes. */
@@ -325,8 +329,15 @@ static int check_nonce(struct skr_attested *c, json_object *req, struct skr_err 
 	if (skr_nonce_check(c->b->nonce_secret, c->key_id, c->nonce.data, c->nonce.len, time(NULL),
 			    &expires, err) < 0)
 		return -1;
-	/* Marked used before anything else is checked: one nonce, one attempt. */
-	return skr_nonce_seen_use(&c->b->seen, c->nonce.data, expires, time(NULL), err);
+	/*
+	 * Marked used before anything else is checked: one nonce, one attempt.
+	 * The set in memory answers a replay cheaply; the store remembers the
+	 * nonce across a restart (and for replicas sharing the database).
+	 */
+	if (skr_nonce_seen_use(&c->b->seen, c->nonce.data, expires, time(NULL), err) < 0)
+		return -1;
+	return skr_store_nonce_use(c->b->store, c->nonce.data, c->nonce.len, expires, time(NULL),
+				   err);
 }
 
 static int parse_evidence(struct skr_attested *c, json_object *req, struct skr_err *err)
@@ -471,7 +482,16 @@ void skr_broker_release(struct skr_broker *b, json_object *req, const char *clie
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (skr_attested_verify(b, req, true, &c, &err) < 0 || wrap_secret(&c, resp, &err) < 0)
 		skr_broker_respond_failure(resp, &err);
-	skr_broker_audit(b, c.key_id, client, "release", &err, body_sha256);
+	/*
+	 * No audit row, no release: the wrapped secret built above is dropped
+	 * unsent when its row cannot be written (a locked or full database).
+	 */
+	if (skr_broker_audit(b, c.key_id, client, "release", &err, body_sha256) < 0 &&
+	    err.reason == SKR_R_ok) {
+		json_object_put(resp->body);
+		skr_fail(&err, SKR_R_audit_failed, "the release could not be audited, so it is refused");
+		skr_response_error(resp, 500, "internal error", &err);
+	}
 	skr_metrics_release(&b->metrics, err.reason, elapsed(&t0));
 	skr_attested_free(&c);
 }

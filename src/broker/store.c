@@ -42,6 +42,7 @@ struct skr_store {
 	} stmts[STMT_CACHE];
 	size_t n_stmts;
 	uint64_t changes;	/* keys and reference sets written through this store */
+	uint64_t nonce_uses;	/* skr_store_nonce_use calls, for the periodic purge */
 	uint8_t *master;	/* SKR_STORE_MASTER_KEY_SIZE bytes from skr_secret_alloc */
 	char *path;
 };
@@ -106,6 +107,14 @@ static const char *const migrations[] = {
 	"DROP TABLE refsets;"
 	"ALTER TABLE refsets_v2 RENAME TO refsets;"
 	"CREATE INDEX refsets_key_id ON refsets(key_id);",
+	/* Used release nonces (SHA-256), kept until they expire, so that a
+	 * restarted broker (or a replica on the same database) refuses them. */
+	[3] =
+	"CREATE TABLE used_nonces ("
+	"  nonce_hash BLOB PRIMARY KEY NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX used_nonces_expires ON used_nonces(expires);",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == SKR_STORE_SCHEMA_VERSION + 1,
@@ -1611,6 +1620,57 @@ int skr_store_version(struct skr_store *s, struct skr_store_version *v, struct s
 		v->data_version = (uint64_t)sqlite3_column_int64(st, 0);
 	stmt_freep(&st);
 	st = NULL;
+	store_unlock(s);
+	return rc;
+}
+
+/* ---- Used nonces -------------------------------------------------------- */
+
+/* Expired nonces are deleted every this many uses (and at open, by the caller's first use). */
+#define NONCE_PURGE_EVERY 256
+
+static int nonce_purge_locked(struct skr_store *s, time_t now, struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	if (prepare(s, "DELETE FROM used_nonces WHERE expires < ?1", &st, err) < 0 ||
+	    bind_int64(s, st, 1, (int64_t)now, err) < 0)
+		return -1;
+	return step_done(s, st, "cannot purge expired nonces", err);
+}
+
+static int nonce_use_locked(struct skr_store *s, const uint8_t hash[32], time_t expires,
+			    time_t now, struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (s->nonce_uses++ % NONCE_PURGE_EVERY == 0 && nonce_purge_locked(s, now, err) < 0)
+		return -1;
+	if (prepare(s, "INSERT INTO used_nonces (nonce_hash, expires) VALUES (?1, ?2)", &st,
+		    err) < 0 ||
+	    bind_blob(s, st, 1, hash, 32, err) < 0 || bind_int64(s, st, 2, (int64_t)expires, err) < 0)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return skr_fail(err, SKR_R_nonce_replayed, "nonce was already used");
+	return db_fail(s, "cannot record the used nonce", err);
+}
+
+int skr_store_nonce_use(struct skr_store *s, const uint8_t *nonce, size_t len, time_t expires,
+			time_t now, struct skr_err *err)
+{
+	uint8_t hash[32];
+	int rc;
+
+	if (!s || !nonce || !len)
+		return skr_fail(err, SKR_R_usage, "no nonce to record");
+	if (!EVP_Digest(nonce, len, hash, NULL, EVP_sha256(), NULL))
+		return skr_fail(err, SKR_R_nomem, "cannot hash the nonce");
+	store_lock(s);
+	rc = nonce_use_locked(s, hash, expires, now, err);
 	store_unlock(s);
 	return rc;
 }
