@@ -4,10 +4,12 @@ Usage: record_proxy.py CERT KEY CA UPSTREAM_PORT PORT_FILE RECORD_DIR
 
 Listens on 127.0.0.1 (a free port, written to PORT_FILE) with the broker's
 own certificate, forwards each request to https://127.0.0.1:UPSTREAM_PORT
-and stores each POST body as RECORD_DIR/N-<last path part>.json, so that a
-test can replay exactly what a real client sent.
+and stores each POST body as RECORD_DIR/N-<last path part>.json and the
+answer as N-<last path part>.answer.json ({"status", "time", "body"}), so
+that a test can replay exactly what a real client sent and see exactly what
+it was answered.
 """
-import http.client, http.server, os, ssl, sys, threading
+import http.client, http.server, json, os, ssl, sys, threading, time
 
 cert, key, ca, upstream, port_file, rec = sys.argv[1:7]
 count = [0]
@@ -18,12 +20,16 @@ up_ctx = ssl.create_default_context(cafile=ca)
 class Proxy(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def forward(self, body):
+    def forward(self, body, name=None):
         c = http.client.HTTPSConnection("127.0.0.1", int(upstream), context=up_ctx, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
         c.request(self.command, self.path, body, headers)
         r = c.getresponse()
         data = r.read()
+        if name:
+            with open(os.path.join(rec, name.replace(".json", ".answer.json")), "w") as f:
+                json.dump({"status": r.status, "time": time.time(),
+                           "body": data.decode(errors="replace")}, f)
         self.send_response(r.status)
         for k, v in r.getheaders():
             if k.lower() not in ("connection", "transfer-encoding", "content-length"):
@@ -42,13 +48,14 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             name = f"{count[0]}-{self.path.rstrip('/').rsplit('/', 1)[-1]}.json"
         with open(os.path.join(rec, name), "wb") as f:
             f.write(body)
-        self.forward(body)
+        self.forward(body, name)
 
     def log_message(self, *a):
         pass
 
 
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+srv.handle_error = lambda *a: None	# a client that gave up mid-answer is no news
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
