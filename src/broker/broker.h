@@ -102,6 +102,8 @@ struct skr_attested {
 	struct skr_evidence_result res;
 	X509 *cached_vcek;
 	EVP_PKEY *wrap_pub;
+	time_t nonce_expires;	/* set once the nonce's MAC and expiry checked */
+	bool nonce_unrecorded;	/* release: the store records it with the audit row */
 };
 
 int skr_attested_verify(struct skr_broker *b, json_object *req, bool pcrs_now,

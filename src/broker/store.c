@@ -1507,24 +1507,34 @@ static int audit_locked(struct skr_store *s, const struct audit_row *r,
 	return step_done(s, st, "cannot append the audit row", err);
 }
 
-int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err)
+/* The row to store for an entry: checked, text escaped and bounded. */
+static int audit_row_make(struct skr_store *s, const struct skr_audit_entry *e,
+			  struct audit_row *r, struct skr_err *err)
 {
-	_cleanup_(audit_row_free) struct audit_row r = { 0 };
 	bool oom = false;
-	int rc;
 
 	if (!s || !e || !e->action || !*e->action || !e->verdict)
 		return skr_fail(err, SKR_R_usage, "an audit row needs an action and a verdict");
 	if (strcmp(e->verdict, "allow") && strcmp(e->verdict, "deny") && strcmp(e->verdict, "error"))
 		return skr_fail(err, SKR_R_usage, "audit verdict must be allow, deny or error");
-	r.key_id = audit_text(e->key_id, AUDIT_KEY_ID_MAX, &oom);
-	r.client = audit_text(e->client, AUDIT_CLIENT_MAX, &oom);
-	r.action = audit_text(e->action, AUDIT_WORD_MAX, &oom);
-	r.verdict = audit_text(e->verdict, AUDIT_WORD_MAX, &oom);
-	r.reason = audit_text(e->reason, AUDIT_WORD_MAX, &oom);
-	r.detail = audit_text(e->detail, AUDIT_DETAIL_MAX, &oom);
+	r->key_id = audit_text(e->key_id, AUDIT_KEY_ID_MAX, &oom);
+	r->client = audit_text(e->client, AUDIT_CLIENT_MAX, &oom);
+	r->action = audit_text(e->action, AUDIT_WORD_MAX, &oom);
+	r->verdict = audit_text(e->verdict, AUDIT_WORD_MAX, &oom);
+	r->reason = audit_text(e->reason, AUDIT_WORD_MAX, &oom);
+	r->detail = audit_text(e->detail, AUDIT_DETAIL_MAX, &oom);
 	if (oom)
 		return skr_fail(err, SKR_R_nomem, "out of memory writing the audit row");
+	return 0;
+}
+
+int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err)
+{
+	_cleanup_(audit_row_free) struct audit_row r = { 0 };
+	int rc;
+
+	if (audit_row_make(s, e, &r, err) < 0)
+		return -1;
 	store_lock(s);
 	rc = audit_locked(s, &r, e->evidence_digest, err);
 	store_unlock(s);
@@ -1659,18 +1669,75 @@ static int nonce_use_locked(struct skr_store *s, const uint8_t hash[32], time_t 
 	return db_fail(s, "cannot record the used nonce", err);
 }
 
+static int nonce_hash(const uint8_t *nonce, size_t len, uint8_t hash[32], struct skr_err *err)
+{
+	if (!nonce || !len)
+		return skr_fail(err, SKR_R_usage, "no nonce to record");
+	if (!EVP_Digest(nonce, len, hash, NULL, EVP_sha256(), NULL))
+		return skr_fail(err, SKR_R_nomem, "cannot hash the nonce");
+	return 0;
+}
+
 int skr_store_nonce_use(struct skr_store *s, const uint8_t *nonce, size_t len, time_t expires,
 			time_t now, struct skr_err *err)
 {
 	uint8_t hash[32];
 	int rc;
 
-	if (!s || !nonce || !len)
-		return skr_fail(err, SKR_R_usage, "no nonce to record");
-	if (!EVP_Digest(nonce, len, hash, NULL, EVP_sha256(), NULL))
-		return skr_fail(err, SKR_R_nomem, "cannot hash the nonce");
+	if (!s || nonce_hash(nonce, len, hash, err) < 0)
+		return s ? -1 : skr_fail(err, SKR_R_usage, "no store");
 	store_lock(s);
 	rc = nonce_use_locked(s, hash, expires, now, err);
+	store_unlock(s);
+	return rc;
+}
+
+static int nonce_check_locked(struct skr_store *s, const uint8_t hash[32], struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (prepare(s, "SELECT 1 FROM used_nonces WHERE nonce_hash = ?1", &st, err) < 0 ||
+	    bind_blob(s, st, 1, hash, 32, err) < 0)
+		return -1;
+	rc = step_row(s, st, "cannot look up the nonce", err);
+	if (rc == 1)
+		return skr_fail(err, SKR_R_nonce_replayed, "nonce was already used");
+	return rc;
+}
+
+int skr_store_nonce_check(struct skr_store *s, const uint8_t *nonce, size_t len,
+			  struct skr_err *err)
+{
+	uint8_t hash[32];
+	int rc;
+
+	if (!s || nonce_hash(nonce, len, hash, err) < 0)
+		return s ? -1 : skr_fail(err, SKR_R_usage, "no store");
+	store_lock(s);
+	rc = nonce_check_locked(s, hash, err);
+	store_unlock(s);
+	return rc;
+}
+
+int skr_store_audit_nonce(struct skr_store *s, const struct skr_audit_entry *e,
+			  const uint8_t *nonce, size_t len, time_t expires, time_t now,
+			  struct skr_err *err)
+{
+	_cleanup_(audit_row_free) struct audit_row r = { 0 };
+	uint8_t hash[32];
+	int rc;
+
+	if (audit_row_make(s, e, &r, err) < 0 || nonce_hash(nonce, len, hash, err) < 0)
+		return -1;
+	store_lock(s);
+	rc = tx_begin(s, true, err);
+	if (rc == 0) {
+		rc = nonce_use_locked(s, hash, expires, now, err);
+		if (rc == 0)
+			rc = audit_locked(s, &r, e->evidence_digest, err);
+		rc = tx_end(s, rc, err);
+	}
 	store_unlock(s);
 	return rc;
 }

@@ -162,6 +162,15 @@ struct skr_audit_entry {
  */
 int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err);
 /*
+ * The nonce (as skr_store_nonce_use) and the audit row in one transaction,
+ * one commit: neither is written without the other.  A nonce recorded
+ * meanwhile (a replica on the same database) fails with
+ * SKR_R_nonce_replayed and writes no row.
+ */
+int skr_store_audit_nonce(struct skr_store *s, const struct skr_audit_entry *e,
+			  const uint8_t *nonce, size_t len, time_t expires, time_t now,
+			  struct skr_err *err);
+/*
  * Records a used release nonce (its SHA-256) until expires: one indexed
  * INSERT.  A nonce recorded before, by this broker before a restart or by a
  * replica on the same database, fails with SKR_R_nonce_replayed.  Nonces
@@ -169,6 +178,9 @@ int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct
  */
 int skr_store_nonce_use(struct skr_store *s, const uint8_t *nonce, size_t len, time_t expires,
 			time_t now, struct skr_err *err);
+/* Whether a nonce was recorded: SKR_R_nonce_replayed if so (a read, no write). */
+int skr_store_nonce_check(struct skr_store *s, const uint8_t *nonce, size_t len,
+			  struct skr_err *err);
 
 /*
  * JSON array text of the newest rows first, optionally for one key_id (NULL:

@@ -6,9 +6,9 @@
 #    writes no secret, the broker counts skr_audit_failures_total and logs
 #    audit_failed;
 # 2. another process holding the database's write lock (BEGIN EXCLUSIVE)
-#    while releases run: each is refused (500: the nonce cannot be recorded,
-#    after the store's 5 s busy wait, nor the denial audited, another 5 s)
-#    and no secret leaves.
+#    while releases run: the release's nonce and audit row (one transaction)
+#    cannot be written after the store's 5 s busy wait, so it answers 500
+#    audit_failed and no secret leaves.
 # skrctl retries a 500 until its deadline, so what the broker answered is
 # read on the wire: a recording TLS proxy (record_proxy.py) sits in between.
 . "$(dirname "$0")/../cli/lib.sh"
@@ -80,15 +80,15 @@ python3 -c 'import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("BEGIN EXCLUSIVE")
 open(sys.argv[2], "w").close()
-time.sleep(20)
+time.sleep(14)
 c.execute("ROLLBACK")' "$bdir/broker.db" "$tmpd/locked" &
 locker_pid=$!
 i=0
 while [ ! -e "$tmpd/locked" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 rows=$(audit_rows)
-expect audit-db-locked-release-refused 2 'HTTP 500|Timeout' -- $REL --timeout 12 --out "$tmpd/secret3"
+expect audit-db-locked-release-refused 2 'HTTP 500|Timeout' -- $REL --timeout 8 --out "$tmpd/secret3"
 [ ! -e "$tmpd/secret3" ] && echo "PASS audit-db-locked-no-secret" || echo "FAIL audit-db-locked-no-secret"
-only_refusals audit-db-locked-answers-500 "500 None -"
+only_refusals audit-db-locked-answers-500 "500 audit_failed -"
 kill "$locker_pid" 2>/dev/null
 wait "$locker_pid" 2>/dev/null
 locker_pid=

@@ -1054,6 +1054,33 @@ static void nonces_used_once_across_reopen(void **state)
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 300);
 }
 
+/* A release's nonce and audit row go in one transaction: both or neither. */
+static void nonce_recorded_with_the_audit_row(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_err err = { 0 };
+	const uint8_t nonce[32] = { 9, 9 };
+	struct skr_audit_entry e = { .key_id = "disk", .client = "127.0.0.1",
+				     .action = "release", .verdict = "allow" };
+
+	assert_ok(skr_store_nonce_check(f->s, nonce, sizeof(nonce), &err), err);
+	assert_ok(skr_store_audit_nonce(f->s, &e, nonce, sizeof(nonce), 2000, 1000, &err), err);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 1);
+	assert_failed_with(skr_store_nonce_check(f->s, nonce, sizeof(nonce), &err), err,
+			   SKR_R_nonce_replayed, "already used");
+	memset(&err, 0, sizeof(err));
+	assert_failed_with(skr_store_audit_nonce(f->s, &e, nonce, sizeof(nonce), 2000, 1000, &err),
+			   err, SKR_R_nonce_replayed, "already used");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 1);
+	/* An audit row that cannot be written leaves the nonce unrecorded too. */
+	raw_exec(f->db, "CREATE TRIGGER full BEFORE INSERT ON audit BEGIN "
+			"SELECT RAISE(FAIL, 'disk full'); END");
+	memset(&err, 0, sizeof(err));
+	assert_failed_with(skr_store_audit_nonce(f->s, &e, (const uint8_t *)"other nonce", 11, 2000,
+						 1000, &err), err, SKR_R_store_error, "disk full");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 1);
+}
+
 static void future_schema_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -1227,6 +1254,7 @@ int main(void)
 		T(schema_1_migrates),
 		T(schema_2_migrates),
 		T(nonces_used_once_across_reopen),
+		T(nonce_recorded_with_the_audit_row),
 		T(not_a_database_refused),
 		T(kill_9_after_commit_keeps_the_data),
 		T(threads_share_one_store),
