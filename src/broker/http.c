@@ -3,10 +3,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 #include <openssl/evp.h>
@@ -374,6 +376,36 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			: serve_release_api(l, c, url, method, r);
 }
 
+/*
+ * libmicrohttpd's log.  A client over a connection limit would otherwise
+ * write one line per refused connection (a log flood on demand): those are
+ * counted in skr_connections_refused_total and logged at most every 10 s.
+ */
+#define REFUSAL_LOG_INTERVAL 10
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct skr_listener *l = cls;
+	struct skr_metrics *m = &l->broker->metrics;
+	char line[512];
+	long long now = (long long)time(NULL), last;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = 0;
+	if (strstr(line, "connection limit")) {
+		unsigned long n = atomic_fetch_add(&m->connections_refused, 1) + 1;
+
+		last = atomic_load(&m->connections_refused_logged);
+		if (now - last < REFUSAL_LOG_INTERVAL ||
+		    !atomic_compare_exchange_strong(&m->connections_refused_logged, &last, now))
+			return;
+		fprintf(stderr, "skr-broker: %s listener: connection limit reached, connections "
+			"closed at once (%lu so far)\n", l->admin ? "admin" : "release", n);
+		return;
+	}
+	fprintf(stderr, "skr-broker: libmicrohttpd: %s\n", line);
+}
+
 /* MHD reads these options as unsigned int through varargs. */
 #define OR_DEFAULT(v, def) ((unsigned)((v) ? (v) : (def)))
 
@@ -409,6 +441,7 @@ int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *o,
 			OR_DEFAULT(o->connection_limit, SKR_HTTP_CONNECTION_LIMIT),
 			MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 			OR_DEFAULT(o->per_client_limit, SKR_HTTP_PER_CLIENT_LIMIT),
+			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
 			MHD_OPTION_NOTIFY_COMPLETED, request_free, NULL, MHD_OPTION_END);
 	if (!l->daemon) {
 		skr_listener_stop(l);

@@ -61,6 +61,10 @@ char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_c
 	fprintf(f, "# HELP skr_admin_unauthorized_total Admin requests refused for want of a "
 		   "valid token.\n# TYPE skr_admin_unauthorized_total counter\n"
 		   "skr_admin_unauthorized_total %lu\n", atomic_load(&m->admin_unauthorized));
+	fprintf(f, "# HELP skr_connections_refused_total Connections closed at once for a "
+		   "connection limit (per client address or total).\n"
+		   "# TYPE skr_connections_refused_total counter\n"
+		   "skr_connections_refused_total %lu\n", atomic_load(&m->connections_refused));
 	fprintf(f, "# HELP skr_release_seconds Release request latency.\n"
 		   "# TYPE skr_release_seconds histogram\n");
 	for (i = 0; i < SKR_METRICS_BUCKETS; i++) {

@@ -22,6 +22,8 @@ struct skr_metrics {
 	atomic_ullong latency_sum_us;
 	atomic_ulong audit_failures;	/* audit rows that could not be written */
 	atomic_ulong admin_unauthorized;	/* admin requests without a valid token */
+	atomic_ulong connections_refused;	/* over a connection limit (per client or total) */
+	atomic_llong connections_refused_logged;	/* when that was last logged, Unix seconds */
 };
 
 /* The VCEK chain cache's counters, read under its lock by the caller. */

@@ -47,4 +47,13 @@ check("connections-attacker-served-after-timeout",
       r["healthz_attacker_after_timeout"]["ok"] == 3, json.dumps(r["healthz_attacker_after_timeout"]))
 PY
 cat "$tmpd/verdicts"
-[ "$fails" -eq 0 ] && grep -q '^PASS' "$tmpd/verdicts" && ! grep -q '^FAIL' "$tmpd/verdicts"
+# Refusals are counted, and logged at most every 10 s (no log flood on demand).
+curl -sS --cacert "$bdir/ca.pem" "$RELEASE_URL/metrics" > "$tmpd/metrics"
+n=$(sed -n 's/^skr_connections_refused_total //p' "$tmpd/metrics")
+lines=$(grep -c 'connection limit reached' "$bdir/broker.log")
+echo "connections: $n refused (skr_connections_refused_total), $lines log lines"
+[ "${n:-0}" -ge 600 ] && echo "PASS connections-refusals-counted" || echo "FAIL connections-refusals-counted: ${n:-none}"
+[ "$lines" -ge 1 ] && [ "$lines" -le 3 ] && echo "PASS connections-refusals-logged-bounded" ||
+	echo "FAIL connections-refusals-logged-bounded: $lines lines"
+[ "$fails" -eq 0 ] && [ "${n:-0}" -ge 600 ] && [ "$lines" -ge 1 ] && [ "$lines" -le 3 ] &&
+	grep -q '^PASS' "$tmpd/verdicts" && ! grep -q '^FAIL' "$tmpd/verdicts"
