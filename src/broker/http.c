@@ -29,9 +29,10 @@ struct skr_listener {
  * freed, growth included (no realloc leaving a copy behind), and so are the
  * chunks in libmicrohttpd's read buffer, the JSON parser's buffer and the
  * "secret" string (admin.c).  Checked by scanning a live broker's memory
- * for a just-created key's base64 secret: the one copy left (ASan build) is
- * GnuTLS's decrypted record buffer, which GnuTLS frees without wiping and
- * which no caller can reach.
+ * (/proc/PID/mem) for a just-created key's secret: none in the optimized
+ * build; under ASan (freed memory quarantined, not reused) copies remain in
+ * GnuTLS's decrypted record buffer, which GnuTLS frees unwiped and no
+ * caller can reach, and on a library thread's stack.
  */
 struct request {
 	char *body;
