@@ -89,6 +89,18 @@ static int split_path(const char *path, char parts[ADMIN_MAX_PARTS][160])
 	return *path ? -1 : n;
 }
 
+/*
+ * The request's "secret" string, wiped in place once used: the JSON object
+ * is freed by the caller and json-c would free it as it is.  (http.c wipes
+ * the body buffer and the parser's buffer; the decoded secret is wiped here.)
+ */
+static void wipe_string(json_object *v)
+{
+	if (json_object_is_type(v, json_type_string))
+		OPENSSL_cleanse((char *)json_object_get_string(v),
+				(size_t)json_object_get_string_len(v));
+}
+
 static void key_create(struct skr_broker *b, json_object *req, struct skr_response *r)
 {
 	_cleanup_buf_ struct skr_buf secret = { 0 };
@@ -111,12 +123,14 @@ static void key_create(struct skr_broker *b, json_object *req, struct skr_respon
 	    skr_store_key_create(b->store, json_object_get_string(id), secret.data, secret.len,
 				 json_object_to_json_string_ext(pol, JSON_C_TO_STRING_PLAIN), &err) == 0) {
 		OPENSSL_cleanse(secret.data, secret.len);
+		wipe_string(sec);
 		ok_json(r, 201, json_object_new_object());
 		json_object_object_add(r->body, "key_id", json_object_get(id));
 		return;
 	}
 	if (secret.data)
 		OPENSSL_cleanse(secret.data, secret.len);
+	wipe_string(sec);
 	fail(r, &err);
 }
 

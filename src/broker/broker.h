@@ -69,9 +69,13 @@ void skr_response_error(struct skr_response *r, unsigned status, const char *err
 
 /* Denials are 403 with the reason; malformed requests 400; store trouble 500. */
 void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *err);
-/* One audit row for a client request (verdict allow when err is ok). */
-void skr_broker_audit(struct skr_broker *b, const char *key_id, const char *client,
-		      const char *action, const struct skr_err *err, const uint8_t *digest);
+/*
+ * One audit row for a client request (verdict allow when err is ok).  A row
+ * that cannot be written counts in skr_audit_failures_total, is logged, and
+ * returns -1: the caller must not grant what it could not audit.
+ */
+int skr_broker_audit(struct skr_broker *b, const char *key_id, const char *client,
+		     const char *action, const struct skr_err *err, const uint8_t *digest);
 
 /* A key's policy and the ids and values of its sets that match releases. */
 struct skr_key_state {
@@ -99,6 +103,8 @@ struct skr_attested {
 	struct skr_evidence_result res;
 	X509 *cached_vcek;
 	EVP_PKEY *wrap_pub;
+	time_t nonce_expires;	/* set once the nonce's MAC and expiry checked */
+	bool nonce_unrecorded;	/* release: the store records it with the audit row */
 };
 
 int skr_attested_verify(struct skr_broker *b, json_object *req, bool pcrs_now,

@@ -3,11 +3,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include <json-c/printbuf.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
@@ -20,12 +23,29 @@ struct skr_listener {
 	char *cert_pem, *key_pem;
 };
 
-/* One request's body, accumulated across MHD callbacks. */
+/*
+ * One request's body, accumulated across MHD callbacks.  Bodies can carry
+ * secrets (POST /v1/keys): every buffer that held one is wiped before it is
+ * freed, growth included (no realloc leaving a copy behind), and so are the
+ * chunks in libmicrohttpd's read buffer, the JSON parser's buffer and the
+ * "secret" string (admin.c).  Checked by scanning a live broker's memory
+ * (/proc/PID/mem) for a just-created key's secret: none in the optimized
+ * build; under ASan (freed memory quarantined, not reused) copies remain in
+ * GnuTLS's decrypted record buffer, which GnuTLS frees unwiped and no
+ * caller can reach, and on a library thread's stack.
+ */
 struct request {
 	char *body;
-	size_t len;
+	size_t len, cap;
 	bool too_large;
 };
+
+static void body_wipe_free(char *body, size_t cap)
+{
+	if (body)
+		OPENSSL_cleanse(body, cap);
+	free(body);
+}
 
 static void request_free(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
@@ -36,7 +56,7 @@ static void request_free(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c;
 	(void)toe;
 	if (r) {
-		free(r->body);
+		body_wipe_free(r->body, r->cap);
 		free(r);
 	}
 	*con_cls = NULL;
@@ -128,27 +148,75 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 	return send_json(c, &r);
 }
 
+/* Room for need more bytes (and a NUL): a new buffer, the old one wiped. */
+static bool reserve(struct request *r, size_t need)
+{
+	size_t cap = r->cap ? r->cap : 4096;
+	char *grown;
+
+	if (r->len + need + 1 <= r->cap)
+		return true;
+	while (cap < r->len + need + 1)
+		cap *= 2;
+	grown = malloc(cap);
+	if (!grown)
+		return false;
+	if (r->body)
+		memcpy(grown, r->body, r->len);
+	body_wipe_free(r->body, r->cap);
+	r->body = grown;
+	r->cap = cap;
+	return true;
+}
+
 /* Collects the body; returns true once the whole request is in. */
 static bool collect(struct request *r, const char *data, size_t *size)
 {
 	if (*size == 0)
 		return true;
-	if (!r->too_large && r->len + *size <= SKR_HTTP_MAX_BODY) {
-		char *grown = realloc(r->body, r->len + *size + 1);
-
-		if (grown) {
-			memcpy(grown + r->len, data, *size);
-			r->body = grown;
-			r->len += *size;
-			r->body[r->len] = 0;
-		} else {
-			r->too_large = true;
-		}
+	if (!r->too_large && r->len + *size <= SKR_HTTP_MAX_BODY && reserve(r, *size)) {
+		memcpy(r->body + r->len, data, *size);
+		r->len += *size;
+		r->body[r->len] = 0;
 	} else {
 		r->too_large = true;
 	}
+	/*
+	 * The chunk lies in libmicrohttpd's read buffer, which it frees or
+	 * reuses unwiped; consumed (*size = 0), it is never read again, so it
+	 * is wiped where it lies.
+	 */
+	OPENSSL_cleanse((char *)data, *size);
 	*size = 0;
 	return false;
+}
+
+/*
+ * The tokener keeps string contents in its own buffer (json-c offers no
+ * other way to reach it than the struct): wiped like the body, since a
+ * request's "secret" passed through it.  It is sized for the whole body
+ * before parsing, so that json-c never grows it by realloc (which would
+ * leave unwiped copies behind).
+ */
+static struct json_tokener *tokener_new(size_t body_len)
+{
+	struct json_tokener *tok = json_tokener_new_ex(32);
+
+	if (tok && tok->pb) {
+		if (printbuf_memset(tok->pb, 0, 0, (int)body_len + 1) < 0) {
+			json_tokener_free(tok);
+			return NULL;
+		}
+		printbuf_reset(tok->pb);
+	}
+	return tok;
+}
+
+static void tokener_wipe_free(struct json_tokener *tok)
+{
+	if (tok && tok->pb && tok->pb->buf)
+		OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
+	json_tokener_free(tok);
 }
 
 static bool is_json(struct MHD_Connection *c)
@@ -166,23 +234,29 @@ static json_object *body_json(struct MHD_Connection *c, struct request *r, enum 
 	json_object *obj;
 
 	if (r->too_large) {
-		*ret = send_error(c, 413, "request body is larger than the limit");
+		struct skr_response resp;
+		struct skr_err err = { 0 };
+
+		skr_fail(&err, SKR_R_request_too_large, "request body is larger than %u bytes",
+			 SKR_HTTP_MAX_BODY);
+		skr_response_error(&resp, 413, "request too large", &err);
+		*ret = send_json(c, &resp);
 		return NULL;
 	}
 	if (!is_json(c)) {
 		*ret = send_error(c, 400, "Content-Type must be application/json");
 		return NULL;
 	}
-	tok = json_tokener_new_ex(32);
+	tok = tokener_new(r->len);
 	obj = tok && r->body ? json_tokener_parse_ex(tok, r->body, (int)r->len) : NULL;
 	if (!obj || json_tokener_get_error(tok) != json_tokener_success ||
 	    json_tokener_get_parse_end(tok) != r->len || !json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
-		json_tokener_free(tok);
+		tokener_wipe_free(tok);
 		*ret = send_error(c, 400, "request body is not one JSON object");
 		return NULL;
 	}
-	json_tokener_free(tok);
+	tokener_wipe_free(tok);
 	return obj;
 }
 
@@ -213,14 +287,15 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 		return send_text(c, 200, "text/plain", "ok\n");
 	if (!strcmp(method, "GET") && !strcmp(url, "/metrics")) {
 		struct skr_chain_cache *cc = &l->broker->chain_cache;
-		unsigned long hits, misses;
+		struct skr_metrics_cache stats;
 		_cleanup_free_ char *text = NULL;
 
 		pthread_mutex_lock(&cc->lock);
-		hits = cc->hits;
-		misses = cc->misses;
+		stats.hits = cc->hits;
+		stats.misses = cc->misses;
+		stats.entries = cc->count;
 		pthread_mutex_unlock(&cc->lock);
-		text = skr_metrics_render(&l->broker->metrics, hits, misses);
+		text = skr_metrics_render(&l->broker->metrics, &stats);
 
 		return send_text(c, 200, "text/plain; version=0.0.4", text ? text : "");
 	}
@@ -256,21 +331,40 @@ static void audit_unauthorized(struct skr_listener *l, struct MHD_Connection *c,
 	skr_store_audit(l->broker->store, &e, &err);
 }
 
+/*
+ * The admin token is checked on the request's first callback, when only the
+ * headers are in: a request without a valid token is answered 401 before
+ * any of its body is read (MHD then closes the connection).
+ */
+static enum MHD_Result admin_refuse(struct skr_listener *l, struct MHD_Connection *c,
+				    const char *url)
+{
+	char client[64];
+
+	client_address(c, client, sizeof(client));
+	atomic_fetch_add(&l->broker->metrics.admin_unauthorized, 1);
+	fprintf(stderr, "skr-broker: admin request %.100s from %s refused: no valid token\n", url,
+		client);
+	audit_unauthorized(l, c, url);
+	return send_error(c, 401, "a valid bearer token is required");
+}
+
+static bool admin_authorized(struct skr_listener *l, struct MHD_Connection *c)
+{
+	return skr_broker_admin_auth(l->broker,
+				     MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+								 MHD_HTTP_HEADER_AUTHORIZATION));
+}
+
 static enum MHD_Result serve_admin_api(struct skr_listener *l, struct MHD_Connection *c,
 				       const char *url, const char *method, struct request *r)
 {
 	struct skr_response resp = { 0 };
 	enum MHD_Result ret = MHD_NO;
 	json_object *req = NULL;
-	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						       MHD_HTTP_HEADER_AUTHORIZATION);
 	const char *key_id, *limit;
 	char client[64];
 
-	if (!skr_broker_admin_auth(l->broker, auth)) {
-		audit_unauthorized(l, c, url);
-		return send_error(c, 401, "a valid bearer token is required");
-	}
 	if (!strcmp(method, "POST") || !strcmp(method, "PUT")) {
 		req = body_json(c, r, &ret);
 		if (!req)
@@ -299,6 +393,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 	(void)version;
 	if (!r) {
+		if (l->admin && !admin_authorized(l, c))
+			return admin_refuse(l, c, url);
 		r = calloc(1, sizeof(*r));
 		*con_cls = r;
 		return r ? MHD_YES : MHD_NO;
@@ -308,6 +404,39 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return l->admin ? serve_admin_api(l, c, url, method, r)
 			: serve_release_api(l, c, url, method, r);
 }
+
+/*
+ * libmicrohttpd's log.  A client over a connection limit would otherwise
+ * write one line per refused connection (a log flood on demand): those are
+ * counted in skr_connections_refused_total and logged at most every 10 s.
+ */
+#define REFUSAL_LOG_INTERVAL 10
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct skr_listener *l = cls;
+	struct skr_metrics *m = &l->broker->metrics;
+	char line[512];
+	long long now = (long long)time(NULL), last;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = 0;
+	if (strstr(line, "connection limit")) {
+		unsigned long n = atomic_fetch_add(&m->connections_refused, 1) + 1;
+
+		last = atomic_load(&m->connections_refused_logged);
+		if (now - last < REFUSAL_LOG_INTERVAL ||
+		    !atomic_compare_exchange_strong(&m->connections_refused_logged, &last, now))
+			return;
+		fprintf(stderr, "skr-broker: %s listener: connection limit reached, connections "
+			"closed at once (%lu so far)\n", l->admin ? "admin" : "release", n);
+		return;
+	}
+	fprintf(stderr, "skr-broker: libmicrohttpd: %s\n", line);
+}
+
+/* MHD reads these options as unsigned int through varargs. */
+#define OR_DEFAULT(v, def) ((unsigned)((v) ? (v) : (def)))
 
 int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *o,
 		       struct skr_listener **out, struct skr_err *err)
@@ -333,13 +462,21 @@ int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *o,
 		l->daemon = MHD_start_daemon(
 			flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 			MHD_OPTION_HTTPS_MEM_CERT, l->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, l->key_pem,
+			MHD_OPTION_HTTPS_PRIORITIES,
+			o->tls_priorities ? o->tls_priorities : SKR_HTTP_TLS_PRIORITIES,
 			MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 1),
-			MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 512u,
+			MHD_OPTION_CONNECTION_TIMEOUT, OR_DEFAULT(o->timeout, SKR_HTTP_TIMEOUT),
+			MHD_OPTION_CONNECTION_LIMIT,
+			OR_DEFAULT(o->connection_limit, SKR_HTTP_CONNECTION_LIMIT),
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			OR_DEFAULT(o->per_client_limit, SKR_HTTP_PER_CLIENT_LIMIT),
+			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
 			MHD_OPTION_NOTIFY_COMPLETED, request_free, NULL, MHD_OPTION_END);
 	if (!l->daemon) {
 		skr_listener_stop(l);
 		return skr_fail(err, SKR_R_usage,
-				"cannot listen on %s with TLS (address in use, or bad certificate/key)",
+				"cannot listen on %s with TLS (address in use, bad certificate/key "
+				"or TLS priority string)",
 				o->address);
 	}
 	*out = l;

@@ -9,6 +9,20 @@
 
 #define SKR_HTTP_MAX_BODY (256u << 10)
 
+/*
+ * TLS 1.2 and 1.3 only (1.3 preferred), AEAD ciphers with ECDHE only, the
+ * server's order first (GnuTLS priority syntax: libmicrohttpd uses GnuTLS).
+ */
+#define SKR_HTTP_TLS_PRIORITIES                                                          \
+	"NORMAL:%SERVER_PRECEDENCE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:"      \
+	"+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:" \
+	"+ECDHE-RSA"
+
+/* Defaults of the connection limits (configuration keys in the README). */
+#define SKR_HTTP_CONNECTION_LIMIT 1024	/* all clients together */
+#define SKR_HTTP_PER_CLIENT_LIMIT 32	/* one client address */
+#define SKR_HTTP_TIMEOUT 10		/* seconds a connection may stay idle, handshake included */
+
 struct skr_listener;
 
 struct skr_listener_opts {
@@ -17,6 +31,10 @@ struct skr_listener_opts {
 	const char *key_pem;	/* its private key, PEM text */
 	unsigned threads;	/* thread pool size, >= 1 */
 	bool admin;		/* serve the admin API instead of the release API */
+	const char *tls_priorities;	/* GnuTLS priority string; NULL: SKR_HTTP_TLS_PRIORITIES */
+	unsigned connection_limit;	/* 0: SKR_HTTP_CONNECTION_LIMIT */
+	unsigned per_client_limit;	/* connections per client address; 0: the default */
+	unsigned timeout;		/* idle seconds before a connection is closed; 0: default */
 };
 
 int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *opts,

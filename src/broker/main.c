@@ -4,10 +4,14 @@
  * the README section "skr-broker"), opens the store, loads the AMD trust
  * anchors, starts the release and admin listeners, and runs until SIGTERM.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -33,7 +37,9 @@ struct config {
 	const char *admin_token_file, *nonce_secret_file, *vcek_cache_dir;
 	const char *anchors[MAX_ANCHOR_FILES];
 	size_t n_anchors;
+	const char *tls_priorities;
 	unsigned threads, nonce_ttl;
+	unsigned connection_limit, per_client_limit, timeout;
 };
 
 static const char *cfg_string(json_object *root, const char *key, bool required,
@@ -86,6 +92,11 @@ static int load_config(const char *path, struct config *c, struct skr_err *err)
 	c->vcek_cache_dir = cfg_string(c->root, "vcek_cache_dir", false, err);
 	c->threads = cfg_uint(c->root, "threads", 2, 256);
 	c->nonce_ttl = cfg_uint(c->root, "nonce_ttl", 120, 3600);
+	c->tls_priorities = cfg_string(c->root, "tls_priorities", false, err);
+	c->connection_limit = cfg_uint(c->root, "connection_limit", SKR_HTTP_CONNECTION_LIMIT, 65536);
+	c->per_client_limit = cfg_uint(c->root, "per_client_connections", SKR_HTTP_PER_CLIENT_LIMIT,
+				       65536);
+	c->timeout = cfg_uint(c->root, "connection_timeout", SKR_HTTP_TIMEOUT, 3600);
 	if (json_object_object_get_ex(c->root, "trust_anchors", &anchors)) {
 		if (!json_object_is_type(anchors, json_type_array) ||
 		    json_object_array_length(anchors) > MAX_ANCHOR_FILES)
@@ -97,13 +108,88 @@ static int load_config(const char *path, struct config *c, struct skr_err *err)
 	return err->reason == SKR_R_ok ? 0 : -1;
 }
 
+/*
+ * A file that holds a secret (admin token, nonce secret), checked as the
+ * store checks the master key: a regular file, owned by the user that runs
+ * the broker, not accessible by group or others.  Checks and read go
+ * through one descriptor (no race with a rename); O_NONBLOCK so that a FIFO
+ * in its place cannot hang the start.  At most max bytes.
+ */
+static int read_private_file(const char *path, const char *what, size_t max,
+			     struct skr_buf *out, struct skr_err *err)
+{
+	struct stat st;
+	size_t len = 0;
+	int fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return skr_fail(err, SKR_R_usage, "cannot open %s file %s: %s", what, path,
+				strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		skr_fail(err, SKR_R_usage, "%s file %s is not a regular file", what, path);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		skr_fail(err, SKR_R_usage, "%s file %s is %s by group or others (mode %04o); "
+			 "chmod 600 %s", what, path, st.st_mode & 044 ? "readable" : "accessible",
+			 (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	if (st.st_uid != geteuid()) {
+		skr_fail(err, SKR_R_usage, "%s file %s is owned by uid %u, not by uid %u that runs "
+			 "the broker", what, path, (unsigned)st.st_uid, (unsigned)geteuid());
+		goto out;
+	}
+	out->data = skr_secret_alloc(max + 1);
+	if (!out->data) {
+		skr_fail(err, SKR_R_nomem, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, out->data + len, max + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			skr_fail(err, SKR_R_usage, "cannot read %s file %s: %s", what, path,
+				 strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max) {
+			skr_fail(err, SKR_R_usage, "%s file %s is larger than %zu bytes", what, path,
+				 max);
+			goto out;
+		}
+	}
+	out->data[len] = 0;
+	out->len = len;
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+#define PRIVATE_FILE_MAX 4096
+
+static void private_buf_free(struct skr_buf *b)
+{
+	if (b->data)
+		skr_secret_free(b->data, PRIVATE_FILE_MAX + 1);
+	b->data = NULL;
+	b->len = 0;
+}
+
 /* The admin token file holds the token; only its SHA-256 stays in memory. */
 static int load_admin_token(const char *path, uint8_t out[32], struct skr_err *err)
 {
-	_cleanup_buf_ struct skr_buf token = { 0 };
+	_cleanup_(private_buf_free) struct skr_buf token = { 0 };
 	size_t len;
 
-	if (skr_read_file(path, 4096, &token, err) < 0)
+	if (read_private_file(path, "admin token", PRIVATE_FILE_MAX, &token, err) < 0)
 		return -1;
 	len = strcspn((const char *)token.data, "\r\n");
 	if (len < 16) {
@@ -120,12 +206,12 @@ static int load_admin_token(const char *path, uint8_t out[32], struct skr_err *e
 static int load_nonce_secret(const char *path, uint8_t out[SKR_NONCE_SECRET_SIZE],
 			     struct skr_err *err)
 {
-	_cleanup_buf_ struct skr_buf raw = { 0 };
+	_cleanup_(private_buf_free) struct skr_buf raw = { 0 };
 
 	if (!path)
 		return RAND_bytes(out, SKR_NONCE_SECRET_SIZE) == 1
 			       ? 0 : skr_fail(err, SKR_R_nomem, "no randomness");
-	if (skr_read_file(path, 4096, &raw, err) < 0)
+	if (read_private_file(path, "nonce secret", PRIVATE_FILE_MAX, &raw, err) < 0)
 		return -1;
 	if (raw.len < SKR_NONCE_SECRET_SIZE)
 		return skr_fail(err, SKR_R_usage, "nonce secret %s is shorter than 32 bytes", path);
@@ -176,7 +262,13 @@ static int start_listeners(const struct config *c, struct skr_broker *b,
 			   struct skr_listener **rel, struct skr_listener **adm, struct skr_err *err)
 {
 	_cleanup_buf_ struct skr_buf cert = { 0 }, key = { 0 };
-	struct skr_listener_opts o = { .threads = c->threads };
+	struct skr_listener_opts o = {
+		.threads = c->threads,
+		.tls_priorities = c->tls_priorities,
+		.connection_limit = c->connection_limit,
+		.per_client_limit = c->per_client_limit,
+		.timeout = c->timeout,
+	};
 	int rc;
 
 	if (skr_read_file(c->tls_cert, 1u << 20, &cert, err) < 0 ||

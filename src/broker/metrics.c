@@ -24,8 +24,7 @@ void skr_metrics_release(struct skr_metrics *m, enum skr_reason outcome, double 
 	atomic_fetch_add(&m->latency_sum_us, (unsigned long long)(seconds * 1e6));
 }
 
-char *skr_metrics_render(const struct skr_metrics *m, unsigned long cache_hits,
-			 unsigned long cache_misses)
+char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_cache *cache)
 {
 	unsigned long cumulative = 0;
 	char *text = NULL;
@@ -51,7 +50,21 @@ char *skr_metrics_render(const struct skr_metrics *m, unsigned long cache_hits,
 	fprintf(f, "# HELP skr_chain_cache_total Verified VCEK chain cache lookups.\n"
 		   "# TYPE skr_chain_cache_total counter\n"
 		   "skr_chain_cache_total{result=\"hit\"} %lu\nskr_chain_cache_total{result=\"miss\"} %lu\n",
-		cache_hits, cache_misses);
+		cache->hits, cache->misses);
+	fprintf(f, "# HELP skr_chain_cache_entries Verified VCEKs held by the cache.\n"
+		   "# TYPE skr_chain_cache_entries gauge\nskr_chain_cache_entries %zu\n",
+		cache->entries);
+	fprintf(f, "# HELP skr_audit_failures_total Audit rows that could not be written "
+		   "(a release without its row is refused).\n"
+		   "# TYPE skr_audit_failures_total counter\nskr_audit_failures_total %lu\n",
+		atomic_load(&m->audit_failures));
+	fprintf(f, "# HELP skr_admin_unauthorized_total Admin requests refused for want of a "
+		   "valid token.\n# TYPE skr_admin_unauthorized_total counter\n"
+		   "skr_admin_unauthorized_total %lu\n", atomic_load(&m->admin_unauthorized));
+	fprintf(f, "# HELP skr_connections_refused_total Connections closed at once for a "
+		   "connection limit (per client address or total).\n"
+		   "# TYPE skr_connections_refused_total counter\n"
+		   "skr_connections_refused_total %lu\n", atomic_load(&m->connections_refused));
 	fprintf(f, "# HELP skr_release_seconds Release request latency.\n"
 		   "# TYPE skr_release_seconds histogram\n");
 	for (i = 0; i < SKR_METRICS_BUCKETS; i++) {

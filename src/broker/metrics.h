@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Prometheus counters of the broker: releases by verdict and reason, latency, cache hits. */
+/*
+ * Prometheus counters of the broker: releases by verdict and reason, latency,
+ * VCEK cache use, audit write failures, unauthorized admin requests.
+ */
 #ifndef SKR_METRICS_H
 #define SKR_METRICS_H
 
@@ -17,11 +20,20 @@ struct skr_metrics {
 	atomic_ulong latency_bucket[SKR_METRICS_BUCKETS + 1];	/* cumulative at render time */
 	atomic_ulong latency_count;
 	atomic_ullong latency_sum_us;
+	atomic_ulong audit_failures;	/* audit rows that could not be written */
+	atomic_ulong admin_unauthorized;	/* admin requests without a valid token */
+	atomic_ulong connections_refused;	/* over a connection limit (per client or total) */
+	atomic_llong connections_refused_logged;	/* when that was last logged, Unix seconds */
+};
+
+/* The VCEK chain cache's counters, read under its lock by the caller. */
+struct skr_metrics_cache {
+	unsigned long hits, misses;
+	size_t entries;
 };
 
 void skr_metrics_release(struct skr_metrics *m, enum skr_reason outcome, double seconds);
 /* The text exposition format; caller frees. */
-char *skr_metrics_render(const struct skr_metrics *m, unsigned long cache_hits,
-			 unsigned long cache_misses);
+char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_cache *cache);
 
 #endif

@@ -73,8 +73,13 @@ static const char *key_id_field(json_object *req, struct skr_err *err)
 	return key_id;
 }
 
-void skr_broker_audit(struct skr_broker *b, const char *key_id, const char *client,
-		      const char *action, const struct skr_err *err, const uint8_t *digest)
+/*
+ * The audit row; with a (release) nonce not recorded yet, the nonce and the
+ * row in one transaction.  failed says why it was not written.
+ */
+static int audit_write(struct skr_broker *b, const char *key_id, const char *client,
+		       const char *action, const struct skr_err *err, const uint8_t *digest,
+		       const struct skr_attested *nonce_of, struct skr_err *failed)
 {
 	struct skr_audit_entry e = {
 		.key_id = key_id,
@@ -85,10 +90,31 @@ void skr_broker_audit(struct skr_broker *b, const char *key_id, const char *clie
 		.detail = err->detail[0] ? err->detail : NULL,
 		.evidence_digest = digest,
 	};
-	struct skr_err ignored = { 0 };
 
-	if (skr_store_audit(b->store, &e, &ignored) < 0)
-		fprintf(stderr, "skr-broker: cannot write the audit row: %s\n", ignored.detail);
+	if (nonce_of && nonce_of->nonce_unrecorded)
+		return skr_store_audit_nonce(b->store, &e, nonce_of->nonce.data, nonce_of->nonce.len,
+					     nonce_of->nonce_expires, time(NULL), failed);
+	return skr_store_audit(b->store, &e, failed);
+}
+
+static void audit_failure(struct skr_broker *b, const char *client, const char *action,
+			  const struct skr_err *err, const struct skr_err *failed)
+{
+	atomic_fetch_add(&b->metrics.audit_failures, 1);
+	fprintf(stderr, "skr-broker: audit_failed: cannot write the audit row of %s (%s) for %s: %s\n",
+		action, err->reason == SKR_R_ok ? "allow" : "deny", client ? client : "?",
+		failed->detail);
+}
+
+int skr_broker_audit(struct skr_broker *b, const char *key_id, const char *client,
+		     const char *action, const struct skr_err *err, const uint8_t *digest)
+{
+	struct skr_err failed = { 0 };
+
+	if (audit_write(b, key_id, client, action, err, digest, NULL, &failed) == 0)
+		return 0;
+	audit_failure(b, client, action, err, &failed);
+	return -1;
 }
 
 /* The PCRs the client must quote: the policy's bank and indexes, and the boot gate. */
@@ -319,7 +345,16 @@ void skr_attested_free(struct skr_attested *c)
 	EVP_PKEY_free(c->wrap_pub);
 }
 
-static int check_nonce(struct skr_attested *c, json_object *req, struct skr_err *err)
+/*
+ * Marked used before anything else is checked: one nonce, one attempt.  The
+ * set in memory answers a replay cheaply; the store remembers the nonce
+ * across a restart (and for replicas sharing the database).  With
+ * defer_record (a release) the store is only asked here, and the nonce is
+ * recorded in the transaction of the release's audit row (one commit per
+ * release, and a release whose nonce a replica used meanwhile is refused).
+ */
+static int check_nonce(struct skr_attested *c, json_object *req, bool defer_record,
+		       struct skr_err *err)
 {
 	const char *b64 = string_field(req, "nonce", err);
 	time_t expires;
@@ -329,8 +364,17 @@ static int check_nonce(struct skr_attested *c, json_object *req, struct skr_err 
 	if (skr_nonce_check(c->b->nonce_secret, c->key_id, c->nonce.data, c->nonce.len, time(NULL),
 			    &expires, err) < 0)
 		return -1;
-	/* Marked used before anything else is checked: one nonce, one attempt. */
-	return skr_nonce_seen_use(&c->b->seen, c->nonce.data, expires, time(NULL), err);
+	if (skr_nonce_seen_use(&c->b->seen, c->nonce.data, expires, time(NULL), err) < 0)
+		return -1;
+	c->nonce_expires = expires;
+	if (defer_record) {
+		if (skr_store_nonce_check(c->b->store, c->nonce.data, c->nonce.len, err) < 0)
+			return -1;
+		c->nonce_unrecorded = true;
+		return 0;
+	}
+	return skr_store_nonce_use(c->b->store, c->nonce.data, c->nonce.len, expires, time(NULL),
+				   err);
 }
 
 static int parse_evidence(struct skr_attested *c, json_object *req, struct skr_err *err)
@@ -481,17 +525,57 @@ static double elapsed(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-int skr_attested_verify(struct skr_broker *b, json_object *req, bool pcrs_now,
-			struct skr_attested *c, struct skr_err *err)
+static int attested_verify(struct skr_broker *b, json_object *req, bool pcrs_now,
+			   bool defer_nonce, struct skr_attested *c, struct skr_err *err)
 {
 	memset(c, 0, sizeof(*c));
 	c->b = b;
 	c->key_id = key_id_field(req, err);
-	if (!c->key_id || load_key(b, c->key_id, &c->key, err) < 0 || check_nonce(c, req, err) < 0 ||
+	if (!c->key_id || load_key(b, c->key_id, &c->key, err) < 0 ||
+	    check_nonce(c, req, defer_nonce, err) < 0 ||
 	    parse_evidence(c, req, err) < 0 || cached_vcek(c, err) < 0 ||
 	    verify_evidence(c, err) < 0 || (pcrs_now && check_pcrs(c, err) < 0))
 		return -1;
 	return verify_wrap_key(c, err);
+}
+
+int skr_attested_verify(struct skr_broker *b, json_object *req, bool pcrs_now,
+			struct skr_attested *c, struct skr_err *err)
+{
+	return attested_verify(b, req, pcrs_now, false, c, err);
+}
+
+/*
+ * A release's audit row, with its nonce.  No audit row, no release: a
+ * granted release whose row (or nonce) cannot be written is turned into a
+ * refusal and the wrapped secret built for it is dropped unsent.  err (and
+ * resp) end as the request's final outcome.
+ */
+static void release_audit(struct skr_broker *b, struct skr_attested *c, const char *client,
+			  const uint8_t body_sha256[32], struct skr_response *resp,
+			  struct skr_err *err)
+{
+	struct skr_err failed = { 0 };
+
+	if (audit_write(b, c->key_id, client, "release", err, body_sha256, c, &failed) == 0)
+		return;
+	if (failed.reason == SKR_R_nonce_replayed) {
+		/* A replica released on this nonce meanwhile: a denial, audited as such. */
+		c->nonce_unrecorded = false;
+		if (err->reason == SKR_R_ok) {
+			json_object_put(resp->body);
+			*err = failed;
+			skr_broker_respond_failure(resp, err);
+		}
+		skr_broker_audit(b, c->key_id, client, "release", err, body_sha256);
+		return;
+	}
+	audit_failure(b, client, "release", err, &failed);
+	if (err->reason != SKR_R_ok)
+		return;
+	json_object_put(resp->body);
+	skr_fail(err, SKR_R_audit_failed, "the release could not be audited, so it is refused");
+	skr_response_error(resp, 500, "internal error", err);
 }
 
 void skr_broker_release(struct skr_broker *b, json_object *req, const char *client,
@@ -502,9 +586,9 @@ void skr_broker_release(struct skr_broker *b, json_object *req, const char *clie
 	struct timespec t0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (skr_attested_verify(b, req, true, &c, &err) < 0 || wrap_secret(&c, resp, &err) < 0)
+	if (attested_verify(b, req, true, true, &c, &err) < 0 || wrap_secret(&c, resp, &err) < 0)
 		skr_broker_respond_failure(resp, &err);
-	skr_broker_audit(b, c.key_id, client, "release", &err, body_sha256);
+	release_audit(b, &c, client, body_sha256, resp, &err);
 	skr_metrics_release(&b->metrics, err.reason, elapsed(&t0));
 	skr_attested_free(&c);
 }

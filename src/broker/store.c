@@ -42,6 +42,7 @@ struct skr_store {
 	} stmts[STMT_CACHE];
 	size_t n_stmts;
 	uint64_t changes;	/* keys and reference sets written through this store */
+	uint64_t nonce_uses;	/* skr_store_nonce_use calls, for the periodic purge */
 	uint8_t *master;	/* SKR_STORE_MASTER_KEY_SIZE bytes from skr_secret_alloc */
 	char *path;
 };
@@ -106,6 +107,14 @@ static const char *const migrations[] = {
 	"DROP TABLE refsets;"
 	"ALTER TABLE refsets_v2 RENAME TO refsets;"
 	"CREATE INDEX refsets_key_id ON refsets(key_id);",
+	/* Used release nonces (SHA-256), kept until they expire, so that a
+	 * restarted broker (or a replica on the same database) refuses them. */
+	[3] =
+	"CREATE TABLE used_nonces ("
+	"  nonce_hash BLOB PRIMARY KEY NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX used_nonces_expires ON used_nonces(expires);",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == SKR_STORE_SCHEMA_VERSION + 1,
@@ -1505,24 +1514,34 @@ static int audit_locked(struct skr_store *s, const struct audit_row *r,
 	return step_done(s, st, "cannot append the audit row", err);
 }
 
-int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err)
+/* The row to store for an entry: checked, text escaped and bounded. */
+static int audit_row_make(struct skr_store *s, const struct skr_audit_entry *e,
+			  struct audit_row *r, struct skr_err *err)
 {
-	_cleanup_(audit_row_free) struct audit_row r = { 0 };
 	bool oom = false;
-	int rc;
 
 	if (!s || !e || !e->action || !*e->action || !e->verdict)
 		return skr_fail(err, SKR_R_usage, "an audit row needs an action and a verdict");
 	if (strcmp(e->verdict, "allow") && strcmp(e->verdict, "deny") && strcmp(e->verdict, "error"))
 		return skr_fail(err, SKR_R_usage, "audit verdict must be allow, deny or error");
-	r.key_id = audit_text(e->key_id, AUDIT_KEY_ID_MAX, &oom);
-	r.client = audit_text(e->client, AUDIT_CLIENT_MAX, &oom);
-	r.action = audit_text(e->action, AUDIT_WORD_MAX, &oom);
-	r.verdict = audit_text(e->verdict, AUDIT_WORD_MAX, &oom);
-	r.reason = audit_text(e->reason, AUDIT_WORD_MAX, &oom);
-	r.detail = audit_text(e->detail, AUDIT_DETAIL_MAX, &oom);
+	r->key_id = audit_text(e->key_id, AUDIT_KEY_ID_MAX, &oom);
+	r->client = audit_text(e->client, AUDIT_CLIENT_MAX, &oom);
+	r->action = audit_text(e->action, AUDIT_WORD_MAX, &oom);
+	r->verdict = audit_text(e->verdict, AUDIT_WORD_MAX, &oom);
+	r->reason = audit_text(e->reason, AUDIT_WORD_MAX, &oom);
+	r->detail = audit_text(e->detail, AUDIT_DETAIL_MAX, &oom);
 	if (oom)
 		return skr_fail(err, SKR_R_nomem, "out of memory writing the audit row");
+	return 0;
+}
+
+int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err)
+{
+	_cleanup_(audit_row_free) struct audit_row r = { 0 };
+	int rc;
+
+	if (audit_row_make(s, e, &r, err) < 0)
+		return -1;
 	store_lock(s);
 	rc = audit_locked(s, &r, e->evidence_digest, err);
 	store_unlock(s);
@@ -1618,6 +1637,114 @@ int skr_store_version(struct skr_store *s, struct skr_store_version *v, struct s
 		v->data_version = (uint64_t)sqlite3_column_int64(st, 0);
 	stmt_freep(&st);
 	st = NULL;
+	store_unlock(s);
+	return rc;
+}
+
+/* ---- Used nonces -------------------------------------------------------- */
+
+/* Expired nonces are deleted every this many uses (and at open, by the caller's first use). */
+#define NONCE_PURGE_EVERY 256
+
+static int nonce_purge_locked(struct skr_store *s, time_t now, struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	if (prepare(s, "DELETE FROM used_nonces WHERE expires < ?1", &st, err) < 0 ||
+	    bind_int64(s, st, 1, (int64_t)now, err) < 0)
+		return -1;
+	return step_done(s, st, "cannot purge expired nonces", err);
+}
+
+static int nonce_use_locked(struct skr_store *s, const uint8_t hash[32], time_t expires,
+			    time_t now, struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (s->nonce_uses++ % NONCE_PURGE_EVERY == 0 && nonce_purge_locked(s, now, err) < 0)
+		return -1;
+	if (prepare(s, "INSERT INTO used_nonces (nonce_hash, expires) VALUES (?1, ?2)", &st,
+		    err) < 0 ||
+	    bind_blob(s, st, 1, hash, 32, err) < 0 || bind_int64(s, st, 2, (int64_t)expires, err) < 0)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return skr_fail(err, SKR_R_nonce_replayed, "nonce was already used");
+	return db_fail(s, "cannot record the used nonce", err);
+}
+
+static int nonce_hash(const uint8_t *nonce, size_t len, uint8_t hash[32], struct skr_err *err)
+{
+	if (!nonce || !len)
+		return skr_fail(err, SKR_R_usage, "no nonce to record");
+	if (!EVP_Digest(nonce, len, hash, NULL, EVP_sha256(), NULL))
+		return skr_fail(err, SKR_R_nomem, "cannot hash the nonce");
+	return 0;
+}
+
+int skr_store_nonce_use(struct skr_store *s, const uint8_t *nonce, size_t len, time_t expires,
+			time_t now, struct skr_err *err)
+{
+	uint8_t hash[32];
+	int rc;
+
+	if (!s || nonce_hash(nonce, len, hash, err) < 0)
+		return s ? -1 : skr_fail(err, SKR_R_usage, "no store");
+	store_lock(s);
+	rc = nonce_use_locked(s, hash, expires, now, err);
+	store_unlock(s);
+	return rc;
+}
+
+static int nonce_check_locked(struct skr_store *s, const uint8_t hash[32], struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (prepare(s, "SELECT 1 FROM used_nonces WHERE nonce_hash = ?1", &st, err) < 0 ||
+	    bind_blob(s, st, 1, hash, 32, err) < 0)
+		return -1;
+	rc = step_row(s, st, "cannot look up the nonce", err);
+	if (rc == 1)
+		return skr_fail(err, SKR_R_nonce_replayed, "nonce was already used");
+	return rc;
+}
+
+int skr_store_nonce_check(struct skr_store *s, const uint8_t *nonce, size_t len,
+			  struct skr_err *err)
+{
+	uint8_t hash[32];
+	int rc;
+
+	if (!s || nonce_hash(nonce, len, hash, err) < 0)
+		return s ? -1 : skr_fail(err, SKR_R_usage, "no store");
+	store_lock(s);
+	rc = nonce_check_locked(s, hash, err);
+	store_unlock(s);
+	return rc;
+}
+
+int skr_store_audit_nonce(struct skr_store *s, const struct skr_audit_entry *e,
+			  const uint8_t *nonce, size_t len, time_t expires, time_t now,
+			  struct skr_err *err)
+{
+	_cleanup_(audit_row_free) struct audit_row r = { 0 };
+	uint8_t hash[32];
+	int rc;
+
+	if (audit_row_make(s, e, &r, err) < 0 || nonce_hash(nonce, len, hash, err) < 0)
+		return -1;
+	store_lock(s);
+	rc = tx_begin(s, true, err);
+	if (rc == 0) {
+		rc = nonce_use_locked(s, hash, expires, now, err);
+		if (rc == 0)
+			rc = audit_locked(s, &r, e->evidence_digest, err);
+		rc = tx_end(s, rc, err);
+	}
 	store_unlock(s);
 	return rc;
 }

@@ -17,7 +17,7 @@
 
 #include "err.h"
 
-#define SKR_STORE_SCHEMA_VERSION 2
+#define SKR_STORE_SCHEMA_VERSION 3
 #define SKR_STORE_MASTER_KEY_SIZE 32
 #define SKR_STORE_MAX_SECRET 128
 #define SKR_STORE_KEY_ID_MAX 128	/* [A-Za-z0-9._-]{1,128}, not "." or ".." */
@@ -181,6 +181,27 @@ struct skr_audit_entry {
  * bounded length, so an audit row is always written.
  */
 int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err);
+/*
+ * The nonce (as skr_store_nonce_use) and the audit row in one transaction,
+ * one commit: neither is written without the other.  A nonce recorded
+ * meanwhile (a replica on the same database) fails with
+ * SKR_R_nonce_replayed and writes no row.
+ */
+int skr_store_audit_nonce(struct skr_store *s, const struct skr_audit_entry *e,
+			  const uint8_t *nonce, size_t len, time_t expires, time_t now,
+			  struct skr_err *err);
+/*
+ * Records a used release nonce (its SHA-256) until expires: one indexed
+ * INSERT.  A nonce recorded before, by this broker before a restart or by a
+ * replica on the same database, fails with SKR_R_nonce_replayed.  Nonces
+ * expired at now are purged every few hundred calls.
+ */
+int skr_store_nonce_use(struct skr_store *s, const uint8_t *nonce, size_t len, time_t expires,
+			time_t now, struct skr_err *err);
+/* Whether a nonce was recorded: SKR_R_nonce_replayed if so (a read, no write). */
+int skr_store_nonce_check(struct skr_store *s, const uint8_t *nonce, size_t len,
+			  struct skr_err *err);
+
 /*
  * JSON array text of the newest rows first, optionally for one key_id (NULL:
  * every row), at most limit rows (0: no limit) (caller frees).  Rows are

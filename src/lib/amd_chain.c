@@ -563,23 +563,32 @@ int skr_chain_cache_cert(struct skr_chain_cache *c, const void *data, size_t len
 	struct skr_chain_cache_entry *e;
 	uint8_t digest[32];
 
+	if (len > SKR_VCEK_MAX_DER)
+		return skr_fail(err, SKR_R_request_too_large,
+				"VCEK is %zu bytes; a VCEK is at most %u", len, SKR_VCEK_MAX_DER);
 	if (!EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL))
 		return skr_fail(err, SKR_R_nomem, "digest failure");
 	pthread_mutex_lock(&c->lock);
 	e = cache_find(c, digest);
-	if (e) {
+	if (e && e->verified) {
 		X509_up_ref(e->cert);
 		*out = e->cert;
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (e)
+	if (e && e->verified)
 		return 0;
-	if (skr_x509_parse(data, len, out, "VCEK", err) < 0)
-		return -1;
+	/* Not cached here: verify_chain_cached keeps it once its chain verified. */
+	return skr_x509_parse(data, len, out, "VCEK", err);
+}
+
+size_t skr_chain_cache_entries(struct skr_chain_cache *c)
+{
+	size_t n;
+
 	pthread_mutex_lock(&c->lock);
-	cache_put(c, digest, *out);
+	n = c->count;
 	pthread_mutex_unlock(&c->lock);
-	return 0;
+	return n;
 }
 
 static bool leaf_digest(X509 *leaf, uint8_t out[32])

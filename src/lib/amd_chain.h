@@ -67,11 +67,16 @@ struct skr_vcek_info {
 
 int skr_vcek_info_parse(X509 *cert, struct skr_vcek_info *info, struct skr_err *err);
 
+/* A VCEK or VLEK is under 2 KiB of DER: anything beyond this is not one. */
+#define SKR_VCEK_MAX_DER (8u << 10)
+
 /*
- * VCEKs seen before (by SHA-256 of their DER): parsed once, and their chain
- * verified once, so a busy broker does one parse and one RSA-PSS verify per
- * VCEK rather than per release.  Validity dates and the match with each
- * report are still checked every time.
+ * VCEKs whose chain verified (by SHA-256 of their DER): parsed once, and
+ * their chain verified once, so a busy broker does one parse and one RSA-PSS
+ * verify per VCEK rather than per release.  Validity dates and the match with
+ * each report are still checked every time.  Only a certificate whose chain
+ * verified is ever kept: what a client sends and does not verify is freed
+ * with its request, so unverified junk cannot fill the cache or the heap.
  */
 #define SKR_CHAIN_CACHE_SIZE 4096
 
@@ -90,9 +95,16 @@ struct skr_chain_cache {
 
 void skr_chain_cache_init(struct skr_chain_cache *c);
 void skr_chain_cache_free(struct skr_chain_cache *c);
-/* The certificate of these DER (or PEM) bytes, parsed once; *out is a new reference. */
+/*
+ * The certificate of these DER (or PEM) bytes: the cached one when these
+ * bytes verified before, else freshly parsed and not cached (the chain
+ * verification caches it once it passes); *out is a new reference.  More
+ * than SKR_VCEK_MAX_DER bytes fail with request_too_large, unparsed.
+ */
 int skr_chain_cache_cert(struct skr_chain_cache *c, const void *data, size_t len, X509 **out,
 			 struct skr_err *err);
+/* How many certificates the cache holds (all of them verified). */
+size_t skr_chain_cache_entries(struct skr_chain_cache *c);
 
 struct skr_amd_verify_opts {
 	enum skr_snp_product product;	/* UNKNOWN: from the certificate, then the report */

@@ -10,6 +10,17 @@
 #define TEE_AZ_SNP_VTPM "az-snp-vtpm"
 #define MAX_FIELD (256u << 10)	/* any single encoded field */
 
+/*
+ * What each decoded field may hold at most.  A client chooses these bytes
+ * before anything is verified, so each is bounded near what a genuine one
+ * needs: a VCEK or VLEK is under 2 KiB of DER, an Azure HCL report about
+ * 2.6 KiB, a TPMS_ATTEST or TPMT_SIGNATURE or TPM2B_PUBLIC well under 1 KiB.
+ * A larger field fails with request_too_large before it is decoded.
+ */
+#define MAX_VCEK SKR_VCEK_MAX_DER
+#define MAX_HCL_REPORT (16u << 10)
+#define MAX_TPM_BLOB (4u << 10)
+
 enum encoding { ENC_BASE64, ENC_HEX };
 
 static int string_member(json_object *obj, const char *key, bool required, const char **out,
@@ -35,15 +46,19 @@ static int string_member(json_object *obj, const char *key, bool required, const
 }
 
 static int bytes_member(json_object *obj, const char *key, bool required, enum encoding enc,
-			struct skr_buf *out, struct skr_err *err)
+			size_t max, struct skr_buf *out, struct skr_err *err)
 {
+	size_t len, max_encoded = enc == ENC_HEX ? 2 * max : (max + 2) / 3 * 4;
 	const char *s;
-	size_t len;
 
 	if (string_member(obj, key, required, &s, &len, err) < 0)
 		return -1;
 	if (!s)
 		return 0;	/* optional and absent */
+	if (len > max_encoded)
+		return skr_fail(err, SKR_R_request_too_large,
+				"evidence \"%s\" is %zu characters; at most %zu bytes (%zu "
+				"characters) are accepted", key, len, max, max_encoded);
 	if (enc == ENC_HEX)
 		return skr_hex_decode(s, len, out, key, err);
 	return skr_base64_decode(s, len, out, key, err);
@@ -99,10 +114,13 @@ static int parse_trustee(json_object *obj, json_object *version, struct skr_evid
 		return skr_fail(err, SKR_R_unsupported,
 				"az-snp-vtpm evidence version must be 1 or 2");
 	if (object_member(obj, "tpm_quote", &quote, err) < 0 ||
-	    bytes_member(quote, "message", true, ENC_HEX, &ev->quote_attest, err) < 0 ||
-	    bytes_member(quote, "signature", true, ENC_HEX, &ev->quote_signature, err) < 0 ||
-	    bytes_member(obj, "hcl_report", true, ENC_BASE64, &ev->hcl_report, err) < 0 ||
-	    bytes_member(obj, "vcek", false, ENC_BASE64, &ev->vcek, err) < 0)
+	    bytes_member(quote, "message", true, ENC_HEX, MAX_TPM_BLOB, &ev->quote_attest,
+			 err) < 0 ||
+	    bytes_member(quote, "signature", true, ENC_HEX, MAX_TPM_BLOB, &ev->quote_signature,
+			 err) < 0 ||
+	    bytes_member(obj, "hcl_report", true, ENC_BASE64, MAX_HCL_REPORT, &ev->hcl_report,
+			 err) < 0 ||
+	    bytes_member(obj, "vcek", false, ENC_BASE64, MAX_VCEK, &ev->vcek, err) < 0)
 		return -1;
 	if (!json_object_object_get_ex(quote, "pcrs", &pcrs))
 		return skr_fail(err, SKR_R_malformed, "tpm_quote lacks \"pcrs\"");
@@ -117,10 +135,11 @@ static int parse_wrap_key(json_object *obj, struct skr_evidence *ev, struct skr_
 		return 0;
 	if (!json_object_is_type(wk, json_type_object))
 		return skr_fail(err, SKR_R_malformed, "evidence \"wrap_key\" is not an object");
-	if (bytes_member(wk, "public", true, ENC_BASE64, &ev->wrap_public, err) < 0 ||
-	    bytes_member(wk, "certify_attest", true, ENC_BASE64, &ev->wrap_certify_attest, err) < 0 ||
-	    bytes_member(wk, "certify_signature", true, ENC_BASE64, &ev->wrap_certify_signature,
-			 err) < 0)
+	if (bytes_member(wk, "public", true, ENC_BASE64, MAX_TPM_BLOB, &ev->wrap_public, err) < 0 ||
+	    bytes_member(wk, "certify_attest", true, ENC_BASE64, MAX_TPM_BLOB,
+			 &ev->wrap_certify_attest, err) < 0 ||
+	    bytes_member(wk, "certify_signature", true, ENC_BASE64, MAX_TPM_BLOB,
+			 &ev->wrap_certify_signature, err) < 0)
 		return -1;
 	return 0;
 }
@@ -137,10 +156,13 @@ static int parse_skr(json_object *obj, struct skr_evidence *ev, struct skr_err *
 	if (strcmp(tee, TEE_AZ_SNP_VTPM) != 0)
 		return skr_fail(err, SKR_R_unsupported, "evidence tee \"%.32s\" is not supported", tee);
 	if (object_member(obj, "quote", &quote, err) < 0 || object_member(obj, "pcrs", &pcrs, err) < 0 ||
-	    bytes_member(quote, "attest", true, ENC_BASE64, &ev->quote_attest, err) < 0 ||
-	    bytes_member(quote, "signature", true, ENC_BASE64, &ev->quote_signature, err) < 0 ||
-	    bytes_member(obj, "hcl_report", true, ENC_BASE64, &ev->hcl_report, err) < 0 ||
-	    bytes_member(obj, "vcek", false, ENC_BASE64, &ev->vcek, err) < 0)
+	    bytes_member(quote, "attest", true, ENC_BASE64, MAX_TPM_BLOB, &ev->quote_attest,
+			 err) < 0 ||
+	    bytes_member(quote, "signature", true, ENC_BASE64, MAX_TPM_BLOB, &ev->quote_signature,
+			 err) < 0 ||
+	    bytes_member(obj, "hcl_report", true, ENC_BASE64, MAX_HCL_REPORT, &ev->hcl_report,
+			 err) < 0 ||
+	    bytes_member(obj, "vcek", false, ENC_BASE64, MAX_VCEK, &ev->vcek, err) < 0)
 		return -1;
 	if (skr_pcr_banks_from_json(pcrs, &ev->pcrs, err) < 0)
 		return -1;

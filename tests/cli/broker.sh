@@ -20,7 +20,7 @@ write_broker_config() {
 	head -c 32 /dev/urandom > "$d/master.key" && chmod 600 "$d/master.key"
 	head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$d/admin.token"
 	chmod 600 "$d/admin.token"
-	head -c 32 /dev/urandom > "$d/nonce.secret"
+	head -c 32 /dev/urandom > "$d/nonce.secret" && chmod 600 "$d/nonce.secret"
 	anchors=
 	[ -n "${2:-}" ] && anchors="\"trust_anchors\": [\"$2\"],"
 	cat > "$d/broker.json" <<CFG

@@ -264,7 +264,7 @@ class Stack:
                     f.write(os.urandom(n))
             with open(f"{d}/admin.token", "w") as f:
                 f.write(os.urandom(24).hex())
-            for name in ("master.key", "admin.token"):
+            for name in ("master.key", "admin.token", "nonce.secret"):
                 os.chmod(f"{d}/{name}", 0o600)
             hcl = json.loads(run([f"{self.build}/skrctl", "hcl", "show", f"{self.az}/hcl.bin",
                                   "--json"]).stdout)["snp_report"]

@@ -1080,12 +1080,91 @@ static void schema_1_migrates(void **state)
 			"(state IN ('current', 'pending')), pcrs TEXT NOT NULL, created INTEGER NOT NULL);"
 			"INSERT INTO v1 SELECT id, key_id, label, state, pcrs, created FROM refsets;"
 			"DROP TABLE refsets; ALTER TABLE v1 RENAME TO refsets;"
-			"DELETE FROM schema_version WHERE version = 2");
+			"DELETE FROM schema_version WHERE version >= 2; DROP TABLE used_nonces");
 	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
-	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"), 2);
+	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"),
+			 SKR_STORE_SCHEMA_VERSION);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
 	assert_ok(skr_store_refset_submit(f->s, "disk", "k", "queued", PCRS_B, "n", false, &r, &err), err);
 	assert_string_equal(r.state, "queued");
+}
+
+/* A schema 2 database gains the used-nonce table; nothing else changes. */
+static void schema_2_migrates(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_err err = { 0 };
+	const uint8_t nonce[32] = { 1 };
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	skr_store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->db, "DROP TABLE used_nonces; DELETE FROM schema_version WHERE version = 3");
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"), 3);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys"), 1);
+	assert_ok(skr_store_nonce_use(f->s, nonce, sizeof(nonce), 2000, 1000, &err), err);
+}
+
+/*
+ * A nonce is accepted once, also across a reopen (a broker restart); the
+ * store keeps its hash, not the nonce; expired ones are purged.
+ */
+static void nonces_used_once_across_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_err err = { 0 };
+	uint8_t nonce[32] = { 7, 7, 7 }, other[32] = { 8 };
+	int i;
+
+	assert_ok(skr_store_nonce_use(f->s, nonce, sizeof(nonce), 2000, 1000, &err), err);
+	assert_failed_with(skr_store_nonce_use(f->s, nonce, sizeof(nonce), 2000, 1001, &err), err,
+			   SKR_R_nonce_replayed, "already used");
+	skr_store_close(f->s);
+	f->s = NULL;
+	memset(&err, 0, sizeof(err));
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+	assert_failed_with(skr_store_nonce_use(f->s, nonce, sizeof(nonce), 2000, 1002, &err), err,
+			   SKR_R_nonce_replayed, "already used");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces WHERE nonce_hash = "
+					  "x'0707070000000000000000000000000000000000000000000000000000000000'"),
+			 0);
+	/* Once expired (the MAC check refuses it by then anyway), it is purged. */
+	memset(&err, 0, sizeof(err));
+	for (i = 0; i < 300; i++) {
+		other[1] = (uint8_t)i;
+		other[2] = (uint8_t)(i >> 8);
+		assert_ok(skr_store_nonce_use(f->s, other, sizeof(other), 5000, 3000, &err), err);
+	}
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces WHERE expires = 2000"), 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 300);
+}
+
+/* A release's nonce and audit row go in one transaction: both or neither. */
+static void nonce_recorded_with_the_audit_row(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_err err = { 0 };
+	const uint8_t nonce[32] = { 9, 9 };
+	struct skr_audit_entry e = { .key_id = "disk", .client = "127.0.0.1",
+				     .action = "release", .verdict = "allow" };
+
+	assert_ok(skr_store_nonce_check(f->s, nonce, sizeof(nonce), &err), err);
+	assert_ok(skr_store_audit_nonce(f->s, &e, nonce, sizeof(nonce), 2000, 1000, &err), err);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 1);
+	assert_failed_with(skr_store_nonce_check(f->s, nonce, sizeof(nonce), &err), err,
+			   SKR_R_nonce_replayed, "already used");
+	memset(&err, 0, sizeof(err));
+	assert_failed_with(skr_store_audit_nonce(f->s, &e, nonce, sizeof(nonce), 2000, 1000, &err),
+			   err, SKR_R_nonce_replayed, "already used");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 1);
+	/* An audit row that cannot be written leaves the nonce unrecorded too. */
+	raw_exec(f->db, "CREATE TRIGGER full BEFORE INSERT ON audit BEGIN "
+			"SELECT RAISE(FAIL, 'disk full'); END");
+	memset(&err, 0, sizeof(err));
+	assert_failed_with(skr_store_audit_nonce(f->s, &e, (const uint8_t *)"other nonce", 11, 2000,
+						 1000, &err), err, SKR_R_store_error, "disk full");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 1);
 }
 
 static void future_schema_refused(void **state)
@@ -1099,7 +1178,7 @@ static void future_schema_refused(void **state)
 	f->s = NULL;
 	raw_exec(f->db, "INSERT INTO schema_version (version, applied) VALUES (99, 0)");
 	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
-			   "schema version 99, newer than version 2");
+			   "schema version 99, newer than version 3");
 	assert_null(s);
 	/* Refusing changed nothing. */
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys"), 1);
@@ -1261,6 +1340,9 @@ int main(void)
 		T(queued_promotion_by_pending_submission),
 		T(commit_retires_older_and_bounds_history),
 		T(schema_1_migrates),
+		T(schema_2_migrates),
+		T(nonces_used_once_across_reopen),
+		T(nonce_recorded_with_the_audit_row),
 		T(not_a_database_refused),
 		T(kill_9_after_commit_keeps_the_data),
 		T(threads_share_one_store),

@@ -1,0 +1,98 @@
+# Audit fail-closed: a release whose audit row cannot be written must not
+# be granted.  Two ways to break the write against the real broker:
+# 1. a trigger in the live database that fails every release audit insert
+#    (as a full disk fails it: the row is refused, everything else works):
+#    every release answers 500 audit_failed without "wrapped", the client
+#    writes no secret, the broker counts skr_audit_failures_total and logs
+#    audit_failed;
+# 2. another process holding the database's write lock (BEGIN EXCLUSIVE)
+#    while releases run: the release's nonce and audit row (one transaction)
+#    cannot be written after the store's 5 s busy wait, so it answers 500
+#    audit_failed and no secret leaves.
+# skrctl retries a 500 until its deadline, so what the broker answered is
+# read on the wire: a recording TLS proxy (record_proxy.py) sits in between.
+. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/../cli/broker.sh"
+locker_pid= proxy_pid=
+trap '[ -n "$locker_pid" ] && kill "$locker_pid" 2>/dev/null; [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+
+start_stack || exit 1
+POLICY='{"tee": "az-snp-vtpm", "pcrs": {"bank": "sha256", "indexes": [0, 7, 11]}}'
+admin POST /v1/keys "{\"key_id\": \"disk-1\", \"secret\": \"$(head -c 32 /dev/urandom | base64 -w0)\", \"policy\": $POLICY}" >/dev/null
+admin POST /v1/keys/disk-1/refsets "{\"label\": \"boot-1\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+[ "$http_status" = 201 ] || { echo "FAIL audit-setup: $http_status $(cat "$tmpd/admin.out")"; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$tmpd/rec"
+read -r rport aport < "$bdir/ports"
+python3 "$here/record_proxy.py" "$bdir/server.pem" "$bdir/server.key" "$bdir/ca.pem" "$rport" "$tmpd/proxy.port" "$tmpd/rec" &
+proxy_pid=$!
+i=0
+while [ ! -s "$tmpd/proxy.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+REL="$SKRCTL release --key-id disk-1 --broker https://127.0.0.1:$(cat "$tmpd/proxy.port") --ca $bdir/ca.pem --tcti $TCTI"
+# answers: the release answers recorded since the last call, "STATUS REASON WRAPPED" each.
+answers() {
+	for f in "$tmpd"/rec/*-release.answer.json; do
+		[ -e "$f" ] || continue
+		python3 -c 'import json, sys
+a = json.load(open(sys.argv[1])); b = json.loads(a["body"])
+print(a["status"], b.get("reason"), "wrapped" if "wrapped" in b else "-")' "$f"
+		rm -f "$f"
+	done
+}
+# only_refusals NAME WANT: every recorded answer is WANT, and there was one.
+only_refusals() {
+	answers > "$tmpd/answers"
+	n=$(wc -l < "$tmpd/answers")
+	if [ "$n" -gt 0 ] && [ "$(sort -u "$tmpd/answers")" = "$2" ]; then
+		echo "PASS $1 ($n answers: $2)"
+	else
+		echo "FAIL $1: $(sort "$tmpd/answers" | uniq -c | tr '\n' ';')"
+	fi
+}
+db() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=10); c.executescript(sys.argv[2]); c.commit()' "$bdir/broker.db" "$1"; }
+audit_rows() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM audit WHERE action = '"'release'"'").fetchone()[0])' "$bdir/broker.db"; }
+
+expect audit-release-ok-before 0 'released' -- $REL --timeout 20 --out "$tmpd/secret0"
+answers >/dev/null
+
+# 1. The audit insert fails.
+db "CREATE TRIGGER audit_full BEFORE INSERT ON audit WHEN NEW.action = 'release'
+    BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
+rows=$(audit_rows)
+expect audit-write-failed-release-refused 2 'HTTP 500|Timeout' -- $REL --timeout 4 --out "$tmpd/secret1"
+only_refusals audit-write-failed-answers-500 "500 audit_failed -"
+[ ! -e "$tmpd/secret1" ] && echo "PASS audit-write-failed-no-secret" || echo "FAIL audit-write-failed-no-secret"
+[ "$(audit_rows)" = "$rows" ] && echo "PASS audit-write-failed-no-row" || echo "FAIL audit-write-failed-no-row"
+curl -sS --cacert "$bdir/ca.pem" "$RELEASE_URL/metrics" > "$tmpd/metrics"
+n=$(sed -n 's/^skr_audit_failures_total //p' "$tmpd/metrics")
+[ "${n:-0}" -ge 1 ] && echo "PASS audit-failure-metric ($n)" ||
+	echo "FAIL audit-failure-metric: $(grep audit_fail "$tmpd/metrics")"
+grep -q "skr_releases_total{verdict=\"deny\",reason=\"audit_failed\"} $n\$" "$tmpd/metrics" &&
+	echo "PASS audit-failure-counted-as-denial" || echo "FAIL audit-failure-counted-as-denial"
+grep -q 'audit_failed: cannot write the audit row of release (allow)' "$bdir/broker.log" &&
+	echo "PASS audit-failure-logged" || echo "FAIL audit-failure-logged: $(tail -3 "$bdir/broker.log")"
+db "DROP TRIGGER audit_full;"
+expect audit-release-ok-after 0 'released' -- $REL --timeout 20 --out "$tmpd/secret2"
+answers >/dev/null
+
+# 2. Another process holds the write lock for longer than the broker waits.
+python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2], "w").close()
+time.sleep(14)
+c.execute("ROLLBACK")' "$bdir/broker.db" "$tmpd/locked" &
+locker_pid=$!
+i=0
+while [ ! -e "$tmpd/locked" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+rows=$(audit_rows)
+expect audit-db-locked-release-refused 2 'HTTP 500|Timeout' -- $REL --timeout 8 --out "$tmpd/secret3"
+[ ! -e "$tmpd/secret3" ] && echo "PASS audit-db-locked-no-secret" || echo "FAIL audit-db-locked-no-secret"
+only_refusals audit-db-locked-answers-500 "500 audit_failed -"
+kill "$locker_pid" 2>/dev/null
+wait "$locker_pid" 2>/dev/null
+locker_pid=
+grep -q 'database is locked' "$bdir/broker.log" && echo "PASS audit-db-locked-logged" ||
+	echo "FAIL audit-db-locked-logged: $(tail -3 "$bdir/broker.log")"
+expect audit-release-ok-unlocked 0 'released' -- $REL --timeout 20 --out "$tmpd/secret4"
+[ "$fails" -eq 0 ]
