@@ -126,7 +126,10 @@ check status-v1-notice 'grep -q "notice: skr_version 1 token" "$out"' "$(cat "$o
 check status-no-header-broker '! grep -q "$EVIL_URL" "$out"'
 nothing_taken status
 
-# skrctl reseal --commit (root, at every boot, skr-reseal-commit.service).
+# skrctl reseal --commit (root, at every boot, skr-reseal-commit.service), in
+# the running system the initramfs left: the key's volume opened by an
+# attested release, then the handover (the boot gate, src/lib/gate.h).
+gate_attested disk-1 || echo "FAIL gate-measure"
 "$SKRCTL" reseal --commit "$img" >"$out" 2>"$err"
 check reseal-commit-via-config 'grep -q "this boot matched set" "$err"' "$(cat "$err")"
 nothing_taken reseal-commit

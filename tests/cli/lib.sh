@@ -4,6 +4,16 @@ out=$(mktemp) err=$(mktemp) tmpd=$(mktemp -d)
 trap 'rm -rf "$out" "$err" "$tmpd"' EXIT
 fails=0
 
+# Nothing a test runs may read or write the machine's own skr state: the
+# client configuration (/etc/skr/client.json, which enroll writes when there
+# is none), the boot gate log and the unlock records (/run/skr).  Every test
+# gets its own, under its temporary directory; a test may point them
+# elsewhere itself.
+export SKR_CONFIG=$tmpd/etc/client.json
+export SKR_GATE_LOG=$tmpd/run/gate.log
+export SKR_RUN_DIR=$tmpd/run
+mkdir -p "$tmpd/etc" "$tmpd/run"
+
 expect() {
 	name=$1 code=$2
 	shift 2
