@@ -10,8 +10,17 @@
  * strength, the command line winning).  The prompt accepts any passphrase of
  * the volume, the recovery key included.
  *
- * Exit status: 0 opened, 1 not opened (every try failed or no input),
- * 2 usage, or the device is not a readable LUKS2 volume.
+ * Every open is measured into PCR 15 (the boot gate, src/lib/gate.h) right
+ * after the keyslot opened and before anything from the volume can run:
+ * "opened key=K method=attestation|local" or the passphrase event.  An open
+ * that cannot be measured is undone (crypt_deactivate) and reported: a volume
+ * open with no record would leave PCR 15 at zero, and a later release from
+ * this boot — from a root the host chose — would go through.  --handover
+ * (handover.h) closes the gate before switch_root.
+ *
+ * Exit status: 0 opened, 1 not opened (every try failed or no input, or the
+ * open could not be measured), 2 usage, or the device is not a readable
+ * LUKS2 volume.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +39,12 @@
 
 #include "askpass.h"
 #include "cmdline.h"
+#include "gate.h"
+#include "handover.h"
 #include "release_client.h"
 #include "local_copy.h"
 #include "token.h"
+#include "tpm.h"
 #include "util.h"
 #include "words.h"
 
@@ -44,11 +56,14 @@
 	"usage: skr-unlock --device DEV --name NAME [--timeout S] [--tcti T] [--test-passphrase]\n" \
 	"                  [--tries N] [--key-file F] [--no-prompt] [--allow-discards]\n"         \
 	"       skr-unlock --probe --device DEV\n"                                                 \
+	"       skr-unlock --handover [--tcti T]\n"                                               \
 	"Opens DEV as /dev/mapper/NAME with the key released by its skr token's broker,\n"        \
 	"or with a passphrase (the recovery key too) when that fails.  --test-passphrase only\n"  \
 	"checks the key against the keyslot (no device-mapper); --no-prompt leaves the\n"         \
 	"passphrase to the caller (cryptroot); --probe lists DEV's brokers, exit 0 when it\n"     \
-	"has an skr token.  Exit: 0 opened, 1 not opened, 2 usage or unreadable device.\n"
+	"has an skr token.  Every open is measured into PCR 15; --handover (initramfs, before\n" \
+	"switch_root) extends PCR 15 for volumes skr-unlock did not open, then \"handover\".\n"  \
+	"Exit: 0 opened, 1 not opened, 2 usage or unreadable device.\n"
 
 #define MAX_TOKENS 32
 #define KEYFILE_MAX 8192
@@ -56,7 +71,7 @@
 struct opts {
 	const char *device, *name, *tcti, *key_file;
 	unsigned timeout, tries;
-	bool test, no_prompt, probe;
+	bool test, no_prompt, probe, handover;
 	uint32_t flags;			/* crypt_activate flags */
 };
 
@@ -78,6 +93,11 @@ static void say(bool verbose_only, const char *fmt, ...)
 	fprintf(stderr, "skr: %s\n", line);
 	if (kmsg_fd >= 0)
 		dprintf(kmsg_fd, "skr-unlock: %s\n", line);
+}
+
+static void say_line(const char *line)
+{
+	say(false, "%s", line);
 }
 
 static double now_s(void)
@@ -110,6 +130,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "key-file", required_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },        { "no-prompt", no_argument, NULL, 'N' },
 		{ "probe", no_argument, NULL, 'p' },          { "allow-discards", no_argument, NULL, 'D' },
+		{ "handover", no_argument, NULL, 'H' },
 		{ 0 }
 	};
 	int c;
@@ -124,6 +145,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'P': o->test = true; break;
 		case 'N': o->no_prompt = true; break;
 		case 'p': o->probe = true; break;
+		case 'H': o->handover = true; break;
 		case 'D': o->flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS; break;
 		case 'T':
 			if (parse_unsigned(optarg, 1, 3600, &o->timeout) < 0)
@@ -138,6 +160,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		default: return -1;
 		}
 	}
+	if (o->handover)
+		return optind == argc && !o->device && !o->name ? 0 : -1;
 	return optind == argc && o->device && (o->name || o->test || o->probe) ? 0 : -1;
 }
 
@@ -183,7 +207,7 @@ static int activate_slots(struct crypt_device *cd, const struct opts *o, const s
 	return -1;
 }
 
-/* The attested release under one deadline; 0 when the volume is open. */
+/* The attested release under one deadline; the index of the token that opened, or -1. */
 static int try_release(struct crypt_device *cd, const struct opts *o, struct skr_token *tokens,
 		       size_t n, double deadline)
 {
@@ -223,7 +247,7 @@ static int try_release(struct crypt_device *cd, const struct opts *o, struct skr
 		if (activate_slots(cd, o, &tokens[i], (const char *)secret, len) >= 0) {
 			say(false, "%s %s with the key from %s", o->test ? "checked" : "opened", o->device,
 			    tokens[i].brokers[0]);
-			rc = 0;
+			rc = (int)i;
 		} else {
 			say(false, "the released key does not open %s", o->device);
 		}
@@ -235,7 +259,8 @@ static int try_release(struct crypt_device *cd, const struct opts *o, struct skr
 
 /*
  * The local offline copies (skrctl local-copy): the secret unsealed by this
- * vTPM under a signed PCR policy, when no broker released it.  0 when open.
+ * vTPM under a signed PCR policy, when no broker released it.  The index of
+ * the token that opened, or -1.
  */
 static int try_local(struct crypt_device *cd, const struct opts *o, const struct skr_token *tokens,
 		     size_t n)
@@ -258,7 +283,7 @@ static int try_local(struct crypt_device *cd, const struct opts *o, const struct
 			    skr_reason_name(err.reason));
 		} else if (activate_slots(cd, o, &tokens[i], (const char *)secret, len) >= 0) {
 			say(false, "%s %s with the local copy", o->test ? "checked" : "opened", o->device);
-			rc = 0;
+			rc = (int)i;
 		} else {
 			say(false, "the local copy does not open %s", o->device);
 		}
@@ -327,28 +352,95 @@ static int prompt_loop(struct crypt_device *cd, const struct opts *o)
 }
 
 /*
- * How this boot opened the volume, in /run/skr/NAME.unlocked ("method=attestation",
- * "method=local" for the local offline copy, or "method=passphrase"): /run survives the switch to the real root, so the
- * booted system (and its operator) can tell an attested unlock from a typed one.
- * Best effort: a read-only or missing /run does not fail the unlock.
+ * How this boot opened the volume, in RUN_DIR/NAME.unlocked (handover.h:
+ * method=, dm_uuid=, key_id=): /run survives the switch to the real root, so
+ * the booted system (and its operator) can tell an attested unlock from a
+ * typed one, and the handover knows which dm-crypt device is skr-unlock's
+ * (already measured) open.  Best effort: without the record the handover
+ * counts the volume as opened by something else, which only closes the gate
+ * further.
  */
-static void record_unlock(const struct opts *o, const char *method)
+static void record_unlock(struct crypt_device *cd, const struct opts *o, const char *method,
+			  const char *key_id)
 {
-	const char *dir = getenv("SKR_RUN_DIR");
-	char path[512];
+	const char *dir = skr_run_dir(), *uuid = crypt_get_uuid(cd);
+	char path[512], dm_uuid[256];
 	FILE *f;
 
 	if (o->test || !o->name || strchr(o->name, '/'))
 		return;
-	if (!dir || !*dir)
-		dir = "/run/skr";
 	(void)mkdir(dir, 0755);
 	snprintf(path, sizeof(path), "%s/%s.unlocked", dir, o->name);
 	f = fopen(path, "we");
-	if (!f)
+	if (!f) {
+		say(false, "cannot record the unlock in %s: %s", path, strerror(errno));
 		return;
+	}
 	fprintf(f, "method=%s\n", method);
+	if (uuid && skr_dm_uuid(dm_uuid, sizeof(dm_uuid), uuid, o->name) == 0)
+		fprintf(f, "dm_uuid=%s\n", dm_uuid);
+	if (key_id)
+		fprintf(f, "key_id=%s\n", key_id);
 	fclose(f);
+}
+
+/*
+ * The TPM the gate is measured in: the one the release used.  The lead
+ * moves the TCTI to the local client configuration (BRIEF decision 1).
+ */
+static const char *gate_tcti(const struct opts *o, const struct skr_token *t)
+{
+	return o->tcti ? o->tcti : t ? t->tcti : NULL;
+}
+
+/* The gate event of an open: by a token's key (key_id, method) or by a passphrase. */
+static int gate_event(char *buf, size_t size, const char *key_id, const char *method,
+		      struct skr_err *err)
+{
+	if (!key_id)
+		return skr_gate_event_passphrase(buf, size);
+	return skr_gate_event_opened(buf, size, key_id, method, err);
+}
+
+/*
+ * Measures the open that just happened into PCR 15 and records it; 0 when
+ * both are done.  When the measure fails the volume is closed again (fail
+ * closed: see the top of this file) and 1 is returned.
+ */
+static int seal_open(struct crypt_device *cd, const struct opts *o, const struct skr_token *t,
+		     const char *method)
+{
+	char event[SKR_GATE_EVENT_MAX];
+	struct skr_err err = { 0 };
+	struct skr_tpm *tpm = NULL;
+	const char *key_id = t && strcmp(method, "passphrase") != 0 ? t->key_id : NULL;
+	int r;
+
+	r = gate_event(event, sizeof(event), key_id, method, &err);
+	if (r == 0)
+		r = skr_tpm_open(gate_tcti(o, t), &tpm, &err);
+	if (r == 0)
+		r = skr_gate_measure(tpm, event, &err);
+	skr_tpm_close(tpm);
+	if (r == 0) {
+		say(true, "PCR %d: %s", SKR_GATE_PCR, event);
+		record_unlock(cd, o, method, key_id);
+		return 0;
+	}
+	say(false, "SECURITY: the open of %s could not be measured into PCR %d: %s", o->device,
+	    SKR_GATE_PCR, err.detail);
+	if (o->test || !o->name) {
+		say(false, "%s: the key was checked, but the check is reported as failed", o->device);
+		return 1;
+	}
+	r = crypt_deactivate(cd, o->name);
+	if (r < 0)
+		say(false, "SECURITY: could not close %s again: %s; do not trust this boot", o->name,
+		    strerror(-r));
+	else
+		say(false, "%s closed again: an unmeasured open would let a later release through",
+		    o->name);
+	return 1;
 }
 
 /* libcryptsetup's own messages only in debug mode: ours say it shorter. */
@@ -370,8 +462,10 @@ int main(int argc, char **argv)
 	const char *kmsg = getenv("SKR_KMSG");
 	double start = now_s();
 	unsigned timeout;
+	const char *method = NULL;
+	bool sealed = false;
 	size_t n = 0, i;
-	int rc = 1, r;
+	int rc = 1, r, opened = -1;
 
 	if (parse_args(argc, argv, &o) < 0) {
 		fputs(USAGE, stderr);
@@ -380,6 +474,12 @@ int main(int argc, char **argv)
 	skr_cmdline_read(NULL, &cmd);
 	debug = cmd.debug;
 	kmsg_fd = open(kmsg && *kmsg ? kmsg : "/dev/kmsg", O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+	if (o.handover) {
+		rc = skr_handover(o.tcti, say_line);
+		if (kmsg_fd >= 0)
+			close(kmsg_fd);
+		return rc;
+	}
 	crypt_set_log_callback(NULL, crypt_log_cb, NULL);
 	r = crypt_init(&cd, o.device);
 	if (r == 0)
@@ -406,25 +506,21 @@ int main(int argc, char **argv)
 							       : SKR_TOKEN_DEFAULT_TIMEOUT;
 		if (!n)
 			say(false, "no skr token on %s", o.device);
-		else if (try_release(cd, &o, tokens, n, start + timeout) == 0)
-			rc = 0;
-		if (rc == 0) {
-			record_unlock(&o, "attestation");
-		} else if (n && try_local(cd, &o, tokens, n) == 0) {
-			rc = 0;
-			record_unlock(&o, "local");
+		else if ((opened = try_release(cd, &o, tokens, n, start + timeout)) >= 0)
+			method = SKR_GATE_METHOD_ATTESTATION;
+		if (!method && n && (opened = try_local(cd, &o, tokens, n)) >= 0)
+			method = SKR_GATE_METHOD_LOCAL;
+		if (method) {
+			rc = seal_open(cd, &o, &tokens[opened], method);
+			sealed = true;
 		}
 	}
-	if (rc != 0 && !o.probe && o.no_prompt) {
+	if (rc != 0 && !sealed && !o.probe && o.no_prompt) {
 		say(false, "%s stays closed: the passphrase is asked next", o.device);
-	} else if (rc != 0 && !o.probe) {
+	} else if (rc != 0 && !sealed && !o.probe) {
 		say(false, "falling back to the passphrase");
-		if (o.key_file && try_key_file(cd, &o) == 0)
-			rc = 0;
-		else if (prompt_loop(cd, &o) == 0)
-			rc = 0;
-		if (rc == 0)
-			record_unlock(&o, "passphrase");
+		if ((o.key_file && try_key_file(cd, &o) == 0) || prompt_loop(cd, &o) == 0)
+			rc = seal_open(cd, &o, n ? &tokens[0] : NULL, "passphrase");
 	}
 	for (i = 0; i < n; i++)
 		skr_token_free(&tokens[i]);
