@@ -184,6 +184,8 @@ install: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO)
 	install -d $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/hooks $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/scripts/local-top
 	install -m 0755 initramfs/initramfs-tools/hook $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/hooks/skr
 	install -m 0755 initramfs/initramfs-tools/local-top $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/scripts/local-top/skr
+	install -d $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/scripts/init-bottom
+	install -m 0755 initramfs/initramfs-tools/init-bottom $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/scripts/init-bottom/skr
 	install -d $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/conf-hooks.d
 	install -m 0644 initramfs/initramfs-tools/conf-hook $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/conf-hooks.d/skr
 	install -d $(DESTDIR)$(DRACUT_MODULES_DIR)/90skr

@@ -5,13 +5,23 @@
 # release fails, asks for the passphrase itself.  Networking is pulled in
 # only when /etc/skr/skr.conf allows it; systemd-cryptsetup then waits for
 # network-online, which systemd-networkd-wait-online reaches within
-# SKR_NETWORK_TIMEOUT seconds or gives up on.
+# SKR_NETWORK_TIMEOUT seconds or gives up on.  skr-unlock comes too, for the
+# pre-pivot hook (skr-handover.sh) that closes the boot gate (PCR 15) before
+# switch_root.
 
 skr_conf() {
     SKR_NETWORK=auto
     SKR_NETWORK_TIMEOUT=15
     SKR_MODULES=""
     [[ -r /etc/skr/skr.conf ]] && . /etc/skr/skr.conf
+}
+
+skr_unlock() {
+    local f
+    for f in /usr/sbin/skr-unlock /usr/local/sbin/skr-unlock /sbin/skr-unlock; do
+        [[ -x $f ]] && { echo "$f"; return 0; }
+    done
+    return 1
 }
 
 skr_plugin() {
@@ -47,7 +57,7 @@ installkernel() {
 }
 
 install() {
-    local plugin lib dep
+    local plugin lib dep unlock
     skr_conf
     plugin=$(skr_plugin)
     # dracut's crypt module may have copied the plugin already, and
@@ -63,6 +73,13 @@ install() {
         done
     done
     inst_simple "$moddir/skr.conf" /etc/skr/skr.conf.dracut
+    # The boot gate: skr-unlock --handover just before switch_root.
+    if unlock=$(skr_unlock); then
+        inst_binary "$unlock" /usr/sbin/skr-unlock
+        inst_hook pre-pivot 90 "$moddir/skr-handover.sh"
+    else
+        dwarning "skr: skr-unlock not found: PCR 15 is not extended at switch_root"
+    fi
     if [[ $SKR_NETWORK != no ]]; then
         inst_simple "$moddir/cryptsetup-network.conf" \
             /etc/systemd/system/systemd-cryptsetup@.service.d/skr-network.conf
