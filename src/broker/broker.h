@@ -85,7 +85,8 @@ void skr_key_state_free(struct skr_key_state *k);
 
 /*
  * An attested request (release, reseal): {"key_id", "nonce", "evidence"}
- * verified in DESIGN.md's order; with pcrs_now the quoted PCRs must match a
+ * verified in DESIGN.md's order; with pcrs_now PCR 15 must be quoted and in
+ * its initial state (the boot gate, gate.h) and the quoted PCRs must match a
  * set before the wrap key is checked (a release), without it the caller
  * decides about the PCRs (skr_attested_match_pcrs).  Free it in any case.
  */
@@ -105,6 +106,13 @@ int skr_attested_verify(struct skr_broker *b, json_object *req, bool pcrs_now,
 /* values (NULL: the quoted PCRs) match one of the key's sets: its index in a->key. */
 int skr_attested_match_pcrs(const struct skr_attested *a, const struct skr_pcr_banks *values,
 			    size_t *matched, struct skr_err *err);
+/*
+ * The verified quote covers PCR 15 (the boot gate) in the policy's bank, so
+ * a->ev.pcrs holds its signed value; else reason (pcr_not_quoted for a
+ * release, boot_gate_unexpected for reseal).
+ */
+int skr_attested_gate_quoted(const struct skr_attested *a, enum skr_reason reason,
+			     struct skr_err *err);
 void skr_attested_free(struct skr_attested *a);
 
 /* POST /v1/refvals[/check|/commit|/withdraw]: reseal (refvals.c). */

@@ -5,21 +5,29 @@
  * verified as a release is (nonce, AMD chain, SNP policy, claims, quote, wrap
  * key certify); what differs is what the quoted PCRs decide.
  *
- *   POST /v1/refvals           {key_id, nonce, evidence, label, pcrs}
+ * Every call also carries "gate_events", the client's boot gate log
+ * (gate.h).  "The gate passes" below means: the quoted PCR 15 replays from
+ * that log, and the log starts with this key's volume opened by an attested
+ * release followed by the handover, so the running system is the one the
+ * key's own volume booted, and nothing else was opened in the initramfs.
+ *
+ *   POST /v1/refvals           {key_id, nonce, evidence, label, pcrs, gate_events}
  *        The predicted set becomes "pending" (it matches releases at once)
- *        when the quoted PCRs match the key's sets now and the policy allows
- *        attested reseal; otherwise it is "queued" for an operator
+ *        when the quoted PCRs match the key's sets now, the gate passes and
+ *        the policy allows attested reseal; otherwise it is "queued" for an operator
  *        (POST /v1/keys/ID/refsets/N/approve), with a note saying why.
  *        Evidence that fails before the PCRs is refused and queues nothing.
  *   POST /v1/refvals/check     {key_id, nonce, evidence, pcrs}
  *        Dry run: would a boot with these PCRs be released, and would a
- *        submission now be pending or queued?  Changes nothing.
+ *        submission now be pending or queued ("gate": "open" when the gate
+ *        passes, else "closed")?  Changes nothing.
  *   POST /v1/refvals/commit    {key_id, nonce, evidence}
  *        After a boot: the set the quoted PCRs match becomes current, older
- *        ones are retired (a bounded history).  The PCRs must match.
+ *        ones are retired (a bounded history).  The gate must pass
+ *        (boot_gate_unexpected) and the PCRs must match.
  *   POST /v1/refvals/withdraw  {key_id, nonce, evidence, label}
  *        The pending and queued sets with that label go (a removed kernel).
- *        The PCRs must match.
+ *        The gate must pass and the PCRs must match.
  *
  * The old boot's sets stay until a boot that matched a newer one commits, so
  * an interrupted reseal leaves the old boot able to unlock: two-phase.
@@ -27,6 +35,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "gate.h"
 #include "pcr_json.h"
 #include "util.h"
 
@@ -88,13 +97,35 @@ static json_object *bound_values_json(const struct skr_policy *p, const struct s
 
 /* ---- Operations ------------------------------------------------------------ */
 
+/*
+ * The boot gate for reseal (gate.h): PCR 15 quoted, replaying from the
+ * client's "gate_events", which start with this key's attested open and the
+ * handover.  Else boot_gate_unexpected, the detail naming what failed.
+ */
+static int gate_check(const struct refvals_req *r, json_object *req, struct skr_err *err)
+{
+	json_object *events = NULL;
+
+	if (skr_attested_gate_quoted(&r->a, SKR_R_boot_gate_unexpected, err) < 0)
+		return -1;
+	json_object_object_get_ex(req, "gate_events", &events);
+	return skr_gate_check_attested_open(&r->a.ev.pcrs, r->a.key.policy.pcr_bank, r->a.key_id,
+					    events, err);
+}
+
 /* Why a submission cannot be pending at once (NULL: it can). */
 static const char *queue_reason(const struct refvals_req *r, const struct skr_err *now,
-				char *buf, size_t size)
+				const struct skr_err *gate, char *buf, size_t size)
 {
 	if (now->reason != SKR_R_ok) {
 		snprintf(buf, size, "this boot does not match the key's sets (%s): %s",
 			 skr_reason_name(now->reason), now->detail);
+		return buf;
+	}
+	if (gate->reason != SKR_R_ok) {
+		snprintf(buf, size, "the boot gate (PCR 15) does not show this key's volume opened "
+			 "by an attested release and nothing else (%s): %s",
+			 skr_reason_name(gate->reason), gate->detail);
 		return buf;
 	}
 	if (!r->a.key.policy.allow_attested_reseal)
@@ -104,17 +135,18 @@ static const char *queue_reason(const struct refvals_req *r, const struct skr_er
 
 static int op_submit(struct refvals_req *r, json_object *req, struct skr_err *err)
 {
-	struct skr_err now = { 0 };
+	struct skr_err now = { 0 }, gate = { 0 };
 	struct skr_store_submit res;
 	json_object *values;
 	const char *why;
-	char buf[sizeof(now.detail) + 96];
+	char buf[sizeof(now.detail) + 160];
 	int rc;
 
 	if (!(r->label = label_field(req, err)) || predicted_field(r, req, err) < 0)
 		return -1;
 	skr_attested_match_pcrs(&r->a, NULL, NULL, &now);
-	why = queue_reason(r, &now, buf, sizeof(buf));
+	gate_check(r, req, &gate);
+	why = queue_reason(r, &now, &gate, buf, sizeof(buf));
 	values = bound_values_json(&r->a.key.policy, r->predicted);
 	if (!values)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
@@ -128,6 +160,10 @@ static int op_submit(struct refvals_req *r, json_object *req, struct skr_err *er
 	json_object_object_add(r->answer, "state", json_object_new_string(res.state));
 	json_object_object_add(r->answer, "existed", json_object_new_boolean(res.existed));
 	json_object_object_add(r->answer, "superseded", json_object_new_int((int)res.superseded));
+	json_object_object_add(r->answer, "this_boot_matches",
+			       json_object_new_boolean(now.reason == SKR_R_ok));
+	json_object_object_add(r->answer, "gate",
+			       json_object_new_string(gate.reason == SKR_R_ok ? "open" : "closed"));
 	if (why && !strcmp(res.state, "queued"))
 		json_object_object_add(r->answer, "note", json_object_new_string(why));
 	return 0;
@@ -135,8 +171,8 @@ static int op_submit(struct refvals_req *r, json_object *req, struct skr_err *er
 
 static int op_check(struct refvals_req *r, json_object *req, struct skr_err *err)
 {
-	struct skr_err now = { 0 }, next = { 0 };
-	char buf[sizeof(now.detail) + 96];
+	struct skr_err now = { 0 }, next = { 0 }, gate = { 0 };
+	char buf[sizeof(now.detail) + 160];
 	const char *why;
 	size_t matched = 0;
 	bool accepted;
@@ -145,7 +181,8 @@ static int op_check(struct refvals_req *r, json_object *req, struct skr_err *err
 		return -1;
 	skr_attested_match_pcrs(&r->a, NULL, NULL, &now);
 	accepted = skr_attested_match_pcrs(&r->a, r->predicted, &matched, &next) == 0;
-	why = queue_reason(r, &now, buf, sizeof(buf));
+	gate_check(r, req, &gate);
+	why = queue_reason(r, &now, &gate, buf, sizeof(buf));
 	r->answer = json_object_new_object();
 	json_object_object_add(r->answer, "accepted", json_object_new_boolean(accepted));
 	if (accepted)
@@ -154,6 +191,8 @@ static int op_check(struct refvals_req *r, json_object *req, struct skr_err *err
 		json_object_object_add(r->answer, "detail", json_object_new_string(next.detail));
 	json_object_object_add(r->answer, "this_boot_matches",
 			       json_object_new_boolean(now.reason == SKR_R_ok));
+	json_object_object_add(r->answer, "gate",
+			       json_object_new_string(gate.reason == SKR_R_ok ? "open" : "closed"));
 	json_object_object_add(r->answer, "submission_would_be",
 			       json_object_new_string(why ? "queued" : "pending"));
 	if (why)
@@ -167,7 +206,7 @@ static int op_commit(struct refvals_req *r, json_object *req, struct skr_err *er
 	size_t matched;
 	int64_t id;
 
-	if (skr_attested_match_pcrs(&r->a, NULL, &matched, err) < 0)
+	if (gate_check(r, req, err) < 0 || skr_attested_match_pcrs(&r->a, NULL, &matched, err) < 0)
 		return -1;
 	id = r->a.key.ids[matched];
 	if (skr_store_refset_commit(r->a.b->store, r->a.key_id, id, SKR_STORE_KEEP_RETIRED, &res,
@@ -184,7 +223,7 @@ static int op_withdraw(struct refvals_req *r, json_object *req, struct skr_err *
 {
 	unsigned removed;
 
-	if (!(r->label = label_field(req, err)) ||
+	if (!(r->label = label_field(req, err)) || gate_check(r, req, err) < 0 ||
 	    skr_attested_match_pcrs(&r->a, NULL, NULL, err) < 0 ||
 	    skr_store_refset_withdraw(r->a.b->store, r->a.key_id, r->label, &removed, err) < 0)
 		return -1;

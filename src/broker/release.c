@@ -2,8 +2,9 @@
 /*
  * POST /v1/challenge and POST /v1/release.  Verification order (DESIGN.md):
  * nonce; AMD chain and VCEK/TCB match; SNP signature; SNP policy; claims
- * hash; AK from claims; quote signature, type, nonce and PCR digest; PCR
- * values against the key's reference sets; certify signature, nonce and
+ * hash; AK from claims; quote signature, type, nonce and PCR digest; the
+ * boot gate (PCR 15 quoted and all zero: no volume opened yet); PCR values
+ * against the key's reference sets; certify signature, nonce and
  * name; wrap key attributes.  The first failure ends the request.
  */
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "broker.h"
 #include "evidence.h"
+#include "gate.h"
 #include "json_util.h"
 #include "pcr_json.h"
 #include "policy.h"
@@ -89,15 +91,16 @@ void skr_broker_audit(struct skr_broker *b, const char *key_id, const char *clie
 		fprintf(stderr, "skr-broker: cannot write the audit row: %s\n", ignored.detail);
 }
 
-/* The PCRs the client must quote: the policy's bank and indexes. */
+/* The PCRs the client must quote: the policy's bank and indexes, and the boot gate. */
 static json_object *policy_pcrs_json(const struct skr_policy *p)
 {
 	json_object *o = json_object_new_object(), *idx = json_object_new_array();
+	uint32_t mask = p->pcr_mask | (1u << SKR_GATE_PCR);
 	unsigned i;
 
 	json_object_object_add(o, "bank", json_object_new_string(skr_tpm_alg_name(p->pcr_bank)));
 	for (i = 0; i < SKR_PCR_COUNT; i++)
-		if (p->pcr_mask & (1u << i))
+		if (mask & (1u << i))
 			json_object_array_add(idx, json_object_new_int((int)i));
 	json_object_object_add(o, "indexes", idx);
 	return o;
@@ -397,9 +400,38 @@ int skr_attested_match_pcrs(const struct skr_attested *c, const struct skr_pcr_b
 				     c->key.n_sets, matched ? matched : &ignored, err);
 }
 
+int skr_attested_gate_quoted(const struct skr_attested *c, enum skr_reason reason,
+			     struct skr_err *err)
+{
+	const TPML_PCR_SELECTION *sel = &c->res.quote.attested.quote.pcrSelect;
+	UINT32 i;
+
+	for (i = 0; i < sel->count && i < TPM2_NUM_PCR_BANKS; i++) {
+		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
+
+		if (s->hash == c->key.policy.pcr_bank && s->sizeofSelect > SKR_GATE_PCR / 8 &&
+		    s->sizeofSelect <= sizeof(s->pcrSelect) &&
+		    (s->pcrSelect[SKR_GATE_PCR / 8] & (1u << (SKR_GATE_PCR % 8))))
+			return 0;
+	}
+	return skr_fail(err, reason, "the quote does not cover %s PCR 15 (the boot gate)",
+			skr_tpm_alg_name(c->key.policy.pcr_bank));
+}
+
+/*
+ * A release only before any volume is open (gate.h): PCR 15 quoted (its value
+ * is then covered by the verified PCR digest) and in its initial state.
+ */
+static int check_gate(struct skr_attested *c, struct skr_err *err)
+{
+	if (skr_attested_gate_quoted(c, SKR_R_pcr_not_quoted, err) < 0)
+		return -1;
+	return skr_gate_check_initial(&c->ev.pcrs, c->key.policy.pcr_bank, err);
+}
+
 static int check_pcrs(struct skr_attested *c, struct skr_err *err)
 {
-	return skr_attested_match_pcrs(c, NULL, NULL, err);
+	return check_gate(c, err) < 0 ? -1 : skr_attested_match_pcrs(c, NULL, NULL, err);
 }
 
 static int verify_wrap_key(struct skr_attested *c, struct skr_err *err)

@@ -1280,6 +1280,9 @@ static int refset_submit_locked(struct skr_store *s, const char *key_id, const c
 			return -1;
 		snprintf(out->state, sizeof(out->state), "%s", state);
 	}
+	/* Only a set that is pending itself replaces others: a queued one removes nothing. */
+	if (strcmp(out->state, "pending"))
+		return 0;
 	return refset_run(s, sql_supersede, key_id, out->id, label,
 			  "cannot remove superseded reference sets", &out->superseded, err);
 }

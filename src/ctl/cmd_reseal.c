@@ -351,7 +351,10 @@ static int tell(const struct token_job *j, const char *label, json_object *ans, 
 	switch (j->a->op) {
 	case OP_SUBMIT:
 		if (!strcmp(state, "queued"))
-			return skr_fail(err, SKR_R_pcr_mismatch,
+			return skr_fail(err, !strcmp(answer_string(ans, "gate"), "closed") &&
+						     answer_bool(ans, "this_boot_matches")
+						     ? SKR_R_boot_gate_unexpected
+						     : SKR_R_pcr_mismatch,
 					"%s key %s: %s: set %s is queued for an operator's approval "
 					"(%s); until it is approved the next boot asks for the passphrase",
 					dev, key, label, answer_string(ans, "id"),

@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "amd_chain.h"
+#include "gate.h"
 #include "https.h"
 #include "json_util.h"
 #include "pcr_json.h"
@@ -138,9 +139,9 @@ static int challenge(struct exchange *x, struct skr_err *err)
 		skr_fail(err, SKR_R_broker_protocol, "%s sent no usable nonce", x->broker);
 		goto out;
 	}
+	/* The broker's PCRs, the caller's on top (a hint), and always the boot gate (gate.h). */
 	challenge_pcrs(resp, &x->pcr_mask);
-	if (x->o->pcr_mask)
-		x->pcr_mask = x->o->pcr_mask;
+	x->pcr_mask |= x->o->pcr_mask | (1u << SKR_GATE_PCR);
 	rc = 0;
 out:
 	json_object_put(req);
@@ -389,9 +390,25 @@ int skr_attested_call(const struct skr_release_opts *o, const char *path, json_o
 		      json_object **answer, struct skr_err *err)
 {
 	struct skr_release_timing timing;
-	struct exchange x = { .o = o, .path = path, .extra = fields, .timing = &timing };
-	int rc = attested_exchange(&x, NULL, NULL, err);
+	struct exchange x = { .o = o, .path = path, .timing = &timing };
+	json_object *events = NULL, *extra;
+	int rc;
 
+	*answer = NULL;
+	/* The boot gate log goes with every reseal call: the broker replays it against PCR 15. */
+	if (skr_gate_log_read(NULL, &events, err) < 0)
+		return -1;
+	extra = json_object_new_object();
+	if (fields) {
+		json_object_object_foreach(fields, k, v)
+			json_object_object_add(extra, k, json_object_get(v));
+	}
+	if (!json_object_object_get_ex(extra, "gate_events", NULL))
+		json_object_object_add(extra, "gate_events", json_object_get(events));
+	json_object_put(events);
+	x.extra = extra;
+	rc = attested_exchange(&x, NULL, NULL, err);
+	json_object_put(extra);
 	*answer = rc == 0 ? x.answer : NULL;
 	if (rc < 0)
 		json_object_put(x.answer);

@@ -29,7 +29,7 @@ struct skr_release_opts {
 	const char *vcek_file;		/* VCEK (DER/PEM) to send; NULL: the broker's cache */
 	unsigned connect_timeout_ms;	/* per connection; 0 = 3000 */
 	unsigned deadline_ms;		/* the whole release; 0 = 30000 */
-	uint32_t pcr_mask;		/* 0: the PCRs the broker's challenge names */
+	uint32_t pcr_mask;		/* quoted with the challenge's PCRs and PCR 15 (gate.h) */
 };
 
 /* Where the time went, for diagnostics and benchmarks. */
@@ -51,8 +51,10 @@ int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *s
 
 /*
  * Another attested call (the broker's reseal API): challenge, the same
- * evidence as a release, then POST path with {"key_id", "nonce", "evidence"}
- * and the members of fields; *answer is the broker's 200 answer (caller
+ * evidence as a release, then POST path with {"key_id", "nonce", "evidence"},
+ * "gate_events" (the boot gate log, skr_gate_log_read(NULL); a missing log
+ * is [], a malformed one fails the call) and the members of fields (which may
+ * name their own "gate_events"); *answer is the broker's 200 answer (caller
  * puts it).  Failures as skr_release.
  */
 int skr_attested_call(const struct skr_release_opts *o, const char *path, json_object *fields,

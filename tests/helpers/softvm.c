@@ -10,7 +10,8 @@
 #include "json_util.h"
 #include "wrap_key.h"
 
-#define DEFAULT_QUOTE_MASK ((1u << 0) | (1u << 7) | (1u << 11))
+/* The base policy's PCRs and PCR 15, the boot gate (gate.h), which every release quotes. */
+#define DEFAULT_QUOTE_MASK ((1u << 0) | (1u << 7) | (1u << 11) | (1u << 15))
 
 static int common_init(struct skr_softvm *vm, struct skr_err *err)
 {
@@ -22,6 +23,8 @@ static int common_init(struct skr_softvm *vm, struct skr_err *err)
 	vm->include_vcek = true;
 	vm->quote_mask = DEFAULT_QUOTE_MASK;
 	skr_test_pcr_banks(&vm->pcrs);
+	/* In the initramfs before any volume is open: the boot gate in its initial state. */
+	memset(vm->pcrs.bank[0].value[15], 0, sizeof(vm->pcrs.bank[0].value[15]));
 	skr_test_report_opts_init(&vm->report, &vm->chain.vcek_opts);
 	return skr_softvm_seal(vm, err);
 }

@@ -15,6 +15,7 @@
 
 #include "broker.h"
 #include "fakeazure.h"
+#include "gate.h"
 #include "pcr_json.h"
 #include "softvm.h"
 
@@ -506,6 +507,289 @@ static void decisions_are_audited(void **state)
 	free(text);
 }
 
+/* ---- The boot gate (PCR 15, gate.h) ---------------------------------------------- */
+
+#define EV_OPEN "skr/v1 opened key=" KEY " method=attestation"
+#define EV_PASS "skr/v1 opened method=passphrase"
+#define EV_HANDOVER "skr/v1 handover"
+#define RESEAL_POLICY                                                                   \
+	"{\"tee\": \"az-snp-vtpm\", \"snp\": {\"min_tcb\": {\"bootloader\": 3, \"tee\": 0, " \
+	"\"snp\": 8, \"microcode\": 115}}, \"pcrs\": {\"bank\": \"sha256\", \"indexes\": [0, 7, 11]}, " \
+	"\"allow_attested_reseal\": true}"
+
+static const char *const gate_good[] = { EV_OPEN, EV_HANDOVER };
+static const char *const gate_pass[] = { EV_PASS, EV_HANDOVER };
+
+/* The VM's PCR 15 as if these events had been measured. */
+static void set_gate(struct fx *f, const char *const *ev, size_t n)
+{
+	struct skr_err err = { 0 };
+	size_t len;
+
+	assert_ok(skr_gate_replay(SKR_TPM_ALG_SHA256, ev, n, f->vm.pcrs.bank[0].value[15], &len,
+				  &err), err);
+	assert_int_equal(len, 32);
+}
+
+static json_object *events_json(const char *const *ev, size_t n)
+{
+	json_object *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(ev[i]));
+	return a;
+}
+
+static void challenge_names_the_gate(void **state)
+{
+	struct fx *f = *state;
+	json_object *req = json_object_new_object(), *pcrs, *idx;
+	struct skr_response ch = { 0 };
+	uint32_t mask = 0;
+	size_t i;
+
+	json_object_object_add(req, "key_id", json_object_new_string(KEY));
+	skr_broker_challenge(&f->b, req, "test", &ch);
+	json_object_put(req);
+	assert_int_equal(ch.status, 200);
+	assert_true(json_object_object_get_ex(ch.body, "pcrs", &pcrs));
+	assert_true(json_object_object_get_ex(pcrs, "indexes", &idx));
+	for (i = 0; i < json_object_array_length(idx); i++)
+		mask |= 1u << json_object_get_int(json_object_array_get_idx(idx, i));
+	assert_int_equal(mask, (1u << 0) | (1u << 7) | (1u << 11) | (1u << 15));
+	json_object_put(ch.body);
+}
+
+static void refuse_gate_not_quoted(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.quote_mask &= ~(1u << 15);
+	expect_refusal(f, "pcr_not_quoted");
+}
+
+/* A volume was opened in this boot (here: by a passphrase): no release, whatever else holds. */
+static void refuse_gate_closed(void **state)
+{
+	struct fx *f = *state;
+
+	set_gate(f, gate_pass, 2);
+	expect_refusal(f, "boot_gate_closed");
+	/* Even the key's own attested open closes it: releases only happen before any open. */
+	set_gate(f, gate_good, 2);
+	expect_refusal(f, "boot_gate_closed");
+	/* Checked before the reference sets: the reason names the gate. */
+	f->vm.pcrs.bank[0].value[7][0] ^= 0x55;
+	expect_refusal(f, "boot_gate_closed");
+}
+
+/* PCR 15 never takes part in matching: a set whose PCR 15 differs still matches. */
+static void gate_not_in_reference_sets(void **state)
+{
+	struct fx *f = *state;
+	struct skr_pcr_banks *ref = malloc(sizeof(*ref));
+	struct skr_err err = { 0 };
+	json_object *pcrs;
+	char reason[64];
+	int64_t id;
+
+	assert_non_null(ref);
+	*ref = f->vm.pcrs;
+	memset(ref->bank[0].value[15], 0xAA, 32);
+	pcrs = skr_pcr_banks_to_json(ref);
+	assert_ok(skr_store_refset_add(f->b.store, KEY, "gate-differs", "current",
+				       json_object_to_json_string(pcrs), &id, &err), err);
+	assert_ok(skr_store_refset_remove(f->b.store, KEY, 1, &err), err);
+	json_object_put(pcrs);
+	free(ref);
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+}
+
+/* One reseal call (op "", "/check", "/commit", "/withdraw") from the VM; the answer in *out. */
+static unsigned run_refvals(struct fx *f, const char *op, json_object *extra, json_object **out)
+{
+	struct skr_response ch = { 0 }, r = { 0 };
+	json_object *req = json_object_new_object(), *n;
+	struct skr_buf nonce = { 0 };
+	struct skr_err err = { 0 };
+	uint8_t digest[32] = { 0 };
+
+	json_object_object_add(req, "key_id", json_object_new_string(KEY));
+	skr_broker_challenge(&f->b, req, "test", &ch);
+	json_object_put(req);
+	assert_int_equal(ch.status, 200);
+	assert_true(json_object_object_get_ex(ch.body, "nonce", &n));
+	assert_ok(skr_base64_decode(json_object_get_string(n), strlen(json_object_get_string(n)),
+				    &nonce, "nonce", &err), err);
+	json_object_put(ch.body);
+	assert_ok(skr_softvm_request(&f->vm, KEY, nonce.data, nonce.len, &req, &err), err);
+	skr_buf_free(&nonce);
+	if (extra) {
+		json_object_object_foreach(extra, k, v)
+			json_object_object_add(req, k, json_object_get(v));
+		json_object_put(extra);
+	}
+	skr_broker_refvals(&f->b, op, req, "test", digest, &r);
+	json_object_put(req);
+	*out = r.body;
+	return r.status;
+}
+
+static const char *str_of(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+/* {"label", "pcrs": the VM's PCRs with PCR 0 changed by tweak, "gate_events"?} */
+static json_object *submit_fields(struct fx *f, const char *label, uint8_t tweak,
+				  json_object *events)
+{
+	struct skr_pcr_banks *p = malloc(sizeof(*p));
+	json_object *o = json_object_new_object();
+
+	assert_non_null(p);
+	*p = f->vm.pcrs;
+	p->bank[0].value[0][0] ^= tweak;
+	json_object_object_add(o, "label", json_object_new_string(label));
+	json_object_object_add(o, "pcrs", skr_pcr_banks_to_json(p));
+	if (events)
+		json_object_object_add(o, "gate_events", events);
+	free(p);
+	return o;
+}
+
+static json_object *gate_fields(json_object *events)
+{
+	json_object *o = json_object_new_object();
+
+	if (events)
+		json_object_object_add(o, "gate_events", events);
+	return o;
+}
+
+static bool refset_listed(struct fx *f, int64_t id, const char *state)
+{
+	struct skr_err err = { 0 };
+	char *text = NULL, want[64];
+	bool found;
+
+	assert_ok(skr_store_refset_list(f->b.store, KEY, &text, &err), err);
+	snprintf(want, sizeof(want), "\"id\":%lld,", (long long)id);
+	found = strstr(text, want) && (!state || strstr(strstr(text, want), state));
+	free(text);
+	return found;
+}
+
+static void reseal_submit_pending_only_through_the_gate(void **state)
+{
+	struct fx *f = *state;
+	json_object *ans = NULL;
+	int64_t pending_id;
+
+	set_policy(f, RESEAL_POLICY);
+	/* The key's own volume opened by a release, then the handover: pending. */
+	set_gate(f, gate_good, 2);
+	assert_int_equal(run_refvals(f, "", submit_fields(f, "kernel 2", 0x11,
+							  events_json(gate_good, 2)), &ans), 200);
+	assert_string_equal(str_of(ans, "state"), "pending");
+	assert_string_equal(str_of(ans, "gate"), "open");
+	pending_id = json_object_get_int64(json_object_object_get(ans, "id"));
+	json_object_put(ans);
+	/* A passphrase boot (truthful log): queued, names the gate, supersedes nothing. */
+	set_gate(f, gate_pass, 2);
+	assert_int_equal(run_refvals(f, "", submit_fields(f, "kernel 2", 0x22,
+							  events_json(gate_pass, 2)), &ans), 200);
+	assert_string_equal(str_of(ans, "state"), "queued");
+	assert_string_equal(str_of(ans, "gate"), "closed");
+	assert_int_equal(json_object_get_int(json_object_object_get(ans, "superseded")), 0);
+	assert_non_null(strstr(str_of(ans, "note"), "boot gate (PCR 15)"));
+	assert_non_null(strstr(str_of(ans, "note"), "passphrase"));
+	json_object_put(ans);
+	assert_true(refset_listed(f, pending_id, "pending"));
+	/* The attested open's value, but no log (or a forged one): queued too. */
+	set_gate(f, gate_good, 2);
+	assert_int_equal(run_refvals(f, "", submit_fields(f, "kernel 2", 0x33, NULL), &ans), 200);
+	assert_string_equal(str_of(ans, "state"), "queued");
+	assert_non_null(strstr(str_of(ans, "note"), "no \"gate_events\""));
+	json_object_put(ans);
+	set_gate(f, gate_pass, 2);
+	assert_int_equal(run_refvals(f, "", submit_fields(f, "kernel 2", 0x44,
+							  events_json(gate_good, 2)), &ans), 200);
+	assert_string_equal(str_of(ans, "state"), "queued");
+	assert_non_null(strstr(str_of(ans, "note"), "does not replay"));
+	json_object_put(ans);
+	assert_true(refset_listed(f, pending_id, "pending"));
+}
+
+static void reseal_commit_and_withdraw_need_the_gate(void **state)
+{
+	struct fx *f = *state;
+	json_object *ans = NULL;
+
+	set_policy(f, RESEAL_POLICY);
+	/* Forged: the log claims the attested open, PCR 15 says passphrase. */
+	set_gate(f, gate_pass, 2);
+	assert_int_equal(run_refvals(f, "/commit", gate_fields(events_json(gate_good, 2)), &ans),
+			 403);
+	assert_string_equal(str_of(ans, "reason"), "boot_gate_unexpected");
+	assert_non_null(strstr(str_of(ans, "detail"), "does not replay"));
+	json_object_put(ans);
+	/* Truthful passphrase log: replays, but it is not the key's attested open. */
+	assert_int_equal(run_refvals(f, "/commit", gate_fields(events_json(gate_pass, 2)), &ans),
+			 403);
+	assert_string_equal(str_of(ans, "reason"), "boot_gate_unexpected");
+	assert_non_null(strstr(str_of(ans, "detail"), "passphrase"));
+	json_object_put(ans);
+	assert_int_equal(run_refvals(f, "/withdraw", submit_fields(f, "kernel 2", 0,
+								   events_json(gate_pass, 2)), &ans),
+			 403);
+	assert_string_equal(str_of(ans, "reason"), "boot_gate_unexpected");
+	json_object_put(ans);
+	/* PCR 15 not quoted at all. */
+	set_gate(f, gate_good, 2);
+	f->vm.quote_mask &= ~(1u << 15);
+	assert_int_equal(run_refvals(f, "/commit", gate_fields(events_json(gate_good, 2)), &ans),
+			 403);
+	assert_string_equal(str_of(ans, "reason"), "boot_gate_unexpected");
+	assert_non_null(strstr(str_of(ans, "detail"), "does not cover sha256 PCR 15"));
+	json_object_put(ans);
+	/* The good path. */
+	f->vm.quote_mask |= 1u << 15;
+	assert_int_equal(run_refvals(f, "/commit", gate_fields(events_json(gate_good, 2)), &ans),
+			 200);
+	json_object_put(ans);
+	assert_int_equal(run_refvals(f, "/withdraw", submit_fields(f, "kernel 2", 0,
+								   events_json(gate_good, 2)), &ans),
+			 200);
+	json_object_put(ans);
+}
+
+static void reseal_check_reports_the_gate(void **state)
+{
+	struct fx *f = *state;
+	json_object *ans = NULL, *fields;
+
+	set_policy(f, RESEAL_POLICY);
+	set_gate(f, gate_pass, 2);
+	fields = submit_fields(f, "x", 0, events_json(gate_pass, 2));
+	json_object_object_del(fields, "label");
+	assert_int_equal(run_refvals(f, "/check", fields, &ans), 200);
+	assert_true(json_object_get_boolean(json_object_object_get(ans, "accepted")));
+	assert_string_equal(str_of(ans, "gate"), "closed");
+	assert_string_equal(str_of(ans, "submission_would_be"), "queued");
+	json_object_put(ans);
+	set_gate(f, gate_good, 2);
+	fields = submit_fields(f, "x", 0, events_json(gate_good, 2));
+	json_object_object_del(fields, "label");
+	assert_int_equal(run_refvals(f, "/check", fields, &ans), 200);
+	assert_string_equal(str_of(ans, "gate"), "open");
+	assert_string_equal(str_of(ans, "submission_would_be"), "pending");
+	json_object_put(ans);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -538,6 +822,13 @@ int main(void)
 		T(malformed_requests_are_400),
 		T(verified_chains_are_cached),
 		T(key_cache_follows_writes),
+		T(challenge_names_the_gate),
+		T(refuse_gate_not_quoted),
+		T(refuse_gate_closed),
+		T(gate_not_in_reference_sets),
+		T(reseal_submit_pending_only_through_the_gate),
+		T(reseal_commit_and_withdraw_need_the_gate),
+		T(reseal_check_reports_the_gate),
 		T(decisions_are_audited),
 	};
 
