@@ -199,8 +199,13 @@ int skr_handover(const char *tcti, void (*log)(const char *line))
 		logf_(log, "handover already done this boot (%s): nothing extended", marker);
 		return 0;
 	}
-	if (list_crypt(sysfs, devs, &n) < 0)
-		logf_(log, "cannot list %s/block: %s (no volume to account for)", sysfs, strerror(errno));
+	if (list_crypt(sysfs, devs, &n) < 0) {
+		/* Volumes may be open that cannot be named: count one, unnamed (fail closed). */
+		logf_(log, "cannot list %s/block: %s; counting an unnamed volume", sysfs, strerror(errno));
+		snprintf(devs[0].uuid, sizeof(devs[0].uuid), "CRYPT-unlisted");
+		devs[0].name[0] = '\0';
+		n = 1;
+	}
 	if (skr_tpm_open(tcti, &t, &err) < 0) {
 		logf_(log, "handover: the TPM is not available, PCR %d NOT extended: %s", SKR_GATE_PCR,
 		      err.detail);

@@ -14,7 +14,9 @@
  * own), and for each dm-crypt one (dm/uuid starting with "CRYPT-") whose
  * record is missing or names another dm uuid, it extends
  * "skr/v1 opened-other uuid=DM_UUID" (characters outside [A-Za-z0-9._-]
- * replaced by '_'); then always "skr/v1 handover".
+ * replaced by '_'); then always "skr/v1 handover".  An unreadable dm uuid
+ * counts as "CRYPT-unreadable-dm-N", an unreadable SYSFS/block as one
+ * "CRYPT-unlisted" volume: what cannot be named is not assumed closed.
  *
  * Once per boot: RUN_DIR/handover.done is written after the last extend; a
  * second run finds it, says so and extends nothing (exit 0).  The

@@ -194,4 +194,11 @@ expect handover-tpm-absent 1 'TPM is not available, PCR 15 NOT extended' -- \
 [ ! -e "$SKR_RUN_DIR/handover.done" ] && ok handover-tpm-absent-no-marker ||
 	ko handover-tpm-absent-no-marker "the marker was written"
 expect handover-usage 2 'usage' -- "$UNLOCK" --handover --device "$img"
+
+# No readable sysfs: the handover cannot tell what is open, so it counts one
+# unnamed volume rather than none.
+reboot
+SKR_SYSFS_ROOT=$tmpd/nonexistent expect handover-unlisted 0 'counting an unnamed volume' -- \
+	"$UNLOCK" --handover --tcti "$TCTI"
+pcr15_is handover-unlisted-events "skr/v1 opened-other uuid=CRYPT-unlisted" "skr/v1 handover"
 [ "$fails" -eq 0 ]
