@@ -416,7 +416,7 @@ static int seal_open(struct crypt_device *cd, const struct opts *o, const struct
 	const char *key_id = t && strcmp(method, "passphrase") != 0 ? t->key_id : NULL;
 	int r;
 
-	r = gate_event(event, sizeof(event), key_id, method, &err);
+	r = gate_event(event, sizeof(event), key_id, method, &err) < 0 ? -1 : 0;
 	if (r == 0)
 		r = skr_tpm_open(gate_tcti(o, t), &tpm, &err);
 	if (r == 0)
