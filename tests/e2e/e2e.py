@@ -167,7 +167,11 @@ def scenario_swap(st, pw):
     evil_pw = open(f"{st.image}/attacker-passphrase").read().strip()
     # The boot entry every attested boot uses; the attacker disk gets this ESP.
     st.set_entry("skr", "root=/dev/mapper/root ro")
-    disk = st.attacker_disk()
+    # The attacker's token asks for predictions of PCRs 4, 7 and 9: its reseal
+    # submit is then a set the broker does not have yet (the key binds PCR 7
+    # only, which any prediction reproduces), one that this boot state (PCR 7
+    # approved, attested reseal allowed) would make pending without the gate.
+    disk = st.attacker_disk(pcrs=[4, 7, 9])
     policy = st.admin("GET", f"/v1/keys/{KEY_ID}")["policy"]
     before = {s["id"] for s in refsets(st, KEY_ID)[1]}
     # Only the boot gate may stop the attacker: the key allows attested reseal.
@@ -182,10 +186,13 @@ def scenario_swap(st, pw):
         con.expect(r"PCR 15: skr/v1 handover$", 30, j)
         k, _ = con.expect(r"SKR-E2E-ROOT attacker", BOOT_TIMEOUT, j)
         r, m = con.expect(r"SKR-E2E-ATTACK-RELEASE rc=(\d+)", 300, k)
-        if m.group(1) == "0" or not any(re.search(r"\(boot_gate_closed\)", l) for l in con.text()[k:r]):
+        if m.group(1) == "0" or not any(re.search(r"\bboot_gate_closed\b", l) for l in con.text()[k:r]):
             raise AssertionError(f"the attacker's release: rc={m.group(1)}, no boot_gate_closed refusal")
         s_, m = con.expect(r"SKR-E2E-ATTACK-SUBMIT rc=(\d+)", 300, r)
         submit_rc = int(m.group(1))
+        if submit_rc == 0 or not any(re.search(r"\bboot_gate_unexpected\b.*is queued", l)
+                                     for l in con.text()[r:s_]):
+            raise AssertionError(f"the attacker's reseal submit: rc={submit_rc}, not queued by the gate")
         c, m = con.expect(r"SKR-E2E-ATTACK-COMMIT rc=(\d+)", 300, s_)
         if m.group(1) == "0" or not any("boot_gate_unexpected" in l for l in con.text()[s_:c]):
             raise AssertionError(f"the attacker's commit: rc={m.group(1)}, no boot_gate_unexpected refusal")

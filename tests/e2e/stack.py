@@ -369,11 +369,12 @@ class Stack:
                                      stderr=open(f"{self.work}/qemu-{name}.err", "w"))
         return Console(self.qemu, f"{self.work}/console-{name}.log")
 
-    def attacker_disk(self):
+    def attacker_disk(self, pcrs=None):
         """The swap scenario's disk (build-image.sh's attacker.img) made to look
         like the guest's: the guest disk's ESP as it is now, byte for byte, and
         the skr tokens of its LUKS2 header (public) imported into the attacker's
-        header, naming the attacker's own keyslot 0.  Returns its path."""
+        header, naming the attacker's own keyslot 0 (and, with pcrs, the PCRs
+        the attacker wants its reseal predictions to cover).  Returns its path."""
         path = f"{self.work}/attacker.img"
         run(["cp", "--sparse=always", f"{self.image}/attacker.img", path])
         copy_range(self.disk, path, int(self.env["ESP_OFFSET"]), int(self.env["ESP_BYTES"]))
@@ -387,6 +388,8 @@ class Stack:
             if tok.get("type") != "skr":
                 continue
             tok["keyslots"] = ["0"]
+            if pcrs:
+                tok["pcrs"] = pcrs
             with open(f"{self.work}/attacker-token.json", "w") as f:
                 json.dump(tok, f)
             run(["cryptsetup", "token", "import", evil, "--json-file", f"{self.work}/attacker-token.json",
