@@ -163,21 +163,43 @@ def attack_blob(st):
     return f"{st.work}/attack.tar"
 
 
+def boot_pcrs(st, indexes):
+    """The real disk boots (no input) and prints its PCRs: {"N": hex} for indexes."""
+    con = st.boot("swap-pcrs", mode="skr.e2e=eventlog")
+    con.expect(r"SKR-E2E-EVENTLOG-END", BOOT_TIMEOUT, forbid=PROMPT_INITRAMFS_TOOLS)
+    vals = {}
+    for line in con.text():
+        m = re.match(r"pcr sha256 (\d+) ([0-9a-fA-F]{64})$", line.strip())
+        if m and int(m.group(1)) in indexes:
+            vals[m.group(1)] = m.group(2).lower()
+    finish(st, con, "skr", forbid=PROMPT_INITRAMFS_TOOLS)
+    if len(vals) != len(indexes):
+        raise AssertionError(f"the guest printed PCRs {sorted(vals)}, wanted {indexes}")
+    return vals
+
+
 def scenario_swap(st, pw):
     evil_pw = open(f"{st.image}/attacker-passphrase").read().strip()
     # The boot entry every attested boot uses; the attacker disk gets this ESP.
     st.set_entry("skr", "root=/dev/mapper/root ro")
-    # The attacker's token asks for predictions of PCRs 4, 7 and 9: its reseal
-    # submit is then a set the broker does not have yet (the key binds PCR 7
-    # only, which any prediction reproduces), one that this boot state (PCR 7
-    # approved, attested reseal allowed) would make pending without the gate.
-    disk = st.attacker_disk(pcrs=[4, 7, 9])
     policy = st.admin("GET", f"/v1/keys/{KEY_ID}")["policy"]
     before = {s["id"] for s in refsets(st, KEY_ID)[1]}
-    # Only the boot gate may stop the attacker: the key allows attested reseal.
-    st.admin("PUT", f"/v1/keys/{KEY_ID}/policy", dict(policy, allow_attested_reseal=True))
-    t0 = time.monotonic()
+    # For this scenario the key binds PCRs 4, 7 and 9 (kernel, Secure Boot,
+    # initrd and command line) at this boot's values, and allows attested
+    # reseal: a reseal submit predicting another initrd would become pending
+    # from an approved boot state, so only the boot gate can stop it.
+    pcrs = boot_pcrs(st, [4, 7, 9])
+    bound = json.loads(json.dumps(policy))
+    bound["pcrs"]["indexes"] = [4, 7, 9]
+    bound["allow_attested_reseal"] = True
+    # The attacker's token asks for predictions of the same PCRs.
+    disk = st.attacker_disk(pcrs=[4, 7, 9])
     try:
+        st.admin("PUT", f"/v1/keys/{KEY_ID}/policy", bound)
+        st.admin("POST", f"/v1/keys/{KEY_ID}/refsets",
+                 {"label": "swap-e2e", "state": "current", "pcrs": {"sha256": pcrs}})
+        setup = {s["id"] for s in refsets(st, KEY_ID)[1]}
+        t0 = time.monotonic()
         con = st.boot("swap-attacker", fw_cfg=attack_blob(st), mode="skr.e2e=swap-attack", disk=disk)
         i, _ = con.expect(PROMPT_INITRAMFS_TOOLS, BOOT_TIMEOUT, prompt=True)
         released = any("the released key does not open" in l for l in con.text())
@@ -201,7 +223,7 @@ def scenario_swap(st, pw):
         finish(st, con, "passphrase", c)
         attack_s = time.monotonic() - t0
         after = refsets(st, KEY_ID)[1]
-        new = [x for x in after if x["id"] not in before]
+        new = [x for x in after if x["id"] not in setup]
         if submit_rc == 0 or any(x["state"] in ("pending", "current") for x in new):
             raise AssertionError(f"the attacker's reseal submit (rc={submit_rc}) left {new}")
     finally:
