@@ -118,7 +118,11 @@ $(BUILD)/tests/%.o: tests/unit/%.c
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
-$(BUILD)/tests/test_unlock: $(BUILD)/src/unlock/cmdline.o $(BUILD)/src/unlock/words.o
+# skr-unlock's objects come before the libraries they call into.
+$(BUILD)/tests/test_unlock: $(BUILD)/tests/test_unlock.o $(BUILD)/src/unlock/cmdline.o \
+		$(BUILD)/src/unlock/words.o $(BUILD)/src/unlock/handover.o $(HELPER_OBJ) \
+		$(BUILD)/libskrbroker.a $(BUILD)/libskr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # Test tools (fixture generators, fake platforms): never installed.
 $(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(BUILD)/libskr.a
