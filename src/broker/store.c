@@ -1211,16 +1211,15 @@ static int refset_find_same(struct skr_store *s, const char *key_id, const char 
 	return row;
 }
 
-/* Queued sets of a key other than those a submission with this label supersedes. */
-static int refset_queue_room(struct skr_store *s, const char *key_id, const char *label,
-			     struct skr_err *err)
+/* Room in the key's queue: a queued submission supersedes nothing, so every queued set counts. */
+static int refset_queue_room(struct skr_store *s, const char *key_id, struct skr_err *err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int64_t n;
 
-	if (prepare(s, "SELECT COUNT(*) FROM refsets WHERE key_id = ?1 AND state = 'queued' "
-		       "AND label != ?2", &st, err) < 0 ||
-	    bind_text(s, st, 1, key_id, err) < 0 || bind_text(s, st, 2, label, err) < 0 ||
+	if (prepare(s, "SELECT COUNT(*) FROM refsets WHERE key_id = ?1 AND state = 'queued'", &st,
+		    err) < 0 ||
+	    bind_text(s, st, 1, key_id, err) < 0 ||
 	    step_row(s, st, "cannot count queued reference sets", err) != 1)
 		return -1;
 	n = sqlite3_column_int64(st, 0);
@@ -1273,7 +1272,7 @@ static int refset_submit_locked(struct skr_store *s, const char *key_id, const c
 			       NULL, err) < 0)
 			return -1;
 	} else {
-		if ((!strcmp(state, "queued") && refset_queue_room(s, key_id, label, err) < 0) ||
+		if ((!strcmp(state, "queued") && refset_queue_room(s, key_id, err) < 0) ||
 		    refset_add_locked(s, key_id, label, state, pcrs, &out->id, err) < 0 ||
 		    refset_run(s, "UPDATE refsets SET note = ?3 WHERE key_id = ?1 AND id = ?2",
 			       key_id, out->id, note, "cannot annotate the reference set", NULL, err) < 0)

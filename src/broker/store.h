@@ -106,8 +106,11 @@ struct skr_store_submit {
  * has the same values it is returned (a queued one becomes pending when state
  * is "pending"); otherwise the set is added in state ("pending" or "queued",
  * at most SKR_STORE_MAX_QUEUED queued per key: SKR_R_refset_queue_full) with
- * note.  Then pending and queued sets with the same label are removed: they
- * predicted the same boot from older files.  Current sets are never touched.
+ * note.  Then, only when the set is pending, the other pending and queued
+ * sets with the same label are removed: they predicted the same boot from
+ * older files.  A queued set (an unapproved client's) removes nothing, so
+ * it cannot push out an approved boot's prediction.  Current sets are never
+ * touched.
  */
 int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char *label,
 			    const char *state, const char *pcrs_json, const char *note,

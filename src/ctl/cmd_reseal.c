@@ -370,8 +370,11 @@ static int tell(const struct token_job *j, const char *label, json_object *ans, 
 					dev, key, label, answer_string(ans, "detail"),
 					answer_string(ans, "submission_would_be"),
 					*answer_string(ans, "note") ? ": " : "", answer_string(ans, "note"));
-		fprintf(stderr, "skrctl: %s key %s: %s will unlock (set %s)\n", dev, key, label,
-			answer_string(ans, "id"));
+		fprintf(stderr, "skrctl: %s key %s: %s will unlock (set %s)%s%s\n", dev, key, label,
+			answer_string(ans, "id"),
+			*answer_string(ans, "note") ? "; a submission from this boot would be queued: "
+						   : "",
+			answer_string(ans, "note"));
 		return 0;
 	case OP_COMMIT:
 		fprintf(stderr, "skrctl: %s key %s: this boot matched set %s, now current; %s older "
@@ -384,6 +387,25 @@ static int tell(const struct token_job *j, const char *label, json_object *ans, 
 		return 0;
 	}
 	return 0;
+}
+
+/*
+ * A commit or withdraw the boot gate refused: says which boot may do it.  The
+ * broker's detail names the failed condition (it never echoes the log).
+ */
+static void explain_gate(const struct token_job *j, struct skr_err *e)
+{
+	struct skr_err x = { 0 };
+
+	if (e->reason != SKR_R_boot_gate_unexpected || j->a->op == OP_SUBMIT)
+		return;
+	skr_fail(&x, e->reason,
+		 "%s key %s: %s refused by the boot gate: %s. Only a boot whose initramfs "
+		 "opened this key's volume by an attested release, and nothing else, may "
+		 "change the key's sets: reboot and let skr unlock it, or ask an operator",
+		 j->device, j->tok->key_id, j->a->op == OP_COMMIT ? "commit" : "withdraw",
+		 e->detail);
+	*e = x;
 }
 
 static int run_token(struct token_job *j, struct skr_err *err)
@@ -409,6 +431,8 @@ static int run_token(struct token_job *j, struct skr_err *err)
 	if (skr_attested_call(&ro, op_path[a->op], fields, &ans, &broker_err) == 0) {
 		json_object_object_add(j->report, "broker", json_object_get(ans));
 		rc = tell(j, label, ans, &broker_err);
+	} else {
+		explain_gate(j, &broker_err);
 	}
 	/* The local copy is updated whatever the broker said; the broker's failure is reported first. */
 	if (local_step(j, err) == 0 || broker_err.reason != SKR_R_ok)

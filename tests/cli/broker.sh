@@ -163,3 +163,19 @@ r = json.load(sys.stdin)["snp_report"]; print(r["chip_id"] + "-" + r["reported_t
 	sed -i "s|\"threads\": 2|\"threads\": 2, \"vcek_cache_dir\": \"$bdir/vcek\"|" "$bdir/broker.json"
 	start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; return 1; }
 }
+
+# The boot gate (src/lib/gate.h), as the initramfs leaves it.  gate_measure
+# EVENT... extends the vTPM's PCR 15 with each event (TPM2_PCR_Event, every
+# bank) and appends it to the gate log ($SKR_GATE_LOG, which the caller
+# exports); gate_attested KEY_ID records KEY_ID's volume opened by a release
+# and the handover, the one history reseal accepts.
+gate_measure() {
+	for e in "$@"; do
+		printf '%s' "$e" > "$tmpd/gate.event" &&
+			TPM2TOOLS_TCTI=$TCTI tpm2_pcrevent "$tmpd/gate.event" 15 >/dev/null &&
+			printf '%s\n' "$e" >> "$SKR_GATE_LOG" || return 1
+	done
+}
+gate_attested() {
+	gate_measure "skr/v1 opened key=$1 method=attestation" "skr/v1 handover"
+}

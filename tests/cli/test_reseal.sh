@@ -24,15 +24,21 @@ printf '\377' | dd of="$other" bs=1 seek=$(($(stat -c %s "$other") - 1)) conv=no
 check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
 
 # boot [SWAP]: power-cycle the vTPM (PCRs back to zero) and replay the log.
+# The boot starts in the initramfs: the boot gate (PCR 15) is closed to
+# nothing yet, so releases work; running() leaves it as skr's handover does.
+export SKR_GATE_LOG=$tmpd/gate.log
 boot() {
 	stop_vtpm
+	rm -f "$SKR_GATE_LOG"
 	start_vtpm "$tmpd/tpm" || { echo "FAIL swtpm-restart"; return 1; }
 	python3 "$here/replay_pcrs.py" "$tmpd/events.json" 4,7 "$TCTI" ${1:+--swap "$1"}
 }
 # Each boot's own event log: the new boot's is the old one with the kernel
 # event's sha256 digest replaced (what firmware would have logged).
-boot_old() { cur_log=$log_bin; boot; }
-boot_new() { cur_log=$tmpd/new-boot.bin; boot "$KERNEL_EVENT=$new_digest"; }
+boot_old() { cur_boot=boot_old; cur_log=$log_bin; boot; }
+boot_new() { cur_boot=boot_new; cur_log=$tmpd/new-boot.bin; boot "$KERNEL_EVENT=$new_digest"; }
+# The running system of this boot: skr-unlock opened disk-r with a release, then the handover.
+running() { [ -e "$SKR_GATE_LOG" ] || gate_attested disk-r; }
 python3 - "$tmpd/events.json" "$log_bin" "$tmpd/new-boot.bin" "$KERNEL_EVENT" "$new_digest" <<'PY' ||
 import json, sys
 events, src, dst, index, new = sys.argv[1:6]
@@ -61,7 +67,8 @@ print(json.dumps(p))' "$tmpd/admin.out" "$1")
 	[ "$http_status" = 200 ]
 }
 
-releases() { "$SKRCTL" release --key-id disk-r --broker "$RELEASE_URL" --ca "$bdir/ca.pem" \
+# A release happens in the initramfs: from a running system, boot the same state again.
+releases() { { [ ! -e "$SKR_GATE_LOG" ] || $cur_boot >/dev/null 2>&1; } && "$SKRCTL" release --key-id disk-r --broker "$RELEASE_URL" --ca "$bdir/ca.pem" \
 	--tcti "$TCTI" --out "$tmpd/secret" >/dev/null 2>&1; }
 
 # --- Enrollment on the old boot, PCRs 4 and 7 -----------------------------------
@@ -77,7 +84,9 @@ expect enroll 0 'enrolled' -- "$SKRCTL" enroll "$img" --broker "$RELEASE_URL" --
 enrolled=$(sets | cut -d: -f3)
 printf '%s\n' "$img" | awk '{ print "root " $1 " none luks" }' > "$tmpd/crypttab"
 # The vTPM's address changes at every boot: R reads it when it runs.
-R() { "$SKRCTL" reseal --eventlog "$cur_log" --tcti "$TCTI" --timeout 20 "$@"; }
+R() { running && "$SKRCTL" reseal --eventlog "$cur_log" --tcti "$TCTI" --timeout 20 "$@"; }
+# Commit and the other calls without a prediction, from the running system.
+C() { running && "$SKRCTL" reseal --tcti "$TCTI" "$@"; }
 
 # --- Usage ------------------------------------------------------------------------
 expect usage-no-device 2 'name the devices or give --all' -- R --kernel "$new_kernel"
@@ -130,13 +139,14 @@ check released-secret-opens 'cryptsetup open --test-passphrase --key-file "$tmpd
 
 # --- Commit on the new boot: it becomes current, the enrolled set retires ---------
 expect commit 0 'matched set [0-9]+, now current; 1 older set\(s\) retired' -- \
-	"$SKRCTL" reseal --commit "$img" --tcti "$TCTI"
+	C --commit "$img"
 check after-commit-states '[ "$(state_of "kernel hello-x64.efi")" = current ] && [ "$(state_of "$enrolled")" = retired ]'
 check retired-has-note 'admin GET /v1/keys/disk-r/refsets >/dev/null && grep -q "retired when set" "$tmpd/admin.out"'
-expect commit-again 0 '0 older set' -- "$SKRCTL" reseal --commit "$img" --tcti "$TCTI"
+expect commit-again 0 '0 older set' -- C --commit "$img"
 check new-boot-still-releases 'releases'
 check old-boot-refused-after-commit 'boot_old && ! releases'
-expect commit-on-refused-boot 1 'pcr_mismatch' -- "$SKRCTL" reseal --commit "$img" --tcti "$TCTI"
+expect commit-on-refused-boot 1 'pcr_mismatch' -- C --commit "$img"
+$cur_boot >/dev/null 2>&1	# status asks for a release: in the initramfs state
 expect status-explains-drift 1 'PCRs that differ: \[ ?4 ?\]' -- "$SKRCTL" status "$img" --tcti "$TCTI"
 # A reseal from a boot that does not match is queued, never pending.
 expect reseal-from-refused-boot 1 'queued for an operator.*this boot does not match.*pcr_mismatch' -- \
@@ -148,7 +158,7 @@ boot_new
 
 # --- Withdraw: the sets predicted for a removed kernel go --------------------------
 expect submit-other 0 'set [0-9]+ is pending' -- R "$img" --kernel "$other"
-expect withdraw 0 'withdrawn' -- "$SKRCTL" reseal --withdraw other.efi "$img" --tcti "$TCTI"
+expect withdraw 0 'withdrawn' -- C --withdraw other.efi "$img"
 check withdraw-removed '[ "$(count pending)" = 0 ]'
 
 # --- Audit: every reseal decision has a row ----------------------------------------
@@ -186,7 +196,8 @@ expect reseal-after-crash 0 'set [0-9]+ is (pending|current)' -- R "$img" --kern
 # --- Local offline copy: the vTPM unseals the secret without the broker -----------
 boot_new || exit 1
 R "$img" --kernel "$new_kernel" >/dev/null 2>&1		# the broker's sets as they were
-"$SKRCTL" reseal --commit "$img" --tcti "$TCTI" >/dev/null 2>&1
+C --commit "$img" >/dev/null 2>&1
+boot_new >/dev/null 2>&1 || exit 1	# local-copy asks for a release: in the initramfs state
 export SKR_LOCAL_DIR=$tmpd/local
 # unlock: skr-unlock as the initramfs runs it, checking the keyslot (no mapping).
 unlock() { SKR_KMSG=$tmpd/kmsg "$BUILD/skr-unlock" --device "$img" --name root \
@@ -211,7 +222,7 @@ check local-other-boot-unlocks 'boot_other && unlock >/dev/null 2>&1'
 check local-old-boot-still-unlocks 'boot_new && unlock >/dev/null 2>&1'
 # Commit on the other boot: the counter passes the older policies' epoch.
 boot_other
-expect local-commit 2 'local copy revoked the older policies' -- "$SKRCTL" reseal --commit "$img" --tcti "$TCTI" --timeout 3
+expect local-commit 2 'local copy revoked the older policies' -- C --commit "$img" --timeout 3
 check local-other-still-unlocks 'unlock >/dev/null 2>&1'
 check local-revoked-after-commit 'boot_new && ! unlock >/dev/null 2>&1'
 expect local-refusal-named 1 'local copy refused: .*(pcr_mismatch|local_policy_revoked)' -- unlock

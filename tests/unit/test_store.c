@@ -914,23 +914,32 @@ static void queue_is_bounded_and_approved(void **state)
 						   "not allowed", &r, &err),
 			   err, SKR_R_refset_queue_full, "waiting for an operator");
 	skr_err_clear(&err);
-	/* A resubmission under a queued label replaces it: room for it. */
-	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 0", "queued", PCRS_A, "again", &r,
-					  &err), err);
-	assert_int_equal(r.superseded, 1);
-	/* The queued set's note is listed; approval makes it pending and clears why. */
+	/* A queued set replaces nothing, not even under a queued label: still full. */
+	assert_failed_with(skr_store_refset_submit(f->s, "disk", "kernel 0", "queued", PCRS_A,
+						   "again", &r, &err),
+			   err, SKR_R_refset_queue_full, "waiting for an operator");
+	skr_err_clear(&err);
+	/* The queued sets' notes are listed; approval makes one pending and clears why. */
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE note = 'not allowed'"),
-			 SKR_STORE_MAX_QUEUED - 1);
+			 SKR_STORE_MAX_QUEUED);
 	assert_ok(skr_store_refset_approve(f->s, "disk", queued, &err), err);
 	assert_failed_with(skr_store_refset_approve(f->s, "disk", queued, &err), err,
 			   SKR_R_refset_unknown, "no queued reference set");
 	skr_err_clear(&err);
-	/* A queued set submitted again by an approved boot becomes pending. */
+	/* A pending submission (an approved boot's) replaces the queued set of its label. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 0", "pending", PCRS_A, NULL, &r,
 					  &err), err);
 	assert_false(r.existed);
 	assert_string_equal(r.state, "pending");
+	assert_int_equal(r.superseded, 1);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'pending'"), 2);
+	/* A queued set submitted again by an approved boot becomes pending. */
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 1", "pending",
+					  "{\"sha256\":{\"4\":\"0000000000000000000000000000000000000000000000000000000000000002\"}}",
+					  NULL, &r, &err), err);
+	assert_false(r.existed);
+	assert_string_equal(r.state, "pending");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'pending'"), 3);
 }
 
 static void commit_retires_older_and_bounds_history(void **state)
