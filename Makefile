@@ -121,7 +121,11 @@ $(BUILD)/tests/%.o: tests/unit/%.c
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
-$(BUILD)/tests/test_unlock: $(BUILD)/src/unlock/cmdline.o $(BUILD)/src/unlock/words.o
+# skr-unlock's objects come before the libraries they call into.
+$(BUILD)/tests/test_unlock: $(BUILD)/tests/test_unlock.o $(BUILD)/src/unlock/cmdline.o \
+		$(BUILD)/src/unlock/words.o $(BUILD)/src/unlock/handover.o $(HELPER_OBJ) \
+		$(BUILD)/libskrbroker.a $(BUILD)/libskr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # Test tools (fixture generators, fake platforms): never installed.
 $(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(BUILD)/libskr.a
@@ -212,6 +216,8 @@ install: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO)
 	install -d $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/hooks $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/scripts/local-top
 	install -m 0755 initramfs/initramfs-tools/hook $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/hooks/skr
 	install -m 0755 initramfs/initramfs-tools/local-top $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/scripts/local-top/skr
+	install -d $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/scripts/init-bottom
+	install -m 0755 initramfs/initramfs-tools/init-bottom $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/scripts/init-bottom/skr
 	install -d $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/conf-hooks.d
 	install -m 0644 initramfs/initramfs-tools/conf-hook $(DESTDIR)$(INITRAMFS_TOOLS_DIR)/conf-hooks.d/skr
 	install -d $(DESTDIR)$(DRACUT_MODULES_DIR)/90skr

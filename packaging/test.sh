@@ -209,9 +209,10 @@ t "skr-unlock --version is $version" \
 	sh -c '[ "$(chroot "$1" skr-unlock --version)" = "skr-unlock $2" ]' sh "$root" "$version"
 t "dpkg says skr-client $deb_version" \
 	sh -c '[ "$(chroot "$1" dpkg-query -W -f "\${Version}" skr-client)" = "$2" ]' sh "$root" "$deb_version"
-t "initramfs carries skr-unlock and the boot script" \
+t "initramfs carries skr-unlock and the boot scripts (unlock, boot gate handover)" \
 	sh -c 'chroot "$1" lsinitramfs "/boot/initrd.img-$2" | grep -q "skr-unlock$" &&
-		chroot "$1" lsinitramfs "/boot/initrd.img-$2" | grep -q "scripts/local-top/skr$"' sh "$root" "$kver"
+		chroot "$1" lsinitramfs "/boot/initrd.img-$2" | grep -q "scripts/local-top/skr$" &&
+		chroot "$1" lsinitramfs "/boot/initrd.img-$2" | grep -q "scripts/init-bottom/skr$"' sh "$root" "$kver"
 t "skr-broker is a system user with home /var/lib/skr-broker and no shell" \
 	sh -c 'chroot "$1" getent passwd skr-broker |
 		awk -F: "\$3 < 1000 && \$6 == \"/var/lib/skr-broker\" && \$7 ~ /nologin\$/ { ok = 1 } END { exit !ok }"' \

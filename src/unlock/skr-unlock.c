@@ -17,8 +17,17 @@
  * is untrusted_config) means no release: the local copy and the passphrase
  * remain.
  *
- * Exit status: 0 opened, 1 not opened (every try failed or no input),
- * 2 usage, or the device is not a readable LUKS2 volume.
+ * Every open is measured into PCR 15 (the boot gate, src/lib/gate.h) right
+ * after the keyslot opened and before anything from the volume can run:
+ * "opened key=K method=attestation|local" or the passphrase event.  An open
+ * that cannot be measured is undone (crypt_deactivate) and reported: a volume
+ * open with no record would leave PCR 15 at zero, and a later release from
+ * this boot — from a root the host chose — would go through.  --handover
+ * (handover.h) closes the gate before switch_root.
+ *
+ * Exit status: 0 opened, 1 not opened (every try failed or no input, or the
+ * open could not be measured), 2 usage, or the device is not a readable
+ * LUKS2 volume.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,9 +48,12 @@
 #include "askpass.h"
 #include "client_config.h"
 #include "cmdline.h"
+#include "gate.h"
+#include "handover.h"
 #include "release_client.h"
 #include "local_copy.h"
 #include "token.h"
+#include "tpm.h"
 #include "util.h"
 #include "words.h"
 
@@ -55,6 +67,7 @@
 	"                  [--config PATH]\n"                                                    \
 	"       skr-unlock --probe --device DEV [--config PATH]\n"                                \
 	"       skr-unlock --config-files [--config PATH]\n"                                     \
+	"       skr-unlock --handover [--tcti T] [--config PATH]\n"                              \
 	"Opens DEV as /dev/mapper/NAME with the key released by the broker for its skr token\n"  \
 	"(brokers, CA, TPM from the client configuration: --config, $SKR_CONFIG or\n"            \
 	"/etc/skr/client.json), or with a passphrase (the recovery key too) when that fails.\n"  \
@@ -62,6 +75,8 @@
 	"--no-prompt leaves the passphrase to the caller (cryptroot); --probe lists the\n"       \
 	"configured brokers of DEV's keys, exit 0 when it has an skr token; --config-files\n"   \
 	"checks the configuration and lists it and the files it names (for the initramfs).\n"   \
+	"Every open is measured into PCR 15; --handover (initramfs, before switch_root)\n"      \
+	"extends PCR 15 for volumes skr-unlock did not open, then \"handover\".\n"             \
 	"Exit: 0 opened, 1 not opened, 2 usage or unreadable device.\n"
 
 #define MAX_TOKENS 32
@@ -70,7 +85,7 @@
 struct opts {
 	const char *device, *name, *tcti, *key_file, *config;
 	unsigned timeout, tries;
-	bool test, no_prompt, probe, config_files;
+	bool test, no_prompt, probe, config_files, handover;
 	uint32_t flags;			/* crypt_activate flags */
 };
 
@@ -106,6 +121,11 @@ static void lock_warning(const char *message)
 	say(false, "warning: %s", message);
 }
 
+static void say_line(const char *line)
+{
+	say(false, "%s", line);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -137,6 +157,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "version", no_argument, NULL, 'V' },        { "no-prompt", no_argument, NULL, 'N' },
 		{ "probe", no_argument, NULL, 'p' },          { "allow-discards", no_argument, NULL, 'D' },
 		{ "config", required_argument, NULL, 'c' },   { "config-files", no_argument, NULL, 'f' },
+		{ "handover", no_argument, NULL, 'H' },
 		{ 0 }
 	};
 	int c;
@@ -153,6 +174,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'N': o->no_prompt = true; break;
 		case 'p': o->probe = true; break;
 		case 'f': o->config_files = true; break;
+		case 'H': o->handover = true; break;
 		case 'D': o->flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS; break;
 		case 'T':
 			if (parse_unsigned(optarg, 1, 3600, &o->timeout) < 0)
@@ -169,6 +191,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (o->config_files)
 		return optind == argc && !o->device ? 0 : -1;
+	if (o->handover)
+		return optind == argc && !o->device && !o->name ? 0 : -1;
 	return optind == argc && o->device && (o->name || o->test || o->probe) ? 0 : -1;
 }
 
@@ -227,7 +251,7 @@ static int activate_slots(struct crypt_device *cd, const struct opts *o, const s
 	return -1;
 }
 
-/* The attested release under one deadline; 0 when the volume is open. */
+/* The attested release under one deadline; the index of the token that opened, or -1. */
 static int try_release(struct crypt_device *cd, const struct opts *o,
 		       const struct skr_client_config *cfg, struct skr_token *tokens, size_t n,
 		       double deadline)
@@ -268,7 +292,7 @@ static int try_release(struct crypt_device *cd, const struct opts *o,
 		if (activate_slots(cd, o, &tokens[i], (const char *)secret, len) >= 0) {
 			say(false, "%s %s with the key from %s", o->test ? "checked" : "opened", o->device,
 			    ro.brokers[0]);
-			rc = 0;
+			rc = (int)i;
 		} else {
 			say(false, "the released key does not open %s", o->device);
 		}
@@ -282,7 +306,8 @@ static int try_release(struct crypt_device *cd, const struct opts *o,
  * The local offline copies (skrctl local-copy): the secret unsealed by this
  * vTPM under a signed PCR policy, when no broker released it, tried on the
  * copy's own keyslot.  The vTPM refuses once PCR 15 moved (boot_gate_closed):
- * a volume was opened before in this boot.  0 when open.
+ * a volume was opened before in this boot.  The index of the token that
+ * opened, or -1.
  */
 static int try_local(struct crypt_device *cd, const struct opts *o, const char *tcti,
 		     const struct skr_token *tokens, size_t n)
@@ -306,7 +331,7 @@ static int try_local(struct crypt_device *cd, const struct opts *o, const char *
 		} else if (activate_slot(cd, o, tokens[i].local->keyslot, (const char *)secret,
 					 len) >= 0) {
 			say(false, "%s %s with the local copy", o->test ? "checked" : "opened", o->device);
-			rc = 0;
+			rc = (int)i;
 		} else {
 			say(false, "the local copy does not open %s", o->device);
 		}
@@ -375,31 +400,103 @@ static int prompt_loop(struct crypt_device *cd, const struct opts *o)
 }
 
 /*
- * How this boot opened the volume, in /run/skr/NAME.unlocked ("method=attestation",
- * "method=local" for the local offline copy, or "method=passphrase"): /run survives the switch to the real root, so the
- * booted system (and its operator) can tell an attested unlock from a typed one.
- * Best effort: a read-only or missing /run does not fail the unlock.
+ * How this boot opened the volume, in RUN_DIR/NAME.unlocked (handover.h:
+ * method=, dm_uuid=, key_id=): /run survives the switch to the real root, so
+ * the booted system (and its operator) can tell an attested unlock from a
+ * typed one, and the handover knows which dm-crypt device is skr-unlock's
+ * (already measured) open.  Best effort: without the record the handover
+ * counts the volume as opened by something else, which only closes the gate
+ * further.
  */
-static void record_unlock(const struct opts *o, const char *method)
+static void record_unlock(struct crypt_device *cd, const struct opts *o, const char *method,
+			  const char *key_id)
 {
-	const char *dir = getenv("SKR_RUN_DIR");
-	char path[512];
+	const char *dir = skr_run_dir(), *uuid = crypt_get_uuid(cd);
+	char path[512], dm_uuid[256];
 	FILE *f;
 
 	if (o->test || !o->name || strchr(o->name, '/'))
 		return;
-	if (!dir || !*dir)
-		dir = "/run/skr";
 	(void)mkdir(dir, 0755);
 	snprintf(path, sizeof(path), "%s/%s.unlocked", dir, o->name);
 	f = fopen(path, "we");
-	if (!f)
+	if (!f) {
+		say(false, "cannot record the unlock in %s: %s", path, strerror(errno));
 		return;
+	}
 	fprintf(f, "method=%s\n", method);
+	if (uuid && skr_dm_uuid(dm_uuid, sizeof(dm_uuid), uuid, o->name) == 0)
+		fprintf(f, "dm_uuid=%s\n", dm_uuid);
+	if (key_id)
+		fprintf(f, "key_id=%s\n", key_id);
 	fclose(f);
 }
 
-/* --probe: the tokens' brokers, one a line (header text: sanitised like say()'s). */
+/* The gate event of an open: by a token's key (key_id, method) or by a passphrase. */
+static int gate_event(char *buf, size_t size, const char *key_id, const char *method,
+		      struct skr_err *err)
+{
+	if (!key_id)
+		return skr_gate_event_passphrase(buf, size);
+	return skr_gate_event_opened(buf, size, key_id, method, err);
+}
+
+/*
+ * Measures the open that just happened into PCR 15 (in the TPM the release
+ * used: --tcti or the client configuration's) and records it; 0 when
+ * both are done.  When the measure fails the volume is closed again (fail
+ * closed: see the top of this file) and 1 is returned.
+ */
+static int seal_open(struct crypt_device *cd, const struct opts *o, const char *tcti,
+		     const struct skr_token *t, const char *method)
+{
+	char event[SKR_GATE_EVENT_MAX];
+	struct skr_err err = { 0 };
+	struct skr_tpm *tpm = NULL;
+	const char *key_id = t && strcmp(method, "passphrase") != 0 ? t->key_id : NULL;
+	int r;
+
+	r = gate_event(event, sizeof(event), key_id, method, &err) < 0 ? -1 : 0;
+	if (r == 0)
+		r = skr_tpm_open(tcti, &tpm, &err);
+	if (r == 0)
+		r = skr_gate_measure(tpm, event, &err);
+	skr_tpm_close(tpm);
+	if (r == 0) {
+		say(true, "PCR %d: %s", SKR_GATE_PCR, event);
+		record_unlock(cd, o, method, key_id);
+		return 0;
+	}
+	say(false, "SECURITY: the open of %s could not be measured into PCR %d: %s", o->device,
+	    SKR_GATE_PCR, err.detail);
+	if (o->test || !o->name) {
+		say(false, "%s: the key was checked, but the check is reported as failed", o->device);
+		return 1;
+	}
+	r = crypt_deactivate(cd, o->name);
+	if (r < 0)
+		say(false, "SECURITY: could not close %s again: %s; do not trust this boot", o->name,
+		    strerror(-r));
+	else
+		say(false, "%s closed again: an unmeasured open would let a later release through",
+		    o->name);
+	return 1;
+}
+
+/* --handover, in the TPM of --tcti or the client configuration (never a header's). */
+static int handover(const struct opts *o)
+{
+	struct skr_client_config cfg;
+	struct skr_err err = { 0 };
+	bool have_cfg = !o->tcti &&
+			skr_client_config_load(skr_client_config_path(o->config), &cfg, &err) == 0;
+	int rc = skr_handover(o->tcti ? o->tcti : have_cfg ? cfg.tcti : NULL, say_line);
+
+	if (have_cfg)
+		skr_client_config_free(&cfg);
+	return rc;
+}
+
 /* libcryptsetup's own messages only in debug mode: ours say it shorter. */
 static void crypt_log_cb(int level, const char *msg, void *usrptr)
 {
@@ -471,8 +568,10 @@ int main(int argc, char **argv)
 	const char *kmsg = getenv("SKR_KMSG");
 	double start = now_s();
 	unsigned timeout;
+	const char *method = NULL;
+	bool sealed = false;
 	size_t n = 0, i;
-	int rc = 1, r;
+	int rc = 1, r, opened = -1;
 
 	/* The released key, the passphrase and the unwrap state live in this
 	 * process: no core dump of it, no ptrace by other users.  First thing. */
@@ -488,6 +587,12 @@ int main(int argc, char **argv)
 	debug = cmd.debug;
 	kmsg_fd = open(kmsg && *kmsg ? kmsg : "/dev/kmsg", O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
 	skr_secret_set_lock_warning(lock_warning);
+	if (o.handover) {
+		rc = handover(&o);
+		if (kmsg_fd >= 0)
+			close(kmsg_fd);
+		return rc;
+	}
 	crypt_set_log_callback(NULL, crypt_log_cb, NULL);
 	r = crypt_init(&cd, o.device);
 	if (r == 0)
@@ -516,25 +621,21 @@ int main(int argc, char **argv)
 							       : SKR_TOKEN_DEFAULT_TIMEOUT;
 		if (!n)
 			say(false, "no skr token on %s", o.device);
-		else if (have_cfg && try_release(cd, &o, &cfg, tokens, n, start + timeout) == 0)
-			rc = 0;
-		if (rc == 0) {
-			record_unlock(&o, "attestation");
-		} else if (n && try_local(cd, &o, tcti, tokens, n) == 0) {
-			rc = 0;
-			record_unlock(&o, "local");
+		else if (have_cfg && (opened = try_release(cd, &o, &cfg, tokens, n, start + timeout)) >= 0)
+			method = SKR_GATE_METHOD_ATTESTATION;
+		if (!method && n && (opened = try_local(cd, &o, tcti, tokens, n)) >= 0)
+			method = SKR_GATE_METHOD_LOCAL;
+		if (method) {
+			rc = seal_open(cd, &o, tcti, &tokens[opened], method);
+			sealed = true;
 		}
 	}
-	if (rc != 0 && !o.probe && o.no_prompt) {
+	if (rc != 0 && !sealed && !o.probe && o.no_prompt) {
 		say(false, "%s stays closed: the passphrase is asked next", o.device);
-	} else if (rc != 0 && !o.probe) {
+	} else if (rc != 0 && !sealed && !o.probe) {
 		say(false, "falling back to the passphrase");
-		if (o.key_file && try_key_file(cd, &o) == 0)
-			rc = 0;
-		else if (prompt_loop(cd, &o) == 0)
-			rc = 0;
-		if (rc == 0)
-			record_unlock(&o, "passphrase");
+		if ((o.key_file && try_key_file(cd, &o) == 0) || prompt_loop(cd, &o) == 0)
+			rc = seal_open(cd, &o, tcti, n ? &tokens[0] : NULL, "passphrase");
 	}
 	for (i = 0; i < n; i++)
 		skr_token_free(&tokens[i]);

@@ -122,6 +122,15 @@ stop_vtpm() {
 	vtpm_pid=
 }
 
+# vtpm_reboot: a new boot of the running swtpm (same port, same state): a
+# TPM_Init through the control channel and TPM2_Startup(CLEAR), which reset
+# every PCR, PCR 15 (the boot gate) included.
+vtpm_reboot() {
+	p=${TCTI##*port=}
+	swtpm_ioctl --tcp "127.0.0.1:$((p + 1))" -i >/dev/null 2>&1 || return 1
+	TPM2TOOLS_TCTI=$TCTI tpm2_startup -c >/dev/null 2>&1 || true
+}
+
 # pcr_json PCR...: the vTPM's current sha256 values as {"sha256": {"N": "hex"}}.
 pcr_json() {
 	list=$(echo "$@" | tr ' ' ',')

@@ -98,7 +98,14 @@ grep -q "checked .* with the key from $RELEASE_URL" "$err" && echo "PASS unlock-
 grep -q '^skr-unlock: asking https://' "$SKR_KMSG" && echo "PASS kmsg-prefixed" || echo "FAIL kmsg-prefixed"
 run_unlock unlock-usage 2 'usage' --tries x
 run_unlock unlock-not-luks 2 'not a readable LUKS2' --device "$tmpd/pass" --test-passphrase
-run_unlock unlock-key-file 0 'checked .* keyslot 2' --test-passphrase --key-file "$tmpd/recovery" --tcti "swtpm:host=127.0.0.1,port=1"
+# The key file, no release (rd.skr=0); the open is measured into PCR 15 in the vTPM of --tcti.
+echo 'rd.skr=0' > "$SKR_CMDLINE"
+run_unlock unlock-key-file 0 'checked .* keyslot 2' --test-passphrase --key-file "$tmpd/recovery" --tcti "$TCTI"
+# An open that cannot be measured (no TPM at --tcti) is not kept: fail closed.
+run_unlock unlock-unmeasured-refused 1 'could not be measured into PCR 15' --test-passphrase --key-file "$tmpd/recovery" --tcti "swtpm:host=127.0.0.1,port=1"
+: > "$SKR_CMDLINE"
+# Every open above moved PCR 15 (the boot gate): the releases below start from a new boot.
+vtpm_reboot || echo "FAIL vtpm-reboot"
 
 # The token plugin, loaded by cryptsetup itself from its plugin directory.
 if [ -n "$installed_plugin" ]; then
@@ -155,6 +162,9 @@ pty_has refused-falls-back 'falling back to the passphrase'
 pty_has wrong-passphrase-refused 'wrong passphrase \(1 of 3\)'
 pty_unlock refused-recovery-key 6 0 "$RECOVERY" -- --test-passphrase
 pty_unlock refused-tries-exhausted 6 1 a b -- --test-passphrase --tries 2
+# The passphrase opens above moved PCR 15: a new boot, PCR 7 moved again.
+vtpm_reboot || echo "FAIL vtpm-reboot"
+TPM2TOOLS_TCTI=$TCTI tpm2_pcrextend 7:sha256=0000000000000000000000000000000000000000000000000000000000000001 >/dev/null 2>&1
 if [ -n "$installed_plugin" ]; then
 	expect plugin-refused 1 'PCR 7 differs' -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
 	cat "$out" "$err" >> "$all"
@@ -162,7 +172,7 @@ fi
 
 # rd.skr=0: no release at all, the prompt at once.
 echo 'quiet rd.skr=0' > "$SKR_CMDLINE"
-pty_unlock cmdline-disabled 1 0 "$PASS" -- --test-passphrase
+pty_unlock cmdline-disabled 1 0 "$PASS" -- --test-passphrase --tcti "$TCTI"
 pty_has cmdline-disabled-message 'disabled \(rd.skr=0\)'
 if [ -n "$installed_plugin" ]; then
 	# The plugin honours it too (systemd-cryptsetup then prompts at once).
@@ -210,6 +220,7 @@ start_broker "$bdir" >/dev/null 2>&1
 # deadline, so the live second one still opens in time.  (PCR 7 was extended
 # above: approve the state it is in now.)
 admin POST /v1/keys/disk-1/refsets "{\"label\": \"boot-2\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+vtpm_reboot || echo "FAIL vtpm-reboot"	# PCR 15 back to zero (and PCR 7 to boot-1's)
 token_json > "$tmpd/live.json"
 # The restarted broker listens on another port: the configuration follows it.
 client_json "$tmpd/client.json.new" "$RELEASE_URL" "c['keys'] = {'disk-dead': {'brokers': ['$HOLE_URL']}}"
@@ -221,10 +232,12 @@ run_unlock two-tokens-dead-first 0 "checked .* with the key from $RELEASE_URL" -
 img=$img_saved
 : > "$SKR_CMDLINE"
 
-# TPM gone: the prompt comes without waiting out the deadline.
+# TPM gone: the prompt comes without waiting out the deadline; the passphrase
+# opens, but an open that cannot be measured into PCR 15 is not kept.
 stop_vtpm
-pty_unlock tpm-absent 6 0 "$PASS" -- --test-passphrase
+pty_unlock tpm-absent 6 1 "$PASS" -- --test-passphrase
 pty_has tpm-absent-message 'TPM is not available|tpm_'
+pty_has tpm-absent-fail-closed 'could not be measured into PCR 15'
 
 # The secret never appears, in any form, in anything printed or logged.
 cat "$SKR_KMSG" "$bdir/broker.log" >> "$all" 2>/dev/null

@@ -14,8 +14,9 @@
 # in DIR (as built by `make package-test SKR_DEBS_OUT=DIR`) instead.
 # Writes OUTDIR/disk.img, OUTDIR/passphrase, OUTDIR/image.env (offsets, UUID,
 # kernel version, the next kernel's version and its .deb in the guest, the
-# broker's ports) and OUTDIR/broker-tls/ (the CA and broker certificate the
-# guest's /etc/skr/client.json trusts).
+# broker's ports), OUTDIR/broker-tls/ (the CA and broker certificate the
+# guest's /etc/skr/client.json trusts), and the swap scenario's attacker disk
+# OUTDIR/attacker.img with its passphrase OUTDIR/attacker-passphrase.
 # No device-mapper or loop device is used on the host.
 set -eu
 
@@ -188,5 +189,31 @@ KERNEL_NEXT_DEB=$next_deb
 LUKS_UUID=$uuid
 ESP_OFFSET=$((esp_start * 512))
 $(cat "$out/broker.env")
+ESP_BYTES=$((esp_sectors * 512))
+ROOT_OFFSET=$((root_start * 512))
 ENV
+
+# The swap scenario's attacker disk (e2e.py "swap"): the same layout and ESP,
+# and a LUKS2 root the attacker made: the same LUKS UUID (the initramfs's
+# crypttab names it), its own passphrase and its own root file system (this
+# tree plus /etc/skr-e2e-attacker).  The harness copies the real disk's ESP
+# and skr token onto it when the scenario runs.
+echo "e2e: attacker disk (swap scenario)" >&2
+head -c 18 /dev/urandom | base64 | tr -d '/+=\n' > "$out/attacker-passphrase"
+echo "this root is the attacker's" > "$root/etc/skr-e2e-attacker"
+rm -f "$rootfs"
+mkfs.ext4 -q -L root -d "$root" "$rootfs" $((size_mb - luks_mb))M
+truncate -s ${size_mb}M "$rootfs"
+cryptsetup reencrypt --batch-mode --encrypt --type luks2 --uuid "$uuid" \
+	--reduce-device-size ${luks_mb}M --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	--key-file "$out/attacker-passphrase" "$rootfs" >&2
+rm -f "$out/attacker.img"
+truncate -s $(((root_start + root_sectors + 2048) * 512)) "$out/attacker.img"
+sfdisk -q "$out/attacker.img" <<PART
+label: gpt
+start=$esp_start, size=$esp_sectors, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=esp
+start=$root_start, size=$root_sectors, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root
+PART
+dd if="$esp" of="$out/attacker.img" bs=512 seek=$esp_start conv=notrunc,sparse status=none
+dd if="$rootfs" of="$out/attacker.img" bs=1M seek=$((root_start / 2048)) conv=notrunc,sparse status=none
 echo "e2e: image ready in $out" >&2

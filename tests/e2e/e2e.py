@@ -13,6 +13,13 @@ system prints (tests/e2e/guest/skr-e2e-report):
               then the passphrase works
   broker-down the broker is stopped: the prompt comes within the deadline and
               the passphrase works
+  swap        the host swaps in its own disk (same ESP, a LUKS2 root of its
+              own with the same UUID and a copy of the real skr token) and
+              types that disk's passphrase: the handover extends PCR 15 with
+              the volume as opened-other, and the attacker's root asks the real
+              broker for the real key (refused: boot_gate_closed), submits a
+              reseal (never pending) and commits (boot_gate_unexpected); then
+              the real disk still unlocks with no input
   upgrade     a key bound to PCRs 4, 7 and 9 (kernel, Secure Boot, initrd);
               the guest installs the next kernel's .deb, the hooks reseal
               (pending set), the guest reboots into it and unlocks with no
@@ -27,13 +34,15 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stack import Stack  # noqa: E402
+from stack import GUEST_HOST, Stack  # noqa: E402
 
 PROMPT_INITRAMFS_TOOLS = r"Please unlock disk root"
 PROMPT_SYSTEMD = r"Please enter passphrase for disk"
@@ -146,6 +155,98 @@ def scenario_broker_down(st, pw, deadline=10):
     return {"prompt_after_s": round(waited, 2), "deadline_s": deadline}
 
 
+def attack_blob(st):
+    """What the attacker's root reads from fw_cfg: where the broker is and its
+    CA (both public; no admin token)."""
+    d = f"{st.work}/attack"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/attack.env", "w") as f:
+        f.write(f"BROKER=https://{GUEST_HOST}:{st.ports[0]}\nKEY_ID={KEY_ID}\n")
+    shutil.copy(f"{st.bdir}/ca.pem", f"{d}/ca.pem")
+    subprocess.run(["tar", "-C", d, "-cf", f"{st.work}/attack.tar", "."], check=True)
+    return f"{st.work}/attack.tar"
+
+
+def boot_pcrs(st, indexes):
+    """The real disk boots (no input) and prints its PCRs: {"N": hex} for indexes."""
+    con = st.boot("swap-pcrs", mode="skr.e2e=eventlog")
+    con.expect(r"SKR-E2E-EVENTLOG-END", BOOT_TIMEOUT, forbid=PROMPT_INITRAMFS_TOOLS)
+    vals = {}
+    for line in con.text():
+        m = re.match(r"pcr sha256 (\d+) ([0-9a-fA-F]{64})$", line.strip())
+        if m and int(m.group(1)) in indexes:
+            vals[m.group(1)] = m.group(2).lower()
+    finish(st, con, "skr", forbid=PROMPT_INITRAMFS_TOOLS)
+    if len(vals) != len(indexes):
+        raise AssertionError(f"the guest printed PCRs {sorted(vals)}, wanted {indexes}")
+    return vals
+
+
+def scenario_swap(st, pw):
+    evil_pw = open(f"{st.image}/attacker-passphrase").read().strip()
+    # The boot entry every attested boot uses; the attacker disk gets this ESP.
+    st.set_entry("skr", "root=/dev/mapper/root ro")
+    policy = st.admin("GET", f"/v1/keys/{KEY_ID}")["policy"]
+    before = {s["id"] for s in refsets(st, KEY_ID)[1]}
+    # For this scenario the key binds PCRs 4, 7 and 9 (kernel, Secure Boot,
+    # initrd and command line) at this boot's values, and allows attested
+    # reseal: a reseal submit predicting another initrd would become pending
+    # from an approved boot state, so only the boot gate can stop it.
+    pcrs = boot_pcrs(st, [4, 7, 9])
+    bound = json.loads(json.dumps(policy))
+    bound["pcrs"]["indexes"] = [4, 7, 9]
+    bound["allow_attested_reseal"] = True
+    # The attacker's token asks for predictions of the same PCRs.
+    disk = st.attacker_disk(pcrs=[4, 7, 9])
+    try:
+        st.admin("PUT", f"/v1/keys/{KEY_ID}/policy", bound)
+        st.admin("POST", f"/v1/keys/{KEY_ID}/refsets",
+                 {"label": "swap-e2e", "state": "current", "pcrs": {"sha256": pcrs}})
+        setup = {s["id"] for s in refsets(st, KEY_ID)[1]}
+        t0 = time.monotonic()
+        con = st.boot("swap-attacker", fw_cfg=attack_blob(st), mode="skr.e2e=swap-attack", disk=disk)
+        i, _ = con.expect(PROMPT_INITRAMFS_TOOLS, BOOT_TIMEOUT, prompt=True)
+        released = any("the released key does not open" in l for l in con.text())
+        con.send(evil_pw + "\n")
+        j, _ = con.expect(r"PCR 15: skr/v1 opened-other uuid=CRYPT-LUKS2-[0-9a-f]{32}-root$", BOOT_TIMEOUT, i)
+        con.expect(r"PCR 15: skr/v1 handover$", 30, j)
+        k, _ = con.expect(r"SKR-E2E-ROOT attacker", BOOT_TIMEOUT, j)
+        r, m = con.expect(r"SKR-E2E-ATTACK-RELEASE rc=(\d+)", 300, k)
+        if m.group(1) == "0" or not any(re.search(r"\bboot_gate_closed\b", l) for l in con.text()[k:r]):
+            raise AssertionError(f"the attacker's release: rc={m.group(1)}, no boot_gate_closed refusal")
+        s_, m = con.expect(r"SKR-E2E-ATTACK-SUBMIT rc=(\d+)", 300, r)
+        submit_rc = int(m.group(1))
+        if submit_rc == 0 or not any(re.search(r"\bboot_gate_unexpected\b.*is queued", l)
+                                     for l in con.text()[r:s_]):
+            raise AssertionError(f"the attacker's reseal submit: rc={submit_rc}, not queued by the gate")
+        c, m = con.expect(r"SKR-E2E-ATTACK-COMMIT rc=(\d+)", 300, s_)
+        if m.group(1) == "0" or not any("boot_gate_unexpected" in l for l in con.text()[s_:c]):
+            raise AssertionError(f"the attacker's commit: rc={m.group(1)}, no boot_gate_unexpected refusal")
+        if any("SKR-E2E-ATTACK-STOLEN" in l for l in con.text()):
+            raise AssertionError("the attacker's root holds the real key")
+        finish(st, con, "passphrase", c)
+        attack_s = time.monotonic() - t0
+        after = refsets(st, KEY_ID)[1]
+        new = [x for x in after if x["id"] not in setup]
+        if submit_rc == 0 or any(x["state"] in ("pending", "current") for x in new):
+            raise AssertionError(f"the attacker's reseal submit (rc={submit_rc}) left {new}")
+    finally:
+        st.admin("PUT", f"/v1/keys/{KEY_ID}/policy", policy)
+        for x in refsets(st, KEY_ID)[1]:
+            if x["id"] not in before:
+                st.admin("DELETE", f"/v1/keys/{KEY_ID}/refsets/{x['id']}")
+
+    # The real disk, on the next boot: no input, and the gate holds only its own open.
+    t1 = time.monotonic()
+    con = st.boot("swap-real")
+    t = root_mounted_at(con, 0, forbid=PROMPT_INITRAMFS_TOOLS)
+    con.expect(r"PCR 15: skr/v1 handover$", BOOT_TIMEOUT, 0, forbid=r"opened-other")
+    finish(st, con, "skr", forbid=PROMPT_INITRAMFS_TOOLS)
+    return {"attacker_boot_s": round(attack_s, 1), "real_boot_s": round(time.monotonic() - t1, 1),
+            "initramfs_release_to_attacker_disk": released, "attacker_submit_rc": submit_rc,
+            "kernel_to_root_mounted_s": t}
+
+
 def refsets(st, key_id):
     """{label: state} and the raw list of a key's reference sets."""
     sets = st.admin("GET", f"/v1/keys/{key_id}/refsets")
@@ -249,6 +350,7 @@ def main():
             step("dracut", scenario_dracut)
             step("refusal", scenario_refusal)
             step("upgrade", scenario_upgrade)
+            step("swap", scenario_swap)
             step("broker-down", scenario_broker_down)
     print(f"e2e: {passed} passed, {failed} failed", flush=True)
     if a.results and not failed:

@@ -88,6 +88,25 @@ def free_port(pair=False):
             t.close()
 
 
+LUKS_AREA = 32 << 20      # build-image.sh's --reduce-device-size: the LUKS2 header lies within
+
+
+def copy_range(src, dst, off, length, dst_off=None):
+    """length bytes of src at off into dst at dst_off (default: the same offset)."""
+    dst_off = off if dst_off is None else dst_off
+    mode = "r+b" if os.path.exists(dst) else "w+b"
+    with open(src, "rb") as i, open(dst, mode) as o:
+        i.seek(off)
+        o.seek(dst_off)
+        left = length
+        while left:
+            chunk = i.read(min(left, 4 << 20))
+            if not chunk:
+                raise RuntimeError(f"{src} ends before {off + length}")
+            o.write(chunk)
+            left -= len(chunk)
+
+
 def wait_port(port, proc, seconds=10):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -361,16 +380,17 @@ class Stack:
         out = run(["mdir", "-b", "-i", self.esp(), f"::{path}"]).stdout
         return sorted(l.rstrip("/").rsplit("/", 1)[-1] for l in out.splitlines() if l.strip())
 
-    def boot(self, name, fw_cfg=None, mode=None):
+    def boot(self, name, fw_cfg=None, mode=None, disk=None):
         """Boots the guest.  fw_cfg: the enroll tar; mode: the report's steps
         (tests/e2e/guest/skr-e2e-report) through fw_cfg rather than the
-        command line, which the Linux EFI stub measures into PCR 9."""
+        command line, which the Linux EFI stub measures into PCR 9.  disk:
+        another disk image than the guest's own (the swap scenario)."""
         sock = self.start_tpm()
         cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2",
                "-m", "1536", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
                "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
-               "-drive", f"file={self.disk},format=raw,if=virtio,cache=unsafe",
+               "-drive", f"file={disk or self.disk},format=raw,if=virtio,cache=unsafe",
                "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
                "-chardev", f"socket,id=chrtpm,path={sock}",
                "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0"]
@@ -383,6 +403,37 @@ class Stack:
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(f"{self.work}/qemu-{name}.err", "w"))
         return Console(self.qemu, f"{self.work}/console-{name}.log")
+
+    def attacker_disk(self, pcrs=None):
+        """The swap scenario's disk (build-image.sh's attacker.img) made to look
+        like the guest's: the guest disk's ESP as it is now, byte for byte, and
+        the skr tokens of its LUKS2 header (public) imported into the attacker's
+        header, naming the attacker's own keyslot 0 (and, with pcrs, the PCRs
+        the attacker wants its reseal predictions to cover).  Returns its path."""
+        path = f"{self.work}/attacker.img"
+        run(["cp", "--sparse=always", f"{self.image}/attacker.img", path])
+        copy_range(self.disk, path, int(self.env["ESP_OFFSET"]), int(self.env["ESP_BYTES"]))
+        root, hdr_len = int(self.env["ROOT_OFFSET"]), LUKS_AREA
+        real, evil = f"{self.work}/real-header.img", f"{self.work}/attacker-header.img"
+        copy_range(self.disk, real, root, hdr_len, dst_off=0)
+        copy_range(path, evil, root, hdr_len, dst_off=0)
+        meta = json.loads(run(["cryptsetup", "luksDump", "--dump-json-metadata", real]).stdout)
+        n = 0
+        for tid, tok in meta.get("tokens", {}).items():
+            if tok.get("type") != "skr":
+                continue
+            tok["keyslots"] = ["0"]
+            if pcrs:
+                tok["pcrs"] = pcrs
+            with open(f"{self.work}/attacker-token.json", "w") as f:
+                json.dump(tok, f)
+            run(["cryptsetup", "token", "import", evil, "--json-file", f"{self.work}/attacker-token.json",
+                 "--token-id", tid])
+            n += 1
+        if not n:
+            raise RuntimeError("the guest disk's header has no skr token to copy")
+        copy_range(evil, path, 0, hdr_len, dst_off=root)
+        return path
 
     def kill_guest(self):
         stop(self.qemu, signal.SIGKILL)

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "../../src/unlock/cmdline.h"
+#include "../../src/unlock/handover.h"
 #include "../../src/unlock/words.h"
 
 static void cmdline_empty(void **state)
@@ -92,12 +93,28 @@ static void describe_other(void **state)
 	assert_false(skr_reason_is_refusal(SKR_R_broker_unreachable));
 }
 
+/*
+ * The dm uuid skr-unlock records must be the one libcryptsetup gives the
+ * mapping (the handover compares it with /sys/block/dm-N/dm/uuid): this one
+ * is what a Debian 12 guest's sysfs showed in the e2e swap scenario.
+ */
+static void dm_uuid_format(void **state)
+{
+	char buf[128];
+
+	(void)state;
+	assert_int_equal(skr_dm_uuid(buf, sizeof(buf), "bfdcfbbb-07aa-4de0-915d-1a485d814d32", "root"), 0);
+	assert_string_equal(buf, "CRYPT-LUKS2-bfdcfbbb07aa4de0915d1a485d814d32-root");
+	assert_int_equal(skr_dm_uuid(buf, 20, "bfdcfbbb-07aa-4de0-915d-1a485d814d32", "root"), -1);
+	assert_int_equal(skr_dm_uuid(buf, 46, "bfdcfbbb-07aa-4de0-915d-1a485d814d32", "root"), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cmdline_empty),       cmocka_unit_test(cmdline_options),
 		cmocka_unit_test(cmdline_bad_timeout), cmocka_unit_test(describe_pcr_refusal),
-		cmocka_unit_test(describe_other),
+		cmocka_unit_test(describe_other),      cmocka_unit_test(dm_uuid_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

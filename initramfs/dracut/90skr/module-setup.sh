@@ -5,7 +5,9 @@
 # release fails, asks for the passphrase itself.  Networking is pulled in
 # only when /etc/skr/skr.conf allows it; systemd-cryptsetup then waits for
 # network-online, which systemd-networkd-wait-online reaches within
-# SKR_NETWORK_TIMEOUT seconds or gives up on.
+# SKR_NETWORK_TIMEOUT seconds or gives up on.  skr-unlock comes too, for the
+# pre-pivot hook (skr-handover.sh) that closes the boot gate (PCR 15) before
+# switch_root.
 
 skr_conf() {
     SKR_NETWORK=auto
@@ -55,7 +57,7 @@ installkernel() {
 }
 
 install() {
-    local plugin lib dep
+    local plugin lib dep unlock
     skr_conf
     plugin=$(skr_plugin)
     # dracut's crypt module may have copied the plugin already, and
@@ -74,13 +76,20 @@ install() {
     # The client configuration and the CA file(s) it names: the plugin takes
     # the brokers, the CA and the TPM from them, never from the LUKS2 header.
     # skr-unlock --config-files checks them as the boot will and lists them.
+    # The boot gate: skr-unlock --handover just before switch_root.
     local unlock files f
-    if unlock=$(skr_unlock) && files=$("$unlock" --config-files); then
-        while IFS= read -r f; do
-            [[ -n $f ]] && inst_simple "$f"
-        done <<< "$files"
+    if unlock=$(skr_unlock); then
+        inst_binary "$unlock" /usr/sbin/skr-unlock
+        inst_hook pre-pivot 90 "$moddir/skr-handover.sh"
+        if files=$("$unlock" --config-files); then
+            while IFS= read -r f; do
+                [[ -n $f ]] && inst_simple "$f"
+            done <<< "$files"
+        else
+            dwarning "skr: no usable /etc/skr/client.json: the initrd will not unlock by attestation"
+        fi
     else
-        dwarning "skr: no usable /etc/skr/client.json: the initrd will not unlock by attestation"
+        dwarning "skr: skr-unlock not found: no attested unlock, and PCR 15 is not extended at switch_root"
     fi
     if [[ $SKR_NETWORK != no ]]; then
         inst_simple "$moddir/cryptsetup-network.conf" \
