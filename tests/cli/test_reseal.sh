@@ -273,7 +273,11 @@ expect local-refusal-named 1 'local copy refused: .*(pcr_mismatch|local_policy_r
 check local-other-boot-again 'boot_other && unlock >/dev/null 2>&1'
 start_broker "$bdir" || echo "FAIL broker-restart-2"
 expect local-disable 0 'local copy removed' -- "$SKRCTL" local-copy "$img" --disable --tcti "$TCTI"
-check local-gone '! cryptsetup luksDump --dump-json-metadata "$img" | grep -q "\"local\"" && [ ! -e "$tmpd/local/disk-r.pem" ]'
+# The skr token is still there and has no "local" member (parsed, not grepped:
+# a failing luksDump must not pass for "gone").
+check local-gone 'cryptsetup luksDump --dump-json-metadata "$img" | python3 -c "import json, sys
+t = [t for t in json.load(sys.stdin)[\"tokens\"].values() if t[\"type\"] == \"skr\"]
+assert len(t) == 1 and \"local\" not in t[0], t" && [ ! -e "$tmpd/local/disk-r.pem" ]'
 check local-keyslot-gone '[ "$(slots)" = "$slots0" ] && [ "$(nv_counters)" = "$nv0" ] && [ "$(pending)" = 0 ]'
 check local-gone-token-keyslots 'cryptsetup luksDump --dump-json-metadata "$img" | python3 -c "import json, sys
 t = [t for t in json.load(sys.stdin)[\"tokens\"].values() if t[\"type\"] == \"skr\"][0]
