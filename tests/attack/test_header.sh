@@ -108,6 +108,7 @@ nothing_taken unlock
 
 # The token plugin, as systemd-cryptsetup loads it (under the plugin lock, own_plugin).
 if [ -n "$installed_plugin" ]; then
+	vtpm_reboot || echo "FAIL vtpm-reboot"	# skr-unlock above measured its open (PCR 15)
 	expect plugin-releases-via-config 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
 	nothing_taken plugin
 	expect plugin-dump 0 "skr broker: *$RELEASE_URL \\(from $tmpd/client.json\\)" -- cryptsetup luksDump "$img"
@@ -129,6 +130,7 @@ nothing_taken status
 # skrctl reseal --commit (root, at every boot, skr-reseal-commit.service), in
 # the running system the initramfs left: the key's volume opened by an
 # attested release, then the handover (the boot gate, src/lib/gate.h).
+vtpm_reboot || echo "FAIL vtpm-reboot"	# a new boot: PCR 15 (the boot gate) back to zero
 gate_attested disk-1 || echo "FAIL gate-measure"
 "$SKRCTL" reseal --commit "$img" >"$out" 2>"$err"
 check reseal-commit-via-config 'grep -q "this boot matched set" "$err"' "$(cat "$err")"
@@ -167,6 +169,7 @@ python3 -c 'import json, sys; print(json.dumps({"type": "skr", "keyslots": ["1"]
 cryptsetup token remove --token-id 0 "$tmpd/hint.img" &&
 	cryptsetup token import "$tmpd/hint.img" --json-file "$tmpd/hint.json" --token-id 0 ||
 	echo "FAIL hint-token-import"
+vtpm_reboot || echo "FAIL vtpm-reboot"	# a new boot: PCR 15 (the boot gate) back to zero
 expect e-pcrs-only-a-hint 0 "checked .*hint.img with the key from $RELEASE_URL" -- \
 	setsid -w "$UNLOCK" --device "$tmpd/hint.img" --test-passphrase --no-prompt
 
@@ -206,6 +209,7 @@ printf '{"brokers": ["%s"], "ca": "%s", "colour": "red"}\n' "$RELEASE_URL" "$bdi
 expect config-unknown-field 2 'malformed: .*unknown field "colour"' -- "$SKRCTL" status "$img"
 cp "$tmpd/good.json" "$tmpd/client.json"
 # And with a good one again, the same header still opens only through it.
+vtpm_reboot || echo "FAIL vtpm-reboot"	# a new boot: PCR 15 (the boot gate) back to zero
 expect config-good-again 0 "with the key from $RELEASE_URL" -- setsid -w "$UNLOCK" --device "$img" --test-passphrase --no-prompt
 nothing_taken final
 [ "$fails" -eq 0 ]

@@ -29,6 +29,12 @@ export SKR_KMSG=$tmpd/kmsg SKR_CMDLINE=$tmpd/cmdline SKR_RUN_DIR=$tmpd/run SKR_G
 : > "$SKR_KMSG"
 : > "$SKR_CMDLINE"
 start_stack || exit 1
+# The client configuration (brokers, CA, TPM: never the header's).
+python3 - "$SKR_CONFIG" "$bdir/ca.pem" "$RELEASE_URL" "$TCTI" <<'PY' || ko client-config "cannot write it"
+import json, sys
+path, ca, url, tcti = sys.argv[1:5]
+open(path, "w").write(json.dumps({"brokers": [url], "ca": ca, "tcti": tcti}))
+PY
 
 # reboot: a new boot of the same vTPM (PCRs back to their initial values), a clean /run.
 reboot() {
@@ -95,9 +101,8 @@ token_json() {
 	python3 - "$bdir/ca.pem" "$RELEASE_URL" "$TCTI" <<'PY'
 import json, sys
 ca, url, tcti = sys.argv[1:4]
-print(json.dumps({"type": "skr", "keyslots": ["1"], "skr_version": 1, "key_id": "disk-1",
-                  "brokers": [url], "ca": open(ca).read(), "pcrs": [0, 7, 11], "timeout": 5,
-                  "tcti": tcti}))
+print(json.dumps({"type": "skr", "keyslots": ["1"], "skr_version": 2, "key_id": "disk-1",
+                  "pcrs": [0, 7, 11], "timeout": 5}))
 PY
 }
 img=$tmpd/disk.img

@@ -125,10 +125,15 @@ stop_vtpm() {
 # vtpm_reboot: a new boot of the running swtpm (same port, same state): a
 # TPM_Init through the control channel and TPM2_Startup(CLEAR), which reset
 # every PCR, PCR 15 (the boot gate) included.
+# A new boot also starts with an empty /run: the gate log and skr-unlock's
+# records (SKR_GATE_LOG, SKR_RUN_DIR) go too.
 vtpm_reboot() {
 	p=${TCTI##*port=}
 	swtpm_ioctl --tcp "127.0.0.1:$((p + 1))" -i >/dev/null 2>&1 || return 1
 	TPM2TOOLS_TCTI=$TCTI tpm2_startup -c >/dev/null 2>&1 || true
+	[ -n "${SKR_GATE_LOG:-}" ] && rm -f "$SKR_GATE_LOG"
+	[ -n "${SKR_RUN_DIR:-}" ] && [ -d "$SKR_RUN_DIR" ] && find "$SKR_RUN_DIR" -mindepth 1 -delete
+	return 0
 }
 
 # pcr_json PCR...: the vTPM's current sha256 values as {"sha256": {"N": "hex"}}.
