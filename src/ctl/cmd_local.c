@@ -57,22 +57,6 @@ struct local_args {
 	struct secret_text pass;	/* asked once, for the first token that needs it */
 };
 
-/* SKR_FAULT=STEP:fail makes STEP fail (test builds only), as in enroll.c. */
-static int fault(const char *step, struct skr_err *err)
-{
-#ifdef SKR_TEST_FAULTS
-	const char *f = getenv("SKR_FAULT");
-	size_t n = strlen(step);
-
-	if (f && !strncmp(f, step, n) && !strcmp(f + n, ":fail"))
-		return skr_fail(err, SKR_R_io, "fault injected at %s", step);
-#else
-	(void)step;
-	(void)err;
-#endif
-	return 0;
-}
-
 static int luks_fail(struct skr_err *err, int rc, const char *what)
 {
 	return skr_fail(err, SKR_R_luks_error, "%s: %s", what, strerror(-rc));
@@ -163,17 +147,17 @@ static int enable(struct crypt_device *cd, int id, struct skr_token *t, struct l
 	}
 	pending_id(t, record, sizeof(record));
 	pending = skr_enroll_pending_write(cd, record, &slot, 1, err);
-	if (pending < 0 || fault("local_after_pending", err) < 0)
+	if (pending < 0 || skr_enroll_fault("local_after_pending", err) < 0)
 		goto out;
 	if (add_keyslot(cd, a, &slot, secret, err) < 0)
 		goto out;
 	added = true;
-	if (fault("local_after_keyslot", err) < 0 ||
+	if (skr_enroll_fault("local_after_keyslot", err) < 0 ||
 	    skr_local_copy_enable(t, a->tcti, secret, LOCAL_SECRET_LEN, slot, err) < 0)
 		goto out;
 	sealed = true;
 	t->keyslots[t->n_keyslots++] = slot;
-	if (fault("local_after_seal", err) < 0 || write_token(cd, id, t, a->device, err) < 0)
+	if (skr_enroll_fault("local_after_seal", err) < 0 || write_token(cd, id, t, a->device, err) < 0)
 		goto out;
 	if (crypt_token_json_set(cd, pending, NULL) < 0)	/* committed: a stale record is harmless */
 		fprintf(stderr, "skrctl: %s: cannot remove the skr-pending record %d "

@@ -36,7 +36,7 @@
  * SKR_FAULT=STEP       the process dies at STEP with _exit(137), as kill -9;
  * SKR_FAULT=STEP:fail  STEP fails, and the normal undo runs.
  */
-static int fault(const char *step, struct skr_err *err)
+int skr_enroll_fault(const char *step, struct skr_err *err)
 {
 #ifdef SKR_TEST_FAULTS
 	const char *f = getenv("SKR_FAULT");
@@ -794,7 +794,7 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 		goto out;
 	registered = true;
 	pending = write_pending(cd, r->key_id, admins, n_admins, slots, 2, err);
-	if (pending < 0 || fault("after_pending", err) < 0)
+	if (pending < 0 || skr_enroll_fault("after_pending", err) < 0)
 		goto out;
 
 	/* 2. The key at the broker(s), with this machine's PCRs as the current set. */
@@ -810,19 +810,19 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 			created[i] = err->reason != SKR_R_key_exists;
 			goto out;
 		}
-		if (fault("after_broker_key", err) < 0)
+		if (skr_enroll_fault("after_broker_key", err) < 0)
 			goto out;
 		if (admin_add_refset(&o->admin, admins[i], r->key_id, &pcrs, err) < 0)
 			goto out;
 	}
-	if (fault("after_refset", err) < 0)
+	if (skr_enroll_fault("after_refset", err) < 0)
 		goto out;
 
 	/* 3. The keyslot, and proof that the secret opens it. */
 	if (add_slot(cd, slot, o, secret, SKR_ENROLL_SECRET_LEN, err) < 0)
 		goto out;
 	slot_added = true;
-	if (fault("after_keyslot", err) < 0)
+	if (skr_enroll_fault("after_keyslot", err) < 0)
 		goto out;
 	rc = crypt_activate_by_passphrase(cd, NULL, slot, (const char *)secret,
 					  SKR_ENROLL_SECRET_LEN, 0);
@@ -848,14 +848,14 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 			goto out;
 		rslot_added = true;
 		r->recovery_slot = rslot;
-		if (fault("after_recovery", err) < 0)
+		if (skr_enroll_fault("after_recovery", err) < 0)
 			goto out;
 	}
 
 	/* 5. The broker would release the key to this boot (its dry run: no release here). */
 	if (!o->no_verify && verify_check(o, r->key_id, mask, err) < 0)
 		goto out;
-	if (fault("after_verify", err) < 0)
+	if (skr_enroll_fault("after_verify", err) < 0)
 		goto out;
 
 	/* 6. Commit: the skr token; then the pending record goes. */
@@ -876,7 +876,7 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 		token = -1;
 		goto out;
 	}
-	if (fault("after_token", err) < 0)
+	if (skr_enroll_fault("after_token", err) < 0)
 		goto out;
 	r->token = token;
 	rc = crypt_token_json_set(cd, pending, NULL);
@@ -961,7 +961,7 @@ static int unenroll_one(struct crypt_device *cd, int t, const struct skr_admin *
 		crypt_token_json_set(cd, pending, NULL);
 		return luks_fail(err, rc, "cannot remove the skr token");
 	}
-	if (fault("unenroll_after_token", err) < 0)
+	if (skr_enroll_fault("unenroll_after_token", err) < 0)
 		return -1;
 	/* Enroll's slots carry the minimal PBKDF; a slot assigned by hand is left alone. */
 	return repair_pending(cd, pending, a, err);

@@ -161,6 +161,13 @@ int skr_enroll_pending_write(struct crypt_device *cd, const char *record_id, con
 int skr_check_this_boot(const struct skr_release_opts *ro, json_object **answer,
 			struct skr_err *err);
 
+/*
+ * Test builds (-DSKR_TEST_FAULTS) only: SKR_FAULT=STEP kills the process
+ * (exit 137) at STEP, SKR_FAULT=STEP:fail makes STEP fail with io.  A no-op
+ * returning 0 otherwise.  Used by enroll and local-copy.
+ */
+int skr_enroll_fault(const char *step, struct skr_err *err);
+
 /* The recovery key's text for 16 bytes (out: SKR_RECOVERY_KEY_LEN + 1). */
 void skr_recovery_key_format(const uint8_t in[SKR_RECOVERY_KEY_BYTES],
 			     char out[SKR_RECOVERY_KEY_LEN + 1]);

@@ -106,6 +106,19 @@ static int pre_gate(const struct skr_token *t, struct skr_err *err)
 			t->key_id);
 }
 
+/* Deletes the revocation counter; one already gone is fine. */
+static int delete_counter(const char *tcti, uint32_t nv_index, struct skr_err *err)
+{
+	_cleanup_tpm_ struct skr_tpm *tpm = NULL;
+
+	if (skr_tpm_open(tcti, &tpm, err) < 0)
+		return -1;
+	if (skr_local_counter_delete(tpm, nv_index, err) < 0 && err->reason != SKR_R_tpm_nv_undefined)
+		return -1;
+	skr_err_clear(err);
+	return 0;
+}
+
 /*
  * A pre-gate copy's policies would unseal after any open, and only its
  * counter revokes them in the TPM: commit (run at every boot) deletes it,
@@ -114,14 +127,8 @@ static int pre_gate(const struct skr_token *t, struct skr_err *err)
  */
 static int revoke_pre_gate(struct skr_token *t, const char *tcti, struct skr_err *err)
 {
-	_cleanup_tpm_ struct skr_tpm *tpm = NULL;
-
-	if (skr_tpm_open(tcti, &tpm, err) < 0)
+	if (delete_counter(tcti, t->local->nv_index, err) < 0)
 		return -1;
-	if (skr_local_counter_delete(tpm, t->local->nv_index, err) < 0 &&
-	    err->reason != SKR_R_tpm_nv_undefined)
-		return -1;
-	skr_err_clear(err);
 	return skr_fail(err, SKR_R_local_policy_mismatch,
 			"the local copy of key %s was made before the boot gate: its counter at "
 			"0x%08x is deleted, so none of its policies unseals any more; re-create it "
@@ -253,18 +260,13 @@ int skr_local_copy_commit(struct skr_token *t, const char *tcti, bool *changed,
 
 int skr_local_copy_disable(struct skr_token *t, const char *tcti, struct skr_err *err)
 {
-	_cleanup_tpm_ struct skr_tpm *tpm = NULL;
 	char path[4096];
 	size_t i, n;
 
 	if (!t->local)
 		return skr_fail(err, SKR_R_usage, "key %s has no local copy", t->key_id);
-	if (skr_tpm_open(tcti, &tpm, err) < 0)
+	if (delete_counter(tcti, t->local->nv_index, err) < 0)
 		return -1;
-	if (skr_local_counter_delete(tpm, t->local->nv_index, err) < 0 &&
-	    err->reason != SKR_R_tpm_nv_undefined)
-		return -1;
-	skr_err_clear(err);
 	skr_local_copy_key_path(t->key_id, path, sizeof(path));
 	unlink(path);
 	for (i = 0, n = 0; i < t->n_keyslots; i++)
