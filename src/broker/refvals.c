@@ -288,7 +288,18 @@ void skr_broker_refvals(struct skr_broker *b, const char *op, json_object *req,
 		resp->body = r.answer;
 		r.answer = NULL;
 	}
-	skr_broker_audit(b, r.a.key_id, client, ops[i].action, &err, body_sha256);
+	/* No audit row, no success: the client is told the call failed (500
+	 * audit_failed; skr_broker_audit counts and logs it).  A change the
+	 * store already made stays, and is visible to the operator in the sets. */
+	if (skr_broker_audit(b, r.a.key_id, client, ops[i].action, &err, body_sha256) < 0 &&
+	    resp->status == 200) {
+		struct skr_err failed = { 0 };
+
+		json_object_put(resp->body);
+		resp->body = NULL;
+		skr_fail(&failed, SKR_R_audit_failed, "the audit row could not be written");
+		skr_response_error(resp, 500, "internal error", &failed);
+	}
 	json_object_put(r.answer);
 	free(r.predicted);
 	skr_attested_free(&r.a);
