@@ -351,9 +351,11 @@ def main():
                 step("auto", scenario_auto, r)
                 step("baseline", scenario_baseline, r)
             step("dracut", scenario_dracut)
+            # swap before upgrade: it needs the enrolled key's token on the
+            # disk and the booted kernel's sets, which upgrade replaces.
+            step("swap", scenario_swap)
             step("refusal", scenario_refusal)
             step("upgrade", scenario_upgrade)
-            step("swap", scenario_swap)
             step("broker-down", scenario_broker_down)
     print(f"e2e: {passed} passed, {failed} failed", flush=True)
     if a.results and not failed:
