@@ -61,11 +61,13 @@ PY
 # sets: the key's reference sets as "id:state:label" lines.
 sets() {
 	admin GET /v1/keys/disk-r/refsets >/dev/null
+	[ "$http_status" = 200 ] || return 1
 	python3 -c 'import json, sys
 for s in json.load(open(sys.argv[1])): print("%s:%s:%s" % (s["id"], s["state"], s["label"]))' "$tmpd/admin.out"
 }
 state_of() { sets | awk -F: -v l="$1" '$3 == l { print $2 }' | tail -1; }
-count() { sets | grep -c ":$1:" ; }
+# count STATE: how many sets are in STATE; "read-failed" when the list cannot be read.
+count() { l=$(sets) || { echo read-failed; return 1; }; printf '%s\n' "$l" | grep -c ":$1:"; }
 
 set_reseal_policy() { # true|false
 	admin GET /v1/keys/disk-r >/dev/null
@@ -226,9 +228,14 @@ unlock() { SKR_KMSG=$tmpd/kmsg "$BUILD/skr-unlock" --device "$img" --name root \
 # pending: skr-pending records in the header.
 slots() { cryptsetup luksDump --dump-json-metadata "$img" | python3 -c 'import json, sys
 print(" ".join(sorted(json.load(sys.stdin)["keyslots"])))'; }
-nv_counters() { TPM2TOOLS_TCTI=$TCTI tpm2_getcap handles-nv-index | grep -ci '0x10053[45]'; }
-pending() { cryptsetup luksDump --dump-json-metadata "$img" | grep -c skr-pending; }
+# Each prints "read-failed" (never a count) when its source cannot be read:
+# a failed read must not pass for "0 left".
+nv_counters() { c=$(TPM2TOOLS_TCTI=$TCTI tpm2_getcap handles-nv-index) || { echo read-failed; return 1; }
+	printf '%s\n' "$c" | grep -ci '0x10053[45]'; }
+pending() { d=$(cryptsetup luksDump --dump-json-metadata "$img") || { echo read-failed; return 1; }
+	printf '%s\n' "$d" | grep -c skr-pending; }
 slots0=$(slots) nv0=$(nv_counters)
+check local-baseline-read '[ -n "$slots0" ] && echo "$nv0" | grep -Eqx "[0-9]+"' 'echo "slots [$slots0] counters [$nv0]"'
 # A local copy needs an existing passphrase now: it gets a keyslot of its own.
 expect local-enable-no-terminal 2 'no terminal to ask for the passphrase' -- \
 	setsid -w "$SKRCTL" local-copy "$img" --tcti "$TCTI"
