@@ -288,14 +288,19 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 	if (!strcmp(method, "GET") && !strcmp(url, "/metrics")) {
 		struct skr_chain_cache *cc = &l->broker->chain_cache;
 		struct skr_metrics_cache stats;
+		struct skr_store_durability durability;
+		struct skr_err err = { 0 };
 		_cleanup_free_ char *text = NULL;
+		bool have_durability;
 
 		pthread_mutex_lock(&cc->lock);
 		stats.hits = cc->hits;
 		stats.misses = cc->misses;
 		stats.entries = cc->count;
 		pthread_mutex_unlock(&cc->lock);
-		text = skr_metrics_render(&l->broker->metrics, &stats);
+		have_durability = skr_store_durability(l->broker->store, &durability, &err) == 0;
+		text = skr_metrics_render(&l->broker->metrics, &stats,
+					  have_durability ? &durability : NULL);
 
 		return send_text(c, 200, "text/plain; version=0.0.4", text ? text : "");
 	}

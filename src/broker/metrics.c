@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "metrics.h"
 
+#include "store.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -24,7 +26,8 @@ void skr_metrics_release(struct skr_metrics *m, enum skr_reason outcome, double 
 	atomic_fetch_add(&m->latency_sum_us, (unsigned long long)(seconds * 1e6));
 }
 
-char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_cache *cache)
+char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_cache *cache,
+			 const struct skr_store_durability *store)
 {
 	unsigned long cumulative = 0;
 	char *text = NULL;
@@ -74,6 +77,15 @@ char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_c
 	fprintf(f, "skr_release_seconds_bucket{le=\"+Inf\"} %lu\n", atomic_load(&m->latency_count));
 	fprintf(f, "skr_release_seconds_sum %.6f\nskr_release_seconds_count %lu\n",
 		(double)atomic_load(&m->latency_sum_us) / 1e6, atomic_load(&m->latency_count));
+	if (store) {
+		fprintf(f, "# HELP skr_store_synchronous SQLite synchronous setting on the store's "
+			   "connection (2 = FULL: every commit fsynced).\n"
+			   "# TYPE skr_store_synchronous gauge\nskr_store_synchronous %d\n",
+			store->synchronous);
+		fprintf(f, "# HELP skr_store_journal_mode SQLite journal mode on the store's "
+			   "connection.\n# TYPE skr_store_journal_mode gauge\n"
+			   "skr_store_journal_mode{mode=\"%s\"} 1\n", store->journal_mode);
+	}
 	fclose(f);
 	return text;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Prometheus counters of the broker: releases by verdict and reason, latency,
- * VCEK cache use, audit write failures, unauthorized admin requests.
+ * VCEK cache use, audit write failures, unauthorized admin requests; gauges of
+ * the store's durability settings.
  */
 #ifndef SKR_METRICS_H
 #define SKR_METRICS_H
@@ -32,8 +33,14 @@ struct skr_metrics_cache {
 	size_t entries;
 };
 
+struct skr_store_durability;
+
 void skr_metrics_release(struct skr_metrics *m, enum skr_reason outcome, double seconds);
-/* The text exposition format; caller frees. */
-char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_cache *cache);
+/* The text exposition format; caller frees.  store: the store's durability
+ * settings as read on its own connection (gauges skr_store_synchronous and
+ * skr_store_journal_mode), or NULL when they could not be read (both gauges
+ * then absent, and a check on them fails). */
+char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_cache *cache,
+			 const struct skr_store_durability *store);
 
 #endif

@@ -1641,6 +1641,34 @@ int skr_store_version(struct skr_store *s, struct skr_store_version *v, struct s
 	return rc;
 }
 
+int skr_store_durability(struct skr_store *s, struct skr_store_durability *d,
+			 struct skr_err *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *sync = NULL;
+	_cleanup_stmt_ sqlite3_stmt *journal = NULL;
+	const unsigned char *mode;
+	int rc = -1;
+
+	memset(d, 0, sizeof(*d));
+	store_lock(s);
+	if (prepare(s, "PRAGMA synchronous", &sync, err) < 0 ||
+	    step_row(s, sync, "cannot read synchronous", err) != 1 ||
+	    prepare(s, "PRAGMA journal_mode", &journal, err) < 0 ||
+	    step_row(s, journal, "cannot read journal_mode", err) != 1)
+		goto out;
+	d->synchronous = sqlite3_column_int(sync, 0);
+	mode = sqlite3_column_text(journal, 0);
+	snprintf(d->journal_mode, sizeof(d->journal_mode), "%s", mode ? (const char *)mode : "");
+	rc = 0;
+out:
+	/* Reset under the lock: the cached statements are shared. */
+	stmt_freep(&sync);
+	stmt_freep(&journal);
+	sync = journal = NULL;
+	store_unlock(s);
+	return rc;
+}
+
 /* ---- Used nonces -------------------------------------------------------- */
 
 /* Expired nonces are deleted every this many uses (and at open, by the caller's first use). */

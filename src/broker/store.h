@@ -165,6 +165,21 @@ struct skr_store_version {
 
 int skr_store_version(struct skr_store *s, struct skr_store_version *v, struct skr_err *err);
 
+/*
+ * The durability settings as SQLite reports them now on the store's own
+ * connection (both pragmas are per connection, so no other connection can
+ * observe them): synchronous 2 is FULL (every commit fsynced), journal_mode
+ * "wal".  Read on each call, not remembered from open: the unit test and the
+ * broker's /metrics see what the broker really runs with.
+ */
+struct skr_store_durability {
+	int synchronous;
+	char journal_mode[16];
+};
+
+int skr_store_durability(struct skr_store *s, struct skr_store_durability *d,
+			 struct skr_err *err);
+
 struct skr_audit_entry {
 	const char *key_id;		/* may be NULL */
 	const char *client;		/* client address */

@@ -43,10 +43,19 @@ expect fa-options-debug-allowed 0 'valid' -- $SKRCTL snp verify "$d/report.bin" 
 # An index defined but never written, then no index at all.
 expect fa-define-only 0 'NOT written' -- "$FA" --tcti "$SWTPM_TCTI" --out "$d" --define-only
 expect fa-define-only-public 0 '0x1400001:' -- tpm2_nvreadpublic 0x1400001
-expect fa-define-only-unwritten 1 -- sh -c 'tpm2_nvreadpublic 0x1400001 | grep -q written'
-expect fa-define-only-read-fails 0 -- sh -c '! tpm2_nvread -C o -o "$1" 0x1400001' - "$tmpd/nv2.bin"
+# Defined (its public area reads) but without the written attribute; a read
+# fails for that reason (TPM_RC_NV_UNINITIALIZED), not for any other.
+expect fa-define-only-unwritten 0 -- python3 -c 'import subprocess, sys
+p = subprocess.run(["tpm2_nvreadpublic", "0x1400001"], capture_output=True, text=True)
+lines = p.stdout.splitlines()
+at = [i for i, l in enumerate(lines) if l.strip() == "attributes:"]
+attrs = lines[at[0] + 1].split("friendly:")[1].strip().split("|") if at and "friendly:" in lines[at[0] + 1] else []
+print(attrs)
+sys.exit(not (p.returncode == 0 and "ownerread" in attrs and "written" not in attrs))'
+expect fa-define-only-read-fails 1 'NV_UNINITIALIZED|0x14[aA]' -- tpm2_nvread -C o -o "$tmpd/nv2.bin" 0x1400001
 expect fa-no-hcl 0 'not in NV' -- "$FA" --tcti "$SWTPM_TCTI" --out "$d" --no-hcl
-expect fa-no-hcl-gone 1 -- sh -c 'tpm2_nvreadpublic | grep -q 0x1400001'
+# The NV index list reads, and the HCL index is not in it.
+expect fa-no-hcl-gone 0 -- sh -c 'l=$(tpm2_nvreadpublic) || exit 2; ! printf "%s\n" "$l" | grep -q 0x1400001'
 
 # Usage and an unreachable TPM.
 expect fa-usage-no-out 2 'usage' -- "$FA" --tcti "$SWTPM_TCTI"
@@ -56,6 +65,6 @@ port=$SWTPM_PORT pid=$SWTPM_PID
 stop_swtpm
 expect fa-unreachable 1 'tpm_unavailable.*swtpm:host=127.0.0.1' -- \
 	"$FA" --tcti "swtpm:host=127.0.0.1,port=$port" --out "$d"
-expect fa-swtpm-stopped 1 -- kill -0 "$pid"
+expect fa-swtpm-stopped 1 'No such process' -- kill -0 "$pid"
 
 [ "$fails" -eq 0 ]

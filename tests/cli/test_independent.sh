@@ -91,6 +91,7 @@ if python3 "$replay" "$arch" --insert-locality 3 "$tmpd/loc3.bin" &&
 	if python3 - "$tmpd/py.json" "$tmpd/py0.json" <<'EOF'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a and set(a) == set(b), (list(a), list(b))
 assert all(a[k]["0"] != b[k]["0"] for k in a), "PCR 0 did not change"
 assert all({p: v for p, v in a[k].items() if p != "0"} == {p: v for p, v in b[k].items() if p != "0"} for k in a)
 EOF

@@ -61,6 +61,12 @@ grep -q 'skr_releases_total{verdict="allow",reason="ok"} 2' "$tmpd/metrics" &&
 	grep -q 'skr_releases_total{verdict="deny",reason="pcr_mismatch"} 1' "$tmpd/metrics" &&
 	grep -q 'skr_chain_cache_total{result="hit"} [1-9]' "$tmpd/metrics" &&
 	echo "PASS metrics" || echo "FAIL metrics: $(head -c 600 "$tmpd/metrics")"
+# The running broker's own store connection (the pragmas are per connection):
+# every commit fsynced (synchronous 2 = FULL), write-ahead log.
+grep -qx 'skr_store_synchronous 2' "$tmpd/metrics" && echo "PASS metrics-store-synchronous-full" ||
+	echo "FAIL metrics-store-synchronous-full: $(grep skr_store "$tmpd/metrics" || echo 'no skr_store_synchronous gauge')"
+grep -qx 'skr_store_journal_mode{mode="wal"} 1' "$tmpd/metrics" && echo "PASS metrics-store-journal-wal" ||
+	echo "FAIL metrics-store-journal-wal: $(grep skr_store "$tmpd/metrics" || echo 'no skr_store_journal_mode gauge')"
 
 # A crash (kill -9) loses no key and no audit row.
 rows_before=$(admin GET "/v1/audit?limit=1000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')

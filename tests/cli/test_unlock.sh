@@ -191,19 +191,79 @@ if [ -n "$installed_plugin" ]; then
 fi
 
 # A blackhole broker (accepts, never answers): rd.skr.timeout=2 bounds the wait.
-python3 -c 'import socket, sys, time
+# It appends one line per event to hole.log (reopened for each, so the file
+# can be emptied between cases): "accept T" and, when the client hangs up,
+# "close T held=S" (T: wall clock seconds, S: how long it held that connection).
+python3 -c 'import select, socket, sys, time
+log = sys.argv[1]
+def note(line):
+    with open(log, "a") as f:
+        f.write(line + "\n")
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
 print(s.getsockname()[1], flush=True)
-conns = []
+conns = {}
 while True:
-    c, _ = s.accept(); conns.append(c)' > "$tmpd/hole.port" &
+    r, _, _ = select.select([s] + list(conns), [], [])
+    for c in r:
+        if c is s:
+            c, _ = s.accept(); conns[c] = time.time(); note("accept %.3f" % conns[c])
+            continue
+        try:
+            data = c.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            now = time.time()
+            note("close %.3f held=%.3f" % (now, now - conns.pop(c))); c.close()' "$tmpd/hole.log" > "$tmpd/hole.port" &
 hole_pid=$!
+: > "$tmpd/hole.log"
 i=0; while [ ! -s "$tmpd/hole.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if grep -Eqx '[0-9]+' "$tmpd/hole.port" && kill -0 "$hole_pid" 2>/dev/null; then
+	echo "PASS blackhole-listening"
+else
+	echo "FAIL blackhole-listening: no port after 5 s: $(cat "$tmpd/hole.port")"
+fi
 HOLE_URL=https://127.0.0.1:$(cat "$tmpd/hole.port")
+
+# hole_held NAME MIN MAX: the blackhole accepted at least one connection since
+# hole.log was emptied, the client hung up on every one, and the connections
+# kept it busy (first accept to last hang-up) between MIN and MAX seconds
+# (python expressions of the deadline).  The span, not one connection: the
+# client may retry within its time, and all of it counts against the deadline.
+hole_held() {
+	msg=$(python3 - "$tmpd/hole.log" "$2" "$3" <<'PY'
+import sys
+ev = [l.split() for l in open(sys.argv[1]).read().splitlines()]
+acc = [float(e[1]) for e in ev if e[0] == "accept"]
+close = [float(e[1]) for e in ev if e[0] == "close"]
+held = [e[2] for e in ev if e[0] == "close"]
+lo, hi = eval(sys.argv[2]), eval(sys.argv[3])
+span = max(close) - min(acc) if acc and close else 0.0
+ok = len(acc) >= 1 and len(close) == len(acc) and lo <= span <= hi
+print("%d accepted, %d closed by the client (%s), busy %.2f s, wanted %.2f..%.2f s"
+      % (len(acc), len(close), " ".join(held), span, lo, hi))
+sys.exit(0 if ok else 1)
+PY
+)
+	if [ $? -eq 0 ]; then echo "PASS $1 ($msg)"; else echo "FAIL $1: $msg"; fi
+}
 cp "$img" "$tmpd/hole.img"
-cryptsetup token remove --token-id 0 "$tmpd/hole.img" 2>/dev/null
+expect hole-token-removed 0 -- cryptsetup token remove --token-id 0 "$tmpd/hole.img"
 token_json 't["timeout"] = 30; t["key_id"] = "disk-dead"' > "$tmpd/hole.json"
-cryptsetup token import "$tmpd/hole.img" --json-file "$tmpd/hole.json" --token-id 0 >/dev/null 2>&1
+expect hole-token-import 0 -- cryptsetup token import "$tmpd/hole.img" --json-file "$tmpd/hole.json" --token-id 0
+# token_in_header NAME IMAGE ID KEY_ID: token ID of IMAGE is an skr token for KEY_ID.
+token_in_header() {
+	if cryptsetup token export --token-id "$3" "$2" > "$tmpd/token.out" 2>"$err" &&
+		python3 -c 'import json, sys
+t = json.load(open(sys.argv[1]))
+sys.exit(not (t.get("type") == "skr" and t.get("key_id") == sys.argv[2] and t.get("keyslots") == ["1"]))' \
+			"$tmpd/token.out" "$4"; then
+		echo "PASS $1"
+	else
+		echo "FAIL $1: token $3 of $2: $(cat "$tmpd/token.out" "$err" | head -c 400)"
+	fi
+}
+token_in_header hole-token-in-header "$tmpd/hole.img" 0 disk-dead
 # The dead token's key is asked at the blackhole (a per-key override of the configuration).
 client_json "$tmpd/client.json.new" "$RELEASE_URL" "c['keys'] = {'disk-dead': {'brokers': ['$HOLE_URL']}}"
 mv "$tmpd/client.json.new" "$tmpd/client.json"
@@ -212,25 +272,52 @@ img_saved=$img img=$tmpd/hole.img
 pty_unlock blackhole-timeout 3 0 "$PASS" -- --test-passphrase
 img=$img_saved
 : > "$SKR_CMDLINE"
-kill "$hole_pid" 2>/dev/null; wait "$hole_pid" 2>/dev/null; hole_pid=
+pty_has blackhole-asked "asking $HOLE_URL for the key of"
+# The prompt waited for the deadline (2 s): not at once, as with no skr token.
+case "$res" in prompt_after=*)
+	python3 -c 'import sys; sys.exit(not 0.75 * 2 <= float(sys.argv[1]) <= 2 + 1)' \
+		"$(echo "$res" | sed 's/^prompt_after=\([0-9.]*\).*/\1/')" &&
+		echo "PASS blackhole-prompt-after-deadline ($res)" ||
+		echo "FAIL blackhole-prompt-after-deadline: $res, wanted the prompt 1.5..3 s in" ;;
+*) echo "FAIL blackhole-prompt-after-deadline: $res" ;;
+esac
+# The blackhole was contacted and held the connection until skr-unlock gave up
+# (most of the 2 s: the quote before the request takes some of it).
+hole_held blackhole-held-connection '2 * 0.5' '2 * 1.25'
 
 start_broker "$bdir" >/dev/null 2>&1
 
-# Two tokens, the first one's broker dead: each token gets its share of the
-# deadline, so the live second one still opens in time.  (PCR 7 was extended
-# above: approve the state it is in now.)
+# Two tokens, the first one's broker the blackhole (still listening): each
+# token gets its share of the deadline, so the live second one still opens in
+# time.  (PCR 7 was extended above: approve the state it is in now.)
 admin POST /v1/keys/disk-1/refsets "{\"label\": \"boot-2\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
 vtpm_reboot || echo "FAIL vtpm-reboot"	# PCR 15 back to zero (and PCR 7 to boot-1's)
 token_json > "$tmpd/live.json"
 # The restarted broker listens on another port: the configuration follows it.
 client_json "$tmpd/client.json.new" "$RELEASE_URL" "c['keys'] = {'disk-dead': {'brokers': ['$HOLE_URL']}}"
 mv "$tmpd/client.json.new" "$tmpd/client.json"
-cryptsetup token import "$tmpd/hole.img" --json-file "$tmpd/live.json" --token-id 1 >/dev/null 2>&1
-echo 'rd.skr.timeout=6' > "$SKR_CMDLINE"
+expect live-token-import 0 -- cryptsetup token import "$tmpd/hole.img" --json-file "$tmpd/live.json" --token-id 1
+token_in_header live-token-in-header "$tmpd/hole.img" 1 disk-1
+DEADLINE=6
+echo "rd.skr.timeout=$DEADLINE" > "$SKR_CMDLINE"
+: > "$tmpd/hole.log"
 img_saved=$img img=$tmpd/hole.img
+t0=$(date +%s.%N)
 run_unlock two-tokens-dead-first 0 "checked .* with the key from $RELEASE_URL" --test-passphrase
+t1=$(date +%s.%N)
 img=$img_saved
 : > "$SKR_CMDLINE"
+# The dead token was tried first, at the blackhole, and gave up on its own.
+grep -q "asking $HOLE_URL for the key of" "$err" && grep -q "no answer from $HOLE_URL" "$err" &&
+	echo "PASS two-tokens-dead-asked-first" || echo "FAIL two-tokens-dead-asked-first: $(head -c 600 "$err")"
+# Opened via the live token within the deadline.
+python3 -c 'import sys; t = float(sys.argv[2]) - float(sys.argv[1]); print("%.2f s" % t); sys.exit(not t <= float(sys.argv[3]))' \
+	"$t0" "$t1" "$DEADLINE" > "$tmpd/took" && echo "PASS two-tokens-within-deadline ($(cat "$tmpd/took") of $DEADLINE)" ||
+	echo "FAIL two-tokens-within-deadline: took $(cat "$tmpd/took"), deadline $DEADLINE s"
+# The dead first token held the blackhole for about its fair share (half the
+# deadline): not the whole deadline, and not given up early.
+hole_held two-tokens-dead-fair-share "$DEADLINE / 2 * 0.6" "$DEADLINE / 2 * 1.15"
+kill "$hole_pid" 2>/dev/null; wait "$hole_pid" 2>/dev/null; hole_pid=
 
 # TPM gone: the prompt comes without waiting out the deadline; the passphrase
 # opens, but an open that cannot be measured into PCR 15 is not kept.

@@ -1313,6 +1313,24 @@ static void threads_share_one_store(void **state)
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), THREADS * PER_THREAD);
 }
 
+/* Durability as the broker runs it: synchronous and journal_mode are per
+ * connection, so they are read on the store's own connection (the one
+ * skr_store_open gives the broker), on a new database and on reopen. */
+static void durability_full_and_wal(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store_durability d;
+	struct skr_err err = { 0 };
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		assert_ok(skr_store_durability(f->s, &d, &err), err);
+		assert_int_equal(d.synchronous, 2);	/* FULL: every commit fsynced */
+		assert_string_equal(d.journal_mode, "wal");
+		reopen(f);
+	}
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1346,6 +1364,7 @@ int main(void)
 		T(not_a_database_refused),
 		T(kill_9_after_commit_keeps_the_data),
 		T(threads_share_one_store),
+		T(durability_full_and_wal),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
