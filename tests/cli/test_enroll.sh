@@ -170,6 +170,7 @@ expect enroll-help-weak-binding 2 '--weak-binding' -- $SKRCTL enroll --help
 SKR_FAULT=after_pending $ENR --key-id probe >/dev/null 2>&1
 if [ $? -ne 137 ]; then
 	echo "FAIL fault-injection: $SKRCTL is not a test build (make check builds one with -DSKR_TEST_FAULTS): its 70 checks did not run"
+	fails=$((fails + 1))
 	$SKRCTL unenroll "$img" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL" >/dev/null 2>&1
 else
 	$SKRCTL unenroll "$img" --reconcile --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" >/dev/null 2>&1
