@@ -267,6 +267,14 @@ if [ -z "${SKR_PKG_NO_NSPAWN:-}" ] && command -v systemd-nspawn >/dev/null; then
 	done
 	t "skr-broker.service is active ($how)" sh -c '[ "$(nsenter -t "$1" -a systemctl is-active \
 		skr-broker.service)" = active ]' sh "${ns_pid:-0}"
+	# Active means started (Type=simple), not yet listening: wait for the
+	# release listener as the other way does, at most 10 s.
+	i=0
+	until [ $i -ge 50 ] || [ -z "$ns_pid" ] || nsenter -t "$ns_pid" -n curl -s -o /dev/null \
+		--cacert "$work/ca.pem" https://127.0.0.1:8443/healthz; do
+		sleep 0.2
+		i=$((i + 1))
+	done
 	main_pid=$(ns systemctl show -p MainPID --value skr-broker.service 2>/dev/null)
 	status_text=$(ns cat "/proc/${main_pid:-0}/status" 2>/dev/null)
 	stop_broker() { ns systemctl stop skr-broker.service && ns systemctl is-failed -q skr-broker.service
