@@ -417,6 +417,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
  */
 #define REFUSAL_LOG_INTERVAL 10
 
+/* libmicrohttpd's format and arguments (MHD_LogCallback): printf-checked. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct skr_listener *l = cls;
