@@ -11,6 +11,8 @@
 #   make package-test  build the .debs/RPMs, install into a Debian 12 root; needs root
 #   make clean
 
+.DEFAULT_GOAL := all
+
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 SBINDIR    ?= $(PREFIX)/sbin
@@ -31,33 +33,75 @@ NPROC      ?= $(shell nproc 2>/dev/null || echo 2)
 # Where libcryptsetup loads token plugins from (compiled into it; cryptsetup --help says).
 CRYPTSETUP_TOKEN_DIR ?= $(or $(shell cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$$/\1/p'),/lib/x86_64-linux-gnu/cryptsetup)
 
-PKGS := libcryptsetup tss2-esys tss2-mu tss2-rc tss2-tctildr openssl libcurl json-c sqlite3 libmicrohttpd
+# What each part of the tree needs (pkg-config packages).  A program links
+# the packages of the folders it is built from and nothing else, so that the
+# initramfs never carries the broker's libraries nor the broker the TPM's;
+# tools/check-links.sh enforces it on every build (make check runs it).
+PKGS_common  := openssl json-c
+PKGS_verify  := $(PKGS_common) tss2-mu
+PKGS_vm      := $(PKGS_verify) tss2-esys tss2-rc tss2-tctildr libcurl
+PKGS_luks    := $(PKGS_vm) libcryptsetup
+PKGS_predict := $(PKGS_common)
+PKGS_broker  := $(PKGS_verify) sqlite3 libmicrohttpd
+PKGS_unlock  := $(PKGS_luks)
+PKGS_token   := $(PKGS_luks)
+PKGS_ctl     := $(sort $(PKGS_luks) $(PKGS_predict))
+PKGS_all     := $(sort $(PKGS_ctl) $(PKGS_broker))
 # Quiet when the libraries are not installed yet: `make check` installs them
 # first (tools/deps.sh) and then builds in a sub-make that sees them.
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(PKGS_$(1)) 2>/dev/null)
+pkg_libs   = $(shell $(PKG_CONFIG) --libs $(PKGS_$(1)) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DSKR_VERSION='"$(VERSION)"' -fstack-protector-strong -fPIC $(WARN) \
-	-Isrc/lib -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
-ALL_LDFLAGS := $(LDFLAGS)
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -DSKR_VERSION='"$(VERSION)"' -fstack-protector-strong -fPIC $(WARN) \
+	-Isrc -I$(BUILD)/gen $(CFLAGS)
+# Each folder compiles against the headers of its own packages only.
+ALL_CFLAGS = $(BASE_CFLAGS) $(call pkg_cflags,$(or $(FOLDER),all))
+# Debian's gcc turns --as-needed off under -fsanitize: it is given explicitly,
+# and the per-program package lists keep the NEEDED entries right without it.
+ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
 
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ALL_CFLAGS += $(SAN_FLAGS) -O1 -DSKR_TEST_FAULTS
+BASE_CFLAGS += $(SAN_FLAGS) -O1 -DSKR_TEST_FAULTS
 ALL_LDFLAGS += $(SAN_FLAGS)
 endif
 ifeq ($(FUZZ),1)
-ALL_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DSKR_FUZZING
+BASE_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DSKR_FUZZING
 endif
 
-LIB_SRC  := $(wildcard src/lib/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/amd_roots.o
+# One static library per concern (src/<folder>); see docs/DESIGN.md, "Layout".
+LIB_FOLDERS := common verify vm luks predict broker
+define lib_template
+$(1)_SRC := $$(filter-out src/broker/main.c,$$(wildcard src/$(1)/*.c))
+$(1)_OBJ := $$($(1)_SRC:%.c=$$(BUILD)/%.o)
+$$(BUILD)/libskr-$(1).a: $$($(1)_OBJ) $$(if $$(filter verify,$(1)),$$(BUILD)/gen/amd_roots.o)
+	rm -f $$@
+	ar rcs $$@ $$^
+$$(BUILD)/src/$(1)/%.o: FOLDER := $(1)
+endef
+$(foreach f,$(LIB_FOLDERS),$(eval $(call lib_template,$(f))))
+$(BUILD)/src/ctl/%.o: FOLDER := ctl
+$(BUILD)/src/unlock/%.o: FOLDER := unlock
+$(BUILD)/src/token/%.o: FOLDER := token
+$(BUILD)/gen/%.o: FOLDER := verify
+
+# The libraries each program is built from, dependents first.
+LIBS_unlock := luks vm verify common
+LIBS_token  := luks vm verify common
+LIBS_ctl    := luks predict vm verify common
+LIBS_broker := broker verify common
+LIBS_all    := broker luks predict vm verify common
+libs_of = $(foreach l,$(LIBS_$(1)),$(BUILD)/libskr-$(l).a)
+
 CTL_SRC  := $(wildcard src/ctl/*.c)
 CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o)
-BROKER_LIB_SRC := $(filter-out src/broker/main.c,$(wildcard src/broker/*.c))
-BROKER_LIB_OBJ := $(BROKER_LIB_SRC:%.c=$(BUILD)/%.o)
+UNLOCK_SRC := $(wildcard src/unlock/*.c)
+UNLOCK_OBJ := $(UNLOCK_SRC:%.c=$(BUILD)/%.o)
+TOKEN_SRC := $(wildcard src/token/*.c)
+TOKEN_OBJ := $(TOKEN_SRC:%.c=$(BUILD)/%.o)
+TOKEN_SO := $(BUILD)/libcryptsetup-token-skr.so
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
@@ -68,18 +112,16 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-UNLOCK_SRC := $(wildcard src/unlock/*.c)
-UNLOCK_OBJ := $(UNLOCK_SRC:%.c=$(BUILD)/%.o)
-TOKEN_SRC := $(wildcard src/token/*.c)
-TOKEN_OBJ := $(TOKEN_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/unlock/words.o $(BUILD)/src/unlock/cmdline.o
-TOKEN_SO := $(BUILD)/libcryptsetup-token-skr.so
-AMD_PEMS := $(sort $(wildcard src/lib/certs/*.pem))
+AMD_PEMS := $(sort $(wildcard src/verify/certs/*.pem))
+# Tests, tools, fuzz targets and benchmarks may reach every library.
+TEST_LINK = $(HELPER_OBJ) $(call libs_of,all) $(call pkg_libs,all) $(shell $(PKG_CONFIG) --libs cmocka)
 
-.PHONY: all check tests vectors-cache fuzz fuzz-build bench bench-run e2e e2e-run bench-boot bench-boot-run install clean
+.PHONY: all check tests link-check vectors-cache fuzz fuzz-build bench bench-run e2e e2e-run bench-boot bench-boot-run install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO)
+PROGRAMS := $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO)
+all: $(PROGRAMS)
 
 $(BUILD)/gen/amd_roots.c: tools/embed-pem.sh $(AMD_PEMS)
 	@mkdir -p $(@D)
@@ -92,52 +134,47 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/libskr.a: $(LIB_OBJ)
-	rm -f $@
-	ar rcs $@ $^
+$(BUILD)/skr-broker: $(BUILD)/src/broker/main.o $(call libs_of,broker)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,broker)
 
-$(BUILD)/libskrbroker.a: $(BROKER_LIB_OBJ)
-	rm -f $@
-	ar rcs $@ $^
+$(BUILD)/skrctl: $(CTL_OBJ) $(call libs_of,ctl)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,ctl)
 
-$(BUILD)/skr-broker: $(BUILD)/src/broker/main.o $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-
-$(BUILD)/skrctl: $(CTL_OBJ) $(BUILD)/libskr.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-
-$(BUILD)/skr-unlock: $(UNLOCK_OBJ) $(BUILD)/libskr.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/skr-unlock: $(UNLOCK_OBJ) $(call libs_of,unlock)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,unlock)
 
 # The libcryptsetup token plugin: only the cryptsetup_token_* symbols are exported.
-$(TOKEN_SO): $(TOKEN_OBJ) $(BUILD)/libskr.a src/token/token-skr.sym
+$(TOKEN_SO): $(TOKEN_OBJ) $(call libs_of,token) src/token/token-skr.sym
 	$(CC) $(ALL_LDFLAGS) -shared -fPIC -Wl,--version-script=src/token/token-skr.sym -Wl,-z,defs \
-		-Wl,--as-needed -o $@ $(TOKEN_OBJ) $(BUILD)/libskr.a $(PKG_LIBS)
+		-o $@ $(TOKEN_OBJ) $(call libs_of,token) $(call pkg_libs,token)
+
+# What each program may link (tools/check-links.sh): run on every build variant.
+link-check: $(PROGRAMS)
+	sh tools/check-links.sh $(BUILD)
 
 $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -DSKR_SRCDIR='"$(CURDIR)"' -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Itests/helpers -DSKR_SRCDIR='"$(CURDIR)"' -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(HELPER_OBJ) $(call libs_of,all)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_LINK)
 
 # skr-unlock's objects come before the libraries they call into.
-$(BUILD)/tests/test_unlock: $(BUILD)/tests/test_unlock.o $(BUILD)/src/unlock/cmdline.o \
-		$(BUILD)/src/unlock/words.o $(BUILD)/src/unlock/handover.o $(HELPER_OBJ) \
-		$(BUILD)/libskrbroker.a $(BUILD)/libskr.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+$(BUILD)/tests/test_unlock: $(BUILD)/tests/test_unlock.o $(BUILD)/src/unlock/handover.o \
+		$(HELPER_OBJ) $(call libs_of,all)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(BUILD)/tests/test_unlock.o $(BUILD)/src/unlock/handover.o $(TEST_LINK)
 
 # Test tools (fixture generators, fake platforms): never installed.
-$(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(BUILD)/libskr.a
+$(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(call libs_of,all)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+	$(CC) $(ALL_CFLAGS) -Itests/helpers -o $@ $< $(TEST_LINK)
 
 # Unit and CLI tests against one build variant (BUILD, SAN).
 # The plugin is loaded by cryptsetup (not built with ASan), so the tests use an
 # uninstrumented one: SKR_TOKEN_PLUGIN names it (check builds build/'s), and
 # SKR_PLAIN_BUILD the uninstrumented skrctl/skr-unlock (ASan's mlock always
 # succeeds: the mlock-failure checks need them).
-tests: $(BUILD)/skrctl $(BUILD)/skr-broker $(BUILD)/skr-unlock $(TOKEN_SO) $(TEST_BIN) $(TOOL_BIN)
+tests: $(PROGRAMS) $(TEST_BIN) $(TOOL_BIN) link-check
 	SKR_TESTS="$(SKR_TESTS)" SKR_PLAIN_BUILD=$(SKR_PLAIN_BUILD) SKR_TOKEN_PLUGIN=$(or $(SKR_TOKEN_PLUGIN),$(CURDIR)/$(TOKEN_SO)) sh tests/run.sh $(BUILD)
 
 # The signed Debian kernel the PE test cross-checks is cached outside the tree.
@@ -150,16 +187,15 @@ vectors-cache:
 check:
 	sh tools/deps.sh test
 	$(MAKE) vectors-cache
-	$(MAKE) -j$(NPROC) BUILD=build SAN= build/libcryptsetup-token-skr.so build/skrctl build/skr-unlock
+	$(MAKE) -j$(NPROC) BUILD=build SAN= build/libcryptsetup-token-skr.so build/skrctl build/skr-unlock \
+		build/skr-broker link-check
 	$(MAKE) -j$(NPROC) BUILD=build/san SAN=1 SKR_TOKEN_PLUGIN=$(CURDIR)/build/libcryptsetup-token-skr.so \
 		SKR_PLAIN_BUILD=$(CURDIR)/build tests
 
 # Targets of the broker's handlers link its library, and the test helpers
 # (a software VM for evidence that verifies); cmdline.o is skr-unlock's.
-FUZZ_LINK := $(BUILD)/src/unlock/cmdline.o $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
-$(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/broker_fixture.h $(FUZZ_LINK)
-	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -fsanitize=fuzzer -o $@ $< $(FUZZ_LINK) \
-		$(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/broker_fixture.h $(HELPER_OBJ) $(call libs_of,all)
+	$(CC) $(ALL_CFLAGS) -Itests/helpers -fsanitize=fuzzer -o $@ $< $(TEST_LINK)
 
 fuzz-build: $(FUZZ_BIN)
 
@@ -169,9 +205,9 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh build/fuzz
 
 # Benchmarks: never installed, not run by `make check` or CI (see bench/README.md).
-$(BUILD)/bench/%: bench/%.c $(HELPER_OBJ) $(BUILD)/libskrbroker.a $(BUILD)/libskr.a
+$(BUILD)/bench/%: bench/%.c $(HELPER_OBJ) $(call libs_of,all)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/helpers -Isrc/broker -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+	$(CC) $(ALL_CFLAGS) -Itests/helpers -o $@ $< $(TEST_LINK)
 
 bench:
 	sh tools/deps.sh bench

@@ -50,11 +50,11 @@
 #include <openssl/rand.h>
 
 #include "bench_util.h"
-#include "pcr_json.h"
-#include "release_client.h"
+#include "common/pcr_json.h"
+#include "vm/release_client.h"
 #include "softvm.h"
 #include "testchain.h"
-#include "util.h"
+#include "common/util.h"
 
 #define MAX_CONC 64
 #define MAX_VMS 1024
@@ -208,7 +208,7 @@ static int http_init(struct http *c, const char *ca, const char *token)
 	}
 	if (!c->h || !c->json_hdr)
 		return -1;
-	/* What the release client (src/lib/https.c) sets, plus connection reuse. */
+	/* What the release client (src/vm/https.c) sets, plus connection reuse. */
 	curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(c->h, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(c->h, CURLOPT_CAPATH, NULL);

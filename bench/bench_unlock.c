@@ -14,10 +14,10 @@
 #include <libcryptsetup.h>
 
 #include "bench_util.h"
-#include "client_config.h"
-#include "release_client.h"
-#include "token.h"
-#include "util.h"
+#include "vm/client_config.h"
+#include "vm/release_client.h"
+#include "luks/token.h"
+#include "common/util.h"
 
 static double pct(double *v, size_t n, double p)
 {

@@ -16,7 +16,7 @@
 
 #include <openssl/rand.h>
 
-#include "broker.h"
+#include "broker/broker.h"
 
 #define FUZZ_KEY "k"
 #define FUZZ_POLICY                                                                        \

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: the client's reading of a broker's answers
- * (src/lib/broker_answer.h), which skr-unlock, the token plugin and skrctl
+ * (src/vm/broker_answer.h), which skr-unlock, the token plugin and skrctl
  * run on whatever an unpinned broker or the network sends.  The first byte
  * picks the HTTP status the body comes with; the body goes through every
  * answer check.  Invariants: nothing crashes, and no text that reaches an
@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "broker_answer.h"
-#include "util.h"
+#include "vm/broker_answer.h"
+#include "common/util.h"
 
 #include <openssl/err.h>
 

@@ -9,7 +9,7 @@
  * whose members join the request (key_id, nonce and evidence stay the VM's).
  */
 #include "broker_fixture.h"
-#include "pcr_json.h"
+#include "common/pcr_json.h"
 #include "softvm.h"
 
 #include <openssl/err.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: skr-unlock's kernel command line options
- * (src/unlock/cmdline.h).  The host chooses the command line of a VM it
+ * (src/vm/cmdline.h).  The host chooses the command line of a VM it
  * boots; whatever it writes, rd.skr.timeout stays in 1..3600 or unset.
  */
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/unlock/cmdline.h"
+#include "vm/cmdline.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

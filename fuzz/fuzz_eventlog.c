@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventlog.h"
+#include "verify/eventlog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

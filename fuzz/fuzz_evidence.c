@@ -13,9 +13,9 @@
 #include <json-c/json.h>
 #include <openssl/err.h>
 
-#include "amd_chain.h"
-#include "evidence.h"
-#include "pcr_json.h"
+#include "verify/amd_chain.h"
+#include "verify/evidence.h"
+#include "common/pcr_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

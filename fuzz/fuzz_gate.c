@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gate.h"
+#include "common/gate.h"
 
 #define KEY "disk-1"
 

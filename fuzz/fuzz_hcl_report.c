@@ -12,7 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "hcl_report.h"
+#include "verify/hcl_report.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

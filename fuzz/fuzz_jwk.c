@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target: JSON Web Keys (src/lib/jwk.h).  The broker reads the
+ * libFuzzer target: JSON Web Keys (src/verify/jwk.h).  The broker reads the
  * HCL report's claims — a JWK of the vTPM's attestation key — from evidence
  * any client sends, before the claims are known to be genuine.
  */
@@ -9,7 +9,7 @@
 
 #include <json-c/json.h>
 
-#include "jwk.h"
+#include "verify/jwk.h"
 
 #include <openssl/err.h>
 

@@ -14,7 +14,7 @@
 
 #include <openssl/evp.h>
 
-#include "local_seal.h"
+#include "vm/local_seal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pcr_json.h"
-#include "policy.h"
+#include "common/pcr_json.h"
+#include "verify/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

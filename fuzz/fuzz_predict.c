@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventlog.h"
-#include "predict.h"
+#include "verify/eventlog.h"
+#include "predict/predict.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,7 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "snp_report.h"
+#include "verify/snp_report.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target: the skr LUKS2 token (src/lib/token.h), with its local
+ * libFuzzer target: the skr LUKS2 token (src/luks/token.h), with its local
  * offline copy member.  A LUKS header is not protected: anyone who can write
  * the disk can write its tokens, so skr-unlock, the token plugin and skrctl
  * parse them as untrusted input (a v1 token's brokers/ca/tcti/vcek are
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "token.h"
+#include "luks/token.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,8 +13,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "eventlog.h"
-#include "tpm_attest.h"
+#include "verify/eventlog.h"
+#include "verify/tpm_attest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

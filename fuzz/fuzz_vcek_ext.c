@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: what skr reads from a VCEK/VLEK certificate's AMD
- * extensions (skr_vcek_info_parse in src/lib/amd_chain.c).  Clients send the
+ * extensions (skr_vcek_info_parse in src/verify/amd_chain.c).  Clients send the
  * certificate with their evidence; it is parsed before its chain is known
  * to be AMD's.  Input byte 0 even: the rest is a DER certificate.  Odd: a
  * certificate is built around the input, cut into length-prefixed values of
@@ -17,7 +17,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "amd_chain.h"
+#include "verify/amd_chain.h"
 
 #include <openssl/err.h>
 

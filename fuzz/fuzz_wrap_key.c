@@ -11,7 +11,7 @@
 
 #include <openssl/evp.h>
 
-#include "wrap_key.h"
+#include "verify/wrap_key.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

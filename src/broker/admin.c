@@ -19,9 +19,9 @@
 
 #include <openssl/evp.h>
 
-#include "broker.h"
-#include "policy.h"
-#include "util.h"
+#include "broker/broker.h"
+#include "verify/policy.h"
+#include "common/util.h"
 
 #define ADMIN_MAX_PARTS 6
 

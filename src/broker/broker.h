@@ -11,13 +11,13 @@
 
 #include <json-c/json.h>
 
-#include "amd_chain.h"
-#include "err.h"
-#include "evidence.h"
-#include "metrics.h"
-#include "nonce.h"
-#include "policy.h"
-#include "store.h"
+#include "verify/amd_chain.h"
+#include "common/err.h"
+#include "verify/evidence.h"
+#include "broker/metrics.h"
+#include "verify/nonce.h"
+#include "verify/policy.h"
+#include "broker/store.h"
 
 /*
  * Parsed policies and reference sets by key id, valid while the store's

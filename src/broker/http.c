@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "http.h"
+#include "broker/http.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,7 +14,7 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
-#include "util.h"
+#include "common/util.h"
 
 struct skr_listener {
 	struct MHD_Daemon *daemon;

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "broker.h"
+#include "broker/broker.h"
 
 #define SKR_HTTP_MAX_BODY (256u << 10)
 

@@ -16,9 +16,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "broker.h"
-#include "http.h"
-#include "util.h"
+#include "broker/broker.h"
+#include "broker/http.h"
+#include "common/util.h"
 
 #define BROKER_USAGE                                                             \
 	"usage: skr-broker --config FILE [--port-file FILE]\n"                      \

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "metrics.h"
+#include "broker/metrics.h"
 
-#include "store.h"
+#include "broker/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "common/err.h"
 
 #define SKR_METRICS_BUCKETS 12
 

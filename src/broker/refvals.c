@@ -39,10 +39,10 @@
  */
 #include <string.h>
 
-#include "broker.h"
-#include "gate.h"
-#include "pcr_json.h"
-#include "util.h"
+#include "broker/broker.h"
+#include "common/gate.h"
+#include "common/pcr_json.h"
+#include "common/util.h"
 
 struct refvals_req {
 	struct skr_attested a;

@@ -14,15 +14,15 @@
 
 #include <openssl/crypto.h>
 
-#include "broker.h"
-#include "evidence.h"
-#include "gate.h"
-#include "json_util.h"
-#include "pcr_json.h"
-#include "policy.h"
-#include "util.h"
-#include "wrap.h"
-#include "wrap_key.h"
+#include "broker/broker.h"
+#include "verify/evidence.h"
+#include "common/gate.h"
+#include "common/json_util.h"
+#include "common/pcr_json.h"
+#include "verify/policy.h"
+#include "common/util.h"
+#include "verify/wrap.h"
+#include "verify/wrap_key.h"
 
 #define MAX_REFSETS 64
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "store.h"
+#include "broker/store.h"
+#include "common/cleanup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +17,9 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
-#include "eventlog.h"
-#include "pcr_json.h"
-#include "util.h"
+#include "verify/eventlog.h"
+#include "common/pcr_json.h"
+#include "common/util.h"
 
 #define IV_SIZE 12
 #define TAG_SIZE 16
@@ -132,11 +133,7 @@ static void stmt_freep(sqlite3_stmt **p)
 }
 #define _cleanup_stmt_ _cleanup_(stmt_freep)
 
-static void json_putp(json_object **p)
-{
-	json_object_put(*p);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
+#define _cleanup_json_ _cleanup_(json_object_putp)
 
 static int db_fail(struct skr_store *s, const char *what, struct skr_err *err)
 {

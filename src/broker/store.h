@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "err.h"
+#include "common/err.h"
 
 #define SKR_STORE_SCHEMA_VERSION 3
 #define SKR_STORE_MASTER_KEY_SIZE 32

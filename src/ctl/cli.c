@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "cli.h"
+#include "ctl/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "amd_chain.h"
-#include "pcr_json.h"
-#include "snp_report.h"
-#include "util.h"
+#include "verify/amd_chain.h"
+#include "common/pcr_json.h"
+#include "verify/snp_report.h"
+#include "common/util.h"
 
 int cli_usage(const char *usage)
 {

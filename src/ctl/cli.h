@@ -15,8 +15,8 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
-#include "err.h"
-#include "json_util.h"
+#include "common/err.h"
+#include "common/json_util.h"
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILED = 1, CLI_EXIT_USAGE = 2 };
 
@@ -69,7 +69,7 @@ struct cli_predict_inputs {
 	uint32_t mask;
 };
 
-/* Loads the log, the images and the live PCRs, and predicts (src/lib/predict.h). */
+/* Loads the log, the images and the live PCRs, and predicts (src/predict/predict.h). */
 int cli_predict(const struct cli_predict_inputs *in, struct skr_eventlog **log,
 		struct skr_predict_result *res, struct skr_err *err);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Secrets skrctl reads from a file or the terminal (cli.h): enroll, local-copy. */
-#include "cli.h"
+#include "ctl/cli.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 
 #include <openssl/crypto.h>
 
-#include "util.h"
+#include "common/util.h"
 
 #define MAX_SECRET_INPUT 4096
 

@@ -14,15 +14,15 @@
 #include <libcryptsetup.h>
 #include <openssl/crypto.h>
 
-#include "binding.h"
-#include "cli.h"
-#include "client_config.h"
-#include "enroll.h"
-#include "eventlog.h"
-#include "https.h"
-#include "release_client.h"
-#include "token.h"
-#include "util.h"
+#include "predict/binding.h"
+#include "ctl/cli.h"
+#include "vm/client_config.h"
+#include "luks/enroll.h"
+#include "verify/eventlog.h"
+#include "vm/https.h"
+#include "vm/release_client.h"
+#include "luks/token.h"
+#include "common/util.h"
 
 #define ENROLL_USAGE                                                                           \
 	"skrctl enroll DEVICE [--broker URL]... [--admin URL]... [--ca PEM] "                     \

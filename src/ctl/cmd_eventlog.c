@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "eventlog.h"
-#include "pcr_json.h"
-#include "util.h"
+#include "ctl/cli.h"
+#include "verify/eventlog.h"
+#include "common/pcr_json.h"
+#include "common/util.h"
 
 struct eventlog_args {
 	const char *path;

@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "evidence.h"
-#include "pcr_json.h"
-#include "tpm_attest.h"
-#include "util.h"
+#include "ctl/cli.h"
+#include "verify/evidence.h"
+#include "common/pcr_json.h"
+#include "verify/tpm_attest.h"
+#include "common/util.h"
 
 #define EVIDENCE_USAGE                                                              \
 	"skrctl evidence verify EVIDENCE.json [--nonce HEX] [--vcek CERT] [--chain PEM] " \

@@ -6,9 +6,9 @@
 
 #include <openssl/x509.h>
 
-#include "cli.h"
-#include "hcl_report.h"
-#include "util.h"
+#include "ctl/cli.h"
+#include "verify/hcl_report.h"
+#include "common/util.h"
 
 #define HCL_USAGE "skrctl hcl show HCL_REPORT [--json]   (binary, base64 or hex)"
 

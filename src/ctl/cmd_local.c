@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * skrctl local-copy DEVICE [--key-file F] [--disable]: the local offline copy
- * of each skr token (src/lib/local_copy.h), so that the VM unlocks without
+ * of each skr token (src/luks/local_copy.h), so that the VM unlocks without
  * the broker, under the same PCR discipline: a secret sealed in this vTPM
  * under PolicyAuthorize by a reseal key kept on the encrypted root, with a
  * policy for this boot's PCRs and PCR 15 (the boot gate) at zero; skrctl
@@ -40,12 +40,12 @@
 #include <libcryptsetup.h>
 #include <openssl/rand.h>
 
-#include "cli.h"
-#include "client_config.h"
-#include "enroll.h"
-#include "local_copy.h"
-#include "token.h"
-#include "util.h"
+#include "ctl/cli.h"
+#include "vm/client_config.h"
+#include "luks/enroll.h"
+#include "luks/local_copy.h"
+#include "luks/token.h"
+#include "common/util.h"
 
 #define LOCAL_USAGE "skrctl local-copy DEVICE [--key-file F] [--disable] [--tcti T] [--config PATH] [--json]"
 #define LOCAL_SECRET_LEN 32

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "pe.h"
-#include "util.h"
+#include "ctl/cli.h"
+#include "predict/pe.h"
+#include "common/util.h"
 
 #define PE_HASH_USAGE "pe hash IMAGE [--alg sha1|sha256|sha384|sha512] [--pad-unsigned] [--json]"
 

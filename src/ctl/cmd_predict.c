@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * skrctl predict: the PCR values of the next boot after a kernel, initrd or
- * command-line change (src/lib/predict.h), in the reference-set format the
+ * command-line change (src/predict/predict.h), in the reference-set format the
  * broker takes ("pcrs": {"sha256": {"4": hex, ...}}).
  *
  * Exit status: 0 prediction made, 1 refused (the log does not replay to the
@@ -13,12 +13,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "eventlog.h"
-#include "pcr_json.h"
-#include "predict.h"
-#include "tpm.h"
-#include "util.h"
+#include "ctl/cli.h"
+#include "verify/eventlog.h"
+#include "common/pcr_json.h"
+#include "predict/predict.h"
+#include "vm/tpm.h"
+#include "common/util.h"
 
 #define DEFAULT_EVENTLOG CLI_DEFAULT_EVENTLOG
 #define DEFAULT_PCRS "7"

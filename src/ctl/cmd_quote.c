@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "pcr_json.h"
-#include "pubkey.h"
-#include "tpm_attest.h"
-#include "util.h"
+#include "ctl/cli.h"
+#include "common/pcr_json.h"
+#include "common/x509.h"
+#include "verify/tpm_attest.h"
+#include "common/util.h"
 
 #define QUOTE_USAGE                                                                   \
 	"skrctl quote verify --message F --signature F --ak PEM [--nonce HEX] "       \

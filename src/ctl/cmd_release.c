@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "release_client.h"
-#include "util.h"
+#include "ctl/cli.h"
+#include "vm/release_client.h"
+#include "common/util.h"
 
 #define RELEASE_USAGE                                                                    \
 	"skrctl release --key-id ID --broker URL [--broker URL]... --ca PEM [--tcti T] "  \

@@ -31,15 +31,15 @@
 
 #include <libcryptsetup.h>
 
-#include "cli.h"
-#include "client_config.h"
-#include "eventlog.h"
-#include "local_copy.h"
-#include "pcr_json.h"
-#include "predict.h"
-#include "release_client.h"
-#include "token.h"
-#include "util.h"
+#include "ctl/cli.h"
+#include "vm/client_config.h"
+#include "verify/eventlog.h"
+#include "luks/local_copy.h"
+#include "common/pcr_json.h"
+#include "predict/predict.h"
+#include "vm/release_client.h"
+#include "luks/token.h"
+#include "common/util.h"
 
 #define RESEAL_USAGE                                                                          \
 	"skrctl reseal [DEVICE...] [--all] [--kernel-version V | --kernel IMG] [--initrd FILE] " \

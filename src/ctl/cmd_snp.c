@@ -3,10 +3,10 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "amd_chain.h"
-#include "cli.h"
-#include "snp_report.h"
-#include "util.h"
+#include "verify/amd_chain.h"
+#include "ctl/cli.h"
+#include "verify/snp_report.h"
+#include "common/util.h"
 
 #define SNP_USAGE                                                                     \
 	"skrctl snp verify REPORT --vcek CERT [--chain PEM] [--trust-anchor PEM]... " \

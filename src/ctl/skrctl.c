@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-#include "cli.h"
+#include "ctl/cli.h"
 
 #ifndef SKR_VERSION
 #define SKR_VERSION "0.1.0"

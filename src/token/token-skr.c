@@ -36,14 +36,14 @@
 
 #include <libcryptsetup.h>
 
-#include "client_config.h"
-#include "err.h"
-#include "release_client.h"
-#include "local_copy.h"
-#include "token.h"
-#include "util.h"
-#include "../unlock/cmdline.h"
-#include "../unlock/words.h"
+#include "vm/client_config.h"
+#include "common/err.h"
+#include "vm/release_client.h"
+#include "luks/local_copy.h"
+#include "luks/token.h"
+#include "common/util.h"
+#include "vm/cmdline.h"
+#include "vm/words.h"
 
 #ifndef SKR_VERSION
 #define SKR_VERSION "0.1.0"

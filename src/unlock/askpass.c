@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "askpass.h"
+#include "unlock/askpass.h"
 
 #include <errno.h>
 #include <fcntl.h>

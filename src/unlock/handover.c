@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* skr-unlock --handover: see handover.h. */
-#include "handover.h"
+#include "unlock/handover.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gate.h"
-#include "tpm.h"
-#include "util.h"
+#include "common/gate.h"
+#include "vm/tpm.h"
+#include "common/util.h"
 
 #define MAX_DM 256		/* dm devices looked at; more is not a boot */
 #define DM_FIELD_MAX 300	/* dm uuid (129) and name (128), with room */

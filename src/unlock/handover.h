@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The initramfs's last word on PCR 15 (the boot gate, src/lib/gate.h):
+ * The initramfs's last word on PCR 15 (the boot gate, src/common/gate.h):
  * `skr-unlock --handover`, run just before switch_root (initramfs-tools
  * init-bottom, dracut pre-pivot).
  *

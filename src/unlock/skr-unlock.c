@@ -17,7 +17,7 @@
  * is untrusted_config) means no release: the local copy and the passphrase
  * remain.
  *
- * Every open is measured into PCR 15 (the boot gate, src/lib/gate.h) right
+ * Every open is measured into PCR 15 (the boot gate, src/common/gate.h) right
  * after the keyslot opened and before anything from the volume can run:
  * "opened key=K method=attestation|local" or the passphrase event.  An open
  * that cannot be measured is undone (crypt_deactivate) and reported: a volume
@@ -45,17 +45,17 @@
 #include <libcryptsetup.h>
 #include <openssl/crypto.h>
 
-#include "askpass.h"
-#include "client_config.h"
-#include "cmdline.h"
-#include "gate.h"
-#include "handover.h"
-#include "release_client.h"
-#include "local_copy.h"
-#include "token.h"
-#include "tpm.h"
-#include "util.h"
-#include "words.h"
+#include "unlock/askpass.h"
+#include "vm/client_config.h"
+#include "vm/cmdline.h"
+#include "common/gate.h"
+#include "unlock/handover.h"
+#include "vm/release_client.h"
+#include "luks/local_copy.h"
+#include "luks/token.h"
+#include "vm/tpm.h"
+#include "common/util.h"
+#include "vm/words.h"
 
 #ifndef SKR_VERSION
 #define SKR_VERSION "0.1.0"

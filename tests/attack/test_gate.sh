@@ -1,4 +1,4 @@
-# The boot gate (PCR 15, src/lib/gate.h) against a host that swaps disks and
+# The boot gate (PCR 15, src/common/gate.h) against a host that swaps disks and
 # types passphrases: swtpm as the fake Azure vTPM, skr-broker over TLS on
 # loopback, skrctl release/reseal, a real LUKS2 image.  PCR 15 is extended
 # with tpm2_pcrevent exactly as skr-unlock and its handover do (TPM2_PCR_Event),

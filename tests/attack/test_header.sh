@@ -129,7 +129,7 @@ nothing_taken status
 
 # skrctl reseal --commit (root, at every boot, skr-reseal-commit.service), in
 # the running system the initramfs left: the key's volume opened by an
-# attested release, then the handover (the boot gate, src/lib/gate.h).
+# attested release, then the handover (the boot gate, src/common/gate.h).
 vtpm_reboot || echo "FAIL vtpm-reboot"	# a new boot: PCR 15 (the boot gate) back to zero
 gate_attested disk-1 || echo "FAIL gate-measure"
 "$SKRCTL" reseal --commit "$img" >"$out" 2>"$err"

@@ -49,7 +49,7 @@ open(dst, "wb").write(data.replace(old, bytes.fromhex(new)))
 PY
 	{ echo "FAIL evil-boot-log"; exit 1; }
 
-# The boot gate (PCR 15, src/lib/gate.h): every boot starts with it zero
+# The boot gate (PCR 15, src/common/gate.h): every boot starts with it zero
 # (releases work, as in the initramfs); approved_running / evil_running leave
 # it as the initramfs of that boot would: the key's volume opened by an
 # attested release, or the attacker's disk opened by a typed passphrase.

@@ -1,7 +1,7 @@
 # Attack: the disk swap (issue 12, item 2).  The host swaps in a disk of its
 # own and opens it with its own passphrase in an approved boot state; the
 # root it controls then asks the broker for the real key.  The boot gate
-# (src/lib/gate.h) stops it: every open skr-unlock makes is measured into
+# (src/common/gate.h) stops it: every open skr-unlock makes is measured into
 # PCR 15, the handover extends PCR 15 for every dm-crypt volume skr-unlock
 # did not open, and the broker releases only while PCR 15 is all zero.
 #
@@ -96,7 +96,7 @@ admin POST /v1/keys/disk-1/refsets "{\"label\": \"boot-1\", \"state\": \"current
 FAST='--pbkdf pbkdf2 --pbkdf-force-iterations 1000'
 PASS='owner passphrase'
 printf '%s' "$PASS" > "$tmpd/pass"
-# token_json: the disk's skr token (src/lib/token.h).
+# token_json: the disk's skr token (src/luks/token.h).
 token_json() {
 	python3 - "$bdir/ca.pem" "$RELEASE_URL" "$TCTI" <<'PY'
 import json, sys

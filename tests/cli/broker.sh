@@ -169,7 +169,7 @@ r = json.load(sys.stdin)["snp_report"]; print(r["chip_id"] + "-" + r["reported_t
 	start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; return 1; }
 }
 
-# The boot gate (src/lib/gate.h), as the initramfs leaves it.  gate_measure
+# The boot gate (src/common/gate.h), as the initramfs leaves it.  gate_measure
 # EVENT... extends the vTPM's PCR 15 with each event (TPM2_PCR_Event, every
 # bank) and appends it to the gate log ($SKR_GATE_LOG, which the caller
 # exports); gate_attested KEY_ID records KEY_ID's volume opened by a release

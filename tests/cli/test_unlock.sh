@@ -57,7 +57,7 @@ else
 fi
 
 # client_json FILE URL [extra python assignments]: the client configuration
-# (src/lib/client_config.h): where to ask, the CA, the TPM.  The token has none of it.
+# (src/vm/client_config.h): where to ask, the CA, the TPM.  The token has none of it.
 client_json() {
 	python3 - "$1" "$bdir/ca.pem" "$2" "$TCTI" "${3:-}" <<'PY'
 import json, sys
@@ -70,7 +70,7 @@ PY
 client_json "$tmpd/client.json" "$RELEASE_URL"
 export SKR_CONFIG=$tmpd/client.json
 
-# token_json [extra python assignments]: the skr token (src/lib/token.h, version 2) on stdout.
+# token_json [extra python assignments]: the skr token (src/luks/token.h, version 2) on stdout.
 token_json() {
 	python3 - "${1:-}" <<'PY'
 import json, sys

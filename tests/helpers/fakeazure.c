@@ -10,8 +10,8 @@
 #include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
 
-#include "json_util.h"
-#include "pcr_json.h"
+#include "common/json_util.h"
+#include "common/pcr_json.h"
 
 #define HCL_VERSION 1
 #define HCL_REQUEST_SNP 2

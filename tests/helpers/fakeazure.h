@@ -14,9 +14,9 @@
 #include <openssl/evp.h>
 #include <tss2/tss2_tpm2_types.h>
 
-#include "eventlog.h"
+#include "verify/eventlog.h"
 #include "testchain.h"
-#include "util.h"
+#include "common/util.h"
 
 /* Claims JSON: {"keys":[HCLAkPub JWK], "vm-configuration":{...}, "user-data": hex}. */
 int skr_test_claims(EVP_PKEY *ak, const uint8_t *user_data, size_t user_data_len,
@@ -56,7 +56,7 @@ int skr_test_sign_attest(EVP_PKEY *ak, const uint8_t *msg, size_t len, struct sk
 /* Marshals a TPMS_ATTEST. */
 int skr_test_marshal_attest(const TPMS_ATTEST *a, struct skr_buf *out, struct skr_err *err);
 
-/* The whole bundle in skr's layout (see src/lib/evidence.h); vcek NULL omits it. */
+/* The whole bundle in skr's layout (see src/verify/evidence.h); vcek NULL omits it. */
 int skr_test_evidence_json(const struct skr_buf *hcl, X509 *vcek, const struct skr_buf *attest,
 			   const struct skr_buf *signature, const struct skr_pcr_banks *banks,
 			   struct skr_buf *out, struct skr_err *err);

@@ -10,7 +10,7 @@
 #include <tss2/tss2_rc.h>
 
 #include "fakeazure.h"
-#include "hcl_report.h"
+#include "verify/hcl_report.h"
 
 static int tss_fail(TSS2_RC rc, struct skr_err *err, const char *what)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Test-only: provisions a TPM (swtpm) the way Azure's paravisor provisions a
- * CVM's vTPM, so the VM-side code (src/lib/tpm.c) runs against a real TPM:
+ * CVM's vTPM, so the VM-side code (src/vm/tpm.c) runs against a real TPM:
  *
  *   - the AK: an RSA-2048 restricted signing primary of the endorsement
  *     hierarchy (fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|noDA,
@@ -28,8 +28,8 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "testchain.h"
-#include "tpm.h"
-#include "util.h"
+#include "vm/tpm.h"
+#include "common/util.h"
 
 #define SKR_FAKEVTPM_SWTPM_NV_MAX 2048	/* libtpms' MAX_NV_INDEX_SIZE */
 

@@ -7,8 +7,8 @@
 #include <tss2/tss2_mu.h>
 
 #include "fakeazure.h"
-#include "json_util.h"
-#include "wrap_key.h"
+#include "common/json_util.h"
+#include "verify/wrap_key.h"
 
 /* The base policy's PCRs and PCR 15, the boot gate (gate.h), which every release quotes. */
 #define DEFAULT_QUOTE_MASK ((1u << 0) | (1u << 7) | (1u << 11) | (1u << 15))

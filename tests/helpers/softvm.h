@@ -16,9 +16,9 @@
 #include <openssl/evp.h>
 #include <tss2/tss2_tpm2_types.h>
 
-#include "eventlog.h"
+#include "verify/eventlog.h"
 #include "testchain.h"
-#include "wrap.h"
+#include "verify/wrap.h"
 
 struct skr_softvm {
 	struct skr_test_chain chain;

@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "err.h"
+#include "common/err.h"
 
 #define SKR_SWTPM_MAX 8		/* instances alive at once in one process */
 

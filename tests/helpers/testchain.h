@@ -37,8 +37,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "err.h"
-#include "util.h"
+#include "common/err.h"
+#include "common/util.h"
 
 /* ATTESTATION_REPORT geometry (SEV-SNP Firmware ABI). */
 #define SKR_TEST_REPORT_SIZE	0x4A0	/* 1184 */

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "util.h"
+#include "common/err.h"
+#include "common/util.h"
 
 #ifndef SKR_SRCDIR
 #define SKR_SRCDIR "."

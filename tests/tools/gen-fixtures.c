@@ -18,7 +18,7 @@
 #include <openssl/pem.h>
 
 #include "fakeazure.h"
-#include "pcr_json.h"
+#include "common/pcr_json.h"
 
 #define PCR_MASK ((1u << 0) | (1u << 4) | (1u << 7))
 

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "fakevtpm.h"
-#include "hcl_report.h"
+#include "verify/hcl_report.h"
 
 static void usage(FILE *f)
 {

@@ -13,10 +13,10 @@
 
 #include <openssl/rand.h>
 
-#include "broker.h"
+#include "broker/broker.h"
 #include "fakeazure.h"
-#include "gate.h"
-#include "pcr_json.h"
+#include "common/gate.h"
+#include "common/pcr_json.h"
 #include "softvm.h"
 
 #define KEY "disk-1"

@@ -2,9 +2,9 @@
 /* The client's checks of a broker's answers (broker_answer.h) and skr_sanitize_text. */
 #include <string.h>
 
-#include "broker_answer.h"
+#include "vm/broker_answer.h"
 #include "testutil.h"
-#include "util.h"
+#include "common/util.h"
 
 #define B "https://evil"
 #define NONCE32 "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\""

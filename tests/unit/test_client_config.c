@@ -17,9 +17,9 @@
 
 #include <cmocka.h>
 
-#include "client_config.h"
+#include "vm/client_config.h"
 #include "testutil.h"
-#include "token.h"
+#include "luks/token.h"
 
 struct fx {
 	char dir[64], ca[128], path[128];

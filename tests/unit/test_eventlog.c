@@ -19,8 +19,8 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "eventlog.h"
-#include "util.h"
+#include "verify/eventlog.h"
+#include "common/util.h"
 
 #define VECTORS SKR_SRCDIR "/tests/vectors/eventlog/"
 

@@ -4,7 +4,7 @@
 
 #include <json-c/json.h>
 
-#include "evidence.h"
+#include "verify/evidence.h"
 #include "fakeazure.h"
 
 #define PCR_MASK ((1u << 4) | (1u << 7) | (1u << 11))

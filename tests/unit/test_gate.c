@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The boot gate (src/lib/gate.c, gate_measure.c): event strings, the replay
+ * The boot gate (src/common/gate.c, gate_measure.c): event strings, the replay
  * against values computed independently, the broker's two checks under a
  * hostile client's logs, the gate log reader, and TPM2_PCR_Event on swtpm.
  *
@@ -25,11 +25,11 @@
 
 #include <cmocka.h>
 
-#include "gate.h"
+#include "common/gate.h"
 #include "swtpm.h"
 #include "testutil.h"
-#include "tpm.h"
-#include "util.h"
+#include "vm/tpm.h"
+#include "common/util.h"
 
 #define ALG_SHA1 0x0004
 #define ALG_SHA256 0x000B

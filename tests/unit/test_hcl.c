@@ -5,8 +5,8 @@
 #include <json-c/json.h>
 
 #include "fakeazure.h"
-#include "hcl_report.h"
-#include "jwk.h"
+#include "verify/hcl_report.h"
+#include "verify/jwk.h"
 
 static void load_real_hcl(struct skr_buf *out)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The local offline copy (src/lib/local_seal.c) against a real swtpm: seal,
+ * The local offline copy (src/vm/local_seal.c) against a real swtpm: seal,
  * unseal under signed PCR policies, reseal by signing new PCR values,
  * revocation by the NV counter, the boot gate (PCR 15 must be zero: an
  * extended PCR 15 makes the TPM refuse), refusals with their reasons, the
@@ -24,11 +24,11 @@
 #include <openssl/rand.h>
 #include <tss2/tss2_mu.h>
 
-#include "local_copy.h"
-#include "local_seal.h"
+#include "luks/local_copy.h"
+#include "vm/local_seal.h"
 #include "swtpm.h"
 #include "testutil.h"
-#include "tpm.h"
+#include "vm/tpm.h"
 
 /* PCRs 0, 7 and 16 (16: the debug PCR the tests extend), and the boot gate, PCR 15. */
 #define MASK ((1u << 0) | (1u << 7) | (1u << 16) | SKR_LOCAL_GATE_MASK)

@@ -15,8 +15,8 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "pe.h"
-#include "util.h"
+#include "predict/pe.h"
+#include "common/util.h"
 
 /* Layout of the synthetic image. */
 enum {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * PCR prediction by template substitution (src/lib/predict.h), on the real
+ * PCR prediction by template substitution (src/predict/predict.h), on the real
  * event logs in tests/vectors/eventlog and on a few small synthetic ones.
  *
  * Expected values never come from the predictor itself:
@@ -30,13 +30,13 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "eventlog.h"
-#include "pcr_json.h"
-#include "pe.h"
-#include "binding.h"
-#include "predict.h"
+#include "verify/eventlog.h"
+#include "common/pcr_json.h"
+#include "predict/pe.h"
+#include "predict/binding.h"
+#include "predict/predict.h"
 #include "testutil.h"
-#include "util.h"
+#include "common/util.h"
 
 #define LOGS SKR_SRCDIR "/tests/vectors/eventlog/"
 #define BIT(n) (UINT32_C(1) << (n))

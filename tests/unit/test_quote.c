@@ -7,7 +7,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "fakeazure.h"
-#include "tpm_attest.h"
+#include "verify/tpm_attest.h"
 
 #define PCR_MASK ((1u << 0) | (1u << 4) | (1u << 7) | (1u << 11))
 

@@ -4,8 +4,8 @@
 
 #include <openssl/x509.h>
 
-#include "amd_chain.h"
-#include "snp_report.h"
+#include "verify/amd_chain.h"
+#include "verify/snp_report.h"
 #include "testchain.h"
 
 /* ---- the real Milan vector, with the built-in AMD roots ----------------- */

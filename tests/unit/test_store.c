@@ -17,7 +17,7 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
-#include "../../src/broker/store.h"
+#include "broker/store.h"
 
 #define H8(x) x x x x x x x x
 #define H64(x) H8(H8(x))

@@ -25,7 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "testchain.h"
-#include "util.h"
+#include "common/util.h"
 
 #define VEC(p) SKR_SRCDIR "/tests/vectors/" p
 #define AMD_OID "1.3.6.1.4.1.3704.1."

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The VM-side vTPM code (src/lib/tpm.c) against real swtpm instances
+ * The VM-side vTPM code (src/vm/tpm.c) against real swtpm instances
  * provisioned like Azure's paravisor does (tests/helpers/fakevtpm.c).  Each
  * group starts its own swtpm; after every test no transient object may be
  * left in the TPM.
@@ -18,13 +18,13 @@
 #include <tss2/tss2_mu.h>
 
 #include "fakevtpm.h"
-#include "hcl_report.h"
+#include "verify/hcl_report.h"
 #include "swtpm.h"
 #include "testutil.h"
-#include "tpm.h"
-#include "tpm_attest.h"
-#include "wrap.h"
-#include "wrap_key.h"
+#include "vm/tpm.h"
+#include "verify/tpm_attest.h"
+#include "verify/wrap.h"
+#include "verify/wrap_key.h"
 
 /* PCRs 0-11, 14, 16, 23: more than the 8 one TPM2_PCR_Read returns. */
 #define QUOTE_MASK (0x0FFFu | (1u << 14) | (1u << 16) | (1u << 23))

@@ -8,9 +8,9 @@
 
 #include <cmocka.h>
 
-#include "../../src/unlock/cmdline.h"
-#include "../../src/unlock/handover.h"
-#include "../../src/unlock/words.h"
+#include "vm/cmdline.h"
+#include "unlock/handover.h"
+#include "vm/words.h"
 
 static void cmdline_empty(void **state)
 {

@@ -2,8 +2,8 @@
 /* The release wrap (ECDH-P256-HKDF-SHA256-A256GCM) and stateless nonces. */
 #include "testutil.h"
 
-#include "nonce.h"
-#include "wrap.h"
+#include "verify/nonce.h"
+#include "verify/wrap.h"
 
 static const uint8_t secret[32] = "0123456789abcdef0123456789abcdef";
 static const uint8_t nonce[32] = "wrap-test-nonce-0123456789abcdef";

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Small helpers shared by every part of libskr: owned byte buffers, bounded
+ * file reading, hex and base64 codecs, little-endian loads, cleanup attributes
+ * and memory for secrets (locked, wiped on free).
+ */
+#ifndef SKR_UTIL_H
+#define SKR_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "common/cleanup.h"
+#include "common/err.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An owned byte string. data is NUL-terminated one past len for convenience. */
+struct skr_buf {
+	uint8_t *data;
+	size_t len;
+};
+
+void skr_buf_free(struct skr_buf *b);
+/* Copies len bytes; returns -1 with SKR_R_nomem on allocation failure. */
+int skr_buf_set(struct skr_buf *b, const void *data, size_t len, struct skr_err *err);
+
+/* Reads a whole file ("-" is stdin); refuses files larger than max bytes. */
+int skr_read_file(const char *path, size_t max, struct skr_buf *out, struct skr_err *err);
+
+/*
+ * Hex decoding accepts upper and lower case and ignores ASCII whitespace;
+ * base64 accepts the standard and the URL-safe alphabet, with or without
+ * padding.  Both fail with SKR_R_malformed naming what was wrong in `what`.
+ */
+int skr_hex_decode(const char *in, size_t in_len, struct skr_buf *out,
+		   const char *what, struct skr_err *err);
+int skr_base64_decode(const char *in, size_t in_len, struct skr_buf *out,
+		      const char *what, struct skr_err *err);
+/* Lower-case hex of len bytes into a new string (caller frees). */
+char *skr_hex_encode(const void *data, size_t len);
+/* Standard base64 with padding into a new string (caller frees). */
+char *skr_base64_encode(const void *data, size_t len);
+
+/* Decodes a file that holds either raw bytes or their hex text. */
+int skr_decode_binary_or_hex(const struct skr_buf *in, size_t expect_len,
+			     struct skr_buf *out, const char *what, struct skr_err *err);
+
+static inline uint16_t skr_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t skr_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t skr_le64(const uint8_t *p)
+{
+	return (uint64_t)skr_le32(p) | (uint64_t)skr_le32(p + 4) << 32;
+}
+
+/* Constant-time comparison for MACs, digests and tokens. */
+bool skr_ct_equal(const void *a, const void *b, size_t len);
+
+bool skr_is_zero(const void *p, size_t len);
+
+/*
+ * Memory for secrets: mlock()ed, always wiped on free.  When mlock fails
+ * (RLIMIT_MEMLOCK, no CAP_IPC_LOCK) the memory is still returned, and the
+ * failure is reported once per process: to the hook set with
+ * skr_secret_set_lock_warning, or else as one line on stderr ("cannot lock
+ * memory: secrets may be swapped").  Never silently.
+ */
+void *skr_secret_alloc(size_t len);
+void skr_secret_free(void *p, size_t len);
+void skr_secret_set_lock_warning(void (*warn)(const char *message));
+/* Whether an mlock of skr_secret_alloc has failed in this process. */
+bool skr_secret_lock_failed(void);
+
+/*
+ * Text from outside the VM's trust (a broker's answer, a LUKS2 header) made
+ * safe for a terminal, the console and the kernel log: printable ASCII
+ * (0x20..0x7e) is copied, every other byte (control characters incl. ESC,
+ * DEL, the C1 range, any byte of a UTF-8 sequence, invalid or not) becomes
+ * "\xNN", so no escape or control sequence survives.  At most in_len bytes
+ * of in are read (stopping at a NUL); the result always fits out (out_size
+ * >= 4) and ends with "..." when it was cut.  Returns out.
+ */
+char *skr_sanitize_text(const char *in, size_t in_len, char *out, size_t out_size);
+/* skr_sanitize_text over a NUL-terminated string in place (it can only shrink: cut). */
+void skr_sanitize_inplace(char *s, size_t size);
+
+void skr_freep(void *p);
+#define _cleanup_free_ _cleanup_(skr_freep)
+#define _cleanup_buf_ _cleanup_(skr_buf_free)
+
+#endif

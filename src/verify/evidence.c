@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "verify/evidence.h"
+
+#include <string.h>
+
+#include "common/pcr_json.h"
+#include "common/x509.h"
+#include "verify/tpm_attest.h"
+
+#define TEE_AZ_SNP_VTPM "az-snp-vtpm"
+#define MAX_FIELD (256u << 10)	/* any single encoded field */
+
+/*
+ * What each decoded field may hold at most.  A client chooses these bytes
+ * before anything is verified, so each is bounded near what a genuine one
+ * needs: a VCEK or VLEK is under 2 KiB of DER, an Azure HCL report about
+ * 2.6 KiB, a TPMS_ATTEST or TPMT_SIGNATURE or TPM2B_PUBLIC well under 1 KiB.
+ * A larger field fails with request_too_large before it is decoded.
+ */
+#define MAX_VCEK SKR_VCEK_MAX_DER
+#define MAX_HCL_REPORT (16u << 10)
+#define MAX_TPM_BLOB (4u << 10)
+
+enum encoding { ENC_BASE64, ENC_HEX };
+
+static int string_member(json_object *obj, const char *key, bool required, const char **out,
+			 size_t *len, struct skr_err *err)
+{
+	json_object *v;
+
+	*out = NULL;
+	*len = 0;
+	if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null)) {
+		if (required)
+			return skr_fail(err, SKR_R_malformed, "evidence lacks \"%s\"", key);
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return skr_fail(err, SKR_R_malformed, "evidence \"%s\" is not a string", key);
+	*out = json_object_get_string(v);
+	*len = (size_t)json_object_get_string_len(v);
+	if (*len > MAX_FIELD)
+		return skr_fail(err, SKR_R_malformed, "evidence \"%s\" is too long (%zu bytes)", key,
+				*len);
+	return 0;
+}
+
+static int bytes_member(json_object *obj, const char *key, bool required, enum encoding enc,
+			size_t max, struct skr_buf *out, struct skr_err *err)
+{
+	size_t len, max_encoded = enc == ENC_HEX ? 2 * max : (max + 2) / 3 * 4;
+	const char *s;
+
+	if (string_member(obj, key, required, &s, &len, err) < 0)
+		return -1;
+	if (!s)
+		return 0;	/* optional and absent */
+	if (len > max_encoded)
+		return skr_fail(err, SKR_R_request_too_large,
+				"evidence \"%s\" is %zu characters; at most %zu bytes (%zu "
+				"characters) are accepted", key, len, max, max_encoded);
+	if (enc == ENC_HEX)
+		return skr_hex_decode(s, len, out, key, err);
+	return skr_base64_decode(s, len, out, key, err);
+}
+
+static int object_member(json_object *obj, const char *key, json_object **out,
+			 struct skr_err *err)
+{
+	if (!json_object_object_get_ex(obj, key, out) || !json_object_is_type(*out, json_type_object))
+		return skr_fail(err, SKR_R_malformed, "evidence lacks the object \"%s\"", key);
+	return 0;
+}
+
+/* Trustee's "pcrs": the 24 sha256 PCRs in index order. */
+static int trustee_pcrs(json_object *list, struct skr_pcr_banks *out, struct skr_err *err)
+{
+	struct skr_pcr_bank *bank = &out->bank[0];
+	size_t i, n;
+
+	if (!json_object_is_type(list, json_type_array))
+		return skr_fail(err, SKR_R_malformed, "tpm_quote \"pcrs\" is not an array");
+	n = json_object_array_length(list);
+	if (n > SKR_PCR_COUNT)
+		return skr_fail(err, SKR_R_malformed, "tpm_quote has %zu PCRs (at most %d)", n,
+				SKR_PCR_COUNT);
+	memset(out, 0, sizeof(*out));
+	if (skr_pcr_bank_init(bank, SKR_TPM_ALG_SHA256, err) < 0)
+		return -1;
+	out->count = 1;
+	for (i = 0; i < n; i++) {
+		_cleanup_buf_ struct skr_buf v = { 0 };
+		json_object *item = json_object_array_get_idx(list, i);
+		const char *s = json_object_get_string(item);
+
+		if (!json_object_is_type(item, json_type_string) ||
+		    skr_hex_decode(s, strlen(s), &v, "PCR value", err) < 0 || v.len != bank->size)
+			return skr_fail(err, SKR_R_malformed, "tpm_quote PCR %zu is not 32 bytes of hex", i);
+		memcpy(bank->value[i], v.data, v.len);
+		bank->extended_mask |= 1u << i;
+	}
+	return 0;
+}
+
+static int parse_trustee(json_object *obj, json_object *version, struct skr_evidence *ev,
+			 struct skr_err *err)
+{
+	json_object *quote, *pcrs;
+
+	ev->format = SKR_EVIDENCE_TRUSTEE;
+	ev->trustee_version = json_object_get_int(version);
+	if (!json_object_is_type(version, json_type_int) ||
+	    (ev->trustee_version != 1 && ev->trustee_version != 2))
+		return skr_fail(err, SKR_R_unsupported,
+				"az-snp-vtpm evidence version must be 1 or 2");
+	if (object_member(obj, "tpm_quote", &quote, err) < 0 ||
+	    bytes_member(quote, "message", true, ENC_HEX, MAX_TPM_BLOB, &ev->quote_attest,
+			 err) < 0 ||
+	    bytes_member(quote, "signature", true, ENC_HEX, MAX_TPM_BLOB, &ev->quote_signature,
+			 err) < 0 ||
+	    bytes_member(obj, "hcl_report", true, ENC_BASE64, MAX_HCL_REPORT, &ev->hcl_report,
+			 err) < 0 ||
+	    bytes_member(obj, "vcek", false, ENC_BASE64, MAX_VCEK, &ev->vcek, err) < 0)
+		return -1;
+	if (!json_object_object_get_ex(quote, "pcrs", &pcrs))
+		return skr_fail(err, SKR_R_malformed, "tpm_quote lacks \"pcrs\"");
+	return trustee_pcrs(pcrs, &ev->pcrs, err);
+}
+
+static int parse_wrap_key(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	json_object *wk;
+
+	if (!json_object_object_get_ex(obj, "wrap_key", &wk))
+		return 0;
+	if (!json_object_is_type(wk, json_type_object))
+		return skr_fail(err, SKR_R_malformed, "evidence \"wrap_key\" is not an object");
+	if (bytes_member(wk, "public", true, ENC_BASE64, MAX_TPM_BLOB, &ev->wrap_public, err) < 0 ||
+	    bytes_member(wk, "certify_attest", true, ENC_BASE64, MAX_TPM_BLOB,
+			 &ev->wrap_certify_attest, err) < 0 ||
+	    bytes_member(wk, "certify_signature", true, ENC_BASE64, MAX_TPM_BLOB,
+			 &ev->wrap_certify_signature, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int parse_skr(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	json_object *quote, *pcrs;
+	const char *tee;
+	size_t len;
+
+	ev->format = SKR_EVIDENCE_SKR;
+	if (string_member(obj, "tee", true, &tee, &len, err) < 0)
+		return -1;
+	if (strcmp(tee, TEE_AZ_SNP_VTPM) != 0)
+		return skr_fail(err, SKR_R_unsupported, "evidence tee \"%.32s\" is not supported", tee);
+	if (object_member(obj, "quote", &quote, err) < 0 || object_member(obj, "pcrs", &pcrs, err) < 0 ||
+	    bytes_member(quote, "attest", true, ENC_BASE64, MAX_TPM_BLOB, &ev->quote_attest,
+			 err) < 0 ||
+	    bytes_member(quote, "signature", true, ENC_BASE64, MAX_TPM_BLOB, &ev->quote_signature,
+			 err) < 0 ||
+	    bytes_member(obj, "hcl_report", true, ENC_BASE64, MAX_HCL_REPORT, &ev->hcl_report,
+			 err) < 0 ||
+	    bytes_member(obj, "vcek", false, ENC_BASE64, MAX_VCEK, &ev->vcek, err) < 0)
+		return -1;
+	if (skr_pcr_banks_from_json(pcrs, &ev->pcrs, err) < 0)
+		return -1;
+	return parse_wrap_key(obj, ev, err);
+}
+
+int skr_evidence_from_json(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	json_object *version;
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	if (!json_object_is_type(obj, json_type_object))
+		return skr_fail(err, SKR_R_malformed, "evidence is not a JSON object");
+	if (json_object_object_get_ex(obj, "tpm_quote", NULL) &&
+	    json_object_object_get_ex(obj, "version", &version))
+		rc = parse_trustee(obj, version, ev, err);
+	else
+		rc = parse_skr(obj, ev, err);
+	if (rc < 0)
+		skr_evidence_free(ev);
+	return rc;
+}
+
+int skr_evidence_parse(const char *text, size_t len, struct skr_evidence *ev,
+		       struct skr_err *err)
+{
+	struct json_tokener *tok;
+	json_object *obj;
+	int rc;
+
+	if (len > SKR_EVIDENCE_MAX_JSON)
+		return skr_fail(err, SKR_R_malformed, "evidence is larger than %u bytes",
+				SKR_EVIDENCE_MAX_JSON);
+	tok = json_tokener_new_ex(16);
+	if (!tok)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	obj = json_tokener_parse_ex(tok, text, (int)len);
+	if (!obj || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len) {
+		json_object_put(obj);
+		json_tokener_free(tok);
+		return skr_fail(err, SKR_R_malformed, "evidence is not valid JSON");
+	}
+	json_tokener_free(tok);
+	rc = skr_evidence_from_json(obj, ev, err);
+	json_object_put(obj);
+	return rc;
+}
+
+void skr_evidence_free(struct skr_evidence *ev)
+{
+	skr_buf_free(&ev->hcl_report);
+	skr_buf_free(&ev->vcek);
+	skr_buf_free(&ev->quote_attest);
+	skr_buf_free(&ev->quote_signature);
+	skr_buf_free(&ev->wrap_public);
+	skr_buf_free(&ev->wrap_certify_attest);
+	skr_buf_free(&ev->wrap_certify_signature);
+}
+
+void skr_evidence_result_free(struct skr_evidence_result *res)
+{
+	skr_hcl_report_free(&res->hcl);
+	EVP_PKEY_free(res->ak);
+	res->ak = NULL;
+}
+
+/* AMD chain, VCEK/TCB match, SNP signature and policy, in that order. */
+static int verify_snp(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
+		      struct skr_evidence_result *res, struct skr_err *err)
+{
+	struct skr_amd_verify_opts opts = {
+		.product = pol->product,
+		.chain_pem = pol->chain_pem,
+		.chain_pem_len = pol->chain_pem_len,
+		.cache = pol->chain_cache,
+	};
+	const struct skr_snp_report *snp = &res->hcl.snp;
+	X509 *vcek = pol->vcek;
+	EVP_PKEY *key = NULL;
+	int rc = -1;
+
+	if (!vcek && !ev->vcek.len)
+		return skr_fail(err, SKR_R_usage, "the evidence carries no VCEK and none was given");
+	if (!vcek && (pol->chain_cache ? skr_chain_cache_cert(pol->chain_cache, ev->vcek.data,
+							     ev->vcek.len, &vcek, err)
+				       : skr_x509_parse(ev->vcek.data, ev->vcek.len, &vcek,
+							"evidence VCEK", err)) < 0)
+		return -1;
+	if (skr_amd_verify_leaf(pol->trust, vcek, snp, &opts, &res->vcek, err) < 0)
+		goto out;
+	res->product = pol->product ? pol->product
+		       : res->vcek.product ? res->vcek.product : skr_snp_report_product(snp);
+	key = X509_get_pubkey(vcek);
+	if (skr_snp_report_verify_signature(snp, key, err) < 0)
+		goto out;
+	if (skr_snp_report_debug(snp) && !pol->allow_debug) {
+		skr_fail(err, SKR_R_snp_debug_enabled,
+			 "the guest policy allows debugging (POLICY bit 19)");
+		goto out;
+	}
+	if (pol->snp_policy && pol->snp_policy(snp, res->product, pol->snp_policy_ctx, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	EVP_PKEY_free(key);
+	if (vcek != pol->vcek)
+		X509_free(vcek);
+	return rc;
+}
+
+/* Trustee v2 puts the quote's qualifying data into the claims' user-data. */
+static int check_trustee_user_data(const struct skr_evidence *ev,
+				   const struct skr_evidence_result *res, struct skr_err *err)
+{
+	uint8_t user_data[64];
+	size_t len = 0;
+	const TPM2B_DATA *extra = &res->quote.extraData;
+
+	if (ev->format != SKR_EVIDENCE_TRUSTEE || ev->trustee_version != 2)
+		return 0;
+	if (skr_hcl_user_data(&res->hcl, user_data, &len, err) < 0)
+		return -1;
+	if (len < extra->size || !skr_ct_equal(user_data, extra->buffer, extra->size) ||
+	    !skr_is_zero(user_data + extra->size, len - extra->size))
+		return skr_fail(err, SKR_R_quote_nonce_mismatch,
+				"the quote's qualifying data is not the claims' user-data");
+	return 0;
+}
+
+int skr_evidence_verify(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
+			struct skr_evidence_result *res, struct skr_err *err)
+{
+	memset(res, 0, sizeof(*res));
+	if (skr_hcl_report_parse(ev->hcl_report.data, ev->hcl_report.len, &res->hcl, err) < 0 ||
+	    verify_snp(ev, pol, res, err) < 0 || skr_hcl_verify_binding(&res->hcl, err) < 0 ||
+	    skr_hcl_parse_claims(&res->hcl, err) < 0 ||
+	    skr_hcl_ak_public(&res->hcl, &res->ak, err) < 0)
+		return -1;
+	if (skr_tpm_quote_verify(ev->quote_attest.data, ev->quote_attest.len,
+				 ev->quote_signature.data, ev->quote_signature.len, res->ak,
+				 pol->nonce, pol->nonce_len, &ev->pcrs, &res->quote, err) < 0) {
+		res->quote_parsed = res->quote.magic == TPM2_GENERATED_VALUE;
+		return -1;
+	}
+	res->quote_parsed = true;
+	return check_trustee_user_data(ev, res, err);
+}

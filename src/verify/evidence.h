@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Azure SEV-SNP vTPM evidence bundles, verified end to end: the AMD chain and
+ * the VCEK, the SNP report signature and policy, the HCL claims binding, the
+ * AK taken from the claims, and the TPM quote (signature, nonce, PCR digest).
+ *
+ * Two JSON layouts are read:
+ *   skr:     {"tee": "az-snp-vtpm", "hcl_report": b64, "vcek": b64 DER,
+ *             "quote": {"attest": b64, "signature": b64},
+ *             "pcrs": {"sha256": {"0": hex, ...}}}            (the release protocol)
+ *   trustee: {"version": 1|2, "tpm_quote": {"signature": hex, "message": hex,
+ *             "pcrs": [24 x hex]}, "hcl_report": b64url, "vcek": b64url DER}
+ */
+#ifndef SKR_EVIDENCE_H
+#define SKR_EVIDENCE_H
+
+#include <stdbool.h>
+
+#include <json-c/json.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "verify/amd_chain.h"
+#include "common/err.h"
+#include "verify/eventlog.h"
+#include "verify/hcl_report.h"
+#include "common/util.h"
+
+#define SKR_EVIDENCE_MAX_JSON (1u << 20)
+
+enum skr_evidence_format { SKR_EVIDENCE_SKR = 1, SKR_EVIDENCE_TRUSTEE };
+
+struct skr_evidence {
+	enum skr_evidence_format format;
+	int trustee_version;
+	struct skr_buf hcl_report;
+	struct skr_buf vcek;		/* DER; empty when the bundle has none */
+	struct skr_buf quote_attest;
+	struct skr_buf quote_signature;
+	struct skr_pcr_banks pcrs;
+	/* skr layout, release requests: "wrap_key": {"public", "certify_attest",
+	 * "certify_signature"} (TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE). */
+	struct skr_buf wrap_public;
+	struct skr_buf wrap_certify_attest;
+	struct skr_buf wrap_certify_signature;
+};
+
+/* Parses either layout from a JSON object; bounds every field. */
+int skr_evidence_from_json(json_object *obj, struct skr_evidence *ev, struct skr_err *err);
+/* Parses JSON text (at most SKR_EVIDENCE_MAX_JSON bytes). */
+int skr_evidence_parse(const char *text, size_t len, struct skr_evidence *ev,
+		       struct skr_err *err);
+void skr_evidence_free(struct skr_evidence *ev);
+
+struct skr_evidence_policy {
+	const struct skr_amd_trust *trust;
+	enum skr_snp_product product;	/* UNKNOWN: from the VCEK or the report */
+	X509 *vcek;			/* overrides the bundle's VCEK when set */
+	const void *chain_pem;		/* presented ASK/ARK; may be NULL */
+	size_t chain_pem_len;
+	const uint8_t *nonce;		/* expected quote qualifying data; NULL: not checked */
+	size_t nonce_len;
+	bool allow_debug;
+	struct skr_chain_cache *chain_cache;	/* verified VCEK chains; may be NULL */
+	/*
+	 * Called after the SNP signature and debug checks, before the claims
+	 * are looked at (the broker's minimum TCB, VMPL, measurement pins).
+	 */
+	int (*snp_policy)(const struct skr_snp_report *r, enum skr_snp_product product,
+			  void *ctx, struct skr_err *err);
+	void *snp_policy_ctx;
+};
+
+/* What verification established; valid only for the steps that passed. */
+struct skr_evidence_result {
+	struct skr_hcl_report hcl;
+	struct skr_vcek_info vcek;
+	enum skr_snp_product product;
+	EVP_PKEY *ak;			/* HCLAkPub, once the claims verified */
+	TPMS_ATTEST quote;
+	bool quote_parsed;
+};
+
+int skr_evidence_verify(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
+			struct skr_evidence_result *res, struct skr_err *err);
+void skr_evidence_result_free(struct skr_evidence_result *res);
+
+#endif

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A key's release policy (JSON), checked by the broker:
+ *
+ *   {"tee": "az-snp-vtpm",
+ *    "snp": {"allow_debug": false, "max_vmpl": 0,
+ *            "min_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115},
+ *            "measurements": ["hex48", ...], "host_data": "hex32",
+ *            "id_key_digest": "hex48"},
+ *    "pcrs": {"bank": "sha256", "indexes": [4, 7, 11]},
+ *    "allow_attested_reseal": false}
+ *
+ * Unknown keys are refused so that a typo never weakens a policy.  Reference
+ * PCR sets live beside the policy (the broker's store); a release needs the
+ * quoted PCRs to equal one of them at every index of "pcrs".
+ */
+#ifndef SKR_POLICY_H
+#define SKR_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "common/err.h"
+#include "verify/eventlog.h"
+#include "verify/snp_report.h"
+
+#define SKR_POLICY_MAX_MEASUREMENTS 32
+
+struct skr_policy {
+	bool allow_debug;
+	uint32_t max_vmpl;
+	bool has_min_tcb;
+	struct skr_snp_tcb min_tcb;
+	size_t n_measurements;
+	uint8_t measurements[SKR_POLICY_MAX_MEASUREMENTS][48];
+	bool has_host_data;
+	uint8_t host_data[32];
+	bool has_id_key_digest;
+	uint8_t id_key_digest[48];
+	uint16_t pcr_bank;		/* TPM_ALG_ID, sha256 by default */
+	uint32_t pcr_mask;		/* bit i: PCR i is bound */
+	bool allow_attested_reseal;
+};
+
+int skr_policy_parse(const char *json, struct skr_policy *out, struct skr_err *err);
+int skr_policy_from_json(json_object *obj, struct skr_policy *out, struct skr_err *err);
+
+/*
+ * What the broker accepts as a key's PCR binding, at creation, at a policy
+ * change and at every use of a stored policy (fail closed for a policy stored
+ * before the rule):
+ *   - at least one PCR, else binding_too_weak: a policy without PCRs would
+ *     release the key to any boot state that passes the SNP checks, whatever
+ *     kernel, initrd or command line the host put on the ESP;
+ *   - never PCR 15 (SKR_GATE_PCR), else policy_invalid: the boot gate is
+ *     checked on its own at every release (all zero) and at reseal, so a
+ *     reference value for it could only contradict that rule.
+ * Which PCRs are enough for a boot chain is the client's decision
+ * (binding.h: enroll refuses what leaves the initrd or command line
+ * unmeasured); the broker cannot see the chain.
+ */
+int skr_policy_check_binding(const struct skr_policy *p, struct skr_err *err);
+
+/* The SNP requirements: debug, VMPL, minimum TCB, measurement and pins. */
+int skr_policy_check_snp(const struct skr_policy *p, const struct skr_snp_report *r,
+			 enum skr_snp_product product, struct skr_err *err);
+
+/* The quote covers every bound PCR of the policy's bank. */
+int skr_policy_check_quote_selection(const struct skr_policy *p, const TPMS_ATTEST *quote,
+				     struct skr_err *err);
+
+/*
+ * As skr_policy_check_pcrs, and *matched is the index of the last set that
+ * matches (the newest, as sets are listed by id).
+ */
+int skr_policy_match_pcrs(const struct skr_policy *p, const struct skr_pcr_banks *seen,
+			  const struct skr_pcr_banks *refsets, size_t n_refsets, size_t *matched,
+			  struct skr_err *err);
+
+/*
+ * The quoted values (seen) equal one reference set at every bound index.
+ * On refusal the detail names, for the closest set, each differing PCR with
+ * the value seen and the values the sets allow.
+ */
+int skr_policy_check_pcrs(const struct skr_policy *p, const struct skr_pcr_banks *seen,
+			  const struct skr_pcr_banks *refsets, size_t n_refsets,
+			  struct skr_err *err);
+
+#endif

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "vm/release_client.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "common/x509.h"
+#include "vm/broker_answer.h"
+#include "common/gate.h"
+#include "vm/https.h"
+#include "common/json_util.h"
+#include "common/pcr_json.h"
+#include "vm/tpm.h"
+#include "common/util.h"
+#include "verify/wrap.h"
+
+#define DEFAULT_CONNECT_MS 3000
+#define DEFAULT_DEADLINE_MS 30000
+#define BACKOFF_FIRST_MS 200
+#define BACKOFF_MAX_MS 5000
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* One exchange's state: what the broker said and what the vTPM made. */
+struct exchange {
+	const struct skr_release_opts *o;
+	const char *path;		/* "/v1/release" or another attested call's */
+	json_object *extra;		/* fields added to the request (not owned) */
+	json_object *answer;		/* another call's 200 answer (owned) */
+	const char *broker;
+	double deadline;
+	struct skr_release_timing *timing;
+	struct skr_challenge ch;	/* this exchange's challenge, validated */
+	uint32_t pcr_mask;
+	struct skr_tpm *tpm;
+	struct skr_tpm_key key;
+};
+
+static unsigned remaining_ms(const struct exchange *x)
+{
+	double left = x->deadline - now_ms();
+
+	return left < 1 ? 1 : (unsigned)left;
+}
+
+/*
+ * One call; 0 only for a 200 answer that is one JSON object (*resp, owned).
+ * Every other answer fails as skr_answer_failure classifies it.
+ */
+static int post(struct exchange *x, const char *path, json_object *req, json_object **resp,
+		struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf body = { 0 };
+	unsigned connect = x->o->connect_timeout_ms ? x->o->connect_timeout_ms : DEFAULT_CONNECT_MS;
+	struct skr_err parse_err = { 0 };
+	double t0 = now_ms();
+	long status = 0;
+	int rc;
+
+	*resp = NULL;
+	struct skr_https_ca ca = { .file = x->o->ca_file, .pem = x->o->ca_pem };
+
+	rc = skr_https_post_json(x->broker, path, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
+				 &ca, connect < remaining_ms(x) ? connect : remaining_ms(x),
+				 remaining_ms(x), &status, &body, err);
+	x->timing->network_ms += now_ms() - t0;
+	if (rc < 0)
+		return -1;
+	if (status >= 500 && status <= 599)
+		return skr_answer_failure(x->broker, path, status, NULL, err);
+	if (skr_answer_parse_body(x->broker, body.data, body.len, resp, &parse_err) < 0) {
+		if (status == 200) {
+			*err = parse_err;
+			return -1;
+		}
+		return skr_answer_failure(x->broker, path, status, NULL, err);
+	}
+	if (status != 200) {
+		skr_answer_failure(x->broker, path, status, *resp, err);
+		json_object_put(*resp);
+		*resp = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int challenge(struct exchange *x, struct skr_err *err)
+{
+	json_object *req = json_object_new_object(), *resp = NULL;
+	int rc = -1;
+
+	json_object_object_add(req, "key_id", json_object_new_string(x->o->key_id));
+	if (post(x, "/v1/challenge", req, &resp, err) < 0 ||
+	    skr_answer_challenge(x->broker, resp, &x->ch, err) < 0)
+		goto out;
+	/* The broker's PCRs, the caller's on top (a hint), and always the boot gate (gate.h). */
+	x->pcr_mask = x->ch.pcr_mask | x->o->pcr_mask | (1u << SKR_GATE_PCR);
+	rc = 0;
+out:
+	json_object_put(req);
+	json_object_put(resp);
+	return rc;
+}
+
+/* The VCEK as DER, whatever form the file has (on Azure it comes from the host's cache). */
+static int add_vcek(json_object *ev, const char *path, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf raw = { 0 };
+	uint8_t *der = NULL;
+	X509 *cert = NULL;
+	int len;
+
+	if (skr_read_file(path, 1u << 16, &raw, err) < 0 ||
+	    skr_x509_parse(raw.data, raw.len, &cert, "VCEK", err) < 0)
+		return -1;
+	len = i2d_X509(cert, &der);
+	X509_free(cert);
+	if (len <= 0)
+		return skr_fail(err, SKR_R_nomem, "cannot encode the VCEK");
+	skr_json_add_b64(ev, "vcek", der, (size_t)len);
+	OPENSSL_free(der);
+	return 0;
+}
+
+/* The evidence: HCL report, wrap key with its certify, quote and PCR values. */
+static int collect_evidence(struct exchange *x, json_object **evidence, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf hcl = { 0 }, cert_attest = { 0 }, cert_sig = { 0 };
+	_cleanup_buf_ struct skr_buf q_attest = { 0 }, q_sig = { 0 };
+	struct skr_pcr_banks *pcrs = calloc(1, sizeof(*pcrs));
+	json_object *ev, *quote, *wk;
+	double t0 = now_ms();
+	int rc = -1;
+
+	if (!pcrs)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	if (skr_tpm_read_hcl(x->tpm, &hcl, err) < 0 || skr_tpm_create_wrap_key(x->tpm, &x->key, err) < 0 ||
+	    skr_tpm_certify(x->tpm, &x->key, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce),
+			    &cert_attest, &cert_sig, err) < 0 ||
+	    skr_tpm_quote(x->tpm, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce), x->pcr_mask,
+			  &q_attest, &q_sig, pcrs, err) < 0)
+		goto out;
+	ev = json_object_new_object();
+	json_object_object_add(ev, "tee", json_object_new_string("az-snp-vtpm"));
+	skr_json_add_b64(ev, "hcl_report", hcl.data, hcl.len);
+	quote = json_object_new_object();
+	skr_json_add_b64(quote, "attest", q_attest.data, q_attest.len);
+	skr_json_add_b64(quote, "signature", q_sig.data, q_sig.len);
+	json_object_object_add(ev, "quote", quote);
+	json_object_object_add(ev, "pcrs", skr_pcr_banks_to_json(pcrs));
+	wk = json_object_new_object();
+	skr_json_add_b64(wk, "public", x->key.public_bytes, x->key.public_len);
+	skr_json_add_b64(wk, "certify_attest", cert_attest.data, cert_attest.len);
+	skr_json_add_b64(wk, "certify_signature", cert_sig.data, cert_sig.len);
+	json_object_object_add(ev, "wrap_key", wk);
+	if (x->o->vcek_file && add_vcek(ev, x->o->vcek_file, err) < 0) {
+		json_object_put(ev);
+		goto out;
+	}
+	*evidence = ev;
+	rc = 0;
+out:
+	free(pcrs);
+	x->timing->tpm_ms += now_ms() - t0;
+	return rc;
+}
+
+/*
+ * Z from the vTPM, then the secret; Z is wiped whatever happens.  The answer
+ * was checked field by field (and epk is a point on P-256) before the vTPM
+ * sees it; a secret that does not open is the broker's fault (or an
+ * attacker's on the way), never this VM's: broker_protocol.
+ */
+static int unwrap(struct exchange *x, json_object *resp, uint8_t *secret, size_t *len,
+		  struct skr_err *err)
+{
+	struct skr_wrapped w;
+	struct skr_err open_err = { 0 };
+	uint8_t *z = skr_secret_alloc(SKR_WRAP_COORD);
+	double t0 = now_ms();
+	int rc = -1;
+
+	if (!z)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	if (skr_answer_wrapped(x->broker, resp, &w, err) < 0 ||
+	    skr_tpm_ecdh_zgen(x->tpm, &x->key, w.epk, z, err) < 0)
+		goto out;
+	if (skr_unwrap_with_z(z, &w, x->ch.nonce, sizeof(x->ch.nonce), x->o->key_id, secret, len,
+			      &open_err) < 0) {
+		skr_fail(err, SKR_R_broker_protocol,
+			 "%s: the wrapped secret does not open with this vTPM's key, nonce and key id "
+			 "(wrong epk, iv, ciphertext or tag)", x->broker);
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(&w, sizeof(w));
+	skr_secret_free(z, SKR_WRAP_COORD);
+	x->timing->tpm_ms += now_ms() - t0;
+	return rc;
+}
+
+static int exchange_once(struct exchange *x, uint8_t *secret, size_t *len, struct skr_err *err)
+{
+	json_object *req = NULL, *evidence = NULL, *resp = NULL;
+	int rc = -1;
+	char *nonce_b64;
+
+	if (challenge(x, err) < 0 || collect_evidence(x, &evidence, err) < 0)
+		goto out;
+	req = json_object_new_object();
+	json_object_object_add(req, "key_id", json_object_new_string(x->o->key_id));
+	nonce_b64 = skr_base64_encode(x->ch.nonce, sizeof(x->ch.nonce));
+	json_object_object_add(req, "nonce", json_object_new_string(nonce_b64 ? nonce_b64 : ""));
+	free(nonce_b64);
+	json_object_object_add(req, "evidence", evidence);
+	evidence = NULL;
+	if (x->extra) {
+		json_object_object_foreach(x->extra, k, v)
+			json_object_object_add(req, k, json_object_get(v));
+	}
+	if (post(x, x->path, req, &resp, err) < 0)
+		goto out;
+	if (secret) {
+		rc = unwrap(x, resp, secret, len, err);
+	} else if (skr_answer_refvals(x->broker, x->path, resp, err) == 0) {
+		x->answer = resp;
+		resp = NULL;
+		rc = 0;
+	}
+out:
+	skr_tpm_key_flush(x->tpm, &x->key);
+	OPENSSL_cleanse(&x->ch, sizeof(x->ch));
+	json_object_put(evidence);
+	json_object_put(req);
+	json_object_put(resp);
+	return rc;
+}
+
+/* Only transport trouble is worth another try; a denial or a TPM fault is not. */
+static bool retryable(const struct skr_err *err)
+{
+	return err->reason == SKR_R_broker_unreachable;
+}
+
+static void backoff(unsigned attempt, double deadline)
+{
+	unsigned base = BACKOFF_FIRST_MS << (attempt < 5 ? attempt : 5);
+	uint32_t jitter = 0;
+	double left = deadline - now_ms();
+	struct timespec ts;
+	unsigned ms;
+
+	if (base > BACKOFF_MAX_MS)
+		base = BACKOFF_MAX_MS;
+	RAND_bytes((uint8_t *)&jitter, sizeof(jitter));
+	ms = base / 2 + jitter % (base / 2 + 1);	/* "equal jitter" */
+	if (ms > left)
+		ms = left > 0 ? (unsigned)left : 0;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+/* Challenge, evidence and the call, retried across brokers until the deadline. */
+static int attested_exchange(struct exchange *x, uint8_t *secret_out, size_t *secret_len,
+			     struct skr_err *err)
+{
+	const struct skr_release_opts *o = x->o;
+	double t0 = now_ms();
+	unsigned attempt = 0;
+	int rc = -1;
+
+	memset(x->timing, 0, sizeof(*x->timing));
+	if (!o->key_id || !o->n_brokers || (!o->ca_file && !o->ca_pem))
+		return skr_fail(err, SKR_R_usage, "a key id, a broker URL and a CA are required");
+	x->deadline = t0 + (o->deadline_ms ? o->deadline_ms : DEFAULT_DEADLINE_MS);
+	x->key.handle = ESYS_TR_NONE;
+	if (skr_tpm_open(o->tcti, &x->tpm, err) < 0)
+		goto out;
+	for (;;) {
+		struct skr_err attempt_err = { 0 };
+
+		x->broker = o->brokers[attempt % o->n_brokers];
+		x->timing->attempts = ++attempt;
+		if (exchange_once(x, secret_out, secret_len, &attempt_err) == 0) {
+			rc = 0;
+			break;
+		}
+		if (!retryable(&attempt_err) || now_ms() >= x->deadline) {
+			/* Details quote brokers (and their URLs, from a token): safe to print. */
+			skr_sanitize_inplace(attempt_err.detail, sizeof(attempt_err.detail));
+			*err = attempt_err;
+			break;
+		}
+		if (attempt % o->n_brokers == 0)
+			backoff(attempt / (unsigned)o->n_brokers, x->deadline);
+	}
+out:
+	skr_tpm_close(x->tpm);
+	x->timing->total_ms = now_ms() - t0;
+	return rc;
+}
+
+int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *secret_len,
+		struct skr_release_timing *timing, struct skr_err *err)
+{
+	struct skr_release_timing local = { 0 };
+	struct exchange x = { .o = o, .path = "/v1/release", .timing = timing ? timing : &local };
+	int rc;
+
+	*secret_len = 0;
+	rc = attested_exchange(&x, secret_out, secret_len, err);
+	if (rc < 0)
+		OPENSSL_cleanse(secret_out, SKR_RELEASE_MAX_SECRET);
+	return rc;
+}
+
+int skr_attested_call(const struct skr_release_opts *o, const char *path, json_object *fields,
+		      json_object **answer, struct skr_err *err)
+{
+	struct skr_release_timing timing;
+	struct exchange x = { .o = o, .path = path, .timing = &timing };
+	json_object *events = NULL, *extra;
+	int rc;
+
+	*answer = NULL;
+	/* The boot gate log goes with every reseal call: the broker replays it against PCR 15. */
+	if (skr_gate_log_read(NULL, &events, err) < 0)
+		return -1;
+	extra = json_object_new_object();
+	if (fields) {
+		json_object_object_foreach(fields, k, v)
+			json_object_object_add(extra, k, json_object_get(v));
+	}
+	if (!json_object_object_get_ex(extra, "gate_events", NULL))
+		json_object_object_add(extra, "gate_events", json_object_get(events));
+	json_object_put(events);
+	x.extra = extra;
+	rc = attested_exchange(&x, NULL, NULL, err);
+	json_object_put(extra);
+	*answer = rc == 0 ? x.answer : NULL;
+	if (rc < 0)
+		json_object_put(x.answer);
+	return rc;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The VM side of the release protocol, shared by skr-unlock, the token plugin
+ * and `skrctl release`: challenge, evidence from the vTPM (HCL report, wrap
+ * key, certify, quote), release, unwrap inside the vTPM.  Brokers are tried in
+ * turn with exponential backoff and jitter under one deadline; a broker's
+ * denial is final and its reason reaches the caller.
+ */
+#ifndef SKR_RELEASE_CLIENT_H
+#define SKR_RELEASE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "common/err.h"
+
+#define SKR_RELEASE_MAX_BROKERS 8
+#define SKR_RELEASE_MAX_SECRET 128
+
+struct skr_release_opts {
+	const char *key_id;
+	const char *brokers[SKR_RELEASE_MAX_BROKERS];	/* "https://host:port" */
+	size_t n_brokers;
+	const char *ca_file;		/* PEM the broker's certificate must chain to ... */
+	const char *ca_pem;		/* ... or that PEM as text (from a LUKS2 token) */
+	const char *tcti;		/* NULL: the kernel resource manager */
+	const char *vcek_file;		/* VCEK (DER/PEM) to send; NULL: the broker's cache */
+	unsigned connect_timeout_ms;	/* per connection; 0 = 3000 */
+	unsigned deadline_ms;		/* the whole release; 0 = 30000 */
+	uint32_t pcr_mask;		/* quoted with the challenge's PCRs and PCR 15 (gate.h) */
+};
+
+/* Where the time went, for diagnostics and benchmarks. */
+struct skr_release_timing {
+	double tpm_ms, network_ms, total_ms;
+	unsigned attempts;
+};
+
+/*
+ * Runs the release.  secret_out must hold SKR_RELEASE_MAX_SECRET bytes and
+ * should be locked memory (skr_secret_alloc); it is wiped on failure.
+ * Failure reasons: a broker's denial reason (e.g. pcr_mismatch) with its
+ * detail; broker_unreachable when no broker answered before the deadline;
+ * tpm_unavailable / tpm_* when the vTPM fails; broker_protocol for answers
+ * that do not follow the protocol (every field is checked, broker_answer.h,
+ * and the detail names the one that is wrong) and for a wrapped secret that
+ * does not open.  Text from the broker reaches err->detail sanitised.
+ */
+int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *secret_len,
+		struct skr_release_timing *timing, struct skr_err *err);
+
+/*
+ * Another attested call (the broker's reseal API): challenge, the same
+ * evidence as a release, then POST path with {"key_id", "nonce", "evidence"},
+ * "gate_events" (the boot gate log, skr_gate_log_read(NULL); a missing log
+ * is [], a malformed one fails the call) and the members of fields (which may
+ * name their own "gate_events"); *answer is the broker's 200 answer (caller
+ * puts it), its members checked and reduced to the ones the protocol defines
+ * for path (skr_answer_refvals).  Failures as skr_release.
+ */
+int skr_attested_call(const struct skr_release_opts *o, const char *path, json_object *fields,
+		      json_object **answer, struct skr_err *err);
+
+#endif

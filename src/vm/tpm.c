@@ -1,0 +1,732 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "vm/tpm.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/param_build.h>
+#include <openssl/rand.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "verify/hcl_report.h"
+#include "verify/tpm_attest.h"
+#include "verify/wrap.h"
+
+#define SKR_TPM_TRANSIENT_FIRST 0x80000000u
+
+/* Attempts at a quote whose PCR values moved between TPM2_Quote and TPM2_PCR_Read. */
+#define QUOTE_ATTEMPTS 3
+
+/* ---- Cleanup helpers ----------------------------------------------------- */
+
+static void esys_freep(void *p)
+{
+	void **pp = p;
+
+	Esys_Free(*pp);
+	*pp = NULL;
+}
+#define _cleanup_esys_ _cleanup_(esys_freep)
+
+/*
+ * An ESYS_TR that is released when it goes out of scope: a transient object
+ * is flushed from the TPM, a handle on a persistent object or NV index is only
+ * closed in ESYS (never evicted).
+ */
+struct tr_guard {
+	ESYS_CONTEXT *esys;
+	ESYS_TR tr;
+	bool transient;
+};
+
+static void tr_guard_release(struct tr_guard *g)
+{
+	if (!g->esys || g->tr == ESYS_TR_NONE)
+		return;
+	if (g->transient)
+		(void)Esys_FlushContext(g->esys, g->tr);
+	else
+		(void)Esys_TR_Close(g->esys, &g->tr);
+	g->tr = ESYS_TR_NONE;
+}
+#define _cleanup_tr_ _cleanup_(tr_guard_release)
+
+/* ---- Response codes ------------------------------------------------------- */
+
+static bool rc_is_tpm(TSS2_RC rc)
+{
+	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+
+	return layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER;
+}
+
+/*
+ * The TPM's response code without the layer and, for format-one codes, the
+ * handle/session/parameter number: comparable to TPM2_RC_* constants.
+ */
+static TSS2_RC rc_base(TSS2_RC rc)
+{
+	if (!rc_is_tpm(rc))
+		return rc;
+	rc &= 0xFFFF;
+	if (rc & TPM2_RC_FMT1)
+		return rc & (TPM2_RC_FMT1 | 0x3F);
+	return rc & 0xFFF;
+}
+
+static bool rc_unreachable(TSS2_RC rc)
+{
+	return (rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER;
+}
+
+/* Records a failed TSS call: tpm_unavailable for transport errors, tpm_error otherwise. */
+__attribute__((format(printf, 4, 5))) static int tpm_fail(const struct skr_tpm *t, TSS2_RC rc,
+							 struct skr_err *err, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (rc_unreachable(rc))
+		return skr_fail(err, SKR_R_tpm_unavailable,
+				"%s: the TPM at TCTI \"%s\" cannot be reached: %s (0x%08x)", what,
+				t ? t->tcti_conf : "?", Tss2_RC_Decode(rc), rc);
+	return skr_fail(err, SKR_R_tpm_error, "%s: %s (0x%08x)", what, Tss2_RC_Decode(rc), rc);
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- Context -------------------------------------------------------------- */
+
+int skr_tpm_open(const char *tcti, struct skr_tpm **out, struct skr_err *err)
+{
+	struct skr_tpm *t;
+	TSS2_RC rc;
+
+	*out = NULL;
+	if (!tcti || !*tcti)
+		tcti = SKR_TPM_DEFAULT_TCTI;
+	/* tpm2-tss logs every failure to stderr itself; we report them through err. */
+	if (!getenv("TSS2_LOG"))
+		setenv("TSS2_LOG", "all+none", 0);
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	snprintf(t->tcti_conf, sizeof(t->tcti_conf), "%s", tcti);
+	t->nv_retries = SKR_TPM_NV_RETRIES;
+	t->nv_retry_delay_ms = SKR_TPM_NV_RETRY_DELAY_MS;
+
+	rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
+	if (rc != TSS2_RC_SUCCESS) {
+		skr_fail(err, SKR_R_tpm_unavailable, "cannot reach the TPM at TCTI \"%s\": %s (0x%08x)",
+			 tcti, Tss2_RC_Decode(rc), rc);
+		goto fail;
+	}
+	rc = Esys_Initialize(&t->esys, t->tcti, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		tpm_fail(t, rc, err, "cannot initialise ESYS for TCTI \"%s\"", tcti);
+		goto fail;
+	}
+	rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
+	if (rc != TSS2_RC_SUCCESS && rc_base(rc) != TPM2_RC_INITIALIZE) {
+		if (rc_unreachable(rc))
+			skr_fail(err, SKR_R_tpm_unavailable,
+				 "cannot reach the TPM at TCTI \"%s\": %s (0x%08x)", tcti,
+				 Tss2_RC_Decode(rc), rc);
+		else
+			tpm_fail(t, rc, err, "TPM2_Startup");
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	skr_tpm_close(t);
+	return -1;
+}
+
+void skr_tpm_close(struct skr_tpm *t)
+{
+	if (!t)
+		return;
+	if (t->esys)
+		Esys_Finalize(&t->esys);
+	if (t->tcti)
+		Tss2_TctiLdr_Finalize(&t->tcti);
+	free(t);
+}
+
+void skr_tpm_closep(struct skr_tpm **t)
+{
+	skr_tpm_close(*t);
+	*t = NULL;
+}
+
+/* ---- NV ------------------------------------------------------------------- */
+
+static uint32_t nv_chunk_size(struct skr_tpm *t)
+{
+	_cleanup_esys_ TPMS_CAPABILITY_DATA *cap = NULL;
+	uint32_t n = t->nv_chunk;
+	TPMI_YES_NO more = TPM2_NO;
+	TSS2_RC rc;
+
+	if (!n && !t->nv_buffer_max) {
+		t->nv_buffer_max = SKR_TPM_NV_BUFFER_FALLBACK;
+		rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_TPM_PROPERTIES, TPM2_PT_NV_BUFFER_MAX, 1, &more,
+					&cap);
+		if (rc == TSS2_RC_SUCCESS && cap->data.tpmProperties.count >= 1 &&
+		    cap->data.tpmProperties.tpmProperty[0].property == TPM2_PT_NV_BUFFER_MAX &&
+		    cap->data.tpmProperties.tpmProperty[0].value > 0)
+			t->nv_buffer_max = cap->data.tpmProperties.tpmProperty[0].value;
+	}
+	if (!n)
+		n = t->nv_buffer_max;
+	if (n > sizeof(((TPM2B_MAX_NV_BUFFER *)0)->buffer))
+		n = sizeof(((TPM2B_MAX_NV_BUFFER *)0)->buffer);
+	return n;
+}
+
+/* One attempt; *uninitialized says whether it is worth retrying. */
+static int nv_read_once(struct skr_tpm *t, uint32_t index, const char *what, struct skr_buf *out,
+			bool *uninitialized, struct skr_err *err)
+{
+	_cleanup_tr_ struct tr_guard nv = { .esys = t->esys, .tr = ESYS_TR_NONE };
+	_cleanup_esys_ TPM2B_NV_PUBLIC *pub = NULL;
+	_cleanup_esys_ TPM2B_NAME *name = NULL;
+	_cleanup_buf_ struct skr_buf data = { 0 };
+	TPMA_NV attrs;
+	ESYS_TR auth;
+	uint32_t chunk, off = 0;
+	size_t size;
+	TSS2_RC rc;
+
+	*uninitialized = false;
+	rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   &nv.tr);
+	if (rc != TSS2_RC_SUCCESS) {
+		nv.tr = ESYS_TR_NONE;
+		if (rc_base(rc) == TPM2_RC_HANDLE)
+			return skr_fail(err, SKR_R_tpm_nv_undefined,
+					"%s is not defined (TPM_RC_HANDLE)", what);
+		return tpm_fail(t, rc, err, "cannot look up %s", what);
+	}
+	rc = Esys_NV_ReadPublic(t->esys, nv.tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
+				&name);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(t, rc, err, "TPM2_NV_ReadPublic of %s", what);
+	attrs = pub->nvPublic.attributes;
+	size = pub->nvPublic.dataSize;
+	if (!(attrs & TPMA_NV_WRITTEN)) {
+		*uninitialized = true;
+		return skr_fail(err, SKR_R_tpm_nv_uninitialized,
+				"%s is not written yet (TPM_RC_NV_UNINITIALIZED)", what);
+	}
+	if (((attrs & TPMA_NV_TPM2_NT_MASK) >> TPMA_NV_TPM2_NT_SHIFT) != TPM2_NT_ORDINARY)
+		return skr_fail(err, SKR_R_unsupported, "%s is not an ordinary NV index", what);
+	if (size > SKR_TPM_MAX_NV_READ)
+		return skr_fail(err, SKR_R_malformed, "%s claims %zu bytes", what, size);
+	/*
+	 * Azure's paravisor gives the index a random auth value of its own and
+	 * OWNERREAD: the guest reads it as owner (whose auth is empty).
+	 */
+	if (attrs & TPMA_NV_OWNERREAD)
+		auth = ESYS_TR_RH_OWNER;
+	else if (attrs & TPMA_NV_AUTHREAD)
+		auth = nv.tr;
+	else
+		return skr_fail(err, SKR_R_unsupported,
+				"%s can be read neither with owner nor with its own auth", what);
+
+	data.data = calloc(1, size + 1);
+	if (!data.data)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	data.len = size;
+	chunk = nv_chunk_size(t);
+	while (off < size) {
+		_cleanup_esys_ TPM2B_MAX_NV_BUFFER *part = NULL;
+		uint16_t n = (uint16_t)(size - off < chunk ? size - off : chunk);
+
+		rc = Esys_NV_Read(t->esys, auth, nv.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				  ESYS_TR_NONE, n, (uint16_t)off, &part);
+		if (rc != TSS2_RC_SUCCESS) {
+			if (rc_base(rc) == TPM2_RC_NV_UNINITIALIZED) {
+				*uninitialized = true;
+				return skr_fail(err, SKR_R_tpm_nv_uninitialized,
+						"%s is not written yet (TPM_RC_NV_UNINITIALIZED)",
+						what);
+			}
+			return tpm_fail(t, rc, err, "TPM2_NV_Read of %s (%u bytes at offset %u)",
+					what, n, off);
+		}
+		if (part->size != n)
+			return skr_fail(err, SKR_R_tpm_error,
+					"TPM2_NV_Read of %s returned %u bytes at offset %u, asked %u",
+					what, part->size, off, n);
+		memcpy(data.data + off, part->buffer, n);
+		off += n;
+	}
+	*out = data;
+	data = (struct skr_buf){ 0 };
+	return 0;
+}
+
+static int nv_read(struct skr_tpm *t, uint32_t index, const char *what, struct skr_buf *out,
+		   struct skr_err *err)
+{
+	unsigned attempts = t->nv_retries ? t->nv_retries : 1, i;
+
+	if ((index >> TPM2_HR_SHIFT) != TPM2_HT_NV_INDEX)
+		return skr_fail(err, SKR_R_usage, "0x%08x is not an NV index handle", index);
+	for (i = 1;; i++) {
+		struct skr_err e = { 0 };
+		bool uninitialized;
+
+		if (nv_read_once(t, index, what, out, &uninitialized, &e) == 0)
+			return 0;
+		if (!uninitialized || i >= attempts) {
+			if (uninitialized)
+				return skr_fail(err, e.reason, "%s (%u attempts over %u ms)", e.detail,
+						i, (i - 1) * t->nv_retry_delay_ms);
+			return skr_fail(err, e.reason, "%s", e.detail);
+		}
+		sleep_ms(t->nv_retry_delay_ms);
+	}
+}
+
+int skr_tpm_nv_read(struct skr_tpm *t, uint32_t index, struct skr_buf *out, struct skr_err *err)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "NV index 0x%08x", index);
+	return nv_read(t, index, what, out, err);
+}
+
+int skr_tpm_read_hcl(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "the HCL report in NV 0x%08x", SKR_HCL_NV_INDEX);
+	return nv_read(t, SKR_HCL_NV_INDEX, what, out, err);
+}
+
+/* ---- Keys ------------------------------------------------------------------ */
+
+/*
+ * Which hierarchy the wrap key lives in.
+ *
+ * The wrap key is a primary key of the NULL hierarchy (TPM_RH_NULL):
+ *   - The NULL seed is regenerated at every TPM Reset (each boot of the VM),
+ *     so the key cannot outlive this boot: it cannot be recreated after a
+ *     reboot from the same template, TPM2_EvictControl refuses to persist a
+ *     NULL-hierarchy object, and a saved context of it is invalid after the
+ *     reset.  That is exactly the DESIGN's "only that vTPM, this boot".
+ *   - The NULL hierarchy has no authorisation value and cannot be disabled by
+ *     the owner, so creating the key needs no owner or endorsement auth and
+ *     does not depend on how the OS configured the storage hierarchy.
+ *   - TPM2_Certify of a NULL-hierarchy object is allowed; the certify
+ *     attestation's qualifiedName (H(TPM_RH_NULL || Name)) even tells the
+ *     broker the key is a NULL-hierarchy primary, if it wants to check.
+ * Within one boot the NULL seed is fixed, so the template's unique field gets
+ * 32 random bytes: every call gives a fresh key, not the same one again.
+ *
+ * Attributes: fixedTPM|fixedParent (never duplicated out of this TPM),
+ * sensitiveDataOrigin (the TPM generated the private key), userWithAuth
+ * (empty password, so no policy session is needed for ZGen), decrypt (ECDH),
+ * noDA; not sign, not restricted, scheme NULL so TPM2_ECDH_ZGen may use it.
+ */
+int skr_tpm_create_wrap_key(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err)
+{
+	TPM2B_SENSITIVE_CREATE sensitive = { 0 };
+	TPM2B_PUBLIC template = {
+		.publicArea = {
+			.type = TPM2_ALG_ECC,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = SKR_TPM_WRAP_KEY_ATTRS,
+			.parameters.eccDetail = {
+				.symmetric = { .algorithm = TPM2_ALG_NULL },
+				.scheme = { .scheme = TPM2_ALG_NULL },
+				.curveID = TPM2_ECC_NIST_P256,
+				.kdf = { .scheme = TPM2_ALG_NULL },
+			},
+		},
+	};
+	TPM2B_DATA outside = { 0 };
+	TPML_PCR_SELECTION creation_pcrs = { 0 };
+	_cleanup_tr_ struct tr_guard key = { .esys = t->esys, .tr = ESYS_TR_NONE, .transient = true };
+	_cleanup_esys_ TPM2B_PUBLIC *pub = NULL;
+	_cleanup_esys_ TPM2B_CREATION_DATA *creation = NULL;
+	_cleanup_esys_ TPM2B_DIGEST *creation_hash = NULL;
+	_cleanup_esys_ TPMT_TK_CREATION *ticket = NULL;
+	_cleanup_esys_ TPM2B_NAME *name = NULL;
+	TSS2_RC rc;
+
+	memset(out, 0, sizeof(*out));
+	out->handle = ESYS_TR_NONE;
+	template.publicArea.unique.ecc.x.size = 32;
+	if (RAND_bytes(template.publicArea.unique.ecc.x.buffer, 32) != 1)
+		return skr_fail(err, SKR_R_nomem, "no randomness for the wrap key template");
+
+	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_NULL, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				ESYS_TR_NONE, &sensitive, &template, &outside, &creation_pcrs, &key.tr,
+				&pub, &creation, &creation_hash, &ticket);
+	if (rc != TSS2_RC_SUCCESS) {
+		key.tr = ESYS_TR_NONE;
+		return tpm_fail(t, rc, err, "TPM2_CreatePrimary of the wrap key (NULL hierarchy)");
+	}
+	rc = Esys_TR_GetName(t->esys, key.tr, &name);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(t, rc, err, "cannot get the wrap key's name");
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, out->public_bytes, sizeof(out->public_bytes),
+					 &out->public_len) != TSS2_RC_SUCCESS)
+		return skr_fail(err, SKR_R_tpm_error, "cannot marshal the wrap key's TPM2B_PUBLIC");
+	out->public = *pub;
+	out->name = *name;
+	out->handle = key.tr;
+	key.tr = ESYS_TR_NONE;	/* owned by *out now */
+	return 0;
+}
+
+void skr_tpm_key_flush(struct skr_tpm *t, struct skr_tpm_key *k)
+{
+	if (!k)
+		return;
+	if (t && t->esys && k->handle != ESYS_TR_NONE)
+		(void)Esys_FlushContext(t->esys, k->handle);
+	memset(k, 0, sizeof(*k));
+	k->handle = ESYS_TR_NONE;
+}
+
+/* ---- Attestation ----------------------------------------------------------- */
+
+static int nonce_data(const uint8_t *nonce, size_t nonce_len, TPM2B_DATA *out,
+		      struct skr_err *err)
+{
+	if (nonce_len > sizeof(out->buffer) || (nonce_len && !nonce))
+		return skr_fail(err, SKR_R_usage, "a nonce of %zu bytes does not fit TPM2B_DATA",
+				nonce_len);
+	out->size = (UINT16)nonce_len;
+	if (nonce_len)
+		memcpy(out->buffer, nonce, nonce_len);
+	return 0;
+}
+
+/*
+ * Opens the AK at a persistent handle and picks the signing scheme: NULL when
+ * the key has one (a restricted key must use its own), else RSASSA or ECDSA
+ * with SHA-256.
+ */
+static int open_ak(struct skr_tpm *t, uint32_t ak_handle, struct tr_guard *ak,
+		   TPMT_SIG_SCHEME *scheme, struct skr_err *err)
+{
+	_cleanup_esys_ TPM2B_PUBLIC *pub = NULL;
+	_cleanup_esys_ TPM2B_NAME *name = NULL;
+	_cleanup_esys_ TPM2B_NAME *qname = NULL;
+	const TPMT_PUBLIC *p;
+	TPMI_ALG_PUBLIC key_scheme;
+	TSS2_RC rc;
+
+	if ((ak_handle >> TPM2_HR_SHIFT) != TPM2_HT_PERSISTENT)
+		return skr_fail(err, SKR_R_usage, "AK handle 0x%08x is not a persistent handle",
+				ak_handle);
+	rc = Esys_TR_FromTPMPublic(t->esys, ak_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   &ak->tr);
+	if (rc != TSS2_RC_SUCCESS) {
+		ak->tr = ESYS_TR_NONE;
+		if (rc_base(rc) == TPM2_RC_HANDLE)
+			return skr_fail(err, SKR_R_tpm_error,
+					"there is no attestation key at persistent handle 0x%08x",
+					ak_handle);
+		return tpm_fail(t, rc, err, "cannot open the AK at 0x%08x", ak_handle);
+	}
+	rc = Esys_ReadPublic(t->esys, ak->tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
+			     &name, &qname);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(t, rc, err, "TPM2_ReadPublic of the AK at 0x%08x", ak_handle);
+	p = &pub->publicArea;
+	if (!(p->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) ||
+	    (p->type != TPM2_ALG_RSA && p->type != TPM2_ALG_ECC))
+		return skr_fail(err, SKR_R_tpm_error,
+				"the object at 0x%08x is not an RSA or ECC signing key", ak_handle);
+	key_scheme = p->type == TPM2_ALG_RSA ? p->parameters.rsaDetail.scheme.scheme
+					     : p->parameters.eccDetail.scheme.scheme;
+	memset(scheme, 0, sizeof(*scheme));
+	if (key_scheme != TPM2_ALG_NULL) {
+		scheme->scheme = TPM2_ALG_NULL;
+	} else if (p->type == TPM2_ALG_RSA) {
+		scheme->scheme = TPM2_ALG_RSASSA;
+		scheme->details.rsassa.hashAlg = TPM2_ALG_SHA256;
+	} else {
+		scheme->scheme = TPM2_ALG_ECDSA;
+		scheme->details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+	}
+	return 0;
+}
+
+static int export_attest(const TPM2B_ATTEST *a, const TPMT_SIGNATURE *sig, struct skr_buf *attest,
+			 struct skr_buf *signature, struct skr_err *err)
+{
+	uint8_t buf[sizeof(TPMT_SIGNATURE)];
+	size_t off = 0;
+
+	if (a->size == 0 || a->size > sizeof(a->attestationData))
+		return skr_fail(err, SKR_R_tpm_error, "the TPM returned a %u-byte attestation",
+				a->size);
+	if (Tss2_MU_TPMT_SIGNATURE_Marshal(sig, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS)
+		return skr_fail(err, SKR_R_tpm_error, "cannot marshal the TPMT_SIGNATURE");
+	if (skr_buf_set(attest, a->attestationData, a->size, err) < 0 ||
+	    skr_buf_set(signature, buf, off, err) < 0) {
+		skr_buf_free(attest);
+		skr_buf_free(signature);
+		return -1;
+	}
+	return 0;
+}
+
+int skr_tpm_certify(struct skr_tpm *t, const struct skr_tpm_key *k, uint32_t ak_handle,
+		    const uint8_t *nonce, size_t nonce_len, struct skr_buf *attest,
+		    struct skr_buf *signature, struct skr_err *err)
+{
+	_cleanup_tr_ struct tr_guard ak = { .esys = t->esys, .tr = ESYS_TR_NONE };
+	_cleanup_esys_ TPM2B_ATTEST *info = NULL;
+	_cleanup_esys_ TPMT_SIGNATURE *sig = NULL;
+	TPMT_SIG_SCHEME scheme;
+	TPM2B_DATA qualifying;
+	TSS2_RC rc;
+
+	if (!k || k->handle == ESYS_TR_NONE)
+		return skr_fail(err, SKR_R_usage, "no wrap key to certify");
+	if (nonce_data(nonce, nonce_len, &qualifying, err) < 0 ||
+	    open_ak(t, ak_handle, &ak, &scheme, err) < 0)
+		return -1;
+	rc = Esys_Certify(t->esys, k->handle, ak.tr, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
+			  ESYS_TR_NONE, &qualifying, &scheme, &info, &sig);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(t, rc, err, "TPM2_Certify of the wrap key by the AK at 0x%08x",
+				ak_handle);
+	return export_attest(info, sig, attest, signature, err);
+}
+
+static void mask_to_selection(uint32_t mask, TPML_PCR_SELECTION *sel)
+{
+	memset(sel, 0, sizeof(*sel));
+	sel->count = 1;
+	sel->pcrSelections[0].hash = TPM2_ALG_SHA256;
+	sel->pcrSelections[0].sizeofSelect = 3;
+	sel->pcrSelections[0].pcrSelect[0] = (BYTE)mask;
+	sel->pcrSelections[0].pcrSelect[1] = (BYTE)(mask >> 8);
+	sel->pcrSelections[0].pcrSelect[2] = (BYTE)(mask >> 16);
+}
+
+static int check_mask(uint32_t mask, struct skr_err *err)
+{
+	if (mask == 0 || mask >> SKR_PCR_COUNT)
+		return skr_fail(err, SKR_R_usage, "PCR mask 0x%08x selects no PCR or PCRs above 23",
+				mask);
+	return 0;
+}
+
+int skr_tpm_pcr_read(struct skr_tpm *t, uint32_t mask, struct skr_pcr_banks *pcrs,
+		     struct skr_err *err)
+{
+	struct skr_pcr_bank *bank = &pcrs->bank[0];
+	uint32_t remaining = mask;
+
+	memset(pcrs, 0, sizeof(*pcrs));
+	if (check_mask(mask, err) < 0 || skr_pcr_bank_init(bank, SKR_TPM_ALG_SHA256, err) < 0)
+		return -1;
+	pcrs->count = 1;
+	while (remaining) {
+		_cleanup_esys_ TPML_PCR_SELECTION *sel_out = NULL;
+		_cleanup_esys_ TPML_DIGEST *values = NULL;
+		TPML_PCR_SELECTION sel;
+		const TPMS_PCR_SELECTION *s = NULL;
+		UINT32 counter, i, k = 0;
+		unsigned pcr;
+		TSS2_RC rc;
+
+		mask_to_selection(remaining, &sel);
+		rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter,
+				   &sel_out, &values);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm_fail(t, rc, err, "TPM2_PCR_Read");
+		for (i = 0; i < sel_out->count; i++)
+			if (sel_out->pcrSelections[i].hash == TPM2_ALG_SHA256)
+				s = &sel_out->pcrSelections[i];
+		if (!s || values->count == 0)
+			return skr_fail(err, SKR_R_tpm_error,
+					"the TPM returned no sha256 value for PCR mask 0x%06x "
+					"(is the sha256 bank allocated?)",
+					remaining);
+		for (pcr = 0; pcr < SKR_PCR_COUNT && pcr < s->sizeofSelect * 8u; pcr++) {
+			if (!(s->pcrSelect[pcr / 8] & (1u << (pcr % 8))))
+				continue;
+			if (!(remaining & (1u << pcr)) || k >= values->count ||
+			    values->digests[k].size != bank->size)
+				return skr_fail(err, SKR_R_tpm_error,
+						"TPM2_PCR_Read returned an inconsistent answer at PCR %u",
+						pcr);
+			memcpy(bank->value[pcr], values->digests[k].buffer, bank->size);
+			bank->extended_mask |= 1u << pcr;
+			remaining &= ~(1u << pcr);
+			k++;
+		}
+		if (k == 0)
+			return skr_fail(err, SKR_R_tpm_error,
+					"TPM2_PCR_Read returned none of the PCRs in mask 0x%06x",
+					remaining);
+	}
+	return 0;
+}
+
+int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_len,
+		  uint32_t mask, struct skr_buf *attest, struct skr_buf *signature,
+		  struct skr_pcr_banks *pcrs, struct skr_err *err)
+{
+	_cleanup_tr_ struct tr_guard ak = { .esys = t->esys, .tr = ESYS_TR_NONE };
+	TPML_PCR_SELECTION sel;
+	TPMT_SIG_SCHEME scheme;
+	TPM2B_DATA qualifying;
+	unsigned attempt;
+
+	if (check_mask(mask, err) < 0 || nonce_data(nonce, nonce_len, &qualifying, err) < 0 ||
+	    open_ak(t, ak_handle, &ak, &scheme, err) < 0)
+		return -1;
+	mask_to_selection(mask, &sel);
+	for (attempt = 1;; attempt++) {
+		_cleanup_esys_ TPM2B_ATTEST *quoted = NULL;
+		_cleanup_esys_ TPMT_SIGNATURE *sig = NULL;
+		struct skr_err e = { 0 };
+		TPMS_ATTEST parsed;
+		TSS2_RC rc;
+
+		rc = Esys_Quote(t->esys, ak.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+				&qualifying, &scheme, &sel, &quoted, &sig);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm_fail(t, rc, err, "TPM2_Quote with the AK at 0x%08x", ak_handle);
+		if (skr_tpm_pcr_read(t, mask, pcrs, err) < 0)
+			return -1;
+		if (quoted->size > sizeof(quoted->attestationData) ||
+		    skr_tpm_attest_parse(quoted->attestationData, quoted->size, &parsed, err) < 0)
+			return -1;
+		if (skr_tpm_quote_check_pcrs(&parsed, pcrs, skr_tpm_signature_hash(sig), &e) == 0)
+			return export_attest(quoted, sig, attest, signature, err);
+		if (e.reason != SKR_R_quote_pcr_digest_mismatch || attempt >= QUOTE_ATTEMPTS)
+			return skr_fail(err, SKR_R_tpm_error,
+					"the PCR values read do not match the quote after %u attempts: %s",
+					attempt, e.detail);
+		/* A PCR was extended between TPM2_Quote and TPM2_PCR_Read: take both again. */
+	}
+}
+
+/* ---- ECDH ------------------------------------------------------------------ */
+
+int skr_tpm_ecdh_zgen(struct skr_tpm *t, const struct skr_tpm_key *k, const uint8_t epk[65],
+		      uint8_t z[32], struct skr_err *err)
+{
+	TPM2B_ECC_POINT in = { .size = 2 + 32 + 2 + 32 };
+	TPM2B_ECC_POINT *outp = NULL;
+	TSS2_RC rc;
+	int r = -1;
+
+	if (!k || k->handle == ESYS_TR_NONE)
+		return skr_fail(err, SKR_R_usage, "no wrap key for ECDH");
+	if (epk[0] != 0x04)
+		return skr_fail(err, SKR_R_malformed,
+				"the ephemeral key is not an uncompressed SEC1 point");
+	in.point.x.size = 32;
+	memcpy(in.point.x.buffer, epk + 1, 32);
+	in.point.y.size = 32;
+	memcpy(in.point.y.buffer, epk + 33, 32);
+	rc = Esys_ECDH_ZGen(t->esys, k->handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &in,
+			    &outp);
+	if (rc != TSS2_RC_SUCCESS) {
+		tpm_fail(t, rc, err, "TPM2_ECDH_ZGen with the wrap key");
+		goto out;
+	}
+	if (outp->point.x.size == 0 || outp->point.x.size > 32) {
+		skr_fail(err, SKR_R_tpm_error, "TPM2_ECDH_ZGen returned a %u-byte x coordinate",
+			 outp->point.x.size);
+		goto out;
+	}
+	memset(z, 0, 32 - outp->point.x.size);
+	memcpy(z + 32 - outp->point.x.size, outp->point.x.buffer, outp->point.x.size);
+	r = 0;
+out:
+	if (outp) {
+		OPENSSL_cleanse(outp, sizeof(*outp));
+		Esys_Free(outp);
+	}
+	return r;
+}
+
+/* ---- PCR extension ---------------------------------------------------------- */
+
+int skr_tpm_pcr_event(struct skr_tpm *t, uint32_t pcr, const void *data, size_t len,
+		      struct skr_err *err)
+{
+	TPM2B_EVENT ev = { .size = (UINT16)len };
+	TPML_DIGEST_VALUES *digests = NULL;
+	TSS2_RC rc;
+
+	if (!t || pcr >= SKR_PCR_COUNT)
+		return skr_fail(err, SKR_R_usage, "PCR %u is not 0..%d", pcr, SKR_PCR_COUNT - 1);
+	if (!data || len == 0 || len > sizeof(ev.buffer))
+		return skr_fail(err, SKR_R_usage, "a PCR event holds 1..%zu bytes, not %zu",
+				sizeof(ev.buffer), len);
+	memcpy(ev.buffer, data, len);
+	rc = Esys_PCR_Event(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			    ESYS_TR_NONE, &ev, &digests);
+	Esys_Free(digests);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_fail(t, rc, err, "TPM2_PCR_Event(PCR %u)", pcr);
+	return 0;
+}
+
+/* ---- Diagnostics ----------------------------------------------------------- */
+
+int skr_tpm_count_transient(struct skr_tpm *t, uint32_t *count, struct skr_err *err)
+{
+	/* Not TPM2_TRANSIENT_FIRST: its definition shifts an int into the sign bit. */
+	TPM2_HANDLE next = SKR_TPM_TRANSIENT_FIRST;
+	TPMI_YES_NO more = TPM2_YES;
+
+	*count = 0;
+	while (more == TPM2_YES) {
+		_cleanup_esys_ TPMS_CAPABILITY_DATA *cap = NULL;
+		const TPML_HANDLE *h;
+		TSS2_RC rc;
+
+		rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					TPM2_CAP_HANDLES, next, TPM2_MAX_CAP_HANDLES, &more, &cap);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm_fail(t, rc, err, "TPM2_GetCapability(handles)");
+		h = &cap->data.handles;
+		if (h->count == 0)
+			break;
+		for (UINT32 i = 0; i < h->count; i++)
+			if ((h->handle[i] >> TPM2_HR_SHIFT) == TPM2_HT_TRANSIENT)
+				(*count)++;
+		next = h->handle[h->count - 1] + 1;
+		if ((next >> TPM2_HR_SHIFT) != TPM2_HT_TRANSIENT)
+			break;
+	}
+	return 0;
+}

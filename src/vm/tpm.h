@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The VM side of the release protocol, inside the (v)TPM: reading the Azure
+ * HCL report from NV, creating the ephemeral ECC wrap key, certifying it and
+ * quoting the PCRs with the AK, and computing the ECDH shared secret Z for an
+ * unwrap.  tss2-esys over any TCTI (the kernel resource manager in a VM,
+ * swtpm in tests).
+ *
+ * Conventions: 0 on success, -1 with *err filled.  Reasons: tpm_unavailable
+ * when the TPM cannot be reached at all (the detail names the TCTI),
+ * tpm_nv_undefined / tpm_nv_uninitialized for an NV index that is missing or
+ * not written yet, tpm_error for any other TPM failure (the detail carries
+ * Tss2_RC_Decode's text), usage for impossible arguments.  Every transient
+ * object a function creates is flushed before it returns, on every path,
+ * except the wrap key, which lives until skr_tpm_key_flush().  No secret
+ * (Z, auth values) ever reaches a detail string or a log.
+ *
+ * Unless TSS2_LOG is set in the environment, skr_tpm_open() silences
+ * tpm2-tss's own stderr logging (every failure is reported through err).
+ */
+#ifndef SKR_TPM_H
+#define SKR_TPM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_tcti.h>
+
+#include "common/err.h"
+#include "verify/eventlog.h"
+#include "common/util.h"
+#include "verify/wrap_key.h"
+
+#define SKR_TPM_DEFAULT_TCTI "device:/dev/tpmrm0"
+#define SKR_TPM_AK_HANDLE 0x81000003u		/* Azure's vTPM attestation key */
+#define SKR_TPM_NV_RETRIES 10			/* NV_UNINITIALIZED: attempts ... */
+#define SKR_TPM_NV_RETRY_DELAY_MS 100		/* ... and the pause between them */
+#define SKR_TPM_NV_BUFFER_FALLBACK 1024		/* when TPM2_PT_NV_BUFFER_MAX is unknown */
+#define SKR_TPM_MAX_NV_READ (64u << 10)		/* refuse indexes claiming more */
+
+struct skr_tpm {
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+	char tcti_conf[256];		/* what was opened, for messages */
+	/* Tunables, set by skr_tpm_open() to the defaults above; callers may change them. */
+	unsigned nv_retries;		/* attempts while an index is not written (>= 1) */
+	unsigned nv_retry_delay_ms;
+	uint32_t nv_chunk;		/* bytes per TPM2_NV_Read; 0 = TPM2_PT_NV_BUFFER_MAX */
+	uint32_t nv_buffer_max;		/* cached TPM2_PT_NV_BUFFER_MAX (0 = not queried yet) */
+};
+
+/*
+ * Opens the TPM behind a TCTI configuration string (NULL or "" =
+ * SKR_TPM_DEFAULT_TCTI; e.g. "swtpm:host=127.0.0.1,port=2321") and sends
+ * TPM2_Startup(CLEAR), tolerating a TPM that is already started.
+ */
+int skr_tpm_open(const char *tcti, struct skr_tpm **out, struct skr_err *err);
+void skr_tpm_close(struct skr_tpm *t);
+void skr_tpm_closep(struct skr_tpm **t);
+#define _cleanup_tpm_ _cleanup_(skr_tpm_closep)
+
+/*
+ * Reads a whole NV index in chunks of at most TPM2_PT_NV_BUFFER_MAX bytes
+ * (or t->nv_chunk).  Authorises with the owner hierarchy (empty auth) when
+ * the index allows OWNERREAD, as on Azure where the index's own auth value is
+ * a secret of the paravisor; otherwise with the index's own (empty) auth.
+ * An index that is defined but not written yet (TPM_RC_NV_UNINITIALIZED) is
+ * retried t->nv_retries times, t->nv_retry_delay_ms apart, then fails with
+ * tpm_nv_uninitialized; a missing index fails with tpm_nv_undefined.
+ */
+int skr_tpm_nv_read(struct skr_tpm *t, uint32_t index, struct skr_buf *out,
+		    struct skr_err *err);
+
+/* The Azure HCL report from SKR_HCL_NV_INDEX (0x01400001). */
+int skr_tpm_read_hcl(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err);
+
+/* A loaded key: the wrap key of one release. */
+struct skr_tpm_key {
+	ESYS_TR handle;			/* ESYS_TR_NONE when empty */
+	TPM2B_PUBLIC public;
+	uint8_t public_bytes[sizeof(TPM2B_PUBLIC)];	/* marshalled TPM2B_PUBLIC */
+	size_t public_len;
+	TPM2B_NAME name;		/* nameAlg || H(TPMT_PUBLIC) */
+};
+
+/* The wrap key's TPMA_OBJECT, exactly (see tpm.c for why each bit). */
+#define SKR_TPM_WRAP_KEY_ATTRS                                                            \
+	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \
+	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_NODA)
+
+/*
+ * Creates the wrap key: a primary ECC P-256 decrypt key in the NULL
+ * hierarchy (ephemeral: gone at the next TPM reset), SKR_TPM_WRAP_KEY_ATTRS,
+ * scheme NULL (usable for ECDH_ZGen), nameAlg SHA-256, empty auth.
+ */
+int skr_tpm_create_wrap_key(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err);
+/* Flushes the key (if loaded) and clears *k; safe on an empty or flushed key. */
+void skr_tpm_key_flush(struct skr_tpm *t, struct skr_tpm_key *k);
+
+/*
+ * TPM2_Certify of k by the AK at the persistent handle ak_handle with the
+ * nonce as qualifying data.  attest receives the marshalled TPMS_ATTEST (the
+ * bytes the signature covers, i.e. TPM2B_ATTEST.attestationData), signature
+ * the marshalled TPMT_SIGNATURE.  The AK's own scheme applies (RSASSA-SHA256
+ * on Azure); an AK without one signs RSASSA/ECDSA with SHA-256.
+ */
+int skr_tpm_certify(struct skr_tpm *t, const struct skr_tpm_key *k, uint32_t ak_handle,
+		    const uint8_t *nonce, size_t nonce_len, struct skr_buf *attest,
+		    struct skr_buf *signature, struct skr_err *err);
+
+/*
+ * TPM2_Quote over the sha256 PCRs in sha256_pcr_mask (bit i = PCR i, 0..23)
+ * with the nonce, and the values of those PCRs in pcrs (one sha256 bank,
+ * extended_mask = the mask).  The values are checked against the quote's PCR
+ * digest; if a PCR changed between quote and read, the pair is taken again
+ * (a few times) before failing with tpm_error.
+ */
+int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_len,
+		  uint32_t sha256_pcr_mask, struct skr_buf *attest, struct skr_buf *signature,
+		  struct skr_pcr_banks *pcrs, struct skr_err *err);
+
+/* Reads the sha256 PCRs in mask (any number; TPM2_PCR_Read returns 8 per call). */
+int skr_tpm_pcr_read(struct skr_tpm *t, uint32_t sha256_pcr_mask, struct skr_pcr_banks *pcrs,
+		     struct skr_err *err);
+
+/*
+ * Z = x(d * epk) computed by TPM2_ECDH_ZGen with the wrap key's private part
+ * d; epk is SEC1 uncompressed (04 || x || y).  z should be locked memory; the
+ * TPM's output point is wiped.
+ */
+int skr_tpm_ecdh_zgen(struct skr_tpm *t, const struct skr_tpm_key *k, const uint8_t epk[65],
+		      uint8_t z[32], struct skr_err *err);
+
+/*
+ * TPM2_PCR_Event(pcr, data): every allocated bank's PCR is extended with its
+ * own hash of data (1..1024 bytes), under an empty-password session as the
+ * other commands use.  pcr is 0..23; whether the TPM lets this locality
+ * extend it is the TPM's decision (tpm_error otherwise).
+ */
+int skr_tpm_pcr_event(struct skr_tpm *t, uint32_t pcr, const void *data, size_t len,
+		      struct skr_err *err);
+
+/* The number of transient objects loaded in the TPM (TPM2_CAP_HANDLES). */
+int skr_tpm_count_transient(struct skr_tpm *t, uint32_t *count, struct skr_err *err);
+
+#endif
