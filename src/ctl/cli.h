@@ -17,6 +17,7 @@
 
 #include "common/err.h"
 #include "common/json_util.h"
+#include "ctl/usage.h"
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILED = 1, CLI_EXIT_USAGE = 2 };
 
@@ -59,7 +60,6 @@ int cli_load_pcr_banks(const char *path, struct skr_pcr_banks *banks, struct skr
 struct skr_eventlog;
 struct skr_predict_result;
 
-#define CLI_DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
 
 /* What a prediction of the next boot's PCRs takes (skrctl predict and reseal). */
 struct cli_predict_inputs {

@@ -24,22 +24,7 @@
 #include "luks/token.h"
 #include "common/util.h"
 
-#define ENROLL_USAGE                                                                           \
-	"skrctl enroll DEVICE [--broker URL]... [--admin URL]... [--ca PEM] "                     \
-	"--admin-token FILE [--pcrs LIST] [--policy FILE] [--eventlog LOG] [--weak-binding] "     \
-	"[--key-id ID] [--recovery-key] [--key-file F] [--tcti T] [--timeout S] [--no-verify] "   \
-	"[--config PATH] [--json]   (--pcrs: default from LOG's boot chain, e.g. 4,7,9,12 "       \
-	"systemd-boot, 4,7,8,9 shim+GRUB; LOG: " DEFAULT_EVENTLOG " when it exists; "             \
-	"--weak-binding accepts PCRs that leave the kernel, initrd, command line or Secure Boot " \
-	"state unmeasured; --broker/--ca: the client configuration's when omitted; without a "   \
-	"configuration, enroll writes one with them)"
-#define UNENROLL_USAGE                                                                         \
-	"skrctl unenroll DEVICE [--token N] [--admin-token FILE [--ca PEM] [--admin URL]...] "    \
-	"[--reconcile] [--config PATH] [--json]"
-#define STATUS_USAGE                                                                 \
-	"skrctl status DEVICE [--tcti T] [--timeout S] [--eventlog LOG] [--config PATH] [--json]" \
-	"   (LOG: the TCG event log, by default " DEFAULT_EVENTLOG " when readable)"
-#define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define DEFAULT_EVENTLOG CLI_DEFAULT_EVENTLOG
 #define KEPT_NOTE                                                                           \
 	"skrctl: left %u key(s) at the broker: %s does not list them as enrolled from this "   \
 	"machine, and the LUKS2 header alone does not choose which key the admin token deletes; " \

@@ -100,7 +100,7 @@ int cmd_eventlog_replay(int argc, char **argv)
 	struct eventlog_args args;
 	int rc;
 
-	rc = parse_args(argc, argv, "skrctl eventlog replay LOG [--json]", &args);
+	rc = parse_args(argc, argv, EVENTLOG_REPLAY_USAGE, &args);
 	if (rc >= 0)
 		return rc;
 	if (load_log(args.path, &log, &err) < 0 || skr_eventlog_replay(log, &banks, &err) < 0 ||
@@ -240,7 +240,7 @@ int cmd_eventlog_show(int argc, char **argv)
 	struct eventlog_args args;
 	int rc;
 
-	rc = parse_args(argc, argv, "skrctl eventlog show LOG [--json]", &args);
+	rc = parse_args(argc, argv, EVENTLOG_SHOW_USAGE, &args);
 	if (rc >= 0)
 		return rc;
 	if (load_log(args.path, &log, &err) < 0 ||

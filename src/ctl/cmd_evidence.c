@@ -10,9 +10,6 @@
 #include "verify/tpm_attest.h"
 #include "common/util.h"
 
-#define EVIDENCE_USAGE                                                              \
-	"skrctl evidence verify EVIDENCE.json [--nonce HEX] [--vcek CERT] [--chain PEM] " \
-	"[--trust-anchor PEM]... [--product milan|genoa|turin] [--allow-debug] [--json]"
 
 struct evidence_args {
 	const char *file, *nonce_hex;

@@ -10,7 +10,6 @@
 #include "verify/hcl_report.h"
 #include "common/util.h"
 
-#define HCL_USAGE "skrctl hcl show HCL_REPORT [--json]   (binary, base64 or hex)"
 
 /* The report as stored in NV, or its base64/hex text as found in evidence files. */
 static int load_report(const char *path, struct skr_buf *out, struct skr_err *err)

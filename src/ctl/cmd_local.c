@@ -47,7 +47,6 @@
 #include "luks/token.h"
 #include "common/util.h"
 
-#define LOCAL_USAGE "skrctl local-copy DEVICE [--key-file F] [--disable] [--tcti T] [--config PATH] [--json]"
 #define LOCAL_SECRET_LEN 32
 
 struct local_args {

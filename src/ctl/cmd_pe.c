@@ -7,7 +7,6 @@
 #include "predict/pe.h"
 #include "common/util.h"
 
-#define PE_HASH_USAGE "pe hash IMAGE [--alg sha1|sha256|sha384|sha512] [--pad-unsigned] [--json]"
 
 /* UKIs with a large initrd run to a few hundred MiB; nothing real is near 1 GiB. */
 #define PE_MAX_IMAGE_SIZE ((size_t)1 << 30)

@@ -21,13 +21,8 @@
 #include "common/util.h"
 
 #define DEFAULT_EVENTLOG CLI_DEFAULT_EVENTLOG
-#define DEFAULT_PCRS "7"
+#define DEFAULT_PCRS CLI_DEFAULT_PCRS
 
-#define PREDICT_USAGE                                                                         \
-	"skrctl predict --kernel IMG [--eventlog LOG] [--current-kernel IMG] [--initrd FILE] "    \
-	"[--cmdline S] [--pcrs 4,7,9] [--pcrs-live FILE.json | --tcti T] [--json]   (without "   \
-	"--eventlog: " DEFAULT_EVENTLOG " and the live PCRs from the TPM; --pcrs defaults to " \
-	DEFAULT_PCRS ", as enroll)"
 
 /* Kernels and UKIs with a large initrd run to a few hundred MiB (as pe hash). */
 #define MAX_IMAGE_SIZE ((size_t)1 << 30)

@@ -10,10 +10,6 @@
 #include "verify/tpm_attest.h"
 #include "common/util.h"
 
-#define QUOTE_USAGE                                                                   \
-	"skrctl quote verify --message F --signature F --ak PEM [--nonce HEX] "       \
-	"[--pcrs FILE] [--json]   (message: TPMS_ATTEST; signature: TPMT_SIGNATURE or " \
-	"raw RSASSA bytes; binary or hex)"
 
 struct quote_args {
 	const char *message, *signature, *ak, *nonce_hex, *pcrs;

@@ -13,10 +13,6 @@
 #include "vm/release_client.h"
 #include "common/util.h"
 
-#define RELEASE_USAGE                                                                    \
-	"skrctl release --key-id ID --broker URL [--broker URL]... --ca PEM [--tcti T] "  \
-	"[--vcek CERT] [--pcrs 0,4,7] [--timeout S] --out FILE [--json]   (FILE is written 0600; '-' is " \
-	"not allowed: the secret never goes to a terminal)"
 
 static int parse_args(int argc, char **argv, struct skr_release_opts *o, const char **out,
 		      bool *json)

@@ -41,11 +41,6 @@
 #include "luks/token.h"
 #include "common/util.h"
 
-#define RESEAL_USAGE                                                                          \
-	"skrctl reseal [DEVICE...] [--all] [--kernel-version V | --kernel IMG] [--initrd FILE] " \
-	"[--cmdline S] [--eventlog LOG] [--check] [--tcti T] [--timeout S] [--config PATH] [--json]\n" \
-	"       skrctl reseal --commit [DEVICE... | --all] [--tcti T] [--config PATH] [--json]\n" \
-	"       skrctl reseal --withdraw V [DEVICE... | --all] [--tcti T] [--config PATH] [--json]"
 
 #define DEFAULT_CRYPTTAB "/etc/crypttab"
 #define BOOT_DIR "/boot"

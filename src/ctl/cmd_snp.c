@@ -8,9 +8,6 @@
 #include "verify/snp_report.h"
 #include "common/util.h"
 
-#define SNP_USAGE                                                                     \
-	"skrctl snp verify REPORT --vcek CERT [--chain PEM] [--trust-anchor PEM]... " \
-	"[--product milan|genoa|turin] [--allow-debug] [--json]"
 
 struct snp_args {
 	const char *report;

@@ -1,78 +1,145 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* skrctl: enrollment, reseal and offline verification for skr. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "common/util.h"
 #include "ctl/cli.h"
 
 #ifndef SKR_VERSION
 #define SKR_VERSION "0.1.0"
 #endif
 
-static const struct {
-	const char *group, *name;
-	cli_command_fn fn;
-	const char *synopsis;
-} commands[] = {
-	{ "snp", "verify", cmd_snp_verify,
-	  "REPORT [--vcek CERT] [--chain PEM] [--product NAME] [--allow-debug] [--json]" },
-	{ "hcl", "show", cmd_hcl_show, "HCL_REPORT [--json]" },
-	{ "evidence", "verify", cmd_evidence_verify,
-	  "EVIDENCE.json [--nonce HEX] [--chain PEM] [--product NAME] [--json]" },
-	{ "quote", "verify", cmd_quote_verify,
-	  "--message F --signature F --ak PEM [--nonce HEX] [--pcrs FILE] [--json]" },
-	{ "eventlog", "replay", cmd_eventlog_replay, "LOG [--json]" },
-	{ "eventlog", "show", cmd_eventlog_show, "LOG [--json]" },
-	{ "pe", "hash", cmd_pe_hash, "IMAGE [--alg sha1|sha256|sha384|sha512] [--pad-unsigned] [--json]" },
-};
-
-static const struct {
+/* One command: `skrctl GROUP NAME ...` (offline verifiers) or `skrctl NAME ...`. */
+struct command {
+	const char *group; /* NULL for a single-word command */
 	const char *name;
 	cli_command_fn fn;
-	const char *synopsis;
-} single_commands[] = {
-	{ "release", cmd_release,
-	  "--key-id ID --broker URL... --ca PEM [--tcti T] [--vcek CERT] [--pcrs LIST] [--timeout S] --out FILE" },
-	{ "enroll", cmd_enroll,
-	  "DEVICE [--broker URL]... [--admin URL]... [--ca PEM] --admin-token FILE [--pcrs 7] "
-	  "[--policy FILE] [--key-id ID] [--recovery-key] [--key-file F] [--tcti T] [--timeout S] "
-	  "[--no-verify] [--config PATH] [--json]" },
-	{ "unenroll", cmd_unenroll,
-	  "DEVICE [--token N] [--admin-token FILE [--ca PEM] [--admin URL]...] [--reconcile] "
-	  "[--config PATH] [--json]" },
-	{ "status", cmd_status, "DEVICE [--tcti T] [--timeout S] [--eventlog LOG] [--config PATH] [--json]" },
-	{ "predict", cmd_predict,
-	  "--kernel IMG [--eventlog LOG] [--current-kernel IMG] [--initrd FILE] [--cmdline S] "
-	  "[--pcrs 4,7,9] [--pcrs-live FILE.json | --tcti T] [--json]" },
-	{ "reseal", cmd_reseal,
-	  "[DEVICE... | --all] [--kernel-version V | --kernel IMG] [--initrd F] [--cmdline S] "
-	  "[--eventlog LOG] [--check | --commit | --withdraw V] [--tcti T] [--timeout S] "
-	  "[--config PATH] [--json]" },
-	{ "local-copy", cmd_local_copy,
-	  "DEVICE [--key-file F] [--disable] [--tcti T] [--config PATH] [--json]" },
+	const char *usage;   /* ctl/usage.h: the same line a usage error prints */
+	const char *summary; /* what it does, for --help */
+};
+
+static const struct command commands[] = {
+	{ "snp", "verify", cmd_snp_verify, SNP_USAGE,
+	  "Verifies an SEV-SNP attestation report: the VCEK's chain to a built-in or given AMD root, "
+	  "the report's signature, its TCB against the VCEK's, and the debug policy." },
+	{ "hcl", "show", cmd_hcl_show, HCL_USAGE,
+	  "Decodes an Azure HCL report (vTPM NV 0x01400001): the SNP report, the runtime claims and "
+	  "whether their hash is the report's REPORT_DATA." },
+	{ "evidence", "verify", cmd_evidence_verify, EVIDENCE_USAGE,
+	  "Verifies a whole evidence bundle as the broker does: AMD chain, SNP report, HCL claims, "
+	  "the AK, the quote and its PCR digest." },
+	{ "quote", "verify", cmd_quote_verify, QUOTE_USAGE,
+	  "Verifies a TPM2 quote (TPMS_ATTEST and signature) with an AK, its nonce and PCR digest." },
+	{ "eventlog", "replay", cmd_eventlog_replay, EVENTLOG_REPLAY_USAGE,
+	  "Replays a TCG event log into the PCR values it implies, every bank of the log." },
+	{ "eventlog", "show", cmd_eventlog_show, EVENTLOG_SHOW_USAGE,
+	  "Lists the events of a TCG event log with their PCR, type, digests and a safe description." },
+	{ "pe", "hash", cmd_pe_hash, PE_HASH_USAGE,
+	  "Computes a PE image's Authenticode digest, as firmware measures it into PCR 4." },
+	{ NULL, "release", cmd_release, RELEASE_USAGE,
+	  "Attests this VM and asks brokers for a key; the secret, unwrapped in the vTPM, is written "
+	  "to FILE (0600)." },
+	{ NULL, "enroll", cmd_enroll, ENROLL_USAGE,
+	  "Creates a key at the broker bound to this VM's approved boot state, and adds it to the "
+	  "LUKS2 device as an skr token with its own keyslot, all or nothing." },
+	{ NULL, "unenroll", cmd_unenroll, UNENROLL_USAGE,
+	  "Removes skr tokens and their keyslots (and the broker's key with --admin-token); "
+	  "--reconcile repairs what an interrupted enroll left." },
+	{ NULL, "status", cmd_status, STATUS_USAGE,
+	  "Shows the device's skr tokens, their brokers, bound PCRs and whether this boot matches." },
+	{ NULL, "predict", cmd_predict, PREDICT_USAGE,
+	  "Predicts the PCR values of the next boot with a new kernel, initrd or command line." },
+	{ NULL, "reseal", cmd_reseal, RESEAL_USAGE,
+	  "Proposes the next boot's PCR values to the broker (and the local copy) after a kernel "
+	  "upgrade; --commit at the next boot makes them current, --withdraw drops them." },
+	{ NULL, "local-copy", cmd_local_copy, LOCAL_USAGE,
+	  "Seals a copy of the key in this vTPM, under the same PCRs, for boots without the broker; "
+	  "--disable removes it." },
 };
 
 static void usage(FILE *to)
 {
 	size_t i;
 
-	fprintf(to, "usage: skrctl COMMAND ...\n\nOffline verification:\n");
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(to, "  skrctl %s %s %s\n", commands[i].group, commands[i].name,
-			commands[i].synopsis);
-	fprintf(to, "\nAttested release and LUKS2 enrollment:\n");
-	for (i = 0; i < sizeof(single_commands) / sizeof(single_commands[0]); i++)
-		fprintf(to, "  skrctl %s %s\n", single_commands[i].name, single_commands[i].synopsis);
+	fprintf(to, "usage: skrctl COMMAND ...   (skrctl COMMAND --help for one command)\n\n"
+		    "Offline verification:\n");
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (!commands[i].group && (i == 0 || commands[i - 1].group))
+			fprintf(to, "\nAttested release and LUKS2 enrollment:\n");
+		fprintf(to, "  %s\n", commands[i].usage);
+	}
 	fprintf(to, "\nBrokers, CA and TPM of enroll, unenroll, status, reseal and local-copy come from the\n"
 		    "client configuration (/etc/skr/client.json, SKR_CONFIG or --config), never from the\n"
 		    "LUKS2 header.\n");
-	fprintf(to, "\nExit status: 0 valid, 1 verification failed, 2 usage or unreadable input.\n");
+	fprintf(to, "\nExit status: 0 valid, 1 verification failed, 2 usage or unreadable input.\n"
+		    "See skrctl(8).\n");
+}
+
+/* Whether the command's own arguments ask for help (before any "--"). */
+static bool wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
+}
+
+static int help(const struct command *c)
+{
+	printf("usage: %s\n\n%s\n\nSee skrctl(8).\n", c->usage, c->summary);
+	return CLI_EXIT_OK;
+}
+
+/* The commands of a group, for `skrctl GROUP` or `skrctl GROUP --help`. */
+static int group_usage(const char *group, FILE *to, int status)
+{
+	size_t i;
+
+	fprintf(to, "usage:\n");
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		if (commands[i].group && !strcmp(commands[i].group, group))
+			fprintf(to, "  %s\n", commands[i].usage);
+	return status;
+}
+
+static bool is_group(const char *word)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		if (commands[i].group && !strcmp(commands[i].group, word))
+			return true;
+	return false;
+}
+
+static const struct command *find(int argc, char **argv, int *consumed)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
+		const struct command *c = &commands[i];
+
+		if (!c->group && !strcmp(argv[1], c->name)) {
+			*consumed = 1;
+			return c;
+		}
+		if (c->group && argc >= 3 && !strcmp(argv[1], c->group) && !strcmp(argv[2], c->name)) {
+			*consumed = 2;
+			return c;
+		}
+	}
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	size_t i;
+	const struct command *c;
+	int consumed = 0;
 
 	/*
 	 * release, enroll, reseal and local-copy hold disk secrets and admin
@@ -82,25 +149,30 @@ int main(int argc, char **argv)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fprintf(stderr, "skrctl: warning: cannot disable core dumps: secrets may reach a core file\n");
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		usage(stdout);
-		return CLI_EXIT_OK;
-	}
-	if (argc >= 2 && !strcmp(argv[1], "--version")) {
-		printf("skrctl %s\n", SKR_VERSION);
-		return CLI_EXIT_OK;
-	}
-	for (i = 0; argc >= 2 && i < sizeof(single_commands) / sizeof(single_commands[0]); i++)
-		if (!strcmp(argv[1], single_commands[i].name))
-			return single_commands[i].fn(argc - 1, argv + 1);
-	if (argc < 3) {
+	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[1], commands[i].group) && !strcmp(argv[2], commands[i].name))
-			return commands[i].fn(argc - 2, argv + 2);
-	fprintf(stderr, "skrctl: unknown command '%s %s'\n", argv[1], argv[2]);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("skrctl %s\n", SKR_VERSION);
+		return CLI_EXIT_OK;
+	}
+	c = find(argc, argv, &consumed);
+	if (c)
+		return wants_help(argc - consumed, argv + consumed) ? help(c)
+								    : c->fn(argc - consumed, argv + consumed);
+	if (is_group(argv[1])) {
+		if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))
+			return group_usage(argv[1], stdout, CLI_EXIT_OK);
+		if (argc >= 3)
+			fprintf(stderr, "skrctl: unknown command '%s %s'\n", argv[1], argv[2]);
+		return group_usage(argv[1], stderr, CLI_EXIT_USAGE);
+	}
+	fprintf(stderr, "skrctl: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return CLI_EXIT_USAGE;
 }

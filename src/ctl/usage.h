@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Every skrctl command's usage line, in one place: the command prints it on
+ * a usage error (cli_usage) and skrctl prints it for `skrctl CMD --help`, so
+ * the two never drift apart.
+ */
+#ifndef SKR_CTL_USAGE_H
+#define SKR_CTL_USAGE_H
+
+#define CLI_DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define CLI_DEFAULT_PCRS "7"
+
+#define ENROLL_USAGE                                                                           \
+	"skrctl enroll DEVICE [--broker URL]... [--admin URL]... [--ca PEM] "                     \
+	"--admin-token FILE [--pcrs LIST] [--policy FILE] [--eventlog LOG] [--weak-binding] "     \
+	"[--key-id ID] [--recovery-key] [--key-file F] [--tcti T] [--timeout S] [--no-verify] "   \
+	"[--config PATH] [--json]   (--pcrs: default from LOG's boot chain, e.g. 4,7,9,12 "       \
+	"systemd-boot, 4,7,8,9 shim+GRUB; LOG: " CLI_DEFAULT_EVENTLOG " when it exists; "             \
+	"--weak-binding accepts PCRs that leave the kernel, initrd, command line or Secure Boot " \
+	"state unmeasured; --broker/--ca: the client configuration's when omitted; without a "   \
+	"configuration, enroll writes one with them)"
+
+#define UNENROLL_USAGE                                                                         \
+	"skrctl unenroll DEVICE [--token N] [--admin-token FILE [--ca PEM] [--admin URL]...] "    \
+	"[--reconcile] [--config PATH] [--json]"
+
+#define STATUS_USAGE                                                                 \
+	"skrctl status DEVICE [--tcti T] [--timeout S] [--eventlog LOG] [--config PATH] [--json]" \
+	"   (LOG: the TCG event log, by default " CLI_DEFAULT_EVENTLOG " when readable)"
+
+#define EVIDENCE_USAGE                                                              \
+	"skrctl evidence verify EVIDENCE.json [--nonce HEX] [--vcek CERT] [--chain PEM] " \
+	"[--trust-anchor PEM]... [--product milan|genoa|turin] [--allow-debug] [--json]"
+
+#define HCL_USAGE "skrctl hcl show HCL_REPORT [--json]   (binary, base64 or hex)"
+
+#define LOCAL_USAGE "skrctl local-copy DEVICE [--key-file F] [--disable] [--tcti T] [--config PATH] [--json]"
+
+#define PE_HASH_USAGE "skrctl pe hash IMAGE [--alg sha1|sha256|sha384|sha512] [--pad-unsigned] [--json]"
+
+#define PREDICT_USAGE                                                                         \
+	"skrctl predict --kernel IMG [--eventlog LOG] [--current-kernel IMG] [--initrd FILE] "    \
+	"[--cmdline S] [--pcrs 4,7,9] [--pcrs-live FILE.json | --tcti T] [--json]   (without "   \
+	"--eventlog: " CLI_DEFAULT_EVENTLOG " and the live PCRs from the TPM; --pcrs defaults to " \
+	CLI_DEFAULT_PCRS ", as enroll)"
+
+#define QUOTE_USAGE                                                                   \
+	"skrctl quote verify --message F --signature F --ak PEM [--nonce HEX] "       \
+	"[--pcrs FILE] [--json]   (message: TPMS_ATTEST; signature: TPMT_SIGNATURE or " \
+	"raw RSASSA bytes; binary or hex)"
+
+#define RELEASE_USAGE                                                                    \
+	"skrctl release --key-id ID --broker URL [--broker URL]... --ca PEM [--tcti T] "  \
+	"[--vcek CERT] [--pcrs 0,4,7] [--timeout S] --out FILE [--json]   (FILE is written 0600; '-' is " \
+	"not allowed: the secret never goes to a terminal)"
+
+#define RESEAL_USAGE                                                                          \
+	"skrctl reseal [DEVICE...] [--all] [--kernel-version V | --kernel IMG] [--initrd FILE] " \
+	"[--cmdline S] [--eventlog LOG] [--check] [--tcti T] [--timeout S] [--config PATH] [--json]\n" \
+	"       skrctl reseal --commit [DEVICE... | --all] [--tcti T] [--config PATH] [--json]\n" \
+	"       skrctl reseal --withdraw V [DEVICE... | --all] [--tcti T] [--config PATH] [--json]"
+
+#define SNP_USAGE                                                                     \
+	"skrctl snp verify REPORT --vcek CERT [--chain PEM] [--trust-anchor PEM]... " \
+	"[--product milan|genoa|turin] [--allow-debug] [--json]"
+
+#define EVENTLOG_REPLAY_USAGE "skrctl eventlog replay LOG [--json]"
+
+#define EVENTLOG_SHOW_USAGE "skrctl eventlog show LOG [--json]"
+
+#endif
