@@ -8,7 +8,9 @@
 # (50 runs of each whole process: skrctl release and clevis luks pass),
 # BENCH_LOAD_SECONDS (10), BENCH_CONCURRENCY (1,2,4,8,16), BENCH_VMS (64),
 # BENCH_THREADS (broker thread pool, 2), BENCH_PROFILE (1: perf profile of the
-# broker under load), BENCH_OUT (bench/results).
+# broker under load), BENCH_OUT (bench/results), BENCH_README (1: when the
+# results went to bench/results, bench/figures.py writes them into
+# bench/README.md and README.md; 0 leaves the READMEs alone).
 #
 # Everything it starts (swtpm, skr-broker, perf, the load generator) is stopped
 # and its temporary files are removed, on every exit path.
@@ -74,8 +76,7 @@ BUILD=$tmpd/bin
 BENCH=$BUILD/bench/bench_release
 loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # The source the binaries were built from, taken before anything is written:
-# the commit and whether the tree differed from it (the results this script
-# writes, bench/results/, do not count).
+# the commit and whether the tree differed from it.
 python3 - "$top" "$tmpd/source.json" <<'PY' || die "cannot record the commit"
 import json, subprocess, sys
 top, out = sys.argv[1:]
@@ -84,13 +85,18 @@ def git(*a):
     return r.stdout if r.returncode == 0 else None
 head = (git("rev-parse", "HEAD") or "").strip() or None
 st = git("status", "--porcelain", "--untracked-files=normal")
+# What this script writes itself does not count: the results and the figures
+# that bench/figures.py puts into the two READMEs.
+own = ("bench/results/", "bench/README.md", "README.md")
 dirty = None if st is None else sorted({l[3:] for l in st.splitlines()
-                                        if l[3:] and not l[3:].startswith("bench/results/")})
+                                        if l[3:] and not any(l[3:] == o or (o.endswith("/") and l[3:].startswith(o))
+                                                             for o in own)})
 json.dump({"commit": head,
            "commit_short": head[:7] if head else None,
            "tree_dirty": None if dirty is None else bool(dirty),
            "dirty_paths": dirty[:20] if dirty else [],
-           "dirty_check": "git status --porcelain at the start of the run, bench/results/ excluded"},
+           "dirty_check": "git status --porcelain at the start of the run; bench/results/, "
+                          "bench/README.md and README.md (written by the run) excluded"},
           open(out, "w"))
 PY
 mkdir -p "$OUT"
@@ -537,3 +543,15 @@ open(out, "a").write("\n")
 PY
 log "wrote $OUT/release.json in $(( $(date +%s) - started )) s"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); [print(f"  {k}: {v}") for k, v in r.items() if not isinstance(v, (dict, list))]' "$OUT/release.json"
+
+# 8. The figures in bench/README.md and README.md come from this release.json
+#    (bench/figures.py), when this run wrote bench/results.
+if [ "${BENCH_README:-1}" != 0 ] && [ "$(cd "$OUT" && pwd -P)" = "$(cd "$top/bench/results" && pwd -P)" ]; then
+	if [ "$clevis_ok" != 1 ]; then
+		log "README figures not updated: no clevis figures ($clevis_note)"
+	elif python3 "$top/bench/figures.py" "$OUT"; then
+		log "updated the figures in bench/README.md and README.md"
+	else
+		die "bench/figures.py failed"
+	fi
+fi
