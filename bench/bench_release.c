@@ -380,6 +380,7 @@ static int cmd_latency(int argc, char **argv)
 	json_object_object_add(j, "warmup", json_object_new_int((int)warmup));
 	json_object_object_add(j, "failures", json_object_new_int((int)failures));
 	json_object_object_add(j, "release_latency_ms_p50", jnum(percentile(total, runs, 50)));
+	json_object_object_add(j, "release_latency_ms_p90", jnum(percentile(total, runs, 90)));
 	json_object_object_add(j, "release_latency_ms_p99", jnum(percentile(total, runs, 99)));
 	json_object_object_add(j, "release_latency_ms_min", jnum(total[0]));
 	json_object_object_add(j, "release_latency_ms_max", jnum(total[runs - 1]));
