@@ -63,10 +63,11 @@ static int get_hex(json_object *v, const char *key, uint8_t *out, size_t len,
 		   struct skr_err *err)
 {
 	_cleanup_buf_ struct skr_buf raw = { 0 };
+	struct skr_err not_hex = { 0 };	/* its reason (malformed) is not a policy's */
 	const char *s = json_object_get_string(v);
 
 	if (!json_object_is_type(v, json_type_string) ||
-	    skr_hex_decode(s, strlen(s), &raw, key, err) < 0 || raw.len != len)
+	    skr_hex_decode(s, strlen(s), &raw, key, &not_hex) < 0 || raw.len != len)
 		return skr_fail(err, SKR_R_policy_invalid, "policy \"%s\" is not %zu bytes of hex",
 				key, len);
 	memcpy(out, raw.data, len);
