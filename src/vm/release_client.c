@@ -298,14 +298,16 @@ static int attested_exchange(struct exchange *x, uint8_t *secret_out, size_t *se
 			rc = 0;
 			break;
 		}
+		/* The backoff comes first: when it runs into the deadline, the cause
+		 * reported is this attempt's, not a last 1 ms attempt's timeout. */
+		if (retryable(&attempt_err) && now_ms() < x->deadline && attempt % o->n_brokers == 0)
+			backoff(attempt / (unsigned)o->n_brokers, x->deadline);
 		if (!retryable(&attempt_err) || now_ms() >= x->deadline) {
 			/* Details quote brokers (and their URLs, from a token): safe to print. */
 			skr_sanitize_inplace(attempt_err.detail, sizeof(attempt_err.detail));
 			*err = attempt_err;
 			break;
 		}
-		if (attempt % o->n_brokers == 0)
-			backoff(attempt / (unsigned)o->n_brokers, x->deadline);
 	}
 out:
 	skr_tpm_close(x->tpm);
