@@ -121,7 +121,7 @@ static void key_create(struct skr_broker *b, json_object *req, struct skr_respon
 	    skr_policy_from_json(pol, &policy, &err) == 0 &&
 	    skr_policy_check_binding(&policy, &err) == 0 &&
 	    skr_store_key_create(b->store, json_object_get_string(id), secret.data, secret.len,
-				 json_object_to_json_string_ext(pol, JSON_C_TO_STRING_PLAIN), &err) == 0) {
+				 json_object_to_json_string_ext(pol, JSON_C_TO_STRING_PLAIN), NULL, &err) == 0) {
 		OPENSSL_cleanse(secret.data, secret.len);
 		wipe_string(sec);
 		ok_json(r, 201, json_object_new_object());
@@ -165,7 +165,7 @@ static void set_policy(struct skr_broker *b, const char *key_id, json_object *re
 	    skr_policy_check_binding(&policy, &err) < 0 ||
 	    skr_store_key_set_policy(b->store, key_id,
 				     json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
-				     &err) < 0)
+				     NULL, &err) < 0)
 		fail(r, &err);
 	else
 		ok_json(r, 200, NULL);
@@ -190,7 +190,7 @@ static void refset_add(struct skr_broker *b, const char *key_id, json_object *re
 	if (skr_store_refset_add(b->store, key_id, label ? json_object_get_string(label) : "",
 				 state ? json_object_get_string(state) : "current",
 				 json_object_to_json_string_ext(pcrs, JSON_C_TO_STRING_PLAIN), &id,
-				 &err) < 0) {
+				 NULL, &err) < 0) {
 		fail(r, &err);
 		return;
 	}
@@ -211,8 +211,8 @@ static void refset_change(struct skr_broker *b, const char *key_id, const char *
 	if (errno || end == id_text || *end || id <= 0) {
 		skr_fail(&err, SKR_R_malformed, "reference set id \"%s\" is not a positive number", id_text);
 		fail(r, &err);
-	} else if ((approve ? skr_store_refset_approve(b->store, key_id, (int64_t)id, &err)
-			    : skr_store_refset_remove(b->store, key_id, (int64_t)id, &err)) < 0) {
+	} else if ((approve ? skr_store_refset_approve(b->store, key_id, (int64_t)id, NULL, &err)
+			    : skr_store_refset_remove(b->store, key_id, (int64_t)id, NULL, &err)) < 0) {
 		fail(r, &err);
 	} else {
 		ok_json(r, 200, NULL);
@@ -252,7 +252,7 @@ static void keys_route(struct skr_broker *b, const char *method, char parts[][16
 	} else if (n == 3 && !strcmp(method, "GET")) {
 		key_show(b, parts[2], r);
 	} else if (n == 3 && !strcmp(method, "DELETE")) {
-		if (skr_store_key_delete(b->store, parts[2], &err) < 0)
+		if (skr_store_key_delete(b->store, parts[2], NULL, &err) < 0)
 			fail(r, &err);
 		else
 			ok_json(r, 200, NULL);

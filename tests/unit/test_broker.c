@@ -52,7 +52,7 @@ static void add_refset_from_vm(struct fx *f)
 	int64_t id;
 
 	assert_ok(skr_store_refset_add(f->b.store, KEY, "boot", "current",
-				       json_object_to_json_string(pcrs), &id, &err), err);
+				       json_object_to_json_string(pcrs), &id, NULL, &err), err);
 	json_object_put(pcrs);
 }
 
@@ -79,7 +79,8 @@ static int setup(void **state)
 	skr_chain_cache_init(&f->b.chain_cache);
 	skr_key_cache_init(&f->b.key_cache);
 	f->b.nonce_ttl = 60;
-	assert_ok(skr_store_key_create(f->b.store, KEY, secret, sizeof(secret), BASE_POLICY, &err), err);
+	assert_ok(skr_store_key_create(f->b.store, KEY, secret, sizeof(secret), BASE_POLICY, NULL,
+				       &err), err);
 	add_refset_from_vm(f);
 	*state = f;
 	return 0;
@@ -155,7 +156,7 @@ static void set_policy(struct fx *f, const char *policy)
 {
 	struct skr_err err = { 0 };
 
-	assert_ok(skr_store_key_set_policy(f->b.store, KEY, policy, &err), err);
+	assert_ok(skr_store_key_set_policy(f->b.store, KEY, policy, NULL, &err), err);
 }
 
 static void reseal(struct fx *f)
@@ -490,7 +491,7 @@ static void key_cache_follows_writes(void **state)
 	snprintf(db, sizeof(db), "%s/broker.db", f->dir);
 	snprintf(mk, sizeof(mk), "%s/master.key", f->dir);
 	assert_ok(skr_store_open(db, mk, &other, &err), err);
-	assert_ok(skr_store_key_set_policy(other, KEY, BASE_POLICY, &err), err);
+	assert_ok(skr_store_key_set_policy(other, KEY, BASE_POLICY, NULL, &err), err);
 	skr_store_close(other);
 	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
 }
@@ -683,8 +684,8 @@ static void gate_not_in_reference_sets(void **state)
 	memset(ref->bank[0].value[15], 0xAA, 32);
 	pcrs = skr_pcr_banks_to_json(ref);
 	assert_ok(skr_store_refset_add(f->b.store, KEY, "gate-differs", "current",
-				       json_object_to_json_string(pcrs), &id, &err), err);
-	assert_ok(skr_store_refset_remove(f->b.store, KEY, 1, &err), err);
+				       json_object_to_json_string(pcrs), &id, NULL, &err), err);
+	assert_ok(skr_store_refset_remove(f->b.store, KEY, 1, NULL, &err), err);
 	json_object_put(pcrs);
 	free(ref);
 	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
