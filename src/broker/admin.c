@@ -216,10 +216,11 @@ static void set_policy(struct admin_call *c, const char *key_id, json_object *re
 		ok_json(c->r, 200, NULL);
 }
 
+/* The label is optional: absent, null or "" is a set without one. */
 static void refset_add(struct admin_call *c, const char *key_id, json_object *req)
 {
 	struct skr_err err = { 0 };
-	json_object *label, *state, *pcrs;
+	json_object *label = NULL, *state = NULL, *pcrs;
 	int64_t id = 0;
 
 	if (!json_object_object_get_ex(req, "pcrs", &pcrs)) {
@@ -227,12 +228,15 @@ static void refset_add(struct admin_call *c, const char *key_id, json_object *re
 		fail(c, &err);
 		return;
 	}
-	if (!json_object_object_get_ex(req, "label", &label))
-		label = NULL;
-	if (!json_object_object_get_ex(req, "state", &state))
-		state = NULL;
+	json_object_object_get_ex(req, "label", &label);
+	json_object_object_get_ex(req, "state", &state);
+	if (label && !json_object_is_type(label, json_type_string)) {
+		skr_fail(&err, SKR_R_malformed, "\"label\" must be a string");
+		fail(c, &err);
+		return;
+	}
 	if (changed(c, skr_store_refset_add(c->b->store, key_id,
-					    label ? json_object_get_string(label) : "",
+					    label ? json_object_get_string(label) : NULL,
 					    state ? json_object_get_string(state) : "current",
 					    plain_json(pcrs), &id, row_of(c), &err)) < 0) {
 		fail(c, &err);

@@ -25,7 +25,7 @@
 #define SKR_STORE_MASTER_KEY_SIZE 32
 #define SKR_STORE_MAX_SECRET 128
 #define SKR_STORE_KEY_ID_MAX 128	/* [A-Za-z0-9._-]{1,128}, not "." or ".." */
-#define SKR_STORE_LABEL_MAX 64		/* printable ASCII, no leading or trailing space */
+#define SKR_STORE_LABEL_MAX 64		/* printable ASCII, no leading or trailing space; "": none */
 #define SKR_STORE_JSON_MAX (64u * 1024)	/* policy and PCR set text */
 
 struct skr_store;
@@ -99,6 +99,8 @@ int skr_store_key_list(struct skr_store *s, char **json, struct skr_err *err);
  * Reference PCR sets of a key. state is "current" or "pending" (see reseal
  * below for "queued" and "retired"); pcrs_json as
  * pcr_json.h, with at least one PCR value (stored in canonical form).
+ * The label is optional here: NULL or "" is a set without a label (listed
+ * with "label": ""); reseal submissions and withdrawals name one.
  * Removing an id that is not a set of this key fails with SKR_R_refset_unknown.
  */
 int skr_store_refset_add(struct skr_store *s, const char *key_id, const char *label,

@@ -73,6 +73,7 @@ struct skr_store_ops {
 			  const struct store_audit_row *audit, struct skr_err *err);
 	int (*key_list)(struct skr_store *s, json_object *arr, struct skr_err *err);
 
+	/* label: "" for none. */
 	int (*refset_add)(struct skr_store *s, const char *key_id, const char *label,
 			  const char *state, const char *pcrs, int64_t *id_out,
 			  const struct store_audit_row *audit, struct skr_err *err);

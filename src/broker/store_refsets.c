@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Reference PCR sets an operator manages: add, remove, list. */
+/* Reference PCR sets an operator manages: add (label optional), remove, list. */
 #include "broker/store_int.h"
 
 #include <string.h>
@@ -25,11 +25,11 @@ int skr_store_refset_add(struct skr_store *s, const char *key_id, const char *la
 
 	if (!s)
 		return skr_fail(err, SKR_R_usage, "no store given");
-	if (store_check_key_id(key_id, err) < 0 || store_check_label(label, true, err) < 0 ||
+	if (store_check_key_id(key_id, err) < 0 || store_check_label(label, false, err) < 0 ||
 	    check_state(state, err) < 0 || store_canonical_pcrs(pcrs_json, &pcrs, err) < 0 ||
 	    store_audit_row_opt(audit, &r, &row, err) < 0)
 		return -1;
-	return s->ops->refset_add(s, key_id, label, state, pcrs, id_out, row, err);
+	return s->ops->refset_add(s, key_id, label ? label : "", state, pcrs, id_out, row, err);
 }
 
 int skr_store_refset_remove(struct skr_store *s, const char *key_id, int64_t id,

@@ -595,6 +595,43 @@ static void admin_changes_need_their_audit_row(void **state)
 	assert_int_equal(atomic_load(&f->b.metrics.audit_failures), failures + 6);
 }
 
+/* A reference set's label is optional: absent, null or "" all add a set without one. */
+static void admin_refset_label_optional(void **state)
+{
+	static const char *const bodies[] = {
+		"{\"state\": \"pending\", \"pcrs\": " ZERO_PCRS "}",
+		"{\"label\": null, \"pcrs\": " ZERO_PCRS "}",
+		"{\"label\": \"\", \"pcrs\": " ZERO_PCRS "}",
+	};
+	struct fx *f = *state;
+	_cleanup_free_ char *sets = NULL;
+	struct skr_err err = { 0 };
+	json_object *rows, *label;
+	char reason[64];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bodies); i++)
+		assert_int_equal(admin_call(f, "POST", "/v1/keys/" KEY "/refsets", bodies[i], reason,
+					    sizeof(reason)), 201);
+	assert_int_equal(admin_call(f, "POST", "/v1/keys/" KEY "/refsets",
+				    "{\"label\": 7, \"pcrs\": " ZERO_PCRS "}", reason, sizeof(reason)),
+			 400);
+	assert_string_equal(reason, "malformed");
+	assert_int_equal(admin_call(f, "POST", "/v1/keys/" KEY "/refsets",
+				    "{\"label\": \" lead\", \"pcrs\": " ZERO_PCRS "}", reason,
+				    sizeof(reason)), 400);
+	assert_string_equal(reason, "malformed");
+	assert_ok(skr_store_refset_list(f->b.store, KEY, &sets, &err), err);
+	rows = json_tokener_parse(sets);
+	assert_int_equal(json_object_array_length(rows), 4);	/* "boot" and the three */
+	for (i = 1; i < 4; i++) {
+		assert_true(json_object_object_get_ex(json_object_array_get_idx(rows, i), "label",
+						      &label));
+		assert_string_equal(json_object_get_string(label), "");
+	}
+	json_object_put(rows);
+}
+
 /* A policy without PCRs is refused when created or set, and never used when stored. */
 static void refuse_empty_and_gate_bindings(void **state)
 {
@@ -989,6 +1026,7 @@ int main(void)
 		T(key_cache_follows_writes),
 		T(refuse_empty_and_gate_bindings),
 		T(admin_changes_need_their_audit_row),
+		T(admin_refset_label_optional),
 		T(challenge_names_the_gate),
 		T(refuse_gate_not_quoted),
 		T(refuse_gate_closed),
