@@ -80,7 +80,8 @@ static inline struct skr_broker *fuzz_broker(void)
 	skr_chain_cache_init(&fuzz_b.chain_cache);
 	skr_key_cache_init(&fuzz_b.key_cache);
 	fuzz_b.nonce_ttl = 86400;	/* a prepared request stays valid for a long run */
-	if (skr_store_key_create(fuzz_b.store, FUZZ_KEY, secret, sizeof(secret), FUZZ_POLICY, &err) < 0)
+	if (skr_store_key_create(fuzz_b.store, FUZZ_KEY, secret, sizeof(secret), FUZZ_POLICY, NULL,
+				 &err) < 0)
 		fuzz_die("key", &err);
 	return &fuzz_b;
 }

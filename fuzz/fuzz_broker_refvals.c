@@ -35,7 +35,7 @@ static void prepare(struct skr_broker *b)
 		fuzz_die("softvm", &err);
 	pcrs = skr_pcr_banks_to_json(&vm.pcrs);
 	if (skr_store_refset_add(b->store, FUZZ_KEY, "boot", "current", json_object_to_json_string(pcrs),
-				 &id, &err) < 0)
+				 &id, NULL, &err) < 0)
 		fuzz_die("refset", &err);
 	json_object_put(pcrs);
 	skr_buf_free(&pem);

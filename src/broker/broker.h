@@ -76,6 +76,9 @@ void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *er
  */
 int skr_broker_audit(struct skr_broker *b, const char *key_id, const char *client,
 		     const char *action, const struct skr_err *err, const uint8_t *digest);
+/* An audit row that could not be written: counted (skr_audit_failures_total) and logged. */
+void skr_broker_audit_failure(struct skr_broker *b, const char *client, const char *action,
+			      const char *verdict, const struct skr_err *failed);
 
 /* A key's policy and the ids and values of its sets that match releases. */
 struct skr_key_state {

@@ -333,7 +333,9 @@ static void audit_unauthorized(struct skr_listener *l, struct MHD_Connection *c,
 
 	client_address(c, client, sizeof(client));
 	e.client = client;
-	skr_store_audit(l->broker->store, &e, &err);
+	/* The request is refused either way; a lost row is counted and logged. */
+	if (skr_store_audit(l->broker->store, &e, &err) < 0)
+		skr_broker_audit_failure(l->broker, client, e.action, e.verdict, &err);
 }
 
 /*

@@ -73,6 +73,11 @@ static const char *key_id_field(json_object *req, struct skr_err *err)
 	return key_id;
 }
 
+static const char *verdict_of(const struct skr_err *err)
+{
+	return err->reason == SKR_R_ok ? "allow" : "deny";
+}
+
 /*
  * The audit row; with a (release) nonce not recorded yet, the nonce and the
  * row in one transaction.  failed says why it was not written.
@@ -85,7 +90,7 @@ static int audit_write(struct skr_broker *b, const char *key_id, const char *cli
 		.key_id = key_id,
 		.client = client,
 		.action = action,
-		.verdict = err->reason == SKR_R_ok ? "allow" : "deny",
+		.verdict = verdict_of(err),
 		.reason = err->reason == SKR_R_ok ? NULL : skr_reason_name(err->reason),
 		.detail = err->detail[0] ? err->detail : NULL,
 		.evidence_digest = digest,
@@ -97,14 +102,14 @@ static int audit_write(struct skr_broker *b, const char *key_id, const char *cli
 	return skr_store_audit(b->store, &e, failed);
 }
 
-static void audit_failure(struct skr_broker *b, const char *client, const char *action,
-			  const struct skr_err *err, const struct skr_err *failed)
+void skr_broker_audit_failure(struct skr_broker *b, const char *client, const char *action,
+			      const char *verdict, const struct skr_err *failed)
 {
 	atomic_fetch_add(&b->metrics.audit_failures, 1);
 	fprintf(stderr, "skr-broker: audit_failed: cannot write the audit row of %s (%s) for %s: %s\n",
-		action, err->reason == SKR_R_ok ? "allow" : "deny", client ? client : "?",
-		failed->detail);
+		action, verdict, client ? client : "?", failed->detail);
 }
+
 
 int skr_broker_audit(struct skr_broker *b, const char *key_id, const char *client,
 		     const char *action, const struct skr_err *err, const uint8_t *digest)
@@ -113,7 +118,7 @@ int skr_broker_audit(struct skr_broker *b, const char *key_id, const char *clien
 
 	if (audit_write(b, key_id, client, action, err, digest, NULL, &failed) == 0)
 		return 0;
-	audit_failure(b, client, action, err, &failed);
+	skr_broker_audit_failure(b, client, action, verdict_of(err), &failed);
 	return -1;
 }
 
@@ -570,7 +575,7 @@ static void release_audit(struct skr_broker *b, struct skr_attested *c, const ch
 		skr_broker_audit(b, c->key_id, client, "release", err, body_sha256);
 		return;
 	}
-	audit_failure(b, client, "release", err, &failed);
+	skr_broker_audit_failure(b, client, "release", verdict_of(err), &failed);
 	if (err->reason != SKR_R_ok)
 		return;
 	json_object_put(resp->body);

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The broker's store: SQLite (WAL, synchronous=FULL) with a versioned schema.
+ * The broker's store, the one interface the rest of the broker uses: keys
+ * with their policy (JSON text) and reference PCR sets, the used release
+ * nonces, and an audit row for every release decision and every admin call.
  * Disk secrets are encrypted at rest with AES-256-GCM under a master key read
- * from a 0600 file, the key id as AAD.  Keys carry a policy (JSON text) and
- * reference PCR sets; every release decision and every admin call leaves an
- * audit row.  All functions are safe to call from several threads (one
- * connection per store, serialised by a mutex; SQLite in serialized mode).
+ * from a 0600 file, the key id as AAD, before they reach a backend.
+ *
+ * Behind it a backend (store_int.h): SQLite now (WAL, synchronous=FULL, a
+ * versioned schema; store_sqlite*.c).  All functions are safe to call from
+ * several threads (one connection per store, serialised by a mutex; SQLite
+ * in serialized mode).
  */
 #ifndef SKR_STORE_H
 #define SKR_STORE_H
@@ -21,10 +25,29 @@
 #define SKR_STORE_MASTER_KEY_SIZE 32
 #define SKR_STORE_MAX_SECRET 128
 #define SKR_STORE_KEY_ID_MAX 128	/* [A-Za-z0-9._-]{1,128}, not "." or ".." */
-#define SKR_STORE_LABEL_MAX 64		/* printable ASCII, no leading or trailing space */
+#define SKR_STORE_LABEL_MAX 64		/* printable ASCII, no leading or trailing space; "": none */
 #define SKR_STORE_JSON_MAX (64u * 1024)	/* policy and PCR set text */
 
 struct skr_store;
+
+struct skr_audit_entry {
+	const char *key_id;		/* may be NULL */
+	const char *client;		/* client address */
+	const char *action;		/* "release", "challenge", "admin:key_create", ... */
+	const char *verdict;		/* "allow", "deny", "error" */
+	const char *reason;		/* a reason code name or NULL */
+	const char *detail;		/* never a secret */
+	const uint8_t *evidence_digest;	/* SHA-256 of the request body, or NULL */
+};
+
+/*
+ * Writes an operator makes (key create, policy, delete, reference set add,
+ * remove, approve) take the audit row of the change, or NULL for none.  The
+ * row is written in the change's own transaction: the change and its row
+ * land together or not at all, and a row that cannot be written (a full
+ * disk, say) fails the call with SKR_R_audit_failed, changing nothing.
+ * The row's fields are as skr_store_audit's below.
+ */
 
 /*
  * Opens (creating if needed) the database at path and migrates it to the
@@ -51,7 +74,8 @@ bool skr_store_key_id_valid(const char *key_id);
  * rest) and policy (a JSON object); SKR_R_key_exists if the id is taken.
  */
 int skr_store_key_create(struct skr_store *s, const char *key_id, const uint8_t *secret,
-			 size_t secret_len, const char *policy_json, struct skr_err *err);
+			 size_t secret_len, const char *policy_json,
+			 const struct skr_audit_entry *audit, struct skr_err *err);
 /*
  * Decrypts the secret into out (SKR_STORE_MAX_SECRET bytes, caller-locked
  * memory).  A ciphertext that does not open under the master key and this key
@@ -64,8 +88,9 @@ int skr_store_key_secret(struct skr_store *s, const char *key_id, uint8_t *out,
 int skr_store_key_policy(struct skr_store *s, const char *key_id, char **policy_json,
 			 struct skr_err *err);
 int skr_store_key_set_policy(struct skr_store *s, const char *key_id, const char *policy_json,
-			     struct skr_err *err);
-int skr_store_key_delete(struct skr_store *s, const char *key_id, struct skr_err *err);
+			     const struct skr_audit_entry *audit, struct skr_err *err);
+int skr_store_key_delete(struct skr_store *s, const char *key_id,
+			 const struct skr_audit_entry *audit, struct skr_err *err);
 /* Deleting a key deletes its reference PCR sets; its audit rows stay. */
 /* JSON array text of {"key_id","created"} ordered by key id (caller frees). */
 int skr_store_key_list(struct skr_store *s, char **json, struct skr_err *err);
@@ -74,13 +99,15 @@ int skr_store_key_list(struct skr_store *s, char **json, struct skr_err *err);
  * Reference PCR sets of a key. state is "current" or "pending" (see reseal
  * below for "queued" and "retired"); pcrs_json as
  * pcr_json.h, with at least one PCR value (stored in canonical form).
+ * The label is optional here: NULL or "" is a set without a label (listed
+ * with "label": ""); reseal submissions and withdrawals name one.
  * Removing an id that is not a set of this key fails with SKR_R_refset_unknown.
  */
 int skr_store_refset_add(struct skr_store *s, const char *key_id, const char *label,
 			 const char *state, const char *pcrs_json, int64_t *id_out,
-			 struct skr_err *err);
+			 const struct skr_audit_entry *audit, struct skr_err *err);
 int skr_store_refset_remove(struct skr_store *s, const char *key_id, int64_t id,
-			    struct skr_err *err);
+			    const struct skr_audit_entry *audit, struct skr_err *err);
 /* JSON array text of {"id","label","state","pcrs":{...},"created"[,"note"]} by id (caller frees). */
 int skr_store_refset_list(struct skr_store *s, const char *key_id, char **json,
 			  struct skr_err *err);
@@ -134,7 +161,7 @@ int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char 
 			    bool may_supersede, struct skr_store_submit *out, struct skr_err *err);
 /* A queued set becomes pending (SKR_R_refset_unknown when no such queued set). */
 int skr_store_refset_approve(struct skr_store *s, const char *key_id, int64_t id,
-			     struct skr_err *err);
+			     const struct skr_audit_entry *audit, struct skr_err *err);
 
 struct skr_store_commit {
 	unsigned retired;	/* older current or pending sets now retired */
@@ -180,27 +207,19 @@ struct skr_store_durability {
 int skr_store_durability(struct skr_store *s, struct skr_store_durability *d,
 			 struct skr_err *err);
 
-struct skr_audit_entry {
-	const char *key_id;		/* may be NULL */
-	const char *client;		/* client address */
-	const char *action;		/* "release", "challenge", "admin:key_create", ... */
-	const char *verdict;		/* "allow", "deny", "error" */
-	const char *reason;		/* a reason code name or NULL */
-	const char *detail;		/* never a secret */
-	const uint8_t *evidence_digest;	/* SHA-256 of the request body, or NULL */
-};
 
 /*
- * action and verdict are required.  Text fields may come from a client: they
- * are stored with bytes outside printable ASCII escaped as \xNN and cut to a
- * bounded length, so an audit row is always written.
+ * One audit row on its own.  action and verdict are required.  Text fields
+ * may come from a client: they are stored with bytes outside printable ASCII
+ * escaped as \xNN and cut to a bounded length, so no text stops a row.
  */
 int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err);
 /*
  * The nonce (as skr_store_nonce_use) and the audit row in one transaction,
  * one commit: neither is written without the other.  A nonce recorded
  * meanwhile (a replica on the same database) fails with
- * SKR_R_nonce_replayed and writes no row.
+ * SKR_R_nonce_replayed and writes no row; a row that cannot be written
+ * fails with SKR_R_audit_failed and records no nonce.
  */
 int skr_store_audit_nonce(struct skr_store *s, const struct skr_audit_entry *e,
 			  const uint8_t *nonce, size_t len, time_t expires, time_t now,

@@ -5,7 +5,7 @@
  * `func##p(type **)`, which calls func on a non-NULL pointer, for
  * `_cleanup_(func##p) type *x = NULL;`.  The OpenSSL and json-c types every
  * part of skr uses are defined here; a folder defines its own (ESAPI,
- * SQLite) in its private header.
+ * SQLite: src/broker/store_sqlite.h) in its private header.
  */
 #ifndef SKR_CLEANUP_H
 #define SKR_CLEANUP_H
@@ -29,6 +29,7 @@
 
 SKR_DEFINE_FREEP(BIGNUM, BN_free)
 SKR_DEFINE_FREEP(BIO, BIO_free)
+SKR_DEFINE_FREEP(EVP_CIPHER_CTX, EVP_CIPHER_CTX_free)
 SKR_DEFINE_FREEP(ECDSA_SIG, ECDSA_SIG_free)
 SKR_DEFINE_FREEP(EVP_MD, EVP_MD_free)
 SKR_DEFINE_FREEP(EVP_MD_CTX, EVP_MD_CTX_free)

@@ -4,6 +4,8 @@
 #    headers and never reads the body (nor waits for it).
 # 2. An admin token or nonce secret file readable by group or others, or
 #    owned by another user, stops the broker at start, naming the file.
+# 3. A reference set's "label" is optional (absent, null or ""; listed as
+#    ""), and one that is not a string is refused 400 malformed.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
 trap 'stop_broker KILL; rm -rf "$out" "$err" "$tmpd"' EXIT
@@ -69,6 +71,25 @@ python3 -c 'import json, sys
 rows = json.load(open(sys.argv[1]))
 assert sum(r["action"] == "admin:auth" and r["verdict"] == "deny" for r in rows) == 2, rows' "$tmpd/audit.json" &&
 	echo "PASS admin-unauthorized-audited" || echo "FAIL admin-unauthorized-audited"
+
+POLICY='{"tee": "az-snp-vtpm", "pcrs": {"bank": "sha256", "indexes": [7]}}'
+PCRS="{\"sha256\": {\"7\": \"$(printf '%064d' 0)\"}}"
+admin POST /v1/keys "{\"key_id\": \"disk-1\", \"secret\": \"c2VjcmV0\", \"policy\": $POLICY}" >/dev/null
+codes=
+for body in "{\"pcrs\": $PCRS}" "{\"label\": null, \"pcrs\": $PCRS}" "{\"label\": \"\", \"pcrs\": $PCRS}" \
+	"{\"label\": \"boot\", \"pcrs\": $PCRS}"; do
+	admin POST /v1/keys/disk-1/refsets "$body" >/dev/null
+	codes="$codes$http_status "
+done
+[ "$codes" = "201 201 201 201 " ] && echo "PASS admin-refset-label-optional" ||
+	echo "FAIL admin-refset-label-optional: $codes"
+admin GET /v1/keys/disk-1/refsets > "$tmpd/sets.json"
+python3 -c 'import json, sys
+assert [s["label"] for s in json.load(open(sys.argv[1]))] == ["", "", "", "boot"]' "$tmpd/sets.json" &&
+	echo "PASS admin-refset-label-listed" || echo "FAIL admin-refset-label-listed: $(cat "$tmpd/sets.json")"
+admin POST /v1/keys/disk-1/refsets "{\"label\": 7, \"pcrs\": $PCRS}" >/dev/null
+[ "$http_status" = 400 ] && grep -q '"malformed"' "$tmpd/admin.out" && echo "PASS admin-refset-label-not-string-400" ||
+	echo "FAIL admin-refset-label-not-string-400: $http_status $(cat "$tmpd/admin.out")"
 stop_broker
 
 # Secret files: mode and owner, checked like the master key.

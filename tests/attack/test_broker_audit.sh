@@ -9,6 +9,10 @@
 #    while releases run: the release's nonce and audit row (one transaction)
 #    cannot be written after the store's 5 s busy wait, so it answers 500
 #    audit_failed and no secret leaves.
+# 3. admin changes: a trigger that fails every admin audit insert makes each
+#    change answer 500 audit_failed, and the change does not land (the row
+#    is written in the change's transaction); a request with a wrong token is
+#    still refused 401, its lost row counted and logged.
 # skrctl retries a 500 until its deadline, so what the broker answered is
 # read on the wire: a recording TLS proxy (record_proxy.py) sits in between.
 . "$(dirname "$0")/../cli/lib.sh"
@@ -74,6 +78,44 @@ grep -q 'audit_failed: cannot write the audit row of release (allow)' "$bdir/bro
 db "DROP TRIGGER audit_full;"
 expect audit-release-ok-after 0 'released' -- $REL --timeout 20 --out "$tmpd/secret2"
 answers >/dev/null
+
+# 3. The admin audit insert fails.
+# field FILE NAME: a top-level string field of a JSON file.
+field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$1" "$2"; }
+failures() { curl -sS --cacert "$bdir/ca.pem" "$RELEASE_URL/metrics" | sed -n 's/^skr_audit_failures_total //p'; }
+n0=$(failures)
+db "CREATE TRIGGER admin_full BEFORE INSERT ON audit WHEN NEW.action LIKE 'admin:%'
+    BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
+KEY2="{\"key_id\": \"disk-2\", \"secret\": \"$(head -c 32 /dev/urandom | base64 -w0)\", \"policy\": $POLICY}"
+admin POST /v1/keys "$KEY2" >/dev/null
+[ "$http_status" = 500 ] && [ "$(field "$tmpd/admin.out" reason)" = audit_failed ] &&
+	echo "PASS admin-audit-failed-create-500" ||
+	echo "FAIL admin-audit-failed-create-500: $http_status $(cat "$tmpd/admin.out")"
+admin GET /v1/keys > "$tmpd/keys.json"
+grep -q disk-2 "$tmpd/keys.json" && echo "FAIL admin-audit-failed-no-key: $(cat "$tmpd/keys.json")" ||
+	echo "PASS admin-audit-failed-no-key"
+admin DELETE /v1/keys/disk-1/refsets/1 >/dev/null
+[ "$http_status" = 500 ] && [ "$(field "$tmpd/admin.out" reason)" = audit_failed ] &&
+	echo "PASS admin-audit-failed-remove-500" ||
+	echo "FAIL admin-audit-failed-remove-500: $http_status $(cat "$tmpd/admin.out")"
+admin GET /v1/keys/disk-1/refsets > "$tmpd/sets.json"
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert [x["id"] for x in s] == [1], s' \
+	"$tmpd/sets.json" && echo "PASS admin-audit-failed-set-stays" ||
+	echo "FAIL admin-audit-failed-set-stays: $(cat "$tmpd/sets.json")"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$bdir/ca.pem" \
+	-H 'Authorization: Bearer not-the-token' "$ADMIN_URL/v1/keys")
+[ "$code" = 401 ] && echo "PASS admin-auth-row-lost-still-401" || echo "FAIL admin-auth-row-lost-still-401: $code"
+n1=$(failures)
+[ "$n1" = $((n0 + 3)) ] && echo "PASS admin-audit-failures-counted ($n0 -> $n1)" ||
+	echo "FAIL admin-audit-failures-counted: $n0 -> $n1"
+grep -q 'audit_failed: cannot write the audit row of admin:POST (allow)' "$bdir/broker.log" &&
+	grep -q 'audit_failed: cannot write the audit row of admin:auth (deny)' "$bdir/broker.log" &&
+	echo "PASS admin-audit-failures-logged" ||
+	echo "FAIL admin-audit-failures-logged: $(grep audit_failed "$bdir/broker.log" | tail -3)"
+db "DROP TRIGGER admin_full;"
+admin POST /v1/keys "$KEY2" >/dev/null
+[ "$http_status" = 201 ] && echo "PASS admin-create-after-trigger" ||
+	echo "FAIL admin-create-after-trigger: $http_status $(cat "$tmpd/admin.out")"
 
 # 2. Another process holds the write lock for longer than the broker waits.
 python3 -c 'import sqlite3, sys, time

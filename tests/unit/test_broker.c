@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <openssl/rand.h>
+#include <sqlite3.h>
 
 #include "broker/broker.h"
 #include "fakeazure.h"
@@ -52,7 +53,7 @@ static void add_refset_from_vm(struct fx *f)
 	int64_t id;
 
 	assert_ok(skr_store_refset_add(f->b.store, KEY, "boot", "current",
-				       json_object_to_json_string(pcrs), &id, &err), err);
+				       json_object_to_json_string(pcrs), &id, NULL, &err), err);
 	json_object_put(pcrs);
 }
 
@@ -79,7 +80,8 @@ static int setup(void **state)
 	skr_chain_cache_init(&f->b.chain_cache);
 	skr_key_cache_init(&f->b.key_cache);
 	f->b.nonce_ttl = 60;
-	assert_ok(skr_store_key_create(f->b.store, KEY, secret, sizeof(secret), BASE_POLICY, &err), err);
+	assert_ok(skr_store_key_create(f->b.store, KEY, secret, sizeof(secret), BASE_POLICY, NULL,
+				       &err), err);
 	add_refset_from_vm(f);
 	*state = f;
 	return 0;
@@ -155,7 +157,7 @@ static void set_policy(struct fx *f, const char *policy)
 {
 	struct skr_err err = { 0 };
 
-	assert_ok(skr_store_key_set_policy(f->b.store, KEY, policy, &err), err);
+	assert_ok(skr_store_key_set_policy(f->b.store, KEY, policy, NULL, &err), err);
 }
 
 static void reseal(struct fx *f)
@@ -490,7 +492,7 @@ static void key_cache_follows_writes(void **state)
 	snprintf(db, sizeof(db), "%s/broker.db", f->dir);
 	snprintf(mk, sizeof(mk), "%s/master.key", f->dir);
 	assert_ok(skr_store_open(db, mk, &other, &err), err);
-	assert_ok(skr_store_key_set_policy(other, KEY, BASE_POLICY, &err), err);
+	assert_ok(skr_store_key_set_policy(other, KEY, BASE_POLICY, NULL, &err), err);
 	skr_store_close(other);
 	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
 }
@@ -512,6 +514,122 @@ static unsigned admin_call(struct fx *f, const char *method, const char *path, c
 		snprintf(reason, reason_size, "%s", json_object_get_string(r));
 	json_object_put(resp.body);
 	return status;
+}
+
+/* SQL on the broker's database from another connection, as another process would. */
+static void db_exec(struct fx *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char path[128], *msg = NULL;
+
+	snprintf(path, sizeof(path), "%s/broker.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("SQL failed: %s", msg);
+	sqlite3_close(db);
+}
+
+#define ZERO_PCRS "{\"sha256\": {\"7\": \"" \
+	"0000000000000000000000000000000000000000000000000000000000000000\"}}"
+#define NEW_KEY_BODY "{\"key_id\": \"disk-2\", \"secret\": \"c2VjcmV0\", \"policy\": " \
+	BASE_POLICY "}"
+
+/*
+ * Admin changes are fail-closed: with the audit insert refused (a trigger,
+ * as a full disk refuses it), every change answers 500 audit_failed and
+ * does not land, and each lost row is counted; a call that changed nothing
+ * keeps its own answer.  With the trigger gone the same change lands with
+ * its "allow" row.
+ */
+static void admin_changes_need_their_audit_row(void **state)
+{
+	struct fx *f = *state;
+	_cleanup_free_ char *policy = NULL, *sets = NULL, *audit = NULL;
+	struct skr_err err = { 0 };
+	unsigned long failures = atomic_load(&f->b.metrics.audit_failures);
+	json_object *rows, *v;
+	char reason[64];
+
+	db_exec(f, "CREATE TRIGGER audit_refused BEFORE INSERT ON audit "
+		   "WHEN NEW.action LIKE 'admin:%' "
+		   "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
+	assert_int_equal(admin_call(f, "POST", "/v1/keys", NEW_KEY_BODY, reason, sizeof(reason)), 500);
+	assert_string_equal(reason, "audit_failed");
+	assert_int_equal(admin_call(f, "PUT", "/v1/keys/" KEY "/policy",
+				    "{\"pcrs\": {\"indexes\": [0]}}", reason, sizeof(reason)), 500);
+	assert_string_equal(reason, "audit_failed");
+	assert_int_equal(admin_call(f, "POST", "/v1/keys/" KEY "/refsets",
+				    "{\"label\": \"x\", \"pcrs\": " ZERO_PCRS "}", reason,
+				    sizeof(reason)), 500);
+	assert_string_equal(reason, "audit_failed");
+	assert_int_equal(admin_call(f, "DELETE", "/v1/keys/" KEY "/refsets/1", NULL, reason,
+				    sizeof(reason)), 500);
+	assert_string_equal(reason, "audit_failed");
+	assert_int_equal(admin_call(f, "DELETE", "/v1/keys/" KEY, NULL, reason, sizeof(reason)), 500);
+	assert_string_equal(reason, "audit_failed");
+	assert_int_equal(atomic_load(&f->b.metrics.audit_failures), failures + 5);
+
+	/* Nothing landed. */
+	assert_int_equal(admin_call(f, "GET", "/v1/keys/disk-2", NULL, reason, sizeof(reason)), 404);
+	assert_ok(skr_store_key_policy(f->b.store, KEY, &policy, &err), err);
+	assert_non_null(strstr(policy, "min_tcb"));
+	assert_ok(skr_store_refset_list(f->b.store, KEY, &sets, &err), err);
+	rows = json_tokener_parse(sets);
+	assert_int_equal(json_object_array_length(rows), 1);
+	json_object_put(rows);
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+
+	/* A call that changed nothing answers for itself; its lost "error" row is counted. */
+	assert_int_equal(admin_call(f, "DELETE", "/v1/keys/nope", NULL, reason, sizeof(reason)), 404);
+	assert_int_equal(atomic_load(&f->b.metrics.audit_failures), failures + 6);
+
+	db_exec(f, "DROP TRIGGER audit_refused;");
+	assert_int_equal(admin_call(f, "POST", "/v1/keys", NEW_KEY_BODY, reason, sizeof(reason)), 201);
+	assert_ok(skr_store_audit_query(f->b.store, NULL, 1, &audit, &err), err);
+	rows = json_tokener_parse(audit);
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(rows, 0), "action", &v));
+	assert_string_equal(json_object_get_string(v), "admin:POST");
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(rows, 0), "verdict", &v));
+	assert_string_equal(json_object_get_string(v), "allow");
+	json_object_put(rows);
+	assert_int_equal(atomic_load(&f->b.metrics.audit_failures), failures + 6);
+}
+
+/* A reference set's label is optional: absent, null or "" all add a set without one. */
+static void admin_refset_label_optional(void **state)
+{
+	static const char *const bodies[] = {
+		"{\"state\": \"pending\", \"pcrs\": " ZERO_PCRS "}",
+		"{\"label\": null, \"pcrs\": " ZERO_PCRS "}",
+		"{\"label\": \"\", \"pcrs\": " ZERO_PCRS "}",
+	};
+	struct fx *f = *state;
+	_cleanup_free_ char *sets = NULL;
+	struct skr_err err = { 0 };
+	json_object *rows, *label;
+	char reason[64];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bodies); i++)
+		assert_int_equal(admin_call(f, "POST", "/v1/keys/" KEY "/refsets", bodies[i], reason,
+					    sizeof(reason)), 201);
+	assert_int_equal(admin_call(f, "POST", "/v1/keys/" KEY "/refsets",
+				    "{\"label\": 7, \"pcrs\": " ZERO_PCRS "}", reason, sizeof(reason)),
+			 400);
+	assert_string_equal(reason, "malformed");
+	assert_int_equal(admin_call(f, "POST", "/v1/keys/" KEY "/refsets",
+				    "{\"label\": \" lead\", \"pcrs\": " ZERO_PCRS "}", reason,
+				    sizeof(reason)), 400);
+	assert_string_equal(reason, "malformed");
+	assert_ok(skr_store_refset_list(f->b.store, KEY, &sets, &err), err);
+	rows = json_tokener_parse(sets);
+	assert_int_equal(json_object_array_length(rows), 4);	/* "boot" and the three */
+	for (i = 1; i < 4; i++) {
+		assert_true(json_object_object_get_ex(json_object_array_get_idx(rows, i), "label",
+						      &label));
+		assert_string_equal(json_object_get_string(label), "");
+	}
+	json_object_put(rows);
 }
 
 /* A policy without PCRs is refused when created or set, and never used when stored. */
@@ -683,8 +801,8 @@ static void gate_not_in_reference_sets(void **state)
 	memset(ref->bank[0].value[15], 0xAA, 32);
 	pcrs = skr_pcr_banks_to_json(ref);
 	assert_ok(skr_store_refset_add(f->b.store, KEY, "gate-differs", "current",
-				       json_object_to_json_string(pcrs), &id, &err), err);
-	assert_ok(skr_store_refset_remove(f->b.store, KEY, 1, &err), err);
+				       json_object_to_json_string(pcrs), &id, NULL, &err), err);
+	assert_ok(skr_store_refset_remove(f->b.store, KEY, 1, NULL, &err), err);
 	json_object_put(pcrs);
 	free(ref);
 	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
@@ -907,6 +1025,8 @@ int main(void)
 		T(verified_chains_are_cached),
 		T(key_cache_follows_writes),
 		T(refuse_empty_and_gate_bindings),
+		T(admin_changes_need_their_audit_row),
+		T(admin_refset_label_optional),
 		T(challenge_names_the_gate),
 		T(refuse_gate_not_quoted),
 		T(refuse_gate_closed),

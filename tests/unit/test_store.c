@@ -172,7 +172,7 @@ static void create_key(struct fixture *f, const char *key_id, const uint8_t *sec
 {
 	struct skr_err err = { 0 };
 
-	assert_ok(skr_store_key_create(f->s, key_id, secret, len, POLICY, &err), err);
+	assert_ok(skr_store_key_create(f->s, key_id, secret, len, POLICY, NULL, &err), err);
 }
 
 static void assert_secret(struct fixture *f, const char *key_id, const uint8_t *want, size_t len)
@@ -219,18 +219,18 @@ static void keys_create_list_show_delete(void **state)
 	free(policy);
 	policy = NULL;
 	/* Policies are stored in canonical form. */
-	assert_ok(skr_store_key_set_policy(f->s, "disk-a", " { \"tee\" : [ \"tdx\" ] }\n", &err),
+	assert_ok(skr_store_key_set_policy(f->s, "disk-a", " { \"tee\" : [ \"tdx\" ] }\n", NULL, &err),
 		  err);
 	assert_ok(skr_store_key_policy(f->s, "disk-a", &policy, &err), err);
 	assert_string_equal(policy, "{\"tee\":[\"tdx\"]}");
 
-	assert_ok(skr_store_key_delete(f->s, "disk-b", &err), err);
+	assert_ok(skr_store_key_delete(f->s, "disk-b", NULL, &err), err);
 	assert_ok(skr_store_key_list(f->s, &after, &err), err);
 	arr = parse(after);
 	assert_int_equal(json_object_array_length(arr), 1);
 	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "key_id"), "disk-a");
 	json_object_put(arr);
-	assert_failed_with(skr_store_key_delete(f->s, "disk-b", &err), err, SKR_R_key_unknown,
+	assert_failed_with(skr_store_key_delete(f->s, "disk-b", NULL, &err), err, SKR_R_key_unknown,
 			   "disk-b");
 }
 
@@ -248,10 +248,10 @@ static void policy_must_be_a_json_object(void **state)
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		skr_err_clear(&err);
 		assert_failed_with(skr_store_key_create(f->s, "k", secret1, sizeof(secret1), bad[i],
-							&err), err, SKR_R_malformed, "policy");
+							NULL, &err), err, SKR_R_malformed, "policy");
 	}
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_key_create(f->s, "k", secret1, sizeof(secret1), NULL, &err),
+	assert_failed_with(skr_store_key_create(f->s, "k", secret1, sizeof(secret1), NULL, NULL, &err),
 			   err, SKR_R_usage, NULL);
 	big = malloc(SKR_STORE_JSON_MAX + 16);
 	assert_non_null(big);
@@ -260,11 +260,11 @@ static void policy_must_be_a_json_object(void **state)
 	big[SKR_STORE_JSON_MAX + 14] = '}';
 	big[SKR_STORE_JSON_MAX + 15] = 0;
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_key_create(f->s, "k", secret1, sizeof(secret1), big, &err),
+	assert_failed_with(skr_store_key_create(f->s, "k", secret1, sizeof(secret1), big, NULL, &err),
 			   err, SKR_R_malformed, "allowed");
 	skr_err_clear(&err);
 	create_key(f, "k", secret1, sizeof(secret1));
-	assert_failed_with(skr_store_key_set_policy(f->s, "k", "[1]", &err), err, SKR_R_malformed,
+	assert_failed_with(skr_store_key_set_policy(f->s, "k", "[1]", NULL, &err), err, SKR_R_malformed,
 			   "not a JSON object");
 	skr_err_clear(&err);
 	assert_ok(skr_store_key_policy(f->s, "k", &policy, &err), err);
@@ -272,7 +272,7 @@ static void policy_must_be_a_json_object(void **state)
 	free(policy);
 	policy = NULL;
 	/* What is stored is json-c's strict re-serialisation, whatever it accepted. */
-	assert_ok(skr_store_key_set_policy(f->s, "k", "{'a':\"\\/\\u00e9\"}", &err), err);
+	assert_ok(skr_store_key_set_policy(f->s, "k", "{'a':\"\\/\\u00e9\"}", NULL, &err), err);
 	assert_ok(skr_store_key_policy(f->s, "k", &policy, &err), err);
 	assert_string_equal(policy, "{\"a\":\"/\u00e9\"}");
 }
@@ -290,10 +290,10 @@ static void secret_round_trip(void **state)
 	assert_secret(f, "one-byte", (const uint8_t *)"x", 1);
 	assert_secret(f, "luks", secret1, sizeof(secret1));
 	assert_secret(f, "max", big, SKR_STORE_MAX_SECRET);
-	assert_failed_with(skr_store_key_create(f->s, "empty", secret1, 0, POLICY, &err), err,
+	assert_failed_with(skr_store_key_create(f->s, "empty", secret1, 0, POLICY, NULL, &err), err,
 			   SKR_R_malformed, "0 bytes");
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_key_create(f->s, "huge", big, sizeof(big), POLICY, &err), err,
+	assert_failed_with(skr_store_key_create(f->s, "huge", big, sizeof(big), POLICY, NULL, &err), err,
 			   SKR_R_malformed, "129 bytes");
 	/* A fresh IV per write: the same secret twice gives different ciphertexts. */
 	create_key(f, "luks-2", secret1, sizeof(secret1));
@@ -468,7 +468,7 @@ static void duplicate_key_refused(void **state)
 
 	create_key(f, "disk", secret1, sizeof(secret1));
 	assert_failed_with(skr_store_key_create(f->s, "disk", secret2, sizeof(secret2), POLICY,
-						&err), err, SKR_R_key_exists, "disk");
+						NULL, &err), err, SKR_R_key_exists, "disk");
 	assert_secret(f, "disk", secret1, sizeof(secret1));
 }
 
@@ -489,19 +489,19 @@ static void unknown_key_refused(void **state)
 			   SKR_R_key_unknown, NULL);
 	assert_null(policy);
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_key_set_policy(f->s, "nope", POLICY, &err), err,
+	assert_failed_with(skr_store_key_set_policy(f->s, "nope", POLICY, NULL, &err), err,
 			   SKR_R_key_unknown, NULL);
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_key_delete(f->s, "nope", &err), err, SKR_R_key_unknown, NULL);
+	assert_failed_with(skr_store_key_delete(f->s, "nope", NULL, &err), err, SKR_R_key_unknown, NULL);
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_refset_add(f->s, "nope", "v1", "current", PCRS_A, &id, &err),
+	assert_failed_with(skr_store_refset_add(f->s, "nope", "v1", "current", PCRS_A, &id, NULL, &err),
 			   err, SKR_R_key_unknown, NULL);
 	skr_err_clear(&err);
 	assert_failed_with(skr_store_refset_list(f->s, "nope", &json, &err), err,
 			   SKR_R_key_unknown, NULL);
 	assert_null(json);
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_refset_remove(f->s, "nope", 1, &err), err, SKR_R_key_unknown,
+	assert_failed_with(skr_store_refset_remove(f->s, "nope", 1, NULL, &err), err, SKR_R_key_unknown,
 			   NULL);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 0);
 }
@@ -522,7 +522,7 @@ static void invalid_key_ids_refused(void **state)
 	long_id[sizeof(long_id) - 1] = 0;	/* 129 characters */
 	assert_false(skr_store_key_id_valid(long_id));
 	assert_failed_with(skr_store_key_create(f->s, long_id, secret1, sizeof(secret1), POLICY,
-						&err), err, SKR_R_malformed, "129 bytes");
+						NULL, &err), err, SKR_R_malformed, "129 bytes");
 	long_id[SKR_STORE_KEY_ID_MAX] = 0;	/* 128 is fine */
 	assert_true(skr_store_key_id_valid(long_id));
 	create_key(f, long_id, secret1, sizeof(secret1));
@@ -534,20 +534,20 @@ static void invalid_key_ids_refused(void **state)
 		assert_false(skr_store_key_id_valid(bad[i]));
 		skr_err_clear(&err);
 		assert_failed_with(skr_store_key_create(f->s, bad[i], secret1, sizeof(secret1),
-							POLICY, &err), err, SKR_R_malformed,
+							POLICY, NULL, &err), err, SKR_R_malformed,
 				   "invalid key id");
 		skr_err_clear(&err);
 		assert_failed_with(skr_store_key_secret(f->s, bad[i], out, &out_len, &err), err,
 				   SKR_R_malformed, NULL);
 		skr_err_clear(&err);
 		assert_failed_with(skr_store_refset_add(f->s, bad[i], "v1", "current", PCRS_A, &id,
-							&err), err, SKR_R_malformed, NULL);
+							NULL, &err), err, SKR_R_malformed, NULL);
 		skr_err_clear(&err);
 		assert_failed_with(skr_store_audit_query(f->s, bad[i], 0, &json, &err), err,
 				   SKR_R_malformed, NULL);
 	}
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_key_create(f->s, NULL, secret1, sizeof(secret1), POLICY, &err),
+	assert_failed_with(skr_store_key_create(f->s, NULL, secret1, sizeof(secret1), POLICY, NULL, &err),
 			   err, SKR_R_usage, NULL);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys"), 1);
 }
@@ -565,10 +565,10 @@ static void refsets_add_list_remove(void **state)
 	create_key(f, "disk", secret1, sizeof(secret1));
 	create_key(f, "other", secret2, sizeof(secret2));
 	assert_ok(skr_store_refset_add(f->s, "disk", "kernel 6.1.0-18", "current", PCRS_A, &id1,
-				       &err), err);
+				       NULL, &err), err);
 	assert_ok(skr_store_refset_add(f->s, "disk", "kernel 6.1.0-21", "pending", PCRS_B, &id2,
-				       &err), err);
-	assert_ok(skr_store_refset_add(f->s, "other", "v1", "current", PCRS_A, &id3, &err), err);
+				       NULL, &err), err);
+	assert_ok(skr_store_refset_add(f->s, "other", "v1", "current", PCRS_A, &id3, NULL, &err), err);
 	assert_true(id1 > 0 && id2 > id1 && id3 > id2);
 
 	assert_ok(skr_store_refset_list(f->s, "disk", &json, &err), err);
@@ -591,13 +591,13 @@ static void refsets_add_list_remove(void **state)
 	json_object_put(arr);
 
 	/* A set of another key cannot be removed through this one. */
-	assert_failed_with(skr_store_refset_remove(f->s, "disk", id3, &err), err,
+	assert_failed_with(skr_store_refset_remove(f->s, "disk", id3, NULL, &err), err,
 			   SKR_R_refset_unknown, "disk");
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_refset_remove(f->s, "disk", 9999, &err), err,
+	assert_failed_with(skr_store_refset_remove(f->s, "disk", 9999, NULL, &err), err,
 			   SKR_R_refset_unknown, "9999");
 	skr_err_clear(&err);
-	assert_ok(skr_store_refset_remove(f->s, "disk", id1, &err), err);
+	assert_ok(skr_store_refset_remove(f->s, "disk", id1, NULL, &err), err);
 	assert_ok(skr_store_refset_list(f->s, "disk", &after, &err), err);
 	arr = parse(after);
 	assert_int_equal(json_object_array_length(arr), 1);
@@ -612,8 +612,8 @@ static void refsets_add_list_remove(void **state)
 static void refset_input_validated(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const bad_labels[] = { "", " lead", "trail ", "tab\there", "nl\n",
-						  "caf\xc3\xa9" };
+	static const char *const bad_labels[] = { " lead", "trail ", "tab\there", "nl\n",
+						  "caf\xc3\xa9", " " };
 	static const char *const bad_states[] = { "", "old", "Current", "current ", "pending;" };
 	static const char *const bad_pcrs[] = {
 		"",
@@ -638,32 +638,29 @@ static void refset_input_validated(void **state)
 	memset(long_label, 'l', sizeof(long_label) - 1);
 	long_label[sizeof(long_label) - 1] = 0;
 	assert_failed_with(skr_store_refset_add(f->s, "disk", long_label, "current", PCRS_A, &id,
-						&err), err, SKR_R_malformed, "label");
+						NULL, &err), err, SKR_R_malformed, "label");
 	long_label[SKR_STORE_LABEL_MAX] = 0;
 	skr_err_clear(&err);
-	assert_ok(skr_store_refset_add(f->s, "disk", long_label, "current", PCRS_A, &id, &err),
+	assert_ok(skr_store_refset_add(f->s, "disk", long_label, "current", PCRS_A, &id, NULL, &err),
 		  err);
 	for (i = 0; i < ARRAY_SIZE(bad_labels); i++) {
 		skr_err_clear(&err);
 		assert_failed_with(skr_store_refset_add(f->s, "disk", bad_labels[i], "current",
-							PCRS_A, &id, &err), err, SKR_R_malformed,
+							PCRS_A, &id, NULL, &err), err, SKR_R_malformed,
 				   "label");
 	}
 	for (i = 0; i < ARRAY_SIZE(bad_states); i++) {
 		skr_err_clear(&err);
 		assert_failed_with(skr_store_refset_add(f->s, "disk", "v1", bad_states[i], PCRS_A,
-							&id, &err), err, SKR_R_malformed, "state");
+							&id, NULL, &err), err, SKR_R_malformed, "state");
 	}
 	for (i = 0; i < ARRAY_SIZE(bad_pcrs); i++) {
 		skr_err_clear(&err);
 		assert_failed_with(skr_store_refset_add(f->s, "disk", "v1", "current", bad_pcrs[i],
-							&id, &err), err, SKR_R_malformed, NULL);
+							&id, NULL, &err), err, SKR_R_malformed, NULL);
 	}
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_refset_add(f->s, "disk", NULL, "current", PCRS_A, &id, &err),
-			   err, SKR_R_usage, NULL);
-	skr_err_clear(&err);
-	assert_failed_with(skr_store_refset_add(f->s, "disk", "v1", NULL, PCRS_A, &id, &err),
+	assert_failed_with(skr_store_refset_add(f->s, "disk", "v1", NULL, PCRS_A, &id, NULL, &err),
 			   err, SKR_R_usage, NULL);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 1);
 }
@@ -680,11 +677,11 @@ static void delete_cascades_to_refsets(void **state)
 
 	create_key(f, "disk", secret1, sizeof(secret1));
 	create_key(f, "keep", secret2, sizeof(secret2));
-	assert_ok(skr_store_refset_add(f->s, "disk", "a", "current", PCRS_A, &id, &err), err);
-	assert_ok(skr_store_refset_add(f->s, "disk", "b", "pending", PCRS_B, &id, &err), err);
-	assert_ok(skr_store_refset_add(f->s, "keep", "a", "current", PCRS_A, &id, &err), err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "a", "current", PCRS_A, &id, NULL, &err), err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "b", "pending", PCRS_B, &id, NULL, &err), err);
+	assert_ok(skr_store_refset_add(f->s, "keep", "a", "current", PCRS_A, &id, NULL, &err), err);
 	assert_ok(skr_store_audit(f->s, &e, &err), err);
-	assert_ok(skr_store_key_delete(f->s, "disk", &err), err);
+	assert_ok(skr_store_key_delete(f->s, "disk", NULL, &err), err);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE key_id = 'disk'"), 0);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 1);
 	/* A key created again under the same id starts without reference sets. */
@@ -796,8 +793,8 @@ static void reopen_keeps_everything(void **state)
 
 	create_key(f, "disk", secret1, sizeof(secret1));
 	create_key(f, "disk-2", secret2, sizeof(secret2));
-	assert_ok(skr_store_key_set_policy(f->s, "disk-2", "{\"v\":2}", &err), err);
-	assert_ok(skr_store_refset_add(f->s, "disk", "v1", "current", PCRS_A, &id, &err), err);
+	assert_ok(skr_store_key_set_policy(f->s, "disk-2", "{\"v\":2}", NULL, &err), err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "v1", "current", PCRS_A, &id, NULL, &err), err);
 	assert_ok(skr_store_audit(f->s, &e, &err), err);
 	assert_ok(skr_store_key_list(f->s, &keys1, &err), err);
 	assert_ok(skr_store_refset_list(f->s, "disk", &ref1, &err), err);
@@ -857,7 +854,7 @@ static void submit_dedupes_and_supersedes(void **state)
 	char text[1024], want[1024];
 
 	create_key(f, "disk", secret1, sizeof(secret1));
-	assert_ok(skr_store_refset_add(f->s, "disk", "enrolled", "current", PCRS_C, &cur, &err), err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "enrolled", "current", PCRS_C, &cur, NULL, &err), err);
 	/* The same values as the current set: nothing added. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_C, NULL, true, &r,
 					  &err), err);
@@ -927,8 +924,8 @@ static void queue_is_bounded_and_approved(void **state)
 	/* The queued set's note is listed; approval makes it pending and clears why. */
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE note = 'not allowed'"),
 			 SKR_STORE_MAX_QUEUED);
-	assert_ok(skr_store_refset_approve(f->s, "disk", queued, &err), err);
-	assert_failed_with(skr_store_refset_approve(f->s, "disk", queued, &err), err,
+	assert_ok(skr_store_refset_approve(f->s, "disk", queued, NULL, &err), err);
+	assert_failed_with(skr_store_refset_approve(f->s, "disk", queued, NULL, &err), err,
 			   SKR_R_refset_unknown, "no queued reference set");
 	skr_err_clear(&err);
 	/* An approved boot needs no queue room; its set replaces the queued one of its label. */
@@ -1072,7 +1069,7 @@ static void schema_1_migrates(void **state)
 	int64_t id = 0;
 
 	create_key(f, "disk", secret1, sizeof(secret1));
-	assert_ok(skr_store_refset_add(f->s, "disk", "enrolled", "current", PCRS_A, &id, &err), err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "enrolled", "current", PCRS_A, &id, NULL, &err), err);
 	skr_store_close(f->s);
 	f->s = NULL;
 	raw_exec(f->db, "CREATE TABLE v1 (id INTEGER PRIMARY KEY, key_id TEXT NOT NULL REFERENCES "
@@ -1163,7 +1160,7 @@ static void nonce_recorded_with_the_audit_row(void **state)
 			"SELECT RAISE(FAIL, 'disk full'); END");
 	memset(&err, 0, sizeof(err));
 	assert_failed_with(skr_store_audit_nonce(f->s, &e, (const uint8_t *)"other nonce", 11, 2000,
-						 1000, &err), err, SKR_R_store_error, "disk full");
+						 1000, &err), err, SKR_R_audit_failed, "disk full");
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 1);
 }
 
@@ -1226,7 +1223,7 @@ static void kill_9_after_commit_keeps_the_data(void **state)
 
 		if (skr_store_open(f->db, f->key, &s, &err) < 0)
 			_exit(10);
-		if (skr_store_key_create(s, "crash-disk", secret1, sizeof(secret1), POLICY, &err) < 0)
+		if (skr_store_key_create(s, "crash-disk", secret1, sizeof(secret1), POLICY, NULL, &err) < 0)
 			_exit(11);
 		if (skr_store_audit(s, &e, &err) < 0)
 			_exit(12);
@@ -1283,7 +1280,7 @@ static void *worker_main(void *arg)
 		snprintf(id, sizeof(id), "t%d-%d", w->n, i);
 		memset(secret, w->n * PER_THREAD + i + 1, sizeof(secret));
 		e.key_id = id;
-		if (skr_store_key_create(w->s, id, secret, sizeof(secret), POLICY, &err) < 0 ||
+		if (skr_store_key_create(w->s, id, secret, sizeof(secret), POLICY, NULL, &err) < 0 ||
 		    skr_store_audit(w->s, &e, &err) < 0 ||
 		    skr_store_key_secret(w->s, id, out, &out_len, &err) < 0 ||
 		    out_len != sizeof(secret) || memcmp(out, secret, sizeof(secret)) ||
@@ -1333,6 +1330,111 @@ static void durability_full_and_wal(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/*
+ * The label of an operator's set is optional: NULL and "" add a set without
+ * one, listed with "label": "".  Reseal matches sets by label, so a
+ * submission and a withdrawal still need one.
+ */
+static void refset_label_optional(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *json = NULL;
+	struct skr_store_submit r;
+	json_object *arr;
+	int64_t id1 = 0, id2 = 0;
+	unsigned removed;
+	size_t i;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	assert_ok(skr_store_refset_add(f->s, "disk", NULL, "current", PCRS_A, &id1, NULL, &err), err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "", "pending", PCRS_B, &id2, NULL, &err), err);
+	assert_true(id1 > 0 && id2 > id1);
+	assert_ok(skr_store_refset_list(f->s, "disk", &json, &err), err);
+	arr = parse(json);
+	assert_int_equal(json_object_array_length(arr), 2);
+	for (i = 0; i < 2; i++)
+		assert_string_equal(field_str(json_object_array_get_idx(arr, i), "label"), "");
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 1), "state"), "pending");
+	json_object_put(arr);
+
+	assert_failed_with(skr_store_refset_submit(f->s, "disk", "", "pending", PCRS_C, NULL, true,
+						   &r, &err), err, SKR_R_malformed, "label is empty");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_refset_submit(f->s, "disk", NULL, "queued", PCRS_C, "n", false,
+						   &r, &err), err, SKR_R_usage, "no label");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_refset_withdraw(f->s, "disk", "", &removed, &err), err,
+			   SKR_R_malformed, "label is empty");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 2);
+}
+
+/*
+ * A write given its audit row commits both or neither: with the row refused
+ * (a trigger, as a full disk refuses it) each audited write fails with
+ * audit_failed, nothing changes and the store's version stays; the same
+ * writes without a row, and plain rows of other actions, still go through.
+ */
+static void audited_writes_are_atomic(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_audit_entry e = { .key_id = "disk", .client = "127.0.0.1",
+				     .action = "admin:POST", .verdict = "allow",
+				     .detail = "/v1/keys" };
+	struct skr_audit_entry other = { .action = "release", .verdict = "deny" };
+	struct skr_store_version v0, v1;
+	_cleanup_free_ char *policy = NULL, *audit = NULL;
+	int64_t id = 0;
+	json_object *arr;
+	struct skr_err err = { 0 };
+
+	assert_ok(skr_store_key_create(f->s, "disk", secret1, sizeof(secret1), POLICY, &e, &err),
+		  err);
+	assert_ok(skr_store_audit_query(f->s, "disk", 0, &audit, &err), err);
+	arr = parse(audit);
+	assert_int_equal(json_object_array_length(arr), 1);
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "action"), "admin:POST");
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "verdict"), "allow");
+	json_object_put(arr);
+
+	raw_exec(f->db, "CREATE TRIGGER audit_refused BEFORE INSERT ON audit "
+			"WHEN NEW.action LIKE 'admin:%' "
+			"BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
+	assert_ok(skr_store_version(f->s, &v0, &err), err);
+	assert_failed_with(skr_store_key_create(f->s, "disk-2", secret2, sizeof(secret2), POLICY,
+						&e, &err), err, SKR_R_audit_failed,
+			   "database or disk is full");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_set_policy(f->s, "disk", "{\"v\":2}", &e, &err), err,
+			   SKR_R_audit_failed, "nothing was changed");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_refset_add(f->s, "disk", "v1", "current", PCRS_A, &id, &e,
+						&err), err, SKR_R_audit_failed, NULL);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_delete(f->s, "disk", &e, &err), err, SKR_R_audit_failed,
+			   NULL);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys"), 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 1);
+	skr_err_clear(&err);
+	assert_ok(skr_store_key_policy(f->s, "disk", &policy, &err), err);
+	assert_string_equal(policy, POLICY);
+	assert_ok(skr_store_version(f->s, &v1, &err), err);
+	assert_true(v1.changes == v0.changes && v1.data_version == v0.data_version);
+	/* A write that fails for itself says so, not audit_failed. */
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_delete(f->s, "nope", &e, &err), err, SKR_R_key_unknown,
+			   NULL);
+
+	/* Without a row, and rows the trigger lets through, as before. */
+	skr_err_clear(&err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "v1", "current", PCRS_A, &id, NULL, &err), err);
+	assert_ok(skr_store_audit(f->s, &other, &err), err);
+	assert_failed_with(skr_store_audit(f->s, &e, &err), err, SKR_R_store_error,
+			   "database or disk is full");
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1348,6 +1450,8 @@ int main(void)
 		T(invalid_key_ids_refused),
 		T(refsets_add_list_remove),
 		T(refset_input_validated),
+		T(refset_label_optional),
+		T(audited_writes_are_atomic),
 		T(delete_cascades_to_refsets),
 		T(audit_newest_first_and_filtered),
 		T(reopen_keeps_everything),

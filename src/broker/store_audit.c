@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Audit rows and used nonces: rows are checked and their text escaped and
+ * bounded here, whatever the backend; nonces are kept as their SHA-256.
+ */
+#include "broker/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "common/util.h"
+
+#define AUDIT_KEY_ID_MAX 256
+#define AUDIT_CLIENT_MAX 256
+#define AUDIT_WORD_MAX 64
+#define AUDIT_DETAIL_MAX 2048
+
+/*
+ * A copy safe to store and to show: printable ASCII kept, a backslash and
+ * every other byte escaped (\\, \xNN), at most max characters, "..." when cut.
+ * NULL in, NULL out; *oom set when the copy could not be made.
+ */
+static char *audit_text(const char *in, size_t max, bool *oom)
+{
+	size_t o = 0;
+	char *out;
+
+	if (!in)
+		return NULL;
+	out = malloc(max + 4);
+	if (!out) {
+		*oom = true;
+		return NULL;
+	}
+	for (; *in; in++) {
+		unsigned char c = (unsigned char)*in;
+		size_t need = c == '\\' ? 2 : (c < 0x20 || c > 0x7e) ? 4 : 1;
+
+		if (o + need > max) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c == '\\')
+			o += (size_t)snprintf(out + o, 3, "\\\\");
+		else if (need == 4)
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = 0;
+	return out;
+}
+
+void store_audit_row_free(struct store_audit_row *r)
+{
+	free(r->key_id);
+	free(r->client);
+	free(r->action);
+	free(r->verdict);
+	free(r->reason);
+	free(r->detail);
+	memset(r, 0, sizeof(*r));
+}
+
+int store_audit_row_make(const struct skr_audit_entry *e, struct store_audit_row *r,
+			 struct skr_err *err)
+{
+	bool oom = false;
+
+	if (!e || !e->action || !*e->action || !e->verdict)
+		return skr_fail(err, SKR_R_usage, "an audit row needs an action and a verdict");
+	if (strcmp(e->verdict, "allow") && strcmp(e->verdict, "deny") && strcmp(e->verdict, "error"))
+		return skr_fail(err, SKR_R_usage, "audit verdict must be allow, deny or error");
+	r->key_id = audit_text(e->key_id, AUDIT_KEY_ID_MAX, &oom);
+	r->client = audit_text(e->client, AUDIT_CLIENT_MAX, &oom);
+	r->action = audit_text(e->action, AUDIT_WORD_MAX, &oom);
+	r->verdict = audit_text(e->verdict, AUDIT_WORD_MAX, &oom);
+	r->reason = audit_text(e->reason, AUDIT_WORD_MAX, &oom);
+	r->detail = audit_text(e->detail, AUDIT_DETAIL_MAX, &oom);
+	r->digest = e->evidence_digest;
+	if (oom)
+		return skr_fail(err, SKR_R_nomem, "out of memory writing the audit row");
+	return 0;
+}
+
+int store_audit_row_opt(const struct skr_audit_entry *e, struct store_audit_row *r,
+			const struct store_audit_row **row, struct skr_err *err)
+{
+	*row = NULL;
+	if (!e)
+		return 0;
+	if (store_audit_row_make(e, r, err) < 0)
+		return -1;
+	*row = r;
+	return 0;
+}
+
+int store_audit_refused(struct skr_err *err)
+{
+	char why[sizeof(err->detail)];
+
+	snprintf(why, sizeof(why), "%s", err->detail);
+	skr_err_clear(err);
+	return skr_fail(err, SKR_R_audit_failed,
+			"the audit row could not be written, so nothing was changed: %s", why);
+}
+
+int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err)
+{
+	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
+
+	if (!s)
+		return skr_fail(err, SKR_R_usage, "no store given");
+	if (store_audit_row_make(e, &r, err) < 0)
+		return -1;
+	return s->ops->audit(s, &r, err);
+}
+
+int skr_store_audit_query(struct skr_store *s, const char *key_id, unsigned limit,
+			  char **json, struct skr_err *err)
+{
+	_cleanup_(json_object_putp) json_object *arr = NULL;
+
+	if (!s || !json)
+		return skr_fail(err, SKR_R_usage, "no store or output given");
+	*json = NULL;
+	if (key_id && store_check_key_id(key_id, err) < 0)
+		return -1;
+	arr = json_object_new_array();
+	if (!arr)
+		return skr_fail(err, SKR_R_nomem, "out of memory reading the audit log");
+	if (s->ops->audit_query(s, key_id, limit, arr, err) < 0)
+		return -1;
+	*json = store_json_text(arr, err);
+	return *json ? 0 : -1;
+}
+
+/* ---- Used nonces ---------------------------------------------------------- */
+
+static int nonce_hash(const uint8_t *nonce, size_t len, uint8_t hash[STORE_NONCE_HASH_SIZE],
+		      struct skr_err *err)
+{
+	if (!nonce || !len)
+		return skr_fail(err, SKR_R_usage, "no nonce to record");
+	if (!EVP_Digest(nonce, len, hash, NULL, EVP_sha256(), NULL))
+		return skr_fail(err, SKR_R_nomem, "cannot hash the nonce");
+	return 0;
+}
+
+int skr_store_nonce_use(struct skr_store *s, const uint8_t *nonce, size_t len, time_t expires,
+			time_t now, struct skr_err *err)
+{
+	uint8_t hash[STORE_NONCE_HASH_SIZE];
+
+	if (!s)
+		return skr_fail(err, SKR_R_usage, "no store");
+	if (nonce_hash(nonce, len, hash, err) < 0)
+		return -1;
+	return s->ops->nonce_use(s, hash, expires, now, err);
+}
+
+int skr_store_nonce_check(struct skr_store *s, const uint8_t *nonce, size_t len,
+			  struct skr_err *err)
+{
+	uint8_t hash[STORE_NONCE_HASH_SIZE];
+
+	if (!s)
+		return skr_fail(err, SKR_R_usage, "no store");
+	if (nonce_hash(nonce, len, hash, err) < 0)
+		return -1;
+	return s->ops->nonce_check(s, hash, err);
+}
+
+int skr_store_audit_nonce(struct skr_store *s, const struct skr_audit_entry *e,
+			  const uint8_t *nonce, size_t len, time_t expires, time_t now,
+			  struct skr_err *err)
+{
+	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
+	uint8_t hash[STORE_NONCE_HASH_SIZE];
+
+	if (!s)
+		return skr_fail(err, SKR_R_usage, "no store given");
+	if (store_audit_row_make(e, &r, err) < 0 || nonce_hash(nonce, len, hash, err) < 0)
+		return -1;
+	return s->ops->audit_nonce(s, &r, hash, expires, now, err);
+}

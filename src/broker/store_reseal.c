@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Reseal (DESIGN.md, two-phase reference values): submit, approve, commit, withdraw. */
+#include "broker/store_int.h"
+
+#include <string.h>
+
+#include "common/util.h"
+
+/* What a reseal submission may create: a set that matches now, or one for an operator. */
+static int check_submit_state(const char *state, struct skr_err *err)
+{
+	if (!state)
+		return skr_fail(err, SKR_R_usage, "no state given");
+	if (strcmp(state, "pending") && strcmp(state, "queued"))
+		return skr_fail(err, SKR_R_malformed, "state must be \"pending\" or \"queued\"");
+	return 0;
+}
+
+int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char *label,
+			    const char *state, const char *pcrs_json, const char *note,
+			    bool may_supersede, struct skr_store_submit *out, struct skr_err *err)
+{
+	_cleanup_free_ char *pcrs = NULL;
+
+	if (!s || !out)
+		return skr_fail(err, SKR_R_usage, "no store or result given");
+	memset(out, 0, sizeof(*out));
+	/* Superseding matches sets by label: a submission must name one. */
+	if (store_check_key_id(key_id, err) < 0 || store_check_label(label, true, err) < 0 ||
+	    check_submit_state(state, err) < 0 || store_canonical_pcrs(pcrs_json, &pcrs, err) < 0)
+		return -1;
+	return s->ops->refset_submit(s, key_id, label, state, pcrs, note, may_supersede, out, err);
+}
+
+int skr_store_refset_approve(struct skr_store *s, const char *key_id, int64_t id,
+			     const struct skr_audit_entry *audit, struct skr_err *err)
+{
+	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
+	const struct store_audit_row *row;
+
+	if (!s)
+		return skr_fail(err, SKR_R_usage, "no store given");
+	if (store_check_key_id(key_id, err) < 0 || store_audit_row_opt(audit, &r, &row, err) < 0)
+		return -1;
+	return s->ops->refset_approve(s, key_id, id, row, err);
+}
+
+int skr_store_refset_commit(struct skr_store *s, const char *key_id, int64_t id,
+			    unsigned keep_retired, struct skr_store_commit *out, struct skr_err *err)
+{
+	if (!s || !out)
+		return skr_fail(err, SKR_R_usage, "no store or result given");
+	memset(out, 0, sizeof(*out));
+	if (store_check_key_id(key_id, err) < 0)
+		return -1;
+	return s->ops->refset_commit(s, key_id, id, keep_retired, out, err);
+}
+
+int skr_store_refset_withdraw(struct skr_store *s, const char *key_id, const char *label,
+			      unsigned *removed, struct skr_err *err)
+{
+	if (!s || !removed)
+		return skr_fail(err, SKR_R_usage, "no store or result given");
+	*removed = 0;
+	if (store_check_key_id(key_id, err) < 0 || store_check_label(label, true, err) < 0)
+		return -1;
+	return s->ops->refset_withdraw(s, key_id, label, removed, err);
+}
