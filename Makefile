@@ -116,7 +116,7 @@ AMD_PEMS := $(sort $(wildcard src/verify/certs/*.pem))
 # Tests, tools, fuzz targets and benchmarks may reach every library.
 TEST_LINK = $(HELPER_OBJ) $(call libs_of,all) $(call pkg_libs,all) $(shell $(PKG_CONFIG) --libs cmocka)
 
-.PHONY: all check tests link-check vectors-cache fuzz fuzz-build bench bench-run e2e e2e-run bench-boot bench-boot-run install clean
+.PHONY: all check tests link-check header-check vectors-cache fuzz fuzz-build bench bench-run e2e e2e-run bench-boot bench-boot-run install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -151,6 +151,19 @@ $(TOKEN_SO): $(TOKEN_OBJ) $(call libs_of,token) src/token/token-skr.sym
 # What each program may link (tools/check-links.sh): run on every build variant.
 link-check: $(PROGRAMS)
 	sh tools/check-links.sh $(BUILD)
+
+# Each header of the libraries compiles alone against its folder's packages
+# and reaches no other package's headers (tools/check-headers.sh: they all sit
+# in /usr/include, so the compiler would not notice); private *_int.h headers
+# stay with their users.  The token format is read by code that never talks
+# to a TPM: luks/token.h and what it includes need json-c and OpenSSL only.
+HEADER_PKGS_luks/token.h          := $(PKGS_common)
+HEADER_PKGS_vm/local_policy.h     := $(PKGS_common)
+HEADERS := $(patsubst src/%,%,$(wildcard $(LIB_FOLDERS:%=src/%/*.h)))
+header_pkgs = $(or $(HEADER_PKGS_$(1)),$(PKGS_$(firstword $(subst /, ,$(1)))))
+header-check:
+	@PKG_CONFIG='$(PKG_CONFIG)' sh tools/check-headers.sh '$(CC)' '$(BASE_CFLAGS)' \
+		$(foreach h,$(HEADERS),'$(h)=$(strip $(call header_pkgs,$(h)))')
 
 $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
@@ -188,7 +201,7 @@ check:
 	sh tools/deps.sh test
 	$(MAKE) vectors-cache
 	$(MAKE) -j$(NPROC) BUILD=build SAN= build/libcryptsetup-token-skr.so build/skrctl build/skr-unlock \
-		build/skr-broker link-check
+		build/skr-broker link-check header-check
 	$(MAKE) -j$(NPROC) BUILD=build/san SAN=1 SKR_TOKEN_PLUGIN=$(CURDIR)/build/libcryptsetup-token-skr.so \
 		SKR_PLAIN_BUILD=$(CURDIR)/build tests
 

@@ -47,7 +47,7 @@
 #include <json-c/json.h>
 
 #include "common/err.h"
-#include "common/pcr_json.h"
+#include "common/pcr_bank.h"
 
 #define SKR_GATE_PCR 15
 #define SKR_GATE_EVENT_MAX 256		/* bytes of one event string */
@@ -81,15 +81,6 @@ int skr_gate_check_initial(const struct skr_pcr_banks *quoted, uint16_t alg, str
  */
 int skr_gate_check_attested_open(const struct skr_pcr_banks *quoted, uint16_t alg,
 				 const char *key_id, json_object *events, struct skr_err *err);
-
-struct skr_tpm;
-/*
- * TPM2_PCR_Event(PCR 15, event) on every allocated bank, then the event is
- * appended to the gate log (SKR_GATE_LOG or the default; its directory is
- * created 0755).  Either failing is an error: the
- * caller must not go on as if the open were recorded.
- */
-int skr_gate_measure(struct skr_tpm *t, const char *event, struct skr_err *err);
 
 /* The gate log's path: SKR_GATE_LOG when set and not empty, else SKR_GATE_LOG_DEFAULT. */
 const char *skr_gate_log_path(void);

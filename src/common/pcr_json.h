@@ -10,7 +10,7 @@
 #include <json-c/json.h>
 
 #include "common/err.h"
-#include "verify/eventlog.h"
+#include "common/pcr_bank.h"
 
 int skr_pcr_banks_from_json(json_object *obj, struct skr_pcr_banks *out, struct skr_err *err);
 /* Every PCR with a value (extended_mask) of every bank. */

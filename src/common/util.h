@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Small helpers shared by every part of libskr: owned byte buffers, bounded
- * file reading, hex and base64 codecs, little-endian loads, cleanup attributes
- * and memory for secrets (locked, wiped on free).
+ * file reading, hex and base64 codecs, little- and big-endian loads and
+ * stores, cleanup attributes and memory for secrets (locked, wiped on free).
  */
 #ifndef SKR_UTIL_H
 #define SKR_UTIL_H
@@ -61,6 +61,23 @@ static inline uint32_t skr_le32(const uint8_t *p)
 static inline uint64_t skr_le64(const uint8_t *p)
 {
 	return (uint64_t)skr_le32(p) | (uint64_t)skr_le32(p + 4) << 32;
+}
+
+/* Big-endian, as the TPM marshals (and skr's own binary formats). */
+static inline uint32_t skr_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t skr_be64(const uint8_t *p)
+{
+	return (uint64_t)skr_be32(p) << 32 | skr_be32(p + 4);
+}
+
+static inline void skr_put_be64(uint8_t *out, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		out[i] = (uint8_t)v;
 }
 
 /* Constant-time comparison for MACs, digests and tokens. */

@@ -10,6 +10,9 @@
 
 #include <openssl/crypto.h>
 
+#include "vm/local_seal.h"
+#include "vm/tpm.h"
+
 #define _cleanup_pkey_ _cleanup_(EVP_PKEY_freep)
 
 static const char *key_dir(void)

@@ -36,7 +36,7 @@
 #include <stdbool.h>
 
 #include "common/err.h"
-#include "verify/eventlog.h"
+#include "common/pcr_bank.h"
 #include "luks/token.h"
 
 #define SKR_LOCAL_DIR "/etc/skr/local"

@@ -6,8 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tss2/tss2_tpm2_types.h>	/* the sealed blobs' size caps; no ESAPI */
+
 #include "common/json_util.h"
 #include "common/util.h"
+#include "vm/client_config.h"
+#include "vm/release_client.h"
 
 static const char *const known_fields[] = {
 	"type", "keyslots", "skr_version", "key_id", "pcrs", "timeout", "local", NULL,

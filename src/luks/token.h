@@ -29,12 +29,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <json-c/json.h>
-
-#include "vm/client_config.h"
 #include "common/err.h"
-#include "vm/local_seal.h"
-#include "vm/release_client.h"
+#include "common/util.h"
+#include "vm/local_policy.h"
+
+struct skr_client_config;	/* vm/client_config.h */
+struct skr_release_opts;	/* vm/release_client.h */
 
 #define SKR_TOKEN_TYPE "skr"
 #define SKR_TOKEN_VERSION 2

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/gate.h"
+#include "vm/gate_measure.h"
 #include "vm/tpm.h"
 #include "common/util.h"
 

@@ -53,6 +53,8 @@
 #include "vm/release_client.h"
 #include "luks/local_copy.h"
 #include "luks/token.h"
+#include "vm/gate_measure.h"
+#include "vm/local_seal.h"
 #include "vm/tpm.h"
 #include "common/util.h"
 #include "vm/words.h"

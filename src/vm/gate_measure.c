@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * skr_gate_measure (gate.h): the TPM half of the boot gate, apart from
- * gate.c so that programs that only verify gate logs do not link the TPM.
+ * skr_gate_measure (gate_measure.h): the TPM half of the boot gate, apart
+ * from gate.c so that programs that only verify gate logs do not link the TPM.
  *
  * The PCR is extended before the log is written: a crash in between leaves
  * a log that no longer replays, which the broker refuses (fail closed); the
  * other order could leave a log claiming an extension that never happened.
  */
-#include "common/gate.h"
+#include "vm/gate_measure.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/gate.h"
 #include "vm/tpm.h"
 
 /* The log's directory (created 0755 when missing; its parents must exist). */

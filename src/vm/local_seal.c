@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vm/local_seal.h"
-#include "common/cleanup.h"
+#include "vm/tpm_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,110 +28,6 @@
 #include "verify/wrap_key.h"
 
 #define SIGNER_FILE_MAX (16u << 10)
-
-/* ---- Cleanup helpers (as in tpm.c) ------------------------------------------ */
-
-static void esys_freep(void *p)
-{
-	void **pp = p;
-
-	Esys_Free(*pp);
-	*pp = NULL;
-}
-#define _cleanup_esys_ _cleanup_(esys_freep)
-
-/*
- * A transient object or session flushed from the TPM when it goes out of scope.
- *
- * NV index handles are not closed (Esys_TR_Close) here, unlike in tpm.c:
- * tss2-esys 3.2 hands back the ESYS_TR it already has for a TPM handle from
- * Esys_TR_FromTPMPublic, so closing ours would invalidate one the caller
- * holds for the same index.  The metadata lives until Esys_Finalize.
- */
-struct tr_guard {
-	ESYS_CONTEXT *esys;
-	ESYS_TR tr;
-};
-
-static void tr_guard_release(struct tr_guard *g)
-{
-	if (!g->esys || g->tr == ESYS_TR_NONE)
-		return;
-	(void)Esys_FlushContext(g->esys, g->tr);
-	g->tr = ESYS_TR_NONE;
-}
-#define _cleanup_tr_ _cleanup_(tr_guard_release)
-
-/* ---- Response codes (as in tpm.c) -------------------------------------------- */
-
-static bool rc_is_tpm(TSS2_RC rc)
-{
-	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
-
-	return layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER;
-}
-
-/* The TPM's response code without layer and handle/session/parameter number. */
-static TSS2_RC rc_base(TSS2_RC rc)
-{
-	if (!rc_is_tpm(rc))
-		return rc;
-	rc &= 0xFFFF;
-	if (rc & TPM2_RC_FMT1)
-		return rc & (TPM2_RC_FMT1 | 0x3F);
-	return rc & 0xFFF;
-}
-
-/*
- * Records a failed TSS call: tpm_unavailable for transport errors, tpm_error
- * otherwise.  For a command authorised by the owner hierarchy (owner), an
- * authorisation failure or a disabled hierarchy says so.
- */
-__attribute__((format(printf, 5, 0))) static int tpm_vfail(const struct skr_tpm *t, TSS2_RC rc,
-							  bool owner, struct skr_err *err,
-							  const char *fmt, va_list ap)
-{
-	const char *hint = "";
-	char what[256];
-
-	vsnprintf(what, sizeof(what), fmt, ap);
-	if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER)
-		return skr_fail(err, SKR_R_tpm_unavailable,
-				"%s: the TPM at TCTI \"%s\" cannot be reached: %s (0x%08x)", what,
-				t->tcti_conf, Tss2_RC_Decode(rc), rc);
-	if (owner && (rc_base(rc) == TPM2_RC_BAD_AUTH || rc_base(rc) == TPM2_RC_AUTH_FAIL))
-		hint = ": the owner hierarchy has an authorization value (skr uses an empty one "
-		       "unless the caller sets it with Esys_TR_SetAuth(ESYS_TR_RH_OWNER))";
-	else if (owner && rc_base(rc) == TPM2_RC_HIERARCHY)
-		hint = ": the owner hierarchy is disabled";
-	return skr_fail(err, SKR_R_tpm_error, "%s: %s (0x%08x)%s", what, Tss2_RC_Decode(rc), rc,
-			hint);
-}
-
-__attribute__((format(printf, 4, 5))) static int tpm_fail(const struct skr_tpm *t, TSS2_RC rc,
-							 struct skr_err *err, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = tpm_vfail(t, rc, false, err, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-__attribute__((format(printf, 4, 5))) static int owner_fail(const struct skr_tpm *t, TSS2_RC rc,
-							   struct skr_err *err, const char *fmt,
-							   ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = tpm_vfail(t, rc, true, err, fmt, ap);
-	va_end(ap);
-	return r;
-}
 
 /* ---- SHA-256 of concatenated parts -------------------------------------------- */
 
@@ -178,30 +74,10 @@ static int h_final(struct hasher *h, uint8_t out[32], struct skr_err *err)
 	return 0;
 }
 
-static void be64_put(uint8_t out[8], uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		out[i] = (uint8_t)v;
-}
-
-static uint64_t be64_get(const uint8_t in[8])
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | in[i];
-	return v;
-}
-
-static uint32_t be32_get(const uint8_t in[4])
-{
-	return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
-}
-
 /* ---- PCR selections ------------------------------------------------------------ */
 
 /* A policy's PCR mask: PCRs 0..23 only, and always the boot gate (PCR 15). */
-static int check_mask(uint32_t mask, struct skr_err *err)
+static int check_policy_mask(uint32_t mask, struct skr_err *err)
 {
 	if (mask == 0 || mask >> SKR_PCR_COUNT)
 		return skr_fail(err, SKR_R_usage, "PCR mask 0x%08x selects no PCR or PCRs above 23",
@@ -212,18 +88,6 @@ static int check_mask(uint32_t mask, struct skr_err *err)
 				"requires it at zero",
 				mask, SKR_GATE_PCR);
 	return 0;
-}
-
-/* One sha256 selection of 3 bytes: what is sent to TPM2_PolicyPCR and hashed in the trial. */
-static void mask_to_selection(uint32_t mask, TPML_PCR_SELECTION *sel)
-{
-	memset(sel, 0, sizeof(*sel));
-	sel->count = 1;
-	sel->pcrSelections[0].hash = TPM2_ALG_SHA256;
-	sel->pcrSelections[0].sizeofSelect = 3;
-	sel->pcrSelections[0].pcrSelect[0] = (BYTE)mask;
-	sel->pcrSelections[0].pcrSelect[1] = (BYTE)(mask >> 8);
-	sel->pcrSelections[0].pcrSelect[2] = (BYTE)(mask >> 16);
 }
 
 static void mask_str(uint32_t mask, char *out, size_t size)
@@ -248,7 +112,7 @@ int skr_local_pcr_digest(const struct skr_pcr_banks *pcrs, uint32_t mask, uint8_
 	const struct skr_pcr_bank *b;
 	struct hasher h;
 
-	if (check_mask(mask, err) < 0)
+	if (check_policy_mask(mask, err) < 0)
 		return -1;
 	b = skr_pcr_banks_find(pcrs, SKR_TPM_ALG_SHA256);
 	if (!b || b->size != 32)
@@ -303,9 +167,10 @@ int skr_local_policy_digest(uint32_t pcr_mask, const uint8_t pcr_digest[32],
 	size_t sel_len = 0;
 	struct hasher h;
 
-	if (check_mask(pcr_mask, err) < 0 || check_name(nv_name, "the counter's Name", err) < 0)
+	if (check_policy_mask(pcr_mask, err) < 0 ||
+	    check_name(nv_name, "the counter's Name", err) < 0)
 		return -1;
-	mask_to_selection(pcr_mask, &sel);
+	skr_tpm_pcr_selection(pcr_mask, &sel);
 	if (Tss2_MU_TPML_PCR_SELECTION_Marshal(&sel, sel_buf, sizeof(sel_buf), &sel_len) !=
 	    TSS2_RC_SUCCESS)
 		return skr_fail(err, SKR_R_nomem, "cannot marshal a TPML_PCR_SELECTION");
@@ -320,7 +185,7 @@ int skr_local_policy_digest(uint32_t pcr_mask, const uint8_t pcr_digest[32],
 		return -1;
 
 	/* TPM2_PolicyNV: args = H(operandB || offset || operation). */
-	be64_put(operand, epoch);
+	skr_put_be64(operand, epoch);
 	h_init(&h);
 	h_add(&h, operand, sizeof(operand));
 	h_u16(&h, 0);
@@ -615,54 +480,6 @@ int skr_local_policy_verify(EVP_PKEY *signer_pub, const TPM2B_NAME *nv_name,
 	return 0;
 }
 
-void skr_local_policy_marshal(const struct skr_local_policy *p, uint8_t out[SKR_LOCAL_POLICY_SIZE])
-{
-	uint8_t *o = out;
-
-	*o++ = SKR_LOCAL_POLICY_VERSION;
-	*o++ = (uint8_t)(p->pcr_mask >> 24);
-	*o++ = (uint8_t)(p->pcr_mask >> 16);
-	*o++ = (uint8_t)(p->pcr_mask >> 8);
-	*o++ = (uint8_t)p->pcr_mask;
-	memcpy(o, p->pcr_digest, 32);
-	o += 32;
-	be64_put(o, p->epoch);
-	o += 8;
-	memcpy(o, p->approved, 32);
-	o += 32;
-	memcpy(o, p->signature, SKR_LOCAL_SIG_SIZE);
-}
-
-int skr_local_policy_parse(const uint8_t *data, size_t len, struct skr_local_policy *out,
-			   struct skr_err *err)
-{
-	struct skr_local_policy p;
-	const uint8_t *d = data;
-
-	if (len != SKR_LOCAL_POLICY_SIZE)
-		return skr_fail(err, SKR_R_malformed, "a local policy is %u bytes, not %zu",
-				SKR_LOCAL_POLICY_SIZE, len);
-	if (d[0] != SKR_LOCAL_POLICY_VERSION)
-		return skr_fail(err, SKR_R_malformed, "local policy version %u is not supported",
-				d[0]);
-	d++;
-	p.pcr_mask = be32_get(d);
-	d += 4;
-	if (p.pcr_mask == 0 || p.pcr_mask >> SKR_PCR_COUNT)
-		return skr_fail(err, SKR_R_malformed,
-				"local policy PCR mask 0x%08x selects no PCR or PCRs above 23",
-				p.pcr_mask);
-	memcpy(p.pcr_digest, d, 32);
-	d += 32;
-	p.epoch = be64_get(d);
-	d += 8;
-	memcpy(p.approved, d, 32);
-	d += 32;
-	memcpy(p.signature, d, SKR_LOCAL_SIG_SIZE);
-	*out = p;
-	return 0;
-}
-
 /* ---- The counter ---------------------------------------------------------------------- */
 
 static int check_counter_public(uint32_t index, const TPMS_NV_PUBLIC *p, bool need_written,
@@ -680,8 +497,11 @@ static int check_counter_public(uint32_t index, const TPMS_NV_PUBLIC *p, bool ne
 	return 0;
 }
 
-/* Opens an skr counter: its ESYS handle (closed by the guard) and its checked Name. */
-static int open_counter(struct skr_tpm *t, uint32_t index, ESYS_TR *nv, TPM2B_NAME *name,
+/*
+ * Opens an skr counter: its ESYS handle in *nv (the caller's guard closes it;
+ * tpm_int.h) and its checked Name.
+ */
+static int open_counter(struct skr_tpm *t, uint32_t index, struct tr_guard *nv, TPM2B_NAME *name,
 			bool need_written, struct skr_err *err)
 {
 	_cleanup_esys_ TPM2B_NV_PUBLIC *pub = NULL;
@@ -695,18 +515,18 @@ static int open_counter(struct skr_tpm *t, uint32_t index, ESYS_TR *nv, TPM2B_NA
 	if ((index >> TPM2_HR_SHIFT) != TPM2_HT_NV_INDEX)
 		return skr_fail(err, SKR_R_usage, "0x%08x is not an NV index handle", index);
 	rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   nv);
+				   &nv->tr);
 	if (rc != TSS2_RC_SUCCESS) {
-		*nv = ESYS_TR_NONE;
+		nv->tr = ESYS_TR_NONE;
 		if (rc_base(rc) == TPM2_RC_HANDLE)
 			return skr_fail(err, SKR_R_tpm_nv_undefined,
 					"the counter at NV 0x%08x is not defined", index);
-		return tpm_fail(t, rc, err, "cannot look up NV index 0x%08x", index);
+		return skr_tpm_fail(t, rc, err, "cannot look up NV index 0x%08x", index);
 	}
-	rc = Esys_NV_ReadPublic(t->esys, *nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
+	rc = Esys_NV_ReadPublic(t->esys, nv->tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
 				&tpm_name);
 	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(t, rc, err, "TPM2_NV_ReadPublic of 0x%08x", index);
+		return skr_tpm_fail(t, rc, err, "TPM2_NV_ReadPublic of 0x%08x", index);
 	if (check_counter_public(index, &pub->nvPublic, need_written, err) < 0)
 		return -1;
 	/* The Name the policies bind: nameAlg || H(TPMS_NV_PUBLIC), checked against the TPM's. */
@@ -729,11 +549,15 @@ static int open_counter(struct skr_tpm *t, uint32_t index, ESYS_TR *nv, TPM2B_NA
 int skr_local_counter_name(struct skr_tpm *t, uint32_t index, TPM2B_NAME *name,
 			   struct skr_err *err)
 {
-	ESYS_TR nv;
+	_cleanup_tr_ struct tr_guard nv = TR_GUARD(t);
 
 	return open_counter(t, index, &nv, name, true, err);
 }
 
+/*
+ * Reads a counter through a handle the caller holds: never a second look-up
+ * of the index, whose closing would close the caller's (tpm_int.h).
+ */
 static int counter_read_open(struct skr_tpm *t, uint32_t index, ESYS_TR nv, uint64_t *value,
 			     struct skr_err *err)
 {
@@ -744,58 +568,60 @@ static int counter_read_open(struct skr_tpm *t, uint32_t index, ESYS_TR nv, uint
 	rc = Esys_NV_Read(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 8, 0,
 			  &data);
 	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(t, rc, err, "TPM2_NV_Read of the counter at 0x%08x", index);
+		return skr_tpm_fail(t, rc, err, "TPM2_NV_Read of the counter at 0x%08x", index);
 	if (data->size != 8)
 		return skr_fail(err, SKR_R_tpm_error, "the counter at 0x%08x read as %u bytes",
 				index, data->size);
-	*value = be64_get(data->buffer);
+	*value = skr_be64(data->buffer);
 	return 0;
 }
 
 int skr_local_counter_read(struct skr_tpm *t, uint32_t index, uint64_t *value,
 			   struct skr_err *err)
 {
-	ESYS_TR nv;
+	_cleanup_tr_ struct tr_guard nv = TR_GUARD(t);
 
 	if (open_counter(t, index, &nv, NULL, true, err) < 0)
 		return -1;
-	return counter_read_open(t, index, nv, value, err);
+	return counter_read_open(t, index, nv.tr, value, err);
 }
 
 int skr_local_counter_increment(struct skr_tpm *t, uint32_t index, uint64_t *value,
 				struct skr_err *err)
 {
-	ESYS_TR nv;
+	_cleanup_tr_ struct tr_guard nv = TR_GUARD(t);
 	TSS2_RC rc;
 
 	if (open_counter(t, index, &nv, NULL, false, err) < 0)
 		return -1;
-	rc = Esys_NV_Increment(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+	rc = Esys_NV_Increment(t->esys, ESYS_TR_RH_OWNER, nv.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			       ESYS_TR_NONE);
 	if (rc != TSS2_RC_SUCCESS)
-		return owner_fail(t, rc, err, "TPM2_NV_Increment of the counter at 0x%08x", index);
-	return counter_read_open(t, index, nv, value, err);
+		return skr_tpm_owner_fail(t, rc, err, "TPM2_NV_Increment of the counter at 0x%08x",
+					  index);
+	return counter_read_open(t, index, nv.tr, value, err);
 }
 
-/* On success ESYS also releases its handle of the index. */
-static int undefine(struct skr_tpm *t, uint32_t index, ESYS_TR nv, struct skr_err *err)
+/* On success ESYS also drops its handle of the index: the guard is emptied. */
+static int undefine(struct skr_tpm *t, uint32_t index, struct tr_guard *nv, struct skr_err *err)
 {
 	TSS2_RC rc;
 
-	rc = Esys_NV_UndefineSpace(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-				   ESYS_TR_NONE);
+	rc = Esys_NV_UndefineSpace(t->esys, ESYS_TR_RH_OWNER, nv->tr, ESYS_TR_PASSWORD,
+				   ESYS_TR_NONE, ESYS_TR_NONE);
 	if (rc != TSS2_RC_SUCCESS)
-		return owner_fail(t, rc, err, "TPM2_NV_UndefineSpace of 0x%08x", index);
+		return skr_tpm_owner_fail(t, rc, err, "TPM2_NV_UndefineSpace of 0x%08x", index);
+	nv->tr = ESYS_TR_NONE;
 	return 0;
 }
 
 int skr_local_counter_delete(struct skr_tpm *t, uint32_t index, struct skr_err *err)
 {
-	ESYS_TR nv;
+	_cleanup_tr_ struct tr_guard nv = TR_GUARD(t);
 
 	if (open_counter(t, index, &nv, NULL, false, err) < 0)
 		return -1;
-	return undefine(t, index, nv, err);
+	return undefine(t, index, &nv, err);
 }
 
 int skr_local_counter_create(struct skr_tpm *t, uint32_t *index, uint64_t *value,
@@ -804,7 +630,7 @@ int skr_local_counter_create(struct skr_tpm *t, uint32_t *index, uint64_t *value
 	TPM2B_AUTH auth = { 0 };
 
 	for (uint32_t i = 0; i < SKR_LOCAL_NV_COUNT; i++) {
-		ESYS_TR nv = ESYS_TR_NONE;
+		_cleanup_tr_ struct tr_guard nv = TR_GUARD(t);
 		uint32_t h = SKR_LOCAL_NV_FIRST + i;
 		TPM2B_NV_PUBLIC pub = {
 			.nvPublic = {
@@ -818,23 +644,26 @@ int skr_local_counter_create(struct skr_tpm *t, uint32_t *index, uint64_t *value
 		TSS2_RC rc;
 
 		rc = Esys_NV_DefineSpace(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-					 ESYS_TR_NONE, &auth, &pub, &nv);
+					 ESYS_TR_NONE, &auth, &pub, &nv.tr);
 		if (rc != TSS2_RC_SUCCESS) {
+			nv.tr = ESYS_TR_NONE;
 			if (rc_base(rc) == TPM2_RC_NV_DEFINED)
 				continue;
-			return owner_fail(t, rc, err, "TPM2_NV_DefineSpace of a counter at 0x%08x", h);
+			return skr_tpm_owner_fail(t, rc, err,
+						  "TPM2_NV_DefineSpace of a counter at 0x%08x", h);
 		}
 		/* Twice: above every epoch signed for an older counter here (see local_seal.h). */
 		for (int k = 0; k < 2 && rc == TSS2_RC_SUCCESS; k++)
-			rc = Esys_NV_Increment(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,
+			rc = Esys_NV_Increment(t->esys, ESYS_TR_RH_OWNER, nv.tr, ESYS_TR_PASSWORD,
 					       ESYS_TR_NONE, ESYS_TR_NONE);
 		if (rc != TSS2_RC_SUCCESS) {
-			owner_fail(t, rc, err, "TPM2_NV_Increment of the new counter at 0x%08x", h);
-			(void)undefine(t, h, nv, &e);
+			skr_tpm_owner_fail(t, rc, err,
+					   "TPM2_NV_Increment of the new counter at 0x%08x", h);
+			(void)undefine(t, h, &nv, &e);
 			return -1;
 		}
-		if (counter_read_open(t, h, nv, value, err) < 0) {
-			(void)undefine(t, h, nv, &e);
+		if (counter_read_open(t, h, nv.tr, value, err) < 0) {
+			(void)undefine(t, h, &nv, &e);
 			return -1;
 		}
 		*index = h;
@@ -899,7 +728,7 @@ static int create_primary(struct skr_tpm *t, struct tr_guard *primary, struct sk
 				&primary->tr, &pub, &creation, &creation_hash, &ticket);
 	if (rc != TSS2_RC_SUCCESS) {
 		primary->tr = ESYS_TR_NONE;
-		return owner_fail(t, rc, err,
+		return skr_tpm_owner_fail(t, rc, err,
 				  "TPM2_CreatePrimary of the storage key in the owner hierarchy");
 	}
 	return 0;
@@ -920,11 +749,11 @@ static int start_session(struct skr_tpm *t, ESYS_TR salt_key, TPM2_SE type, TPMA
 				   ESYS_TR_NONE, NULL, type, &sym, TPM2_ALG_SHA256, &session->tr);
 	if (rc != TSS2_RC_SUCCESS) {
 		session->tr = ESYS_TR_NONE;
-		return tpm_fail(t, rc, err, "TPM2_StartAuthSession");
+		return skr_tpm_fail(t, rc, err, "TPM2_StartAuthSession");
 	}
 	rc = Esys_TRSess_SetAttributes(t->esys, session->tr, attrs, 0xFF);
 	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(t, rc, err, "cannot set the session's attributes");
+		return skr_tpm_fail(t, rc, err, "cannot set the session's attributes");
 	return 0;
 }
 
@@ -948,8 +777,8 @@ static int export_blobs(const TPM2B_PUBLIC *p, const TPM2B_PRIVATE *s, struct sk
 int skr_local_seal(struct skr_tpm *t, EVP_PKEY *signer_pub, const uint8_t *secret, size_t len,
 		   struct skr_buf *pub, struct skr_buf *priv, struct skr_err *err)
 {
-	_cleanup_tr_ struct tr_guard primary = { .esys = t->esys, .tr = ESYS_TR_NONE };
-	_cleanup_tr_ struct tr_guard session = { .esys = t->esys, .tr = ESYS_TR_NONE };
+	_cleanup_tr_ struct tr_guard primary = TR_GUARD(t);
+	_cleanup_tr_ struct tr_guard session = TR_GUARD(t);
 	_cleanup_esys_ TPM2B_PRIVATE *out_private = NULL;
 	_cleanup_esys_ TPM2B_PUBLIC *out_public = NULL;
 	_cleanup_esys_ TPM2B_CREATION_DATA *creation = NULL;
@@ -991,7 +820,7 @@ int skr_local_seal(struct skr_tpm *t, EVP_PKEY *signer_pub, const uint8_t *secre
 			 &creation_hash, &ticket);
 	skr_secret_free(sensitive, sizeof(*sensitive));
 	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(t, rc, err, "TPM2_Create of the sealed object");
+		return skr_tpm_fail(t, rc, err, "TPM2_Create of the sealed object");
 	return export_blobs(out_public, out_private, pub, priv, err);
 }
 
@@ -1062,13 +891,13 @@ __attribute__((format(printf, 6, 7))) static int step_fail(const struct unseal_c
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	if (!rc_is_tpm(rc)) {
-		tpm_fail(c->t, rc, err, "%s", what);
+		skr_tpm_fail(c->t, rc, err, "%s", what);
 		return -2;
 	}
 	if (rc_base(rc) == expected)
 		skr_fail(err, reason, "%s", what);
 	else
-		tpm_fail(c->t, rc, err, "%s", what);
+		skr_tpm_fail(c->t, rc, err, "%s", what);
 	return -1;
 }
 
@@ -1140,12 +969,12 @@ static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy 
 
 	rc = Esys_PolicyRestart(c->t->esys, c->session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
 	if (rc != TSS2_RC_SUCCESS) {
-		tpm_fail(c->t, rc, err, "TPM2_PolicyRestart");
+		skr_tpm_fail(c->t, rc, err, "TPM2_PolicyRestart");
 		return -2;
 	}
 
 	*stage = STAGE_PCR;
-	mask_to_selection(p->pcr_mask, &sel);
+	skr_tpm_pcr_selection(p->pcr_mask, &sel);
 	memcpy(pcr_digest.buffer, p->pcr_digest, 32);
 	rc = Esys_PolicyPCR(c->t->esys, c->session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 			    &pcr_digest, &sel);
@@ -1163,7 +992,7 @@ static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy 
 				 pcrs);
 
 	*stage = STAGE_COUNTER;
-	be64_put(operand.buffer, p->epoch);
+	skr_put_be64(operand.buffer, p->epoch);
 	rc = Esys_PolicyNV(c->t->esys, c->nv, c->nv, c->session, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			   ESYS_TR_NONE, &operand, 0, TPM2_EO_UNSIGNED_LE);
 	if (rc != TSS2_RC_SUCCESS) {
@@ -1216,11 +1045,11 @@ static int unseal(struct skr_tpm *t, const struct skr_buf *pub, const struct skr
 		  EVP_PKEY *signer_pub, uint32_t nv_index, const struct skr_local_policy *policies,
 		  size_t n, uint8_t *secret, size_t *len, size_t *used, struct skr_err *err)
 {
-	_cleanup_tr_ struct tr_guard primary = { .esys = t->esys, .tr = ESYS_TR_NONE };
-	_cleanup_tr_ struct tr_guard object = { .esys = t->esys, .tr = ESYS_TR_NONE };
-	_cleanup_tr_ struct tr_guard session = { .esys = t->esys, .tr = ESYS_TR_NONE };
-	_cleanup_tr_ struct tr_guard signer = { .esys = t->esys, .tr = ESYS_TR_NONE };
-	ESYS_TR nv;
+	_cleanup_tr_ struct tr_guard primary = TR_GUARD(t);
+	_cleanup_tr_ struct tr_guard object = TR_GUARD(t);
+	_cleanup_tr_ struct tr_guard session = TR_GUARD(t);
+	_cleanup_tr_ struct tr_guard signer = TR_GUARD(t);
+	_cleanup_tr_ struct tr_guard nv = TR_GUARD(t);
 	TPM2B_PUBLIC obj_pub, signer_pub_area;
 	TPM2B_PRIVATE obj_priv;
 	TPM2B_NAME signer_name;
@@ -1249,7 +1078,7 @@ static int unseal(struct skr_tpm *t, const struct skr_buf *pub, const struct skr
 		       &obj_pub, &object.tr);
 	if (rc != TSS2_RC_SUCCESS) {
 		object.tr = ESYS_TR_NONE;
-		return tpm_fail(t, rc, err,
+		return skr_tpm_fail(t, rc, err,
 				"TPM2_Load of the sealed object (sealed in another TPM, or altered)");
 	}
 	if (start_session(t, primary.tr, TPM2_SE_POLICY,
@@ -1261,7 +1090,7 @@ static int unseal(struct skr_tpm *t, const struct skr_buf *pub, const struct skr
 			       &signer_pub_area, ESYS_TR_RH_OWNER, &signer.tr);
 	if (rc != TSS2_RC_SUCCESS) {
 		signer.tr = ESYS_TR_NONE;
-		return owner_fail(t, rc, err, "TPM2_LoadExternal of the reseal public key");
+		return skr_tpm_owner_fail(t, rc, err, "TPM2_LoadExternal of the reseal public key");
 	}
 	if (open_counter(t, nv_index, &nv, NULL, true, err) < 0)
 		return -1;
@@ -1271,7 +1100,7 @@ static int unseal(struct skr_tpm *t, const struct skr_buf *pub, const struct skr
 		.object = object.tr,
 		.signer = signer.tr,
 		.session = session.tr,
-		.nv = nv,
+		.nv = nv.tr,
 		.nv_index = nv_index,
 		.signer_name = &signer_name,
 	};

@@ -21,9 +21,9 @@
  *              owner-hierarchy primary ECC P-256 storage key made from the
  *              TCG SRK-style template in local_seal.c (re-created with
  *              TPM2_CreatePrimary at every seal and unseal, which needs the
- *              owner hierarchy's auth: empty on Azure and on swtpm; a caller
- *              that knows another one sets it with
- *              Esys_TR_SetAuth(t->esys, ESYS_TR_RH_OWNER, ...), otherwise
+ *              owner hierarchy's auth: empty on Azure and on swtpm; TPM
+ *              code that knows another one sets it with
+ *              Esys_TR_SetAuth(t->esys, ESYS_TR_RH_OWNER, ...) (tpm_int.h), otherwise
  *              seal/unseal/define/increment/delete fail with tpm_error saying
  *              so, while reading the counter still works),
  *              authPolicy = PolicyAuthorize(Name(signer), policyRef
@@ -71,8 +71,9 @@
  * tpm_error (the detail carries Tss2_RC_Decode's text), tpm_nv_undefined;
  * every transient object and session flushed on every path.  Sealed blobs,
  * policies and public keys read from a LUKS header are untrusted: the
- * parsers below check them completely and are fuzzed
- * (fuzz/fuzz_local_policy.c).
+ * parsers (skr_local_blob_parse, skr_local_signer_public_parse below,
+ * skr_local_policy_parse in local_policy.h) check them completely and are
+ * fuzzed (fuzz/fuzz_local_policy.c).
  */
 #ifndef SKR_LOCAL_SEAL_H
 #define SKR_LOCAL_SEAL_H
@@ -84,21 +85,15 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "common/err.h"
-#include "verify/eventlog.h"
-#include "common/gate.h"
-#include "vm/tpm.h"
+#include "common/pcr_bank.h"
 #include "common/util.h"
+#include "vm/local_policy.h"	/* struct skr_local_policy, its binary form, the NV range */
+
+struct skr_tpm;			/* vm/tpm.h */
 
 #define SKR_LOCAL_POLICY_REF "skr-local"	/* policyRef, without a NUL */
-#define SKR_LOCAL_NV_FIRST 0x0100534Bu		/* counters: FIRST .. FIRST + COUNT - 1 */
-#define SKR_LOCAL_NV_COUNT 16u
 #define SKR_LOCAL_MAX_SECRET 128		/* MAX_SYM_DATA: a sealed data object's limit */
-#define SKR_LOCAL_SIG_SIZE 64			/* ECDSA P-256 r || s */
-#define SKR_LOCAL_POLICY_VERSION 1
-#define SKR_LOCAL_POLICY_SIZE 141		/* skr_local_policy_marshal's output */
 #define SKR_LOCAL_MAX_BLOB 1024			/* refuse larger marshalled public/private */
-/* The boot gate's bit: in every policy's pcr_mask, at the all-zero value. */
-#define SKR_LOCAL_GATE_MASK (1u << SKR_GATE_PCR)
 
 /* The counter's TPMA_NV, exactly (TPMA_NV_WRITTEN is added by the first increment). */
 #define SKR_LOCAL_COUNTER_ATTRS                                                        \
@@ -112,16 +107,6 @@
 
 /* The signer's TPMA_OBJECT as loaded with TPM2_LoadExternal (part of its Name). */
 #define SKR_LOCAL_SIGNER_ATTRS TPMA_OBJECT_SIGN_ENCRYPT
-
-/* A signed PCR policy the sealed secret accepts. */
-struct skr_local_policy {
-	uint32_t pcr_mask;		/* sha256 PCRs, bit i = PCR i (0..23); PCR 15 always */
-	uint8_t pcr_digest[32];		/* SHA-256 of the selected PCR values in index order,
-					   PCR 15 as 32 zero bytes */
-	uint64_t epoch;			/* valid while the NV counter <= epoch */
-	uint8_t approved[32];		/* PolicyPCR then PolicyNV(counter <= epoch) */
-	uint8_t signature[SKR_LOCAL_SIG_SIZE];	/* ECDSA over SHA-256(approved || ref): r || s */
-};
 
 /* ---- The signer ------------------------------------------------------------ */
 
@@ -187,19 +172,6 @@ int skr_local_policy_sign(EVP_PKEY *signer, const TPM2B_NAME *nv_name, uint32_t 
  */
 int skr_local_policy_verify(EVP_PKEY *signer_pub, const TPM2B_NAME *nv_name,
 			    const struct skr_local_policy *p, struct skr_err *err);
-
-/*
- * Binary form for storage (e.g. base64 in a LUKS token), big-endian:
- *   version (1) = 1 | pcr_mask (4) | pcr_digest (32) | epoch (8) | approved (32) | r||s (64)
- * The parser takes exactly SKR_LOCAL_POLICY_SIZE bytes of untrusted input and
- * checks the version and that the mask selects PCRs 0..23 only (malformed).
- * It accepts a mask without PCR 15 (a policy signed before the boot gate
- * existed, so that such a token still parses); unsealing refuses it.
- */
-void skr_local_policy_marshal(const struct skr_local_policy *p,
-			      uint8_t out[SKR_LOCAL_POLICY_SIZE]);
-int skr_local_policy_parse(const uint8_t *data, size_t len, struct skr_local_policy *out,
-			   struct skr_err *err);
 
 /* ---- Policies (TPM) ---------------------------------------------------------- */
 

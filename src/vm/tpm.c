@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "vm/tpm.h"
+#include "vm/tpm_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,83 +25,49 @@
 /* Attempts at a quote whose PCR values moved between TPM2_Quote and TPM2_PCR_Read. */
 #define QUOTE_ATTEMPTS 3
 
-/* ---- Cleanup helpers ----------------------------------------------------- */
-
-static void esys_freep(void *p)
+/* Records a failed TSS call (tpm_int.h). */
+__attribute__((format(printf, 5, 0))) static int tpm_vfail(const struct skr_tpm *t, TSS2_RC rc,
+							  bool owner, struct skr_err *err,
+							  const char *fmt, va_list ap)
 {
-	void **pp = p;
-
-	Esys_Free(*pp);
-	*pp = NULL;
-}
-#define _cleanup_esys_ _cleanup_(esys_freep)
-
-/*
- * An ESYS_TR that is released when it goes out of scope: a transient object
- * is flushed from the TPM, a handle on a persistent object or NV index is only
- * closed in ESYS (never evicted).
- */
-struct tr_guard {
-	ESYS_CONTEXT *esys;
-	ESYS_TR tr;
-	bool transient;
-};
-
-static void tr_guard_release(struct tr_guard *g)
-{
-	if (!g->esys || g->tr == ESYS_TR_NONE)
-		return;
-	if (g->transient)
-		(void)Esys_FlushContext(g->esys, g->tr);
-	else
-		(void)Esys_TR_Close(g->esys, &g->tr);
-	g->tr = ESYS_TR_NONE;
-}
-#define _cleanup_tr_ _cleanup_(tr_guard_release)
-
-/* ---- Response codes ------------------------------------------------------- */
-
-static bool rc_is_tpm(TSS2_RC rc)
-{
-	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
-
-	return layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER;
-}
-
-/*
- * The TPM's response code without the layer and, for format-one codes, the
- * handle/session/parameter number: comparable to TPM2_RC_* constants.
- */
-static TSS2_RC rc_base(TSS2_RC rc)
-{
-	if (!rc_is_tpm(rc))
-		return rc;
-	rc &= 0xFFFF;
-	if (rc & TPM2_RC_FMT1)
-		return rc & (TPM2_RC_FMT1 | 0x3F);
-	return rc & 0xFFF;
-}
-
-static bool rc_unreachable(TSS2_RC rc)
-{
-	return (rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER;
-}
-
-/* Records a failed TSS call: tpm_unavailable for transport errors, tpm_error otherwise. */
-__attribute__((format(printf, 4, 5))) static int tpm_fail(const struct skr_tpm *t, TSS2_RC rc,
-							 struct skr_err *err, const char *fmt, ...)
-{
+	const char *hint = "";
 	char what[256];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
 	if (rc_unreachable(rc))
 		return skr_fail(err, SKR_R_tpm_unavailable,
 				"%s: the TPM at TCTI \"%s\" cannot be reached: %s (0x%08x)", what,
 				t ? t->tcti_conf : "?", Tss2_RC_Decode(rc), rc);
-	return skr_fail(err, SKR_R_tpm_error, "%s: %s (0x%08x)", what, Tss2_RC_Decode(rc), rc);
+	if (owner && (rc_base(rc) == TPM2_RC_BAD_AUTH || rc_base(rc) == TPM2_RC_AUTH_FAIL))
+		hint = ": the owner hierarchy has an authorization value (skr uses an empty one "
+		       "unless the caller sets it with Esys_TR_SetAuth(ESYS_TR_RH_OWNER))";
+	else if (owner && rc_base(rc) == TPM2_RC_HIERARCHY)
+		hint = ": the owner hierarchy is disabled";
+	return skr_fail(err, SKR_R_tpm_error, "%s: %s (0x%08x)%s", what, Tss2_RC_Decode(rc), rc,
+			hint);
+}
+
+int skr_tpm_fail(const struct skr_tpm *t, TSS2_RC rc, struct skr_err *err, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = tpm_vfail(t, rc, false, err, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int skr_tpm_owner_fail(const struct skr_tpm *t, TSS2_RC rc, struct skr_err *err, const char *fmt,
+		       ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = tpm_vfail(t, rc, true, err, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static void sleep_ms(unsigned ms)
@@ -141,7 +107,7 @@ int skr_tpm_open(const char *tcti, struct skr_tpm **out, struct skr_err *err)
 	}
 	rc = Esys_Initialize(&t->esys, t->tcti, NULL);
 	if (rc != TSS2_RC_SUCCESS) {
-		tpm_fail(t, rc, err, "cannot initialise ESYS for TCTI \"%s\"", tcti);
+		skr_tpm_fail(t, rc, err, "cannot initialise ESYS for TCTI \"%s\"", tcti);
 		goto fail;
 	}
 	rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
@@ -151,7 +117,7 @@ int skr_tpm_open(const char *tcti, struct skr_tpm **out, struct skr_err *err)
 				 "cannot reach the TPM at TCTI \"%s\": %s (0x%08x)", tcti,
 				 Tss2_RC_Decode(rc), rc);
 		else
-			tpm_fail(t, rc, err, "TPM2_Startup");
+			skr_tpm_fail(t, rc, err, "TPM2_Startup");
 		goto fail;
 	}
 	*out = t;
@@ -170,12 +136,6 @@ void skr_tpm_close(struct skr_tpm *t)
 	if (t->tcti)
 		Tss2_TctiLdr_Finalize(&t->tcti);
 	free(t);
-}
-
-void skr_tpm_closep(struct skr_tpm **t)
-{
-	skr_tpm_close(*t);
-	*t = NULL;
 }
 
 /* ---- NV ------------------------------------------------------------------- */
@@ -208,7 +168,7 @@ static uint32_t nv_chunk_size(struct skr_tpm *t)
 static int nv_read_once(struct skr_tpm *t, uint32_t index, const char *what, struct skr_buf *out,
 			bool *uninitialized, struct skr_err *err)
 {
-	_cleanup_tr_ struct tr_guard nv = { .esys = t->esys, .tr = ESYS_TR_NONE };
+	_cleanup_tr_ struct tr_guard nv = TR_GUARD(t);
 	_cleanup_esys_ TPM2B_NV_PUBLIC *pub = NULL;
 	_cleanup_esys_ TPM2B_NAME *name = NULL;
 	_cleanup_buf_ struct skr_buf data = { 0 };
@@ -226,12 +186,12 @@ static int nv_read_once(struct skr_tpm *t, uint32_t index, const char *what, str
 		if (rc_base(rc) == TPM2_RC_HANDLE)
 			return skr_fail(err, SKR_R_tpm_nv_undefined,
 					"%s is not defined (TPM_RC_HANDLE)", what);
-		return tpm_fail(t, rc, err, "cannot look up %s", what);
+		return skr_tpm_fail(t, rc, err, "cannot look up %s", what);
 	}
 	rc = Esys_NV_ReadPublic(t->esys, nv.tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
 				&name);
 	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(t, rc, err, "TPM2_NV_ReadPublic of %s", what);
+		return skr_tpm_fail(t, rc, err, "TPM2_NV_ReadPublic of %s", what);
 	attrs = pub->nvPublic.attributes;
 	size = pub->nvPublic.dataSize;
 	if (!(attrs & TPMA_NV_WRITTEN)) {
@@ -273,7 +233,7 @@ static int nv_read_once(struct skr_tpm *t, uint32_t index, const char *what, str
 						"%s is not written yet (TPM_RC_NV_UNINITIALIZED)",
 						what);
 			}
-			return tpm_fail(t, rc, err, "TPM2_NV_Read of %s (%u bytes at offset %u)",
+			return skr_tpm_fail(t, rc, err, "TPM2_NV_Read of %s (%u bytes at offset %u)",
 					what, n, off);
 		}
 		if (part->size != n)
@@ -370,7 +330,7 @@ int skr_tpm_create_wrap_key(struct skr_tpm *t, struct skr_tpm_key *out, struct s
 	};
 	TPM2B_DATA outside = { 0 };
 	TPML_PCR_SELECTION creation_pcrs = { 0 };
-	_cleanup_tr_ struct tr_guard key = { .esys = t->esys, .tr = ESYS_TR_NONE, .transient = true };
+	_cleanup_tr_ struct tr_guard key = TR_GUARD(t);
 	_cleanup_esys_ TPM2B_PUBLIC *pub = NULL;
 	_cleanup_esys_ TPM2B_CREATION_DATA *creation = NULL;
 	_cleanup_esys_ TPM2B_DIGEST *creation_hash = NULL;
@@ -389,11 +349,12 @@ int skr_tpm_create_wrap_key(struct skr_tpm *t, struct skr_tpm_key *out, struct s
 				&pub, &creation, &creation_hash, &ticket);
 	if (rc != TSS2_RC_SUCCESS) {
 		key.tr = ESYS_TR_NONE;
-		return tpm_fail(t, rc, err, "TPM2_CreatePrimary of the wrap key (NULL hierarchy)");
+		return skr_tpm_fail(t, rc, err,
+				    "TPM2_CreatePrimary of the wrap key (NULL hierarchy)");
 	}
 	rc = Esys_TR_GetName(t->esys, key.tr, &name);
 	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(t, rc, err, "cannot get the wrap key's name");
+		return skr_tpm_fail(t, rc, err, "cannot get the wrap key's name");
 	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, out->public_bytes, sizeof(out->public_bytes),
 					 &out->public_len) != TSS2_RC_SUCCESS)
 		return skr_fail(err, SKR_R_tpm_error, "cannot marshal the wrap key's TPM2B_PUBLIC");
@@ -454,12 +415,12 @@ static int open_ak(struct skr_tpm *t, uint32_t ak_handle, struct tr_guard *ak,
 			return skr_fail(err, SKR_R_tpm_error,
 					"there is no attestation key at persistent handle 0x%08x",
 					ak_handle);
-		return tpm_fail(t, rc, err, "cannot open the AK at 0x%08x", ak_handle);
+		return skr_tpm_fail(t, rc, err, "cannot open the AK at 0x%08x", ak_handle);
 	}
 	rc = Esys_ReadPublic(t->esys, ak->tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
 			     &name, &qname);
 	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(t, rc, err, "TPM2_ReadPublic of the AK at 0x%08x", ak_handle);
+		return skr_tpm_fail(t, rc, err, "TPM2_ReadPublic of the AK at 0x%08x", ak_handle);
 	p = &pub->publicArea;
 	if (!(p->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) ||
 	    (p->type != TPM2_ALG_RSA && p->type != TPM2_ALG_ECC))
@@ -504,7 +465,7 @@ int skr_tpm_certify(struct skr_tpm *t, const struct skr_tpm_key *k, uint32_t ak_
 		    const uint8_t *nonce, size_t nonce_len, struct skr_buf *attest,
 		    struct skr_buf *signature, struct skr_err *err)
 {
-	_cleanup_tr_ struct tr_guard ak = { .esys = t->esys, .tr = ESYS_TR_NONE };
+	_cleanup_tr_ struct tr_guard ak = TR_GUARD(t);
 	_cleanup_esys_ TPM2B_ATTEST *info = NULL;
 	_cleanup_esys_ TPMT_SIGNATURE *sig = NULL;
 	TPMT_SIG_SCHEME scheme;
@@ -519,20 +480,9 @@ int skr_tpm_certify(struct skr_tpm *t, const struct skr_tpm_key *k, uint32_t ak_
 	rc = Esys_Certify(t->esys, k->handle, ak.tr, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
 			  ESYS_TR_NONE, &qualifying, &scheme, &info, &sig);
 	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(t, rc, err, "TPM2_Certify of the wrap key by the AK at 0x%08x",
+		return skr_tpm_fail(t, rc, err, "TPM2_Certify of the wrap key by the AK at 0x%08x",
 				ak_handle);
 	return export_attest(info, sig, attest, signature, err);
-}
-
-static void mask_to_selection(uint32_t mask, TPML_PCR_SELECTION *sel)
-{
-	memset(sel, 0, sizeof(*sel));
-	sel->count = 1;
-	sel->pcrSelections[0].hash = TPM2_ALG_SHA256;
-	sel->pcrSelections[0].sizeofSelect = 3;
-	sel->pcrSelections[0].pcrSelect[0] = (BYTE)mask;
-	sel->pcrSelections[0].pcrSelect[1] = (BYTE)(mask >> 8);
-	sel->pcrSelections[0].pcrSelect[2] = (BYTE)(mask >> 16);
 }
 
 static int check_mask(uint32_t mask, struct skr_err *err)
@@ -562,11 +512,11 @@ int skr_tpm_pcr_read(struct skr_tpm *t, uint32_t mask, struct skr_pcr_banks *pcr
 		unsigned pcr;
 		TSS2_RC rc;
 
-		mask_to_selection(remaining, &sel);
+		skr_tpm_pcr_selection(remaining, &sel);
 		rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter,
 				   &sel_out, &values);
 		if (rc != TSS2_RC_SUCCESS)
-			return tpm_fail(t, rc, err, "TPM2_PCR_Read");
+			return skr_tpm_fail(t, rc, err, "TPM2_PCR_Read");
 		for (i = 0; i < sel_out->count; i++)
 			if (sel_out->pcrSelections[i].hash == TPM2_ALG_SHA256)
 				s = &sel_out->pcrSelections[i];
@@ -600,7 +550,7 @@ int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, s
 		  uint32_t mask, struct skr_buf *attest, struct skr_buf *signature,
 		  struct skr_pcr_banks *pcrs, struct skr_err *err)
 {
-	_cleanup_tr_ struct tr_guard ak = { .esys = t->esys, .tr = ESYS_TR_NONE };
+	_cleanup_tr_ struct tr_guard ak = TR_GUARD(t);
 	TPML_PCR_SELECTION sel;
 	TPMT_SIG_SCHEME scheme;
 	TPM2B_DATA qualifying;
@@ -609,7 +559,7 @@ int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, s
 	if (check_mask(mask, err) < 0 || nonce_data(nonce, nonce_len, &qualifying, err) < 0 ||
 	    open_ak(t, ak_handle, &ak, &scheme, err) < 0)
 		return -1;
-	mask_to_selection(mask, &sel);
+	skr_tpm_pcr_selection(mask, &sel);
 	for (attempt = 1;; attempt++) {
 		_cleanup_esys_ TPM2B_ATTEST *quoted = NULL;
 		_cleanup_esys_ TPMT_SIGNATURE *sig = NULL;
@@ -620,7 +570,8 @@ int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, s
 		rc = Esys_Quote(t->esys, ak.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 				&qualifying, &scheme, &sel, &quoted, &sig);
 		if (rc != TSS2_RC_SUCCESS)
-			return tpm_fail(t, rc, err, "TPM2_Quote with the AK at 0x%08x", ak_handle);
+			return skr_tpm_fail(t, rc, err, "TPM2_Quote with the AK at 0x%08x",
+					    ak_handle);
 		if (skr_tpm_pcr_read(t, mask, pcrs, err) < 0)
 			return -1;
 		if (quoted->size > sizeof(quoted->attestationData) ||
@@ -658,7 +609,7 @@ int skr_tpm_ecdh_zgen(struct skr_tpm *t, const struct skr_tpm_key *k, const uint
 	rc = Esys_ECDH_ZGen(t->esys, k->handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &in,
 			    &outp);
 	if (rc != TSS2_RC_SUCCESS) {
-		tpm_fail(t, rc, err, "TPM2_ECDH_ZGen with the wrap key");
+		skr_tpm_fail(t, rc, err, "TPM2_ECDH_ZGen with the wrap key");
 		goto out;
 	}
 	if (outp->point.x.size == 0 || outp->point.x.size > 32) {
@@ -696,7 +647,7 @@ int skr_tpm_pcr_event(struct skr_tpm *t, uint32_t pcr, const void *data, size_t 
 			    ESYS_TR_NONE, &ev, &digests);
 	Esys_Free(digests);
 	if (rc != TSS2_RC_SUCCESS)
-		return tpm_fail(t, rc, err, "TPM2_PCR_Event(PCR %u)", pcr);
+		return skr_tpm_fail(t, rc, err, "TPM2_PCR_Event(PCR %u)", pcr);
 	return 0;
 }
 
@@ -717,7 +668,7 @@ int skr_tpm_count_transient(struct skr_tpm *t, uint32_t *count, struct skr_err *
 		rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 					TPM2_CAP_HANDLES, next, TPM2_MAX_CAP_HANDLES, &more, &cap);
 		if (rc != TSS2_RC_SUCCESS)
-			return tpm_fail(t, rc, err, "TPM2_GetCapability(handles)");
+			return skr_tpm_fail(t, rc, err, "TPM2_GetCapability(handles)");
 		h = &cap->data.handles;
 		if (h->count == 0)
 			break;

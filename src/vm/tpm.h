@@ -24,14 +24,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <openssl/evp.h>
 #include <tss2/tss2_esys.h>
-#include <tss2/tss2_tcti.h>
 
+#include "common/cleanup.h"
 #include "common/err.h"
-#include "verify/eventlog.h"
+#include "common/pcr_bank.h"
 #include "common/util.h"
-#include "verify/wrap_key.h"
 
 #define SKR_TPM_DEFAULT_TCTI "device:/dev/tpmrm0"
 #define SKR_TPM_AK_HANDLE 0x81000003u		/* Azure's vTPM attestation key */
@@ -40,16 +38,8 @@
 #define SKR_TPM_NV_BUFFER_FALLBACK 1024		/* when TPM2_PT_NV_BUFFER_MAX is unknown */
 #define SKR_TPM_MAX_NV_READ (64u << 10)		/* refuse indexes claiming more */
 
-struct skr_tpm {
-	TSS2_TCTI_CONTEXT *tcti;
-	ESYS_CONTEXT *esys;
-	char tcti_conf[256];		/* what was opened, for messages */
-	/* Tunables, set by skr_tpm_open() to the defaults above; callers may change them. */
-	unsigned nv_retries;		/* attempts while an index is not written (>= 1) */
-	unsigned nv_retry_delay_ms;
-	uint32_t nv_chunk;		/* bytes per TPM2_NV_Read; 0 = TPM2_PT_NV_BUFFER_MAX */
-	uint32_t nv_buffer_max;		/* cached TPM2_PT_NV_BUFFER_MAX (0 = not queried yet) */
-};
+/* An open TPM: opaque outside the TPM code (vm/tpm_int.h). */
+struct skr_tpm;
 
 /*
  * Opens the TPM behind a TCTI configuration string (NULL or "" =
@@ -58,16 +48,17 @@ struct skr_tpm {
  */
 int skr_tpm_open(const char *tcti, struct skr_tpm **out, struct skr_err *err);
 void skr_tpm_close(struct skr_tpm *t);
-void skr_tpm_closep(struct skr_tpm **t);
+SKR_DEFINE_FREEP(struct skr_tpm, skr_tpm_close)
 #define _cleanup_tpm_ _cleanup_(skr_tpm_closep)
 
 /*
- * Reads a whole NV index in chunks of at most TPM2_PT_NV_BUFFER_MAX bytes
- * (or t->nv_chunk).  Authorises with the owner hierarchy (empty auth) when
- * the index allows OWNERREAD, as on Azure where the index's own auth value is
- * a secret of the paravisor; otherwise with the index's own (empty) auth.
- * An index that is defined but not written yet (TPM_RC_NV_UNINITIALIZED) is
- * retried t->nv_retries times, t->nv_retry_delay_ms apart, then fails with
+ * Reads a whole NV index in chunks of at most TPM2_PT_NV_BUFFER_MAX bytes.
+ * Authorises with the owner hierarchy (empty auth) when the index allows
+ * OWNERREAD, as on Azure where the index's own auth value is a secret of the
+ * paravisor; otherwise with the index's own (empty) auth.  An index that is
+ * defined but not written yet (TPM_RC_NV_UNINITIALIZED) is retried
+ * SKR_TPM_NV_RETRIES times, SKR_TPM_NV_RETRY_DELAY_MS apart (the tests
+ * change both, and the chunk size, through vm/tpm_int.h), then fails with
  * tpm_nv_uninitialized; a missing index fails with tpm_nv_undefined.
  */
 int skr_tpm_nv_read(struct skr_tpm *t, uint32_t index, struct skr_buf *out,

@@ -11,6 +11,8 @@
 
 #include "fakeazure.h"
 #include "verify/hcl_report.h"
+#include "verify/wrap_key.h"
+#include "vm/tpm_int.h"	/* provisions through the context's ESYS */
 
 static int tss_fail(TSS2_RC rc, struct skr_err *err, const char *what)
 {

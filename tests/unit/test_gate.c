@@ -28,6 +28,7 @@
 #include "common/gate.h"
 #include "swtpm.h"
 #include "testutil.h"
+#include "vm/gate_measure.h"
 #include "vm/tpm.h"
 #include "common/util.h"
 

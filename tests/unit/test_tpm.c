@@ -21,7 +21,7 @@
 #include "verify/hcl_report.h"
 #include "swtpm.h"
 #include "testutil.h"
-#include "vm/tpm.h"
+#include "vm/tpm_int.h"	/* white-box: the context's tunables and ESYS */
 #include "verify/tpm_attest.h"
 #include "verify/wrap.h"
 #include "verify/wrap_key.h"
@@ -674,6 +674,69 @@ static void test_reprovision(void **state)
 	skr_fakevtpm_free(&f2);
 }
 
+/* A quote with the AK at SKR_TPM_AK_HANDLE that verifies with ak. */
+static void quote_verifies(EVP_PKEY *ak)
+{
+	_cleanup_buf_ struct skr_buf attest = { 0 };
+	_cleanup_buf_ struct skr_buf sig = { 0 };
+	struct skr_pcr_banks *pcrs = calloc(1, sizeof(*pcrs));
+	struct skr_err err = { 0 };
+	uint8_t nonce[32];
+	TPMS_ATTEST a;
+
+	assert_non_null(pcrs);
+	random_nonce(nonce);
+	assert_ok(skr_tpm_quote(fx.tpm, SKR_TPM_AK_HANDLE, nonce, sizeof(nonce), QUOTE_MASK, &attest,
+				&sig, pcrs, &err),
+		  err);
+	assert_ok(skr_tpm_quote_verify(attest.data, attest.len, sig.data, sig.len, ak, nonce,
+				       sizeof(nonce), pcrs, &a, &err),
+		  err);
+	free(pcrs);
+}
+
+/*
+ * test_reprovision, but the second provisioning is another ESYS context's
+ * (the paravisor's; here one on the same TCTI), with a new AK, after this
+ * context used the old AK and the report: the next quote and read look both
+ * up afresh.  Had this context kept its ESYS handle of the AK open,
+ * tss2-esys would hand it back to the next look-up and refuse the AK's new
+ * Name (TSS2_ESYS_RC_GENERAL_FAILURE, "Name mismatch between two calls"):
+ * tpm_int.h, tr_guard.
+ */
+static void test_reprovision_elsewhere(void **state)
+{
+	struct skr_fakevtpm_opts o;
+	struct skr_fakevtpm f1, f2;
+	struct skr_tpm paravisor;
+	_cleanup_buf_ struct skr_buf out = { 0 };
+	struct skr_err err = { 0 };
+
+	skr_fakevtpm_opts_init(&o);
+	assert_ok(skr_fakevtpm_provision(fx.tpm, &o, &f1, &err), err);
+	quote_verifies(f1.ak);
+	assert_ok(skr_tpm_read_hcl(fx.tpm, &out, &err), err);
+	skr_buf_free(&out);
+
+	/* A new endorsement seed (platform auth, empty on swtpm): a new AK. */
+	paravisor = *fx.tpm;
+	assert_int_equal(Esys_Initialize(&paravisor.esys, fx.tpm->tcti, NULL), TSS2_RC_SUCCESS);
+	assert_int_equal(Esys_ChangeEPS(paravisor.esys, ESYS_TR_RH_PLATFORM, ESYS_TR_PASSWORD,
+					ESYS_TR_NONE, ESYS_TR_NONE),
+			 TSS2_RC_SUCCESS);
+	o.debug = true;
+	assert_ok(skr_fakevtpm_provision(&paravisor, &o, &f2, &err), err);
+	Esys_Finalize(&paravisor.esys);
+	assert_int_equal(EVP_PKEY_eq(f1.ak, f2.ak), 0);
+
+	quote_verifies(f2.ak);
+	assert_ok(skr_tpm_read_hcl(fx.tpm, &out, &err), err);
+	assert_int_equal(out.len, f2.hcl.len);
+	assert_memory_equal(out.data, f2.hcl.data, out.len);
+	skr_fakevtpm_free(&f1);
+	skr_fakevtpm_free(&f2);
+}
+
 static void test_harness_stop_idempotent(void **state)
 {
 	struct skr_swtpm *s = NULL, *copy;
@@ -713,6 +776,7 @@ int main(void)
 		T(test_hcl_uninitialized),
 		T(test_nv_too_big),
 		T(test_reprovision),
+		T(test_reprovision_elsewhere),
 		T(test_harness_stop_idempotent),
 	};
 	int failed = 0;
