@@ -575,7 +575,7 @@ static int open_secret(const uint8_t *master, const char *key_id, const uint8_t 
 	rc = 0;
 out:
 	EVP_CIPHER_CTX_free(ctx);
-	skr_secret_free(tmp, SKR_STORE_MAX_SECRET);
+	skr_secret_free(tmp);
 	return rc;
 }
 
@@ -759,7 +759,7 @@ void skr_store_close(struct skr_store *s)
 		sqlite3_finalize(s->stmts[--s->n_stmts].stmt);
 	if (s->db)
 		sqlite3_close_v2(s->db);
-	skr_secret_free(s->master, SKR_STORE_MASTER_KEY_SIZE);
+	skr_secret_free(s->master);
 	free(s->path);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

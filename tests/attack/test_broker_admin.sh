@@ -2,8 +2,9 @@
 # 1. A request without a valid token that announces a 200 KiB body gets 401
 #    at once, before any of the body is sent: the broker authenticates on the
 #    headers and never reads the body (nor waits for it).
-# 2. An admin token or nonce secret file readable by group or others, or
-#    owned by another user, stops the broker at start, naming the file.
+# 2. An admin token or nonce secret file readable by group or others, owned
+#    by another user or a symbolic link stops the broker at start, naming
+#    the file (one rule and reader: src/common/secret.h).
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
 trap 'stop_broker KILL; rm -rf "$out" "$err" "$tmpd"' EXIT
@@ -71,7 +72,7 @@ assert sum(r["action"] == "admin:auth" and r["verdict"] == "deny" for r in rows)
 	echo "PASS admin-unauthorized-audited" || echo "FAIL admin-unauthorized-audited"
 stop_broker
 
-# Secret files: mode and owner, checked like the master key.
+# Secret files: mode, owner and symbolic links.
 for f in admin.token nonce.secret; do
 	chmod 640 "$bdir/$f"
 	expect "broker-refuses-group-readable-$f" 1 "$bdir/$f is readable by group or others \\(mode 0640\\)" -- \
@@ -86,6 +87,10 @@ for f in admin.token nonce.secret; do
 			"$BUILD/skr-broker" --config "$bdir/broker.json"
 		chown 0 "$bdir/$f"
 	fi
+	mv "$bdir/$f" "$bdir/$f.real" && ln -s "$bdir/$f.real" "$bdir/$f"
+	expect "broker-refuses-symlink-$f" 1 "$bdir/$f is a symbolic link" -- \
+		"$BUILD/skr-broker" --config "$bdir/broker.json"
+	rm -f "$bdir/$f" && mv "$bdir/$f.real" "$bdir/$f"
 done
 start_broker "$bdir" && echo "PASS broker-starts-with-private-files" || echo "FAIL broker-starts-with-private-files: $(tail -1 "$bdir/broker.log")"
 [ "$fails" -eq 0 ]
