@@ -63,7 +63,7 @@ void skr_secret_freep(void *pp);
 
 /*
  * THE reader of files that hold a secret the system keeps (the broker's
- * admin token and nonce secret; skrctl's --admin-token).
+ * master key, admin token and nonce secret; skrctl's --admin-token).
  * The file is opened with O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_NOCTTY|O_NONBLOCK
  * and every check is made on that descriptor (fstat: no race with a
  * rename; O_NONBLOCK: a FIFO in its place cannot hang the caller).  It is

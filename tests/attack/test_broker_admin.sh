@@ -2,9 +2,9 @@
 # 1. A request without a valid token that announces a 200 KiB body gets 401
 #    at once, before any of the body is sent: the broker authenticates on the
 #    headers and never reads the body (nor waits for it).
-# 2. An admin token or nonce secret file readable by group or others, owned
-#    by another user or a symbolic link stops the broker at start, naming
-#    the file (one rule and reader: src/common/secret.h).
+# 2. An admin token, nonce secret or master key file readable by group or
+#    others, owned by another user or a symbolic link stops the broker at
+#    start, naming the file (one rule and reader: src/common/secret.h).
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
 trap 'stop_broker KILL; rm -rf "$out" "$err" "$tmpd"' EXIT
@@ -72,8 +72,8 @@ assert sum(r["action"] == "admin:auth" and r["verdict"] == "deny" for r in rows)
 	echo "PASS admin-unauthorized-audited" || echo "FAIL admin-unauthorized-audited"
 stop_broker
 
-# Secret files: mode, owner and symbolic links.
-for f in admin.token nonce.secret; do
+# Secret files: mode, owner and symbolic links, one rule for the three.
+for f in admin.token nonce.secret master.key; do
 	chmod 640 "$bdir/$f"
 	expect "broker-refuses-group-readable-$f" 1 "$bdir/$f is readable by group or others \\(mode 0640\\)" -- \
 		"$BUILD/skr-broker" --config "$bdir/broker.json"
