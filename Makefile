@@ -177,6 +177,10 @@ $(BUILD)/tests/test_unlock: $(BUILD)/tests/test_unlock.o $(BUILD)/src/unlock/han
 		$(HELPER_OBJ) $(call libs_of,all)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(BUILD)/tests/test_unlock.o $(BUILD)/src/unlock/handover.o $(TEST_LINK)
 
+# test_secret sees what skr_secret_free hands to free() (its __wrap_free).
+$(BUILD)/tests/test_secret: $(BUILD)/tests/test_secret.o $(HELPER_OBJ) $(call libs_of,all)
+	$(CC) $(ALL_LDFLAGS) -Wl,--wrap=free -o $@ $< $(TEST_LINK)
+
 # Test tools (fixture generators, fake platforms): never installed.
 $(BUILD)/tools/%: tests/tools/%.c $(HELPER_OBJ) $(call libs_of,all)
 	@mkdir -p $(@D)

@@ -353,7 +353,7 @@ static int cmd_latency(int argc, char **argv)
 			net[i - warmup] = t.network_ms;
 		}
 	}
-	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
+	skr_secret_free(secret);
 	/*
 	 * What one new TLS connection costs (the release client opens one per
 	 * request): TCP connect + handshake of a fresh handle, GET /healthz.

@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 out:
 	skr_token_free(&tok);
 	skr_client_config_free(&cfg);
-	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
+	skr_secret_free(secret);
 	crypt_free(cd);
 	free(total);
 	free(tpm);

@@ -75,7 +75,9 @@ static inline struct skr_broker *fuzz_broker(void)
 	atexit(fuzz_broker_cleanup);
 	if (skr_amd_trust_init(&fuzz_b.trust, true, &err) < 0)
 		fuzz_die("trust", &err);
-	RAND_bytes(fuzz_b.nonce_secret, sizeof(fuzz_b.nonce_secret));
+	fuzz_b.nonce_secret = skr_secret_alloc(SKR_NONCE_SECRET_SIZE);
+	if (!fuzz_b.nonce_secret || RAND_bytes(fuzz_b.nonce_secret, SKR_NONCE_SECRET_SIZE) != 1)
+		fuzz_die("nonce secret", NULL);
 	skr_nonce_seen_init(&fuzz_b.seen);
 	skr_chain_cache_init(&fuzz_b.chain_cache);
 	skr_key_cache_init(&fuzz_b.key_cache);

@@ -149,7 +149,7 @@ static void wipe_string(json_object *v)
 static void key_create(struct admin_call *c, json_object *req)
 {
 	struct skr_response *r = c->r;
-	_cleanup_buf_ struct skr_buf secret = { 0 };
+	_cleanup_secret_ uint8_t *secret = NULL;
 	struct skr_err err = { 0 };
 	struct skr_policy policy;
 	json_object *id, *sec, *pol;
@@ -162,20 +162,19 @@ static void key_create(struct admin_call *c, json_object *req)
 		fail(c, &err);
 		return;
 	}
-	if (skr_base64_decode(json_object_get_string(sec), (size_t)json_object_get_string_len(sec),
-			      &secret, "secret", &err) == 0 &&
+	/* The decoded secret lives in secret memory, wiped when it goes out of scope. */
+	if (skr_base64_decode_secret(json_object_get_string(sec),
+				     (size_t)json_object_get_string_len(sec), &secret, "secret",
+				     &err) == 0 &&
 	    skr_policy_from_json(pol, &policy, &err) == 0 &&
 	    skr_policy_check_binding(&policy, &err) == 0 &&
-	    changed(c, skr_store_key_create(c->b->store, json_object_get_string(id), secret.data,
-					    secret.len, plain_json(pol), row_of(c), &err)) == 0) {
-		OPENSSL_cleanse(secret.data, secret.len);
+	    changed(c, skr_store_key_create(c->b->store, json_object_get_string(id), secret,
+					    skr_secret_size(secret), plain_json(pol), row_of(c), &err)) == 0) {
 		wipe_string(sec);
 		ok_json(r, 201, json_object_new_object());
 		json_object_object_add(r->body, "key_id", json_object_get(id));
 		return;
 	}
-	if (secret.data)
-		OPENSSL_cleanse(secret.data, secret.len);
 	wipe_string(sec);
 	fail(c, &err);
 }

@@ -48,7 +48,7 @@ void skr_key_cache_free(struct skr_key_cache *c);
 struct skr_broker {
 	struct skr_store *store;
 	struct skr_amd_trust trust;
-	uint8_t nonce_secret[SKR_NONCE_SECRET_SIZE];
+	uint8_t *nonce_secret;		/* a secret of SKR_NONCE_SECRET_SIZE bytes */
 	struct skr_nonce_seen seen;
 	unsigned nonce_ttl;		/* seconds */
 	const char *vcek_cache_dir;	/* DER files named CHIPID-REPORTEDTCB.der; may be NULL */

@@ -24,9 +24,11 @@ struct skr_listener {
 };
 
 /*
- * One request's body, accumulated across MHD callbacks.  Bodies can carry
- * secrets (POST /v1/keys): every buffer that held one is wiped before it is
- * freed, growth included (no realloc leaving a copy behind), and so are the
+ * One request's body, accumulated across MHD callbacks, in a secret
+ * (common/secret.h: locked, wiped on free).  Bodies can carry secrets (POST
+ * /v1/keys) and carry evidence: every buffer that held one is wiped before
+ * it is freed, growth included (skr_secret_realloc grows in place within
+ * its pages, else copies and wipes the old one), and so are the
  * chunks in libmicrohttpd's read buffer, the JSON parser's buffer and the
  * "secret" string (admin.c).  Checked by scanning a live broker's memory
  * (/proc/PID/mem) for a just-created key's secret: none in the optimized
@@ -35,17 +37,10 @@ struct skr_listener {
  * caller can reach, and on a library thread's stack.
  */
 struct request {
-	char *body;
-	size_t len, cap;
+	char *body;		/* a secret of skr_secret_size(body) >= len bytes */
+	size_t len;
 	bool too_large;
 };
-
-static void body_wipe_free(char *body, size_t cap)
-{
-	if (body)
-		OPENSSL_cleanse(body, cap);
-	free(body);
-}
 
 static void request_free(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
@@ -56,7 +51,7 @@ static void request_free(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c;
 	(void)toe;
 	if (r) {
-		body_wipe_free(r->body, r->cap);
+		skr_secret_free(r->body);
 		free(r);
 	}
 	*con_cls = NULL;
@@ -148,24 +143,20 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 	return send_json(c, &r);
 }
 
-/* Room for need more bytes (and a NUL): a new buffer, the old one wiped. */
+/* Room for need more bytes (a secret is NUL-terminated past its size). */
 static bool reserve(struct request *r, size_t need)
 {
-	size_t cap = r->cap ? r->cap : 4096;
+	size_t have = skr_secret_size(r->body), cap = r->body ? have : 4000;
 	char *grown;
 
-	if (r->len + need + 1 <= r->cap)
+	if (r->body && r->len + need <= have)
 		return true;
-	while (cap < r->len + need + 1)
+	while (cap < r->len + need)
 		cap *= 2;
-	grown = malloc(cap);
+	grown = skr_secret_realloc(r->body, cap);
 	if (!grown)
 		return false;
-	if (r->body)
-		memcpy(grown, r->body, r->len);
-	body_wipe_free(r->body, r->cap);
 	r->body = grown;
-	r->cap = cap;
 	return true;
 }
 
@@ -467,7 +458,7 @@ int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *o,
 	l->admin = o->admin;
 	/* MHD keeps pointers to the PEM text for the daemon's lifetime. */
 	l->cert_pem = strdup(o->cert_pem);
-	l->key_pem = strdup(o->key_pem);
+	l->key_pem = skr_secret_dup(o->key_pem, strlen(o->key_pem));
 	if (l->cert_pem && l->key_pem)
 		l->daemon = MHD_start_daemon(
 			flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -507,8 +498,6 @@ void skr_listener_stop(struct skr_listener *l)
 	if (l->daemon)
 		MHD_stop_daemon(l->daemon);
 	free(l->cert_pem);
-	if (l->key_pem)
-		OPENSSL_cleanse(l->key_pem, strlen(l->key_pem));
-	free(l->key_pem);
+	skr_secret_free(l->key_pem);
 	free(l);
 }

@@ -5,12 +5,10 @@
  * anchors, starts the release and admin listeners, and runs until SIGTERM.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -108,115 +106,44 @@ static int load_config(const char *path, struct config *c, struct skr_err *err)
 	return err->reason == SKR_R_ok ? 0 : -1;
 }
 
-/*
- * A file that holds a secret (admin token, nonce secret), checked as the
- * store checks the master key: a regular file, owned by the user that runs
- * the broker, not accessible by group or others.  Checks and read go
- * through one descriptor (no race with a rename); O_NONBLOCK so that a FIFO
- * in its place cannot hang the start.  At most max bytes.
- */
-static int read_private_file(const char *path, const char *what, size_t max,
-			     struct skr_buf *out, struct skr_err *err)
-{
-	struct stat st;
-	size_t len = 0;
-	int fd, rc = -1;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return skr_fail(err, SKR_R_usage, "cannot open %s file %s: %s", what, path,
-				strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		skr_fail(err, SKR_R_usage, "%s file %s is not a regular file", what, path);
-		goto out;
-	}
-	if (st.st_mode & 077) {
-		skr_fail(err, SKR_R_usage, "%s file %s is %s by group or others (mode %04o); "
-			 "chmod 600 %s", what, path, st.st_mode & 044 ? "readable" : "accessible",
-			 (unsigned)(st.st_mode & 07777), path);
-		goto out;
-	}
-	if (st.st_uid != geteuid()) {
-		skr_fail(err, SKR_R_usage, "%s file %s is owned by uid %u, not by uid %u that runs "
-			 "the broker", what, path, (unsigned)st.st_uid, (unsigned)geteuid());
-		goto out;
-	}
-	out->data = skr_secret_alloc(max + 1);
-	if (!out->data) {
-		skr_fail(err, SKR_R_nomem, "out of memory");
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, out->data + len, max + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			skr_fail(err, SKR_R_usage, "cannot read %s file %s: %s", what, path,
-				 strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > max) {
-			skr_fail(err, SKR_R_usage, "%s file %s is larger than %zu bytes", what, path,
-				 max);
-			goto out;
-		}
-	}
-	out->data[len] = 0;
-	out->len = len;
-	rc = 0;
-out:
-	close(fd);
-	return rc;
-}
-
+/* The admin token and nonce secret files: secret.h's rule and reader. */
 #define PRIVATE_FILE_MAX 4096
-
-static void private_buf_free(struct skr_buf *b)
-{
-	if (b->data)
-		skr_secret_free(b->data, PRIVATE_FILE_MAX + 1);
-	b->data = NULL;
-	b->len = 0;
-}
 
 /* The admin token file holds the token; only its SHA-256 stays in memory. */
 static int load_admin_token(const char *path, uint8_t out[32], struct skr_err *err)
 {
-	_cleanup_(private_buf_free) struct skr_buf token = { 0 };
+	_cleanup_secret_ uint8_t *token = NULL;
 	size_t len;
 
-	if (read_private_file(path, "admin token", PRIVATE_FILE_MAX, &token, err) < 0)
+	if (skr_secret_read_file(path, PRIVATE_FILE_MAX, "admin token", &token, err) < 0)
 		return -1;
-	len = strcspn((const char *)token.data, "\r\n");
-	if (len < 16) {
-		OPENSSL_cleanse(token.data, token.len);
+	len = strcspn((const char *)token, "\r\n");
+	if (len < 16)
 		return skr_fail(err, SKR_R_usage, "admin token in %s is shorter than 16 characters",
 				path);
-	}
-	EVP_Digest(token.data, len, out, NULL, EVP_sha256(), NULL);
-	OPENSSL_cleanse(token.data, token.len);
+	EVP_Digest(token, len, out, NULL, EVP_sha256(), NULL);
 	return 0;
 }
 
-/* Replicas share the nonce secret through this file; without it, a random one. */
-static int load_nonce_secret(const char *path, uint8_t out[SKR_NONCE_SECRET_SIZE],
-			     struct skr_err *err)
+/*
+ * Replicas share the nonce secret through this file; without it, a random
+ * one.  Either way it lives in a secret of SKR_NONCE_SECRET_SIZE bytes.
+ */
+static int load_nonce_secret(const char *path, uint8_t **out, struct skr_err *err)
 {
-	_cleanup_(private_buf_free) struct skr_buf raw = { 0 };
+	_cleanup_secret_ uint8_t *raw = NULL;
 
+	*out = skr_secret_alloc(SKR_NONCE_SECRET_SIZE);
+	if (!*out)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
 	if (!path)
-		return RAND_bytes(out, SKR_NONCE_SECRET_SIZE) == 1
+		return RAND_bytes(*out, SKR_NONCE_SECRET_SIZE) == 1
 			       ? 0 : skr_fail(err, SKR_R_nomem, "no randomness");
-	if (read_private_file(path, "nonce secret", PRIVATE_FILE_MAX, &raw, err) < 0)
+	if (skr_secret_read_file(path, PRIVATE_FILE_MAX, "nonce secret", &raw, err) < 0)
 		return -1;
-	if (raw.len < SKR_NONCE_SECRET_SIZE)
+	if (skr_secret_size(raw) < SKR_NONCE_SECRET_SIZE)
 		return skr_fail(err, SKR_R_usage, "nonce secret %s is shorter than 32 bytes", path);
-	EVP_Digest(raw.data, raw.len, out, NULL, EVP_sha256(), NULL);
-	OPENSSL_cleanse(raw.data, raw.len);
+	EVP_Digest(raw, skr_secret_size(raw), *out, NULL, EVP_sha256(), NULL);
 	return 0;
 }
 
@@ -242,7 +169,7 @@ static int broker_init(const struct config *c, struct skr_broker *b, struct skr_
 	b->nonce_ttl = c->nonce_ttl;
 	b->vcek_cache_dir = c->vcek_cache_dir;
 	if (load_admin_token(c->admin_token_file, b->admin_token_sha256, err) < 0 ||
-	    load_nonce_secret(c->nonce_secret_file, b->nonce_secret, err) < 0 ||
+	    load_nonce_secret(c->nonce_secret_file, &b->nonce_secret, err) < 0 ||
 	    load_trust(c, &b->trust, err) < 0)
 		return -1;
 	return skr_store_open(c->database, c->master_key, &b->store, err);
@@ -255,13 +182,15 @@ static void broker_fini(struct skr_broker *b)
 	skr_nonce_seen_free(&b->seen);
 	skr_chain_cache_free(&b->chain_cache);
 	skr_key_cache_free(&b->key_cache);
-	OPENSSL_cleanse(b->nonce_secret, sizeof(b->nonce_secret));
+	skr_secret_free(b->nonce_secret);
+	b->nonce_secret = NULL;
 }
 
 static int start_listeners(const struct config *c, struct skr_broker *b,
 			   struct skr_listener **rel, struct skr_listener **adm, struct skr_err *err)
 {
-	_cleanup_buf_ struct skr_buf cert = { 0 }, key = { 0 };
+	_cleanup_buf_ struct skr_buf cert = { 0 };
+	_cleanup_secret_ uint8_t *key = NULL;
 	struct skr_listener_opts o = {
 		.threads = c->threads,
 		.tls_priorities = c->tls_priorities,
@@ -271,11 +200,15 @@ static int start_listeners(const struct config *c, struct skr_broker *b,
 	};
 	int rc;
 
+	/*
+	 * The TLS key goes into secret memory but is not held to the secret
+	 * file rule: keys shared through a group (Debian's ssl-cert) are common.
+	 */
 	if (skr_read_file(c->tls_cert, 1u << 20, &cert, err) < 0 ||
-	    skr_read_file(c->tls_key, 1u << 20, &key, err) < 0)
+	    skr_secret_read_input(c->tls_key, 1u << 20, "TLS key", &key, err) < 0)
 		return -1;
 	o.cert_pem = (const char *)cert.data;
-	o.key_pem = (const char *)key.data;
+	o.key_pem = (const char *)key;
 	o.address = c->listen;
 	rc = skr_listener_start(b, &o, rel, err);
 	if (rc == 0) {
@@ -284,7 +217,6 @@ static int start_listeners(const struct config *c, struct skr_broker *b,
 		o.threads = 1;
 		rc = skr_listener_start(b, &o, adm, err);
 	}
-	OPENSSL_cleanse(key.data, key.len);
 	return rc;
 }
 

@@ -518,7 +518,7 @@ static int wrap_secret(struct skr_attested *c, struct skr_response *resp, struct
 	json_object_object_add(resp->body, "wrapped", wrapped);
 	rc = 0;
 out:
-	skr_secret_free(secret, SKR_STORE_MAX_SECRET);
+	skr_secret_free(secret);
 	return rc;
 }
 

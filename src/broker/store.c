@@ -36,7 +36,7 @@ int skr_store_open(const char *db_path, const char *master_key_path, struct skr_
 	if (store_master_key_read(master_key_path, master, err) < 0 ||
 	    store_master_key_check(master, check, err) < 0 ||
 	    store_sqlite_open(db_path, check, out, err) < 0) {
-		skr_secret_free(master, SKR_STORE_MASTER_KEY_SIZE);
+		skr_secret_free(master);
 		return -1;
 	}
 	(*out)->master = master;
@@ -51,7 +51,7 @@ void skr_store_close(struct skr_store *s)
 		return;
 	master = s->master;
 	s->ops->close(s);
-	skr_secret_free(master, SKR_STORE_MASTER_KEY_SIZE);
+	skr_secret_free(master);
 }
 
 int skr_store_version(struct skr_store *s, struct skr_store_version *v, struct skr_err *err)

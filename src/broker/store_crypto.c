@@ -54,11 +54,8 @@ static int parse_master_key(const char *path, const uint8_t *buf, size_t len,
 			text_len--;
 		if (text_len != 2 * SKR_STORE_MASTER_KEY_SIZE)
 			return skr_fail(err, SKR_R_usage,
-					"master key file %s holds %s%zu bytes; expected %d raw bytes "
-					"or %d hex characters", path,
-					len > 2 * SKR_STORE_MASTER_KEY_SIZE + 1 ? "more than " : "",
-					len > 2 * SKR_STORE_MASTER_KEY_SIZE + 1 ?
-						(size_t)2 * SKR_STORE_MASTER_KEY_SIZE + 1 : len,
+					"master key file %s holds %zu bytes; expected %d raw bytes "
+					"or %d hex characters", path, len,
 					SKR_STORE_MASTER_KEY_SIZE, 2 * SKR_STORE_MASTER_KEY_SIZE);
 		if (!all_hex(buf, text_len))
 			return skr_fail(err, SKR_R_usage,
@@ -72,58 +69,16 @@ static int parse_master_key(const char *path, const uint8_t *buf, size_t len,
 	return 0;
 }
 
+/* Through secret.h's reader and rule, like the admin token and the nonce secret. */
 int store_master_key_read(const char *path, uint8_t key[SKR_STORE_MASTER_KEY_SIZE],
 			  struct skr_err *err)
 {
-	uint8_t buf[2 * SKR_STORE_MASTER_KEY_SIZE + 2];
-	struct stat st;
-	size_t len = 0;
-	int fd, rc = -1;
+	_cleanup_secret_ uint8_t *buf = NULL;
 
-	/* O_NONBLOCK: a FIFO in place of the file must not hang the broker. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return skr_fail(err, SKR_R_usage, "cannot open master key file %s: %s", path,
-				strerror(errno));
-	/* Checks and reads go through the same descriptor: no race with a rename. */
-	if (fstat(fd, &st) < 0) {
-		skr_fail(err, SKR_R_usage, "cannot stat master key file %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		skr_fail(err, SKR_R_usage, "master key file %s is not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & 077) {
-		skr_fail(err, SKR_R_usage, "master key file %s is %s by group or others (mode %04o); "
-			 "chmod 600 %s", path, st.st_mode & 044 ? "readable" : "accessible",
-			 (unsigned)(st.st_mode & 07777), path);
-		goto out;
-	}
-	if (st.st_uid != geteuid()) {
-		skr_fail(err, SKR_R_usage, "master key file %s is owned by uid %u, not by uid %u "
-			 "that runs the broker", path, (unsigned)st.st_uid, (unsigned)geteuid());
-		goto out;
-	}
-	while (len < sizeof(buf)) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			skr_fail(err, SKR_R_usage, "cannot read master key file %s: %s", path,
-				 strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	rc = parse_master_key(path, buf, len, key, err);
-out:
-	OPENSSL_cleanse(buf, sizeof(buf));
-	close(fd);
-	return rc;
+	if (skr_secret_read_file(path, 2 * SKR_STORE_MASTER_KEY_SIZE + 1, "master key", &buf,
+				 err) < 0)
+		return -1;
+	return parse_master_key(path, buf, skr_secret_size(buf), key, err);
 }
 
 int store_master_key_check(const uint8_t *master, uint8_t out[STORE_CHECK_SIZE],
@@ -187,6 +142,6 @@ int store_unseal(const uint8_t *master, const char *key_id, const struct store_s
 	memcpy(out, tmp, in->len);
 	rc = 0;
 out:
-	skr_secret_free(tmp, SKR_STORE_MAX_SECRET);
+	skr_secret_free(tmp);
 	return rc;
 }

@@ -3,11 +3,8 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -155,12 +152,11 @@ static int b64_value(int c)
 	return -1;
 }
 
-int skr_base64_decode(const char *in, size_t in_len, struct skr_buf *out,
-		      const char *what, struct skr_err *err)
+/* The decoded length of valid base64 text, or -1 with err set. */
+static int b64_check(const char *in, size_t in_len, size_t *out_len, const char *what,
+		     struct skr_err *err)
 {
-	size_t i, sextets = 0, pad = 0, o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
+	size_t i, sextets = 0, pad = 0;
 
 	for (i = 0; i < in_len; i++) {
 		int c = (unsigned char)in[i];
@@ -177,8 +173,17 @@ int skr_base64_decode(const char *in, size_t in_len, struct skr_buf *out,
 	}
 	if (pad > 2 || sextets % 4 == 1 || (pad && (sextets + pad) % 4))
 		return skr_fail(err, SKR_R_malformed, "%s: base64 has a bad length or padding", what);
-	if (buf_alloc(out, sextets * 6 / 8, err) < 0)
-		return -1;
+	*out_len = sextets * 6 / 8;
+	return 0;
+}
+
+/* Decodes checked base64 text into out (room for the length b64_check gave). */
+static void b64_fill(const char *in, size_t in_len, uint8_t *out)
+{
+	uint32_t acc = 0;
+	size_t i, o = 0;
+	int bits = 0;
+
 	for (i = 0; i < in_len; i++) {
 		int v = b64_value((unsigned char)in[i]);
 
@@ -188,9 +193,35 @@ int skr_base64_decode(const char *in, size_t in_len, struct skr_buf *out,
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
-			out->data[o++] = (uint8_t)(acc >> bits);
+			out[o++] = (uint8_t)(acc >> bits);
 		}
 	}
+	explicit_bzero(&acc, sizeof(acc));
+}
+
+int skr_base64_decode(const char *in, size_t in_len, struct skr_buf *out,
+		      const char *what, struct skr_err *err)
+{
+	size_t len;
+
+	if (b64_check(in, in_len, &len, what, err) < 0 || buf_alloc(out, len, err) < 0)
+		return -1;
+	b64_fill(in, in_len, out->data);
+	return 0;
+}
+
+int skr_base64_decode_secret(const char *in, size_t in_len, uint8_t **out, const char *what,
+			     struct skr_err *err)
+{
+	size_t len;
+
+	*out = NULL;
+	if (b64_check(in, in_len, &len, what, err) < 0)
+		return -1;
+	*out = skr_secret_alloc(len);
+	if (!*out)
+		return skr_fail(err, SKR_R_nomem, "out of memory (%zu bytes)", len);
+	b64_fill(in, in_len, *out);
 	return 0;
 }
 
@@ -276,52 +307,6 @@ bool skr_is_zero(const void *p, size_t len)
 	for (i = 0; i < len; i++)
 		acc |= b[i];
 	return acc == 0;
-}
-
-static void (*lock_warning)(const char *message);
-static atomic_bool lock_failed;
-
-void skr_secret_set_lock_warning(void (*warn)(const char *message))
-{
-	lock_warning = warn;
-}
-
-bool skr_secret_lock_failed(void)
-{
-	return atomic_load(&lock_failed);
-}
-
-void *skr_secret_alloc(size_t len)
-{
-	void *p = calloc(1, len ? len : 1);
-	char msg[160];
-	int e;
-
-	/*
-	 * Locking can fail under RLIMIT_MEMLOCK; the memory is still usable and
-	 * wiped on free, but the secret may reach swap: say so, once.
-	 */
-	if (p && mlock(p, len ? len : 1) < 0) {
-		e = errno;
-		if (!atomic_exchange(&lock_failed, true)) {
-			snprintf(msg, sizeof(msg), "cannot lock memory (%s): secrets may be swapped",
-				 strerror(e));
-			if (lock_warning)
-				lock_warning(msg);
-			else
-				fprintf(stderr, "skr: warning: %s\n", msg);
-		}
-	}
-	return p;
-}
-
-void skr_secret_free(void *p, size_t len)
-{
-	if (!p)
-		return;
-	OPENSSL_cleanse(p, len);
-	(void)munlock(p, len ? len : 1);
-	free(p);
 }
 
 char *skr_sanitize_text(const char *in, size_t in_len, char *out, size_t out_size)

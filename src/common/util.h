@@ -2,7 +2,8 @@
 /*
  * Small helpers shared by every part of libskr: owned byte buffers, bounded
  * file reading, hex and base64 codecs, little- and big-endian loads and
- * stores, cleanup attributes and memory for secrets (locked, wiped on free).
+ * stores, cleanup attributes.  Memory for secrets (locked, sized, wiped on
+ * free) and the reader of secret files are common/secret.h, included here.
  */
 #ifndef SKR_UTIL_H
 #define SKR_UTIL_H
@@ -14,6 +15,7 @@
 
 #include "common/cleanup.h"
 #include "common/err.h"
+#include "common/secret.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -39,6 +41,9 @@ int skr_hex_decode(const char *in, size_t in_len, struct skr_buf *out,
 		   const char *what, struct skr_err *err);
 int skr_base64_decode(const char *in, size_t in_len, struct skr_buf *out,
 		      const char *what, struct skr_err *err);
+/* The same base64 decoding into a new secret (common/secret.h) of the decoded size. */
+int skr_base64_decode_secret(const char *in, size_t in_len, uint8_t **out, const char *what,
+			     struct skr_err *err);
 /* Lower-case hex of len bytes into a new string (caller frees). */
 char *skr_hex_encode(const void *data, size_t len);
 /* Standard base64 with padding into a new string (caller frees). */
@@ -84,19 +89,6 @@ static inline void skr_put_be64(uint8_t *out, uint64_t v)
 bool skr_ct_equal(const void *a, const void *b, size_t len);
 
 bool skr_is_zero(const void *p, size_t len);
-
-/*
- * Memory for secrets: mlock()ed, always wiped on free.  When mlock fails
- * (RLIMIT_MEMLOCK, no CAP_IPC_LOCK) the memory is still returned, and the
- * failure is reported once per process: to the hook set with
- * skr_secret_set_lock_warning, or else as one line on stderr ("cannot lock
- * memory: secrets may be swapped").  Never silently.
- */
-void *skr_secret_alloc(size_t len);
-void skr_secret_free(void *p, size_t len);
-void skr_secret_set_lock_warning(void (*warn)(const char *message));
-/* Whether an mlock of skr_secret_alloc has failed in this process. */
-bool skr_secret_lock_failed(void);
 
 /*
  * Text from outside the VM's trust (a broker's answer, a LUKS2 header) made

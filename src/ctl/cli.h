@@ -102,17 +102,20 @@ struct cli_amd_opts {
 /* Takes one of CLI_AMD_LONGOPTS: 1 taken, 0 not one of them, -1 a bad value. */
 int cli_amd_option(int c, char *arg, struct cli_amd_opts *o);
 
-/* Bytes of a file or a prompt, in locked memory (cli_secret.c). */
-struct secret_text {
-	char *data;
-	size_t len, cap;
-};
-
-void secret_text_free(struct secret_text *s);
-/* A file's bytes (at most 4 KiB); trim drops trailing whitespace; empty is usage. */
-int read_secret_file(const char *path, bool trim, struct secret_text *s, struct skr_err *err);
+/*
+ * Secrets from a file or a prompt (cli_secret.c): each *out is a new secret
+ * (common/secret.h: locked, its length is skr_secret_size, NUL-terminated,
+ * freed with skr_secret_free); empty is a usage error.
+ *
+ * The admin token file goes through skr_secret_read_file (regular, no
+ * symlink, owned by root or the caller, no group/other bits, at most 4 KiB);
+ * trailing whitespace is dropped.
+ */
+int read_admin_token(const char *path, char **out, struct skr_err *err);
+/* A passphrase key file ("-": stdin), whole, at most 4 KiB; not mode-checked (secret.h). */
+int read_key_file(const char *path, char **out, struct skr_err *err);
 /* "Existing passphrase for DEVICE: " on /dev/tty, echo off; never echoed, never logged. */
-int prompt_passphrase(const char *device, struct secret_text *s, struct skr_err *err);
+int prompt_passphrase(const char *device, char **out, struct skr_err *err);
 
 /* Upper bound for any input file skrctl reads (evidence, logs, reports). */
 #define CLI_MAX_INPUT (64u << 20)

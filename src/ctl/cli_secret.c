@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Secrets skrctl reads from a file or the terminal (cli.h): enroll, local-copy. */
+/* Secrets skrctl reads from a file or the terminal (cli.h): enroll, unenroll, local-copy. */
 #include "ctl/cli.h"
 
 #include <fcntl.h>
@@ -8,68 +8,77 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "common/util.h"
 
 #define MAX_SECRET_INPUT 4096
 
-void secret_text_free(struct secret_text *s)
+/* Empty is a usage error; *s is freed then. */
+static int nonempty(char **s, const char *path, struct skr_err *err)
 {
-	skr_secret_free(s->data, s->cap);
-	memset(s, 0, sizeof(*s));
+	if (skr_secret_size(*s))
+		return 0;
+	skr_secret_free(*s);
+	*s = NULL;
+	return skr_fail(err, SKR_R_usage, "%s is empty", path);
 }
 
-int read_secret_file(const char *path, bool trim, struct secret_text *s, struct skr_err *err)
+int read_admin_token(const char *path, char **out, struct skr_err *err)
 {
-	_cleanup_buf_ struct skr_buf b = { 0 };
+	uint8_t *t = NULL;
+	size_t len;
 
-	if (skr_read_file(path, MAX_SECRET_INPUT, &b, err) < 0)
+	if (skr_secret_read_file(path, MAX_SECRET_INPUT, "admin token", &t, err) < 0)
 		return -1;
-	s->cap = b.len + 1;
-	s->data = skr_secret_alloc(s->cap);
-	if (!s->data) {
-		OPENSSL_cleanse(b.data, b.len);
-		return skr_fail(err, SKR_R_nomem, "out of memory");
-	}
-	memcpy(s->data, b.data, b.len);
-	s->len = b.len;
-	OPENSSL_cleanse(b.data, b.len);
-	while (trim && s->len && strchr(" \t\r\n", s->data[s->len - 1]))
-		s->data[--s->len] = 0;
-	if (s->len == 0)
-		return skr_fail(err, SKR_R_usage, "%s is empty", path);
-	return 0;
+	len = skr_secret_size(t);
+	while (len && strchr(" \t\r\n", t[len - 1]))
+		len--;
+	*out = skr_secret_realloc(t, len);	/* a shrink: in place, cut bytes wiped */
+	return nonempty(out, path, err);
+}
+
+int read_key_file(const char *path, char **out, struct skr_err *err)
+{
+	uint8_t *k = NULL;
+
+	if (skr_secret_read_input(path, MAX_SECRET_INPUT, "key", &k, err) < 0)
+		return -1;
+	*out = (char *)k;
+	return nonempty(out, path, err);
 }
 
 /* From the terminal with echo off; never echoed, never logged. */
-int prompt_passphrase(const char *device, struct secret_text *s, struct skr_err *err)
+int prompt_passphrase(const char *device, char **out, struct skr_err *err)
 {
 	struct termios old, quiet;
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	char c;
+	size_t len = 0, cap;
+	char *s, c;
 	ssize_t n;
 
 	if (fd < 0)
 		return skr_fail(err, SKR_R_usage, "no terminal to ask for the passphrase: use --key-file");
-	s->cap = 512;
-	s->data = skr_secret_alloc(s->cap);
-	if (!s->data || tcgetattr(fd, &old) < 0) {
+	s = skr_secret_alloc(511);
+	if (!s || tcgetattr(fd, &old) < 0) {
+		skr_secret_free(s);
 		close(fd);
 		return skr_fail(err, SKR_R_usage, "cannot ask for the passphrase on the terminal");
 	}
+	cap = skr_secret_size(s);
 	dprintf(fd, "Existing passphrase for %s: ", device);
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	tcsetattr(fd, TCSAFLUSH, &quiet);
 	while ((n = read(fd, &c, 1)) == 1 && c != '\n' && c != '\r')
-		if (s->len + 1 < s->cap)
-			s->data[s->len++] = c;
+		if (len < cap)
+			s[len++] = c;
 	c = 0;
 	tcsetattr(fd, TCSAFLUSH, &old);
 	dprintf(fd, "\n");
 	close(fd);
-	if (s->len == 0)
+	if (!len) {
+		skr_secret_free(s);
 		return skr_fail(err, SKR_R_usage, "no passphrase given");
+	}
+	*out = skr_secret_realloc(s, len);	/* a shrink: in place */
 	return 0;
 }

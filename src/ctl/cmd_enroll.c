@@ -199,7 +199,7 @@ int cmd_enroll(int argc, char **argv)
 	unsigned kept = 0;
 	struct skr_enroll_opts o = { 0 };
 	struct skr_enroll_result r = { 0 };
-	struct secret_text pass = { 0 }, admin = { 0 };
+	_cleanup_secret_ char *pass = NULL, *admin = NULL;
 	_cleanup_buf_ struct skr_buf policy = { 0 };
 	struct skr_err err = { 0 };
 	const char *key_file = NULL, *admin_file = NULL, *policy_file = NULL;
@@ -266,20 +266,21 @@ int cmd_enroll(int argc, char **argv)
 		o.admin.n_urls = o.n_brokers;
 	if (err.reason == SKR_R_ok && policy_file && skr_read_file(policy_file, 1u << 20, &policy, &err) == 0)
 		o.policy_json = (const char *)policy.data;
-	if (err.reason == SKR_R_ok && read_secret_file(admin_file, true, &admin, &err) == 0)
-		o.admin.token = admin.data;
+	if (err.reason == SKR_R_ok && read_admin_token(admin_file, &admin, &err) == 0)
+		o.admin.token = admin;
 	if (err.reason == SKR_R_ok)
-		(void)(key_file ? read_secret_file(key_file, false, &pass, &err)
+		(void)(key_file ? read_key_file(key_file, &pass, &err)
 				: prompt_passphrase(o.device, &pass, &err));
 	if (err.reason == SKR_R_ok) {
-		o.passphrase = pass.data;
-		o.passphrase_len = pass.len;
+		o.passphrase = pass;
+		o.passphrase_len = skr_secret_size(pass);
 		skr_enroll(&o, &r, &err);
 	}
 	if (err.reason == SKR_R_ok && write_cfg)
 		write_client_config(&o, n_admin_cli, config, &err);
-	secret_text_free(&pass);
-	secret_text_free(&admin);
+	skr_secret_free(pass);
+	skr_secret_free(admin);
+	pass = admin = NULL;
 
 	/* The weaker binding is said on every outcome: the operator chose it. */
 	if (r.warning[0])
@@ -342,7 +343,7 @@ int cmd_unenroll(int argc, char **argv)
 	char registry[4200];
 	unsigned kept = 0;
 	struct skr_admin a = { .kept = &kept };
-	struct secret_text admin = { 0 };
+	_cleanup_secret_ char *admin = NULL;
 	struct skr_err err = { 0 };
 	const char *admin_file = NULL, *device;
 	bool json = false, reconcile = false;
@@ -389,13 +390,15 @@ int cmd_unenroll(int argc, char **argv)
 		if (have_cfg && !a.ca_file)
 			a.ca_file = cfg.ep.ca_file;
 	}
-	if (err.reason == SKR_R_ok && admin_file && read_secret_file(admin_file, true, &admin, &err) == 0)
-		a.token = admin.data;
+	if (err.reason == SKR_R_ok && admin_file && read_admin_token(admin_file, &admin, &err) == 0)
+		a.token = admin;
 	/* Interrupted enrollments first, always; --reconcile does only that. */
 	if (err.reason == SKR_R_ok && skr_enroll_reconcile(device, &a, &repaired, &err) == 0 &&
 	    !reconcile)
 		skr_unenroll(device, token, &a, &removed, &err);
-	secret_text_free(&admin);
+	skr_secret_free(admin);
+	admin = NULL;
+	a.token = NULL;
 	if (json) {
 		res = json_object_new_object();
 		json_object_object_add(res, "repaired", json_object_new_int((int)repaired));

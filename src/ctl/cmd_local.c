@@ -53,7 +53,7 @@ struct local_args {
 	const char *device, *tcti, *key_file, *config;
 	struct skr_client_config cfg;	/* the TCTI when --tcti is not given: never the token's */
 	bool disable, json;
-	struct secret_text pass;	/* asked once, for the first token that needs it */
+	char *pass;			/* a secret, asked once, for the first token that needs it */
 };
 
 static int luks_fail(struct skr_err *err, int rc, const char *what)
@@ -66,10 +66,11 @@ static int passphrase(struct crypt_device *cd, struct local_args *a, struct skr_
 {
 	int r;
 
-	if (!a->pass.data && (a->key_file ? read_secret_file(a->key_file, false, &a->pass, err)
-					  : prompt_passphrase(a->device, &a->pass, err)) < 0)
+	if (!a->pass && (a->key_file ? read_key_file(a->key_file, &a->pass, err)
+				     : prompt_passphrase(a->device, &a->pass, err)) < 0)
 		return -1;
-	r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, a->pass.data, a->pass.len, 0);
+	r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, a->pass, skr_secret_size(a->pass),
+					 0);
 	if (r == -EPERM)
 		return skr_fail(err, SKR_R_passphrase_invalid, "the passphrase opens no keyslot of %s",
 				a->device);
@@ -87,7 +88,7 @@ static int add_keyslot(struct crypt_device *cd, const struct local_args *a, int 
 	int r = crypt_set_pbkdf_type(cd, &pbkdf);
 
 	if (r == 0)
-		r = crypt_keyslot_add_by_passphrase(cd, *slot, a->pass.data, a->pass.len,
+		r = crypt_keyslot_add_by_passphrase(cd, *slot, a->pass, skr_secret_size(a->pass),
 						    (const char *)secret, LOCAL_SECRET_LEN);
 	if (r < 0)
 		return luks_fail(err, r, "cannot add the local copy's keyslot");
@@ -175,7 +176,7 @@ out:
 		if (clean && pending >= 0)
 			crypt_token_json_set(cd, pending, NULL);
 	}
-	skr_secret_free(secret, LOCAL_SECRET_LEN);
+	skr_secret_free(secret);
 	return err->reason == SKR_R_ok ? 0 : -1;
 }
 
@@ -302,7 +303,7 @@ int cmd_local_copy(int argc, char **argv)
 	if (!found && err.reason == SKR_R_ok)
 		skr_fail(&err, SKR_R_usage, "%s has no skr token", a.device);
 out:
-	secret_text_free(&a.pass);
+	skr_secret_free(a.pass);
 	crypt_free(cd);
 	skr_client_config_free(&a.cfg);
 	if (a.json) {

@@ -88,7 +88,7 @@ int cmd_release(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	if (skr_release(&o, secret, &len, &t, &err) == 0)
 		write_secret(out, secret, len, &err);
-	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
+	skr_secret_free(secret);
 	if (json) {
 		res = json_object_new_object();
 		json_object_object_add(res, "attempts", json_object_new_int((int)t.attempts));

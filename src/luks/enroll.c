@@ -322,7 +322,7 @@ static int admin_create_key(const struct skr_admin *a, const char *url, const ch
 		if (b64)
 			OPENSSL_cleanse(b64, strlen(b64));
 		free(b64);
-		skr_secret_free(body, cap);
+		skr_secret_free(body);
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	}
 	snprintf(body, cap, "{\"key_id\": \"%s\", \"secret\": \"%s\", \"policy\": %s}", key_id, b64,
@@ -330,7 +330,7 @@ static int admin_create_key(const struct skr_admin *a, const char *url, const ch
 	OPENSSL_cleanse(b64, strlen(b64));
 	free(b64);
 	rc = admin_call(a, url, "POST", "/v1/keys", body, &status, &resp, err);
-	skr_secret_free(body, cap);
+	skr_secret_free(body);
 	if (rc == 0 && status != 201 && status != 200)
 		rc = admin_fail(url, "creating the key", status, resp, err);
 	json_object_put(resp);
@@ -565,7 +565,7 @@ void skr_recovery_key_format(const uint8_t in[SKR_RECOVERY_KEY_BYTES],
 
 void skr_enroll_result_free(struct skr_enroll_result *r)
 {
-	skr_secret_free(r->recovery, SKR_RECOVERY_KEY_LEN + 1);
+	skr_secret_free(r->recovery);
 	r->recovery = NULL;
 }
 
@@ -910,7 +910,7 @@ out:
 	}
 	free(token_json);
 	free(policy);
-	skr_secret_free(secret, SKR_ENROLL_SECRET_LEN);
+	skr_secret_free(secret);
 	crypt_free(cd);
 	return err->reason == SKR_R_ok ? 0 : -1;
 }

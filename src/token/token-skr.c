@@ -181,19 +181,18 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 				goto out;
 		}
 	}
-	/* Exactly len bytes, so that buffer_free (which gets the length) wipes them all. */
-	out = skr_secret_alloc(len);
+	/* A secret of its own, which buffer_free wipes whole (it knows its size). */
+	out = skr_secret_dup(secret, len);
 	if (!out) {
 		r = -ENOMEM;
 		goto out;
 	}
-	memcpy(out, secret, len);
 	*buffer = out;
 	*buffer_len = len;
 	crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: key %s released\n", t.key_id);
 	r = 0;
 out:
-	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
+	skr_secret_free(secret);
 	if (have_cfg)
 		skr_client_config_free(&cfg);
 	skr_token_free(&t);
@@ -202,7 +201,8 @@ out:
 
 void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len)
 {
-	skr_secret_free(buffer, buffer_len);
+	(void)buffer_len;	/* the secret's own size is wiped, whatever the caller says */
+	skr_secret_free(buffer);
 }
 
 int cryptsetup_token_validate(struct crypt_device *cd, const char *json)

@@ -12,7 +12,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
+#include "common/secret.h"
 
 #define ASK_PASSWORD "/usr/bin/systemd-ask-password"
 
@@ -34,11 +34,15 @@ static const char *find_in_path(const char *name, char *buf, size_t n)
 	return NULL;
 }
 
-/* Runs argv with stdout into a pipe; stdin and stderr stay ours. */
+/*
+ * Runs argv with stdout into a pipe; stdin and stderr stay ours.  What does
+ * not fit buf is read (so the agent never blocks on a full pipe) and wiped.
+ */
 static int run(char *const argv[], char *buf, bool capture)
 {
 	int fds[2] = { -1, -1 }, status = 0;
-	size_t len = 0;
+	size_t len = 0, cap = skr_secret_size(buf);
+	char excess[64];
 	pid_t pid;
 
 	if (capture && pipe2(fds, O_CLOEXEC) < 0)
@@ -66,23 +70,24 @@ static int run(char *const argv[], char *buf, bool capture)
 	if (capture) {
 		close(fds[1]);
 		for (;;) {
-			ssize_t r = read(fds[0], buf + len, SKR_ASKPASS_MAX - 1 - len);
+			bool full = len == cap;
+			ssize_t r = full ? read(fds[0], excess, sizeof(excess))
+					 : read(fds[0], buf + len, cap - len);
 
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
 				break;
-			len += (size_t)r;
-			if (len == SKR_ASKPASS_MAX - 1)
-				break;
+			if (!full)
+				len += (size_t)r;
 		}
+		explicit_bzero(excess, sizeof(excess));
 		close(fds[0]);
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (buf)
-			OPENSSL_cleanse(buf, SKR_ASKPASS_MAX);
+		skr_secret_wipe(buf);
 		return -1;
 	}
 	if (!capture)
@@ -140,7 +145,7 @@ static int ask_console(const char *prompt, char *buf)
 {
 	struct termios quiet;
 	bool own = true;
-	size_t len = 0;
+	size_t len = 0, cap = skr_secret_size(buf);
 	int fd, rc = -1;
 	char c;
 
@@ -174,7 +179,7 @@ static int ask_console(const char *prompt, char *buf)
 			rc = 0;
 			break;
 		}
-		if (len < SKR_ASKPASS_MAX - 1)
+		if (len < cap)
 			buf[len++] = c;
 	}
 	c = 0;
@@ -187,7 +192,7 @@ out:
 	if (own)
 		close(fd);
 	if (rc < 0) {
-		OPENSSL_cleanse(buf, SKR_ASKPASS_MAX);
+		skr_secret_wipe(buf);
 		return -1;
 	}
 	buf[len] = '\0';

@@ -19,9 +19,11 @@ enum skr_askpass_via skr_askpass_detect(void);
 const char *skr_askpass_name(enum skr_askpass_via via);
 
 /*
- * Asks with prompt; the passphrase (without its newline) goes into buf, which
- * holds SKR_ASKPASS_MAX bytes of secret memory.  Returns its length, or -1 when
- * no passphrase can be had (no terminal, end of input, agent failed).
+ * Asks with prompt; the passphrase (without its newline) goes into buf, a
+ * secret (common/secret.h, e.g. skr_secret_alloc(SKR_ASKPASS_MAX)): at most
+ * skr_secret_size(buf) characters, then a NUL; the rest of a longer answer
+ * is dropped.  Returns its length, or -1 (buf wiped) when no passphrase can
+ * be had (no terminal, end of input, agent failed).
  */
 int skr_askpass(enum skr_askpass_via via, const char *id, const char *prompt, char *buf);
 

@@ -43,7 +43,6 @@
 #include <unistd.h>
 
 #include <libcryptsetup.h>
-#include <openssl/crypto.h>
 
 #include "unlock/askpass.h"
 #include "vm/client_config.h"
@@ -258,7 +257,7 @@ static int try_release(struct crypt_device *cd, const struct opts *o,
 		       const struct skr_client_config *cfg, struct skr_token *tokens, size_t n,
 		       double deadline)
 {
-	uint8_t *secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
+	_cleanup_secret_ uint8_t *secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
 	int rc = -1;
 	size_t i;
 
@@ -298,9 +297,8 @@ static int try_release(struct crypt_device *cd, const struct opts *o,
 		} else {
 			say(false, "the released key does not open %s", o->device);
 		}
-		OPENSSL_cleanse(secret, SKR_RELEASE_MAX_SECRET);
+		skr_secret_wipe(secret);
 	}
-	skr_secret_free(secret, SKR_RELEASE_MAX_SECRET);
 	return rc;
 }
 
@@ -314,7 +312,7 @@ static int try_release(struct crypt_device *cd, const struct opts *o,
 static int try_local(struct crypt_device *cd, const struct opts *o, const char *tcti,
 		     const struct skr_token *tokens, size_t n)
 {
-	uint8_t *secret = skr_secret_alloc(SKR_LOCAL_MAX_SECRET);
+	_cleanup_secret_ uint8_t *secret = skr_secret_alloc(SKR_LOCAL_MAX_SECRET);
 	int rc = -1;
 	size_t i;
 
@@ -337,9 +335,8 @@ static int try_local(struct crypt_device *cd, const struct opts *o, const char *
 		} else {
 			say(false, "the local copy does not open %s", o->device);
 		}
-		OPENSSL_cleanse(secret, SKR_LOCAL_MAX_SECRET);
+		skr_secret_wipe(secret);
 	}
-	skr_secret_free(secret, SKR_LOCAL_MAX_SECRET);
 	return rc;
 }
 
@@ -356,25 +353,25 @@ static int try_passphrase(struct crypt_device *cd, const struct opts *o, const c
 
 static int try_key_file(struct crypt_device *cd, const struct opts *o)
 {
+	_cleanup_secret_ uint8_t *key = NULL;
 	struct skr_err err = { 0 };
-	struct skr_buf b = { 0 };
 	int r;
 
-	if (skr_read_file(o->key_file, KEYFILE_MAX, &b, &err) < 0) {
+	/* Not mode-checked (secret.h): a key file may sit on FAT media. */
+	if (skr_secret_read_input(o->key_file, KEYFILE_MAX, "key", &key, &err) < 0) {
 		say(false, "cannot read the key file: %s", err.detail);
 		return -1;
 	}
-	r = try_passphrase(cd, o, (const char *)b.data, b.len);
+	r = try_passphrase(cd, o, (const char *)key, skr_secret_size(key));
 	if (r < 0)
 		say(false, "the key file does not open %s", o->device);
-	skr_secret_free(b.data, b.len + 1);
 	return r < 0 ? -1 : 0;
 }
 
 static int prompt_loop(struct crypt_device *cd, const struct opts *o)
 {
 	enum skr_askpass_via via = skr_askpass_detect();
-	char *pass = skr_secret_alloc(SKR_ASKPASS_MAX);
+	_cleanup_secret_ char *pass = skr_secret_alloc(SKR_ASKPASS_MAX);
 	char prompt[512];
 	unsigned i;
 	int rc = -1;
@@ -395,9 +392,8 @@ static int prompt_loop(struct crypt_device *cd, const struct opts *o)
 			rc = 0;
 		else
 			say(false, "wrong passphrase (%u of %u)", i + 1, o->tries);
-		OPENSSL_cleanse(pass, SKR_ASKPASS_MAX);
+		skr_secret_wipe(pass);
 	}
-	skr_secret_free(pass, SKR_ASKPASS_MAX);
 	return rc;
 }
 

@@ -818,7 +818,7 @@ int skr_local_seal(struct skr_tpm *t, EVP_PKEY *signer_pub, const uint8_t *secre
 	rc = Esys_Create(t->esys, primary.tr, session.tr, ESYS_TR_NONE, ESYS_TR_NONE, sensitive,
 			 &template, &outside, &creation_pcrs, &out_private, &out_public, &creation,
 			 &creation_hash, &ticket);
-	skr_secret_free(sensitive, sizeof(*sensitive));
+	skr_secret_free(sensitive);
 	if (rc != TSS2_RC_SUCCESS)
 		return skr_tpm_fail(t, rc, err, "TPM2_Create of the sealed object");
 	return export_blobs(out_public, out_private, pub, priv, err);

@@ -206,7 +206,7 @@ static int unwrap(struct exchange *x, json_object *resp, uint8_t *secret, size_t
 	rc = 0;
 out:
 	OPENSSL_cleanse(&w, sizeof(w));
-	skr_secret_free(z, SKR_WRAP_COORD);
+	skr_secret_free(z);
 	x->timing->tpm_ms += now_ms() - t0;
 	return rc;
 }

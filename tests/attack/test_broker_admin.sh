@@ -2,8 +2,9 @@
 # 1. A request without a valid token that announces a 200 KiB body gets 401
 #    at once, before any of the body is sent: the broker authenticates on the
 #    headers and never reads the body (nor waits for it).
-# 2. An admin token or nonce secret file readable by group or others, or
-#    owned by another user, stops the broker at start, naming the file.
+# 2. An admin token, nonce secret or master key file readable by group or
+#    others, owned by another user or a symbolic link stops the broker at
+#    start, naming the file (one rule and reader: src/common/secret.h).
 # 3. A reference set's "label" is optional (absent, null or ""; listed as
 #    ""), and one that is not a string is refused 400 malformed.
 . "$(dirname "$0")/../cli/lib.sh"
@@ -92,8 +93,8 @@ admin POST /v1/keys/disk-1/refsets "{\"label\": 7, \"pcrs\": $PCRS}" >/dev/null
 	echo "FAIL admin-refset-label-not-string-400: $http_status $(cat "$tmpd/admin.out")"
 stop_broker
 
-# Secret files: mode and owner, checked like the master key.
-for f in admin.token nonce.secret; do
+# Secret files: mode, owner and symbolic links, one rule for the three.
+for f in admin.token nonce.secret master.key; do
 	chmod 640 "$bdir/$f"
 	expect "broker-refuses-group-readable-$f" 1 "$bdir/$f is readable by group or others \\(mode 0640\\)" -- \
 		"$BUILD/skr-broker" --config "$bdir/broker.json"
@@ -107,6 +108,10 @@ for f in admin.token nonce.secret; do
 			"$BUILD/skr-broker" --config "$bdir/broker.json"
 		chown 0 "$bdir/$f"
 	fi
+	mv "$bdir/$f" "$bdir/$f.real" && ln -s "$bdir/$f.real" "$bdir/$f"
+	expect "broker-refuses-symlink-$f" 1 "$bdir/$f is a symbolic link" -- \
+		"$BUILD/skr-broker" --config "$bdir/broker.json"
+	rm -f "$bdir/$f" && mv "$bdir/$f.real" "$bdir/$f"
 done
 start_broker "$bdir" && echo "PASS broker-starts-with-private-files" || echo "FAIL broker-starts-with-private-files: $(tail -1 "$bdir/broker.log")"
 [ "$fails" -eq 0 ]

@@ -130,8 +130,15 @@ rk_slot=$(cryptsetup luksDump "$img" | sed -n '/^Keyslots:/,/^Tokens:/p' | sed -
 cryptsetup luksKillSlot --batch-mode --key-file "$tmpd/pass" "$img" "$rk_slot" >/dev/null 2>&1
 check back-to-baseline '[ "$(slots "$img")" = "$base_slots" ]'
 
-# A wrong admin token: enroll fails, nothing is left behind.
+# The admin token file is a secret file (secret.h's rule): readable by
+# group or others, or a symbolic link, it is refused before any request.
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$tmpd/bad.token"
+chmod 640 "$tmpd/bad.token"
+expect enroll-admin-token-group-readable 2 "usage: admin token file $tmpd/bad.token is readable by group or others \\(mode 0640\\); chmod 600" -- $SKRCTL enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" --ca "$bdir/ca.pem" --admin-token "$tmpd/bad.token" --key-file "$tmpd/pass" --tcti "$TCTI" --key-id disk-bad $STRONG; keep
+ln -s "$bdir/admin.token" "$tmpd/link.token"
+expect unenroll-admin-token-symlink 2 "usage: admin token file $tmpd/link.token is a symbolic link" -- $SKRCTL unenroll "$img" --admin-token "$tmpd/link.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL"; keep
+# A wrong admin token: enroll fails, nothing is left behind.
+chmod 600 "$tmpd/bad.token"
 expect enroll-wrong-admin-token 2 'admin_denied' -- $SKRCTL enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" --ca "$bdir/ca.pem" --admin-token "$tmpd/bad.token" --key-file "$tmpd/pass" --tcti "$TCTI" --key-id disk-bad $STRONG; keep
 check wrong-token-no-keyslot '[ "$(slots "$img")" = "$base_slots" ]'
 check wrong-token-no-token '[ -z "$(tokens "$img")" ]'

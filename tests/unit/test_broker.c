@@ -75,7 +75,9 @@ static int setup(void **state)
 	assert_ok(skr_softvm_trust_pem(&f->vm, &pem, &err), err);
 	assert_ok(skr_amd_trust_add_pem(&f->b.trust, pem.data, pem.len, &err), err);
 	skr_buf_free(&pem);
-	RAND_bytes(f->b.nonce_secret, sizeof(f->b.nonce_secret));
+	f->b.nonce_secret = skr_secret_alloc(SKR_NONCE_SECRET_SIZE);
+	assert_non_null(f->b.nonce_secret);
+	RAND_bytes(f->b.nonce_secret, SKR_NONCE_SECRET_SIZE);
 	skr_nonce_seen_init(&f->b.seen);
 	skr_chain_cache_init(&f->b.chain_cache);
 	skr_key_cache_init(&f->b.key_cache);
@@ -96,6 +98,7 @@ static int teardown(void **state)
 	skr_store_close(f->b.store);
 	skr_amd_trust_free(&f->b.trust);
 	skr_nonce_seen_free(&f->b.seen);
+	skr_secret_free(f->b.nonce_secret);
 	skr_chain_cache_free(&f->b.chain_cache);
 	skr_key_cache_free(&f->b.key_cache);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);

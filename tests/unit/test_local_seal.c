@@ -192,7 +192,7 @@ static void assert_unseals(const struct skr_buf *pub, const struct skr_buf *priv
 	assert_int_equal(len, sizeof(secret32));
 	assert_memory_equal(out, secret32, len);
 	assert_int_equal(used, want_used);
-	skr_secret_free(out, SKR_LOCAL_MAX_SECRET);
+	skr_secret_free(out);
 }
 
 static void assert_refused(const struct skr_buf *pub, const struct skr_buf *priv, EVP_PKEY *key,
@@ -706,7 +706,7 @@ static void test_local_copy_pre_gate(void **state)
 	assert_int_equal(access(key, F_OK), -1);
 	assert_int_equal(rmdir(dir), 0);
 	unsetenv("SKR_LOCAL_DIR");
-	skr_secret_free(out, SKR_LOCAL_MAX_SECRET);
+	skr_secret_free(out);
 }
 
 /* ---- The TPM's own digests ---------------------------------------------------------------- */
