@@ -93,7 +93,8 @@ enum skr_class {
 	X(audit_failed, SKR_CLASS_INPUT)                     \
 	X(untrusted_config, SKR_CLASS_INPUT)                 \
 	X(request_too_large, SKR_CLASS_INPUT)               \
-	X(approval_required, SKR_CLASS_VERIFY)
+	X(approval_required, SKR_CLASS_VERIFY)               \
+	X(wrap_key_hierarchy, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,
