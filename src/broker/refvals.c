@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reseal: reference PCR sets proposed by the VM itself, with fresh evidence
- * (DESIGN.md, "Keys, policies, reseal").  Every request is an attested one,
+ * (docs/DESIGN.md, section 7).  Every request is an attested one,
  * verified as a release is (nonce, AMD chain, SNP policy, claims, quote, wrap
  * key certify); what differs is what the quoted PCRs decide.
  *

@@ -39,13 +39,20 @@ void skr_response_error(struct skr_response *r, unsigned status, const char *err
 	}
 }
 
-/* Denials are 403 with the reason; malformed requests 400. */
+/*
+ * Denials are 403 with the reason; malformed requests 400.  The broker's own
+ * faults are 500, which a client counts as this broker failing (it tries the
+ * next one) rather than as a final answer: a stored secret that does not
+ * decrypt (another master key, a damaged or moved row) keeps its reason.
+ */
 void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *err)
 {
 	if (skr_reason_class(err->reason) == SKR_CLASS_VERIFY)
 		skr_response_error(r, 403, "denied", err);
 	else if (err->reason == SKR_R_nomem || err->reason == SKR_R_store_error)
 		skr_response_error(r, 500, "internal error", NULL);
+	else if (err->reason == SKR_R_store_decrypt_failed)
+		skr_response_error(r, 500, "internal error", err);
 	else
 		skr_response_error(r, 400, "bad request", err);
 }

@@ -33,7 +33,14 @@ struct skr_store;
 struct skr_audit_entry {
 	const char *key_id;		/* may be NULL */
 	const char *client;		/* client address */
-	const char *action;		/* "release", "challenge", "admin:key_create", ... */
+	/*
+	 * "release", "reseal:submit" (…check, …commit, …withdraw), "admin:…",
+	 * "admin:auth".  Never "challenge": a challenge decides nothing (it hands
+	 * out a nonce) and needs no credential, so auditing each would let any
+	 * client fill the audit log at will; the release or reseal call that
+	 * uses the nonce is audited.
+	 */
+	const char *action;
 	const char *verdict;		/* "allow", "deny", "error" */
 	const char *reason;		/* a reason code name or NULL */
 	const char *detail;		/* never a secret */

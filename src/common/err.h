@@ -19,7 +19,13 @@ enum skr_class {
 	SKR_CLASS_INPUT = 2,	/* usage error, unreadable or unparseable input */
 };
 
-/* X(name, class) — append only; the names are a public interface. */
+/*
+ * X(name, class) — append only; the names are a public interface.
+ * enroll_verify_failed is reserved: enroll and status raised it (also in
+ * their --json output) when a released secret differed or opened no keyslot,
+ * until both switched to the broker's dry run, whose own reasons they report
+ * now; the name stays so that it never comes to mean anything else.
+ */
 #define SKR_REASONS(X)                                       \
 	X(ok, SKR_CLASS_OK)                                  \
 	X(usage, SKR_CLASS_INPUT)                            \
@@ -86,7 +92,9 @@ enum skr_class {
 	X(binding_too_weak, SKR_CLASS_VERIFY)                \
 	X(audit_failed, SKR_CLASS_INPUT)                     \
 	X(untrusted_config, SKR_CLASS_INPUT)                 \
-	X(request_too_large, SKR_CLASS_INPUT)
+	X(request_too_large, SKR_CLASS_INPUT)               \
+	X(approval_required, SKR_CLASS_VERIFY)               \
+	X(wrap_key_hierarchy, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * skrctl reseal: keep the broker's reference PCR sets in step with kernel and
- * initramfs updates (DESIGN.md, "Keys, policies, reseal").
+ * initramfs updates (docs/DESIGN.md, section 7: the reseal state machine).
  *
  *   reseal [--kernel-version V | --kernel IMG] ...   predict the next boot's
  *          PCRs and submit them with fresh evidence (POST /v1/refvals)
@@ -20,7 +20,8 @@
  *
  * Exit status: 0 the next boot unlocks (set pending, or already approved;
  * check accepted; committed; withdrawn), 1 refused, queued for an operator or
- * not accepted (the message says what to do), 2 usage or unreadable input.
+ * not accepted (the message says what to do; a queued submission's reason is
+ * queued_reason's), 2 usage or unreadable input.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -376,6 +377,22 @@ static bool answer_bool(json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
 }
 
+/*
+ * Why the broker queued a submission, as a reason: the first of its three
+ * conditions that failed (refvals.c checks them in this order).  This boot
+ * does not match the key's sets (pcr_mismatch); the boot gate does not pass
+ * (boot_gate_unexpected); else only the policy's allow_attested_reseal is
+ * off, and every reseal of this key needs an operator (approval_required).
+ */
+static enum skr_reason queued_reason(json_object *ans)
+{
+	if (!answer_bool(ans, "this_boot_matches"))
+		return SKR_R_pcr_mismatch;
+	if (strcmp(answer_string(ans, "gate"), "open"))
+		return SKR_R_boot_gate_unexpected;
+	return SKR_R_approval_required;
+}
+
 /* What the broker said, for people; fails (exit 1) when the next boot would not unlock. */
 static int tell(const struct token_job *j, const char *label, json_object *ans, struct skr_err *err)
 {
@@ -384,10 +401,7 @@ static int tell(const struct token_job *j, const char *label, json_object *ans, 
 	switch (j->a->op) {
 	case OP_SUBMIT:
 		if (!strcmp(state, "queued"))
-			return skr_fail(err, !strcmp(answer_string(ans, "gate"), "closed") &&
-						     answer_bool(ans, "this_boot_matches")
-						     ? SKR_R_boot_gate_unexpected
-						     : SKR_R_pcr_mismatch,
+			return skr_fail(err, queued_reason(ans),
 					"%s key %s: %s: set %s is queued for an operator's approval "
 					"(%s); until it is approved the next boot asks for the passphrase",
 					dev, key, label, answer_string(ans, "id"),
@@ -415,7 +429,8 @@ static int tell(const struct token_job *j, const char *label, json_object *ans, 
 			answer_string(ans, "retired"));
 		return 0;
 	case OP_WITHDRAW:
-		fprintf(stderr, "skrctl: %s key %s: %s: %s pending set(s) withdrawn\n", dev, key, label,
+		fprintf(stderr, "skrctl: %s key %s: %s: %s pending or queued set(s) withdrawn\n", dev,
+			key, label,
 			answer_string(ans, "removed"));
 		return 0;
 	}

@@ -454,9 +454,18 @@ static int trust_clone(const struct skr_amd_trust *t, struct skr_amd_trust *out,
 	return 0;
 }
 
+/* The validity dates of the CA that issued a leaf and of its ARK. */
+static int check_issuer_validity(X509 *ca, X509 *ark, const struct skr_vcek_info *info,
+				 time_t now, struct skr_err *err)
+{
+	return check_validity(ca, info->kind == SKR_SNP_SIGNER_VLEK ? "ASVK" : "ASK", now, err) < 0 ||
+	       check_validity(ark, "ARK", now, err) < 0 ? -1 : 0;
+}
+
+/* The leaf's signature by a trusted ASK (ASVK); *ca and *ark (borrowed from t) say whose. */
 static int verify_leaf_signature(const struct skr_amd_trust *t, X509 *leaf,
 				 const struct skr_vcek_info *info, enum skr_snp_product product,
-				 time_t now, struct skr_err *err)
+				 X509 **ca_out, X509 **ark_out, struct skr_err *err)
 {
 	const char *issuer_kind = info->kind == SKR_SNP_SIGNER_VLEK ? "ASVK" : "ASK";
 	bool candidate = false;
@@ -471,9 +480,11 @@ static int verify_leaf_signature(const struct skr_amd_trust *t, X509 *leaf,
 		if (X509_NAME_cmp(X509_get_issuer_name(leaf), X509_get_subject_name(ca)) != 0)
 			continue;
 		candidate = true;
-		if (signed_by(leaf, ca))
-			return check_validity(ca, issuer_kind, now, err) < 0 ||
-			       check_validity(a->ark, "ARK", now, err) < 0 ? -1 : 0;
+		if (signed_by(leaf, ca)) {
+			*ca_out = ca;
+			*ark_out = a->ark;
+			return 0;
+		}
 	}
 	if (candidate)
 		return skr_fail(err, SKR_R_chain_signature_invalid,
@@ -482,6 +493,22 @@ static int verify_leaf_signature(const struct skr_amd_trust *t, X509 *leaf,
 				skr_snp_product_name(product));
 	return skr_fail(err, SKR_R_chain_untrusted, "no trusted %s %s issued this certificate",
 			issuer_kind, skr_snp_product_name(product));
+}
+
+/* Whether ca (an ASK or ASVK, as the leaf's kind says) and ark are an anchor of t for product. */
+static bool anchor_holds(const struct skr_amd_trust *t, enum skr_snp_product product,
+			 const struct skr_vcek_info *info, X509 *ca, X509 *ark)
+{
+	size_t i;
+
+	for (i = 0; i < t->count; i++) {
+		const struct skr_amd_anchor *a = &t->anchors[i];
+
+		if (a->product == product && a->ark == ark &&
+		    (info->kind == SKR_SNP_SIGNER_VLEK ? a->asvk : a->ask) == ca)
+			return true;
+	}
+	return false;
 }
 
 void skr_chain_cache_init(struct skr_chain_cache *c)
@@ -494,8 +521,11 @@ void skr_chain_cache_free(struct skr_chain_cache *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->count; i++)
+	for (i = 0; i < c->count; i++) {
 		X509_free(c->entry[i].cert);
+		X509_free(c->entry[i].issuer);
+		X509_free(c->entry[i].ark);
+	}
 	pthread_mutex_destroy(&c->lock);
 }
 
@@ -520,9 +550,12 @@ static struct skr_chain_cache_entry *cache_put(struct skr_chain_cache *c, const 
 		return e;
 	e = &c->entry[c->next];
 	X509_free(e->cert);
+	X509_free(e->issuer);
+	X509_free(e->ark);
 	memcpy(e->digest, digest, 32);
 	X509_up_ref(cert);
 	e->cert = cert;
+	e->issuer = e->ark = NULL;
 	e->verified = false;
 	c->next = (c->next + 1) % SKR_CHAIN_CACHE_SIZE;
 	if (c->count < SKR_CHAIN_CACHE_SIZE)
@@ -571,59 +604,101 @@ static bool leaf_digest(X509 *leaf, uint8_t out[32])
 	return X509_digest(leaf, EVP_sha256(), out, &len) == 1 && len == 32;
 }
 
-/* Whether leaf's chain verified before: by identity first, else by digest. */
+/*
+ * Whether leaf's chain verified before (by identity first, else by digest),
+ * and under which CA and ARK: *ca and *ark are new references when it did.
+ */
 static bool cache_verified(struct skr_chain_cache *c, X509 *leaf, uint8_t digest[32],
-			   bool *have_digest)
+			   bool *have_digest, X509 **ca, X509 **ark)
 {
-	bool found = false;
+	struct skr_chain_cache_entry *e = NULL;
 	size_t i;
 
 	*have_digest = false;
 	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < c->count && !found; i++)
-		found = c->entry[i].cert == leaf && c->entry[i].verified;
-	pthread_mutex_unlock(&c->lock);
-	if (!found && (*have_digest = leaf_digest(leaf, digest))) {
-		struct skr_chain_cache_entry *e;
-
+	for (i = 0; i < c->count && !e; i++)
+		if (c->entry[i].cert == leaf && c->entry[i].verified)
+			e = &c->entry[i];
+	if (!e) {
+		pthread_mutex_unlock(&c->lock);
+		if (!(*have_digest = leaf_digest(leaf, digest)))
+			return false;
 		pthread_mutex_lock(&c->lock);
 		e = cache_find(c, digest);
-		found = e && e->verified;
-		pthread_mutex_unlock(&c->lock);
+		if (e && !e->verified)
+			e = NULL;
 	}
+	if (e) {
+		X509_up_ref(e->issuer);
+		X509_up_ref(e->ark);
+		*ca = e->issuer;
+		*ark = e->ark;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return e != NULL;
+}
+
+static void cache_count(struct skr_chain_cache *c, bool hit)
+{
 	pthread_mutex_lock(&c->lock);
-	if (found)
+	if (hit)
 		c->hits++;
 	else
 		c->misses++;
 	pthread_mutex_unlock(&c->lock);
-	return found;
 }
 
-static void cache_mark_verified(struct skr_chain_cache *c, X509 *leaf, const uint8_t digest[32])
+static void cache_mark_verified(struct skr_chain_cache *c, X509 *leaf, const uint8_t digest[32],
+				X509 *ca, X509 *ark)
 {
+	struct skr_chain_cache_entry *e;
+
 	pthread_mutex_lock(&c->lock);
-	cache_put(c, digest, leaf)->verified = true;
+	e = cache_put(c, digest, leaf);
+	X509_up_ref(ca);
+	X509_up_ref(ark);
+	X509_free(e->issuer);
+	X509_free(e->ark);
+	e->issuer = ca;
+	e->ark = ark;
+	e->verified = true;
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* The chain signatures, through the cache when there is one and no presented chain. */
+/*
+ * The chain: the leaf's signature, through the cache when there is one and
+ * no presented chain (a leaf verified before under a CA and ARK that are
+ * still trusted is not verified again), then the validity dates of that CA
+ * and ARK, every time, cached or not: they expire as the VCEK does.
+ */
 static int verify_chain_cached(const struct skr_amd_trust *work, X509 *leaf,
 			       const struct skr_vcek_info *info, enum skr_snp_product product,
 			       const struct skr_amd_verify_opts *opts, struct skr_err *err)
 {
 	struct skr_chain_cache *cache = opts && !opts->chain_pem ? opts->cache : NULL;
 	time_t now = opts ? opts->now : 0;
+	X509 *cached_ca = NULL, *cached_ark = NULL, *ca = NULL, *ark = NULL;
 	uint8_t digest[32];
-	bool have_digest = false;
+	bool have_digest = false, hit = false;
+	int rc;
 
-	if (cache && cache_verified(cache, leaf, digest, &have_digest))
-		return 0;
-	if (verify_leaf_signature(work, leaf, info, product, now, err) < 0)
-		return -1;
-	if (cache && (have_digest || leaf_digest(leaf, digest)))
-		cache_mark_verified(cache, leaf, digest);
-	return 0;
+	if (cache) {
+		hit = cache_verified(cache, leaf, digest, &have_digest, &cached_ca, &cached_ark) &&
+		      anchor_holds(work, product, info, cached_ca, cached_ark);
+		cache_count(cache, hit);
+	}
+	if (hit) {
+		rc = check_issuer_validity(cached_ca, cached_ark, info, now, err);
+	} else {
+		rc = verify_leaf_signature(work, leaf, info, product, &ca, &ark, err);
+		if (rc == 0)
+			rc = check_issuer_validity(ca, ark, info, now, err);
+		if (rc == 0 && cache && (have_digest || leaf_digest(leaf, digest)))
+			cache_mark_verified(cache, leaf, digest, ca, ark);
+	}
+	X509_free(cached_ca);
+	X509_free(cached_ark);
+	return rc;
 }
 
 int skr_amd_verify_leaf(const struct skr_amd_trust *t, X509 *leaf,

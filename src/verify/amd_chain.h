@@ -73,9 +73,11 @@ int skr_vcek_info_parse(X509 *cert, struct skr_vcek_info *info, struct skr_err *
 
 /*
  * VCEKs whose chain verified (by SHA-256 of their DER): parsed once, and
- * their chain verified once, so a busy broker does one parse and one RSA-PSS
- * verify per VCEK rather than per release.  Validity dates and the match with
- * each report are still checked every time.  Only a certificate whose chain
+ * their chain signature verified once, so a busy broker does one parse and
+ * one RSA-PSS verify per VCEK rather than per release.  The validity dates of
+ * the VCEK and of the ASK (ASVK) and ARK that verified it, and the match with
+ * each report, are still checked every time, and a cached VCEK counts only
+ * while that ASK and ARK are still trusted.  Only a certificate whose chain
  * verified is ever kept: what a client sends and does not verify is freed
  * with its request, so unverified junk cannot fill the cache or the heap.
  */
@@ -84,6 +86,7 @@ int skr_vcek_info_parse(X509 *cert, struct skr_vcek_info *info, struct skr_err *
 struct skr_chain_cache_entry {
 	uint8_t digest[32];
 	X509 *cert;
+	X509 *issuer, *ark;	/* the trusted ASK (ASVK) and ARK that verified cert */
 	bool verified;
 };
 

@@ -150,6 +150,11 @@ static int parse_pcrs(json_object *obj, struct skr_policy *p, struct skr_err *er
 				      : 0;
 		if (!p->pcr_bank)
 			return skr_fail(err, SKR_R_policy_invalid, "policy pcrs.bank is not a known bank");
+		/* skr's client quotes the sha256 bank only: a key bound to another is never released. */
+		if (p->pcr_bank != SKR_TPM_ALG_SHA256)
+			return skr_fail(err, SKR_R_policy_invalid,
+					"policy pcrs.bank must be \"sha256\", the only bank skr's client "
+					"quotes and predicts");
 	}
 	if (!json_object_object_get_ex(obj, "indexes", &indexes) ||
 	    !json_object_is_type(indexes, json_type_array))

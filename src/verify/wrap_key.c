@@ -48,6 +48,34 @@ int skr_tpm_public_name(const TPM2B_PUBLIC *pub, TPM2B_NAME *out, struct skr_err
 	return 0;
 }
 
+int skr_tpm_primary_qualified_name(uint32_t hierarchy, const TPM2B_NAME *name, TPM2B_NAME *out,
+				   struct skr_err *err)
+{
+	uint8_t buf[4 + sizeof(name->name)];
+	const EVP_MD *md;
+	unsigned int len = 0;
+	uint16_t alg;
+
+	if (name->size < 2 || name->size > sizeof(name->name))
+		return skr_fail(err, SKR_R_malformed, "a Name of %u bytes has no name algorithm",
+				name->size);
+	alg = (uint16_t)(name->name[0] << 8 | name->name[1]);
+	md = skr_tpm_alg_md(alg);
+	if (!md)
+		return skr_fail(err, SKR_R_unsupported, "name algorithm 0x%04x is not supported", alg);
+	buf[0] = (uint8_t)(hierarchy >> 24);
+	buf[1] = (uint8_t)(hierarchy >> 16);
+	buf[2] = (uint8_t)(hierarchy >> 8);
+	buf[3] = (uint8_t)hierarchy;
+	memcpy(buf + 4, name->name, name->size);
+	out->name[0] = name->name[0];
+	out->name[1] = name->name[1];
+	if (!EVP_Digest(buf, 4u + name->size, out->name + 2, &len, md, NULL))
+		return skr_fail(err, SKR_R_nomem, "digest failure");
+	out->size = (UINT16)(2 + len);
+	return 0;
+}
+
 static int rsa_to_pkey(const TPMT_PUBLIC *p, EVP_PKEY **out, struct skr_err *err)
 {
 	_cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
@@ -172,7 +200,7 @@ int skr_wrap_key_verify(const uint8_t *public_bytes, size_t public_len,
 			struct skr_err *err)
 {
 	TPM2B_PUBLIC pub;
-	TPM2B_NAME name;
+	TPM2B_NAME name, null_qn;
 	TPMS_ATTEST a;
 	const TPM2B_NAME *certified;
 
@@ -186,7 +214,14 @@ int skr_wrap_key_verify(const uint8_t *public_bytes, size_t public_len,
 	if (certified->size != name.size || !skr_ct_equal(certified->name, name.name, name.size))
 		return skr_fail(err, SKR_R_certify_name_mismatch,
 				"the AK certified another key than the wrap key presented");
-	if (skr_wrap_key_check_attributes(&pub.publicArea, err) < 0)
+	if (skr_wrap_key_check_attributes(&pub.publicArea, err) < 0 ||
+	    skr_tpm_primary_qualified_name(TPM2_RH_NULL, &name, &null_qn, err) < 0)
 		return -1;
+	certified = &a.attested.certify.qualifiedName;
+	if (certified->size != null_qn.size ||
+	    !skr_ct_equal(certified->name, null_qn.name, null_qn.size))
+		return skr_fail(err, SKR_R_wrap_key_hierarchy,
+				"the certified qualified name shows that the wrap key is not a primary "
+				"key of the NULL hierarchy, so it could outlive this boot");
 	return skr_tpm_public_to_pkey(&pub, pkey, err);
 }

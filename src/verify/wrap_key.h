@@ -35,13 +35,27 @@ int skr_tpm_public_name(const TPM2B_PUBLIC *pub, TPM2B_NAME *out, struct skr_err
  */
 int skr_tpm_public_to_pkey(const TPM2B_PUBLIC *pub, EVP_PKEY **out, struct skr_err *err);
 
+/*
+ * The qualified name of a primary key of a hierarchy (TPM 2.0 Part 1,
+ * "Qualified Name": a hierarchy's QN is its 4-byte handle, an object's is
+ * nameAlg || H_nameAlg(QN(parent) || Name)): out = nameAlg (big-endian) ||
+ * H_nameAlg(hierarchy (big-endian) || name), nameAlg the one the Name
+ * starts with.
+ */
+int skr_tpm_primary_qualified_name(uint32_t hierarchy, const TPM2B_NAME *name, TPM2B_NAME *out,
+				   struct skr_err *err);
+
 /* ECC P-256, SHA-256 name, the required attributes set and the forbidden ones clear. */
 int skr_wrap_key_check_attributes(const TPMT_PUBLIC *pub, struct skr_err *err);
 
 /*
  * The whole wrap-key check, in order: the certify signature by the AK, type
  * certify, qualifying data = nonce, certified Name = Name of the presented
- * public, then the key's attributes.  On success *pkey is the wrap key.
+ * public, the key's attributes, then the certified qualifiedName: that of a
+ * primary key of the NULL hierarchy, whose seed changes at every TPM reset,
+ * so the key cannot outlive this boot (wrap_key_hierarchy otherwise: a key
+ * of the owner or endorsement hierarchy can be recreated in a later boot, a
+ * child key could be loaded again).  On success *pkey is the wrap key.
  */
 int skr_wrap_key_verify(const uint8_t *public_bytes, size_t public_len,
 			const uint8_t *certify_attest, size_t attest_len,

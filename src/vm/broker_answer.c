@@ -162,6 +162,9 @@ static int challenge_pcrs(const char *broker, json_object *resp, struct skr_chal
 	bank = member(pcrs, "bank", json_type_string);
 	if (!pcrs || !bank || !(c->bank = skr_tpm_alg_from_name(json_object_get_string(bank))))
 		return protocol(err, broker, "pcrs.bank must name a known PCR bank");
+	/* The client quotes the sha256 bank only, and a broker takes no policy of another. */
+	if (c->bank != SKR_TPM_ALG_SHA256)
+		return protocol(err, broker, "pcrs.bank must be sha256, the bank the client quotes");
 	idx = member(pcrs, "indexes", json_type_array);
 	n = idx ? json_object_array_length(idx) : 0;
 	if (!idx || n > SKR_PCR_COUNT)

@@ -302,8 +302,8 @@ int skr_tpm_read_hcl(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err
  *     the owner, so creating the key needs no owner or endorsement auth and
  *     does not depend on how the OS configured the storage hierarchy.
  *   - TPM2_Certify of a NULL-hierarchy object is allowed; the certify
- *     attestation's qualifiedName (H(TPM_RH_NULL || Name)) even tells the
- *     broker the key is a NULL-hierarchy primary, if it wants to check.
+ *     attestation's qualifiedName (H(TPM_RH_NULL || Name)) tells the
+ *     broker the key is a NULL-hierarchy primary, and the broker checks it.
  * Within one boot the NULL seed is fixed, so the template's unique field gets
  * 32 random bytes: every call gives a fresh key, not the same one again.
  *

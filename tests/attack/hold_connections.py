@@ -2,12 +2,13 @@
 
 Usage: hold_connections.py HOST PORT CA_PEM KEY_ID N_IDLE N_HANDSHAKE TIMEOUT
 
-Opens N_IDLE idle TCP connections and N_HANDSHAKE connections that send
-half a TLS ClientHello and stall, all from 127.0.0.1, and keeps them.  Then
-measures GET /healthz and POST /v1/challenge from 127.0.0.2 (another
-client) and /healthz from 127.0.0.1 (the attacker's own address), and after
-TIMEOUT + 2 seconds counts how many of the attacker's connections the
-broker still holds open.  Prints one JSON object.
+First measures GET /healthz and POST /v1/challenge from 127.0.0.2 with no
+attack (the baseline of this run).  Then opens N_IDLE idle TCP connections
+and N_HANDSHAKE connections that send half a TLS ClientHello and stall, all
+from 127.0.0.1, and keeps them; measures the same calls from 127.0.0.2
+(another client) and /healthz from 127.0.0.1 (the attacker's own address),
+and after TIMEOUT + 2 seconds counts how many of the attacker's connections
+the broker still holds open.  Prints one JSON object.
 """
 import json, socket, ssl, statistics, sys, time
 
@@ -84,9 +85,13 @@ def probe(source, method, path, body, n):
             "statuses": sorted(set(st for _, st in res))}
 
 
+baseline = {"healthz_other_client": probe("127.0.0.2", "GET", "/healthz", None, 20),
+            "challenge_other_client": probe("127.0.0.2", "POST", "/v1/challenge",
+                                            {"key_id": key_id}, 10)}
 held = attack()
 time.sleep(1)
-report = {"attempted": n_idle + n_hs, "connected": len(held), "held_after_1s": still_open(held)}
+report = {"attempted": n_idle + n_hs, "connected": len(held), "held_after_1s": still_open(held),
+          "baseline": baseline}
 report["healthz_other_client"] = probe("127.0.0.2", "GET", "/healthz", None, 20)
 report["challenge_other_client"] = probe("127.0.0.2", "POST", "/v1/challenge",
                                          {"key_id": key_id}, 10)

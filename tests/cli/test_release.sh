@@ -81,6 +81,33 @@ cmp -s "$tmpd/secret" "$tmpd/secret3" && echo "PASS key-survives-kill" || echo "
 # The VCEK may come with the evidence instead of the broker's cache.
 expect release-vcek-in-evidence 0 'released' -- $REL --vcek "$az/vcek.der" --out "$tmpd/secret4"
 
+# A stored secret that does not decrypt (here: a row copied from another key,
+# so its AAD differs) is the broker's fault, not the client's: 500 with the
+# reason, which the client counts as that broker failing and tries again
+# (here the same broker, named twice) until its deadline: broker_unreachable.
+admin POST /v1/keys "{\"key_id\": \"disk-moved\", \"secret\": \"$(head -c 32 /dev/urandom | base64 -w0)\", \"policy\": $POLICY}" >/dev/null
+admin POST /v1/keys/disk-moved/refsets "{\"label\": \"boot-1\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+python3 - "$bdir/broker.db" <<'PY' || echo "FAIL store-move-row"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE keys SET (secret_iv, secret_ct, secret_tag) = (SELECT secret_iv, secret_ct, secret_tag "
+           "FROM keys WHERE key_id = 'disk-1') WHERE key_id = 'disk-moved'")
+db.commit()
+PY
+expect release-store-decrypt-failed-retried 2 'broker_unreachable' -- $SKRCTL release --key-id disk-moved --broker "$RELEASE_URL" --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$TCTI" --timeout 3 --out "$tmpd/x" --json
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["reason"] == "broker_unreachable" and r["attempts"] >= 2, r' "$out" &&
+	echo "PASS store-decrypt-failed-next-broker" || echo "FAIL store-decrypt-failed-next-broker: $(cat "$out")"
+[ ! -e "$tmpd/x" ] && echo "PASS store-decrypt-failed-writes-nothing" || echo "FAIL store-decrypt-failed-writes-nothing"
+admin GET "/v1/audit?key_id=disk-moved&limit=1" > "$tmpd/audit.json"
+python3 - "$tmpd/audit.json" <<'PY' && echo "PASS store-decrypt-failed-audited" || echo "FAIL store-decrypt-failed-audited: $(cat "$tmpd/audit.json")"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert rows and rows[0]["action"] == "release" and rows[0]["verdict"] == "deny", rows
+assert rows[0]["reason"] == "store_decrypt_failed" and "does not decrypt" in rows[0]["detail"], rows
+PY
+curl -sS --cacert "$bdir/ca.pem" "$RELEASE_URL/metrics" | grep -q 'skr_releases_total{verdict="deny",reason="store_decrypt_failed"} [2-9]' &&
+	echo "PASS store-decrypt-failed-counted" || echo "FAIL store-decrypt-failed-counted"
+
 # Several brokers: a dead one first, then the live one — the client fails over.
 dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 expect release-failover 0 '"attempts": [2-9]' -- $SKRCTL release --key-id disk-1 --broker "https://127.0.0.1:$dead" --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$TCTI" --timeout 20 --out "$tmpd/secret5" --json

@@ -120,7 +120,11 @@ expect usage-missing-initrd 2 'initrd.img-9.9.9.*does not exist' -- \
 expect not-luks 2 'not a readable LUKS2 device' -- R "$tmpd/pass" --kernel "$new_kernel"
 
 # --- Policy without attested reseal: the set is queued for an operator -----------
-expect queued 1 'queued for an operator.*does not allow attested reseal' -- R "$img" --kernel "$new_kernel"
+# This boot matches and its gate passes: only the policy stops it, and the
+# reason says so (approval_required), neither pcr_mismatch nor the gate's.
+expect queued 1 'approval_required: .*queued for an operator.*does not allow attested reseal' -- R "$img" --kernel "$new_kernel"
+expect queued-json 1 -- R "$img" --kernel "$new_kernel" --json
+check queued-json-reason 'python3 -c "import json,sys; r=json.load(open(sys.argv[1])); b=r[\"tokens\"][0][\"broker\"]; assert r[\"reason\"]==\"approval_required\" and b[\"state\"]==\"queued\" and b[\"this_boot_matches\"] is True and b[\"gate\"]==\"open\", r" "$out"'
 check queued-state '[ "$(state_of "kernel hello-x64.efi")" = queued ]'
 check queued-not-released-new 'boot_new && refused pcr_mismatch' 'cat "$tmpd/release.err"'
 check queued-old-still-releases 'boot_old && releases'
@@ -180,7 +184,10 @@ boot_new
 
 # --- Withdraw: the sets predicted for a removed kernel go --------------------------
 expect submit-other 0 'set [0-9]+ is pending' -- R "$img" --kernel "$other"
-expect withdraw 0 'withdrawn' -- C --withdraw other.efi "$img"
+# Every pending or queued set of the label goes (here a second one the operator
+# added), and the message counts them all.
+admin POST /v1/keys/disk-r/refsets '{"label": "kernel other.efi", "state": "pending", "pcrs": {"sha256": {"4": "'"$(printf '%064d' 4)"'", "7": "'"$(printf '%064d' 7)"'"}}}' >/dev/null
+expect withdraw 0 'kernel other.efi: 2 pending or queued set\(s\) withdrawn' -- C --withdraw other.efi "$img"
 check withdraw-removed '[ "$(count pending)" = 0 ]'
 
 # --- Audit: every reseal decision has a row ----------------------------------------

@@ -121,7 +121,11 @@ static int certify(const struct skr_softvm *vm, const TPM2B_PUBLIC *certified,
 	a.qualifiedSigner.size = 2;
 	if (skr_tpm_public_name(certified, &a.attested.certify.name, err) < 0)
 		return -1;
-	a.attested.certify.qualifiedName = a.attested.certify.name;
+	/* As a vTPM does: the qualified name of a primary of the wrap key's hierarchy. */
+	if (skr_tpm_primary_qualified_name(vm->wrap_hierarchy ? vm->wrap_hierarchy : TPM2_RH_NULL,
+					   &a.attested.certify.name,
+					   &a.attested.certify.qualifiedName, err) < 0)
+		return -1;
 	if (skr_test_marshal_attest(&a, attest, err) < 0)
 		return -1;
 	return skr_test_sign_attest(vm->certify_signer ? vm->certify_signer : vm->ak, attest->data,

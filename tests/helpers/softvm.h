@@ -28,6 +28,7 @@ struct skr_softvm {
 	struct skr_buf hcl;
 	EVP_PKEY *wrap_key;			/* P-256 private: the "vTPM" wrap key */
 	TPMA_OBJECT wrap_attrs;
+	uint32_t wrap_hierarchy;	/* the wrap key is a primary of this one; 0: TPM_RH_NULL */
 	/* Faults, each breaking one link of the evidence. */
 	EVP_PKEY *quote_signer;		/* NULL: ak */
 	EVP_PKEY *certify_signer;	/* NULL: ak */

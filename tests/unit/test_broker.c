@@ -418,6 +418,15 @@ static void refuse_wrap_key_with_sign(void **state)
 	expect_refusal(f, "wrap_key_attributes");
 }
 
+/* A primary of the owner hierarchy could be made again in a later boot: refused. */
+static void refuse_wrap_key_of_owner_hierarchy(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.wrap_hierarchy = TPM2_RH_OWNER;
+	expect_refusal(f, "wrap_key_hierarchy");
+}
+
 static void refuse_unknown_key(void **state)
 {
 	struct fx *f = *state;
@@ -476,6 +485,32 @@ static void verified_chains_are_cached(void **state)
 	reseal(f);
 	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 403);
 	assert_string_equal(reason, "vcek_tcb_mismatch");
+}
+
+/*
+ * A stored secret that does not decrypt (a damaged tag, another master key, a
+ * row moved from another key) is the broker's fault: 500 with its reason, so
+ * a client counts it as this broker failing and tries the next, never as a
+ * final refusal.
+ */
+static void store_decrypt_failure_is_500(void **state)
+{
+	struct fx *f = *state;
+	json_object *body = NULL, *v;
+	sqlite3 *db = NULL;
+	char path[128], reason[64];
+
+	snprintf(path, sizeof(path), "%s/broker.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE keys SET secret_tag = zeroblob(16)", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), &body, NULL), 500);
+	assert_string_equal(reason, "store_decrypt_failed");
+	assert_true(json_object_object_get_ex(body, "error", &v));
+	assert_string_equal(json_object_get_string(v), "internal error");
+	assert_false(json_object_object_get_ex(body, "wrapped", &v));
+	json_object_put(body);
 }
 
 /* Cached policies follow writes: through this store and through another connection. */
@@ -695,6 +730,58 @@ static void refuse_empty_and_gate_bindings(void **state)
 	assert_null(json_object_object_get_ex(rel.body, "wrapped", &r) ? r : NULL);
 	json_object_put(rel.body);
 	skr_buf_free(&nonce);
+}
+
+/*
+ * The client quotes the sha256 bank only: a policy of another bank could
+ * never be satisfied (pcr_not_quoted at every release), so it is refused
+ * where it is parsed: by the parser, hence at creation and at every update.
+ */
+static void policy_bank_must_be_sha256(void **state)
+{
+	static const char *const banks[] = { "sha1", "sha384", "sha512", "sm3_256" };
+	struct fx *f = *state;
+	struct skr_response ch = { 0 };
+	struct skr_policy p;
+	struct skr_err err = { 0 };
+	json_object *req, *r;
+	char policy[128], body[256], reason[64];
+	size_t i;
+
+	assert_ok(skr_policy_parse("{\"pcrs\": {\"indexes\": [7]}}", &p, &err), err);
+	assert_int_equal(p.pcr_bank, SKR_TPM_ALG_SHA256);
+	assert_ok(skr_policy_parse("{\"pcrs\": {\"bank\": \"sha256\", \"indexes\": [7]}}", &p, &err),
+		  err);
+	assert_int_equal(p.pcr_bank, SKR_TPM_ALG_SHA256);
+	for (i = 0; i < ARRAY_SIZE(banks); i++) {
+		snprintf(policy, sizeof(policy), "{\"pcrs\": {\"bank\": \"%s\", \"indexes\": [7]}}",
+			 banks[i]);
+		skr_err_clear(&err);
+		assert_failed_with(skr_policy_parse(policy, &p, &err), err, SKR_R_policy_invalid,
+				   "pcrs.bank must be \"sha256\"");
+		snprintf(body, sizeof(body),
+			 "{\"key_id\": \"bank-%zu\", \"secret\": \"c2VjcmV0\", \"policy\": %s}", i,
+			 policy);
+		assert_int_equal(admin_call(f, "POST", "/v1/keys", body, reason, sizeof(reason)), 400);
+		assert_string_equal(reason, "policy_invalid");
+		assert_int_equal(admin_call(f, "PUT", "/v1/keys/" KEY "/policy", policy, reason,
+					    sizeof(reason)), 400);
+		assert_string_equal(reason, "policy_invalid");
+	}
+	assert_int_equal(admin_call(f, "GET", "/v1/keys/bank-0", NULL, reason, sizeof(reason)), 404);
+	/* The key keeps its own policy and still works. */
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+	/* A policy stored before the rule (written to the store directly): fail closed. */
+	set_policy(f, "{\"pcrs\": {\"bank\": \"sha1\", \"indexes\": [7]}}");
+	req = json_object_new_object();
+	json_object_object_add(req, "key_id", json_object_new_string(KEY));
+	skr_broker_challenge(&f->b, req, "test", &ch);
+	json_object_put(req);
+	assert_int_equal(ch.status, 400);
+	assert_true(json_object_object_get_ex(ch.body, "reason", &r));
+	assert_string_equal(json_object_get_string(r), "policy_invalid");
+	assert_false(json_object_object_get_ex(ch.body, "nonce", &r));
+	json_object_put(ch.body);
 }
 
 static void decisions_are_audited(void **state)
@@ -1022,10 +1109,12 @@ int main(void)
 		T(refuse_certify_other_nonce),
 		T(refuse_wrap_key_without_fixedtpm),
 		T(refuse_wrap_key_with_sign),
+		T(refuse_wrap_key_of_owner_hierarchy),
 		T(refuse_unknown_key),
 		T(refuse_no_vcek_anywhere),
 		T(malformed_requests_are_400),
 		T(verified_chains_are_cached),
+		T(store_decrypt_failure_is_500),
 		T(key_cache_follows_writes),
 		T(refuse_empty_and_gate_bindings),
 		T(admin_changes_need_their_audit_row),
@@ -1038,6 +1127,7 @@ int main(void)
 		T(reseal_commit_and_withdraw_need_the_gate),
 		T(reseal_check_reports_the_gate),
 		T(decisions_are_audited),
+		T(policy_bank_must_be_sha256),
 	};
 
 	return cmocka_run_group_tests_name("broker", tests, NULL, NULL);

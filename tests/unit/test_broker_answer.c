@@ -49,6 +49,8 @@ static void challenge_checks(void **state)
 	challenge_fails("{\"nonce\": " NONCE32 ", \"expires\": 1.5}", "\"expires\"");
 	challenge_fails("{\"nonce\": " NONCE32 ", \"expires\": 1, \"pcrs\": {\"bank\": \"md5\", "
 			"\"indexes\": [7]}}", "pcrs.bank");
+	challenge_fails("{\"nonce\": " NONCE32 ", \"expires\": 1, \"pcrs\": {\"bank\": \"sha1\", "
+			"\"indexes\": [7]}}", "pcrs.bank must be sha256");
 	challenge_fails("{\"nonce\": " NONCE32 ", \"expires\": 1, \"pcrs\": {\"bank\": \"sha256\", "
 			"\"indexes\": [99]}}", "pcrs.indexes must hold integers from 0 to 23");
 	challenge_fails("{\"nonce\": " NONCE32 ", \"expires\": 1, \"pcrs\": {\"bank\": \"sha256\", "

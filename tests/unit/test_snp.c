@@ -445,6 +445,54 @@ static void expired_vcek_refused(void **state)
 	gen_free(g);
 }
 
+/*
+ * The chain cache skips the ASK's signature over a VCEK it verified before,
+ * never the dates: once the ASK and ARK have expired (the VCEK has not), the
+ * cached chain is refused as a fresh one is.
+ */
+static void cached_chain_refused_after_ask_expiry(void **state)
+{
+	struct gen *g = calloc(1, sizeof(*g));
+	struct skr_test_vcek_opts v;
+	struct skr_test_chain_opts o = { .product = "Milan", .vcek = &v,
+					 .ca_not_after_offset = 2 * 86400 };
+	struct skr_chain_cache cache;
+	struct skr_amd_verify_opts vo = { .cache = &cache };
+	struct skr_err err = { 0 };
+
+	skr_test_vcek_opts_init(&v, "Milan");
+	assert_ok(skr_test_chain_new(&g->chain, &o, &err), err);
+	gen_trust(g, &g->chain, false);
+	assert_ok(skr_test_chain_report(&g->chain, NULL, g->report, &err), err);
+	skr_chain_cache_init(&cache);
+
+	/* Today: verified once, then from the cache. */
+	assert_ok(gen_verify(g, g->report, g->chain.vcek, &vo, &err), err);
+	assert_ok(gen_verify(g, g->report, g->chain.vcek, &vo, &err), err);
+	assert_int_equal(cache.misses, 1);
+	assert_int_equal(cache.hits, 1);
+	assert_int_equal(skr_chain_cache_entries(&cache), 1);
+
+	/* Three days on, the ASK and the ARK have expired: the cached chain is refused. */
+	vo.now = time(NULL) + 3 * 86400;
+	assert_failed_with(gen_verify(g, g->report, g->chain.vcek, &vo, &err), err,
+			   SKR_R_cert_expired, "ASK has expired");
+	assert_int_equal(cache.hits, 2);
+	/* The same without the cache. */
+	skr_err_clear(&err);
+	vo.cache = NULL;
+	assert_failed_with(gen_verify(g, g->report, g->chain.vcek, &vo, &err), err,
+			   SKR_R_cert_expired, "ASK has expired");
+	/* And back at today's date the cached chain is good again. */
+	skr_err_clear(&err);
+	vo.cache = &cache;
+	vo.now = 0;
+	assert_ok(gen_verify(g, g->report, g->chain.vcek, &vo, &err), err);
+	assert_int_equal(cache.hits, 3);
+	skr_chain_cache_free(&cache);
+	gen_free(g);
+}
+
 static void vcek_without_tcb_extensions_refused(void **state)
 {
 	struct gen *g = gen_new("Milan", false);
@@ -512,6 +560,7 @@ int main(void)
 		cmocka_unit_test(signer_kind_mismatch_refused),
 		cmocka_unit_test(product_mismatch_refused),
 		cmocka_unit_test(expired_vcek_refused),
+		cmocka_unit_test(cached_chain_refused_after_ask_expiry),
 		cmocka_unit_test(vcek_without_tcb_extensions_refused),
 		cmocka_unit_test(debug_policy_reported),
 		cmocka_unit_test(trust_anchor_file_rejects_non_amd),

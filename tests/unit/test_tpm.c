@@ -410,6 +410,70 @@ static void test_certify(void **state)
 	skr_tpm_key_flush(fx.tpm, &k);
 }
 
+/*
+ * The broker's check of the wrap key's hierarchy against what a real TPM
+ * certifies: the same template as a primary of the owner hierarchy (a key the
+ * storage seed can make again in any later boot) is refused, and its
+ * qualifiedName is H(TPM_RH_OWNER || Name), as for the NULL one above.
+ */
+static void test_certify_owner_hierarchy_refused(void **state)
+{
+	_cleanup_buf_ struct skr_buf attest = { 0 };
+	_cleanup_buf_ struct skr_buf sig = { 0 };
+	TPM2B_SENSITIVE_CREATE sensitive = { 0 };
+	TPM2B_DATA outside = { 0 };
+	TPML_PCR_SELECTION creation_pcrs = { 0 };
+	TPM2B_PUBLIC *pub = NULL;
+	TPM2B_CREATION_DATA *creation = NULL;
+	TPM2B_DIGEST *creation_hash = NULL;
+	TPMT_TK_CREATION *ticket = NULL;
+	TPM2B_NAME *name = NULL, qn;
+	struct skr_tpm_key null_key, k = { .handle = ESYS_TR_NONE };
+	struct skr_err err = { 0 };
+	EVP_PKEY *pkey = NULL;
+	TPMS_ATTEST a;
+	uint8_t nonce[32];
+
+	random_nonce(nonce);
+	/* The VM's own template (attributes, curve, a random unique field) ... */
+	assert_ok(skr_tpm_create_wrap_key(fx.tpm, &null_key, &err), err);
+	/* ... made a primary of the owner hierarchy instead of the NULL one. */
+	assert_int_equal(Esys_CreatePrimary(fx.tpm->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
+					    ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &null_key.public,
+					    &outside, &creation_pcrs, &k.handle, &pub, &creation,
+					    &creation_hash, &ticket),
+			 TSS2_RC_SUCCESS);
+	skr_tpm_key_flush(fx.tpm, &null_key);
+	assert_int_equal(Esys_TR_GetName(fx.tpm->esys, k.handle, &name), TSS2_RC_SUCCESS);
+	k.public = *pub;
+	k.name = *name;
+	assert_int_equal(Tss2_MU_TPM2B_PUBLIC_Marshal(pub, k.public_bytes, sizeof(k.public_bytes),
+						      &k.public_len),
+			 TSS2_RC_SUCCESS);
+	Esys_Free(pub);
+	Esys_Free(creation);
+	Esys_Free(creation_hash);
+	Esys_Free(ticket);
+	Esys_Free(name);
+	assert_int_equal(k.public.publicArea.objectAttributes, SKR_TPM_WRAP_KEY_ATTRS);
+
+	assert_ok(skr_tpm_certify(fx.tpm, &k, SKR_TPM_AK_HANDLE, nonce, sizeof(nonce), &attest, &sig,
+				  &err),
+		  err);
+	assert_ok(skr_tpm_attest_parse(attest.data, attest.len, &a, &err), err);
+	assert_ok(skr_tpm_primary_qualified_name(TPM2_RH_OWNER, &k.name, &qn, &err), err);
+	assert_int_equal(a.attested.certify.qualifiedName.size, qn.size);
+	assert_memory_equal(a.attested.certify.qualifiedName.name, qn.name, qn.size);
+
+	/* Signature, nonce, Name and attributes all pass; the hierarchy does not. */
+	assert_failed_with(skr_wrap_key_verify(k.public_bytes, k.public_len, attest.data, attest.len,
+					       sig.data, sig.len, fx.claims_ak, nonce, sizeof(nonce),
+					       &pkey, &err),
+			   err, SKR_R_wrap_key_hierarchy, "NULL hierarchy");
+	assert_null(pkey);
+	skr_tpm_key_flush(fx.tpm, &k);
+}
+
 static void test_certify_bad_args(void **state)
 {
 	struct skr_buf attest = { 0 }, sig = { 0 };
@@ -764,6 +828,7 @@ int main(void)
 		T(test_quote_bad_args),
 		T(test_wrap_key_public),
 		T(test_certify),
+		T(test_certify_owner_hierarchy_refused),
 		T(test_certify_bad_args),
 		T(test_ecdh_roundtrip),
 		T(test_ecdh_other_tpm),
