@@ -164,6 +164,19 @@ if [ -n "$installed_plugin" ]; then
 	if grep -q "skr: key disk-1 released" "$out" "$err"; then echo "PASS plugin-wrong-key-released"; else
 		echo "FAIL plugin-wrong-key-released: $(cat "$out" "$err" | head -c 600)"; fails=$((fails + 1)); fi
 	no_record plugin-wrong-key-no-record "opened with key"
+	# The key in a keyslot whose PBKDF costs more than enroll's (Argon2): not
+	# checked by the plugin (a second derivation), so libcryptsetup opens it
+	# and no record is logged, rather than one not checked.
+	cp "$img" "$tmpd/argon.img"
+	expect plugin-argon-keyslot 0 -- cryptsetup luksAddKey --batch-mode --pbkdf argon2id \
+		--pbkdf-force-iterations 4 --pbkdf-memory 32768 --key-file "$tmpd/pass" --key-slot 3 \
+		"$tmpd/argon.img" "$tmpd/secret.bin"
+	token_json 't["keyslots"] = ["3"]' > "$tmpd/argon.json"
+	expect plugin-argon-token-removed 0 -- cryptsetup token remove --token-id 0 "$tmpd/argon.img"
+	expect plugin-argon-import 0 -- cryptsetup token import "$tmpd/argon.img" --json-file "$tmpd/argon.json" --token-id 0
+	expect plugin-argon-open 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$tmpd/argon.img"
+	cat "$out" "$err" >> "$all"
+	no_record plugin-argon-no-record "opened with key"
 	expect plugin-dump 0 'skr key id: *disk-1' -- cryptsetup luksDump "$img"
 	grep -q "skr broker: *$RELEASE_URL (from $tmpd/client.json)" "$out" && grep -q 'skr PCRs: *0,7,11$' "$out" &&
 		grep -q 'skr timeout: 5 s' "$out" && grep -q "skr CA: *$bdir/ca.pem" "$out" &&
