@@ -19,6 +19,12 @@
  * Messages go through crypt_log: libcryptsetup ends ERROR and DEBUG lines
  * itself, NORMAL lines (the dump) carry their own newline.
  *
+ * The record of how the volume opens is the line
+ *   skr: keyslot N opened with key KEY_ID (method=attestation|local)
+ * logged only once the secret has opened keyslot N of this token (checked
+ * here, see opened_keyslot); "skr: key KEY_ID released" only says that the
+ * broker released it, before any keyslot was tried.
+ *
  * Nothing from the token chooses where to connect, what to trust or which
  * TPM driver to load: the brokers, the CA, the TCTI and the VCEK file come
  * from the client configuration (client_config.h: SKR_CONFIG or
@@ -39,6 +45,7 @@
 #include "vm/client_config.h"
 #include "common/err.h"
 #include "vm/release_client.h"
+#include "luks/enroll.h"
 #include "luks/local_copy.h"
 #include "luks/token.h"
 #include "common/util.h"
@@ -92,6 +99,59 @@ static int try_local(struct crypt_device *cd, const struct skr_token *t, const c
 }
 
 /*
+ * Whether checking the secret on keyslot slot costs next to nothing: enroll's
+ * PBKDF (PBKDF2, SKR_ENROLL_PBKDF_ITERATIONS) or less.  Any other would cost
+ * the boot a second derivation (seconds, and for Argon2 its memory too).
+ */
+static bool cheap_keyslot(struct crypt_device *cd, int slot)
+{
+	struct crypt_pbkdf_type p;
+
+	return crypt_keyslot_get_pbkdf(cd, slot, &p) == 0 && p.type &&
+	       strcmp(p.type, CRYPT_KDF_PBKDF2) == 0 && p.iterations <= SKR_ENROLL_PBKDF_ITERATIONS;
+}
+
+/*
+ * The keyslot of token the secret opens, checked before the buffer goes back
+ * to libcryptsetup (which then tries the same keyslots itself): -1 when none
+ * of them does.  crypt_activate_by_passphrase without a name only checks:
+ * with libcryptsetup 2.6 that is LUKS2_keyslot_open on the header already
+ * loaded in cd (no reload, so the token list libcryptsetup is walking stays
+ * valid; no device, no volume key in the keyring, nothing handed to us).
+ * Checked as libcryptsetup's token open tries them: in the token's order,
+ * bound to the volume's segment (the check refuses an unbound one, as the
+ * open does), priority "ignore" left out (not tried for CRYPT_ANY_TOKEN,
+ * which systemd-cryptsetup uses).  A keyslot whose PBKDF is not cheap
+ * (cheap_keyslot) is not checked: its open goes unrecorded, never recorded
+ * falsely.
+ */
+static int opened_keyslot(struct crypt_device *cd, int token, const struct skr_token *t,
+			  const char *secret, size_t len)
+{
+	size_t i, tried = 0, skipped = 0;
+
+	for (i = 0; i < t->n_keyslots; i++) {
+		int slot = t->keyslots[i];
+
+		if (crypt_keyslot_get_priority(cd, slot) == CRYPT_SLOT_PRIORITY_IGNORE)
+			continue;
+		if (!cheap_keyslot(cd, slot)) {
+			crypt_logf(cd, CRYPT_LOG_DEBUG,
+				   "skr: keyslot %d not checked: its PBKDF costs more than enroll's", slot);
+			skipped++;
+			continue;
+		}
+		tried++;
+		if (crypt_activate_by_passphrase(cd, NULL, slot, secret, len, 0) >= 0)
+			return slot;
+	}
+	if (tried && !skipped)
+		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: key %s opens none of token %d's keyslots",
+			   t->key_id, token);
+	return -1;
+}
+
+/*
  * The process that loaded us (systemd-cryptsetup, cryptsetup) is about to
  * hold the released key, and after it the volume key: it becomes
  * non-dumpable (no core file, no ptrace by other users) and stays so.
@@ -117,11 +177,12 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 	struct skr_token t;
 	const char *json = NULL;
 	bool have_cfg = false;
+	const char *method = "attestation";
 	uint8_t *secret = NULL;
 	char *out = NULL;
 	size_t len = 0;
 	char line[700];
-	int r;
+	int r, slot;
 
 	(void)usrptr;
 	*buffer = NULL;
@@ -163,6 +224,7 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 		r = cerr.reason == SKR_R_nomem ? -ENOMEM : -ENOENT;
 		if (!t.local || try_local(cd, &t, NULL, secret, &len) < 0)
 			goto out;
+		method = "local";
 	} else {
 		skr_token_release_opts(&t, &cfg, cmd.timeout, &o);
 		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: asking %s%s for key %s (token %d, %u s; %s)",
@@ -179,6 +241,9 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 			/* No broker released it: the local offline copy, when there is one. */
 			if (!t.local || try_local(cd, &t, cfg.tcti, secret, &len) < 0)
 				goto out;
+			method = "local";
+		} else {
+			crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: key %s released\n", t.key_id);
 		}
 	}
 	/* A secret of its own, which buffer_free wipes whole (it knows its size). */
@@ -189,7 +254,12 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 	}
 	*buffer = out;
 	*buffer_len = len;
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: key %s released\n", t.key_id);
+	/* A secret that opens nothing is still handed over: libcryptsetup's own
+	 * try then fails with -EPERM ("the token's passphrase opens no keyslot"). */
+	slot = opened_keyslot(cd, token, &t, out, len);
+	if (slot >= 0)
+		crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: keyslot %d opened with key %s (method=%s)\n",
+			   slot, t.key_id, method);
 	r = 0;
 out:
 	skr_secret_free(secret);

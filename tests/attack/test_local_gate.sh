@@ -118,9 +118,14 @@ if [ -f "$PLUGIN" ] && [ -w "$PLUGIN_DIR" ]; then
 	expect plugin-fresh-boot-local 0 'unsealed from the local copy' -- \
 		cryptsetup open --test-passphrase --token-only --token-type skr "$img" -v
 	check plugin-opened-local-keyslot 'grep -q "Key slot $slot unlocked" "$out" "$err"' "$(head -c 600 "$err")"
+	# The record of the open names the copy's keyslot and the local method;
+	# nothing says "released" (no broker released anything).
+	check plugin-local-record 'grep -qxF "skr: keyslot $slot opened with key disk-g (method=local)" "$out" &&
+		! grep -q "released" "$out" "$err"' "$(cat "$out" "$err" | head -c 600)"
 	event 15 "skr/v1 opened key=disk-g method=local"
 	expect plugin-after-open-refused 1 'boot_gate_closed' -- \
 		cryptsetup open --test-passphrase --token-only --token-type skr "$img"
+	check plugin-after-open-no-record '! grep -q "opened with key" "$out" "$err"' "$(cat "$out" "$err" | head -c 600)"
 	rm -f "$installed_plugin"
 	installed_plugin=
 	flock -u 9

@@ -107,10 +107,76 @@ run_unlock unlock-unmeasured-refused 1 'could not be measured into PCR 15' --tes
 # Every open above moved PCR 15 (the boot gate): the releases below start from a new boot.
 vtpm_reboot || echo "FAIL vtpm-reboot"
 
+# record_after NAME FIRST RECORD: the last command's output has the line
+# RECORD, after the line FIRST (both whole lines, as the plugin logs them).
+record_after() {
+	if python3 - "$2" "$3" "$out" "$err" <<'PY'
+import sys
+first, record = sys.argv[1], sys.argv[2]
+lines = [l.rstrip("\n") for f in sys.argv[3:] for l in open(f, errors="replace")]
+sys.exit(not (first in lines and record in lines and lines.index(first) < lines.index(record)))
+PY
+	then
+		echo "PASS $1"
+	else
+		echo "FAIL $1: no \"$3\" after \"$2\" in: $(cat "$out" "$err" | head -c 600)"
+		fails=$((fails + 1))
+	fi
+}
+# no_record NAME TEXT: the last command's output has no line containing TEXT.
+no_record() {
+	if grep -qF -- "$2" "$out" "$err"; then
+		echo "FAIL $1: \"$2\" in: $(cat "$out" "$err" | head -c 600)"
+		fails=$((fails + 1))
+	else
+		echo "PASS $1"
+	fi
+}
+
 # The token plugin, loaded by cryptsetup itself from its plugin directory.
 if [ -n "$installed_plugin" ]; then
 	expect plugin-open 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
 	cat "$out" "$err" >> "$all"
+	# The record of the open (what the dracut e2e reads from the journal):
+	# logged once the key opened keyslot 1, after the release was logged.
+	record_after plugin-open-record "skr: key disk-1 released" \
+		"skr: keyslot 1 opened with key disk-1 (method=attestation)"
+	# The token's first keyslot holds another key (the recovery key's): the
+	# record names the keyslot the key opened, not the first one tried.
+	cp "$img" "$tmpd/order.img"
+	token_json 't["keyslots"] = ["2", "1"]' > "$tmpd/order.json"
+	expect plugin-order-token-removed 0 -- cryptsetup token remove --token-id 0 "$tmpd/order.img"
+	expect plugin-order-import 0 -- cryptsetup token import "$tmpd/order.img" --json-file "$tmpd/order.json" --token-id 0
+	expect plugin-order-open 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$tmpd/order.img"
+	cat "$out" "$err" >> "$all"
+	record_after plugin-order-record "skr: key disk-1 released" \
+		"skr: keyslot 1 opened with key disk-1 (method=attestation)"
+	no_record plugin-order-no-record-slot-2 "skr: keyslot 2 opened"
+	# The token's only keyslot holds another key: the broker releases the
+	# key, libcryptsetup's try fails, and no record of an open is logged.
+	cp "$img" "$tmpd/wrong.img"
+	token_json 't["keyslots"] = ["2"]' > "$tmpd/wrong.json"
+	expect plugin-wrong-token-removed 0 -- cryptsetup token remove --token-id 0 "$tmpd/wrong.img"
+	expect plugin-wrong-import 0 -- cryptsetup token import "$tmpd/wrong.img" --json-file "$tmpd/wrong.json" --token-id 0
+	expect plugin-wrong-key-refused 2 "skr: key disk-1 opens none of token 0's keyslots" -- \
+		cryptsetup open --test-passphrase --token-only --token-type skr "$tmpd/wrong.img"
+	cat "$out" "$err" >> "$all"
+	if grep -q "skr: key disk-1 released" "$out" "$err"; then echo "PASS plugin-wrong-key-released"; else
+		echo "FAIL plugin-wrong-key-released: $(cat "$out" "$err" | head -c 600)"; fails=$((fails + 1)); fi
+	no_record plugin-wrong-key-no-record "opened with key"
+	# The key in a keyslot whose PBKDF costs more than enroll's (Argon2): not
+	# checked by the plugin (a second derivation), so libcryptsetup opens it
+	# and no record is logged, rather than one not checked.
+	cp "$img" "$tmpd/argon.img"
+	expect plugin-argon-keyslot 0 -- cryptsetup luksAddKey --batch-mode --pbkdf argon2id \
+		--pbkdf-force-iterations 4 --pbkdf-memory 32768 --key-file "$tmpd/pass" --key-slot 3 \
+		"$tmpd/argon.img" "$tmpd/secret.bin"
+	token_json 't["keyslots"] = ["3"]' > "$tmpd/argon.json"
+	expect plugin-argon-token-removed 0 -- cryptsetup token remove --token-id 0 "$tmpd/argon.img"
+	expect plugin-argon-import 0 -- cryptsetup token import "$tmpd/argon.img" --json-file "$tmpd/argon.json" --token-id 0
+	expect plugin-argon-open 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$tmpd/argon.img"
+	cat "$out" "$err" >> "$all"
+	no_record plugin-argon-no-record "opened with key"
 	expect plugin-dump 0 'skr key id: *disk-1' -- cryptsetup luksDump "$img"
 	grep -q "skr broker: *$RELEASE_URL (from $tmpd/client.json)" "$out" && grep -q 'skr PCRs: *0,7,11$' "$out" &&
 		grep -q 'skr timeout: 5 s' "$out" && grep -q "skr CA: *$bdir/ca.pem" "$out" &&
@@ -168,6 +234,7 @@ TPM2TOOLS_TCTI=$TCTI tpm2_pcrextend 7:sha256=00000000000000000000000000000000000
 if [ -n "$installed_plugin" ]; then
 	expect plugin-refused 1 'PCR 7 differs' -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
 	cat "$out" "$err" >> "$all"
+	no_record plugin-refused-no-record "opened with key"
 fi
 
 # rd.skr=0: no release at all, the prompt at once.

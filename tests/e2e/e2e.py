@@ -8,7 +8,9 @@ system prints (tests/e2e/guest/skr-e2e-report):
               inside the guest (PCR 7, this VM's evidence)
   auto        the root opens with no input (initramfs-tools + skr-unlock)
   baseline    the same image with a key file in the initramfs (rd.skr=0)
-  dracut      the same root through dracut's systemd initrd and the token plugin
+  dracut      the same root through dracut's systemd initrd and the token plugin;
+              the plugin's record (logged after the key opened the keyslot)
+              names the enrolled key and method=attestation
   refusal     the broker's reference PCRs changed: the console names PCR 7,
               then the passphrase works
   broker-down the broker is stopped: the prompt comes within the deadline and
@@ -110,8 +112,16 @@ def scenario_dracut(st, pw, run=0):
     st.set_entry("dracut", f"rd.luks.uuid={uuid} rd.luks.name={uuid}=root root=/dev/mapper/root ro")
     con = st.boot(f"dracut-{run}")
     t = root_mounted_at(con, 0, forbid=PROMPT_SYSTEMD)
+    # The plugin's record, logged only after the released key opened the
+    # keyslot (the report prints it from the journal; method=skr-token
+    # comes from it alone): the enrolled key, by attestation.
+    _, rec = con.expect(r"SKR-E2E-UNLOCK-RECORD skr: keyslot (\d+) opened with key (\S+) "
+                        r"\(method=(\w+)\)", BOOT_TIMEOUT, 0, forbid=PROMPT_SYSTEMD)
+    if rec.group(2) != KEY_ID or rec.group(3) != "attestation":
+        raise AssertionError(f"the plugin's record is {rec.group(0)!r}: wanted key {KEY_ID}, "
+                             f"method=attestation")
     finish(st, con, "skr-token", forbid=PROMPT_SYSTEMD)
-    return {"kernel_to_root_mounted_s": t}
+    return {"kernel_to_root_mounted_s": t, "keyslot": int(rec.group(1))}
 
 
 def scenario_refusal(st, pw):
