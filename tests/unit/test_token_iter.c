@@ -29,15 +29,28 @@ struct fixture {
 	int max;
 };
 
-/* Writes a token at id (CRYPT_ANY_TOKEN: the first free one); its id. */
+/*
+ * Writes a token at id (CRYPT_ANY_TOKEN: the first free one); its id.  An skr
+ * token is a valid one (on keyslot 0): when the CLI tests have installed the
+ * plugin, libcryptsetup has it validate the token (status EXTERNAL; without
+ * it, EXTERNAL_UNKNOWN: the iterator takes both).
+ */
 static int put_token(struct crypt_device *cd, int id, const char *type, const char *key_id)
 {
-	char json[200];
+	struct skr_token t = { .keyslots = { 0 }, .n_keyslots = 1, .timeout = 30 };
+	char json[200], *text = NULL;
 	int r;
 
-	snprintf(json, sizeof(json), "{\"type\": \"%s\", \"keyslots\": [], \"key_id\": \"%s\"}", type,
-		 key_id);
-	r = crypt_token_json_set(cd, id, json);
+	if (!strcmp(type, SKR_TOKEN_TYPE)) {
+		snprintf(t.key_id, sizeof(t.key_id), "%s", key_id);
+		text = skr_token_to_json(&t);
+		assert_non_null(text);
+	} else {
+		snprintf(json, sizeof(json), "{\"type\": \"%s\", \"keyslots\": [], \"key_id\": \"%s\"}",
+			 type, key_id);
+	}
+	r = crypt_token_json_set(cd, id, text ? text : json);
+	free(text);
 	assert_true(r >= 0);
 	if (id != CRYPT_ANY_TOKEN)
 		assert_int_equal(r, id);
@@ -51,6 +64,8 @@ static int put_token(struct crypt_device *cd, int id, const char *type, const ch
 static int setup(void **state)
 {
 	struct crypt_params_luks2 params = { .sector_size = 512 };
+	struct crypt_pbkdf_type pbkdf = { .type = CRYPT_KDF_PBKDF2, .hash = "sha256",
+					  .iterations = 1000, .flags = CRYPT_PBKDF_NO_BENCHMARK };
 	struct fixture *f = calloc(1, sizeof(*f));
 	const char *tmp = getenv("TMPDIR");
 	int fd;
@@ -64,6 +79,8 @@ static int setup(void **state)
 	assert_int_equal(crypt_init(&f->cd, f->path), 0);
 	assert_int_equal(crypt_format(f->cd, CRYPT_LUKS2, "aes", "xts-plain64", NULL, NULL, 64,
 				      &params), 0);
+	assert_int_equal(crypt_set_pbkdf_type(f->cd, &pbkdf), 0);
+	assert_int_equal(crypt_keyslot_add_by_volume_key(f->cd, 0, NULL, 0, "pass", 4), 0);
 	f->max = crypt_token_max(CRYPT_LUKS2);
 	assert_true(f->max > 8);
 	put_token(f->cd, 0, SKR_TOKEN_TYPE, "a");
@@ -89,6 +106,7 @@ static void skr_tokens_in_order(void **state)
 {
 	struct fixture *f = *state;
 	int ids[8], n = 0, id;
+	crypt_token_info st;
 	const char *json;
 
 	SKR_LUKS_FOREACH_TOKEN(f->cd, SKR_TOKEN_TYPE, id, json) {
@@ -97,6 +115,8 @@ static void skr_tokens_in_order(void **state)
 		ids[n++] = id;
 	}
 	assert_int_equal(n, 3);
+	st = crypt_token_status(f->cd, 0, NULL);
+	assert_true(st == CRYPT_TOKEN_EXTERNAL || st == CRYPT_TOKEN_EXTERNAL_UNKNOWN);
 	assert_int_equal(ids[0], 0);
 	assert_int_equal(ids[1], 7);
 	/* The last id is libcryptsetup's, not a number of ours. */
