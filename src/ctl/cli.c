@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "verify/amd_chain.h"
+#include "verify/eventlog.h"
+#include "common/pcr_bank.h"
 #include "common/pcr_json.h"
 #include "verify/snp_report.h"
 #include "common/util.h"
@@ -130,4 +132,24 @@ int cli_parse_pcr_list(const char *list, uint32_t *mask)
 	}
 	free(copy);
 	return copy && *mask ? rc : -1;
+}
+
+int cli_load_log(const char *path, struct skr_eventlog **log, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf raw = { 0 };
+
+	if (skr_read_file(path, SKR_EVENTLOG_MAX_SIZE, &raw, err) < 0)
+		return -1;
+	return skr_eventlog_parse(raw.data, raw.len, log, err);
+}
+
+json_object *cli_pcr_mask_json(uint32_t mask)
+{
+	json_object *a = json_object_new_array();
+	int i;
+
+	for (i = 0; i < SKR_PCR_COUNT; i++)
+		if (mask & (1u << i))
+			json_object_array_add(a, json_object_new_int(i));
+	return a;
 }

@@ -73,6 +73,12 @@ struct cli_predict_inputs {
 int cli_predict(const struct cli_predict_inputs *in, struct skr_eventlog **log,
 		struct skr_predict_result *res, struct skr_err *err);
 
+/* A TCG event log file, parsed (verify/eventlog.h); the caller frees *log. */
+int cli_load_log(const char *path, struct skr_eventlog **log, struct skr_err *err);
+
+/* A PCR mask as a JSON array of its indexes, lowest first. */
+json_object *cli_pcr_mask_json(uint32_t mask);
+
 /* Prints a JSON value to stdout, pretty and with a newline. */
 void cli_print_json(json_object *obj);
 

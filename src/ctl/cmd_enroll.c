@@ -1,27 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* skrctl enroll / unenroll / status: LUKS2 devices and their skr tokens. */
+/* skrctl enroll / unenroll: skr tokens on LUKS2 devices (status: cmd_status.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
-
-#include <libcryptsetup.h>
-#include <openssl/crypto.h>
 
 #include "predict/binding.h"
 #include "ctl/cli.h"
 #include "vm/client_config.h"
 #include "luks/enroll.h"
-#include "verify/eventlog.h"
-#include "vm/https.h"
 #include "vm/release_client.h"
-#include "luks/token.h"
 #include "common/util.h"
 
 #define DEFAULT_EVENTLOG CLI_DEFAULT_EVENTLOG
@@ -29,17 +21,6 @@
 	"skrctl: left %u key(s) at the broker: %s does not list them as enrolled from this "   \
 	"machine, and the LUKS2 header alone does not choose which key the admin token deletes; " \
 	"delete them with the admin API if they are yours\n"
-
-static json_object *mask_json(uint32_t mask)
-{
-	json_object *a = json_object_new_array();
-	int i;
-
-	for (i = 0; i < 24; i++)
-		if (mask & (1u << i))
-			json_object_array_add(a, json_object_new_int(i));
-	return a;
-}
 
 /* The registry of keys enrolled from this machine: keys/ beside the client configuration. */
 static void registry_dir(const char *config, char *out, size_t n)
@@ -178,6 +159,50 @@ static int write_client_config(const struct skr_enroll_opts *o, size_t n_admin_c
 	return rc;
 }
 
+/* enroll --json: what was done (the recovery key too: it is shown once). */
+static json_object *enroll_json(const struct skr_enroll_result *r, bool ok)
+{
+	json_object *res = json_object_new_object();
+
+	json_object_object_add(res, "repaired", json_object_new_int((int)r->repaired));
+	if (!ok)
+		return res;
+	json_object_object_add(res, "pcrs", cli_pcr_mask_json(r->pcr_mask));
+	json_object_object_add(res, "chain", json_object_new_string(r->chain));
+	if (r->warning[0])
+		json_object_object_add(res, "warning", json_object_new_string(r->warning));
+	json_object_object_add(res, "key_id", json_object_new_string(r->key_id));
+	json_object_object_add(res, "token", json_object_new_int(r->token));
+	json_object_object_add(res, "keyslot", json_object_new_int(r->keyslot));
+	if (r->recovery) {
+		json_object_object_add(res, "recovery_keyslot", json_object_new_int(r->recovery_slot));
+		json_object_object_add(res, "recovery_key", json_object_new_string(r->recovery));
+	}
+	return res;
+}
+
+/* The same as text: on stderr, but the recovery key alone on stdout. */
+static void print_enrolled(const char *device, const struct skr_enroll_result *r, unsigned kept,
+			   const char *registry)
+{
+	char pcrs[64];
+
+	if (r->repaired)
+		fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", r->repaired);
+	if (kept)
+		fprintf(stderr, KEPT_NOTE, kept, registry);
+	fprintf(stderr, "skrctl: enrolled %s: token %d, keyslot %d, key %s\n", device, r->token,
+		r->keyslot, r->key_id);
+	skr_binding_mask_text(r->pcr_mask, pcrs, sizeof(pcrs));
+	fprintf(stderr, "skrctl: bound PCRs %s (boot chain %s)\n", pcrs, r->chain);
+	if (r->recovery) {
+		fprintf(stderr, "skrctl: recovery key in keyslot %d; it is shown once, write it down:\n",
+			r->recovery_slot);
+		printf("%s\n", r->recovery);
+		fflush(stdout);
+	}
+}
+
 int cmd_enroll(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -205,7 +230,6 @@ int cmd_enroll(int argc, char **argv)
 	const char *key_file = NULL, *admin_file = NULL, *policy_file = NULL;
 	json_object *res = NULL;
 	bool json = false;
-	char pcrs[64];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -287,40 +311,10 @@ int cmd_enroll(int argc, char **argv)
 		fprintf(stderr, "skrctl: warning: %s\n", r.warning);
 	else if (r.note[0])
 		fprintf(stderr, "skrctl: note: %s\n", r.note);
-	if (json) {
-		res = json_object_new_object();
-		json_object_object_add(res, "repaired", json_object_new_int((int)r.repaired));
-		if (err.reason == SKR_R_ok) {
-			json_object_object_add(res, "pcrs", mask_json(r.pcr_mask));
-			json_object_object_add(res, "chain", json_object_new_string(r.chain));
-			if (r.warning[0])
-				json_object_object_add(res, "warning", json_object_new_string(r.warning));
-			json_object_object_add(res, "key_id", json_object_new_string(r.key_id));
-			json_object_object_add(res, "token", json_object_new_int(r.token));
-			json_object_object_add(res, "keyslot", json_object_new_int(r.keyslot));
-			if (r.recovery) {
-				json_object_object_add(res, "recovery_keyslot",
-						       json_object_new_int(r.recovery_slot));
-				json_object_object_add(res, "recovery_key",
-						       json_object_new_string(r.recovery));
-			}
-		}
-	} else if (err.reason == SKR_R_ok) {
-		if (r.repaired)
-			fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", r.repaired);
-		if (kept)
-			fprintf(stderr, KEPT_NOTE, kept, registry);
-		fprintf(stderr, "skrctl: enrolled %s: token %d, keyslot %d, key %s\n", o.device,
-			r.token, r.keyslot, r.key_id);
-		skr_binding_mask_text(r.pcr_mask, pcrs, sizeof(pcrs));
-		fprintf(stderr, "skrctl: bound PCRs %s (boot chain %s)\n", pcrs, r.chain);
-		if (r.recovery) {
-			fprintf(stderr, "skrctl: recovery key in keyslot %d; it is shown once, write it down:\n",
-				r.recovery_slot);
-			printf("%s\n", r.recovery);
-			fflush(stdout);
-		}
-	}
+	if (json)
+		res = enroll_json(&r, err.reason == SKR_R_ok);
+	else if (err.reason == SKR_R_ok)
+		print_enrolled(o.device, &r, kept, registry);
 	skr_enroll_result_free(&r);
 	if (have_cfg)
 		skr_client_config_free(&cfg);
@@ -416,342 +410,5 @@ int cmd_unenroll(int argc, char **argv)
 	}
 	if (have_cfg)
 		skr_client_config_free(&cfg);
-	return cli_finish(&err, res, json);
-}
-
-/* ---- status ------------------------------------------------------------- */
-
-/* The PCR indexes a pcr_mismatch detail names ("PCR 7: seen ..."). */
-static json_object *differing_pcrs(const char *detail)
-{
-	json_object *a = json_object_new_array();
-	uint32_t seen = 0;
-	regmatch_t m[2];
-	regex_t re;
-	const char *p = detail;
-
-	if (regcomp(&re, "PCR ([0-9]+):", REG_EXTENDED) != 0)
-		return a;
-	while (regexec(&re, p, 2, m, 0) == 0) {
-		int n = atoi(p + m[1].rm_so);
-
-		if (n >= 0 && n < 24 && !(seen & (1u << n))) {
-			seen |= 1u << n;
-			json_object_array_add(a, json_object_new_int(n));
-		}
-		p += m[0].rm_eo;
-	}
-	regfree(&re);
-	return a;
-}
-
-/*
- * For each "PCR N: seen HEX" of a pcr_mismatch detail, the event-log entries
- * that make up PCR N here, and whether the log replays to the value seen.
- */
-static json_object *explain_mismatch(const char *detail, const char *log_path)
-{
-	_cleanup_buf_ struct skr_buf raw = { 0 };
-	_cleanup_(skr_eventlog_freep) struct skr_eventlog *log = NULL;
-	struct skr_pcr_banks *banks = calloc(1, sizeof(*banks));
-	json_object *out = NULL;
-	struct skr_err err = { 0 };
-	const char *p = detail;
-	regmatch_t m[3];
-	regex_t re;
-
-	if (!banks || !log_path || skr_read_file(log_path, SKR_EVENTLOG_MAX_SIZE, &raw, &err) < 0 ||
-	    skr_eventlog_parse(raw.data, raw.len, &log, &err) < 0 ||
-	    skr_eventlog_replay(log, banks, &err) < 0 ||
-	    regcomp(&re, "PCR ([0-9]+): seen ([0-9a-f]+)", REG_EXTENDED) != 0) {
-		free(banks);
-		return NULL;
-	}
-	out = json_object_new_array();
-	while (regexec(&re, p, 3, m, 0) == 0) {
-		_cleanup_buf_ struct skr_buf seen = { 0 };
-		int pcr = atoi(p + m[1].rm_so);
-
-		skr_hex_decode(p + m[2].rm_so, (size_t)(m[2].rm_eo - m[2].rm_so), &seen, "seen", &err);
-		if (pcr >= 0 && pcr < SKR_PCR_COUNT)
-			json_object_array_add(out, skr_eventlog_explain_pcr(log, banks, SKR_TPM_ALG_SHA256,
-									    (unsigned)pcr, seen.data,
-									    seen.len));
-		p += m[0].rm_eo;
-	}
-	regfree(&re);
-	free(banks);
-	return out;
-}
-
-static json_object *broker_status(const struct skr_token *t, const char *ca_file, const char *url,
-				  struct skr_err *first)
-{
-	_cleanup_buf_ struct skr_buf resp = { 0 };
-	struct skr_https_ca ca = { .file = ca_file };
-	struct skr_err err = { 0 };
-	json_object *o = json_object_new_object();
-	char body[200];
-	long status = 0;
-
-	snprintf(body, sizeof(body), "{\"key_id\": \"%s\"}", t->key_id);
-	json_object_object_add(o, "url", json_object_new_string(url));
-	if (skr_https_request("POST", url, "/v1/challenge", body, NULL, &ca, 3000, 5000, &status,
-			      &resp, &err) < 0) {
-		json_object_object_add(o, "reachable", json_object_new_boolean(false));
-		json_object_object_add(o, "error", json_object_new_string(err.detail));
-		skr_fail(first, err.reason, "%s", err.detail);
-	} else {
-		json_object_object_add(o, "reachable", json_object_new_boolean(true));
-		json_object_object_add(o, "http_status", json_object_new_int((int)status));
-	}
-	return o;
-}
-
-/*
- * Would this boot be released?  The broker's dry run (skr_check_this_boot):
- * a real release only ever succeeds in the initramfs, before the boot gate
- * closes (gate.h), so status never asks for the key itself.
- */
-static json_object *release_status(const struct skr_token *t, const struct skr_client_config *cfg,
-				   const char *tcti, unsigned timeout, const char *log_path,
-				   struct skr_err *first)
-{
-	struct skr_release_opts ro;
-	struct skr_err err = { 0 };
-	json_object *o = json_object_new_object(), *ans = NULL, *id;
-
-	skr_token_release_opts(t, cfg, timeout, &ro);
-	if (tcti)
-		ro.tcti = tcti;
-	skr_check_this_boot(&ro, &ans, &err);
-	json_object_object_add(o, "would_be_released", json_object_new_boolean(err.reason == SKR_R_ok));
-	if (err.reason == SKR_R_ok && json_object_object_get_ex(ans, "id", &id))
-		json_object_object_add(o, "set", json_object_get(id));
-	json_object_put(ans);
-	if (err.reason != SKR_R_ok) {
-		json_object_object_add(o, "reason", json_object_new_string(skr_reason_name(err.reason)));
-		json_object_object_add(o, "detail", json_object_new_string(err.detail));
-		if (err.reason == SKR_R_pcr_mismatch) {
-			json_object *why = explain_mismatch(err.detail, log_path);
-
-			json_object_object_add(o, "pcrs_differ", differing_pcrs(err.detail));
-			if (why)
-				json_object_object_add(o, "eventlog", why);
-		}
-		skr_fail(first, err.reason, "%s", err.detail);
-	}
-	return o;
-}
-
-/* The event-log entries behind each differing PCR, one line each. */
-static void print_explanation(json_object *why)
-{
-	size_t i, j;
-
-	for (i = 0; i < json_object_array_length(why); i++) {
-		json_object *x = json_object_array_get_idx(why, i), *pcr, *events, *match;
-
-		json_object_object_get_ex(x, "pcr", &pcr);
-		json_object_object_get_ex(x, "events", &events);
-		printf("    PCR %d in this machine's event log: %zu events%s\n", json_object_get_int(pcr),
-		       json_object_array_length(events),
-		       json_object_object_get_ex(x, "replay_matches_quote", &match) &&
-				       !json_object_get_boolean(match)
-			       ? " (the log does not replay to the quoted value: it is not this boot's)"
-			       : "");
-		for (j = 0; j < json_object_array_length(events); j++) {
-			json_object *e = json_object_array_get_idx(events, j), *idx, *type, *desc;
-
-			json_object_object_get_ex(e, "index", &idx);
-			json_object_object_get_ex(e, "type", &type);
-			printf("      #%d %s", json_object_get_int(idx), json_object_get_string(type));
-			if (json_object_object_get_ex(e, "description", &desc))
-				printf(" %s", json_object_get_string(desc));
-			printf("\n");
-		}
-	}
-}
-
-static void print_status(json_object *res)
-{
-	json_object *tokens, *v;
-	size_t i, j;
-
-	json_object_object_get_ex(res, "tokens", &tokens);
-	if (json_object_object_get_ex(res, "pending", &v) && json_object_get_int(v))
-		printf("%d interrupted enrollment(s): run skrctl unenroll --reconcile\n",
-		       json_object_get_int(v));
-	if (!json_object_array_length(tokens))
-		printf("no skr token\n");
-	for (i = 0; i < json_object_array_length(tokens); i++) {
-		json_object *t = json_object_array_get_idx(tokens, i), *b, *r, *f;
-
-		json_object_object_get_ex(t, "token", &v);
-		printf("token %d:", json_object_get_int(v));
-		if (json_object_object_get_ex(t, "invalid", &v)) {
-			printf(" invalid: %s\n", json_object_get_string(v));
-			continue;
-		}
-		json_object_object_get_ex(t, "key_id", &v);
-		printf(" key %s", json_object_get_string(v));
-		json_object_object_get_ex(t, "keyslots", &v);
-		printf(", keyslots %s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
-		json_object_object_get_ex(t, "pcrs", &v);
-		printf(", pcrs %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
-		if (json_object_object_get_ex(t, "notice", &v))
-			printf("  notice: %s\n", json_object_get_string(v));
-		if (json_object_object_get_ex(t, "config_error", &v)) {
-			printf("  no broker asked: %s\n", json_object_get_string(v));
-			continue;
-		}
-		json_object_object_get_ex(t, "brokers", &b);
-		for (j = 0; j < json_object_array_length(b); j++) {
-			json_object *e = json_object_array_get_idx(b, j), *u, *ok, *msg;
-
-			json_object_object_get_ex(e, "url", &u);
-			json_object_object_get_ex(e, "reachable", &ok);
-			printf("  broker %s: %s", json_object_get_string(u),
-			       json_object_get_boolean(ok) ? "reachable" : "unreachable");
-			if (json_object_object_get_ex(e, "error", &msg))
-				printf(" (%s)", json_object_get_string(msg));
-			printf("\n");
-		}
-		if (!json_object_object_get_ex(t, "release", &r))
-			continue;
-		json_object_object_get_ex(r, "would_be_released", &v);
-		if (json_object_get_boolean(v)) {
-			printf("  this boot would be released (approved set %s)\n",
-			       json_object_object_get_ex(r, "set", &v) ? json_object_get_string(v) : "?");
-			continue;
-		}
-		json_object_object_get_ex(r, "reason", &v);
-		printf("  this boot would be refused: %s", json_object_get_string(v));
-		if (json_object_object_get_ex(r, "pcrs_differ", &f))
-			printf(" (PCRs that differ: %s)", json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN));
-		json_object_object_get_ex(r, "detail", &v);
-		printf("\n    %s\n", json_object_get_string(v));
-		if (json_object_object_get_ex(r, "eventlog", &f))
-			print_explanation(f);
-		if (json_object_object_get_ex(r, "pcrs_differ", &f))
-			printf("    this boot's measurements are not an approved boot state: after a kernel\n"
-			       "    or initramfs update without reseal (hooks disabled, SKR_RESEAL=no, or\n"
-			       "    the broker unreachable then), run `skrctl reseal --all --kernel-version\n"
-			       "    VERSION` from an approved boot before rebooting, or have an operator\n"
-			       "    approve this state at the broker; `skrctl reseal --check` tells in advance\n");
-	}
-}
-
-int cmd_status(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "tcti", required_argument, NULL, 't' }, { "timeout", required_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },       { "eventlog", required_argument, NULL, 'e' },
-		{ "config", required_argument, NULL, 'C' }, { 0 }
-	};
-	struct skr_client_config cfg;
-	struct skr_err cerr = { 0 };
-	bool cfg_tried = false, have_cfg = false;
-	const char *config = NULL;
-	struct crypt_device *cd = NULL;
-	struct skr_err err = { 0 };
-	const char *tcti = NULL;
-	const char *log_path = access(DEFAULT_EVENTLOG, R_OK) == 0 ? DEFAULT_EVENTLOG : NULL;
-	unsigned timeout = 10;
-	bool json = false;
-	json_object *res, *tokens;
-	int c, t, rc, pending = 0;
-
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 't': tcti = optarg; break;
-		case 'T': timeout = (unsigned)atoi(optarg); break;
-		case 'j': json = true; break;
-		case 'e': log_path = optarg; break;
-		case 'C': config = optarg; break;
-		default: return cli_usage(STATUS_USAGE);
-		}
-	}
-	if (optind + 1 != argc || timeout < 1)
-		return cli_usage(STATUS_USAGE);
-	if ((rc = crypt_init(&cd, argv[optind])) < 0 || (rc = crypt_load(cd, CRYPT_LUKS2, NULL)) < 0) {
-		crypt_free(cd);
-		skr_fail(&err, SKR_R_luks_error, "%s is not a readable LUKS2 device: %s", argv[optind],
-			 strerror(-rc));
-		return cli_finish(&err, NULL, json);
-	}
-	res = json_object_new_object();
-	tokens = json_object_new_array();
-	for (t = 0; t < crypt_token_max(CRYPT_LUKS2); t++) {
-		const char *type = NULL, *text = NULL;
-		crypt_token_info st = crypt_token_status(cd, t, &type);
-		struct skr_token tok;
-		struct skr_err perr = { 0 };
-		const struct skr_client_endpoints *ep;
-		json_object *o, *slots, *brokers;
-		size_t i;
-
-		if ((st != CRYPT_TOKEN_EXTERNAL && st != CRYPT_TOKEN_EXTERNAL_UNKNOWN) || !type)
-			continue;
-		if (!strcmp(type, SKR_PENDING_TOKEN_TYPE)) {
-			pending++;
-			continue;
-		}
-		if (strcmp(type, SKR_TOKEN_TYPE) != 0 || crypt_token_json_get(cd, t, &text) < 0)
-			continue;
-		o = json_object_new_object();
-		json_object_object_add(o, "token", json_object_new_int(t));
-		if (skr_token_parse(text, &tok, &perr) < 0) {
-			json_object_object_add(o, "invalid", json_object_new_string(perr.detail));
-			json_object_array_add(tokens, o);
-			skr_fail(&err, perr.reason, "token %d: %s", t, perr.detail);
-			continue;
-		}
-		json_object_object_add(o, "key_id", json_object_new_string(tok.key_id));
-		if (tok.v1_ignored)
-			json_object_object_add(o, "notice", json_object_new_string(SKR_TOKEN_V1_NOTICE));
-		slots = json_object_new_array();
-		for (i = 0; i < tok.n_keyslots; i++)
-			json_object_array_add(slots, json_object_new_int(tok.keyslots[i]));
-		json_object_object_add(o, "keyslots", slots);
-		json_object_object_add(o, "pcrs", mask_json(tok.pcr_mask));
-		json_object_object_add(o, "timeout", json_object_new_int((int)tok.timeout));
-		/* Where to ask and whom to trust: the configuration (at the first skr token), never the header. */
-		if (!cfg_tried) {
-			cfg_tried = true;
-			have_cfg = skr_client_config_load(skr_client_config_path(config), &cfg, &cerr) == 0;
-			if (have_cfg && !tcti)
-				tcti = cfg.tcti;
-		}
-		if (!have_cfg) {
-			json_object_object_add(o, "config_error", json_object_new_string(cerr.detail));
-			json_object_array_add(tokens, o);
-			skr_token_free(&tok);
-			if (err.reason == SKR_R_ok)
-				err = cerr;
-			continue;
-		}
-		ep = skr_client_config_for_key(&cfg, tok.key_id);
-		brokers = json_object_new_array();
-		for (i = 0; i < ep->n_brokers; i++)
-			json_object_array_add(brokers, broker_status(&tok, ep->ca_file, ep->brokers[i], &err));
-		json_object_object_add(o, "brokers", brokers);
-		/* The dry run needs a TPM: --tcti, the configuration's, or the kernel's resource manager. */
-		if (tcti || access("/dev/tpmrm0", F_OK) == 0)
-			json_object_object_add(o, "release",
-					       release_status(&tok, &cfg, tcti, timeout, log_path, &err));
-		json_object_array_add(tokens, o);
-		skr_token_free(&tok);
-	}
-	crypt_free(cd);
-	if (have_cfg)
-		skr_client_config_free(&cfg);
-	json_object_object_add(res, "tokens", tokens);
-	json_object_object_add(res, "pending", json_object_new_int(pending));
-	if (!json) {
-		print_status(res);
-		json_object_put(res);
-		res = NULL;
-	}
 	return cli_finish(&err, res, json);
 }

@@ -47,15 +47,6 @@ static int parse_args(int argc, char **argv, const char *usage, struct eventlog_
 	return -1;
 }
 
-static int load_log(const char *path, struct skr_eventlog **log, struct skr_err *err)
-{
-	_cleanup_buf_ struct skr_buf raw = { 0 };
-
-	if (skr_read_file(path, SKR_EVENTLOG_MAX_SIZE, &raw, err) < 0)
-		return -1;
-	return skr_eventlog_parse(raw.data, raw.len, log, err);
-}
-
 /* ---- replay ------------------------------------------------------------- */
 
 /* The same map as `quote verify --pcrs` reads: one PCR JSON format everywhere. */
@@ -103,7 +94,7 @@ int cmd_eventlog_replay(int argc, char **argv)
 	rc = parse_args(argc, argv, EVENTLOG_REPLAY_USAGE, &args);
 	if (rc >= 0)
 		return rc;
-	if (load_log(args.path, &log, &err) < 0 || skr_eventlog_replay(log, &banks, &err) < 0 ||
+	if (cli_load_log(args.path, &log, &err) < 0 || skr_eventlog_replay(log, &banks, &err) < 0 ||
 	    (args.json ? print_banks_json(&banks, &err) : print_banks_text(&banks, &err)) < 0)
 		return cli_finish(&err, NULL, args.json);
 	/* Success output is the bare bank map (no "valid"), comparable with *.pcrs.json. */
@@ -243,7 +234,7 @@ int cmd_eventlog_show(int argc, char **argv)
 	rc = parse_args(argc, argv, EVENTLOG_SHOW_USAGE, &args);
 	if (rc >= 0)
 		return rc;
-	if (load_log(args.path, &log, &err) < 0 ||
+	if (cli_load_log(args.path, &log, &err) < 0 ||
 	    (args.json ? show_json(log, &err) : show_text(log, &err)) < 0)
 		return cli_finish(&err, NULL, args.json);
 	return CLI_EXIT_OK;

@@ -45,6 +45,7 @@
 #include "luks/enroll.h"
 #include "luks/local_copy.h"
 #include "luks/token.h"
+#include "luks/token_iter.h"
 #include "common/util.h"
 
 #define LOCAL_SECRET_LEN 32
@@ -248,6 +249,31 @@ out:
 	return rc;
 }
 
+/* Every skr token of the device; *err: the first failure. */
+static void run_device(struct local_args *a, json_object *reports, struct skr_err *err)
+{
+	struct crypt_device *cd = NULL;
+	const char *text;
+	unsigned found = 0;
+	int id;
+
+	if (crypt_init(&cd, a->device) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0) {
+		crypt_free(cd);
+		skr_fail(err, SKR_R_luks_error, "%s is not a readable LUKS2 device", a->device);
+		return;
+	}
+	SKR_LUKS_FOREACH_TOKEN(cd, SKR_TOKEN_TYPE, id, text) {
+		struct skr_err one = { 0 };
+
+		found++;
+		if (one_token(cd, id, text, a, reports, &one) < 0 && err->reason == SKR_R_ok)
+			*err = one;
+	}
+	if (!found && err->reason == SKR_R_ok)
+		skr_fail(err, SKR_R_usage, "%s has no skr token", a->device);
+	crypt_free(cd);
+}
+
 int cmd_local_copy(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -257,11 +283,9 @@ int cmd_local_copy(int argc, char **argv)
 		{ 0 }
 	};
 	struct local_args a = { 0 };
-	struct crypt_device *cd = NULL;
 	struct skr_err err = { 0 };
 	json_object *reports, *res = NULL;
-	unsigned found = 0;
-	int c, id;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -285,26 +309,9 @@ int cmd_local_copy(int argc, char **argv)
 			goto out;
 		a.tcti = a.cfg.tcti;
 	}
-	if (crypt_init(&cd, a.device) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0) {
-		skr_fail(&err, SKR_R_luks_error, "%s is not a readable LUKS2 device", a.device);
-		goto out;
-	}
-	for (id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
-		const char *type = NULL, *text = NULL;
-		struct skr_err one = { 0 };
-
-		if (crypt_token_status(cd, id, &type) < CRYPT_TOKEN_EXTERNAL || !type ||
-		    strcmp(type, SKR_TOKEN_TYPE) || crypt_token_json_get(cd, id, &text) < 0)
-			continue;
-		found++;
-		if (one_token(cd, id, text, &a, reports, &one) < 0 && err.reason == SKR_R_ok)
-			err = one;
-	}
-	if (!found && err.reason == SKR_R_ok)
-		skr_fail(&err, SKR_R_usage, "%s has no skr token", a.device);
+	run_device(&a, reports, &err);
 out:
 	skr_secret_free(a.pass);
-	crypt_free(cd);
 	skr_client_config_free(&a.cfg);
 	if (a.json) {
 		res = json_object_new_object();

@@ -102,15 +102,6 @@ static int parse_args(int argc, char **argv, struct predict_args *a)
 
 /* ---- Inputs ----------------------------------------------------------------- */
 
-static int load_log(const char *path, struct skr_eventlog **log, struct skr_err *err)
-{
-	_cleanup_buf_ struct skr_buf raw = { 0 };
-
-	if (skr_read_file(path, SKR_EVENTLOG_MAX_SIZE, &raw, err) < 0)
-		return -1;
-	return skr_eventlog_parse(raw.data, raw.len, log, err);
-}
-
 /* "PATH: detail", so that a failure says which of the two kernels it is about. */
 static void prefix_detail(struct skr_err *err, const char *path)
 {
@@ -312,7 +303,7 @@ int cli_predict(const struct cli_predict_inputs *a, struct skr_eventlog **log,
 
 	if (!live)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
-	if (load_log(a->eventlog ? a->eventlog : DEFAULT_EVENTLOG, log, err) < 0 ||
+	if (cli_load_log(a->eventlog ? a->eventlog : DEFAULT_EVENTLOG, log, err) < 0 ||
 	    load_inputs(a, *log, &req, err) < 0 || load_live(a, live, &have_live, err) < 0)
 		return -1;
 	req.live = have_live ? live : NULL;

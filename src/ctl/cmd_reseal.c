@@ -40,6 +40,7 @@
 #include "predict/predict.h"
 #include "vm/release_client.h"
 #include "luks/token.h"
+#include "luks/token_iter.h"
 #include "common/util.h"
 
 
@@ -503,6 +504,7 @@ static int run_device(const struct reseal_args *a, const char *device, json_obje
 		      unsigned *found, struct skr_err *first)
 {
 	struct crypt_device *cd = NULL;
+	const char *text;
 	int t, rc = 0;
 
 	if (crypt_init(&cd, device) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0) {
@@ -511,15 +513,11 @@ static int run_device(const struct reseal_args *a, const char *device, json_obje
 			return 0;
 		return skr_fail(first, SKR_R_luks_error, "%s is not a readable LUKS2 device", device);
 	}
-	for (t = 0; t < crypt_token_max(CRYPT_LUKS2); t++) {
-		const char *type = NULL, *text = NULL;
+	SKR_LUKS_FOREACH_TOKEN(cd, SKR_TOKEN_TYPE, t, text) {
 		struct skr_token tok;
 		struct skr_err err = { 0 };
 		struct token_job j = { .a = a, .device = device, .cd = cd, .token_id = t, .tok = &tok };
 
-		if (crypt_token_status(cd, t, &type) < CRYPT_TOKEN_EXTERNAL || !type ||
-		    strcmp(type, SKR_TOKEN_TYPE) || crypt_token_json_get(cd, t, &text) < 0)
-			continue;
 		(*found)++;
 		j.report = json_object_new_object();
 		json_object_object_add(j.report, "device", json_object_new_string(device));

@@ -25,6 +25,7 @@
 #include "verify/snp_report.h"
 #include "luks/local_copy.h"
 #include "luks/token.h"
+#include "luks/token_iter.h"
 #include "vm/tpm.h"
 #include "common/util.h"
 
@@ -140,25 +141,14 @@ static bool slot_is_minimal(struct crypt_device *cd, int slot)
 	       p.iterations == SKR_ENROLL_PBKDF_ITERATIONS;
 }
 
-/* The token's JSON when it is of that type; NULL otherwise. */
-static const char *token_of_type(struct crypt_device *cd, int t, const char *want)
-{
-	const char *type = NULL, *json = NULL;
-	crypt_token_info st = crypt_token_status(cd, t, &type);
-
-	if ((st != CRYPT_TOKEN_EXTERNAL && st != CRYPT_TOKEN_EXTERNAL_UNKNOWN) || !type ||
-	    strcmp(type, want) != 0)
-		return NULL;
-	return crypt_token_json_get(cd, t, &json) >= 0 ? json : NULL;
-}
-
+/* The skr token of that key id; -1: none.  Any token naming it counts, valid or not. */
 static int find_skr_token(struct crypt_device *cd, const char *key_id)
 {
+	const char *json;
 	int t;
 
-	for (t = 0; t < crypt_token_max(CRYPT_LUKS2); t++) {
-		const char *json = token_of_type(cd, t, SKR_TOKEN_TYPE);
-		json_object *o = json ? json_tokener_parse(json) : NULL, *k;
+	SKR_LUKS_FOREACH_TOKEN(cd, SKR_TOKEN_TYPE, t, json) {
+		json_object *o = json_tokener_parse(json), *k;
 		bool same = o && json_object_object_get_ex(o, "key_id", &k) &&
 			    !strcmp(json_object_get_string(k), key_id);
 
@@ -395,15 +385,59 @@ int skr_enroll_pending_write(struct crypt_device *cd, const char *record_id, con
 	return write_pending(cd, record_id, NULL, 0, slots, n_slots, err);
 }
 
+/* The record's keyslots that enroll added and nothing else uses (enroll.h). */
+static int destroy_orphan_slots(struct crypt_device *cd, json_object *slots, struct skr_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(slots); i++) {
+		int s = json_object_get_int(json_object_array_get_idx(slots, i)), rc;
+
+		if (s < 0 || s >= crypt_keyslot_max(CRYPT_LUKS2) || !slot_active(cd, s) ||
+		    slot_assigned(cd, s) || !slot_is_minimal(cd, s) || active_slots(cd) < 2)
+			continue;
+		rc = crypt_keyslot_destroy(cd, s);
+		if (rc < 0)
+			return luks_fail(err, rc, "cannot destroy an orphaned keyslot");
+	}
+	return 0;
+}
+
+/*
+ * The broker key a record says may exist ("admins" not empty).  Where to send
+ * the admin token is the caller's (--admin, the configuration), never the
+ * header's; and only a key this machine enrolled (the registry) is deleted.
+ */
+static int delete_orphan_key(const struct skr_admin *a, const char *key_id, json_object *admins,
+			     struct skr_err *err)
+{
+	size_t i;
+
+	if (json_object_array_length(admins) && registry_has(a, key_id)) {
+		if (!a->token || !a->n_urls)
+			return skr_fail(err, SKR_R_usage,
+					"an interrupted enrollment left key \"%s\" at the broker: deleting it "
+					"needs --admin-token, --ca and the admin URLs (--admin or the client "
+					"configuration)", key_id);
+		for (i = 0; i < a->n_urls; i++)
+			if (admin_delete_key(a, a->urls[i], key_id, err) < 0)
+				return -1;
+		registry_remove(a, key_id);
+	} else if (json_object_array_length(admins) && a->token && a->kept) {
+		/* Not enrolled from here (by the registry): the header does not choose. */
+		(*a->kept)++;
+	}
+	return 0;
+}
+
 /* Repairs one pending record (enroll.h); removes it last. */
 static int repair_pending(struct crypt_device *cd, int tok, const struct skr_admin *a,
 			  struct skr_err *err)
 {
-	const char *json = token_of_type(cd, tok, SKR_PENDING_TOKEN_TYPE);
+	const char *json = skr_luks_token_json(cd, tok, SKR_PENDING_TOKEN_TYPE);
 	json_object *o = json ? json_tokener_parse(json) : NULL, *k, *admins, *slots;
 	const char *key_id;
-	size_t i;
-	int rc = -1;
+	int rc;
 
 	if (!o || !json_object_object_get_ex(o, "key_id", &k) ||
 	    !json_object_object_get_ex(o, "admins", &admins) ||
@@ -415,59 +449,24 @@ static int repair_pending(struct crypt_device *cd, int tok, const struct skr_adm
 		return rc < 0 ? luks_fail(err, rc, "cannot remove a broken skr-pending token") : 0;
 	}
 	key_id = json_object_get_string(k);
-	if (find_skr_token(cd, key_id) < 0) {
-		/* Not committed: undo. */
-		for (i = 0; i < json_object_array_length(slots); i++) {
-			int s = json_object_get_int(json_object_array_get_idx(slots, i));
-
-			if (s < 0 || s >= crypt_keyslot_max(CRYPT_LUKS2) || !slot_active(cd, s) ||
-			    slot_assigned(cd, s) || !slot_is_minimal(cd, s) || active_slots(cd) < 2)
-				continue;
-			rc = crypt_keyslot_destroy(cd, s);
-			if (rc < 0) {
-				luks_fail(err, rc, "cannot destroy an orphaned keyslot");
-				goto out;
-			}
-		}
-		/*
-		 * The record's "admins" say only that a broker key may exist: where to
-		 * send the admin token is the caller's (--admin, the configuration),
-		 * never the header's.
-		 */
-		if (json_object_array_length(admins) && registry_has(a, key_id)) {
-			if (!a->token || !a->n_urls) {
-				skr_fail(err, SKR_R_usage,
-					 "an interrupted enrollment left key \"%s\" at the broker: deleting it "
-					 "needs --admin-token, --ca and the admin URLs (--admin or the client "
-					 "configuration)", key_id);
-				goto out;
-			}
-			for (i = 0; i < a->n_urls; i++)
-				if (admin_delete_key(a, a->urls[i], key_id, err) < 0)
-					goto out;
-			registry_remove(a, key_id);
-		} else if (json_object_array_length(admins) && a->token && a->kept) {
-			/* Not enrolled from here (by the registry): the header does not choose. */
-			(*a->kept)++;
-		}
+	/* Not committed (no skr token of that key id): undo. */
+	if (find_skr_token(cd, key_id) < 0 && (destroy_orphan_slots(cd, slots, err) < 0 ||
+					       delete_orphan_key(a, key_id, admins, err) < 0)) {
+		json_object_put(o);
+		return -1;
 	}
-	rc = crypt_token_json_set(cd, tok, NULL);
-	if (rc < 0)
-		luks_fail(err, rc, "cannot remove the skr-pending token");
-	rc = rc < 0 ? -1 : 0;
-out:
 	json_object_put(o);
-	return rc;
+	rc = crypt_token_json_set(cd, tok, NULL);
+	return rc < 0 ? luks_fail(err, rc, "cannot remove the skr-pending token") : 0;
 }
 
 static int reconcile_cd(struct crypt_device *cd, const struct skr_admin *a, unsigned *repaired,
 			struct skr_err *err)
 {
+	const char *json;
 	int t;
 
-	for (t = 0; t < crypt_token_max(CRYPT_LUKS2); t++) {
-		if (!token_of_type(cd, t, SKR_PENDING_TOKEN_TYPE))
-			continue;
+	SKR_LUKS_FOREACH_TOKEN(cd, SKR_PENDING_TOKEN_TYPE, t, json) {
 		if (repair_pending(cd, t, a, err) < 0)
 			return -1;
 		if (repaired)
@@ -692,226 +691,342 @@ static int choose_binding(const struct skr_enroll_opts *o, bool given, uint32_t 
 	return 0;
 }
 
-int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, struct skr_err *err)
+/*
+ * One enrollment: what its steps share, and what each has done so far (the
+ * undos read it, so that a step that failed half-way is undone as far as it got).
+ */
+struct enroll_run {
+	const struct skr_enroll_opts *o;
+	struct skr_enroll_result *r;
+	struct crypt_device *cd;
+	const char *const *admins;	/* where the key is created: --admin, else the brokers */
+	size_t n_admins;
+	char *policy;			/* the key's policy (JSON text) */
+	struct skr_pcr_banks pcrs;	/* this boot's values of the bound PCRs */
+	uint32_t mask;			/* the PCRs bound */
+	uint8_t *secret;		/* the new keyslot's passphrase (SKR_ENROLL_SECRET_LEN) */
+	int slot, rslot;		/* the keyslots chosen; rslot -1 without a recovery key */
+	/* What exists because of this run: */
+	bool registered;		/* the key id in this machine's registry */
+	int pending;			/* the skr-pending token; -1: none */
+	bool created[SKR_RELEASE_MAX_BROKERS];	/* the key may exist at admins[i] */
+	bool slot_added, rslot_added;
+	int token;			/* the skr token; -1: none */
+};
+
+/* What a killed run left behind goes first. */
+static int step_reconcile(struct enroll_run *e, struct skr_err *err)
 {
-	struct crypt_device *cd = NULL;
-	struct skr_pcr_banks pcrs;
-	struct skr_token tok = { 0 };
-	const char *const *admins;
-	size_t n_admins, i;
-	bool created[SKR_RELEASE_MAX_BROKERS] = { false };
-	bool slot_added = false, rslot_added = false, registered = false;
-	int pending = -1, token = -1, slot = -1, rslot = -1, slots[2], rc;
-	uint32_t mask = 0;
-	char *policy = NULL, *token_json = NULL;
-	uint8_t *secret = NULL;
+	return skr_enroll_reconcile(e->o->device, &e->o->admin, &e->r->repaired, err);
+}
 
-	memset(r, 0, sizeof(*r));
-	r->token = r->keyslot = r->recovery_slot = -1;
-	admins = admin_urls(o, &n_admins);
-	if (!o->device || !o->n_brokers || !o->admin.ca_file || !o->admin.token || !o->passphrase)
-		return skr_fail(err, SKR_R_usage, "enroll needs a device, brokers, --ca, "
-				"--admin-token and a passphrase");
-	if (o->key_id && !key_id_ok(o->key_id))
-		return skr_fail(err, SKR_R_usage, "key id must be 1-128 characters of A-Z a-z 0-9 . _ -");
+/* The device, and proof that the passphrase opens one of its keyslots. */
+static int step_open(struct enroll_run *e, struct skr_err *err)
+{
+	int rc;
 
-	/* What a killed run left behind goes first. */
-	if (skr_enroll_reconcile(o->device, &o->admin, &r->repaired, err) < 0)
+	if (open_device(e->o->device, &e->cd, err) < 0)
 		return -1;
-	if (open_device(o->device, &cd, err) < 0)
-		return -1;
-	rc = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, o->passphrase,
-					  o->passphrase_len, 0);
-	if (rc < 0) {
-		if (rc == -EPERM)
-			skr_fail(err, SKR_R_passphrase_invalid, "the passphrase opens no keyslot of %s",
-				 o->device);
-		else
-			luks_fail(err, rc, "cannot check the passphrase");
-		goto out;
-	}
+	rc = crypt_activate_by_passphrase(e->cd, NULL, CRYPT_ANY_SLOT, e->o->passphrase,
+					  e->o->passphrase_len, 0);
+	if (rc == -EPERM)
+		return skr_fail(err, SKR_R_passphrase_invalid, "the passphrase opens no keyslot of %s",
+				e->o->device);
+	return rc < 0 ? luks_fail(err, rc, "cannot check the passphrase") : 0;
+}
 
-	/* Policy and reference PCR values from this machine (or the given policy). */
+/* The policy and this boot's values of its PCRs: from this machine (or the given policy). */
+static int step_policy(struct enroll_run *e, struct skr_err *err)
+{
+	const struct skr_enroll_opts *o = e->o;
+
 	if (o->policy_json) {
 		struct skr_policy pol;
 
 		if (skr_policy_parse(o->policy_json, &pol, err) < 0)
-			goto out;
-		if (o->pcrs_given && pol.pcr_mask != o->pcr_mask) {
-			skr_fail(err, SKR_R_usage, "--pcrs differs from the policy's PCRs");
-			goto out;
-		}
-		if (choose_binding(o, true, pol.pcr_mask, r, &mask, err) < 0)
-			goto out;
-		policy = strdup(o->policy_json);
-	} else if (choose_binding(o, o->pcrs_given, o->pcr_mask, r, &mask, err) < 0) {
-		goto out;
+			return -1;
+		if (o->pcrs_given && pol.pcr_mask != o->pcr_mask)
+			return skr_fail(err, SKR_R_usage, "--pcrs differs from the policy's PCRs");
+		if (choose_binding(o, true, pol.pcr_mask, e->r, &e->mask, err) < 0)
+			return -1;
+		e->policy = strdup(o->policy_json);
+	} else if (choose_binding(o, o->pcrs_given, o->pcr_mask, e->r, &e->mask, err) < 0) {
+		return -1;
 	}
-	memset(&pcrs, 0, sizeof(pcrs));
-	if (read_evidence(o->tcti, mask, !o->policy_json, &policy, &pcrs, err) < 0)
-		goto out;
-	if (!policy) {
-		skr_fail(err, SKR_R_nomem, "out of memory");
-		goto out;
-	}
+	memset(&e->pcrs, 0, sizeof(e->pcrs));
+	if (read_evidence(o->tcti, e->mask, !o->policy_json, &e->policy, &e->pcrs, err) < 0)
+		return -1;
+	return e->policy ? 0 : skr_fail(err, SKR_R_nomem, "out of memory");
+}
 
-	if (o->key_id) {
-		snprintf(r->key_id, sizeof(r->key_id), "%s", o->key_id);
+/* The key id (given, or "skr-" and 16 hex digits), which no broker may hold yet. */
+static int step_key_id(struct enroll_run *e, struct skr_err *err)
+{
+	size_t i;
+
+	if (e->o->key_id) {
+		snprintf(e->r->key_id, sizeof(e->r->key_id), "%s", e->o->key_id);
 	} else {
 		uint8_t rnd[8];
 		char *hex;
 
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1 || !(hex = skr_hex_encode(rnd, sizeof(rnd)))) {
-			skr_fail(err, SKR_R_nomem, "no randomness");
-			goto out;
-		}
-		snprintf(r->key_id, sizeof(r->key_id), "skr-%s", hex);
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1 || !(hex = skr_hex_encode(rnd, sizeof(rnd))))
+			return skr_fail(err, SKR_R_nomem, "no randomness");
+		snprintf(e->r->key_id, sizeof(e->r->key_id), "skr-%s", hex);
 		free(hex);
 	}
 	/* A key that exists already is someone else's: never touched, never deleted. */
-	for (i = 0; i < n_admins; i++)
-		if (admin_key_absent(&o->admin, admins[i], r->key_id, err) < 0)
-			goto out;
+	for (i = 0; i < e->n_admins; i++)
+		if (admin_key_absent(&e->o->admin, e->admins[i], e->r->key_id, err) < 0)
+			return -1;
+	return 0;
+}
 
-	secret = skr_secret_alloc(SKR_ENROLL_SECRET_LEN);
-	if (!secret || RAND_bytes(secret, SKR_ENROLL_SECRET_LEN) != 1) {
-		skr_fail(err, SKR_R_nomem, "cannot generate the secret");
-		goto out;
-	}
-	slot = free_slot(cd, -1);
-	if (o->recovery_key)
-		rslot = free_slot(cd, slot);
-	if (slot < 0 || (o->recovery_key && rslot < 0)) {
-		skr_fail(err, SKR_R_luks_error, "%s has no free keyslot", o->device);
-		goto out;
-	}
+/* The secret, and the free keyslots it and the recovery key will take. */
+static int step_secret(struct enroll_run *e, struct skr_err *err)
+{
+	e->secret = skr_secret_alloc(SKR_ENROLL_SECRET_LEN);
+	if (!e->secret || RAND_bytes(e->secret, SKR_ENROLL_SECRET_LEN) != 1)
+		return skr_fail(err, SKR_R_nomem, "cannot generate the secret");
+	e->slot = free_slot(e->cd, -1);
+	if (e->o->recovery_key)
+		e->rslot = free_slot(e->cd, e->slot);
+	if (e->slot < 0 || (e->o->recovery_key && e->rslot < 0))
+		return skr_fail(err, SKR_R_luks_error, "%s has no free keyslot", e->o->device);
+	return 0;
+}
 
-	/* 1. The records of what follows, before anything exists elsewhere: this
-	 *    machine's (the key may be deleted by a repair) and the header's. */
-	slots[0] = slot;
-	slots[1] = rslot;
-	if (registry_add(&o->admin, r->key_id, err) < 0)
-		goto out;
-	registered = true;
-	pending = write_pending(cd, r->key_id, admins, n_admins, slots, 2, err);
-	if (pending < 0 || skr_enroll_fault("after_pending", err) < 0)
-		goto out;
+/*
+ * 1. The records of what follows, before anything exists elsewhere: this
+ *    machine's (a repair may then delete the key at the broker) ...
+ */
+static int step_registry(struct enroll_run *e, struct skr_err *err)
+{
+	if (registry_add(&e->o->admin, e->r->key_id, err) < 0)
+		return -1;
+	e->registered = true;
+	return 0;
+}
 
-	/* 2. The key at the broker(s), with this machine's PCRs as the current set. */
-	for (i = 0; i < n_admins; i++) {
+static int undo_registry(struct enroll_run *e)
+{
+	if (e->registered)
+		registry_remove(&e->o->admin, e->r->key_id);
+	return 0;
+}
+
+/* ... and the header's: the key id and the keyslots about to be added. */
+static int step_pending(struct enroll_run *e, struct skr_err *err)
+{
+	int slots[2] = { e->slot, e->rslot };
+	int t = write_pending(e->cd, e->r->key_id, e->admins, e->n_admins, slots, 2, err);
+
+	if (t < 0)
+		return -1;
+	e->pending = t;
+	return skr_enroll_fault("after_pending", err);
+}
+
+static int undo_pending(struct enroll_run *e)
+{
+	if (e->pending >= 0)
+		crypt_token_json_set(e->cd, e->pending, NULL);
+	return 0;
+}
+
+/* 2. The key at the broker(s), with this machine's PCRs as the current set. */
+static int step_broker_keys(struct enroll_run *e, struct skr_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_admins; i++) {
 		/*
 		 * Marked before the call: a transport failure may come after the broker
 		 * stored the key, and deleting a key that is not there is harmless (it
 		 * did not exist before, checked above).  A 409 means it is someone else's.
 		 */
-		created[i] = true;
-		if (admin_create_key(&o->admin, admins[i], r->key_id, secret, SKR_ENROLL_SECRET_LEN,
-				     policy, err) < 0) {
-			created[i] = err->reason != SKR_R_key_exists;
-			goto out;
+		e->created[i] = true;
+		if (admin_create_key(&e->o->admin, e->admins[i], e->r->key_id, e->secret,
+				     SKR_ENROLL_SECRET_LEN, e->policy, err) < 0) {
+			e->created[i] = err->reason != SKR_R_key_exists;
+			return -1;
 		}
-		if (skr_enroll_fault("after_broker_key", err) < 0)
-			goto out;
-		if (admin_add_refset(&o->admin, admins[i], r->key_id, &pcrs, err) < 0)
-			goto out;
+		if (skr_enroll_fault("after_broker_key", err) < 0 ||
+		    admin_add_refset(&e->o->admin, e->admins[i], e->r->key_id, &e->pcrs, err) < 0)
+			return -1;
 	}
-	if (skr_enroll_fault("after_refset", err) < 0)
-		goto out;
+	return skr_enroll_fault("after_refset", err);
+}
 
-	/* 3. The keyslot, and proof that the secret opens it. */
-	if (add_slot(cd, slot, o, secret, SKR_ENROLL_SECRET_LEN, err) < 0)
-		goto out;
-	slot_added = true;
+static int undo_broker_keys(struct enroll_run *e)
+{
+	struct skr_err undo = { 0 };
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < e->n_admins; i++)
+		if (e->created[i] && admin_delete_key(&e->o->admin, e->admins[i], e->r->key_id, &undo) < 0)
+			rc = -1;
+	return rc;
+}
+
+/* 3. The keyslot, and proof that the secret opens it. */
+static int step_keyslot(struct enroll_run *e, struct skr_err *err)
+{
+	int rc;
+
+	if (add_slot(e->cd, e->slot, e->o, e->secret, SKR_ENROLL_SECRET_LEN, err) < 0)
+		return -1;
+	e->slot_added = true;
 	if (skr_enroll_fault("after_keyslot", err) < 0)
-		goto out;
-	rc = crypt_activate_by_passphrase(cd, NULL, slot, (const char *)secret,
+		return -1;
+	rc = crypt_activate_by_passphrase(e->cd, NULL, e->slot, (const char *)e->secret,
 					  SKR_ENROLL_SECRET_LEN, 0);
-	if (rc < 0) {
-		luks_fail(err, rc, "the new keyslot does not open with the secret");
-		goto out;
-	}
-	r->keyslot = slot;
+	if (rc < 0)
+		return luks_fail(err, rc, "the new keyslot does not open with the secret");
+	e->r->keyslot = e->slot;
+	return 0;
+}
 
-	/* 4. The recovery key (high entropy: minimal PBKDF too). */
-	if (o->recovery_key) {
-		uint8_t raw[SKR_RECOVERY_KEY_BYTES];
+static int undo_keyslot(struct enroll_run *e)
+{
+	return e->slot_added && crypt_keyslot_destroy(e->cd, e->slot) < 0 ? -1 : 0;
+}
 
-		r->recovery = skr_secret_alloc(SKR_RECOVERY_KEY_LEN + 1);
-		if (!r->recovery || RAND_bytes(raw, sizeof(raw)) != 1) {
-			OPENSSL_cleanse(raw, sizeof(raw));
-			skr_fail(err, SKR_R_nomem, "cannot generate the recovery key");
-			goto out;
-		}
-		skr_recovery_key_format(raw, r->recovery);
+/* 4. The recovery key, when asked for (high entropy: minimal PBKDF too). */
+static int step_recovery(struct enroll_run *e, struct skr_err *err)
+{
+	struct skr_enroll_result *r = e->r;
+	uint8_t raw[SKR_RECOVERY_KEY_BYTES];
+
+	if (!e->o->recovery_key)
+		return 0;
+	r->recovery = skr_secret_alloc(SKR_RECOVERY_KEY_LEN + 1);
+	if (!r->recovery || RAND_bytes(raw, sizeof(raw)) != 1) {
 		OPENSSL_cleanse(raw, sizeof(raw));
-		if (add_slot(cd, rslot, o, r->recovery, SKR_RECOVERY_KEY_LEN, err) < 0)
-			goto out;
-		rslot_added = true;
-		r->recovery_slot = rslot;
-		if (skr_enroll_fault("after_recovery", err) < 0)
-			goto out;
+		return skr_fail(err, SKR_R_nomem, "cannot generate the recovery key");
 	}
+	skr_recovery_key_format(raw, r->recovery);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	if (add_slot(e->cd, e->rslot, e->o, r->recovery, SKR_RECOVERY_KEY_LEN, err) < 0)
+		return -1;
+	e->rslot_added = true;
+	r->recovery_slot = e->rslot;
+	return skr_enroll_fault("after_recovery", err);
+}
 
-	/* 5. The broker would release the key to this boot (its dry run: no release here). */
-	if (!o->no_verify && verify_check(o, r->key_id, mask, err) < 0)
-		goto out;
-	if (skr_enroll_fault("after_verify", err) < 0)
-		goto out;
+static int undo_recovery(struct enroll_run *e)
+{
+	return e->rslot_added && crypt_keyslot_destroy(e->cd, e->rslot) < 0 ? -1 : 0;
+}
 
-	/* 6. Commit: the skr token; then the pending record goes. */
+/* 5. The broker would release the key to this boot (its dry run: no release here). */
+static int step_verify(struct enroll_run *e, struct skr_err *err)
+{
+	if (!e->o->no_verify && verify_check(e->o, e->r->key_id, e->mask, err) < 0)
+		return -1;
+	return skr_enroll_fault("after_verify", err);
+}
+
+/* 6. Commit: the skr token; then the pending record goes. */
+static int step_commit(struct enroll_run *e, struct skr_err *err)
+{
 	/* Only what the attacker may choose: the endpoints stay in the client configuration. */
-	tok.keyslots[0] = slot;
-	tok.n_keyslots = 1;
-	snprintf(tok.key_id, sizeof(tok.key_id), "%s", r->key_id);
-	tok.pcr_mask = mask;
-	tok.timeout = o->timeout ? o->timeout : SKR_TOKEN_DEFAULT_TIMEOUT;
-	token_json = skr_token_to_json(&tok);
-	if (!token_json) {
-		skr_fail(err, SKR_R_nomem, "out of memory");
-		goto out;
-	}
-	token = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, token_json);
-	if (token < 0) {
-		luks_fail(err, token, "cannot write the skr token");
-		token = -1;
-		goto out;
-	}
+	struct skr_token tok = {
+		.keyslots = { e->slot }, .n_keyslots = 1, .pcr_mask = e->mask,
+		.timeout = e->o->timeout ? e->o->timeout : SKR_TOKEN_DEFAULT_TIMEOUT,
+	};
+	char *json;
+	int rc;
+
+	snprintf(tok.key_id, sizeof(tok.key_id), "%s", e->r->key_id);
+	if (!(json = skr_token_to_json(&tok)))
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	rc = crypt_token_json_set(e->cd, CRYPT_ANY_TOKEN, json);
+	free(json);
+	if (rc < 0)
+		return luks_fail(err, rc, "cannot write the skr token");
+	e->token = rc;
 	if (skr_enroll_fault("after_token", err) < 0)
-		goto out;
-	r->token = token;
-	rc = crypt_token_json_set(cd, pending, NULL);
-	if (rc < 0) {
-		luks_fail(err, rc, "cannot remove the skr-pending token");
-		goto out;
+		return -1;
+	e->r->token = e->token;
+	rc = crypt_token_json_set(e->cd, e->pending, NULL);
+	if (rc < 0)
+		return luks_fail(err, rc, "cannot remove the skr-pending token");
+	e->pending = -1;
+	return 0;
+}
+
+static int undo_commit(struct enroll_run *e)
+{
+	return e->token >= 0 && crypt_token_json_set(e->cd, e->token, NULL) < 0 ? -1 : 0;
+}
+
+/*
+ * The steps, in order.  A step's undo removes what the step left, as far as
+ * it got (NULL: it leaves nothing).  After a failure the undos run in
+ * reverse, from the failed step on; the two records are undone only when
+ * every undo after them succeeded, so that whatever is left stays recorded
+ * for the repair (skr_enroll_reconcile, enroll.h).
+ */
+static const struct enroll_step {
+	int (*run)(struct enroll_run *e, struct skr_err *err);
+	int (*undo)(struct enroll_run *e);	/* < 0: something stays */
+	bool record;
+} enroll_steps[] = {
+	/* Checks and choices: nothing is written yet. */
+	{ step_reconcile, NULL, false },
+	{ step_open, NULL, false },
+	{ step_policy, NULL, false },
+	{ step_key_id, NULL, false },
+	{ step_secret, NULL, false },
+	/* Fault points (SKR_FAULT, tests/cli/test_enroll.sh) from here on. */
+	{ step_registry, undo_registry, true },
+	{ step_pending, undo_pending, true },		/* after_pending */
+	{ step_broker_keys, undo_broker_keys, false },	/* after_broker_key, after_refset */
+	{ step_keyslot, undo_keyslot, false },		/* after_keyslot */
+	{ step_recovery, undo_recovery, false },	/* after_recovery */
+	{ step_verify, NULL, false },			/* after_verify */
+	{ step_commit, undo_commit, false },		/* after_token: the commit point */
+};
+
+static void enroll_undo(struct enroll_run *e, size_t failed)
+{
+	bool clean = true;
+	size_t i;
+
+	for (i = failed + 1; i-- > 0;) {
+		const struct enroll_step *s = &enroll_steps[i];
+
+		if (s->undo && (clean || !s->record) && s->undo(e) < 0)
+			clean = false;
 	}
-	pending = -1;
+}
 
-out:
-	if (err->reason != SKR_R_ok && cd) {
-		/* Undo in reverse; the pending record stays if any undo step fails. */
-		struct skr_err undo = { 0 };
-		bool clean = true;
+int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, struct skr_err *err)
+{
+	struct enroll_run e = { .o = o, .r = r, .slot = -1, .rslot = -1, .pending = -1, .token = -1 };
+	size_t i;
+	int rc = 0;
 
-		if (token >= 0 && crypt_token_json_set(cd, token, NULL) < 0)
-			clean = false;
-		if (rslot_added && crypt_keyslot_destroy(cd, rslot) < 0)
-			clean = false;
-		if (slot_added && crypt_keyslot_destroy(cd, slot) < 0)
-			clean = false;
-		for (i = 0; i < n_admins; i++)
-			if (created[i] && admin_delete_key(&o->admin, admins[i], r->key_id, &undo) < 0)
-				clean = false;
-		if (clean && pending >= 0)
-			crypt_token_json_set(cd, pending, NULL);
-		if (clean && registered)
-			registry_remove(&o->admin, r->key_id);
+	memset(r, 0, sizeof(*r));
+	r->token = r->keyslot = r->recovery_slot = -1;
+	if (!o->device || !o->n_brokers || !o->admin.ca_file || !o->admin.token || !o->passphrase)
+		return skr_fail(err, SKR_R_usage, "enroll needs a device, brokers, --ca, "
+				"--admin-token and a passphrase");
+	if (o->key_id && !key_id_ok(o->key_id))
+		return skr_fail(err, SKR_R_usage, "key id must be 1-128 characters of A-Z a-z 0-9 . _ -");
+	e.admins = admin_urls(o, &e.n_admins);
+	for (i = 0; i < ARRAY_SIZE(enroll_steps) && rc == 0; i++)
+		rc = enroll_steps[i].run(&e, err);
+	if (rc < 0 || err->reason != SKR_R_ok) {
+		enroll_undo(&e, i - 1);
 		r->token = r->keyslot = r->recovery_slot = -1;
 		skr_enroll_result_free(r);
 	}
-	free(token_json);
-	free(policy);
-	skr_secret_free(secret);
-	crypt_free(cd);
+	free(e.policy);
+	skr_secret_free(e.secret);
+	crypt_free(e.cd);
 	return err->reason == SKR_R_ok ? 0 : -1;
 }
 
@@ -920,7 +1035,7 @@ out:
 static int unenroll_one(struct crypt_device *cd, int t, const struct skr_admin *a,
 			struct skr_err *err)
 {
-	const char *json = token_of_type(cd, t, SKR_TOKEN_TYPE);
+	const char *json = skr_luks_token_json(cd, t, SKR_TOKEN_TYPE);
 	struct skr_token tok;
 	const char *const *urls;
 	size_t n_urls, i;
@@ -971,6 +1086,7 @@ int skr_unenroll(const char *device, int token, const struct skr_admin *a, unsig
 		 struct skr_err *err)
 {
 	struct crypt_device *cd = NULL;
+	const char *json;
 	int t, rc = 0;
 
 	*removed = 0;
@@ -980,11 +1096,10 @@ int skr_unenroll(const char *device, int token, const struct skr_admin *a, unsig
 		rc = unenroll_one(cd, token, a, err);
 		*removed += rc == 0;
 	} else {
-		for (t = 0; t < crypt_token_max(CRYPT_LUKS2) && rc == 0; t++) {
-			if (!token_of_type(cd, t, SKR_TOKEN_TYPE))
-				continue;
-			rc = unenroll_one(cd, t, a, err);
-			*removed += rc == 0;
+		SKR_LUKS_FOREACH_TOKEN(cd, SKR_TOKEN_TYPE, t, json) {
+			if ((rc = unenroll_one(cd, t, a, err)) < 0)
+				break;
+			(*removed)++;
 		}
 	}
 	crypt_free(cd);

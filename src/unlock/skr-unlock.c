@@ -54,6 +54,7 @@
 #include "luks/token.h"
 #include "vm/gate_measure.h"
 #include "vm/local_seal.h"
+#include "luks/token_iter.h"
 #include "vm/tpm.h"
 #include "common/util.h"
 #include "vm/words.h"
@@ -80,7 +81,6 @@
 	"extends PCR 15 for volumes skr-unlock did not open, then \"handover\".\n"             \
 	"Exit: 0 opened, 1 not opened, 2 usage or unreadable device.\n"
 
-#define MAX_TOKENS 32
 #define KEYFILE_MAX 8192
 
 struct opts {
@@ -197,27 +197,29 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return optind == argc && o->device && (o->name || o->test || o->probe) ? 0 : -1;
 }
 
-/* The skr tokens of the header, parsed; unusable ones are reported and skipped. */
-static size_t load_tokens(struct crypt_device *cd, struct skr_token *tokens)
+/*
+ * The skr tokens of the header, parsed, in *tokens (the caller frees it, and
+ * each token); unusable ones are reported and skipped.
+ */
+static size_t load_tokens(struct crypt_device *cd, struct skr_token **tokens)
 {
+	int max = crypt_token_max(CRYPT_LUKS2), id;
+	const char *json;
 	size_t n = 0;
-	int id;
 
-	for (id = 0; id < MAX_TOKENS; id++) {
+	*tokens = calloc(max > 0 ? (size_t)max : 1, sizeof(**tokens));
+	if (!*tokens) {
+		say(false, "out of memory reading the tokens");
+		return 0;
+	}
+	SKR_LUKS_FOREACH_TOKEN(cd, SKR_TOKEN_TYPE, id, json) {
 		struct skr_err err = { 0 };
-		const char *type = NULL, *json = NULL;
-		crypt_token_info info = crypt_token_status(cd, id, &type);
 
-		if (info == CRYPT_TOKEN_INACTIVE || info == CRYPT_TOKEN_INVALID || !type ||
-		    strcmp(type, SKR_TOKEN_TYPE) != 0)
-			continue;
-		if (crypt_token_json_get(cd, id, &json) < 0)
-			continue;
-		if (skr_token_parse(json, &tokens[n], &err) < 0) {
+		if (skr_token_parse(json, &(*tokens)[n], &err) < 0) {
 			say(false, "token %d is unusable: %s", id, err.detail);
 			continue;
 		}
-		if (tokens[n].v1_ignored)
+		if ((*tokens)[n].v1_ignored)
 			say(true, "token %d: " SKR_TOKEN_V1_NOTICE, id);
 		n++;
 	}
@@ -553,23 +555,92 @@ static int config_files(const char *path)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/*
+ * The attested release, else the local copy, measured (seal_open): 0 opened;
+ * 1 not, with *sealed set when a token opened it and the measure failed.
+ */
+static int open_by_token(struct crypt_device *cd, const struct opts *o,
+			 const struct skr_client_config *cfg, const char *tcti,
+			 struct skr_token *tokens, size_t n, double deadline, bool *sealed)
 {
-	struct skr_token tokens[MAX_TOKENS];
+	const char *method = NULL;
+	int opened = -1;
+
+	if (!n)
+		say(false, "no skr token on %s", o->device);
+	else if (cfg && (opened = try_release(cd, o, cfg, tokens, n, deadline)) >= 0)
+		method = SKR_GATE_METHOD_ATTESTATION;
+	if (!method && n && (opened = try_local(cd, o, tcti, tokens, n)) >= 0)
+		method = SKR_GATE_METHOD_LOCAL;
+	if (!method)
+		return 1;
+	*sealed = true;
+	return seal_open(cd, o, tcti, &tokens[opened], method);
+}
+
+/* No token opened it: the passphrase, unless --no-prompt leaves that to the caller. */
+static int open_by_passphrase(struct crypt_device *cd, const struct opts *o, const char *tcti,
+			      const struct skr_token *first)
+{
+	if (o->no_prompt) {
+		say(false, "%s stays closed: the passphrase is asked next", o->device);
+		return 1;
+	}
+	say(false, "falling back to the passphrase");
+	if ((o->key_file && try_key_file(cd, o) == 0) || prompt_loop(cd, o) == 0)
+		return seal_open(cd, o, tcti, first, "passphrase");
+	return 1;
+}
+
+/* --probe, or the open of the volume: the exit status. */
+static int unlock_volume(struct crypt_device *cd, const struct opts *o,
+			 const struct skr_cmdline *cmd, double start)
+{
+	struct skr_token *tokens = NULL;
 	struct skr_client_config cfg;
 	struct skr_err cerr = { 0 };
+	bool have_cfg, sealed = false;
 	const char *tcti;
-	bool have_cfg;
+	size_t n = 0, i;
+	int rc = 1;
+
+	have_cfg = skr_client_config_load(skr_client_config_path(o->config), &cfg, &cerr) == 0;
+	if (!have_cfg && !o->probe && !cmd->disabled)
+		say(false, "no release: %s (%s)", cerr.detail, skr_reason_name(cerr.reason));
+	/* --tcti (the initramfs script's, trusted) or the configuration's; never the header's. */
+	tcti = o->tcti ? o->tcti : have_cfg ? cfg.tcti : NULL;
+	if (o->probe || !cmd->disabled)
+		n = load_tokens(cd, &tokens);
+	if (o->probe) {
+		rc = probe(&cfg, have_cfg, tokens, n);
+	} else if (cmd->disabled) {
+		say(false, "attested release disabled (rd.skr=0)");
+	} else {
+		unsigned timeout = cmd->timeout ? cmd->timeout : o->timeout ? o->timeout
+							: n ? tokens[0].timeout
+							    : SKR_TOKEN_DEFAULT_TIMEOUT;
+
+		rc = open_by_token(cd, o, have_cfg ? &cfg : NULL, tcti, tokens, n, start + timeout,
+				   &sealed);
+	}
+	if (rc != 0 && !sealed && !o->probe)
+		rc = open_by_passphrase(cd, o, tcti, n ? &tokens[0] : NULL);
+	for (i = 0; i < n; i++)
+		skr_token_free(&tokens[i]);
+	free(tokens);
+	if (have_cfg)
+		skr_client_config_free(&cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
 	struct crypt_device *cd = NULL;
 	struct skr_cmdline cmd;
 	struct opts o = { 0 };
 	const char *kmsg = getenv("SKR_KMSG");
 	double start = now_s();
-	unsigned timeout;
-	const char *method = NULL;
-	bool sealed = false;
-	size_t n = 0, i;
-	int rc = 1, r, opened = -1;
+	int rc, r;
 
 	/* The released key, the passphrase and the unwrap state live in this
 	 * process: no core dump of it, no ptrace by other users.  First thing. */
@@ -587,59 +658,16 @@ int main(int argc, char **argv)
 	skr_secret_set_lock_warning(lock_warning);
 	if (o.handover) {
 		rc = handover(&o);
-		if (kmsg_fd >= 0)
-			close(kmsg_fd);
-		return rc;
-	}
-	crypt_set_log_callback(NULL, crypt_log_cb, NULL);
-	r = crypt_init(&cd, o.device);
-	if (r == 0)
-		r = crypt_load(cd, CRYPT_LUKS2, NULL);
-	if (r < 0) {
-		say(false, "%s is not a readable LUKS2 volume: %s", o.device, strerror(-r));
-		crypt_free(cd);
-		if (kmsg_fd >= 0)
-			close(kmsg_fd);
-		return 2;
-	}
-	have_cfg = skr_client_config_load(skr_client_config_path(o.config), &cfg, &cerr) == 0;
-	if (!have_cfg && !o.probe && !cmd.disabled)
-		say(false, "no release: %s (%s)", cerr.detail, skr_reason_name(cerr.reason));
-	/* --tcti (the initramfs script's, trusted) or the configuration's; never the header's. */
-	tcti = o.tcti ? o.tcti : have_cfg ? cfg.tcti : NULL;
-	if (o.probe) {
-		n = load_tokens(cd, tokens);
-		rc = probe(&cfg, have_cfg, tokens, n);
-	} else if (cmd.disabled) {
-		say(false, "attested release disabled (rd.skr=0)");
 	} else {
-		n = load_tokens(cd, tokens);
-		timeout = cmd.timeout ? cmd.timeout : o.timeout ? o.timeout
-					: n		       ? tokens[0].timeout
-							       : SKR_TOKEN_DEFAULT_TIMEOUT;
-		if (!n)
-			say(false, "no skr token on %s", o.device);
-		else if (have_cfg && (opened = try_release(cd, &o, &cfg, tokens, n, start + timeout)) >= 0)
-			method = SKR_GATE_METHOD_ATTESTATION;
-		if (!method && n && (opened = try_local(cd, &o, tcti, tokens, n)) >= 0)
-			method = SKR_GATE_METHOD_LOCAL;
-		if (method) {
-			rc = seal_open(cd, &o, tcti, &tokens[opened], method);
-			sealed = true;
-		}
+		crypt_set_log_callback(NULL, crypt_log_cb, NULL);
+		r = crypt_init(&cd, o.device);
+		if (r == 0)
+			r = crypt_load(cd, CRYPT_LUKS2, NULL);
+		if (r < 0)
+			say(false, "%s is not a readable LUKS2 volume: %s", o.device, strerror(-r));
+		rc = r < 0 ? 2 : unlock_volume(cd, &o, &cmd, start);
+		crypt_free(cd);
 	}
-	if (rc != 0 && !sealed && !o.probe && o.no_prompt) {
-		say(false, "%s stays closed: the passphrase is asked next", o.device);
-	} else if (rc != 0 && !sealed && !o.probe) {
-		say(false, "falling back to the passphrase");
-		if ((o.key_file && try_key_file(cd, &o) == 0) || prompt_loop(cd, &o) == 0)
-			rc = seal_open(cd, &o, tcti, n ? &tokens[0] : NULL, "passphrase");
-	}
-	for (i = 0; i < n; i++)
-		skr_token_free(&tokens[i]);
-	if (have_cfg)
-		skr_client_config_free(&cfg);
-	crypt_free(cd);
 	if (kmsg_fd >= 0)
 		close(kmsg_fd);
 	return rc;
