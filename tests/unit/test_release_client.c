@@ -199,11 +199,11 @@ static int setup_broker(const struct skr_pcr_banks *pcrs, struct skr_err *err)
 	skr_key_cache_init(&fx.b.key_cache);
 	fx.b.nonce_ttl = 60;
 	fx.broker_ready = true;
-	if (skr_store_key_create(fx.b.store, KEY, secret, sizeof(secret), POLICY, err) < 0)
+	if (skr_store_key_create(fx.b.store, KEY, secret, sizeof(secret), POLICY, NULL, err) < 0)
 		return -1;
 	sets = skr_pcr_banks_to_json(pcrs);
 	rc = skr_store_refset_add(fx.b.store, KEY, "boot", "current", json_object_to_json_string(sets),
-				  &id, err);
+				  &id, NULL, err);
 	json_object_put(sets);
 	return rc;
 }
@@ -898,7 +898,7 @@ static void set_policy(const char *policy)
 {
 	struct skr_err err = { 0 };
 
-	assert_ok(skr_store_key_set_policy(fx.b.store, KEY, policy, &err), err);
+	assert_ok(skr_store_key_set_policy(fx.b.store, KEY, policy, NULL, &err), err);
 }
 
 /* ---- The good path --------------------------------------------------------------------------- */
