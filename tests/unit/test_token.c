@@ -21,6 +21,8 @@
 
 #include "common/gate.h"
 #include "luks/token.h"
+#include "vm/client_config.h"
+#include "vm/release_client.h"
 #include "vm/local_seal.h"
 
 #define MIN_TOKEN "{\"type\": \"skr\", \"keyslots\": [\"1\"], \"skr_version\": 2, \"key_id\": \"k\"}"
