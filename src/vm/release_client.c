@@ -254,6 +254,9 @@ static bool retryable(const struct skr_err *err)
 	return err->reason == SKR_R_broker_unreachable;
 }
 
+/* Less time than this left is no attempt: it could only end in its own timeout. */
+#define MIN_ATTEMPT_MS 20.0
+
 static void backoff(unsigned attempt, double deadline)
 {
 	unsigned base = BACKOFF_FIRST_MS << (attempt < 5 ? attempt : 5);
@@ -302,7 +305,7 @@ static int attested_exchange(struct exchange *x, uint8_t *secret_out, size_t *se
 		 * reported is this attempt's, not a last 1 ms attempt's timeout. */
 		if (retryable(&attempt_err) && now_ms() < x->deadline && attempt % o->n_brokers == 0)
 			backoff(attempt / (unsigned)o->n_brokers, x->deadline);
-		if (!retryable(&attempt_err) || now_ms() >= x->deadline) {
+		if (!retryable(&attempt_err) || x->deadline - now_ms() < MIN_ATTEMPT_MS) {
 			/* Details quote brokers (and their URLs, from a token): safe to print. */
 			skr_sanitize_inplace(attempt_err.detail, sizeof(attempt_err.detail));
 			*err = attempt_err;

@@ -193,7 +193,10 @@ static int setup_broker(const struct skr_pcr_banks *pcrs, struct skr_err *err)
 	skr_buf_free(&pem);
 	if (rc < 0)
 		return -1;
-	RAND_bytes(fx.b.nonce_secret, sizeof(fx.b.nonce_secret));
+	fx.b.nonce_secret = skr_secret_alloc(SKR_NONCE_SECRET_SIZE);
+	if (!fx.b.nonce_secret)
+		return -1;
+	RAND_bytes(fx.b.nonce_secret, SKR_NONCE_SECRET_SIZE);
 	skr_nonce_seen_init(&fx.b.seen);
 	skr_chain_cache_init(&fx.b.chain_cache);
 	skr_key_cache_init(&fx.b.key_cache);
@@ -258,6 +261,7 @@ static int group_teardown(void **state)
 		skr_chain_cache_free(&fx.b.chain_cache);
 		skr_key_cache_free(&fx.b.key_cache);
 	}
+	skr_secret_free(fx.b.nonce_secret);
 	if (fx.provisioned)
 		skr_fakevtpm_free(&fx.fake);
 	skr_swtpm_stop(&fx.swtpm);
