@@ -6,6 +6,7 @@
 #   make bench      release benchmarks (swtpm, broker, clevis baseline) -> bench/results/
 #   make e2e        QEMU boots of an encrypted root (initramfs-tools, dracut); needs root
 #   make bench-boot the same, 3 boots each -> bench/results/boot.json
+#   make bench-initramfs  what skr adds to an initramfs -> bench/results/initramfs.json; needs root
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make man-check  man pages through groff and man with all warnings on
 #   make package-test  build the .debs/RPMs, install into a Debian 12 root; needs root
@@ -39,7 +40,7 @@ CRYPTSETUP_TOKEN_DIR ?= $(or $(shell cryptsetup --help 2>/dev/null | sed -n 's/^
 # tools/check-links.sh enforces it on every build (make check runs it).
 PKGS_common  := openssl json-c
 PKGS_verify  := $(PKGS_common) tss2-mu
-PKGS_vm      := $(PKGS_verify) tss2-esys tss2-rc tss2-tctildr libcurl
+PKGS_vm      := $(PKGS_verify) tss2-esys tss2-rc tss2-tctildr
 PKGS_luks    := $(PKGS_vm) libcryptsetup
 PKGS_predict := $(PKGS_common)
 PKGS_broker  := $(PKGS_verify) sqlite3 libmicrohttpd
@@ -116,7 +117,7 @@ AMD_PEMS := $(sort $(wildcard src/verify/certs/*.pem))
 # Tests, tools, fuzz targets and benchmarks may reach every library.
 TEST_LINK = $(HELPER_OBJ) $(call libs_of,all) $(call pkg_libs,all) $(shell $(PKG_CONFIG) --libs cmocka)
 
-.PHONY: all check tests link-check header-check vectors-cache fuzz fuzz-build bench bench-run e2e e2e-run bench-boot bench-boot-run install clean
+.PHONY: all check tests link-check header-check vectors-cache fuzz fuzz-build bench bench-run e2e e2e-run bench-boot bench-boot-run bench-initramfs install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -222,9 +223,12 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh build/fuzz
 
 # Benchmarks: never installed, not run by `make check` or CI (see bench/README.md).
+# The load generator keeps connections alive with libcurl (bench only: skr's
+# own client, src/vm/https.c, is one request per connection on OpenSSL).
 $(BUILD)/bench/%: bench/%.c $(HELPER_OBJ) $(call libs_of,all)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/helpers -o $@ $< $(TEST_LINK)
+	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null) -Itests/helpers -o $@ $< \
+		$(TEST_LINK) $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null)
 
 bench:
 	sh tools/deps.sh bench
@@ -257,6 +261,13 @@ bench-boot-run: all $(TOOL_BIN)
 	sh tests/e2e/build-image.sh $(E2E_IMAGE)
 	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs 3 \
 		--results bench/results/boot.json
+
+# What skr adds to an initramfs (initramfs-tools and dracut, in a chroot of the
+# cached Debian 12 root): BENCH_LABEL names the run in bench/results/initramfs.json.
+bench-initramfs:
+	sh tools/deps.sh build
+	$(MAKE) all
+	sh bench/initramfs.sh $(BUILD)
 
 # Configuration files are installed only where none exists yet: an upgrade
 # never overwrites an operator's settings.

@@ -42,6 +42,7 @@ max_len() {
 	hcl_report) echo 16384 ;;	# 1236-byte fixed part + claims
 	evidence | broker_attested) echo 32768 ;;	# real bundles are about 8 KiB of JSON
 	broker_answer) echo 70000 ;;	# probes the client's 64 KiB answer bound
+	http_response) echo 70000 ;;	# probes the 64 KiB bound and the 16 KiB header bound
 	eventlog | pe | predict) echo 65536 ;;	# the seed logs and images are up to 33 KiB
 	*) echo "" ;;
 	esac

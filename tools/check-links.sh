@@ -1,8 +1,10 @@
 #!/bin/sh
 # The link rules of docs/DESIGN.md ("Layout"), checked on built programs:
 #   - skr-unlock and the token plugin run in the initramfs: no SQLite, no
-#     libmicrohttpd, and none of the event-log parser or the AMD roots
-#     (only the broker and skrctl verify evidence);
+#     libmicrohttpd, no libcurl (its closure would bring LDAP, Kerberos,
+#     GnuTLS, RTMP and SSH libraries into the initramfs: src/vm/https.c is
+#     the HTTPS client, on OpenSSL), and none of the event-log parser or the
+#     AMD roots (only the broker and skrctl verify evidence);
 #   - skr-broker never talks to a TPM, a LUKS header or another HTTPS server:
 #     no tss2-esys, libcryptsetup or libcurl.
 # NEEDED entries come from the dynamic section, code from the symbol table.
@@ -45,7 +47,7 @@ for p in skr-unlock libcryptsetup-token-skr.so skr-broker skrctl; do
 	echo "check-links: $p: $(needed "$build/$p" | tr '\n' ' ')"
 done
 for p in skr-unlock libcryptsetup-token-skr.so; do
-	refuse_lib "$p" libsqlite3 libmicrohttpd
+	refuse_lib "$p" libsqlite3 libmicrohttpd libcurl
 	refuse_sym "$p" skr_eventlog_parse skr_eventlog_replay skr_amd_builtin_certs \
 		skr_evidence_verify skr_policy_parse
 done

@@ -6,21 +6,22 @@
 #   sh tools/deps.sh [--list] GROUP...
 #
 # Groups: build (compile skr), test (build + what `make check` runs), demo,
-# e2e (QEMU boots), bench (clevis for the comparison), fuzz (clang/libFuzzer),
+# e2e (QEMU boots), bench (clevis for the comparison, libcurl for the load
+# generator), fuzz (clang/libFuzzer),
 # package (Debian/RPM packaging).  Missing packages of the groups are
 # installed with one apt-get call when run as root; otherwise it stops at once
 # (exit 2) and prints the exact command to run.  --list prints the packages.
 set -eu
 
 build="build-essential pkg-config make python3 openssl ca-certificates
-	libcryptsetup-dev libtss2-dev libssl-dev libcurl4-openssl-dev libjson-c-dev
+	libcryptsetup-dev libtss2-dev libssl-dev libjson-c-dev
 	libmicrohttpd-dev libsqlite3-dev libcmocka-dev"
 test="$build xxd clang libclang-rt-dev|libclang-rt-14-dev osslsigncode sbsigntool curl
 	swtpm swtpm-tools tpm2-tools cryptsetup-bin util-linux"
 demo="$build curl swtpm swtpm-tools tpm2-tools cryptsetup-bin"
 e2e="$build qemu-system-x86 ovmf debootstrap systemd-boot-efi mtools dosfstools
 	fdisk e2fsprogs swtpm swtpm-tools cryptsetup-bin openssl"
-bench="$test clevis clevis-luks clevis-tpm2"
+bench="$test libcurl4-openssl-dev clevis clevis-luks clevis-tpm2"
 fuzz="$build clang libclang-rt-dev|libclang-rt-14-dev"
 package="$build debhelper lintian rpm groff-base man-db systemd-container debootstrap"
 

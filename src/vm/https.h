@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* One HTTPS request (POST of JSON, GET, DELETE) with libcurl: pinned CA, HTTPS only, bounded time and size. */
+/*
+ * One HTTPS request (POST of JSON, GET, DELETE) on its own connection, with
+ * OpenSSL only (https.c says what it accepts): pinned CA, HTTPS only, no
+ * proxy, bounded time and size; the answer is read by http_response.h.
+ */
 #ifndef SKR_HTTPS_H
 #define SKR_HTTPS_H
 
@@ -13,9 +17,15 @@
 #define SKR_HTTPS_MAX_ANSWER (64u * 1024)
 
 /*
- * POSTs body to base_url + path.  Transport failures (connect, TLS, timeout)
- * fail with broker_unreachable; any HTTP answer succeeds with *status set and
- * the body in resp.
+ * Sends the request to base_url + path.  Any well-formed HTTP answer
+ * succeeds with *status set and the body in resp (NUL-terminated; NULL when
+ * empty).  Failures: usage for a URL that is not https://host[:port][/path]
+ * (or a method or token that cannot go in a request); broker_unreachable for
+ * name resolution, connect, TLS (certificate, host name, version), an answer
+ * cut short, and the deadlines (connect_ms bounds resolution, connect and
+ * handshake; total_ms everything); broker_protocol for an answer that is not
+ * well-formed HTTP ("malformed HTTP answer: ...") or larger than the bound
+ * ("answered more than N bytes").
  */
 /* The CA the broker's certificate must chain to: a PEM file, or PEM text. */
 struct skr_https_ca {

@@ -63,7 +63,7 @@ answers >/dev/null
 db "CREATE TRIGGER audit_full BEFORE INSERT ON audit WHEN NEW.action = 'release'
     BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
 rows=$(audit_rows)
-expect audit-write-failed-release-refused 2 'HTTP 500|Timeout' -- $REL --timeout 4 --out "$tmpd/secret1"
+expect audit-write-failed-release-refused 2 'HTTP 500|timed out' -- $REL --timeout 4 --out "$tmpd/secret1"
 only_refusals audit-write-failed-answers-500 "500 audit_failed -"
 [ ! -e "$tmpd/secret1" ] && echo "PASS audit-write-failed-no-secret" || echo "FAIL audit-write-failed-no-secret"
 [ "$(audit_rows)" = "$rows" ] && echo "PASS audit-write-failed-no-row" || echo "FAIL audit-write-failed-no-row"
@@ -128,7 +128,7 @@ locker_pid=$!
 i=0
 while [ ! -e "$tmpd/locked" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 rows=$(audit_rows)
-expect audit-db-locked-release-refused 2 'HTTP 500|Timeout' -- $REL --timeout 8 --out "$tmpd/secret3"
+expect audit-db-locked-release-refused 2 'HTTP 500|timed out' -- $REL --timeout 8 --out "$tmpd/secret3"
 [ ! -e "$tmpd/secret3" ] && echo "PASS audit-db-locked-no-secret" || echo "FAIL audit-db-locked-no-secret"
 only_refusals audit-db-locked-answers-500 "500 audit_failed -"
 kill "$locker_pid" 2>/dev/null

@@ -62,7 +62,7 @@ install() {
     plugin=$(skr_plugin)
     # dracut's crypt module may have copied the plugin already, and
     # dracut-install follows the libraries of executable files only (a .so is
-    # 0644): install the whole closure ldd names, so curl, tss2 and json-c
+    # 0644): install the whole closure ldd names, so OpenSSL, tss2 and json-c
     # are there.  libtss2-tctildr opens its TCTI with dlopen: add that too.
     for lib in "$plugin" /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0 \
         /usr/lib64/libtss2-tcti-device.so.0; do
