@@ -188,3 +188,14 @@ int skr_store_audit_nonce(struct skr_store *s, const struct skr_audit_entry *e,
 		return -1;
 	return s->ops->audit_nonce(s, &r, hash, expires, now, err);
 }
+
+int store_write_begin(struct skr_store *s, const char *key_id, const struct skr_audit_entry *audit,
+		      struct store_audit_row *r, const struct store_audit_row **row,
+		      struct skr_err *err)
+{
+	if (!s)
+		return skr_fail(err, SKR_R_usage, "no store given");
+	if (store_check_key_id(key_id, err) < 0 || store_audit_row_opt(audit, r, row, err) < 0)
+		return -1;
+	return 0;
+}

@@ -162,6 +162,14 @@ void store_audit_row_free(struct store_audit_row *r);
 int store_audit_row_opt(const struct skr_audit_entry *e, struct store_audit_row *r,
 			const struct store_audit_row **row, struct skr_err *err);
 
+/*
+ * The checks every operator write starts with: a store, a valid key id, and
+ * its optional audit row made in r (*row).  -1 with err set otherwise.
+ */
+int store_write_begin(struct skr_store *s, const char *key_id, const struct skr_audit_entry *audit,
+		      struct store_audit_row *r, const struct store_audit_row **row,
+		      struct skr_err *err);
+
 /* err (a failed audit row write) becomes SKR_R_audit_failed, keeping its detail. */
 int store_audit_refused(struct skr_err *err);
 

@@ -63,11 +63,8 @@ int skr_store_key_set_policy(struct skr_store *s, const char *key_id, const char
 	_cleanup_free_ char *policy = NULL;
 	const struct store_audit_row *row;
 
-	if (!s)
-		return skr_fail(err, SKR_R_usage, "no store given");
-	if (store_check_key_id(key_id, err) < 0 ||
-	    store_canonical_policy(policy_json, &policy, err) < 0 ||
-	    store_audit_row_opt(audit, &r, &row, err) < 0)
+	if (store_write_begin(s, key_id, audit, &r, &row, err) < 0 ||
+	    store_canonical_policy(policy_json, &policy, err) < 0)
 		return -1;
 	return s->ops->key_set_policy(s, key_id, policy, row, err);
 }
@@ -78,9 +75,7 @@ int skr_store_key_delete(struct skr_store *s, const char *key_id,
 	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
 	const struct store_audit_row *row;
 
-	if (!s)
-		return skr_fail(err, SKR_R_usage, "no store given");
-	if (store_check_key_id(key_id, err) < 0 || store_audit_row_opt(audit, &r, &row, err) < 0)
+	if (store_write_begin(s, key_id, audit, &r, &row, err) < 0)
 		return -1;
 	return s->ops->key_delete(s, key_id, row, err);
 }

@@ -23,11 +23,9 @@ int skr_store_refset_add(struct skr_store *s, const char *key_id, const char *la
 	_cleanup_free_ char *pcrs = NULL;
 	const struct store_audit_row *row;
 
-	if (!s)
-		return skr_fail(err, SKR_R_usage, "no store given");
-	if (store_check_key_id(key_id, err) < 0 || store_check_label(label, false, err) < 0 ||
-	    check_state(state, err) < 0 || store_canonical_pcrs(pcrs_json, &pcrs, err) < 0 ||
-	    store_audit_row_opt(audit, &r, &row, err) < 0)
+	if (store_write_begin(s, key_id, audit, &r, &row, err) < 0 ||
+	    store_check_label(label, false, err) < 0 || check_state(state, err) < 0 ||
+	    store_canonical_pcrs(pcrs_json, &pcrs, err) < 0)
 		return -1;
 	return s->ops->refset_add(s, key_id, label ? label : "", state, pcrs, id_out, row, err);
 }
@@ -38,9 +36,7 @@ int skr_store_refset_remove(struct skr_store *s, const char *key_id, int64_t id,
 	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
 	const struct store_audit_row *row;
 
-	if (!s)
-		return skr_fail(err, SKR_R_usage, "no store given");
-	if (store_check_key_id(key_id, err) < 0 || store_audit_row_opt(audit, &r, &row, err) < 0)
+	if (store_write_begin(s, key_id, audit, &r, &row, err) < 0)
 		return -1;
 	return s->ops->refset_remove(s, key_id, id, row, err);
 }

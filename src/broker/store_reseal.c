@@ -38,9 +38,7 @@ int skr_store_refset_approve(struct skr_store *s, const char *key_id, int64_t id
 	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
 	const struct store_audit_row *row;
 
-	if (!s)
-		return skr_fail(err, SKR_R_usage, "no store given");
-	if (store_check_key_id(key_id, err) < 0 || store_audit_row_opt(audit, &r, &row, err) < 0)
+	if (store_write_begin(s, key_id, audit, &r, &row, err) < 0)
 		return -1;
 	return s->ops->refset_approve(s, key_id, id, row, err);
 }

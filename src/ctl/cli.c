@@ -153,3 +153,16 @@ json_object *cli_pcr_mask_json(uint32_t mask)
 			json_object_array_add(a, json_object_new_int(i));
 	return a;
 }
+
+int cli_finish_tokens(const struct skr_err *err, json_object *reports, bool json)
+{
+	json_object *res = NULL;
+
+	if (json) {
+		res = json_object_new_object();
+		json_object_object_add(res, "tokens", reports);
+	} else {
+		json_object_put(reports);
+	}
+	return cli_finish(err, res, json);
+}

@@ -48,6 +48,8 @@ int cli_usage(const char *usage);
  * "detail" added.  Takes ownership of result.  Returns the exit status.
  */
 int cli_finish(const struct skr_err *err, json_object *result, bool json);
+/* cli_finish with {"tokens": reports} under --json; takes reports either way. */
+int cli_finish_tokens(const struct skr_err *err, json_object *reports, bool json);
 
 
 /* "0,7,11" as a PCR bit mask (0..23); -1 for anything else or an empty list. */

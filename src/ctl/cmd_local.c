@@ -284,7 +284,7 @@ int cmd_local_copy(int argc, char **argv)
 	};
 	struct local_args a = { 0 };
 	struct skr_err err = { 0 };
-	json_object *reports, *res = NULL;
+	json_object *reports;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -313,11 +313,5 @@ int cmd_local_copy(int argc, char **argv)
 out:
 	skr_secret_free(a.pass);
 	skr_client_config_free(&a.cfg);
-	if (a.json) {
-		res = json_object_new_object();
-		json_object_object_add(res, "tokens", reports);
-	} else {
-		json_object_put(reports);
-	}
-	return cli_finish(&err, res, a.json);
+	return cli_finish_tokens(&err, reports, a.json);
 }

@@ -587,7 +587,7 @@ int cmd_reseal(int argc, char **argv)
 	struct reseal_args a = { .op = OP_SUBMIT };
 	struct lazy_config cfg = { 0 };
 	struct skr_err err = { 0 };
-	json_object *res = NULL, *reports = json_object_new_array();
+	json_object *reports = json_object_new_array();
 	unsigned found = 0;
 	size_t i;
 	int rc = parse_args(argc, argv, &a);
@@ -613,11 +613,5 @@ int cmd_reseal(int argc, char **argv)
 out:
 	free(a.cmdline);
 	skr_client_config_free(&cfg.c);
-	if (a.json) {
-		res = json_object_new_object();
-		json_object_object_add(res, "tokens", reports);
-	} else {
-		json_object_put(reports);
-	}
-	return cli_finish(&err, res, a.json);
+	return cli_finish_tokens(&err, reports, a.json);
 }
