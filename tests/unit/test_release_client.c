@@ -1113,7 +1113,8 @@ static void server_errors_until_deadline(void **state)
 	assert_refused(&out, SKR_R_broker_unreachable, "502");
 	assert_true(out.t.attempts >= 2);
 	assert_true(a->challenges >= 2);
-	assert_true(out.t.total_ms >= o.deadline_ms);	/* it kept trying until then */
+	/* It kept trying until then: within the 20 ms too short for another attempt. */
+	assert_true(out.t.total_ms >= o.deadline_ms - 20);
 	assert_int_equal(a->releases, 0);
 }
 
@@ -1152,7 +1153,7 @@ static void all_brokers_down(void **state)
 	run(&o, &out);
 	assert_refused(&out, SKR_R_broker_unreachable, "https://127.0.0.1:");
 	assert_true(out.t.attempts >= 2);	/* both, at least once */
-	assert_true(out.t.total_ms >= o.deadline_ms);
+	assert_true(out.t.total_ms >= o.deadline_ms - 20);	/* as above */
 }
 
 /* A broker that accepts and never starts TLS: the connect timeout moves on to the next one. */
