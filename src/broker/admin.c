@@ -164,6 +164,8 @@ static void key_create(struct admin_call *c, json_object *req)
 		fail(c, &err);
 		return;
 	}
+	/* The row of a create names its key (the path does not), so audit?key_id= finds it. */
+	c->audit.key_id = json_object_get_string(id);
 	/* The decoded secret lives in secret memory, wiped when it goes out of scope. */
 	if (skr_base64_decode_secret(json_object_get_string(sec),
 				     (size_t)json_object_get_string_len(sec), &secret, "secret",

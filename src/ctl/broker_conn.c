@@ -27,6 +27,11 @@ int broker_option(int c, const char *arg, struct broker_opts *o)
 	case BROKER_OPT_TOKEN_FILE: o->token_file = arg; return 1;
 	case BROKER_OPT_CONFIG: o->config = arg; return 1;
 	case BROKER_OPT_JSON: o->json = true; return 1;
+	case BROKER_OPT_TOKEN:
+		/* Named so that getopt never takes "--token" for an abbreviation of --token-file. */
+		fprintf(stderr, "skrctl: --token: the admin token is never given as an argument (ps and "
+				"shell history would show it): use --token-file F (mode 0600)\n");
+		return -1;
 	case BROKER_OPT_TIMEOUT:
 		if (!broker_parse_count(arg, 3600, &n))
 			return -1;

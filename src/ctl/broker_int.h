@@ -43,6 +43,7 @@ enum {
 	BROKER_OPT_CONFIG,
 	BROKER_OPT_TIMEOUT,
 	BROKER_OPT_JSON,
+	BROKER_OPT_TOKEN,	/* refused: the token is never an argument */
 };
 
 #define BROKER_LONGOPTS                                                      \
@@ -51,7 +52,8 @@ enum {
 	{ "token-file", required_argument, NULL, BROKER_OPT_TOKEN_FILE },    \
 	{ "config", required_argument, NULL, BROKER_OPT_CONFIG },            \
 	{ "timeout", required_argument, NULL, BROKER_OPT_TIMEOUT },          \
-	{ "json", no_argument, NULL, BROKER_OPT_JSON }
+	{ "json", no_argument, NULL, BROKER_OPT_JSON },                      \
+	{ "token", required_argument, NULL, BROKER_OPT_TOKEN }
 
 struct broker_opts {
 	const char *url, *ca, *token_file, *config;
