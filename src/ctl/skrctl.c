@@ -25,7 +25,7 @@ struct command {
 #define BROKER_SUMMARY_END                                                                   \
 	" Talks to skr-broker's admin API over TLS (the CA pinned) with the bearer token.\n\n" \
 	BROKER_ADMIN_NOTE                                                                     \
-	"Exit status: 0 done, 1 the broker refused (its reason code and message on stderr),\n" \
+	"\nExit status: 0 done, 1 the broker refused (its reason code and message on stderr),\n" \
 	"2 usage, unreadable input or an unreachable broker."
 
 static const struct command commands[] = {
