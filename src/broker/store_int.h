@@ -12,7 +12,9 @@
  * by the store_json_* helpers here, so every backend lists the same shape.
  *
  * One backend now, SQLite (store_sqlite*.c, store_sqlite.h); another adds
- * its ops table, its open function and a line in skr_store_open.
+ * its ops table, its open function and a line in skr_store_open.  Audit
+ * rows (with a release's nonce) never reach a backend one by one: the group
+ * commit (store_group.c) hands it batches through ops->audit_batch.
  */
 #ifndef SKR_STORE_INT_H
 #define SKR_STORE_INT_H
