@@ -280,9 +280,10 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 		struct skr_chain_cache *cc = &l->broker->chain_cache;
 		struct skr_metrics_cache stats;
 		struct skr_store_durability durability;
+		struct skr_store_commit_stats commit;
 		struct skr_err err = { 0 };
 		_cleanup_free_ char *text = NULL;
-		bool have_durability;
+		bool have_durability, have_commit;
 
 		pthread_mutex_lock(&cc->lock);
 		stats.hits = cc->hits;
@@ -290,8 +291,10 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 		stats.entries = cc->count;
 		pthread_mutex_unlock(&cc->lock);
 		have_durability = skr_store_durability(l->broker->store, &durability, &err) == 0;
+		have_commit = skr_store_commit_stats(l->broker->store, &commit, &err) == 0;
 		text = skr_metrics_render(&l->broker->metrics, &stats,
-					  have_durability ? &durability : NULL);
+					  have_durability ? &durability : NULL,
+					  have_commit ? &commit : NULL);
 
 		return send_text(c, 200, "text/plain; version=0.0.4", text ? text : "");
 	}

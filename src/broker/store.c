@@ -40,6 +40,12 @@ int skr_store_open(const char *db_path, const char *master_key_path, struct skr_
 		return -1;
 	}
 	(*out)->master = master;
+	(*out)->group = store_group_new(err);
+	if (!(*out)->group) {
+		skr_store_close(*out);
+		*out = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -50,6 +56,7 @@ void skr_store_close(struct skr_store *s)
 	if (!s)
 		return;
 	master = s->master;
+	store_group_free(s->group);
 	s->ops->close(s);
 	skr_secret_free(master);
 }

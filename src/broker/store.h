@@ -224,21 +224,47 @@ int skr_store_durability(struct skr_store *s, struct skr_store_durability *d,
 
 
 /*
+ * Audit rows are group-committed: callers on several threads that write at
+ * the same time share one transaction and one flush (one fsync), and each
+ * call returns only after the flush that covers its row returned, so a
+ * reply sent after a successful call is covered by a durable row.  A lone
+ * caller does not wait for company: the first caller to find no flush
+ * running flushes at once whatever is queued (at most STORE_BATCH_MAX rows);
+ * callers arriving meanwhile are flushed together right after it.  A flush
+ * that fails fails every call of its batch with SKR_R_audit_failed and
+ * writes none of their rows (nor nonces).
+ */
+
+/*
  * One audit row on its own.  action and verdict are required.  Text fields
  * may come from a client: they are stored with bytes outside printable ASCII
- * escaped as \xNN and cut to a bounded length, so no text stops a row.
+ * escaped as \xNN and cut to a bounded length, so no text stops a row.  A
+ * row that cannot be written fails with SKR_R_audit_failed.
  */
 int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err);
 /*
  * The nonce (as skr_store_nonce_use) and the audit row in one transaction,
  * one commit: neither is written without the other.  A nonce recorded
- * meanwhile (a replica on the same database) fails with
- * SKR_R_nonce_replayed and writes no row; a row that cannot be written
+ * meanwhile (a replica on the same database, or another call in the same
+ * group commit) fails with SKR_R_nonce_replayed and writes no row, failing
+ * only this call; a row that cannot be written, or a flush that fails,
  * fails with SKR_R_audit_failed and records no nonce.
  */
 int skr_store_audit_nonce(struct skr_store *s, const struct skr_audit_entry *e,
 			  const uint8_t *nonce, size_t len, time_t expires, time_t now,
 			  struct skr_err *err);
+/* Group commit counters since the store was opened (for /metrics and tests). */
+struct skr_store_commit_stats {
+	uint64_t flushes;		/* group commits run (failed ones included) */
+	uint64_t failed_flushes;	/* of which failed: their rows were not written */
+	uint64_t rows;			/* rows the flushes carried (written or not) */
+	uint64_t max_batch;		/* the most rows one flush carried */
+	uint64_t queued;		/* rows waiting now for a flush (not counting one running) */
+};
+
+int skr_store_commit_stats(struct skr_store *s, struct skr_store_commit_stats *st,
+			   struct skr_err *err);
+
 /*
  * Records a used release nonce (its SHA-256) until expires: one indexed
  * INSERT.  A nonce recorded before, by this broker before a restart or by a

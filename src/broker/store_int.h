@@ -12,7 +12,9 @@
  * by the store_json_* helpers here, so every backend lists the same shape.
  *
  * One backend now, SQLite (store_sqlite*.c, store_sqlite.h); another adds
- * its ops table, its open function and a line in skr_store_open.
+ * its ops table, its open function and a line in skr_store_open.  Audit
+ * rows (with a release's nonce) never reach a backend one by one: the group
+ * commit (store_group.c) hands it batches through ops->audit_batch.
  */
 #ifndef SKR_STORE_INT_H
 #define SKR_STORE_INT_H
@@ -45,6 +47,17 @@ struct store_sealed {
 struct store_audit_row {
 	char *key_id, *client, *action, *verdict, *reason, *detail;	/* owned, may be NULL */
 	const uint8_t *digest;		/* STORE_AUDIT_DIGEST_SIZE bytes, or NULL */
+};
+
+/* Rows one group commit writes at most (store_group.c). */
+#define STORE_BATCH_MAX 64
+
+/* One caller's part of a group commit (ops->audit_batch). */
+struct store_batch_item {
+	const struct store_audit_row *row;
+	const uint8_t *nonce_hash;	/* STORE_NONCE_HASH_SIZE bytes, or NULL: a row alone */
+	time_t expires, now;		/* of the nonce */
+	bool replayed;			/* out: the nonce was already used, nothing written */
 };
 
 /*
@@ -100,9 +113,28 @@ struct skr_store_ops {
 			       unsigned *removed, struct store_audit_row *audit,
 			       struct skr_err *err);
 
-	int (*audit)(struct skr_store *s, const struct store_audit_row *row, struct skr_err *err);
-	int (*audit_nonce)(struct skr_store *s, const struct store_audit_row *row,
-			   const uint8_t hash[STORE_NONCE_HASH_SIZE], time_t expires, time_t now,
+	/*
+	 * Group commit (store_group.c calls it; nothing else does): the rows of
+	 * items[0..n-1] (1 <= n <= STORE_BATCH_MAX), each with its used nonce
+	 * when nonce_hash is not NULL, written in ONE transaction, one commit
+	 * (one fsync on SQLite with synchronous=FULL; one WAL flush on
+	 * PostgreSQL with synchronous_commit on).  In order, for each item:
+	 *   - with a nonce: record it (as nonce_use, expires/now as there); a
+	 *     nonce already recorded, by an earlier item of this batch too,
+	 *     sets item->replayed and writes nothing else for this item (its
+	 *     row is not written; the caller audits the refusal later); the
+	 *     other items go on (on SQLite the failed INSERT undoes itself; on
+	 *     PostgreSQL use a SAVEPOINT per item or INSERT ... ON CONFLICT DO
+	 *     NOTHING and look at the row count);
+	 *   - its audit row (time: now at the backend).
+	 * Every other failure (a row that cannot be written, a failed COMMIT, a
+	 * lost connection) fails the whole call: -1 with err, nothing committed,
+	 * and the caller fails every item ("no audit row, no release").  0 means
+	 * committed and durable: every item with !replayed has its row (and
+	 * nonce) in the database.  The backend sets replayed on every item
+	 * (false on the others) and touches nothing else in them.
+	 */
+	int (*audit_batch)(struct skr_store *s, struct store_batch_item *const *items, size_t n,
 			   struct skr_err *err);
 	int (*audit_query)(struct skr_store *s, const char *key_id, unsigned limit,
 			   json_object *arr, struct skr_err *err);
@@ -116,10 +148,13 @@ struct skr_store_ops {
 			  struct skr_err *err);
 };
 
+struct store_group;
+
 /* The first member of a backend's own store structure. */
 struct skr_store {
 	const struct skr_store_ops *ops;
 	uint8_t *master;	/* SKR_STORE_MASTER_KEY_SIZE bytes from skr_secret_alloc */
+	struct store_group *group;	/* group commit of audit rows (store_group.c) */
 };
 
 /* ---- Backends ------------------------------------------------------------ */
@@ -155,6 +190,19 @@ int store_canonical_policy(const char *policy_json, char **out, struct skr_err *
 int store_canonical_pcrs(const char *pcrs_json, char **out, struct skr_err *err);
 /* arr as JSON text (caller frees); NULL with SKR_R_nomem. */
 char *store_json_text(json_object *arr, struct skr_err *err);
+
+/* ---- Group commit (store_group.c) ----------------------------------------- */
+
+/* Made by skr_store_open after the backend opened, freed by skr_store_close. */
+struct store_group *store_group_new(struct skr_err *err);
+void store_group_free(struct store_group *g);
+/*
+ * Writes item through the next group commit and returns once the flush that
+ * covers it returned: 0 when its row is committed; SKR_R_nonce_replayed
+ * when its nonce was used before (nothing written); SKR_R_audit_failed when
+ * the flush failed (nothing of the batch written).
+ */
+int store_group_write(struct skr_store *s, struct store_batch_item *item, struct skr_err *err);
 
 /* ---- Audit rows (store_audit.c) ------------------------------------------- */
 

@@ -156,9 +156,7 @@ int sq_refset_withdraw(struct skr_store *s, const char *key_id, const char *labe
 /* store_sqlite_audit.c */
 /* Inside a transaction: appends the row. */
 int sq_audit_insert(struct sq_store *q, const struct store_audit_row *row, struct skr_err *err);
-int sq_audit(struct skr_store *s, const struct store_audit_row *row, struct skr_err *err);
-int sq_audit_nonce(struct skr_store *s, const struct store_audit_row *row,
-		   const uint8_t hash[STORE_NONCE_HASH_SIZE], time_t expires, time_t now,
+int sq_audit_batch(struct skr_store *s, struct store_batch_item *const *items, size_t n,
 		   struct skr_err *err);
 int sq_audit_query(struct skr_store *s, const char *key_id, unsigned limit, json_object *arr,
 		   struct skr_err *err);

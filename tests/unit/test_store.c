@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1310,6 +1311,277 @@ static void threads_share_one_store(void **state)
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), THREADS * PER_THREAD);
 }
 
+/* ---- Group commit ---------------------------------------------------------- */
+
+/*
+ * Another connection holding the database's write lock (BEGIN IMMEDIATE), as
+ * a replica or an operator's sqlite3 shell would: the store's next flush
+ * waits for it (busy timeout), so the callers that arrive meanwhile queue
+ * up and are flushed together once it lets go.  This makes the batches of a
+ * test the same on every run instead of a matter of thread timing.
+ */
+static sqlite3 *hold_write_lock(const char *db_path)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	return db;
+}
+
+static void release_write_lock(sqlite3 *db)
+{
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* Waits (up to 10 s) until n rows are queued behind the running flush. */
+static void wait_queued(struct skr_store *s, uint64_t n)
+{
+	struct skr_store_commit_stats st = { 0 };
+	struct skr_err err = { 0 };
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		assert_ok(skr_store_commit_stats(s, &st, &err), err);
+		if (st.queued == n)
+			return;
+		usleep(1000);
+	}
+	fail_msg("%llu rows queued, expected %llu", (unsigned long long)st.queued,
+		 (unsigned long long)n);
+}
+
+struct releaser {
+	struct skr_store *s;
+	uint8_t nonce[32];
+	char client[16];
+	int rc;
+	struct skr_err err;
+	pthread_t t;
+};
+
+static void *releaser_main(void *arg)
+{
+	struct releaser *r = arg;
+	struct skr_audit_entry e = { .key_id = "disk", .client = r->client, .action = "release",
+				     .verdict = "allow" };
+
+	r->rc = skr_store_audit_nonce(r->s, &e, r->nonce, sizeof(r->nonce), 2000, 1000, &r->err);
+	return NULL;
+}
+
+/* Starts r[i] (nonce tag as its first byte) and waits until it queued (queued_after). */
+static void start_releaser(struct fixture *f, struct releaser *r, int i, uint8_t tag,
+			   uint64_t queued_after)
+{
+	memset(r, 0, sizeof(*r));
+	r->s = f->s;
+	r->nonce[0] = tag;
+	r->nonce[1] = 0x5a;
+	snprintf(r->client, sizeof(r->client), "vm-%d", i);
+	assert_int_equal(pthread_create(&r->t, NULL, releaser_main, r), 0);
+	if (queued_after != UINT64_MAX)
+		wait_queued(f->s, queued_after);
+}
+
+#define GROUP 8
+
+/*
+ * Callers that arrive while a flush runs share the next one: the first
+ * caller flushes alone (nobody to wait for), the GROUP - 1 that queued
+ * behind it go in one transaction; every caller gets its own row and nonce.
+ */
+static void group_commit_batches_concurrent_callers(void **state)
+{
+	struct fixture *f = *state;
+	struct releaser r[GROUP];
+	struct skr_store_commit_stats st;
+	struct skr_err err = { 0 };
+	sqlite3 *lock = hold_write_lock(f->db);
+	int i;
+
+	start_releaser(f, &r[0], 0, 1, 0);	/* the leader, waiting on the lock */
+	for (i = 1; i < GROUP; i++)
+		start_releaser(f, &r[i], i, (uint8_t)(i + 1), UINT64_MAX);
+	wait_queued(f->s, GROUP - 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 0);
+	release_write_lock(lock);
+	for (i = 0; i < GROUP; i++) {
+		assert_int_equal(pthread_join(r[i].t, NULL), 0);
+		assert_ok(r[i].rc, r[i].err);
+	}
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.flushes, 2);
+	assert_int_equal(st.rows, GROUP);
+	assert_int_equal(st.max_batch, GROUP - 1);
+	assert_int_equal(st.failed_flushes, 0);
+	assert_int_equal(st.queued, 0);
+	/* Exactly one row per decision, each with its caller's client, and its nonce. */
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), GROUP);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(DISTINCT client) FROM audit"), GROUP);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), GROUP);
+	/* A lone caller afterwards flushes at once, alone. */
+	start_releaser(f, &r[0], 0, 0x77, UINT64_MAX);
+	assert_int_equal(pthread_join(r[0].t, NULL), 0);
+	assert_ok(r[0].rc, r[0].err);
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.flushes, 3);
+	assert_int_equal(st.rows, GROUP + 1);
+}
+
+#define STORM_THREADS 8
+#define STORM_EACH 25
+
+struct storm {
+	struct skr_store *s;
+	int n, failures;
+};
+
+static void *storm_main(void *arg)
+{
+	struct storm *w = arg;
+	int i;
+
+	for (i = 0; i < STORM_EACH; i++) {
+		uint8_t nonce[32] = { (uint8_t)w->n, (uint8_t)i, 0xee };
+		char client[32];
+		struct skr_audit_entry e = { .key_id = "disk", .client = client,
+					     .action = "release", .verdict = "allow" };
+		struct skr_err err = { 0 };
+
+		snprintf(client, sizeof(client), "storm-%d-%d", w->n, i);
+		if (skr_store_audit_nonce(w->s, &e, nonce, sizeof(nonce), 2000, 1000, &err) < 0)
+			w->failures++;
+	}
+	return NULL;
+}
+
+/* Free-running threads: every decision has exactly one row and one nonce. */
+static void group_commit_storm_one_row_per_decision(void **state)
+{
+	struct fixture *f = *state;
+	struct storm w[STORM_THREADS];
+	pthread_t t[STORM_THREADS];
+	struct skr_store_commit_stats st;
+	struct skr_err err = { 0 };
+	int i;
+
+	for (i = 0; i < STORM_THREADS; i++) {
+		w[i] = (struct storm){ .s = f->s, .n = i };
+		assert_int_equal(pthread_create(&t[i], NULL, storm_main, &w[i]), 0);
+	}
+	for (i = 0; i < STORM_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+	}
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.rows, STORM_THREADS * STORM_EACH);
+	assert_true(st.flushes >= 1 && st.flushes <= st.rows);
+	assert_true(st.max_batch <= STORM_THREADS);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), STORM_THREADS * STORM_EACH);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(DISTINCT client) FROM audit"),
+			 STORM_THREADS * STORM_EACH);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"),
+			 STORM_THREADS * STORM_EACH);
+}
+
+/*
+ * A nonce used twice inside one batch, and one used by an earlier flush:
+ * only those callers fail (nonce_replayed, no row); the rest of the batch
+ * commits.
+ */
+static void group_commit_replayed_nonce_fails_alone(void **state)
+{
+	struct fixture *f = *state;
+	struct releaser r[5];
+	struct skr_store_commit_stats st;
+	struct skr_err err = { 0 };
+	sqlite3 *lock = hold_write_lock(f->db);
+	int i;
+
+	start_releaser(f, &r[0], 0, 0x10, 0);	/* leader, alone: records nonce 0x10 */
+	start_releaser(f, &r[1], 1, 0x11, 1);
+	start_releaser(f, &r[2], 2, 0x11, 2);	/* the same nonce, later in the batch */
+	start_releaser(f, &r[3], 3, 0x10, 3);	/* the leader's nonce, committed before */
+	start_releaser(f, &r[4], 4, 0x12, 4);
+	release_write_lock(lock);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(pthread_join(r[i].t, NULL), 0);
+	assert_ok(r[0].rc, r[0].err);
+	assert_ok(r[1].rc, r[1].err);
+	assert_failed_with(r[2].rc, r[2].err, SKR_R_nonce_replayed, "already used");
+	assert_failed_with(r[3].rc, r[3].err, SKR_R_nonce_replayed, "already used");
+	assert_ok(r[4].rc, r[4].err);
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.flushes, 2);
+	assert_int_equal(st.max_batch, 4);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 3);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit WHERE client IN "
+					  "('vm-2', 'vm-3')"), 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 3);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/*
+ * The disk fills while callers wait (RLIMIT_FSIZE at the WAL's size: the
+ * next commit cannot append its frames, as on a full disk): the leader's
+ * flush and the batch behind it fail, every caller is told audit_failed,
+ * and none of their rows nor nonces is in the database.  With room again
+ * the store writes as before.
+ */
+static void group_commit_failed_flush_fails_every_caller(void **state)
+{
+	struct fixture *f = *state;
+	struct releaser r[GROUP];
+	struct skr_store_commit_stats st;
+	struct skr_err err = { 0 };
+	struct rlimit old, full;
+	char wal[PATH_MAX + 32];
+	void (*old_sig)(int);
+	sqlite3 *lock;
+	int i;
+
+	create_key(f, "disk", secret1, sizeof(secret1));	/* the WAL has frames now */
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	assert_true(file_size(wal) > 0);
+	lock = hold_write_lock(f->db);
+	start_releaser(f, &r[0], 0, 0x20, 0);
+	for (i = 1; i < GROUP; i++)
+		start_releaser(f, &r[i], i, (uint8_t)(0x20 + i), UINT64_MAX);
+	wait_queued(f->s, GROUP - 1);
+	/* From here until the limit is lifted nothing may print (stdout may be a file). */
+	old_sig = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	full = old;
+	full.rlim_cur = (rlim_t)file_size(wal);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &full), 0);
+	release_write_lock(lock);
+	for (i = 0; i < GROUP; i++)
+		pthread_join(r[i].t, NULL);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, old_sig);
+
+	for (i = 0; i < GROUP; i++)
+		assert_failed_with(r[i].rc, r[i].err, SKR_R_audit_failed, "cannot commit");
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.flushes, 2);	/* the leader's, then the batch behind it */
+	assert_int_equal(st.failed_flushes, 2);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit WHERE action = 'release'"), 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 0);
+	/* Room again: the same nonce goes through (it was never recorded). */
+	start_releaser(f, &r[0], 0, 0x20, UINT64_MAX);
+	assert_int_equal(pthread_join(r[0].t, NULL), 0);
+	assert_ok(r[0].rc, r[0].err);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit WHERE action = 'release'"), 1);
+}
+
 /* Durability as the broker runs it: synchronous and journal_mode are per
  * connection, so they are read on the store's own connection (the one
  * skr_store_open gives the broker), on a new database and on reopen. */
@@ -1430,7 +1702,7 @@ static void audited_writes_are_atomic(void **state)
 	skr_err_clear(&err);
 	assert_ok(skr_store_refset_add(f->s, "disk", "v1", "current", PCRS_A, &id, NULL, &err), err);
 	assert_ok(skr_store_audit(f->s, &other, &err), err);
-	assert_failed_with(skr_store_audit(f->s, &e, &err), err, SKR_R_store_error,
+	assert_failed_with(skr_store_audit(f->s, &e, &err), err, SKR_R_audit_failed,
 			   "database or disk is full");
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 2);
 }
@@ -1525,6 +1797,10 @@ int main(void)
 		T(kill_9_after_commit_keeps_the_data),
 		T(threads_share_one_store),
 		T(durability_full_and_wal),
+		T(group_commit_batches_concurrent_callers),
+		T(group_commit_storm_one_row_per_decision),
+		T(group_commit_replayed_nonce_fails_alone),
+		T(group_commit_failed_flush_fails_every_caller),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
