@@ -24,12 +24,22 @@
 
 #define BROKER_USAGE                                                             \
 	"usage: skr-broker --config FILE [--port-file FILE]\n"                      \
+	"       skr-broker rotate-master-key --config FILE --new-master-key FILE\n" \
+	"                  [--check] [--json]\n"                                     \
 	"\n"                                                                         \
 	"Releases LUKS keys to attested AMD SEV-SNP (Azure vTPM) confidential VMs.\n" \
 	"The configuration is JSON; see the skr README, section skr-broker.\n"       \
 	"  --config FILE     configuration file (e.g. /etc/skr/broker.json)\n"      \
 	"  --port-file FILE  write \"RELEASE_PORT ADMIN_PORT\" once listening\n"     \
-	"  --help            this text\n"
+	"  --help            this text\n"                                            \
+	"SIGHUP reloads the TLS certificate and key; open connections stay.\n"      \
+	"\n"                                                                         \
+	"rotate-master-key reseals every secret under the master key in\n"          \
+	"--new-master-key (offline: refused while a broker has the database open).\n" \
+	"Interrupted, it leaves each secret under the old or the new key; run it\n" \
+	"again to finish.  Then set \"master_key\" to the new file.\n"              \
+	"  --check           only count which key opens each secret; write nothing\n" \
+	"  --json            the result as JSON\n"
 
 #define MAX_ANCHOR_FILES 16
 
@@ -310,6 +320,76 @@ static void serve(const struct config *c, const sigset_t *set, struct skr_listen
 	}
 }
 
+static void rotation_print(const struct skr_store_rotation *r, bool check, bool json,
+			   const char *config_path, const char *new_key)
+{
+	if (json) {
+		printf("{\"keys\": %u, \"under_old\": %u, \"under_new\": %u, \"resealed\": %u, "
+		       "\"resumed\": %s, \"done_before\": %s, \"check_only\": %s}\n", r->keys,
+		       r->under_old, r->under_new, r->resealed, r->resumed ? "true" : "false",
+		       r->done_before ? "true" : "false", check ? "true" : "false");
+		return;
+	}
+	if (r->done_before)
+		printf("nothing to do: the database's master key is %s already\n", new_key);
+	else if (check)
+		printf("%u keys: %u open under the old master key, %u under the new one%s\n",
+		       r->keys, r->under_old, r->under_new,
+		       r->under_new ? " (an interrupted rotation: run it again to finish)" : "");
+	else
+		printf("%s: %u keys, %u resealed now, %u under the new key already\n"
+		       "now set \"master_key\" in %s to %s, then start the brokers\n",
+		       r->resumed ? "rotation resumed and finished" : "rotation finished", r->keys,
+		       r->resealed, r->under_new, config_path, new_key);
+}
+
+/* skr-broker rotate-master-key: store.h's skr_store_rotate_master_key. */
+static int rotate_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "new-master-key", required_argument, NULL, 'n' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *config_path = NULL, *new_key = NULL;
+	struct skr_store_rotation r;
+	struct config c = { 0 };
+	struct skr_err err = { 0 };
+	bool check = false, json = false;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'c')
+			config_path = optarg;
+		else if (opt == 'n')
+			new_key = optarg;
+		else if (opt == 'k')
+			check = true;
+		else if (opt == 'j')
+			json = true;
+		else {
+			fputs(BROKER_USAGE, opt == 'h' ? stdout : stderr);
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (!config_path || !new_key || optind != argc) {
+		fputs(BROKER_USAGE, stderr);
+		return 2;
+	}
+	rc = load_config(config_path, &c, &err) < 0 ||
+	     skr_store_rotate_master_key(c.database, c.master_key, new_key, check, &r, &err) < 0;
+	if (rc)
+		fprintf(stderr, "skr-broker: rotate-master-key: %s: %s\n",
+			skr_reason_name(err.reason), err.detail);
+	else
+		rotation_print(&r, check, json, config_path, new_key);
+	json_object_put(c.root);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -326,6 +406,8 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int opt, rc = 1;
 
+	if (argc > 1 && !strcmp(argv[1], "rotate-master-key"))
+		return rotate_main(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:p:h", opts, NULL)) != -1) {
 		if (opt == 'c')
 			config_path = optarg;
