@@ -576,22 +576,23 @@ static struct generation *generation_start(struct skr_listener *l, int fd, const
 }
 
 /*
- * Whether fd is still an open descriptor of the same socket as ref: after a
- * failed MHD_start_daemon it may or may not have closed the socket it was
- * given, and the number may already name another file.
+ * After a failed MHD_start_daemon, closes fd if it is still the socket
+ * identified by before: libmicrohttpd may or may not have closed the socket
+ * it was given, and by now the number may name another thread's file.
  */
-static bool same_socket(int fd, int ref)
+static void close_if_same(int fd, const struct stat *before)
 {
-	struct stat a, b;
+	struct stat now;
 
-	return fstat(fd, &a) == 0 && fstat(ref, &b) == 0 && a.st_dev == b.st_dev &&
-	       a.st_ino == b.st_ino;
+	if (fstat(fd, &now) == 0 && now.st_dev == before->st_dev && now.st_ino == before->st_ino)
+		close(fd);
 }
 
 int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *o,
 		       struct skr_listener **out, struct skr_err *err)
 {
 	struct skr_listener *l;
+	struct stat st;
 	int fd;
 
 	if (tls_pair_check(o->cert_pem, o->key_pem, err) < 0)
@@ -610,15 +611,17 @@ int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *o,
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	}
 	fd = listen_socket(o->address, &l->port, err);
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
 		skr_listener_stop(l);
-		return -1;
+		return fd < 0 ? -1 : skr_fail(err, SKR_R_io, "cannot stat the listening socket");
 	}
 	l->live = generation_start(l, fd, o->cert_pem, o->key_pem);
 	if (l->live)
 		l->live->listen_fd = fd;
 	if (!l->live) {
-		close(fd);	/* not yet shared: no other thread can have reused the number */
+		close_if_same(fd, &st);
 		skr_listener_stop(l);
 		return skr_fail(err, SKR_R_usage,
 				"cannot serve TLS on %s (certificate/key refused by GnuTLS or a bad "
@@ -642,18 +645,21 @@ int skr_listener_reload(struct skr_listener *l, const char *cert_pem, const char
 			struct skr_err *err)
 {
 	struct generation *g, *old = l->live;
+	struct stat st;
 	int fd;
 
 	if (tls_pair_check(cert_pem, key_pem, err) < 0)
 		return -1;
 	fd = fcntl(old->listen_fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
 		return skr_fail(err, SKR_R_io, "cannot share the listening socket: %s",
 				strerror(errno));
+	}
 	g = generation_start(l, fd, cert_pem, key_pem);
 	if (!g) {
-		if (same_socket(fd, old->listen_fd))
-			close(fd);
+		close_if_same(fd, &st);
 		return skr_fail(err, SKR_R_usage,
 				"libmicrohttpd refused the new certificate/key (see its message above)");
 	}

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "broker/store.h"
+#include "broker/store_int.h"	/* the master key check value, the exclusive claim */
 
 #define H8(x) x x x x x x x x
 #define H64(x) H8(H8(x))
@@ -1328,6 +1329,134 @@ static void durability_full_and_wal(void **state)
 	}
 }
 
+/* ---- Master key rotation ------------------------------------------------- */
+
+static void write_other_key(struct fixture *f, char *path, size_t size)
+{
+	snprintf(path, size, "%s/other.key", f->dir);
+	write_file(path, other_key, sizeof(other_key), 0600);
+}
+
+/*
+ * Offline (refused while a store has the database open), a wrong old key
+ * refused before anything is written, every secret resealed, the old key
+ * refused afterwards, a second run does nothing, begin and end audited.
+ */
+static void rotate_master_key(void **state)
+{
+	struct fixture *f = *state;
+	char other_path[PATH_MAX + 16];
+	struct skr_store_rotation r;
+	_cleanup_free_ char *audit = NULL;
+	struct skr_store *s = NULL;
+	json_object *arr;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk1", secret1, sizeof(secret1));
+	create_key(f, "disk2", secret2, sizeof(secret2));
+	write_other_key(f, other_path, sizeof(other_path));
+	assert_failed_with(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err),
+			   err, SKR_R_store_error, "open in another process");
+	skr_store_close(f->s);
+	f->s = NULL;
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_rotate_master_key(f->db, other_path, other_path, false, &r,
+						       &err),
+			   err, SKR_R_store_decrypt_failed, "refused, nothing written");
+	skr_err_clear(&err);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err), err);
+	assert_int_equal(r.keys, 2);
+	assert_int_equal(r.resealed, 2);
+	assert_false(r.resumed || r.done_before);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err), err);
+	assert_true(r.done_before);
+	assert_int_equal(r.resealed, 0);
+
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err,
+			   SKR_R_store_decrypt_failed, "after a rotation");
+	assert_null(s);
+	skr_err_clear(&err);
+	assert_ok(skr_store_open(f->db, other_path, &f->s, &err), err);
+	assert_secret(f, "disk1", secret1, sizeof(secret1));
+	assert_secret(f, "disk2", secret2, sizeof(secret2));
+	assert_ok(skr_store_audit_query(f->s, NULL, 0, &audit, &err), err);
+	arr = parse(audit);
+	assert_int_equal(json_object_array_length(arr), 2);
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "action"),
+			    "admin:rotate-master-key");
+	assert_non_null(strstr(field_str(json_object_array_get_idx(arr, 0), "detail"),
+			       "finished: 2 keys, 2 resealed"));
+	json_object_put(arr);
+}
+
+/*
+ * A database left mid-rotation (the next key recorded, as an interrupted
+ * run leaves it): no broker opens it with either key, a rotation to a third
+ * key is refused, the same rotation run again finishes it.
+ */
+static void rotate_interrupted_resumes(void **state)
+{
+	struct fixture *f = *state;
+	char other_path[PATH_MAX + 16], third_path[PATH_MAX + 16], sql[256];
+	static const uint8_t third_key[SKR_STORE_MASTER_KEY_SIZE] = "a-third-master-key-for-the-tests";
+	uint8_t check[STORE_CHECK_SIZE];
+	_cleanup_free_ char *hex = NULL;
+	struct skr_store_rotation r;
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk1", secret1, sizeof(secret1));
+	create_key(f, "disk2", secret2, sizeof(secret2));
+	skr_store_close(f->s);
+	f->s = NULL;
+	write_other_key(f, other_path, sizeof(other_path));
+	snprintf(third_path, sizeof(third_path), "%s/third.key", f->dir);
+	write_file(third_path, third_key, sizeof(third_key), 0600);
+	assert_ok(store_master_key_check(other_key, check, &err), err);
+	hex = skr_hex_encode(check, sizeof(check));
+	snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES ('master_key_next', X'%s')", hex);
+	raw_exec(f->db, sql);
+
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
+			   "middle of a master key rotation (an interrupted skr-broker "
+			   "rotate-master-key; this is its old key)");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_open(f->db, other_path, &s, &err), err, SKR_R_store_error,
+			   "this is its new key");
+	assert_null(s);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_rotate_master_key(f->db, f->key, third_path, false, &r, &err),
+			   err, SKR_R_usage, "interrupted rotation to another master key");
+	skr_err_clear(&err);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, true, &r, &err), err);
+	assert_int_equal(r.under_old, 2);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err), err);
+	assert_true(r.resumed);
+	assert_int_equal(r.resealed, 2);
+	assert_ok(skr_store_open(f->db, other_path, &f->s, &err), err);
+	assert_secret(f, "disk1", secret1, sizeof(secret1));
+	assert_secret(f, "disk2", secret2, sizeof(secret2));
+}
+
+/* While a rotation holds the database, a store (a broker) does not open it. */
+static void rotation_holds_the_database(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store *rot = NULL, *s = NULL;
+	struct skr_err err = { 0 };
+
+	skr_store_close(f->s);
+	f->s = NULL;
+	assert_ok(store_open_master(f->db, f->key, true, &rot, &err), err);
+	assert_ok(rot->ops->exclusive(rot, &err), err);
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
+			   "held by skr-broker rotate-master-key");
+	assert_null(s);
+	skr_store_close(rot);
+	skr_err_clear(&err);
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 /*
@@ -1469,6 +1598,9 @@ int main(void)
 		T(kill_9_after_commit_keeps_the_data),
 		T(threads_share_one_store),
 		T(durability_full_and_wal),
+		T(rotate_master_key),
+		T(rotate_interrupted_resumes),
+		T(rotation_holds_the_database),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
