@@ -132,6 +132,9 @@ expect check-after 0 '"under_old": 0, "under_new": 6' -- \
 expect broker-old-key-refused 1 'store_decrypt_failed: the master key does not match database .*after a rotation, under the new one' -- \
 	"$BUILD/skr-broker" --config "$cfg"
 cp "$new" "$old"
+# A broker started while a rotation holds the database (its exclusive flock) is refused.
+expect broker-refused-during-rotation 1 'held by skr-broker rotate-master-key' -- \
+	flock -x "$bdir/broker.db.lock" "$BUILD/skr-broker" --config "$cfg"
 start_broker "$bdir" || { echo "FAIL broker-new-key-start: $(tail -n 3 "$bdir/broker.log")"; exit 1; }
 echo "PASS broker-new-key-start"
 release_all releases-after-rotation
