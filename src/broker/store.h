@@ -70,6 +70,38 @@ int skr_store_open(const char *db_path, const char *master_key_path, struct skr_
 void skr_store_close(struct skr_store *s);
 
 /*
+ * Master key rotation (store_rotate.c): every key's secret resealed under
+ * the master key in new_key_path, one key per transaction (compare and swap
+ * on the sealed secret), then the new key made the database's key.
+ *
+ * Offline: it holds the database alone (every open store holds a shared
+ * claim), so it is refused while any broker has the database open, and a
+ * broker started meanwhile is refused; a database left mid-rotation (the
+ * command killed) opens for no broker until the rotation is run again.
+ *
+ * Crash-safe: at every moment each secret opens under the old or the new
+ * key, and the database records both check values, so running it again
+ * with the same two keys finishes it; run again after it finished, it
+ * changes nothing.  A master key that is not the database's (nor the old
+ * key of an interrupted rotation), a new key equal to the old one, an
+ * interrupted rotation to a third key, and a secret that opens under
+ * neither key are refused before anything is written.  With check_only it
+ * only counts which key opens each secret (and needs no claim).
+ */
+struct skr_store_rotation {
+	unsigned keys;		/* keys in the database */
+	unsigned under_old;	/* secrets that opened under the old key before the run */
+	unsigned under_new;	/* ... under the new key (an interrupted run's) */
+	unsigned resealed;	/* resealed by this run */
+	bool resumed;		/* an interrupted rotation to this key was found */
+	bool done_before;	/* the database's key was the new key already: nothing done */
+};
+
+int skr_store_rotate_master_key(const char *db_path, const char *old_key_path,
+				const char *new_key_path, bool check_only,
+				struct skr_store_rotation *out, struct skr_err *err);
+
+/*
  * Key ids are checked by every call that takes one (SKR_R_malformed), as are
  * labels, states and JSON text.  Calls naming a key that does not exist fail
  * with SKR_R_key_unknown; store failures with SKR_R_store_error.

@@ -43,6 +43,13 @@ struct store_sealed {
 	uint8_t tag[STORE_TAG_SIZE];
 };
 
+/* The master key check values a database keeps (ops master_get). */
+struct store_master {
+	uint8_t current[STORE_CHECK_SIZE];
+	uint8_t next[STORE_CHECK_SIZE];
+	bool has_next;		/* a rotation to next has begun and not finished */
+};
+
 /* An audit row as a backend stores it: checked, its text escaped and bounded. */
 struct store_audit_row {
 	char *key_id, *client, *action, *verdict, *reason, *detail;	/* owned, may be NULL */
@@ -146,6 +153,49 @@ struct skr_store_ops {
 	int (*version)(struct skr_store *s, struct skr_store_version *v, struct skr_err *err);
 	int (*durability)(struct skr_store *s, struct skr_store_durability *d,
 			  struct skr_err *err);
+
+	/*
+	 * Master key rotation (store_rotate.c, docs in the README).  The
+	 * database keeps the current master key's check value and, while a
+	 * rotation runs, the next one's; each key's secret opens under one of
+	 * the two at every moment.
+	 */
+	/* The check values as stored now. */
+	int (*master_get)(struct skr_store *s, struct store_master *m, struct skr_err *err);
+	/*
+	 * One transaction: if the current check is cur and there is no next
+	 * one (or it is next already), next becomes the next check, with the
+	 * audit row; otherwise SKR_R_store_error saying which differs, and
+	 * nothing changes.
+	 */
+	int (*master_begin)(struct skr_store *s, const uint8_t cur[STORE_CHECK_SIZE],
+			    const uint8_t next[STORE_CHECK_SIZE],
+			    const struct store_audit_row *audit, struct skr_err *err);
+	/*
+	 * One transaction: if the current check is cur and the next is next,
+	 * next becomes current and there is no next any more, with the audit
+	 * row; otherwise SKR_R_store_error and nothing changes.
+	 */
+	int (*master_finish)(struct skr_store *s, const uint8_t cur[STORE_CHECK_SIZE],
+			     const uint8_t next[STORE_CHECK_SIZE],
+			     const struct store_audit_row *audit, struct skr_err *err);
+	/*
+	 * One transaction, compare and swap: the key's sealed secret becomes to
+	 * if it is still from, byte for byte (IV, ciphertext, tag);
+	 * SKR_R_key_unknown when the key is gone, SKR_R_store_error when its
+	 * secret changed meanwhile (nothing written then).
+	 */
+	int (*key_reseal)(struct skr_store *s, const char *key_id, const struct store_sealed *from,
+			  const struct store_sealed *to, struct skr_err *err);
+	/*
+	 * Every open holds a shared claim on the database until close (SQLite:
+	 * flock on DATABASE.lock; a server database: a session advisory lock),
+	 * and an open while another store holds the exclusive one fails with
+	 * SKR_R_store_error saying so.  This takes the exclusive claim, for a
+	 * maintenance that no running broker may see half done (the rotation):
+	 * SKR_R_store_error when any other store has the database open.
+	 */
+	int (*exclusive)(struct skr_store *s, struct skr_err *err);
 };
 
 struct store_group;
@@ -161,10 +211,20 @@ struct skr_store {
 
 /*
  * Opens (creating, migrating) the SQLite database at path.  The first open
- * keeps check (the master key's check value), every later one compares it:
- * SKR_R_store_decrypt_failed when it differs.  *out's master is left NULL.
+ * keeps check (the master key's check value), every later one compares it
+ * with the current check and, during a rotation, the next one:
+ * SKR_R_store_decrypt_failed when it is neither (the caller asks master_get
+ * which one it was).  *out's master is left NULL.
  */
 int store_sqlite_open(const char *path, const uint8_t check[STORE_CHECK_SIZE],
+		      struct skr_store **out, struct skr_err *err);
+
+/*
+ * skr_store_open, except that with mid_rotation_ok a database in the middle
+ * of a master key rotation opens too (with its old or its new key; the
+ * caller asks master_get which).
+ */
+int store_open_master(const char *db_path, const char *master_key_path, bool mid_rotation_ok,
 		      struct skr_store **out, struct skr_err *err);
 
 /* ---- Crypto at rest (store_crypto.c) -------------------------------------- */

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "broker/store.h"
@@ -1600,6 +1602,146 @@ static void durability_full_and_wal(void **state)
 	}
 }
 
+/* ---- Master key rotation ------------------------------------------------- */
+
+static void write_other_key(struct fixture *f, char *path, size_t size)
+{
+	snprintf(path, size, "%s/other.key", f->dir);
+	write_file(path, other_key, sizeof(other_key), 0600);
+}
+
+/*
+ * Offline (refused while a store has the database open), a wrong old key
+ * refused before anything is written, every secret resealed, the old key
+ * refused afterwards, a second run does nothing, begin and end audited.
+ */
+static void rotate_master_key(void **state)
+{
+	struct fixture *f = *state;
+	char other_path[PATH_MAX + 16];
+	struct skr_store_rotation r;
+	_cleanup_free_ char *audit = NULL;
+	struct skr_store *s = NULL;
+	json_object *arr;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk1", secret1, sizeof(secret1));
+	create_key(f, "disk2", secret2, sizeof(secret2));
+	write_other_key(f, other_path, sizeof(other_path));
+	assert_failed_with(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err),
+			   err, SKR_R_store_error, "open in another process");
+	skr_store_close(f->s);
+	f->s = NULL;
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_rotate_master_key(f->db, other_path, other_path, false, &r,
+						       &err),
+			   err, SKR_R_store_decrypt_failed, "refused, nothing written");
+	skr_err_clear(&err);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err), err);
+	assert_int_equal(r.keys, 2);
+	assert_int_equal(r.resealed, 2);
+	assert_false(r.resumed || r.done_before);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err), err);
+	assert_true(r.done_before);
+	assert_int_equal(r.resealed, 0);
+
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err,
+			   SKR_R_store_decrypt_failed, "after a rotation");
+	assert_null(s);
+	skr_err_clear(&err);
+	assert_ok(skr_store_open(f->db, other_path, &f->s, &err), err);
+	assert_secret(f, "disk1", secret1, sizeof(secret1));
+	assert_secret(f, "disk2", secret2, sizeof(secret2));
+	assert_ok(skr_store_audit_query(f->s, NULL, 0, &audit, &err), err);
+	arr = parse(audit);
+	assert_int_equal(json_object_array_length(arr), 2);
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "action"),
+			    "admin:rotate-master-key");
+	assert_non_null(strstr(field_str(json_object_array_get_idx(arr, 0), "detail"),
+			       "finished: 2 keys, 2 resealed"));
+	json_object_put(arr);
+}
+
+/*
+ * A database left mid-rotation (the next key recorded, as an interrupted
+ * run leaves it): no broker opens it with either key, a rotation to a third
+ * key is refused, the same rotation run again finishes it.
+ */
+static void rotate_interrupted_resumes(void **state)
+{
+	struct fixture *f = *state;
+	char other_path[PATH_MAX + 16], third_path[PATH_MAX + 16], sql[256];
+	static const uint8_t third_key[SKR_STORE_MASTER_KEY_SIZE] = "a-third-master-key-for-the-tests";
+	/* The master key check value (store_crypto.c): HMAC-SHA256 of this label. */
+	static const char label[] = "skr-store master key check v1";
+	uint8_t check[32];
+	size_t check_len = 0;
+	_cleanup_free_ char *hex = NULL;
+	struct skr_store_rotation r;
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk1", secret1, sizeof(secret1));
+	create_key(f, "disk2", secret2, sizeof(secret2));
+	skr_store_close(f->s);
+	f->s = NULL;
+	write_other_key(f, other_path, sizeof(other_path));
+	snprintf(third_path, sizeof(third_path), "%s/third.key", f->dir);
+	write_file(third_path, third_key, sizeof(third_key), 0600);
+	assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, other_key, sizeof(other_key),
+				  (const uint8_t *)label, sizeof(label) - 1, check, sizeof(check),
+				  &check_len));
+	hex = skr_hex_encode(check, sizeof(check));
+	snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES ('master_key_next', X'%s')", hex);
+	raw_exec(f->db, sql);
+
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
+			   "middle of a master key rotation (an interrupted skr-broker "
+			   "rotate-master-key; this is its old key)");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_open(f->db, other_path, &s, &err), err, SKR_R_store_error,
+			   "this is its new key");
+	assert_null(s);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_rotate_master_key(f->db, f->key, third_path, false, &r, &err),
+			   err, SKR_R_usage, "interrupted rotation to another master key");
+	skr_err_clear(&err);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, true, &r, &err), err);
+	assert_int_equal(r.under_old, 2);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err), err);
+	assert_true(r.resumed);
+	assert_int_equal(r.resealed, 2);
+	assert_ok(skr_store_open(f->db, other_path, &f->s, &err), err);
+	assert_secret(f, "disk1", secret1, sizeof(secret1));
+	assert_secret(f, "disk2", secret2, sizeof(secret2));
+}
+
+/*
+ * While a rotation holds the database (its exclusive flock on DATABASE.lock,
+ * taken here as the rotation takes it), a store (a broker) does not open it.
+ */
+static void rotation_holds_the_database(void **state)
+{
+	struct fixture *f = *state;
+	char lock[PATH_MAX + 32];
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+	int fd;
+
+	skr_store_close(f->s);
+	f->s = NULL;
+	snprintf(lock, sizeof(lock), "%s.lock", f->db);
+	fd = open(lock, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
+			   "held by skr-broker rotate-master-key");
+	assert_null(s);
+	close(fd);
+	skr_err_clear(&err);
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 /*
@@ -1801,6 +1943,9 @@ int main(void)
 		T(group_commit_storm_one_row_per_decision),
 		T(group_commit_replayed_nonce_fails_alone),
 		T(group_commit_failed_flush_fails_every_caller),
+		T(rotate_master_key),
+		T(rotate_interrupted_resumes),
+		T(rotation_holds_the_database),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
