@@ -15,6 +15,8 @@
 
 /* Seconds per host to wait for a connection: a stopped server is refused at once. */
 #define CONNECT_TIMEOUT "5"
+/* How long a statement waits for a row or table lock: SQLite's busy timeout. */
+#define LOCK_TIMEOUT "5s"
 
 /* ---- Parameters and results ----------------------------------------------- */
 
@@ -113,6 +115,8 @@ static int conn_open(struct pg_store *q, struct pg_conn *conn, struct skr_err *e
 	static const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
 	const char *values[] = { CONNECT_TIMEOUT, "skr-broker", q->conninfo, NULL };
 	char why[400];
+	PGresult *res;
+	bool ok;
 
 	conn->c = PQconnectdbParams(keys, values, 1);
 	if (!conn->c)
@@ -124,6 +128,16 @@ static int conn_open(struct pg_store *q, struct pg_conn *conn, struct skr_err *e
 				why);
 	}
 	PQsetNoticeProcessor(conn->c, quiet, NULL);
+	/* A lock another session holds is waited for as SQLite's busy timeout, not forever. */
+	res = PQexec(conn->c, "SET lock_timeout = '" LOCK_TIMEOUT "'");
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok) {
+		one_line(PQerrorMessage(conn->c), why, sizeof(why));
+		conn_drop(conn);
+		return skr_fail(err, SKR_R_store_unavailable, "%s: cannot set lock_timeout: %s",
+				q->desc, why);
+	}
 	return 0;
 }
 

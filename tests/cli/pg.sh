@@ -77,10 +77,16 @@ start_pg() {
 		>"$PG_DIR/initdb.log" 2>&1 ||
 		{ echo "start_pg: initdb failed: $(tail -3 "$PG_DIR/initdb.log")" >&2; return 1; }
 	watch=${PG_WATCH_PID:-$$}
+	# The postmaster's pid is remembered (it changes with pg_down/pg_up): the
+	# test's trap may have removed the data directory that pg_ctl would need.
 	(
 		trap '' HUP INT TERM
-		while kill -0 "$watch" 2>/dev/null; do sleep 1; done
-		as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop
+		pid=
+		while kill -0 "$watch" 2>/dev/null; do
+			p=$(head -n 1 "$PG_DIR/data/postmaster.pid" 2>/dev/null) && [ -n "$p" ] && pid=$p
+			sleep 1
+		done
+		[ -n "$pid" ] && kill -QUIT "$pid"
 		rm -rf "$PG_DIR"
 	) </dev/null >/dev/null 2>&1 &
 	# The port is free when picked; another process may take it first: try again.
