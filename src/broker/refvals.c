@@ -49,7 +49,22 @@ struct refvals_req {
 	const char *label;
 	struct skr_pcr_banks *predicted;	/* NULL unless the operation takes "pcrs" */
 	json_object *answer;
+	/*
+	 * A write's "allow" row, handed to the store so the change and its row
+	 * land in one transaction (no audit row, no change); audited says it was.
+	 */
+	struct skr_audit_entry audit;
+	bool audited;
 };
+
+/* The allow row of a write, its detail the label (the store adds the outcome). */
+static const struct skr_audit_entry *allow_row(struct refvals_req *r)
+{
+	r->audit.key_id = r->a.key_id;
+	r->audit.verdict = "allow";
+	r->audit.detail = r->label;
+	return &r->audit;
+}
 
 static const char *label_field(json_object *req, struct skr_err *err)
 {
@@ -157,10 +172,12 @@ static int op_submit(struct refvals_req *r, json_object *req, struct skr_err *er
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	/* Only a boot that is approved now (its set will be pending) may supersede. */
 	rc = skr_store_refset_submit(r->a.b->store, r->a.key_id, r->label, why ? "queued" : "pending",
-				     json_object_to_json_string(values), why, why == NULL, &res, err);
+				     json_object_to_json_string(values), why, why == NULL, &res,
+				     allow_row(r), err);
 	json_object_put(values);
 	if (rc < 0)
 		return -1;
+	r->audited = true;
 	r->answer = json_object_new_object();
 	json_object_object_add(r->answer, "id", json_object_new_int64(res.id));
 	json_object_object_add(r->answer, "state", json_object_new_string(res.state));
@@ -216,8 +233,9 @@ static int op_commit(struct refvals_req *r, json_object *req, struct skr_err *er
 		return -1;
 	id = r->a.key.ids[matched];
 	if (skr_store_refset_commit(r->a.b->store, r->a.key_id, id, SKR_STORE_KEEP_RETIRED, &res,
-				    err) < 0)
+				    allow_row(r), err) < 0)
 		return -1;
+	r->audited = true;
 	r->answer = json_object_new_object();
 	json_object_object_add(r->answer, "id", json_object_new_int64(id));
 	json_object_object_add(r->answer, "retired", json_object_new_int((int)res.retired));
@@ -231,8 +249,10 @@ static int op_withdraw(struct refvals_req *r, json_object *req, struct skr_err *
 
 	if (!(r->label = label_field(req, err)) || gate_check(r, req, err) < 0 ||
 	    skr_attested_match_pcrs(&r->a, NULL, NULL, err) < 0 ||
-	    skr_store_refset_withdraw(r->a.b->store, r->a.key_id, r->label, &removed, err) < 0)
+	    skr_store_refset_withdraw(r->a.b->store, r->a.key_id, r->label, &removed, allow_row(r),
+				      err) < 0)
 		return -1;
+	r->audited = true;
 	r->answer = json_object_new_object();
 	json_object_object_add(r->answer, "removed", json_object_new_int((int)removed));
 	return 0;
@@ -279,6 +299,9 @@ void skr_broker_refvals(struct skr_broker *b, const char *op, json_object *req,
 		skr_response_error(resp, 404, "no such endpoint", NULL);
 		return;
 	}
+	r.audit.client = client;
+	r.audit.action = ops[i].action;
+	r.audit.evidence_digest = body_sha256;
 	if (skr_attested_verify(b, req, false, &r.a, &err) < 0 || ops[i].run(&r, req, &err) < 0) {
 		skr_broker_respond_failure(resp, &err);
 	} else {
@@ -288,9 +311,16 @@ void skr_broker_refvals(struct skr_broker *b, const char *op, json_object *req,
 		resp->body = r.answer;
 		r.answer = NULL;
 	}
-	/* No audit row, no success: the client is told the call failed (500
-	 * audit_failed; skr_broker_audit counts and logs it).  A change the
-	 * store already made stays, and is visible to the operator in the sets. */
+	/*
+	 * A write's allow row landed with it.  Any other outcome (a refusal, a
+	 * check, a write the store refused) changed nothing and is audited now;
+	 * no audit row, no success: the client is told the call failed (500
+	 * audit_failed; skr_broker_audit counts and logs it).
+	 */
+	if (r.audited)
+		goto out;
+	if (err.reason == SKR_R_audit_failed)
+		skr_broker_audit_failure(b, client, ops[i].action, "allow", &err);
 	if (skr_broker_audit(b, r.a.key_id, client, ops[i].action, &err, body_sha256) < 0 &&
 	    resp->status == 200) {
 		struct skr_err failed = { 0 };
@@ -300,6 +330,7 @@ void skr_broker_refvals(struct skr_broker *b, const char *op, json_object *req,
 		skr_fail(&failed, SKR_R_audit_failed, "the audit row could not be written");
 		skr_response_error(resp, 500, "internal error", &failed);
 	}
+out:
 	json_object_put(r.answer);
 	free(r.predicted);
 	skr_attested_free(&r.a);

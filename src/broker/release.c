@@ -55,7 +55,8 @@ void skr_broker_respond_unavailable(struct skr_response *r, const struct skr_err
  * cannot be reached 503 (store_unavailable: the client tries the next broker).  The broker's own
  * faults are 500, which a client counts as this broker failing (it tries the
  * next one) rather than as a final answer: a stored secret that does not
- * decrypt (another master key, a damaged or moved row) keeps its reason.
+ * decrypt (another master key, a damaged or moved row) and a change refused
+ * because its audit row could not be written keep their reason.
  */
 void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *err)
 {
@@ -65,7 +66,7 @@ void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *er
 		skr_response_error(r, 403, "denied", err);
 	else if (err->reason == SKR_R_nomem || err->reason == SKR_R_store_error)
 		skr_response_error(r, 500, "internal error", NULL);
-	else if (err->reason == SKR_R_store_decrypt_failed)
+	else if (err->reason == SKR_R_store_decrypt_failed || err->reason == SKR_R_audit_failed)
 		skr_response_error(r, 500, "internal error", err);
 	else
 		skr_response_error(r, 400, "bad request", err);

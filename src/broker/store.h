@@ -147,6 +147,11 @@ struct skr_store_submit {
 };
 
 /*
+ * Reseal writes (submit, commit, withdraw) take their audit row like the
+ * operator writes above, written in the same transaction; the row's detail
+ * gets the outcome appended (" set ID STATE", " set ID current, N retired,
+ * N deleted", " N removed"), which only the transaction knows.
+ *
  * A predicted set, in one transaction: if a current, pending or queued set
  * has the same values it is returned (a queued one becomes pending, taking
  * this label, when state is "pending"); otherwise the set is added in state
@@ -165,7 +170,8 @@ struct skr_store_submit {
  */
 int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char *label,
 			    const char *state, const char *pcrs_json, const char *note,
-			    bool may_supersede, struct skr_store_submit *out, struct skr_err *err);
+			    bool may_supersede, struct skr_store_submit *out,
+			    const struct skr_audit_entry *audit, struct skr_err *err);
 /* A queued set becomes pending (SKR_R_refset_unknown when no such queued set). */
 int skr_store_refset_approve(struct skr_store *s, const char *key_id, int64_t id,
 			     const struct skr_audit_entry *audit, struct skr_err *err);
@@ -182,10 +188,12 @@ struct skr_store_commit {
  * predictions for a later boot.
  */
 int skr_store_refset_commit(struct skr_store *s, const char *key_id, int64_t id,
-			    unsigned keep_retired, struct skr_store_commit *out, struct skr_err *err);
+			    unsigned keep_retired, struct skr_store_commit *out,
+			    const struct skr_audit_entry *audit, struct skr_err *err);
 /* Removes the pending and queued sets with this label (a removed kernel's). */
 int skr_store_refset_withdraw(struct skr_store *s, const char *key_id, const char *label,
-			      unsigned *removed, struct skr_err *err);
+			      unsigned *removed, const struct skr_audit_entry *audit,
+			      struct skr_err *err);
 
 /*
  * What a cache of keys and reference sets must compare: writes through this

@@ -199,3 +199,55 @@ int store_write_begin(struct skr_store *s, const char *key_id, const struct skr_
 		return -1;
 	return 0;
 }
+
+/* ---- Reseal outcomes ------------------------------------------------------- */
+
+/* Appends " text" to r->detail; the text is ours (digits and state words). */
+static int audit_append(struct store_audit_row *r, const char *text, struct skr_err *err)
+{
+	size_t had = r->detail ? strlen(r->detail) : 0, add = strlen(text);
+	char *d;
+
+	d = realloc(r->detail, had + add + 2);
+	if (!d)
+		return skr_fail(err, SKR_R_nomem, "out of memory writing the audit row");
+	if (had)
+		d[had++] = ' ';
+	memcpy(d + had, text, add + 1);
+	r->detail = d;
+	return 0;
+}
+
+int store_audit_submit_outcome(struct store_audit_row *r, const struct skr_store_submit *out,
+			       struct skr_err *err)
+{
+	char text[96];
+
+	if (!r)
+		return 0;
+	snprintf(text, sizeof(text), "set %lld %s%s", (long long)out->id, out->state,
+		 out->existed ? " (existed)" : "");
+	return audit_append(r, text, err);
+}
+
+int store_audit_commit_outcome(struct store_audit_row *r, int64_t id,
+			       const struct skr_store_commit *out, struct skr_err *err)
+{
+	char text[96];
+
+	if (!r)
+		return 0;
+	snprintf(text, sizeof(text), "set %lld current, %u retired, %u deleted", (long long)id,
+		 out->retired, out->deleted);
+	return audit_append(r, text, err);
+}
+
+int store_audit_withdraw_outcome(struct store_audit_row *r, unsigned removed, struct skr_err *err)
+{
+	char text[32];
+
+	if (!r)
+		return 0;
+	snprintf(text, sizeof(text), "%u removed", removed);
+	return audit_append(r, text, err);
+}

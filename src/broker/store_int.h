@@ -87,16 +87,23 @@ struct skr_store_ops {
 	int (*refset_list)(struct skr_store *s, const char *key_id, json_object *arr,
 			   struct skr_err *err);
 
+	/*
+	 * The reseal writes: before writing audit (when not NULL) in the
+	 * write's transaction they add the outcome to it with the matching
+	 * store_audit_*_outcome below, so every backend words it the same.
+	 */
 	int (*refset_submit)(struct skr_store *s, const char *key_id, const char *label,
 			     const char *state, const char *pcrs, const char *note,
-			     bool may_supersede, struct skr_store_submit *out, struct skr_err *err);
+			     bool may_supersede, struct skr_store_submit *out,
+			     struct store_audit_row *audit, struct skr_err *err);
 	int (*refset_approve)(struct skr_store *s, const char *key_id, int64_t id,
 			      const struct store_audit_row *audit, struct skr_err *err);
 	int (*refset_commit)(struct skr_store *s, const char *key_id, int64_t id,
 			     unsigned keep_retired, struct skr_store_commit *out,
-			     struct skr_err *err);
+			     struct store_audit_row *audit, struct skr_err *err);
 	int (*refset_withdraw)(struct skr_store *s, const char *key_id, const char *label,
-			       unsigned *removed, struct skr_err *err);
+			       unsigned *removed, struct store_audit_row *audit,
+			       struct skr_err *err);
 
 	int (*audit)(struct skr_store *s, const struct store_audit_row *row, struct skr_err *err);
 	int (*audit_nonce)(struct skr_store *s, const struct store_audit_row *row,
@@ -186,6 +193,17 @@ int store_audit_row_opt(const struct skr_audit_entry *e, struct store_audit_row 
 int store_write_begin(struct skr_store *s, const char *key_id, const struct skr_audit_entry *audit,
 		      struct store_audit_row *r, const struct store_audit_row **row,
 		      struct skr_err *err);
+
+/*
+ * A reseal write's outcome appended to its row's detail (NULL row: nothing
+ * to do); SKR_R_nomem, and the write must fail, when it cannot be.
+ */
+int store_audit_submit_outcome(struct store_audit_row *r, const struct skr_store_submit *out,
+			       struct skr_err *err);
+int store_audit_commit_outcome(struct store_audit_row *r, int64_t id,
+			       const struct skr_store_commit *out, struct skr_err *err);
+int store_audit_withdraw_outcome(struct store_audit_row *r, unsigned removed,
+				 struct skr_err *err);
 
 /* err (a failed audit row write) becomes SKR_R_audit_failed, keeping its detail. */
 int store_audit_refused(struct skr_err *err);

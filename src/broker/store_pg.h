@@ -165,13 +165,15 @@ int pg_refset_list(struct skr_store *s, const char *key_id, json_object *arr,
 		   struct skr_err *err);
 int pg_refset_submit(struct skr_store *s, const char *key_id, const char *label,
 		     const char *state, const char *pcrs, const char *note, bool may_supersede,
-		     struct skr_store_submit *out, struct skr_err *err);
+		     struct skr_store_submit *out, struct store_audit_row *audit,
+		     struct skr_err *err);
 int pg_refset_approve(struct skr_store *s, const char *key_id, int64_t id,
 		      const struct store_audit_row *audit, struct skr_err *err);
 int pg_refset_commit(struct skr_store *s, const char *key_id, int64_t id, unsigned keep_retired,
-		     struct skr_store_commit *out, struct skr_err *err);
+		     struct skr_store_commit *out, struct store_audit_row *audit,
+		     struct skr_err *err);
 int pg_refset_withdraw(struct skr_store *s, const char *key_id, const char *label,
-		       unsigned *removed, struct skr_err *err);
+		       unsigned *removed, struct store_audit_row *audit, struct skr_err *err);
 
 /* store_pg_audit.c */
 /* Inside a transaction (or alone): appends the row. */

@@ -22,6 +22,7 @@ struct refset_args {
 	struct skr_store_submit *submit;
 	struct skr_store_commit *commit;
 	unsigned *removed;
+	struct store_audit_row *audit;	/* pg_run writes it after the outcome is added */
 };
 
 /* Inside a write transaction, the key locked: the INSERT of a set. */
@@ -205,7 +206,7 @@ static int refset_submit_fn(struct pg_tx *t, void *ctx, struct skr_err *err)
 		return -1;
 	if (found && (strcmp(out->state, "queued") || !pending)) {
 		out->existed = true;	/* nothing added, nothing superseded */
-		return 0;
+		return store_audit_submit_outcome(a->audit, out, err);
 	}
 	if (found) {	/* queued, now allowed: it becomes pending */
 		snprintf(out->state, sizeof(out->state), "pending");
@@ -219,20 +220,23 @@ static int refset_submit_fn(struct pg_tx *t, void *ctx, struct skr_err *err)
 		snprintf(out->state, sizeof(out->state), "%s", a->state);
 	}
 	/* Only a pending submission supersedes (store.h). */
-	if (!a->may_supersede || !pending)
-		return 0;
-	return refset_run(t, sql_supersede, a->key_id, out->id, a->label,
-			  "cannot remove superseded reference sets", &out->superseded, err);
+	if (a->may_supersede && pending &&
+	    refset_run(t, sql_supersede, a->key_id, out->id, a->label,
+		       "cannot remove superseded reference sets", &out->superseded, err) < 0)
+		return -1;
+	return store_audit_submit_outcome(a->audit, out, err);
 }
 
 int pg_refset_submit(struct skr_store *s, const char *key_id, const char *label,
 		     const char *state, const char *pcrs, const char *note, bool may_supersede,
-		     struct skr_store_submit *out, struct skr_err *err)
+		     struct skr_store_submit *out, struct store_audit_row *audit,
+		     struct skr_err *err)
 {
 	struct refset_args a = { .key_id = key_id, .label = label, .state = state, .pcrs = pcrs,
-				 .note = note, .may_supersede = may_supersede, .submit = out };
+				 .note = note, .may_supersede = may_supersede, .submit = out,
+				 .audit = audit };
 
-	return pg_run(pg_of(s), PG_CHANGE, refset_submit_fn, &a, NULL, err);
+	return pg_run(pg_of(s), PG_CHANGE, refset_submit_fn, &a, audit, err);
 }
 
 static int refset_approve_fn(struct pg_tx *t, void *ctx, struct skr_err *err)
@@ -298,32 +302,37 @@ static int refset_commit_fn(struct pg_tx *t, void *ctx, struct skr_err *err)
 		       a->key_id, a->id, note, "cannot retire reference sets", &a->commit->retired,
 		       err) < 0)
 		return -1;
-	return refset_prune(t, a, err);
+	if (refset_prune(t, a, err) < 0)
+		return -1;
+	return store_audit_commit_outcome(a->audit, a->id, a->commit, err);
 }
 
 int pg_refset_commit(struct skr_store *s, const char *key_id, int64_t id, unsigned keep_retired,
-		     struct skr_store_commit *out, struct skr_err *err)
+		     struct skr_store_commit *out, struct store_audit_row *audit,
+		     struct skr_err *err)
 {
 	struct refset_args a = { .key_id = key_id, .id = id, .keep_retired = keep_retired,
-				 .commit = out };
+				 .commit = out, .audit = audit };
 
-	return pg_run(pg_of(s), PG_CHANGE, refset_commit_fn, &a, NULL, err);
+	return pg_run(pg_of(s), PG_CHANGE, refset_commit_fn, &a, audit, err);
 }
 
 static int refset_withdraw_fn(struct pg_tx *t, void *ctx, struct skr_err *err)
 {
 	const struct refset_args *a = ctx;
 
-	if (pg_lock_key(t, a->key_id, err) < 0)
+	if (pg_lock_key(t, a->key_id, err) < 0 ||
+	    refset_run(t, sql_supersede, a->key_id, -1, a->label,
+		       "cannot withdraw reference sets", a->removed, err) < 0)
 		return -1;
-	return refset_run(t, sql_supersede, a->key_id, -1, a->label,
-			  "cannot withdraw reference sets", a->removed, err);
+	return store_audit_withdraw_outcome(a->audit, *a->removed, err);
 }
 
 int pg_refset_withdraw(struct skr_store *s, const char *key_id, const char *label,
-		       unsigned *removed, struct skr_err *err)
+		       unsigned *removed, struct store_audit_row *audit, struct skr_err *err)
 {
-	struct refset_args a = { .key_id = key_id, .label = label, .removed = removed };
+	struct refset_args a = { .key_id = key_id, .label = label, .removed = removed,
+				 .audit = audit };
 
-	return pg_run(pg_of(s), PG_CHANGE, refset_withdraw_fn, &a, NULL, err);
+	return pg_run(pg_of(s), PG_CHANGE, refset_withdraw_fn, &a, audit, err);
 }

@@ -16,20 +16,42 @@ static int check_submit_state(const char *state, struct skr_err *err)
 	return 0;
 }
 
+/*
+ * store_write_begin for a reseal write, whose backend adds the outcome to the
+ * row: *row is r or NULL, and writable.
+ */
+static int reseal_begin(struct skr_store *s, const char *key_id, const void *out,
+			const struct skr_audit_entry *audit, struct store_audit_row *r,
+			struct store_audit_row **row, struct skr_err *err)
+{
+	const struct store_audit_row *made;
+
+	if (!out)
+		return skr_fail(err, SKR_R_usage, "no result given");
+	if (store_write_begin(s, key_id, audit, r, &made, err) < 0)
+		return -1;
+	*row = made ? r : NULL;
+	return 0;
+}
+
 int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char *label,
 			    const char *state, const char *pcrs_json, const char *note,
-			    bool may_supersede, struct skr_store_submit *out, struct skr_err *err)
+			    bool may_supersede, struct skr_store_submit *out,
+			    const struct skr_audit_entry *audit, struct skr_err *err)
 {
+	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
 	_cleanup_free_ char *pcrs = NULL;
+	struct store_audit_row *row = NULL;
 
-	if (!s || !out)
-		return skr_fail(err, SKR_R_usage, "no store or result given");
-	memset(out, 0, sizeof(*out));
+	if (out)
+		memset(out, 0, sizeof(*out));
 	/* Superseding matches sets by label: a submission must name one. */
-	if (store_check_key_id(key_id, err) < 0 || store_check_label(label, true, err) < 0 ||
-	    check_submit_state(state, err) < 0 || store_canonical_pcrs(pcrs_json, &pcrs, err) < 0)
+	if (reseal_begin(s, key_id, out, audit, &r, &row, err) < 0 ||
+	    store_check_label(label, true, err) < 0 || check_submit_state(state, err) < 0 ||
+	    store_canonical_pcrs(pcrs_json, &pcrs, err) < 0)
 		return -1;
-	return s->ops->refset_submit(s, key_id, label, state, pcrs, note, may_supersede, out, err);
+	return s->ops->refset_submit(s, key_id, label, state, pcrs, note, may_supersede, out, row,
+				     err);
 }
 
 int skr_store_refset_approve(struct skr_store *s, const char *key_id, int64_t id,
@@ -44,23 +66,30 @@ int skr_store_refset_approve(struct skr_store *s, const char *key_id, int64_t id
 }
 
 int skr_store_refset_commit(struct skr_store *s, const char *key_id, int64_t id,
-			    unsigned keep_retired, struct skr_store_commit *out, struct skr_err *err)
+			    unsigned keep_retired, struct skr_store_commit *out,
+			    const struct skr_audit_entry *audit, struct skr_err *err)
 {
-	if (!s || !out)
-		return skr_fail(err, SKR_R_usage, "no store or result given");
-	memset(out, 0, sizeof(*out));
-	if (store_check_key_id(key_id, err) < 0)
+	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
+	struct store_audit_row *row = NULL;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (reseal_begin(s, key_id, out, audit, &r, &row, err) < 0)
 		return -1;
-	return s->ops->refset_commit(s, key_id, id, keep_retired, out, err);
+	return s->ops->refset_commit(s, key_id, id, keep_retired, out, row, err);
 }
 
 int skr_store_refset_withdraw(struct skr_store *s, const char *key_id, const char *label,
-			      unsigned *removed, struct skr_err *err)
+			      unsigned *removed, const struct skr_audit_entry *audit,
+			      struct skr_err *err)
 {
-	if (!s || !removed)
-		return skr_fail(err, SKR_R_usage, "no store or result given");
-	*removed = 0;
-	if (store_check_key_id(key_id, err) < 0 || store_check_label(label, true, err) < 0)
+	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
+	struct store_audit_row *row = NULL;
+
+	if (removed)
+		*removed = 0;
+	if (reseal_begin(s, key_id, removed, audit, &r, &row, err) < 0 ||
+	    store_check_label(label, true, err) < 0)
 		return -1;
-	return s->ops->refset_withdraw(s, key_id, label, removed, err);
+	return s->ops->refset_withdraw(s, key_id, label, removed, row, err);
 }

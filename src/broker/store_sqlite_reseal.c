@@ -76,6 +76,7 @@ struct reseal_args {
 	struct skr_store_submit *submit;
 	struct skr_store_commit *commit;
 	unsigned *removed;
+	struct store_audit_row *audit;	/* sq_tx writes it after the outcome is added */
 };
 
 static int refset_submit_locked(struct sq_store *q, void *ctx, struct skr_err *err)
@@ -93,7 +94,7 @@ static int refset_submit_locked(struct sq_store *q, void *ctx, struct skr_err *e
 		return -1;
 	if (found && (strcmp(out->state, "queued") || !pending)) {
 		out->existed = true;	/* nothing added, nothing superseded */
-		return 0;
+		return store_audit_submit_outcome(a->audit, out, err);
 	}
 	if (found) {	/* queued, now allowed: it becomes pending */
 		snprintf(out->state, sizeof(out->state), "pending");
@@ -110,21 +111,24 @@ static int refset_submit_locked(struct sq_store *q, void *ctx, struct skr_err *e
 		snprintf(out->state, sizeof(out->state), "%s", state);
 	}
 	/* Only a pending submission supersedes (store.h). */
-	if (!a->may_supersede || !pending)
-		return 0;
-	return refset_run(q, sql_supersede, key_id, out->id, label,
-			  "cannot remove superseded reference sets", &out->superseded, err);
+	if (a->may_supersede && pending &&
+	    refset_run(q, sql_supersede, key_id, out->id, label,
+		       "cannot remove superseded reference sets", &out->superseded, err) < 0)
+		return -1;
+	return store_audit_submit_outcome(a->audit, out, err);
 }
 
 
 int sq_refset_submit(struct skr_store *s, const char *key_id, const char *label,
 		     const char *state, const char *pcrs, const char *note, bool may_supersede,
-		     struct skr_store_submit *out, struct skr_err *err)
+		     struct skr_store_submit *out, struct store_audit_row *audit,
+		     struct skr_err *err)
 {
 	struct reseal_args a = { .key_id = key_id, .label = label, .state = state, .pcrs = pcrs,
-				 .note = note, .may_supersede = may_supersede, .submit = out };
+				 .note = note, .may_supersede = may_supersede, .submit = out,
+				 .audit = audit };
 
-	return sq_tx(sq_of(s), SQ_CHANGE, refset_submit_locked, &a, NULL, err);
+	return sq_tx(sq_of(s), SQ_CHANGE, refset_submit_locked, &a, audit, err);
 }
 
 static int refset_approve_locked(struct sq_store *q, void *ctx, struct skr_err *err)
@@ -182,32 +186,35 @@ static int refset_commit_locked(struct sq_store *q, void *ctx, struct skr_err *e
 	    sq_step_done(q, st, "cannot prune retired reference sets", err) < 0)
 		return -1;
 	a->commit->deleted = (unsigned)sqlite3_changes(q->db);
-	return 0;
+	return store_audit_commit_outcome(a->audit, a->id, a->commit, err);
 }
 
 int sq_refset_commit(struct skr_store *s, const char *key_id, int64_t id, unsigned keep_retired,
-		     struct skr_store_commit *out, struct skr_err *err)
+		     struct skr_store_commit *out, struct store_audit_row *audit,
+		     struct skr_err *err)
 {
 	struct reseal_args a = { .key_id = key_id, .id = id, .keep_retired = keep_retired,
-				 .commit = out };
+				 .commit = out, .audit = audit };
 
-	return sq_tx(sq_of(s), SQ_CHANGE, refset_commit_locked, &a, NULL, err);
+	return sq_tx(sq_of(s), SQ_CHANGE, refset_commit_locked, &a, audit, err);
 }
 
 static int refset_withdraw_locked(struct sq_store *q, void *ctx, struct skr_err *err)
 {
 	const struct reseal_args *a = ctx;
 
-	if (sq_require_key(q, a->key_id, err) < 0)
+	if (sq_require_key(q, a->key_id, err) < 0 ||
+	    refset_run(q, sql_supersede, a->key_id, -1, a->label,
+		       "cannot withdraw reference sets", a->removed, err) < 0)
 		return -1;
-	return refset_run(q, sql_supersede, a->key_id, -1, a->label,
-			  "cannot withdraw reference sets", a->removed, err);
+	return store_audit_withdraw_outcome(a->audit, *a->removed, err);
 }
 
 int sq_refset_withdraw(struct skr_store *s, const char *key_id, const char *label,
-		       unsigned *removed, struct skr_err *err)
+		       unsigned *removed, struct store_audit_row *audit, struct skr_err *err)
 {
-	struct reseal_args a = { .key_id = key_id, .label = label, .removed = removed };
+	struct reseal_args a = { .key_id = key_id, .label = label, .removed = removed,
+				 .audit = audit };
 
-	return sq_tx(sq_of(s), SQ_CHANGE, refset_withdraw_locked, &a, NULL, err);
+	return sq_tx(sq_of(s), SQ_CHANGE, refset_withdraw_locked, &a, audit, err);
 }

@@ -921,11 +921,16 @@ static bool gate_closed(struct skr_tpm *t)
 	return closed;
 }
 
-/* 0: unsealed; -1: this policy failed (err, *stage); -2: fatal (err). */
-static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy *p,
-		      uint8_t *secret, size_t *len, enum stage *stage, struct skr_err *err)
+/*
+ * The steps of one policy's attempt, in the order the TPM checks them.  Each
+ * returns 0, -1 when this policy failed (err) or -2 when nothing else can be
+ * tried (err).
+ */
+
+/* The signature over the approved digest: the ticket PolicyAuthorize needs. */
+static int policy_ticket(const struct unseal_ctx *c, const struct skr_local_policy *p,
+			 TPMT_TK_VERIFIED **ticket, struct skr_err *err)
 {
-	_cleanup_esys_ TPMT_TK_VERIFIED *ticket = NULL;
 	TPMT_SIGNATURE sig = {
 		.sigAlg = TPM2_ALG_ECDSA,
 		.signature.ecdsa = {
@@ -934,46 +939,36 @@ static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy 
 			.signatureS.size = 32,
 		},
 	};
-	TPM2B_DIGEST ahash = { .size = 32 }, approved = { .size = 32 }, pcr_digest = { .size = 32 };
-	TPM2B_NONCE ref = { .size = (UINT16)strlen(SKR_LOCAL_POLICY_REF) };
-	TPM2B_OPERAND operand = { .size = 8 };
-	TPM2B_SENSITIVE_DATA *out = NULL;
-	TPML_PCR_SELECTION sel;
-	char pcrs[80];
+	TPM2B_DIGEST ahash = { .size = 32 };
 	TSS2_RC rc;
-	int r;
 
-	*stage = STAGE_ARGS;
-	if (p->pcr_mask == 0 || p->pcr_mask >> SKR_PCR_COUNT)
-		return skr_fail(err, SKR_R_malformed, "PCR mask 0x%08x is invalid", p->pcr_mask);
-	if (!(p->pcr_mask & SKR_LOCAL_GATE_MASK))
-		return gate_missing(p, err);
-	mask_str(p->pcr_mask, pcrs, sizeof(pcrs));
-
-	*stage = STAGE_SIGNATURE;
 	if (approval_hash(p->approved, ahash.buffer, err) < 0)
 		return -2;
 	memcpy(sig.signature.ecdsa.signatureR.buffer, p->signature, 32);
 	memcpy(sig.signature.ecdsa.signatureS.buffer, p->signature + 32, 32);
 	rc = Esys_VerifySignature(c->t->esys, c->signer, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				  &ahash, &sig, &ticket);
-	if (rc != TSS2_RC_SUCCESS) {
-		/* Any TPM refusal here (SIGNATURE, VALUE for r or s out of range, ...) is the same. */
-		if (!rc_is_tpm(rc))
-			return step_fail(c, rc, 0, SKR_R_tpm_error, err, "TPM2_VerifySignature");
-		return skr_fail(err, SKR_R_local_policy_signature_invalid,
-				"the signature does not verify with the reseal key "
-				"(TPM2_VerifySignature: %s)",
-				Tss2_RC_Decode(rc));
-	}
+				  &ahash, &sig, ticket);
+	if (rc == TSS2_RC_SUCCESS)
+		return 0;
+	/* Any TPM refusal here (SIGNATURE, VALUE for r or s out of range, ...) is the same. */
+	if (!rc_is_tpm(rc))
+		return step_fail(c, rc, 0, SKR_R_tpm_error, err, "TPM2_VerifySignature");
+	return skr_fail(err, SKR_R_local_policy_signature_invalid,
+			"the signature does not verify with the reseal key "
+			"(TPM2_VerifySignature: %s)",
+			Tss2_RC_Decode(rc));
+}
 
-	rc = Esys_PolicyRestart(c->t->esys, c->session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
-	if (rc != TSS2_RC_SUCCESS) {
-		skr_tpm_fail(c->t, rc, err, "TPM2_PolicyRestart");
-		return -2;
-	}
+/* PolicyPCR on the signed digest; a closed boot gate is named as such. */
+static int policy_pcrs(const struct unseal_ctx *c, const struct skr_local_policy *p,
+		       struct skr_err *err)
+{
+	TPM2B_DIGEST pcr_digest = { .size = 32 };
+	TPML_PCR_SELECTION sel;
+	char pcrs[80];
+	TSS2_RC rc;
 
-	*stage = STAGE_PCR;
+	mask_str(p->pcr_mask, pcrs, sizeof(pcrs));
 	skr_tpm_pcr_selection(p->pcr_mask, &sel);
 	memcpy(pcr_digest.buffer, p->pcr_digest, 32);
 	rc = Esys_PolicyPCR(c->t->esys, c->session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -990,30 +985,48 @@ static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy 
 				 "the current values of sha256 PCRs %s are not those the policy was "
 				 "signed for",
 				 pcrs);
+	return 0;
+}
 
-	*stage = STAGE_COUNTER;
+/* PolicyNV: the counter still at the policy's epoch (else it was revoked). */
+static int policy_counter(const struct unseal_ctx *c, const struct skr_local_policy *p,
+			  struct skr_err *err)
+{
+	TPM2B_OPERAND operand = { .size = 8 };
+	struct skr_err e = { 0 };
+	uint64_t now = 0;
+	TSS2_RC rc;
+
 	skr_put_be64(operand.buffer, p->epoch);
 	rc = Esys_PolicyNV(c->t->esys, c->nv, c->nv, c->session, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			   ESYS_TR_NONE, &operand, 0, TPM2_EO_UNSIGNED_LE);
-	if (rc != TSS2_RC_SUCCESS) {
-		struct skr_err e = { 0 };
-		uint64_t now = 0;
-
-		if (!rc_is_tpm(rc) || rc_base(rc) != TPM2_RC_POLICY)
-			return step_fail(c, rc, TPM2_RC_POLICY, SKR_R_local_policy_revoked, err,
-					 "TPM2_PolicyNV on the counter at 0x%08x", c->nv_index);
-		if (counter_read_open(c->t, c->nv_index, c->nv, &now, &e) < 0)
-			return skr_fail(err, SKR_R_local_policy_revoked,
-					"the policy is revoked: the counter at 0x%08x is above its "
-					"epoch %" PRIu64,
-					c->nv_index, p->epoch);
+	if (rc == TSS2_RC_SUCCESS)
+		return 0;
+	if (!rc_is_tpm(rc) || rc_base(rc) != TPM2_RC_POLICY)
+		return step_fail(c, rc, TPM2_RC_POLICY, SKR_R_local_policy_revoked, err,
+				 "TPM2_PolicyNV on the counter at 0x%08x", c->nv_index);
+	if (counter_read_open(c->t, c->nv_index, c->nv, &now, &e) < 0)
 		return skr_fail(err, SKR_R_local_policy_revoked,
-				"the policy is revoked: the counter at 0x%08x is %" PRIu64
-				", above its epoch %" PRIu64,
-				c->nv_index, now, p->epoch);
-	}
+				"the policy is revoked: the counter at 0x%08x is above its "
+				"epoch %" PRIu64,
+				c->nv_index, p->epoch);
+	return skr_fail(err, SKR_R_local_policy_revoked,
+			"the policy is revoked: the counter at 0x%08x is %" PRIu64
+			", above its epoch %" PRIu64,
+			c->nv_index, now, p->epoch);
+}
 
-	*stage = STAGE_AUTHORIZE;
+/* PolicyAuthorize with the ticket, then Unseal into secret. */
+static int policy_unseal(const struct unseal_ctx *c, const struct skr_local_policy *p,
+			 const TPMT_TK_VERIFIED *ticket, uint8_t *secret, size_t *len,
+			 enum stage *stage, struct skr_err *err)
+{
+	TPM2B_DIGEST approved = { .size = 32 };
+	TPM2B_NONCE ref = { .size = (UINT16)strlen(SKR_LOCAL_POLICY_REF) };
+	TPM2B_SENSITIVE_DATA *out = NULL;
+	TSS2_RC rc;
+	int r = 0;
+
 	memcpy(approved.buffer, p->approved, 32);
 	memcpy(ref.buffer, SKR_LOCAL_POLICY_REF, ref.size);
 	rc = Esys_PolicyAuthorize(c->t->esys, c->session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -1028,7 +1041,6 @@ static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy 
 	if (rc != TSS2_RC_SUCCESS)
 		return step_fail(c, rc, TPM2_RC_POLICY_FAIL, SKR_R_local_policy_mismatch, err,
 				 "TPM2_Unseal refused the policy session");
-	r = 0;
 	if (out->size == 0 || out->size > SKR_LOCAL_MAX_SECRET) {
 		skr_fail(err, SKR_R_tpm_error, "TPM2_Unseal returned %u bytes", out->size);
 		r = -2;
@@ -1039,6 +1051,38 @@ static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy 
 	OPENSSL_cleanse(out, sizeof(*out));
 	Esys_Free(out);
 	return r;
+}
+
+/* 0: unsealed; -1: this policy failed (err, *stage); -2: fatal (err). */
+static int try_policy(const struct unseal_ctx *c, const struct skr_local_policy *p,
+		      uint8_t *secret, size_t *len, enum stage *stage, struct skr_err *err)
+{
+	_cleanup_esys_ TPMT_TK_VERIFIED *ticket = NULL;
+	TSS2_RC rc;
+	int r;
+
+	*stage = STAGE_ARGS;
+	if (p->pcr_mask == 0 || p->pcr_mask >> SKR_PCR_COUNT)
+		return skr_fail(err, SKR_R_malformed, "PCR mask 0x%08x is invalid", p->pcr_mask);
+	if (!(p->pcr_mask & SKR_LOCAL_GATE_MASK))
+		return gate_missing(p, err);
+
+	*stage = STAGE_SIGNATURE;
+	if ((r = policy_ticket(c, p, &ticket, err)) < 0)
+		return r;
+	rc = Esys_PolicyRestart(c->t->esys, c->session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
+	if (rc != TSS2_RC_SUCCESS) {
+		skr_tpm_fail(c->t, rc, err, "TPM2_PolicyRestart");
+		return -2;
+	}
+	*stage = STAGE_PCR;
+	if ((r = policy_pcrs(c, p, err)) < 0)
+		return r;
+	*stage = STAGE_COUNTER;
+	if ((r = policy_counter(c, p, err)) < 0)
+		return r;
+	*stage = STAGE_AUTHORIZE;
+	return policy_unseal(c, p, ticket, secret, len, stage, err);
 }
 
 static int unseal(struct skr_tpm *t, const struct skr_buf *pub, const struct skr_buf *priv,

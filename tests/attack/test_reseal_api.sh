@@ -154,6 +154,25 @@ expect approved-replaces-lookalike 0 -- R --kernel "$(variant hello-x64.efi 43)"
 check approved-superseded-two 'python3 -c "import json,sys; b=json.load(open(sys.argv[1]))[\"tokens\"][0][\"broker\"]; assert b[\"state\"]==\"pending\" and b[\"superseded\"]==2, b" "$out"'
 check lookalike-gone '[ -z "$(id_of queued "kernel hello-x64.efi")" ] && [ "$(sets | grep -c ":kernel hello-x64.efi$")" = 1 ]'
 
+# --- (d) no audit row, no reseal --------------------------------------------------
+# The approved boot's submission, with every reseal audit insert failing (as a
+# full disk fails it): the set and its row go in one transaction, so nothing
+# is added, the client is not told it was, and the broker logs why.
+db() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=10); c.executescript(sys.argv[2]); c.commit()' "$bdir/broker.db" "$1"; }
+db "CREATE TRIGGER reseal_full BEFORE INSERT ON audit WHEN NEW.action LIKE 'reseal:%'
+    BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
+sets > "$tmpd/sets-before"
+"$SKRCTL" reseal --eventlog "$cur_log" --tcti "$TCTI" --timeout 4 "$img" \
+	--kernel "$(variant audit-lost.efi 44)" > "$tmpd/lost.out" 2>&1
+check reseal-audit-failed-not-submitted '[ $? -ne 0 ] && ! grep -q "submitted: set" "$tmpd/lost.out"'
+sets > "$tmpd/sets-after"
+check reseal-audit-failed-changed-nothing 'cmp -s "$tmpd/sets-before" "$tmpd/sets-after"'
+check reseal-audit-failed-logged 'grep -q "audit_failed: cannot write the audit row of reseal:submit (allow)" "$bdir/broker.log"'
+db "DROP TRIGGER reseal_full;"
+expect reseal-after-audit-returns 0 'kernel audit-back.efi: submitted: set [0-9]+ is pending' -- \
+	R --kernel "$(variant audit-back.efi 45)"
+check reseal-audited-with-outcome 'admin GET "/v1/audit?key_id=$KEY&limit=5" >/dev/null && grep -q "kernel audit-back.efi set [0-9]* pending" "$tmpd/admin.out"'
+
 # --- (c) empty and weak bindings ----------------------------------------------------
 reason_is() { python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["reason"] == sys.argv[2]' "$tmpd/admin.out" "$1"; }
 secret=$(head -c 32 /dev/urandom | base64)

@@ -968,23 +968,23 @@ static void submit_dedupes_and_supersedes(void **state)
 	assert_ok(skr_store_refset_add(f->s, "disk", "enrolled", "current", PCRS_C, &cur, NULL, &err), err);
 	/* The same values as the current set: nothing added. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_C, NULL, true, &r,
-					  &err), err);
+					  NULL, &err), err);
 	assert_true(r.existed);
 	assert_int_equal(r.id, cur);
 	assert_string_equal(r.state, "current");
 	/* New values: pending; submitted again: the same set. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_D, NULL, true, &r,
-					  &err), err);
+					  NULL, &err), err);
 	assert_false(r.existed);
 	assert_string_equal(r.state, "pending");
 	int64_t first = r.id;
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_D, NULL, true, &r,
-					  &err), err);
+					  NULL, &err), err);
 	assert_true(r.existed);
 	assert_int_equal(r.id, first);
 	/* Kernel 56 again with another initrd: the older prediction goes, the current set stays. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_A, NULL, true, &r,
-					  &err), err);
+					  NULL, &err), err);
 	assert_int_equal(r.superseded, 1);
 	sets_text(f, "disk", text, sizeof(text));
 	snprintf(want, sizeof(want), "%lld:current:enrolled\n%lld:pending:kernel 56\n",
@@ -992,14 +992,14 @@ static void submit_dedupes_and_supersedes(void **state)
 	assert_string_equal(text, want);
 	/* A submission never removes a current set, even under its label. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "enrolled", "queued", PCRS_B, "why", false, &r,
-					  &err), err);
+					  NULL, &err), err);
 	assert_int_equal(r.superseded, 0);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
 	assert_failed_with(skr_store_refset_submit(f->s, "disk", "x", "current", PCRS_B, NULL, false, &r,
-						   &err), err, SKR_R_malformed, "\"pending\" or \"queued\"");
+						   NULL, &err), err, SKR_R_malformed, "\"pending\" or \"queued\"");
 	skr_err_clear(&err);
 	assert_failed_with(skr_store_refset_submit(f->s, "nokey", "x", "pending", PCRS_B, NULL, true, &r,
-						   &err), err, SKR_R_key_unknown, "nokey");
+						   NULL, &err), err, SKR_R_key_unknown, "nokey");
 }
 
 static void queue_is_bounded_and_approved(void **state)
@@ -1016,18 +1016,18 @@ static void queue_is_bounded_and_approved(void **state)
 		snprintf(label, sizeof(label), "kernel %d", i);
 		snprintf(pcrs, sizeof(pcrs), "{\"sha256\":{\"4\":\"%064x\"}}", i + 1);
 		assert_ok(skr_store_refset_submit(f->s, "disk", label, "queued", pcrs, "not allowed",
-						  false, &r, &err), err);
+						  false, &r, NULL, &err), err);
 		queued = r.id;
 	}
 	sets_text(f, "disk", before, sizeof(before));
 	/* Full: the oldest stay, a new label is refused... */
 	assert_failed_with(skr_store_refset_submit(f->s, "disk", "kernel x", "queued", PCRS_A,
-						   "not allowed", false, &r, &err),
+						   "not allowed", false, &r, NULL, &err),
 			   err, SKR_R_refset_queue_full, "waiting for an operator (at most 8)");
 	skr_err_clear(&err);
 	/* ...and so is a queued resubmission under a queued label: it replaces nothing. */
 	assert_failed_with(skr_store_refset_submit(f->s, "disk", "kernel 0", "queued", PCRS_A,
-						   "again", true, &r, &err),
+						   "again", true, &r, NULL, &err),
 			   err, SKR_R_refset_queue_full, "disk");
 	skr_err_clear(&err);
 	sets_text(f, "disk", after, sizeof(after));
@@ -1041,7 +1041,7 @@ static void queue_is_bounded_and_approved(void **state)
 	skr_err_clear(&err);
 	/* An approved boot needs no queue room; its set replaces the queued one of its label. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 0", "pending", PCRS_A, NULL, true, &r,
-					  &err), err);
+					  NULL, &err), err);
 	assert_false(r.existed);
 	assert_string_equal(r.state, "pending");
 	assert_int_equal(r.superseded, 1);
@@ -1060,17 +1060,17 @@ static void queued_submission_never_supersedes(void **state)
 
 	create_key(f, "disk", secret1, sizeof(secret1));
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_D, NULL, true, &r,
-					  &err), err);
+					  NULL, &err), err);
 	approved = r.id;
 	/* Queued, even when the caller (wrongly) says it may supersede: nothing removed. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "queued", PCRS_B, "unapproved",
-					  true, &r, &err), err);
+					  true, &r, NULL, &err), err);
 	assert_string_equal(r.state, "queued");
 	assert_int_equal(r.superseded, 0);
 	lookalike = r.id;
 	/* Queued with the approved set's own values: it is that set, untouched and still pending. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 57", "queued", PCRS_D, "unapproved",
-					  false, &r, &err), err);
+					  false, &r, NULL, &err), err);
 	assert_true(r.existed);
 	assert_int_equal(r.id, approved);
 	assert_string_equal(r.state, "pending");
@@ -1080,17 +1080,17 @@ static void queued_submission_never_supersedes(void **state)
 	assert_string_equal(text, want);
 	/* A second queued look-alike under the label is added beside it, not instead. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "queued", PCRS_A, "unapproved",
-					  false, &r, &err), err);
+					  false, &r, NULL, &err), err);
 	assert_int_equal(r.superseded, 0);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE label = 'kernel 56'"), 3);
 	/* A pending submission the caller may not let supersede adds only itself. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_C, NULL, false,
-					  &r, &err), err);
+					  &r, NULL, &err), err);
 	assert_int_equal(r.superseded, 0);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE label = 'kernel 56'"), 4);
 	/* The approved boot's newer prediction replaces every pending and queued one of the label. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_E, NULL, true, &r,
-					  &err), err);
+					  NULL, &err), err);
 	assert_int_equal(r.superseded, 4);
 	sets_text(f, "disk", text, sizeof(text));
 	snprintf(want, sizeof(want), "%lld:pending:kernel 56\n", (long long)r.id);
@@ -1107,20 +1107,20 @@ static void queued_promotion_by_pending_submission(void **state)
 
 	create_key(f, "disk", secret1, sizeof(secret1));
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "queued", PCRS_A, "n", false, &r,
-					  &err), err);
+					  NULL, &err), err);
 	queued = r.id;
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 57", "queued", PCRS_B, "n", false, &r,
-					  &err), err);
+					  NULL, &err), err);
 	/* The same values from an unapproved boot: returned as they are, still queued. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 57", "queued", PCRS_A, "n", false, &r,
-					  &err), err);
+					  NULL, &err), err);
 	assert_true(r.existed);
 	assert_int_equal(r.id, queued);
 	assert_string_equal(r.state, "queued");
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE label = 'kernel 56'"), 1);
 	/* From an approved boot: promoted under the new label, the older queued one of it goes. */
 	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 57", "pending", PCRS_A, NULL, true, &r,
-					  &err), err);
+					  NULL, &err), err);
 	assert_int_equal(r.id, queued);
 	assert_string_equal(r.state, "pending");
 	assert_int_equal(r.superseded, 1);
@@ -1141,12 +1141,12 @@ static void commit_retires_older_and_bounds_history(void **state)
 	for (i = 0; i < n; i++) {
 		snprintf(label, sizeof(label), "kernel %zu", i);
 		snprintf(pcrs, sizeof(pcrs), "{\"sha256\":{\"4\":\"%064zx\"}}", i + 1);
-		assert_ok(skr_store_refset_submit(f->s, "disk", label, "pending", pcrs, NULL, true, &r, &err),
+		assert_ok(skr_store_refset_submit(f->s, "disk", label, "pending", pcrs, NULL, true, &r, NULL, &err),
 			  err);
 		ids[i] = r.id;
 	}
 	/* Booted the second newest: it is current, the newest stays pending (a later boot's). */
-	assert_ok(skr_store_refset_commit(f->s, "disk", ids[n - 2], SKR_STORE_KEEP_RETIRED, &c, &err),
+	assert_ok(skr_store_refset_commit(f->s, "disk", ids[n - 2], SKR_STORE_KEEP_RETIRED, &c, NULL, &err),
 		  err);
 	assert_int_equal(c.retired, n - 2);
 	assert_int_equal(c.deleted, n - 2 - SKR_STORE_KEEP_RETIRED);
@@ -1157,16 +1157,16 @@ static void commit_retires_older_and_bounds_history(void **state)
 	/* The oldest retired sets went first. */
 	assert_int_equal(raw_count(f->db, "SELECT MIN(id) FROM refsets"), ids[n - 2 - SKR_STORE_KEEP_RETIRED]);
 	/* A retired set cannot be committed; nor can a set of no key. */
-	assert_failed_with(skr_store_refset_commit(f->s, "disk", ids[n - 3], 8, &c, &err), err,
+	assert_failed_with(skr_store_refset_commit(f->s, "disk", ids[n - 3], 8, &c, NULL, &err), err,
 			   SKR_R_refset_unknown, "no current or pending reference set");
 	skr_err_clear(&err);
 	/* Withdraw: the pending set of a removed kernel goes; current ones never. */
 	unsigned removed = 0;
 	snprintf(label, sizeof(label), "kernel %zu", n - 1);
-	assert_ok(skr_store_refset_withdraw(f->s, "disk", label, &removed, &err), err);
+	assert_ok(skr_store_refset_withdraw(f->s, "disk", label, &removed, NULL, &err), err);
 	assert_int_equal(removed, 1);
 	snprintf(label, sizeof(label), "kernel %zu", n - 2);
-	assert_ok(skr_store_refset_withdraw(f->s, "disk", label, &removed, &err), err);
+	assert_ok(skr_store_refset_withdraw(f->s, "disk", label, &removed, NULL, &err), err);
 	assert_int_equal(removed, 0);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
 }
@@ -1199,7 +1199,7 @@ static void schema_1_migrates(void **state)
 	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"),
 			 SKR_STORE_SCHEMA_VERSION);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
-	assert_ok(skr_store_refset_submit(f->s, "disk", "k", "queued", PCRS_B, "n", false, &r, &err), err);
+	assert_ok(skr_store_refset_submit(f->s, "disk", "k", "queued", PCRS_B, "n", false, &r, NULL, &err), err);
 	assert_string_equal(r.state, "queued");
 }
 
@@ -1501,12 +1501,12 @@ static void refset_label_optional(void **state)
 	json_object_put(arr);
 
 	assert_failed_with(skr_store_refset_submit(f->s, "disk", "", "pending", PCRS_C, NULL, true,
-						   &r, &err), err, SKR_R_malformed, "label is empty");
+						   &r, NULL, &err), err, SKR_R_malformed, "label is empty");
 	skr_err_clear(&err);
 	assert_failed_with(skr_store_refset_submit(f->s, "disk", NULL, "queued", PCRS_C, "n", false,
-						   &r, &err), err, SKR_R_usage, "no label");
+						   &r, NULL, &err), err, SKR_R_usage, "no label");
 	skr_err_clear(&err);
-	assert_failed_with(skr_store_refset_withdraw(f->s, "disk", "", &removed, &err), err,
+	assert_failed_with(skr_store_refset_withdraw(f->s, "disk", "", &removed, NULL, &err), err,
 			   SKR_R_malformed, "label is empty");
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 2);
 }
@@ -1580,6 +1580,66 @@ static void audited_writes_are_atomic(void **state)
 	assert_failed_with(skr_store_audit(f->s, &e, &err), err, SKR_R_store_error,
 			   "database or disk is full");
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 2);
+}
+
+/*
+ * The reseal writes too: the row lands with the change, its detail carrying
+ * the outcome only the transaction knew; with the row refused, submit,
+ * commit and withdraw fail with audit_failed and change nothing.
+ */
+static void reseal_writes_are_audited_with_their_change(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_audit_entry e = { .key_id = "disk", .client = "10.0.0.9",
+				     .action = "reseal:submit", .verdict = "allow",
+				     .detail = "kernel 56" };
+	struct skr_store_submit r;
+	struct skr_store_commit c;
+	_cleanup_free_ char *audit = NULL;
+	unsigned removed = 0;
+	int64_t id = 0;
+	json_object *arr;
+	struct skr_err err = { 0 };
+
+	assert_ok(skr_store_key_create(f->s, "disk", secret1, sizeof(secret1), POLICY, NULL, &err),
+		  err);
+	assert_ok(skr_store_refset_add(f->s, "disk", "v1", "current", PCRS_A, &id, NULL, &err), err);
+	assert_ok(skr_store_refset_submit(f->s, "disk", "kernel 56", "pending", PCRS_B, NULL, true,
+					  &r, &e, &err), err);
+	assert_ok(skr_store_audit_query(f->s, "disk", 0, &audit, &err), err);
+	arr = parse(audit);
+	assert_int_equal(json_object_array_length(arr), 1);
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "kernel 56 set %lld pending", (long long)r.id);
+		assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "detail"), want);
+	}
+	json_object_put(arr);
+
+	raw_exec(f->db, SQL("CREATE TRIGGER audit_refused BEFORE INSERT ON audit "
+			"WHEN NEW.action LIKE 'reseal:%' "
+			"BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+			"CREATE FUNCTION audit_refused() RETURNS trigger LANGUAGE plpgsql AS "
+			"$$BEGIN IF NEW.action LIKE 'reseal:%' THEN "
+			"RAISE EXCEPTION 'database or disk is full'; END IF; RETURN NEW; END$$;"
+			"CREATE TRIGGER audit_refused BEFORE INSERT ON audit FOR EACH ROW "
+			"EXECUTE FUNCTION audit_refused()"));
+	assert_failed_with(skr_store_refset_submit(f->s, "disk", "kernel 57", "pending", PCRS_C,
+						   NULL, true, &r, &e, &err),
+			   err, SKR_R_audit_failed, "nothing was changed");
+	skr_err_clear(&err);
+	e.action = "reseal:commit";
+	assert_failed_with(skr_store_refset_commit(f->s, "disk", id + 1, 8, &c, &e, &err), err,
+			   SKR_R_audit_failed, NULL);
+	skr_err_clear(&err);
+	e.action = "reseal:withdraw";
+	assert_failed_with(skr_store_refset_withdraw(f->s, "disk", "kernel 56", &removed, &e, &err),
+			   err, SKR_R_audit_failed, NULL);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 2);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'current'"), 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets WHERE state = 'pending'"), 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 1);
 }
 
 /* ---- Replicas: two stores on one database ---------------------------------- */
@@ -1671,7 +1731,7 @@ static void *racer_main(void *arg)
 		r->nonce_replayed++;
 	skr_err_clear(&err);
 	r->submit_rc = skr_store_refset_submit(r->s, "disk", "k", "pending", PCRS_C, NULL, true,
-					       &r->submit, &err);
+					       &r->submit, NULL, &err);
 	return NULL;
 }
 
@@ -1788,6 +1848,7 @@ static int pg_group_teardown(void **state)
 		T(refset_input_validated), \
 		T(refset_label_optional), \
 		T(audited_writes_are_atomic), \
+		T(reseal_writes_are_audited_with_their_change), \
 		T(delete_cascades_to_refsets), \
 		T(audit_newest_first_and_filtered), \
 		T(reopen_keeps_everything), \
