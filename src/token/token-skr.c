@@ -167,91 +167,108 @@ static void no_core_dumps(struct crypt_device *cd)
 			   strerror(errno));
 }
 
-int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, size_t *buffer_len,
-			  void *usrptr)
+/* The token's JSON, parsed: 0, or the errno libcryptsetup is told. */
+static int load_token(struct crypt_device *cd, int token, struct skr_token *t)
+{
+	struct skr_err err = { 0 };
+	const char *json = NULL;
+
+	if (crypt_token_json_get(cd, token, &json) < 0) {
+		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: cannot read token %d", token);
+		return -ENOENT;
+	}
+	if (skr_token_parse(json, t, &err) < 0) {
+		skr_sanitize_inplace(err.detail, sizeof(err.detail));
+		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: token %d: %s", token, err.detail);
+		return errno_for(err.reason);
+	}
+	if (t->v1_ignored)
+		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: token %d: " SKR_TOKEN_V1_NOTICE, token);
+	return 0;
+}
+
+/*
+ * The secret from the brokers the client configuration names, else from the
+ * local copy: 0 with *method set, or the errno libcryptsetup is told.
+ */
+static int obtain_secret(struct crypt_device *cd, int token, const struct skr_token *t,
+			 unsigned timeout_s, uint8_t *secret, size_t *len, const char **method)
 {
 	struct skr_err err = { 0 }, cerr = { 0 };
 	struct skr_client_config cfg;
 	struct skr_release_opts o;
-	struct skr_cmdline cmd;
-	struct skr_token t;
-	const char *json = NULL;
-	bool have_cfg = false;
-	const char *method = "attestation";
-	uint8_t *secret = NULL;
-	char *out = NULL;
-	size_t len = 0;
 	char line[700];
+	int r;
+
+	*method = "local";
+	if (skr_client_config_load(skr_client_config_path(NULL), &cfg, &cerr) < 0) {
+		/* No endpoints, no release; the local copy needs no broker (default TPM). */
+		skr_sanitize_inplace(cerr.detail, sizeof(cerr.detail));
+		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: %s (%s)", cerr.detail, skr_reason_name(cerr.reason));
+		r = cerr.reason == SKR_R_nomem ? -ENOMEM : -ENOENT;
+		return t->local && try_local(cd, t, NULL, secret, len) == 0 ? 0 : r;
+	}
+	skr_token_release_opts(t, &cfg, timeout_s, &o);
+	crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: asking %s%s for key %s (token %d, %u s; %s)",
+		   o.brokers[0], o.n_brokers > 1 ? " and others" : "", t->key_id, token,
+		   o.deadline_ms / 1000u, cfg.path);
+	r = 0;
+	if (skr_release(&o, secret, len, NULL, &err) == 0) {
+		crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: key %s released\n", t->key_id);
+		*method = "attestation";
+	} else {
+		/* The detail quotes the broker: no control byte reaches the console or journal. */
+		skr_sanitize_inplace(err.detail, sizeof(err.detail));
+		skr_describe_failure(&err, o.brokers[0], line, sizeof(line));
+		skr_sanitize_inplace(line, sizeof(line));
+		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: %s", line);
+		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: %s", err.detail);
+		/* No broker released it: the local offline copy, when there is one. */
+		if (!t->local || try_local(cd, t, cfg.tcti, secret, len) < 0)
+			r = errno_for(err.reason);
+	}
+	skr_client_config_free(&cfg);
+	return r;
+}
+
+int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, size_t *buffer_len,
+			  void *usrptr)
+{
+	_cleanup_(skr_token_free) struct skr_token t = { 0 };
+	struct skr_cmdline cmd;
+	const char *method;
+	uint8_t *secret;
+	char *out;
+	size_t len = 0;
 	int r, slot;
 
 	(void)usrptr;
 	*buffer = NULL;
 	*buffer_len = 0;
-	r = crypt_token_json_get(cd, token, &json);
-	if (r < 0) {
-		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: cannot read token %d", token);
-		return -ENOENT;
-	}
-	if (skr_token_parse(json, &t, &err) < 0) {
-		skr_sanitize_inplace(err.detail, sizeof(err.detail));
-		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: token %d: %s", token, err.detail);
-		return errno_for(err.reason);
-	}
-	if (t.v1_ignored)
-		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: token %d: " SKR_TOKEN_V1_NOTICE, token);
+	if ((r = load_token(cd, token, &t)) < 0)
+		return r;
 	/* The boot's kernel command line rules here as in skr-unlock: rd.skr=0
 	 * skips the release (the caller asks for the passphrase at once) and
 	 * rd.skr.timeout= replaces the token's deadline. */
 	skr_cmdline_read(NULL, &cmd);
 	if (cmd.disabled) {
 		crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: attested release disabled (rd.skr=0)\n");
-		skr_token_free(&t);
 		return -ENOENT;
 	}
 	no_core_dumps(cd);
 	secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
-	if (!secret) {
-		skr_token_free(&t);
+	if (!secret)
 		return -ENOMEM;
-	}
 	if (skr_secret_lock_failed())
 		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: warning: cannot lock memory: the key may be swapped");
-	have_cfg = skr_client_config_load(skr_client_config_path(NULL), &cfg, &cerr) == 0;
-	if (!have_cfg) {
-		/* No endpoints, no release; the local copy needs no broker (default TPM). */
-		skr_sanitize_inplace(cerr.detail, sizeof(cerr.detail));
-		crypt_logf(cd, CRYPT_LOG_ERROR, "skr: %s (%s)", cerr.detail, skr_reason_name(cerr.reason));
-		r = cerr.reason == SKR_R_nomem ? -ENOMEM : -ENOENT;
-		if (!t.local || try_local(cd, &t, NULL, secret, &len) < 0)
-			goto out;
-		method = "local";
-	} else {
-		skr_token_release_opts(&t, &cfg, cmd.timeout, &o);
-		crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: asking %s%s for key %s (token %d, %u s; %s)",
-			   o.brokers[0], o.n_brokers > 1 ? " and others" : "", t.key_id, token,
-			   o.deadline_ms / 1000u, cfg.path);
-		if (skr_release(&o, secret, &len, NULL, &err) < 0) {
-			/* The detail quotes the broker: no control byte reaches the console or journal. */
-			skr_sanitize_inplace(err.detail, sizeof(err.detail));
-			skr_describe_failure(&err, o.brokers[0], line, sizeof(line));
-			skr_sanitize_inplace(line, sizeof(line));
-			crypt_logf(cd, CRYPT_LOG_ERROR, "skr: %s", line);
-			crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: %s", err.detail);
-			r = errno_for(err.reason);
-			/* No broker released it: the local offline copy, when there is one. */
-			if (!t.local || try_local(cd, &t, cfg.tcti, secret, &len) < 0)
-				goto out;
-			method = "local";
-		} else {
-			crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: key %s released\n", t.key_id);
-		}
-	}
+	r = obtain_secret(cd, token, &t, cmd.timeout, secret, &len, &method);
 	/* A secret of its own, which buffer_free wipes whole (it knows its size). */
-	out = skr_secret_dup(secret, len);
-	if (!out) {
-		r = -ENOMEM;
-		goto out;
-	}
+	out = r == 0 ? skr_secret_dup(secret, len) : NULL;
+	skr_secret_free(secret);
+	if (r < 0)
+		return r;
+	if (!out)
+		return -ENOMEM;
 	*buffer = out;
 	*buffer_len = len;
 	/* A secret that opens nothing is still handed over: libcryptsetup's own
@@ -260,13 +277,7 @@ int cryptsetup_token_open(struct crypt_device *cd, int token, char **buffer, siz
 	if (slot >= 0)
 		crypt_logf(cd, CRYPT_LOG_NORMAL, "skr: keyslot %d opened with key %s (method=%s)\n",
 			   slot, t.key_id, method);
-	r = 0;
-out:
-	skr_secret_free(secret);
-	if (have_cfg)
-		skr_client_config_free(&cfg);
-	skr_token_free(&t);
-	return r;
+	return 0;
 }
 
 void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len)
