@@ -11,6 +11,8 @@
  *   DELETE /v1/keys/ID/refsets/N     (remove a reference set)
  *   POST   /v1/keys/ID/refsets/N/approve   a queued reseal set becomes pending
  *   GET    /v1/audit[?key_id=ID&limit=N] (query handled by http.c into req)
+ *   GET    /healthz                      {"status": "ok"}: this listener answers and
+ *                                        the token is good (skrctl broker health)
  *
  * Every change (any method but GET) is audited, fail-closed: a change that
  * lands writes its "allow" row in its own store transaction, so a change
@@ -166,6 +168,8 @@ static void key_create(struct admin_call *c, json_object *req)
 		fail(c, &err);
 		return;
 	}
+	/* The row of a create names its key (the path does not), so audit?key_id= finds it. */
+	c->audit.key_id = json_object_get_string(id);
 	/* The decoded secret lives in secret memory, wiped when it goes out of scope. */
 	if (skr_base64_decode_secret(json_object_get_string(sec),
 				     (size_t)json_object_get_string_len(sec), &secret, "secret",
@@ -377,6 +381,10 @@ void skr_broker_admin(struct skr_broker *b, const char *method, const char *path
 	else if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "audit") &&
 		 !strcmp(method, "GET"))
 		audit_query(&c, req);
+	else if (n == 1 && !strcmp(parts[0], "healthz") && !strcmp(method, "GET")) {
+		ok_json(r, 200, json_object_new_object());
+		json_object_object_add(r->body, "status", json_object_new_string("ok"));
+	}
 	else
 		skr_response_error(r, 404, "no such admin endpoint", NULL);
 	audit_afterwards(&c);

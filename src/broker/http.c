@@ -2,25 +2,50 @@
 #include "broker/http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/printbuf.h>
 #include <microhttpd.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "common/util.h"
 
-struct skr_listener {
+/*
+ * One libmicrohttpd daemon and the PEM text it points into (MHD keeps the
+ * pointers for the daemon's lifetime).  A listener has one live generation
+ * and, after a reload, older ones that serve their open connections until
+ * these end (or the drain deadline) and are then stopped.
+ */
+struct generation {
 	struct MHD_Daemon *daemon;
+	char *cert_pem, *key_pem;
+	int listen_fd;		/* the daemon's (it closes it when stopped) */
+	int quiesced_fd;	/* the listen socket MHD handed back, closed after the stop */
+	time_t deadline;	/* draining: stopped by then whatever is still open */
+	struct generation *next;
+};
+
+struct skr_listener {
 	struct skr_broker *broker;
 	bool admin;
-	char *cert_pem, *key_pem;
+	struct skr_listener_opts opts;	/* as started; cert_pem and key_pem not kept */
+	char *address;
+	unsigned port;
+	struct generation *live;
+	struct generation *draining;
 };
 
 /*
@@ -299,9 +324,10 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 		struct skr_chain_cache *cc = &l->broker->chain_cache;
 		struct skr_metrics_cache stats;
 		struct skr_store_durability durability;
+		struct skr_store_commit_stats commit;
 		struct skr_err err = { 0 };
 		_cleanup_free_ char *text = NULL;
-		bool have_durability;
+		bool have_durability, have_commit;
 
 		pthread_mutex_lock(&cc->lock);
 		stats.hits = cc->hits;
@@ -309,8 +335,10 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 		stats.entries = cc->count;
 		pthread_mutex_unlock(&cc->lock);
 		have_durability = skr_store_durability(l->broker->store, &durability, &err) == 0;
+		have_commit = skr_store_commit_stats(l->broker->store, &commit, &err) == 0;
 		text = skr_metrics_render(&l->broker->metrics, &stats,
-					  have_durability ? &durability : NULL);
+					  have_durability ? &durability : NULL,
+					  have_commit ? &commit : NULL);
 
 		return send_text(c, 200, "text/plain; version=0.0.4", text ? text : "");
 	}
@@ -458,65 +486,269 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* MHD reads these options as unsigned int through varargs. */
 #define OR_DEFAULT(v, def) ((unsigned)((v) ? (v) : (def)))
 
-int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *o,
-		       struct skr_listener **out, struct skr_err *err)
+/*
+ * The listening socket is the listener's own, made here and handed to each
+ * daemon (MHD_OPTION_LISTEN_SOCKET), so that a reload can give the same
+ * socket to a new daemon: the port never closes, and no connection waiting
+ * in the accept queue is lost.  Settings as libmicrohttpd's own.
+ */
+static int listen_socket(const char *address, unsigned *port, struct skr_err *err)
 {
 	struct sockaddr_storage ss;
-	struct skr_listener *l;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-			 MHD_USE_ERROR_LOG;
+	socklen_t len = sizeof(ss);
+	int fd, on = 1;
 
-	if (parse_address(o->address, &ss, err) < 0)
+	if (parse_address(address, &ss, err) < 0)
 		return -1;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return skr_fail(err, SKR_R_nomem, "out of memory");
-	l->broker = b;
-	l->admin = o->admin;
-	/* MHD keeps pointers to the PEM text for the daemon's lifetime. */
-	l->cert_pem = strdup(o->cert_pem);
-	l->key_pem = skr_secret_dup(o->key_pem, strlen(o->key_pem));
-	if (l->cert_pem && l->key_pem)
-		l->daemon = MHD_start_daemon(
-			flags, 0, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-			MHD_OPTION_HTTPS_MEM_CERT, l->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, l->key_pem,
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								 : sizeof(struct sockaddr_in)) < 0 ||
+	    listen(fd, SOMAXCONN) < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return skr_fail(err, SKR_R_usage, "cannot listen on %s: %s", address, strerror(e));
+	}
+	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					       : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+/*
+ * The pair is checked here before any daemon sees it, so that a reload
+ * refused for a bad pair says why (libmicrohttpd only says that it failed):
+ * a PEM certificate first, a PEM private key, and the key is the
+ * certificate's.
+ */
+static int tls_pair_check(const char *cert_pem, const char *key_pem, struct skr_err *err)
+{
+	_cleanup_(BIO_freep) BIO *cb = BIO_new_mem_buf(cert_pem, -1);
+	_cleanup_(BIO_freep) BIO *kb = BIO_new_mem_buf(key_pem, -1);
+	_cleanup_(X509_freep) X509 *cert = NULL;
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+
+	if (!cb || !kb)
+		return skr_fail(err, SKR_R_nomem, "out of memory checking the TLS pair");
+	cert = PEM_read_bio_X509(cb, NULL, NULL, NULL);
+	if (!cert)
+		return skr_fail(err, SKR_R_usage, "the TLS certificate is not a PEM certificate");
+	key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+	if (!key)
+		return skr_fail(err, SKR_R_usage,
+				"the TLS key is not a PEM private key (or is encrypted)");
+	if (X509_check_private_key(cert, key) != 1)
+		return skr_fail(err, SKR_R_usage,
+				"the TLS key does not match the certificate (not its private key)");
+	ERR_clear_error();
+	return 0;
+}
+
+static void generation_free(struct generation *g)
+{
+	if (!g)
+		return;
+	if (g->daemon)
+		MHD_stop_daemon(g->daemon);
+	/* MHD closes a socket it was listening on, not one it handed back. */
+	if (g->quiesced_fd >= 0)
+		close(g->quiesced_fd);
+	free(g->cert_pem);
+	skr_secret_free(g->key_pem);
+	free(g);
+}
+
+/* A daemon on fd (which it owns once started) with this pair; NULL if it did not start. */
+static struct generation *generation_start(struct skr_listener *l, int fd, const char *cert_pem,
+					   const char *key_pem)
+{
+	const struct skr_listener_opts *o = &l->opts;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
+			 MHD_USE_ERROR_LOG | MHD_USE_ITC;	/* ITC: MHD_quiesce_daemon needs it */
+	struct generation *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->quiesced_fd = -1;
+	g->cert_pem = strdup(cert_pem);
+	g->key_pem = skr_secret_dup(key_pem, strlen(key_pem));
+	if (g->cert_pem && g->key_pem)
+		g->daemon = MHD_start_daemon(
+			flags, 0, NULL, NULL, handle, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
+			MHD_OPTION_LISTEN_SOCKET, fd,
+			MHD_OPTION_HTTPS_MEM_CERT, g->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, g->key_pem,
 			MHD_OPTION_HTTPS_PRIORITIES,
 			o->tls_priorities ? o->tls_priorities : SKR_HTTP_TLS_PRIORITIES,
-			MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 1),
+			/* 0 for one thread: MHD warns that a pool of 1 is no pool. */
+			MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 1 ? o->threads : 0),
 			MHD_OPTION_CONNECTION_TIMEOUT, OR_DEFAULT(o->timeout, SKR_HTTP_TIMEOUT),
 			MHD_OPTION_CONNECTION_LIMIT,
 			OR_DEFAULT(o->connection_limit, SKR_HTTP_CONNECTION_LIMIT),
 			MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 			OR_DEFAULT(o->per_client_limit, SKR_HTTP_PER_CLIENT_LIMIT),
-			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
 			MHD_OPTION_NOTIFY_COMPLETED, request_free, NULL, MHD_OPTION_END);
-	if (!l->daemon) {
+	if (!g->daemon) {
+		generation_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+/*
+ * After a failed MHD_start_daemon, closes fd if it is still the socket
+ * identified by before: libmicrohttpd may or may not have closed the socket
+ * it was given, and by now the number may name another thread's file.
+ */
+static void close_if_same(int fd, const struct stat *before)
+{
+	struct stat now;
+
+	if (fstat(fd, &now) == 0 && now.st_dev == before->st_dev && now.st_ino == before->st_ino)
+		close(fd);
+}
+
+int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *o,
+		       struct skr_listener **out, struct skr_err *err)
+{
+	struct skr_listener *l;
+	struct stat st;
+	int fd;
+
+	if (tls_pair_check(o->cert_pem, o->key_pem, err) < 0)
+		return -1;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	l->broker = b;
+	l->admin = o->admin;
+	l->opts = *o;
+	l->opts.cert_pem = l->opts.key_pem = NULL;
+	l->address = strdup(o->address);
+	l->opts.address = l->address;
+	if (!l->address) {
+		free(l);
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	}
+	fd = listen_socket(o->address, &l->port, err);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		skr_listener_stop(l);
+		return fd < 0 ? -1 : skr_fail(err, SKR_R_io, "cannot stat the listening socket");
+	}
+	l->live = generation_start(l, fd, o->cert_pem, o->key_pem);
+	if (l->live)
+		l->live->listen_fd = fd;
+	if (!l->live) {
+		close_if_same(fd, &st);
 		skr_listener_stop(l);
 		return skr_fail(err, SKR_R_usage,
-				"cannot listen on %s with TLS (address in use, bad certificate/key "
-				"or TLS priority string)",
-				o->address);
+				"cannot serve TLS on %s (certificate/key refused by GnuTLS or a bad "
+				"TLS priority string)", o->address);
 	}
 	*out = l;
 	return 0;
 }
 
+/*
+ * Why a new daemon and not MHD's certificate callback
+ * (MHD_OPTION_HTTPS_CERT_CALLBACK): that callback is GnuTLS's retrieve
+ * function, so the broker would link GnuTLS itself, build gnutls_pcert_st
+ * and gnutls_privkey_t pairs by hand, and keep every pair it ever served
+ * alive (GnuTLS holds the pointers for the session, with no release hook).
+ * A new daemon on the same socket loads the pair exactly as at start, and
+ * the old daemon keeps serving the connections it has (keep-alive ones
+ * included) until they end: none is dropped.
+ */
+int skr_listener_reload(struct skr_listener *l, const char *cert_pem, const char *key_pem,
+			struct skr_err *err)
+{
+	struct generation *g, *old = l->live;
+	struct stat st;
+	int fd;
+
+	if (tls_pair_check(cert_pem, key_pem, err) < 0)
+		return -1;
+	fd = fcntl(old->listen_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return skr_fail(err, SKR_R_io, "cannot share the listening socket: %s",
+				strerror(errno));
+	}
+	g = generation_start(l, fd, cert_pem, key_pem);
+	if (!g) {
+		close_if_same(fd, &st);
+		return skr_fail(err, SKR_R_usage,
+				"libmicrohttpd refused the new certificate/key (see its message above)");
+	}
+	g->listen_fd = fd;
+	/* From here the new daemon accepts; the old one only finishes what it has. */
+	old->quiesced_fd = MHD_quiesce_daemon(old->daemon);
+	if (old->quiesced_fd < 0) {
+		/* Both would accept: the old one must go now, cutting its connections. */
+		fprintf(stderr, "skr-broker: %s listener: cannot quiesce the old TLS daemon; "
+			"stopping it at once\n", l->admin ? "admin" : "release");
+		generation_free(old);
+	} else {
+		old->deadline = time(NULL) + 2 * (time_t)OR_DEFAULT(l->opts.timeout, SKR_HTTP_TIMEOUT);
+		old->next = l->draining;
+		l->draining = old;
+	}
+	l->live = g;
+	return 0;
+}
+
+/* Connections a daemon still has open. */
+static unsigned daemon_connections(struct MHD_Daemon *d)
+{
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+	return info ? info->num_connections : 0;
+}
+
+unsigned skr_listener_drain(struct skr_listener *l, time_t now)
+{
+	struct generation **p = &l->draining, *g;
+	unsigned left = 0, open;
+
+	while ((g = *p)) {
+		open = daemon_connections(g->daemon);
+		if (open > 0 && now < g->deadline) {
+			left++;
+			p = &g->next;
+			continue;
+		}
+		*p = g->next;
+		if (open > 0)
+			fprintf(stderr, "skr-broker: %s listener: %u connection(s) of the old "
+				"certificate still open at the drain deadline, closed\n",
+				l->admin ? "admin" : "release", open);
+		generation_free(g);
+	}
+	return left;
+}
+
 unsigned skr_listener_port(const struct skr_listener *l)
 {
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
-
-	return info ? info->port : 0;
+	return l->port;
 }
 
 void skr_listener_stop(struct skr_listener *l)
 {
+	struct generation *g;
+
 	if (!l)
 		return;
-	if (l->daemon)
-		MHD_stop_daemon(l->daemon);
-	free(l->cert_pem);
-	skr_secret_free(l->key_pem);
+	while ((g = l->draining)) {
+		l->draining = g->next;
+		generation_free(g);
+	}
+	generation_free(l->live);
+	free(l->address);
 	free(l);
 }

@@ -4,6 +4,7 @@
 #define SKR_HTTP_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "broker/broker.h"
 
@@ -39,6 +40,21 @@ struct skr_listener_opts {
 
 int skr_listener_start(struct skr_broker *b, const struct skr_listener_opts *opts,
 		       struct skr_listener **out, struct skr_err *err);
+/*
+ * A new certificate and key for new connections (SIGHUP): checked first (a
+ * PEM certificate, a PEM key, the key the certificate's), then served by a
+ * new daemon on the same listening socket while the old daemon keeps its
+ * open connections, keep-alive ones included, until they close or twice
+ * the connection timeout has passed (skr_listener_drain).  A refused pair
+ * (SKR_R_usage naming what is wrong) changes nothing: the old one serves on.
+ */
+int skr_listener_reload(struct skr_listener *l, const char *cert_pem, const char *key_pem,
+			struct skr_err *err);
+/*
+ * Stops the old daemons whose connections have all closed, or whose drain
+ * deadline is past at now; returns how many are still draining.
+ */
+unsigned skr_listener_drain(struct skr_listener *l, time_t now);
 /* The port actually bound (useful with port 0). */
 unsigned skr_listener_port(const struct skr_listener *l);
 void skr_listener_stop(struct skr_listener *l);

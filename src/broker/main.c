@@ -2,17 +2,21 @@
 /*
  * skr-broker: the HTTPS key broker.  Reads one JSON configuration file (see
  * the README section "skr-broker"), opens the store, loads the AMD trust
- * anchors, starts the release and admin listeners, and runs until SIGTERM.
+ * anchors, starts the release and admin listeners, and runs until SIGTERM;
+ * SIGHUP reloads the TLS certificate and key without dropping a connection.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "broker/broker.h"
 #include "broker/http.h"
@@ -20,12 +24,22 @@
 
 #define BROKER_USAGE                                                             \
 	"usage: skr-broker --config FILE [--port-file FILE]\n"                      \
+	"       skr-broker rotate-master-key --config FILE --new-master-key FILE\n" \
+	"                  [--check] [--json]\n"                                     \
 	"\n"                                                                         \
 	"Releases LUKS keys to attested AMD SEV-SNP (Azure vTPM) confidential VMs.\n" \
 	"The configuration is JSON; see the skr README, section skr-broker.\n"       \
 	"  --config FILE     configuration file (e.g. /etc/skr/broker.json)\n"      \
 	"  --port-file FILE  write \"RELEASE_PORT ADMIN_PORT\" once listening\n"     \
-	"  --help            this text\n"
+	"  --help            this text\n"                                            \
+	"SIGHUP reloads the TLS certificate and key; open connections stay.\n"      \
+	"\n"                                                                         \
+	"rotate-master-key reseals every secret under the master key in\n"          \
+	"--new-master-key (offline: refused while a broker has the database open).\n" \
+	"Interrupted, it leaves each secret under the old or the new key; run it\n" \
+	"again to finish.  Then set \"master_key\" to the new file.\n"              \
+	"  --check           only count which key opens each secret; write nothing\n" \
+	"  --json            the result as JSON\n"
 
 #define MAX_ANCHOR_FILES 16
 
@@ -186,6 +200,18 @@ static void broker_fini(struct skr_broker *b)
 	b->nonce_secret = NULL;
 }
 
+/*
+ * The TLS certificate and key files, read as at start.  The TLS key goes into
+ * secret memory but is not held to the secret file rule: keys shared through
+ * a group (Debian's ssl-cert) are common.
+ */
+static int read_tls_pair(const struct config *c, struct skr_buf *cert, uint8_t **key,
+			 struct skr_err *err)
+{
+	return skr_read_file(c->tls_cert, 1u << 20, cert, err) < 0 ||
+	       skr_secret_read_input(c->tls_key, 1u << 20, "TLS key", key, err) < 0 ? -1 : 0;
+}
+
 static int start_listeners(const struct config *c, struct skr_broker *b,
 			   struct skr_listener **rel, struct skr_listener **adm, struct skr_err *err)
 {
@@ -200,12 +226,7 @@ static int start_listeners(const struct config *c, struct skr_broker *b,
 	};
 	int rc;
 
-	/*
-	 * The TLS key goes into secret memory but is not held to the secret
-	 * file rule: keys shared through a group (Debian's ssl-cert) are common.
-	 */
-	if (skr_read_file(c->tls_cert, 1u << 20, &cert, err) < 0 ||
-	    skr_secret_read_input(c->tls_key, 1u << 20, "TLS key", &key, err) < 0)
+	if (read_tls_pair(c, &cert, &key, err) < 0)
 		return -1;
 	o.cert_pem = (const char *)cert.data;
 	o.key_pem = (const char *)key;
@@ -218,6 +239,47 @@ static int start_listeners(const struct config *c, struct skr_broker *b,
 		rc = skr_listener_start(b, &o, adm, err);
 	}
 	return rc;
+}
+
+/* The certificate's SHA-256 fingerprint in hex (what openssl x509 -fingerprint shows). */
+static void cert_fingerprint(const struct skr_buf *pem, char out[65])
+{
+	_cleanup_(BIO_freep) BIO *bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+	_cleanup_(X509_freep) X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	uint8_t md[32];
+	unsigned n = 0, i;
+
+	snprintf(out, 65, "unknown");
+	if (x && X509_digest(x, EVP_sha256(), md, &n) == 1 && n == sizeof(md))
+		for (i = 0; i < n; i++)
+			snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/*
+ * SIGHUP: the certificate and key files again, for both listeners.  A pair
+ * that cannot be read or is refused leaves both listeners as they were (the
+ * release listener is tried first; the admin one gets the same pair, so it
+ * is refused there only for want of resources, and then says so).
+ */
+static void reload_tls(const struct config *c, struct skr_listener *rel, struct skr_listener *adm)
+{
+	_cleanup_buf_ struct skr_buf cert = { 0 };
+	_cleanup_secret_ uint8_t *key = NULL;
+	struct skr_err err = { 0 };
+	char fp[65];
+
+	if (read_tls_pair(c, &cert, &key, &err) < 0 ||
+	    skr_listener_reload(rel, (const char *)cert.data, (const char *)key, &err) < 0) {
+		fprintf(stderr, "skr-broker: SIGHUP: new TLS certificate/key refused, the old one "
+			"stays in use: %s: %s\n", skr_reason_name(err.reason), err.detail);
+		return;
+	}
+	cert_fingerprint(&cert, fp);
+	if (skr_listener_reload(adm, (const char *)cert.data, (const char *)key, &err) < 0)
+		fprintf(stderr, "skr-broker: SIGHUP: admin listener keeps the old TLS certificate: "
+			"%s: %s\n", skr_reason_name(err.reason), err.detail);
+	fprintf(stderr, "skr-broker: SIGHUP: TLS certificate %s (SHA-256 %s) serves new "
+		"connections; open ones finish on the old one\n", c->tls_cert, fp);
 }
 
 static int write_port_file(const char *path, unsigned rel, unsigned adm)
@@ -235,16 +297,97 @@ static int write_port_file(const char *path, unsigned rel, unsigned adm)
 	return rename(tmp, path);	/* readers never see a half-written file */
 }
 
-static int wait_for_signal(void)
+/*
+ * The main thread's loop: the signals are blocked in every thread and taken
+ * here with sigtimedwait, so a reload runs as ordinary code, never in a
+ * signal handler.  While old daemons drain it wakes each second to stop the
+ * ones that are done.
+ */
+static void serve(const struct config *c, const sigset_t *set, struct skr_listener *rel,
+		  struct skr_listener *adm)
 {
-	sigset_t set;
-	int sig = 0;
+	const struct timespec second = { .tv_sec = 1 };
+	unsigned draining = 0;
+	int sig;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigwait(&set, &sig);
-	return sig;
+	for (;;) {
+		sig = draining ? sigtimedwait(set, NULL, &second) : sigwaitinfo(set, NULL);
+		if (sig == SIGTERM || sig == SIGINT)
+			return;
+		if (sig == SIGHUP)
+			reload_tls(c, rel, adm);
+		draining = skr_listener_drain(rel, time(NULL)) + skr_listener_drain(adm, time(NULL));
+	}
+}
+
+static void rotation_print(const struct skr_store_rotation *r, bool check, bool json,
+			   const char *config_path, const char *new_key)
+{
+	if (json) {
+		printf("{\"keys\": %u, \"under_old\": %u, \"under_new\": %u, \"resealed\": %u, "
+		       "\"resumed\": %s, \"done_before\": %s, \"check_only\": %s}\n", r->keys,
+		       r->under_old, r->under_new, r->resealed, r->resumed ? "true" : "false",
+		       r->done_before ? "true" : "false", check ? "true" : "false");
+		return;
+	}
+	if (r->done_before)
+		printf("nothing to do: the database's master key is %s already\n", new_key);
+	else if (check)
+		printf("%u keys: %u open under the old master key, %u under the new one%s\n",
+		       r->keys, r->under_old, r->under_new,
+		       r->under_new ? " (an interrupted rotation: run it again to finish)" : "");
+	else
+		printf("%s: %u keys, %u resealed now, %u under the new key already\n"
+		       "now set \"master_key\" in %s to %s, then start the brokers\n",
+		       r->resumed ? "rotation resumed and finished" : "rotation finished", r->keys,
+		       r->resealed, r->under_new, config_path, new_key);
+}
+
+/* skr-broker rotate-master-key: store.h's skr_store_rotate_master_key. */
+static int rotate_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "new-master-key", required_argument, NULL, 'n' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *config_path = NULL, *new_key = NULL;
+	struct skr_store_rotation r;
+	struct config c = { 0 };
+	struct skr_err err = { 0 };
+	bool check = false, json = false;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'c')
+			config_path = optarg;
+		else if (opt == 'n')
+			new_key = optarg;
+		else if (opt == 'k')
+			check = true;
+		else if (opt == 'j')
+			json = true;
+		else {
+			fputs(BROKER_USAGE, opt == 'h' ? stdout : stderr);
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (!config_path || !new_key || optind != argc) {
+		fputs(BROKER_USAGE, stderr);
+		return 2;
+	}
+	rc = load_config(config_path, &c, &err) < 0 ||
+	     skr_store_rotate_master_key(c.database, c.master_key, new_key, check, &r, &err) < 0;
+	if (rc)
+		fprintf(stderr, "skr-broker: rotate-master-key: %s: %s\n",
+			skr_reason_name(err.reason), err.detail);
+	else
+		rotation_print(&r, check, json, config_path, new_key);
+	json_object_put(c.root);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -263,6 +406,8 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int opt, rc = 1;
 
+	if (argc > 1 && !strcmp(argv[1], "rotate-master-key"))
+		return rotate_main(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:p:h", opts, NULL)) != -1) {
 		if (opt == 'c')
 			config_path = optarg;
@@ -277,10 +422,11 @@ int main(int argc, char **argv)
 		fputs(BROKER_USAGE, stderr);
 		return 2;
 	}
-	/* Block the stop signals before threads start so only sigwait sees them. */
+	/* Block the signals before threads start so only serve() sees them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	skr_nonce_seen_init(&b.seen);
@@ -295,7 +441,7 @@ int main(int argc, char **argv)
 		skr_listener_port(rel), skr_listener_port(adm));
 	if (port_file && write_port_file(port_file, skr_listener_port(rel), skr_listener_port(adm)) < 0)
 		fprintf(stderr, "skr-broker: cannot write %s\n", port_file);
-	wait_for_signal();
+	serve(&c, &set, rel, adm);
 	rc = 0;
 out:
 	skr_listener_stop(rel);

@@ -27,7 +27,8 @@ void skr_metrics_release(struct skr_metrics *m, enum skr_reason outcome, double 
 }
 
 char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_cache *cache,
-			 const struct skr_store_durability *store)
+			 const struct skr_store_durability *store,
+			 const struct skr_store_commit_stats *commit)
 {
 	unsigned long cumulative = 0;
 	char *text = NULL;
@@ -85,6 +86,23 @@ char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_c
 		fprintf(f, "# HELP skr_store_journal_mode SQLite journal mode on the store's "
 			   "connection.\n# TYPE skr_store_journal_mode gauge\n"
 			   "skr_store_journal_mode{mode=\"%s\"} 1\n", store->journal_mode);
+	}
+	if (commit) {
+		fprintf(f, "# HELP skr_audit_flushes_total Audit group commits (one transaction, "
+			   "one fsync each), failed ones included.\n"
+			   "# TYPE skr_audit_flushes_total counter\nskr_audit_flushes_total %llu\n",
+			(unsigned long long)commit->flushes);
+		fprintf(f, "# HELP skr_audit_flushes_failed_total Audit group commits that failed "
+			   "(none of their rows written, every caller refused).\n"
+			   "# TYPE skr_audit_flushes_failed_total counter\n"
+			   "skr_audit_flushes_failed_total %llu\n",
+			(unsigned long long)commit->failed_flushes);
+		fprintf(f, "# HELP skr_audit_flush_rows_total Audit rows the group commits carried.\n"
+			   "# TYPE skr_audit_flush_rows_total counter\n"
+			   "skr_audit_flush_rows_total %llu\n", (unsigned long long)commit->rows);
+		fprintf(f, "# HELP skr_audit_flush_rows_max The most rows one group commit carried.\n"
+			   "# TYPE skr_audit_flush_rows_max gauge\nskr_audit_flush_rows_max %llu\n",
+			(unsigned long long)commit->max_batch);
 	}
 	fclose(f);
 	return text;

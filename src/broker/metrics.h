@@ -34,13 +34,17 @@ struct skr_metrics_cache {
 };
 
 struct skr_store_durability;
+struct skr_store_commit_stats;
 
 void skr_metrics_release(struct skr_metrics *m, enum skr_reason outcome, double seconds);
 /* The text exposition format; caller frees.  store: the store's durability
  * settings as read on its own connection (gauges skr_store_synchronous and
  * skr_store_journal_mode), or NULL when they could not be read (both gauges
- * then absent, and a check on them fails). */
+ * then absent, and a check on them fails).  commit: the audit group commit's
+ * counters (skr_audit_flushes_total, skr_audit_flush_rows_total,
+ * skr_audit_flushes_failed_total, skr_audit_flush_rows_max), or NULL. */
 char *skr_metrics_render(const struct skr_metrics *m, const struct skr_metrics_cache *cache,
-			 const struct skr_store_durability *store);
+			 const struct skr_store_durability *store,
+			 const struct skr_store_commit_stats *commit);
 
 #endif

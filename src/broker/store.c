@@ -19,10 +19,11 @@
 
 /* ---- Open, close ---------------------------------------------------------- */
 
-int skr_store_open(const char *db_path, const char *master_key_path, struct skr_store **out,
-		   struct skr_err *err)
+int store_open_master(const char *db_path, const char *master_key_path, bool mid_rotation_ok,
+		      struct skr_store **out, struct skr_err *err)
 {
 	uint8_t *master, check[STORE_CHECK_SIZE];
+	struct store_master m;
 
 	if (!out)
 		return skr_fail(err, SKR_R_usage, "no store to open into");
@@ -41,7 +42,35 @@ int skr_store_open(const char *db_path, const char *master_key_path, struct skr_
 		return -1;
 	}
 	(*out)->master = master;
+	(*out)->group = store_group_new(err);
+	if (!(*out)->group)
+		goto fail;
+	if ((*out)->ops->master_get(*out, &m, err) < 0)
+		goto fail;
+	/*
+	 * Mid-rotation some secrets are sealed under each key: a broker with
+	 * either one would fail some releases, so none starts until the
+	 * rotation is run again to its end.
+	 */
+	if (m.has_next && !mid_rotation_ok) {
+		skr_fail(err, SKR_R_store_error,
+			 "database %s is in the middle of a master key rotation (an interrupted "
+			 "skr-broker rotate-master-key; this is its %s key): run it again with "
+			 "the same keys to finish it, then start the broker with the new key",
+			 db_path, skr_ct_equal(m.current, check, STORE_CHECK_SIZE) ? "old" : "new");
+		goto fail;
+	}
 	return 0;
+fail:
+	skr_store_close(*out);
+	*out = NULL;
+	return -1;
+}
+
+int skr_store_open(const char *db_path, const char *master_key_path, struct skr_store **out,
+		   struct skr_err *err)
+{
+	return store_open_master(db_path, master_key_path, false, out, err);
 }
 
 /*
@@ -72,6 +101,7 @@ void skr_store_close(struct skr_store *s)
 	if (!s)
 		return;
 	master = s->master;
+	store_group_free(s->group);
 	s->ops->close(s);
 	skr_secret_free(master);
 }

@@ -70,6 +70,38 @@ int skr_store_open(const char *db_path, const char *master_key_path, struct skr_
 void skr_store_close(struct skr_store *s);
 
 /*
+ * Master key rotation (store_rotate.c): every key's secret resealed under
+ * the master key in new_key_path, one key per transaction (compare and swap
+ * on the sealed secret), then the new key made the database's key.
+ *
+ * Offline: it holds the database alone (every open store holds a shared
+ * claim), so it is refused while any broker has the database open, and a
+ * broker started meanwhile is refused; a database left mid-rotation (the
+ * command killed) opens for no broker until the rotation is run again.
+ *
+ * Crash-safe: at every moment each secret opens under the old or the new
+ * key, and the database records both check values, so running it again
+ * with the same two keys finishes it; run again after it finished, it
+ * changes nothing.  A master key that is not the database's (nor the old
+ * key of an interrupted rotation), a new key equal to the old one, an
+ * interrupted rotation to a third key, and a secret that opens under
+ * neither key are refused before anything is written.  With check_only it
+ * only counts which key opens each secret (and needs no claim).
+ */
+struct skr_store_rotation {
+	unsigned keys;		/* keys in the database */
+	unsigned under_old;	/* secrets that opened under the old key before the run */
+	unsigned under_new;	/* ... under the new key (an interrupted run's) */
+	unsigned resealed;	/* resealed by this run */
+	bool resumed;		/* an interrupted rotation to this key was found */
+	bool done_before;	/* the database's key was the new key already: nothing done */
+};
+
+int skr_store_rotate_master_key(const char *db_path, const char *old_key_path,
+				const char *new_key_path, bool check_only,
+				struct skr_store_rotation *out, struct skr_err *err);
+
+/*
  * Key ids are checked by every call that takes one (SKR_R_malformed), as are
  * labels, states and JSON text.  Calls naming a key that does not exist fail
  * with SKR_R_key_unknown; store failures with SKR_R_store_error.
@@ -224,21 +256,48 @@ int skr_store_durability(struct skr_store *s, struct skr_store_durability *d,
 
 
 /*
+ * Audit rows are group-committed: callers on several threads that write at
+ * the same time share one transaction and one flush (one fsync), and each
+ * call returns only after the flush that covers its row returned, so a
+ * reply sent after a successful call is covered by a durable row.  A lone
+ * caller does not wait for company: the first caller to find no flush
+ * running flushes at once whatever is queued (at most STORE_BATCH_MAX rows);
+ * callers arriving meanwhile are flushed together right after it.  A flush
+ * that fails fails every call of its batch with SKR_R_audit_failed (with
+ * SKR_R_store_unavailable when the database server went away) and writes
+ * none of their rows (nor nonces).
+ */
+
+/*
  * One audit row on its own.  action and verdict are required.  Text fields
  * may come from a client: they are stored with bytes outside printable ASCII
- * escaped as \xNN and cut to a bounded length, so no text stops a row.
+ * escaped as \xNN and cut to a bounded length, so no text stops a row.  A
+ * row that cannot be written fails with SKR_R_audit_failed.
  */
 int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct skr_err *err);
 /*
  * The nonce (as skr_store_nonce_use) and the audit row in one transaction,
  * one commit: neither is written without the other.  A nonce recorded
- * meanwhile (a replica on the same database) fails with
- * SKR_R_nonce_replayed and writes no row; a row that cannot be written
+ * meanwhile (a replica on the same database, or another call in the same
+ * group commit) fails with SKR_R_nonce_replayed and writes no row, failing
+ * only this call; a row that cannot be written, or a flush that fails,
  * fails with SKR_R_audit_failed and records no nonce.
  */
 int skr_store_audit_nonce(struct skr_store *s, const struct skr_audit_entry *e,
 			  const uint8_t *nonce, size_t len, time_t expires, time_t now,
 			  struct skr_err *err);
+/* Group commit counters since the store was opened (for /metrics and tests). */
+struct skr_store_commit_stats {
+	uint64_t flushes;		/* group commits run (failed ones included) */
+	uint64_t failed_flushes;	/* of which failed: their rows were not written */
+	uint64_t rows;			/* rows the flushes carried (written or not) */
+	uint64_t max_batch;		/* the most rows one flush carried */
+	uint64_t queued;		/* rows waiting now for a flush (not counting one running) */
+};
+
+int skr_store_commit_stats(struct skr_store *s, struct skr_store_commit_stats *st,
+			   struct skr_err *err);
+
 /*
  * Records a used release nonce (its SHA-256) until expires: one indexed
  * INSERT.  A nonce recorded before, by this broker before a restart or by a

@@ -2,6 +2,7 @@
 /*
  * Audit rows and used nonces: rows are checked and their text escaped and
  * bounded here, whatever the backend; nonces are kept as their SHA-256.
+ * Rows are written through the group commit (store_group.c).
  */
 #include "broker/store_int.h"
 
@@ -113,11 +114,13 @@ int skr_store_audit(struct skr_store *s, const struct skr_audit_entry *e, struct
 {
 	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
 
+	struct store_batch_item item = { .row = &r };
+
 	if (!s)
 		return skr_fail(err, SKR_R_usage, "no store given");
 	if (store_audit_row_make(e, &r, err) < 0)
 		return -1;
-	return s->ops->audit(s, &r, err);
+	return store_group_write(s, &item, err);
 }
 
 int skr_store_audit_query(struct skr_store *s, const char *key_id, unsigned limit,
@@ -182,11 +185,14 @@ int skr_store_audit_nonce(struct skr_store *s, const struct skr_audit_entry *e,
 	_cleanup_(store_audit_row_free) struct store_audit_row r = { 0 };
 	uint8_t hash[STORE_NONCE_HASH_SIZE];
 
+	struct store_batch_item item = { .row = &r, .nonce_hash = hash, .expires = expires,
+					 .now = now };
+
 	if (!s)
 		return skr_fail(err, SKR_R_usage, "no store given");
 	if (store_audit_row_make(e, &r, err) < 0 || nonce_hash(nonce, len, hash, err) < 0)
 		return -1;
-	return s->ops->audit_nonce(s, &r, hash, expires, now, err);
+	return store_group_write(s, &item, err);
 }
 
 int store_write_begin(struct skr_store *s, const char *key_id, const struct skr_audit_entry *audit,

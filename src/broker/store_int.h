@@ -14,7 +14,9 @@
  * Two backends: SQLite (store_sqlite*.c, store_sqlite.h), the default, and
  * PostgreSQL (store_pg*.c, store_pg.h) for replicas sharing one database;
  * skr_store_open picks one by the database string (store_is_postgresql).
- * Another adds its ops table, its open function and a line there.
+ * Another adds its ops table, its open function and a line there.  Audit
+ * rows (with a release's nonce) never reach a backend one by one: the group
+ * commit (store_group.c) hands it batches through ops->audit_batch.
  */
 #ifndef SKR_STORE_INT_H
 #define SKR_STORE_INT_H
@@ -43,10 +45,28 @@ struct store_sealed {
 	uint8_t tag[STORE_TAG_SIZE];
 };
 
+/* The master key check values a database keeps (ops master_get). */
+struct store_master {
+	uint8_t current[STORE_CHECK_SIZE];
+	uint8_t next[STORE_CHECK_SIZE];
+	bool has_next;		/* a rotation to next has begun and not finished */
+};
+
 /* An audit row as a backend stores it: checked, its text escaped and bounded. */
 struct store_audit_row {
 	char *key_id, *client, *action, *verdict, *reason, *detail;	/* owned, may be NULL */
 	const uint8_t *digest;		/* STORE_AUDIT_DIGEST_SIZE bytes, or NULL */
+};
+
+/* Rows one group commit writes at most (store_group.c). */
+#define STORE_BATCH_MAX 64
+
+/* One caller's part of a group commit (ops->audit_batch). */
+struct store_batch_item {
+	const struct store_audit_row *row;
+	const uint8_t *nonce_hash;	/* STORE_NONCE_HASH_SIZE bytes, or NULL: a row alone */
+	time_t expires, now;		/* of the nonce */
+	bool replayed;			/* out: the nonce was already used, nothing written */
 };
 
 /*
@@ -105,9 +125,30 @@ struct skr_store_ops {
 			       unsigned *removed, struct store_audit_row *audit,
 			       struct skr_err *err);
 
-	int (*audit)(struct skr_store *s, const struct store_audit_row *row, struct skr_err *err);
-	int (*audit_nonce)(struct skr_store *s, const struct store_audit_row *row,
-			   const uint8_t hash[STORE_NONCE_HASH_SIZE], time_t expires, time_t now,
+	/*
+	 * Group commit (store_group.c calls it; nothing else does): the rows of
+	 * items[0..n-1] (1 <= n <= STORE_BATCH_MAX), each with its used nonce
+	 * when nonce_hash is not NULL, written in ONE transaction, one commit
+	 * (one fsync on SQLite with synchronous=FULL; one WAL flush on
+	 * PostgreSQL with synchronous_commit on).  In order, for each item:
+	 *   - with a nonce: record it (as nonce_use, expires/now as there); a
+	 *     nonce already recorded, by an earlier item of this batch too,
+	 *     sets item->replayed and writes nothing else for this item (its
+	 *     row is not written; the caller audits the refusal later); the
+	 *     other items go on (on SQLite the failed INSERT undoes itself; on
+	 *     PostgreSQL use a SAVEPOINT per item or INSERT ... ON CONFLICT DO
+	 *     NOTHING and look at the row count);
+	 *   - its audit row (time: now at the backend).
+	 * Every other failure (a row that cannot be written, a failed COMMIT, a
+	 * lost connection) fails the whole call: -1 with err, nothing committed,
+	 * and the caller fails every item ("no audit row, no release"), each
+	 * with SKR_R_audit_failed, but SKR_R_store_unavailable when the server
+	 * went away (the backend's err says which).  0 means
+	 * committed and durable: every item with !replayed has its row (and
+	 * nonce) in the database.  The backend sets replayed on every item
+	 * (false on the others) and touches nothing else in them.
+	 */
+	int (*audit_batch)(struct skr_store *s, struct store_batch_item *const *items, size_t n,
 			   struct skr_err *err);
 	int (*audit_query)(struct skr_store *s, const char *key_id, unsigned limit,
 			   json_object *arr, struct skr_err *err);
@@ -119,20 +160,68 @@ struct skr_store_ops {
 	int (*version)(struct skr_store *s, struct skr_store_version *v, struct skr_err *err);
 	int (*durability)(struct skr_store *s, struct skr_store_durability *d,
 			  struct skr_err *err);
+
+	/*
+	 * Master key rotation (store_rotate.c, docs in the README).  The
+	 * database keeps the current master key's check value and, while a
+	 * rotation runs, the next one's; each key's secret opens under one of
+	 * the two at every moment.
+	 */
+	/* The check values as stored now. */
+	int (*master_get)(struct skr_store *s, struct store_master *m, struct skr_err *err);
+	/*
+	 * One transaction: if the current check is cur and there is no next
+	 * one (or it is next already), next becomes the next check, with the
+	 * audit row; otherwise SKR_R_store_error saying which differs, and
+	 * nothing changes.
+	 */
+	int (*master_begin)(struct skr_store *s, const uint8_t cur[STORE_CHECK_SIZE],
+			    const uint8_t next[STORE_CHECK_SIZE],
+			    const struct store_audit_row *audit, struct skr_err *err);
+	/*
+	 * One transaction: if the current check is cur and the next is next,
+	 * next becomes current and there is no next any more, with the audit
+	 * row; otherwise SKR_R_store_error and nothing changes.
+	 */
+	int (*master_finish)(struct skr_store *s, const uint8_t cur[STORE_CHECK_SIZE],
+			     const uint8_t next[STORE_CHECK_SIZE],
+			     const struct store_audit_row *audit, struct skr_err *err);
+	/*
+	 * One transaction, compare and swap: the key's sealed secret becomes to
+	 * if it is still from, byte for byte (IV, ciphertext, tag);
+	 * SKR_R_key_unknown when the key is gone, SKR_R_store_error when its
+	 * secret changed meanwhile (nothing written then).
+	 */
+	int (*key_reseal)(struct skr_store *s, const char *key_id, const struct store_sealed *from,
+			  const struct store_sealed *to, struct skr_err *err);
+	/*
+	 * Every open holds a shared claim on the database until close (SQLite:
+	 * flock on DATABASE.lock; a server database: a session advisory lock),
+	 * and an open while another store holds the exclusive one fails with
+	 * SKR_R_store_error saying so.  This takes the exclusive claim, for a
+	 * maintenance that no running broker may see half done (the rotation):
+	 * SKR_R_store_error when any other store has the database open.
+	 */
+	int (*exclusive)(struct skr_store *s, struct skr_err *err);
 };
+
+struct store_group;
 
 /* The first member of a backend's own store structure. */
 struct skr_store {
 	const struct skr_store_ops *ops;
 	uint8_t *master;	/* SKR_STORE_MASTER_KEY_SIZE bytes from skr_secret_alloc */
+	struct store_group *group;	/* group commit of audit rows (store_group.c) */
 };
 
 /* ---- Backends ------------------------------------------------------------ */
 
 /*
  * Opens (creating, migrating) the SQLite database at path.  The first open
- * keeps check (the master key's check value), every later one compares it:
- * SKR_R_store_decrypt_failed when it differs.  *out's master is left NULL.
+ * keeps check (the master key's check value), every later one compares it
+ * with the current check and, during a rotation, the next one:
+ * SKR_R_store_decrypt_failed when it is neither (the caller asks master_get
+ * which one it was).  *out's master is left NULL.
  */
 int store_sqlite_open(const char *path, const uint8_t check[STORE_CHECK_SIZE],
 		      struct skr_store **out, struct skr_err *err);
@@ -148,6 +237,14 @@ int store_pg_open(const char *conninfo, const uint8_t check[STORE_CHECK_SIZE],
 
 /* database names PostgreSQL: a postgresql:// or postgres:// URI, or "keyword=value ...". */
 bool store_is_postgresql(const char *database);
+
+/*
+ * skr_store_open, except that with mid_rotation_ok a database in the middle
+ * of a master key rotation opens too (with its old or its new key; the
+ * caller asks master_get which).
+ */
+int store_open_master(const char *db_path, const char *master_key_path, bool mid_rotation_ok,
+		      struct skr_store **out, struct skr_err *err);
 
 /* ---- Crypto at rest (store_crypto.c) -------------------------------------- */
 
@@ -172,6 +269,19 @@ int store_canonical_policy(const char *policy_json, char **out, struct skr_err *
 int store_canonical_pcrs(const char *pcrs_json, char **out, struct skr_err *err);
 /* arr as JSON text (caller frees); NULL with SKR_R_nomem. */
 char *store_json_text(json_object *arr, struct skr_err *err);
+
+/* ---- Group commit (store_group.c) ----------------------------------------- */
+
+/* Made by skr_store_open after the backend opened, freed by skr_store_close. */
+struct store_group *store_group_new(struct skr_err *err);
+void store_group_free(struct store_group *g);
+/*
+ * Writes item through the next group commit and returns once the flush that
+ * covers it returned: 0 when its row is committed; SKR_R_nonce_replayed
+ * when its nonce was used before (nothing written); SKR_R_audit_failed when
+ * the flush failed (nothing of the batch written).
+ */
+int store_group_write(struct skr_store *s, struct store_batch_item *item, struct skr_err *err);
 
 /* ---- Audit rows (store_audit.c) ------------------------------------------- */
 

@@ -102,14 +102,14 @@ static void quiet(void *arg, const char *message)
 {
 }
 
-static void conn_drop(struct pg_conn *conn)
+void pg_conn_drop(struct pg_conn *conn)
 {
 	if (conn->c)
 		PQfinish(conn->c);
 	conn->c = NULL;
 }
 
-static int conn_open(struct pg_store *q, struct pg_conn *conn, struct skr_err *err)
+int pg_conn_open(struct pg_store *q, struct pg_conn *conn, struct skr_err *err)
 {
 	/* The configured string is expanded in place of dbname: what it sets wins. */
 	static const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
@@ -123,7 +123,7 @@ static int conn_open(struct pg_store *q, struct pg_conn *conn, struct skr_err *e
 		return skr_fail(err, SKR_R_nomem, "out of memory connecting to %s", q->desc);
 	if (PQstatus(conn->c) != CONNECTION_OK) {
 		one_line(PQerrorMessage(conn->c), why, sizeof(why));
-		conn_drop(conn);
+		pg_conn_drop(conn);
 		return skr_fail(err, SKR_R_store_unavailable, "cannot connect to %s: %s", q->desc,
 				why);
 	}
@@ -134,7 +134,7 @@ static int conn_open(struct pg_store *q, struct pg_conn *conn, struct skr_err *e
 	PQclear(res);
 	if (!ok) {
 		one_line(PQerrorMessage(conn->c), why, sizeof(why));
-		conn_drop(conn);
+		pg_conn_drop(conn);
 		return skr_fail(err, SKR_R_store_unavailable, "%s: cannot set lock_timeout: %s",
 				q->desc, why);
 	}
@@ -166,9 +166,16 @@ static int conn_acquire(struct pg_store *q, struct pg_tx *t, struct skr_err *err
 	t->sqlstate[0] = 0;
 	if (conn->c && (!PQconsumeInput(conn->c) || PQstatus(conn->c) != CONNECTION_OK ||
 			PQtransactionStatus(conn->c) != PQTRANS_IDLE))
-		conn_drop(conn);
-	if (!conn->c && conn_open(q, conn, err) < 0)
+		pg_conn_drop(conn);
+	if (conn->c)
+		return 0;
+	/* A new session: the server may have restarted, taking the store's claim along. */
+	if (pg_conn_open(q, conn, err) < 0)
 		return -1;
+	if (pg_claim(q, err) < 0) {
+		pg_conn_drop(conn);
+		return -1;
+	}
 	return 0;
 }
 
@@ -231,7 +238,7 @@ int pg_exec(struct pg_tx *t, const char *sql, const struct pg_params *p, const c
 	one_line(msg ? msg : PQerrorMessage(c), why, sizeof(why));
 	PQclear(r);
 	if (server_unavailable(c, t->sqlstate)) {
-		conn_drop(t->conn);
+		pg_conn_drop(t->conn);
 		return skr_fail(err, SKR_R_store_unavailable, "%s is unavailable: %s: %s",
 				t->q->desc, what, why);
 	}
@@ -334,7 +341,9 @@ static void pg_close(struct skr_store *s)
 	size_t i;
 
 	for (i = 0; i < PG_POOL; i++)
-		conn_drop(&q->conns[i]);
+		pg_conn_drop(&q->conns[i]);
+	pg_conn_drop(&q->claim);	/* the session's advisory locks go with it */
+	pthread_mutex_destroy(&q->claim_lock);
 	free(q->conninfo);
 	free(q->desc);
 	pthread_cond_destroy(&q->freed);
@@ -362,13 +371,21 @@ int store_pg_open(const char *conninfo, const uint8_t check[STORE_CHECK_SIZE],
 		free(q);
 		return skr_fail(err, SKR_R_nomem, "cannot create the store condition");
 	}
+	if (pthread_mutex_init(&q->claim_lock, NULL) != 0) {
+		pthread_cond_destroy(&q->freed);
+		pthread_mutex_destroy(&q->lock);
+		free(q);
+		return skr_fail(err, SKR_R_nomem, "cannot create the store mutex");
+	}
 	q->base.ops = &pg_ops;
 	q->conninfo = strdup(conninfo);
 	if (!q->conninfo) {
 		skr_fail(err, SKR_R_nomem, "out of memory opening the store");
 		goto fail;
 	}
-	if (describe(q, err) < 0 || pg_run(q, PG_WRITE, pg_migrate, (void *)check, NULL, err) < 0)
+	/* The claim first: a database a rotation holds is not even migrated. */
+	if (describe(q, err) < 0 || pg_claim(q, err) < 0 ||
+	    pg_run(q, PG_WRITE, pg_migrate, (void *)check, NULL, err) < 0)
 		goto fail;
 	*out = &q->base;
 	return 0;
@@ -443,11 +460,15 @@ static const struct skr_store_ops pg_ops = {
 	.refset_approve = pg_refset_approve,
 	.refset_commit = pg_refset_commit,
 	.refset_withdraw = pg_refset_withdraw,
-	.audit = pg_audit,
-	.audit_nonce = pg_audit_nonce,
+	.audit_batch = pg_audit_batch,
 	.audit_query = pg_audit_query,
 	.nonce_use = pg_nonce_use,
 	.nonce_check = pg_nonce_check,
 	.version = pg_version,
 	.durability = pg_durability,
+	.master_get = pg_master_get,
+	.master_begin = pg_master_begin,
+	.master_finish = pg_master_finish,
+	.key_reseal = pg_key_reseal,
+	.exclusive = pg_exclusive,
 };

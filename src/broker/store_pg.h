@@ -6,7 +6,8 @@
  *   store_pg_schema.c   migrations and the master key check row
  *   store_pg_keys.c     keys
  *   store_pg_refsets.c  reference sets: add, remove, list, and reseal
- *   store_pg_audit.c    audit rows and used nonces
+ *   store_pg_audit.c    audit rows (the group commit's batches) and used nonces
+ *   store_pg_master.c   master key rotation and the claim on the database
  *
  * Several brokers (replicas) share one database: every rule a replica must
  * honour lives in it.  A used nonce is a PRIMARY KEY row (an INSERT that a
@@ -60,6 +61,9 @@ struct pg_store {
 	char *desc;		/* "PostgreSQL database D on H:P": what errors name */
 	atomic_uint_fast64_t changes;	/* keys and reference sets written through this store */
 	atomic_uint_fast64_t nonce_uses;	/* for the periodic purge */
+	pthread_mutex_t claim_lock;	/* guards claim and exclusive */
+	struct pg_conn claim;	/* holds the advisory lock (store_pg_master.c) */
+	bool exclusive;		/* ... exclusively: a rotation's store */
 };
 
 static inline struct pg_store *pg_of(struct skr_store *s)
@@ -73,6 +77,10 @@ struct pg_tx {
 	struct pg_conn *conn;
 	char sqlstate[6];	/* of the last failed statement, "" otherwise */
 };
+
+/* A connection of the store's (a pooled one, or the claim's), and its end. */
+int pg_conn_open(struct pg_store *q, struct pg_conn *conn, struct skr_err *err);
+void pg_conn_drop(struct pg_conn *conn);
 
 /* Statement parameters: text (NULL is SQL NULL), bytea (binary), integers. */
 struct pg_params {
@@ -143,6 +151,26 @@ int pg_lock_key(struct pg_tx *t, const char *key_id, struct skr_err *err);
 /* store_pg_schema.c: migrates to SKR_STORE_SCHEMA_VERSION, checks the master key. */
 int pg_migrate(struct pg_tx *t, void *check, struct skr_err *err);
 
+/* store_pg_master.c */
+/* The check values: 1, 0 when there is none yet, -1. */
+int pg_master_read(struct pg_tx *t, struct store_master *m, struct skr_err *err);
+int pg_master_get(struct skr_store *s, struct store_master *m, struct skr_err *err);
+int pg_master_begin(struct skr_store *s, const uint8_t cur[STORE_CHECK_SIZE],
+		    const uint8_t next[STORE_CHECK_SIZE], const struct store_audit_row *audit,
+		    struct skr_err *err);
+int pg_master_finish(struct skr_store *s, const uint8_t cur[STORE_CHECK_SIZE],
+		     const uint8_t next[STORE_CHECK_SIZE], const struct store_audit_row *audit,
+		     struct skr_err *err);
+int pg_key_reseal(struct skr_store *s, const char *key_id, const struct store_sealed *from,
+		  const struct store_sealed *to, struct skr_err *err);
+/*
+ * The store's shared claim on the database (its advisory lock), taken again
+ * when its connection was lost: SKR_R_store_error while a rotation holds
+ * the database exclusively.
+ */
+int pg_claim(struct pg_store *q, struct skr_err *err);
+int pg_exclusive(struct skr_store *s, struct skr_err *err);
+
 /* store_pg_keys.c */
 int pg_key_create(struct skr_store *s, const char *key_id, const struct store_sealed *secret,
 		  const char *policy, const struct store_audit_row *audit, struct skr_err *err);
@@ -178,9 +206,7 @@ int pg_refset_withdraw(struct skr_store *s, const char *key_id, const char *labe
 /* store_pg_audit.c */
 /* Inside a transaction (or alone): appends the row. */
 int pg_audit_insert(struct pg_tx *t, const struct store_audit_row *row, struct skr_err *err);
-int pg_audit(struct skr_store *s, const struct store_audit_row *row, struct skr_err *err);
-int pg_audit_nonce(struct skr_store *s, const struct store_audit_row *row,
-		   const uint8_t hash[STORE_NONCE_HASH_SIZE], time_t expires, time_t now,
+int pg_audit_batch(struct skr_store *s, struct store_batch_item *const *items, size_t n,
 		   struct skr_err *err);
 int pg_audit_query(struct skr_store *s, const char *key_id, unsigned limit, json_object *arr,
 		   struct skr_err *err);

@@ -30,17 +30,6 @@ int pg_audit_insert(struct pg_tx *t, const struct store_audit_row *r, struct skr
 		       "cannot append the audit row", NULL, err);
 }
 
-static int audit_fn(struct pg_tx *t, void *ctx, struct skr_err *err)
-{
-	return pg_audit_insert(t, ctx, err);
-}
-
-/* One INSERT, its own (autocommit) transaction. */
-int pg_audit(struct skr_store *s, const struct store_audit_row *row, struct skr_err *err)
-{
-	return pg_run(pg_of(s), PG_AUTO, audit_fn, (void *)row, NULL, err);
-}
-
 struct audit_query_args {
 	const char *key_id;
 	unsigned limit;
@@ -113,6 +102,12 @@ static int nonce_purge(struct pg_tx *t, time_t now, struct skr_err *err)
 		       "cannot purge expired nonces", NULL, err);
 }
 
+/* A batch fails whole: audit_failed, but store_unavailable when the server went away. */
+static int batch_refused(struct skr_err *err)
+{
+	return err->reason == SKR_R_store_unavailable ? -1 : store_audit_refused(err);
+}
+
 static int nonce_use_fn(struct pg_tx *t, void *ctx, struct skr_err *err)
 {
 	const struct nonce_args *a = ctx;
@@ -165,12 +160,56 @@ int pg_nonce_check(struct skr_store *s, const uint8_t hash[STORE_NONCE_HASH_SIZE
 	return pg_run(pg_of(s), PG_AUTO, nonce_check_fn, (void *)hash, NULL, err);
 }
 
-/* The nonce and the audit row in one transaction, one commit. */
-int pg_audit_nonce(struct skr_store *s, const struct store_audit_row *row,
-		   const uint8_t hash[STORE_NONCE_HASH_SIZE], time_t expires, time_t now,
+struct batch_args {
+	struct store_batch_item *const *items;
+	size_t n;
+};
+
+/*
+ * Each item's nonce, then its row.  A used nonce must fail only its item,
+ * but a failed statement aborts a PostgreSQL transaction: so the INSERT
+ * does nothing on a conflict, and no row inserted means replayed (an
+ * earlier item's, a committed one's, or a replica's that commits first:
+ * ON CONFLICT waits for it).  Anything else fails the whole transaction.
+ */
+static int batch_fn(struct pg_tx *t, void *ctx, struct skr_err *err)
+{
+	const struct batch_args *a = ctx;
+	size_t i;
+
+	for (i = 0; i < a->n; i++) {
+		struct store_batch_item *it = a->items[i];
+
+		it->replayed = false;
+		if (it->nonce_hash) {
+			_cleanup_res_ PGresult *res = NULL;
+			struct pg_params p = { 0 };
+
+			if (atomic_fetch_add(&t->q->nonce_uses, 1) % NONCE_PURGE_EVERY == 0 &&
+			    nonce_purge(t, it->now, err) < 0)
+				return batch_refused(err);
+			pg_p_bytea(&p, it->nonce_hash, STORE_NONCE_HASH_SIZE);
+			pg_p_int(&p, (int64_t)it->expires);
+			if (pg_exec(t, "INSERT INTO used_nonces (nonce_hash, expires) VALUES ($1, $2) "
+				       "ON CONFLICT (nonce_hash) DO NOTHING", &p,
+				    "cannot record the used nonce", &res, err) < 0)
+				return batch_refused(err);
+			if (pg_changed(res) == 0) {
+				it->replayed = true;
+				continue;
+			}
+		}
+		if (pg_audit_insert(t, it->row, err) < 0)
+			return batch_refused(err);
+	}
+	return 0;
+}
+
+/* The whole batch in one transaction, one commit (one WAL flush). */
+int pg_audit_batch(struct skr_store *s, struct store_batch_item *const *items, size_t n,
 		   struct skr_err *err)
 {
-	struct nonce_args a = { .hash = hash, .expires = expires, .now = now };
+	struct batch_args a = { .items = items, .n = n };
 
-	return pg_run(pg_of(s), PG_WRITE, nonce_use_fn, &a, row, err);
+	return pg_run(pg_of(s), PG_WRITE, batch_fn, &a, NULL, err);
 }

@@ -114,26 +114,26 @@ static int migrate_to(struct pg_tx *t, int64_t v, struct skr_err *err)
 /*
  * The first open stores the master key's check value; every later open
  * compares it, so a wrong master key stops the broker at start rather than
- * failing each release.
+ * failing each release.  During a rotation the next key's check is there
+ * too, and either key opens (store.c decides what may be done then).
  */
 static int check_master_key(struct pg_tx *t, const uint8_t want[STORE_CHECK_SIZE],
 			    struct skr_err *err)
 {
-	_cleanup_res_ PGresult *res = NULL;
 	struct pg_params p = { 0 };
-	uint8_t got[STORE_CHECK_SIZE];
-	size_t len;
+	struct store_master m;
+	int found = pg_master_read(t, &m, err);
 
-	if (pg_exec(t, "SELECT value FROM meta WHERE name = 'master_key_check'", NULL,
-		    "cannot read the master key check", &res, err) < 0)
+	if (found < 0)
 		return -1;
-	if (PQntuples(res) == 1) {
-		if (pg_bytea(res, 0, 0, got, sizeof(got), &len) < 0 || len != STORE_CHECK_SIZE ||
-		    !skr_ct_equal(got, want, STORE_CHECK_SIZE))
-			return skr_fail(err, SKR_R_store_decrypt_failed,
-					"the master key does not match %s: it was created with "
-					"another master key", t->q->desc);
-		return 0;
+	if (found == 1) {
+		if (skr_ct_equal(m.current, want, STORE_CHECK_SIZE) ||
+		    (m.has_next && skr_ct_equal(m.next, want, STORE_CHECK_SIZE)))
+			return 0;
+		return skr_fail(err, SKR_R_store_decrypt_failed,
+				"the master key does not match %s: its secrets are sealed under "
+				"another master key (after a rotation, under the new one)",
+				t->q->desc);
 	}
 	pg_p_bytea(&p, want, STORE_CHECK_SIZE);
 	return pg_exec(t, "INSERT INTO meta (name, value) VALUES ('master_key_check', $1)", &p,

@@ -214,6 +214,8 @@ static void sq_close(struct skr_store *s)
 		sqlite3_finalize(q->stmts[--q->n_stmts].stmt);
 	if (q->db)
 		sqlite3_close_v2(q->db);
+	if (q->lock_fd >= 0)
+		close(q->lock_fd);
 	free(q->path);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
@@ -236,12 +238,13 @@ int store_sqlite_open(const char *path, const uint8_t check[STORE_CHECK_SIZE],
 		return skr_fail(err, SKR_R_nomem, "cannot create the store mutex");
 	}
 	q->base.ops = &sq_ops;
+	q->lock_fd = -1;
 	q->path = strdup(path);
 	if (!q->path) {
 		skr_fail(err, SKR_R_nomem, "out of memory opening the store");
 		goto fail;
 	}
-	if (create_private(path, err) < 0)
+	if (sq_claim_shared(q, err) < 0 || create_private(path, err) < 0)
 		goto fail;
 	rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
@@ -320,11 +323,15 @@ static const struct skr_store_ops sq_ops = {
 	.refset_approve = sq_refset_approve,
 	.refset_commit = sq_refset_commit,
 	.refset_withdraw = sq_refset_withdraw,
-	.audit = sq_audit,
-	.audit_nonce = sq_audit_nonce,
+	.audit_batch = sq_audit_batch,
 	.audit_query = sq_audit_query,
 	.nonce_use = sq_nonce_use,
 	.nonce_check = sq_nonce_check,
 	.version = sq_version,
 	.durability = sq_durability,
+	.master_get = sq_master_get,
+	.master_begin = sq_master_begin,
+	.master_finish = sq_master_finish,
+	.key_reseal = sq_key_reseal,
+	.exclusive = sq_exclusive,
 };

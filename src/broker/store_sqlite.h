@@ -8,6 +8,7 @@
  *   store_sqlite_refsets.c reference sets: add, remove, list
  *   store_sqlite_reseal.c  reseal: submit, approve, commit, withdraw
  *   store_sqlite_audit.c   audit rows and used nonces
+ *   store_sqlite_master.c  master key check values, rotation, the claim
  * One connection per store (WAL, synchronous=FULL), serialised by a mutex.
  */
 #ifndef SKR_STORE_SQLITE_H
@@ -35,6 +36,7 @@ struct sq_store {
 	uint64_t changes;	/* keys and reference sets written through this store */
 	uint64_t nonce_uses;	/* nonce_use calls, for the periodic purge */
 	char *path;
+	int lock_fd;		/* PATH.lock, flock'ed shared (exclusive: ops exclusive) */
 };
 
 static inline struct sq_store *sq_of(struct skr_store *s)
@@ -156,9 +158,7 @@ int sq_refset_withdraw(struct skr_store *s, const char *key_id, const char *labe
 /* store_sqlite_audit.c */
 /* Inside a transaction: appends the row. */
 int sq_audit_insert(struct sq_store *q, const struct store_audit_row *row, struct skr_err *err);
-int sq_audit(struct skr_store *s, const struct store_audit_row *row, struct skr_err *err);
-int sq_audit_nonce(struct skr_store *s, const struct store_audit_row *row,
-		   const uint8_t hash[STORE_NONCE_HASH_SIZE], time_t expires, time_t now,
+int sq_audit_batch(struct skr_store *s, struct store_batch_item *const *items, size_t n,
 		   struct skr_err *err);
 int sq_audit_query(struct skr_store *s, const char *key_id, unsigned limit, json_object *arr,
 		   struct skr_err *err);
@@ -166,5 +166,21 @@ int sq_nonce_use(struct skr_store *s, const uint8_t hash[STORE_NONCE_HASH_SIZE],
 		 time_t now, struct skr_err *err);
 int sq_nonce_check(struct skr_store *s, const uint8_t hash[STORE_NONCE_HASH_SIZE],
 		   struct skr_err *err);
+
+/* store_sqlite_master.c */
+/* Inside a transaction: the check values; 0 when none is stored yet (a new database). */
+int sq_master_read(struct sq_store *q, struct store_master *m, struct skr_err *err);
+/* The shared claim on PATH.lock (at open); SKR_R_store_error when it is held exclusively. */
+int sq_claim_shared(struct sq_store *q, struct skr_err *err);
+int sq_master_get(struct skr_store *s, struct store_master *m, struct skr_err *err);
+int sq_master_begin(struct skr_store *s, const uint8_t cur[STORE_CHECK_SIZE],
+		    const uint8_t next[STORE_CHECK_SIZE], const struct store_audit_row *audit,
+		    struct skr_err *err);
+int sq_master_finish(struct skr_store *s, const uint8_t cur[STORE_CHECK_SIZE],
+		     const uint8_t next[STORE_CHECK_SIZE], const struct store_audit_row *audit,
+		     struct skr_err *err);
+int sq_key_reseal(struct skr_store *s, const char *key_id, const struct store_sealed *from,
+		  const struct store_sealed *to, struct skr_err *err);
+int sq_exclusive(struct skr_store *s, struct skr_err *err);
 
 #endif

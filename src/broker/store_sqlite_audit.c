@@ -20,17 +20,6 @@ int sq_audit_insert(struct sq_store *q, const struct store_audit_row *r, struct 
 	return sq_step_done(q, st, "cannot append the audit row", err);
 }
 
-static int audit_locked(struct sq_store *q, void *ctx, struct skr_err *err)
-{
-	return sq_audit_insert(q, ctx, err);
-}
-
-/* One INSERT, its own (autocommit) transaction. */
-int sq_audit(struct skr_store *s, const struct store_audit_row *row, struct skr_err *err)
-{
-	return sq_locked(sq_of(s), audit_locked, (void *)row, err);
-}
-
 struct audit_query_args {
 	const char *key_id;
 	unsigned limit;
@@ -144,12 +133,51 @@ int sq_nonce_check(struct skr_store *s, const uint8_t hash[STORE_NONCE_HASH_SIZE
 	return sq_locked(sq_of(s), nonce_check_locked, (void *)hash, err);
 }
 
-/* The nonce and the audit row in one transaction, one commit. */
-int sq_audit_nonce(struct skr_store *s, const struct store_audit_row *row,
-		   const uint8_t hash[STORE_NONCE_HASH_SIZE], time_t expires, time_t now,
+struct batch_args {
+	struct store_batch_item *const *items;
+	size_t n;
+};
+
+/*
+ * Each item's nonce, then its row.  A used nonce fails only its INSERT
+ * (SQLite undoes a failed statement and the transaction goes on), so the
+ * item is marked replayed and the next one follows; anything else fails
+ * the transaction, and sq_tx rolls it back.
+ */
+static int batch_locked(struct sq_store *q, void *ctx, struct skr_err *err)
+{
+	const struct batch_args *a = ctx;
+	size_t i;
+
+	for (i = 0; i < a->n; i++) {
+		struct store_batch_item *it = a->items[i];
+
+		it->replayed = false;
+		if (it->nonce_hash) {
+			struct nonce_args na = { .hash = it->nonce_hash, .expires = it->expires,
+						 .now = it->now };
+			struct skr_err e = { 0 };
+
+			if (nonce_use_locked(q, &na, &e) < 0) {
+				if (e.reason != SKR_R_nonce_replayed) {
+					*err = e;
+					return -1;
+				}
+				it->replayed = true;
+				continue;
+			}
+		}
+		if (sq_audit_insert(q, it->row, err) < 0)
+			return store_audit_refused(err);
+	}
+	return 0;
+}
+
+/* The whole batch in one transaction, one commit (one fsync). */
+int sq_audit_batch(struct skr_store *s, struct store_batch_item *const *items, size_t n,
 		   struct skr_err *err)
 {
-	struct nonce_args a = { .hash = hash, .expires = expires, .now = now };
+	struct batch_args a = { .items = items, .n = n };
 
-	return sq_tx(sq_of(s), SQ_WRITE, nonce_use_locked, &a, row, err);
+	return sq_tx(sq_of(s), SQ_WRITE, batch_locked, &a, NULL, err);
 }

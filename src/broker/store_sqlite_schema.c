@@ -107,26 +107,26 @@ static int record_version(struct sq_store *q, int64_t v, struct skr_err *err)
 /*
  * The first open stores the master key's check value; every later open
  * compares it, so a wrong master key stops the broker at start rather than
- * failing each release.
+ * failing each release.  During a rotation the next key's check is there
+ * too, and either key opens (store.c decides what may be done then).
  */
 static int check_master_key(struct sq_store *q, const uint8_t want[STORE_CHECK_SIZE],
 			    struct skr_err *err)
 {
-	_cleanup_stmt_ sqlite3_stmt *get = NULL, *put = NULL;
-	int row;
+	_cleanup_stmt_ sqlite3_stmt *put = NULL;
+	struct store_master m;
+	int found = sq_master_read(q, &m, err);
 
-	if (sq_prepare(q, "SELECT value FROM meta WHERE name = 'master_key_check'", &get, err) < 0)
+	if (found < 0)
 		return -1;
-	row = sq_step_row(q, get, "cannot read the master key check", err);
-	if (row < 0)
-		return -1;
-	if (row == 1) {
-		if (sqlite3_column_bytes(get, 0) != STORE_CHECK_SIZE ||
-		    !skr_ct_equal(sqlite3_column_blob(get, 0), want, STORE_CHECK_SIZE))
-			return skr_fail(err, SKR_R_store_decrypt_failed,
-					"the master key does not match database %s: it was created "
-					"with another master key", q->path);
-		return 0;
+	if (found == 1) {
+		if (skr_ct_equal(m.current, want, STORE_CHECK_SIZE) ||
+		    (m.has_next && skr_ct_equal(m.next, want, STORE_CHECK_SIZE)))
+			return 0;
+		return skr_fail(err, SKR_R_store_decrypt_failed,
+				"the master key does not match database %s: its secrets are "
+				"sealed under another master key (after a rotation, under the "
+				"new one)", q->path);
 	}
 	if (sq_prepare(q, "INSERT INTO meta (name, value) VALUES ('master_key_check', ?1)", &put,
 		       err) < 0 ||

@@ -38,6 +38,11 @@ int cmd_status(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_reseal(int argc, char **argv);
 int cmd_local_copy(int argc, char **argv);
+int cmd_broker_keys(int argc, char **argv);
+int cmd_broker_refsets(int argc, char **argv);
+int cmd_broker_reseal_queue(int argc, char **argv);
+int cmd_broker_audit(int argc, char **argv);
+int cmd_broker_health(int argc, char **argv);
 
 /* Prints "skrctl: usage: ..." to stderr and returns CLI_EXIT_USAGE. */
 int cli_usage(const char *usage);

@@ -203,7 +203,59 @@ static void print_enrolled(const char *device, const struct skr_enroll_result *r
 	}
 }
 
-int cmd_enroll(int argc, char **argv)
+/* What enroll's command line gives beyond skr_enroll_opts. */
+struct enroll_args {
+	struct skr_enroll_opts o;
+	const char *key_file, *admin_file, *policy_file, *config;
+	bool json;
+};
+
+/* 0, or -1 for a usage error. */
+static int enroll_option(int c, struct enroll_args *a)
+{
+	struct skr_enroll_opts *o = &a->o;
+
+	switch (c) {
+	case 'b':
+		if (o->n_brokers == SKR_RELEASE_MAX_BROKERS)
+			return -1;
+		o->brokers[o->n_brokers++] = optarg;
+		return 0;
+	case 'a':
+		if (o->admin.n_urls == SKR_RELEASE_MAX_BROKERS)
+			return -1;
+		o->admin.urls[o->admin.n_urls++] = optarg;
+		return 0;
+	case 'p':
+		/* An empty list is a binding, refused as too weak (not a usage slip). */
+		o->pcrs_given = true;
+		return optarg[strspn(optarg, ", ")] != '\0' ? cli_parse_pcr_list(optarg, &o->pcr_mask)
+							     : 0;
+	case 'T': {
+		long t = atol(optarg);
+
+		if (t < 1 || t > 3600)
+			return -1;
+		o->timeout = (unsigned)t;
+		return 0;
+	}
+	case 'c': o->admin.ca_file = optarg; return 0;
+	case 'A': a->admin_file = optarg; return 0;
+	case 'P': a->policy_file = optarg; return 0;
+	case 'E': o->eventlog = optarg; return 0;
+	case 'W': o->weak_binding = true; return 0;
+	case 'k': o->key_id = optarg; return 0;
+	case 'r': o->recovery_key = true; return 0;
+	case 'f': a->key_file = optarg; return 0;
+	case 't': o->tcti = optarg; return 0;
+	case 'n': o->no_verify = true; return 0;
+	case 'j': a->json = true; return 0;
+	case 'C': a->config = optarg; return 0;
+	default: return -1;
+	}
+}
+
+static int enroll_parse(int argc, char **argv, struct enroll_args *a)
 {
 	static const struct option opts[] = {
 		{ "broker", required_argument, NULL, 'b' },  { "admin", required_argument, NULL, 'a' },
@@ -216,112 +268,127 @@ int cmd_enroll(int argc, char **argv)
 		{ "weak-binding", no_argument, NULL, 'W' },  { "config", required_argument, NULL, 'C' },
 		{ 0 }
 	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		if (enroll_option(c, a) < 0)
+			return -1;
+	if (optind + 1 != argc || !a->admin_file)
+		return -1;
+	a->o.device = argv[optind];
+	return 0;
+}
+
+/* The policy file, the admin token and the passphrase, then the enrollment. */
+static int enroll_run(struct enroll_args *a, struct skr_enroll_result *r, struct skr_err *err)
+{
+	struct skr_enroll_opts *o = &a->o;
+	_cleanup_secret_ char *pass = NULL, *admin = NULL;
+	_cleanup_buf_ struct skr_buf policy = { 0 };
+	int rc;
+
+	if (a->policy_file) {
+		if (skr_read_file(a->policy_file, 1u << 20, &policy, err) < 0)
+			return -1;
+		o->policy_json = (const char *)policy.data;
+	}
+	if (read_admin_token(a->admin_file, &admin, err) < 0 ||
+	    (a->key_file ? read_key_file(a->key_file, &pass, err)
+			 : prompt_passphrase(o->device, &pass, err)) < 0)
+		return -1;
+	o->admin.token = admin;
+	o->passphrase = pass;
+	o->passphrase_len = skr_secret_size(pass);
+	rc = skr_enroll(o, r, err);
+	/* Both are wiped and freed on return. */
+	o->admin.token = NULL;
+	o->passphrase = NULL;
+	return rc;
+}
+
+int cmd_enroll(int argc, char **argv)
+{
+	struct enroll_args a = { 0 };
+	struct skr_enroll_opts *o = &a.o;
 	struct skr_client_config cfg;
 	bool have_cfg = false, write_cfg = false;
-	const char *config = NULL;
 	size_t n_admin_cli;
 	char registry[4200];
 	unsigned kept = 0;
-	struct skr_enroll_opts o = { 0 };
 	struct skr_enroll_result r = { 0 };
-	_cleanup_secret_ char *pass = NULL, *admin = NULL;
-	_cleanup_buf_ struct skr_buf policy = { 0 };
 	struct skr_err err = { 0 };
-	const char *key_file = NULL, *admin_file = NULL, *policy_file = NULL;
 	json_object *res = NULL;
-	bool json = false;
-	int c;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			if (o.n_brokers == SKR_RELEASE_MAX_BROKERS)
-				return cli_usage(ENROLL_USAGE);
-			o.brokers[o.n_brokers++] = optarg;
-			break;
-		case 'a':
-			if (o.admin.n_urls == SKR_RELEASE_MAX_BROKERS)
-				return cli_usage(ENROLL_USAGE);
-			o.admin.urls[o.admin.n_urls++] = optarg;
-			break;
-		case 'c': o.admin.ca_file = optarg; break;
-		case 'A': admin_file = optarg; break;
-		case 'p':
-			/* An empty list is a binding, refused as too weak (not a usage slip). */
-			o.pcrs_given = true;
-			if (optarg[strspn(optarg, ", ")] != '\0' &&
-			    cli_parse_pcr_list(optarg, &o.pcr_mask) < 0)
-				return cli_usage(ENROLL_USAGE);
-			break;
-		case 'P': policy_file = optarg; break;
-		case 'E': o.eventlog = optarg; break;
-		case 'W': o.weak_binding = true; break;
-		case 'k': o.key_id = optarg; break;
-		case 'r': o.recovery_key = true; break;
-		case 'f': key_file = optarg; break;
-		case 't': o.tcti = optarg; break;
-		case 'T': {
-			long t = atol(optarg);
-
-			if (t < 1 || t > 3600)
-				return cli_usage(ENROLL_USAGE);
-			o.timeout = (unsigned)t;
-			break;
-		}
-		case 'n': o.no_verify = true; break;
-		case 'j': json = true; break;
-		case 'C': config = optarg; break;
-		default: return cli_usage(ENROLL_USAGE);
-		}
-	}
-	if (optind + 1 != argc || !admin_file)
+	if (enroll_parse(argc, argv, &a) < 0)
 		return cli_usage(ENROLL_USAGE);
-	o.device = argv[optind];
-
-	n_admin_cli = o.admin.n_urls;
-	registry_dir(config, registry, sizeof(registry));
-	o.admin.registry = registry;
-	o.admin.kept = &kept;
-	enroll_endpoints(&o, config, &cfg, &have_cfg, &write_cfg, &err);
+	n_admin_cli = o->admin.n_urls;
+	registry_dir(a.config, registry, sizeof(registry));
+	o->admin.registry = registry;
+	o->admin.kept = &kept;
 	/* Without --admin or a configured one, the admin API is asked at the brokers' URLs. */
-	for (size_t i = 0; !o.admin.n_urls && i < o.n_brokers; i++)
-		o.admin.urls[i] = o.brokers[i];
-	if (!o.admin.n_urls)
-		o.admin.n_urls = o.n_brokers;
-	if (err.reason == SKR_R_ok && policy_file && skr_read_file(policy_file, 1u << 20, &policy, &err) == 0)
-		o.policy_json = (const char *)policy.data;
-	if (err.reason == SKR_R_ok && read_admin_token(admin_file, &admin, &err) == 0)
-		o.admin.token = admin;
-	if (err.reason == SKR_R_ok)
-		(void)(key_file ? read_key_file(key_file, &pass, &err)
-				: prompt_passphrase(o.device, &pass, &err));
-	if (err.reason == SKR_R_ok) {
-		o.passphrase = pass;
-		o.passphrase_len = skr_secret_size(pass);
-		skr_enroll(&o, &r, &err);
+	if (enroll_endpoints(o, a.config, &cfg, &have_cfg, &write_cfg, &err) == 0) {
+		for (size_t i = 0; !o->admin.n_urls && i < o->n_brokers; i++)
+			o->admin.urls[i] = o->brokers[i];
+		if (!o->admin.n_urls)
+			o->admin.n_urls = o->n_brokers;
+		if (enroll_run(&a, &r, &err) == 0 && write_cfg)
+			write_client_config(o, n_admin_cli, a.config, &err);
 	}
-	if (err.reason == SKR_R_ok && write_cfg)
-		write_client_config(&o, n_admin_cli, config, &err);
-	skr_secret_free(pass);
-	skr_secret_free(admin);
-	pass = admin = NULL;
 
 	/* The weaker binding is said on every outcome: the operator chose it. */
 	if (r.warning[0])
 		fprintf(stderr, "skrctl: warning: %s\n", r.warning);
 	else if (r.note[0])
 		fprintf(stderr, "skrctl: note: %s\n", r.note);
-	if (json)
+	if (a.json)
 		res = enroll_json(&r, err.reason == SKR_R_ok);
 	else if (err.reason == SKR_R_ok)
-		print_enrolled(o.device, &r, kept, registry);
+		print_enrolled(o->device, &r, kept, registry);
 	skr_enroll_result_free(&r);
 	if (have_cfg)
 		skr_client_config_free(&cfg);
-	return cli_finish(&err, res, json);
+	return cli_finish(&err, res, a.json);
 }
 
 /* ---- unenroll ----------------------------------------------------------- */
+
+/*
+ * Broker keys go at --admin, else the configuration's admin (or broker) URLs,
+ * with its CA: *have_cfg says cfg was loaded.
+ */
+static int unenroll_endpoints(struct skr_admin *a, const char *config,
+			      struct skr_client_config *cfg, bool *have_cfg, struct skr_err *err)
+{
+	size_t i, n;
+
+	*have_cfg = false;
+	if (a->n_urls && a->ca_file)
+		return 0;
+	if (skr_client_config_load(skr_client_config_path(config), cfg, err) < 0)
+		return -1;
+	*have_cfg = true;
+	n = cfg->n_admin ? cfg->n_admin : cfg->ep.n_brokers;
+	for (i = 0; !a->n_urls && i < n; i++)
+		a->urls[i] = cfg->n_admin ? cfg->admin[i] : cfg->ep.brokers[i];
+	if (!a->n_urls)
+		a->n_urls = n;
+	if (!a->ca_file)
+		a->ca_file = cfg->ep.ca_file;
+	return 0;
+}
+
+static void print_unenrolled(bool reconcile, bool with_admin, unsigned repaired, unsigned removed,
+			     unsigned kept, const char *registry)
+{
+	if (repaired || reconcile)
+		fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", repaired);
+	if (!reconcile)
+		fprintf(stderr, "skrctl: removed %u skr token(s)%s\n", removed,
+			with_admin ? " and their broker keys"
+				   : "; their broker keys remain (no --admin-token)");
+	if (kept)
+		fprintf(stderr, KEPT_NOTE, kept, registry);
+}
 
 int cmd_unenroll(int argc, char **argv)
 {
@@ -374,17 +441,8 @@ int cmd_unenroll(int argc, char **argv)
 	device = argv[optind];
 	registry_dir(config, registry, sizeof(registry));
 	a.registry = registry;
-	/* Broker keys go at --admin, else the configuration's admin (or broker) URLs, with its CA. */
-	if (admin_file && (!a.n_urls || !a.ca_file)) {
-		have_cfg = skr_client_config_load(skr_client_config_path(config), &cfg, &err) == 0;
-		for (size_t i = 0; have_cfg && !a.n_urls && i < (cfg.n_admin ? cfg.n_admin : cfg.ep.n_brokers); i++)
-			a.urls[i] = cfg.n_admin ? cfg.admin[i] : cfg.ep.brokers[i];
-		if (have_cfg && !a.n_urls)
-			a.n_urls = cfg.n_admin ? cfg.n_admin : cfg.ep.n_brokers;
-		if (have_cfg && !a.ca_file)
-			a.ca_file = cfg.ep.ca_file;
-	}
-	if (err.reason == SKR_R_ok && admin_file && read_admin_token(admin_file, &admin, &err) == 0)
+	if (admin_file && unenroll_endpoints(&a, config, &cfg, &have_cfg, &err) == 0 &&
+	    read_admin_token(admin_file, &admin, &err) == 0)
 		a.token = admin;
 	/* Interrupted enrollments first, always; --reconcile does only that. */
 	if (err.reason == SKR_R_ok && skr_enroll_reconcile(device, &a, &repaired, &err) == 0 &&
@@ -399,14 +457,7 @@ int cmd_unenroll(int argc, char **argv)
 		json_object_object_add(res, "removed", json_object_new_int((int)removed));
 		json_object_object_add(res, "kept_broker_keys", json_object_new_int((int)kept));
 	} else if (err.reason == SKR_R_ok) {
-		if (repaired || reconcile)
-			fprintf(stderr, "skrctl: repaired %u interrupted enrollment(s)\n", repaired);
-		if (!reconcile)
-			fprintf(stderr, "skrctl: removed %u skr token(s)%s\n", removed,
-				a.token ? " and their broker keys"
-					: "; their broker keys remain (no --admin-token)");
-		if (kept)
-			fprintf(stderr, KEPT_NOTE, kept, registry);
+		print_unenrolled(reconcile, admin_file != NULL, repaired, removed, kept, registry);
 	}
 	if (have_cfg)
 		skr_client_config_free(&cfg);

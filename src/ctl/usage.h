@@ -68,4 +68,45 @@
 
 #define EVENTLOG_SHOW_USAGE "skrctl eventlog show LOG [--json]"
 
+/* skrctl broker: the admin API's options, shared by every broker command. */
+#define BROKER_ADMIN_OPTS                                                                  \
+	"[--url URL] [--ca PEM] [--token-file F] [--config PATH] [--timeout S] [--json]"
+#define BROKER_ADMIN_NOTE                                                                  \
+	"The admin URL, CA and token file of skrctl broker come from the options, else from the\n" \
+	"admin configuration (--config PATH, $SKR_ADMIN_CONFIG or /etc/skr/admin.json:\n"         \
+	"{\"url\", \"ca\", \"token_file\"}); the token file is 0600 and never an argument.\n"
+
+#define KEYS_USAGE                                                                          \
+	"skrctl broker keys list [OPTIONS]\n"                                                  \
+	"       skrctl broker keys show ID [OPTIONS]\n"                                        \
+	"       skrctl broker keys create ID --secret-file F | --random N --policy-file P "    \
+	"[OPTIONS]\n"                                                                          \
+	"       skrctl broker keys policy ID --policy-file P [OPTIONS]\n"                      \
+	"       skrctl broker keys delete ID --yes [OPTIONS]\n"                                \
+	"   OPTIONS: " BROKER_ADMIN_OPTS "; F: the secret's bytes exactly ('-': stdin), "      \
+	"at most 128; N: 16 to 128 random bytes; P: a policy, skr-policy(5)"
+
+#define REFSETS_USAGE                                                                       \
+	"skrctl broker refsets list ID [OPTIONS]\n"                                            \
+	"       skrctl broker refsets add ID --label L --pcrs-file F [--state current|pending] " \
+	"[OPTIONS]\n"                                                                          \
+	"       skrctl broker refsets approve ID N [OPTIONS]\n"                                \
+	"       skrctl broker refsets delete ID N [OPTIONS]\n"                                 \
+	"   OPTIONS: " BROKER_ADMIN_OPTS "; F: {\"sha256\": {\"7\": \"hex\", ...}}; approve: "  \
+	"a queued set (a reseal the policy did not allow) becomes pending"
+
+#define RESEAL_QUEUE_USAGE                                                                  \
+	"skrctl broker reseal-queue [--key ID] " BROKER_ADMIN_OPTS                             \
+	"   (queued and pending reference sets, of every key or of one)"
+
+#define AUDIT_USAGE                                                                         \
+	"skrctl broker audit [--key ID] [--limit N] [--follow [--interval S]] "               \
+	BROKER_ADMIN_OPTS "   (--limit: 1 to 10000, default 50; --follow prints new rows "   \
+	"until interrupted)"
+
+#define HEALTH_USAGE                                                                        \
+	"skrctl broker health [--release URL] " BROKER_ADMIN_OPTS                              \
+	"   (GET /healthz of the admin API, or of the release API at URL; exit 0 healthy, "   \
+	"1 not, 2 unreachable)"
+
 #endif

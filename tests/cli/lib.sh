@@ -6,10 +6,11 @@ fails=0
 
 # Nothing a test runs may read or write the machine's own skr state: the
 # client configuration (/etc/skr/client.json, which enroll writes when there
-# is none), the boot gate log and the unlock records (/run/skr).  Every test
-# gets its own, under its temporary directory; a test may point them
-# elsewhere itself.
+# is none), skrctl broker's admin configuration (/etc/skr/admin.json), the
+# boot gate log and the unlock records (/run/skr).  Every test gets its own,
+# under its temporary directory; a test may point them elsewhere itself.
 export SKR_CONFIG=$tmpd/etc/client.json
+export SKR_ADMIN_CONFIG=$tmpd/etc/admin.json
 export SKR_GATE_LOG=$tmpd/run/gate.log
 export SKR_RUN_DIR=$tmpd/run
 mkdir -p "$tmpd/etc" "$tmpd/run"

@@ -116,7 +116,7 @@ check status-eventlog-json-events 'python3 -c "import json,sys; t=json.load(open
 # Unenroll disk-a: keyslot, token and broker key go; the passphrase still opens.
 tok_a=$(cryptsetup luksDump --dump-json-metadata "$img" | python3 -c 'import json,sys
 t = json.load(sys.stdin)["tokens"]; print([k for k, v in t.items() if v.get("key_id") == "disk-a"][0])')
-expect unenroll-a 0 'removed 1' -- $SKRCTL unenroll "$img" --token "$tok_a" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL"; keep
+expect unenroll-a 0 'removed 1 skr token\(s\) and their broker keys' -- $SKRCTL unenroll "$img" --token "$tok_a" --admin-token "$bdir/admin.token" --ca "$bdir/ca.pem" --admin "$ADMIN_URL"; keep
 check unenroll-broker-key-gone 'broker_lacks disk-a'
 check unenroll-key-unregistered '[ ! -e "$tmpd/etc/keys/disk-a" ]'
 check unenroll-secret-no-longer-opens 'opens_refused "$img" "$SECRET_SAVED"'

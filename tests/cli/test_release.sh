@@ -67,6 +67,13 @@ grep -qx 'skr_store_synchronous 2' "$tmpd/metrics" && echo "PASS metrics-store-s
 	echo "FAIL metrics-store-synchronous-full: $(grep skr_store "$tmpd/metrics" || echo 'no skr_store_synchronous gauge')"
 grep -qx 'skr_store_journal_mode{mode="wal"} 1' "$tmpd/metrics" && echo "PASS metrics-store-journal-wal" ||
 	echo "FAIL metrics-store-journal-wal: $(grep skr_store "$tmpd/metrics" || echo 'no skr_store_journal_mode gauge')"
+# Audit group commit: every release row went through a flush, at most one flush per row.
+rows=$(sed -n 's/^skr_audit_flush_rows_total //p' "$tmpd/metrics")
+flushes=$(sed -n 's/^skr_audit_flushes_total //p' "$tmpd/metrics")
+[ -n "$rows" ] && [ -n "$flushes" ] && [ "$rows" -ge 3 ] && [ "$flushes" -ge 1 ] &&
+	[ "$flushes" -le "$rows" ] && grep -qx 'skr_audit_flushes_failed_total 0' "$tmpd/metrics" &&
+	echo "PASS metrics-audit-group-commit" ||
+	echo "FAIL metrics-audit-group-commit: $(grep skr_audit_flush "$tmpd/metrics" || echo 'no skr_audit_flush counters')"
 
 # A crash (kill -9) loses no key and no audit row.
 rows_before=$(admin GET "/v1/audit?limit=1000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')

@@ -6,7 +6,10 @@
  */
 #include "testutil.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1084,6 +1087,129 @@ static void reseal_check_reports_the_gate(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* ---- Group commit: no audit row, no release ------------------------------------ */
+
+#define FLUSH_RELEASES 4
+
+struct flush_release {
+	struct fx *f;
+	json_object *req;
+	struct skr_response resp;
+	pthread_t t;
+};
+
+static void *flush_release_main(void *arg)
+{
+	struct flush_release *r = arg;
+	uint8_t digest[32] = { 0 };
+
+	skr_broker_release(&r->f->b, r->req, "flush-vm", digest, &r->resp);
+	return NULL;
+}
+
+/* A VM's release request on a fresh nonce, not sent yet. */
+static json_object *release_request(struct fx *f)
+{
+	struct skr_response ch = { 0 };
+	json_object *req = json_object_new_object(), *n;
+	struct skr_buf nonce = { 0 };
+	struct skr_err err = { 0 };
+
+	json_object_object_add(req, "key_id", json_object_new_string(KEY));
+	skr_broker_challenge(&f->b, req, "test", &ch);
+	json_object_put(req);
+	assert_int_equal(ch.status, 200);
+	assert_true(json_object_object_get_ex(ch.body, "nonce", &n));
+	assert_ok(skr_base64_decode(json_object_get_string(n), strlen(json_object_get_string(n)),
+				    &nonce, "nonce", &err), err);
+	json_object_put(ch.body);
+	assert_ok(skr_softvm_request(&f->vm, KEY, nonce.data, nonce.len, &req, &err), err);
+	skr_buf_free(&nonce);
+	return req;
+}
+
+static int64_t db_count(struct fx *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char path[128];
+	int64_t n;
+
+	snprintf(path, sizeof(path), "%s/broker.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * Attack: fill the disk under a boot storm so the audit cannot be written
+ * (RLIMIT_FSIZE at the WAL's size: no commit can append its frames, as on a
+ * full disk).  FLUSH_RELEASES verified releases run at once and share the
+ * group commits; every one is refused 500 audit_failed, none carries a
+ * wrapped secret, and the database holds neither their rows nor their
+ * nonces.  (test_store's group_commit_* tests pin down how batches form.)
+ */
+static void release_refused_when_its_flush_fails(void **state)
+{
+	struct fx *f = *state;
+	struct flush_release r[FLUSH_RELEASES];
+	struct skr_store_commit_stats st = { 0 };
+	struct skr_err err = { 0 };
+	struct rlimit old, full;
+	struct stat wst;
+	char path[160];
+	void (*old_sig)(int);
+	int i;
+
+	for (i = 0; i < FLUSH_RELEASES; i++)
+		r[i] = (struct flush_release){ .f = f, .req = release_request(f) };
+	snprintf(path, sizeof(path), "%s/broker.db-wal", f->dir);
+	assert_int_equal(stat(path, &wst), 0);
+	assert_true(wst.st_size > 0);
+	/* Nothing of the test prints until the limit is lifted (stdout may be a file). */
+	old_sig = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	full = old;
+	full.rlim_cur = (rlim_t)wst.st_size;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &full), 0);
+	for (i = 0; i < FLUSH_RELEASES; i++)
+		assert_int_equal(pthread_create(&r[i].t, NULL, flush_release_main, &r[i]), 0);
+	for (i = 0; i < FLUSH_RELEASES; i++)
+		pthread_join(r[i].t, NULL);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, old_sig);
+
+	for (i = 0; i < FLUSH_RELEASES; i++) {
+		json_object *v;
+
+		assert_int_equal(r[i].resp.status, 500);
+		assert_true(json_object_object_get_ex(r[i].resp.body, "reason", &v));
+		assert_string_equal(json_object_get_string(v), "audit_failed");
+		assert_false(json_object_object_get_ex(r[i].resp.body, "wrapped", &v));
+		json_object_put(r[i].resp.body);
+		json_object_put(r[i].req);
+	}
+	assert_int_equal(atomic_load(&f->b.metrics.audit_failures), FLUSH_RELEASES);
+	assert_int_equal(atomic_load(&f->b.metrics.released), 0);
+	assert_int_equal(db_count(f, "SELECT COUNT(*) FROM audit WHERE action = 'release'"), 0);
+	assert_int_equal(db_count(f, "SELECT COUNT(*) FROM used_nonces"), 0);
+	assert_ok(skr_store_commit_stats(f->b.store, &st, &err), err);
+	assert_int_equal(st.rows, FLUSH_RELEASES);
+	assert_true(st.flushes >= 1 && st.failed_flushes == st.flushes);
+	/* With room again, a release goes through, with its row. */
+	{
+		char reason[64];
+
+		assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+		assert_int_equal(db_count(f, "SELECT COUNT(*) FROM audit WHERE action = 'release'"),
+				 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1127,6 +1253,7 @@ int main(void)
 		T(reseal_commit_and_withdraw_need_the_gate),
 		T(reseal_check_reports_the_gate),
 		T(decisions_are_audited),
+		T(release_refused_when_its_flush_fails),
 		T(policy_bank_must_be_sha256),
 	};
 

@@ -16,12 +16,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 #include <libpq-fe.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "broker/store.h"
@@ -1452,6 +1455,304 @@ static void threads_share_one_store(void **state)
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), THREADS * PER_THREAD);
 }
 
+/* ---- Group commit ---------------------------------------------------------- */
+
+/*
+ * Another connection holding the database's write lock (BEGIN IMMEDIATE), as
+ * a replica or an operator's sqlite3 shell would: the store's next flush
+ * waits for it (busy timeout), so the callers that arrive meanwhile queue
+ * up and are flushed together once it lets go.  This makes the batches of a
+ * test the same on every run instead of a matter of thread timing.
+ */
+struct write_lock {
+	sqlite3 *sq;
+	PGconn *pg;
+};
+
+/*
+ * PostgreSQL: a transaction of another session holding the tables a flush
+ * writes in EXCLUSIVE mode (reads go on, INSERTs wait), as SQLite's write
+ * lock does; lock_timeout (5 s) is far above what the tests wait.
+ */
+static struct write_lock hold_write_lock(const char *db_path)
+{
+	struct write_lock l = { 0 };
+	PGresult *r;
+
+	if (use_pg) {
+		l.pg = pg_connect(db_path);
+		r = PQexec(l.pg, "BEGIN; LOCK TABLE used_nonces, audit IN EXCLUSIVE MODE");
+		assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+		PQclear(r);
+		return l;
+	}
+	assert_int_equal(sqlite3_open(db_path, &l.sq), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(l.sq, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	return l;
+}
+
+static void release_write_lock(struct write_lock l)
+{
+	PGresult *r;
+
+	if (l.pg) {
+		r = PQexec(l.pg, "ROLLBACK");
+		assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+		PQclear(r);
+		PQfinish(l.pg);
+		return;
+	}
+	assert_int_equal(sqlite3_exec(l.sq, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(l.sq);
+}
+
+/* Waits (up to 10 s) until n rows are queued behind the running flush. */
+static void wait_queued(struct skr_store *s, uint64_t n)
+{
+	struct skr_store_commit_stats st = { 0 };
+	struct skr_err err = { 0 };
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		assert_ok(skr_store_commit_stats(s, &st, &err), err);
+		if (st.queued == n)
+			return;
+		usleep(1000);
+	}
+	fail_msg("%llu rows queued, expected %llu", (unsigned long long)st.queued,
+		 (unsigned long long)n);
+}
+
+struct releaser {
+	struct skr_store *s;
+	uint8_t nonce[32];
+	char client[16];
+	int rc;
+	struct skr_err err;
+	pthread_t t;
+};
+
+static void *releaser_main(void *arg)
+{
+	struct releaser *r = arg;
+	struct skr_audit_entry e = { .key_id = "disk", .client = r->client, .action = "release",
+				     .verdict = "allow" };
+
+	r->rc = skr_store_audit_nonce(r->s, &e, r->nonce, sizeof(r->nonce), 2000, 1000, &r->err);
+	return NULL;
+}
+
+/* Starts r[i] (nonce tag as its first byte) and waits until it queued (queued_after). */
+static void start_releaser(struct fixture *f, struct releaser *r, int i, uint8_t tag,
+			   uint64_t queued_after)
+{
+	memset(r, 0, sizeof(*r));
+	r->s = f->s;
+	r->nonce[0] = tag;
+	r->nonce[1] = 0x5a;
+	snprintf(r->client, sizeof(r->client), "vm-%d", i);
+	assert_int_equal(pthread_create(&r->t, NULL, releaser_main, r), 0);
+	if (queued_after != UINT64_MAX)
+		wait_queued(f->s, queued_after);
+}
+
+#define GROUP 8
+
+/*
+ * Callers that arrive while a flush runs share the next one: the first
+ * caller flushes alone (nobody to wait for), the GROUP - 1 that queued
+ * behind it go in one transaction; every caller gets its own row and nonce.
+ */
+static void group_commit_batches_concurrent_callers(void **state)
+{
+	struct fixture *f = *state;
+	struct releaser r[GROUP];
+	struct skr_store_commit_stats st;
+	struct skr_err err = { 0 };
+	struct write_lock lock = hold_write_lock(f->db);
+	int i;
+
+	start_releaser(f, &r[0], 0, 1, 0);	/* the leader, waiting on the lock */
+	for (i = 1; i < GROUP; i++)
+		start_releaser(f, &r[i], i, (uint8_t)(i + 1), UINT64_MAX);
+	wait_queued(f->s, GROUP - 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 0);
+	release_write_lock(lock);
+	for (i = 0; i < GROUP; i++) {
+		assert_int_equal(pthread_join(r[i].t, NULL), 0);
+		assert_ok(r[i].rc, r[i].err);
+	}
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.flushes, 2);
+	assert_int_equal(st.rows, GROUP);
+	assert_int_equal(st.max_batch, GROUP - 1);
+	assert_int_equal(st.failed_flushes, 0);
+	assert_int_equal(st.queued, 0);
+	/* Exactly one row per decision, each with its caller's client, and its nonce. */
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), GROUP);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(DISTINCT client) FROM audit"), GROUP);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), GROUP);
+	/* A lone caller afterwards flushes at once, alone. */
+	start_releaser(f, &r[0], 0, 0x77, UINT64_MAX);
+	assert_int_equal(pthread_join(r[0].t, NULL), 0);
+	assert_ok(r[0].rc, r[0].err);
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.flushes, 3);
+	assert_int_equal(st.rows, GROUP + 1);
+}
+
+#define STORM_THREADS 8
+#define STORM_EACH 25
+
+struct storm {
+	struct skr_store *s;
+	int n, failures;
+};
+
+static void *storm_main(void *arg)
+{
+	struct storm *w = arg;
+	int i;
+
+	for (i = 0; i < STORM_EACH; i++) {
+		uint8_t nonce[32] = { (uint8_t)w->n, (uint8_t)i, 0xee };
+		char client[32];
+		struct skr_audit_entry e = { .key_id = "disk", .client = client,
+					     .action = "release", .verdict = "allow" };
+		struct skr_err err = { 0 };
+
+		snprintf(client, sizeof(client), "storm-%d-%d", w->n, i);
+		if (skr_store_audit_nonce(w->s, &e, nonce, sizeof(nonce), 2000, 1000, &err) < 0)
+			w->failures++;
+	}
+	return NULL;
+}
+
+/* Free-running threads: every decision has exactly one row and one nonce. */
+static void group_commit_storm_one_row_per_decision(void **state)
+{
+	struct fixture *f = *state;
+	struct storm w[STORM_THREADS];
+	pthread_t t[STORM_THREADS];
+	struct skr_store_commit_stats st;
+	struct skr_err err = { 0 };
+	int i;
+
+	for (i = 0; i < STORM_THREADS; i++) {
+		w[i] = (struct storm){ .s = f->s, .n = i };
+		assert_int_equal(pthread_create(&t[i], NULL, storm_main, &w[i]), 0);
+	}
+	for (i = 0; i < STORM_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+	}
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.rows, STORM_THREADS * STORM_EACH);
+	assert_true(st.flushes >= 1 && st.flushes <= st.rows);
+	assert_true(st.max_batch <= STORM_THREADS);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), STORM_THREADS * STORM_EACH);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(DISTINCT client) FROM audit"),
+			 STORM_THREADS * STORM_EACH);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"),
+			 STORM_THREADS * STORM_EACH);
+}
+
+/*
+ * A nonce used twice inside one batch, and one used by an earlier flush:
+ * only those callers fail (nonce_replayed, no row); the rest of the batch
+ * commits.
+ */
+static void group_commit_replayed_nonce_fails_alone(void **state)
+{
+	struct fixture *f = *state;
+	struct releaser r[5];
+	struct skr_store_commit_stats st;
+	struct skr_err err = { 0 };
+	struct write_lock lock = hold_write_lock(f->db);
+	int i;
+
+	start_releaser(f, &r[0], 0, 0x10, 0);	/* leader, alone: records nonce 0x10 */
+	start_releaser(f, &r[1], 1, 0x11, 1);
+	start_releaser(f, &r[2], 2, 0x11, 2);	/* the same nonce, later in the batch */
+	start_releaser(f, &r[3], 3, 0x10, 3);	/* the leader's nonce, committed before */
+	start_releaser(f, &r[4], 4, 0x12, 4);
+	release_write_lock(lock);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(pthread_join(r[i].t, NULL), 0);
+	assert_ok(r[0].rc, r[0].err);
+	assert_ok(r[1].rc, r[1].err);
+	assert_failed_with(r[2].rc, r[2].err, SKR_R_nonce_replayed, "already used");
+	assert_failed_with(r[3].rc, r[3].err, SKR_R_nonce_replayed, "already used");
+	assert_ok(r[4].rc, r[4].err);
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.flushes, 2);
+	assert_int_equal(st.max_batch, 4);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 3);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit WHERE client IN "
+					  "('vm-2', 'vm-3')"), 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 3);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/*
+ * The disk fills while callers wait (RLIMIT_FSIZE at the WAL's size: the
+ * next commit cannot append its frames, as on a full disk): the leader's
+ * flush and the batch behind it fail, every caller is told audit_failed,
+ * and none of their rows nor nonces is in the database.  With room again
+ * the store writes as before.
+ */
+static void group_commit_failed_flush_fails_every_caller(void **state)
+{
+	struct fixture *f = *state;
+	struct releaser r[GROUP];
+	struct skr_store_commit_stats st;
+	struct skr_err err = { 0 };
+	struct rlimit old, full;
+	char wal[sizeof(((struct fixture *)0)->db) + 8];
+	void (*old_sig)(int);
+	struct write_lock lock;
+	int i;
+
+	create_key(f, "disk", secret1, sizeof(secret1));	/* the WAL has frames now */
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	assert_true(file_size(wal) > 0);
+	lock = hold_write_lock(f->db);
+	start_releaser(f, &r[0], 0, 0x20, 0);
+	for (i = 1; i < GROUP; i++)
+		start_releaser(f, &r[i], i, (uint8_t)(0x20 + i), UINT64_MAX);
+	wait_queued(f->s, GROUP - 1);
+	/* From here until the limit is lifted nothing may print (stdout may be a file). */
+	old_sig = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	full = old;
+	full.rlim_cur = (rlim_t)file_size(wal);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &full), 0);
+	release_write_lock(lock);
+	for (i = 0; i < GROUP; i++)
+		pthread_join(r[i].t, NULL);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, old_sig);
+
+	for (i = 0; i < GROUP; i++)
+		assert_failed_with(r[i].rc, r[i].err, SKR_R_audit_failed, "cannot commit");
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.flushes, 2);	/* the leader's, then the batch behind it */
+	assert_int_equal(st.failed_flushes, 2);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit WHERE action = 'release'"), 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 0);
+	/* Room again: the same nonce goes through (it was never recorded). */
+	start_releaser(f, &r[0], 0, 0x20, UINT64_MAX);
+	assert_int_equal(pthread_join(r[0].t, NULL), 0);
+	assert_ok(r[0].rc, r[0].err);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit WHERE action = 'release'"), 1);
+}
+
 /* Durability as the broker runs it: synchronous and journal_mode are per
  * connection, so they are read on the store's own connection (the one
  * skr_store_open gives the broker), on a new database and on reopen. */
@@ -1468,6 +1769,220 @@ static void durability_full_and_wal(void **state)
 		assert_string_equal(d.journal_mode, "wal");
 		reopen(f);
 	}
+}
+
+/* ---- Master key rotation ------------------------------------------------- */
+
+static void write_other_key(struct fixture *f, char *path, size_t size)
+{
+	snprintf(path, size, "%s/other.key", f->dir);
+	write_file(path, other_key, sizeof(other_key), 0600);
+}
+
+/*
+ * Offline (refused while a store has the database open), a wrong old key
+ * refused before anything is written, every secret resealed, the old key
+ * refused afterwards, a second run does nothing, begin and end audited.
+ */
+static void rotate_master_key(void **state)
+{
+	struct fixture *f = *state;
+	char other_path[PATH_MAX + 16];
+	struct skr_store_rotation r;
+	_cleanup_free_ char *audit = NULL;
+	struct skr_store *s = NULL;
+	json_object *arr;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk1", secret1, sizeof(secret1));
+	create_key(f, "disk2", secret2, sizeof(secret2));
+	write_other_key(f, other_path, sizeof(other_path));
+	assert_failed_with(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err),
+			   err, SKR_R_store_error, "open in another process");
+	skr_store_close(f->s);
+	f->s = NULL;
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_rotate_master_key(f->db, other_path, other_path, false, &r,
+						       &err),
+			   err, SKR_R_store_decrypt_failed, "refused, nothing written");
+	skr_err_clear(&err);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err), err);
+	assert_int_equal(r.keys, 2);
+	assert_int_equal(r.resealed, 2);
+	assert_false(r.resumed || r.done_before);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err), err);
+	assert_true(r.done_before);
+	assert_int_equal(r.resealed, 0);
+
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err,
+			   SKR_R_store_decrypt_failed, "after a rotation");
+	assert_null(s);
+	skr_err_clear(&err);
+	assert_ok(skr_store_open(f->db, other_path, &f->s, &err), err);
+	assert_secret(f, "disk1", secret1, sizeof(secret1));
+	assert_secret(f, "disk2", secret2, sizeof(secret2));
+	assert_ok(skr_store_audit_query(f->s, NULL, 0, &audit, &err), err);
+	arr = parse(audit);
+	assert_int_equal(json_object_array_length(arr), 2);
+	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "action"),
+			    "admin:rotate-master-key");
+	assert_non_null(strstr(field_str(json_object_array_get_idx(arr, 0), "detail"),
+			       "finished: 2 keys, 2 resealed"));
+	json_object_put(arr);
+}
+
+/*
+ * A database left mid-rotation (the next key recorded, as an interrupted
+ * run leaves it): no broker opens it with either key, a rotation to a third
+ * key is refused, the same rotation run again finishes it.
+ */
+static void rotate_interrupted_resumes(void **state)
+{
+	struct fixture *f = *state;
+	char other_path[PATH_MAX + 16], third_path[PATH_MAX + 16], sql[256];
+	static const uint8_t third_key[SKR_STORE_MASTER_KEY_SIZE] = "a-third-master-key-for-the-tests";
+	/* The master key check value (store_crypto.c): HMAC-SHA256 of this label. */
+	static const char label[] = "skr-store master key check v1";
+	uint8_t check[32];
+	size_t check_len = 0;
+	_cleanup_free_ char *hex = NULL;
+	struct skr_store_rotation r;
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+
+	create_key(f, "disk1", secret1, sizeof(secret1));
+	create_key(f, "disk2", secret2, sizeof(secret2));
+	skr_store_close(f->s);
+	f->s = NULL;
+	write_other_key(f, other_path, sizeof(other_path));
+	snprintf(third_path, sizeof(third_path), "%s/third.key", f->dir);
+	write_file(third_path, third_key, sizeof(third_key), 0600);
+	assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, other_key, sizeof(other_key),
+				  (const uint8_t *)label, sizeof(label) - 1, check, sizeof(check),
+				  &check_len));
+	hex = skr_hex_encode(check, sizeof(check));
+	snprintf(sql, sizeof(sql),
+		 SQL("INSERT INTO meta VALUES ('master_key_next', X'%s')",
+		     "INSERT INTO meta VALUES ('master_key_next', decode('%s', 'hex'))"), hex);
+	raw_exec(f->db, sql);
+
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
+			   "middle of a master key rotation (an interrupted skr-broker "
+			   "rotate-master-key; this is its old key)");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_open(f->db, other_path, &s, &err), err, SKR_R_store_error,
+			   "this is its new key");
+	assert_null(s);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_rotate_master_key(f->db, f->key, third_path, false, &r, &err),
+			   err, SKR_R_usage, "interrupted rotation to another master key");
+	skr_err_clear(&err);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, true, &r, &err), err);
+	assert_int_equal(r.under_old, 2);
+	assert_ok(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err), err);
+	assert_true(r.resumed);
+	assert_int_equal(r.resealed, 2);
+	assert_ok(skr_store_open(f->db, other_path, &f->s, &err), err);
+	assert_secret(f, "disk1", secret1, sizeof(secret1));
+	assert_secret(f, "disk2", secret2, sizeof(secret2));
+}
+
+/*
+ * SQLite: while a rotation holds the database (its exclusive flock on DATABASE.lock,
+ * taken here as the rotation takes it), a store (a broker) does not open it.
+ */
+static void rotation_holds_the_database(void **state)
+{
+	struct fixture *f = *state;
+	char lock[sizeof(((struct fixture *)0)->db) + 8];
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+	int fd;
+
+	skr_store_close(f->s);
+	f->s = NULL;
+	snprintf(lock, sizeof(lock), "%s.lock", f->db);
+	fd = open(lock, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
+			   "held by skr-broker rotate-master-key");
+	assert_null(s);
+	close(fd);
+	skr_err_clear(&err);
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+}
+
+/*
+ * PostgreSQL: while a rotation holds the database (its exclusive advisory
+ * lock, taken here by another session as the rotation takes it), a store
+ * (a broker, on any host) does not open it; once it lets go, one does.
+ */
+static void pg_rotation_holds_the_database(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+	PGconn *c;
+	PGresult *r;
+
+	skr_store_close(f->s);
+	f->s = NULL;
+	c = pg_connect(f->db);
+	r = PQexec(c, "SELECT pg_try_advisory_lock(7564146, hashtext(current_schema()))");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
+			   "held by skr-broker rotate-master-key");
+	assert_null(s);
+	PQfinish(c);
+	skr_err_clear(&err);
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+}
+
+/*
+ * PostgreSQL: a row the database refuses (a trigger raising, where SQLite's
+ * test fills the disk) fails the flush whole: every caller of the batch
+ * and the leader's flush before it is told audit_failed, and none of their
+ * rows nor nonces is written (the nonces went in first, in the same
+ * transaction).  Without the trigger the same nonce goes through.
+ */
+static void pg_group_commit_refused_row_fails_every_caller(void **state)
+{
+	struct fixture *f = *state;
+	struct releaser r[GROUP];
+	struct skr_store_commit_stats st;
+	struct skr_err err = { 0 };
+	struct write_lock lock;
+	int i;
+
+	raw_exec(f->db, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+			"$$BEGIN RAISE EXCEPTION 'row refused by the test'; END$$;"
+			"CREATE TRIGGER refuse BEFORE INSERT ON audit FOR EACH ROW "
+			"WHEN (NEW.action = 'release') EXECUTE FUNCTION refuse()");
+	lock = hold_write_lock(f->db);
+	start_releaser(f, &r[0], 0, 0x20, 0);
+	for (i = 1; i < GROUP; i++)
+		start_releaser(f, &r[i], i, (uint8_t)(0x20 + i), UINT64_MAX);
+	wait_queued(f->s, GROUP - 1);
+	release_write_lock(lock);
+	for (i = 0; i < GROUP; i++) {
+		assert_int_equal(pthread_join(r[i].t, NULL), 0);
+		assert_failed_with(r[i].rc, r[i].err, SKR_R_audit_failed, "row refused by the test");
+	}
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.flushes, 2);
+	assert_int_equal(st.failed_flushes, 2);
+	assert_int_equal(st.max_batch, GROUP - 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit WHERE action = 'release'"), 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 0);
+	raw_exec(f->db, "DROP TRIGGER refuse ON audit");
+	start_releaser(f, &r[0], 0, 0x20, UINT64_MAX);
+	assert_int_equal(pthread_join(r[0].t, NULL), 0);
+	assert_ok(r[0].rc, r[0].err);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit WHERE action = 'release'"), 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 1);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1577,7 +2092,7 @@ static void audited_writes_are_atomic(void **state)
 	skr_err_clear(&err);
 	assert_ok(skr_store_refset_add(f->s, "disk", "v1", "current", PCRS_A, &id, NULL, &err), err);
 	assert_ok(skr_store_audit(f->s, &other, &err), err);
-	assert_failed_with(skr_store_audit(f->s, &e, &err), err, SKR_R_store_error,
+	assert_failed_with(skr_store_audit(f->s, &e, &err), err, SKR_R_audit_failed,
 			   "database or disk is full");
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 2);
 }
@@ -1781,6 +2296,8 @@ static void pg_outage_then_reconnect(void **state)
 	size_t out_len = 0;
 	struct skr_audit_entry e = { .client = "c", .action = "release", .verdict = "allow" };
 	const uint8_t nonce[32] = { 0x77 };
+	char other_path[PATH_MAX + 16];
+	struct skr_store_rotation r;
 	struct skr_err err = { 0 };
 	int i;
 
@@ -1811,6 +2328,10 @@ static void pg_outage_then_reconnect(void **state)
 	create_key(f, "disk-2", secret2, sizeof(secret2));
 	assert_ok(skr_store_key_list(f->s, &list, &err), err);
 	assert_non_null(strstr(list, "disk-2"));
+	/* The store's claim went with the server and was taken again: no rotation meanwhile. */
+	write_other_key(f, other_path, sizeof(other_path));
+	assert_failed_with(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err),
+			   err, SKR_R_store_error, "open in another process");
 }
 
 static int pg_group_setup(void **state)
@@ -1867,12 +2388,26 @@ static int pg_group_teardown(void **state)
 		T(threads_share_one_store), \
 		T(durability_full_and_wal), \
 		T(replicas_share_one_database), \
-		T(replicas_race_on_one_nonce_and_one_set)
+		T(replicas_race_on_one_nonce_and_one_set), \
+		T(group_commit_batches_concurrent_callers), \
+		T(group_commit_storm_one_row_per_decision), \
+		T(group_commit_replayed_nonce_fails_alone), \
+		T(rotate_master_key), \
+		T(rotate_interrupted_resumes)
 
 int main(void)
 {
-	const struct CMUnitTest sqlite_tests[] = { BOTH_BACKENDS };
-	const struct CMUnitTest pg_tests[] = { BOTH_BACKENDS, T(pg_outage_then_reconnect) };
+	const struct CMUnitTest sqlite_tests[] = {
+		BOTH_BACKENDS,
+		T(group_commit_failed_flush_fails_every_caller),
+		T(rotation_holds_the_database),
+	};
+	const struct CMUnitTest pg_tests[] = {
+		BOTH_BACKENDS,
+		T(pg_outage_then_reconnect),
+		T(pg_group_commit_refused_row_fails_every_caller),
+		T(pg_rotation_holds_the_database),
+	};
 	int failed;
 
 	failed = cmocka_run_group_tests_name("store (SQLite)", sqlite_tests, NULL, NULL);
