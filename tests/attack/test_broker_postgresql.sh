@@ -11,6 +11,9 @@
 #    503 naming it, the client is told the broker failed (it would try the
 #    next URL), and the broker stays up; the database started again,
 #    releases resume on the same broker process, without a restart.
+# 3. skr-broker rotate-master-key is refused while either replica has the
+#    database open (their claims, taken again after the restart of 2.);
+#    with both stopped it rotates, and a broker with the old key is refused.
 . "$(dirname "$0")/../cli/lib.sh"
 SKR_TEST_DB=postgresql
 . "$(dirname "$0")/../cli/broker.sh"
@@ -104,4 +107,18 @@ admin DELETE /v1/keys/disk-1 >/dev/null
 check replica-a-deletes-key "$http_status" 200
 check replica-b-refuses-deleted-key "$(post "$URL_B" /v1/challenge '{"key_id": "disk-1"}')" "403 key_unknown"
 expect replica-b-release-deleted-key 1 'key_unknown' -- release_at "$URL_B"
+
+# 3. Master key rotation: offline only, whichever replica holds the database.
+admin POST /v1/keys "{\"key_id\": \"disk-2\", \"secret\": \"$(head -c 32 /dev/urandom | base64 -w0)\", \"policy\": $POLICY}" >/dev/null
+check rotate-key-created "$http_status" 201
+head -c 32 /dev/urandom > "$tmpd/new.key" && chmod 600 "$tmpd/new.key"
+ROT="$BUILD/skr-broker rotate-master-key --config $bdir/broker.json --new-master-key $tmpd/new.key"
+expect rotate-refused-while-replicas-run 1 'open in another process \(a running skr-broker\?\)' -- $ROT
+stop_broker
+expect rotate-refused-while-replica-b-runs 1 'open in another process' -- $ROT
+kill "$pid_b" && wait "$pid_b" 2>/dev/null
+pid_b=
+expect rotate-offline 0 '^rotation finished: 1 keys, 1 resealed now' -- $ROT
+expect rotate-old-key-broker-refused 1 'store_decrypt_failed: the master key does not match' -- \
+	"$BUILD/skr-broker" --config "$bdir/broker.json"
 [ "$fails" -eq 0 ]
