@@ -5,6 +5,7 @@
 #     GnuTLS, RTMP and SSH libraries into the initramfs: src/vm/https.c is
 #     the HTTPS client, on OpenSSL), and none of the event-log parser or the
 #     AMD roots (only the broker and skrctl verify evidence);
+#   - libpq (the broker's PostgreSQL store) is the broker's alone;
 #   - skr-broker never talks to a TPM, a LUKS header or another HTTPS server:
 #     no tss2-esys, libcryptsetup or libcurl.
 # NEEDED entries come from the dynamic section, code from the symbol table.
@@ -47,10 +48,12 @@ for p in skr-unlock libcryptsetup-token-skr.so skr-broker skrctl; do
 	echo "check-links: $p: $(needed "$build/$p" | tr '\n' ' ')"
 done
 for p in skr-unlock libcryptsetup-token-skr.so; do
-	refuse_lib "$p" libsqlite3 libmicrohttpd libcurl
+	refuse_lib "$p" libsqlite3 libpq libmicrohttpd libcurl
 	refuse_sym "$p" skr_eventlog_parse skr_eventlog_replay skr_amd_builtin_certs \
 		skr_evidence_verify skr_policy_parse
 done
+# skrctl never opens the broker's database: no SQLite, no libpq.
+refuse_lib skrctl libsqlite3 libpq libmicrohttpd
 refuse_lib skr-broker libtss2-esys libtss2-tctildr libcryptsetup libcurl
 refuse_sym skr-broker skr_tpm_open skr_release skr_enroll
 

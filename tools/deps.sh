@@ -15,9 +15,10 @@ set -eu
 
 build="build-essential pkg-config make python3 openssl ca-certificates
 	libcryptsetup-dev libtss2-dev libssl-dev libjson-c-dev
-	libmicrohttpd-dev libsqlite3-dev libcmocka-dev"
+	libmicrohttpd-dev libsqlite3-dev libpq-dev libcmocka-dev"
 test="$build xxd clang libclang-rt-dev|libclang-rt-14-dev osslsigncode sbsigntool curl
-	swtpm swtpm-tools tpm2-tools cryptsetup-bin util-linux python3-cryptography"
+	swtpm swtpm-tools tpm2-tools cryptsetup-bin util-linux python3-cryptography
+	postgresql-15|postgresql"
 demo="$build curl swtpm swtpm-tools tpm2-tools cryptsetup-bin"
 e2e="$build qemu-system-x86 ovmf debootstrap systemd-boot-efi mtools dosfstools
 	fdisk e2fsprogs swtpm swtpm-tools cryptsetup-bin openssl"

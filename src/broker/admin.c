@@ -84,6 +84,10 @@ static void fail(struct admin_call *c, const struct skr_err *err)
 			  : err->reason == SKR_R_store_error || err->reason == SKR_R_nomem ? 500
 											  : 400;
 
+	if (err->reason == SKR_R_store_unavailable) {
+		skr_broker_respond_unavailable(c->r, err);
+		return;
+	}
 	if (err->reason == SKR_R_audit_failed) {
 		/* The store rolled the change back with its row: say so, count it, log why. */
 		c->audit_failed = true;

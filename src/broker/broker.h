@@ -67,8 +67,13 @@ struct skr_response {
 void skr_response_error(struct skr_response *r, unsigned status, const char *error,
 			const struct skr_err *err);
 
-/* Denials are 403 with the reason; malformed requests 400; store trouble 500. */
+/*
+ * Denials are 403 with the reason; malformed requests 400; store trouble
+ * 500; a database that cannot be reached 503 with reason store_unavailable.
+ */
 void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *err);
+/* 503 store_unavailable, err's detail logged (it names the database's hosts), not sent. */
+void skr_broker_respond_unavailable(struct skr_response *r, const struct skr_err *err);
 /*
  * One audit row for a client request (verdict allow when err is ok).  A row
  * that cannot be written counts in skr_audit_failures_total, is logged, and

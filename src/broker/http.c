@@ -290,6 +290,25 @@ static bool client_endpoint(const char *url)
 	return false;
 }
 
+/*
+ * /healthz: "ok" while the database answers (the store's version is one
+ * query on it), else 503 with the reason, so that a load balancer stops
+ * sending VMs to a broker whose database it cannot reach.
+ */
+static enum MHD_Result serve_health(struct skr_listener *l, struct MHD_Connection *c)
+{
+	struct skr_store_version v;
+	struct skr_err err = { 0 };
+	char text[128];
+
+	if (skr_store_version(l->broker->store, &v, &err) == 0)
+		return send_text(c, 200, "text/plain", "ok\n");
+	fprintf(stderr, "skr-broker: /healthz: %s: %s\n", skr_reason_name(err.reason), err.detail);
+	snprintf(text, sizeof(text), "unavailable: %s: the broker's database does not answer\n",
+		 skr_reason_name(err.reason));
+	return send_text(c, 503, "text/plain", text);
+}
+
 static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Connection *c,
 					 const char *url, const char *method, struct request *r)
 {
@@ -300,7 +319,7 @@ static enum MHD_Result serve_release_api(struct skr_listener *l, struct MHD_Conn
 	json_object *req;
 
 	if (!strcmp(method, "GET") && !strcmp(url, "/healthz"))
-		return send_text(c, 200, "text/plain", "ok\n");
+		return serve_health(l, c);
 	if (!strcmp(method, "GET") && !strcmp(url, "/metrics")) {
 		struct skr_chain_cache *cc = &l->broker->chain_cache;
 		struct skr_metrics_cache stats;

@@ -39,8 +39,20 @@ void skr_response_error(struct skr_response *r, unsigned status, const char *err
 	}
 }
 
+void skr_broker_respond_unavailable(struct skr_response *r, const struct skr_err *err)
+{
+	struct skr_err shown = { 0 };
+
+	/* The server's own words name hosts and ports: the log has them, the client does not. */
+	fprintf(stderr, "skr-broker: store_unavailable: %s\n", err->detail);
+	skr_fail(&shown, SKR_R_store_unavailable,
+		 "the broker's database is unavailable; try another broker or later");
+	skr_response_error(r, 503, "unavailable", &shown);
+}
+
 /*
- * Denials are 403 with the reason; malformed requests 400.  The broker's own
+ * Denials are 403 with the reason; malformed requests 400; a database that
+ * cannot be reached 503 (store_unavailable: the client tries the next broker).  The broker's own
  * faults are 500, which a client counts as this broker failing (it tries the
  * next one) rather than as a final answer: a stored secret that does not
  * decrypt (another master key, a damaged or moved row) and a change refused
@@ -48,7 +60,9 @@ void skr_response_error(struct skr_response *r, unsigned status, const char *err
  */
 void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *err)
 {
-	if (skr_reason_class(err->reason) == SKR_CLASS_VERIFY)
+	if (err->reason == SKR_R_store_unavailable)
+		skr_broker_respond_unavailable(r, err);
+	else if (skr_reason_class(err->reason) == SKR_CLASS_VERIFY)
 		skr_response_error(r, 403, "denied", err);
 	else if (err->reason == SKR_R_nomem || err->reason == SKR_R_store_error)
 		skr_response_error(r, 500, "internal error", NULL);
@@ -587,6 +601,12 @@ static void release_audit(struct skr_broker *b, struct skr_attested *c, const ch
 	if (err->reason != SKR_R_ok)
 		return;
 	json_object_put(resp->body);
+	if (failed.reason == SKR_R_store_unavailable) {
+		/* Not granted after all: the client tries another broker. */
+		*err = failed;
+		skr_broker_respond_unavailable(resp, err);
+		return;
+	}
 	skr_fail(err, SKR_R_audit_failed, "the release could not be audited, so it is refused");
 	skr_response_error(resp, 500, "internal error", err);
 }

@@ -36,7 +36,8 @@ int store_open_master(const char *db_path, const char *master_key_path, bool mid
 	/* The key file first: a bad one must not leave a new database behind. */
 	if (store_master_key_read(master_key_path, master, err) < 0 ||
 	    store_master_key_check(master, check, err) < 0 ||
-	    store_sqlite_open(db_path, check, out, err) < 0) {
+	    (store_is_postgresql(db_path) ? store_pg_open(db_path, check, out, err)
+					  : store_sqlite_open(db_path, check, out, err)) < 0) {
 		skr_secret_free(master);
 		return -1;
 	}
@@ -70,6 +71,27 @@ int skr_store_open(const char *db_path, const char *master_key_path, struct skr_
 		   struct skr_err *err)
 {
 	return store_open_master(db_path, master_key_path, false, out, err);
+}
+
+/*
+ * A URI, or a string whose first word is a libpq keyword and '=': a file
+ * path starts with '/' or '.' or a name, and has no '=' before any '/'.
+ */
+bool store_is_postgresql(const char *database)
+{
+	size_t n;
+
+	if (!strncmp(database, "postgresql://", 13) || !strncmp(database, "postgres://", 11))
+		return true;
+	while (*database == ' ' || *database == '\t')
+		database++;
+	n = strspn(database, "abcdefghijklmnopqrstuvwxyz_");
+	if (n == 0)
+		return false;
+	database += n;
+	while (*database == ' ' || *database == '\t')
+		database++;
+	return *database == '=';
 }
 
 void skr_store_close(struct skr_store *s)

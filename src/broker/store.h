@@ -263,8 +263,9 @@ int skr_store_durability(struct skr_store *s, struct skr_store_durability *d,
  * caller does not wait for company: the first caller to find no flush
  * running flushes at once whatever is queued (at most STORE_BATCH_MAX rows);
  * callers arriving meanwhile are flushed together right after it.  A flush
- * that fails fails every call of its batch with SKR_R_audit_failed and
- * writes none of their rows (nor nonces).
+ * that fails fails every call of its batch with SKR_R_audit_failed (with
+ * SKR_R_store_unavailable when the database server went away) and writes
+ * none of their rows (nor nonces).
  */
 
 /*

@@ -123,8 +123,12 @@ static void lead(struct skr_store *s, struct store_group *g)
 	g->flushing = true;
 	pthread_mutex_unlock(&g->lock);
 	rc = s->ops->audit_batch(s, items, n, &err);
-	/* No audit row, no release: whatever failed, the batch's rows were not written. */
-	if (rc < 0 && err.reason != SKR_R_audit_failed)
+	/*
+	 * No audit row, no release: whatever failed, the batch's rows were not
+	 * written.  A database that went away stays store_unavailable: the
+	 * client is told 503 and tries another broker.
+	 */
+	if (rc < 0 && err.reason != SKR_R_audit_failed && err.reason != SKR_R_store_unavailable)
 		store_audit_refused(&err);
 	pthread_mutex_lock(&g->lock);
 	settle(g, w, n, rc, &err);

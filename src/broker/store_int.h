@@ -11,8 +11,10 @@
  * key (only its check value, at open).  The JSON a listing returns is built
  * by the store_json_* helpers here, so every backend lists the same shape.
  *
- * One backend now, SQLite (store_sqlite*.c, store_sqlite.h); another adds
- * its ops table, its open function and a line in skr_store_open.  Audit
+ * Two backends: SQLite (store_sqlite*.c, store_sqlite.h), the default, and
+ * PostgreSQL (store_pg*.c, store_pg.h) for replicas sharing one database;
+ * skr_store_open picks one by the database string (store_is_postgresql).
+ * Another adds its ops table, its open function and a line there.  Audit
  * rows (with a release's nonce) never reach a backend one by one: the group
  * commit (store_group.c) hands it batches through ops->audit_batch.
  */
@@ -70,9 +72,12 @@ struct store_batch_item {
 /*
  * What a backend implements.  Every operation is atomic (one transaction)
  * and serialised with the others on the same store; errors as store.h
- * (SKR_R_key_unknown, SKR_R_refset_unknown, SKR_R_store_error, ...).  A
- * write given an audit row (not NULL) writes it in the write's transaction
- * and, when it cannot, fails with SKR_R_audit_failed having changed nothing.
+ * (SKR_R_key_unknown, SKR_R_refset_unknown, SKR_R_store_error, ...), and
+ * SKR_R_store_unavailable when the database server cannot be reached (the
+ * next call tries again).  A write given an audit row (not NULL) writes it
+ * in the write's transaction and, when it cannot, fails with
+ * SKR_R_audit_failed having changed nothing (store_unavailable when the
+ * server went away meanwhile: nothing changed either).
  * Listings append to arr with the store_json_* helpers.
  */
 struct skr_store_ops {
@@ -136,7 +141,9 @@ struct skr_store_ops {
 	 *   - its audit row (time: now at the backend).
 	 * Every other failure (a row that cannot be written, a failed COMMIT, a
 	 * lost connection) fails the whole call: -1 with err, nothing committed,
-	 * and the caller fails every item ("no audit row, no release").  0 means
+	 * and the caller fails every item ("no audit row, no release"), each
+	 * with SKR_R_audit_failed, but SKR_R_store_unavailable when the server
+	 * went away (the backend's err says which).  0 means
 	 * committed and durable: every item with !replayed has its row (and
 	 * nonce) in the database.  The backend sets replayed on every item
 	 * (false on the others) and touches nothing else in them.
@@ -218,6 +225,18 @@ struct skr_store {
  */
 int store_sqlite_open(const char *path, const uint8_t check[STORE_CHECK_SIZE],
 		      struct skr_store **out, struct skr_err *err);
+
+/*
+ * Connects to the PostgreSQL database of conninfo (a postgresql:// URI or a
+ * libpq key=value string), creating and migrating the schema; the master
+ * key check as store_sqlite_open.  SKR_R_store_unavailable when no server
+ * answers, SKR_R_usage for a string libpq cannot parse.
+ */
+int store_pg_open(const char *conninfo, const uint8_t check[STORE_CHECK_SIZE],
+		  struct skr_store **out, struct skr_err *err);
+
+/* database names PostgreSQL: a postgresql:// or postgres:// URI, or "keyword=value ...". */
+bool store_is_postgresql(const char *database);
 
 /*
  * skr_store_open, except that with mid_rotation_ok a database in the middle

@@ -94,7 +94,8 @@ enum skr_class {
 	X(untrusted_config, SKR_CLASS_INPUT)                 \
 	X(request_too_large, SKR_CLASS_INPUT)               \
 	X(approval_required, SKR_CLASS_VERIFY)               \
-	X(wrap_key_hierarchy, SKR_CLASS_VERIFY)
+	X(wrap_key_hierarchy, SKR_CLASS_VERIFY)              \
+	X(store_unavailable, SKR_CLASS_INPUT)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

@@ -9,7 +9,7 @@
 #    ""), and one that is not a string is refused 400 malformed.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
-trap 'stop_broker KILL; rm -rf "$out" "$err" "$tmpd"' EXIT
+trap 'stop_broker KILL; stop_pg; rm -rf "$out" "$err" "$tmpd"' EXIT
 
 bdir=$tmpd/broker
 mkdir -p "$bdir"

@@ -18,7 +18,7 @@
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
 locker_pid= proxy_pid=
-trap '[ -n "$locker_pid" ] && kill "$locker_pid" 2>/dev/null; [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+trap '[ -n "$locker_pid" ] && kill "$locker_pid" 2>/dev/null; [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; stop_broker KILL; stop_pg; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
 
 start_stack || exit 1
 POLICY='{"tee": "az-snp-vtpm", "pcrs": {"bank": "sha256", "indexes": [0, 7, 11]}}'
@@ -53,15 +53,28 @@ only_refusals() {
 		echo "FAIL $1: $(sort "$tmpd/answers" | uniq -c | tr '\n' ';')"
 	fi
 }
-db() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=10); c.executescript(sys.argv[2]); c.commit()' "$bdir/broker.db" "$1"; }
-audit_rows() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM audit WHERE action = '"'release'"'").fetchone()[0])' "$bdir/broker.db"; }
+# SQL on the broker's database, whichever backend (tests/cli/broker.sh).
+db() { broker_sql "$bdir" "$1"; }
+audit_rows() { db "SELECT COUNT(*) FROM audit WHERE action = 'release'"; }
+pg() { [ "${SKR_TEST_DB:-sqlite}" = postgresql ]; }
+# refuse_audit NAME CONDITION: a trigger failing audit inserts WHERE CONDITION, as a full disk would.
+refuse_audit() {
+	if pg; then
+		db "CREATE FUNCTION $1() RETURNS trigger LANGUAGE plpgsql AS
+		    \$\$BEGIN IF $2 THEN RAISE EXCEPTION 'database or disk is full'; END IF; RETURN NEW; END\$\$;
+		    CREATE TRIGGER $1 BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION $1();"
+	else
+		db "CREATE TRIGGER $1 BEFORE INSERT ON audit WHEN $2
+		    BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
+	fi
+}
+allow_audit() { if pg; then db "DROP TRIGGER $1 ON audit"; else db "DROP TRIGGER $1;"; fi; }
 
 expect audit-release-ok-before 0 'released' -- $REL --timeout 20 --out "$tmpd/secret0"
 answers >/dev/null
 
 # 1. The audit insert fails.
-db "CREATE TRIGGER audit_full BEFORE INSERT ON audit WHEN NEW.action = 'release'
-    BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
+refuse_audit audit_full "NEW.action = 'release'"
 rows=$(audit_rows)
 expect audit-write-failed-release-refused 2 'HTTP 500|timed out' -- $REL --timeout 4 --out "$tmpd/secret1"
 only_refusals audit-write-failed-answers-500 "500 audit_failed -"
@@ -75,7 +88,7 @@ grep -q "skr_releases_total{verdict=\"deny\",reason=\"audit_failed\"} $n\$" "$tm
 	echo "PASS audit-failure-counted-as-denial" || echo "FAIL audit-failure-counted-as-denial"
 grep -q 'audit_failed: cannot write the audit row of release (allow)' "$bdir/broker.log" &&
 	echo "PASS audit-failure-logged" || echo "FAIL audit-failure-logged: $(tail -3 "$bdir/broker.log")"
-db "DROP TRIGGER audit_full;"
+allow_audit audit_full
 expect audit-release-ok-after 0 'released' -- $REL --timeout 20 --out "$tmpd/secret2"
 answers >/dev/null
 
@@ -84,8 +97,7 @@ answers >/dev/null
 field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$1" "$2"; }
 failures() { curl -sS --cacert "$bdir/ca.pem" "$RELEASE_URL/metrics" | sed -n 's/^skr_audit_failures_total //p'; }
 n0=$(failures)
-db "CREATE TRIGGER admin_full BEFORE INSERT ON audit WHEN NEW.action LIKE 'admin:%'
-    BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
+refuse_audit admin_full "NEW.action LIKE 'admin:%'"
 KEY2="{\"key_id\": \"disk-2\", \"secret\": \"$(head -c 32 /dev/urandom | base64 -w0)\", \"policy\": $POLICY}"
 admin POST /v1/keys "$KEY2" >/dev/null
 [ "$http_status" = 500 ] && [ "$(field "$tmpd/admin.out" reason)" = audit_failed ] &&
@@ -112,19 +124,34 @@ grep -q 'audit_failed: cannot write the audit row of admin:POST (allow)' "$bdir/
 	grep -q 'audit_failed: cannot write the audit row of admin:auth (deny)' "$bdir/broker.log" &&
 	echo "PASS admin-audit-failures-logged" ||
 	echo "FAIL admin-audit-failures-logged: $(grep audit_failed "$bdir/broker.log" | tail -3)"
-db "DROP TRIGGER admin_full;"
+allow_audit admin_full
 admin POST /v1/keys "$KEY2" >/dev/null
 [ "$http_status" = 201 ] && echo "PASS admin-create-after-trigger" ||
 	echo "FAIL admin-create-after-trigger: $http_status $(cat "$tmpd/admin.out")"
 
 # 2. Another process holds the write lock for longer than the broker waits.
-python3 -c 'import sqlite3, sys, time
+if pg; then
+	# PostgreSQL: the audit table locked; the broker waits lock_timeout (5 s).
+	db "BEGIN; LOCK TABLE audit IN EXCLUSIVE MODE; SELECT pg_sleep(14); COMMIT" >/dev/null 2>&1 &
+	locker_pid=$!
+	(
+		i=0
+		while [ $i -lt 50 ]; do
+			[ "$(db "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			         WHERE c.relname = 'audit' AND l.mode = 'ExclusiveLock'")" != 0 ] &&
+				{ touch "$tmpd/locked"; break; }
+			sleep 0.1; i=$((i + 1))
+		done
+	)
+else
+	python3 -c 'import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("BEGIN EXCLUSIVE")
 open(sys.argv[2], "w").close()
 time.sleep(14)
 c.execute("ROLLBACK")' "$bdir/broker.db" "$tmpd/locked" &
-locker_pid=$!
+	locker_pid=$!
+fi
 i=0
 while [ ! -e "$tmpd/locked" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 rows=$(audit_rows)
@@ -134,7 +161,10 @@ only_refusals audit-db-locked-answers-500 "500 audit_failed -"
 kill "$locker_pid" 2>/dev/null
 wait "$locker_pid" 2>/dev/null
 locker_pid=
-grep -q 'database is locked' "$bdir/broker.log" && echo "PASS audit-db-locked-logged" ||
+pg && db "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 'audit'::regclass
+          AND mode = 'ExclusiveLock'" >/dev/null
+grep -Eq 'database is locked|canceling statement due to lock timeout' "$bdir/broker.log" &&
+	echo "PASS audit-db-locked-logged" ||
 	echo "FAIL audit-db-locked-logged: $(tail -3 "$bdir/broker.log")"
 expect audit-release-ok-unlocked 0 'released' -- $REL --timeout 20 --out "$tmpd/secret4"
 [ "$fails" -eq 0 ]

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
 proxy_pid=
-trap '[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; stop_broker KILL; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+trap '[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; stop_broker KILL; stop_pg; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
 here=$(cd "$(dirname "$0")" && pwd)
 
 start_stack || exit 1

@@ -14,9 +14,47 @@ make_tls() {
 		-CAcreateserial -days 2 -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null
 }
 
+# The store's backend: SQLite files by default; SKR_TEST_DB=postgresql puts
+# each broker configuration's database on a private PostgreSQL server
+# (tests/cli/pg.sh, started at the first configuration, one database per
+# configuration; a test's EXIT trap calls stop_pg, and pg.sh's watchdog
+# stops it in any case).  broker_db DIR sets BROKER_DB, the "database" value.
+. "${top:-$(dirname "$0")/../..}/tests/cli/pg.sh"
+broker_dbs=0
+broker_db() {
+	if [ "${SKR_TEST_DB:-sqlite}" != postgresql ]; then
+		BROKER_DB=$1/broker.db
+		return 0
+	fi
+	if [ -z "$PG_DIR" ]; then
+		start_pg "$tmpd/pg" || return 1
+	fi
+	broker_dbs=$((broker_dbs + 1))
+	BROKER_DB=$(pg_createdb "broker_$broker_dbs")
+}
+
+# broker_sql DIR SQL: SQL on DIR's broker database, whichever backend; a
+# SELECT prints its rows ("|" between columns).
+broker_sql() {
+	if [ "${SKR_TEST_DB:-sqlite}" = postgresql ]; then
+		PG_DB=$(sed -n 's|.*"database": "postgresql://[^/]*/\([a-z_0-9]*\)".*|\1|p' "$1/broker.json") \
+			pg_sql "$2"
+		return
+	fi
+	python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], timeout=10)
+if sys.argv[2].lstrip().upper().startswith("SELECT"):
+    for r in c.execute(sys.argv[2]):
+        print("|".join(str(x) for x in r))
+else:
+    c.executescript(sys.argv[2])
+c.commit()' "$1/broker.db" "$2"
+}
+
 # write_broker_config DIR [TRUST_ANCHOR_PEM]: config, master key, admin token.
 write_broker_config() {
 	d=$1
+	broker_db "$d" || { echo "write_broker_config: no database" >&2; return 1; }
 	head -c 32 /dev/urandom > "$d/master.key" && chmod 600 "$d/master.key"
 	head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$d/admin.token"
 	chmod 600 "$d/admin.token"
@@ -29,7 +67,7 @@ write_broker_config() {
   "admin_listen": "127.0.0.1:0",
   "tls_cert": "$d/server.pem",
   "tls_key": "$d/server.key",
-  "database": "$d/broker.db",
+  "database": "$BROKER_DB",
   "master_key": "$d/master.key",
   "admin_token_file": "$d/admin.token",
   "nonce_secret_file": "$d/nonce.secret",

@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The broker's store: keys, encrypted secrets, reference sets, audit, durability. */
+/*
+ * The broker's store: keys, encrypted secrets, reference sets, audit,
+ * durability.  The whole suite runs twice: on SQLite, then on PostgreSQL (a
+ * private server this program starts: tests/helpers/pgserver.h; each test
+ * gets a schema of its own on it).  Where a test reaches around the store
+ * (raw SQL, files on disk) it says so for each backend.
+ */
 #include "testutil.h"
 
 #include <dirent.h>
@@ -17,10 +23,19 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "broker/store.h"
+#include "pgserver.h"
+
+/* The backend of the group running now: false SQLite, true PostgreSQL. */
+static bool use_pg;
+static struct skr_pg pg;
+static int schema_seq;
+/* The same thing said in each backend's SQL. */
+#define SQL(sqlite, postgresql) (use_pg ? (postgresql) : (sqlite))
 
 #define H8(x) x x x x x x x x
 #define H64(x) H8(H8(x))
@@ -36,7 +51,7 @@ static const uint8_t secret2[48] = "luks-secret-two-0123456789abcdef-and-16-more
 
 struct fixture {
 	char dir[PATH_MAX];
-	char db[PATH_MAX + 16];
+	char db[PATH_MAX + 640];	/* a file, or a connection string with this test's schema */
 	char key[PATH_MAX + 16];
 	struct skr_store *s;
 };
@@ -70,6 +85,18 @@ static void remove_tree(const char *dir)
 	rmdir(dir);
 }
 
+static void raw_exec(const char *db_path, const char *sql);
+
+/* A new, empty schema on the server; db: a connection string that works in it. */
+static void pg_schema(char *db, size_t size)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "CREATE SCHEMA t%d", ++schema_seq);
+	raw_exec(pg.conninfo, sql);
+	snprintf(db, size, "%s options=-csearch_path=t%d", pg.conninfo, schema_seq);
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -80,6 +107,8 @@ static int setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "%s/skr-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->db, sizeof(f->db), "%s/store.db", f->dir);
+	if (use_pg)
+		pg_schema(f->db, sizeof(f->db));
 	snprintf(f->key, sizeof(f->key), "%s/master.key", f->dir);
 	write_file(f->key, master_key, sizeof(master_key), 0600);
 	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
@@ -106,12 +135,31 @@ static void reopen(struct fixture *f)
 	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
 }
 
-/* SQL straight on the database file, as an attacker with write access would. */
+static PGconn *pg_connect(const char *conninfo)
+{
+	PGconn *c = PQconnectdb(conninfo);
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("cannot connect to %s: %s", conninfo, PQerrorMessage(c));
+	return c;
+}
+
+/* SQL straight on the database, as an attacker with write access would. */
 static void raw_exec(const char *db_path, const char *sql)
 {
 	sqlite3 *db = NULL;
 	char *msg = NULL;
 
+	if (use_pg) {
+		PGconn *c = pg_connect(db_path);
+		PGresult *r = PQexec(c, sql);
+
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+			fail_msg("raw SQL failed: %s", PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+		return;
+	}
 	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("raw SQL failed: %s", msg);
@@ -124,6 +172,17 @@ static int64_t raw_count(const char *db_path, const char *sql)
 	sqlite3_stmt *st = NULL;
 	int64_t n;
 
+	if (use_pg) {
+		PGconn *c = pg_connect(db_path);
+		PGresult *r = PQexec(c, sql);
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+			fail_msg("raw SQL failed: %s", PQerrorMessage(c));
+		n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+		PQfinish(c);
+		return n;
+	}
 	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -143,6 +202,31 @@ static bool file_contains(const char *path, const void *needle, size_t len)
 		return false;
 	found = memmem(b.data, b.len, needle, len) != NULL;
 	skr_buf_free(&b);
+	return found;
+}
+
+/* Whether any file under dir (the server's data: tables, WAL) holds needle. */
+static bool tree_contains(const char *dir, const void *needle, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[PATH_MAX + 256];
+	struct stat st;
+	bool found = false;
+
+	assert_non_null(d);
+	while (!found && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			found = tree_contains(path, needle, len);
+		else if (S_ISREG(st.st_mode))
+			found = file_contains(path, needle, len);
+	}
+	closedir(d);
 	return found;
 }
 
@@ -199,9 +283,11 @@ static void keys_create_list_show_delete(void **state)
 	json_object *arr;
 	struct stat st;
 
-	/* A new database is private to its owner, WAL files included. */
-	assert_int_equal(stat(f->db, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
+	/* A new database file is private to its owner, WAL files included. */
+	if (!use_pg) {
+		assert_int_equal(stat(f->db, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
 	assert_ok(skr_store_key_list(f->s, &list, &err), err);
 	assert_string_equal(list, "[]");
 	free(list);
@@ -309,13 +395,24 @@ static void ciphertext_on_disk_hides_the_secret(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t secret[64];
-	char wal[PATH_MAX + 32];
+	char wal[PATH_MAX + 656];
 	size_t i;
 
 	for (i = 0; i < sizeof(secret); i++)
 		secret[i] = (uint8_t)("SKR-PLAINTEXT-MARKER"[i % 20]);
 	create_key(f, "marker-key-id", secret, sizeof(secret));
 	assert_secret(f, "marker-key-id", secret, sizeof(secret));
+	if (use_pg) {
+		char data[PATH_MAX];
+
+		/* Every file of the server, its WAL included, after the pages are written. */
+		raw_exec(f->db, "CHECKPOINT");
+		snprintf(data, sizeof(data), "%s/data", pg.dir);
+		assert_true(tree_contains(data, "marker-key-id", 13));
+		assert_false(tree_contains(data, secret, 20));
+		assert_false(tree_contains(data, master_key, sizeof(master_key)));
+		return;
+	}
 	/* While open the row is in the WAL; after close it is in the database file. */
 	snprintf(wal, sizeof(wal), "%s-wal", f->db);
 	assert_true(file_contains(wal, "marker-key-id", 13));
@@ -359,9 +456,12 @@ static void row_copied_to_another_key_fails(void **state)
 	/* A flipped ciphertext bit and a truncated tag are refused the same way. */
 	skr_store_close(f->s);
 	f->s = NULL;
-	raw_exec(f->db, "UPDATE keys SET secret_ct = zeroblob(length(secret_ct)) "
-		 "WHERE key_id = 'victim'");
-	raw_exec(f->db, "UPDATE keys SET secret_tag = X'00' WHERE key_id = 'attacker'");
+	raw_exec(f->db, SQL("UPDATE keys SET secret_ct = zeroblob(length(secret_ct)) "
+			    "WHERE key_id = 'victim'",
+			    "UPDATE keys SET secret_ct = decode(repeat('00', length(secret_ct)), 'hex') "
+			    "WHERE key_id = 'victim'"));
+	raw_exec(f->db, SQL("UPDATE keys SET secret_tag = X'00' WHERE key_id = 'attacker'",
+			    "UPDATE keys SET secret_tag = '\\x00' WHERE key_id = 'attacker'"));
 	reopen(f);
 	skr_err_clear(&err);
 	assert_failed_with(skr_store_key_secret(f->s, "victim", out, &out_len, &err), err,
@@ -412,10 +512,19 @@ static void wrong_master_key_fails(void **state)
 	assert_secret(f, "disk", secret1, sizeof(secret1));
 }
 
+/* Nothing was created at db: no file, or no table in its (empty) schema. */
+static bool no_database(const char *db)
+{
+	if (use_pg)
+		return raw_count(db, "SELECT COUNT(*) FROM pg_tables "
+				     "WHERE schemaname = current_schema()") == 0;
+	return access(db, F_OK) == -1;
+}
+
 static void master_key_file_checked(void **state)
 {
 	struct fixture *f = *state;
-	char path[PATH_MAX + 16], db[PATH_MAX + 16], want[PATH_MAX + 128];
+	char path[PATH_MAX + 16], db[PATH_MAX + 640], want[PATH_MAX + 128];
 	uint8_t zero[SKR_STORE_MASTER_KEY_SIZE] = { 0 };
 	char hex_bad[64];
 	struct skr_store *s = NULL;
@@ -423,6 +532,8 @@ static void master_key_file_checked(void **state)
 
 	snprintf(path, sizeof(path), "%s/bad.key", f->dir);
 	snprintf(db, sizeof(db), "%s/fresh.db", f->dir);
+	if (use_pg)
+		pg_schema(db, sizeof(db));
 
 	write_file(path, master_key, sizeof(master_key), 0644);
 	snprintf(want, sizeof(want), "master key file %s is readable by group or others "
@@ -430,7 +541,7 @@ static void master_key_file_checked(void **state)
 	assert_failed_with(skr_store_open(db, path, &s, &err), err, SKR_R_usage, want);
 	assert_null(s);
 	/* A refused key file leaves no database behind. */
-	assert_int_equal(access(db, F_OK), -1);
+	assert_true(no_database(db));
 
 	write_file(path, master_key, sizeof(master_key), 0620);
 	skr_err_clear(&err);
@@ -461,7 +572,7 @@ static void master_key_file_checked(void **state)
 	snprintf(path, sizeof(path), "%s/missing.key", f->dir);
 	skr_err_clear(&err);
 	assert_failed_with(skr_store_open(db, path, &s, &err), err, SKR_R_usage, "cannot open");
-	assert_int_equal(access(db, F_OK), -1);
+	assert_true(no_database(db));
 }
 
 static void duplicate_key_refused(void **state)
@@ -1075,12 +1186,18 @@ static void schema_1_migrates(void **state)
 	assert_ok(skr_store_refset_add(f->s, "disk", "enrolled", "current", PCRS_A, &id, NULL, &err), err);
 	skr_store_close(f->s);
 	f->s = NULL;
-	raw_exec(f->db, "CREATE TABLE v1 (id INTEGER PRIMARY KEY, key_id TEXT NOT NULL REFERENCES "
+	raw_exec(f->db, SQL("CREATE TABLE v1 (id INTEGER PRIMARY KEY, key_id TEXT NOT NULL REFERENCES "
 			"keys(key_id) ON DELETE CASCADE, label TEXT NOT NULL, state TEXT NOT NULL CHECK "
 			"(state IN ('current', 'pending')), pcrs TEXT NOT NULL, created INTEGER NOT NULL);"
 			"INSERT INTO v1 SELECT id, key_id, label, state, pcrs, created FROM refsets;"
 			"DROP TABLE refsets; ALTER TABLE v1 RENAME TO refsets;"
-			"DELETE FROM schema_version WHERE version >= 2; DROP TABLE used_nonces");
+			"DELETE FROM schema_version WHERE version >= 2; DROP TABLE used_nonces",
+			/* PostgreSQL's schema 1, as its migration 1 left it. */
+			"ALTER TABLE refsets DROP COLUMN note;"
+			"ALTER TABLE refsets DROP CONSTRAINT refsets_state;"
+			"ALTER TABLE refsets ADD CONSTRAINT refsets_state "
+			"  CHECK (state IN ('current', 'pending'));"
+			"DELETE FROM schema_version WHERE version >= 2; DROP TABLE used_nonces"));
 	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
 	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"),
 			 SKR_STORE_SCHEMA_VERSION);
@@ -1126,8 +1243,10 @@ static void nonces_used_once_across_reopen(void **state)
 	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
 	assert_failed_with(skr_store_nonce_use(f->s, nonce, sizeof(nonce), 2000, 1002, &err), err,
 			   SKR_R_nonce_replayed, "already used");
-	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces WHERE nonce_hash = "
-					  "x'0707070000000000000000000000000000000000000000000000000000000000'"),
+	assert_int_equal(raw_count(f->db, SQL("SELECT COUNT(*) FROM used_nonces WHERE nonce_hash = "
+					  "x'0707070000000000000000000000000000000000000000000000000000000000'",
+					  "SELECT COUNT(*) FROM used_nonces WHERE nonce_hash = "
+					  "'\\x0707070000000000000000000000000000000000000000000000000000000000'")),
 			 0);
 	/* Once expired (the MAC check refuses it by then anyway), it is purged. */
 	memset(&err, 0, sizeof(err));
@@ -1159,8 +1278,12 @@ static void nonce_recorded_with_the_audit_row(void **state)
 			   err, SKR_R_nonce_replayed, "already used");
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 1);
 	/* An audit row that cannot be written leaves the nonce unrecorded too. */
-	raw_exec(f->db, "CREATE TRIGGER full BEFORE INSERT ON audit BEGIN "
-			"SELECT RAISE(FAIL, 'disk full'); END");
+	raw_exec(f->db, SQL("CREATE TRIGGER full BEFORE INSERT ON audit BEGIN "
+			"SELECT RAISE(FAIL, 'disk full'); END",
+			"CREATE FUNCTION audit_full() RETURNS trigger LANGUAGE plpgsql AS "
+			"$$BEGIN RAISE EXCEPTION 'disk full'; END$$;"
+			"CREATE TRIGGER audit_full BEFORE INSERT ON audit FOR EACH ROW "
+			"EXECUTE FUNCTION audit_full()"));
 	memset(&err, 0, sizeof(err));
 	assert_failed_with(skr_store_audit_nonce(f->s, &e, (const uint8_t *)"other nonce", 11, 2000,
 						 1000, &err), err, SKR_R_audit_failed, "disk full");
@@ -1192,6 +1315,25 @@ static void not_a_database_refused(void **state)
 	struct skr_store *s = NULL;
 	struct skr_err err = { 0 };
 
+	if (use_pg) {
+		char conninfo[PATH_MAX + 640];
+
+		/* A database the server does not have: unavailable, named. */
+		snprintf(conninfo, sizeof(conninfo), "host=%s port=%d user=skr dbname=no_such_db",
+			 pg.dir, pg.port);
+		assert_failed_with(skr_store_open(conninfo, f->key, &s, &err), err,
+				   SKR_R_store_unavailable, "no_such_db");
+		assert_null(s);
+		/* A string libpq cannot read is the operator's mistake, said as such. */
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_open("host=x no_such_option=1", f->key, &s, &err), err,
+				   SKR_R_usage, "no_such_option");
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_open("postgresql://[::1", f->key, &s, &err), err,
+				   SKR_R_usage, "not a valid PostgreSQL connection string");
+		assert_null(s);
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/junk.db", f->dir);
 	write_file(path, "this is not an SQLite database, just some text that is long enough",
 		   66, 0600);
@@ -1207,7 +1349,7 @@ static void not_a_database_refused(void **state)
 static void kill_9_after_commit_keeps_the_data(void **state)
 {
 	struct fixture *f = *state;
-	char wal[PATH_MAX + 32];
+	char wal[PATH_MAX + 656];
 	_cleanup_free_ char *audit = NULL;
 	json_object *arr;
 	struct stat st;
@@ -1237,10 +1379,10 @@ static void kill_9_after_commit_keeps_the_data(void **state)
 	if (!WIFSIGNALED(status))
 		fail_msg("child exited with status %d instead of being killed", WEXITSTATUS(status));
 	assert_int_equal(WTERMSIG(status), SIGKILL);
-	/* The rows are only in the WAL: the recovery path is what is tested. */
+	/* SQLite: the rows are only in the WAL: the recovery path is what is tested. */
 	snprintf(wal, sizeof(wal), "%s-wal", f->db);
-	assert_int_equal(stat(wal, &st), 0);
-	assert_true(st.st_size > 0);
+	assert_true(use_pg || stat(wal, &st) == 0);
+	assert_true(use_pg || st.st_size > 0);
 
 	reopen(f);
 	assert_secret(f, "crash-disk", secret1, sizeof(secret1));
@@ -1322,19 +1464,46 @@ static void threads_share_one_store(void **state)
  * up and are flushed together once it lets go.  This makes the batches of a
  * test the same on every run instead of a matter of thread timing.
  */
-static sqlite3 *hold_write_lock(const char *db_path)
-{
-	sqlite3 *db = NULL;
+struct write_lock {
+	sqlite3 *sq;
+	PGconn *pg;
+};
 
-	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	return db;
+/*
+ * PostgreSQL: a transaction of another session holding the tables a flush
+ * writes in EXCLUSIVE mode (reads go on, INSERTs wait), as SQLite's write
+ * lock does; lock_timeout (5 s) is far above what the tests wait.
+ */
+static struct write_lock hold_write_lock(const char *db_path)
+{
+	struct write_lock l = { 0 };
+	PGresult *r;
+
+	if (use_pg) {
+		l.pg = pg_connect(db_path);
+		r = PQexec(l.pg, "BEGIN; LOCK TABLE used_nonces, audit IN EXCLUSIVE MODE");
+		assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+		PQclear(r);
+		return l;
+	}
+	assert_int_equal(sqlite3_open(db_path, &l.sq), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(l.sq, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	return l;
 }
 
-static void release_write_lock(sqlite3 *db)
+static void release_write_lock(struct write_lock l)
 {
-	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	PGresult *r;
+
+	if (l.pg) {
+		r = PQexec(l.pg, "ROLLBACK");
+		assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+		PQclear(r);
+		PQfinish(l.pg);
+		return;
+	}
+	assert_int_equal(sqlite3_exec(l.sq, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(l.sq);
 }
 
 /* Waits (up to 10 s) until n rows are queued behind the running flush. */
@@ -1400,7 +1569,7 @@ static void group_commit_batches_concurrent_callers(void **state)
 	struct releaser r[GROUP];
 	struct skr_store_commit_stats st;
 	struct skr_err err = { 0 };
-	sqlite3 *lock = hold_write_lock(f->db);
+	struct write_lock lock = hold_write_lock(f->db);
 	int i;
 
 	start_releaser(f, &r[0], 0, 1, 0);	/* the leader, waiting on the lock */
@@ -1499,7 +1668,7 @@ static void group_commit_replayed_nonce_fails_alone(void **state)
 	struct releaser r[5];
 	struct skr_store_commit_stats st;
 	struct skr_err err = { 0 };
-	sqlite3 *lock = hold_write_lock(f->db);
+	struct write_lock lock = hold_write_lock(f->db);
 	int i;
 
 	start_releaser(f, &r[0], 0, 0x10, 0);	/* leader, alone: records nonce 0x10 */
@@ -1545,9 +1714,9 @@ static void group_commit_failed_flush_fails_every_caller(void **state)
 	struct skr_store_commit_stats st;
 	struct skr_err err = { 0 };
 	struct rlimit old, full;
-	char wal[PATH_MAX + 32];
+	char wal[sizeof(((struct fixture *)0)->db) + 8];
 	void (*old_sig)(int);
-	sqlite3 *lock;
+	struct write_lock lock;
 	int i;
 
 	create_key(f, "disk", secret1, sizeof(secret1));	/* the WAL has frames now */
@@ -1692,7 +1861,9 @@ static void rotate_interrupted_resumes(void **state)
 				  (const uint8_t *)label, sizeof(label) - 1, check, sizeof(check),
 				  &check_len));
 	hex = skr_hex_encode(check, sizeof(check));
-	snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES ('master_key_next', X'%s')", hex);
+	snprintf(sql, sizeof(sql),
+		 SQL("INSERT INTO meta VALUES ('master_key_next', X'%s')",
+		     "INSERT INTO meta VALUES ('master_key_next', decode('%s', 'hex'))"), hex);
 	raw_exec(f->db, sql);
 
 	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
@@ -1717,13 +1888,13 @@ static void rotate_interrupted_resumes(void **state)
 }
 
 /*
- * While a rotation holds the database (its exclusive flock on DATABASE.lock,
+ * SQLite: while a rotation holds the database (its exclusive flock on DATABASE.lock,
  * taken here as the rotation takes it), a store (a broker) does not open it.
  */
 static void rotation_holds_the_database(void **state)
 {
 	struct fixture *f = *state;
-	char lock[PATH_MAX + 32];
+	char lock[sizeof(((struct fixture *)0)->db) + 8];
 	struct skr_store *s = NULL;
 	struct skr_err err = { 0 };
 	int fd;
@@ -1740,6 +1911,78 @@ static void rotation_holds_the_database(void **state)
 	close(fd);
 	skr_err_clear(&err);
 	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+}
+
+/*
+ * PostgreSQL: while a rotation holds the database (its exclusive advisory
+ * lock, taken here by another session as the rotation takes it), a store
+ * (a broker, on any host) does not open it; once it lets go, one does.
+ */
+static void pg_rotation_holds_the_database(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+	PGconn *c;
+	PGresult *r;
+
+	skr_store_close(f->s);
+	f->s = NULL;
+	c = pg_connect(f->db);
+	r = PQexec(c, "SELECT pg_try_advisory_lock(7564146, hashtext(current_schema()))");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
+			   "held by skr-broker rotate-master-key");
+	assert_null(s);
+	PQfinish(c);
+	skr_err_clear(&err);
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+}
+
+/*
+ * PostgreSQL: a row the database refuses (a trigger raising, where SQLite's
+ * test fills the disk) fails the flush whole: every caller of the batch
+ * and the leader's flush before it is told audit_failed, and none of their
+ * rows nor nonces is written (the nonces went in first, in the same
+ * transaction).  Without the trigger the same nonce goes through.
+ */
+static void pg_group_commit_refused_row_fails_every_caller(void **state)
+{
+	struct fixture *f = *state;
+	struct releaser r[GROUP];
+	struct skr_store_commit_stats st;
+	struct skr_err err = { 0 };
+	struct write_lock lock;
+	int i;
+
+	raw_exec(f->db, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+			"$$BEGIN RAISE EXCEPTION 'row refused by the test'; END$$;"
+			"CREATE TRIGGER refuse BEFORE INSERT ON audit FOR EACH ROW "
+			"WHEN (NEW.action = 'release') EXECUTE FUNCTION refuse()");
+	lock = hold_write_lock(f->db);
+	start_releaser(f, &r[0], 0, 0x20, 0);
+	for (i = 1; i < GROUP; i++)
+		start_releaser(f, &r[i], i, (uint8_t)(0x20 + i), UINT64_MAX);
+	wait_queued(f->s, GROUP - 1);
+	release_write_lock(lock);
+	for (i = 0; i < GROUP; i++) {
+		assert_int_equal(pthread_join(r[i].t, NULL), 0);
+		assert_failed_with(r[i].rc, r[i].err, SKR_R_audit_failed, "row refused by the test");
+	}
+	assert_ok(skr_store_commit_stats(f->s, &st, &err), err);
+	assert_int_equal(st.flushes, 2);
+	assert_int_equal(st.failed_flushes, 2);
+	assert_int_equal(st.max_batch, GROUP - 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit WHERE action = 'release'"), 0);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 0);
+	raw_exec(f->db, "DROP TRIGGER refuse ON audit");
+	start_releaser(f, &r[0], 0, 0x20, UINT64_MAX);
+	assert_int_equal(pthread_join(r[0].t, NULL), 0);
+	assert_ok(r[0].rc, r[0].err);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit WHERE action = 'release'"), 1);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"), 1);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1811,9 +2054,14 @@ static void audited_writes_are_atomic(void **state)
 	assert_string_equal(field_str(json_object_array_get_idx(arr, 0), "verdict"), "allow");
 	json_object_put(arr);
 
-	raw_exec(f->db, "CREATE TRIGGER audit_refused BEFORE INSERT ON audit "
+	raw_exec(f->db, SQL("CREATE TRIGGER audit_refused BEFORE INSERT ON audit "
 			"WHEN NEW.action LIKE 'admin:%' "
-			"BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
+			"BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+			"CREATE FUNCTION audit_refused() RETURNS trigger LANGUAGE plpgsql AS "
+			"$$BEGIN IF NEW.action LIKE 'admin:%' THEN "
+			"RAISE EXCEPTION 'database or disk is full'; END IF; RETURN NEW; END$$;"
+			"CREATE TRIGGER audit_refused BEFORE INSERT ON audit FOR EACH ROW "
+			"EXECUTE FUNCTION audit_refused()"));
 	assert_ok(skr_store_version(f->s, &v0, &err), err);
 	assert_failed_with(skr_store_key_create(f->s, "disk-2", secret2, sizeof(secret2), POLICY,
 						&e, &err), err, SKR_R_audit_failed,
@@ -1884,9 +2132,14 @@ static void reseal_writes_are_audited_with_their_change(void **state)
 	}
 	json_object_put(arr);
 
-	raw_exec(f->db, "CREATE TRIGGER audit_refused BEFORE INSERT ON audit "
+	raw_exec(f->db, SQL("CREATE TRIGGER audit_refused BEFORE INSERT ON audit "
 			"WHEN NEW.action LIKE 'reseal:%' "
-			"BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
+			"BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+			"CREATE FUNCTION audit_refused() RETURNS trigger LANGUAGE plpgsql AS "
+			"$$BEGIN IF NEW.action LIKE 'reseal:%' THEN "
+			"RAISE EXCEPTION 'database or disk is full'; END IF; RETURN NEW; END$$;"
+			"CREATE TRIGGER audit_refused BEFORE INSERT ON audit FOR EACH ROW "
+			"EXECUTE FUNCTION audit_refused()"));
 	assert_failed_with(skr_store_refset_submit(f->s, "disk", "kernel 57", "pending", PCRS_C,
 						   NULL, true, &r, &e, &err),
 			   err, SKR_R_audit_failed, "nothing was changed");
@@ -1904,49 +2157,262 @@ static void reseal_writes_are_audited_with_their_change(void **state)
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 1);
 }
 
+/* ---- Replicas: two stores on one database ---------------------------------- */
+
+static struct skr_store *second_store(struct fixture *f)
+{
+	struct skr_store *s = NULL;
+	struct skr_err err = { 0 };
+
+	assert_ok(skr_store_open(f->db, f->key, &s, &err), err);
+	return s;
+}
+
+static bool same_version(const struct skr_store_version *a, const struct skr_store_version *b)
+{
+	return a->changes == b->changes && a->data_version == b->data_version;
+}
+
+/*
+ * What replicas share: a nonce used through one store is refused through
+ * the other (alone and with its audit row); a write through one moves the
+ * other's version (its key cache reloads) and the other reads it at once;
+ * on PostgreSQL, audit rows alone move no version (releases keep the cache).
+ */
+static void replicas_share_one_database(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store *b = second_store(f);
+	struct skr_audit_entry e = { .key_id = "disk", .client = "a", .action = "release",
+				     .verdict = "allow" };
+	const uint8_t n1[32] = { 1, 2, 3 }, n2[32] = { 4, 5, 6 };
+	struct skr_store_version v0, v1, v2;
+	_cleanup_free_ char *sets = NULL, *policy = NULL;
+	int64_t id = 0;
+	struct skr_err err = { 0 };
+
+	assert_ok(skr_store_nonce_use(f->s, n1, sizeof(n1), 2000, 1000, &err), err);
+	assert_failed_with(skr_store_nonce_use(b, n1, sizeof(n1), 2000, 1000, &err), err,
+			   SKR_R_nonce_replayed, "already used");
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_nonce_check(b, n1, sizeof(n1), &err), err,
+			   SKR_R_nonce_replayed, NULL);
+	skr_err_clear(&err);
+	assert_ok(skr_store_audit_nonce(b, &e, n2, sizeof(n2), 2000, 1000, &err), err);
+	assert_failed_with(skr_store_audit_nonce(f->s, &e, n2, sizeof(n2), 2000, 1000, &err), err,
+			   SKR_R_nonce_replayed, NULL);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM audit"), 1);
+
+	skr_err_clear(&err);
+	assert_ok(skr_store_version(b, &v0, &err), err);
+	assert_ok(skr_store_audit(f->s, &e, &err), err);
+	assert_ok(skr_store_version(b, &v1, &err), err);
+	/* SQLite's data_version moves with any other connection's commit: coarser, never stale. */
+	assert_true(!use_pg || same_version(&v0, &v1));
+	create_key(f, "disk", secret1, sizeof(secret1));
+	assert_ok(skr_store_version(b, &v1, &err), err);
+	assert_false(same_version(&v0, &v1));
+	assert_ok(skr_store_refset_add(f->s, "disk", "boot", "current", PCRS_A, &id, NULL, &err), err);
+	assert_ok(skr_store_version(b, &v2, &err), err);
+	assert_false(same_version(&v1, &v2));
+	assert_ok(skr_store_refset_list(b, "disk", &sets, &err), err);
+	assert_non_null(strstr(sets, "\"boot\""));
+	assert_ok(skr_store_key_delete(f->s, "disk", NULL, &err), err);
+	assert_ok(skr_store_version(b, &v1, &err), err);
+	assert_false(same_version(&v1, &v2));
+	assert_failed_with(skr_store_key_policy(b, "disk", &policy, &err), err, SKR_R_key_unknown,
+			   "disk");
+	skr_store_close(b);
+}
+
+struct racer {
+	struct skr_store *s;
+	pthread_barrier_t *go;
+	int nonce_ok, nonce_replayed;
+	struct skr_store_submit submit;
+	int submit_rc;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	const uint8_t nonce[32] = { 0x42 };
+	struct skr_err err = { 0 };
+
+	pthread_barrier_wait(r->go);
+	if (skr_store_nonce_use(r->s, nonce, sizeof(nonce), 2000, 1000, &err) == 0)
+		r->nonce_ok++;
+	else if (err.reason == SKR_R_nonce_replayed)
+		r->nonce_replayed++;
+	skr_err_clear(&err);
+	r->submit_rc = skr_store_refset_submit(r->s, "disk", "k", "pending", PCRS_C, NULL, true,
+					       &r->submit, NULL, &err);
+	return NULL;
+}
+
+/* Replicas racing: one nonce is accepted once; one set submitted twice is stored once. */
+static void replicas_race_on_one_nonce_and_one_set(void **state)
+{
+	struct fixture *f = *state;
+	struct racer r[4];
+	pthread_t t[4];
+	pthread_barrier_t go;
+	int i, ok = 0, replayed = 0, existed = 0;
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	assert_int_equal(pthread_barrier_init(&go, NULL, 4), 0);
+	for (i = 0; i < 4; i++) {
+		r[i] = (struct racer){ .s = i == 0 ? f->s : second_store(f), .go = &go };
+		assert_int_equal(pthread_create(&t[i], NULL, racer_main, &r[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		ok += r[i].nonce_ok;
+		replayed += r[i].nonce_replayed;
+		assert_int_equal(r[i].submit_rc, 0);
+		existed += r[i].submit.existed;
+		assert_int_equal(r[i].submit.id, r[0].submit.id);
+		if (i)
+			skr_store_close(r[i].s);
+	}
+	pthread_barrier_destroy(&go);
+	assert_int_equal(ok, 1);
+	assert_int_equal(replayed, 3);
+	assert_int_equal(existed, 3);
+	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM refsets"), 1);
+}
+
+/*
+ * PostgreSQL stopped under an open store: each call fails with
+ * store_unavailable (no hang, no crash); started again, the same store
+ * works without being reopened, its writes and reads as before.
+ */
+static void pg_outage_then_reconnect(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store_version v;
+	_cleanup_free_ char *list = NULL;
+	uint8_t out[SKR_STORE_MAX_SECRET];
+	size_t out_len = 0;
+	struct skr_audit_entry e = { .client = "c", .action = "release", .verdict = "allow" };
+	const uint8_t nonce[32] = { 0x77 };
+	char other_path[PATH_MAX + 16];
+	struct skr_store_rotation r;
+	struct skr_err err = { 0 };
+	int i;
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	assert_int_equal(skr_pg_down(&pg), 0);
+	/* More calls than the pool has connections: each one finds its own gone. */
+	for (i = 0; i < 6; i++) {
+		skr_err_clear(&err);
+		assert_failed_with(skr_store_version(f->s, &v, &err), err, SKR_R_store_unavailable,
+				   NULL);
+	}
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_secret(f->s, "disk", out, &out_len, &err), err,
+			   SKR_R_store_unavailable, "PostgreSQL database skr");
+	assert_null(strstr(err.detail, "password"));
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_audit_nonce(f->s, &e, nonce, sizeof(nonce), 2000, 1000, &err),
+			   err, SKR_R_store_unavailable, NULL);
+	skr_err_clear(&err);
+	assert_failed_with(skr_store_key_create(f->s, "disk-2", secret2, sizeof(secret2), POLICY, &e,
+						&err), err, SKR_R_store_unavailable, NULL);
+	assert_int_equal(skr_pg_up(&pg), 0);
+	skr_err_clear(&err);
+	for (i = 0; i < 6; i++)
+		assert_ok(skr_store_version(f->s, &v, &err), err);
+	assert_secret(f, "disk", secret1, sizeof(secret1));
+	assert_ok(skr_store_audit_nonce(f->s, &e, nonce, sizeof(nonce), 2000, 1000, &err), err);
+	create_key(f, "disk-2", secret2, sizeof(secret2));
+	assert_ok(skr_store_key_list(f->s, &list, &err), err);
+	assert_non_null(strstr(list, "disk-2"));
+	/* The store's claim went with the server and was taken again: no rotation meanwhile. */
+	write_other_key(f, other_path, sizeof(other_path));
+	assert_failed_with(skr_store_rotate_master_key(f->db, f->key, other_path, false, &r, &err),
+			   err, SKR_R_store_error, "open in another process");
+}
+
+static int pg_group_setup(void **state)
+{
+	struct skr_err err = { 0 };
+
+	use_pg = true;
+	/* fsync on: the durability the store reports is the server's real one. */
+	if (skr_pg_start(&pg, SKR_SRCDIR "/tests/helpers/pg-server.sh", 1, &err) < 0) {
+		fprintf(stderr, "test_store: %s\n", err.detail);
+		return -1;
+	}
+	return 0;
+}
+
+static int pg_group_teardown(void **state)
+{
+	skr_pg_stop(&pg);
+	use_pg = false;
+	return 0;
+}
+
+#define BOTH_BACKENDS \
+		T(keys_create_list_show_delete), \
+		T(policy_must_be_a_json_object), \
+		T(secret_round_trip), \
+		T(ciphertext_on_disk_hides_the_secret), \
+		T(row_copied_to_another_key_fails), \
+		T(wrong_master_key_fails), \
+		T(master_key_file_checked), \
+		T(duplicate_key_refused), \
+		T(unknown_key_refused), \
+		T(invalid_key_ids_refused), \
+		T(refsets_add_list_remove), \
+		T(refset_input_validated), \
+		T(refset_label_optional), \
+		T(audited_writes_are_atomic), \
+		T(reseal_writes_are_audited_with_their_change), \
+		T(delete_cascades_to_refsets), \
+		T(audit_newest_first_and_filtered), \
+		T(reopen_keeps_everything), \
+		T(future_schema_refused), \
+		T(submit_dedupes_and_supersedes), \
+		T(queue_is_bounded_and_approved), \
+		T(queued_submission_never_supersedes), \
+		T(queued_promotion_by_pending_submission), \
+		T(commit_retires_older_and_bounds_history), \
+		T(schema_1_migrates), \
+		T(schema_2_migrates), \
+		T(nonces_used_once_across_reopen), \
+		T(nonce_recorded_with_the_audit_row), \
+		T(not_a_database_refused), \
+		T(kill_9_after_commit_keeps_the_data), \
+		T(threads_share_one_store), \
+		T(durability_full_and_wal), \
+		T(replicas_share_one_database), \
+		T(replicas_race_on_one_nonce_and_one_set), \
+		T(group_commit_batches_concurrent_callers), \
+		T(group_commit_storm_one_row_per_decision), \
+		T(group_commit_replayed_nonce_fails_alone), \
+		T(rotate_master_key), \
+		T(rotate_interrupted_resumes)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		T(keys_create_list_show_delete),
-		T(policy_must_be_a_json_object),
-		T(secret_round_trip),
-		T(ciphertext_on_disk_hides_the_secret),
-		T(row_copied_to_another_key_fails),
-		T(wrong_master_key_fails),
-		T(master_key_file_checked),
-		T(duplicate_key_refused),
-		T(unknown_key_refused),
-		T(invalid_key_ids_refused),
-		T(refsets_add_list_remove),
-		T(refset_input_validated),
-		T(refset_label_optional),
-		T(audited_writes_are_atomic),
-		T(reseal_writes_are_audited_with_their_change),
-		T(delete_cascades_to_refsets),
-		T(audit_newest_first_and_filtered),
-		T(reopen_keeps_everything),
-		T(future_schema_refused),
-		T(submit_dedupes_and_supersedes),
-		T(queue_is_bounded_and_approved),
-		T(queued_submission_never_supersedes),
-		T(queued_promotion_by_pending_submission),
-		T(commit_retires_older_and_bounds_history),
-		T(schema_1_migrates),
-		T(schema_2_migrates),
-		T(nonces_used_once_across_reopen),
-		T(nonce_recorded_with_the_audit_row),
-		T(not_a_database_refused),
-		T(kill_9_after_commit_keeps_the_data),
-		T(threads_share_one_store),
-		T(durability_full_and_wal),
-		T(group_commit_batches_concurrent_callers),
-		T(group_commit_storm_one_row_per_decision),
-		T(group_commit_replayed_nonce_fails_alone),
+	const struct CMUnitTest sqlite_tests[] = {
+		BOTH_BACKENDS,
 		T(group_commit_failed_flush_fails_every_caller),
-		T(rotate_master_key),
-		T(rotate_interrupted_resumes),
 		T(rotation_holds_the_database),
 	};
+	const struct CMUnitTest pg_tests[] = {
+		BOTH_BACKENDS,
+		T(pg_outage_then_reconnect),
+		T(pg_group_commit_refused_row_fails_every_caller),
+		T(pg_rotation_holds_the_database),
+	};
+	int failed;
 
-	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+	failed = cmocka_run_group_tests_name("store (SQLite)", sqlite_tests, NULL, NULL);
+	/* PostgreSQL that cannot start fails the group: never a skip. */
+	failed += cmocka_run_group_tests_name("store (PostgreSQL)", pg_tests, pg_group_setup,
+					      pg_group_teardown);
+	return failed ? 1 : 0;
 }
