@@ -19,9 +19,15 @@ make_tls() {
 # (tests/cli/pg.sh, started at the first configuration, one database per
 # configuration; a test's EXIT trap calls stop_pg, and pg.sh's watchdog
 # stops it in any case).  broker_db DIR sets BROKER_DB, the "database" value.
+# BROKER_DATABASE, when set, is that value for every configuration (a test
+# that runs its own servers, e.g. a multi-host libpq string).
 . "${top:-$(dirname "$0")/../..}/tests/cli/pg.sh"
 broker_dbs=0
 broker_db() {
+	if [ -n "${BROKER_DATABASE:-}" ]; then
+		BROKER_DB=$BROKER_DATABASE
+		return 0
+	fi
 	if [ "${SKR_TEST_DB:-sqlite}" != postgresql ]; then
 		BROKER_DB=$1/broker.db
 		return 0
