@@ -103,6 +103,20 @@ start_broker() {
 	ADMIN_URL="https://127.0.0.1:$aport"
 }
 
+# watch_pids PID...: a watchdog that kills (-9) the given processes (brokers,
+# a swtpm) once the test's shell ($$) is gone, even after a kill -9 of the
+# test that runs no EXIT trap.  A pid is killed only while it is still a
+# skr-broker or a swtpm (the trap may have stopped it, and the pid be reused).
+watch_pids() {
+	(
+		trap '' HUP INT TERM
+		while kill -0 $$ 2>/dev/null; do sleep 1; done
+		for p in "$@"; do
+			grep -qa 'skr-broker\|swtpm' "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p"
+		done
+	) </dev/null >/dev/null 2>&1 &
+}
+
 # stop_broker [SIGNAL]: TERM by default; KILL simulates a crash.
 stop_broker() {
 	[ -n "$broker_pid" ] || return 0
