@@ -19,9 +19,15 @@ make_tls() {
 # (tests/cli/pg.sh, started at the first configuration, one database per
 # configuration; a test's EXIT trap calls stop_pg, and pg.sh's watchdog
 # stops it in any case).  broker_db DIR sets BROKER_DB, the "database" value.
+# BROKER_DATABASE, when set, is that value for every configuration (a test
+# that runs its own servers, e.g. a multi-host libpq string).
 . "${top:-$(dirname "$0")/../..}/tests/cli/pg.sh"
 broker_dbs=0
 broker_db() {
+	if [ -n "${BROKER_DATABASE:-}" ]; then
+		BROKER_DB=$BROKER_DATABASE
+		return 0
+	fi
 	if [ "${SKR_TEST_DB:-sqlite}" != postgresql ]; then
 		BROKER_DB=$1/broker.db
 		return 0
@@ -95,6 +101,20 @@ start_broker() {
 	read -r rport aport < "$d/ports"
 	RELEASE_URL="https://127.0.0.1:$rport"
 	ADMIN_URL="https://127.0.0.1:$aport"
+}
+
+# watch_pids PID...: a watchdog that kills (-9) the given processes (brokers,
+# a swtpm) once the test's shell ($$) is gone, even after a kill -9 of the
+# test that runs no EXIT trap.  A pid is killed only while it is still a
+# skr-broker or a swtpm (the trap may have stopped it, and the pid be reused).
+watch_pids() {
+	(
+		trap '' HUP INT TERM
+		while kill -0 $$ 2>/dev/null; do sleep 1; done
+		for p in "$@"; do
+			grep -qa 'skr-broker\|swtpm' "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p"
+		done
+	) </dev/null >/dev/null 2>&1 &
 }
 
 # stop_broker [SIGNAL]: TERM by default; KILL simulates a crash.
