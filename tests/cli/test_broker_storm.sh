@@ -5,7 +5,7 @@
 #
 # The load: tests/tools/skr-storm, 8 software VMs (tests/helpers/softvm.h,
 # evidence the broker accepts on a test AMD chain), SKR_STORM_RELEASES
-# releases in all (default 400), each VM given all three URLs and following
+# releases in all (default 500), each VM given all three URLs and following
 # the real client's rule (src/vm/release_client.c): connection failure,
 # TLS failure, timeout or 5xx -> the next URL with a fresh challenge, under
 # one deadline per release.  Replica B is killed once a third of the
@@ -38,13 +38,29 @@
 SKR_TEST_DB=postgresql
 . "$(dirname "$0")/broker.sh"
 storm_pid= pid_a= pid_b= pid_c=
+# Every process started here goes in $pids; the EXIT trap (INT, TERM and HUP
+# exit through it) kills them, and a watchdog kills them within a second of
+# this shell's death by kill -9, which runs no trap, and removes its files
+# (pg.sh's does the same for PostgreSQL).
+pids=$(mktemp)
+(
+	trap '' HUP INT TERM
+	while kill -0 $$ 2>/dev/null; do sleep 1; done
+	if [ -s "$pids" ]; then
+		kill -9 $(cat "$pids")
+		rm -rf "$tmpd" "$out" "$err"
+	fi
+	rm -f "$pids"
+) </dev/null >/dev/null 2>&1 &
 cleanup() {
 	for p in $storm_pid $pid_a $pid_b $pid_c; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	: > "$pids"
 	stop_pg
 	rm -rf "$out" "$err" "$tmpd"
 }
 trap cleanup EXIT
-releases=${SKR_STORM_RELEASES:-400}
+trap 'exit 1' HUP INT TERM
+releases=${SKR_STORM_RELEASES:-500}
 vms=8
 bdir=$tmpd/broker sdir=$tmpd/storm
 mkdir -p "$bdir" "$sdir"
@@ -55,6 +71,7 @@ die() { echo "FAIL $1"; fails=$((fails + 1)); exit 1; }
 "$BUILD/tools/skr-storm" --dir "$sdir" --vms $vms --releases "$releases" --deadline-ms 30000 \
 	>"$sdir/summary" 2>"$sdir/log" &
 storm_pid=$!
+echo "$storm_pid" >> "$pids"
 i=0
 while [ ! -s "$sdir/trust.pem" ] && [ $i -lt 1200 ]; do
 	kill -0 "$storm_pid" 2>/dev/null || die "storm-setup: $(cat "$sdir/log")"
@@ -74,6 +91,7 @@ replica() {
 	sed "s|\"listen\": \"127.0.0.1:0\"|\"listen\": \"127.0.0.1:$(pg_free_port)\"|" \
 		"$bdir/broker.json" > "$tmpd/$1/broker.json"
 	start_broker "$tmpd/$1" || die "replica-$1-start: $(cat "$tmpd/$1/broker.log")"
+	echo "$broker_pid" >> "$pids"
 }
 replica a; pid_a=$broker_pid URL_A=$RELEASE_URL ADMIN_A=$ADMIN_URL
 replica b; pid_b=$broker_pid URL_B=$RELEASE_URL
@@ -89,6 +107,7 @@ while [ "$(done_at)" -lt $((releases / 3)) ]; do
 	kill -0 "$storm_pid" 2>/dev/null || die "storm-ran-to-the-kill: $(tail -5 "$sdir/log")"
 	sleep 0.05
 done
+sed -i "/^$pid_b\$/d" "$pids"
 kill -9 "$pid_b"
 wait "$pid_b" 2>/dev/null
 killed_at=$(done_at)
@@ -97,6 +116,7 @@ kill -0 "$storm_pid" 2>/dev/null && [ "$killed_at" -lt "$releases" ] &&
 sleep 0.5
 start_broker "$tmpd/b" || die "replica-b-restart: $(tail -5 "$tmpd/b/broker.log")"
 pid_b=$broker_pid broker_pid=
+echo "$pid_b" >> "$pids"
 check replica-b-same-url "$RELEASE_URL" "$URL_B"
 touch "$sdir/mark"
 restarted_at=$(done_at)
