@@ -483,10 +483,12 @@ int main(int argc, char **argv)
 		{ "releases", required_argument, NULL, 'r' },
 		{ "deadline-ms", required_argument, NULL, 't' },
 		{ "replay", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static struct storm s;
 	unsigned i, replay_n = 4;
+	bool help = false;
 	int c, rc;
 
 	s.n_vms = 8;
@@ -499,14 +501,15 @@ int main(int argc, char **argv)
 		case 'r': s.releases = strtoul(optarg, NULL, 10); break;
 		case 't': s.deadline_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'p': replay_n = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'h': help = true; break;
 		default: return 2;
 		}
 	}
-	if (!s.dir || !s.n_vms || s.n_vms > MAX_VMS || !s.releases || !s.deadline_ms ||
+	if (help || !s.dir || !s.n_vms || s.n_vms > MAX_VMS || !s.releases || !s.deadline_ms ||
 	    replay_n > MAX_REPLAY) {
 		fprintf(stderr, "usage: skr-storm --dir DIR [--vms 1..%d] [--releases N] "
 				"[--deadline-ms MS] [--replay 0..%d]\n", MAX_VMS, MAX_REPLAY);
-		return 2;
+		return help ? 0 : 2;
 	}
 	pthread_mutex_init(&s.lock, NULL);
 	if (make_vms(&s) < 0 || read_go(&s) < 0 || files_open(&s) < 0)
