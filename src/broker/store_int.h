@@ -315,6 +315,38 @@ int store_audit_commit_outcome(struct store_audit_row *r, int64_t id,
 int store_audit_withdraw_outcome(struct store_audit_row *r, unsigned removed,
 				 struct skr_err *err);
 
+/*
+ * A reseal submission's rules (store.h), written once for every backend:
+ * the backend's refset_submit locks or checks the key inside its
+ * transaction, then runs store_submit_run with these steps on that
+ * transaction (tx).  Each step is one statement; -1 with err on failure.
+ */
+struct store_submit_steps {
+	/* 1 with *id and state: the best set with exactly these values
+	 * (current, then pending, then queued; the newest); 0: none. */
+	int (*find_same)(void *tx, const char *key_id, const char *pcrs, int64_t *id,
+			 char state[8], struct skr_err *err);
+	int (*count_queued)(void *tx, const char *key_id, int64_t *n, struct skr_err *err);
+	/* A queued set becomes pending under label, its note cleared. */
+	int (*promote)(void *tx, const char *key_id, int64_t id, const char *label,
+		       struct skr_err *err);
+	int (*insert)(void *tx, const char *key_id, const char *label, const char *state,
+		      const char *pcrs, const char *note, int64_t *id, struct skr_err *err);
+	/* Removes the pending and queued sets with label other than keep. */
+	int (*supersede)(void *tx, const char *key_id, int64_t keep, const char *label,
+			 unsigned *removed, struct skr_err *err);
+};
+
+struct store_submit_req {
+	const char *key_id, *label, *state, *pcrs, *note;
+	bool may_supersede;
+	struct skr_store_submit *out;
+	struct store_audit_row *audit;	/* may be NULL; gets the outcome */
+};
+
+int store_submit_run(const struct store_submit_steps *steps, void *tx,
+		     const struct store_submit_req *r, struct skr_err *err);
+
 /* err (a failed audit row write) becomes SKR_R_audit_failed, keeping its detail. */
 int store_audit_refused(struct skr_err *err);
 

@@ -143,18 +143,26 @@ int pg_refset_list(struct skr_store *s, const char *key_id, json_object *arr,
 
 /* ---- Reseal ----------------------------------------------------------------- */
 
-/* The best existing set with exactly these values: current, then pending, then queued. */
-static int refset_find_same(struct pg_tx *t, const struct refset_args *a, int64_t *id,
-			    char state[8], struct skr_err *err)
+static const char sql_promote[] =
+	"UPDATE refsets SET state = 'pending', label = $3, note = NULL "
+	"WHERE key_id = $1 AND id = $2 AND state = 'queued'";
+static const char sql_supersede[] =
+	"DELETE FROM refsets WHERE key_id = $1 AND id != $2 AND label = $3 "
+	"AND state IN ('pending', 'queued')";
+
+/* ---- The submission's steps (store_submit_run), on the transaction ---------- */
+
+static int step_find_same(void *tx, const char *key_id, const char *pcrs, int64_t *id,
+			  char state[8], struct skr_err *err)
 {
 	_cleanup_res_ PGresult *res = NULL;
 	struct pg_params p = { 0 };
 
-	pg_p_text(&p, a->key_id);
-	pg_p_text(&p, a->pcrs);
-	if (pg_exec(t, "SELECT id, state FROM refsets WHERE key_id = $1 AND pcrs = $2 AND "
-		       "state IN ('current', 'pending', 'queued') ORDER BY CASE state "
-		       "WHEN 'current' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, id DESC LIMIT 1",
+	pg_p_text(&p, key_id);
+	pg_p_text(&p, pcrs);
+	if (pg_exec(tx, "SELECT id, state FROM refsets WHERE key_id = $1 AND pcrs = $2 AND "
+			"state IN ('current', 'pending', 'queued') ORDER BY CASE state "
+			"WHEN 'current' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, id DESC LIMIT 1",
 		    &p, "cannot look up reference sets", &res, err) < 0)
 		return -1;
 	if (PQntuples(res) == 0)
@@ -164,67 +172,60 @@ static int refset_find_same(struct pg_tx *t, const struct refset_args *a, int64_
 	return 1;
 }
 
-/* Room for one more queued set: the oldest queued sets stay, a new one is refused. */
-static int refset_queue_room(struct pg_tx *t, const char *key_id, struct skr_err *err)
+static int step_count_queued(void *tx, const char *key_id, int64_t *n, struct skr_err *err)
 {
 	_cleanup_res_ PGresult *res = NULL;
 	struct pg_params p = { 0 };
-	int64_t n;
 
 	pg_p_text(&p, key_id);
-	if (pg_exec(t, "SELECT COUNT(*) FROM refsets WHERE key_id = $1 AND state = 'queued'", &p,
+	if (pg_exec(tx, "SELECT COUNT(*) FROM refsets WHERE key_id = $1 AND state = 'queued'", &p,
 		    "cannot count queued reference sets", &res, err) < 0)
 		return -1;
-	n = pg_int(res, 0, 0);
-	if (n >= SKR_STORE_MAX_QUEUED)
-		return skr_fail(err, SKR_R_refset_queue_full,
-				"key %s already has %lld reference sets waiting for an operator (at most "
-				"%d): this one is not queued; approve or delete queued sets "
-				"(GET/DELETE /v1/keys/%s/refsets), or submit from an approved boot",
-				key_id, (long long)n, SKR_STORE_MAX_QUEUED, key_id);
+	*n = pg_int(res, 0, 0);
 	return 0;
 }
 
-static const char sql_promote[] =
-	"UPDATE refsets SET state = 'pending', label = $3, note = NULL "
-	"WHERE key_id = $1 AND id = $2 AND state = 'queued'";
-static const char sql_supersede[] =
-	"DELETE FROM refsets WHERE key_id = $1 AND id != $2 AND label = $3 "
-	"AND state IN ('pending', 'queued')";
+static int step_promote(void *tx, const char *key_id, int64_t id, const char *label,
+			struct skr_err *err)
+{
+	return refset_run(tx, sql_promote, key_id, id, label, "cannot promote the reference set",
+			  NULL, err);
+}
+
+static int step_insert(void *tx, const char *key_id, const char *label, const char *state,
+		       const char *pcrs, const char *note, int64_t *id, struct skr_err *err)
+{
+	const struct refset_args a = { .key_id = key_id, .label = label, .pcrs = pcrs };
+
+	return refset_insert(tx, &a, state, note, id, err);
+}
+
+static int step_supersede(void *tx, const char *key_id, int64_t keep, const char *label,
+			  unsigned *removed, struct skr_err *err)
+{
+	return refset_run(tx, sql_supersede, key_id, keep, label,
+			  "cannot remove superseded reference sets", removed, err);
+}
+
+static const struct store_submit_steps submit_steps = {
+	.find_same = step_find_same,
+	.count_queued = step_count_queued,
+	.promote = step_promote,
+	.insert = step_insert,
+	.supersede = step_supersede,
+};
 
 static int refset_submit_fn(struct pg_tx *t, void *ctx, struct skr_err *err)
 {
 	const struct refset_args *a = ctx;
-	struct skr_store_submit *out = a->submit;
-	bool pending = !strcmp(a->state, "pending");
-	int found;
+	struct store_submit_req r = { .key_id = a->key_id, .label = a->label, .state = a->state,
+				      .pcrs = a->pcrs, .note = a->note,
+				      .may_supersede = a->may_supersede, .out = a->submit,
+				      .audit = a->audit };
 
 	if (pg_lock_key(t, a->key_id, err) < 0)
 		return -1;
-	found = refset_find_same(t, a, &out->id, out->state, err);
-	if (found < 0)
-		return -1;
-	if (found && (strcmp(out->state, "queued") || !pending)) {
-		out->existed = true;	/* nothing added, nothing superseded */
-		return store_audit_submit_outcome(a->audit, out, err);
-	}
-	if (found) {	/* queued, now allowed: it becomes pending */
-		snprintf(out->state, sizeof(out->state), "pending");
-		if (refset_run(t, sql_promote, a->key_id, out->id, a->label,
-			       "cannot promote the reference set", NULL, err) < 0)
-			return -1;
-	} else {
-		if ((!pending && refset_queue_room(t, a->key_id, err) < 0) ||
-		    refset_insert(t, a, a->state, a->note, &out->id, err) < 0)
-			return -1;
-		snprintf(out->state, sizeof(out->state), "%s", a->state);
-	}
-	/* Only a pending submission supersedes (store.h). */
-	if (a->may_supersede && pending &&
-	    refset_run(t, sql_supersede, a->key_id, out->id, a->label,
-		       "cannot remove superseded reference sets", &out->superseded, err) < 0)
-		return -1;
-	return store_audit_submit_outcome(a->audit, out, err);
+	return store_submit_run(&submit_steps, t, &r, err);
 }
 
 int pg_refset_submit(struct skr_store *s, const char *key_id, const char *label,

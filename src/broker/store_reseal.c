@@ -2,6 +2,7 @@
 /* Reseal (DESIGN.md, two-phase reference values): submit, approve, commit, withdraw. */
 #include "broker/store_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -52,6 +53,56 @@ int skr_store_refset_submit(struct skr_store *s, const char *key_id, const char 
 		return -1;
 	return s->ops->refset_submit(s, key_id, label, state, pcrs, note, may_supersede, out, row,
 				     err);
+}
+
+/* Room for one more queued set: the oldest queued sets stay, a new one is refused. */
+static int queue_room(const struct store_submit_steps *steps, void *tx, const char *key_id,
+		      struct skr_err *err)
+{
+	int64_t n;
+
+	if (steps->count_queued(tx, key_id, &n, err) < 0)
+		return -1;
+	if (n >= SKR_STORE_MAX_QUEUED)
+		return skr_fail(err, SKR_R_refset_queue_full,
+				"key %s already has %lld reference sets waiting for an operator (at most "
+				"%d): this one is not queued; approve or delete queued sets "
+				"(GET/DELETE /v1/keys/%s/refsets), or submit from an approved boot",
+				key_id, (long long)n, SKR_STORE_MAX_QUEUED, key_id);
+	return 0;
+}
+
+int store_submit_run(const struct store_submit_steps *steps, void *tx,
+		     const struct store_submit_req *r, struct skr_err *err)
+{
+	struct skr_store_submit *out = r->out;
+	bool pending = !strcmp(r->state, "pending");
+	int found;
+
+	found = steps->find_same(tx, r->key_id, r->pcrs, &out->id, out->state, err);
+	if (found < 0)
+		return -1;
+	if (found && (strcmp(out->state, "queued") || !pending)) {
+		out->existed = true;	/* nothing added, nothing superseded */
+		return store_audit_submit_outcome(r->audit, out, err);
+	}
+	if (found) {	/* queued, now allowed: it becomes pending */
+		snprintf(out->state, sizeof(out->state), "pending");
+		if (steps->promote(tx, r->key_id, out->id, r->label, err) < 0)
+			return -1;
+	} else {
+		if ((!pending && queue_room(steps, tx, r->key_id, err) < 0) ||
+		    steps->insert(tx, r->key_id, r->label, r->state, r->pcrs, r->note, &out->id,
+				  err) < 0)
+			return -1;
+		snprintf(out->state, sizeof(out->state), "%s", r->state);
+	}
+	/* Only a pending submission supersedes: a queued one (an unapproved
+	 * boot's) never removes, replaces or relabels anything (store.h). */
+	if (r->may_supersede && pending &&
+	    steps->supersede(tx, r->key_id, out->id, r->label, &out->superseded, err) < 0)
+		return -1;
+	return store_audit_submit_outcome(r->audit, out, err);
 }
 
 int skr_store_refset_approve(struct skr_store *s, const char *key_id, int64_t id,

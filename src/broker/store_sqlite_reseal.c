@@ -5,48 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The best existing set with exactly these values: current, then pending, then queued. */
-static int refset_find_same(struct sq_store *q, const char *key_id, const char *pcrs,
-			    int64_t *id, char state[8], struct skr_err *err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int row;
-
-	if (sq_prepare(q, "SELECT id, state FROM refsets WHERE key_id = ?1 AND pcrs = ?2 AND "
-			  "state IN ('current', 'pending', 'queued') ORDER BY CASE state "
-			  "WHEN 'current' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, id DESC LIMIT 1",
-		       &st, err) < 0 ||
-	    sq_bind_text(q, st, 1, key_id, err) < 0 || sq_bind_text(q, st, 2, pcrs, err) < 0)
-		return -1;
-	row = sq_step_row(q, st, "cannot look up reference sets", err);
-	if (row == 1) {
-		*id = sqlite3_column_int64(st, 0);
-		snprintf(state, 8, "%s", sq_text(st, 1));
-	}
-	return row;
-}
-
-/* Room for one more queued set: the oldest queued sets stay, a new one is refused. */
-static int refset_queue_room(struct sq_store *q, const char *key_id, struct skr_err *err)
-{
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int64_t n;
-
-	if (sq_prepare(q, "SELECT COUNT(*) FROM refsets WHERE key_id = ?1 AND state = 'queued'",
-		       &st, err) < 0 ||
-	    sq_bind_text(q, st, 1, key_id, err) < 0 ||
-	    sq_step_row(q, st, "cannot count queued reference sets", err) != 1)
-		return -1;
-	n = sqlite3_column_int64(st, 0);
-	if (n >= SKR_STORE_MAX_QUEUED)
-		return skr_fail(err, SKR_R_refset_queue_full,
-				"key %s already has %lld reference sets waiting for an operator (at most "
-				"%d): this one is not queued; approve or delete queued sets "
-				"(GET/DELETE /v1/keys/%s/refsets), or submit from an approved boot",
-				key_id, (long long)n, SKR_STORE_MAX_QUEUED, key_id);
-	return 0;
-}
-
 static int refset_run(struct sq_store *q, const char *sql, const char *key_id, int64_t id,
 		      const char *text, const char *what, unsigned *changed, struct skr_err *err)
 {
@@ -79,45 +37,86 @@ struct reseal_args {
 	struct store_audit_row *audit;	/* sq_tx writes it after the outcome is added */
 };
 
+/* ---- The submission's steps (store_submit_run), on q ------------------------ */
+
+static int step_find_same(void *tx, const char *key_id, const char *pcrs, int64_t *id,
+			  char state[8], struct skr_err *err)
+{
+	struct sq_store *q = tx;
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int row;
+
+	if (sq_prepare(q, "SELECT id, state FROM refsets WHERE key_id = ?1 AND pcrs = ?2 AND "
+			  "state IN ('current', 'pending', 'queued') ORDER BY CASE state "
+			  "WHEN 'current' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, id DESC LIMIT 1",
+		       &st, err) < 0 ||
+	    sq_bind_text(q, st, 1, key_id, err) < 0 || sq_bind_text(q, st, 2, pcrs, err) < 0)
+		return -1;
+	row = sq_step_row(q, st, "cannot look up reference sets", err);
+	if (row == 1) {
+		*id = sqlite3_column_int64(st, 0);
+		snprintf(state, 8, "%s", sq_text(st, 1));
+	}
+	return row;
+}
+
+static int step_count_queued(void *tx, const char *key_id, int64_t *n, struct skr_err *err)
+{
+	struct sq_store *q = tx;
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+	if (sq_prepare(q, "SELECT COUNT(*) FROM refsets WHERE key_id = ?1 AND state = 'queued'",
+		       &st, err) < 0 ||
+	    sq_bind_text(q, st, 1, key_id, err) < 0 ||
+	    sq_step_row(q, st, "cannot count queued reference sets", err) != 1)
+		return -1;
+	*n = sqlite3_column_int64(st, 0);
+	return 0;
+}
+
+static int step_promote(void *tx, const char *key_id, int64_t id, const char *label,
+			struct skr_err *err)
+{
+	return refset_run(tx, sql_promote, key_id, id, label, "cannot promote the reference set",
+			  NULL, err);
+}
+
+static int step_insert(void *tx, const char *key_id, const char *label, const char *state,
+		       const char *pcrs, const char *note, int64_t *id, struct skr_err *err)
+{
+	if (sq_refset_insert(tx, key_id, label, state, pcrs, id, err) < 0)
+		return -1;
+	return refset_run(tx, "UPDATE refsets SET note = ?3 WHERE key_id = ?1 AND id = ?2", key_id,
+			  *id, note, "cannot annotate the reference set", NULL, err);
+}
+
+static int step_supersede(void *tx, const char *key_id, int64_t keep, const char *label,
+			  unsigned *removed, struct skr_err *err)
+{
+	return refset_run(tx, sql_supersede, key_id, keep, label,
+			  "cannot remove superseded reference sets", removed, err);
+}
+
+static const struct store_submit_steps submit_steps = {
+	.find_same = step_find_same,
+	.count_queued = step_count_queued,
+	.promote = step_promote,
+	.insert = step_insert,
+	.supersede = step_supersede,
+};
+
 static int refset_submit_locked(struct sq_store *q, void *ctx, struct skr_err *err)
 {
 	const struct reseal_args *a = ctx;
-	const char *key_id = a->key_id, *label = a->label, *state = a->state;
-	struct skr_store_submit *out = a->submit;
-	bool pending = !strcmp(state, "pending");
-	int found;
+	struct store_submit_req r = { .key_id = a->key_id, .label = a->label, .state = a->state,
+				      .pcrs = a->pcrs, .note = a->note,
+				      .may_supersede = a->may_supersede, .out = a->submit,
+				      .audit = a->audit };
 
-	if (sq_require_key(q, key_id, err) < 0)
+	if (sq_require_key(q, a->key_id, err) < 0)
 		return -1;
-	found = refset_find_same(q, key_id, a->pcrs, &out->id, out->state, err);
-	if (found < 0)
-		return -1;
-	if (found && (strcmp(out->state, "queued") || !pending)) {
-		out->existed = true;	/* nothing added, nothing superseded */
-		return store_audit_submit_outcome(a->audit, out, err);
-	}
-	if (found) {	/* queued, now allowed: it becomes pending */
-		snprintf(out->state, sizeof(out->state), "pending");
-		if (refset_run(q, sql_promote, key_id, out->id, label,
-			       "cannot promote the reference set", NULL, err) < 0)
-			return -1;
-	} else {
-		if ((!pending && refset_queue_room(q, key_id, err) < 0) ||
-		    sq_refset_insert(q, key_id, label, state, a->pcrs, &out->id, err) < 0 ||
-		    refset_run(q, "UPDATE refsets SET note = ?3 WHERE key_id = ?1 AND id = ?2",
-			       key_id, out->id, a->note, "cannot annotate the reference set", NULL,
-			       err) < 0)
-			return -1;
-		snprintf(out->state, sizeof(out->state), "%s", state);
-	}
-	/* Only a pending submission supersedes (store.h). */
-	if (a->may_supersede && pending &&
-	    refset_run(q, sql_supersede, key_id, out->id, label,
-		       "cannot remove superseded reference sets", &out->superseded, err) < 0)
-		return -1;
-	return store_audit_submit_outcome(a->audit, out, err);
+	return store_submit_run(&submit_steps, q, &r, err);
 }
-
 
 int sq_refset_submit(struct skr_store *s, const char *key_id, const char *label,
 		     const char *state, const char *pcrs, const char *note, bool may_supersede,
