@@ -8,7 +8,8 @@
 # (50 runs of each whole process: skrctl release and clevis luks pass),
 # BENCH_LOAD_SECONDS (10), BENCH_CONCURRENCY (1,2,4,8,16), BENCH_VMS (64),
 # BENCH_THREADS (broker thread pool, 2), BENCH_PROFILE (1: perf profile of the
-# broker under load), BENCH_OUT (bench/results), BENCH_README (1: when the
+# broker under load), BENCH_POSTGRESQL (1: the load again on a PostgreSQL store),
+# BENCH_OUT (bench/results), BENCH_README (1: when the
 # results went to bench/results, bench/figures.py writes them into
 # bench/README.md and README.md; 0 leaves the READMEs alone).
 #
@@ -57,6 +58,7 @@ cleanup() {
 	[ -n "$perf_pid" ] && { kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null; }
 	[ -n "$load_pid" ] && { kill "$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null; }
 	stop_broker KILL
+	stop_pg
 	stop_vtpm
 	[ -n "$az_vtpm_pid" ] && { vtpm_pid=$az_vtpm_pid; stop_vtpm; }
 	[ -n "$outdir" ] && rm -rf "$outdir"
@@ -419,12 +421,55 @@ if [ "$PROFILE" = 1 ]; then
 fi
 stop_broker
 
+# 6b. The same load against a broker whose store is PostgreSQL: a private
+#     server (tests/cli/pg.sh) on loopback with fsync on, as SQLite's
+#     synchronous=FULL, and a broker with the same configuration but its
+#     "database".  The per-core figure is the broker's CPU, as for SQLite;
+#     the server's own CPU over the same runs is reported beside it.
+pg_note="not measured (BENCH_POSTGRESQL=0)"
+if [ "${BENCH_POSTGRESQL:-1}" = 1 ]; then
+	pg_note=
+	if PG_FSYNC=on start_pg "$tmpd/pg"; then
+		pdir=$tmpd/broker-pg
+		mkdir -p "$pdir"
+		python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); c["database"] = sys.argv[3]
+json.dump(c, open(sys.argv[2], "w"), indent=2)' "$bdir/broker.json" "$pdir/broker.json" "$PG_CONNINFO" ||
+			die "broker config (PostgreSQL)"
+		start_broker "$pdir" || die "broker on PostgreSQL did not start: $(cat "$pdir/broker.log")"
+		log "load on PostgreSQL: broker pid $broker_pid"
+		pg_cpu() { # CPU seconds of the server's processes so far
+			python3 -c 'import os, sys
+t = 0
+for p in os.listdir("/proc"):
+    try:
+        if p.isdigit() and open("/proc/%s/comm" % p).read().strip() == "postgres" and \
+           sys.argv[1] in open("/proc/%s/cmdline" % p).read() + os.readlink("/proc/%s/cwd" % p):
+            f = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()
+            t += int(f[11]) + int(f[12])
+    except OSError:
+        pass
+print(t / os.sysconf("SC_CLK_TCK"))' "$PG_DIR"; }
+		cpu0=$(pg_cpu)
+		"$BENCH" load --broker "$RELEASE_URL" --admin "$ADMIN_URL" --token-file "$bdir/admin.token" \
+			--ca "$bdir/ca.pem" --cadir "$tmpd/ca" --broker-pid "$broker_pid" --vms "$VMS" \
+			--duration "$LOAD_SECONDS" --concurrency "$CONCURRENCY" --out "$tmpd/load-pg.json" ||
+			pg_note="the load run on PostgreSQL failed"
+		echo "$cpu0 $(pg_cpu)" > "$tmpd/pg-cpu.txt"
+		stop_broker
+		stop_pg
+	else
+		pg_note="PostgreSQL did not start"
+	fi
+	[ -z "$pg_note" ] || log "PostgreSQL: $pg_note"
+fi
+
 # 7. release.json.
 python3 - "$tmpd" "$OUT/release.json" "$clevis_ok" "$clevis_note" "$THREADS" "$RUNS" \
-	"$CLEVIS_RUNS" "$profile_note" "$started" "$loadavg_start" "$out_fs" "$top" <<'PY' || die "cannot write release.json"
+	"$CLEVIS_RUNS" "$profile_note" "$started" "$loadavg_start" "$out_fs" "$top" "$pg_note" <<'PY' || die "cannot write release.json"
 import json, os, platform, re, subprocess, sys, time
 (tmpd, out, clevis_ok, clevis_note, threads, runs, clevis_runs, profile, started, la0,
- out_fs, top) = sys.argv[1:]
+ out_fs, top, pg_note) = sys.argv[1:]
 metrics = {}
 try:
     for line in open(os.path.join(tmpd, "metrics.txt")):
@@ -456,6 +501,23 @@ for line in open("/proc/cpuinfo"):
         break
 r3 = lambda v: None if v is None else round(v, 3)
 rps = load["broker_releases_per_s_per_core"]
+# The PostgreSQL store under the same load (step 6b), when it was measured.
+pg = None
+if not pg_note and os.path.exists(os.path.join(tmpd, "load-pg.json")):
+    lpg = json.load(open(os.path.join(tmpd, "load-pg.json")))
+    c0, c1 = (float(x) for x in open(os.path.join(tmpd, "pg-cpu.txt")).read().split())
+    pg = {"broker_releases_per_s_per_core": lpg["broker_releases_per_s_per_core"],
+          "best_concurrency": lpg["best_concurrency"],
+          "concurrency_table": lpg["concurrency_table"],
+          "failures": lpg["failures"],
+          "postgresql_cpu_s": round(c1 - c0, 2),
+          "postgresql_cpu_ms_per_release":
+              round(1000 * (c1 - c0) / max(1, sum(r["releases"] for r in lpg["concurrency_table"])), 2),
+          "basis": "the same load generator, VMs and concurrency levels against a broker on a "
+                   "private PostgreSQL on loopback (fsync on); releases per broker CPU second, "
+                   "best level; postgresql_cpu_s: the server's processes over all levels "
+                   "(the load generator's key setup included), per release in "
+                   "postgresql_cpu_ms_per_release"}
 fl = floor["crypto_floor_per_s_per_core"]
 table = load["concurrency_table"]
 levels = [row["concurrency"] for row in table]
@@ -515,6 +577,9 @@ res = {
                            "secret wrapped; no HTTP, TLS, body parsing or database); best of "
                            "two runs"),
     "broker_vs_verify_floor": r3(rps / vfl),
+    "postgresql": pg,
+    "postgresql_note": pg_note or None,
+    "postgresql_vs_verify_floor": r3(pg["broker_releases_per_s_per_core"] / vfl) if pg else None,
     "audit_group_commit": {k: metrics.get(k) for k in ("skr_audit_flushes_total",
                            "skr_audit_flushes_failed_total", "skr_audit_flush_rows_total",
                            "skr_audit_flush_rows_max")},
@@ -525,6 +590,8 @@ res = {
         "keyslot_open_at_most_5_ms": unlock["keyslot_open_ms_p50"] <= 5,
         "80_percent_of_crypto_floor": rps / fl >= 0.8,
         "80_percent_of_verify_floor": rps / vfl >= 0.8,
+        "70_percent_of_verify_floor_on_postgresql":
+            (pg["broker_releases_per_s_per_core"] / vfl >= 0.7) if pg else None,
     },
     "runs": int(runs),
     "release_failures": lat["failures"],
