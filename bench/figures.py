@@ -105,6 +105,16 @@ def fleet(r):
     goals = (f"\n| ≥ 80 % of the verification floor (SQLite) | "
              f"**{met(r['goals']['80_percent_of_verify_floor'])}**: "
              f"{100 * r['broker_vs_verify_floor']:.0f} % |")
+    soak = r.get("soak")
+    if soak:
+        dev = soak["max_deviation_after_tenth"]
+        rows += (f"\n| `soak` | RSS {soak['rss_kib_at_tenth'] / 1024:.1f} → "
+                 f"{soak['rss_kib_last'] / 1024:.1f} MiB (max {soak['rss_kib_max'] / 1024:.1f}) | "
+                 f"{soak['releases']} releases at c={soak['concurrency']}, {soak['failures']} "
+                 f"failed; largest deviation after the first tenth {100 * dev:.1f} % |")
+        goals += (f"\n| broker RSS flat (±10 %) across 100,000 releases | "
+                  f"**{met(r['goals']['rss_flat_within_10_percent'])}**: ±{100 * dev:.1f} % over "
+                  f"{soak['releases']} releases |")
     pg = r.get("postgresql")
     if pg:
         rows += (f"\n| `postgresql.broker_releases_per_s_per_core` | "

@@ -9,6 +9,7 @@
 # BENCH_LOAD_SECONDS (10), BENCH_CONCURRENCY (1,2,4,8,16), BENCH_VMS (64),
 # BENCH_THREADS (broker thread pool, 2), BENCH_PROFILE (1: perf profile of the
 # broker under load), BENCH_POSTGRESQL (1: the load again on a PostgreSQL store),
+# BENCH_SOAK_RELEASES (100000: broker RSS sampled across that many releases),
 # BENCH_OUT (bench/results), BENCH_README (1: when the
 # results went to bench/results, bench/figures.py writes them into
 # bench/README.md and README.md; 0 leaves the READMEs alone).
@@ -419,6 +420,33 @@ if [ "$PROFILE" = 1 ]; then
 		profile_note="perf is not usable on this machine"
 	fi
 fi
+
+# 6a. Memory over a long run: the broker's resident set sampled every 2 s
+#     while BENCH_SOAK_RELEASES releases (100,000; 0: none) run at the best
+#     concurrency; "flat" is every sample after the first tenth of the run
+#     within ±10 % of the sample taken there (allocator warm-up excluded).
+SOAK=${BENCH_SOAK_RELEASES:-100000}
+soak_note="not run (BENCH_SOAK_RELEASES=0)"
+if [ "$SOAK" -gt 0 ]; then
+	soak_note=
+	best=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["best_concurrency"])' "$tmpd/load.json")
+	secs=$(python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["max_releases_per_s"]
+print(max(5, int(int(sys.argv[2]) / r * 1.1) + 1))' "$tmpd/load.json" "$SOAK")
+	log "soak: about $SOAK releases at concurrency $best ($secs s), broker RSS sampled"
+	"$BENCH" load --broker "$RELEASE_URL" --admin "$ADMIN_URL" --token-file "$bdir/admin.token" \
+		--ca "$bdir/ca.pem" --cadir "$tmpd/ca" --broker-pid "$broker_pid" --vms "$VMS" \
+		--duration "$secs" --concurrency "$best" --half-threads 0 --out "$tmpd/soak.json" \
+		2>"$tmpd/soak.log" &
+	load_pid=$!
+	: > "$tmpd/rss.txt"
+	while kill -0 "$load_pid" 2>/dev/null; do
+		echo "$(date +%s.%N) $(sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$broker_pid/status")" \
+			>> "$tmpd/rss.txt"
+		sleep 2
+	done
+	wait "$load_pid" || soak_note="the soak run failed: $(tail -2 "$tmpd/soak.log")"
+	load_pid=
+fi
 stop_broker
 
 # 6b. The same load against a broker whose store is PostgreSQL: a private
@@ -466,10 +494,10 @@ fi
 
 # 7. release.json.
 python3 - "$tmpd" "$OUT/release.json" "$clevis_ok" "$clevis_note" "$THREADS" "$RUNS" \
-	"$CLEVIS_RUNS" "$profile_note" "$started" "$loadavg_start" "$out_fs" "$top" "$pg_note" <<'PY' || die "cannot write release.json"
+	"$CLEVIS_RUNS" "$profile_note" "$started" "$loadavg_start" "$out_fs" "$top" "$pg_note" "$soak_note" <<'PY' || die "cannot write release.json"
 import json, os, platform, re, subprocess, sys, time
 (tmpd, out, clevis_ok, clevis_note, threads, runs, clevis_runs, profile, started, la0,
- out_fs, top, pg_note) = sys.argv[1:]
+ out_fs, top, pg_note, soak_note) = sys.argv[1:]
 metrics = {}
 try:
     for line in open(os.path.join(tmpd, "metrics.txt")):
@@ -501,6 +529,24 @@ for line in open("/proc/cpuinfo"):
         break
 r3 = lambda v: None if v is None else round(v, 3)
 rps = load["broker_releases_per_s_per_core"]
+# Memory over the soak run (step 6a).
+soak = None
+if not soak_note and os.path.exists(os.path.join(tmpd, "soak.json")):
+    sj = json.load(open(os.path.join(tmpd, "soak.json")))
+    samples = [(float(t), int(k)) for t, k in
+               (l.split() for l in open(os.path.join(tmpd, "rss.txt")) if len(l.split()) == 2)]
+    after = samples[len(samples) // 10:] if samples else []
+    base = after[0][1] if after else None
+    dev = max(abs(k - base) / base for _, k in after) if after else None
+    soak = {"releases": sum(r["releases"] for r in sj["concurrency_table"]),
+            "failures": sj["failures"], "concurrency": sj["best_concurrency"],
+            "wall_s": round(sum(r["wall_s"] for r in sj["concurrency_table"]), 1),
+            "rss_kib_first": samples[0][1] if samples else None,
+            "rss_kib_at_tenth": base, "rss_kib_max": max(k for _, k in samples) if samples else None,
+            "rss_kib_last": samples[-1][1] if samples else None, "samples": len(samples),
+            "max_deviation_after_tenth": r3(dev),
+            "basis": "VmRSS of skr-broker every 2 s; deviation of every later sample from the "
+                     "one at a tenth of the run (allocator warm-up excluded)"}
 # The PostgreSQL store under the same load (step 6b), when it was measured.
 pg = None
 if not pg_note and os.path.exists(os.path.join(tmpd, "load-pg.json")):
@@ -578,6 +624,8 @@ res = {
                            "two runs"),
     "broker_vs_verify_floor": r3(rps / vfl),
     "postgresql": pg,
+    "soak": soak,
+    "soak_note": soak_note or None,
     "postgresql_note": pg_note or None,
     "postgresql_vs_verify_floor": r3(pg["broker_releases_per_s_per_core"] / vfl) if pg else None,
     "audit_group_commit": {k: metrics.get(k) for k in ("skr_audit_flushes_total",
@@ -590,6 +638,8 @@ res = {
         "keyslot_open_at_most_5_ms": unlock["keyslot_open_ms_p50"] <= 5,
         "80_percent_of_crypto_floor": rps / fl >= 0.8,
         "80_percent_of_verify_floor": rps / vfl >= 0.8,
+        "rss_flat_within_10_percent": (soak["max_deviation_after_tenth"] <= 0.10
+                                       and soak["releases"] >= 100000) if soak else None,
         "70_percent_of_verify_floor_on_postgresql":
             (pg["broker_releases_per_s_per_core"] / vfl >= 0.7) if pg else None,
     },
