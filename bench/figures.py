@@ -105,6 +105,15 @@ def fleet(r):
     goals = (f"\n| ≥ 80 % of the verification floor (SQLite) | "
              f"**{met(r['goals']['80_percent_of_verify_floor'])}**: "
              f"{100 * r['broker_vs_verify_floor']:.0f} % |")
+    if r.get("client_floor_ms"):
+        rows += (f"\n| `release_vs_client_floor` | **{r['release_vs_client_floor']:.2f}** | the "
+                 f"in-process release p50 over what it cannot go below: its TPM commands "
+                 f"{r['release_tpm_ms_p50']:.1f} ms + one TLS connection "
+                 f"{r['tls_connect_ms_p50']:.1f} ms + the broker's verification "
+                 f"{r['verify_floor_us'] / 1000:.1f} ms = {r['client_floor_ms']:.1f} ms; goal ≤ 1.5 |")
+        goals += (f"\n| release p50 ≤ 1.5× its floor | "
+                  f"**{met(r['goals']['release_within_1_5x_client_floor'])}**: "
+                  f"{r['release_vs_client_floor']:.2f}× |")
     soak = r.get("soak")
     if soak:
         dev = soak["max_deviation_after_tenth"]
