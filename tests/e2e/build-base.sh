@@ -42,7 +42,7 @@ security=${SKR_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 pkgs=systemd,systemd-sysv,udev,dbus,kmod,iproute2,procps,e2fsprogs,util-linux,busybox,zstd
 pkgs=$pkgs,initramfs-tools,cryptsetup,cryptsetup-bin,cryptsetup-initramfs,dracut-core,dracut-network
 pkgs=$pkgs,libtss2-esys-3.0.2-0,libtss2-mu0,libtss2-rc0,libtss2-tctildr0,libtss2-tcti-device0
-pkgs=$pkgs,libcurl4,libjson-c5,libcryptsetup12,libssl3,libmicrohttpd12,libsqlite3-0,ca-certificates
+pkgs=$pkgs,libcurl4,libjson-c5,libcryptsetup12,libssl3,libmicrohttpd12,libsqlite3-0,libpq5,ca-certificates
 
 key=$( (cat "$0"; echo "$kver $kver_next") | sha256sum | cut -c1-12)
 dir=$cache/base-$key
