@@ -215,6 +215,12 @@ check:
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/broker_fixture.h $(HELPER_OBJ) $(call libs_of,all)
 	$(CC) $(ALL_CFLAGS) -Itests/helpers -fsanitize=fuzzer -o $@ $< $(TEST_LINK)
 
+# skrctl's reading of the admin API's answers: objects of skrctl itself.
+$(BUILD)/fuzz_broker_views: fuzz/fuzz_broker_views.c $(BUILD)/src/ctl/broker_views.o \
+		$(BUILD)/src/ctl/broker_out.o $(call libs_of,all)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/src/ctl/broker_views.o \
+		$(BUILD)/src/ctl/broker_out.o $(call libs_of,all) $(call pkg_libs,all)
+
 fuzz-build: $(FUZZ_BIN)
 
 fuzz:

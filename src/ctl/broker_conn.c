@@ -261,6 +261,7 @@ enum broker_outcome broker_call_raw(const struct broker_conn *c, const char *met
 				    struct broker_result *res)
 {
 	struct skr_https_ca ca = { .file = c->ca };
+	struct skr_err scratch = { 0 };
 	json_object *parsed = NULL;
 	unsigned connect_ms = c->timeout_ms < 5000 ? c->timeout_ms : 5000;
 
@@ -272,31 +273,29 @@ enum broker_outcome broker_call_raw(const struct broker_conn *c, const char *met
 	}
 	if (res->status >= 200 && res->status <= 299)
 		return BROKER_OK;
-	if (raw->len)
-		parsed = json_tokener_parse((const char *)raw->data);
+	/* A refusal's body that is no JSON object just has no reason to show. */
+	broker_parse_answer(c->url, raw->data, raw->len, json_type_object, &parsed, &scratch);
 	refusal(c, path, parsed, res);
 	json_object_put(parsed);
 	return BROKER_REFUSED;
 }
 
 enum broker_outcome broker_call(const struct broker_conn *c, const char *method,
-				const char *path, const char *body, json_object **answer,
-				struct broker_result *res)
+				const char *path, const char *body, json_type want,
+				json_object **answer, struct broker_result *res)
 {
 	_cleanup_buf_ struct skr_buf buf = { 0 };
 	json_object *parsed = NULL;
 	enum broker_outcome o = broker_call_raw(c, method, path, body, &buf, res);
+	char who[400];
 
 	if (answer)
 		*answer = NULL;
 	if (o != BROKER_OK)
 		return o;
-	if (buf.len)
-		parsed = json_tokener_parse((const char *)buf.data);
-	if (buf.len && !parsed) {
-		skr_fail(&res->err, SKR_R_broker_protocol, "%s%s answered something that is not JSON",
-			 c->url, path);
-		snprintf(res->reason, sizeof(res->reason), "broker_protocol");
+	snprintf(who, sizeof(who), "%s%s", c->url, path);
+	if (broker_parse_answer(who, buf.data, buf.len, want, &parsed, &res->err) < 0) {
+		snprintf(res->reason, sizeof(res->reason), "%s", skr_reason_name(res->err.reason));
 		return BROKER_FAILED;
 	}
 	if (answer)

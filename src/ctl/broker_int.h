@@ -96,12 +96,24 @@ int broker_connect(const struct broker_opts *o, bool with_token, struct broker_c
 void broker_disconnect(struct broker_conn *c);
 
 /*
- * One call: body is JSON text or NULL.  *answer (may be NULL) gets the
- * parsed body of any answer (NULL when empty or not JSON).
+ * One call: body is JSON text or NULL.  A 2xx answer must be what want
+ * says: json_type_array or json_type_object, or json_type_null for any one
+ * JSON value or no body at all; else BROKER_FAILED with broker_protocol
+ * (broker_parse_answer).  *answer (may be NULL) gets it (NULL for no body).
  */
 enum broker_outcome broker_call(const struct broker_conn *c, const char *method,
-				const char *path, const char *body, json_object **answer,
-				struct broker_result *res);
+				const char *path, const char *body, json_type want,
+				json_object **answer, struct broker_result *res);
+
+/*
+ * A 2xx answer's body: exactly one JSON value (white space around it only,
+ * nested at most BROKER_MAX_DEPTH deep) of the type want says (as above).
+ * Fails with broker_protocol naming who answered and what was wrong.  Pure:
+ * the fuzz target (fuzz_broker_views) runs it.
+ */
+#define BROKER_MAX_DEPTH 32
+int broker_parse_answer(const char *who, const uint8_t *body, size_t len, json_type want,
+			json_object **out, struct skr_err *err);
 
 struct skr_buf;
 /* The same, the answer's body as it came (the release listener's /healthz is text). */
@@ -144,6 +156,14 @@ void broker_table_print(struct broker_table *t);
  * the header only when head is set: follow mode's batches line up.
  */
 void broker_table_print_ex(struct broker_table *t, const size_t *min_w, bool head);
+
+/*
+ * The views (broker_views.c): any JSON value is shown without harm; members
+ * of the wrong type show as "-".  with_key: the reseal queue's first column.
+ */
+void broker_show_keys(json_object *keys);
+void broker_show_key(json_object *key, const char *key_id);
+void broker_show_refsets(json_object *sets, bool with_key);
 
 /* A JSON field as text for a cell: strings as they are, numbers, null as NULL. */
 const char *broker_field(json_object *o, const char *key, char *buf, size_t n);

@@ -18,11 +18,58 @@ int cli_usage(const char *usage)
 	return CLI_EXIT_USAGE;
 }
 
+/* The code point of the UTF-8 sequence at s (n bytes left), or -1; *len its length. */
+static long utf8_decode(const unsigned char *s, size_t n, size_t *len)
+{
+	static const long min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t want = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+	long cp;
+
+	if (!want || want > n)
+		return -1;
+	cp = s[0] & (0x7f >> want);
+	for (size_t i = 1; i < want; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return -1;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min[want] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*len = want;
+	return cp;
+}
+
+void cli_puts_json_ascii(const char *text)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t n = strlen(text), i = 0, len;
+
+	while (i < n) {
+		long cp;
+
+		if (s[i] < 0x7f) {
+			putchar(s[i++]);
+			continue;
+		}
+		len = 1;
+		cp = s[i] == 0x7f ? 0x7f : utf8_decode(s + i, n - i, &len);
+		if (cp < 0)
+			cp = 0xfffd;	/* not UTF-8: the replacement character */
+		if (cp > 0xffff)
+			printf("\\u%04lx\\u%04lx", 0xd800 + ((cp - 0x10000) >> 10),
+			       0xdc00 + ((cp - 0x10000) & 0x3ff));
+		else
+			printf("\\u%04lx", cp);
+		i += len;
+	}
+	putchar('\n');
+}
+
 void cli_print_json(json_object *obj)
 {
-	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
-						 JSON_C_TO_STRING_SPACED |
-						 JSON_C_TO_STRING_NOSLASHESCAPE));
+	cli_puts_json_ascii(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_SPACED |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 static int exit_status(const struct skr_err *err)

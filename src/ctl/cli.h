@@ -86,7 +86,14 @@ int cli_load_log(const char *path, struct skr_eventlog **log, struct skr_err *er
 /* A PCR mask as a JSON array of its indexes, lowest first. */
 json_object *cli_pcr_mask_json(uint32_t mask);
 
-/* Prints a JSON value to stdout, pretty and with a newline. */
+/*
+ * JSON for scripts, pure ASCII: json-c escapes control characters but passes
+ * DEL and every byte above it (text from a broker or a header is not checked
+ * for UTF-8), so a terminal could read a C1 escape in it.  DEL and non-ASCII
+ * become \uXXXX (a byte that is not UTF-8: \ufffd).  Prints a line feed after.
+ * cli_print_json prints a JSON value so, pretty.
+ */
+void cli_puts_json_ascii(const char *text);
 void cli_print_json(json_object *obj);
 
 

@@ -5,6 +5,7 @@
  * the settings, the exit status and the output rules).
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -115,118 +116,32 @@ static const char *key_operand(const struct args *a, const char *usage, int *rc)
 	return a->pos[1];
 }
 
-/* "sha256: 0,7,11" for a reference set's "pcrs" object. */
-static void pcrs_cell(json_object *set, char *buf, size_t n)
-{
-	json_object *pcrs;
-	size_t off = 0;
-
-	buf[0] = 0;
-	if (!json_object_object_get_ex(set, "pcrs", &pcrs) || !json_object_is_type(pcrs, json_type_object))
-		return;
-	json_object_object_foreach(pcrs, bank, values) {
-		bool first = true;
-
-		off += (size_t)snprintf(buf + off, off < n ? n - off : 0, "%s%s:", off ? " " : "", bank);
-		if (!json_object_is_type(values, json_type_object))
-			continue;
-		json_object_object_foreach(values, index, v) {
-			(void)v;
-			off += (size_t)snprintf(buf + off, off < n ? n - off : 0, "%s%s",
-						first ? "" : ",", index);
-			first = false;
-		}
-	}
-}
-
-/* Rows of reference sets; with_key: a first column naming the key (the reseal queue). */
-static void add_refset_row(struct broker_table *t, json_object *set, bool with_key)
-{
-	char id[32], created[32], pcrs[160];
-	const char *row[7], **r = row;
-
-	if (with_key)
-		*r++ = broker_field(set, "key_id", NULL, 0);
-	r[0] = broker_field(set, "id", id, sizeof(id));
-	r[1] = broker_field(set, "state", NULL, 0);
-	r[2] = broker_field(set, "label", NULL, 0);
-	r[3] = broker_time(set, "created", created, sizeof(created));
-	pcrs_cell(set, pcrs, sizeof(pcrs));
-	r[4] = pcrs;
-	r[5] = broker_field(set, "note", NULL, 0);
-	broker_table_add(t, row);
-}
-
-static void print_refsets(json_object *sets, bool with_key)
-{
-	static const char *const head[] = { "KEY_ID", "ID", "STATE", "LABEL", "CREATED", "PCRS", "NOTE" };
-	struct broker_table t;
-	size_t i, n = json_object_is_type(sets, json_type_array) ? json_object_array_length(sets) : 0;
-
-	broker_table_init(&t, with_key ? 7 : 6, with_key ? head : head + 1);
-	for (i = 0; i < n; i++)
-		add_refset_row(&t, json_object_array_get_idx(sets, i), with_key);
-	broker_table_print(&t);
-}
-
-/* A call whose answer is printed: as it came with --json, else by show(). */
-static int call_and_print(struct broker_conn *c, const char *method, const char *path,
-			  const char *body, void (*show)(json_object *, const char *),
-			  const char *arg)
+/* A GET whose answer (of type want) is printed: as it came with --json, else by show(). */
+static int call_and_print(struct broker_conn *c, const char *path, json_type want,
+			  void (*show)(json_object *, const char *), const char *arg)
 {
 	struct broker_result res;
 	json_object *answer = NULL;
-	enum broker_outcome o = broker_call(c, method, path, body, &answer, &res);
+	enum broker_outcome o = broker_call(c, "GET", path, NULL, want, &answer, &res);
 
-	if (o == BROKER_OK) {
-		if (c->json)
-			cli_print_json(answer ? answer : json_object_new_object());
-		else
-			show(answer, arg);
-	}
+	if (o == BROKER_OK && c->json)
+		cli_print_json(answer);
+	else if (o == BROKER_OK)
+		show(answer, arg);
 	json_object_put(answer);
 	return broker_finish(c, c->json, o, &res);
 }
 
 static void show_keys(json_object *keys, const char *unused)
 {
-	static const char *const head[] = { "KEY_ID", "CREATED" };
-	struct broker_table t;
-	size_t i, n = json_object_is_type(keys, json_type_array) ? json_object_array_length(keys) : 0;
-
 	(void)unused;
-	broker_table_init(&t, 2, head);
-	for (i = 0; i < n; i++) {
-		json_object *k = json_object_array_get_idx(keys, i);
-		char created[32];
-		const char *row[2] = { broker_field(k, "key_id", NULL, 0),
-				       broker_time(k, "created", created, sizeof(created)) };
-
-		broker_table_add(&t, row);
-	}
-	broker_table_print(&t);
-}
-
-static void show_key(json_object *key, const char *key_id)
-{
-	json_object *policy = NULL, *sets = NULL;
-	char shown[4096];
-	const char *text;
-
-	json_object_object_get_ex(key, "policy", &policy);
-	json_object_object_get_ex(key, "refsets", &sets);
-	text = json_object_to_json_string_ext(policy, JSON_C_TO_STRING_PLAIN);
-	skr_sanitize_text(key_id, strlen(key_id), shown, sizeof(shown));
-	printf("key_id:  %s\n", shown);
-	skr_sanitize_text(text, strlen(text), shown, sizeof(shown));
-	printf("policy:  %s\n\nreference sets:\n", shown);
-	print_refsets(sets, false);
+	broker_show_keys(keys);
 }
 
 static void show_sets(json_object *sets, const char *unused)
 {
 	(void)unused;
-	print_refsets(sets, false);
+	broker_show_refsets(sets, false);
 }
 
 /* Prints "what" (people) or the broker's answer (--json) after a change. */
@@ -235,10 +150,12 @@ static int change(struct broker_conn *c, const char *method, const char *path, c
 {
 	struct broker_result res;
 	json_object *answer = NULL;
-	enum broker_outcome o = broker_call(c, method, path, body, &answer, &res);
+	enum broker_outcome o = broker_call(c, method, path, body, json_type_null, &answer, &res);
 
+	if (o == BROKER_OK && c->json && !answer)
+		answer = json_object_new_object();
 	if (o == BROKER_OK && c->json)
-		cli_print_json(answer ? answer : json_object_new_object());
+		cli_print_json(answer);
 	else if (o == BROKER_OK)
 		printf("%s\n", what);
 	json_object_put(answer);
@@ -354,9 +271,9 @@ static int keys_run(struct broker_conn *c, const struct args *a, const char *sub
 
 	snprintf(path, sizeof(path), "/v1/keys/%s", key_id ? key_id : "");
 	if (!strcmp(sub, "list"))
-		return call_and_print(c, "GET", "/v1/keys", NULL, show_keys, NULL);
+		return call_and_print(c, "/v1/keys", json_type_array, show_keys, NULL);
 	if (!strcmp(sub, "show"))
-		return call_and_print(c, "GET", path, NULL, show_key, key_id);
+		return call_and_print(c, path, json_type_object, broker_show_key, key_id);
 	if (!strcmp(sub, "create"))
 		return key_create(c, a, key_id);
 	if (!strcmp(sub, "policy"))
@@ -399,14 +316,25 @@ int cmd_broker_keys(int argc, char **argv)
 
 /* ---- refsets ---------------------------------------------------------------- */
 
+/* The new set's id as the broker gave it: a number, else "?" (never its raw text). */
+static const char *refset_id(json_object *answer, char *buf, size_t n)
+{
+	json_object *id;
+
+	if (!json_object_object_get_ex(answer, "id", &id) || !json_object_is_type(id, json_type_int))
+		return "?";
+	snprintf(buf, n, "%" PRId64, json_object_get_int64(id));
+	return buf;
+}
+
 static int refset_add(struct broker_conn *c, const struct args *a, const char *key_id)
 {
 	_cleanup_free_ char *pcrs = NULL, *body = NULL;
 	_cleanup_(json_object_putp) json_object *req = NULL;
 	struct skr_err err = { 0 };
 	struct broker_result res;
-	json_object *answer = NULL, *id;
-	char path[200];
+	json_object *answer = NULL;
+	char path[200], id[32];
 	enum broker_outcome o;
 
 	if (broker_read_json_object(a->pcrs_file, "PCR values", &pcrs, &err) < 0)
@@ -417,14 +345,13 @@ static int refset_add(struct broker_conn *c, const struct args *a, const char *k
 	json_object_object_add(req, "pcrs", json_tokener_parse(pcrs));
 	body = strdup(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
 	snprintf(path, sizeof(path), "/v1/keys/%s/refsets", key_id);
-	o = body ? broker_call(c, "POST", path, body, &answer, &res) : BROKER_FAILED;
+	o = body ? broker_call(c, "POST", path, body, json_type_object, &answer, &res) : BROKER_FAILED;
 	if (!body)
 		skr_fail(&res.err, SKR_R_nomem, "out of memory");
 	if (o == BROKER_OK && c->json)
 		cli_print_json(answer);
 	else if (o == BROKER_OK)
-		printf("added reference set %s (%s, \"%s\") to key %s\n",
-		       json_object_object_get_ex(answer, "id", &id) ? json_object_get_string(id) : "?",
+		printf("added reference set %s (%s, \"%s\") to key %s\n", refset_id(answer, id, sizeof(id)),
 		       a->state ? a->state : "current", a->label, key_id);
 	json_object_put(answer);
 	return broker_finish(c, c->json, o, &res);
@@ -463,7 +390,7 @@ static int refsets_run(struct broker_conn *c, const struct args *a, const char *
 
 	if (!strcmp(sub, "list")) {
 		snprintf(path, sizeof(path), "/v1/keys/%s/refsets", key_id);
-		return call_and_print(c, "GET", path, NULL, show_sets, NULL);
+		return call_and_print(c, path, json_type_array, show_sets, NULL);
 	}
 	if (!strcmp(sub, "add"))
 		return refset_add(c, a, key_id);
@@ -515,13 +442,14 @@ static enum broker_outcome queue_of(struct broker_conn *c, const char *key_id, j
 	size_t i, n;
 
 	snprintf(path, sizeof(path), "/v1/keys/%s/refsets", key_id);
-	o = broker_call(c, "GET", path, NULL, &sets, res);
-	n = o == BROKER_OK && json_object_is_type(sets, json_type_array) ? json_object_array_length(sets) : 0;
+	o = broker_call(c, "GET", path, NULL, json_type_array, &sets, res);
+	n = o == BROKER_OK ? json_object_array_length(sets) : 0;
 	for (i = 0; i < n; i++) {
 		json_object *s = json_object_array_get_idx(sets, i);
 		const char *state = broker_field(s, "state", NULL, 0);
 
-		if (!state || (strcmp(state, "queued") && strcmp(state, "pending")))
+		/* A member that is no object has no state: not queued. */
+		if (!json_object_is_type(s, json_type_object) || !state || (strcmp(state, "queued") && strcmp(state, "pending")))
 			continue;
 		json_object_object_add(s, "key_id", json_object_new_string(key_id));
 		json_object_array_add(out, json_object_get(s));
@@ -540,8 +468,8 @@ static enum broker_outcome queue_all(struct broker_conn *c, const char *only, js
 
 	if (only)
 		return queue_of(c, only, out, res);
-	o = broker_call(c, "GET", "/v1/keys", NULL, &keys, res);
-	n = o == BROKER_OK && json_object_is_type(keys, json_type_array) ? json_object_array_length(keys) : 0;
+	o = broker_call(c, "GET", "/v1/keys", NULL, json_type_array, &keys, res);
+	n = o == BROKER_OK ? json_object_array_length(keys) : 0;
 	for (i = 0; i < n && o == BROKER_OK; i++) {
 		const char *id = broker_field(json_object_array_get_idx(keys, i), "key_id", NULL, 0);
 
@@ -577,7 +505,7 @@ int cmd_broker_reseal_queue(int argc, char **argv)
 	if (o == BROKER_OK && c.json)
 		cli_print_json(queue);
 	else if (o == BROKER_OK)
-		print_refsets(queue, true);
+		broker_show_refsets(queue, true);
 	rc = broker_finish(&c, c.json, o, &res);
 	broker_disconnect(&c);
 	return rc;

@@ -119,7 +119,7 @@ static size_t print_rows(json_object *rows, bool json, bool head, const size_t *
 			*last = row_id(r);
 		printed++;
 		if (json) {
-			puts(json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
+			cli_puts_json_ascii(json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
 			continue;
 		}
 		row[0] = broker_field(r, "id", id, sizeof(id));
@@ -145,7 +145,7 @@ static enum broker_outcome fetch(struct broker_conn *c, const struct audit_args 
 
 	snprintf(path, sizeof(path), "/v1/audit?limit=%lld%s%s", limit, a->key ? "&key_id=" : "",
 		 a->key ? a->key : "");
-	return broker_call(c, "GET", path, NULL, rows, res);
+	return broker_call(c, "GET", path, NULL, json_type_array, rows, res);
 }
 
 /* Sleeps up to s seconds, waking early when told to stop. */
