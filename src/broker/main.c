@@ -20,6 +20,7 @@
 
 #include "broker/broker.h"
 #include "broker/http.h"
+#include "common/secret.h"
 #include "common/util.h"
 
 #define BROKER_USAGE                                                             \
@@ -429,6 +430,8 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Every release holds its secret in locked pages: reuse them per thread. */
+	skr_secret_cache_enable();
 	skr_nonce_seen_init(&b.seen);
 	skr_chain_cache_init(&b.chain_cache);
 	skr_key_cache_init(&b.key_cache);
@@ -448,5 +451,6 @@ out:
 	skr_listener_stop(adm);
 	broker_fini(&b);
 	json_object_put(c.root);
+	skr_secret_cache_drain();
 	return rc;
 }

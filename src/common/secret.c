@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -90,30 +91,111 @@ static struct head *head_of(const void *p)
 	return h;
 }
 
+/*
+ * The page cache (skr_secret_cache_enable): each thread keeps up to
+ * CACHE_SLOTS wiped, still locked one-page blocks, so a server that holds a
+ * secret for every request does not pay mlock and munlock each time.  A
+ * block is wiped before it enters the cache exactly as before a free.
+ */
+#define CACHE_SLOTS 4
+struct page_cache {
+	void *block[CACHE_SLOTS];
+	bool locked[CACHE_SLOTS];
+	size_t n;
+};
+static atomic_bool cache_enabled;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct page_cache thread_cache;
+
+static void cache_drain(void *unused)
+{
+	struct page_cache *c = &thread_cache;
+	size_t page = page_size();
+
+	(void)unused;
+	while (c->n > 0) {
+		c->n--;
+		unpoison(c->block[c->n], page);
+		if (c->locked[c->n])
+			(void)munlock(c->block[c->n], page);
+		free(c->block[c->n]);
+	}
+}
+
+static void cache_key_create(void)
+{
+	(void)pthread_key_create(&cache_key, cache_drain);
+}
+
+void skr_secret_cache_enable(void)
+{
+	pthread_once(&cache_once, cache_key_create);
+	atomic_store(&cache_enabled, true);
+}
+
+void skr_secret_cache_drain(void)
+{
+	cache_drain(NULL);
+}
+
+/* A cached block for a one-page span, or NULL. */
+static void *cache_take(size_t span, bool *locked)
+{
+	struct page_cache *c = &thread_cache;
+
+	if (span != page_size() || !atomic_load(&cache_enabled) || c->n == 0)
+		return NULL;
+	c->n--;
+	*locked = c->locked[c->n];
+	unpoison(c->block[c->n], span);
+	return c->block[c->n];
+}
+
+/* Keeps a wiped one-page block; false when it is not one or there is no room. */
+static bool cache_put(void *block, size_t span, bool locked)
+{
+	struct page_cache *c = &thread_cache;
+
+	if (span != page_size() || !atomic_load(&cache_enabled) || c->n == CACHE_SLOTS)
+		return false;
+	/* The key's destructor frees this thread's blocks when it exits. */
+	(void)pthread_setspecific(cache_key, c);
+	poison(block, span);
+	c->block[c->n] = block;
+	c->locked[c->n] = locked;
+	c->n++;
+	return true;
+}
+
 void *skr_secret_alloc(size_t n)
 {
 	size_t page = page_size(), span;
+	bool locked = false;
 	struct head *h;
 	void *mem;
 
 	if (n > SIZE_MAX - HEAD_SIZE - 1 - page)
 		return NULL;
 	span = (HEAD_SIZE + n + 1 + page - 1) / page * page;
-	if (posix_memalign(&mem, page, span) != 0)
-		return NULL;
-	memset(mem, 0, span);
+	mem = cache_take(span, &locked);
+	if (!mem) {
+		if (posix_memalign(&mem, page, span) != 0)
+			return NULL;
+		memset(mem, 0, span);
+		/*
+		 * Locking can fail under RLIMIT_MEMLOCK; the memory is still usable
+		 * and wiped on free, but the secret may reach swap: said once (header).
+		 */
+		locked = mlock(mem, span) == 0;
+		if (!locked)
+			report_lock_failure(errno);
+	}
 	h = mem;
 	h->magic = SECRET_MAGIC;
 	h->size = n;
 	h->span = span;
-	/*
-	 * Locking can fail under RLIMIT_MEMLOCK; the memory is still usable and
-	 * wiped on free, but the secret may reach swap: said once (header).
-	 */
-	if (mlock(mem, span) == 0)
-		h->locked = true;
-	else
-		report_lock_failure(errno);
+	h->locked = locked;
 	poison((uint8_t *)mem + HEAD_SIZE + n + 1, span - HEAD_SIZE - n - 1);
 	return (uint8_t *)mem + HEAD_SIZE;
 }
@@ -142,6 +224,8 @@ void skr_secret_free(void *p)
 	locked = h->locked;
 	unpoison(h, span);
 	explicit_bzero(h, span);
+	if (cache_put(h, span, locked))
+		return;
 	if (locked)
 		(void)munlock(h, span);
 	free(h);

@@ -53,6 +53,16 @@ void *skr_secret_realloc(void *p, size_t n);
 /* A new secret holding a copy of n bytes of src, or NULL. */
 void *skr_secret_dup(const void *src, size_t n);
 
+/*
+ * For a server that allocates a secret per request (skr-broker): from now on
+ * each thread keeps up to 4 wiped, still locked one-page blocks for reuse
+ * instead of unlocking and freeing them.  A thread's blocks are freed when it
+ * exits; skr_secret_cache_drain frees the calling thread's now (the main
+ * thread's, before exit).  A freed secret is wiped either way.
+ */
+void skr_secret_cache_enable(void);
+void skr_secret_cache_drain(void);
+
 void skr_secret_set_lock_warning(void (*warn)(const char *message));
 /* Whether an mlock of skr_secret_alloc has failed in this process. */
 bool skr_secret_lock_failed(void);
