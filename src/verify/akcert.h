@@ -35,7 +35,7 @@
 #define SKR_AKCERT_MAX_DER (16u << 10)
 #define SKR_AKCERT_MAX_CHAIN (64u << 10)
 
-/* Built-in certificates (generated from src/verify/certs/azure-*.pem). */
+/* Built-in certificates (src/verify/certs/azure, by tools/embed-azure-pem.sh). */
 extern const char skr_azure_vtpm_root_pem[];
 extern const char skr_azure_vtpm_ca03_pem[];
 
