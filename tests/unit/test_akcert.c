@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 #include <openssl/pem.h>
-#include <openssl/x509v3.h>
 #include <tss2/tss2_mu.h>
 
 #include "common/json_util.h"
+#include "softtl.h"
 #include "softvm.h"
 #include "verify/akcert.h"
 #include "verify/evidence.h"
@@ -29,42 +29,13 @@
 /* Within the real CA-03's validity (2025-04-24 .. 2027-04-24). */
 #define AT_CA03 ((time_t)1780000000)
 
-static void add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	assert_non_null(ext);
-	assert_int_equal(X509_add_ext(cert, ext, -1), 1);
-	X509_EXTENSION_free(ext);
-}
-
-/* A certificate for key, signed by issuer_key (self-signed when issuer is NULL). */
+/* A certificate made by the Trusted Launch test helper (no AIA, as Azure's CA-03 leaves). */
 static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
 		       bool ca, long from, long to)
 {
-	static long serial = 1;
-	X509 *c = X509_new();
-	X509_NAME *name = X509_NAME_new();
+	X509 *c = skr_softtl_make_cert(cn, key, issuer, issuer_key, ca, from, to);
 
 	assert_non_null(c);
-	X509_set_version(c, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(c), serial++);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(c, name);
-	X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : name);
-	X509_NAME_free(name);
-	X509_gmtime_adj(X509_getm_notBefore(c), from);
-	X509_gmtime_adj(X509_getm_notAfter(c), to);
-	X509_set_pubkey(c, key);
-	add_ext(c, issuer ? issuer : c, NID_basic_constraints,
-		ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-	add_ext(c, issuer ? issuer : c, NID_key_usage,
-		ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
-	/* No AIA, as Azure's AK certificates from CA-03. */
-	assert_true(X509_sign(c, issuer_key, EVP_sha256()) > 0);
 	return c;
 }
 
