@@ -124,4 +124,33 @@ expect usage-both-aks 2 'usage' -- $SKRCTL akcert verify $C --ak "$D/ak.pub.pem"
 expect usage-bad-at 2 'usage' -- $SKRCTL akcert verify "$D/leaf.der" --at yesterday
 expect help 0 'akcert verify CERT' -- $SKRCTL akcert verify --help
 
+# --- skr-broker's "ak_roots" and "ak_intermediates" -------------------------
+# A real broker: it starts with the test PKI as configured trust, and refuses
+# to start (naming the file) with a file it cannot use: no release is ever
+# judged against a trust the operator did not get.
+. "$(dirname "$0")/broker.sh"
+trap 'stop_broker KILL; rm -rf "$out" "$err" "$tmpd"' EXIT
+bd=$tmpd/broker
+mkdir -p "$bd"
+make_tls "$bd" && write_broker_config "$bd" || { echo "FAIL broker-setup"; exit 1; }
+cp "$bd/broker.json" "$bd/base.json"
+# broker_ak_config ROOTS INTERMEDIATES: the base configuration with these two paths.
+broker_ak_config() {
+	python3 -c 'import json, sys
+c = json.load(open(sys.argv[1])); c["ak_roots"] = sys.argv[2]; c["ak_intermediates"] = sys.argv[3]
+json.dump(c, open(sys.argv[4], "w"))' "$bd/base.json" "$1" "$2" "$bd/broker.json"
+}
+broker_ak_config "$D/root.pem" "$D/int.pem"
+if start_broker "$bd" && curl -sf --cacert "$bd/ca.pem" "$RELEASE_URL/healthz" >/dev/null; then
+	echo "PASS broker-ak-trust-configured"
+else
+	echo "FAIL broker-ak-trust-configured: $(tail -c 300 "$bd/broker.log")"; fails=$((fails + 1))
+fi
+stop_broker
+broker_ak_config "$D/nope.pem" "$D/int.pem"
+expect broker-ak-roots-missing 1 "skr-broker: io: .*$D/nope.pem" -- "$BUILD/skr-broker" --config "$bd/broker.json"
+broker_ak_config "$D/root.pem" "$D/junk.der"
+expect broker-ak-intermediates-junk 1 "skr-broker: malformed: $D/junk.der holds no PEM certificate" -- \
+	"$BUILD/skr-broker" --config "$bd/broker.json"
+
 [ "$fails" -eq 0 ]
