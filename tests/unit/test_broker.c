@@ -923,6 +923,8 @@ static unsigned run_refvals(struct fx *f, const char *op, json_object *extra, js
 				    &nonce, "nonce", &err), err);
 	json_object_put(ch.body);
 	assert_ok(skr_softvm_request(&f->vm, KEY, nonce.data, nonce.len, &req, &err), err);
+	if (f->tl)
+		assert_ok(skr_softtl_convert(f->tl, f->vm.ak, req, &err), err);
 	skr_buf_free(&nonce);
 	if (extra) {
 		json_object_object_foreach(extra, k, v)
@@ -1237,6 +1239,35 @@ static void tl_refuse_quote_and_pcrs(void **state)
 	expect_refusal(f, "pcr_mismatch");
 }
 
+/* Reseal takes the same evidence: a Trusted Launch key's check and submission. */
+static void tl_reseal(void **state)
+{
+	struct fx *f = *state;
+	struct skr_softtl *tl = f->tl;
+	json_object *ans = NULL, *fields;
+
+	set_policy(f, "{\"tee\": \"azure-tl\", \"pcrs\": {\"bank\": \"sha256\", \"indexes\": "
+		      "[0, 7, 11]}, \"allow_attested_reseal\": true}");
+	set_gate(f, gate_good, 2);
+	fields = submit_fields(f, "x", 0, events_json(gate_good, 2));
+	json_object_object_del(fields, "label");
+	assert_int_equal(run_refvals(f, "/check", fields, &ans), 200);
+	assert_true(json_object_get_boolean(json_object_object_get(ans, "accepted")));
+	assert_string_equal(str_of(ans, "submission_would_be"), "pending");
+	json_object_put(ans);
+	assert_int_equal(run_refvals(f, "", submit_fields(f, "next", 1, events_json(gate_good, 2)),
+				     &ans), 200);
+	json_object_put(ans);
+	/* The same call with the VM's Confidential VM evidence: not this key's mode. */
+	f->tl = NULL;
+	fields = submit_fields(f, "x", 0, events_json(gate_good, 2));
+	json_object_object_del(fields, "label");
+	assert_int_equal(run_refvals(f, "/check", fields, &ans), 403);
+	assert_string_equal(str_of(ans, "reason"), "tee_mismatch");
+	json_object_put(ans);
+	f->tl = tl;
+}
+
 #define TL(fn) cmocka_unit_test_setup_teardown(fn, tl_setup, tl_teardown)
 
 /* ---- Group commit: no audit row, no release ------------------------------------ */
@@ -1415,6 +1446,7 @@ int main(void)
 		TL(tl_refuse_cert_of_another_key),
 		TL(tl_refuse_ak_attributes),
 		TL(tl_refuse_quote_and_pcrs),
+		TL(tl_reseal),
 	};
 
 	return cmocka_run_group_tests_name("broker", tests, NULL, NULL);
