@@ -77,7 +77,7 @@ LIB_FOLDERS := common verify vm luks predict broker
 define lib_template
 $(1)_SRC := $$(filter-out src/broker/main.c,$$(wildcard src/$(1)/*.c))
 $(1)_OBJ := $$($(1)_SRC:%.c=$$(BUILD)/%.o)
-$$(BUILD)/libskr-$(1).a: $$($(1)_OBJ) $$(if $$(filter verify,$(1)),$$(BUILD)/gen/amd_roots.o)
+$$(BUILD)/libskr-$(1).a: $$($(1)_OBJ) $$(if $$(filter verify,$(1)),$$(BUILD)/gen/amd_roots.o $$(BUILD)/gen/azure_vtpm_certs.o)
 	rm -f $$@
 	ar rcs $$@ $$^
 $$(BUILD)/src/$(1)/%.o: FOLDER := $(1)
@@ -114,6 +114,8 @@ FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 AMD_PEMS := $(sort $(wildcard src/verify/certs/*.pem))
+# The Azure vTPM AK root (the anchor) and CA-03 (chain-building material only), in that order.
+AZURE_PEMS := src/verify/certs/azure/azure-vtpm-root-2023.pem src/verify/certs/azure/global-vtpm-ca-03.pem
 # Tests, tools, fuzz targets and benchmarks may reach every library.
 TEST_LINK = $(HELPER_OBJ) $(call libs_of,all) $(call pkg_libs,all) $(shell $(PKG_CONFIG) --libs cmocka)
 
@@ -127,6 +129,10 @@ all: $(PROGRAMS)
 $(BUILD)/gen/amd_roots.c: tools/embed-pem.sh $(AMD_PEMS)
 	@mkdir -p $(@D)
 	sh tools/embed-pem.sh $(AMD_PEMS) > $@
+
+$(BUILD)/gen/azure_vtpm_certs.c: tools/embed-azure-pem.sh $(AZURE_PEMS)
+	@mkdir -p $(@D)
+	sh tools/embed-azure-pem.sh $(AZURE_PEMS) > $@
 
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<

@@ -95,7 +95,16 @@ enum skr_class {
 	X(request_too_large, SKR_CLASS_INPUT)               \
 	X(approval_required, SKR_CLASS_VERIFY)               \
 	X(wrap_key_hierarchy, SKR_CLASS_VERIFY)              \
-	X(store_unavailable, SKR_CLASS_INPUT)
+	X(store_unavailable, SKR_CLASS_INPUT)                \
+	X(akcert_untrusted, SKR_CLASS_VERIFY)                \
+	X(akcert_intermediate_missing, SKR_CLASS_VERIFY)     \
+	X(akcert_expired, SKR_CLASS_VERIFY)                  \
+	X(akcert_invalid, SKR_CLASS_VERIFY)                  \
+	X(akcert_key_mismatch, SKR_CLASS_VERIFY)             \
+	X(ak_not_restricted, SKR_CLASS_VERIFY)               \
+	X(ak_attributes, SKR_CLASS_VERIFY)                   \
+	X(akcert_subject, SKR_CLASS_VERIFY)                   \
+	X(tee_mismatch, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

@@ -7,7 +7,6 @@
 #include "common/x509.h"
 #include "verify/tpm_attest.h"
 
-#define TEE_AZ_SNP_VTPM "az-snp-vtpm"
 #define MAX_FIELD (256u << 10)	/* any single encoded field */
 
 /*
@@ -20,6 +19,8 @@
 #define MAX_VCEK SKR_VCEK_MAX_DER
 #define MAX_HCL_REPORT (16u << 10)
 #define MAX_TPM_BLOB (4u << 10)
+#define MAX_AK_CERT SKR_AKCERT_MAX_DER
+#define MAX_AK_CHAIN SKR_AKCERT_MAX_CHAIN
 
 enum encoding { ENC_BASE64, ENC_HEX };
 
@@ -144,25 +145,58 @@ static int parse_wrap_key(json_object *obj, struct skr_evidence *ev, struct skr_
 	return 0;
 }
 
+/* Trusted Launch: the AK's certificate and public area; no SNP report, no VCEK. */
+static int parse_azure_tl(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	static const char *const snp_only[] = { "hcl_report", "vcek" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(snp_only); i++) {
+		json_object *v;
+
+		if (json_object_object_get_ex(obj, snp_only[i], &v) &&
+		    !json_object_is_type(v, json_type_null))
+			return skr_fail(err, SKR_R_malformed,
+					"azure-tl evidence carries \"%s\" (an az-snp-vtpm field)",
+					snp_only[i]);
+	}
+	if (bytes_member(obj, "ak_cert", true, ENC_BASE64, MAX_AK_CERT, &ev->ak_cert, err) < 0 ||
+	    bytes_member(obj, "ak_chain", false, ENC_BASE64, MAX_AK_CHAIN, &ev->ak_chain, err) < 0 ||
+	    bytes_member(obj, "ak_public", true, ENC_BASE64, MAX_TPM_BLOB, &ev->ak_public, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int parse_az_snp_vtpm(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	if (bytes_member(obj, "hcl_report", true, ENC_BASE64, MAX_HCL_REPORT, &ev->hcl_report,
+			 err) < 0 ||
+	    bytes_member(obj, "vcek", false, ENC_BASE64, MAX_VCEK, &ev->vcek, err) < 0)
+		return -1;
+	return 0;
+}
+
 static int parse_skr(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
 {
 	json_object *quote, *pcrs;
 	const char *tee;
 	size_t len;
+	int mode;
 
 	ev->format = SKR_EVIDENCE_SKR;
 	if (string_member(obj, "tee", true, &tee, &len, err) < 0)
 		return -1;
-	if (strcmp(tee, TEE_AZ_SNP_VTPM) != 0)
+	mode = strlen(tee) == len ? skr_tee_from_name(tee) : -1;
+	if (mode < 0)
 		return skr_fail(err, SKR_R_unsupported, "evidence tee \"%.32s\" is not supported", tee);
+	ev->tee = (enum skr_tee)mode;
 	if (object_member(obj, "quote", &quote, err) < 0 || object_member(obj, "pcrs", &pcrs, err) < 0 ||
 	    bytes_member(quote, "attest", true, ENC_BASE64, MAX_TPM_BLOB, &ev->quote_attest,
 			 err) < 0 ||
 	    bytes_member(quote, "signature", true, ENC_BASE64, MAX_TPM_BLOB, &ev->quote_signature,
 			 err) < 0 ||
-	    bytes_member(obj, "hcl_report", true, ENC_BASE64, MAX_HCL_REPORT, &ev->hcl_report,
-			 err) < 0 ||
-	    bytes_member(obj, "vcek", false, ENC_BASE64, MAX_VCEK, &ev->vcek, err) < 0)
+	    (ev->tee == SKR_TEE_AZURE_TL ? parse_azure_tl(obj, ev, err)
+					 : parse_az_snp_vtpm(obj, ev, err)) < 0)
 		return -1;
 	if (skr_pcr_banks_from_json(pcrs, &ev->pcrs, err) < 0)
 		return -1;
@@ -222,11 +256,15 @@ void skr_evidence_free(struct skr_evidence *ev)
 	skr_buf_free(&ev->wrap_public);
 	skr_buf_free(&ev->wrap_certify_attest);
 	skr_buf_free(&ev->wrap_certify_signature);
+	skr_buf_free(&ev->ak_cert);
+	skr_buf_free(&ev->ak_chain);
+	skr_buf_free(&ev->ak_public);
 }
 
 void skr_evidence_result_free(struct skr_evidence_result *res)
 {
 	skr_hcl_report_free(&res->hcl);
+	skr_akcert_info_free(&res->akcert);
 	EVP_PKEY_free(res->ak);
 	res->ak = NULL;
 }
@@ -294,14 +332,54 @@ static int check_trustee_user_data(const struct skr_evidence *ev,
 	return 0;
 }
 
+/*
+ * Trusted Launch: the AK's own attributes first (Azure would certify a key
+ * an administrator chose, CVE-2025-49707), then Azure's certificate for it
+ * up to a trusted root, the certificate's key equal to the AK, the pins.
+ */
+static int verify_azure_tl_ak(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
+			      struct skr_evidence_result *res, struct skr_err *err)
+{
+	struct skr_akcert_trust *builtin = NULL;
+	const struct skr_akcert_trust *trust = pol->ak_trust;
+	int rc = -1;
+
+	if (skr_ak_public_check(ev->ak_public.data, ev->ak_public.len, &res->ak, err) < 0)
+		return -1;
+	if (!trust) {
+		if (skr_akcert_trust_new(NULL, NULL, &builtin, err) < 0)
+			return -1;
+		trust = builtin;
+	}
+	if (skr_akcert_verify(trust, ev->ak_cert.data, ev->ak_cert.len, ev->ak_chain.data,
+			      ev->ak_chain.len, pol->now, &res->akcert, err) < 0 ||
+	    skr_akcert_key_matches(&res->akcert, res->ak, err) < 0 ||
+	    (pol->ak_policy && pol->ak_policy(&res->akcert, pol->ak_policy_ctx, err) < 0))
+		goto out;
+	rc = 0;
+out:
+	skr_akcert_trust_free(builtin);
+	return rc;
+}
+
+/* Confidential VM: the SNP report and the AK its claims carry. */
+static int verify_az_snp_vtpm_ak(const struct skr_evidence *ev,
+				 const struct skr_evidence_policy *pol,
+				 struct skr_evidence_result *res, struct skr_err *err)
+{
+	if (skr_hcl_report_parse(ev->hcl_report.data, ev->hcl_report.len, &res->hcl, err) < 0 ||
+	    verify_snp(ev, pol, res, err) < 0 || skr_hcl_verify_binding(&res->hcl, err) < 0 ||
+	    skr_hcl_parse_claims(&res->hcl, err) < 0)
+		return -1;
+	return skr_hcl_ak_public(&res->hcl, &res->ak, err);
+}
+
 int skr_evidence_verify(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
 			struct skr_evidence_result *res, struct skr_err *err)
 {
 	memset(res, 0, sizeof(*res));
-	if (skr_hcl_report_parse(ev->hcl_report.data, ev->hcl_report.len, &res->hcl, err) < 0 ||
-	    verify_snp(ev, pol, res, err) < 0 || skr_hcl_verify_binding(&res->hcl, err) < 0 ||
-	    skr_hcl_parse_claims(&res->hcl, err) < 0 ||
-	    skr_hcl_ak_public(&res->hcl, &res->ak, err) < 0)
+	if ((ev->tee == SKR_TEE_AZURE_TL ? verify_azure_tl_ak(ev, pol, res, err)
+					 : verify_az_snp_vtpm_ak(ev, pol, res, err)) < 0)
 		return -1;
 	if (skr_tpm_quote_verify(ev->quote_attest.data, ev->quote_attest.len,
 				 ev->quote_signature.data, ev->quote_signature.len, res->ak,

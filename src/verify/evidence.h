@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Azure SEV-SNP vTPM evidence bundles, verified end to end: the AMD chain and
- * the VCEK, the SNP report signature and policy, the HCL claims binding, the
- * AK taken from the claims, and the TPM quote (signature, nonce, PCR digest).
+ * Azure vTPM evidence bundles, verified end to end.
+ *
+ * az-snp-vtpm (Confidential VM): the AMD chain and the VCEK, the SNP report
+ * signature and policy, the HCL claims binding, the AK taken from the claims,
+ * and the TPM quote (signature, nonce, PCR digest).
+ * azure-tl (Trusted Launch, verify/tee.h): the AK's public area
+ * (verify/akcert.h), Azure's certificate for it up to a trusted root, the
+ * certificate's key equal to the AK, the subject pin, and the quote.
  *
  * Two JSON layouts are read:
  *   skr:     {"tee": "az-snp-vtpm", "hcl_report": b64, "vcek": b64 DER,
  *             "quote": {"attest": b64, "signature": b64},
  *             "pcrs": {"sha256": {"0": hex, ...}}}            (the release protocol)
+ *            {"tee": "azure-tl", "ak_cert": b64 DER, "ak_chain": b64 of
+ *             concatenated DER (optional, untrusted), "ak_public": b64
+ *             TPM2B_PUBLIC, "quote", "pcrs" as above}         (no hcl_report, no vcek)
  *   trustee: {"version": 1|2, "tpm_quote": {"signature": hex, "message": hex,
  *             "pcrs": [24 x hex]}, "hcl_report": b64url, "vcek": b64url DER}
  */
@@ -19,11 +27,13 @@
 #include <json-c/json.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "verify/akcert.h"
 #include "verify/amd_chain.h"
 #include "common/err.h"
 #include "verify/eventlog.h"
 #include "verify/hcl_report.h"
 #include "common/util.h"
+#include "verify/tee.h"
 
 #define SKR_EVIDENCE_MAX_JSON (1u << 20)
 
@@ -32,11 +42,16 @@ enum skr_evidence_format { SKR_EVIDENCE_SKR = 1, SKR_EVIDENCE_TRUSTEE };
 struct skr_evidence {
 	enum skr_evidence_format format;
 	int trustee_version;
+	enum skr_tee tee;		/* trustee bundles are az-snp-vtpm */
 	struct skr_buf hcl_report;
 	struct skr_buf vcek;		/* DER; empty when the bundle has none */
 	struct skr_buf quote_attest;
 	struct skr_buf quote_signature;
 	struct skr_pcr_banks pcrs;
+	/* azure-tl: Azure's AK certificate (DER), extra DER intermediates, the AK's TPM2B_PUBLIC. */
+	struct skr_buf ak_cert;
+	struct skr_buf ak_chain;
+	struct skr_buf ak_public;
 	/* skr layout, release requests: "wrap_key": {"public", "certify_attest",
 	 * "certify_signature"} (TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE). */
 	struct skr_buf wrap_public;
@@ -68,6 +83,12 @@ struct skr_evidence_policy {
 	int (*snp_policy)(const struct skr_snp_report *r, enum skr_snp_product product,
 			  void *ctx, struct skr_err *err);
 	void *snp_policy_ctx;
+	/* azure-tl: the AK certificate trust (NULL: the built-in root and CA-03 only). */
+	const struct skr_akcert_trust *ak_trust;
+	time_t now;			/* the AK certificate's validity time; 0: now */
+	/* Called once the AK certificate verified and matched the AK (subject pins). */
+	int (*ak_policy)(const struct skr_akcert_info *info, void *ctx, struct skr_err *err);
+	void *ak_policy_ctx;
 };
 
 /* What verification established; valid only for the steps that passed. */
@@ -75,7 +96,9 @@ struct skr_evidence_result {
 	struct skr_hcl_report hcl;
 	struct skr_vcek_info vcek;
 	enum skr_snp_product product;
-	EVP_PKEY *ak;			/* HCLAkPub, once the claims verified */
+	EVP_PKEY *ak;			/* HCLAkPub, once the claims verified; azure-tl: the
+					   checked AK public area */
+	struct skr_akcert_info akcert;	/* azure-tl: the verified AK certificate */
 	TPMS_ATTEST quote;
 	bool quote_parsed;
 };

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The attestation modes ("tee" in evidence and in a key's policy):
+ *   az-snp-vtpm  Azure Confidential VM: SEV-SNP report, HCL claims, the AK
+ *                they name, a quote by that AK;
+ *   azure-tl     Azure Trusted Launch: no SNP; Azure's certificate for the
+ *                vTPM's AK (verify/akcert.h) and a quote by that AK.  The
+ *                host runs the vTPM: this proves the boot state as Azure's
+ *                vTPM measured it, not protection from the host.
+ * A key of one mode never accepts evidence of the other (tee_mismatch).
+ */
+#ifndef SKR_TEE_H
+#define SKR_TEE_H
+
+#include <string.h>
+
+enum skr_tee { SKR_TEE_AZ_SNP_VTPM = 0, SKR_TEE_AZURE_TL = 1, SKR_TEE__COUNT };
+
+#define SKR_TEE_NAME_AZ_SNP_VTPM "az-snp-vtpm"
+#define SKR_TEE_NAME_AZURE_TL "azure-tl"
+
+static inline const char *skr_tee_name(enum skr_tee tee)
+{
+	return tee == SKR_TEE_AZURE_TL ? SKR_TEE_NAME_AZURE_TL : SKR_TEE_NAME_AZ_SNP_VTPM;
+}
+
+/* The mode of that name; -1 for none. */
+static inline int skr_tee_from_name(const char *name)
+{
+	if (!strcmp(name, SKR_TEE_NAME_AZ_SNP_VTPM))
+		return SKR_TEE_AZ_SNP_VTPM;
+	if (!strcmp(name, SKR_TEE_NAME_AZURE_TL))
+		return SKR_TEE_AZURE_TL;
+	return -1;
+}
+
+#endif
