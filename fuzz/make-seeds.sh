@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # Regenerates the seed corpora of fuzz_snp_report, fuzz_hcl_report,
-# fuzz_tpms_attest and fuzz_evidence from the vendored vectors in tests/vectors
+# fuzz_tpms_attest and fuzz_evidence (its azure-tl seed too) from the vendored vectors in tests/vectors
 # (see tests/vectors/README.md for where those come from).
 #
 #   sh fuzz/make-seeds.sh        (from the top of the source tree)
@@ -60,4 +60,18 @@ small = {
 }
 write('fuzz/corpus/evidence/skr-small.json',
       (json.dumps(small, indent=1) + '\n').encode())
+
+# Trusted Launch: the same quote with the real CA-03 as "ak_cert" and Azure's
+# AK template as "ak_public" (an arbitrary modulus), instead of the HCL report.
+import subprocess
+ca03 = subprocess.run(['openssl', 'x509', '-in', 'tests/vectors/azure-vtpm/global-vtpm-ca-03.pem',
+                       '-outform', 'der'], capture_output=True, check=True).stdout
+attrs = 0x2 | 0x10 | 0x20 | 0x40 | 0x10000 | 0x40000
+area = (struct.pack('>HHIH', 0x0001, 0x000B, attrs, 0) + struct.pack('>HHHHI', 0x10, 0x14, 0x0B, 2048, 0)
+        + struct.pack('>H', 256) + b'\xc5' * 256)
+tl = {k: v for k, v in small.items() if k not in ('hcl_report', 'vcek')}
+tl['tee'] = 'azure-tl'
+tl['ak_cert'] = base64.b64encode(ca03).decode()
+tl['ak_public'] = base64.b64encode(struct.pack('>H', len(area)) + area).decode()
+write('fuzz/corpus/evidence/azure-tl-small.json', (json.dumps(tl, indent=1) + '\n').encode())
 PY

@@ -48,6 +48,8 @@ void skr_key_cache_free(struct skr_key_cache *c);
 struct skr_broker {
 	struct skr_store *store;
 	struct skr_amd_trust trust;
+	struct skr_akcert_trust *ak_trust;	/* azure-tl: built-in root and CA-03, "ak_roots",
+						   "ak_intermediates" */
 	uint8_t *nonce_secret;		/* a secret of SKR_NONCE_SECRET_SIZE bytes */
 	struct skr_nonce_seen seen;
 	unsigned nonce_ttl;		/* seconds */

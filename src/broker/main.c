@@ -47,6 +47,7 @@ struct config {
 	json_object *root;
 	const char *listen, *admin_listen, *tls_cert, *tls_key, *database, *master_key;
 	const char *admin_token_file, *nonce_secret_file, *vcek_cache_dir;
+	const char *ak_roots, *ak_intermediates;	/* azure-tl: PEM files */
 	const char *anchors[MAX_ANCHOR_FILES];
 	size_t n_anchors;
 	const char *tls_priorities;
@@ -102,6 +103,8 @@ static int load_config(const char *path, struct config *c, struct skr_err *err)
 	c->admin_token_file = cfg_string(c->root, "admin_token_file", true, err);
 	c->nonce_secret_file = cfg_string(c->root, "nonce_secret_file", false, err);
 	c->vcek_cache_dir = cfg_string(c->root, "vcek_cache_dir", false, err);
+	c->ak_roots = cfg_string(c->root, "ak_roots", false, err);
+	c->ak_intermediates = cfg_string(c->root, "ak_intermediates", false, err);
 	c->threads = cfg_uint(c->root, "threads", 2, 256);
 	c->nonce_ttl = cfg_uint(c->root, "nonce_ttl", 120, 3600);
 	c->tls_priorities = cfg_string(c->root, "tls_priorities", false, err);
@@ -186,6 +189,9 @@ static int broker_init(const struct config *c, struct skr_broker *b, struct skr_
 	    load_nonce_secret(c->nonce_secret_file, &b->nonce_secret, err) < 0 ||
 	    load_trust(c, &b->trust, err) < 0)
 		return -1;
+	/* azure-tl: a configured file that cannot be read stops the broker (its path named). */
+	if (skr_akcert_trust_new(c->ak_roots, c->ak_intermediates, &b->ak_trust, err) < 0)
+		return -1;
 	return skr_store_open(c->database, c->master_key, &b->store, err);
 }
 
@@ -193,6 +199,8 @@ static void broker_fini(struct skr_broker *b)
 {
 	skr_store_close(b->store);
 	skr_amd_trust_free(&b->trust);
+	skr_akcert_trust_free(b->ak_trust);
+	b->ak_trust = NULL;
 	skr_nonce_seen_free(&b->seen);
 	skr_chain_cache_free(&b->chain_cache);
 	skr_key_cache_free(&b->key_cache);

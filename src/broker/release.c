@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * POST /v1/challenge and POST /v1/release.  Verification order (DESIGN.md):
- * nonce; AMD chain and VCEK/TCB match; SNP signature; SNP policy; claims
- * hash; AK from claims; quote signature, type, nonce and PCR digest; the
+ * nonce; the evidence's tee is the key's; az-snp-vtpm: AMD chain and
+ * VCEK/TCB match, SNP signature, SNP policy, claims hash, AK from claims;
+ * azure-tl: AK public area, AK certificate chain, certificate key = AK,
+ * subject pin; then quote signature, type, nonce and PCR digest; the
  * boot gate (PCR 15 quoted and all zero: no volume opened yet); PCR values
  * against the key's reference sets; certify signature, nonce and
  * name; wrap key attributes.  The first failure ends the request.
@@ -414,7 +416,7 @@ static int parse_evidence(struct skr_attested *c, json_object *req, struct skr_e
 		return -1;
 	if (c->ev.format != SKR_EVIDENCE_SKR || !c->ev.wrap_public.len)
 		return skr_fail(err, SKR_R_malformed, "evidence lacks \"tee\" or \"wrap_key\"");
-	return 0;
+	return skr_policy_check_tee(&c->key.policy, c->ev.tee, err);
 }
 
 /* The VCEK from the configured cache when the evidence carries none. */
@@ -425,7 +427,7 @@ static int cached_vcek(struct skr_attested *c, struct skr_err *err)
 	struct skr_snp_report r;
 	char path[4096];
 
-	if (c->ev.vcek.len || !c->b->vcek_cache_dir)
+	if (c->ev.tee != SKR_TEE_AZ_SNP_VTPM || c->ev.vcek.len || !c->b->vcek_cache_dir)
 		return 0;
 	if (c->ev.hcl_report.len < SKR_HCL_SNP_OFFSET + SKR_SNP_REPORT_SIZE ||
 	    skr_snp_report_parse(c->ev.hcl_report.data + SKR_HCL_SNP_OFFSET, SKR_SNP_REPORT_SIZE, &r,
@@ -445,6 +447,11 @@ static int snp_policy_hook(const struct skr_snp_report *r, enum skr_snp_product 
 	return skr_policy_check_snp(ctx, r, product, err);
 }
 
+static int ak_policy_hook(const struct skr_akcert_info *info, void *ctx, struct skr_err *err)
+{
+	return skr_policy_check_ak_subject(ctx, info->subject_cn, err);
+}
+
 static int verify_evidence(struct skr_attested *c, struct skr_err *err)
 {
 	struct skr_evidence_policy pol = {
@@ -456,6 +463,9 @@ static int verify_evidence(struct skr_attested *c, struct skr_err *err)
 		.chain_cache = &c->b->chain_cache,
 		.snp_policy = snp_policy_hook,
 		.snp_policy_ctx = &c->key.policy,
+		.ak_trust = c->b->ak_trust,
+		.ak_policy = ak_policy_hook,
+		.ak_policy_ctx = &c->key.policy,
 	};
 
 	return skr_evidence_verify(&c->ev, &pol, &c->res, err);

@@ -26,6 +26,7 @@ typedef int (*cli_command_fn)(int argc, char **argv);
 
 int cmd_snp_verify(int argc, char **argv);
 int cmd_hcl_show(int argc, char **argv);
+int cmd_akcert_verify(int argc, char **argv);
 int cmd_quote_verify(int argc, char **argv);
 int cmd_evidence_verify(int argc, char **argv);
 int cmd_eventlog_replay(int argc, char **argv);

@@ -90,6 +90,11 @@ static json_object *result_json(const struct skr_evidence *ev, const struct skr_
 									  : "skr"));
 	if (ev->format == SKR_EVIDENCE_TRUSTEE)
 		json_object_object_add(o, "version", json_object_new_int(ev->trustee_version));
+	json_object_object_add(o, "tee", json_object_new_string(skr_tee_name(ev->tee)));
+	if (res->akcert.key) {
+		json_object_object_add(o, "ak_subject", json_object_new_string(res->akcert.subject_cn));
+		json_object_object_add(o, "ak_issuer", json_object_new_string(res->akcert.issuer_cn));
+	}
 	if (res->hcl.snp.version)
 		json_object_object_add(o, "snp_report",
 				       skr_snp_report_to_json(&res->hcl.snp, res->product));
@@ -122,6 +127,10 @@ int cmd_evidence_verify(int argc, char **argv)
 	}
 	if (a.amd.json && parsed)
 		out = result_json(&ev, &res);
+	else if (err.reason == SKR_R_ok && ev.tee == SKR_TEE_AZURE_TL)
+		printf("evidence: valid (azure-tl: AK attributes, AK certificate \"%s\" to a trusted "
+		       "root, certificate key = AK, quote signature%s, PCR digest)\n",
+		       res.akcert.subject_cn, a.nonce_hex ? ", nonce" : "");
 	else if (err.reason == SKR_R_ok)
 		printf("evidence: valid (AMD chain, VCEK TCB and chip, SNP signature and policy, "
 		       "claims binding, AK, quote signature%s, PCR digest)\n",

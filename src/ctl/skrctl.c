@@ -36,6 +36,11 @@ static const struct command commands[] = {
 	{ "hcl", "show", cmd_hcl_show, HCL_USAGE,
 	  "Decodes an Azure HCL report (vTPM NV 0x01400001): the SNP report, the runtime claims and "
 	  "whether their hash is the report's REPORT_DATA.", NULL },
+	{ "akcert", "verify", cmd_akcert_verify, AKCERT_USAGE,
+	  "Verifies an Azure vTPM AK certificate (Trusted Launch): its chain to the built-in Azure "
+	  "Virtual TPM Root CA 2023 or a given root, with the built-in Global Virtual TPM CA - 03 "
+	  "and given intermediates; with --ak or --ak-public, that its key is that AK (--ak-public "
+	  "also checks the AK is a restricted, TPM-bound signing key).", NULL },
 	{ "evidence", "verify", cmd_evidence_verify, EVIDENCE_USAGE,
 	  "Verifies a whole evidence bundle as the broker does: AMD chain, SNP report, HCL claims, "
 	  "the AK, the quote and its PCR digest.", NULL },

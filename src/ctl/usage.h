@@ -64,6 +64,11 @@
 	"skrctl snp verify REPORT --vcek CERT [--chain PEM] [--trust-anchor PEM]... " \
 	"[--product milan|genoa|turin] [--allow-debug] [--json]"
 
+#define AKCERT_USAGE                                                                     \
+	"skrctl akcert verify CERT [--chain PEM] [--roots PEM] [--ak PEM | --ak-public FILE] " \
+	"[--at SECONDS] [--json]   (CERT: DER or PEM, as read from NV 0x01C101D0; FILE: the "  \
+	"AK's TPM2B_PUBLIC; --at: the validity time, seconds since 1970)"
+
 #define EVENTLOG_REPLAY_USAGE "skrctl eventlog replay LOG [--json]"
 
 #define EVENTLOG_SHOW_USAGE "skrctl eventlog show LOG [--json]"

@@ -240,12 +240,20 @@ int skr_akcert_verify(const struct skr_akcert_trust *t, const uint8_t *der, size
 		return -1;
 	if (!(untrusted = sk_X509_new_null()))
 		return skr_fail(err, SKR_R_nomem, "out of memory");
-	for (i = 0; i < sk_X509_num(t->material); i++)
-		if (!sk_X509_push(untrusted, sk_X509_value(t->material, i)) ||
-		    !X509_up_ref(sk_X509_value(t->material, i))) {
+	for (i = 0; i < sk_X509_num(t->material); i++) {
+		X509 *c = sk_X509_value(t->material, i);
+
+		/* The stack owns a reference of its own (it is freed with X509_free). */
+		if (!X509_up_ref(c)) {
 			skr_fail(err, SKR_R_nomem, "out of memory");
 			goto out;
 		}
+		if (!sk_X509_push(untrusted, c)) {
+			X509_free(c);
+			skr_fail(err, SKR_R_nomem, "out of memory");
+			goto out;
+		}
+	}
 	if ((chain_len && der_chain(chain_der, chain_len, untrusted, err) < 0) ||
 	    verify_chain(t, leaf, untrusted, now, err) < 0)
 		goto out;

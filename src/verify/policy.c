@@ -7,8 +7,6 @@
 #include "common/gate.h"
 #include "common/util.h"
 
-#define TEE_AZ_SNP_VTPM "az-snp-vtpm"
-
 static bool key_allowed(const char *key, const char *const *allowed)
 {
 	for (; *allowed; allowed++)
@@ -170,20 +168,71 @@ static int parse_pcrs(json_object *obj, struct skr_policy *p, struct skr_err *er
 	return 0;
 }
 
+static int parse_tee(json_object *obj, struct skr_policy *p, struct skr_err *err)
+{
+	json_object *v;
+	int tee;
+
+	if (!json_object_object_get_ex(obj, "tee", &v))
+		return 0;
+	tee = json_object_is_type(v, json_type_string) ? skr_tee_from_name(json_object_get_string(v))
+						       : -1;
+	if (tee < 0)
+		return skr_fail(err, SKR_R_policy_invalid, "policy tee must be \"%s\" or \"%s\"",
+				SKR_TEE_NAME_AZ_SNP_VTPM, SKR_TEE_NAME_AZURE_TL);
+	p->tee = (enum skr_tee)tee;
+	return 0;
+}
+
+static int parse_ak_subjects(json_object *list, struct skr_policy *p, struct skr_err *err)
+{
+	size_t i, n;
+
+	if (!json_object_is_type(list, json_type_array) ||
+	    (n = json_object_array_length(list)) == 0 || n > SKR_POLICY_MAX_AK_SUBJECTS)
+		return skr_fail(err, SKR_R_policy_invalid,
+				"policy ak_subjects is not a list of 1 to %d subject names",
+				SKR_POLICY_MAX_AK_SUBJECTS);
+	for (i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(list, i);
+		int len = json_object_get_string_len(v);
+
+		if (!json_object_is_type(v, json_type_string) || len < 1 ||
+		    len > SKR_POLICY_AK_SUBJECT_MAX ||
+		    strlen(json_object_get_string(v)) != (size_t)len)
+			return skr_fail(err, SKR_R_policy_invalid,
+					"policy ak_subjects[%zu] is not a subject name of 1 to %d characters",
+					i, SKR_POLICY_AK_SUBJECT_MAX);
+		memcpy(p->ak_subjects[i], json_object_get_string(v), (size_t)len + 1);
+	}
+	p->n_ak_subjects = n;
+	return 0;
+}
+
+/* "snp" is az-snp-vtpm's, "ak_subjects" azure-tl's: a field of the other mode is a mistake. */
+static int parse_mode_fields(json_object *obj, struct skr_policy *p, struct skr_err *err)
+{
+	bool tl = p->tee == SKR_TEE_AZURE_TL;
+	json_object *v;
+
+	if (json_object_object_get_ex(obj, tl ? "snp" : "ak_subjects", &v))
+		return skr_fail(err, SKR_R_policy_invalid, "policy \"%s\" does not apply to tee \"%s\"",
+				tl ? "snp" : "ak_subjects", skr_tee_name(p->tee));
+	if (!json_object_object_get_ex(obj, tl ? "ak_subjects" : "snp", &v))
+		return 0;
+	return tl ? parse_ak_subjects(v, p, err) : parse_snp(v, p, err);
+}
+
 int skr_policy_from_json(json_object *obj, struct skr_policy *p, struct skr_err *err)
 {
-	static const char *const keys[] = { "tee", "snp", "pcrs", "allow_attested_reseal", NULL };
+	static const char *const keys[] = { "tee", "snp", "ak_subjects", "pcrs",
+					    "allow_attested_reseal", NULL };
 	json_object *v;
 
 	memset(p, 0, sizeof(*p));
 	p->pcr_bank = SKR_TPM_ALG_SHA256;
-	if (only_keys(obj, "", keys, err) < 0)
-		return -1;
-	if (json_object_object_get_ex(obj, "tee", &v) &&
-	    (!json_object_is_type(v, json_type_string) ||
-	     strcmp(json_object_get_string(v), TEE_AZ_SNP_VTPM)))
-		return skr_fail(err, SKR_R_policy_invalid, "policy tee must be \"%s\"", TEE_AZ_SNP_VTPM);
-	if (json_object_object_get_ex(obj, "snp", &v) && parse_snp(v, p, err) < 0)
+	if (only_keys(obj, "", keys, err) < 0 || parse_tee(obj, p, err) < 0 ||
+	    parse_mode_fields(obj, p, err) < 0)
 		return -1;
 	if (json_object_object_get_ex(obj, "pcrs", &v) && parse_pcrs(v, p, err) < 0)
 		return -1;
@@ -272,6 +321,31 @@ int skr_policy_check_snp(const struct skr_policy *p, const struct skr_snp_report
 		return skr_fail(err, SKR_R_snp_id_key_mismatch,
 				"ID_KEY_DIGEST is not the pinned value");
 	return 0;
+}
+
+int skr_policy_check_tee(const struct skr_policy *p, enum skr_tee evidence_tee,
+			 struct skr_err *err)
+{
+	if (evidence_tee != p->tee)
+		return skr_fail(err, SKR_R_tee_mismatch,
+				"the key's policy is for tee \"%s\", the evidence is \"%s\"",
+				skr_tee_name(p->tee), skr_tee_name(evidence_tee));
+	return 0;
+}
+
+int skr_policy_check_ak_subject(const struct skr_policy *p, const char *subject_cn,
+				struct skr_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_ak_subjects; i++)
+		if (!strcmp(p->ak_subjects[i], subject_cn))
+			return 0;
+	if (p->n_ak_subjects == 0)
+		return 0;
+	return skr_fail(err, SKR_R_akcert_subject,
+			"the AK certificate's subject \"%.255s\" is not among the policy's %zu ak_subjects",
+			subject_cn, p->n_ak_subjects);
 }
 
 int skr_policy_check_quote_selection(const struct skr_policy *p, const TPMS_ATTEST *quote,

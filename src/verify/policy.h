@@ -10,6 +10,18 @@
  *    "pcrs": {"bank": "sha256", "indexes": [4, 7, 11]},
  *    "allow_attested_reseal": false}
  *
+ *   {"tee": "azure-tl",
+ *    "ak_subjects": ["<id>.TrustedVM.Azure.windows.net", ...],
+ *    "pcrs": {...}, "allow_attested_reseal": false}
+ *
+ * "tee" defaults to az-snp-vtpm (policies stored before Trusted Launch).  A
+ * key of one mode refuses evidence of the other (tee_mismatch).  "snp"
+ * applies to az-snp-vtpm only and "ak_subjects" to azure-tl only: each in
+ * the other mode is policy_invalid.  "ak_subjects" pins the AK certificate's
+ * subject CN (exact match; akcert_subject otherwise), so that a key is
+ * released to one VM only; without it any Trusted Launch VM whose boot state
+ * matches a reference set qualifies.
+ *
  * Unknown keys are refused so that a typo never weakens a policy.  Reference
  * PCR sets live beside the policy (the broker's store); a release needs the
  * quoted PCRs to equal one of them at every index of "pcrs".
@@ -26,10 +38,16 @@
 #include "common/err.h"
 #include "verify/eventlog.h"
 #include "verify/snp_report.h"
+#include "verify/tee.h"
 
 #define SKR_POLICY_MAX_MEASUREMENTS 32
+#define SKR_POLICY_MAX_AK_SUBJECTS 16
+#define SKR_POLICY_AK_SUBJECT_MAX 255	/* characters of one subject CN */
 
 struct skr_policy {
+	enum skr_tee tee;
+	size_t n_ak_subjects;
+	char ak_subjects[SKR_POLICY_MAX_AK_SUBJECTS][SKR_POLICY_AK_SUBJECT_MAX + 1];
 	bool allow_debug;
 	uint32_t max_vmpl;
 	bool has_min_tcb;
@@ -67,6 +85,14 @@ int skr_policy_check_binding(const struct skr_policy *p, struct skr_err *err);
 /* The SNP requirements: debug, VMPL, minimum TCB, measurement and pins. */
 int skr_policy_check_snp(const struct skr_policy *p, const struct skr_snp_report *r,
 			 enum skr_snp_product product, struct skr_err *err);
+
+/* The evidence's mode is the key's (tee_mismatch otherwise). */
+int skr_policy_check_tee(const struct skr_policy *p, enum skr_tee evidence_tee,
+			 struct skr_err *err);
+
+/* The AK certificate's subject CN is one of "ak_subjects" (when there are any). */
+int skr_policy_check_ak_subject(const struct skr_policy *p, const char *subject_cn,
+				struct skr_err *err);
 
 /* The quote covers every bound PCR of the policy's bank. */
 int skr_policy_check_quote_selection(const struct skr_policy *p, const TPMS_ATTEST *quote,

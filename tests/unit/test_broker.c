@@ -21,6 +21,7 @@
 #include "fakeazure.h"
 #include "common/gate.h"
 #include "common/pcr_json.h"
+#include "softtl.h"
 #include "softvm.h"
 
 #define KEY "disk-1"
@@ -34,6 +35,7 @@ struct fx {
 	char dir[64];
 	struct skr_broker b;
 	struct skr_softvm vm;
+	struct skr_softtl *tl;	/* azure-tl: the VM's requests are made Trusted Launch */
 };
 
 static void write_master_key(const char *path)
@@ -133,6 +135,8 @@ static unsigned run_release(struct fx *f, const char *key_id, const uint8_t *non
 	if (nonce_override)
 		memcpy(nonce.data, nonce_override, nonce.len);
 	assert_ok(skr_softvm_request(&f->vm, key_id, nonce.data, nonce.len, &req, &err), err);
+	if (f->tl)
+		assert_ok(skr_softtl_convert(f->tl, f->vm.ak, req, &err), err);
 	skr_broker_release(&f->b, req, "test", digest, &rel);
 	json_object_put(req);
 	status = rel.status;
@@ -919,6 +923,8 @@ static unsigned run_refvals(struct fx *f, const char *op, json_object *extra, js
 				    &nonce, "nonce", &err), err);
 	json_object_put(ch.body);
 	assert_ok(skr_softvm_request(&f->vm, KEY, nonce.data, nonce.len, &req, &err), err);
+	if (f->tl)
+		assert_ok(skr_softtl_convert(f->tl, f->vm.ak, req, &err), err);
 	skr_buf_free(&nonce);
 	if (extra) {
 		json_object_object_foreach(extra, k, v)
@@ -1086,6 +1092,183 @@ static void reseal_check_reports_the_gate(void **state)
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+/* ---- Azure Trusted Launch (tee azure-tl) ---------------------------------------- */
+
+#define TL_POLICY "{\"tee\": \"azure-tl\", \"pcrs\": {\"bank\": \"sha256\", \"indexes\": [0, 7, 11]}}"
+
+/* The key is azure-tl, the VM Trusted Launch, the broker trusts the test AK root. */
+static int tl_setup(void **state)
+{
+	struct skr_err err = { 0 };
+	struct fx *f;
+
+	setup(state);
+	f = *state;
+	f->tl = calloc(1, sizeof(*f->tl));
+	assert_non_null(f->tl);
+	assert_ok(skr_softtl_new(f->tl, f->vm.ak, &err), err);
+	assert_ok(skr_akcert_trust_new(f->tl->roots_pem, f->tl->intermediates_pem, &f->b.ak_trust,
+				       &err), err);
+	set_policy(f, TL_POLICY);
+	return 0;
+}
+
+static int tl_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	skr_akcert_trust_free(f->b.ak_trust);
+	skr_softtl_free(f->tl);
+	free(f->tl);
+	return teardown(state);
+}
+
+static void tl_release_succeeds_and_unwraps(void **state)
+{
+	struct fx *f = *state;
+	struct skr_buf nonce = { 0 };
+	struct skr_err err = { 0 };
+	json_object *resp = NULL;
+	uint8_t out[SKR_WRAP_MAX_SECRET];
+	size_t len = 0;
+	char reason[64];
+
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), &resp, &nonce), 200);
+	assert_ok(skr_softvm_unwrap(&f->vm, resp, KEY, nonce.data, nonce.len, out, &len, &err), err);
+	assert_int_equal(len, sizeof(secret));
+	assert_memory_equal(out, secret, sizeof(secret));
+	json_object_put(resp);
+	skr_buf_free(&nonce);
+	/* The intermediate also counts when the VM presents it. */
+	f->tl->send_intermediate = true;
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+}
+
+/* A key of one mode never accepts evidence of the other. */
+static void tl_tee_mismatch_both_ways(void **state)
+{
+	struct fx *f = *state;
+	struct skr_softtl *tl = f->tl;
+
+	set_policy(f, BASE_POLICY);
+	expect_refusal(f, "tee_mismatch");
+	set_policy(f, TL_POLICY);
+	f->tl = NULL;	/* az-snp-vtpm evidence, verifiable on its own, for the azure-tl key */
+	expect_refusal(f, "tee_mismatch");
+	f->tl = tl;
+}
+
+static void tl_subject_pins(void **state)
+{
+	struct fx *f = *state;
+	char reason[64];
+
+	set_policy(f, "{\"tee\": \"azure-tl\", \"ak_subjects\": [\"" SKR_SOFTTL_SUBJECT "\"], "
+		      "\"pcrs\": {\"bank\": \"sha256\", \"indexes\": [0, 7, 11]}}");
+	assert_int_equal(run_release(f, KEY, NULL, reason, sizeof(reason), NULL, NULL), 200);
+	set_policy(f, "{\"tee\": \"azure-tl\", \"ak_subjects\": "
+		      "[\"0000.TrustedVM.Azure.windows.net\"], "
+		      "\"pcrs\": {\"bank\": \"sha256\", \"indexes\": [0, 7, 11]}}");
+	expect_refusal(f, "akcert_subject");
+}
+
+static void tl_refuse_untrusted_and_missing_intermediate(void **state)
+{
+	struct fx *f = *state;
+	struct skr_err err = { 0 };
+
+	skr_akcert_trust_free(f->b.ak_trust);
+	assert_ok(skr_akcert_trust_new(f->tl->roots_pem, NULL, &f->b.ak_trust, &err), err);
+	expect_refusal(f, "akcert_intermediate_missing");
+	skr_akcert_trust_free(f->b.ak_trust);
+	f->b.ak_trust = NULL;	/* the built-in Azure root only */
+	f->tl->send_intermediate = true;
+	expect_refusal(f, "akcert_untrusted");
+}
+
+static void tl_refuse_expired_cert(void **state)
+{
+	struct fx *f = *state;
+
+	f->tl->cert_override = skr_softtl_make_cert(SKR_SOFTTL_SUBJECT, f->vm.ak, f->tl->inter,
+						    f->tl->int_key, false, -3 * 86400, -86400);
+	assert_non_null(f->tl->cert_override);
+	expect_refusal(f, "akcert_expired");
+}
+
+static void tl_refuse_cert_of_another_key(void **state)
+{
+	struct fx *f = *state;
+	EVP_PKEY *other = EVP_EC_gen("P-256");
+
+	f->tl->cert_override = skr_softtl_make_cert(SKR_SOFTTL_SUBJECT, other, f->tl->inter,
+						    f->tl->int_key, false, -86400, 86400);
+	assert_non_null(f->tl->cert_override);
+	expect_refusal(f, "akcert_key_mismatch");
+	EVP_PKEY_free(other);
+}
+
+static void tl_refuse_ak_attributes(void **state)
+{
+	struct fx *f = *state;
+
+	f->tl->ak_attributes = SKR_SOFTTL_AK_ATTRIBUTES & ~TPMA_OBJECT_RESTRICTED;
+	expect_refusal(f, "ak_not_restricted");
+	f->tl->ak_attributes = SKR_SOFTTL_AK_ATTRIBUTES | TPMA_OBJECT_DECRYPT;
+	expect_refusal(f, "ak_attributes");
+	f->tl->ak_attributes = SKR_SOFTTL_AK_ATTRIBUTES & ~TPMA_OBJECT_FIXEDTPM;
+	expect_refusal(f, "ak_attributes");
+}
+
+static void tl_refuse_quote_and_pcrs(void **state)
+{
+	struct fx *f = *state;
+
+	f->vm.quote_signer = skr_test_rsa_key();
+	expect_refusal(f, "quote_signature_invalid");
+	EVP_PKEY_free(f->vm.quote_signer);
+	f->vm.quote_signer = NULL;
+	f->vm.quote_other_nonce = true;
+	expect_refusal(f, "quote_nonce_mismatch");
+	f->vm.quote_other_nonce = false;
+	f->vm.certify_other_key = true;
+	expect_refusal(f, "certify_name_mismatch");
+	f->vm.certify_other_key = false;
+	f->vm.pcrs.bank[0].value[7][0] ^= 0x01;
+	expect_refusal(f, "pcr_mismatch");
+}
+
+/* Reseal takes the same evidence: a Trusted Launch key's check and submission. */
+static void tl_reseal(void **state)
+{
+	struct fx *f = *state;
+	struct skr_softtl *tl = f->tl;
+	json_object *ans = NULL, *fields;
+
+	set_policy(f, "{\"tee\": \"azure-tl\", \"pcrs\": {\"bank\": \"sha256\", \"indexes\": "
+		      "[0, 7, 11]}, \"allow_attested_reseal\": true}");
+	set_gate(f, gate_good, 2);
+	fields = submit_fields(f, "x", 0, events_json(gate_good, 2));
+	json_object_object_del(fields, "label");
+	assert_int_equal(run_refvals(f, "/check", fields, &ans), 200);
+	assert_true(json_object_get_boolean(json_object_object_get(ans, "accepted")));
+	assert_string_equal(str_of(ans, "submission_would_be"), "pending");
+	json_object_put(ans);
+	assert_int_equal(run_refvals(f, "", submit_fields(f, "next", 1, events_json(gate_good, 2)),
+				     &ans), 200);
+	json_object_put(ans);
+	/* The same call with the VM's Confidential VM evidence: not this key's mode. */
+	f->tl = NULL;
+	fields = submit_fields(f, "x", 0, events_json(gate_good, 2));
+	json_object_object_del(fields, "label");
+	assert_int_equal(run_refvals(f, "/check", fields, &ans), 403);
+	assert_string_equal(str_of(ans, "reason"), "tee_mismatch");
+	json_object_put(ans);
+	f->tl = tl;
+}
+
+#define TL(fn) cmocka_unit_test_setup_teardown(fn, tl_setup, tl_teardown)
 
 /* ---- Group commit: no audit row, no release ------------------------------------ */
 
@@ -1255,6 +1438,15 @@ int main(void)
 		T(decisions_are_audited),
 		T(release_refused_when_its_flush_fails),
 		T(policy_bank_must_be_sha256),
+		TL(tl_release_succeeds_and_unwraps),
+		TL(tl_tee_mismatch_both_ways),
+		TL(tl_subject_pins),
+		TL(tl_refuse_untrusted_and_missing_intermediate),
+		TL(tl_refuse_expired_cert),
+		TL(tl_refuse_cert_of_another_key),
+		TL(tl_refuse_ak_attributes),
+		TL(tl_refuse_quote_and_pcrs),
+		TL(tl_reseal),
 	};
 
 	return cmocka_run_group_tests_name("broker", tests, NULL, NULL);

@@ -155,6 +155,54 @@ static void parse_defaults(void **state)
 	json_object_put(o);
 }
 
+/* Trusted Launch: tee azure-tl, ak_subjects; the fields of one mode refused in the other. */
+static void parse_azure_tl(void **state)
+{
+	struct skr_policy p;
+	struct skr_err err = { 0 };
+	char big[600];
+
+	parse_ok("{\"tee\": \"azure-tl\", \"ak_subjects\": [\"a.TrustedVM.Azure.windows.net\", "
+		 "\"b.TrustedVM.Azure.windows.net\"], \"pcrs\": {\"indexes\": [4, 7]}}", &p);
+	assert_int_equal(p.tee, SKR_TEE_AZURE_TL);
+	assert_int_equal(p.n_ak_subjects, 2);
+	assert_string_equal(p.ak_subjects[1], "b.TrustedVM.Azure.windows.net");
+	assert_ok(skr_policy_check_ak_subject(&p, "a.TrustedVM.Azure.windows.net", &err), err);
+	assert_failed_with(skr_policy_check_ak_subject(&p, "a.TrustedVM.Azure.windows.ne", &err),
+			   err, SKR_R_akcert_subject, "a.TrustedVM.Azure.windows.ne");
+	skr_err_clear(&err);
+	assert_failed_with(skr_policy_check_ak_subject(&p, "A.TRUSTEDVM.AZURE.WINDOWS.NET", &err),
+			   err, SKR_R_akcert_subject, NULL);	/* exact match */
+	skr_err_clear(&err);
+	assert_ok(skr_policy_check_tee(&p, SKR_TEE_AZURE_TL, &err), err);
+	assert_failed_with(skr_policy_check_tee(&p, SKR_TEE_AZ_SNP_VTPM, &err), err,
+			   SKR_R_tee_mismatch, "\"azure-tl\", the evidence is \"az-snp-vtpm\"");
+	skr_err_clear(&err);
+	/* Without ak_subjects any subject qualifies; without tee the mode is az-snp-vtpm. */
+	parse_ok("{\"tee\": \"azure-tl\", \"pcrs\": {\"indexes\": [7]}}", &p);
+	assert_ok(skr_policy_check_ak_subject(&p, "any.TrustedVM.Azure.windows.net", &err), err);
+	parse_ok("{\"pcrs\": {\"indexes\": [7]}}", &p);
+	assert_int_equal(p.tee, SKR_TEE_AZ_SNP_VTPM);
+	assert_failed_with(skr_policy_check_tee(&p, SKR_TEE_AZURE_TL, &err), err,
+			   SKR_R_tee_mismatch, NULL);
+
+	invalid("{\"tee\": \"azure-tl\", \"snp\": {}}", "\"snp\" does not apply to tee \"azure-tl\"");
+	invalid("{\"ak_subjects\": [\"x\"]}", "\"ak_subjects\" does not apply to tee \"az-snp-vtpm\"");
+	invalid("{\"tee\": \"azure-tl\", \"ak_subjects\": []}", "ak_subjects is not a list");
+	invalid("{\"tee\": \"azure-tl\", \"ak_subjects\": \"x\"}", "ak_subjects is not a list");
+	invalid("{\"tee\": \"azure-tl\", \"ak_subjects\": [7]}", "ak_subjects[0]");
+	invalid("{\"tee\": \"azure-tl\", \"ak_subjects\": [\"x\", \"\"]}", "ak_subjects[1]");
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "{\"tee\": \"azure-tl\", \"ak_subjects\": [\"", 37);
+	memcpy(big + sizeof(big) - 4, "\"]}", 4);
+	invalid(big, "ak_subjects[0]");	/* 560 characters: more than a CN holds */
+	invalid("{\"tee\": \"azure-tl\", \"ak_subjects\": [\"1\", \"2\", \"3\", \"4\", \"5\", \"6\", "
+		"\"7\", \"8\", \"9\", \"10\", \"11\", \"12\", \"13\", \"14\", \"15\", \"16\", \"17\"]}",
+		"1 to 16");
+	invalid("{\"tee\": \"azure\"}", "policy tee must be");
+	invalid("{\"tee\": \"azure-tl\", \"ak_subject\": [\"x\"]}", "unknown key \"ak_subject\"");
+}
+
 /* A typo never weakens a policy: unknown keys are refused at every level, by name. */
 static void parse_refuses_unknown_keys(void **state)
 {
@@ -837,6 +885,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parse_documented_policy),
 		cmocka_unit_test(parse_defaults),
+		cmocka_unit_test(parse_azure_tl),
 		cmocka_unit_test(parse_refuses_unknown_keys),
 		cmocka_unit_test(parse_refuses_malformed_members),
 		cmocka_unit_test(parse_refuses_non_hex_with_policy_invalid),
