@@ -9,7 +9,7 @@
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
 proxy_pid=
-trap '[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; stop_broker KILL; stop_pg; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+trap 'drop_plugin; [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; stop_broker KILL; stop_pg; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
 
 FA=$BUILD/tools/skr-fake-azure
 here=$(cd "$(dirname "$0")" && pwd)
@@ -149,5 +149,37 @@ want = {"akcert_untrusted", "akcert_intermediate_missing", "akcert_expired", "ak
 assert want <= seen, sorted(want - seen)
 assert sum(1 for r in rows if r.get("action") == "release" and r.get("verdict") == "allow") >= 4, rows
 PY
+
+# ---- enrollment and status on a Trusted Launch VM ------------------------------
+# enroll detects the mode: an azure-tl policy pinned to this VM's subject.
+own_plugin
+provision
+img=$tmpd/disk.img
+head -c 24 /dev/urandom | base64 -w0 > "$tmpd/pass"
+truncate -s 32M "$img"
+cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	"$img" "$tmpd/pass" || echo "FAIL luksFormat"
+expect tl-enroll 0 'enrolled .*key tl-disk' -- $SKRCTL enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" \
+	--ca "$bdir/ca.pem" --admin-token "$bdir/admin.token" --key-file "$tmpd/pass" --tcti "$TCTI" \
+	--timeout 20 --pcrs 4,7,9 --key-id tl-disk
+admin GET /v1/keys/tl-disk > "$tmpd/key.json"
+python3 - "$tmpd/key.json" "$SUBJECT" <<'PY' && echo "PASS tl-enroll-policy" || echo "FAIL tl-enroll-policy: $(head -c 400 "$tmpd/key.json")"
+import json, sys
+p = json.load(open(sys.argv[1]))["policy"]
+assert p["tee"] == "azure-tl" and p["ak_subjects"] == [sys.argv[2]] and "snp" not in p, p
+assert p["pcrs"]["indexes"] == [4, 7, 9], p
+PY
+expect tl-enrolled-release 0 'released 32 bytes' -- rel tl-disk
+expect tl-enrolled-secret-opens 0 -- cryptsetup open --test-passphrase --key-file "$tmpd/secret.tl-disk" "$img"
+expect tl-status 0 'this VM: azure-tl, Azure Trusted Launch' -- $SKRCTL status "$img" --tcti "$TCTI"
+expect_stdout tl-status-would-release 'this boot would be released'
+expect tl-status-json 0 -- $SKRCTL status "$img" --tcti "$TCTI" --json
+cp "$out" "$tmpd/status.json"
+expect tl-status-json-vm 0 -- python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["vm"]; assert v["tee"] == "azure-tl", v' "$tmpd/status.json"
+# A vTPM with neither index: status says so, and the dry run fails for that reason.
+"$FA" provision-tl --tcti "$TCTI" --out "$d" --ca-dir "$ca" --no-cert >/dev/null
+expect tl-status-neither 2 'tpm_nv_undefined' -- $SKRCTL status "$img" --tcti "$TCTI"
+expect_stdout tl-status-neither-vm 'this VM: mode unknown: .*neither an HCL report'
+expect_stdout tl-status-neither-token 'key tl-disk' 
 
 [ "$fails" -eq 0 ]
