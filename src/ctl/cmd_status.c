@@ -19,6 +19,7 @@
 #include "verify/eventlog.h"
 #include "vm/https.h"
 #include "vm/release_client.h"
+#include "vm/tpm.h"
 #include "luks/token.h"
 #include "luks/token_iter.h"
 #include "common/util.h"
@@ -336,6 +337,40 @@ static json_object *token_status(struct status_args *a, int t, const char *text,
 	return o;
 }
 
+/*
+ * This VM's mode (the "tee" its evidence and an enrollment's policy name),
+ * when there is a TPM to ask: {"tee", "description"} or {"error"}.  Only a
+ * diagnostic: the exit status stays the tokens'.
+ */
+static json_object *vm_mode(const char *tcti)
+{
+	json_object *o = json_object_new_object();
+	struct skr_tpm *tpm = NULL;
+	struct skr_err err = { 0 };
+	enum skr_tpm_mode mode;
+
+	if (skr_tpm_open(tcti, &tpm, &err) == 0 && skr_tpm_detect_mode(tpm, &mode, &err) == 0) {
+		json_object_object_add(o, "tee", json_object_new_string(skr_tpm_mode_name(mode)));
+		json_object_object_add(o, "description",
+				       json_object_new_string(skr_tpm_mode_describe(mode)));
+	} else {
+		json_object_object_add(o, "reason", json_object_new_string(skr_reason_name(err.reason)));
+		json_object_object_add(o, "error", json_object_new_string(err.detail));
+	}
+	skr_tpm_close(tpm);
+	return o;
+}
+
+static void print_vm(json_object *vm)
+{
+	json_object *v, *d;
+
+	if (json_object_object_get_ex(vm, "tee", &v) && json_object_object_get_ex(vm, "description", &d))
+		printf("this VM: %s, %s\n", json_object_get_string(v), json_object_get_string(d));
+	else if (json_object_object_get_ex(vm, "error", &v))
+		printf("this VM: mode unknown: %s\n", json_object_get_string(v));
+}
+
 /* -1: go on; else the exit status. */
 static int parse_args(int argc, char **argv, struct status_args *a)
 {
@@ -387,12 +422,18 @@ int cmd_status(int argc, char **argv)
 		json_object_array_add(tokens, token_status(&a, t, text, &err));
 	pending = skr_luks_token_count(cd, SKR_PENDING_TOKEN_TYPE);
 	crypt_free(cd);
+	res = json_object_new_object();
+	if (a.tcti || access("/dev/tpmrm0", F_OK) == 0)
+		json_object_object_add(res, "vm", vm_mode(a.tcti));
 	if (a.have_cfg)
 		skr_client_config_free(&a.cfg);
-	res = json_object_new_object();
 	json_object_object_add(res, "tokens", tokens);
 	json_object_object_add(res, "pending", json_object_new_int((int)pending));
 	if (!a.json) {
+		json_object *vm;
+
+		if (json_object_object_get_ex(res, "vm", &vm))
+			print_vm(vm);
 		print_status(res);
 		json_object_put(res);
 		res = NULL;

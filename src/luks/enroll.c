@@ -15,6 +15,7 @@
 #include <libcryptsetup.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "predict/binding.h"
 #include "verify/eventlog.h"
@@ -23,6 +24,7 @@
 #include "common/pcr_json.h"
 #include "verify/policy.h"
 #include "verify/snp_report.h"
+#include "common/x509.h"
 #include "luks/local_copy.h"
 #include "luks/token.h"
 #include "luks/token_iter.h"
@@ -490,22 +492,30 @@ int skr_enroll_reconcile(const char *device, const struct skr_admin *a, unsigned
 
 /* ---- evidence and policy ------------------------------------------------ */
 
-static int read_evidence(const char *tcti, uint32_t mask, bool want_policy, char **policy,
-			 struct skr_pcr_banks *pcrs, struct skr_err *err)
+/* "pcrs": {"bank": "sha256", "indexes": [the mask's]} */
+static json_object *pcrs_member(uint32_t mask)
 {
-	_cleanup_tpm_ struct skr_tpm *t = NULL;
+	json_object *p = json_object_new_object(), *idx = json_object_new_array();
+	int i;
+
+	json_object_object_add(p, "bank", json_object_new_string("sha256"));
+	for (i = 0; i < SKR_PCR_COUNT; i++)
+		if (mask & (1u << i))
+			json_object_array_add(idx, json_object_new_int(i));
+	json_object_object_add(p, "indexes", idx);
+	return p;
+}
+
+/* az-snp-vtpm: this VM's SNP report (debug off, its VMPL, TCB and measurement). */
+static int snp_policy(struct skr_tpm *t, json_object *o, struct skr_err *err)
+{
 	_cleanup_buf_ struct skr_buf hcl = { 0 };
 	struct skr_hcl_report rep;
-	json_object *o, *snp, *tcb, *meas, *p, *idx;
+	json_object *snp, *meas;
 	enum skr_snp_product product;
 	struct skr_snp_tcb v;
 	char *hex;
-	int i;
 
-	if (skr_tpm_open(tcti, &t, err) < 0 || skr_tpm_pcr_read(t, mask, pcrs, err) < 0)
-		return -1;
-	if (!want_policy)
-		return 0;
 	if (skr_tpm_read_hcl(t, &hcl, err) < 0 ||
 	    skr_hcl_report_parse(hcl.data, hcl.len, &rep, err) < 0)
 		return -1;
@@ -516,31 +526,76 @@ static int read_evidence(const char *tcti, uint32_t mask, bool want_policy, char
 	}
 	product = skr_snp_report_product(&rep.snp);
 	v = skr_snp_tcb_decode(rep.snp.reported_tcb, product);
-	o = json_object_new_object();
 	snp = json_object_new_object();
-	tcb = skr_snp_tcb_to_json(&v, product == SKR_SNP_PRODUCT_TURIN);
 	meas = json_object_new_array();
-	p = json_object_new_object();
-	idx = json_object_new_array();
-	json_object_object_add(o, "tee", json_object_new_string("az-snp-vtpm"));
 	json_object_object_add(snp, "allow_debug", json_object_new_boolean(false));
 	json_object_object_add(snp, "max_vmpl", json_object_new_int((int)rep.snp.vmpl));
-	json_object_object_add(snp, "min_tcb", tcb);
+	json_object_object_add(snp, "min_tcb",
+			       skr_snp_tcb_to_json(&v, product == SKR_SNP_PRODUCT_TURIN));
 	hex = skr_hex_encode(rep.snp.measurement, sizeof(rep.snp.measurement));
 	json_object_array_add(meas, json_object_new_string(hex ? hex : ""));
 	free(hex);
 	json_object_object_add(snp, "measurements", meas);
 	json_object_object_add(o, "snp", snp);
-	json_object_object_add(p, "bank", json_object_new_string("sha256"));
-	for (i = 0; i < SKR_PCR_COUNT; i++)
-		if (mask & (1u << i))
-			json_object_array_add(idx, json_object_new_int(i));
-	json_object_object_add(p, "indexes", idx);
-	json_object_object_add(o, "pcrs", p);
-	*policy = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
 	skr_hcl_report_free(&rep);
-	return *policy ? 0 : skr_fail(err, SKR_R_nomem, "out of memory");
+	return 0;
+}
+
+/*
+ * azure-tl: the key is pinned to this VM, the subject of Azure's AK
+ * certificate (CN=<id>.TrustedVM.Azure.windows.net), as an SNP key is pinned
+ * to its launch measurement: another Trusted Launch VM, even with the same
+ * boot state, gets no release.
+ */
+static int tl_policy(struct skr_tpm *t, json_object *o, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf der = { 0 };
+	X509 *cert = NULL;
+	char cn[256];
+	json_object *subjects;
+	int n;
+
+	if (skr_tpm_read_akcert(t, &der, err) < 0 ||
+	    skr_x509_parse(der.data, der.len, &cert, "the AK certificate", err) < 0)
+		return -1;
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
+	X509_free(cert);
+	if (n <= 0 || (size_t)n >= sizeof(cn) || strlen(cn) != (size_t)n)
+		return skr_fail(err, SKR_R_malformed,
+				"the AK certificate in NV 0x%08x has no usable subject CN",
+				SKR_TPM_AKCERT_NV_INDEX);
+	subjects = json_object_new_array();
+	json_object_array_add(subjects, json_object_new_string(cn));
+	json_object_object_add(o, "ak_subjects", subjects);
+	return 0;
+}
+
+/* The PCR values in mask and, when want_policy, a policy for this VM's mode. */
+static int read_evidence(const char *tcti, uint32_t mask, bool want_policy, char **policy,
+			 struct skr_pcr_banks *pcrs, struct skr_err *err)
+{
+	_cleanup_tpm_ struct skr_tpm *t = NULL;
+	enum skr_tpm_mode mode;
+	json_object *o;
+	int rc;
+
+	if (skr_tpm_open(tcti, &t, err) < 0 || skr_tpm_pcr_read(t, mask, pcrs, err) < 0)
+		return -1;
+	if (!want_policy)
+		return 0;
+	if (skr_tpm_detect_mode(t, &mode, err) < 0)
+		return -1;
+	o = json_object_new_object();
+	json_object_object_add(o, "tee", json_object_new_string(skr_tpm_mode_name(mode)));
+	rc = mode == SKR_TPM_MODE_AZURE_TL ? tl_policy(t, o, err) : snp_policy(t, o, err);
+	if (rc == 0) {
+		json_object_object_add(o, "pcrs", pcrs_member(mask));
+		*policy = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		if (!*policy)
+			rc = skr_fail(err, SKR_R_nomem, "out of memory");
+	}
+	json_object_put(o);
+	return rc;
 }
 
 /* ---- recovery key ------------------------------------------------------- */

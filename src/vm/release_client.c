@@ -44,6 +44,7 @@ struct exchange {
 	struct skr_challenge ch;	/* this exchange's challenge, validated */
 	uint32_t pcr_mask;
 	struct skr_tpm *tpm;
+	enum skr_tpm_mode mode;		/* detected once per call, at the TPM's opening */
 	struct skr_tpm_key key;
 };
 
@@ -133,45 +134,98 @@ static int add_vcek(json_object *ev, const char *path, struct skr_err *err)
 	return 0;
 }
 
-/* The evidence: HCL report, wrap key with its certify, quote and PCR values. */
+/* What the vTPM made for one exchange, whatever the mode. */
+struct made {
+	struct skr_buf cert_attest, cert_sig, q_attest, q_sig;
+	struct skr_pcr_banks *pcrs;
+};
+
+static void made_free(struct made *m)
+{
+	skr_buf_free(&m->cert_attest);
+	skr_buf_free(&m->cert_sig);
+	skr_buf_free(&m->q_attest);
+	skr_buf_free(&m->q_sig);
+	free(m->pcrs);
+}
+
+/* The wrap key certified by the AK, and the quote: the same in every mode. */
+static int make_quote_and_key(struct exchange *x, struct made *m, struct skr_err *err)
+{
+	m->pcrs = calloc(1, sizeof(*m->pcrs));
+	if (!m->pcrs)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	if (skr_tpm_create_wrap_key(x->tpm, &x->key, err) < 0 ||
+	    skr_tpm_certify(x->tpm, &x->key, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce),
+			    &m->cert_attest, &m->cert_sig, err) < 0 ||
+	    skr_tpm_quote(x->tpm, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce), x->pcr_mask,
+			  &m->q_attest, &m->q_sig, m->pcrs, err) < 0)
+		return -1;
+	return 0;
+}
+
+static void add_quote_and_key(json_object *ev, const struct exchange *x, const struct made *m)
+{
+	json_object *quote = json_object_new_object(), *wk = json_object_new_object();
+
+	skr_json_add_b64(quote, "attest", m->q_attest.data, m->q_attest.len);
+	skr_json_add_b64(quote, "signature", m->q_sig.data, m->q_sig.len);
+	json_object_object_add(ev, "quote", quote);
+	json_object_object_add(ev, "pcrs", skr_pcr_banks_to_json(m->pcrs));
+	skr_json_add_b64(wk, "public", x->key.public_bytes, x->key.public_len);
+	skr_json_add_b64(wk, "certify_attest", m->cert_attest.data, m->cert_attest.len);
+	skr_json_add_b64(wk, "certify_signature", m->cert_sig.data, m->cert_sig.len);
+	json_object_object_add(ev, "wrap_key", wk);
+}
+
+/* az-snp-vtpm: the HCL report (and the VCEK when configured). */
+static int snp_members(struct exchange *x, json_object *ev, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf hcl = { 0 };
+
+	if (skr_tpm_read_hcl(x->tpm, &hcl, err) < 0)
+		return -1;
+	skr_json_add_b64(ev, "hcl_report", hcl.data, hcl.len);
+	return x->o->vcek_file ? add_vcek(ev, x->o->vcek_file, err) : 0;
+}
+
+/*
+ * azure-tl: Azure's AK certificate and the AK's public area (the broker
+ * checks that they match and that the AK is a restricted TPM-bound signing
+ * key).  A VCEK means nothing here and is not sent.
+ */
+static int tl_members(struct exchange *x, json_object *ev, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf cert = { 0 }, ak = { 0 };
+
+	if (skr_tpm_read_akcert(x->tpm, &cert, err) < 0 ||
+	    skr_tpm_read_public(x->tpm, SKR_TPM_AK_HANDLE, &ak, err) < 0)
+		return -1;
+	skr_json_add_b64(ev, "ak_cert", cert.data, cert.len);
+	skr_json_add_b64(ev, "ak_public", ak.data, ak.len);
+	return 0;
+}
+
+/* The evidence of this vTPM's mode, then wrap key with its certify, quote and PCR values. */
 static int collect_evidence(struct exchange *x, json_object **evidence, struct skr_err *err)
 {
-	_cleanup_buf_ struct skr_buf hcl = { 0 }, cert_attest = { 0 }, cert_sig = { 0 };
-	_cleanup_buf_ struct skr_buf q_attest = { 0 }, q_sig = { 0 };
-	struct skr_pcr_banks *pcrs = calloc(1, sizeof(*pcrs));
-	json_object *ev, *quote, *wk;
+	struct made m = { 0 };
+	json_object *ev = json_object_new_object();
 	double t0 = now_ms();
 	int rc = -1;
 
-	if (!pcrs)
-		return skr_fail(err, SKR_R_nomem, "out of memory");
-	if (skr_tpm_read_hcl(x->tpm, &hcl, err) < 0 || skr_tpm_create_wrap_key(x->tpm, &x->key, err) < 0 ||
-	    skr_tpm_certify(x->tpm, &x->key, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce),
-			    &cert_attest, &cert_sig, err) < 0 ||
-	    skr_tpm_quote(x->tpm, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce), x->pcr_mask,
-			  &q_attest, &q_sig, pcrs, err) < 0)
+	json_object_object_add(ev, "tee", json_object_new_string(skr_tpm_mode_name(x->mode)));
+	if ((x->mode == SKR_TPM_MODE_AZURE_TL ? tl_members(x, ev, err)
+					       : snp_members(x, ev, err)) < 0 ||
+	    make_quote_and_key(x, &m, err) < 0)
 		goto out;
-	ev = json_object_new_object();
-	json_object_object_add(ev, "tee", json_object_new_string("az-snp-vtpm"));
-	skr_json_add_b64(ev, "hcl_report", hcl.data, hcl.len);
-	quote = json_object_new_object();
-	skr_json_add_b64(quote, "attest", q_attest.data, q_attest.len);
-	skr_json_add_b64(quote, "signature", q_sig.data, q_sig.len);
-	json_object_object_add(ev, "quote", quote);
-	json_object_object_add(ev, "pcrs", skr_pcr_banks_to_json(pcrs));
-	wk = json_object_new_object();
-	skr_json_add_b64(wk, "public", x->key.public_bytes, x->key.public_len);
-	skr_json_add_b64(wk, "certify_attest", cert_attest.data, cert_attest.len);
-	skr_json_add_b64(wk, "certify_signature", cert_sig.data, cert_sig.len);
-	json_object_object_add(ev, "wrap_key", wk);
-	if (x->o->vcek_file && add_vcek(ev, x->o->vcek_file, err) < 0) {
-		json_object_put(ev);
-		goto out;
-	}
+	add_quote_and_key(ev, x, &m);
 	*evidence = ev;
+	ev = NULL;
 	rc = 0;
 out:
-	free(pcrs);
+	json_object_put(ev);
+	made_free(&m);
 	x->timing->tpm_ms += now_ms() - t0;
 	return rc;
 }
@@ -290,7 +344,7 @@ static int attested_exchange(struct exchange *x, uint8_t *secret_out, size_t *se
 		return skr_fail(err, SKR_R_usage, "a key id, a broker URL and a CA are required");
 	x->deadline = t0 + (o->deadline_ms ? o->deadline_ms : DEFAULT_DEADLINE_MS);
 	x->key.handle = ESYS_TR_NONE;
-	if (skr_tpm_open(o->tcti, &x->tpm, err) < 0)
+	if (skr_tpm_open(o->tcti, &x->tpm, err) < 0 || skr_tpm_detect_mode(x->tpm, &x->mode, err) < 0)
 		goto out;
 	for (;;) {
 		struct skr_err attempt_err = { 0 };

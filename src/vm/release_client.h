@@ -2,9 +2,12 @@
 /*
  * The VM side of the release protocol, shared by skr-unlock, the token plugin
  * and `skrctl release`: challenge, evidence from the vTPM (HCL report, wrap
- * key, certify, quote), release, unwrap inside the vTPM.  Brokers are tried in
- * turn with exponential backoff and jitter under one deadline; a broker's
- * denial is final and its reason reaches the caller.
+ * key, certify, quote), release, unwrap inside the vTPM.  The vTPM's mode
+ * (skr_tpm_detect_mode) picks the evidence: the HCL report on an Azure
+ * Confidential VM ("az-snp-vtpm"), Azure's AK certificate and the AK's
+ * public area on Trusted Launch ("azure-tl"; vcek_file is ignored there).
+ * Brokers are tried in turn with exponential backoff and jitter under one
+ * deadline; a broker's denial is final and its reason reaches the caller.
  */
 #ifndef SKR_RELEASE_CLIENT_H
 #define SKR_RELEASE_CLIENT_H

@@ -287,6 +287,116 @@ int skr_tpm_read_hcl(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err
 	return nv_read(t, SKR_HCL_NV_INDEX, what, out, err);
 }
 
+int skr_tpm_read_akcert(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "the AK certificate in NV 0x%08x", SKR_TPM_AKCERT_NV_INDEX);
+	return nv_read(t, SKR_TPM_AKCERT_NV_INDEX, what, out, err);
+}
+
+/* 1: the NV index is defined (written or not), 0: it is not, -1: the TPM failed. */
+static int nv_defined(struct skr_tpm *t, uint32_t index, struct skr_err *err)
+{
+	_cleanup_tr_ struct tr_guard nv = TR_GUARD(t);
+	TSS2_RC rc;
+
+	rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   &nv.tr);
+	if (rc == TSS2_RC_SUCCESS)
+		return 1;
+	nv.tr = ESYS_TR_NONE;
+	if (rc_base(rc) == TPM2_RC_HANDLE)
+		return 0;
+	return skr_tpm_fail(t, rc, err, "cannot look up NV index 0x%08x", index);
+}
+
+int skr_tpm_detect_mode(struct skr_tpm *t, enum skr_tpm_mode *mode, struct skr_err *err)
+{
+	int hcl, akcert;
+
+	/*
+	 * The HCL report first: a Confidential VM's vTPM may carry an AK
+	 * certificate too, and the SNP evidence proves more than the certificate.
+	 * A defined but unwritten report is still a Confidential VM (the
+	 * paravisor writes it late; skr_tpm_read_hcl waits for it).
+	 */
+	hcl = nv_defined(t, SKR_HCL_NV_INDEX, err);
+	if (hcl < 0)
+		return -1;
+	if (hcl) {
+		*mode = SKR_TPM_MODE_AZ_SNP_VTPM;
+		return 0;
+	}
+	akcert = nv_defined(t, SKR_TPM_AKCERT_NV_INDEX, err);
+	if (akcert < 0)
+		return -1;
+	if (akcert) {
+		*mode = SKR_TPM_MODE_AZURE_TL;
+		return 0;
+	}
+	return skr_fail(err, SKR_R_tpm_nv_undefined,
+			"this TPM has neither an HCL report (NV 0x%08x, Azure Confidential VM) nor "
+			"an AK certificate (NV 0x%08x, Azure Trusted Launch): skr has no evidence "
+			"to attest it with",
+			SKR_HCL_NV_INDEX, SKR_TPM_AKCERT_NV_INDEX);
+}
+
+const char *skr_tpm_mode_name(enum skr_tpm_mode mode)
+{
+	switch (mode) {
+	case SKR_TPM_MODE_AZ_SNP_VTPM:
+		return "az-snp-vtpm";
+	case SKR_TPM_MODE_AZURE_TL:
+		return "azure-tl";
+	}
+	return "?";
+}
+
+const char *skr_tpm_mode_describe(enum skr_tpm_mode mode)
+{
+	switch (mode) {
+	case SKR_TPM_MODE_AZ_SNP_VTPM:
+		return "Azure Confidential VM (SEV-SNP; HCL report in NV 0x01400001)";
+	case SKR_TPM_MODE_AZURE_TL:
+		return "Azure Trusted Launch (vTPM; AK certificate in NV 0x01C101D0; "
+		       "the host is trusted)";
+	}
+	return "?";
+}
+
+int skr_tpm_read_public(struct skr_tpm *t, uint32_t handle, struct skr_buf *out,
+			struct skr_err *err)
+{
+	_cleanup_tr_ struct tr_guard obj = TR_GUARD(t);
+	_cleanup_esys_ TPM2B_PUBLIC *pub = NULL;
+	_cleanup_esys_ TPM2B_NAME *name = NULL;
+	_cleanup_esys_ TPM2B_NAME *qname = NULL;
+	uint8_t buf[sizeof(TPM2B_PUBLIC)];
+	size_t off = 0;
+	TSS2_RC rc;
+
+	if ((handle >> TPM2_HR_SHIFT) != TPM2_HT_PERSISTENT)
+		return skr_fail(err, SKR_R_usage, "0x%08x is not a persistent handle", handle);
+	rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   &obj.tr);
+	if (rc != TSS2_RC_SUCCESS) {
+		obj.tr = ESYS_TR_NONE;
+		if (rc_base(rc) == TPM2_RC_HANDLE)
+			return skr_fail(err, SKR_R_tpm_error,
+					"there is no key at persistent handle 0x%08x", handle);
+		return skr_tpm_fail(t, rc, err, "cannot open the key at 0x%08x", handle);
+	}
+	rc = Esys_ReadPublic(t->esys, obj.tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
+			     &name, &qname);
+	if (rc != TSS2_RC_SUCCESS)
+		return skr_tpm_fail(t, rc, err, "TPM2_ReadPublic of 0x%08x", handle);
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS)
+		return skr_fail(err, SKR_R_tpm_error, "cannot marshal the public area of 0x%08x",
+				handle);
+	return skr_buf_set(out, buf, off, err);
+}
+
 /* ---- Keys ------------------------------------------------------------------ */
 
 /*

@@ -67,6 +67,39 @@ int skr_tpm_nv_read(struct skr_tpm *t, uint32_t index, struct skr_buf *out,
 /* The Azure HCL report from SKR_HCL_NV_INDEX (0x01400001). */
 int skr_tpm_read_hcl(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err);
 
+/*
+ * Which kind of vTPM this is, i.e. which evidence it can give (the "tee" of
+ * the evidence and of a key's policy):
+ *   SKR_TPM_MODE_AZ_SNP_VTPM  "az-snp-vtpm": an Azure Confidential VM, its
+ *                             HCL report at 0x01400001 (defined, even if the
+ *                             paravisor has not written it yet);
+ *   SKR_TPM_MODE_AZURE_TL     "azure-tl": an Azure Trusted Launch VM, no HCL
+ *                             report but Azure's AK certificate at
+ *                             SKR_TPM_AKCERT_NV_INDEX.
+ * Neither index: tpm_nv_undefined, the detail naming both.
+ */
+#define SKR_TPM_AKCERT_NV_INDEX 0x01C101D0u	/* Azure's AK certificate (DER) */
+enum skr_tpm_mode {
+	SKR_TPM_MODE_AZ_SNP_VTPM = 1,
+	SKR_TPM_MODE_AZURE_TL,
+};
+int skr_tpm_detect_mode(struct skr_tpm *t, enum skr_tpm_mode *mode, struct skr_err *err);
+/* "az-snp-vtpm" / "azure-tl" (the evidence's and the policy's "tee"); "?" otherwise. */
+const char *skr_tpm_mode_name(enum skr_tpm_mode mode);
+/* A line for people: "Azure Confidential VM (SEV-SNP, ...)". */
+const char *skr_tpm_mode_describe(enum skr_tpm_mode mode);
+
+/* Azure's AK certificate (DER) from SKR_TPM_AKCERT_NV_INDEX. */
+int skr_tpm_read_akcert(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err);
+
+/*
+ * The public area of the key at a persistent handle, as the TPM returns it
+ * (TPM2_ReadPublic), marshalled as a TPM2B_PUBLIC: the evidence's
+ * "ak_public".  A handle with nothing there fails with tpm_error naming it.
+ */
+int skr_tpm_read_public(struct skr_tpm *t, uint32_t handle, struct skr_buf *out,
+			struct skr_err *err);
+
 /* A loaded key: the wrap key of one release. */
 struct skr_tpm_key {
 	ESYS_TR handle;			/* ESYS_TR_NONE when empty */

@@ -1,6 +1,6 @@
 """A recording TLS proxy in front of skr-broker (for replay tests).
 
-Usage: record_proxy.py CERT KEY CA UPSTREAM_PORT PORT_FILE RECORD_DIR
+Usage: record_proxy.py CERT KEY CA UPSTREAM_PORT PORT_FILE RECORD_DIR [PATCH_FILE]
 
 Listens on 127.0.0.1 (a free port, written to PORT_FILE) with the broker's
 own certificate, forwards each request to https://127.0.0.1:UPSTREAM_PORT
@@ -8,10 +8,16 @@ and stores each POST body as RECORD_DIR/N-<last path part>.json and the
 answer as N-<last path part>.answer.json ({"status", "time", "body"}), so
 that a test can replay exactly what a real client sent and see exactly what
 it was answered.
+
+PATCH_FILE (optional): while that file exists, it holds a JSON object whose
+members replace the "evidence" members of every request that has one (the
+attacker on the path swapping parts of a real VM's evidence); the recording
+is of the patched body, what the broker saw.
 """
 import http.client, http.server, json, os, ssl, sys, threading, time
 
 cert, key, ca, upstream, port_file, rec = sys.argv[1:7]
+patch_file = sys.argv[7] if len(sys.argv) > 7 else None
 count = [0]
 lock = threading.Lock()
 up_ctx = ssl.create_default_context(cafile=ca)
@@ -22,7 +28,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
 
     def forward(self, body, name=None):
         c = http.client.HTTPSConnection("127.0.0.1", int(upstream), context=up_ctx, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
         c.request(self.command, self.path, body, headers)
         r = c.getresponse()
         data = r.read()
@@ -43,6 +49,12 @@ class Proxy(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if patch_file and os.path.exists(patch_file):
+            req = json.loads(body)
+            if isinstance(req.get("evidence"), dict):
+                with open(patch_file) as f:
+                    req["evidence"].update(json.load(f))
+                body = json.dumps(req).encode()
         with lock:
             count[0] += 1
             name = f"{count[0]}-{self.path.rstrip('/').rsplit('/', 1)[-1]}.json"

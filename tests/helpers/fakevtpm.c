@@ -63,7 +63,7 @@ static uint32_t tpm_property(struct skr_tpm *t, TPM2_PT prop, uint32_t fallback)
 int skr_fakevtpm_create_ak(struct skr_tpm *t, TPM2B_PUBLIC *out, struct skr_err *err)
 {
 	/* The paravisor's template (openvmm tpm_helper ak_pub_template). */
-	TPM2B_PUBLIC tmpl = {
+	static const TPM2B_PUBLIC tmpl = {
 		.publicArea = {
 			.type = TPM2_ALG_RSA,
 			.nameAlg = TPM2_ALG_SHA256,
@@ -81,6 +81,13 @@ int skr_fakevtpm_create_ak(struct skr_tpm *t, TPM2B_PUBLIC *out, struct skr_err 
 			.unique.rsa = { .size = 256 },	/* zeros, as the paravisor's */
 		},
 	};
+
+	return skr_fakevtpm_create_ak_from(t, &tmpl, out, err);
+}
+
+int skr_fakevtpm_create_ak_from(struct skr_tpm *t, const TPM2B_PUBLIC *tmpl, TPM2B_PUBLIC *out,
+				struct skr_err *err)
+{
 	TPM2B_SENSITIVE_CREATE sensitive = { 0 };
 	TPM2B_DATA outside = { 0 };
 	TPML_PCR_SELECTION pcrs = { 0 };
@@ -93,7 +100,7 @@ int skr_fakevtpm_create_ak(struct skr_tpm *t, TPM2B_PUBLIC *out, struct skr_err 
 	int r = -1;
 
 	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-				ESYS_TR_NONE, &sensitive, &tmpl, &outside, &pcrs, &key, &pub, &cdata,
+				ESYS_TR_NONE, &sensitive, tmpl, &outside, &pcrs, &key, &pub, &cdata,
 				&chash, &ticket);
 	if (rc != TSS2_RC_SUCCESS) {
 		key = ESYS_TR_NONE;

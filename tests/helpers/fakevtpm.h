@@ -70,6 +70,9 @@ int skr_fakevtpm_write(const struct skr_fakevtpm *f, const char *dir, struct skr
 
 /* The pieces, for tests that need one of them. */
 int skr_fakevtpm_create_ak(struct skr_tpm *t, TPM2B_PUBLIC *out, struct skr_err *err);
+/* The same with another template (a primary of the endorsement hierarchy, persisted there). */
+int skr_fakevtpm_create_ak_from(struct skr_tpm *t, const TPM2B_PUBLIC *tmpl, TPM2B_PUBLIC *out,
+				struct skr_err *err);
 /* Undefines index if present; a no-op when it is not. */
 int skr_fakevtpm_nv_undefine(struct skr_tpm *t, uint32_t index, struct skr_err *err);
 /*

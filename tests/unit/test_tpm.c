@@ -11,12 +11,14 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <tss2/tss2_mu.h>
 
+#include "faketl.h"
 #include "fakevtpm.h"
 #include "verify/hcl_report.h"
 #include "swtpm.h"
@@ -706,6 +708,80 @@ static void test_hcl_uninitialized(void **state)
 	skr_fakevtpm_free(&f);
 }
 
+static void remove_ca_dir(const char *dir)
+{
+	static const char *const names[] = { "root.pem", "root.key", "intermediate.pem",
+					     "intermediate.key" };
+	char path[256];
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		assert_int_equal(unlink(path), 0);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/*
+ * The mode: an HCL report (even unwritten) is a Confidential VM, the AK
+ * certificate without one is Trusted Launch, neither is an error naming both;
+ * the AK's public area reads as the TPM holds it.
+ */
+static void test_detect_mode(void **state)
+{
+	char ca[] = "/tmp/skr-test-tl-XXXXXX";
+	struct skr_fakevtpm_opts o;
+	struct skr_fakevtpm f;
+	struct skr_faketl_opts to = { .ca_dir = ca };
+	struct skr_faketl tl;
+	struct skr_buf pub = { 0 }, cert = { 0 };
+	uint8_t want[sizeof(TPM2B_PUBLIC)];
+	size_t off = 0;
+	enum skr_tpm_mode mode = 0;
+	struct skr_err err = { 0 };
+
+	assert_non_null(mkdtemp(ca));
+	assert_ok(skr_faketl_provision(fx.tpm, &to, &tl, &err), err);
+	assert_ok(skr_tpm_detect_mode(fx.tpm, &mode, &err), err);
+	assert_int_equal(mode, SKR_TPM_MODE_AZURE_TL);
+	assert_string_equal(skr_tpm_mode_name(mode), "azure-tl");
+	assert_ok(skr_tpm_read_public(fx.tpm, SKR_TPM_AK_HANDLE, &pub, &err), err);
+	assert_int_equal(Tss2_MU_TPM2B_PUBLIC_Marshal(&tl.ak_public, want, sizeof(want), &off), 0);
+	assert_int_equal(pub.len, off);
+	assert_memory_equal(pub.data, want, off);
+	assert_ok(skr_tpm_read_akcert(fx.tpm, &cert, &err), err);
+	assert_true(cert.len > 100 && cert.data[0] == 0x30);
+	skr_buf_free(&pub);
+	skr_buf_free(&cert);
+	skr_faketl_free(&tl);
+
+	/* A Confidential VM's report, written or not yet, wins over the certificate. */
+	skr_fakevtpm_opts_init(&o);
+	o.define_only = true;
+	assert_ok(skr_fakevtpm_provision(fx.tpm, &o, &f, &err), err);
+	assert_ok(skr_tpm_detect_mode(fx.tpm, &mode, &err), err);
+	assert_int_equal(mode, SKR_TPM_MODE_AZ_SNP_VTPM);
+	assert_string_equal(skr_tpm_mode_name(mode), "az-snp-vtpm");
+	skr_fakevtpm_free(&f);
+
+	to.no_cert = true;
+	assert_ok(skr_faketl_provision(fx.tpm, &to, &tl, &err), err);
+	assert_failed_with(skr_tpm_detect_mode(fx.tpm, &mode, &err), err, SKR_R_tpm_nv_undefined,
+			   "neither an HCL report (NV 0x01400001");
+	skr_err_clear(&err);
+	assert_failed_with(skr_tpm_read_akcert(fx.tpm, &cert, &err), err, SKR_R_tpm_nv_undefined,
+			   "the AK certificate in NV 0x01c101d0 is not defined");
+	skr_err_clear(&err);
+	assert_failed_with(skr_tpm_read_public(fx.tpm, 0x81000004, &pub, &err), err, SKR_R_tpm_error,
+			   "there is no key at persistent handle 0x81000004");
+	skr_err_clear(&err);
+	assert_failed_with(skr_tpm_read_public(fx.tpm, 0x01400001, &pub, &err), err, SKR_R_usage,
+			   "not a persistent handle");
+	skr_err_clear(&err);
+	skr_faketl_free(&tl);
+	remove_ca_dir(ca);
+}
+
 static void test_nv_too_big(void **state)
 {
 	static uint8_t big[2049];
@@ -840,6 +916,7 @@ int main(void)
 		T(test_hcl_undefined),
 		T(test_hcl_uninitialized),
 		T(test_nv_too_big),
+		T(test_detect_mode),
 		T(test_reprovision),
 		T(test_reprovision_elsewhere),
 		T(test_harness_stop_idempotent),
