@@ -95,7 +95,9 @@ enum skr_class {
 	X(request_too_large, SKR_CLASS_INPUT)               \
 	X(approval_required, SKR_CLASS_VERIFY)               \
 	X(wrap_key_hierarchy, SKR_CLASS_VERIFY)              \
-	X(store_unavailable, SKR_CLASS_INPUT)
+	X(store_unavailable, SKR_CLASS_INPUT)                \
+	X(audit_chain_broken, SKR_CLASS_VERIFY)              \
+	X(audit_checkpoint_invalid, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

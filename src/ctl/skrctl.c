@@ -45,6 +45,10 @@ static const struct command commands[] = {
 	  "Replays a TCG event log into the PCR values it implies, every bank of the log.", NULL },
 	{ "eventlog", "show", cmd_eventlog_show, EVENTLOG_SHOW_USAGE,
 	  "Lists the events of a TCG event log with their PCR, type, digests and a safe description.", NULL },
+	{ "audit", "verify", cmd_audit_verify, AUDIT_VERIFY_USAGE,
+	  "Verifies an exported audit log against the broker's signed checkpoints: the hash chain "
+	  "row by row and every checkpoint's signature; names the first row changed, removed or "
+	  "reordered, and a truncated tail, by seq.", NULL },
 	{ "pe", "hash", cmd_pe_hash, PE_HASH_USAGE,
 	  "Computes a PE image's Authenticode digest, as firmware measures it into PCR 4.", NULL },
 	{ NULL, "release", cmd_release, RELEASE_USAGE,
