@@ -153,6 +153,9 @@ static int out_of_order(const struct row *rows, size_t n, size_t i, uint64_t wan
 		return skr_fail(err, SKR_R_audit_chain_broken, "rows reordered: row %llu comes "
 				"after row %llu", (unsigned long long)want,
 				(unsigned long long)rows[i].seq);
+	if (want == 1 && rows[i].seq > want)
+		return skr_fail(err, SKR_R_audit_chain_broken, "row 1 removed: the log starts at row "
+				"%llu", (unsigned long long)rows[i].seq);
 	if (rows[i].seq > want)
 		return skr_fail(err, SKR_R_audit_chain_broken, "row %llu removed: row %llu follows "
 				"row %llu", (unsigned long long)want, (unsigned long long)rows[i].seq,
