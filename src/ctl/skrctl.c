@@ -84,8 +84,9 @@ static const struct command commands[] = {
 	  "committed) reference sets of every key, or of one." BROKER_SUMMARY_END, NULL },
 	{ "broker", "audit", cmd_broker_audit, AUDIT_USAGE,
 	  "Shows the broker's audit rows, oldest first (--json: the broker's rows as they came, "
-	  "newest first); --follow polls and prints each new row until interrupted (--json: one "
-	  "row per line)." BROKER_SUMMARY_END, NULL },
+	  "newest first); --all every row (the export skrctl audit verify checks); --checkpoints the "
+	  "signed checkpoints of the audit chain; --follow polls and prints each new row until "
+	  "interrupted (--json: one row per line)." BROKER_SUMMARY_END, NULL },
 	{ "broker", "health", cmd_broker_health, HEALTH_USAGE,
 	  "Asks the broker's admin listener (with the token) or its release listener (--release "
 	  "URL, no token) for /healthz: exit 0 healthy, 1 it answered otherwise, 2 unreachable."
