@@ -10,7 +10,9 @@
  *   POST   /v1/keys/ID/refsets           {"label", "state", "pcrs": {"sha256": {...}}}
  *   DELETE /v1/keys/ID/refsets/N     (remove a reference set)
  *   POST   /v1/keys/ID/refsets/N/approve   a queued reseal set becomes pending
- *   GET    /v1/audit[?key_id=ID&limit=N] (query handled by http.c into req)
+ *   GET    /v1/audit[?key_id=ID&limit=N] (query handled by http.c into req;
+ *                                        limit=0: every row)
+ *   GET    /v1/audit/checkpoints         the signed checkpoints of the audit chain
  *   GET    /healthz                      {"status": "ok"}: this listener answers and
  *                                        the token is good (skrctl broker health)
  *
@@ -294,6 +296,17 @@ static void audit_query(struct admin_call *c, json_object *req)
 		ok_text(c->r, text);
 }
 
+static void checkpoints_query(struct admin_call *c)
+{
+	struct skr_err err = { 0 };
+	char *text = NULL;
+
+	if (skr_store_audit_checkpoints(c->b->store, &text, &err) < 0)
+		fail(c, &err);
+	else
+		ok_text(c->r, text);
+}
+
 static void keys_route(struct admin_call *c, const char *method, char parts[][160], int n,
 		       json_object *req)
 {
@@ -381,6 +394,9 @@ void skr_broker_admin(struct skr_broker *b, const char *method, const char *path
 	else if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "audit") &&
 		 !strcmp(method, "GET"))
 		audit_query(&c, req);
+	else if (n == 3 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "audit") &&
+		 !strcmp(parts[2], "checkpoints") && !strcmp(method, "GET"))
+		checkpoints_query(&c);
 	else if (n == 1 && !strcmp(parts[0], "healthz") && !strcmp(method, "GET")) {
 		ok_json(r, 200, json_object_new_object());
 		json_object_object_add(r->body, "status", json_object_new_string("ok"));

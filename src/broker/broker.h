@@ -7,9 +7,11 @@
 #ifndef SKR_BROKER_H
 #define SKR_BROKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
 #include "verify/amd_chain.h"
 #include "common/err.h"
@@ -58,7 +60,19 @@ struct skr_broker {
 	struct skr_metrics metrics;
 	struct skr_chain_cache chain_cache;
 	struct skr_key_cache key_cache;
+	EVP_PKEY *audit_key;		/* the audit signing key (checkpoint.c), or NULL */
+	bool checkpointed;		/* this broker signed a checkpoint, at ... */
+	uint64_t checkpoint_seq;	/* ... this seq */
 };
+
+/* The audit signing key: a PEM P-256 private key file, held to secret.h's file rule. */
+int skr_audit_signing_key_load(const char *path, EVP_PKEY **out, struct skr_err *err);
+/*
+ * Signs and stores a checkpoint of the audit chain's head (checkpoint.c):
+ * 1 when one was stored, 0 when there was nothing to do (no key, an empty
+ * log, or, unless always, no row since this broker's last checkpoint).
+ */
+int skr_broker_checkpoint(struct skr_broker *b, bool always, struct skr_err *err);
 
 /* A response: HTTP status and JSON body (owned). */
 struct skr_response {

@@ -43,6 +43,7 @@
 	"  --json            the result as JSON\n"
 
 #define MAX_ANCHOR_FILES 16
+#define DEFAULT_CHECKPOINT_INTERVAL 300	/* seconds between audit checkpoints */
 
 struct config {
 	json_object *root;
@@ -52,6 +53,8 @@ struct config {
 	const char *anchors[MAX_ANCHOR_FILES];
 	size_t n_anchors;
 	const char *tls_priorities;
+	const char *audit_signing_key;
+	unsigned checkpoint_interval;
 	unsigned threads, nonce_ttl;
 	unsigned connection_limit, per_client_limit, timeout;
 };
@@ -109,6 +112,9 @@ static int load_config(const char *path, struct config *c, struct skr_err *err)
 	c->threads = cfg_uint(c->root, "threads", 2, 256);
 	c->nonce_ttl = cfg_uint(c->root, "nonce_ttl", 120, 3600);
 	c->tls_priorities = cfg_string(c->root, "tls_priorities", false, err);
+	c->audit_signing_key = cfg_string(c->root, "audit_signing_key", false, err);
+	c->checkpoint_interval = cfg_uint(c->root, "audit_checkpoint_interval",
+					  DEFAULT_CHECKPOINT_INTERVAL, 86400);
 	c->connection_limit = cfg_uint(c->root, "connection_limit", SKR_HTTP_CONNECTION_LIMIT, 65536);
 	c->per_client_limit = cfg_uint(c->root, "per_client_connections", SKR_HTTP_PER_CLIENT_LIMIT,
 				       65536);
@@ -188,7 +194,9 @@ static int broker_init(const struct config *c, struct skr_broker *b, struct skr_
 	b->vcek_cache_dir = c->vcek_cache_dir;
 	if (load_admin_token(c->admin_token_file, b->admin_token_sha256, err) < 0 ||
 	    load_nonce_secret(c->nonce_secret_file, &b->nonce_secret, err) < 0 ||
-	    load_trust(c, &b->trust, err) < 0)
+	    load_trust(c, &b->trust, err) < 0 ||
+	    (c->audit_signing_key &&
+	     skr_audit_signing_key_load(c->audit_signing_key, &b->audit_key, err) < 0))
 		return -1;
 	/* azure-tl: a configured file that cannot be read stops the broker (its path named). */
 	if (skr_akcert_trust_new(c->ak_roots, c->ak_intermediates, &b->ak_trust, err) < 0)
@@ -198,6 +206,8 @@ static int broker_init(const struct config *c, struct skr_broker *b, struct skr_
 
 static void broker_fini(struct skr_broker *b)
 {
+	EVP_PKEY_free(b->audit_key);
+	b->audit_key = NULL;
 	skr_store_close(b->store);
 	skr_amd_trust_free(&b->trust);
 	skr_akcert_trust_free(b->ak_trust);
@@ -306,25 +316,55 @@ static int write_port_file(const char *path, unsigned rel, unsigned adm)
 	return rename(tmp, path);	/* readers never see a half-written file */
 }
 
+/* A checkpoint of the audit chain, when the key is configured; a failure is said, not fatal. */
+static void checkpoint(struct skr_broker *b, bool always)
+{
+	struct skr_err err = { 0 };
+
+	if (skr_broker_checkpoint(b, always, &err) < 0)
+		fprintf(stderr, "skr-broker: audit checkpoint failed (next try in the next period): "
+				"%s: %s\n", skr_reason_name(err.reason), err.detail);
+}
+
+static time_t monotonic_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 /*
  * The main thread's loop: the signals are blocked in every thread and taken
  * here with sigtimedwait, so a reload runs as ordinary code, never in a
  * signal handler.  While old daemons drain it wakes each second to stop the
- * ones that are done.
+ * ones that are done; with an audit signing key it wakes for each
+ * checkpoint too (on the monotonic clock: a clock jump neither skips nor
+ * floods them).
  */
-static void serve(const struct config *c, const sigset_t *set, struct skr_listener *rel,
-		  struct skr_listener *adm)
+static void serve(const struct config *c, struct skr_broker *b, const sigset_t *set,
+		  struct skr_listener *rel, struct skr_listener *adm)
 {
-	const struct timespec second = { .tv_sec = 1 };
+	time_t next = monotonic_s() + c->checkpoint_interval;
 	unsigned draining = 0;
 	int sig;
 
 	for (;;) {
-		sig = draining ? sigtimedwait(set, NULL, &second) : sigwaitinfo(set, NULL);
+		time_t now = monotonic_s(), left = next > now ? next - now : 0;
+		struct timespec wait = { .tv_sec = 1 };
+
+		if (b->audit_key && (!draining || left < 1))
+			wait.tv_sec = left;
+		sig = draining || b->audit_key ? sigtimedwait(set, NULL, &wait)
+					       : sigwaitinfo(set, NULL);
 		if (sig == SIGTERM || sig == SIGINT)
 			return;
 		if (sig == SIGHUP)
 			reload_tls(c, rel, adm);
+		if (b->audit_key && monotonic_s() >= next) {
+			checkpoint(b, false);
+			next = monotonic_s() + c->checkpoint_interval;
+		}
 		draining = skr_listener_drain(rel, time(NULL)) + skr_listener_drain(adm, time(NULL));
 	}
 }
@@ -452,11 +492,14 @@ int main(int argc, char **argv)
 		skr_listener_port(rel), skr_listener_port(adm));
 	if (port_file && write_port_file(port_file, skr_listener_port(rel), skr_listener_port(adm)) < 0)
 		fprintf(stderr, "skr-broker: cannot write %s\n", port_file);
-	serve(&c, &set, rel, adm);
+	serve(&c, &b, &set, rel, adm);
 	rc = 0;
 out:
 	skr_listener_stop(rel);
 	skr_listener_stop(adm);
+	/* The last rows anchored: every request has ended with the listeners. */
+	if (rc == 0)
+		checkpoint(&b, true);
 	broker_fini(&b);
 	json_object_put(c.root);
 	skr_secret_cache_drain();

@@ -325,8 +325,26 @@ int store_json_refset(json_object *arr, int64_t id, const char *label, const cha
 	return 0;
 }
 
+/* name: the bytes' hex, or null when p is NULL. */
+static int add_hex(json_object *o, const char *name, const uint8_t *p, size_t len)
+{
+	char *hex;
+
+	if (!p) {
+		json_object_object_add(o, name, NULL);
+		return 0;
+	}
+	hex = skr_hex_encode(p, len);
+	if (!hex)
+		return -1;
+	json_object_object_add(o, name, json_object_new_string(hex));
+	free(hex);
+	return 0;
+}
+
 int store_json_audit(json_object *arr, int64_t id, int64_t time, const char *const text[6],
-		     const uint8_t *digest, size_t digest_len, struct skr_err *err)
+		     const uint8_t *digest, size_t digest_len, const struct store_json_link *link,
+		     struct skr_err *err)
 {
 	static const char *const names[6] = { "key_id", "client", "action", "verdict", "reason",
 					      "detail" };
@@ -348,5 +366,26 @@ int store_json_audit(json_object *arr, int64_t id, int64_t time, const char *con
 	} else {
 		json_object_object_add(o, "evidence_digest", NULL);
 	}
+	json_object_object_add(o, "seq", json_object_new_int64(link->seq));
+	if (add_hex(o, "prev", link->prev, link->prev_len) < 0 ||
+	    add_hex(o, "hash", link->hash, link->hash_len) < 0)
+		return skr_fail(err, SKR_R_nomem, "out of memory reading the audit log");
+	return 0;
+}
+
+int store_json_checkpoint(json_object *arr, int64_t seq, const uint8_t *hash, size_t hash_len,
+			  int64_t time, const uint8_t *sig, size_t sig_len, struct skr_err *err)
+{
+	json_object *o = new_row(arr, "reading the audit checkpoints", err);
+	_cleanup_free_ char *b64 = NULL;
+
+	if (!o)
+		return -1;
+	json_object_object_add(o, "seq", json_object_new_int64(seq));
+	json_object_object_add(o, "time", json_object_new_int64(time));
+	b64 = skr_base64_encode(sig, sig_len);
+	if (add_hex(o, "hash", hash, hash_len) < 0 || !b64)
+		return skr_fail(err, SKR_R_nomem, "out of memory reading the audit checkpoints");
+	json_object_object_add(o, "signature", json_object_new_string(b64));
 	return 0;
 }

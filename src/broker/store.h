@@ -21,12 +21,13 @@
 
 #include "common/err.h"
 
-#define SKR_STORE_SCHEMA_VERSION 3
+#define SKR_STORE_SCHEMA_VERSION 4
 #define SKR_STORE_MASTER_KEY_SIZE 32
 #define SKR_STORE_MAX_SECRET 128
 #define SKR_STORE_KEY_ID_MAX 128	/* [A-Za-z0-9._-]{1,128}, not "." or ".." */
 #define SKR_STORE_LABEL_MAX 64		/* printable ASCII, no leading or trailing space; "": none */
 #define SKR_STORE_JSON_MAX (64u * 1024)	/* policy and PCR set text */
+#define SKR_STORE_MAX_SIGNATURE 256	/* an audit checkpoint's signature (DER) */
 
 struct skr_store;
 
@@ -314,9 +315,28 @@ int skr_store_nonce_check(struct skr_store *s, const uint8_t *nonce, size_t len,
  * JSON array text of the newest rows first, optionally for one key_id (NULL:
  * every row), at most limit rows (0: no limit) (caller frees).  Rows are
  * {"id","time","key_id","client","action","verdict","reason","detail",
- * "evidence_digest"} with null for absent fields and the digest in hex.
+ * "evidence_digest","seq","prev","hash"} with null for absent fields and the
+ * digest, prev and hash in hex, ordered by seq (the audit chain,
+ * common/audit_chain.h: every row is chained when written, in the write's
+ * transaction).
  */
 int skr_store_audit_query(struct skr_store *s, const char *key_id, unsigned limit,
 			  char **json, struct skr_err *err);
+
+/* The audit chain's head: the last row's seq (0 before the first row) and hash. */
+int skr_store_audit_head(struct skr_store *s, uint64_t *seq, uint8_t hash[32],
+			 struct skr_err *err);
+/*
+ * Stores a checkpoint the broker signed (common/audit_chain.h): seq, head
+ * hash, time and the DER signature (at most SKR_STORE_MAX_SIGNATURE bytes).
+ */
+int skr_store_audit_checkpoint_add(struct skr_store *s, uint64_t seq, const uint8_t hash[32],
+				   int64_t time, const uint8_t *sig, size_t sig_len,
+				   struct skr_err *err);
+/*
+ * JSON array text of every checkpoint, oldest first (caller frees):
+ * {"seq","time","hash" (hex),"signature" (base64 DER)}.
+ */
+int skr_store_audit_checkpoints(struct skr_store *s, char **json, struct skr_err *err);
 
 #endif

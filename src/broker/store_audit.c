@@ -142,6 +142,78 @@ int skr_store_audit_query(struct skr_store *s, const char *key_id, unsigned limi
 	return *json ? 0 : -1;
 }
 
+/* ---- The chain ------------------------------------------------------------ */
+
+int store_chain_fields(struct store_chain *head, const struct skr_audit_fields *f,
+		       struct store_chained *out, struct skr_err *err)
+{
+	out->seq = head->seq + 1;
+	memcpy(out->prev, head->hash, SKR_AUDIT_HASH_SIZE);
+	if (skr_audit_row_hash(out->seq, out->prev, f, out->hash, err) < 0)
+		return -1;
+	head->seq = out->seq;
+	memcpy(head->hash, out->hash, SKR_AUDIT_HASH_SIZE);
+	return 0;
+}
+
+int store_chain_next(struct store_chain *head, const struct store_audit_row *r, int64_t time,
+		     struct store_chained *out, struct skr_err *err)
+{
+	struct skr_audit_fields f = {
+		.time = time,
+		.text = { r->key_id, r->client, r->action, r->verdict, r->reason, r->detail },
+		.digest = r->digest,
+		.digest_len = r->digest ? STORE_AUDIT_DIGEST_SIZE : 0,
+	};
+	size_t i;
+
+	for (i = 0; i < 6; i++)
+		f.text_len[i] = f.text[i] ? strlen(f.text[i]) : 0;
+	return store_chain_fields(head, &f, out, err);
+}
+
+int skr_store_audit_head(struct skr_store *s, uint64_t *seq, uint8_t hash[SKR_AUDIT_HASH_SIZE],
+			 struct skr_err *err)
+{
+	struct store_chain head = { 0 };
+
+	if (!s || !seq || !hash)
+		return skr_fail(err, SKR_R_usage, "no store or output given");
+	if (s->ops->audit_head(s, &head, err) < 0)
+		return -1;
+	*seq = head.seq;
+	memcpy(hash, head.hash, SKR_AUDIT_HASH_SIZE);
+	return 0;
+}
+
+int skr_store_audit_checkpoint_add(struct skr_store *s, uint64_t seq,
+				   const uint8_t hash[SKR_AUDIT_HASH_SIZE], int64_t time,
+				   const uint8_t *sig, size_t sig_len, struct skr_err *err)
+{
+	struct store_chain head = { .seq = seq };
+
+	if (!s || !hash || !sig || !sig_len || sig_len > SKR_STORE_MAX_SIGNATURE || seq > INT64_MAX)
+		return skr_fail(err, SKR_R_usage, "no store or no valid checkpoint given");
+	memcpy(head.hash, hash, SKR_AUDIT_HASH_SIZE);
+	return s->ops->audit_checkpoint_add(s, &head, time, sig, sig_len, err);
+}
+
+int skr_store_audit_checkpoints(struct skr_store *s, char **json, struct skr_err *err)
+{
+	_cleanup_(json_object_putp) json_object *arr = NULL;
+
+	if (!s || !json)
+		return skr_fail(err, SKR_R_usage, "no store or output given");
+	*json = NULL;
+	arr = json_object_new_array();
+	if (!arr)
+		return skr_fail(err, SKR_R_nomem, "out of memory reading the audit checkpoints");
+	if (s->ops->audit_checkpoints(s, arr, err) < 0)
+		return -1;
+	*json = store_json_text(arr, err);
+	return *json ? 0 : -1;
+}
+
 /* ---- Used nonces ---------------------------------------------------------- */
 
 static int nonce_hash(const uint8_t *nonce, size_t len, uint8_t hash[STORE_NONCE_HASH_SIZE],

@@ -29,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "broker/store.h"
+#include "common/audit_chain.h"
 #include "common/cleanup.h"
 
 #define STORE_IV_SIZE 12
@@ -56,6 +57,18 @@ struct store_master {
 struct store_audit_row {
 	char *key_id, *client, *action, *verdict, *reason, *detail;	/* owned, may be NULL */
 	const uint8_t *digest;		/* STORE_AUDIT_DIGEST_SIZE bytes, or NULL */
+};
+
+/* The audit chain's head: the last row's seq and hash. */
+struct store_chain {
+	uint64_t seq;
+	uint8_t hash[SKR_AUDIT_HASH_SIZE];
+};
+
+/* What a chained row stores besides its fields. */
+struct store_chained {
+	uint64_t seq;
+	uint8_t prev[SKR_AUDIT_HASH_SIZE], hash[SKR_AUDIT_HASH_SIZE];
 };
 
 /* Rows one group commit writes at most (store_group.c). */
@@ -152,6 +165,25 @@ struct skr_store_ops {
 			   struct skr_err *err);
 	int (*audit_query)(struct skr_store *s, const char *key_id, unsigned limit,
 			   json_object *arr, struct skr_err *err);
+	/*
+	 * The audit chain (common/audit_chain.h).  Every audit row a backend
+	 * writes, whatever the write, is chained: in the write's transaction
+	 * it takes the head (the last row's seq and hash; 0 and zeros before
+	 * the first row) under a lock that serialises every writer of the
+	 * database (SQLite: the write transaction; PostgreSQL: SELECT ... FOR
+	 * UPDATE on the one-row audit_head table, which orders the replicas
+	 * too), stores the row with seq = head + 1, prev = head's hash and its
+	 * hash (store_chain_next), and moves the head.  A batch takes the head
+	 * once, before anything else it locks (no lock order to get wrong), and
+	 * moves it once.
+	 */
+	int (*audit_head)(struct skr_store *s, struct store_chain *head, struct skr_err *err);
+	/* Stores a signed checkpoint (the signature as made, DER). */
+	int (*audit_checkpoint_add)(struct skr_store *s, const struct store_chain *head,
+				    int64_t time, const uint8_t *sig, size_t sig_len,
+				    struct skr_err *err);
+	/* Every checkpoint, oldest first, with store_json_checkpoint. */
+	int (*audit_checkpoints)(struct skr_store *s, json_object *arr, struct skr_err *err);
 	int (*nonce_use)(struct skr_store *s, const uint8_t hash[STORE_NONCE_HASH_SIZE],
 			 time_t expires, time_t now, struct skr_err *err);
 	int (*nonce_check)(struct skr_store *s, const uint8_t hash[STORE_NONCE_HASH_SIZE],
@@ -347,6 +379,16 @@ struct store_submit_req {
 int store_submit_run(const struct store_submit_steps *steps, void *tx,
 		     const struct store_submit_req *r, struct skr_err *err);
 
+/*
+ * The next link: out gets seq (head + 1), prev (head's hash) and the hash
+ * of r written at time; head moves to it.  One SHA-256.
+ */
+int store_chain_next(struct store_chain *head, const struct store_audit_row *r, int64_t time,
+		     struct store_chained *out, struct skr_err *err);
+/* The same for a row as read back (a migration chaining existing rows). */
+int store_chain_fields(struct store_chain *head, const struct skr_audit_fields *f,
+		       struct store_chained *out, struct skr_err *err);
+
 /* err (a failed audit row write) becomes SKR_R_audit_failed, keeping its detail. */
 int store_audit_refused(struct skr_err *err);
 
@@ -356,7 +398,17 @@ int store_json_key(json_object *arr, const char *key_id, int64_t created, struct
 /* pcrs: the stored canonical text; note NULL: no "note" member. */
 int store_json_refset(json_object *arr, int64_t id, const char *label, const char *state,
 		      const char *pcrs, int64_t created, const char *note, struct skr_err *err);
+/* An audit row's chain as read back; prev or hash NULL: not chained (JSON null). */
+struct store_json_link {
+	int64_t seq;
+	const uint8_t *prev, *hash;
+	size_t prev_len, hash_len;
+};
 int store_json_audit(json_object *arr, int64_t id, int64_t time, const char *const text[6],
-		     const uint8_t *digest, size_t digest_len, struct skr_err *err);
+		     const uint8_t *digest, size_t digest_len, const struct store_json_link *link,
+		     struct skr_err *err);
+/* A checkpoint: seq, hash (hex), time, signature (base64). */
+int store_json_checkpoint(json_object *arr, int64_t seq, const uint8_t *hash, size_t hash_len,
+			  int64_t time, const uint8_t *sig, size_t sig_len, struct skr_err *err);
 
 #endif

@@ -45,7 +45,7 @@ SKR_DEFINE_FREEP(PGresult, PQclear)
  * well under the server's max_connections (100 by default).
  */
 #define PG_POOL 4
-#define PG_MAX_PARAMS 10
+#define PG_MAX_PARAMS 12
 
 struct pg_conn {
 	PGconn *c;		/* NULL: not connected (yet, or dropped after a failure) */
@@ -206,6 +206,12 @@ int pg_refset_withdraw(struct skr_store *s, const char *key_id, const char *labe
 /* store_pg_audit.c */
 /* Inside a transaction (or alone): appends the row. */
 int pg_audit_insert(struct pg_tx *t, const struct store_audit_row *row, struct skr_err *err);
+/* Inside the migration's transaction: links every row written before schema 4. */
+int pg_chain_existing(struct pg_tx *t, struct skr_err *err);
+int pg_audit_head(struct skr_store *s, struct store_chain *head, struct skr_err *err);
+int pg_audit_checkpoint_add(struct skr_store *s, const struct store_chain *head, int64_t time,
+			    const uint8_t *sig, size_t sig_len, struct skr_err *err);
+int pg_audit_checkpoints(struct skr_store *s, json_object *arr, struct skr_err *err);
 int pg_audit_batch(struct skr_store *s, struct store_batch_item *const *items, size_t n,
 		   struct skr_err *err);
 int pg_audit_query(struct skr_store *s, const char *key_id, unsigned limit, json_object *arr,

@@ -158,6 +158,12 @@ int sq_refset_withdraw(struct skr_store *s, const char *key_id, const char *labe
 /* store_sqlite_audit.c */
 /* Inside a transaction: appends the row. */
 int sq_audit_insert(struct sq_store *q, const struct store_audit_row *row, struct skr_err *err);
+/* Inside the migration's transaction: links every row written before schema 4. */
+int sq_chain_existing(struct sq_store *q, struct skr_err *err);
+int sq_audit_head(struct skr_store *s, struct store_chain *head, struct skr_err *err);
+int sq_audit_checkpoint_add(struct skr_store *s, const struct store_chain *head, int64_t time,
+			    const uint8_t *sig, size_t sig_len, struct skr_err *err);
+int sq_audit_checkpoints(struct skr_store *s, json_object *arr, struct skr_err *err);
 int sq_audit_batch(struct skr_store *s, struct store_batch_item *const *items, size_t n,
 		   struct skr_err *err);
 int sq_audit_query(struct skr_store *s, const char *key_id, unsigned limit, json_object *arr,

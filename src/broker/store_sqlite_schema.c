@@ -76,6 +76,28 @@ static const char *const migrations[] = {
 	"  expires INTEGER NOT NULL"
 	") WITHOUT ROWID;"
 	"CREATE INDEX used_nonces_expires ON used_nonces(expires);",
+	/* The audit hash chain (common/audit_chain.h): each row's seq, the
+	 * previous row's hash and its own; the head (one row) that every
+	 * write moves in its transaction; the signed checkpoints.  The rows
+	 * already there are chained by sq_chain_existing after this. */
+	[4] =
+	"ALTER TABLE audit ADD COLUMN seq INTEGER;"
+	"ALTER TABLE audit ADD COLUMN prev BLOB;"
+	"ALTER TABLE audit ADD COLUMN hash BLOB;"
+	"CREATE UNIQUE INDEX audit_seq ON audit(seq);"
+	"CREATE TABLE audit_head ("
+	"  one INTEGER PRIMARY KEY CHECK (one = 1),"
+	"  seq INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL"
+	");"
+	"INSERT INTO audit_head (one, seq, hash) VALUES (1, 0, zeroblob(32));"
+	"CREATE TABLE audit_checkpoints ("
+	"  id INTEGER PRIMARY KEY,"
+	"  seq INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  signature BLOB NOT NULL"
+	");",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == SKR_STORE_SCHEMA_VERSION + 1,
@@ -155,7 +177,7 @@ int sq_migrate(struct sq_store *q, void *check, struct skr_err *err)
 				q->path, (long long)version);
 	for (v = version + 1; v <= SKR_STORE_SCHEMA_VERSION; v++)
 		if (sq_exec(q, migrations[v], "cannot migrate the schema", err) < 0 ||
-		    record_version(q, v, err) < 0)
+		    (v == 4 && sq_chain_existing(q, err) < 0) || record_version(q, v, err) < 0)
 			return -1;
 	return check_master_key(q, check, err);
 }

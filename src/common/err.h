@@ -104,7 +104,9 @@ enum skr_class {
 	X(ak_not_restricted, SKR_CLASS_VERIFY)               \
 	X(ak_attributes, SKR_CLASS_VERIFY)                   \
 	X(akcert_subject, SKR_CLASS_VERIFY)                   \
-	X(tee_mismatch, SKR_CLASS_VERIFY)
+	X(tee_mismatch, SKR_CLASS_VERIFY)                    \
+	X(audit_chain_broken, SKR_CLASS_VERIFY)              \
+	X(audit_checkpoint_invalid, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

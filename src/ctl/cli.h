@@ -44,6 +44,7 @@ int cmd_broker_refsets(int argc, char **argv);
 int cmd_broker_reseal_queue(int argc, char **argv);
 int cmd_broker_audit(int argc, char **argv);
 int cmd_broker_health(int argc, char **argv);
+int cmd_audit_verify(int argc, char **argv);
 
 /* Prints "skrctl: usage: ..." to stderr and returns CLI_EXIT_USAGE. */
 int cli_usage(const char *usage);

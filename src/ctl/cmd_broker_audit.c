@@ -3,6 +3,9 @@
  * skrctl broker audit and health (broker_int.h has the settings, exit
  * status and output rules).
  *
+ * audit --all asks for every row (limit=0), the export that skrctl audit
+ * verify checks; --checkpoints shows GET /v1/audit/checkpoints.
+ *
  * audit --follow polls GET /v1/audit every --interval seconds and prints
  * only the rows whose id is above the highest it has printed, oldest first,
  * until SIGINT or SIGTERM (exit 0).  A broker that cannot be reached for a
@@ -28,13 +31,14 @@
 #define FOLLOW_BATCH 1000
 #define FOLLOW_DEFAULT_INTERVAL 2
 
-enum { OPT_KEY = 0x200, OPT_LIMIT, OPT_FOLLOW, OPT_INTERVAL, OPT_RELEASE };
+enum { OPT_KEY = 0x200, OPT_LIMIT, OPT_FOLLOW, OPT_INTERVAL, OPT_RELEASE, OPT_ALL,
+       OPT_CHECKPOINTS };
 
 struct audit_args {
 	struct broker_opts o;
 	const char *key;
-	long long limit, interval;
-	bool follow;
+	long long limit, interval;	/* limit 0: --all */
+	bool follow, all, checkpoints;
 };
 
 static volatile sig_atomic_t stop_following;
@@ -53,6 +57,8 @@ static int parse_audit(int argc, char **argv, struct audit_args *a)
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "checkpoints", no_argument, NULL, OPT_CHECKPOINTS },
 		{ 0 }
 	};
 	int c, taken;
@@ -73,6 +79,8 @@ static int parse_audit(int argc, char **argv, struct audit_args *a)
 				return -1;
 			break;
 		case OPT_FOLLOW: a->follow = true; break;
+		case OPT_ALL: a->all = true; break;
+		case OPT_CHECKPOINTS: a->checkpoints = true; break;
 		case OPT_INTERVAL:
 			if (!broker_parse_count(optarg, 3600, &a->interval))
 				return -1;
@@ -80,6 +88,13 @@ static int parse_audit(int argc, char **argv, struct audit_args *a)
 		default: return -1;
 		}
 	}
+	if (a->all)
+		a->limit = 0;
+	/* --checkpoints takes nothing else; --all is the whole log, not one key's. */
+	if (a->checkpoints && (a->key || a->all || a->follow))
+		return -1;
+	if (a->all && (a->key || a->follow))
+		return -1;
 	return optind == argc && (!a->key || broker_key_id_ok(a->key)) ? 0 : -1;
 }
 
@@ -197,6 +212,40 @@ static enum broker_outcome follow(struct broker_conn *c, const struct audit_args
 	return BROKER_OK;
 }
 
+static const char *const checkpoint_head[] = { "SEQ", "TIME", "HASH" };
+
+/* GET /v1/audit/checkpoints: as they came (--json) or a table, oldest first. */
+static enum broker_outcome checkpoints(struct broker_conn *c, struct broker_result *res)
+{
+	json_object *rows = NULL;
+	enum broker_outcome o = broker_call(c, "GET", "/v1/audit/checkpoints", NULL, &rows, res);
+	struct broker_table t;
+	size_t i, n;
+
+	if (o != BROKER_OK)
+		return o;
+	if (c->json) {
+		cli_print_json(rows);
+		json_object_put(rows);
+		return o;
+	}
+	n = json_object_is_type(rows, json_type_array) ? json_object_array_length(rows) : 0;
+	broker_table_init(&t, ARRAY_SIZE(checkpoint_head), checkpoint_head);
+	for (i = 0; i < n; i++) {
+		json_object *r = json_object_array_get_idx(rows, i);
+		char seq[32], time[32];
+		const char *row[3];
+
+		row[0] = broker_field(r, "seq", seq, sizeof(seq));
+		row[1] = broker_time(r, "time", time, sizeof(time));
+		row[2] = broker_field(r, "hash", NULL, 0);
+		broker_table_add(&t, row);
+	}
+	broker_table_print_ex(&t, NULL, true);
+	json_object_put(rows);
+	return o;
+}
+
 int cmd_broker_audit(int argc, char **argv)
 {
 	struct audit_args a;
@@ -212,6 +261,12 @@ int cmd_broker_audit(int argc, char **argv)
 		return cli_usage(AUDIT_USAGE);
 	if (broker_connect(&a.o, true, &c, &err) < 0)
 		return broker_fail_input(a.o.json, &err);
+	if (a.checkpoints) {
+		o = checkpoints(&c, &res);
+		rc = broker_finish(&c, c.json, o, &res);
+		broker_disconnect(&c);
+		return rc;
+	}
 	o = fetch(&c, &a, a.limit, &rows, &res);
 	if (o == BROKER_OK && c.json && !a.follow)
 		cli_print_json(rows);	/* the broker's rows as they came, newest first */

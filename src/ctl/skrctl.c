@@ -50,6 +50,10 @@ static const struct command commands[] = {
 	  "Replays a TCG event log into the PCR values it implies, every bank of the log.", NULL },
 	{ "eventlog", "show", cmd_eventlog_show, EVENTLOG_SHOW_USAGE,
 	  "Lists the events of a TCG event log with their PCR, type, digests and a safe description.", NULL },
+	{ "audit", "verify", cmd_audit_verify, AUDIT_VERIFY_USAGE,
+	  "Verifies an exported audit log against the broker's signed checkpoints: the hash chain "
+	  "row by row and every checkpoint's signature; names the first row changed, removed or "
+	  "reordered, and a truncated tail, by seq.", NULL },
 	{ "pe", "hash", cmd_pe_hash, PE_HASH_USAGE,
 	  "Computes a PE image's Authenticode digest, as firmware measures it into PCR 4.", NULL },
 	{ NULL, "release", cmd_release, RELEASE_USAGE,
@@ -85,8 +89,9 @@ static const struct command commands[] = {
 	  "committed) reference sets of every key, or of one." BROKER_SUMMARY_END, NULL },
 	{ "broker", "audit", cmd_broker_audit, AUDIT_USAGE,
 	  "Shows the broker's audit rows, oldest first (--json: the broker's rows as they came, "
-	  "newest first); --follow polls and prints each new row until interrupted (--json: one "
-	  "row per line)." BROKER_SUMMARY_END, NULL },
+	  "newest first); --all every row (the export skrctl audit verify checks); --checkpoints the "
+	  "signed checkpoints of the audit chain; --follow polls and prints each new row until "
+	  "interrupted (--json: one row per line)." BROKER_SUMMARY_END, NULL },
 	{ "broker", "health", cmd_broker_health, HEALTH_USAGE,
 	  "Asks the broker's admin listener (with the token) or its release listener (--release "
 	  "URL, no token) for /healthz: exit 0 healthy, 1 it answered otherwise, 2 unreachable."

@@ -44,6 +44,11 @@
 	"--eventlog: " CLI_DEFAULT_EVENTLOG " and the live PCRs from the TPM; --pcrs defaults to " \
 	CLI_DEFAULT_PCRS ", as enroll)"
 
+#define AUDIT_VERIFY_USAGE                                                                 \
+	"skrctl audit verify --log FILE --checkpoints FILE --key PUB.pem [--json]   (FILE: "  \
+	"`skrctl broker audit --json --all` and `skrctl broker audit --checkpoints --json`; " \
+	"PUB.pem: the audit signing key's public half)"
+
 #define QUOTE_USAGE                                                                   \
 	"skrctl quote verify --message F --signature F --ak PEM [--nonce HEX] "       \
 	"[--pcrs FILE] [--json]   (message: TPMS_ATTEST; signature: TPMT_SIGNATURE or " \
@@ -105,9 +110,11 @@
 	"   (queued and pending reference sets, of every key or of one)"
 
 #define AUDIT_USAGE                                                                         \
-	"skrctl broker audit [--key ID] [--limit N] [--follow [--interval S]] "               \
-	BROKER_ADMIN_OPTS "   (--limit: 1 to 10000, default 50; --follow prints new rows "   \
-	"until interrupted)"
+	"skrctl broker audit [--key ID] [--limit N | --all] [--follow [--interval S]] "       \
+	BROKER_ADMIN_OPTS "\n       skrctl broker audit --checkpoints " BROKER_ADMIN_OPTS      \
+	"   (--limit: 1 to 10000, default 50; --all: every row, what skrctl audit verify "     \
+	"checks; --follow prints new rows until interrupted; --checkpoints: the signed "       \
+	"checkpoints of the audit chain)"
 
 #define HEALTH_USAGE                                                                        \
 	"skrctl broker health [--release URL] " BROKER_ADMIN_OPTS                              \

@@ -28,6 +28,8 @@
 #include <sqlite3.h>
 
 #include "broker/store.h"
+#include "common/audit_chain.h"
+#include "common/util.h"
 #include "pgserver.h"
 
 /* The backend of the group running now: false SQLite, true PostgreSQL. */
@@ -1175,6 +1177,207 @@ static void commit_retires_older_and_bounds_history(void **state)
 }
 
 /* A schema 1 database (sets current or pending only) migrates, its sets kept. */
+static struct skr_store *second_store(struct fixture *f);
+
+/* Schema 4 (the audit chain) undone: what a schema 3 database holds. */
+#define UNDO_V4_SQLITE \
+	"DROP TABLE audit_head; DROP TABLE audit_checkpoints; DROP INDEX audit_seq;" \
+	"ALTER TABLE audit DROP COLUMN seq; ALTER TABLE audit DROP COLUMN prev;" \
+	"ALTER TABLE audit DROP COLUMN hash; DELETE FROM schema_version WHERE version = 4"
+#define UNDO_V4_PG \
+	"DROP TABLE audit_head; DROP TABLE audit_checkpoints;" \
+	"ALTER TABLE audit DROP COLUMN seq, DROP COLUMN prev, DROP COLUMN hash;" \
+	"DELETE FROM schema_version WHERE version = 4"
+
+/* Decodes name's hex into out (exactly len bytes), or fails the test. */
+static void hex_member(json_object *o, const char *name, uint8_t *out, size_t len)
+{
+	struct skr_buf b = { 0 };
+	struct skr_err err = { 0 };
+	json_object *v;
+
+	assert_true(json_object_object_get_ex(o, name, &v));
+	assert_ok(skr_hex_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+				 &b, name, &err), err);
+	assert_int_equal(b.len, len);
+	memcpy(out, b.data, len);
+	skr_buf_free(&b);
+}
+
+/*
+ * The audit log is one linear chain of want rows: seq 1..want, each row's
+ * prev the hash of the one before (zeros for the first), each hash
+ * recomputed here from the row as listed.
+ */
+static void assert_chain(struct skr_store *s, size_t want)
+{
+	_cleanup_free_ char *json = NULL;
+	uint8_t prev[SKR_AUDIT_HASH_SIZE] = { 0 };
+	struct skr_err err = { 0 };
+	json_object *rows;
+	size_t n, i;
+
+	assert_ok(skr_store_audit_query(s, NULL, 0, &json, &err), err);
+	rows = json_tokener_parse(json);
+	n = json_object_array_length(rows);
+	assert_int_equal(n, want);
+	for (i = 0; i < n; i++) {
+		/* Newest first: the oldest is the last. */
+		json_object *r = json_object_array_get_idx(rows, n - 1 - i), *v, *d;
+		uint8_t p[SKR_AUDIT_HASH_SIZE], h[SKR_AUDIT_HASH_SIZE], got[SKR_AUDIT_HASH_SIZE];
+		uint8_t digest[32];
+		struct skr_audit_fields f = { 0 };
+		int k;
+
+		assert_true(json_object_object_get_ex(r, "seq", &v));
+		assert_int_equal(json_object_get_int64(v), (int64_t)(i + 1));
+		hex_member(r, "prev", p, sizeof(p));
+		hex_member(r, "hash", h, sizeof(h));
+		assert_memory_equal(p, prev, sizeof(p));
+		json_object_object_get_ex(r, "time", &v);
+		f.time = json_object_get_int64(v);
+		for (k = 0; k < 6; k++) {
+			json_object_object_get_ex(r, skr_audit_text_names[k], &v);
+			f.text[k] = v ? json_object_get_string(v) : NULL;
+			f.text_len[k] = v ? (size_t)json_object_get_string_len(v) : 0;
+		}
+		json_object_object_get_ex(r, "evidence_digest", &d);
+		if (d) {
+			hex_member(r, "evidence_digest", digest, sizeof(digest));
+			f.digest = digest;
+			f.digest_len = sizeof(digest);
+		}
+		assert_ok(skr_audit_row_hash(i + 1, p, &f, got, &err), err);
+		assert_memory_equal(got, h, sizeof(h));
+		memcpy(prev, h, sizeof(prev));
+	}
+	json_object_put(rows);
+}
+
+/*
+ * A schema 3 database with audit rows: the migration chains them in the
+ * order they were written, the head follows, and new rows chain on.
+ */
+static void schema_3_chains_existing_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_audit_entry e = { .key_id = "disk", .client = "c", .action = "release",
+				     .verdict = "allow", .detail = "old" };
+	const uint8_t digest[32] = { 9, 9, 9 };
+	struct skr_err err = { 0 };
+	int i;
+
+	create_key(f, "disk", secret1, sizeof(secret1));
+	for (i = 0; i < 5; i++) {
+		e.evidence_digest = i % 2 ? digest : NULL;
+		assert_ok(skr_store_audit(f->s, &e, &err), err);
+	}
+	skr_store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->db, SQL(UNDO_V4_SQLITE, UNDO_V4_PG));
+	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
+	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"),
+			 SKR_STORE_SCHEMA_VERSION);
+	assert_chain(f->s, 5);
+	assert_int_equal(raw_count(f->db, "SELECT seq FROM audit_head"), 5);
+	e.detail = "new";
+	assert_ok(skr_store_audit(f->s, &e, &err), err);
+	assert_chain(f->s, 6);
+}
+
+/*
+ * Many writers on two stores of one database (replicas): group commits
+ * (rows with and without a nonce) and audited key writes in their own
+ * transactions interleave, and the log stays one linear chain.
+ */
+#define CHAIN_THREADS 4
+#define CHAIN_EACH 12
+
+struct chain_writer {
+	struct skr_store *s;
+	int n, failures;
+};
+
+static void *chain_writer_main(void *arg)
+{
+	struct chain_writer *w = arg;
+	int i;
+
+	for (i = 0; i < CHAIN_EACH; i++) {
+		char client[32], id[32];
+		uint8_t nonce[32] = { (uint8_t)w->n, (uint8_t)i, 0xc4 };
+		struct skr_audit_entry e = { .client = client, .action = "release",
+					     .verdict = "allow" };
+		struct skr_err err = { 0 };
+		int rc;
+
+		snprintf(client, sizeof(client), "w%d-%d", w->n, i);
+		snprintf(id, sizeof(id), "k%d-%d", w->n, i);
+		if (i % 3 == 0)
+			rc = skr_store_audit_nonce(w->s, &e, nonce, sizeof(nonce), 2000, 1000, &err);
+		else if (i % 3 == 1)
+			rc = skr_store_audit(w->s, &e, &err);
+		else
+			rc = skr_store_key_create(w->s, id, (const uint8_t *)"0123456789abcdef", 16,
+						  POLICY, &e, &err);
+		if (rc < 0)
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void audit_chain_linear_across_replicas(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_store *b = second_store(f);
+	struct chain_writer w[CHAIN_THREADS];
+	pthread_t t[CHAIN_THREADS];
+	int i;
+
+	for (i = 0; i < CHAIN_THREADS; i++) {
+		w[i] = (struct chain_writer){ .s = i % 2 ? b : f->s, .n = i };
+		assert_int_equal(pthread_create(&t[i], NULL, chain_writer_main, &w[i]), 0);
+	}
+	for (i = 0; i < CHAIN_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+	}
+	assert_chain(f->s, CHAIN_THREADS * CHAIN_EACH);
+	skr_store_close(b);
+}
+
+/* The head as the store reports it, and checkpoints stored and listed as given. */
+static void audit_checkpoints_stored(void **state)
+{
+	struct fixture *f = *state;
+	struct skr_audit_entry e = { .client = "c", .action = "release", .verdict = "deny" };
+	uint8_t head[32], sig[70];
+	_cleanup_free_ char *json = NULL;
+	struct skr_err err = { 0 };
+	uint64_t seq = 99;
+
+	assert_ok(skr_store_audit_head(f->s, &seq, head, &err), err);
+	assert_int_equal(seq, 0);
+	assert_true(skr_is_zero(head, sizeof(head)));
+	assert_ok(skr_store_audit(f->s, &e, &err), err);
+	assert_ok(skr_store_audit(f->s, &e, &err), err);
+	assert_ok(skr_store_audit_head(f->s, &seq, head, &err), err);
+	assert_int_equal(seq, 2);
+	assert_int_equal(raw_count(f->db, SQL("SELECT COUNT(*) FROM audit WHERE seq = 2 AND "
+					      "hash = (SELECT hash FROM audit_head)",
+					      "SELECT COUNT(*) FROM audit WHERE seq = 2 AND "
+					      "hash = (SELECT hash FROM audit_head)")), 1);
+	memset(sig, 0x5a, sizeof(sig));
+	assert_ok(skr_store_audit_checkpoint_add(f->s, seq, head, 1234, sig, sizeof(sig), &err), err);
+	assert_failed_with(skr_store_audit_checkpoint_add(f->s, seq, head, 1, sig, 0, &err), err,
+			   SKR_R_usage, NULL);
+	skr_err_clear(&err);
+	assert_ok(skr_store_audit_checkpoints(f->s, &json, &err), err);
+	assert_non_null(strstr(json, "\"seq\":2"));
+	assert_non_null(strstr(json, "\"time\":1234"));
+	assert_non_null(strstr(json, "\"signature\":\"WlpaWlpa"));
+}
+
 static void schema_1_migrates(void **state)
 {
 	struct fixture *f = *state;
@@ -1191,13 +1394,15 @@ static void schema_1_migrates(void **state)
 			"(state IN ('current', 'pending')), pcrs TEXT NOT NULL, created INTEGER NOT NULL);"
 			"INSERT INTO v1 SELECT id, key_id, label, state, pcrs, created FROM refsets;"
 			"DROP TABLE refsets; ALTER TABLE v1 RENAME TO refsets;"
-			"DELETE FROM schema_version WHERE version >= 2; DROP TABLE used_nonces",
+			"DELETE FROM schema_version WHERE version >= 2; DROP TABLE used_nonces;"
+			UNDO_V4_SQLITE,
 			/* PostgreSQL's schema 1, as its migration 1 left it. */
 			"ALTER TABLE refsets DROP COLUMN note;"
 			"ALTER TABLE refsets DROP CONSTRAINT refsets_state;"
 			"ALTER TABLE refsets ADD CONSTRAINT refsets_state "
 			"  CHECK (state IN ('current', 'pending'));"
-			"DELETE FROM schema_version WHERE version >= 2; DROP TABLE used_nonces"));
+			"DELETE FROM schema_version WHERE version >= 2; DROP TABLE used_nonces;"
+			UNDO_V4_PG));
 	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
 	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"),
 			 SKR_STORE_SCHEMA_VERSION);
@@ -1216,9 +1421,13 @@ static void schema_2_migrates(void **state)
 	create_key(f, "disk", secret1, sizeof(secret1));
 	skr_store_close(f->s);
 	f->s = NULL;
-	raw_exec(f->db, "DROP TABLE used_nonces; DELETE FROM schema_version WHERE version = 3");
+	raw_exec(f->db, SQL("DROP TABLE used_nonces; DELETE FROM schema_version WHERE version >= 3;"
+			    UNDO_V4_SQLITE,
+			    "DROP TABLE used_nonces; DELETE FROM schema_version WHERE version >= 3;"
+			    UNDO_V4_PG));
 	assert_ok(skr_store_open(f->db, f->key, &f->s, &err), err);
-	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"), 3);
+	assert_int_equal(raw_count(f->db, "SELECT MAX(version) FROM schema_version"),
+			 SKR_STORE_SCHEMA_VERSION);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys"), 1);
 	assert_ok(skr_store_nonce_use(f->s, nonce, sizeof(nonce), 2000, 1000, &err), err);
 }
@@ -1301,7 +1510,7 @@ static void future_schema_refused(void **state)
 	f->s = NULL;
 	raw_exec(f->db, "INSERT INTO schema_version (version, applied) VALUES (99, 0)");
 	assert_failed_with(skr_store_open(f->db, f->key, &s, &err), err, SKR_R_store_error,
-			   "schema version 99, newer than version 3");
+			   "schema version 99, newer than version 4");
 	assert_null(s);
 	/* Refusing changed nothing. */
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM keys"), 1);
@@ -1655,6 +1864,7 @@ static void group_commit_storm_one_row_per_decision(void **state)
 			 STORM_THREADS * STORM_EACH);
 	assert_int_equal(raw_count(f->db, "SELECT COUNT(*) FROM used_nonces"),
 			 STORM_THREADS * STORM_EACH);
+	assert_chain(f->s, STORM_THREADS * STORM_EACH);
 }
 
 /*
@@ -2381,6 +2591,9 @@ static int pg_group_teardown(void **state)
 		T(commit_retires_older_and_bounds_history), \
 		T(schema_1_migrates), \
 		T(schema_2_migrates), \
+		T(schema_3_chains_existing_rows), \
+		T(audit_chain_linear_across_replicas), \
+		T(audit_checkpoints_stored), \
 		T(nonces_used_once_across_reopen), \
 		T(nonce_recorded_with_the_audit_row), \
 		T(not_a_database_refused), \
