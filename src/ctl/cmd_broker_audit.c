@@ -218,7 +218,8 @@ static const char *const checkpoint_head[] = { "SEQ", "TIME", "HASH" };
 static enum broker_outcome checkpoints(struct broker_conn *c, struct broker_result *res)
 {
 	json_object *rows = NULL;
-	enum broker_outcome o = broker_call(c, "GET", "/v1/audit/checkpoints", NULL, &rows, res);
+	enum broker_outcome o = broker_call(c, "GET", "/v1/audit/checkpoints", NULL, json_type_array,
+					     &rows, res);
 	struct broker_table t;
 	size_t i, n;
 

@@ -70,6 +70,8 @@ mode huge
 expect body-over-1mib 2 'broker_protocol: .*answered more than 1048576 bytes' -- B keys list
 mode audit-object
 expect audit-object 2 'answered object where a JSON array was expected' -- B audit --limit 5
+expect checkpoints-object 2 '/v1/audit/checkpoints answered object where a JSON array was expected' -- \
+	B audit --checkpoints
 mode queue-refsets-object
 expect queue-refsets-object 2 '/v1/keys/k1/refsets answered object where a JSON array was expected' -- \
 	B reseal-queue
