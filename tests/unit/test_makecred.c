@@ -5,6 +5,11 @@
  * restricted signing primary, the EK's policy (PolicySecret with the
  * endorsement hierarchy).  The credential comes back only for the AK's name
  * on the EK's TPM: another name, another TPM's EK, a tampered blob fail.
+ *
+ * Both swtpms are made by swtpm_setup --create-ek-cert, each with a CA of its
+ * own (a temporary directory, never the machine's swtpm-localca): the RSA EK
+ * certificate verifies against its own CA only (ekcert_untrusted otherwise),
+ * and its key is the EK the default template creates.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,14 +20,21 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <stdlib.h>
 
 #include "swtpm.h"
+#include "testutil.h"
+#include "verify/akcert.h"
 #include "verify/makecred.h"
 #include "verify/wrap_key.h"
 #include "vm/tpm_int.h"	/* white-box: ESYS */
 
+#define EK_CERT_RSA_NV 0x01C00002
+
 struct tpm_fx {
+	char ca[256];		/* this TPM's own swtpm_localca state */
 	struct skr_swtpm *swtpm;
 	struct skr_tpm *tpm;
 	ESYS_TR ek, ak;
@@ -89,7 +101,9 @@ static int start_one(struct tpm_fx *f)
 	TPM2B_PUBLIC *pub = NULL;
 	TPM2B_NAME *name = NULL;
 
-	if (skr_swtpm_start(&f->swtpm, &err) < 0 || skr_tpm_open(f->swtpm->tcti, &f->tpm, &err) < 0) {
+	snprintf(f->ca, sizeof(f->ca), "%s/skr-ekca.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(f->ca) || skr_swtpm_start_ek(f->ca, &f->swtpm, &err) < 0 ||
+	    skr_tpm_open(f->swtpm->tcti, &f->tpm, &err) < 0) {
 		fprintf(stderr, "cannot start swtpm: %s\n", err.detail);
 		return -1;
 	}
@@ -123,8 +137,106 @@ static int teardown(void **state)
 		EVP_PKEY_free(fx[i].ek_pkey);
 		skr_tpm_close(fx[i].tpm);
 		skr_swtpm_stop(&fx[i].swtpm);
+		if (fx[i].ca[0]) {
+			char cmd[1024];
+
+			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx[i].ca);
+			if (system(cmd) != 0)
+				fprintf(stderr, "cannot remove %s\n", fx[i].ca);
+		}
 	}
 	return 0;
+}
+
+static void ca_file(const struct tpm_fx *f, const char *name, char *out, size_t size)
+{
+	snprintf(out, size, "%s/%s", f->ca, name);
+}
+
+/* The EK certificate of f, verified with the trust of ca (roots and, if inter, intermediates). */
+static int verify_ek(const struct tpm_fx *f, const struct tpm_fx *ca, bool inter,
+		     const struct skr_buf *chain, struct skr_akcert_info *info, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf der = { 0 };
+	struct skr_akcert_trust *t = NULL;
+	char root[300], issuer[300];
+	int rc;
+
+	ca_file(ca, "swtpm-localca-rootca-cert.pem", root, sizeof(root));
+	ca_file(ca, "issuercert.pem", issuer, sizeof(issuer));
+	assert_int_equal(skr_tpm_nv_read(f->tpm, EK_CERT_RSA_NV, &der, err), 0);
+	assert_int_equal(skr_ekcert_trust_new(root, inter ? issuer : NULL, &t, err), 0);
+	rc = skr_akcert_verify(t, der.data, der.len, chain ? chain->data : NULL,
+			       chain ? chain->len : 0, 0, info, err);
+	skr_akcert_trust_free(t);
+	return rc;
+}
+
+static void test_ekcert_verifies(void **state)
+{
+	struct skr_akcert_info info;
+	struct skr_err err = { 0 };
+
+	(void)state;
+	assert_ok(verify_ek(&fx[0], &fx[0], true, NULL, &info, &err), err);
+	/* The certified key is the EK the TCG default template recreates. */
+	assert_int_equal(EVP_PKEY_eq(info.key, fx[0].ek_pkey), 1);
+	assert_int_not_equal(EVP_PKEY_eq(info.key, fx[1].ek_pkey), 1);
+	skr_akcert_info_free(&info);
+}
+
+static void test_ekcert_other_ca_untrusted(void **state)
+{
+	struct skr_akcert_info info;
+	struct skr_err err = { 0 };
+
+	(void)state;
+	assert_failed_with(verify_ek(&fx[1], &fx[0], true, NULL, &info, &err), err,
+			   SKR_R_ekcert_untrusted, "EK certificate");
+	skr_akcert_info_free(&info);
+}
+
+/* Without the intermediate: untrusted; with it presented as chain material: verified. */
+static void test_ekcert_intermediate(void **state)
+{
+	_cleanup_buf_ struct skr_buf pem = { 0 };
+	struct skr_buf chain = { 0 };
+	struct skr_akcert_info info;
+	struct skr_err err = { 0 };
+	char issuer[300];
+	BIO *bio;
+	X509 *x;
+	uint8_t *p;
+
+	(void)state;
+	assert_failed_with(verify_ek(&fx[0], &fx[0], false, NULL, &info, &err), err,
+			   SKR_R_ekcert_untrusted, "neither built in, configured nor presented");
+	skr_akcert_info_free(&info);
+	ca_file(&fx[0], "issuercert.pem", issuer, sizeof(issuer));
+	bio = BIO_new_file(issuer, "r");
+	assert_non_null(bio);
+	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	assert_non_null(x);
+	chain.len = (size_t)i2d_X509(x, NULL);
+	chain.data = p = malloc(chain.len);
+	assert_non_null(p);
+	i2d_X509(x, &p);
+	X509_free(x);
+	skr_err_clear(&err);
+	assert_ok(verify_ek(&fx[0], &fx[0], false, &chain, &info, &err), err);
+	skr_akcert_info_free(&info);
+	free(chain.data);
+}
+
+static void test_ekcert_needs_roots(void **state)
+{
+	struct skr_akcert_trust *t = NULL;
+	struct skr_err err = { 0 };
+
+	(void)state;
+	assert_failed_with(skr_ekcert_trust_new(NULL, NULL, &t, &err), err, SKR_R_usage, "ek_roots");
+	assert_null(t);
 }
 
 /* TPM2_ActivateCredential with the EK's policy; the TPM's response code. */
@@ -287,6 +399,10 @@ int main(void)
 		cmocka_unit_test(test_tampered_blob_fails),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_cost),
+		cmocka_unit_test(test_ekcert_verifies),
+		cmocka_unit_test(test_ekcert_other_ca_untrusted),
+		cmocka_unit_test(test_ekcert_intermediate),
+		cmocka_unit_test(test_ekcert_needs_roots),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
