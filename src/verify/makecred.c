@@ -10,6 +10,7 @@
 
 #include "common/secret.h"
 #include "common/util.h"
+#include "verify/wrap_key.h"
 
 #define SEED_SIZE 32		/* the EK nameAlg's digest size (SHA-256) */
 #define SYM_KEY_SIZE 16		/* AES-128, the default EK template's symmetric */
@@ -170,4 +171,78 @@ int skr_make_credential(EVP_PKEY *ek, const uint8_t *name, size_t name_len,
 out:
 	skr_secret_free(k);
 	return rc;
+}
+
+/* ---- the generic TPM mode's identity ------------------------------------- */
+
+static int ek_public_key(const struct skr_buf *ek_public, EVP_PKEY **ek, uint8_t sha256[32],
+			 struct skr_err *err)
+{
+	TPM2B_PUBLIC pub;
+	struct skr_err why = { 0 };
+
+	if (skr_tpm2b_public_parse(ek_public->data, ek_public->len, &pub, &why) < 0 ||
+	    skr_tpm_public_to_pkey(&pub, ek, &why) < 0)
+		return skr_fail(err, SKR_R_malformed, "the EK public area: %s", why.detail);
+	if (!EVP_Digest(ek_public->data, ek_public->len, sha256, NULL, EVP_sha256(), NULL))
+		return skr_fail(err, SKR_R_nomem, "SHA-256 failed");
+	return 0;
+}
+
+static int ak_name_of(const struct skr_buf *ak_public, TPM2B_NAME *name, struct skr_err *err)
+{
+	TPM2B_PUBLIC pub;
+
+	if (skr_tpm2b_public_parse(ak_public->data, ak_public->len, &pub, err) < 0)
+		return -1;
+	return skr_tpm_public_name(&pub, name, err);
+}
+
+int skr_tpm_identity_verify(const struct skr_akcert_trust *trust,
+			    const struct skr_tpm_identity *id, time_t now,
+			    struct skr_tpm_identity_result *res, struct skr_err *err)
+{
+	struct skr_akcert_info cert = { 0 };
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (!trust)
+		return skr_fail(err, SKR_R_usage,
+				"the broker has no EK roots (\"ek_roots\") for tee \"tpm\"");
+	if (skr_ak_public_check(id->ak_public->data, id->ak_public->len, &res->ak, err) < 0 ||
+	    ak_name_of(id->ak_public, &res->ak_name, err) < 0 ||
+	    ek_public_key(id->ek_public, &res->ek, res->ek_public_sha256, err) < 0 ||
+	    skr_akcert_verify(trust, id->ek_cert->data, id->ek_cert->len, id->ek_chain->data,
+			      id->ek_chain->len, now, &cert, err) < 0)
+		goto out;
+	if (EVP_PKEY_eq(cert.key, res->ek) != 1) {
+		skr_fail(err, SKR_R_ekcert_untrusted,
+			 "the EK certificate (issuer \"%s\") is for another key than the EK presented",
+			 cert.issuer_cn);
+		goto out;
+	}
+	rc = 0;
+out:
+	skr_akcert_info_free(&cert);
+	return rc;
+}
+
+void skr_tpm_identity_result_free(struct skr_tpm_identity_result *res)
+{
+	EVP_PKEY_free(res->ak);
+	EVP_PKEY_free(res->ek);
+	memset(res, 0, sizeof(*res));
+}
+
+int skr_activation_credential(const uint8_t *key, size_t key_len, const uint8_t *nonce,
+			      size_t nonce_len, const struct skr_tpm_identity_result *id,
+			      uint8_t out[SKR_ACTIVATION_SIZE], struct skr_err *err)
+{
+	static const char label[] = "skr tpm activation";
+	const uint8_t *parts[] = { (const uint8_t *)label, nonce, id->ak_name.name,
+				   id->ek_public_sha256 };
+	const size_t lens[] = { sizeof(label), nonce_len, id->ak_name.size,
+				sizeof(id->ek_public_sha256) };
+
+	return hmac_sha256(key, key_len, parts, lens, ARRAY_SIZE(parts), out, err);
 }

@@ -28,6 +28,8 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "common/err.h"
+#include "common/util.h"
+#include "verify/akcert.h"
 
 /* A credential is a TPM2B_DIGEST: at most the size of the EK's nameAlg digest. */
 #define SKR_CREDENTIAL_MAX 32
@@ -49,5 +51,45 @@ int skr_make_credential(EVP_PKEY *ek, const uint8_t *name, size_t name_len,
 int skr_kdfa_sha256(const uint8_t *key, size_t key_len, const char *label,
 		    const uint8_t *context_u, size_t u_len, const uint8_t *context_v,
 		    size_t v_len, uint32_t bits, uint8_t *out, struct skr_err *err);
+
+/*
+ * What the VM of a "tpm" key presents at the challenge and again in the
+ * release (DESIGN.md 2.2): its EK certificate (DER), extra DER
+ * intermediates (may be empty), the EK's and the AK's TPM2B_PUBLIC.
+ */
+struct skr_tpm_identity {
+	const struct skr_buf *ek_cert, *ek_chain, *ek_public, *ak_public;
+};
+
+/* What a verified identity established; free with skr_tpm_identity_result_free. */
+struct skr_tpm_identity_result {
+	EVP_PKEY *ak;
+	EVP_PKEY *ek;
+	TPM2B_NAME ak_name;
+	uint8_t ek_public_sha256[32];
+};
+
+/*
+ * The AK's public area (skr_ak_public_check: ak_not_restricted,
+ * ak_attributes), the EK certificate to an anchor of trust (an
+ * skr_ekcert_trust_new trust; NULL: usage, no ek_roots configured) at time
+ * now (0: now), and the certificate's key equal to the EK public
+ * (ekcert_untrusted otherwise).
+ */
+int skr_tpm_identity_verify(const struct skr_akcert_trust *trust,
+			    const struct skr_tpm_identity *id, time_t now,
+			    struct skr_tpm_identity_result *res, struct skr_err *err);
+void skr_tpm_identity_result_free(struct skr_tpm_identity_result *res);
+
+/*
+ * The credential the broker makes for a challenge and expects back in the
+ * release: HMAC-SHA-256(key, "skr tpm activation" || nonce || AK name ||
+ * SHA-256(EK TPM2B_PUBLIC)).  Derived, never stored: the broker keeps no
+ * state between the two requests (the nonce is stateless too).
+ */
+#define SKR_ACTIVATION_SIZE 32
+int skr_activation_credential(const uint8_t *key, size_t key_len, const uint8_t *nonce,
+			      size_t nonce_len, const struct skr_tpm_identity_result *id,
+			      uint8_t out[SKR_ACTIVATION_SIZE], struct skr_err *err);
 
 #endif

@@ -28,11 +28,13 @@
 #include "swtpm.h"
 #include "testutil.h"
 #include "verify/akcert.h"
+#include "verify/evidence.h"
 #include "verify/makecred.h"
 #include "verify/wrap_key.h"
 #include "vm/tpm_int.h"	/* white-box: ESYS */
 
 #define EK_CERT_RSA_NV 0x01C00002
+#define AK_PERSISTENT 0x81000020u	/* only so that skr_tpm_quote/certify can use it */
 
 struct tpm_fx {
 	char ca[256];		/* this TPM's own swtpm_localca state */
@@ -339,6 +341,170 @@ static void test_cost(void **state)
 	assert_true(t[ARRAY_SIZE(t) / 2] < 1e5);
 }
 
+/* ---- the whole tpm-mode evidence, as the broker verifies it --------------------- */
+
+static void ek_trust(const struct tpm_fx *ca, struct skr_akcert_trust **t)
+{
+	struct skr_err err = { 0 };
+	char root[300], issuer[300];
+
+	ca_file(ca, "swtpm-localca-rootca-cert.pem", root, sizeof(root));
+	ca_file(ca, "issuercert.pem", issuer, sizeof(issuer));
+	assert_ok(skr_ekcert_trust_new(root, issuer, t, &err), err);
+}
+
+/* The identity f presents (its EK certificate, its EK, the AK of ak_of) into ev. */
+static void identity_of(const struct tpm_fx *f, const struct tpm_fx *ak_of, struct skr_evidence *ev,
+			struct skr_tpm_identity *id)
+{
+	struct skr_err err = { 0 };
+
+	assert_ok(skr_tpm_read_ekcert(f->tpm, &ev->ek_cert, &err), err);
+	assert_ok(skr_buf_set(&ev->ek_public, f->ek.public_bytes, f->ek.public_len, &err), err);
+	assert_ok(skr_buf_set(&ev->ak_public, ak_of->ak.public_bytes, ak_of->ak.public_len, &err),
+		  err);
+	*id = (struct skr_tpm_identity){ &ev->ek_cert, &ev->ek_chain, &ev->ek_public,
+					 &ev->ak_public };
+}
+
+/*
+ * Challenge (identity verified, credential made), ActivateCredential on f,
+ * quote by f's AK: a complete tee "tpm" evidence in ev.
+ */
+static void build_evidence(struct tpm_fx *f, const struct skr_akcert_trust *t, const uint8_t *key,
+			   const uint8_t nonce[32], struct skr_evidence *ev)
+{
+	struct skr_tpm_identity id;
+	struct skr_tpm_identity_result res;
+	struct skr_err err = { 0 };
+	uint8_t cred[SKR_ACTIVATION_SIZE], out[64];
+	size_t out_len = 0;
+	TPM2B_ID_OBJECT blob;
+	TPM2B_ENCRYPTED_SECRET secret;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->format = SKR_EVIDENCE_SKR;
+	ev->tee = SKR_TEE_TPM;
+	identity_of(f, f, ev, &id);
+	assert_ok(skr_tpm_identity_verify(t, &id, 0, &res, &err), err);
+	assert_ok(skr_activation_credential(key, 32, nonce, 32, &res, cred, &err), err);
+	make(f, &res.ak_name, cred, sizeof(cred), &blob, &secret);
+	skr_tpm_identity_result_free(&res);
+	assert_ok(activate(f, &blob, &secret, out, &out_len, &err), err);
+	assert_ok(skr_buf_set(&ev->activation, out, out_len, &err), err);
+	assert_ok(skr_tpm_quote(f->tpm, AK_PERSISTENT, nonce, 32, 0xFFu | (1u << 15),
+				&ev->quote_attest, &ev->quote_signature, &ev->pcrs, &err),
+		  err);
+}
+
+static int persist_ak(void **state)
+{
+	ESYS_TR persisted = ESYS_TR_NONE;
+
+	(void)state;
+	assert_int_equal(Esys_EvictControl(fx[0].tpm->esys, ESYS_TR_RH_OWNER, fx[0].ak.handle,
+					   ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+					   AK_PERSISTENT, &persisted),
+			 TSS2_RC_SUCCESS);
+	Esys_TR_Close(fx[0].tpm->esys, &persisted);
+	return 0;
+}
+
+static void verify_tpm_evidence(bool tamper, enum skr_reason want, const char *detail)
+{
+	struct skr_akcert_trust *t = NULL;
+	struct skr_evidence ev;
+	struct skr_evidence_result res;
+	struct skr_err err = { 0 };
+	uint8_t key[32], nonce[32];
+	struct skr_evidence_policy pol = { .nonce = nonce, .nonce_len = 32, .activation_key = key,
+					   .activation_key_len = 32 };
+
+	assert_int_equal(RAND_bytes(key, 32), 1);
+	assert_int_equal(RAND_bytes(nonce, 32), 1);
+	ek_trust(&fx[0], &t);
+	pol.ek_trust = t;
+	build_evidence(&fx[0], t, key, nonce, &ev);
+	if (tamper)
+		ev.activation.data[0] ^= 1;
+	if (want == SKR_R_ok)
+		assert_ok(skr_evidence_verify(&ev, &pol, &res, &err), err);
+	else
+		assert_failed_with(skr_evidence_verify(&ev, &pol, &res, &err), err, want, detail);
+	skr_evidence_result_free(&res);
+	skr_evidence_free(&ev);
+	skr_akcert_trust_free(t);
+}
+
+static void test_evidence_verifies(void **state)
+{
+	(void)state;
+	verify_tpm_evidence(false, SKR_R_ok, NULL);
+}
+
+static void test_evidence_wrong_activation(void **state)
+{
+	(void)state;
+	verify_tpm_evidence(true, SKR_R_activation_failed, "not the credential made");
+}
+
+/* At the challenge: fx[0]'s EK certificate with fx[1]'s EK public is refused. */
+static void test_identity_other_ek(void **state)
+{
+	struct skr_akcert_trust *t = NULL;
+	struct skr_evidence ev = { 0 };
+	struct skr_tpm_identity id;
+	struct skr_tpm_identity_result res;
+	struct skr_err err = { 0 };
+
+	(void)state;
+	ek_trust(&fx[0], &t);
+	identity_of(&fx[0], &fx[0], &ev, &id);
+	assert_ok(skr_buf_set(&ev.ek_public, fx[1].ek.public_bytes, fx[1].ek.public_len, &err), err);
+	assert_failed_with(skr_tpm_identity_verify(t, &id, 0, &res, &err), err,
+			   SKR_R_ekcert_untrusted, "another key than the EK");
+	skr_tpm_identity_result_free(&res);
+	skr_evidence_free(&ev);
+	/* fx[1]'s whole identity against fx[0]'s CA: untrusted too. */
+	identity_of(&fx[1], &fx[1], &ev, &id);
+	skr_err_clear(&err);
+	assert_failed_with(skr_tpm_identity_verify(t, &id, 0, &res, &err), err,
+			   SKR_R_ekcert_untrusted, NULL);
+	skr_tpm_identity_result_free(&res);
+	skr_evidence_free(&ev);
+	skr_akcert_trust_free(t);
+}
+
+/*
+ * fx[0]'s EK certificate and EK with fx[1]'s AK: the credential is made to
+ * fx[0]'s EK for fx[1]'s AK; fx[1] cannot activate it (ak_not_on_tpm), so
+ * no correct activation answer exists.
+ */
+static void test_ak_on_other_tpm(void **state)
+{
+	struct skr_akcert_trust *t = NULL;
+	struct skr_evidence ev = { 0 };
+	struct skr_tpm_identity id;
+	struct skr_tpm_identity_result res;
+	struct skr_err err = { 0 };
+	uint8_t key[32] = { 7 }, nonce[32] = { 8 }, cred[SKR_ACTIVATION_SIZE], out[64];
+	size_t out_len;
+	TPM2B_ID_OBJECT blob;
+	TPM2B_ENCRYPTED_SECRET secret;
+
+	(void)state;
+	ek_trust(&fx[0], &t);
+	identity_of(&fx[0], &fx[1], &ev, &id);
+	assert_ok(skr_tpm_identity_verify(t, &id, 0, &res, &err), err);
+	assert_ok(skr_activation_credential(key, 32, nonce, 32, &res, cred, &err), err);
+	make(&fx[0], &res.ak_name, cred, sizeof(cred), &blob, &secret);
+	assert_failed_with(activate(&fx[1], &blob, &secret, out, &out_len, &err), err,
+			   SKR_R_ak_not_on_tpm, NULL);
+	skr_tpm_identity_result_free(&res);
+	skr_evidence_free(&ev);
+	skr_akcert_trust_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +518,10 @@ int main(void)
 		cmocka_unit_test(test_ekcert_other_ca_untrusted),
 		cmocka_unit_test(test_ekcert_intermediate),
 		cmocka_unit_test(test_ekcert_needs_roots),
+		cmocka_unit_test(test_identity_other_ek),
+		cmocka_unit_test(test_ak_on_other_tpm),
+		cmocka_unit_test_setup(test_evidence_verifies, persist_ak),
+		cmocka_unit_test(test_evidence_wrong_activation),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
