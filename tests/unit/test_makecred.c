@@ -505,6 +505,46 @@ static void test_ak_on_other_tpm(void **state)
 	skr_akcert_trust_free(t);
 }
 
+/* The tpm evidence's JSON: its own fields required and bounded, other modes' refused. */
+static void test_evidence_json(void **state)
+{
+	static const char base[] =
+		"{\"tee\": \"tpm\", \"quote\": {\"attest\": \"AAAA\", \"signature\": \"AAAA\"}, "
+		"\"pcrs\": {\"sha256\": {}}, \"ek_cert\": \"AAAA\", \"ek_public\": \"AAAA\", "
+		"\"ak_public\": \"AAAA\", \"activation\": \"AAAA\"}";
+	struct skr_evidence ev;
+	struct skr_err err = { 0 };
+	json_object *o = json_tokener_parse(base);
+	char big[128];
+
+	(void)state;
+	assert_non_null(o);
+	assert_ok(skr_evidence_from_json(o, &ev, &err), err);
+	assert_int_equal(ev.tee, SKR_TEE_TPM);
+	assert_int_equal(ev.activation.len, 3);
+	skr_evidence_free(&ev);
+	json_object_object_add(o, "hcl_report", json_object_new_string("AAAA"));
+	assert_failed_with(skr_evidence_from_json(o, &ev, &err), err, SKR_R_malformed, "hcl_report");
+	skr_err_clear(&err);
+	json_object_object_del(o, "hcl_report");
+	json_object_object_add(o, "ak_cert", json_object_new_string("AAAA"));
+	assert_failed_with(skr_evidence_from_json(o, &ev, &err), err, SKR_R_malformed, "ak_cert");
+	skr_err_clear(&err);
+	json_object_object_del(o, "ak_cert");
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;	/* 127 base64 characters: more than 32 bytes */
+	json_object_object_add(o, "activation", json_object_new_string(big));
+	assert_failed_with(skr_evidence_from_json(o, &ev, &err), err, SKR_R_request_too_large,
+			   "activation");
+	skr_err_clear(&err);
+	json_object_object_del(o, "activation");
+	assert_failed_with(skr_evidence_from_json(o, &ev, &err), err, SKR_R_malformed, "activation");
+	skr_err_clear(&err);
+	json_object_object_del(o, "ek_public");
+	assert_failed_with(skr_evidence_from_json(o, &ev, &err), err, SKR_R_malformed, "ek_public");
+	json_object_put(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -522,6 +562,7 @@ int main(void)
 		cmocka_unit_test(test_ak_on_other_tpm),
 		cmocka_unit_test_setup(test_evidence_verifies, persist_ak),
 		cmocka_unit_test(test_evidence_wrong_activation),
+		cmocka_unit_test(test_evidence_json),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
