@@ -52,6 +52,8 @@ struct skr_broker {
 	struct skr_amd_trust trust;
 	struct skr_akcert_trust *ak_trust;	/* azure-tl: built-in root and CA-03, "ak_roots",
 						   "ak_intermediates" */
+	struct skr_akcert_trust *ek_trust;	/* tpm: "ek_roots", "ek_intermediates";
+						   NULL without ek_roots (tpm keys refused) */
 	uint8_t *nonce_secret;		/* a secret of SKR_NONCE_SECRET_SIZE bytes */
 	struct skr_nonce_seen seen;
 	unsigned nonce_ttl;		/* seconds */

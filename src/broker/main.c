@@ -50,6 +50,7 @@ struct config {
 	const char *listen, *admin_listen, *tls_cert, *tls_key, *database, *master_key;
 	const char *admin_token_file, *nonce_secret_file, *vcek_cache_dir;
 	const char *ak_roots, *ak_intermediates;	/* azure-tl: PEM files */
+	const char *ek_roots, *ek_intermediates;	/* tpm: PEM files */
 	const char *anchors[MAX_ANCHOR_FILES];
 	size_t n_anchors;
 	const char *tls_priorities;
@@ -109,6 +110,8 @@ static int load_config(const char *path, struct config *c, struct skr_err *err)
 	c->vcek_cache_dir = cfg_string(c->root, "vcek_cache_dir", false, err);
 	c->ak_roots = cfg_string(c->root, "ak_roots", false, err);
 	c->ak_intermediates = cfg_string(c->root, "ak_intermediates", false, err);
+	c->ek_roots = cfg_string(c->root, "ek_roots", false, err);
+	c->ek_intermediates = cfg_string(c->root, "ek_intermediates", false, err);
 	c->threads = cfg_uint(c->root, "threads", 2, 256);
 	c->nonce_ttl = cfg_uint(c->root, "nonce_ttl", 120, 3600);
 	c->tls_priorities = cfg_string(c->root, "tls_priorities", false, err);
@@ -201,6 +204,12 @@ static int broker_init(const struct config *c, struct skr_broker *b, struct skr_
 	/* azure-tl: a configured file that cannot be read stops the broker (its path named). */
 	if (skr_akcert_trust_new(c->ak_roots, c->ak_intermediates, &b->ak_trust, err) < 0)
 		return -1;
+	/* tpm: nothing is built in; without ek_roots a tpm key is refused at its challenge. */
+	if (c->ek_roots &&
+	    skr_ekcert_trust_new(c->ek_roots, c->ek_intermediates, &b->ek_trust, err) < 0)
+		return -1;
+	if (!c->ek_roots && c->ek_intermediates)
+		return skr_fail(err, SKR_R_usage, "\"ek_intermediates\" needs \"ek_roots\"");
 	return skr_store_open(c->database, c->master_key, &b->store, err);
 }
 
@@ -212,6 +221,8 @@ static void broker_fini(struct skr_broker *b)
 	skr_amd_trust_free(&b->trust);
 	skr_akcert_trust_free(b->ak_trust);
 	b->ak_trust = NULL;
+	skr_akcert_trust_free(b->ek_trust);
+	b->ek_trust = NULL;
 	skr_nonce_seen_free(&b->seen);
 	skr_chain_cache_free(&b->chain_cache);
 	skr_key_cache_free(&b->key_cache);

@@ -4,7 +4,9 @@
  * nonce; the evidence's tee is the key's; az-snp-vtpm: AMD chain and
  * VCEK/TCB match, SNP signature, SNP policy, claims hash, AK from claims;
  * azure-tl: AK public area, AK certificate chain, certificate key = AK,
- * subject pin; then quote signature, type, nonce and PCR digest; the
+ * subject pin; tpm: AK public area, EK certificate chain, certificate
+ * key = EK, the activation answer (the EK and AK verified at the challenge
+ * too, where the credential is made); then quote signature, type, nonce and PCR digest; the
  * boot gate (PCR 15 quoted and all zero: no volume opened yet); PCR values
  * against the key's reference sets; certify signature, nonce and
  * name; wrap key attributes.  The first failure ends the request.
@@ -15,12 +17,14 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <tss2/tss2_mu.h>
 
 #include "broker/broker.h"
 #include "verify/evidence.h"
 #include "common/gate.h"
 #include "common/json_util.h"
 #include "common/pcr_json.h"
+#include "verify/makecred.h"
 #include "verify/policy.h"
 #include "common/util.h"
 #include "verify/wrap.h"
@@ -336,6 +340,65 @@ static int load_key(struct skr_broker *b, const char *key_id, struct skr_key_sta
 	return 0;
 }
 
+/* The two inputs of TPM2_ActivateCredential, marshalled and base64. */
+static int credential_json(const TPM2B_ID_OBJECT *blob, const TPM2B_ENCRYPTED_SECRET *secret,
+			   json_object **out, struct skr_err *err)
+{
+	uint8_t b[sizeof(*blob)], s[sizeof(*secret)];
+	size_t bl = 0, sl = 0;
+
+	if (Tss2_MU_TPM2B_ID_OBJECT_Marshal(blob, b, sizeof(b), &bl) != TSS2_RC_SUCCESS ||
+	    Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(secret, s, sizeof(s), &sl) != TSS2_RC_SUCCESS)
+		return skr_fail(err, SKR_R_nomem, "cannot marshal the credential");
+	*out = json_object_new_object();
+	if (!*out || skr_json_add_b64(*out, "blob", b, bl) < 0 ||
+	    skr_json_add_b64(*out, "secret", s, sl) < 0) {
+		json_object_put(*out);
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * tee "tpm": the EK certificate and the AK the request names, verified, and
+ * the credential for this nonce made to that EK for that AK's name
+ * (DESIGN.md 2.2): "credential": {"blob", "secret"} in the answer.
+ */
+static int tpm_credential(struct skr_broker *b, json_object *req, const uint8_t *nonce,
+			  size_t nonce_len, json_object *answer, struct skr_err *err)
+{
+	struct skr_evidence ev = { 0 };
+	struct skr_tpm_identity id;
+	struct skr_tpm_identity_result res = { 0 };
+	uint8_t *cred = skr_secret_alloc(SKR_ACTIVATION_SIZE);
+	TPM2B_ID_OBJECT blob;
+	TPM2B_ENCRYPTED_SECRET secret;
+	json_object *tpm, *o = NULL;
+	int rc = -1;
+
+	if (!cred)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	if (!json_object_object_get_ex(req, "tpm", &tpm) || !json_object_is_type(tpm, json_type_object)) {
+		skr_fail(err, SKR_R_malformed, "a challenge for a tee \"tpm\" key needs the object \"tpm\"");
+		goto out;
+	}
+	if (skr_evidence_tpm_identity(tpm, &ev, &id, err) < 0 ||
+	    skr_tpm_identity_verify(b->ek_trust, &id, 0, &res, err) < 0 ||
+	    skr_activation_credential(b->nonce_secret, SKR_NONCE_SECRET_SIZE, nonce, nonce_len, &res,
+				      cred, err) < 0 ||
+	    skr_make_credential(res.ek, res.ak_name.name, res.ak_name.size, cred,
+				SKR_ACTIVATION_SIZE, &blob, &secret, err) < 0 ||
+	    credential_json(&blob, &secret, &o, err) < 0)
+		goto out;
+	json_object_object_add(answer, "credential", o);
+	rc = 0;
+out:
+	skr_secret_free(cred);
+	skr_tpm_identity_result_free(&res);
+	skr_evidence_free(&ev);
+	return rc;
+}
+
 void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *client,
 			  struct skr_response *resp)
 {
@@ -354,10 +417,18 @@ void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *cl
 		skr_key_state_free(&key);
 		return;
 	}
+	resp->body = json_object_new_object();
+	if (key.policy.tee == SKR_TEE_TPM &&
+	    tpm_credential(b, req, nonce, sizeof(nonce), resp->body, &err) < 0) {
+		json_object_put(resp->body);
+		resp->body = NULL;
+		skr_broker_respond_failure(resp, &err);
+		skr_key_state_free(&key);
+		return;
+	}
 	atomic_fetch_add(&b->metrics.challenges, 1);
 	b64 = skr_base64_encode(nonce, sizeof(nonce));
 	resp->status = 200;
-	resp->body = json_object_new_object();
 	json_object_object_add(resp->body, "nonce", json_object_new_string(b64 ? b64 : ""));
 	json_object_object_add(resp->body, "expires", json_object_new_int64((int64_t)expires));
 	json_object_object_add(resp->body, "pcrs", policy_pcrs_json(&key.policy));
@@ -466,6 +537,9 @@ static int verify_evidence(struct skr_attested *c, struct skr_err *err)
 		.ak_trust = c->b->ak_trust,
 		.ak_policy = ak_policy_hook,
 		.ak_policy_ctx = &c->key.policy,
+		.ek_trust = c->b->ek_trust,
+		.activation_key = c->b->nonce_secret,
+		.activation_key_len = SKR_NONCE_SECRET_SIZE,
 	};
 
 	return skr_evidence_verify(&c->ev, &pol, &c->res, err);

@@ -106,7 +106,10 @@ enum skr_class {
 	X(akcert_subject, SKR_CLASS_VERIFY)                   \
 	X(tee_mismatch, SKR_CLASS_VERIFY)                    \
 	X(audit_chain_broken, SKR_CLASS_VERIFY)              \
-	X(audit_checkpoint_invalid, SKR_CLASS_VERIFY)
+	X(audit_checkpoint_invalid, SKR_CLASS_VERIFY)        \
+	X(ekcert_untrusted, SKR_CLASS_VERIFY)                \
+	X(activation_failed, SKR_CLASS_VERIFY)               \
+	X(ak_not_on_tpm, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

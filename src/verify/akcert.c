@@ -16,7 +16,19 @@
 struct skr_akcert_trust {
 	X509_STORE *anchors;		/* the built-in root and configured roots */
 	STACK_OF(X509) *material;	/* CA-03 and configured intermediates: never anchors */
+	bool ek;			/* EK certificates: no built-ins, one reason */
 };
+
+/* An EK certificate fails with ekcert_untrusted whatever the cause (the detail says it). */
+static enum skr_reason reason_of(const struct skr_akcert_trust *t, enum skr_reason r)
+{
+	return t->ek ? SKR_R_ekcert_untrusted : r;
+}
+
+static const char *kind_of(const struct skr_akcert_trust *t)
+{
+	return t->ek ? "EK" : "AK";
+}
 
 /* Every certificate of PEM text, appended to *out; fails when there is none. */
 static int pem_certs(const void *pem, size_t len, STACK_OF(X509) *out, const char *what,
@@ -67,11 +79,19 @@ static int trust_fill(struct skr_akcert_trust *t, const char *roots, const char 
 
 	if (!anchors)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
-	if (pem_certs(skr_azure_vtpm_root_pem, strlen(skr_azure_vtpm_root_pem), anchors,
-		      "the built-in Azure vTPM root", err) < 0 ||
+	if (t->ek && !roots) {
+		skr_fail(err, SKR_R_usage, "no EK roots are configured (\"ek_roots\")");
+		goto out;
+	}
+	if (!t->ek &&
+	    pem_certs(skr_azure_vtpm_root_pem, strlen(skr_azure_vtpm_root_pem), anchors,
+		      "the built-in Azure vTPM root", err) < 0)
+		goto out;
+	if (!t->ek &&
 	    pem_certs(skr_azure_vtpm_ca03_pem, strlen(skr_azure_vtpm_ca03_pem), t->material,
-		      "the built-in Global Virtual TPM CA - 03", err) < 0 ||
-	    (roots && pem_file_certs(roots, anchors, err) < 0) ||
+		      "the built-in Global Virtual TPM CA - 03", err) < 0)
+		goto out;
+	if ((roots && pem_file_certs(roots, anchors, err) < 0) ||
 	    (inter && pem_file_certs(inter, t->material, err) < 0) ||
 	    add_anchors(t->anchors, anchors, err) < 0)
 		goto out;
@@ -81,22 +101,36 @@ out:
 	return rc;
 }
 
-int skr_akcert_trust_new(const char *extra_roots_pem, const char *extra_intermediates_pem,
-			 struct skr_akcert_trust **out, struct skr_err *err)
+static int trust_new(bool ek, const char *roots, const char *inter,
+		     struct skr_akcert_trust **out, struct skr_err *err)
 {
 	struct skr_akcert_trust *t = calloc(1, sizeof(*t));
 
 	*out = NULL;
+	if (t)
+		t->ek = ek;
 	if (!t || !(t->anchors = X509_STORE_new()) || !(t->material = sk_X509_new_null())) {
 		skr_akcert_trust_free(t);
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	}
-	if (trust_fill(t, extra_roots_pem, extra_intermediates_pem, err) < 0) {
+	if (trust_fill(t, roots, inter, err) < 0) {
 		skr_akcert_trust_free(t);
 		return -1;
 	}
 	*out = t;
 	return 0;
+}
+
+int skr_akcert_trust_new(const char *extra_roots_pem, const char *extra_intermediates_pem,
+			 struct skr_akcert_trust **out, struct skr_err *err)
+{
+	return trust_new(false, extra_roots_pem, extra_intermediates_pem, out, err);
+}
+
+int skr_ekcert_trust_new(const char *roots_pem, const char *intermediates_pem,
+			 struct skr_akcert_trust **out, struct skr_err *err)
+{
+	return trust_new(true, roots_pem, intermediates_pem, out, err);
 }
 
 void skr_akcert_trust_free(struct skr_akcert_trust *t)
@@ -116,7 +150,7 @@ void skr_akcert_info_free(struct skr_akcert_info *info)
 
 /* Exactly one DER certificate. */
 static int der_cert(const uint8_t *der, size_t len, X509 **out, const char *what,
-		    struct skr_err *err)
+		    enum skr_reason invalid, struct skr_err *err)
 {
 	const uint8_t *p = der;
 
@@ -125,31 +159,32 @@ static int der_cert(const uint8_t *der, size_t len, X509 **out, const char *what
 		return skr_fail(err, SKR_R_request_too_large, "%s is %zu bytes (at most %u)", what,
 				len, SKR_AKCERT_MAX_DER);
 	if (len == 0 || !(*out = d2i_X509(NULL, &p, (long)len)))
-		return skr_fail(err, SKR_R_akcert_invalid, "%s is not a DER X.509 certificate", what);
+		return skr_fail(err, invalid, "%s is not a DER X.509 certificate", what);
 	if ((size_t)(p - der) != len) {
 		X509_free(*out);
 		*out = NULL;
-		return skr_fail(err, SKR_R_akcert_invalid, "%s has %zu trailing bytes", what,
+		return skr_fail(err, invalid, "%s has %zu trailing bytes", what,
 				len - (size_t)(p - der));
 	}
 	return 0;
 }
 
 /* The concatenated DER certificates presented with the evidence (untrusted). */
-static int der_chain(const uint8_t *der, size_t len, STACK_OF(X509) *out, struct skr_err *err)
+static int der_chain(const struct skr_akcert_trust *t, const uint8_t *der, size_t len,
+		     STACK_OF(X509) *out, struct skr_err *err)
 {
 	const uint8_t *p = der, *end = der + len;
 
 	if (len > SKR_AKCERT_MAX_CHAIN)
-		return skr_fail(err, SKR_R_request_too_large, "the AK chain is %zu bytes (at most %u)",
-				len, SKR_AKCERT_MAX_CHAIN);
+		return skr_fail(err, SKR_R_request_too_large, "the %s chain is %zu bytes (at most %u)",
+				kind_of(t), len, SKR_AKCERT_MAX_CHAIN);
 	while (p < end) {
 		X509 *c = d2i_X509(NULL, &p, (long)(end - p));
 
 		if (!c)
-			return skr_fail(err, SKR_R_akcert_invalid,
-					"the AK chain is not concatenated DER certificates (at byte %zu)",
-					(size_t)(p - der));
+			return skr_fail(err, reason_of(t, SKR_R_akcert_invalid),
+					"the %s chain is not concatenated DER certificates (at byte %zu)",
+					kind_of(t), (size_t)(p - der));
 		if (!sk_X509_push(out, c)) {
 			X509_free(c);
 			return skr_fail(err, SKR_R_nomem, "out of memory");
@@ -166,7 +201,8 @@ static void cn_of(const X509_NAME *name, char *out, size_t size)
 }
 
 /* OpenSSL's verdict as one of the contract's reasons. */
-static int chain_failure(X509_STORE_CTX *ctx, X509 *leaf, struct skr_err *err)
+static int chain_failure(const struct skr_akcert_trust *t, X509_STORE_CTX *ctx, X509 *leaf,
+			 struct skr_err *err)
 {
 	int code = X509_STORE_CTX_get_error(ctx), depth = X509_STORE_CTX_get_error_depth(ctx);
 	const char *why = X509_verify_cert_error_string(code);
@@ -179,29 +215,29 @@ static int chain_failure(X509_STORE_CTX *ctx, X509 *leaf, struct skr_err *err)
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
 		if (depth == 0)
-			return skr_fail(err, SKR_R_akcert_intermediate_missing,
-					"the issuer \"%s\" of the AK certificate \"%s\" is neither built in, "
-					"configured nor presented", issuer, cn);
-		return skr_fail(err, SKR_R_akcert_untrusted,
-				"the AK chain ends at \"%s\", issued by \"%s\", which is not a trusted root",
-				cn, issuer);
+			return skr_fail(err, reason_of(t, SKR_R_akcert_intermediate_missing),
+					"the issuer \"%s\" of the %s certificate \"%s\" is neither built in, "
+					"configured nor presented", issuer, kind_of(t), cn);
+		return skr_fail(err, reason_of(t, SKR_R_akcert_untrusted),
+				"the %s chain ends at \"%s\", issued by \"%s\", which is not a trusted root",
+				kind_of(t), cn, issuer);
 	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
 	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-		return skr_fail(err, SKR_R_akcert_untrusted,
-				"the AK chain ends at the root \"%s\", which is not trusted", cn);
+		return skr_fail(err, reason_of(t, SKR_R_akcert_untrusted),
+				"the %s chain ends at the root \"%s\", which is not trusted", kind_of(t), cn);
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 	case X509_V_ERR_CERT_NOT_YET_VALID:
-		return skr_fail(err, SKR_R_akcert_expired, "certificate \"%s\" (depth %d): %s", cn,
+		return skr_fail(err, reason_of(t, SKR_R_akcert_expired), "certificate \"%s\" (depth %d): %s", cn,
 				depth, why);
 	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
 	case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
 	case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
 	case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
 	case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
-		return skr_fail(err, SKR_R_akcert_invalid, "certificate \"%s\" (depth %d): %s", cn,
+		return skr_fail(err, reason_of(t, SKR_R_akcert_invalid), "certificate \"%s\" (depth %d): %s", cn,
 				depth, why);
 	default:
-		return skr_fail(err, SKR_R_akcert_untrusted, "certificate \"%s\" (depth %d): %s", cn,
+		return skr_fail(err, reason_of(t, SKR_R_akcert_untrusted), "certificate \"%s\" (depth %d): %s", cn,
 				depth, why);
 	}
 }
@@ -221,7 +257,7 @@ static int verify_chain(const struct skr_akcert_trust *t, X509 *leaf, STACK_OF(X
 	if (X509_verify_cert(ctx) == 1)
 		rc = 0;
 	else
-		chain_failure(ctx, leaf, err);
+		chain_failure(t, ctx, leaf, err);
 out:
 	X509_STORE_CTX_free(ctx);
 	return rc;
@@ -236,7 +272,8 @@ int skr_akcert_verify(const struct skr_akcert_trust *t, const uint8_t *der, size
 	int i, rc = -1;
 
 	memset(info, 0, sizeof(*info));
-	if (der_cert(der, len, &leaf, "the AK certificate", err) < 0)
+	if (der_cert(der, len, &leaf, t->ek ? "the EK certificate" : "the AK certificate",
+		     reason_of(t, SKR_R_akcert_invalid), err) < 0)
 		return -1;
 	if (!(untrusted = sk_X509_new_null()))
 		return skr_fail(err, SKR_R_nomem, "out of memory");
@@ -254,13 +291,14 @@ int skr_akcert_verify(const struct skr_akcert_trust *t, const uint8_t *der, size
 			goto out;
 		}
 	}
-	if ((chain_len && der_chain(chain_der, chain_len, untrusted, err) < 0) ||
+	if ((chain_len && der_chain(t, chain_der, chain_len, untrusted, err) < 0) ||
 	    verify_chain(t, leaf, untrusted, now, err) < 0)
 		goto out;
 	cn_of(X509_get_subject_name(leaf), info->subject_cn, sizeof(info->subject_cn));
 	cn_of(X509_get_issuer_name(leaf), info->issuer_cn, sizeof(info->issuer_cn));
 	if (!(info->key = X509_get_pubkey(leaf))) {
-		skr_fail(err, SKR_R_akcert_invalid, "the AK certificate's key cannot be read");
+		skr_fail(err, reason_of(t, SKR_R_akcert_invalid), "the %s certificate's key cannot be read",
+			 kind_of(t));
 		goto out;
 	}
 	rc = 0;

@@ -23,6 +23,7 @@
 #ifndef SKR_AKCERT_H
 #define SKR_AKCERT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -48,6 +49,16 @@ struct skr_akcert_trust;
  * cannot be read or holds no certificate fails with io or malformed.
  */
 int skr_akcert_trust_new(const char *extra_roots_pem, const char *extra_intermediates_pem,
+			 struct skr_akcert_trust **out, struct skr_err *err);
+/*
+ * The generic TPM mode's EK certificates (verify/makecred.h): the same chain
+ * rules, but no built-in certificate at all; roots_pem (required: "ek_roots")
+ * holds the anchors, intermediates_pem ("ek_intermediates", may be NULL) the
+ * chain-building material.  skr_akcert_verify with such a trust fails with
+ * ekcert_untrusted whatever the cause (unparseable, unknown issuer, expired,
+ * bad signature); the detail says which.
+ */
+int skr_ekcert_trust_new(const char *roots_pem, const char *intermediates_pem,
 			 struct skr_akcert_trust **out, struct skr_err *err);
 void skr_akcert_trust_free(struct skr_akcert_trust *t);
 

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "common/pcr_json.h"
 #include "common/x509.h"
 #include "verify/tpm_attest.h"
@@ -167,6 +169,43 @@ static int parse_azure_tl(json_object *obj, struct skr_evidence *ev, struct skr_
 	return 0;
 }
 
+int skr_evidence_tpm_identity(json_object *obj, struct skr_evidence *ev,
+			      struct skr_tpm_identity *id, struct skr_err *err)
+{
+	if (bytes_member(obj, "ek_cert", true, ENC_BASE64, MAX_AK_CERT, &ev->ek_cert, err) < 0 ||
+	    bytes_member(obj, "ek_chain", false, ENC_BASE64, MAX_AK_CHAIN, &ev->ek_chain, err) < 0 ||
+	    bytes_member(obj, "ek_public", true, ENC_BASE64, MAX_TPM_BLOB, &ev->ek_public, err) < 0 ||
+	    bytes_member(obj, "ak_public", true, ENC_BASE64, MAX_TPM_BLOB, &ev->ak_public, err) < 0)
+		return -1;
+	id->ek_cert = &ev->ek_cert;
+	id->ek_chain = &ev->ek_chain;
+	id->ek_public = &ev->ek_public;
+	id->ak_public = &ev->ak_public;
+	return 0;
+}
+
+/* tpm: the identity and the activation answer; no SNP report, no AK certificate. */
+static int parse_tpm(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	static const char *const other[] = { "hcl_report", "vcek", "ak_cert", "ak_chain" };
+	struct skr_tpm_identity id;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(other); i++) {
+		json_object *v;
+
+		if (json_object_object_get_ex(obj, other[i], &v) &&
+		    !json_object_is_type(v, json_type_null))
+			return skr_fail(err, SKR_R_malformed,
+					"tpm evidence carries \"%s\" (another mode's field)", other[i]);
+	}
+	if (skr_evidence_tpm_identity(obj, ev, &id, err) < 0 ||
+	    bytes_member(obj, "activation", true, ENC_BASE64, SKR_ACTIVATION_SIZE, &ev->activation,
+			 err) < 0)
+		return -1;
+	return 0;
+}
+
 static int parse_az_snp_vtpm(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
 {
 	if (bytes_member(obj, "hcl_report", true, ENC_BASE64, MAX_HCL_REPORT, &ev->hcl_report,
@@ -174,6 +213,18 @@ static int parse_az_snp_vtpm(json_object *obj, struct skr_evidence *ev, struct s
 	    bytes_member(obj, "vcek", false, ENC_BASE64, MAX_VCEK, &ev->vcek, err) < 0)
 		return -1;
 	return 0;
+}
+
+static int parse_mode(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	switch (ev->tee) {
+	case SKR_TEE_AZURE_TL:
+		return parse_azure_tl(obj, ev, err);
+	case SKR_TEE_TPM:
+		return parse_tpm(obj, ev, err);
+	default:
+		return parse_az_snp_vtpm(obj, ev, err);
+	}
 }
 
 static int parse_skr(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
@@ -195,8 +246,7 @@ static int parse_skr(json_object *obj, struct skr_evidence *ev, struct skr_err *
 			 err) < 0 ||
 	    bytes_member(quote, "signature", true, ENC_BASE64, MAX_TPM_BLOB, &ev->quote_signature,
 			 err) < 0 ||
-	    (ev->tee == SKR_TEE_AZURE_TL ? parse_azure_tl(obj, ev, err)
-					 : parse_az_snp_vtpm(obj, ev, err)) < 0)
+	    parse_mode(obj, ev, err) < 0)
 		return -1;
 	if (skr_pcr_banks_from_json(pcrs, &ev->pcrs, err) < 0)
 		return -1;
@@ -259,12 +309,17 @@ void skr_evidence_free(struct skr_evidence *ev)
 	skr_buf_free(&ev->ak_cert);
 	skr_buf_free(&ev->ak_chain);
 	skr_buf_free(&ev->ak_public);
+	skr_buf_free(&ev->ek_cert);
+	skr_buf_free(&ev->ek_chain);
+	skr_buf_free(&ev->ek_public);
+	skr_buf_free(&ev->activation);
 }
 
 void skr_evidence_result_free(struct skr_evidence_result *res)
 {
 	skr_hcl_report_free(&res->hcl);
 	skr_akcert_info_free(&res->akcert);
+	skr_tpm_identity_result_free(&res->tpm);
 	EVP_PKEY_free(res->ak);
 	res->ak = NULL;
 }
@@ -362,6 +417,37 @@ out:
 	return rc;
 }
 
+/*
+ * Generic TPM: the EK certificate and the AK as at the challenge, then the
+ * activation answer against the credential made for this nonce, AK and EK.
+ */
+static int verify_tpm_ak(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
+			 struct skr_evidence_result *res, struct skr_err *err)
+{
+	const struct skr_tpm_identity id = { &ev->ek_cert, &ev->ek_chain, &ev->ek_public,
+					     &ev->ak_public };
+	uint8_t want[SKR_ACTIVATION_SIZE];
+	int rc;
+
+	if (!pol->activation_key || !pol->nonce)
+		return skr_fail(err, SKR_R_usage, "tee \"tpm\" needs the nonce and its activation key");
+	if (skr_tpm_identity_verify(pol->ek_trust, &id, pol->now, &res->tpm, err) < 0 ||
+	    skr_activation_credential(pol->activation_key, pol->activation_key_len, pol->nonce,
+				      pol->nonce_len, &res->tpm, want, err) < 0)
+		return -1;
+	if (!EVP_PKEY_up_ref(res->tpm.ak))
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	res->ak = res->tpm.ak;
+	rc = ev->activation.len == sizeof(want) &&
+	     skr_ct_equal(ev->activation.data, want, sizeof(want));
+	OPENSSL_cleanse(want, sizeof(want));
+	if (!rc)
+		return skr_fail(err, SKR_R_activation_failed,
+				"the activation answer is not the credential made for this nonce, AK and "
+				"EK: the AK is not on the certified TPM");
+	return 0;
+}
+
 /* Confidential VM: the SNP report and the AK its claims carry. */
 static int verify_az_snp_vtpm_ak(const struct skr_evidence *ev,
 				 const struct skr_evidence_policy *pol,
@@ -374,12 +460,24 @@ static int verify_az_snp_vtpm_ak(const struct skr_evidence *ev,
 	return skr_hcl_ak_public(&res->hcl, &res->ak, err);
 }
 
+static int verify_mode_ak(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
+			  struct skr_evidence_result *res, struct skr_err *err)
+{
+	switch (ev->tee) {
+	case SKR_TEE_AZURE_TL:
+		return verify_azure_tl_ak(ev, pol, res, err);
+	case SKR_TEE_TPM:
+		return verify_tpm_ak(ev, pol, res, err);
+	default:
+		return verify_az_snp_vtpm_ak(ev, pol, res, err);
+	}
+}
+
 int skr_evidence_verify(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
 			struct skr_evidence_result *res, struct skr_err *err)
 {
 	memset(res, 0, sizeof(*res));
-	if ((ev->tee == SKR_TEE_AZURE_TL ? verify_azure_tl_ak(ev, pol, res, err)
-					 : verify_az_snp_vtpm_ak(ev, pol, res, err)) < 0)
+	if (verify_mode_ak(ev, pol, res, err) < 0)
 		return -1;
 	if (skr_tpm_quote_verify(ev->quote_attest.data, ev->quote_attest.len,
 				 ev->quote_signature.data, ev->quote_signature.len, res->ak,

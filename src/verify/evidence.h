@@ -32,6 +32,7 @@
 #include "common/err.h"
 #include "verify/eventlog.h"
 #include "verify/hcl_report.h"
+#include "verify/makecred.h"
 #include "common/util.h"
 #include "verify/tee.h"
 
@@ -51,7 +52,13 @@ struct skr_evidence {
 	/* azure-tl: Azure's AK certificate (DER), extra DER intermediates, the AK's TPM2B_PUBLIC. */
 	struct skr_buf ak_cert;
 	struct skr_buf ak_chain;
-	struct skr_buf ak_public;
+	struct skr_buf ak_public;	/* tpm too */
+	/* tpm: the EK certificate (DER), extra DER intermediates, the EK's
+	 * TPM2B_PUBLIC, and the credential TPM2_ActivateCredential recovered. */
+	struct skr_buf ek_cert;
+	struct skr_buf ek_chain;
+	struct skr_buf ek_public;
+	struct skr_buf activation;
 	/* skr layout, release requests: "wrap_key": {"public", "certify_attest",
 	 * "certify_signature"} (TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE). */
 	struct skr_buf wrap_public;
@@ -61,6 +68,13 @@ struct skr_evidence {
 
 /* Parses either layout from a JSON object; bounds every field. */
 int skr_evidence_from_json(json_object *obj, struct skr_evidence *ev, struct skr_err *err);
+/*
+ * tpm: the identity fields of obj ("ek_cert", "ek_chain" (optional),
+ * "ek_public", "ak_public", base64, bounded) into ev: the challenge's "tpm"
+ * object and the release evidence carry the same.  id points into ev.
+ */
+int skr_evidence_tpm_identity(json_object *obj, struct skr_evidence *ev,
+			      struct skr_tpm_identity *id, struct skr_err *err);
 /* Parses JSON text (at most SKR_EVIDENCE_MAX_JSON bytes). */
 int skr_evidence_parse(const char *text, size_t len, struct skr_evidence *ev,
 		       struct skr_err *err);
@@ -89,6 +103,11 @@ struct skr_evidence_policy {
 	/* Called once the AK certificate verified and matched the AK (subject pins). */
 	int (*ak_policy)(const struct skr_akcert_info *info, void *ctx, struct skr_err *err);
 	void *ak_policy_ctx;
+	/* tpm: the EK trust (skr_ekcert_trust_new; NULL: none configured) and
+	 * the key of skr_activation_credential (the broker's nonce secret). */
+	const struct skr_akcert_trust *ek_trust;
+	const uint8_t *activation_key;
+	size_t activation_key_len;
 };
 
 /* What verification established; valid only for the steps that passed. */
@@ -99,6 +118,7 @@ struct skr_evidence_result {
 	EVP_PKEY *ak;			/* HCLAkPub, once the claims verified; azure-tl: the
 					   checked AK public area */
 	struct skr_akcert_info akcert;	/* azure-tl: the verified AK certificate */
+	struct skr_tpm_identity_result tpm;	/* tpm: the verified EK and AK */
 	TPMS_ATTEST quote;
 	bool quote_parsed;
 };

@@ -178,8 +178,9 @@ static int parse_tee(json_object *obj, struct skr_policy *p, struct skr_err *err
 	tee = json_object_is_type(v, json_type_string) ? skr_tee_from_name(json_object_get_string(v))
 						       : -1;
 	if (tee < 0)
-		return skr_fail(err, SKR_R_policy_invalid, "policy tee must be \"%s\" or \"%s\"",
-				SKR_TEE_NAME_AZ_SNP_VTPM, SKR_TEE_NAME_AZURE_TL);
+		return skr_fail(err, SKR_R_policy_invalid,
+				"policy tee must be \"%s\", \"%s\" or \"%s\"", SKR_TEE_NAME_AZ_SNP_VTPM,
+				SKR_TEE_NAME_AZURE_TL, SKR_TEE_NAME_TPM);
 	p->tee = (enum skr_tee)tee;
 	return 0;
 }
@@ -209,18 +210,28 @@ static int parse_ak_subjects(json_object *list, struct skr_policy *p, struct skr
 	return 0;
 }
 
-/* "snp" is az-snp-vtpm's, "ak_subjects" azure-tl's: a field of the other mode is a mistake. */
+/*
+ * "snp" is az-snp-vtpm's, "ak_subjects" azure-tl's; tpm has neither: a field
+ * of another mode is a mistake.
+ */
 static int parse_mode_fields(json_object *obj, struct skr_policy *p, struct skr_err *err)
 {
-	bool tl = p->tee == SKR_TEE_AZURE_TL;
+	static const char *const field[SKR_TEE__COUNT] = {
+		[SKR_TEE_AZ_SNP_VTPM] = "snp", [SKR_TEE_AZURE_TL] = "ak_subjects",
+	};
+	static const char *const all[] = { "snp", "ak_subjects" };
+	const char *mine = field[p->tee];
 	json_object *v;
+	size_t i;
 
-	if (json_object_object_get_ex(obj, tl ? "snp" : "ak_subjects", &v))
-		return skr_fail(err, SKR_R_policy_invalid, "policy \"%s\" does not apply to tee \"%s\"",
-				tl ? "snp" : "ak_subjects", skr_tee_name(p->tee));
-	if (!json_object_object_get_ex(obj, tl ? "ak_subjects" : "snp", &v))
+	for (i = 0; i < ARRAY_SIZE(all); i++)
+		if ((!mine || strcmp(all[i], mine)) && json_object_object_get_ex(obj, all[i], &v))
+			return skr_fail(err, SKR_R_policy_invalid,
+					"policy \"%s\" does not apply to tee \"%s\"", all[i],
+					skr_tee_name(p->tee));
+	if (!mine || !json_object_object_get_ex(obj, mine, &v))
 		return 0;
-	return tl ? parse_ak_subjects(v, p, err) : parse_snp(v, p, err);
+	return p->tee == SKR_TEE_AZURE_TL ? parse_ak_subjects(v, p, err) : parse_snp(v, p, err);
 }
 
 int skr_policy_from_json(json_object *obj, struct skr_policy *p, struct skr_err *err)

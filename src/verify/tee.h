@@ -6,7 +6,10 @@
  *   azure-tl     Azure Trusted Launch: no SNP; Azure's certificate for the
  *                vTPM's AK (verify/akcert.h) and a quote by that AK.  The
  *                host runs the vTPM: this proves the boot state as Azure's
- *                vTPM measured it, not protection from the host.
+ *                vTPM measured it, not protection from the host;
+ *   tpm          a TPM with an EK certificate from configured roots; the AK
+ *                proven on it by credential activation (verify/makecred.h,
+ *                DESIGN.md 2.2) and a quote by that AK.
  * A key of one mode never accepts evidence of the other (tee_mismatch).
  */
 #ifndef SKR_TEE_H
@@ -14,14 +17,17 @@
 
 #include <string.h>
 
-enum skr_tee { SKR_TEE_AZ_SNP_VTPM = 0, SKR_TEE_AZURE_TL = 1, SKR_TEE__COUNT };
+enum skr_tee { SKR_TEE_AZ_SNP_VTPM = 0, SKR_TEE_AZURE_TL = 1, SKR_TEE_TPM = 2, SKR_TEE__COUNT };
 
 #define SKR_TEE_NAME_AZ_SNP_VTPM "az-snp-vtpm"
 #define SKR_TEE_NAME_AZURE_TL "azure-tl"
+#define SKR_TEE_NAME_TPM "tpm"
 
 static inline const char *skr_tee_name(enum skr_tee tee)
 {
-	return tee == SKR_TEE_AZURE_TL ? SKR_TEE_NAME_AZURE_TL : SKR_TEE_NAME_AZ_SNP_VTPM;
+	return tee == SKR_TEE_AZURE_TL ? SKR_TEE_NAME_AZURE_TL
+	       : tee == SKR_TEE_TPM    ? SKR_TEE_NAME_TPM
+				       : SKR_TEE_NAME_AZ_SNP_VTPM;
 }
 
 /* The mode of that name; -1 for none. */
@@ -31,6 +37,8 @@ static inline int skr_tee_from_name(const char *name)
 		return SKR_TEE_AZ_SNP_VTPM;
 	if (!strcmp(name, SKR_TEE_NAME_AZURE_TL))
 		return SKR_TEE_AZURE_TL;
+	if (!strcmp(name, SKR_TEE_NAME_TPM))
+		return SKR_TEE_TPM;
 	return -1;
 }
 

@@ -109,6 +109,35 @@ struct skr_tpm_key {
 	TPM2B_NAME name;		/* nameAlg || H(TPMT_PUBLIC) */
 };
 
+/*
+ * The generic TPM mode ("tpm", docs/DESIGN.md 2.2), in tpm_ek.c.
+ *
+ * skr_tpm_read_ekcert: the RSA EK certificate (DER) from
+ * SKR_TPM_EKCERT_RSA_NV_INDEX, as swtpm_setup --create-ek-cert and vendors
+ * write it.
+ * skr_tpm_create_ek: the EK, the primary the TCG EK Credential Profile's
+ * default RSA-2048 template (low range, policy A) makes in the endorsement
+ * hierarchy: the key the certificate certifies.
+ * skr_tpm_create_ek_ak: the AK, a primary in the endorsement hierarchy from
+ * Azure's AK template (RSA-2048 RSASSA/SHA-256, restricted, sign, fixedTPM,
+ * fixedParent, sensitiveDataOrigin, userWithAuth): the same key every boot
+ * of this TPM, no blob to keep, and it passes skr_ak_public_check.
+ * skr_tpm_activate: TPM2_ActivateCredential of blob (a marshalled
+ * TPM2B_ID_OBJECT) and secret (a marshalled TPM2B_ENCRYPTED_SECRET) with ak
+ * beside ek, the EK authorised by a policy session holding
+ * PolicySecret(endorsement).  The recovered credential (at most 64 bytes)
+ * goes to cred/cred_len.  The TPM's refusal (the credential was made for
+ * another EK or another name) is ak_not_on_tpm; unparseable input malformed.
+ * All keys are transient: skr_tpm_key_flush them.
+ */
+#define SKR_TPM_EKCERT_RSA_NV_INDEX 0x01C00002u
+int skr_tpm_read_ekcert(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err);
+int skr_tpm_create_ek(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err);
+int skr_tpm_create_ek_ak(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err);
+int skr_tpm_activate(struct skr_tpm *t, const struct skr_tpm_key *ek, const struct skr_tpm_key *ak,
+		     const uint8_t *blob, size_t blob_len, const uint8_t *secret,
+		     size_t secret_len, uint8_t cred[64], size_t *cred_len, struct skr_err *err);
+
 /* The wrap key's TPMA_OBJECT, exactly (see tpm.c for why each bit). */
 #define SKR_TPM_WRAP_KEY_ATTRS                                                            \
 	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Private to the TPM code (tpm.c, local_seal.c; the white-box tests of
- * tests/unit/test_tpm.c and test_local_seal.c and tests/helpers/fakevtpm.c):
+ * Private to the TPM code (tpm.c, tpm_ek.c, local_seal.c; the white-box tests
+ * of tests/unit/test_tpm.c, test_local_seal.c and test_makecred.c and
+ * tests/helpers/fakevtpm.c):
  * the definition of struct skr_tpm, which is opaque everywhere else, and the
  * ESAPI helpers they share.  `make header-check` fails when another file
  * includes it.

@@ -249,7 +249,84 @@ static int wait_ready(struct skr_swtpm *s, struct skr_err *err)
 			READY_TIMEOUT_MS);
 }
 
+static int write_text(const char *dir, const char *name, const char *text, struct skr_err *err)
+{
+	char path[400];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+		return skr_fail(err, SKR_R_io, "cannot write %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* swtpm_setup's and swtpm_localca's configuration, all inside ca_dir. */
+static int write_ca_config(const char *ca, struct skr_err *err)
+{
+	char setup[2048], localca[2048];
+
+	snprintf(setup, sizeof(setup),
+		 "create_certs_tool = /usr/bin/swtpm_localca\n"
+		 "create_certs_tool_config = %s/localca.conf\n"
+		 "create_certs_tool_options = %s/localca.options\n"
+		 "active_pcr_banks = sha256\n", ca, ca);
+	snprintf(localca, sizeof(localca),
+		 "statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.pem\n"
+		 "certserial = %s/certserial\n", ca, ca, ca, ca);
+	if (write_text(ca, "setup.conf", setup, err) < 0 ||
+	    write_text(ca, "localca.conf", localca, err) < 0)
+		return -1;
+	return write_text(ca, "localca.options",
+			  "--platform-manufacturer skr\n--platform-version 2.1\n"
+			  "--platform-model swtpm\n", err);
+}
+
+/* swtpm_setup --create-ek-cert into s->dir, its CA state in s->ek_ca. */
+static int provision_ek(const struct skr_swtpm *s, struct skr_err *err)
+{
+	char conf[400], logpath[400];
+	int status;
+	pid_t pid;
+
+	if (write_ca_config(s->ek_ca, err) < 0)
+		return -1;
+	snprintf(conf, sizeof(conf), "%s/setup.conf", s->ek_ca);
+	snprintf(logpath, sizeof(logpath), "%s/setup.log", s->ek_ca);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		if (log >= 0) {
+			dup2(log, STDOUT_FILENO);
+			dup2(log, STDERR_FILENO);
+		}
+		execlp("swtpm_setup", "swtpm_setup", "--tpm2", "--tpmstate", s->dir,
+		       "--create-ek-cert", "--create-platform-cert", "--overwrite", "--config", conf,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return skr_fail(err, SKR_R_io, "swtpm_setup --create-ek-cert failed (see %s)",
+				logpath);
+	return 0;
+}
+
+static int start(const char *ek_ca, struct skr_swtpm **out, struct skr_err *err);
+
 int skr_swtpm_start(struct skr_swtpm **out, struct skr_err *err)
+{
+	return start(NULL, out, err);
+}
+
+int skr_swtpm_start_ek(const char *ca_dir, struct skr_swtpm **out, struct skr_err *err)
+{
+	return start(ca_dir, out, err);
+}
+
+static int start(const char *ek_ca, struct skr_swtpm **out, struct skr_err *err)
 {
 	struct skr_swtpm *s = NULL;
 	const char *tmp = getenv("TMPDIR");
@@ -274,6 +351,7 @@ int skr_swtpm_start(struct skr_swtpm **out, struct skr_err *err)
 		atexit_registered = true;
 	}
 	memset(s, 0, sizeof(*s));
+	snprintf(s->ek_ca, sizeof(s->ek_ca), "%s", ek_ca ? ek_ca : "");
 	snprintf(s->dir, sizeof(s->dir), "%s/skr-swtpm.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(s->dir)) {
 		skr_fail(err, SKR_R_io, "cannot create a swtpm state directory: %s",
@@ -289,6 +367,8 @@ int skr_swtpm_start(struct skr_swtpm **out, struct skr_err *err)
 			skr_fail(err, SKR_R_io, "no free loopback port pair");
 			break;
 		}
+		if (s->ek_ca[0] && provision_ek(s, err) < 0)
+			break;
 		s->pid = spawn(s);
 		if (s->pid < 0) {
 			s->pid = 0;

@@ -30,10 +30,22 @@ struct skr_swtpm {
 	int port;		/* server port; the control channel is port + 1 */
 	char dir[256];		/* state directory (also holds swtpm.log) */
 	char tcti[64];		/* "swtpm:host=127.0.0.1,port=P" */
+	char ek_ca[256];	/* skr_swtpm_start_ek's CA directory; "" otherwise */
 };
 
 /* Starts an instance; *out points into a static table (never freed). */
 int skr_swtpm_start(struct skr_swtpm **out, struct skr_err *err);
+
+/*
+ * An instance whose state swtpm_setup --create-ek-cert --create-platform-cert
+ * made first: EK certificates in NV 0x01C00002 (RSA) and 0x01C0000A/16 (ECC),
+ * issued by swtpm_localca from a CA whose state (and configuration) lives in
+ * ca_dir, an existing directory the test owns: instances given the same
+ * ca_dir share one CA.  The CA's root is ca_dir/swtpm-localca-rootca-cert.pem,
+ * the intermediate that issues EK certificates ca_dir/issuercert.pem.  The
+ * machine's own /var/lib/swtpm-localca is never used.
+ */
+int skr_swtpm_start_ek(const char *ca_dir, struct skr_swtpm **out, struct skr_err *err);
 
 /* Stops *s and sets *s to NULL; a no-op on NULL. */
 void skr_swtpm_stop(struct skr_swtpm **s);

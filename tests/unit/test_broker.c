@@ -1393,6 +1393,49 @@ static void release_refused_when_its_flush_fails(void **state)
 	}
 }
 
+/* ---- generic TPM (tee tpm): the challenge's refusals ----------------------------- */
+
+/* A challenge for KEY with body fields (JSON text merged in); its status and reason. */
+static unsigned tpm_challenge(struct fx *f, const char *tpm_json, char *reason, size_t size)
+{
+	struct skr_response ch = { 0 };
+	json_object *req = json_object_new_object(), *r;
+	unsigned status;
+
+	json_object_object_add(req, "key_id", json_object_new_string(KEY));
+	if (tpm_json)
+		json_object_object_add(req, "tpm", json_tokener_parse(tpm_json));
+	skr_broker_challenge(&f->b, req, "test", &ch);
+	json_object_put(req);
+	status = ch.status;
+	reason[0] = '\0';
+	if (json_object_object_get_ex(ch.body, "reason", &r))
+		snprintf(reason, size, "%s", json_object_get_string(r));
+	assert_false(json_object_object_get_ex(ch.body, "nonce", NULL) && status != 200);
+	json_object_put(ch.body);
+	return status;
+}
+
+/*
+ * A tpm key's challenge needs the VM's identity and the broker's EK roots;
+ * nothing is issued without both.  (The success path and the EK refusals
+ * run against swtpm in test_makecred and test_release_tpm.sh.)
+ */
+static void tpm_challenge_refusals(void **state)
+{
+	struct fx *f = *state;
+	char reason[64];
+
+	set_policy(f, "{\"tee\": \"tpm\", \"pcrs\": {\"bank\": \"sha256\", \"indexes\": [0, 7]}}");
+	assert_int_equal(tpm_challenge(f, NULL, reason, sizeof(reason)), 400);
+	assert_string_equal(reason, "malformed");
+	assert_int_equal(tpm_challenge(f, "{\"ek_cert\": \"AAAA\"}", reason, sizeof(reason)), 400);
+	assert_string_equal(reason, "malformed");	/* ek_public, ak_public missing */
+	assert_int_equal(tpm_challenge(f, "{\"ek_cert\": \"AAAA\", \"ek_public\": \"AAAA\", "
+				       "\"ak_public\": \"AAAA\"}", reason, sizeof(reason)), 400);
+	assert_string_equal(reason, "usage");	/* no ek_roots configured */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1447,6 +1490,7 @@ int main(void)
 		TL(tl_refuse_ak_attributes),
 		TL(tl_refuse_quote_and_pcrs),
 		TL(tl_reseal),
+		T(tpm_challenge_refusals),
 	};
 
 	return cmocka_run_group_tests_name("broker", tests, NULL, NULL);

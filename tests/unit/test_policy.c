@@ -203,6 +203,27 @@ static void parse_azure_tl(void **state)
 	invalid("{\"tee\": \"azure-tl\", \"ak_subject\": [\"x\"]}", "unknown key \"ak_subject\"");
 }
 
+/* Generic TPM: tee tpm; neither snp nor ak_subjects applies; other modes' evidence refused. */
+static void parse_tpm(void **state)
+{
+	struct skr_policy p;
+	struct skr_err err = { 0 };
+
+	parse_ok("{\"tee\": \"tpm\", \"pcrs\": {\"indexes\": [0, 7]}}", &p);
+	assert_int_equal(p.tee, SKR_TEE_TPM);
+	assert_ok(skr_policy_check_tee(&p, SKR_TEE_TPM, &err), err);
+	assert_failed_with(skr_policy_check_tee(&p, SKR_TEE_AZURE_TL, &err), err,
+			   SKR_R_tee_mismatch, "\"tpm\", the evidence is \"azure-tl\"");
+	skr_err_clear(&err);
+	parse_ok("{\"tee\": \"azure-tl\"}", &p);
+	assert_failed_with(skr_policy_check_tee(&p, SKR_TEE_TPM, &err), err, SKR_R_tee_mismatch,
+			   "the evidence is \"tpm\"");
+	invalid("{\"tee\": \"tpm\", \"snp\": {}}", "\"snp\" does not apply to tee \"tpm\"");
+	invalid("{\"tee\": \"tpm\", \"ak_subjects\": [\"x\"]}",
+		"\"ak_subjects\" does not apply to tee \"tpm\"");
+	invalid("{\"tee\": \"TPM\"}", "\"az-snp-vtpm\", \"azure-tl\" or \"tpm\"");
+}
+
 /* A typo never weakens a policy: unknown keys are refused at every level, by name. */
 static void parse_refuses_unknown_keys(void **state)
 {
@@ -902,6 +923,7 @@ int main(void)
 		cmocka_unit_test(pcr_mismatch_names_closest_set),
 		cmocka_unit_test(pcr_bank_of_the_policy),
 		cmocka_unit_test(pcr_match_fails_closed),
+		cmocka_unit_test(parse_tpm),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * TPM2_MakeCredential in software (TPM 2.0 Part 1 §24, "Credential
+ * Protection"), for the generic TPM mode ("tee": "tpm"): the broker encrypts
+ * a credential to a TPM's endorsement key so that only that TPM, and only
+ * for a key of the given name loaded in it, can recover it with
+ * TPM2_ActivateCredential.
+ *
+ * Supported EK: RSA-2048 (the TCG default EK template, low range: nameAlg
+ * SHA-256, AES-128-CFB symmetric), the one swtpm_setup --create-ek-cert and
+ * nearly every vendor certify.  ECC EKs (ECDH seed) are not done yet: they
+ * fail with unsupported.
+ *
+ * The construction: a random seed, RSA-OAEP(SHA-256, label "IDENTITY\0") to
+ * the EK; symKey = KDFa(SHA-256, seed, "STORAGE", name, -, 128);
+ * encIdentity = AES-128-CFB(symKey, IV 0, TPM2B_DIGEST(credential));
+ * hmacKey = KDFa(SHA-256, seed, "INTEGRITY", -, -, 256);
+ * outerHMAC = HMAC-SHA-256(hmacKey, encIdentity || name).
+ * The seed and the derived keys are wiped before returning.
+ */
+#ifndef SKR_MAKECRED_H
+#define SKR_MAKECRED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "common/err.h"
+#include "common/util.h"
+#include "verify/akcert.h"
+
+/* A credential is a TPM2B_DIGEST: at most the size of the EK's nameAlg digest. */
+#define SKR_CREDENTIAL_MAX 32
+
+/*
+ * Makes the credential for the object whose TPM name (nameAlg || digest) is
+ * name[0..name_len) to the EK ek.  Fills blob (TPM2B_ID_OBJECT) and secret
+ * (TPM2B_ENCRYPTED_SECRET), the two inputs of TPM2_ActivateCredential.
+ */
+int skr_make_credential(EVP_PKEY *ek, const uint8_t *name, size_t name_len,
+			const uint8_t *credential, size_t credential_len, TPM2B_ID_OBJECT *blob,
+			TPM2B_ENCRYPTED_SECRET *secret, struct skr_err *err);
+
+/*
+ * KDFa (Part 1 §11.4.10.2) with SHA-256: bits/8 bytes of
+ * HMAC(key, i || label || 0 || context_u || context_v || bits) for i = 1, 2, ...
+ * Exposed for the tests.
+ */
+int skr_kdfa_sha256(const uint8_t *key, size_t key_len, const char *label,
+		    const uint8_t *context_u, size_t u_len, const uint8_t *context_v,
+		    size_t v_len, uint32_t bits, uint8_t *out, struct skr_err *err);
+
+/*
+ * What the VM of a "tpm" key presents at the challenge and again in the
+ * release (DESIGN.md 2.2): its EK certificate (DER), extra DER
+ * intermediates (may be empty), the EK's and the AK's TPM2B_PUBLIC.
+ */
+struct skr_tpm_identity {
+	const struct skr_buf *ek_cert, *ek_chain, *ek_public, *ak_public;
+};
+
+/* What a verified identity established; free with skr_tpm_identity_result_free. */
+struct skr_tpm_identity_result {
+	EVP_PKEY *ak;
+	EVP_PKEY *ek;
+	TPM2B_NAME ak_name;
+	uint8_t ek_public_sha256[32];
+};
+
+/*
+ * The AK's public area (skr_ak_public_check: ak_not_restricted,
+ * ak_attributes), the EK certificate to an anchor of trust (an
+ * skr_ekcert_trust_new trust; NULL: usage, no ek_roots configured) at time
+ * now (0: now), and the certificate's key equal to the EK public
+ * (ekcert_untrusted otherwise).
+ */
+int skr_tpm_identity_verify(const struct skr_akcert_trust *trust,
+			    const struct skr_tpm_identity *id, time_t now,
+			    struct skr_tpm_identity_result *res, struct skr_err *err);
+void skr_tpm_identity_result_free(struct skr_tpm_identity_result *res);
+
+/*
+ * The credential the broker makes for a challenge and expects back in the
+ * release: HMAC-SHA-256(key, "skr tpm activation" || nonce || AK name ||
+ * SHA-256(EK TPM2B_PUBLIC)).  Derived, never stored: the broker keeps no
+ * state between the two requests (the nonce is stateless too).
+ */
+#define SKR_ACTIVATION_SIZE 32
+int skr_activation_credential(const uint8_t *key, size_t key_len, const uint8_t *nonce,
+			      size_t nonce_len, const struct skr_tpm_identity_result *id,
+			      uint8_t out[SKR_ACTIVATION_SIZE], struct skr_err *err);
+
+#endif

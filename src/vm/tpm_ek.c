@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The generic TPM mode's keys and credential activation (contract: vm/tpm.h). */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
+
+#include "common/util.h"
+#include "vm/tpm_int.h"
+
+/* The TCG EK Credential Profile's policy A: PolicySecret(TPM_RH_ENDORSEMENT). */
+static const TPM2B_DIGEST ek_policy_a = {
+	32, { 0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xB3, 0xF8, 0x1A, 0x90, 0xCC, 0x8D, 0x46, 0xA5,
+	      0xD7, 0x24, 0xFD, 0x52, 0xD7, 0x6E, 0x06, 0x52, 0x0B, 0x64, 0xF2, 0xA1, 0xDA, 0x1B,
+	      0x33, 0x14, 0x69, 0xAA }
+};
+
+int skr_tpm_read_ekcert(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err)
+{
+	return skr_tpm_nv_read(t, SKR_TPM_EKCERT_RSA_NV_INDEX, out, err);
+}
+
+static int create_primary(struct skr_tpm *t, const TPM2B_PUBLIC *tmpl, const char *what,
+			  struct skr_tpm_key *out, struct skr_err *err)
+{
+	static const TPM2B_SENSITIVE_CREATE sensitive;
+	static const TPM2B_DATA outside;
+	static const TPML_PCR_SELECTION creation_pcrs;
+	_cleanup_tr_ struct tr_guard key = TR_GUARD(t);
+	_cleanup_esys_ TPM2B_PUBLIC *pub = NULL;
+	_cleanup_esys_ TPM2B_NAME *name = NULL;
+	TSS2_RC rc;
+
+	memset(out, 0, sizeof(*out));
+	out->handle = ESYS_TR_NONE;
+	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				ESYS_TR_NONE, &sensitive, tmpl, &outside, &creation_pcrs, &key.tr,
+				&pub, NULL, NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		key.tr = ESYS_TR_NONE;
+		return skr_tpm_fail(t, rc, err, "TPM2_CreatePrimary of the %s (endorsement hierarchy)",
+				    what);
+	}
+	rc = Esys_TR_GetName(t->esys, key.tr, &name);
+	if (rc != TSS2_RC_SUCCESS)
+		return skr_tpm_fail(t, rc, err, "cannot get the %s's name", what);
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, out->public_bytes, sizeof(out->public_bytes),
+					 &out->public_len) != TSS2_RC_SUCCESS)
+		return skr_fail(err, SKR_R_tpm_error, "cannot marshal the %s's TPM2B_PUBLIC", what);
+	out->public = *pub;
+	out->name = *name;
+	out->handle = key.tr;
+	key.tr = ESYS_TR_NONE;	/* owned by *out now */
+	return 0;
+}
+
+int skr_tpm_create_ek(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err)
+{
+	TPM2B_PUBLIC tmpl = {
+		.publicArea = {
+			.type = TPM2_ALG_RSA,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+					    TPMA_OBJECT_SENSITIVEDATAORIGIN |
+					    TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED |
+					    TPMA_OBJECT_DECRYPT,
+			.authPolicy = ek_policy_a,
+			.parameters.rsaDetail = {
+				.symmetric = { TPM2_ALG_AES, { .aes = 128 }, { .aes = TPM2_ALG_CFB } },
+				.scheme = { .scheme = TPM2_ALG_NULL },
+				.keyBits = 2048,
+			},
+			/* The profile's unique: 256 zero bytes. */
+			.unique.rsa = { .size = 256 },
+		},
+	};
+
+	return create_primary(t, &tmpl, "EK", out, err);
+}
+
+int skr_tpm_create_ek_ak(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err)
+{
+	TPM2B_PUBLIC tmpl = {
+		.publicArea = {
+			.type = TPM2_ALG_RSA,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+					    TPMA_OBJECT_SENSITIVEDATAORIGIN |
+					    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED |
+					    TPMA_OBJECT_SIGN_ENCRYPT,
+			.parameters.rsaDetail = {
+				.symmetric = { .algorithm = TPM2_ALG_NULL },
+				.scheme = { TPM2_ALG_RSASSA, { .rsassa = { TPM2_ALG_SHA256 } } },
+				.keyBits = 2048,
+			},
+		},
+	};
+
+	return create_primary(t, &tmpl, "AK", out, err);
+}
+
+/* A policy session satisfying the EK's policy A; the guard flushes it. */
+static int ek_session(struct skr_tpm *t, struct tr_guard *session, struct skr_err *err)
+{
+	static const TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
+	TSS2_RC rc;
+
+	rc = Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256,
+				   &session->tr);
+	if (rc != TSS2_RC_SUCCESS) {
+		session->tr = ESYS_TR_NONE;
+		return skr_tpm_fail(t, rc, err, "TPM2_StartAuthSession for the EK's policy");
+	}
+	rc = Esys_PolicySecret(t->esys, ESYS_TR_RH_ENDORSEMENT, session->tr, ESYS_TR_PASSWORD,
+			       ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL, NULL, 0, NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS)
+		return skr_tpm_fail(t, rc, err, "TPM2_PolicySecret(endorsement) for the EK");
+	return 0;
+}
+
+static int unmarshal_credential(const uint8_t *blob, size_t blob_len, const uint8_t *secret,
+				size_t secret_len, TPM2B_ID_OBJECT *id, TPM2B_ENCRYPTED_SECRET *enc,
+				struct skr_err *err)
+{
+	size_t off = 0;
+
+	if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(blob, blob_len, &off, id) != TSS2_RC_SUCCESS ||
+	    off != blob_len)
+		return skr_fail(err, SKR_R_malformed, "the credential blob is not a TPM2B_ID_OBJECT");
+	off = 0;
+	if (Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(secret, secret_len, &off, enc) !=
+		    TSS2_RC_SUCCESS || off != secret_len)
+		return skr_fail(err, SKR_R_malformed,
+				"the credential secret is not a TPM2B_ENCRYPTED_SECRET");
+	return 0;
+}
+
+int skr_tpm_activate(struct skr_tpm *t, const struct skr_tpm_key *ek, const struct skr_tpm_key *ak,
+		     const uint8_t *blob, size_t blob_len, const uint8_t *secret,
+		     size_t secret_len, uint8_t cred[64], size_t *cred_len, struct skr_err *err)
+{
+	_cleanup_tr_ struct tr_guard session = TR_GUARD(t);
+	_cleanup_esys_ TPM2B_DIGEST *out = NULL;
+	TPM2B_ID_OBJECT id;
+	TPM2B_ENCRYPTED_SECRET enc;
+	TSS2_RC rc;
+
+	*cred_len = 0;
+	if (unmarshal_credential(blob, blob_len, secret, secret_len, &id, &enc, err) < 0 ||
+	    ek_session(t, &session, err) < 0)
+		return -1;
+	rc = Esys_ActivateCredential(t->esys, ak->handle, ek->handle, ESYS_TR_PASSWORD, session.tr,
+				     ESYS_TR_NONE, &id, &enc, &out);
+	if (rc != TSS2_RC_SUCCESS && rc_is_tpm(rc))
+		return skr_fail(err, SKR_R_ak_not_on_tpm,
+				"the TPM refused TPM2_ActivateCredential (%s, 0x%08x): the credential "
+				"is for another EK or another AK", Tss2_RC_Decode(rc), rc);
+	if (rc != TSS2_RC_SUCCESS)
+		return skr_tpm_fail(t, rc, err, "TPM2_ActivateCredential");
+	if (out->size > 64)
+		return skr_fail(err, SKR_R_tpm_error, "the activated credential is %u bytes", out->size);
+	memcpy(cred, out->buffer, out->size);
+	*cred_len = out->size;
+	OPENSSL_cleanse(out->buffer, out->size);
+	return 0;
+}
