@@ -104,7 +104,11 @@ enum skr_class {
 	X(ak_not_restricted, SKR_CLASS_VERIFY)               \
 	X(ak_attributes, SKR_CLASS_VERIFY)                   \
 	X(akcert_subject, SKR_CLASS_VERIFY)                   \
-	X(tee_mismatch, SKR_CLASS_VERIFY)
+	X(tee_mismatch, SKR_CLASS_VERIFY)                    \
+	X(report_data_mismatch, SKR_CLASS_VERIFY)            \
+	X(snp_certs_malformed, SKR_CLASS_VERIFY)             \
+	X(snp_certs_no_vcek, SKR_CLASS_VERIFY)               \
+	X(tsm_generation_changed, SKR_CLASS_INPUT)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,
