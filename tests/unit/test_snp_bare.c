@@ -7,7 +7,15 @@
  */
 #include "testutil.h"
 
+#include <stdio.h>
+#include <sys/stat.h>
+
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "broker/broker.h"
+#include "common/json_util.h"
+#include "vm/broker_answer.h"
 
 #include "faketsm.h"
 #include "testchain.h"
@@ -393,6 +401,147 @@ static void refuse_snp_policy_with_pcrs(void **state)
 			   "no vTPM");
 }
 
+/* ---- through the broker's release decision (in process) ----------------- */
+
+struct fx {
+	struct snp s;
+	char dir[64];
+	struct skr_broker b;
+};
+
+static int broker_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	_cleanup_free_ char *m = NULL;
+	struct skr_buf pem = { 0 };
+	struct skr_err err = { 0 };
+	char db[128], mk[128], policy[256];
+	uint8_t key[32];
+	FILE *fp;
+
+	start(&f->s, false);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/skr-snp-test.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(db, sizeof(db), "%s/broker.db", f->dir);
+	snprintf(mk, sizeof(mk), "%s/master.key", f->dir);
+	RAND_bytes(key, sizeof(key));
+	fp = fopen(mk, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(key, 1, sizeof(key), fp), sizeof(key));
+	fclose(fp);
+	chmod(mk, 0600);
+	assert_ok(skr_store_open(db, mk, &f->b.store, &err), err);
+	assert_ok(skr_amd_trust_init(&f->b.trust, true, &err), err);
+	assert_ok(skr_test_chain_bundle_pem(&f->s.chain, false, &pem, &err), err);
+	assert_ok(skr_amd_trust_add_pem(&f->b.trust, pem.data, pem.len, &err), err);
+	skr_buf_free(&pem);
+	f->b.nonce_secret = skr_secret_alloc(SKR_NONCE_SECRET_SIZE);
+	RAND_bytes(f->b.nonce_secret, SKR_NONCE_SECRET_SIZE);
+	skr_nonce_seen_init(&f->b.seen);
+	skr_chain_cache_init(&f->b.chain_cache);
+	skr_key_cache_init(&f->b.key_cache);
+	f->b.nonce_ttl = 60;
+	m = skr_hex_encode(f->s.tsm.report.measurement, 48);
+	snprintf(policy, sizeof(policy), "{\"tee\": \"snp\", \"snp\": {\"measurements\": [\"%s\"]}}", m);
+	assert_ok(skr_store_key_create(f->b.store, "disk-1", (const uint8_t *)"the-disk-secret-0123456789abcdef",
+				       32, policy, NULL, &err), err);
+	assert_ok(skr_store_key_create(f->b.store, "cvm-1", (const uint8_t *)"another-secret-0123456789abcdef!",
+				       32, "{\"tee\": \"az-snp-vtpm\", \"pcrs\": {\"indexes\": [7]}}",
+				       NULL, &err), err);
+	*state = f;
+	return 0;
+}
+
+static int broker_teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	skr_faketsm_stop(&f->s.tsm);
+	skr_amd_trust_free(&f->s.trust);
+	skr_test_chain_free(&f->s.chain);
+	skr_store_close(f->b.store);
+	skr_amd_trust_free(&f->b.trust);
+	skr_nonce_seen_free(&f->b.seen);
+	skr_secret_free(f->b.nonce_secret);
+	skr_chain_cache_free(&f->b.chain_cache);
+	skr_key_cache_free(&f->b.key_cache);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Challenge, evidence from the stand-in, release; the status, the reason, the answer. */
+static unsigned broker_release(struct fx *f, const char *key_id, char reason[64], json_object **resp,
+			       struct skr_buf *nonce_out, EVP_PKEY **key)
+{
+	struct skr_response ch = { 0 }, rel = { 0 };
+	json_object *req = json_object_new_object(), *n, *ev = NULL, *r;
+	struct skr_buf nb = { 0 };
+	struct skr_err err = { 0 };
+	uint8_t digest[32] = { 0 };
+
+	json_object_object_add(req, "key_id", json_object_new_string(key_id));
+	skr_broker_challenge(&f->b, req, "test", &ch);
+	json_object_put(req);
+	assert_int_equal(ch.status, 200);
+	assert_true(json_object_object_get_ex(ch.body, "nonce", &n));
+	assert_ok(skr_base64_decode(json_object_get_string(n), strlen(json_object_get_string(n)), &nb,
+				    "nonce", &err), err);
+	json_object_put(ch.body);
+	assert_ok(skr_snp_evidence(f->s.tsm.root, nb.data, nb.len, key, &ev, &err), err);
+	req = json_object_new_object();
+	json_object_object_add(req, "key_id", json_object_new_string(key_id));
+	skr_json_add_b64(req, "nonce", nb.data, nb.len);
+	json_object_object_add(req, "evidence", ev);
+	skr_broker_release(&f->b, req, "test", digest, &rel);
+	json_object_put(req);
+	reason[0] = 0;
+	if (json_object_object_get_ex(rel.body, "reason", &r))
+		snprintf(reason, 64, "%s", json_object_get_string(r));
+	*resp = rel.body;
+	*nonce_out = nb;
+	return rel.status;
+}
+
+static void broker_releases_and_refuses(void **state)
+{
+	struct fx *f = *state;
+	struct skr_buf bnonce = { 0 };
+	struct skr_wrapped w;
+	struct skr_err err = { 0 };
+	json_object *resp = NULL;
+	EVP_PKEY *key = NULL;
+	uint8_t out[SKR_WRAP_MAX_SECRET];
+	size_t len = 0;
+	char reason[64];
+
+	assert_int_equal(broker_release(f, "disk-1", reason, &resp, &bnonce, &key), 200);
+	assert_ok(skr_answer_wrapped("test", resp, &w, &err), err);
+	assert_ok(skr_unwrap_with_key(key, &w, bnonce.data, bnonce.len, "disk-1", out, &len, &err), err);
+	assert_int_equal(len, 32);
+	assert_memory_equal(out, "the-disk-secret-0123456789abcdef", 32);
+	json_object_put(resp);
+	EVP_PKEY_free(key);
+	skr_buf_free(&bnonce);
+
+	/* Each refusal by its reason, through the broker. */
+	f->s.tsm.report.policy |= SKR_TEST_POLICY_DEBUG;
+	assert_int_equal(broker_release(f, "disk-1", reason, &resp, &bnonce, &key), 403);
+	assert_string_equal(reason, "snp_debug_enabled");
+	json_object_put(resp), EVP_PKEY_free(key), skr_buf_free(&bnonce);
+	f->s.tsm.report.policy &= ~SKR_TEST_POLICY_DEBUG;
+	f->s.tsm.report.measurement[0] ^= 1;
+	assert_int_equal(broker_release(f, "disk-1", reason, &resp, &bnonce, &key), 403);
+	assert_string_equal(reason, "snp_measurement_not_allowed");
+	json_object_put(resp), EVP_PKEY_free(key), skr_buf_free(&bnonce);
+	f->s.tsm.report.measurement[0] ^= 1;
+	assert_int_equal(broker_release(f, "cvm-1", reason, &resp, &bnonce, &key), 403);
+	assert_string_equal(reason, "tee_mismatch");
+	json_object_put(resp), EVP_PKEY_free(key), skr_buf_free(&bnonce);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +560,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(refuse_other_chip, setup_vcek, teardown),
 		cmocka_unit_test_setup_teardown(refuse_bad_table, setup_vcek, teardown),
 		cmocka_unit_test_setup_teardown(refuse_generation_change, setup_vcek, teardown),
+		cmocka_unit_test_setup_teardown(broker_releases_and_refuses, broker_setup,
+						broker_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
