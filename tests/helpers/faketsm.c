@@ -118,6 +118,36 @@ static void serve_generation(struct skr_faketsm *t, const char *entry)
 	write_all(entry, "generation", text, strlen(text));
 }
 
+/* The knobs of this request, from t->knob_file, on a copy of t. */
+static void read_knobs(const struct skr_faketsm *t, struct skr_faketsm *req)
+{
+	char line[64];
+	FILE *f;
+
+	*req = *t;
+	if (!t->knob_file || !(f = fopen(t->knob_file, "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned v;
+
+		line[strcspn(line, "\n")] = 0;
+		if (!strcmp(line, "debug"))
+			req->report.policy |= SKR_TEST_POLICY_DEBUG;
+		else if (!strcmp(line, "bad_table"))
+			req->bad_table = true;
+		else if (!strcmp(line, "bump_generation"))
+			req->bump_generation = true;
+		else if (!strcmp(line, "other_signer"))
+			req->signer = t->other_signer;
+		else if (!strcmp(line, "measurement_flip"))
+			req->report.measurement[0] ^= 1;
+		else if (sscanf(line, "tcb_snp=%u", &v) == 1)
+			req->report.reported_tcb = (req->report.reported_tcb & ~(0xffull << 48)) |
+						   ((uint64_t)(v & 0xff) << 48);
+	}
+	fclose(f);
+}
+
 static void serve_report(struct skr_faketsm *t, const char *entry, const uint8_t data[64])
 {
 	struct skr_test_report_opts r = t->report;
@@ -153,12 +183,14 @@ static void remove_entry(const char *entry)
 }
 
 /* One client request on a new entry, in the order vm/tsm.c reads it. */
-static void serve_entry(struct skr_faketsm *t, const char *entry)
+static void serve_entry(struct skr_faketsm *shared, const char *entry)
 {
+	struct skr_faketsm req, *t = &req;
 	char path[512];
 	uint8_t data[64];
 	size_t i;
 
+	read_knobs(shared, &req);
 	for (i = 0; i < sizeof(fifos) / sizeof(fifos[0]); i++) {
 		entry_path(path, sizeof(path), entry, fifos[i]);
 		mkfifo(path, 0600);
@@ -171,6 +203,8 @@ static void serve_entry(struct skr_faketsm *t, const char *entry)
 		serve_report(t, entry, data);
 		t->generation += t->bump_generation;
 		serve_generation(t, entry);
+		shared->generation = t->generation;
+		shared->served = t->served;
 	}
 	remove_entry(entry);
 }

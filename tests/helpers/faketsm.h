@@ -34,6 +34,13 @@ struct skr_faketsm {
 	bool bump_generation;			/* another writer between the client's reads */
 	bool bad_table;				/* an entry's length runs past the blob */
 	const char *provider;			/* NULL: "sev_guest" */
+	/*
+	 * Read before each request when set (tests/tools/skr-fake-tsm): one knob
+	 * a line, "debug", "bad_table", "bump_generation", "other_signer",
+	 * "measurement_flip", "tcb_snp=N"; applied to that request only.
+	 */
+	const char *knob_file;
+	EVP_PKEY *other_signer;			/* what "other_signer" signs with */
 	int inotify_fd;
 	pthread_t thread;
 	bool running;
