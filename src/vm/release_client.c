@@ -15,6 +15,7 @@
 #include "vm/https.h"
 #include "common/json_util.h"
 #include "common/pcr_json.h"
+#include "vm/sev_guest.h"
 #include "vm/snp_evidence.h"
 #include "vm/tpm.h"
 #include "vm/tsm.h"
@@ -346,7 +347,7 @@ static void backoff(unsigned attempt, double deadline)
 
 /*
  * The TPM-based modes first; bare SNP (tee "snp") only when there is no TPM,
- * or one without Azure's indexes, and configfs-tsm is there.
+ * or one without Azure's indexes, and configfs-tsm or /dev/sev-guest is there.
  */
 static int detect_mode(struct exchange *x, struct skr_err *err)
 {
@@ -356,7 +357,7 @@ static int detect_mode(struct exchange *x, struct skr_err *err)
 	    skr_tpm_detect_mode(x->tpm, &x->mode, &tpm_err) == 0)
 		return 0;
 	if ((tpm_err.reason == SKR_R_tpm_unavailable || tpm_err.reason == SKR_R_tpm_nv_undefined) &&
-	    skr_tsm_present(NULL)) {
+	    (skr_tsm_present(NULL) || skr_sev_guest_present(NULL))) {
 		skr_tpm_close(x->tpm);
 		x->tpm = NULL;
 		x->bare_snp = true;

@@ -8,6 +8,7 @@
 #include "verify/snp_report.h"
 #include "verify/tee.h"
 #include "verify/wrap.h"
+#include "vm/sev_guest.h"
 #include "vm/tsm.h"
 
 /* The certificates, the signing key's kind first; the host's table is not trusted. */
@@ -61,7 +62,9 @@ int skr_snp_evidence(const char *tsm_root, const uint8_t *nonce, size_t nonce_le
 	if (skr_wrap_soft_key_new(key, epk, err) < 0)
 		return -1;
 	if (skr_snp_bind(nonce, nonce_len, epk, data, err) < 0 ||
-	    skr_tsm_report(tsm_root, data, &report, &aux, err) < 0 ||
+	    (skr_tsm_present(tsm_root) || !skr_sev_guest_present(NULL)
+		     ? skr_tsm_report(tsm_root, data, &report, &aux, err)
+		     : skr_sev_guest_report(NULL, data, &report, &aux, err)) < 0 ||
 	    certs_json(&report, &aux, &certs, err) < 0) {
 		EVP_PKEY_free(*key);
 		*key = NULL;

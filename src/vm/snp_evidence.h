@@ -3,7 +3,8 @@
  * Bare SEV-SNP evidence (tee "snp", docs/DESIGN.md section 2.2), VM side:
  * an ephemeral P-256 wrap key in guest memory, REPORT_DATA = the binding of
  * the broker's nonce and that key (verify/snp_bind.h), a report from
- * configfs-tsm (vm/tsm.h) and the certificates of its auxblob
+ * configfs-tsm (vm/tsm.h; /dev/sev-guest, vm/sev_guest.h, when there is no
+ * configfs-tsm) and the certificates of its auxblob
  * (verify/snp_certs.h), laid out as
  *   {"tee": "snp", "report", "certs": {"vcek" | "vlek", "ask", "ark"},
  *    "wrap_key": {"epk"}}.

@@ -12,8 +12,7 @@
  *
  * The root may be moved (the root argument; SKR_TSM_ROOT when NULL) for the
  * tests' stand-in only: nothing here is a trust decision, since the broker
- * verifies the report and its binding.  /dev/sev-guest (SNP_GET_EXT_REPORT)
- * is not implemented yet.
+ * verifies the report and its binding.  /dev/sev-guest is vm/sev_guest.h.
  */
 #ifndef SKR_VM_TSM_H
 #define SKR_VM_TSM_H
