@@ -182,18 +182,19 @@ static int parse_snp(json_object *obj, struct skr_evidence *ev, struct skr_err *
 {
 	json_object *certs, *wk;
 
-	if (object_member(obj, "certs", &certs, err) < 0 || object_member(obj, "wrap_key", &wk, err) < 0 ||
-	    bytes_member(obj, "report", true, ENC_BASE64, SKR_SNP_REPORT_SIZE, &ev->snp_report,
-			 err) < 0 ||
-	    bytes_member(certs, "vcek", false, ENC_BASE64, MAX_VCEK, &ev->vcek, err) < 0 ||
-	    bytes_member(certs, "vlek", !ev->vcek.len, ENC_BASE64, MAX_VCEK, &ev->vcek, err) < 0 ||
-	    bytes_member(certs, "ask", false, ENC_BASE64, MAX_VCEK, &ev->snp_ask, err) < 0 ||
-	    bytes_member(certs, "ark", false, ENC_BASE64, MAX_VCEK, &ev->snp_ark, err) < 0 ||
-	    bytes_member(wk, "epk", true, ENC_BASE64, SKR_WRAP_EPK_SIZE, &ev->wrap_epk, err) < 0)
+	if (object_member(obj, "certs", &certs, err) < 0 || object_member(obj, "wrap_key", &wk, err) < 0)
 		return -1;
 	ev->vlek = json_object_object_get_ex(certs, "vlek", NULL);
 	if (ev->vlek && json_object_object_get_ex(certs, "vcek", NULL))
 		return skr_fail(err, SKR_R_malformed, "evidence certs carry both a VCEK and a VLEK");
+	if (bytes_member(obj, "report", true, ENC_BASE64, SKR_SNP_REPORT_SIZE, &ev->snp_report,
+			 err) < 0 ||
+	    bytes_member(certs, ev->vlek ? "vlek" : "vcek", true, ENC_BASE64, MAX_VCEK, &ev->vcek,
+			 err) < 0 ||
+	    bytes_member(certs, "ask", false, ENC_BASE64, MAX_VCEK, &ev->snp_ask, err) < 0 ||
+	    bytes_member(certs, "ark", false, ENC_BASE64, MAX_VCEK, &ev->snp_ark, err) < 0 ||
+	    bytes_member(wk, "epk", true, ENC_BASE64, SKR_WRAP_EPK_SIZE, &ev->wrap_epk, err) < 0)
+		return -1;
 	if (ev->snp_report.len != SKR_SNP_REPORT_SIZE || ev->wrap_epk.len != SKR_WRAP_EPK_SIZE)
 		return skr_fail(err, SKR_R_malformed,
 				"evidence report is %zu bytes (not %d) or wrap_key epk %zu (not %d)",

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "faketsm.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <poll.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,9 +205,10 @@ static void serve_entry(struct skr_faketsm *shared, const char *entry)
 		serve_generation(t, entry);
 		serve_report(t, entry, data);
 		t->generation += t->bump_generation;
-		serve_generation(t, entry);
+		/* Before the last answer: the client returns once it has it. */
 		shared->generation = t->generation;
 		shared->served = t->served;
+		serve_generation(t, entry);
 	}
 	remove_entry(entry);
 }
@@ -216,8 +220,13 @@ static void *serve(void *arg)
 	char entry[512];
 	ssize_t n;
 
-	while ((n = read(t->inotify_fd, buf, sizeof(buf))) > 0) {
+	for (;;) {
+		struct pollfd fds[2] = { { t->inotify_fd, POLLIN, 0 }, { t->stop_pipe[0], POLLIN, 0 } };
 		char *p;
+
+		if (poll(fds, 2, -1) < 0 || fds[1].revents ||
+		    (n = read(t->inotify_fd, buf, sizeof(buf))) <= 0)
+			break;
 
 		for (p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
@@ -231,6 +240,7 @@ static void *serve(void *arg)
 			p += sizeof(*ev) + ev->len;
 		}
 	}
+	atomic_store(&t->done, true);
 	return NULL;
 }
 
@@ -244,6 +254,8 @@ int skr_faketsm_start(struct skr_faketsm *t, const struct skr_test_chain *chain,
 	if (!mkdtemp(t->root))
 		return skr_fail(err, SKR_R_io, "faketsm: mkdtemp: %s", strerror(errno));
 	t->inotify_fd = inotify_init1(IN_CLOEXEC);
+	if (pipe(t->stop_pipe) < 0)
+		return skr_fail(err, SKR_R_io, "faketsm: pipe: %s", strerror(errno));
 	if (t->inotify_fd < 0 || inotify_add_watch(t->inotify_fd, t->root, IN_CREATE) < 0 ||
 	    pthread_create(&t->thread, NULL, serve, t) != 0)
 		return skr_fail(err, SKR_R_io, "faketsm: cannot watch %s", t->root);
@@ -251,14 +263,52 @@ int skr_faketsm_start(struct skr_faketsm *t, const struct skr_test_chain *chain,
 	return 0;
 }
 
+/*
+ * Opens every FIFO of every entry from the other side and closes it: a
+ * thread blocked opening one (a client that gave up midway) goes on, reads
+ * an end of file or writes into the pipe's buffer, and finishes the entry.
+ */
+static void poke_fifos(const char *root)
+{
+	char entry[512], path[512];
+	struct dirent *d;
+	DIR *dir = opendir(root);
+	size_t i;
+
+	while (dir && (d = readdir(dir))) {
+		if (d->d_name[0] == '.' ||
+		    snprintf(entry, sizeof(entry), "%s/%s", root, d->d_name) >= (int)sizeof(entry))
+			continue;
+		for (i = 0; i < sizeof(fifos) / sizeof(fifos[0]); i++) {
+			int fd;
+
+			entry_path(path, sizeof(path), entry, fifos[i]);
+			fd = open(path, O_RDWR | O_NONBLOCK);
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	if (dir)
+		closedir(dir);
+}
+
+/* No pthread_cancel: ASan's thread teardown misreads a cancelled thread's stack. */
 void skr_faketsm_stop(struct skr_faketsm *t)
 {
+	struct timespec pause = { 0, 10000000L };
 	char cmd[300];
 
 	if (t->running) {
-		pthread_cancel(t->thread);
+		if (write(t->stop_pipe[1], "x", 1) != 1)
+			fprintf(stderr, "faketsm: cannot signal the thread\n");
+		while (!atomic_load(&t->done)) {
+			poke_fifos(t->root);
+			nanosleep(&pause, NULL);
+		}
 		pthread_join(t->thread, NULL);
 		t->running = false;
+		close(t->stop_pipe[0]);
+		close(t->stop_pipe[1]);
 	}
 	if (t->inotify_fd > 0)
 		close(t->inotify_fd);

@@ -22,6 +22,7 @@
 #define SKR_FAKETSM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "testchain.h"
@@ -42,6 +43,8 @@ struct skr_faketsm {
 	const char *knob_file;
 	EVP_PKEY *other_signer;			/* what "other_signer" signs with */
 	int inotify_fd;
+	int stop_pipe[2];			/* stop: the thread leaves its wait */
+	atomic_bool done;			/* the thread has returned */
 	pthread_t thread;
 	bool running;
 	unsigned long generation;

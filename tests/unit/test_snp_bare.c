@@ -385,6 +385,29 @@ static void refuse_generation_change(void **state)
 			   "another writer");
 }
 
+static void evidence_layout_refusals(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "{\"tee\": \"snp\", \"report\": \"AA==\", \"certs\": {\"vcek\": \"AA==\", \"vlek\": \"AA==\"}, "
+		  "\"wrap_key\": {\"epk\": \"AA==\"}}", "both a VCEK and a VLEK" },
+		{ "{\"tee\": \"snp\", \"report\": \"AA==\", \"certs\": {\"ask\": \"AA==\"}, "
+		  "\"wrap_key\": {\"epk\": \"AA==\"}}", "\"vcek\"" },
+		{ "{\"tee\": \"snp\", \"report\": \"AA==\", \"certs\": {\"vcek\": \"AA==\"}, "
+		  "\"wrap_key\": {\"epk\": \"AA==\"}}", "report is 1 bytes" },
+		{ "{\"tee\": \"snp\", \"report\": \"AA==\", \"certs\": {\"vcek\": \"AA==\"}}", "wrap_key" },
+	};
+	struct skr_evidence ev;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct skr_err err = { 0 };
+
+		assert_failed_with(skr_evidence_parse(bad[i][0], strlen(bad[i][0]), &ev, &err), err,
+				   SKR_R_malformed, bad[i][1]);
+	}
+}
+
 static void refuse_snp_policy_with_pcrs(void **state)
 {
 	struct skr_policy p;
@@ -550,6 +573,7 @@ int main(void)
 		cmocka_unit_test(certs_table_refusals),
 		cmocka_unit_test(bind_is_sha512_of_label_nonce_epk),
 		cmocka_unit_test(refuse_snp_policy_with_pcrs),
+		cmocka_unit_test(evidence_layout_refusals),
 		cmocka_unit_test_setup_teardown(release_and_unwrap, setup_vcek, teardown),
 		cmocka_unit_test_setup_teardown(release_and_unwrap, setup_vlek, teardown),
 		cmocka_unit_test_setup_teardown(refuse_other_nonce, setup_vcek, teardown),
