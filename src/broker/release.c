@@ -6,7 +6,9 @@
  * azure-tl: AK public area, AK certificate chain, certificate key = AK,
  * subject pin; tpm: AK public area, EK certificate chain, certificate
  * key = EK, the activation answer (the EK and AK verified at the challenge
- * too, where the credential is made); then quote signature, type, nonce and PCR digest; the
+ * too, where the credential is made); snp: AMD chain, signature, SNP policy (the launch
+ * measurement is the boot state), REPORT_DATA = the binding of nonce and
+ * wrap key, and nothing of the rest; then quote signature, type, nonce and PCR digest; the
  * boot gate (PCR 15 quoted and all zero: no volume opened yet); PCR values
  * against the key's reference sets; certify signature, nonce and
  * name; wrap key attributes.  The first failure ends the request.
@@ -485,7 +487,8 @@ static int parse_evidence(struct skr_attested *c, json_object *req, struct skr_e
 		return skr_fail(err, SKR_R_malformed, "request lacks \"evidence\"");
 	if (skr_evidence_from_json(ev, &c->ev, err) < 0)
 		return -1;
-	if (c->ev.format != SKR_EVIDENCE_SKR || !c->ev.wrap_public.len)
+	if (c->ev.format != SKR_EVIDENCE_SKR ||
+	    !(c->ev.tee == SKR_TEE_SNP ? c->ev.wrap_epk.len : c->ev.wrap_public.len))
 		return skr_fail(err, SKR_R_malformed, "evidence lacks \"tee\" or \"wrap_key\"");
 	return skr_policy_check_tee(&c->key.policy, c->ev.tee, err);
 }
@@ -585,8 +588,11 @@ static int check_gate(struct skr_attested *c, struct skr_err *err)
 	return skr_gate_check_initial(&c->ev.pcrs, c->key.policy.pcr_bank, err);
 }
 
+/* Bare SNP has no PCRs: its boot state is the launch measurement, checked with the report. */
 static int check_pcrs(struct skr_attested *c, struct skr_err *err)
 {
+	if (c->ev.tee == SKR_TEE_SNP)
+		return 0;
 	return check_gate(c, err) < 0 ? -1 : skr_attested_match_pcrs(c, NULL, NULL, err);
 }
 
@@ -594,6 +600,9 @@ static int verify_wrap_key(struct skr_attested *c, struct skr_err *err)
 {
 	const struct skr_evidence *ev = &c->ev;
 
+	/* snp: the key REPORT_DATA bound (checked with the evidence). */
+	if (ev->tee == SKR_TEE_SNP)
+		return skr_wrap_point_key(ev->wrap_epk.data, &c->wrap_pub, err);
 	return skr_wrap_key_verify(ev->wrap_public.data, ev->wrap_public.len,
 				   ev->wrap_certify_attest.data, ev->wrap_certify_attest.len,
 				   ev->wrap_certify_signature.data, ev->wrap_certify_signature.len,

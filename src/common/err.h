@@ -109,7 +109,11 @@ enum skr_class {
 	X(audit_checkpoint_invalid, SKR_CLASS_VERIFY)        \
 	X(ekcert_untrusted, SKR_CLASS_VERIFY)                \
 	X(activation_failed, SKR_CLASS_VERIFY)               \
-	X(ak_not_on_tpm, SKR_CLASS_VERIFY)
+	X(ak_not_on_tpm, SKR_CLASS_VERIFY)                   \
+	X(report_data_mismatch, SKR_CLASS_VERIFY)            \
+	X(snp_certs_malformed, SKR_CLASS_VERIFY)             \
+	X(snp_certs_no_vcek, SKR_CLASS_VERIFY)               \
+	X(tsm_generation_changed, SKR_CLASS_INPUT)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

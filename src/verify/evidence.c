@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "verify/evidence.h"
+#include "verify/snp_bind.h"
 
 #include <string.h>
 
@@ -227,6 +228,32 @@ static int parse_mode(json_object *obj, struct skr_evidence *ev, struct skr_err 
 	}
 }
 
+/* Bare SNP: the report, its certificates and the wrap key's point; no quote, no PCRs. */
+static int parse_snp(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	json_object *certs, *wk;
+
+	if (object_member(obj, "certs", &certs, err) < 0 || object_member(obj, "wrap_key", &wk, err) < 0)
+		return -1;
+	ev->vlek = json_object_object_get_ex(certs, "vlek", NULL);
+	if (ev->vlek && json_object_object_get_ex(certs, "vcek", NULL))
+		return skr_fail(err, SKR_R_malformed, "evidence certs carry both a VCEK and a VLEK");
+	if (bytes_member(obj, "report", true, ENC_BASE64, SKR_SNP_REPORT_SIZE, &ev->snp_report,
+			 err) < 0 ||
+	    bytes_member(certs, ev->vlek ? "vlek" : "vcek", true, ENC_BASE64, MAX_VCEK, &ev->vcek,
+			 err) < 0 ||
+	    bytes_member(certs, "ask", false, ENC_BASE64, MAX_VCEK, &ev->snp_ask, err) < 0 ||
+	    bytes_member(certs, "ark", false, ENC_BASE64, MAX_VCEK, &ev->snp_ark, err) < 0 ||
+	    bytes_member(wk, "epk", true, ENC_BASE64, SKR_WRAP_EPK_SIZE, &ev->wrap_epk, err) < 0)
+		return -1;
+	if (ev->snp_report.len != SKR_SNP_REPORT_SIZE || ev->wrap_epk.len != SKR_WRAP_EPK_SIZE)
+		return skr_fail(err, SKR_R_malformed,
+				"evidence report is %zu bytes (not %d) or wrap_key epk %zu (not %d)",
+				ev->snp_report.len, SKR_SNP_REPORT_SIZE, ev->wrap_epk.len,
+				SKR_WRAP_EPK_SIZE);
+	return 0;
+}
+
 static int parse_skr(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
 {
 	json_object *quote, *pcrs;
@@ -241,6 +268,8 @@ static int parse_skr(json_object *obj, struct skr_evidence *ev, struct skr_err *
 	if (mode < 0)
 		return skr_fail(err, SKR_R_unsupported, "evidence tee \"%.32s\" is not supported", tee);
 	ev->tee = (enum skr_tee)mode;
+	if (ev->tee == SKR_TEE_SNP)
+		return parse_snp(obj, ev, err);
 	if (object_member(obj, "quote", &quote, err) < 0 || object_member(obj, "pcrs", &pcrs, err) < 0 ||
 	    bytes_member(quote, "attest", true, ENC_BASE64, MAX_TPM_BLOB, &ev->quote_attest,
 			 err) < 0 ||
@@ -308,6 +337,10 @@ void skr_evidence_free(struct skr_evidence *ev)
 	skr_buf_free(&ev->wrap_certify_signature);
 	skr_buf_free(&ev->ak_cert);
 	skr_buf_free(&ev->ak_chain);
+	skr_buf_free(&ev->snp_report);
+	skr_buf_free(&ev->snp_ask);
+	skr_buf_free(&ev->snp_ark);
+	skr_buf_free(&ev->wrap_epk);
 	skr_buf_free(&ev->ak_public);
 	skr_buf_free(&ev->ek_cert);
 	skr_buf_free(&ev->ek_chain);
@@ -473,10 +506,25 @@ static int verify_mode_ak(const struct skr_evidence *ev, const struct skr_eviden
 	}
 }
 
+/* Bare SNP: chain, signature, policy as in Azure mode; then REPORT_DATA binds nonce and key. */
+static int verify_bare_snp(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
+			   struct skr_evidence_result *res, struct skr_err *err)
+{
+	if (!pol->nonce)
+		return skr_fail(err, SKR_R_usage, "snp evidence is verified against a nonce");
+	if (skr_snp_report_parse(ev->snp_report.data, ev->snp_report.len, &res->hcl.snp, err) < 0 ||
+	    verify_snp(ev, pol, res, err) < 0)
+		return -1;
+	return skr_snp_bind_check(res->hcl.snp.report_data, pol->nonce, pol->nonce_len,
+				  ev->wrap_epk.data, err);
+}
+
 int skr_evidence_verify(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
 			struct skr_evidence_result *res, struct skr_err *err)
 {
 	memset(res, 0, sizeof(*res));
+	if (ev->tee == SKR_TEE_SNP)
+		return verify_bare_snp(ev, pol, res, err);
 	if (verify_mode_ak(ev, pol, res, err) < 0)
 		return -1;
 	if (skr_tpm_quote_verify(ev->quote_attest.data, ev->quote_attest.len,

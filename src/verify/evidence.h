@@ -16,6 +16,10 @@
  *            {"tee": "azure-tl", "ak_cert": b64 DER, "ak_chain": b64 of
  *             concatenated DER (optional, untrusted), "ak_public": b64
  *             TPM2B_PUBLIC, "quote", "pcrs" as above}         (no hcl_report, no vcek)
+ *            {"tee": "snp", "report": b64 (1184 bytes), "certs": {"vcek" | "vlek":
+ *             b64 DER, "ask", "ark": b64 DER (optional, untrusted: the broker's
+ *             anchors decide)}, "wrap_key": {"epk": b64 of 65 bytes}}
+ *                                                             (bare SNP; DESIGN 2.3)
  *   trustee: {"version": 1|2, "tpm_quote": {"signature": hex, "message": hex,
  *             "pcrs": [24 x hex]}, "hcl_report": b64url, "vcek": b64url DER}
  */
@@ -64,6 +68,11 @@ struct skr_evidence {
 	struct skr_buf wrap_public;
 	struct skr_buf wrap_certify_attest;
 	struct skr_buf wrap_certify_signature;
+	/* snp: the report, "vlek" (else "vcek": in .vcek), ASK/ARK, the wrap key's point. */
+	struct skr_buf snp_report;
+	bool vlek;
+	struct skr_buf snp_ask, snp_ark;
+	struct skr_buf wrap_epk;
 };
 
 /* Parses either layout from a JSON object; bounds every field. */
@@ -86,7 +95,8 @@ struct skr_evidence_policy {
 	X509 *vcek;			/* overrides the bundle's VCEK when set */
 	const void *chain_pem;		/* presented ASK/ARK; may be NULL */
 	size_t chain_pem_len;
-	const uint8_t *nonce;		/* expected quote qualifying data; NULL: not checked */
+	const uint8_t *nonce;		/* expected quote qualifying data; NULL: not checked
+					   (snp: the REPORT_DATA binding's, required) */
 	size_t nonce_len;
 	bool allow_debug;
 	struct skr_chain_cache *chain_cache;	/* verified VCEK chains; may be NULL */
@@ -112,7 +122,7 @@ struct skr_evidence_policy {
 
 /* What verification established; valid only for the steps that passed. */
 struct skr_evidence_result {
-	struct skr_hcl_report hcl;
+	struct skr_hcl_report hcl;	/* snp: only hcl.snp, the bare report */
 	struct skr_vcek_info vcek;
 	enum skr_snp_product product;
 	EVP_PKEY *ak;			/* HCLAkPub, once the claims verified; azure-tl: the

@@ -179,8 +179,9 @@ static int parse_tee(json_object *obj, struct skr_policy *p, struct skr_err *err
 						       : -1;
 	if (tee < 0)
 		return skr_fail(err, SKR_R_policy_invalid,
-				"policy tee must be \"%s\", \"%s\" or \"%s\"", SKR_TEE_NAME_AZ_SNP_VTPM,
-				SKR_TEE_NAME_AZURE_TL, SKR_TEE_NAME_TPM);
+				"policy tee must be \"%s\", \"%s\", \"%s\" or \"%s\"",
+				SKR_TEE_NAME_AZ_SNP_VTPM, SKR_TEE_NAME_AZURE_TL, SKR_TEE_NAME_TPM,
+				SKR_TEE_NAME_SNP);
 	p->tee = (enum skr_tee)tee;
 	return 0;
 }
@@ -250,8 +251,24 @@ int skr_policy_from_json(json_object *obj, struct skr_policy *p, struct skr_err 
 	return get_bool(obj, "allow_attested_reseal", &p->allow_attested_reseal, err);
 }
 
+/* Bare SNP has no PCRs: the launch measurement is the boot state, and must be pinned. */
+static int check_snp_binding(const struct skr_policy *p, struct skr_err *err)
+{
+	if (p->pcr_mask)
+		return skr_fail(err, SKR_R_policy_invalid,
+				"policy binds PCRs, but tee \"snp\" has no vTPM: pin the launch "
+				"measurement (\"snp\": {\"measurements\": [...]}) instead");
+	if (!p->n_measurements)
+		return skr_fail(err, SKR_R_binding_too_weak,
+				"policy pins no launch measurement (\"snp\": {\"measurements\"}): "
+				"with tee \"snp\" the key would be released to any guest image");
+	return 0;
+}
+
 int skr_policy_check_binding(const struct skr_policy *p, struct skr_err *err)
 {
+	if (p->tee == SKR_TEE_SNP)
+		return check_snp_binding(p, err);
 	if (p->pcr_mask & (1u << SKR_GATE_PCR))
 		return skr_fail(err, SKR_R_policy_invalid,
 				"policy binds PCR %d, the boot gate: the broker checks it on its own "

@@ -8,6 +8,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "common/secret.h"
 #include "common/util.h"
 
 #define INFO_PREFIX "skr/v1"
@@ -31,6 +32,11 @@ static int point_to_pkey(const uint8_t epk[SKR_WRAP_EPK_SIZE], EVP_PKEY **out,
 	if (!ok)
 		return skr_fail(err, SKR_R_malformed, "the ephemeral key is not a P-256 point");
 	return 0;
+}
+
+int skr_wrap_point_key(const uint8_t epk[SKR_WRAP_EPK_SIZE], EVP_PKEY **out, struct skr_err *err)
+{
+	return point_to_pkey(epk, out, err);
 }
 
 bool skr_wrap_epk_valid(const uint8_t epk[SKR_WRAP_EPK_SIZE])
@@ -203,4 +209,33 @@ int skr_unwrap_with_z(const uint8_t z[SKR_WRAP_COORD], const struct skr_wrapped 
 	}
 	*secret_len = (size_t)(n + fin);
 	return 0;
+}
+
+int skr_wrap_soft_key_new(EVP_PKEY **key, uint8_t epk[SKR_WRAP_EPK_SIZE], struct skr_err *err)
+{
+	*key = EVP_EC_gen("P-256");
+	if (!*key)
+		return skr_fail(err, SKR_R_nomem, "cannot make an ephemeral P-256 wrap key");
+	if (export_point(*key, epk, err) < 0) {
+		EVP_PKEY_free(*key);
+		*key = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int skr_unwrap_with_key(EVP_PKEY *priv, const struct skr_wrapped *w, const uint8_t *nonce,
+			size_t nonce_len, const char *key_id, uint8_t *secret_out,
+			size_t *secret_len, struct skr_err *err)
+{
+	uint8_t *z = skr_secret_alloc(SKR_WRAP_COORD);
+	int rc;
+
+	if (!z)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	rc = skr_ecdh_z(priv, w->epk, z, err) < 0
+		     ? -1
+		     : skr_unwrap_with_z(z, w, nonce, nonce_len, key_id, secret_out, secret_len, err);
+	skr_secret_free(z);
+	return rc;
 }

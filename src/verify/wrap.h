@@ -54,4 +54,17 @@ bool skr_wrap_epk_valid(const uint8_t epk[SKR_WRAP_EPK_SIZE]);
 int skr_ecdh_z(EVP_PKEY *priv, const uint8_t epk[SKR_WRAP_EPK_SIZE],
 	       uint8_t z[SKR_WRAP_COORD], struct skr_err *err);
 
+/* The P-256 public key of an uncompressed point (malformed otherwise). */
+int skr_wrap_point_key(const uint8_t epk[SKR_WRAP_EPK_SIZE], EVP_PKEY **out, struct skr_err *err);
+
+/*
+ * Bare SNP (no vTPM): the wrap key is an ephemeral P-256 key in guest
+ * memory (SNP encrypts it; OpenSSL clears it on free), its point in epk.
+ */
+int skr_wrap_soft_key_new(EVP_PKEY **key, uint8_t epk[SKR_WRAP_EPK_SIZE], struct skr_err *err);
+/* Opens w with that key: Z is computed into a locked secret buffer and wiped. */
+int skr_unwrap_with_key(EVP_PKEY *priv, const struct skr_wrapped *w, const uint8_t *nonce,
+			size_t nonce_len, const char *key_id, uint8_t *secret_out,
+			size_t *secret_len, struct skr_err *err);
+
 #endif

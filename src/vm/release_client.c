@@ -15,7 +15,10 @@
 #include "vm/https.h"
 #include "common/json_util.h"
 #include "common/pcr_json.h"
+#include "vm/sev_guest.h"
+#include "vm/snp_evidence.h"
 #include "vm/tpm.h"
+#include "vm/tsm.h"
 #include "common/util.h"
 #include "verify/wrap.h"
 
@@ -46,6 +49,8 @@ struct exchange {
 	struct skr_tpm *tpm;
 	enum skr_tpm_mode mode;		/* detected once per call, at the TPM's opening */
 	struct skr_tpm_key key;
+	bool bare_snp;			/* tee "snp": no vTPM, a report from configfs-tsm */
+	EVP_PKEY *soft_key;		/* bare_snp: this exchange's ephemeral wrap key */
 };
 
 static unsigned remaining_ms(const struct exchange *x)
@@ -214,6 +219,13 @@ static int collect_evidence(struct exchange *x, json_object **evidence, struct s
 	double t0 = now_ms();
 	int rc = -1;
 
+	if (x->bare_snp) {
+		json_object_put(ev);
+		rc = skr_snp_evidence(NULL, x->ch.nonce, sizeof(x->ch.nonce), &x->soft_key, evidence,
+				      err);
+		x->timing->tpm_ms += now_ms() - t0;
+		return rc;
+	}
 	json_object_object_add(ev, "tee", json_object_new_string(skr_tpm_mode_name(x->mode)));
 	if ((x->mode == SKR_TPM_MODE_AZURE_TL ? tl_members(x, ev, err)
 					       : snp_members(x, ev, err)) < 0 ||
@@ -248,7 +260,8 @@ static int unwrap(struct exchange *x, json_object *resp, uint8_t *secret, size_t
 	if (!z)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	if (skr_answer_wrapped(x->broker, resp, &w, err) < 0 ||
-	    skr_tpm_ecdh_zgen(x->tpm, &x->key, w.epk, z, err) < 0)
+	    (x->bare_snp ? skr_ecdh_z(x->soft_key, w.epk, z, err)
+			 : skr_tpm_ecdh_zgen(x->tpm, &x->key, w.epk, z, err)) < 0)
 		goto out;
 	if (skr_unwrap_with_z(z, &w, x->ch.nonce, sizeof(x->ch.nonce), x->o->key_id, secret, len,
 			      &open_err) < 0) {
@@ -295,6 +308,8 @@ static int exchange_once(struct exchange *x, uint8_t *secret, size_t *len, struc
 	}
 out:
 	skr_tpm_key_flush(x->tpm, &x->key);
+	EVP_PKEY_free(x->soft_key);
+	x->soft_key = NULL;
 	OPENSSL_cleanse(&x->ch, sizeof(x->ch));
 	json_object_put(evidence);
 	json_object_put(req);
@@ -330,6 +345,28 @@ static void backoff(unsigned attempt, double deadline)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * The TPM-based modes first; bare SNP (tee "snp") only when there is no TPM,
+ * or one without Azure's indexes, and configfs-tsm or /dev/sev-guest is there.
+ */
+static int detect_mode(struct exchange *x, struct skr_err *err)
+{
+	struct skr_err tpm_err = { 0 };
+
+	if (skr_tpm_open(x->o->tcti, &x->tpm, &tpm_err) == 0 &&
+	    skr_tpm_detect_mode(x->tpm, &x->mode, &tpm_err) == 0)
+		return 0;
+	if ((tpm_err.reason == SKR_R_tpm_unavailable || tpm_err.reason == SKR_R_tpm_nv_undefined) &&
+	    (skr_tsm_present(NULL) || skr_sev_guest_present(NULL))) {
+		skr_tpm_close(x->tpm);
+		x->tpm = NULL;
+		x->bare_snp = true;
+		return 0;
+	}
+	*err = tpm_err;
+	return -1;
+}
+
 /* Challenge, evidence and the call, retried across brokers until the deadline. */
 static int attested_exchange(struct exchange *x, uint8_t *secret_out, size_t *secret_len,
 			     struct skr_err *err)
@@ -344,7 +381,7 @@ static int attested_exchange(struct exchange *x, uint8_t *secret_out, size_t *se
 		return skr_fail(err, SKR_R_usage, "a key id, a broker URL and a CA are required");
 	x->deadline = t0 + (o->deadline_ms ? o->deadline_ms : DEFAULT_DEADLINE_MS);
 	x->key.handle = ESYS_TR_NONE;
-	if (skr_tpm_open(o->tcti, &x->tpm, err) < 0 || skr_tpm_detect_mode(x->tpm, &x->mode, err) < 0)
+	if (detect_mode(x, err) < 0)
 		goto out;
 	for (;;) {
 		struct skr_err attempt_err = { 0 };
