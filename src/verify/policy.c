@@ -212,13 +212,14 @@ static int parse_ak_subjects(json_object *list, struct skr_policy *p, struct skr
 }
 
 /*
- * "snp" is az-snp-vtpm's, "ak_subjects" azure-tl's; tpm has neither: a field
- * of another mode is a mistake.
+ * "snp" is az-snp-vtpm's and bare snp's, "ak_subjects" azure-tl's; tpm has
+ * neither: a field of another mode is a mistake.
  */
 static int parse_mode_fields(json_object *obj, struct skr_policy *p, struct skr_err *err)
 {
 	static const char *const field[SKR_TEE__COUNT] = {
 		[SKR_TEE_AZ_SNP_VTPM] = "snp", [SKR_TEE_AZURE_TL] = "ak_subjects",
+		[SKR_TEE_SNP] = "snp",
 	};
 	static const char *const all[] = { "snp", "ak_subjects" };
 	const char *mine = field[p->tee];

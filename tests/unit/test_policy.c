@@ -221,7 +221,7 @@ static void parse_tpm(void **state)
 	invalid("{\"tee\": \"tpm\", \"snp\": {}}", "\"snp\" does not apply to tee \"tpm\"");
 	invalid("{\"tee\": \"tpm\", \"ak_subjects\": [\"x\"]}",
 		"\"ak_subjects\" does not apply to tee \"tpm\"");
-	invalid("{\"tee\": \"TPM\"}", "\"az-snp-vtpm\", \"azure-tl\" or \"tpm\"");
+	invalid("{\"tee\": \"TPM\"}", "\"az-snp-vtpm\", \"azure-tl\", \"tpm\" or \"snp\"");
 }
 
 /* A typo never weakens a policy: unknown keys are refused at every level, by name. */
