@@ -30,6 +30,7 @@ BUILD      ?= build
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 0
+FUZZ_JOBS ?= 1
 NPROC      ?= $(shell nproc 2>/dev/null || echo 2)
 # Where libcryptsetup loads token plugins from (compiled into it; cryptsetup --help says).
 CRYPTSETUP_TOKEN_DIR ?= $(or $(shell cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$$/\1/p'),/lib/x86_64-linux-gnu/cryptsetup)
@@ -232,7 +233,7 @@ fuzz-build: $(FUZZ_BIN)
 fuzz:
 	sh tools/deps.sh fuzz
 	$(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 fuzz-build
-	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh build/fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) sh fuzz/run.sh build/fuzz
 
 # Benchmarks: never installed, not run by `make check` or CI (see bench/README.md).
 # The load generator keeps connections alive with libcurl (bench only: skr's
