@@ -17,13 +17,16 @@
  * Inside a write transaction: the chain's head, locked until the
  * transaction ends, so writers on every replica append one after the other.
  */
-static int chain_lock(struct pg_tx *t, struct store_chain *head, struct skr_err *err)
+/* The chain's head; lock: FOR UPDATE, so writers of the chain take turns. */
+static int chain_head(struct pg_tx *t, bool lock, struct store_chain *head, struct skr_err *err)
 {
 	_cleanup_res_ PGresult *res = NULL;
 	size_t len;
 
-	if (pg_exec(t, "SELECT seq, hash FROM audit_head WHERE one FOR UPDATE", NULL,
-		    "cannot lock the audit chain's head", &res, err) < 0)
+	if (pg_exec(t, lock ? "SELECT seq, hash FROM audit_head WHERE one FOR UPDATE"
+			    : "SELECT seq, hash FROM audit_head WHERE one",
+		    NULL, lock ? "cannot lock the audit chain's head" : "cannot read the audit chain's head",
+		    &res, err) < 0)
 		return -1;
 	if (PQntuples(res) != 1 || pg_int(res, 0, 0) < 0 ||
 	    pg_bytea(res, 0, 1, head->hash, SKR_AUDIT_HASH_SIZE, &len) < 0 ||
@@ -32,6 +35,11 @@ static int chain_lock(struct pg_tx *t, struct store_chain *head, struct skr_err 
 				"damaged", t->q->desc);
 	head->seq = (uint64_t)pg_int(res, 0, 0);
 	return 0;
+}
+
+static int chain_lock(struct pg_tx *t, struct store_chain *head, struct skr_err *err)
+{
+	return chain_head(t, true, head, err);
 }
 
 static int chain_save(struct pg_tx *t, const struct store_chain *head, struct skr_err *err)
@@ -333,20 +341,7 @@ int pg_audit_batch(struct skr_store *s, struct store_batch_item *const *items, s
 
 static int head_fn(struct pg_tx *t, void *ctx, struct skr_err *err)
 {
-	_cleanup_res_ PGresult *res = NULL;
-	struct store_chain *head = ctx;
-	size_t len;
-
-	if (pg_exec(t, "SELECT seq, hash FROM audit_head WHERE one", NULL,
-		    "cannot read the audit chain's head", &res, err) < 0)
-		return -1;
-	if (PQntuples(res) != 1 || pg_int(res, 0, 0) < 0 ||
-	    pg_bytea(res, 0, 1, head->hash, SKR_AUDIT_HASH_SIZE, &len) < 0 ||
-	    len != SKR_AUDIT_HASH_SIZE)
-		return skr_fail(err, SKR_R_store_error, "%s: the audit chain's head is missing or "
-				"damaged", t->q->desc);
-	head->seq = (uint64_t)pg_int(res, 0, 0);
-	return 0;
+	return chain_head(t, false, ctx, err);
 }
 
 int pg_audit_head(struct skr_store *s, struct store_chain *head, struct skr_err *err)
