@@ -259,7 +259,10 @@ if [ -z "${SKR_PKG_NO_NSPAWN:-}" ] && command -v systemd-nspawn >/dev/null; then
 	ns() { nsenter -t "$ns_pid" -a "$@"; }
 	ns_pid= i=0
 	while [ $i -lt 300 ] && kill -0 "$bg_pid" 2>/dev/null; do
-		[ -n "$ns_pid" ] || ns_pid=$(pgrep -P "$bg_pid" | head -n 1)
+		# The container's init: a child of nspawn named systemd (an earlier
+		# child of nspawn's is transient: a pid taken from it goes away).
+		[ -n "$ns_pid" ] && [ -d "/proc/$ns_pid" ] ||
+			ns_pid=$(pgrep -x -P "$bg_pid" systemd | head -n 1)
 		[ -n "$ns_pid" ] && [ "$(ns systemctl is-active skr-broker.service 2>/dev/null)" = active ] &&
 			break
 		sleep 0.2
