@@ -7,6 +7,14 @@
 
 #include <json-c/json.h>
 
+/*
+ * Exactly one JSON value in len bytes (white space around it only, nested at
+ * most max_depth deep): the value, or NULL for anything else (trailing bytes,
+ * an embedded NUL, too deep, not JSON, out of memory).  For bodies a peer
+ * chose: the caller names what was wrong.
+ */
+json_object *skr_json_parse_exact(const void *body, size_t len, int max_depth);
+
 /* Lower-case hex; returns 0, or -1 when out of memory (the key is then null). */
 int skr_json_add_hex(json_object *obj, const char *key, const void *data, size_t len);
 /* Standard base64 with padding. */

@@ -2,13 +2,13 @@
 /* skrctl broker: aligned tables for people (broker_int.h). */
 #include "ctl/broker_int.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/json_util.h"
 #include "common/util.h"
 
 /* A cell is the broker's text: sanitised, and cut so one row stays readable. */
@@ -124,10 +124,8 @@ static const char *type_name(json_type t)
 int broker_parse_answer(const char *who, const uint8_t *body, size_t len, json_type want,
 			json_object **out, struct skr_err *err)
 {
-	json_tokener *tok;
-	json_object *obj = NULL;
+	json_object *obj;
 	char shown[160];
-	size_t end = 0;
 
 	*out = NULL;
 	skr_sanitize_text(who, strlen(who), shown, sizeof(shown));
@@ -136,20 +134,10 @@ int broker_parse_answer(const char *who, const uint8_t *body, size_t len, json_t
 	if (!len || len > INT32_MAX)
 		return skr_fail(err, SKR_R_broker_protocol, "%s answered nothing where %s was expected",
 				shown, type_name(want));
-	tok = json_tokener_new_ex(BROKER_MAX_DEPTH);
-	if (!tok)
-		return skr_fail(err, SKR_R_nomem, "out of memory");
-	obj = json_tokener_parse_ex(tok, (const char *)body, (int)len);
-	if (obj && json_tokener_get_error(tok) == json_tokener_success)
-		end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	while (obj && end < len && isspace(body[end]))
-		end++;
-	if (!obj || end != len) {
-		json_object_put(obj);
+	obj = skr_json_parse_exact(body, len, BROKER_MAX_DEPTH);
+	if (!obj)
 		return skr_fail(err, SKR_R_broker_protocol, "%s answered something that is not %s",
 				shown, want == json_type_null ? "one JSON value" : type_name(want));
-	}
 	if (want != json_type_null && !json_object_is_type(obj, want)) {
 		skr_fail(err, SKR_R_broker_protocol, "%s answered %s where %s was expected", shown,
 			 json_type_to_name(json_object_get_type(obj)), type_name(want));

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vm/broker_answer.h"
 
-#include <ctype.h>
 #include <string.h>
 
 #include "verify/eventlog.h"
+#include "common/json_util.h"
 #include "common/util.h"
 
 #define MAX_DEPTH 16		/* the protocol nests three levels deep */
@@ -21,25 +21,15 @@ static int protocol(struct skr_err *err, const char *broker, const char *what)
 int skr_answer_parse_body(const char *broker, const uint8_t *body, size_t len, json_object **out,
 			  struct skr_err *err)
 {
-	json_tokener *tok;
-	json_object *obj = NULL;
-	size_t end = 0;
+	json_object *obj;
 
 	*out = NULL;
 	if (!body || !len)
 		return protocol(err, broker, "the answer has no body");
 	if (len > SKR_ANSWER_MAX_BODY)
 		return protocol(err, broker, "the answer is larger than 64 KiB");
-	tok = json_tokener_new_ex(MAX_DEPTH);
-	if (!tok)
-		return skr_fail(err, SKR_R_nomem, "out of memory");
-	obj = json_tokener_parse_ex(tok, (const char *)body, (int)len);
-	if (obj && json_tokener_get_error(tok) == json_tokener_success)
-		end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	while (obj && end < len && isspace(body[end]))
-		end++;
-	if (!obj || end != len || !json_object_is_type(obj, json_type_object)) {
+	obj = skr_json_parse_exact(body, len, MAX_DEPTH);
+	if (!obj || !json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
 		return protocol(err, broker, "the answer is not one JSON object");
 	}
