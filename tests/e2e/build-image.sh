@@ -134,6 +134,35 @@ chroot "$root" dracut --quiet --force --no-hostonly --no-hostonly-cmdline \
 	--omit-drivers "nouveau amdgpu radeon i915" \
 	/boot/initrd-dracut.img "$kver" >&2
 
+# The upgrade scenario's initramfs images of the next kernel, made here by the
+# same mkinitramfs, hooks and configuration the guest has (the skr crypttab
+# and conf-hook are back in place above), instead of inside the TCG guest,
+# where mkinitramfs takes minutes: e2e.py boots the guest's `dpkg -i` and
+# `update-initramfs -u` with guest/e2e-mkinitramfs first in PATH, which hands
+# update-initramfs these images; its hooks (skr's reseal) run as ever.
+#   .install    what `dpkg -i` of the next kernel builds
+#   .noreseal   the same with the marker hook (guest/zz-e2e-marker) that the
+#               initramfs-noreseal step installs
+# The kernel's modules are unpacked for the build only (dpkg -i in the guest
+# installs them).  SKR_E2E_GUEST_MKINITRAMFS=1 skips this: the guest builds them.
+pre=/var/cache/skr-e2e/prebuilt
+install -d "$root$pre" "$root/usr/local/share/skr-e2e"
+install -m 0755 "$here/guest/zz-e2e-marker" "$root/usr/local/share/skr-e2e/zz-e2e-marker"
+install -D -m 0755 "$here/guest/e2e-mkinitramfs" "$root/usr/local/share/skr-e2e/bin/mkinitramfs"
+prebuilt=no
+if [ -z "${SKR_E2E_GUEST_MKINITRAMFS-}" ]; then
+	prebuilt=yes
+	echo "e2e: the next kernel's initramfs images ($kver_next)" >&2
+	dpkg-deb --fsys-tarfile "$root$next_deb" |
+		tar -x -C "$root" ./lib/modules/"$kver_next" ./boot/config-"$kver_next"
+	chroot "$root" depmod "$kver_next"
+	chroot "$root" mkinitramfs -o "$pre/initrd.img-$kver_next.install" "$kver_next" >&2
+	install -m 0755 "$here/guest/zz-e2e-marker" "$root/etc/initramfs-tools/hooks/zz-e2e-marker"
+	chroot "$root" mkinitramfs -o "$pre/initrd.img-$kver_next.noreseal" "$kver_next" >&2
+	rm -rf "$root/etc/initramfs-tools/hooks/zz-e2e-marker" "$root/lib/modules/$kver_next" \
+		"$root/boot/config-$kver_next"
+fi
+
 for m in $mounted; do umount "$m"; done
 mounted=
 
@@ -186,6 +215,7 @@ cat > "$out/image.env" <<ENV
 KVER=$kver
 KVER_NEXT=$kver_next
 KERNEL_NEXT_DEB=$next_deb
+PREBUILT_INITRAMFS=$prebuilt
 LUKS_UUID=$uuid
 ESP_OFFSET=$((esp_start * 512))
 $(cat "$out/broker.env")
