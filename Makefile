@@ -30,6 +30,7 @@ BUILD      ?= build
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 0
+FUZZ_JOBS ?= 1
 NPROC      ?= $(shell nproc 2>/dev/null || echo 2)
 # Where libcryptsetup loads token plugins from (compiled into it; cryptsetup --help says).
 CRYPTSETUP_TOKEN_DIR ?= $(or $(shell cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$$/\1/p'),/lib/x86_64-linux-gnu/cryptsetup)
@@ -220,7 +221,7 @@ fuzz-build: $(FUZZ_BIN)
 fuzz:
 	sh tools/deps.sh fuzz
 	$(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 fuzz-build
-	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh build/fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) sh fuzz/run.sh build/fuzz
 
 # Benchmarks: never installed, not run by `make check` or CI (see bench/README.md).
 # The load generator keeps connections alive with libcurl (bench only: skr's
@@ -241,6 +242,8 @@ bench-run: $(BUILD)/skrctl $(BUILD)/skr-broker $(BENCH_BIN) $(TOOL_BIN)
 # cached debootstrap root (tests/e2e/build-base.sh) with this tree installed.
 E2E_IMAGE ?= /var/cache/skr/e2e/image
 E2E_RUNS  ?= 1
+# E2E_JOBS=2: two groups of scenarios at once (e2e.py --jobs); 1: one guest at a time.
+E2E_JOBS  ?= 2
 # E2E_DEBS=DIR: install skr in the guest from the .debs in DIR (make
 # package-test SKR_DEBS_OUT=DIR builds them) instead of `make install`.
 E2E_DEBS  ?=
@@ -250,7 +253,8 @@ e2e:
 
 e2e-run: all $(TOOL_BIN)
 	SKR_E2E_DEBS=$(E2E_DEBS) sh tests/e2e/build-image.sh $(E2E_IMAGE)
-	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs $(E2E_RUNS)
+	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs $(E2E_RUNS) \
+		$(if $(filter 1,$(E2E_RUNS)),--jobs $(E2E_JOBS))
 
 # Boot-time benchmark: the e2e scenarios, medians of 3 boots each.
 bench-boot:

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Runs every libFuzzer target of a build directory, one after the other.
+# Runs every libFuzzer target of a build directory, one after the other (or
+# FUZZ_JOBS=N at a time).
 #
-#   FUZZ_SECONDS=N sh fuzz/run.sh BUILD_DIR      (from the top of the source tree)
+#   FUZZ_SECONDS=N [FUZZ_JOBS=N] sh fuzz/run.sh BUILD_DIR   (from the top of the source tree)
 #
 # Each BUILD_DIR/fuzz_NAME runs for FUZZ_SECONDS seconds (default 20) starting
 # from its seed corpus fuzz/corpus/NAME/ and the regression inputs
@@ -48,13 +49,12 @@ max_len() {
 	esac
 }
 
-status=0
-found=0
-for bin in "$build"/fuzz_*; do
-	[ -f "$bin" ] && [ -x "$bin" ] || continue
-	found=$((found + 1))
+# One target: prints its line (and on failure what went wrong); returns 1 if
+# it failed, 2 if no temporary directory could be made.
+run_target() {
+	bin=$1
 	name=${bin##*/fuzz_}
-	tmp=$(mktemp -d "${TMPDIR:-/tmp}/skr-fuzz-$name.XXXXXX") || exit 2
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/skr-fuzz-$name.XXXXXX") || return 2
 	mkdir "$tmp/work" "$tmp/regressions" "$tmp/artifacts"
 
 	# Seeds and regressions are read in place or copied: never written to.
@@ -87,9 +87,8 @@ for bin in "$build"/fuzz_*; do
 	if [ "$rc" -eq 0 ] && [ -n "$execs" ]; then
 		echo "fuzz $name: $execs execs in $elapsed s, OK"
 		rm -rf "$tmp"
-		continue
+		return 0
 	fi
-	status=1
 	echo "fuzz $name: FAILED (exit $rc) after ${execs:-?} execs in $elapsed s"
 	echo "---- end of libFuzzer's output (all of it in $tmp/log) ----"
 	# Without ASan's shadow-memory dump, which says little and is long.
@@ -104,10 +103,49 @@ for bin in "$build"/fuzz_*; do
 	else
 		echo "fuzz $name: no crash artifact written; output kept in $tmp/log"
 	fi
-done
+	return 1
+}
 
+# FUZZ_JOBS=N (default 1): N lanes, each running every Nth target one after
+# the other (libFuzzer uses one core per target), their output printed lane by
+# lane at the end; each target still gets FUZZ_SECONDS of its own.
+jobs=${FUZZ_JOBS:-1}
+case $jobs in
+'' | *[!0-9]* | 0)
+	echo "fuzz: FUZZ_JOBS must be a positive number, not '$jobs'" >&2
+	exit 2
+	;;
+esac
+found=0
+for bin in "$build"/fuzz_*; do
+	[ -f "$bin" ] && [ -x "$bin" ] && found=$((found + 1))
+done
 if [ "$found" -eq 0 ]; then
 	echo "fuzz: no fuzz_* binaries in $build" >&2
 	exit 2
 fi
+
+lanes=$(mktemp -d "${TMPDIR:-/tmp}/skr-fuzz-lanes.XXXXXX") || exit 2
+trap 'rm -rf "$lanes"' EXIT
+lane=0
+while [ "$lane" -lt "$jobs" ]; do
+	(
+		status=0 i=0
+		for bin in "$build"/fuzz_*; do
+			[ -f "$bin" ] && [ -x "$bin" ] || continue
+			[ $((i % jobs)) -eq "$lane" ] && { run_target "$bin" || status=1; }
+			i=$((i + 1))
+		done
+		echo "$status" > "$lanes/$lane.status"
+	) > "$lanes/$lane.log" 2>&1 &
+	lane=$((lane + 1))
+done
+wait
+status=0
+lane=0
+while [ "$lane" -lt "$jobs" ]; do
+	cat "$lanes/$lane.log"
+	[ "$(cat "$lanes/$lane.status" 2>/dev/null)" = 0 ] || status=1
+	lane=$((lane + 1))
+done
 exit "$status"

@@ -28,6 +28,10 @@ root=$out/root
 mkdir -p "$out"
 rm -rf "$root"
 
+# Each step with the seconds since the start (CI prints the stage's total).
+t0=$(date +%s)
+say() { echo "e2e: [$(($(date +%s) - t0)) s] $*" >&2; }
+
 mounted=
 cleanup() {
 	for m in $mounted; do umount -l "$m" 2>/dev/null || true; done
@@ -35,12 +39,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "e2e: copying the cached root" >&2
+say "copying the cached root"
 cp -a "$base" "$root"
 rm -f "$root/.skr-base-done"
 if [ -n "${SKR_E2E_DEBS:-}" ]; then
 	# The packages operators install (make package-test builds them).
-	echo "e2e: installing the skr-client and skr-dracut packages from $SKR_E2E_DEBS" >&2
+	say "installing the skr-client and skr-dracut packages from $SKR_E2E_DEBS"
 	cp "$SKR_E2E_DEBS"/skr-client_*.deb "$SKR_E2E_DEBS"/skr-dracut_*.deb "$root/tmp/"
 	echo 'update_initramfs=no' > "$root/etc/initramfs-tools/update-initramfs.conf"
 	chroot "$root" sh -c 'dpkg -i /tmp/skr-client_*.deb /tmp/skr-dracut_*.deb' >&2
@@ -113,10 +117,10 @@ for m in proc sys dev; do
 	mounted="$root/$m $mounted"
 done
 
-echo "e2e: initramfs-tools image with skr's hook" >&2
+say "initramfs-tools image with skr's hook"
 chroot "$root" mkinitramfs -o /boot/initrd-skr.img "$kver" >&2
 
-echo "e2e: baseline image (key file in the initramfs)" >&2
+say "baseline image (key file in the initramfs)"
 install -d -m 0700 "$root/etc/keys"
 install -m 0400 "$out/root.key" "$root/etc/keys/root.key"
 printf 'root UUID=%s /etc/keys/root.key luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
@@ -127,7 +131,7 @@ rm -rf "$root/etc/keys" "$root/etc/initramfs-tools/conf.d/umask"
 printf 'root UUID=%s none luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
 echo 'CRYPTSETUP=y' > "$root/etc/cryptsetup-initramfs/conf-hook"
 
-echo "e2e: dracut image with the 90skr module" >&2
+say "dracut image with the 90skr module"
 [ -n "${SKR_E2E_NO_DRACUT-}" ] && touch "$root/boot/initrd-dracut.img" ||
 chroot "$root" dracut --quiet --force --no-hostonly --no-hostonly-cmdline \
 	--modules "systemd systemd-initrd systemd-udevd systemd-journald systemd-modules-load systemd-tmpfiles systemd-ask-password dracut-systemd crypt dm kernel-modules rootfs-block udev-rules base fs-lib skr" \
@@ -152,7 +156,7 @@ install -D -m 0755 "$here/guest/e2e-mkinitramfs" "$root/usr/local/share/skr-e2e/
 prebuilt=no
 if [ -z "${SKR_E2E_GUEST_MKINITRAMFS-}" ]; then
 	prebuilt=yes
-	echo "e2e: the next kernel's initramfs images ($kver_next)" >&2
+	say "the next kernel's initramfs images ($kver_next)"
 	dpkg-deb --fsys-tarfile "$root$next_deb" |
 		tar -x -C "$root" ./lib/modules/"$kver_next" ./boot/config-"$kver_next"
 	chroot "$root" depmod "$kver_next"
@@ -166,7 +170,7 @@ fi
 for m in $mounted; do umount "$m"; done
 mounted=
 
-echo "e2e: ESP (systemd-boot)" >&2
+say "ESP (systemd-boot)"
 # Room for the kernels the guest installs: each adds a kernel and an
 # initramfs (~35 MB) to the ~90 MB the image starts with.
 esp_mb=256
@@ -181,7 +185,7 @@ for i in skr baseline dracut; do
 done
 rm -f "$root"/boot/initrd-*.img
 
-echo "e2e: root file system, encrypted offline" >&2
+say "root file system, encrypted offline"
 size_mb=1800
 luks_mb=32
 rootfs=$out/rootfs.img
@@ -196,7 +200,7 @@ cryptsetup reencrypt --batch-mode --encrypt --type luks2 --uuid "$uuid" \
 cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
 	--key-file "$out/passphrase" "$rootfs" "$out/root.key" >&2
 
-echo "e2e: GPT disk" >&2
+say "GPT disk"
 disk=$out/disk.img
 esp_start=2048
 esp_sectors=$((esp_mb * 2048))
@@ -228,7 +232,7 @@ ENV
 # crypttab names it), its own passphrase and its own root file system (this
 # tree plus /etc/skr-e2e-attacker).  The harness copies the real disk's ESP
 # and skr token onto it when the scenario runs.
-echo "e2e: attacker disk (swap scenario)" >&2
+say "attacker disk (swap scenario)"
 head -c 18 /dev/urandom | base64 | tr -d '/+=\n' > "$out/attacker-passphrase"
 echo "this root is the attacker's" > "$root/etc/skr-e2e-attacker"
 rm -f "$rootfs"
@@ -246,4 +250,4 @@ start=$root_start, size=$root_sectors, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
 PART
 dd if="$esp" of="$out/attacker.img" bs=512 seek=$esp_start conv=notrunc,sparse status=none
 dd if="$rootfs" of="$out/attacker.img" bs=1M seek=$((root_start / 2048)) conv=notrunc,sparse status=none
-echo "e2e: image ready in $out" >&2
+say "image ready in $out"
