@@ -298,8 +298,13 @@ def scenario_upgrade(st, pw):
         con.expect(rf"SKR-E2E: mkinitramfs {re.escape(new)}: .*\.install \(built by build-image", 5, 0)
     if CHECK_PREBUILT:
         i, m = con.expect(r"SKR-E2E-INITRAMFS-COMPARE entries=(\d+) differ=(\d+)", 1800, i)
-        if m.group(2) != "0":
-            diff = [l for l in con.text() if l.startswith("SKR-E2E-INITRAMFS-DIFF")]
+        # Known, and the only one allowed: in build-image.sh's chroot,
+        # cryptroot's hook cannot read the LUKS2 header's hash, so it adds
+        # OpenSSL's legacy provider, which the guest's own build leaves out.
+        diff = [l for l in con.text() if l.startswith("SKR-E2E-INITRAMFS-DIFF")
+                and not re.match(r"SKR-E2E-INITRAMFS-DIFF > \S+ ./usr/lib/x86_64-linux-gnu/"
+                                 r"ossl-modules(/legacy\.so)?(\s|$)", l)]
+        if diff:
             raise AssertionError("the prebuilt initramfs differs from the guest's own:\n"
                                  + "\n".join(diff[:60]))
     finish(st, con, "skr", i)
