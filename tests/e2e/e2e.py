@@ -38,6 +38,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -394,7 +395,17 @@ def run_groups(a):
         procs.append(p)
         threads.append(threading.Thread(target=relay, args=(p,), daemon=True))
         threads[-1].start()
-    rcs = [p.wait() for p in procs]
+    try:
+        rcs = [p.wait() for p in procs]
+    except BaseException:
+        # Interrupted (or stopped): each group's own cleanup stops its guest,
+        # swtpm and broker (unshare and sh exec, so each pid is e2e.py's).
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            p.wait()
+        raise
     for t in threads:
         t.join()
     passed, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
