@@ -254,6 +254,8 @@ bench-run: $(BUILD)/skrctl $(BUILD)/skr-broker $(BENCH_BIN) $(TOOL_BIN)
 # cached debootstrap root (tests/e2e/build-base.sh) with this tree installed.
 E2E_IMAGE ?= /var/cache/skr/e2e/image
 E2E_RUNS  ?= 1
+# E2E_JOBS=2: two groups of scenarios at once (e2e.py --jobs); 1: one guest at a time.
+E2E_JOBS  ?= 2
 # E2E_DEBS=DIR: install skr in the guest from the .debs in DIR (make
 # package-test SKR_DEBS_OUT=DIR builds them) instead of `make install`.
 E2E_DEBS  ?=
@@ -263,7 +265,8 @@ e2e:
 
 e2e-run: all $(TOOL_BIN)
 	SKR_E2E_DEBS=$(E2E_DEBS) sh tests/e2e/build-image.sh $(E2E_IMAGE)
-	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs $(E2E_RUNS)
+	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs $(E2E_RUNS) \
+		$(if $(filter 1,$(E2E_RUNS)),--jobs $(E2E_JOBS))
 
 # Boot-time benchmark: the e2e scenarios, medians of 3 boots each.
 bench-boot:

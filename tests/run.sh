@@ -13,7 +13,8 @@
 #   - it reports fewer checks than tests/expected-counts.txt says it had:
 #     checks that silently disappear turn the run red.  After adding checks,
 #     `SKR_UPDATE_COUNTS=1 make check` rewrites the file (review the diff).
-# SKR_TESTS="test_wrap test_release.sh" runs only the named tests.
+# SKR_TESTS="test_wrap test_release.sh" runs only the named tests;
+# SKR_TEST_JOBS=2 runs two at a time.
 set -u
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,9 +23,7 @@ optional=$top/tests/optional.txt
 timeout_s=${SKR_TEST_TIMEOUT:-900}
 passed=0
 failed=0
-log=$(mktemp)
 counts=$(mktemp)
-trap 'rm -f "$log" "$counts"' EXIT
 
 selected() {
 	[ -z "${SKR_TESTS:-}" ] && return 0
@@ -63,29 +62,79 @@ account() {
 	failed=$((failed + f))
 }
 
+# The tests in their order, one "unit PATH" or "script PATH" a line.
+list=$(mktemp -d)
+trap 'rm -f "$counts"; rm -rf "$list"' EXIT
 for t in "$build"/tests/test_*; do
 	[ -x "$t" ] || continue
 	case "$t" in *.o|*.d) continue ;; esac
 	selected "$t" || continue
-	timeout "$timeout_s" "$t" >"$log" 2>&1
-	rc=$?
-	cat "$log"
-	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-	s=$(grep -c '^\[  SKIPPED \]' "$log")
-	account "${t##*/}" "$p" "$f" "$s" "$rc"
-done
-
+	echo "unit $t"
+done > "$list/tests"
 for s in "$top"/tests/cli/test_*.sh "$top"/tests/attack/test_*.sh; do
 	[ -f "$s" ] || continue
 	selected "$s" || continue
-	SKRCTL="$top/$build/skrctl" VECTORS="$top/tests/vectors" BUILD="$top/$build" \
-		timeout "$timeout_s" sh "$s" >"$log" 2>&1
-	rc=$?
-	cat "$log"
-	account "${s##*/}" "$(grep -c '^PASS ' "$log")" "$(grep -c '^FAIL ' "$log")" \
-		"$(grep -c '^SKIP ' "$log")" "$rc"
-done
+	echo "script $s"
+done >> "$list/tests"
+
+# run_one N KIND PATH: runs test N, its output in $list/N.log, its exit code
+# in $list/N.rc.
+run_one() {
+	if [ "$2" = unit ]; then
+		timeout "$timeout_s" "$3" >"$list/$1.log" 2>&1
+	else
+		SKRCTL="$top/$build/skrctl" VECTORS="$top/tests/vectors" BUILD="$top/$build" \
+			timeout "$timeout_s" sh "$3" >"$list/$1.log" 2>&1
+	fi
+	echo $? > "$list/$1.rc"
+}
+
+# report_one N KIND PATH: prints test N's output and counts it.
+report_one() {
+	l=$list/$1.log
+	cat "$l"
+	if [ "$2" = unit ]; then
+		account "${3##*/}" \
+			"$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$l" | awk '{s+=$1} END {print s+0}')" \
+			"$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$l" | awk '{s+=$1} END {print s+0}')" \
+			"$(grep -c '^\[  SKIPPED \]' "$l")" "$(cat "$list/$1.rc")"
+	else
+		account "${3##*/}" "$(grep -c '^PASS ' "$l")" "$(grep -c '^FAIL ' "$l")" \
+			"$(grep -c '^SKIP ' "$l")" "$(cat "$list/$1.rc")"
+	fi
+}
+
+# SKR_TEST_JOBS=N (default 1): N tests at a time.  The tests are written to
+# share a machine (temporary directories, ports they pick, a lock around the
+# machine-wide token plugin directory).  Each of N lanes takes the next test
+# nobody has taken (mkdir is the claim); the outputs are printed and counted
+# in the usual order once all have run.
+jobs=${SKR_TEST_JOBS:-1}
+case $jobs in
+'' | *[!0-9]* | 0) echo "run.sh: SKR_TEST_JOBS must be a positive number, not '$jobs'" >&2; exit 2 ;;
+esac
+if [ "$jobs" -gt 1 ]; then
+	lane=0
+	while [ "$lane" -lt "$jobs" ]; do
+		(
+			n=0
+			while read -r kind path <&3; do
+				n=$((n + 1))
+				mkdir "$list/claim.$n" 2>/dev/null || continue
+				run_one "$n" "$kind" "$path" 3<&-
+			done 3< "$list/tests"
+		) &
+		lane=$((lane + 1))
+	done
+	wait
+fi
+n=0
+# The list on fd 3: the tests keep the standard input they always had.
+while read -r kind path <&3; do
+	n=$((n + 1))
+	[ "$jobs" -gt 1 ] || run_one "$n" "$kind" "$path" 3<&-
+	report_one "$n" "$kind" "$path" 3<&-
+done 3< "$list/tests"
 
 if [ -n "${SKR_UPDATE_COUNTS:-}" ] && [ -z "${SKR_TESTS:-}" ] && [ "$failed" -eq 0 ]; then
 	{

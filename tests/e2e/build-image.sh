@@ -16,7 +16,8 @@
 # kernel version, the next kernel's version and its .deb in the guest, the
 # broker's ports), OUTDIR/broker-tls/ (the CA and broker certificate the
 # guest's /etc/skr/client.json trusts), and the swap scenario's attacker disk
-# OUTDIR/attacker.img with its passphrase OUTDIR/attacker-passphrase.
+# OUTDIR/attacker.img with its passphrase OUTDIR/attacker-passphrase, and
+# OUTDIR/prebuilt-install.list (lsinitramfs of the next kernel's prebuilt image).
 # No device-mapper or loop device is used on the host.
 set -eu
 
@@ -28,6 +29,10 @@ root=$out/root
 mkdir -p "$out"
 rm -rf "$root"
 
+# Each step with the seconds since the start (CI prints the stage's total).
+t0=$(date +%s)
+say() { echo "e2e: [$(($(date +%s) - t0)) s] $*" >&2; }
+
 mounted=
 cleanup() {
 	for m in $mounted; do umount -l "$m" 2>/dev/null || true; done
@@ -35,12 +40,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "e2e: copying the cached root" >&2
+say "copying the cached root"
 cp -a "$base" "$root"
 rm -f "$root/.skr-base-done"
 if [ -n "${SKR_E2E_DEBS:-}" ]; then
 	# The packages operators install (make package-test builds them).
-	echo "e2e: installing the skr-client and skr-dracut packages from $SKR_E2E_DEBS" >&2
+	say "installing the skr-client and skr-dracut packages from $SKR_E2E_DEBS"
 	cp "$SKR_E2E_DEBS"/skr-client_*.deb "$SKR_E2E_DEBS"/skr-dracut_*.deb "$root/tmp/"
 	echo 'update_initramfs=no' > "$root/etc/initramfs-tools/update-initramfs.conf"
 	chroot "$root" sh -c 'dpkg -i /tmp/skr-client_*.deb /tmp/skr-dracut_*.deb' >&2
@@ -113,10 +118,10 @@ for m in proc sys dev; do
 	mounted="$root/$m $mounted"
 done
 
-echo "e2e: initramfs-tools image with skr's hook" >&2
+say "initramfs-tools image with skr's hook"
 chroot "$root" mkinitramfs -o /boot/initrd-skr.img "$kver" >&2
 
-echo "e2e: baseline image (key file in the initramfs)" >&2
+say "baseline image (key file in the initramfs)"
 install -d -m 0700 "$root/etc/keys"
 install -m 0400 "$out/root.key" "$root/etc/keys/root.key"
 printf 'root UUID=%s /etc/keys/root.key luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
@@ -127,17 +132,59 @@ rm -rf "$root/etc/keys" "$root/etc/initramfs-tools/conf.d/umask"
 printf 'root UUID=%s none luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
 echo 'CRYPTSETUP=y' > "$root/etc/cryptsetup-initramfs/conf-hook"
 
-echo "e2e: dracut image with the 90skr module" >&2
+say "dracut image with the 90skr module"
 [ -n "${SKR_E2E_NO_DRACUT-}" ] && touch "$root/boot/initrd-dracut.img" ||
 chroot "$root" dracut --quiet --force --no-hostonly --no-hostonly-cmdline \
 	--modules "systemd systemd-initrd systemd-udevd systemd-journald systemd-modules-load systemd-tmpfiles systemd-ask-password dracut-systemd crypt dm kernel-modules rootfs-block udev-rules base fs-lib skr" \
 	--omit-drivers "nouveau amdgpu radeon i915" \
 	/boot/initrd-dracut.img "$kver" >&2
 
+# The upgrade scenario's initramfs images of the next kernel, made here by the
+# same mkinitramfs, hooks and configuration the guest has (the skr crypttab
+# and conf-hook are back in place above), instead of inside the TCG guest,
+# where mkinitramfs takes minutes: e2e.py boots the guest's `dpkg -i` and
+# `update-initramfs -u` with guest/e2e-mkinitramfs first in PATH, which hands
+# update-initramfs these images; its hooks (skr's reseal) run as ever.
+#   .install    what `dpkg -i` of the next kernel builds
+#   .noreseal   the same with the marker hook (guest/zz-e2e-marker) that the
+#               initramfs-noreseal step installs
+# The kernel's modules are unpacked for the build only (dpkg -i in the guest
+# installs them).  SKR_E2E_GUEST_MKINITRAMFS=1 skips this: the guest builds them.
+pre=/var/cache/skr-e2e/prebuilt
+install -d "$root$pre" "$root/usr/local/share/skr-e2e"
+install -m 0755 "$here/guest/zz-e2e-marker" "$root/usr/local/share/skr-e2e/zz-e2e-marker"
+install -D -m 0755 "$here/guest/e2e-mkinitramfs" "$root/usr/local/share/skr-e2e/bin/mkinitramfs"
+prebuilt=no
+if [ -z "${SKR_E2E_GUEST_MKINITRAMFS-}" ]; then
+	prebuilt=yes
+	say "the next kernel's initramfs images ($kver_next)"
+	dpkg-deb --fsys-tarfile "$root$next_deb" |
+		tar -x -C "$root" ./lib/modules/"$kver_next" ./boot/config-"$kver_next"
+	chroot "$root" depmod "$kver_next"
+	# initramfs-tools' fsck hook finds the root's type (ext4: it adds fsck,
+	# logsave and e2fsck) on the booted guest, not in this chroot: a
+	# build-time hook runs it once more with FSTYPE=ext4 (not in conf.d,
+	# which goes into the image; initramfs.conf's FSTYPE=auto overrides the
+	# environment).  One difference stays (e2e.py --check-prebuilt, once: of
+	# 824 entries, 16 differed, the fsck hook's and these): cryptroot's hook
+	# cannot read the LUKS2 header's hash here, so it adds OpenSSL's legacy
+	# provider (ossl-modules/legacy.so), which the guest leaves out.
+	printf '#!/bin/sh\n[ "${1-}" = prereqs ] && exit 0\nFSTYPE=ext4 exec %s\n' \
+		/usr/share/initramfs-tools/hooks/fsck > "$root/etc/initramfs-tools/hooks/zz-e2e-fsck"
+	chmod 0755 "$root/etc/initramfs-tools/hooks/zz-e2e-fsck"
+	chroot "$root" mkinitramfs -o "$pre/initrd.img-$kver_next.install" "$kver_next" >&2
+	install -m 0755 "$here/guest/zz-e2e-marker" "$root/etc/initramfs-tools/hooks/zz-e2e-marker"
+	chroot "$root" mkinitramfs -o "$pre/initrd.img-$kver_next.noreseal" "$kver_next" >&2
+	chroot "$root" lsinitramfs "$pre/initrd.img-$kver_next.install" > "$out/prebuilt-install.list"
+	rm -rf "$root/etc/initramfs-tools/hooks/zz-e2e-marker" "$root/etc/initramfs-tools/hooks/zz-e2e-fsck" \
+		"$root/lib/modules/$kver_next" \
+		"$root/boot/config-$kver_next"
+fi
+
 for m in $mounted; do umount "$m"; done
 mounted=
 
-echo "e2e: ESP (systemd-boot)" >&2
+say "ESP (systemd-boot)"
 # Room for the kernels the guest installs: each adds a kernel and an
 # initramfs (~35 MB) to the ~90 MB the image starts with.
 esp_mb=256
@@ -152,7 +199,7 @@ for i in skr baseline dracut; do
 done
 rm -f "$root"/boot/initrd-*.img
 
-echo "e2e: root file system, encrypted offline" >&2
+say "root file system, encrypted offline"
 size_mb=1800
 luks_mb=32
 rootfs=$out/rootfs.img
@@ -167,7 +214,7 @@ cryptsetup reencrypt --batch-mode --encrypt --type luks2 --uuid "$uuid" \
 cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
 	--key-file "$out/passphrase" "$rootfs" "$out/root.key" >&2
 
-echo "e2e: GPT disk" >&2
+say "GPT disk"
 disk=$out/disk.img
 esp_start=2048
 esp_sectors=$((esp_mb * 2048))
@@ -186,6 +233,7 @@ cat > "$out/image.env" <<ENV
 KVER=$kver
 KVER_NEXT=$kver_next
 KERNEL_NEXT_DEB=$next_deb
+PREBUILT_INITRAMFS=$prebuilt
 LUKS_UUID=$uuid
 ESP_OFFSET=$((esp_start * 512))
 $(cat "$out/broker.env")
@@ -198,7 +246,7 @@ ENV
 # crypttab names it), its own passphrase and its own root file system (this
 # tree plus /etc/skr-e2e-attacker).  The harness copies the real disk's ESP
 # and skr token onto it when the scenario runs.
-echo "e2e: attacker disk (swap scenario)" >&2
+say "attacker disk (swap scenario)"
 head -c 18 /dev/urandom | base64 | tr -d '/+=\n' > "$out/attacker-passphrase"
 echo "this root is the attacker's" > "$root/etc/skr-e2e-attacker"
 rm -f "$rootfs"
@@ -216,4 +264,4 @@ start=$root_start, size=$root_sectors, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
 PART
 dd if="$esp" of="$out/attacker.img" bs=512 seek=$esp_start conv=notrunc,sparse status=none
 dd if="$rootfs" of="$out/attacker.img" bs=1M seek=$((root_start / 2048)) conv=notrunc,sparse status=none
-echo "e2e: image ready in $out" >&2
+say "image ready in $out"

@@ -38,6 +38,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,7 @@ BOOT_TIMEOUT = 420          # TCG on a loaded 2-core machine: generous
 KEY_ID = "e2e-root"
 UPGRADE_KEY = "e2e-upgrade"
 HOOK_FAILED = r"WARNING: resealing for kernel .* FAILED"
+CHECK_PREBUILT = False      # --check-prebuilt
 
 
 def root_mounted_at(con, start, forbid=None):
@@ -283,10 +285,29 @@ def scenario_upgrade(st, pw):
     enrolled = refsets(st, UPGRADE_KEY)[0]
 
     # The next kernel's package, installed inside the guest: its hooks reseal.
-    con = st.boot("upgrade-install", mode="skr.e2e=install-kernel skr.e2e.modules=dep")
+    # Its initramfs is the one build-image.sh made with the guest root's own
+    # mkinitramfs and hooks (guest/e2e-mkinitramfs hands it to
+    # update-initramfs), unless the image has none: then the guest builds it,
+    # with this VM's modules only (minutes under TCG).
+    prebuilt = st.env.get("PREBUILT_INITRAMFS") == "yes"
+    mode = "skr.e2e=install-kernel" + (",compare-initramfs" if CHECK_PREBUILT else "")
+    con = st.boot("upgrade-install", mode=mode if prebuilt else mode + " skr.e2e.modules=dep")
     i, _ = con.expect(r"SKR-KERNEL-INSTALL-OK seconds=([\d.]+)", 1800, forbid=HOOK_FAILED)
     install_s = float(_.group(1))
     con.expect(rf"kernel {re.escape(new)}: submitted: set \d+ is pending", 5, 0)
+    if prebuilt:
+        con.expect(rf"SKR-E2E: mkinitramfs {re.escape(new)}: .*\.install \(built by build-image", 5, 0)
+    if CHECK_PREBUILT:
+        i, m = con.expect(r"SKR-E2E-INITRAMFS-COMPARE entries=(\d+) differ=(\d+)", 1800, i)
+        # Known, and the only one allowed: in build-image.sh's chroot,
+        # cryptroot's hook cannot read the LUKS2 header's hash, so it adds
+        # OpenSSL's legacy provider, which the guest's own build leaves out.
+        diff = [l for l in con.text() if l.startswith("SKR-E2E-INITRAMFS-DIFF")
+                and not re.match(r"SKR-E2E-INITRAMFS-DIFF > \S+ ./usr/lib/x86_64-linux-gnu/"
+                                 r"ossl-modules(/legacy\.so)?(\s|$)", l)]
+        if diff:
+            raise AssertionError("the prebuilt initramfs differs from the guest's own:\n"
+                                 + "\n".join(diff[:60]))
     finish(st, con, "skr", i)
     # The states after the hooks ran: the enrolled set still current (the old
     # boot keeps unlocking), the new kernel's pending.
@@ -309,6 +330,8 @@ def scenario_upgrade(st, pw):
     con = st.boot("upgrade-noreseal", mode="skr.e2e=initramfs-noreseal")
     i, _ = con.expect(r"SKR-INITRAMFS-UPDATE-OK", 1800, forbid=r"SKR-INITRAMFS-UPDATE-FAIL")
     con.expect(r"SKR_RESEAL=no in /etc/skr/skr.conf", 5, 0)
+    if prebuilt:
+        con.expect(rf"SKR-E2E: mkinitramfs {re.escape(new)}: .*\.noreseal \(built by build-image", 5, 0)
     finish(st, con, "skr", i)
     con = st.boot("upgrade-refused", mode="skr.e2e=status")
     i, _ = con.expect(r"refused by .*PCR 9 differs from the approved boot state \(pcr_mismatch\)",
@@ -335,6 +358,61 @@ def stalled_before_initramfs(work):
         return "Run /init as init process" not in f.read()
 
 
+# --jobs 2: two groups of scenarios, each after its own enroll, in two
+# processes with their own guest disk, swtpm and broker, so two TCG guests
+# run at once.  Each process gets its own network namespace: the image's
+# client configuration names one broker port (image.env), which both brokers
+# serve on their own loopback (QEMU's user network reaches the host's
+# loopback as 10.0.2.2).  The groups are of about equal length (upgrade
+# alone is as long as the five scenarios of the other).
+GROUPS = ("upgrade,broker-down", "auto,baseline,dracut,swap,refusal")
+
+
+def run_groups(a):
+    """Runs GROUPS side by side (this script with --only, each in a new network
+    namespace), passing their output through line by line; 0 if all passed."""
+    import threading
+    lock = threading.Lock()
+    procs, counts = [], []
+
+    def relay(p):
+        for line in p.stdout:
+            with lock:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                m = re.match(r"e2e: (\d+) passed, (\d+) failed", line)
+                if m:
+                    counts.append((int(m.group(1)), int(m.group(2))))
+
+    threads = []
+    groups = a.groups.split(";") if a.groups else GROUPS
+    for g in groups:
+        cmd = [sys.executable, os.path.abspath(__file__), "--build", a.build, "--image", a.image,
+               "--only", g] + (["--keep"] if a.keep else []) + \
+              (["--check-prebuilt"] if a.check_prebuilt else [])
+        p = subprocess.Popen(["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+                             + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(p)
+        threads.append(threading.Thread(target=relay, args=(p,), daemon=True))
+        threads[-1].start()
+    try:
+        rcs = [p.wait() for p in procs]
+    except BaseException:
+        # Interrupted (or stopped): each group's own cleanup stops its guest,
+        # swtpm and broker (unshare and sh exec, so each pid is e2e.py's).
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            p.wait()
+        raise
+    for t in threads:
+        t.join()
+    passed, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    print(f"e2e: {len(groups)} groups: {passed} passed, {failed} failed", flush=True)
+    return 0 if all(rc == 0 for rc in rcs) and len(counts) == len(groups) else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -343,7 +421,21 @@ def main():
     ap.add_argument("--results")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", help="comma-separated scenarios to run after enroll (default: all)")
+    ap.add_argument("--check-prebuilt", action="store_true",
+                    help="upgrade: compare the guest's own mkinitramfs of the next kernel with "
+                         "build-image.sh's prebuilt image (adds minutes under TCG)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="2: the scenarios in two groups at once (GROUPS), each after its own "
+                         "enroll; not with --only, --runs or --results")
+    ap.add_argument("--groups", help="with --jobs: the groups, ';' between groups, ',' between "
+                                     "scenarios (default: " + ";".join(GROUPS) + ")")
     a = ap.parse_args()
+    global CHECK_PREBUILT
+    CHECK_PREBUILT = a.check_prebuilt
+    if a.jobs > 1:
+        if a.only or a.runs != 1 or a.results:
+            ap.error("--jobs 2 runs every scenario once: not with --only, --runs or --results")
+        return run_groups(a)
 
     work = tempfile.mkdtemp(prefix="skr-e2e-")
     pw = open(f"{a.image}/passphrase").read().strip()
