@@ -239,9 +239,10 @@ openssl x509 -req -in "$work/broker.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
 head -c 32 /dev/urandom > "$etc/master.key"
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$etc/admin.token"
 head -c 32 /dev/urandom > "$etc/nonce.secret"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$etc/audit.key" 2>/dev/null
 uid=$(in_root id -u "$user")
-chown "$uid:$uid" "$etc/broker.key" "$etc/master.key" "$etc/admin.token" "$etc/nonce.secret"
-chmod 0600 "$etc/broker.key" "$etc/master.key" "$etc/admin.token" "$etc/nonce.secret"
+chown "$uid:$uid" "$etc/broker.key" "$etc/master.key" "$etc/admin.token" "$etc/nonce.secret" "$etc/audit.key"
+chmod 0600 "$etc/broker.key" "$etc/master.key" "$etc/admin.token" "$etc/nonce.secret" "$etc/audit.key"
 t "systemctl enable skr-broker" in_root systemctl enable skr-broker.service
 
 # SKR_PKG_NO_NSPAWN=1 takes the other way even where systemd-nspawn exists.
