@@ -55,7 +55,7 @@ bool skr_secret_lock_failed(void)
 	return atomic_load(&lock_failed);
 }
 
-static void report_lock_failure(int e)
+void skr_secret_report_lock_failure(int e)
 {
 	char msg[160];
 
@@ -189,7 +189,7 @@ void *skr_secret_alloc(size_t n)
 		 */
 		locked = mlock(mem, span) == 0;
 		if (!locked)
-			report_lock_failure(errno);
+			skr_secret_report_lock_failure(errno);
 	}
 	h = mem;
 	h->magic = SECRET_MAGIC;

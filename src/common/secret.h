@@ -38,6 +38,12 @@
 void *skr_secret_alloc(size_t n);
 /* The size the secret was allocated (or last reallocated) with; 0 for NULL. */
 size_t skr_secret_size(const void *p);
+/*
+ * Reports a failure to lock secret memory (errno e) through the lock
+ * failure policy above: once per process, to the hook or stderr.  For
+ * secrets that live elsewhere than skr_secret_alloc (OpenSSL's secure heap).
+ */
+void skr_secret_report_lock_failure(int e);
 /* Zeroes the secret's bytes (all skr_secret_size of them); it stays allocated. */
 void skr_secret_wipe(void *p);
 /* Wipes, unlocks and frees; NULL is a no-op. */

@@ -3,7 +3,11 @@
 
 #include <string.h>
 
+#include <errno.h>
+#include <pthread.h>
+
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
@@ -211,8 +215,26 @@ int skr_unwrap_with_z(const uint8_t z[SKR_WRAP_COORD], const struct skr_wrapped 
 	return 0;
 }
 
+/*
+ * OpenSSL keeps an EC private scalar in its secure heap (BN_secure_new, and
+ * BN_CTX_secure for ECDH's temporaries) once the heap exists: mlock'd pages
+ * with guard pages, cleared on free.  Without it the scalar would sit on the
+ * ordinary heap.  32 KiB holds a few keys; a heap that cannot be locked is
+ * reported as skr_secret reports it, never silently.
+ */
+static void secure_heap_init(void)
+{
+	if (CRYPTO_secure_malloc_initialized())
+		return;
+	if (CRYPTO_secure_malloc_init(32768, 16) != 1)
+		skr_secret_report_lock_failure(errno ? errno : ENOMEM);
+}
+
 int skr_wrap_soft_key_new(EVP_PKEY **key, uint8_t epk[SKR_WRAP_EPK_SIZE], struct skr_err *err)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, secure_heap_init);
 	*key = EVP_EC_gen("P-256");
 	if (!*key)
 		return skr_fail(err, SKR_R_nomem, "cannot make an ephemeral P-256 wrap key");

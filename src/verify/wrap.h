@@ -59,7 +59,9 @@ int skr_wrap_point_key(const uint8_t epk[SKR_WRAP_EPK_SIZE], EVP_PKEY **out, str
 
 /*
  * Bare SNP (no vTPM): the wrap key is an ephemeral P-256 key in guest
- * memory (SNP encrypts it; OpenSSL clears it on free), its point in epk.
+ * memory (SNP encrypts it), its point in epk.  The private scalar lives in
+ * OpenSSL's secure heap (locked, cleared on free), which the first call sets
+ * up for the process.
  */
 int skr_wrap_soft_key_new(EVP_PKEY **key, uint8_t epk[SKR_WRAP_EPK_SIZE], struct skr_err *err);
 /* Opens w with that key: Z is computed into a locked secret buffer and wiped. */

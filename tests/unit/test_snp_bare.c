@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -138,6 +139,30 @@ static void certs_table_refusals(void **state)
 	memset(blob, 0x11, sizeof(blob));	/* never a zero entry */
 	assert_failed_with(skr_snp_certs_parse(blob, sizeof(blob), &c, &err), err,
 			   SKR_R_snp_certs_malformed, "more than 64 entries");
+}
+
+/*
+ * The ephemeral key's private scalar is in OpenSSL's secure heap (locked,
+ * cleared on free): the heap grows when the key is made and shrinks back
+ * when it is freed, and an unwrap with it leaves nothing behind there.
+ */
+static void soft_key_lives_in_secure_heap(void **state)
+{
+	uint8_t epk[SKR_WRAP_EPK_SIZE];
+	EVP_PKEY *k = NULL;
+	struct skr_err err = { 0 };
+	size_t before, with_key;
+
+	(void)state;
+	assert_ok(skr_wrap_soft_key_new(&k, epk, &err), err);
+	EVP_PKEY_free(k);
+	assert_true(CRYPTO_secure_malloc_initialized());
+	before = CRYPTO_secure_used();
+	assert_ok(skr_wrap_soft_key_new(&k, epk, &err), err);
+	with_key = CRYPTO_secure_used();
+	assert_true(with_key > before);
+	EVP_PKEY_free(k);
+	assert_int_equal(CRYPTO_secure_used(), before);
 }
 
 /* ---- the binding --------------------------------------------------------- */
@@ -572,6 +597,7 @@ int main(void)
 		cmocka_unit_test(certs_table_real),
 		cmocka_unit_test(certs_table_refusals),
 		cmocka_unit_test(bind_is_sha512_of_label_nonce_epk),
+		cmocka_unit_test(soft_key_lives_in_secure_heap),
 		cmocka_unit_test(refuse_snp_policy_with_pcrs),
 		cmocka_unit_test(evidence_layout_refusals),
 		cmocka_unit_test_setup_teardown(release_and_unwrap, setup_vcek, teardown),
