@@ -121,14 +121,27 @@ done
 say "initramfs-tools image with skr's hook"
 chroot "$root" mkinitramfs -o /boot/initrd-skr.img "$kver" >&2
 
-say "baseline image (key file in the initramfs)"
+say "baseline image (key file in the initramfs, without skr's hook)"
+# What skr adds to initramfs-tools goes aside for this image only: the
+# baseline is what the owner would have without skr.
+itools=$root/usr/share/initramfs-tools
+skr_itools="hooks/skr scripts/local-top/skr scripts/init-bottom/skr conf-hooks.d/skr"
+install -d "$out/itools-aside"
+for f in $skr_itools; do
+	[ -e "$itools/$f" ] || { echo "e2e: $itools/$f is missing (skr not installed?)" >&2; exit 1; }
+	install -D -m 0755 "$itools/$f" "$out/itools-aside/$f" && rm "$itools/$f"
+done
 install -d -m 0700 "$root/etc/keys"
 install -m 0400 "$out/root.key" "$root/etc/keys/root.key"
 printf 'root UUID=%s /etc/keys/root.key luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
 printf 'CRYPTSETUP=y\nKEYFILE_PATTERN="/etc/keys/*.key"\n' > "$root/etc/cryptsetup-initramfs/conf-hook"
 echo 'UMASK=0077' > "$root/etc/initramfs-tools/conf.d/umask"
 chroot "$root" mkinitramfs -o /boot/initrd-baseline.img "$kver" >&2
-rm -rf "$root/etc/keys" "$root/etc/initramfs-tools/conf.d/umask"
+for f in $skr_itools; do
+	mode=0755; [ "${f%%/*}" = conf-hooks.d ] && mode=0644
+	install -D -m $mode "$out/itools-aside/$f" "$itools/$f"
+done
+rm -rf "$out/itools-aside" "$root/etc/keys" "$root/etc/initramfs-tools/conf.d/umask"
 printf 'root UUID=%s none luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
 echo 'CRYPTSETUP=y' > "$root/etc/cryptsetup-initramfs/conf-hook"
 

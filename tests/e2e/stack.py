@@ -346,8 +346,11 @@ class Stack:
     def set_entry(self, entry, options, kver=None):
         """Makes ENTRY the boot entry of the next boot, with these kernel options,
         booting the ESP's /vmlinuz-KVER and /initrd-ENTRY-KVER.img (KVER: the
-        image's kernel, image.env, unless given)."""
+        image's kernel, image.env, unless given).  SKR_E2E_CMDLINE (for
+        diagnosis, e.g. systemd.log_target=kmsg) is added to every entry."""
         kver = kver or self.env["KVER"]
+        extra = os.environ.get("SKR_E2E_CMDLINE", "")
+        options = f"{options} {extra}".strip()
         if entry not in ("skr", "baseline", "dracut"):
             raise ValueError(f"no boot entry {entry}")
         conf = f"{self.work}/loader.conf"
