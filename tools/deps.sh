@@ -21,7 +21,8 @@ test="$build xxd clang libclang-rt-dev|libclang-rt-14-dev osslsigncode sbsigntoo
 	postgresql-15|postgresql"
 demo="$build curl swtpm swtpm-tools tpm2-tools cryptsetup-bin"
 e2e="$build qemu-system-x86 ovmf debootstrap systemd-boot-efi mtools dosfstools
-	fdisk e2fsprogs swtpm swtpm-tools cryptsetup-bin openssl util-linux iproute2"
+	fdisk e2fsprogs swtpm swtpm-tools cryptsetup-bin openssl util-linux iproute2
+	clevis clevis-luks tang-common"
 bench="$test libcurl4-openssl-dev clevis clevis-luks clevis-tpm2"
 fuzz="$build clang libclang-rt-dev|libclang-rt-14-dev"
 package="$build debhelper lintian rpm groff-base man-db systemd-container debootstrap"

@@ -41,6 +41,9 @@ security=${SKR_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 # scripts use.  Recommends are not installed: the list is the whole guest.
 pkgs=systemd,systemd-sysv,udev,dbus,kmod,iproute2,procps,e2fsprogs,util-linux,busybox,zstd
 pkgs=$pkgs,initramfs-tools,cryptsetup,cryptsetup-bin,cryptsetup-initramfs,dracut-core,dracut-network
+# The peer the boot-time benchmark compares with: clevis + tang (its
+# initramfs-tools hook goes into the clevis image only; build-image.sh).
+pkgs=$pkgs,clevis,clevis-luks,clevis-initramfs
 pkgs=$pkgs,libtss2-esys-3.0.2-0,libtss2-mu0,libtss2-rc0,libtss2-tctildr0,libtss2-tcti-device0
 pkgs=$pkgs,libcurl4,libjson-c5,libcryptsetup12,libssl3,libmicrohttpd12,libsqlite3-0,libpq5,ca-certificates
 

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Builds the e2e guest disk from the cached Debian 12 root (build-base.sh):
 #   skr installed with `make install DESTDIR=`, three initramfs images made
-#   inside the root by the real tools — initramfs-tools with skr's hook, the
-#   same with a key file (the baseline) and dracut with the 90skr module —
+#   inside the root by the real tools — initramfs-tools with skr's hook, a
+#   key-file image without it (the baseline), dracut with the 90skr module
+#   and clevis-initramfs bound to a tang server (the peer, without skr) —
 #   and a GPT disk with an ESP (systemd-boot, kernel, the initramfs images)
 #   and a LUKS2 root encrypted offline with `cryptsetup reencrypt --encrypt`.
 # The ESP's files carry the kernel version: /vmlinuz-KVER and
-# /initrd-{skr,baseline,dracut}-KVER.img.  The guest mounts the ESP at
+# /initrd-{skr,baseline,dracut,clevis}-KVER.img.  The guest mounts the ESP at
 # /boot/efi, and a test-only kernel hook (guest/zy-e2e-esp) puts a kernel
 # installed in the guest (dpkg -i) on it and makes it the next boot's entry.
 # Usage: build-image.sh OUTDIR   (needs root; the repository's `make all`)
@@ -17,7 +18,9 @@
 # broker's ports), OUTDIR/broker-tls/ (the CA and broker certificate the
 # guest's /etc/skr/client.json trusts), and the swap scenario's attacker disk
 # OUTDIR/attacker.img with its passphrase OUTDIR/attacker-passphrase, and
-# OUTDIR/prebuilt-install.list (lsinitramfs of the next kernel's prebuilt image).
+# OUTDIR/prebuilt-install.list (lsinitramfs of the next kernel's prebuilt image),
+# and OUTDIR/tang/db, the keys of the tang server the clevis image is bound to
+# (on TANG_PORT).
 # No device-mapper or loop device is used on the host.
 set -eu
 
@@ -36,7 +39,7 @@ say() { echo "e2e: [$(($(date +%s) - t0)) s] $*" >&2; }
 mounted=
 cleanup() {
 	for m in $mounted; do umount -l "$m" 2>/dev/null || true; done
-	rm -rf "$root" "$out/rootfs.img" "$out/esp.img"
+	rm -rf "$root" "$out/rootfs.img" "$out/esp.img" "$out/itools-aside"
 }
 trap cleanup EXIT INT TERM
 
@@ -64,6 +67,42 @@ kver_next=${kver_next%.deb}
 uuid=$(cat /proc/sys/kernel/random/uuid)
 head -c 18 /dev/urandom | base64 | tr -d '/+=\n' > "$out/passphrase"
 head -c 64 /dev/urandom > "$out/root.key"
+
+# Hooks of initramfs-tools that only some images may have: skr's (not in the
+# baseline, not in the clevis image) and clevis's (only in the clevis image,
+# and never in the guest's own root, whose mkinitramfs the prebuilt images
+# of the upgrade scenario stand for).  aside NAME FILES / back NAME FILES
+# move them (paths under /usr/share/initramfs-tools) out and in again.
+itools=$root/usr/share/initramfs-tools
+skr_itools="hooks/skr scripts/local-top/skr scripts/init-bottom/skr conf-hooks.d/skr"
+clevis_itools="hooks/clevis scripts/local-top/clevis scripts/local-bottom/clevis"
+aside() {
+	name=$1
+	shift
+	for f in "$@"; do
+		[ -e "$itools/$f" ] || { echo "e2e: $itools/$f is missing" >&2; exit 1; }
+		mkdir -p "$out/itools-aside/$name/${f%/*}"
+		mv "$itools/$f" "$out/itools-aside/$name/$f"
+	done
+}
+back() {
+	name=$1
+	shift
+	for f in "$@"; do mv "$out/itools-aside/$name/$f" "$itools/$f"; done
+}
+rm -rf "$out/itools-aside"
+aside clevis $clevis_itools
+
+# The tang server of the clevis image (e2e.py's "clevis" scenario runs
+# tangd on TANG_PORT of the host's loopback, reached as 10.0.2.2 as the
+# broker is): its keys, and the advertisement clevis binds to offline.
+tang_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+rm -rf "$out/tang"
+install -d -m 0700 "$out/tang" "$out/tang/db"
+/usr/libexec/tangd-keygen "$out/tang/db"
+printf 'GET /adv HTTP/1.1\r\nHost: e2e\r\n\r\n' | /usr/libexec/tangd "$out/tang/db" 2>/dev/null |
+	sed '1,/^\r$/d' > "$out/tang/adv.jws"
+grep -q '"payload"' "$out/tang/adv.jws" || { echo "e2e: tangd gave no advertisement" >&2; exit 1; }
 
 # The guest: crypttab, fstab, a console, and the unit that reports how the
 # boot went (tests/e2e/guest/).  The ESP is mounted on first use (vfat from
@@ -122,26 +161,15 @@ say "initramfs-tools image with skr's hook"
 chroot "$root" mkinitramfs -o /boot/initrd-skr.img "$kver" >&2
 
 say "baseline image (key file in the initramfs, without skr's hook)"
-# What skr adds to initramfs-tools goes aside for this image only: the
-# baseline is what the owner would have without skr.
-itools=$root/usr/share/initramfs-tools
-skr_itools="hooks/skr scripts/local-top/skr scripts/init-bottom/skr conf-hooks.d/skr"
-install -d "$out/itools-aside"
-for f in $skr_itools; do
-	[ -e "$itools/$f" ] || { echo "e2e: $itools/$f is missing (skr not installed?)" >&2; exit 1; }
-	install -D -m 0755 "$itools/$f" "$out/itools-aside/$f" && rm "$itools/$f"
-done
+aside skr $skr_itools
 install -d -m 0700 "$root/etc/keys"
 install -m 0400 "$out/root.key" "$root/etc/keys/root.key"
 printf 'root UUID=%s /etc/keys/root.key luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
 printf 'CRYPTSETUP=y\nKEYFILE_PATTERN="/etc/keys/*.key"\n' > "$root/etc/cryptsetup-initramfs/conf-hook"
 echo 'UMASK=0077' > "$root/etc/initramfs-tools/conf.d/umask"
 chroot "$root" mkinitramfs -o /boot/initrd-baseline.img "$kver" >&2
-for f in $skr_itools; do
-	mode=0755; [ "${f%%/*}" = conf-hooks.d ] && mode=0644
-	install -D -m $mode "$out/itools-aside/$f" "$itools/$f"
-done
-rm -rf "$out/itools-aside" "$root/etc/keys" "$root/etc/initramfs-tools/conf.d/umask"
+back skr $skr_itools
+rm -rf "$root/etc/keys" "$root/etc/initramfs-tools/conf.d/umask"
 printf 'root UUID=%s none luks,discard,initramfs\n' "$uuid" > "$root/etc/crypttab"
 echo 'CRYPTSETUP=y' > "$root/etc/cryptsetup-initramfs/conf-hook"
 
@@ -151,6 +179,13 @@ chroot "$root" dracut --quiet --force --no-hostonly --no-hostonly-cmdline \
 	--modules "systemd systemd-initrd systemd-udevd systemd-journald systemd-modules-load systemd-tmpfiles systemd-ask-password dracut-systemd crypt dm kernel-modules rootfs-block udev-rules base fs-lib skr" \
 	--omit-drivers "nouveau amdgpu radeon i915" \
 	/boot/initrd-dracut.img "$kver" >&2
+
+say "clevis image (clevis-initramfs and tang, without skr's hook)"
+aside skr $skr_itools
+back clevis $clevis_itools
+chroot "$root" mkinitramfs -o /boot/initrd-clevis.img "$kver" >&2
+aside clevis $clevis_itools
+back skr $skr_itools
 
 # The upgrade scenario's initramfs images of the next kernel, made here by the
 # same mkinitramfs, hooks and configuration the guest has (the skr crypttab
@@ -207,7 +242,7 @@ mkfs.vfat -C -n ESP -i "$(echo $esp_uuid | tr -d -)" "$esp" $((esp_mb * 1024)) >
 mmd -i "$esp" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries
 mcopy -i "$esp" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/BOOT/BOOTX64.EFI
 mcopy -i "$esp" "$root/boot/vmlinuz-$kver" "::/vmlinuz-$kver"
-for i in skr baseline dracut; do
+for i in skr baseline dracut clevis; do
 	mcopy -i "$esp" "$root/boot/initrd-$i.img" "::/initrd-$i-$kver.img"
 done
 rm -f "$root"/boot/initrd-*.img
@@ -226,6 +261,10 @@ cryptsetup reencrypt --batch-mode --encrypt --type luks2 --uuid "$uuid" \
 	--key-file "$out/passphrase" "$rootfs" >&2
 cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
 	--key-file "$out/passphrase" "$rootfs" "$out/root.key" >&2
+# The clevis image's binding, made as its users make it (clevis luks bind:
+# a keyslot of its own, PBKDF2 at 1000 iterations, and a "clevis" token).
+clevis luks bind -y -d "$rootfs" -k "$out/root.key" tang \
+	"{\"url\":\"http://10.0.2.2:$tang_port\",\"adv\":\"$out/tang/adv.jws\"}" >&2
 
 say "GPT disk"
 disk=$out/disk.img
@@ -252,6 +291,7 @@ ESP_OFFSET=$((esp_start * 512))
 $(cat "$out/broker.env")
 ESP_BYTES=$((esp_sectors * 512))
 ROOT_OFFSET=$((root_start * 512))
+TANG_PORT=$tang_port
 ENV
 
 # The swap scenario's attacker disk (e2e.py "swap"): the same layout and ESP,

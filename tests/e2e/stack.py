@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -218,7 +219,7 @@ class Console:
 class Stack:
     def __init__(self, build, image, work):
         self.build, self.image, self.work = build, image, work
-        self.broker = self.qemu = self.tpm = None
+        self.broker = self.qemu = self.tpm = self.tang = None
         self.bdir = f"{work}/broker"
         self.tpmdir = f"{work}/tpm"
         self.az = f"{work}/az"
@@ -241,6 +242,7 @@ class Stack:
         stop(self.qemu, signal.SIGKILL)
         stop(self.tpm)
         stop(self.broker)
+        stop(self.tang)
 
     # --- the guest's vTPM -------------------------------------------------
     def provision_tpm(self):
@@ -308,6 +310,22 @@ class Stack:
         stop(self.broker)
         self.broker = None
 
+    # --- the tang server of the clevis image ------------------------------
+    def start_tang(self):
+        """Debian's tangd with the image's keys on TANG_PORT of the host's
+        loopback (the guest reaches it as GUEST_HOST), one tangd per
+        connection as its systemd socket unit runs it."""
+        port = int(self.env["TANG_PORT"])
+        log = open(f"{self.work}/tang.log", "a")
+        self.tang = subprocess.Popen([sys.executable, os.path.abspath(__file__), "tang", str(port),
+                                      f"{self.image}/tang/db"], stdout=log, stderr=log)
+        if not wait_port(port, self.tang):
+            raise RuntimeError("tang did not start: " + open(f"{self.work}/tang.log").read()[-2000:])
+
+    def stop_tang(self):
+        stop(self.tang)
+        self.tang = None
+
     def admin(self, method, path, body=None):
         cmd = ["curl", "-sS", "--cacert", f"{self.bdir}/ca.pem", "-X", method, "-w", "\n%{http_code}",
                "-H", "Authorization: Bearer " + open(f"{self.bdir}/admin.token").read().strip()]
@@ -351,7 +369,7 @@ class Stack:
         kver = kver or self.env["KVER"]
         extra = os.environ.get("SKR_E2E_CMDLINE", "")
         options = f"{options} {extra}".strip()
-        if entry not in ("skr", "baseline", "dracut"):
+        if entry not in ("skr", "baseline", "dracut", "clevis"):
             raise ValueError(f"no boot entry {entry}")
         conf = f"{self.work}/loader.conf"
         with open(conf, "w") as f:
@@ -452,8 +470,25 @@ class Stack:
             self.qemu = self.tpm = None
 
 
+def serve_tang(port, db):
+    """Accepts on 127.0.0.1:port and runs /usr/libexec/tangd DB for each
+    connection, the socket as its stdin and stdout (inetd style)."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(16)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)     # tangd children reap themselves
+    while True:
+        conn, _ = srv.accept()
+        subprocess.Popen(["/usr/libexec/tangd", db], stdin=conn, stdout=conn)
+        conn.close()
+
+
 if __name__ == "__main__":
-    import sys
-    if len(sys.argv) != 4 or sys.argv[1] != "client-config":
-        sys.exit("usage: stack.py client-config OUTDIR ROOT")
-    client_config(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 4 and sys.argv[1] == "client-config":
+        client_config(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "tang":
+        serve_tang(int(sys.argv[2]), sys.argv[3])
+    else:
+        sys.exit("usage: stack.py client-config OUTDIR ROOT | stack.py tang PORT DB")
