@@ -746,6 +746,8 @@ static void test_z_out(const uint8_t z[32])
  * parameter encryption (TPMA_SESSION_ENCRYPT: outPoint is ECDH_ZGen's first
  * response parameter), AES-128-CFB.  It also authorises the wrap key (empty
  * auth, userWithAuth): the HMAC binds the command to the session key.
+ * continueSession is clear: the TPM closes the session when ZGen succeeds,
+ * which saves a TPM2_FlushContext (the guard flushes it only on failure).
  *
  * The salt key is the wrap key itself: the ECC decrypt key whose public area
  * the AK certified and the broker verified.  ESYS encrypts the salt to that
@@ -770,7 +772,7 @@ static void test_z_out(const uint8_t z[32])
 static int zgen_session(struct skr_tpm *t, const struct skr_tpm_key *k, struct tr_guard *session,
 			struct skr_err *err)
 {
-	const TPMA_SESSION attrs = TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION;
+	const TPMA_SESSION attrs = TPMA_SESSION_ENCRYPT;
 	_cleanup_tr_ struct tr_guard primary = TR_GUARD(t);
 	struct skr_err e = { 0 }, e2 = { 0 };
 
@@ -813,6 +815,9 @@ int skr_tpm_ecdh_zgen(struct skr_tpm *t, const struct skr_tpm_key *k, const uint
 	rc = Esys_ECDH_ZGen(t->esys, k->handle, session.tr, ESYS_TR_NONE, ESYS_TR_NONE, &in, &outp);
 	if (session.tr == ESYS_TR_PASSWORD)
 		session.tr = ESYS_TR_NONE;	/* not a session to flush */
+	else if (rc == TSS2_RC_SUCCESS)
+		/* continueSession clear: the TPM closed it; ESYS only has to forget it. */
+		(void)Esys_TR_Close(t->esys, &session.tr);
 	if (rc != TSS2_RC_SUCCESS) {
 		skr_tpm_fail(t, rc, err, "TPM2_ECDH_ZGen with the wrap key");
 		goto out;

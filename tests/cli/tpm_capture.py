@@ -56,7 +56,8 @@ RH_OWNER = 0x40000001
 
 # (command, response) pairs of every recorded connection, in order.
 pairs, raw, parse_err = [], b"", None
-for cmd_path in sorted(glob.glob(os.path.join(rec, "*.cmd"))):
+for cmd_path in sorted(glob.glob(os.path.join(rec, "*.cmd")),
+                       key=lambda p: int(os.path.basename(p)[:-4])):
     rsp_path = cmd_path[:-4] + ".rsp"
     c = open(cmd_path, "rb").read()
     r = open(rsp_path, "rb").read() if os.path.exists(rsp_path) else b""
