@@ -17,7 +17,8 @@
  *       under its salted, response-encrypting session (the product) and one
  *       under a plain password session (the clear path before issue 18,
  *       SKR_TEST_ZGEN=clear), in alternating order (AB, BA, ...): the median
- *       of each's TPM time and whole release, and the ratio.  Needs a build
+ *       of each's TPM time and whole release, and the ratio; then N pairs of
+ *       TPM2_ECDH_ZGen alone on one open TPM.  Needs a build
  *       with -DSKR_TEST_FAULTS (bench/tpm_session.sh makes one)
  *   bench_release load --broker URL --admin URL --token-file F --ca PEM --cadir DIR
  *                      --broker-pid PID [--vms N] [--duration S]
@@ -64,6 +65,7 @@
 #include "bench_util.h"
 #include "common/pcr_json.h"
 #include "vm/release_client.h"
+#include "vm/tpm.h"
 #include "softvm.h"
 #include "testchain.h"
 #include "common/util.h"
@@ -419,6 +421,54 @@ static int cmd_latency(int argc, char **argv)
 
 /* ---- zgen-session: the encrypted session's price, against the clear path ----- */
 
+/*
+ * TPM2_ECDH_ZGen alone, both ways, on one open TPM: per pair a fresh wrap
+ * key for each mode (AB/BA), the call timed from before the session starts
+ * to Z; out[m] gets runs samples.  0, or -1 with a message.
+ */
+static int zgen_only(const char *tcti, unsigned runs, double *out[2])
+{
+	_cleanup_tpm_ struct skr_tpm *t = NULL;
+	struct skr_err err = { 0 };
+	uint8_t epk[65], z[32];
+	size_t epk_len = 0;
+	EVP_PKEY *e = EVP_EC_gen("P-256");
+
+	if (!e || !EVP_PKEY_get_octet_string_param(e, OSSL_PKEY_PARAM_PUB_KEY, epk, sizeof(epk),
+						   &epk_len) || epk_len != sizeof(epk)) {
+		EVP_PKEY_free(e);
+		fprintf(stderr, "bench_release: no P-256 point for ZGen\n");
+		return -1;
+	}
+	EVP_PKEY_free(e);
+	if (skr_tpm_open(tcti, &t, &err) < 0)
+		die_err("zgen-only: TPM", &err);
+	for (unsigned i = 0; i < runs; i++) {
+		for (unsigned k = 0; k < 2; k++) {
+			unsigned m = (i + k) % 2;
+			struct skr_tpm_key key;
+			double t0;
+			int r;
+
+			if (m == 1)
+				setenv("SKR_TEST_ZGEN", "clear", 1);
+			else
+				unsetenv("SKR_TEST_ZGEN");
+			if (skr_tpm_create_wrap_key(t, &key, &err) < 0)
+				die_err("zgen-only: wrap key", &err);
+			t0 = now_ms();
+			r = skr_tpm_ecdh_zgen(t, &key, epk, z, &err);
+			out[m][i] = now_ms() - t0;
+			skr_tpm_key_flush(t, &key);
+			if (r < 0)
+				die_err("zgen-only: ZGen", &err);
+		}
+	}
+	unsetenv("SKR_TEST_ZGEN");
+	OPENSSL_cleanse(z, sizeof(z));
+	return 0;
+}
+
 static int cmd_zgen_session(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -433,7 +483,7 @@ static int cmd_zgen_session(int argc, char **argv)
 	_cleanup_buf_ struct skr_buf want = { 0 };
 	struct skr_err err = { 0 };
 	unsigned runs = 100, warmup = 3, failures = 0, i, m;
-	double *tpm[2], *total[2], p50_tpm[2], p50_total[2];
+	double *tpm[2], *total[2], *zgen[2], p50_tpm[2], p50_total[2], p50_zgen[2];
 	static const char *const mode_name[2] = { "encrypted", "clear" };
 	uint8_t *secret;
 	json_object *j, *modes;
@@ -486,7 +536,8 @@ static int cmd_zgen_session(int argc, char **argv)
 	for (m = 0; m < 2; m++) {
 		tpm[m] = calloc(runs, sizeof(double));
 		total[m] = calloc(runs, sizeof(double));
-		if (!tpm[m] || !total[m])
+		zgen[m] = calloc(runs, sizeof(double));
+		if (!tpm[m] || !total[m] || !zgen[m])
 			return 1;
 	}
 	if (!secret)
@@ -517,6 +568,8 @@ static int cmd_zgen_session(int argc, char **argv)
 	}
 	unsetenv("SKR_TEST_ZGEN");
 	skr_secret_free(secret);
+	if (zgen_only(o.tcti, runs, zgen) < 0)
+		return 1;
 	j = json_object_new_object();
 	modes = json_object_new_object();
 	json_object_object_add(j, "runs_per_mode", json_object_new_int((int)runs));
@@ -533,9 +586,14 @@ static int cmd_zgen_session(int argc, char **argv)
 		json_object_object_add(r, "tpm_ms_p90", jnum(percentile(tpm[m], runs, 90)));
 		json_object_object_add(r, "tpm_ms_min", jnum(tpm[m][0]));
 		json_object_object_add(r, "release_ms_p50", jnum(p50_total[m]));
+		qsort(zgen[m], runs, sizeof(double), cmp_double);
+		p50_zgen[m] = percentile(zgen[m], runs, 50);
+		json_object_object_add(r, "zgen_only_ms_p50", jnum(p50_zgen[m]));
+		json_object_object_add(r, "zgen_only_ms_min", jnum(zgen[m][0]));
 		json_object_object_add(modes, mode_name[m], r);
 		free(tpm[m]);
 		free(total[m]);
+		free(zgen[m]);
 	}
 	json_object_object_add(j, "modes", modes);
 	json_object_object_add(j, "tpm_ms_p50_ratio_encrypted_over_clear",
@@ -543,13 +601,15 @@ static int cmd_zgen_session(int argc, char **argv)
 	json_object_object_add(j, "tpm_ms_p50_added_ms", jnum(p50_tpm[0] - p50_tpm[1]));
 	json_object_object_add(j, "release_ms_p50_ratio_encrypted_over_clear",
 			       jnum(p50_total[0] / p50_total[1]));
+	json_object_object_add(j, "zgen_only_ms_p50_added_ms", jnum(p50_zgen[0] - p50_zgen[1]));
 	if (write_json(out, j) < 0)
 		return 1;
 	json_object_put(j);
 	fprintf(stderr, "zgen-session: %u runs each; TPM time p50 %.2f ms encrypted, %.2f ms clear "
-			"(x%.3f); release p50 %.2f / %.2f ms; %u failures\n",
+			"(x%.3f); release p50 %.2f / %.2f ms; ZGen alone p50 %.2f / %.2f ms; "
+			"%u failures\n",
 		runs, p50_tpm[0], p50_tpm[1], p50_tpm[0] / p50_tpm[1], p50_total[0], p50_total[1],
-		failures);
+		p50_zgen[0], p50_zgen[1], failures);
 	return failures ? 1 : 0;
 }
 
