@@ -79,7 +79,8 @@ res = {
             "its salted AES-128-CFB response-encrypting HMAC session (encrypted, the product) "
             "and under a plain password session (clear, the path before issue 18; "
             "SKR_TEST_ZGEN=clear in a -DSKR_TEST_FAULTS build), in-process, alternating AB/BA, "
-            "same swtpm, broker and process",
+            "same swtpm, broker and process; zgen_only_*: skr_tpm_ecdh_zgen alone on one open "
+            "TPM, a fresh wrap key per call, AB/BA",
     "date": started,
     "commit": commit or None,
     "tree_dirty": bool(dirty),
