@@ -11,6 +11,15 @@
  *                         --secret-hex HEX [--runs N] [--warmup N] --out JSON
  *       N in-process skr_release() calls against the broker with the (sw)TPM
  *       behind TCTI; each released secret must equal HEX
+ *   bench_release zgen-session --broker URL --ca PEM --tcti TCTI --key-id ID
+ *                              --secret-hex HEX [--runs N] [--warmup N] --out JSON
+ *       N pairs of in-process skr_release() calls, one with TPM2_ECDH_ZGen
+ *       under its salted, response-encrypting session (the product) and one
+ *       under a plain password session (the clear path before issue 18,
+ *       SKR_TEST_ZGEN=clear), in alternating order (AB, BA, ...): the median
+ *       of each's TPM time and whole release, and the ratio; then N pairs of
+ *       TPM2_ECDH_ZGen alone on one open TPM.  Needs a build
+ *       with -DSKR_TEST_FAULTS (bench/tpm_session.sh makes one)
  *   bench_release load --broker URL --admin URL --token-file F --ca PEM --cadir DIR
  *                      --broker-pid PID [--vms N] [--duration S]
  *                      [--concurrency 1,2,4,8,16] [--half-threads 8] [--ready-file F]
@@ -56,6 +65,7 @@
 #include "bench_util.h"
 #include "common/pcr_json.h"
 #include "vm/release_client.h"
+#include "vm/tpm.h"
 #include "softvm.h"
 #include "testchain.h"
 #include "common/util.h"
@@ -406,6 +416,200 @@ static int cmd_latency(int argc, char **argv)
 	free(total);
 	free(tpm);
 	free(net);
+	return failures ? 1 : 0;
+}
+
+/* ---- zgen-session: the encrypted session's price, against the clear path ----- */
+
+/*
+ * TPM2_ECDH_ZGen alone, both ways, on one open TPM: per pair a fresh wrap
+ * key for each mode (AB/BA), the call timed from before the session starts
+ * to Z; out[m] gets runs samples.  0, or -1 with a message.
+ */
+static int zgen_only(const char *tcti, unsigned runs, double *out[2])
+{
+	_cleanup_tpm_ struct skr_tpm *t = NULL;
+	struct skr_err err = { 0 };
+	uint8_t epk[65], z[32];
+	size_t epk_len = 0;
+	EVP_PKEY *e = EVP_EC_gen("P-256");
+
+	if (!e || !EVP_PKEY_get_octet_string_param(e, OSSL_PKEY_PARAM_PUB_KEY, epk, sizeof(epk),
+						   &epk_len) || epk_len != sizeof(epk)) {
+		EVP_PKEY_free(e);
+		fprintf(stderr, "bench_release: no P-256 point for ZGen\n");
+		return -1;
+	}
+	EVP_PKEY_free(e);
+	if (skr_tpm_open(tcti, &t, &err) < 0)
+		die_err("zgen-only: TPM", &err);
+	for (unsigned i = 0; i < runs; i++) {
+		for (unsigned k = 0; k < 2; k++) {
+			unsigned m = (i + k) % 2;
+			struct skr_tpm_key key;
+			double t0;
+			int r;
+
+			if (m == 1)
+				setenv("SKR_TEST_ZGEN", "clear", 1);
+			else
+				unsetenv("SKR_TEST_ZGEN");
+			if (skr_tpm_create_wrap_key(t, &key, &err) < 0)
+				die_err("zgen-only: wrap key", &err);
+			t0 = now_ms();
+			r = skr_tpm_ecdh_zgen(t, &key, epk, z, &err);
+			out[m][i] = now_ms() - t0;
+			skr_tpm_key_flush(t, &key);
+			if (r < 0)
+				die_err("zgen-only: ZGen", &err);
+		}
+	}
+	unsetenv("SKR_TEST_ZGEN");
+	OPENSSL_cleanse(z, sizeof(z));
+	return 0;
+}
+
+static int cmd_zgen_session(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "broker", required_argument, NULL, 'b' }, { "ca", required_argument, NULL, 'c' },
+		{ "tcti", required_argument, NULL, 't' },   { "key-id", required_argument, NULL, 'k' },
+		{ "secret-hex", required_argument, NULL, 's' },
+		{ "runs", required_argument, NULL, 'n' },   { "warmup", required_argument, NULL, 'w' },
+		{ "out", required_argument, NULL, 'o' },    { 0 },
+	};
+	struct skr_release_opts o = { .deadline_ms = 30000 };
+	const char *secret_hex = NULL, *out = NULL;
+	_cleanup_buf_ struct skr_buf want = { 0 };
+	struct skr_err err = { 0 };
+	unsigned runs = 100, warmup = 3, failures = 0, i, m;
+	double *tpm[2], *total[2], *zgen[2], p50_tpm[2], p50_total[2], p50_zgen[2];
+	static const char *const mode_name[2] = { "encrypted", "clear" };
+	uint8_t *secret;
+	json_object *j, *modes;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			o.brokers[0] = optarg;
+			o.n_brokers = 1;
+			break;
+		case 'c':
+			o.ca_file = optarg;
+			break;
+		case 't':
+			o.tcti = optarg;
+			break;
+		case 'k':
+			o.key_id = optarg;
+			break;
+		case 's':
+			secret_hex = optarg;
+			break;
+		case 'n':
+			runs = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'w':
+			warmup = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!o.n_brokers || !o.ca_file || !o.tcti || !o.key_id || !secret_hex || !runs || !out) {
+		fprintf(stderr, "usage: bench_release zgen-session --broker URL --ca PEM --tcti TCTI "
+				"--key-id ID --secret-hex HEX [--runs N] [--warmup N] --out JSON\n");
+		return 2;
+	}
+#ifndef SKR_TEST_FAULTS
+	fprintf(stderr, "bench_release zgen-session: the clear path exists only in a build with "
+			"-DSKR_TEST_FAULTS (bench/tpm_session.sh makes one)\n");
+	return 1;
+#endif
+	if (skr_hex_decode(secret_hex, strlen(secret_hex), &want, "--secret-hex", &err) < 0)
+		die_err("--secret-hex", &err);
+	secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
+	for (m = 0; m < 2; m++) {
+		tpm[m] = calloc(runs, sizeof(double));
+		total[m] = calloc(runs, sizeof(double));
+		zgen[m] = calloc(runs, sizeof(double));
+		if (!tpm[m] || !total[m] || !zgen[m])
+			return 1;
+	}
+	if (!secret)
+		return 1;
+	for (i = 0; i < warmup + runs; i++) {
+		for (unsigned k = 0; k < 2; k++) {
+			struct skr_release_timing t = { 0 };
+			size_t len = 0;
+
+			m = (i + k) % 2;	/* AB, BA, AB, ...: neither always goes first */
+			if (m == 1)
+				setenv("SKR_TEST_ZGEN", "clear", 1);
+			else
+				unsetenv("SKR_TEST_ZGEN");
+			skr_err_clear(&err);
+			if (skr_release(&o, secret, &len, &t, &err) < 0 || len != want.len ||
+			    memcmp(secret, want.data, len) != 0) {
+				if (!failures++)
+					fprintf(stderr, "bench_release: %s release %u failed: %s: %s\n",
+						mode_name[m], i, skr_reason_name(err.reason), err.detail);
+				continue;
+			}
+			if (i >= warmup) {
+				tpm[m][i - warmup] = t.tpm_ms;
+				total[m][i - warmup] = t.total_ms;
+			}
+		}
+	}
+	unsetenv("SKR_TEST_ZGEN");
+	skr_secret_free(secret);
+	if (zgen_only(o.tcti, runs, zgen) < 0)
+		return 1;
+	j = json_object_new_object();
+	modes = json_object_new_object();
+	json_object_object_add(j, "runs_per_mode", json_object_new_int((int)runs));
+	json_object_object_add(j, "warmup_pairs", json_object_new_int((int)warmup));
+	json_object_object_add(j, "failures", json_object_new_int((int)failures));
+	for (m = 0; m < 2; m++) {
+		json_object *r = json_object_new_object();
+
+		qsort(tpm[m], runs, sizeof(double), cmp_double);
+		qsort(total[m], runs, sizeof(double), cmp_double);
+		p50_tpm[m] = percentile(tpm[m], runs, 50);
+		p50_total[m] = percentile(total[m], runs, 50);
+		json_object_object_add(r, "tpm_ms_p50", jnum(p50_tpm[m]));
+		json_object_object_add(r, "tpm_ms_p90", jnum(percentile(tpm[m], runs, 90)));
+		json_object_object_add(r, "tpm_ms_min", jnum(tpm[m][0]));
+		json_object_object_add(r, "release_ms_p50", jnum(p50_total[m]));
+		qsort(zgen[m], runs, sizeof(double), cmp_double);
+		p50_zgen[m] = percentile(zgen[m], runs, 50);
+		json_object_object_add(r, "zgen_only_ms_p50", jnum(p50_zgen[m]));
+		json_object_object_add(r, "zgen_only_ms_min", jnum(zgen[m][0]));
+		json_object_object_add(modes, mode_name[m], r);
+		free(tpm[m]);
+		free(total[m]);
+		free(zgen[m]);
+	}
+	json_object_object_add(j, "modes", modes);
+	json_object_object_add(j, "tpm_ms_p50_ratio_encrypted_over_clear",
+			       jnum(p50_tpm[0] / p50_tpm[1]));
+	json_object_object_add(j, "tpm_ms_p50_added_ms", jnum(p50_tpm[0] - p50_tpm[1]));
+	json_object_object_add(j, "release_ms_p50_ratio_encrypted_over_clear",
+			       jnum(p50_total[0] / p50_total[1]));
+	json_object_object_add(j, "zgen_only_ms_p50_added_ms", jnum(p50_zgen[0] - p50_zgen[1]));
+	if (write_json(out, j) < 0)
+		return 1;
+	json_object_put(j);
+	fprintf(stderr, "zgen-session: %u runs each; TPM time p50 %.2f ms encrypted, %.2f ms clear "
+			"(x%.3f); release p50 %.2f / %.2f ms; ZGen alone p50 %.2f / %.2f ms; "
+			"%u failures\n",
+		runs, p50_tpm[0], p50_tpm[1], p50_tpm[0] / p50_tpm[1], p50_total[0], p50_total[1],
+		p50_zgen[0], p50_zgen[1], failures);
 	return failures ? 1 : 0;
 }
 
@@ -1239,7 +1443,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: bench_release mkca|latency|load|floor|verify ...\n");
+		fprintf(stderr, "usage: bench_release mkca|latency|zgen-session|load|floor|verify ...\n");
 		return 2;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1247,6 +1451,8 @@ int main(int argc, char **argv)
 		rc = cmd_mkca(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "latency") == 0)
 		rc = cmd_latency(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "zgen-session") == 0)
+		rc = cmd_zgen_session(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "load") == 0)
 		rc = cmd_load(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "floor") == 0)

@@ -27,7 +27,8 @@ private_users() {
 	case $1 in
 	# struct skr_tpm's members: the TPM code and its white-box tests only.
 	vm/tpm_int.h)
-		echo 'src/vm/tpm.c src/vm/tpm_ek.c src/vm/local_seal.c tests/unit/test_tpm.c' \
+		echo 'src/vm/tpm.c src/vm/tpm_ek.c src/vm/tpm_session.c src/vm/local_seal.c' \
+			'tests/unit/test_tpm.c' \
 			'tests/unit/test_local_seal.c tests/unit/test_makecred.c tests/helpers/fakevtpm.c' ;;
 	*) echo "src/${1%%/*}/*" ;;
 	esac

@@ -686,77 +686,6 @@ int skr_local_policy_make(struct skr_tpm *t, EVP_PKEY *signer, uint32_t nv_index
 
 /* ---- Sealing ---------------------------------------------------------------------------- */
 
-/*
- * The parent: a primary ECC P-256 storage key of the owner hierarchy from
- * the TCG SRK-style template (restricted decrypt, AES-128-CFB, userWithAuth,
- * noDA, empty unique).  The owner seed is fixed for the life of the TPM, so
- * the same template gives the same key at every unseal; nothing is persisted.
- */
-static int create_primary(struct skr_tpm *t, struct tr_guard *primary, struct skr_err *err)
-{
-	TPM2B_SENSITIVE_CREATE sensitive = { 0 };
-	TPM2B_PUBLIC template = {
-		.publicArea = {
-			.type = TPM2_ALG_ECC,
-			.nameAlg = TPM2_ALG_SHA256,
-			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-					    TPMA_OBJECT_SENSITIVEDATAORIGIN |
-					    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA |
-					    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT,
-			.parameters.eccDetail = {
-				.symmetric = {
-					.algorithm = TPM2_ALG_AES,
-					.keyBits.aes = 128,
-					.mode.aes = TPM2_ALG_CFB,
-				},
-				.scheme = { .scheme = TPM2_ALG_NULL },
-				.curveID = TPM2_ECC_NIST_P256,
-				.kdf = { .scheme = TPM2_ALG_NULL },
-			},
-		},
-	};
-	TPM2B_DATA outside = { 0 };
-	TPML_PCR_SELECTION creation_pcrs = { 0 };
-	_cleanup_esys_ TPM2B_PUBLIC *pub = NULL;
-	_cleanup_esys_ TPM2B_CREATION_DATA *creation = NULL;
-	_cleanup_esys_ TPM2B_DIGEST *creation_hash = NULL;
-	_cleanup_esys_ TPMT_TK_CREATION *ticket = NULL;
-	TSS2_RC rc;
-
-	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-				ESYS_TR_NONE, &sensitive, &template, &outside, &creation_pcrs,
-				&primary->tr, &pub, &creation, &creation_hash, &ticket);
-	if (rc != TSS2_RC_SUCCESS) {
-		primary->tr = ESYS_TR_NONE;
-		return skr_tpm_owner_fail(t, rc, err,
-				  "TPM2_CreatePrimary of the storage key in the owner hierarchy");
-	}
-	return 0;
-}
-
-/* A session salted with the storage key: its parameters cross the TCTI AES-encrypted. */
-static int start_session(struct skr_tpm *t, ESYS_TR salt_key, TPM2_SE type, TPMA_SESSION attrs,
-			 struct tr_guard *session, struct skr_err *err)
-{
-	TPMT_SYM_DEF sym = {
-		.algorithm = TPM2_ALG_AES,
-		.keyBits.aes = 128,
-		.mode.aes = TPM2_ALG_CFB,
-	};
-	TSS2_RC rc;
-
-	rc = Esys_StartAuthSession(t->esys, salt_key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   ESYS_TR_NONE, NULL, type, &sym, TPM2_ALG_SHA256, &session->tr);
-	if (rc != TSS2_RC_SUCCESS) {
-		session->tr = ESYS_TR_NONE;
-		return skr_tpm_fail(t, rc, err, "TPM2_StartAuthSession");
-	}
-	rc = Esys_TRSess_SetAttributes(t->esys, session->tr, attrs, 0xFF);
-	if (rc != TSS2_RC_SUCCESS)
-		return skr_tpm_fail(t, rc, err, "cannot set the session's attributes");
-	return 0;
-}
-
 static int export_blobs(const TPM2B_PUBLIC *p, const TPM2B_PRIVATE *s, struct skr_buf *pub,
 			struct skr_buf *priv, struct skr_err *err)
 {
@@ -805,9 +734,10 @@ int skr_local_seal(struct skr_tpm *t, EVP_PKEY *signer_pub, const uint8_t *secre
 	    skr_local_auth_policy(&signer_name, template.publicArea.authPolicy.buffer, err) < 0)
 		return -1;
 	template.publicArea.authPolicy.size = 32;
-	if (create_primary(t, &primary, err) < 0 ||
-	    start_session(t, primary.tr, TPM2_SE_HMAC,
-			  TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION, &session, err) < 0)
+	if (skr_tpm_storage_primary(t, &primary, err) < 0 ||
+	    skr_tpm_salted_session(t, primary.tr, TPM2_SE_HMAC,
+				   TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION, &session,
+				   err) < 0)
 		return -1;
 
 	sensitive = skr_secret_alloc(sizeof(*sensitive));
@@ -1116,7 +1046,7 @@ static int unseal(struct skr_tpm *t, const struct skr_buf *pub, const struct skr
 		return skr_fail(err, SKR_R_local_policy_mismatch,
 				"the sealed object is bound to another reseal key than the one given");
 
-	if (create_primary(t, &primary, err) < 0)
+	if (skr_tpm_storage_primary(t, &primary, err) < 0)
 		return -1;
 	rc = Esys_Load(t->esys, primary.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &obj_priv,
 		       &obj_pub, &object.tr);
@@ -1125,8 +1055,9 @@ static int unseal(struct skr_tpm *t, const struct skr_buf *pub, const struct skr
 		return skr_tpm_fail(t, rc, err,
 				"TPM2_Load of the sealed object (sealed in another TPM, or altered)");
 	}
-	if (start_session(t, primary.tr, TPM2_SE_POLICY,
-			  TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION, &session, err) < 0)
+	if (skr_tpm_salted_session(t, primary.tr, TPM2_SE_POLICY,
+				   TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION, &session,
+				   err) < 0)
 		return -1;
 	/* The parent is no longer needed: keep at most two objects loaded. */
 	tr_guard_release(&primary);

@@ -699,9 +699,101 @@ int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, s
 
 /* ---- ECDH ------------------------------------------------------------------ */
 
+#ifdef SKR_TEST_FAULTS
+/*
+ * Test builds only (tests/cli/test_tpm_param_enc.sh, bench/tpm_session.sh):
+ * SKR_TEST_ZGEN=clear runs TPM2_ECDH_ZGen under a plain password session,
+ * the path before parameter encryption, so that a test can show that its
+ * capture of the TPM traffic would see Z; SKR_TEST_ZGEN=primary acts as if
+ * the TPM refused to salt with the wrap key, to exercise the fallback;
+ * SKR_TEST_Z_FILE=PATH appends each Z, in hex, to PATH, so that the test
+ * knows what to look for.
+ */
+static bool test_zgen(const char *what)
+{
+	const char *v = getenv("SKR_TEST_ZGEN");
+
+	return v && !strcmp(v, what);
+}
+
+static void test_z_out(const uint8_t z[32])
+{
+	const char *path = getenv("SKR_TEST_Z_FILE");
+	FILE *f;
+
+	if (!path || !*path || !(f = fopen(path, "a")))
+		return;
+	for (size_t i = 0; i < 32; i++)
+		fprintf(f, "%02x", z[i]);
+	fputc('\n', f);
+	fclose(f);
+}
+#else
+static bool test_zgen(const char *what)
+{
+	(void)what;
+	return false;
+}
+
+static void test_z_out(const uint8_t z[32])
+{
+	(void)z;
+}
+#endif
+
+/*
+ * The session that carries Z out of the TPM: HMAC, salted, response
+ * parameter encryption (TPMA_SESSION_ENCRYPT: outPoint is ECDH_ZGen's first
+ * response parameter), AES-128-CFB.  It also authorises the wrap key (empty
+ * auth, userWithAuth): the HMAC binds the command to the session key.
+ * continueSession is clear: the TPM closes the session when ZGen succeeds,
+ * which saves a TPM2_FlushContext (the guard flushes it only on failure).
+ *
+ * The salt key is the wrap key itself: the ECC decrypt key whose public area
+ * the AK certified and the broker verified.  ESYS encrypts the salt to that
+ * public area (ECDH with it, KDFe), so only the TPM holding the certified
+ * private key learns the session key: an interposer on the TPM interface (a
+ * discrete TPM's bus, a vTPM's host-visible channel) that substituted a key
+ * of its own for the one in the evidence could not read Z either.  TPM 2.0
+ * Part 3 (TPM2_StartAuthSession) asks of tpmKey only a loaded asymmetric key
+ * with decrypt SET and its private part loaded, which the wrap key is
+ * (unrestricted ECC decrypt, scheme NULL).
+ *
+ * Should a TPM still refuse it (tpm_error), the salt key is the owner
+ * hierarchy's storage primary of local_seal.c's template
+ * (skr_tpm_storage_primary), which a TPM must salt with: Z is still
+ * encrypted against a passive interposer, but nothing certifies that
+ * primary, so an active one that answered its TPM2_CreatePrimary with a key
+ * of its own could read the salt.  swtpm (libtpms) salts with the wrap key
+ * (tests/cli/test_tpm_param_enc.sh checks that the session's tpmKey is the
+ * wrap key's handle).  Never the clear: a TPM that can salt with neither
+ * key fails the release.
+ */
+static int zgen_session(struct skr_tpm *t, const struct skr_tpm_key *k, struct tr_guard *session,
+			struct skr_err *err)
+{
+	const TPMA_SESSION attrs = TPMA_SESSION_ENCRYPT;
+	_cleanup_tr_ struct tr_guard primary = TR_GUARD(t);
+	struct skr_err e = { 0 }, e2 = { 0 };
+
+	if (test_zgen("primary"))
+		skr_fail(&e, SKR_R_tpm_error, "refused for the test (SKR_TEST_ZGEN=primary)");
+	else if (skr_tpm_salted_session(t, k->handle, TPM2_SE_HMAC, attrs, session, &e) == 0)
+		return 0;
+	if (e.reason != SKR_R_tpm_error)
+		return skr_fail(err, e.reason, "%s", e.detail);
+	if (skr_tpm_storage_primary(t, &primary, &e2) < 0 ||
+	    skr_tpm_salted_session(t, primary.tr, TPM2_SE_HMAC, attrs, session, &e2) < 0)
+		return skr_fail(err, e2.reason,
+				"no salted session for TPM2_ECDH_ZGen (with the wrap key: %s; with "
+				"the storage primary: %s)", e.detail, e2.detail);
+	return 0;	/* the primary is flushed: only the session needed it */
+}
+
 int skr_tpm_ecdh_zgen(struct skr_tpm *t, const struct skr_tpm_key *k, const uint8_t epk[65],
 		      uint8_t z[32], struct skr_err *err)
 {
+	_cleanup_tr_ struct tr_guard session = TR_GUARD(t);
 	TPM2B_ECC_POINT in = { .size = 2 + 32 + 2 + 32 };
 	TPM2B_ECC_POINT *outp = NULL;
 	TSS2_RC rc;
@@ -716,8 +808,16 @@ int skr_tpm_ecdh_zgen(struct skr_tpm *t, const struct skr_tpm_key *k, const uint
 	memcpy(in.point.x.buffer, epk + 1, 32);
 	in.point.y.size = 32;
 	memcpy(in.point.y.buffer, epk + 33, 32);
-	rc = Esys_ECDH_ZGen(t->esys, k->handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &in,
-			    &outp);
+	if (test_zgen("clear"))
+		session.tr = ESYS_TR_PASSWORD;	/* test builds only: the clear path */
+	else if (zgen_session(t, k, &session, err) < 0)
+		return -1;
+	rc = Esys_ECDH_ZGen(t->esys, k->handle, session.tr, ESYS_TR_NONE, ESYS_TR_NONE, &in, &outp);
+	if (session.tr == ESYS_TR_PASSWORD)
+		session.tr = ESYS_TR_NONE;	/* not a session to flush */
+	else if (rc == TSS2_RC_SUCCESS)
+		/* continueSession clear: the TPM closed it; ESYS only has to forget it. */
+		(void)Esys_TR_Close(t->esys, &session.tr);
 	if (rc != TSS2_RC_SUCCESS) {
 		skr_tpm_fail(t, rc, err, "TPM2_ECDH_ZGen with the wrap key");
 		goto out;
@@ -729,6 +829,7 @@ int skr_tpm_ecdh_zgen(struct skr_tpm *t, const struct skr_tpm_key *k, const uint
 	}
 	memset(z, 0, 32 - outp->point.x.size);
 	memcpy(z + 32 - outp->point.x.size, outp->point.x.buffer, outp->point.x.size);
+	test_z_out(z);
 	r = 0;
 out:
 	if (outp) {

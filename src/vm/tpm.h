@@ -13,7 +13,10 @@
  * Tss2_RC_Decode's text), usage for impossible arguments.  Every transient
  * object a function creates is flushed before it returns, on every path,
  * except the wrap key, which lives until skr_tpm_key_flush().  No secret
- * (Z, auth values) ever reaches a detail string or a log.
+ * (Z, auth values) ever reaches a detail string or a log, nor crosses the
+ * TPM interface in the clear (salted sessions with parameter encryption:
+ * ECDH_ZGen here, ActivateCredential, and the local copy's Create and
+ * Unseal in local_seal.c).
  *
  * Unless TSS2_LOG is set in the environment, skr_tpm_open() silences
  * tpm2-tss's own stderr logging (every failure is reported through err).
@@ -125,8 +128,9 @@ struct skr_tpm_key {
  * skr_tpm_activate: TPM2_ActivateCredential of blob (a marshalled
  * TPM2B_ID_OBJECT) and secret (a marshalled TPM2B_ENCRYPTED_SECRET) with ak
  * beside ek, the EK authorised by a policy session holding
- * PolicySecret(endorsement).  The recovered credential (at most 64 bytes)
- * goes to cred/cred_len.  The TPM's refusal (the credential was made for
+ * PolicySecret(endorsement), salted with the EK, that encrypts the response
+ * (the credential crosses the TPM interface encrypted).  The recovered
+ * credential (at most 64 bytes) goes to cred/cred_len.  The TPM's refusal (the credential was made for
  * another EK or another name) is ak_not_on_tpm; unparseable input malformed.
  * All keys are transient: skr_tpm_key_flush them.
  */
@@ -181,7 +185,10 @@ int skr_tpm_pcr_read(struct skr_tpm *t, uint32_t sha256_pcr_mask, struct skr_pcr
 /*
  * Z = x(d * epk) computed by TPM2_ECDH_ZGen with the wrap key's private part
  * d; epk is SEC1 uncompressed (04 || x || y).  z should be locked memory; the
- * TPM's output point is wiped.
+ * TPM's output point is wiped.  Z crosses the TPM interface encrypted: the
+ * command runs under an HMAC session salted with the wrap key itself (or,
+ * should the TPM refuse that key, with the owner hierarchy's storage
+ * primary), AES-128-CFB response encryption; never under a password session.
  */
 int skr_tpm_ecdh_zgen(struct skr_tpm *t, const struct skr_tpm_key *k, const uint8_t epk[65],
 		      uint8_t z[32], struct skr_err *err);

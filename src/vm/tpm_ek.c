@@ -100,19 +100,24 @@ int skr_tpm_create_ek_ak(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_
 	return create_primary(t, &tmpl, "AK", out, err);
 }
 
-/* A policy session satisfying the EK's policy A; the guard flushes it. */
-static int ek_session(struct skr_tpm *t, struct tr_guard *session, struct skr_err *err)
+/*
+ * A policy session satisfying the EK's policy A; the guard flushes it.  It is
+ * salted with the EK itself (a restricted RSA decrypt key, the key the EK
+ * certificate certifies and the broker checks) and encrypts the first
+ * response parameter (TPMA_SESSION_ENCRYPT, AES-128-CFB): the credential
+ * TPM2_ActivateCredential recovers, which the release then presents to the
+ * broker as the proof that the AK is on the certified TPM, crosses the TPM
+ * interface encrypted to a session key only that TPM knows.
+ */
+static int ek_session(struct skr_tpm *t, const struct skr_tpm_key *ek, struct tr_guard *session,
+		      struct skr_err *err)
 {
-	static const TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
 	TSS2_RC rc;
 
-	rc = Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256,
-				   &session->tr);
-	if (rc != TSS2_RC_SUCCESS) {
-		session->tr = ESYS_TR_NONE;
-		return skr_tpm_fail(t, rc, err, "TPM2_StartAuthSession for the EK's policy");
-	}
+	if (skr_tpm_salted_session(t, ek->handle, TPM2_SE_POLICY,
+				   TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION, session,
+				   err) < 0)
+		return -1;
 	rc = Esys_PolicySecret(t->esys, ESYS_TR_RH_ENDORSEMENT, session->tr, ESYS_TR_PASSWORD,
 			       ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL, NULL, 0, NULL, NULL);
 	if (rc != TSS2_RC_SUCCESS)
@@ -149,7 +154,7 @@ int skr_tpm_activate(struct skr_tpm *t, const struct skr_tpm_key *ek, const stru
 
 	*cred_len = 0;
 	if (unmarshal_credential(blob, blob_len, secret, secret_len, &id, &enc, err) < 0 ||
-	    ek_session(t, &session, err) < 0)
+	    ek_session(t, ek, &session, err) < 0)
 		return -1;
 	rc = Esys_ActivateCredential(t->esys, ak->handle, ek->handle, ESYS_TR_PASSWORD, session.tr,
 				     ESYS_TR_NONE, &id, &enc, &out);

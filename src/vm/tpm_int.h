@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Private to the TPM code (tpm.c, tpm_ek.c, local_seal.c; the white-box tests
- * of tests/unit/test_tpm.c, test_local_seal.c and test_makecred.c and
- * tests/helpers/fakevtpm.c):
+ * Private to the TPM code (tpm.c, tpm_ek.c, tpm_session.c, local_seal.c; the
+ * white-box tests of tests/unit/test_tpm.c, test_local_seal.c and
+ * test_makecred.c and tests/helpers/fakevtpm.c):
  * the definition of struct skr_tpm, which is opaque everywhere else, and the
  * ESAPI helpers they share.  `make header-check` fails when another file
  * includes it.
@@ -149,6 +149,30 @@ __attribute__((format(printf, 4, 5))) int skr_tpm_fail(const struct skr_tpm *t, 
 __attribute__((format(printf, 4, 5))) int skr_tpm_owner_fail(const struct skr_tpm *t,
 							     TSS2_RC rc, struct skr_err *err,
 							     const char *fmt, ...);
+
+/* ---- Salted sessions (tpm_session.c) ----------------------------------------- */
+
+/*
+ * skr_tpm_storage_primary: the primary ECC P-256 storage key of the owner
+ * hierarchy from the TCG SRK-style template (restricted decrypt,
+ * AES-128-CFB, userWithAuth, noDA, empty unique, empty auth).  The owner
+ * seed is fixed for the life of the TPM, so the same template gives the same
+ * key every time; nothing is persisted.  The local copy's parent, and the
+ * salt key when the one a caller wanted is refused.
+ *
+ * skr_tpm_salted_session: TPM2_StartAuthSession of a session of the given
+ * type (HMAC or policy) salted with salt_key (a loaded decrypt key: ESYS
+ * encrypts the salt to its public area, so only the TPM holding its private
+ * part learns the session key), AES-128-CFB parameter encryption, SHA-256,
+ * unbound, then attrs (TPMA_SESSION_DECRYPT: the first command parameter
+ * crosses the TCTI encrypted; TPMA_SESSION_ENCRYPT: the first response
+ * parameter; either must be a TPM2B).  The guard flushes the session.
+ * Failures: tpm_unavailable, or tpm_error when the TPM or ESYS refuses (a
+ * key the TPM will not salt with included).
+ */
+int skr_tpm_storage_primary(struct skr_tpm *t, struct tr_guard *primary, struct skr_err *err);
+int skr_tpm_salted_session(struct skr_tpm *t, ESYS_TR salt_key, TPM2_SE type, TPMA_SESSION attrs,
+			   struct tr_guard *session, struct skr_err *err);
 
 /* ---- PCR selections ---------------------------------------------------------- */
 
