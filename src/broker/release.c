@@ -51,6 +51,14 @@ void skr_broker_respond_unavailable(struct skr_response *r, const struct skr_err
 {
 	struct skr_err shown = { 0 };
 
+	if (err->reason == SKR_R_store_full) {
+		/* The path stays in the log; the client learns the cause and goes elsewhere. */
+		fprintf(stderr, "skr-broker: store_full: %s\n", err->detail);
+		skr_fail(&shown, SKR_R_store_full, "the broker's database is out of space, "
+			 "nothing was written; try another broker or later");
+		skr_response_error(r, 503, "unavailable", &shown);
+		return;
+	}
 	/* The server's own words name hosts and ports: the log has them, the client does not. */
 	fprintf(stderr, "skr-broker: store_unavailable: %s\n", err->detail);
 	skr_fail(&shown, SKR_R_store_unavailable,
@@ -68,7 +76,7 @@ void skr_broker_respond_unavailable(struct skr_response *r, const struct skr_err
  */
 void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *err)
 {
-	if (err->reason == SKR_R_store_unavailable)
+	if (err->reason == SKR_R_store_unavailable || err->reason == SKR_R_store_full)
 		skr_broker_respond_unavailable(r, err);
 	else if (skr_reason_class(err->reason) == SKR_CLASS_VERIFY)
 		skr_response_error(r, 403, "denied", err);
@@ -694,7 +702,7 @@ static void release_audit(struct skr_broker *b, struct skr_attested *c, const ch
 	if (err->reason != SKR_R_ok)
 		return;
 	json_object_put(resp->body);
-	if (failed.reason == SKR_R_store_unavailable) {
+	if (failed.reason == SKR_R_store_unavailable || failed.reason == SKR_R_store_full) {
 		/* Not granted after all: the client tries another broker. */
 		*err = failed;
 		skr_broker_respond_unavailable(resp, err);
