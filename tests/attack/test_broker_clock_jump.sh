@@ -29,7 +29,7 @@
 #   - audit rows keep their seq 1..n without gaps and their times never
 #     decrease; checkpoints (every second, on the monotonic clock) go on
 #     through the jumps, in order, and cover the last row.
-# nonce_ttl is 4 s so that a nonce can expire within the test.
+# nonce_ttl is 6 s so that a nonce can expire within the test.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
 vm_pid= broker_pid=
@@ -43,7 +43,7 @@ trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 check() { [ "$2" = "$3" ] && echo "PASS $1" || { echo "FAIL $1: got \"$2\", wanted \"$3\""; fails=$((fails + 1)); }; }
 die() { echo "FAIL $1"; exit 1; }
-ttl=4
+ttl=6
 bdir=$tmpd/broker sdir=$tmpd/vm
 mkdir -p "$bdir" "$sdir"
 
