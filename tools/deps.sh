@@ -18,7 +18,7 @@ build="build-essential pkg-config make python3 openssl ca-certificates
 	libmicrohttpd-dev libsqlite3-dev libpq-dev libcmocka-dev"
 test="$build xxd clang libclang-rt-dev|libclang-rt-14-dev osslsigncode sbsigntool curl
 	swtpm swtpm-tools tpm2-tools cryptsetup-bin util-linux python3-cryptography
-	postgresql-15|postgresql"
+	postgresql-15|postgresql faketime"
 demo="$build curl swtpm swtpm-tools tpm2-tools cryptsetup-bin"
 e2e="$build qemu-system-x86 ovmf debootstrap systemd-boot-efi mtools dosfstools
 	fdisk e2fsprogs swtpm swtpm-tools cryptsetup-bin openssl util-linux iproute2

@@ -86,7 +86,7 @@ static void fail(struct admin_call *c, const struct skr_err *err)
 			  : err->reason == SKR_R_store_error || err->reason == SKR_R_nomem ? 500
 											  : 400;
 
-	if (err->reason == SKR_R_store_unavailable) {
+	if (err->reason == SKR_R_store_unavailable || err->reason == SKR_R_store_full) {
 		skr_broker_respond_unavailable(c->r, err);
 		return;
 	}

@@ -18,6 +18,7 @@
 
 #include "common/audit_chain.h"
 #include "common/secret.h"
+#include "common/util.h"
 
 #define SIGNING_KEY_MAX 16384
 
@@ -64,7 +65,7 @@ int skr_broker_checkpoint(struct skr_broker *b, bool always, struct skr_err *err
 	uint8_t head[SKR_AUDIT_HASH_SIZE], msg[SKR_AUDIT_CHECKPOINT_MSG_SIZE];
 	uint8_t sig[SKR_STORE_MAX_SIGNATURE];
 	size_t sig_len = sizeof(sig);
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = skr_steady_time();
 	uint64_t seq;
 
 	if (!b->audit_key)

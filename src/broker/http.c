@@ -457,6 +457,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
  */
 #define REFUSAL_LOG_INTERVAL 10
 
+/*
+ * Seconds on the monotonic clock: for timeouts and rate windows, which a step
+ * of the wall clock must neither stretch nor cut.
+ */
+static time_t monotonic_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec;
+}
+
 /* libmicrohttpd's format and arguments (MHD_LogCallback): printf-checked. */
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
@@ -465,7 +477,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	struct skr_listener *l = cls;
 	struct skr_metrics *m = &l->broker->metrics;
 	char line[512];
-	long long now = (long long)time(NULL), last;
+	long long now = (long long)monotonic_s(), last;
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = 0;
@@ -473,7 +485,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 		unsigned long n = atomic_fetch_add(&m->connections_refused, 1) + 1;
 
 		last = atomic_load(&m->connections_refused_logged);
-		if (now - last < REFUSAL_LOG_INTERVAL ||
+		if ((last && now - last < REFUSAL_LOG_INTERVAL) ||
 		    !atomic_compare_exchange_strong(&m->connections_refused_logged, &last, now))
 			return;
 		fprintf(stderr, "skr-broker: %s listener: connection limit reached, connections "
@@ -694,7 +706,8 @@ int skr_listener_reload(struct skr_listener *l, const char *cert_pem, const char
 			"stopping it at once\n", l->admin ? "admin" : "release");
 		generation_free(old);
 	} else {
-		old->deadline = time(NULL) + 2 * (time_t)OR_DEFAULT(l->opts.timeout, SKR_HTTP_TIMEOUT);
+		old->deadline = monotonic_s() +
+				2 * (time_t)OR_DEFAULT(l->opts.timeout, SKR_HTTP_TIMEOUT);
 		old->next = l->draining;
 		l->draining = old;
 	}

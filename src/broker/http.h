@@ -54,6 +54,7 @@ int skr_listener_reload(struct skr_listener *l, const char *cert_pem, const char
  * Stops the old daemons whose connections have all closed, or whose drain
  * deadline is past at now; returns how many are still draining.
  */
+/* now: CLOCK_MONOTONIC seconds (the drain deadline is on that clock). */
 unsigned skr_listener_drain(struct skr_listener *l, time_t now);
 /* The port actually bound (useful with port 0). */
 unsigned skr_listener_port(const struct skr_listener *l);

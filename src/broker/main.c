@@ -376,7 +376,8 @@ static void serve(const struct config *c, struct skr_broker *b, const sigset_t *
 			checkpoint(b, false);
 			next = monotonic_s() + c->checkpoint_interval;
 		}
-		draining = skr_listener_drain(rel, time(NULL)) + skr_listener_drain(adm, time(NULL));
+		now = monotonic_s();
+		draining = skr_listener_drain(rel, now) + skr_listener_drain(adm, now);
 	}
 }
 

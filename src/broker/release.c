@@ -47,10 +47,24 @@ void skr_response_error(struct skr_response *r, unsigned status, const char *err
 	}
 }
 
+/* Nonce times: the wall clock that never steps back (common/util.h). */
+static time_t broker_now(void)
+{
+	return (time_t)skr_steady_time();
+}
+
 void skr_broker_respond_unavailable(struct skr_response *r, const struct skr_err *err)
 {
 	struct skr_err shown = { 0 };
 
+	if (err->reason == SKR_R_store_full) {
+		/* The path stays in the log; the client learns the cause and goes elsewhere. */
+		fprintf(stderr, "skr-broker: store_full: %s\n", err->detail);
+		skr_fail(&shown, SKR_R_store_full, "the broker's database is out of space, "
+			 "nothing was written; try another broker or later");
+		skr_response_error(r, 503, "unavailable", &shown);
+		return;
+	}
 	/* The server's own words name hosts and ports: the log has them, the client does not. */
 	fprintf(stderr, "skr-broker: store_unavailable: %s\n", err->detail);
 	skr_fail(&shown, SKR_R_store_unavailable,
@@ -68,7 +82,7 @@ void skr_broker_respond_unavailable(struct skr_response *r, const struct skr_err
  */
 void skr_broker_respond_failure(struct skr_response *r, const struct skr_err *err)
 {
-	if (err->reason == SKR_R_store_unavailable)
+	if (err->reason == SKR_R_store_unavailable || err->reason == SKR_R_store_full)
 		skr_broker_respond_unavailable(r, err);
 	else if (skr_reason_class(err->reason) == SKR_CLASS_VERIFY)
 		skr_response_error(r, 403, "denied", err);
@@ -128,7 +142,7 @@ static int audit_write(struct skr_broker *b, const char *key_id, const char *cli
 
 	if (nonce_of && nonce_of->nonce_unrecorded)
 		return skr_store_audit_nonce(b->store, &e, nonce_of->nonce.data, nonce_of->nonce.len,
-					     nonce_of->nonce_expires, time(NULL), failed);
+					     nonce_of->nonce_expires, broker_now(), failed);
 	return skr_store_audit(b->store, &e, failed);
 }
 
@@ -413,7 +427,7 @@ void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *cl
 
 	/* A challenge for an unknown key is refused, so nonces are only ever issued per key. */
 	if (!key_id || load_key(b, key_id, &key, &err) < 0 ||
-	    skr_nonce_issue(b->nonce_secret, key_id, time(NULL), b->nonce_ttl, nonce, &expires,
+	    skr_nonce_issue(b->nonce_secret, key_id, broker_now(), b->nonce_ttl, nonce, &expires,
 			    &err) < 0) {
 		skr_broker_respond_failure(resp, &err);
 		skr_key_state_free(&key);
@@ -463,10 +477,10 @@ static int check_nonce(struct skr_attested *c, json_object *req, bool defer_reco
 
 	if (!b64 || skr_base64_decode(b64, strlen(b64), &c->nonce, "nonce", err) < 0)
 		return -1;
-	if (skr_nonce_check(c->b->nonce_secret, c->key_id, c->nonce.data, c->nonce.len, time(NULL),
-			    &expires, err) < 0)
+	if (skr_nonce_check(c->b->nonce_secret, c->key_id, c->nonce.data, c->nonce.len,
+			    broker_now(), &expires, err) < 0)
 		return -1;
-	if (skr_nonce_seen_use(&c->b->seen, c->nonce.data, expires, time(NULL), err) < 0)
+	if (skr_nonce_seen_use(&c->b->seen, c->nonce.data, expires, broker_now(), err) < 0)
 		return -1;
 	c->nonce_expires = expires;
 	if (defer_record) {
@@ -475,7 +489,7 @@ static int check_nonce(struct skr_attested *c, json_object *req, bool defer_reco
 		c->nonce_unrecorded = true;
 		return 0;
 	}
-	return skr_store_nonce_use(c->b->store, c->nonce.data, c->nonce.len, expires, time(NULL),
+	return skr_store_nonce_use(c->b->store, c->nonce.data, c->nonce.len, expires, broker_now(),
 				   err);
 }
 
@@ -694,7 +708,7 @@ static void release_audit(struct skr_broker *b, struct skr_attested *c, const ch
 	if (err->reason != SKR_R_ok)
 		return;
 	json_object_put(resp->body);
-	if (failed.reason == SKR_R_store_unavailable) {
+	if (failed.reason == SKR_R_store_unavailable || failed.reason == SKR_R_store_full) {
 		/* Not granted after all: the client tries another broker. */
 		*err = failed;
 		skr_broker_respond_unavailable(resp, err);

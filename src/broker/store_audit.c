@@ -104,6 +104,9 @@ int store_audit_refused(struct skr_err *err)
 {
 	char why[sizeof(err->detail)];
 
+	/* Out of space keeps its reason: the answer names it (503 store_full). */
+	if (err->reason == SKR_R_store_full)
+		return -1;
 	snprintf(why, sizeof(why), "%s", err->detail);
 	skr_err_clear(err);
 	return skr_fail(err, SKR_R_audit_failed,

@@ -126,9 +126,11 @@ static void lead(struct skr_store *s, struct store_group *g)
 	/*
 	 * No audit row, no release: whatever failed, the batch's rows were not
 	 * written.  A database that went away stays store_unavailable: the
-	 * client is told 503 and tries another broker.
+	 * client is told 503 and tries another broker; so does a database that
+	 * is out of space (store_full).
 	 */
-	if (rc < 0 && err.reason != SKR_R_audit_failed && err.reason != SKR_R_store_unavailable)
+	if (rc < 0 && err.reason != SKR_R_audit_failed && err.reason != SKR_R_store_unavailable &&
+	    err.reason != SKR_R_store_full)
 		store_audit_refused(&err);
 	pthread_mutex_lock(&g->lock);
 	settle(g, w, n, rc, &err);

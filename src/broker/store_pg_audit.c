@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "common/util.h"
+
 #define UNIQUE_VIOLATION "23505"
 
 /* ---- Audit ---------------------------------------------------------------- */
@@ -57,7 +59,7 @@ static int chain_append(struct pg_tx *t, struct store_chain *head,
 			const struct store_audit_row *r, struct skr_err *err)
 {
 	struct pg_params p = { 0 };
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = skr_steady_time();
 	struct store_chained link;
 
 	if (store_chain_next(head, r, now, &link, err) < 0)

@@ -18,8 +18,17 @@
 
 /* ---- Helpers -------------------------------------------------------------- */
 
+/*
+ * A database (or its journal) that cannot grow is store_full, not a generic
+ * store_error: the release and admin paths answer it 503 with that reason,
+ * and nothing is written (SQLite rolls the statement and the transaction
+ * back; the file stays consistent).
+ */
 int sq_fail(struct sq_store *q, const char *what, struct skr_err *err)
 {
+	if (sqlite3_errcode(q->db) == SQLITE_FULL)
+		return skr_fail(err, SKR_R_store_full, "database %s: %s: %s (out of space)",
+				q->path, what, sqlite3_errmsg(q->db));
 	return skr_fail(err, SKR_R_store_error, "database %s: %s: %s", q->path, what,
 			sqlite3_errmsg(q->db));
 }

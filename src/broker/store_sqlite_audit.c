@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "common/util.h"
+
 /* ---- Audit ---------------------------------------------------------------- */
 
 /* Inside a write transaction (which serialises every writer): the chain's head. */
@@ -38,7 +40,7 @@ static int chain_append(struct sq_store *q, struct store_chain *head,
 			const struct store_audit_row *r, struct skr_err *err)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = skr_steady_time();
 	struct store_chained link;
 
 	if (store_chain_next(head, r, now, &link, err) < 0 ||

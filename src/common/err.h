@@ -113,7 +113,8 @@ enum skr_class {
 	X(report_data_mismatch, SKR_CLASS_VERIFY)            \
 	X(snp_certs_malformed, SKR_CLASS_VERIFY)             \
 	X(snp_certs_no_vcek, SKR_CLASS_VERIFY)               \
-	X(tsm_generation_changed, SKR_CLASS_INPUT)
+	X(tsm_generation_changed, SKR_CLASS_INPUT)          \
+	X(store_full, SKR_CLASS_INPUT)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

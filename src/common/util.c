@@ -3,8 +3,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -307,6 +309,36 @@ int skr_decode_binary_or_hex(const struct skr_buf *in, size_t expect_len,
 	if (in->len == expect_len || !looks_like_hex(in))
 		return skr_buf_set(out, in->data, in->len, err);
 	return skr_hex_decode((const char *)in->data, in->len, out, what, err);
+}
+
+static int64_t clock_ns(clockid_t id)
+{
+	struct timespec t;
+
+	clock_gettime(id, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+int64_t skr_steady_time(void)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t last_wall, last_mono;
+	static bool started;
+	int64_t wall, mono, ran;
+
+	pthread_mutex_lock(&lock);
+	wall = clock_ns(CLOCK_REALTIME);
+	mono = clock_ns(CLOCK_MONOTONIC);
+	if (started) {
+		ran = last_wall + (mono - last_mono);
+		if (ran > wall)
+			wall = ran;
+	}
+	started = true;
+	last_wall = wall;
+	last_mono = mono;
+	pthread_mutex_unlock(&lock);
+	return wall / 1000000000;
 }
 
 bool skr_ct_equal(const void *a, const void *b, size_t len)

@@ -85,6 +85,18 @@ static inline void skr_put_be64(uint8_t *out, uint64_t v)
 		out[i] = (uint8_t)v;
 }
 
+/*
+ * The broker's wall clock, in Unix seconds, that never steps back: the
+ * larger of CLOCK_REALTIME and the last value returned advanced by the
+ * CLOCK_MONOTONIC time since.  A forward step of the wall clock is followed
+ * (it cannot be told from time passing, and replicas sharing a nonce secret
+ * must agree on it); after a backward step the value keeps running on the
+ * monotonic clock until the wall clock has caught up.  So a nonce that has
+ * expired (or a used nonce purged as expired) never becomes valid again, and
+ * audit and checkpoint times never decrease within a process.
+ */
+int64_t skr_steady_time(void);
+
 /* Constant-time comparison for MACs, digests and tokens. */
 bool skr_ct_equal(const void *a, const void *b, size_t len);
 

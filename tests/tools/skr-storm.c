@@ -5,6 +5,7 @@
  * drives it), never installed.
  *
  *   skr-storm --dir DIR [--vms N] [--releases N] [--deadline-ms MS] [--replay N]
+ *   skr-storm --dir DIR --steps
  *
  * 1. Makes a test AMD CA and N software VMs on it (tests/helpers/softvm.h),
  *    writes the bundle a broker must trust to DIR/trust.pem, then waits (at
@@ -33,8 +34,20 @@
  * which the broker may have committed before it died.  Prints one line:
  *   storm: releases=N ok=N failed=N attempts=N retries=N lost=N wall_s=S
  *          per_url=a,b,c after_mark=a,b,c replays_refused=N/N
+ * DIR/refused.txt: one line per release answered 5xx: the SHA-256 of its
+ * request body, the HTTP status and the answer's "reason" ("-" if none).
  * Exit status: 0 every release succeeded and every replay was refused,
  * 1 otherwise, 2 usage.
+ *
+ * --steps: one VM (storm-vm-000) at the first URL, driven one step at a time
+ * by lines on stdin (a test that moves the broker's clock between steps),
+ * each answered by one line on stdout:
+ *   challenge NAME   a challenge; its release request kept as NAME (16 at most)
+ *                    -> "challenge NAME expires=UNIX"
+ *   release NAME     NAME's request posted (again, for a replay)
+ *                    -> "release NAME 200" (the secret checked; ok.txt line)
+ *                       or "release NAME STATUS REASON"
+ * A step that cannot run answers "error NAME DETAIL".  Exit 0 at end of input.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -85,7 +98,7 @@ struct storm {
 	atomic_ulong ticket, ok, failed, attempts, lost;
 	atomic_ulong per_url[MAX_URLS], after_mark[MAX_URLS];
 	pthread_mutex_t lock;		/* the files and the replay ring */
-	FILE *ok_f, *lost_f;
+	FILE *ok_f, *lost_f, *refused_f;
 	char *replay[MAX_REPLAY];	/* the last successful requests */
 	unsigned replay_next;
 };
@@ -115,9 +128,31 @@ static unsigned left_ms(double deadline)
 	return left < 1 ? 1 : (unsigned)left;
 }
 
-/* The real client's post(): 0 only for a 200 answer that is one JSON object. */
-static int post(const char *url, const char *path, const char *body, const char *ca_file,
-		double deadline, json_object **resp, struct skr_err *err)
+/* The "reason" of an error answer's body, "-" if it has none. */
+static void answer_reason(const struct skr_buf *ans, char reason[64])
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *o = NULL, *v;
+
+	snprintf(reason, 64, "-");
+	if (tok && ans->data && ans->len < 65536)
+		o = json_tokener_parse_ex(tok, (const char *)ans->data, (int)ans->len);
+	if (o && json_object_object_get_ex(o, "reason", &v) &&
+	    json_object_is_type(v, json_type_string))
+		snprintf(reason, 64, "%s", json_object_get_string(v));
+	json_object_put(o);
+	if (tok)
+		json_tokener_free(tok);
+}
+
+/*
+ * The real client's post(): 0 only for a 200 answer that is one JSON object.
+ * status_out and reason_out (either may be NULL): the HTTP status (0 when
+ * none came) and, for an error answer, its "reason".
+ */
+static int post_ex(const char *url, const char *path, const char *body, const char *ca_file,
+		   double deadline, json_object **resp, long *status_out, char *reason_out,
+		   struct skr_err *err)
 {
 	_cleanup_buf_ struct skr_buf ans = { 0 };
 	struct skr_https_ca ca = { .file = ca_file };
@@ -125,9 +160,17 @@ static int post(const char *url, const char *path, const char *body, const char 
 	long status = 0;
 
 	*resp = NULL;
+	if (status_out)
+		*status_out = 0;
+	if (reason_out)
+		snprintf(reason_out, 64, "-");
 	if (skr_https_post_json(url, path, body, &ca, left < CONNECT_MS ? left : CONNECT_MS, left,
 				&status, &ans, err) < 0)
 		return -1;
+	if (status_out)
+		*status_out = status;
+	if (reason_out && status != 200)
+		answer_reason(&ans, reason_out);
 	if (status >= 500 && status <= 599)
 		return skr_answer_failure(url, path, status, NULL, err);
 	if (skr_answer_parse_body(url, ans.data, ans.len, resp, err) < 0)
@@ -139,6 +182,12 @@ static int post(const char *url, const char *path, const char *body, const char 
 		return -1;
 	}
 	return 0;
+}
+
+static int post(const char *url, const char *path, const char *body, const char *ca_file,
+		double deadline, json_object **resp, struct skr_err *err)
+{
+	return post_ex(url, path, body, ca_file, deadline, resp, NULL, NULL, err);
 }
 
 static void record(struct storm *s, FILE *f, const char *line, const char *body)
@@ -179,16 +228,22 @@ static int attempt(struct storm *s, struct storm_vm *v, unsigned u, double deadl
 	struct skr_challenge ch;
 	json_object *req = NULL, *resp = NULL;
 	uint8_t secret[SKR_WRAP_MAX_SECRET];
-	char line[200], body_hex[65], nonce_hex[65];
+	char line[200], body_hex[65], nonce_hex[65], reason[64];
 	const char *body;
 	size_t len = 0;
+	long status;
 	int rc = -1;
 
 	if (request(s, v, url, deadline, &ch, &req, err) < 0)
 		goto out;
 	body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	sha256_hex(body, strlen(body), body_hex);
-	if (post(url, "/v1/release", body, s->ca_file, deadline, &resp, err) < 0) {
+	if (post_ex(url, "/v1/release", body, s->ca_file, deadline, &resp, &status, reason,
+		    err) < 0) {
+		if (status >= 500 && status <= 599) {
+			snprintf(line, sizeof(line), "%s %ld %s\n", body_hex, status, reason);
+			record(s, s->refused_f, line, NULL);
+		}
 		if (err->reason == SKR_R_broker_unreachable) {
 			/* Sent, unanswered: the broker may have committed it. */
 			snprintf(line, sizeof(line), "%s %u\n", body_hex, u);
@@ -430,8 +485,10 @@ static int files_open(struct storm *s)
 	s->ok_f = fopen(path, "w");
 	snprintf(path, sizeof(path), "%s/lost.txt", s->dir);
 	s->lost_f = fopen(path, "w");
+	snprintf(path, sizeof(path), "%s/refused.txt", s->dir);
+	s->refused_f = fopen(path, "w");
 	snprintf(s->mark, sizeof(s->mark), "%s/mark", s->dir);
-	return s->ok_f && s->lost_f ? 0 : -1;
+	return s->ok_f && s->lost_f && s->refused_f ? 0 : -1;
 }
 
 static void print_list(const char *name, atomic_ulong *v, unsigned n)
@@ -461,6 +518,7 @@ static int storm_run(struct storm *s, unsigned replay_n)
 		pthread_join(th[i], NULL);
 	fclose(s->ok_f);
 	fclose(s->lost_f);
+	fclose(s->refused_f);
 	ok = atomic_load(&s->ok);
 	attempts = atomic_load(&s->attempts);
 	printf("storm: releases=%lu ok=%lu failed=%lu attempts=%lu retries=%lu lost=%lu wall_s=%.1f",
@@ -475,6 +533,105 @@ static int storm_run(struct storm *s, unsigned replay_n)
 	return ok == s->releases && atomic_load(&s->failed) == 0 && refused == tried ? 0 : 1;
 }
 
+#define MAX_STEPS 16
+
+struct step {
+	char name[32];
+	struct skr_challenge ch;
+	char *body;
+};
+
+static struct step *step_slot(struct step *st, const char *name, bool make)
+{
+	unsigned i;
+
+	for (i = 0; i < MAX_STEPS && st[i].name[0]; i++)
+		if (strcmp(st[i].name, name) == 0)
+			return &st[i];
+	if (!make || i == MAX_STEPS)
+		return NULL;
+	snprintf(st[i].name, sizeof(st[i].name), "%s", name);
+	return &st[i];
+}
+
+/* One step's challenge: the request it allows, kept for release steps. */
+static void step_challenge(struct storm *s, struct step *t)
+{
+	struct skr_err err = { 0 };
+	json_object *req = NULL;
+
+	free(t->body);
+	t->body = NULL;
+	if (request(s, &s->vms[0], s->urls[0], now_ms() + 20000, &t->ch, &req, &err) < 0) {
+		printf("error %s %s: %s\n", t->name, skr_reason_name(err.reason), err.detail);
+		return;
+	}
+	t->body = strdup(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+	json_object_put(req);
+	printf("challenge %s expires=%lld\n", t->name, (long long)t->ch.expires);
+}
+
+static void step_release(struct storm *s, struct step *t)
+{
+	struct storm_vm *v = &s->vms[0];
+	struct skr_err err = { 0 };
+	json_object *resp = NULL;
+	uint8_t secret[SKR_WRAP_MAX_SECRET];
+	char reason[64], line[200], body_hex[65], nonce_hex[65];
+	size_t len = 0;
+	long status;
+
+	if (!t->body) {
+		printf("error %s no request\n", t->name);
+		return;
+	}
+	if (post_ex(s->urls[0], "/v1/release", t->body, s->ca_file, now_ms() + 20000, &resp,
+		    &status, reason, &err) < 0) {
+		printf("release %s %ld %s\n", t->name, status, reason);
+	} else if (skr_softvm_unwrap(&v->vm, resp, v->key_id, t->ch.nonce, sizeof(t->ch.nonce),
+				     secret, &len, &err) < 0 ||
+		   len != SECRET_LEN || CRYPTO_memcmp(secret, v->secret, SECRET_LEN) != 0) {
+		printf("error %s the secret released is not %s's\n", t->name, v->key_id);
+	} else {
+		sha256_hex(t->body, strlen(t->body), body_hex);
+		sha256_hex(t->ch.nonce, sizeof(t->ch.nonce), nonce_hex);
+		snprintf(line, sizeof(line), "%s %s 0\n", body_hex, nonce_hex);
+		record(s, s->ok_f, line, NULL);
+		fflush(s->ok_f);
+		printf("release %s 200\n", t->name);
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	json_object_put(resp);
+}
+
+static int steps_run(struct storm *s)
+{
+	struct step st[MAX_STEPS] = { 0 };
+	char line[128], verb[16], name[32];
+	unsigned i;
+
+	while (fgets(line, sizeof(line), stdin)) {
+		struct step *t;
+
+		if (sscanf(line, "%15s %31s", verb, name) != 2) {
+			printf("error - cannot read \"%.40s\"\n", line);
+		} else if (strcmp(verb, "challenge") == 0 && (t = step_slot(st, name, true))) {
+			step_challenge(s, t);
+		} else if (strcmp(verb, "release") == 0 && (t = step_slot(st, name, false))) {
+			step_release(s, t);
+		} else {
+			printf("error %s unknown step or name\n", name);
+		}
+		fflush(stdout);
+	}
+	for (i = 0; i < MAX_STEPS; i++)
+		free(st[i].body);
+	fclose(s->ok_f);
+	fclose(s->lost_f);
+	fclose(s->refused_f);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -483,12 +640,13 @@ int main(int argc, char **argv)
 		{ "releases", required_argument, NULL, 'r' },
 		{ "deadline-ms", required_argument, NULL, 't' },
 		{ "replay", required_argument, NULL, 'p' },
+		{ "steps", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static struct storm s;
 	unsigned i, replay_n = 4;
-	bool help = false;
+	bool help = false, steps = false;
 	int c, rc;
 
 	s.n_vms = 8;
@@ -501,6 +659,7 @@ int main(int argc, char **argv)
 		case 'r': s.releases = strtoul(optarg, NULL, 10); break;
 		case 't': s.deadline_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'p': replay_n = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 's': steps = true; break;
 		case 'h': help = true; break;
 		default: return 2;
 		}
@@ -508,9 +667,11 @@ int main(int argc, char **argv)
 	if (help || !s.dir || !s.n_vms || s.n_vms > MAX_VMS || !s.releases || !s.deadline_ms ||
 	    replay_n > MAX_REPLAY) {
 		fprintf(stderr, "usage: skr-storm --dir DIR [--vms 1..%d] [--releases N] "
-				"[--deadline-ms MS] [--replay 0..%d]\n", MAX_VMS, MAX_REPLAY);
+				"[--deadline-ms MS] [--replay 0..%d] [--steps]\n", MAX_VMS, MAX_REPLAY);
 		return help ? 0 : 2;
 	}
+	if (steps)
+		s.n_vms = 1;
 	pthread_mutex_init(&s.lock, NULL);
 	if (make_vms(&s) < 0 || read_go(&s) < 0 || files_open(&s) < 0)
 		return 1;
@@ -519,7 +680,7 @@ int main(int argc, char **argv)
 			return 1;
 	fprintf(stderr, "skr-storm: %u VMs registered, %lu releases across %u URLs\n", s.n_vms,
 		s.releases, s.n_urls);
-	rc = storm_run(&s, replay_n);
+	rc = steps ? steps_run(&s) : storm_run(&s, replay_n);
 	for (i = 0; i < s.n_vms; i++)
 		skr_softvm_free(&s.vms[i].vm);
 	for (i = 0; i < MAX_REPLAY; i++)
