@@ -284,91 +284,114 @@ static long http_do(struct http *c, const char *method, const char *base, const 
 	return status;
 }
 
+/* ---- the options both release benchmarks take -------------------------------- */
+
+struct release_args {
+	struct skr_release_opts o;
+	const char *secret_hex, *out;
+	unsigned runs, warmup;
+};
+
+static const struct option release_longopts[] = {
+	{ "broker", required_argument, NULL, 'b' }, { "ca", required_argument, NULL, 'c' },
+	{ "tcti", required_argument, NULL, 't' },   { "key-id", required_argument, NULL, 'k' },
+	{ "secret-hex", required_argument, NULL, 's' },
+	{ "runs", required_argument, NULL, 'n' },   { "warmup", required_argument, NULL, 'w' },
+	{ "vcek", required_argument, NULL, 'v' },   { "out", required_argument, NULL, 'o' },
+	{ 0 },
+};
+
+/* Fills a (runs and warmup keep the defaults the caller set); 0, or 2 after
+ * printing USAGE when an option is unknown or a required one is missing. */
+static int parse_release_args(int argc, char **argv, struct release_args *a, const char *usage)
+{
+	int c;
+
+	a->o.deadline_ms = 30000;
+	while ((c = getopt_long(argc, argv, "", release_longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			a->o.brokers[0] = optarg;
+			a->o.n_brokers = 1;
+			break;
+		case 'c':
+			a->o.ca_file = optarg;
+			break;
+		case 't':
+			a->o.tcti = optarg;
+			break;
+		case 'k':
+			a->o.key_id = optarg;
+			break;
+		case 's':
+			a->secret_hex = optarg;
+			break;
+		case 'n':
+			a->runs = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'w':
+			a->warmup = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'v':
+			a->o.vcek_file = optarg;
+			break;
+		case 'o':
+			a->out = optarg;
+			break;
+		default:
+			fprintf(stderr, "%s", usage);
+			return 2;
+		}
+	}
+	if (!a->o.n_brokers || !a->o.ca_file || !a->o.tcti || !a->o.key_id || !a->secret_hex ||
+	    !a->runs || !a->out) {
+		fprintf(stderr, "%s", usage);
+		return 2;
+	}
+	return 0;
+}
+
 /* ---- latency: skr_release() against swtpm ---------------------------------- */
 
 static int cmd_latency(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "broker", required_argument, NULL, 'b' }, { "ca", required_argument, NULL, 'c' },
-		{ "tcti", required_argument, NULL, 't' },   { "key-id", required_argument, NULL, 'k' },
-		{ "secret-hex", required_argument, NULL, 's' },
-		{ "runs", required_argument, NULL, 'n' },   { "warmup", required_argument, NULL, 'w' },
-		{ "vcek", required_argument, NULL, 'v' },   { "out", required_argument, NULL, 'o' },
-		{ 0 },
-	};
-	struct skr_release_opts o = { .deadline_ms = 30000 };
-	const char *secret_hex = NULL, *out = NULL;
+	struct release_args a = { .runs = 200, .warmup = 3 };
 	_cleanup_buf_ struct skr_buf want = { 0 };
 	struct skr_err err = { 0 };
-	unsigned runs = 200, warmup = 3, failures = 0, i;
+	unsigned failures = 0, i;
 	double *total, *tpm, *net, handshake[HANDSHAKES];
 	uint8_t *secret;
 	json_object *j;
-	int c;
 
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			o.brokers[0] = optarg;
-			o.n_brokers = 1;
-			break;
-		case 'c':
-			o.ca_file = optarg;
-			break;
-		case 't':
-			o.tcti = optarg;
-			break;
-		case 'k':
-			o.key_id = optarg;
-			break;
-		case 's':
-			secret_hex = optarg;
-			break;
-		case 'n':
-			runs = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'w':
-			warmup = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'v':
-			o.vcek_file = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		default:
-			return 2;
-		}
-	}
-	if (!o.n_brokers || !o.ca_file || !o.tcti || !o.key_id || !secret_hex || !runs || !out) {
-		fprintf(stderr, "usage: bench_release latency --broker URL --ca PEM --tcti TCTI "
-				"--key-id ID --secret-hex HEX [--runs N] [--warmup N] [--vcek F] --out JSON\n");
+	if (parse_release_args(argc, argv, &a,
+			       "usage: bench_release latency --broker URL --ca PEM --tcti TCTI "
+			       "--key-id ID --secret-hex HEX [--runs N] [--warmup N] [--vcek F] "
+			       "--out JSON\n") != 0)
 		return 2;
-	}
-	if (skr_hex_decode(secret_hex, strlen(secret_hex), &want, "--secret-hex", &err) < 0)
+	if (skr_hex_decode(a.secret_hex, strlen(a.secret_hex), &want, "--secret-hex", &err) < 0)
 		die_err("--secret-hex", &err);
 	secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
-	total = calloc(runs, sizeof(double));
-	tpm = calloc(runs, sizeof(double));
-	net = calloc(runs, sizeof(double));
+	total = calloc(a.runs, sizeof(double));
+	tpm = calloc(a.runs, sizeof(double));
+	net = calloc(a.runs, sizeof(double));
 	if (!secret || !total || !tpm || !net)
 		return 1;
-	for (i = 0; i < warmup + runs; i++) {
+	for (i = 0; i < a.warmup + a.runs; i++) {
 		struct skr_release_timing t = { 0 };
 		size_t len = 0;
 
 		skr_err_clear(&err);
-		if (skr_release(&o, secret, &len, &t, &err) < 0 || len != want.len ||
+		if (skr_release(&a.o, secret, &len, &t, &err) < 0 || len != want.len ||
 		    memcmp(secret, want.data, len) != 0) {
 			if (!failures++)
 				fprintf(stderr, "bench_release: release %u failed: %s: %s\n", i,
 					skr_reason_name(err.reason), err.detail);
 			continue;
 		}
-		if (i >= warmup) {
-			total[i - warmup] = t.total_ms;
-			tpm[i - warmup] = t.tpm_ms;
-			net[i - warmup] = t.network_ms;
+		if (i >= a.warmup) {
+			total[i - a.warmup] = t.total_ms;
+			tpm[i - a.warmup] = t.tpm_ms;
+			net[i - a.warmup] = t.network_ms;
 		}
 	}
 	skr_secret_free(secret);
@@ -380,8 +403,8 @@ static int cmd_latency(int argc, char **argv)
 		struct http h;
 		curl_off_t us = 0;
 
-		if (http_init(&h, o.ca_file, NULL) < 0 ||
-		    http_do(&h, NULL, o.brokers[0], "/healthz", NULL, false) != 200 ||
+		if (http_init(&h, a.o.ca_file, NULL) < 0 ||
+		    http_do(&h, NULL, a.o.brokers[0], "/healthz", NULL, false) != 200 ||
 		    curl_easy_getinfo(h.h, CURLINFO_APPCONNECT_TIME_T, &us) != CURLE_OK) {
 			fprintf(stderr, "bench_release: TLS connection to the broker failed: %s\n", h.errbuf);
 			failures++;
@@ -390,28 +413,28 @@ static int cmd_latency(int argc, char **argv)
 		http_free(&h);
 	}
 	qsort(handshake, HANDSHAKES, sizeof(double), cmp_double);
-	qsort(total, runs, sizeof(double), cmp_double);
-	qsort(tpm, runs, sizeof(double), cmp_double);
-	qsort(net, runs, sizeof(double), cmp_double);
+	qsort(total, a.runs, sizeof(double), cmp_double);
+	qsort(tpm, a.runs, sizeof(double), cmp_double);
+	qsort(net, a.runs, sizeof(double), cmp_double);
 	j = json_object_new_object();
-	json_object_object_add(j, "runs", json_object_new_int((int)runs));
-	json_object_object_add(j, "warmup", json_object_new_int((int)warmup));
+	json_object_object_add(j, "runs", json_object_new_int((int)a.runs));
+	json_object_object_add(j, "warmup", json_object_new_int((int)a.warmup));
 	json_object_object_add(j, "failures", json_object_new_int((int)failures));
-	json_object_object_add(j, "release_latency_ms_p50", jnum(percentile(total, runs, 50)));
-	json_object_object_add(j, "release_latency_ms_p90", jnum(percentile(total, runs, 90)));
-	json_object_object_add(j, "release_latency_ms_p99", jnum(percentile(total, runs, 99)));
+	json_object_object_add(j, "release_latency_ms_p50", jnum(percentile(total, a.runs, 50)));
+	json_object_object_add(j, "release_latency_ms_p90", jnum(percentile(total, a.runs, 90)));
+	json_object_object_add(j, "release_latency_ms_p99", jnum(percentile(total, a.runs, 99)));
 	json_object_object_add(j, "release_latency_ms_min", jnum(total[0]));
-	json_object_object_add(j, "release_latency_ms_max", jnum(total[runs - 1]));
-	json_object_object_add(j, "release_tpm_ms_p50", jnum(percentile(tpm, runs, 50)));
-	json_object_object_add(j, "release_network_ms_p50", jnum(percentile(net, runs, 50)));
+	json_object_object_add(j, "release_latency_ms_max", jnum(total[a.runs - 1]));
+	json_object_object_add(j, "release_tpm_ms_p50", jnum(percentile(tpm, a.runs, 50)));
+	json_object_object_add(j, "release_network_ms_p50", jnum(percentile(net, a.runs, 50)));
 	json_object_object_add(j, "tls_connect_ms_p50", jnum(percentile(handshake, HANDSHAKES, 50)));
-	if (write_json(out, j) < 0)
+	if (write_json(a.out, j) < 0)
 		return 1;
 	json_object_put(j);
 	fprintf(stderr, "latency: %u runs, p50 %.2f ms (tpm %.2f, network %.2f), p99 %.2f ms, "
 			"%u failures; new TLS connection p50 %.2f ms\n",
-		runs, percentile(total, runs, 50), percentile(tpm, runs, 50),
-		percentile(net, runs, 50), percentile(total, runs, 99), failures,
+		a.runs, percentile(total, a.runs, 50), percentile(tpm, a.runs, 50),
+		percentile(net, a.runs, 50), percentile(total, a.runs, 99), failures,
 		percentile(handshake, HANDSHAKES, 50));
 	free(total);
 	free(tpm);
@@ -471,78 +494,37 @@ static int zgen_only(const char *tcti, unsigned runs, double *out[2])
 
 static int cmd_zgen_session(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "broker", required_argument, NULL, 'b' }, { "ca", required_argument, NULL, 'c' },
-		{ "tcti", required_argument, NULL, 't' },   { "key-id", required_argument, NULL, 'k' },
-		{ "secret-hex", required_argument, NULL, 's' },
-		{ "runs", required_argument, NULL, 'n' },   { "warmup", required_argument, NULL, 'w' },
-		{ "out", required_argument, NULL, 'o' },    { 0 },
-	};
-	struct skr_release_opts o = { .deadline_ms = 30000 };
-	const char *secret_hex = NULL, *out = NULL;
+	struct release_args a = { .runs = 100, .warmup = 3 };
 	_cleanup_buf_ struct skr_buf want = { 0 };
 	struct skr_err err = { 0 };
-	unsigned runs = 100, warmup = 3, failures = 0, i, m;
+	unsigned failures = 0, i, m;
 	double *tpm[2], *total[2], *zgen[2], p50_tpm[2], p50_total[2], p50_zgen[2];
 	static const char *const mode_name[2] = { "encrypted", "clear" };
 	uint8_t *secret;
 	json_object *j, *modes;
-	int c;
 
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			o.brokers[0] = optarg;
-			o.n_brokers = 1;
-			break;
-		case 'c':
-			o.ca_file = optarg;
-			break;
-		case 't':
-			o.tcti = optarg;
-			break;
-		case 'k':
-			o.key_id = optarg;
-			break;
-		case 's':
-			secret_hex = optarg;
-			break;
-		case 'n':
-			runs = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'w':
-			warmup = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		default:
-			return 2;
-		}
-	}
-	if (!o.n_brokers || !o.ca_file || !o.tcti || !o.key_id || !secret_hex || !runs || !out) {
-		fprintf(stderr, "usage: bench_release zgen-session --broker URL --ca PEM --tcti TCTI "
-				"--key-id ID --secret-hex HEX [--runs N] [--warmup N] --out JSON\n");
+	if (parse_release_args(argc, argv, &a,
+			       "usage: bench_release zgen-session --broker URL --ca PEM --tcti TCTI "
+			       "--key-id ID --secret-hex HEX [--runs N] [--warmup N] --out JSON\n") != 0)
 		return 2;
-	}
 #ifndef SKR_TEST_FAULTS
 	fprintf(stderr, "bench_release zgen-session: the clear path exists only in a build with "
 			"-DSKR_TEST_FAULTS (bench/tpm_session.sh makes one)\n");
 	return 1;
 #endif
-	if (skr_hex_decode(secret_hex, strlen(secret_hex), &want, "--secret-hex", &err) < 0)
+	if (skr_hex_decode(a.secret_hex, strlen(a.secret_hex), &want, "--secret-hex", &err) < 0)
 		die_err("--secret-hex", &err);
 	secret = skr_secret_alloc(SKR_RELEASE_MAX_SECRET);
 	for (m = 0; m < 2; m++) {
-		tpm[m] = calloc(runs, sizeof(double));
-		total[m] = calloc(runs, sizeof(double));
-		zgen[m] = calloc(runs, sizeof(double));
+		tpm[m] = calloc(a.runs, sizeof(double));
+		total[m] = calloc(a.runs, sizeof(double));
+		zgen[m] = calloc(a.runs, sizeof(double));
 		if (!tpm[m] || !total[m] || !zgen[m])
 			return 1;
 	}
 	if (!secret)
 		return 1;
-	for (i = 0; i < warmup + runs; i++) {
+	for (i = 0; i < a.warmup + a.runs; i++) {
 		for (unsigned k = 0; k < 2; k++) {
 			struct skr_release_timing t = { 0 };
 			size_t len = 0;
@@ -553,41 +535,41 @@ static int cmd_zgen_session(int argc, char **argv)
 			else
 				unsetenv("SKR_TEST_ZGEN");
 			skr_err_clear(&err);
-			if (skr_release(&o, secret, &len, &t, &err) < 0 || len != want.len ||
+			if (skr_release(&a.o, secret, &len, &t, &err) < 0 || len != want.len ||
 			    memcmp(secret, want.data, len) != 0) {
 				if (!failures++)
 					fprintf(stderr, "bench_release: %s release %u failed: %s: %s\n",
 						mode_name[m], i, skr_reason_name(err.reason), err.detail);
 				continue;
 			}
-			if (i >= warmup) {
-				tpm[m][i - warmup] = t.tpm_ms;
-				total[m][i - warmup] = t.total_ms;
+			if (i >= a.warmup) {
+				tpm[m][i - a.warmup] = t.tpm_ms;
+				total[m][i - a.warmup] = t.total_ms;
 			}
 		}
 	}
 	unsetenv("SKR_TEST_ZGEN");
 	skr_secret_free(secret);
-	if (zgen_only(o.tcti, runs, zgen) < 0)
+	if (zgen_only(a.o.tcti, a.runs, zgen) < 0)
 		return 1;
 	j = json_object_new_object();
 	modes = json_object_new_object();
-	json_object_object_add(j, "runs_per_mode", json_object_new_int((int)runs));
-	json_object_object_add(j, "warmup_pairs", json_object_new_int((int)warmup));
+	json_object_object_add(j, "runs_per_mode", json_object_new_int((int)a.runs));
+	json_object_object_add(j, "warmup_pairs", json_object_new_int((int)a.warmup));
 	json_object_object_add(j, "failures", json_object_new_int((int)failures));
 	for (m = 0; m < 2; m++) {
 		json_object *r = json_object_new_object();
 
-		qsort(tpm[m], runs, sizeof(double), cmp_double);
-		qsort(total[m], runs, sizeof(double), cmp_double);
-		p50_tpm[m] = percentile(tpm[m], runs, 50);
-		p50_total[m] = percentile(total[m], runs, 50);
+		qsort(tpm[m], a.runs, sizeof(double), cmp_double);
+		qsort(total[m], a.runs, sizeof(double), cmp_double);
+		p50_tpm[m] = percentile(tpm[m], a.runs, 50);
+		p50_total[m] = percentile(total[m], a.runs, 50);
 		json_object_object_add(r, "tpm_ms_p50", jnum(p50_tpm[m]));
-		json_object_object_add(r, "tpm_ms_p90", jnum(percentile(tpm[m], runs, 90)));
+		json_object_object_add(r, "tpm_ms_p90", jnum(percentile(tpm[m], a.runs, 90)));
 		json_object_object_add(r, "tpm_ms_min", jnum(tpm[m][0]));
 		json_object_object_add(r, "release_ms_p50", jnum(p50_total[m]));
-		qsort(zgen[m], runs, sizeof(double), cmp_double);
-		p50_zgen[m] = percentile(zgen[m], runs, 50);
+		qsort(zgen[m], a.runs, sizeof(double), cmp_double);
+		p50_zgen[m] = percentile(zgen[m], a.runs, 50);
 		json_object_object_add(r, "zgen_only_ms_p50", jnum(p50_zgen[m]));
 		json_object_object_add(r, "zgen_only_ms_min", jnum(zgen[m][0]));
 		json_object_object_add(modes, mode_name[m], r);
@@ -602,13 +584,13 @@ static int cmd_zgen_session(int argc, char **argv)
 	json_object_object_add(j, "release_ms_p50_ratio_encrypted_over_clear",
 			       jnum(p50_total[0] / p50_total[1]));
 	json_object_object_add(j, "zgen_only_ms_p50_added_ms", jnum(p50_zgen[0] - p50_zgen[1]));
-	if (write_json(out, j) < 0)
+	if (write_json(a.out, j) < 0)
 		return 1;
 	json_object_put(j);
 	fprintf(stderr, "zgen-session: %u runs each; TPM time p50 %.2f ms encrypted, %.2f ms clear "
 			"(x%.3f); release p50 %.2f / %.2f ms; ZGen alone p50 %.2f / %.2f ms; "
 			"%u failures\n",
-		runs, p50_tpm[0], p50_tpm[1], p50_tpm[0] / p50_tpm[1], p50_total[0], p50_total[1],
+		a.runs, p50_tpm[0], p50_tpm[1], p50_tpm[0] / p50_tpm[1], p50_total[0], p50_total[1],
 		p50_zgen[0], p50_zgen[1], failures);
 	return failures ? 1 : 0;
 }

@@ -58,12 +58,7 @@ mkfifo "$sdir/in" "$sdir/out"
 vm_pid=$!
 exec 3>"$sdir/in" 4<"$sdir/out"
 watch_pids "$vm_pid"
-i=0
-while [ ! -s "$sdir/trust.pem" ] && [ $i -lt 600 ]; do
-	kill -0 "$vm_pid" 2>/dev/null || die "vm-setup: $(cat "$sdir/log")"
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_storm_trust "$sdir" "$vm_pid" || die "vm-setup: $(cat "$sdir/log")"
 make_tls "$bdir" || die tls
 SKR_TEST_DB=sqlite
 write_broker_config "$bdir" "$sdir/trust.pem" || die config

@@ -63,12 +63,7 @@ mountpoint -q "$mnt" && echo "PASS tmpfs-mounted" || die "tmpfs-mounted: not a m
 	>"$sdir/summary" 2>"$sdir/log" &
 storm_pid=$!
 echo "$storm_pid" >> "$pids"
-i=0
-while [ ! -s "$sdir/trust.pem" ] && [ $i -lt 1200 ]; do
-	kill -0 "$storm_pid" 2>/dev/null || die "storm-setup: $(cat "$sdir/log")"
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_storm_trust "$sdir" "$storm_pid" || die "storm-setup: $(cat "$sdir/log")"
 make_tls "$bdir" || die tls
 SKR_TEST_DB=sqlite
 write_broker_config "$bdir" "$sdir/trust.pem" || die config

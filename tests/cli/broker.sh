@@ -242,3 +242,16 @@ gate_measure() {
 gate_attested() {
 	gate_measure "skr/v1 opened key=$1 method=attestation" "skr/v1 handover"
 }
+
+# wait_storm_trust DIR PID: waits (up to 120 s) for tests/tools/skr-storm,
+# started as PID with --dir DIR, to write its software VMs' CA (DIR/trust.pem),
+# which the broker must trust; 1 if it died first or never wrote it.
+wait_storm_trust() {
+	_i=0
+	while [ ! -s "$1/trust.pem" ] && [ $_i -lt 1200 ]; do
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	[ -s "$1/trust.pem" ]
+}

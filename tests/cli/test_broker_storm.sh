@@ -72,13 +72,7 @@ die() { echo "FAIL $1"; fails=$((fails + 1)); exit 1; }
 	>"$sdir/summary" 2>"$sdir/log" &
 storm_pid=$!
 echo "$storm_pid" >> "$pids"
-i=0
-while [ ! -s "$sdir/trust.pem" ] && [ $i -lt 1200 ]; do
-	kill -0 "$storm_pid" 2>/dev/null || die "storm-setup: $(cat "$sdir/log")"
-	sleep 0.1
-	i=$((i + 1))
-done
-[ -s "$sdir/trust.pem" ] || die "storm-setup: no trust.pem"
+wait_storm_trust "$sdir" "$storm_pid" || die "storm-setup: $(cat "$sdir/log")"
 make_tls "$bdir" || die tls
 write_broker_config "$bdir" "$sdir/trust.pem" || die config
 # Nonces must not expire (and be pruned) during the run: the checks count them.

@@ -25,6 +25,10 @@ system prints (tests/e2e/guest/skr-e2e-report):
               broker for the real key (refused: boot_gate_closed), submits a
               reseal (never pending) and commits (boot_gate_unexpected); then
               the real disk still unlocks with no input
+  tl          Azure Trusted Launch: the vTPM made like Azure's TL vTPM, enroll
+              in the guest (mode detected), a boot with no input, then a
+              foreign CA's AK certificate: the reason on the console, the
+              passphrase
   upgrade     a key bound to PCRs 4, 7 and 9 (kernel, Secure Boot, initrd);
               the guest installs the next kernel's .deb, the hooks reseal
               (pending set), the guest reboots into it and unlocks with no
@@ -58,6 +62,7 @@ RELEASED = r"skr(?:-unlock)?: released in (\d+) ms \(TPM (\d+) ms, network (\d+)
 BOOT_TIMEOUT = 420          # TCG on a loaded 2-core machine: generous
 KEY_ID = "e2e-root"
 UPGRADE_KEY = "e2e-upgrade"
+TL_KEY = "e2e-tl"
 HOOK_FAILED = r"WARNING: resealing for kernel .* FAILED"
 CHECK_PREBUILT = False      # --check-prebuilt
 
@@ -148,6 +153,47 @@ def scenario_clevis(st, pw, run=0):
     if not re.search(r"POST /rec/\S+ => 200", open(f"{st.work}/tang.log").read()):
         raise AssertionError("the root opened, but tang served no recovery request")
     return {"kernel_to_root_mounted_s": t}
+
+
+def scenario_tl(st, pw):
+    """Azure Trusted Launch: the guest's vTPM is made like Azure's TL vTPM (no
+    HCL report; an AK certificate under a test root the broker trusts as an
+    AK root, via an intermediate without AIA).  The first boot's release for
+    the CVM key is refused (its policy wants az-snp-vtpm evidence), the
+    passphrase is typed and skrctl enroll, which detects the mode by itself,
+    enrolls a new key (tee azure-tl, pinned to this VM's AK subject).  The
+    next boot unlocks with no input.  Then the AK certificate is replaced by
+    one from a foreign CA: the console names the refusal and the passphrase
+    opens the root."""
+    st.provision_tl(f"{st.work}/tl-ca")
+    st.trust_tl_ca(f"{st.work}/tl-ca")
+    st.set_entry("skr", "root=/dev/mapper/root ro")
+    con = st.boot("tl-enroll", fw_cfg=st.enroll_blob(pw, TL_KEY, pcrs="7", timeout=30,
+                                                     unenroll_first=True, weak_binding=True),
+                  mode="skr.e2e=enroll")
+    i, _ = con.expect(PROMPT_INITRAMFS_TOOLS, BOOT_TIMEOUT, prompt=True)
+    con.send(pw + "\n")
+    con.expect(r"SKR-ENROLL-OK", BOOT_TIMEOUT, i, forbid=r"SKR-ENROLL-FAIL")
+    finish(st, con, "passphrase", i)
+    policy = st.admin("GET", f"/v1/keys/{TL_KEY}")["policy"]
+    if policy.get("tee") != "azure-tl" or not policy.get("ak_subjects"):
+        raise AssertionError(f"enroll in a Trusted Launch VM made the policy {policy}")
+
+    st.set_entry("skr", "root=/dev/mapper/root ro rd.skr.debug")
+    con = st.boot("tl-auto")
+    t = root_mounted_at(con, 0, forbid=PROMPT_INITRAMFS_TOOLS)
+    finish(st, con, "skr", forbid=PROMPT_INITRAMFS_TOOLS)
+
+    # The same VM, its AK now certified by a CA the broker does not know.
+    st.provision_tl(f"{st.work}/foreign-ca")
+    con = st.boot("tl-foreign-ca")
+    i, m = con.expect(r"\((akcert_\w+)\)", BOOT_TIMEOUT, forbid=r"SKR-BOOT-OK")
+    if m.group(1) not in ("akcert_untrusted", "akcert_intermediate_missing"):
+        raise AssertionError(f"a foreign CA's AK certificate was refused with {m.group(1)}")
+    j, _ = con.expect(PROMPT_INITRAMFS_TOOLS, 120, i, prompt=True)
+    con.send(pw + "\n")
+    finish(st, con, "passphrase", j)
+    return {"kernel_to_root_mounted_s": t, "foreign_ca_reason": m.group(1)}
 
 
 def scenario_refusal(st, pw):
@@ -391,7 +437,7 @@ def stalled_before_initramfs(work):
 # serve on their own loopback (QEMU's user network reaches the host's
 # loopback as 10.0.2.2).  The groups are of about equal length (upgrade
 # alone is as long as the five scenarios of the other).
-GROUPS = ("upgrade,broker-down,clevis", "auto,baseline,dracut,swap,refusal")
+GROUPS = ("upgrade,broker-down,clevis", "auto,baseline,dracut,swap,refusal,tl")
 
 
 def run_groups(a):
@@ -507,6 +553,8 @@ def main():
             step("refusal", scenario_refusal)
             step("upgrade", scenario_upgrade)
             step("broker-down", scenario_broker_down)
+            # Last: it turns the vTPM into a Trusted Launch one.
+            step("tl", scenario_tl)
         sizes = initramfs_sizes(st) if a.results else None
     print(f"e2e: {passed} passed, {failed} failed", flush=True)
     if a.results and not failed:

@@ -247,6 +247,17 @@ class Stack:
     # --- the guest's vTPM -------------------------------------------------
     def provision_tpm(self):
         """A fake Azure vTPM: AK and test-signed HCL report written into swtpm."""
+        self._fake_azure([], self.az)
+
+    def provision_tl(self, ca_dir):
+        """The guest's vTPM made like Azure's Trusted Launch vTPM (no HCL report,
+        the AK at 0x81000003 certified in NV 0x01C101D0 by a test root and an
+        intermediate without AIA, both in CA_DIR, made there if missing)."""
+        self._fake_azure(["provision-tl"], f"{self.work}/tl", ["--ca-dir", ca_dir])
+
+    def _fake_azure(self, command, out, args=()):
+        """Runs tests/tools/skr-fake-azure against the guest's TPM state, through a
+        swtpm of its own on a loopback port, between boots."""
         port = free_port(pair=True)
         tpm = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.tpmdir}",
                                 "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
@@ -255,8 +266,8 @@ class Stack:
         try:
             if not wait_port(port, tpm):
                 raise RuntimeError("swtpm did not start")
-            run([f"{self.build}/tools/skr-fake-azure", "--tcti", f"swtpm:host=127.0.0.1,port={port}",
-                 "--out", self.az])
+            run([f"{self.build}/tools/skr-fake-azure"] + command +
+                ["--tcti", f"swtpm:host=127.0.0.1,port={port}", "--out", out] + list(args))
         finally:
             stop(tpm)
 
@@ -309,6 +320,17 @@ class Stack:
     def stop_broker(self):
         stop(self.broker)
         self.broker = None
+
+    def trust_tl_ca(self, ca_dir):
+        """Restarts the broker with CA_DIR's root as a trusted AK root and its
+        intermediate as chain-building material (ak_roots, ak_intermediates)."""
+        self.stop_broker()
+        with open(f"{self.bdir}/broker.json") as f:
+            cfg = json.load(f)
+        cfg.update(ak_roots=f"{ca_dir}/root.pem", ak_intermediates=f"{ca_dir}/intermediate.pem")
+        with open(f"{self.bdir}/broker.json", "w") as f:
+            json.dump(cfg, f)
+        self.start_broker()
 
     # --- the tang server of the clevis image ------------------------------
     def start_tang(self):
