@@ -558,7 +558,7 @@ def main():
         sizes = initramfs_sizes(st) if a.results else None
     print(f"e2e: {passed} passed, {failed} failed", flush=True)
     if a.results and not failed:
-        write_results(a.results, results, a.runs, sizes)
+        write_results(a.results, results, a.runs, sizes, a.only)
     if not a.keep and not failed:
         import shutil
         shutil.rmtree(work, ignore_errors=True)
@@ -586,12 +586,13 @@ def initramfs_sizes(st):
 GOALS = {"auto": 1.15, "dracut": 1.15, "clevis": None}
 
 
-def write_results(path, results, runs, sizes=None):
+def write_results(path, results, runs, sizes=None, only=None):
     base = median(results.get("baseline", []), "kernel_to_root_mounted_s")
     out = {
         "what": "kernel start to encrypted root mounted (kernel printk time), QEMU TCG guest; "
                 "medians over runs; absolute TCG times are not meaningful, ratios are",
         "runs": runs,
+        "command": "tests/e2e/e2e.py --runs %d%s" % (runs, f" --only {only}" if only else ""),
         "scenarios": {k: {"median_kernel_to_root_mounted_s": median(v, "kernel_to_root_mounted_s"),
                           "runs": v} for k, v in results.items()},
     }
