@@ -159,7 +159,7 @@ def scenario_tl(st, pw):
     """Azure Trusted Launch: the guest's vTPM is made like Azure's TL vTPM (no
     HCL report; an AK certificate under a test root the broker trusts as an
     AK root, via an intermediate without AIA).  The first boot's release for
-    the CVM key is refused (its policy wants az-snp-vtpm evidence), the
+    the CVM key is refused (tee_mismatch: its policy wants az-snp-vtpm), the
     passphrase is typed and skrctl enroll, which detects the mode by itself,
     enrolls a new key (tee azure-tl, pinned to this VM's AK subject).  The
     next boot unlocks with no input.  Then the AK certificate is replaced by
@@ -171,7 +171,9 @@ def scenario_tl(st, pw):
     con = st.boot("tl-enroll", fw_cfg=st.enroll_blob(pw, TL_KEY, pcrs="7", timeout=30,
                                                      unenroll_first=True, weak_binding=True),
                   mode="skr.e2e=enroll")
-    i, _ = con.expect(PROMPT_INITRAMFS_TOOLS, BOOT_TIMEOUT, prompt=True)
+    # Trusted Launch evidence for a key whose policy wants az-snp-vtpm.
+    k, _ = con.expect(r"refused by .*\(tee_mismatch\)", BOOT_TIMEOUT)
+    i, _ = con.expect(PROMPT_INITRAMFS_TOOLS, 120, k, prompt=True)
     con.send(pw + "\n")
     con.expect(r"SKR-ENROLL-OK", BOOT_TIMEOUT, i, forbid=r"SKR-ENROLL-FAIL")
     finish(st, con, "passphrase", i)

@@ -253,6 +253,7 @@ class Stack:
         """The guest's vTPM made like Azure's Trusted Launch vTPM (no HCL report,
         the AK at 0x81000003 certified in NV 0x01C101D0 by a test root and an
         intermediate without AIA, both in CA_DIR, made there if missing)."""
+        os.makedirs(f"{self.work}/tl", exist_ok=True)
         self._fake_azure(["provision-tl"], f"{self.work}/tl", ["--ca-dir", ca_dir])
 
     def _fake_azure(self, command, out, args=()):
