@@ -55,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct skr_err err = { 0 };
 	struct skr_challenge ch;
+	struct skr_credential cred;
 	struct skr_wrapped w;
 	json_object *resp = NULL;
 	long status;
@@ -77,6 +78,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&err, 0, sizeof(err));
 	if (skr_answer_challenge("https://broker", resp, &ch, &err) == 0 &&
 	    (ch.expires <= 0 || ch.pcr_mask >> 24))
+		__builtin_trap();
+	memset(&err, 0, sizeof(err));
+	if (skr_answer_credential("https://broker", resp, &cred, &err) == 0 &&
+	    (!cred.blob_len || cred.blob_len > sizeof(cred.blob) || !cred.secret_len ||
+	     cred.secret_len > sizeof(cred.secret)))
 		__builtin_trap();
 	memset(&err, 0, sizeof(err));
 	if (skr_answer_wrapped("https://broker", resp, &w, &err) == 0) {

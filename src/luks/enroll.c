@@ -28,7 +28,9 @@
 #include "luks/local_copy.h"
 #include "luks/token.h"
 #include "luks/token_iter.h"
+#include "vm/sev_guest.h"
 #include "vm/tpm.h"
+#include "vm/tsm.h"
 #include "common/util.h"
 
 #define ADMIN_DEFAULT_MS 10000u
@@ -585,9 +587,17 @@ static int read_evidence(const char *tcti, uint32_t mask, bool want_policy, char
 		return 0;
 	if (skr_tpm_detect_mode(t, &mode, err) < 0)
 		return -1;
+	/* As the release decides (release_client.c): on SEV-SNP the SNP report, not the EK. */
+	if (mode == SKR_TPM_MODE_TPM && (skr_tsm_present(NULL) || skr_sev_guest_present(NULL)))
+		return skr_fail(err, SKR_R_tpm_nv_undefined,
+				"this VM has SEV-SNP (configfs-tsm or /dev/sev-guest): its release "
+				"uses the SNP report (tee \"snp\"), which enroll does not support yet");
 	o = json_object_new_object();
 	json_object_object_add(o, "tee", json_object_new_string(skr_tpm_mode_name(mode)));
-	rc = mode == SKR_TPM_MODE_AZURE_TL ? tl_policy(t, o, err) : snp_policy(t, o, err);
+	/* tee "tpm": nothing to pin but the boot state (the policy has no EK pin yet). */
+	rc = mode == SKR_TPM_MODE_AZURE_TL ? tl_policy(t, o, err)
+	     : mode == SKR_TPM_MODE_TPM    ? 0
+					   : snp_policy(t, o, err);
 	if (rc == 0) {
 		json_object_object_add(o, "pcrs", pcrs_member(mask));
 		*policy = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));

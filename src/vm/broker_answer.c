@@ -188,6 +188,25 @@ int skr_answer_challenge(const char *broker, json_object *resp, struct skr_chall
 	return 0;
 }
 
+int skr_answer_credential(const char *broker, json_object *resp, struct skr_credential *out,
+			  struct skr_err *err)
+{
+	json_object *c = member(resp, "credential", json_type_object);
+
+	memset(out, 0, sizeof(*out));
+	if (!c)
+		return protocol(err, broker, "the challenge answer lacks the object \"credential\" "
+					     "(tee \"tpm\")");
+	if (b64_member(broker, c, "blob", "credential.blob", out->blob, 1, sizeof(out->blob),
+		       &out->blob_len, err) < 0 ||
+	    b64_member(broker, c, "secret", "credential.secret", out->secret, 1,
+		       sizeof(out->secret), &out->secret_len, err) < 0) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- Release ------------------------------------------------------------- */
 
 int skr_answer_wrapped(const char *broker, json_object *resp, struct skr_wrapped *out,

@@ -50,6 +50,24 @@ int skr_answer_challenge(const char *broker, json_object *resp, struct skr_chall
 			 struct skr_err *err);
 
 /*
+ * tee "tpm": the challenge answer's "credential": {"blob", "secret"}, the
+ * marshalled TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET of the broker's
+ * MakeCredential (DESIGN.md 2.2), base64 of 1..SKR_ANSWER_MAX_CRED_BLOB and
+ * 1..SKR_ANSWER_MAX_CRED_SECRET bytes.  Their structure is the TPM's to
+ * check (skr_tpm_activate unmarshals them exactly).
+ */
+#define SKR_ANSWER_MAX_CRED_BLOB 256	/* TPM2B_ID_OBJECT: 2 + 132 */
+#define SKR_ANSWER_MAX_CRED_SECRET 1024	/* TPM2B_ENCRYPTED_SECRET: 2 + 512 */
+struct skr_credential {
+	uint8_t blob[SKR_ANSWER_MAX_CRED_BLOB];
+	size_t blob_len;
+	uint8_t secret[SKR_ANSWER_MAX_CRED_SECRET];
+	size_t secret_len;
+};
+int skr_answer_credential(const char *broker, json_object *resp, struct skr_credential *out,
+			  struct skr_err *err);
+
+/*
  * POST /v1/release's 200 answer {"wrapped": {"alg", "epk", "iv", "ciphertext",
  * "tag"}}: alg exactly SKR_WRAP_ALG, epk base64 of 65 bytes (an uncompressed
  * point), iv 12, tag 16, ciphertext 1..SKR_WRAP_MAX_SECRET bytes.

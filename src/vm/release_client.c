@@ -51,6 +51,12 @@ struct exchange {
 	struct skr_tpm_key key;
 	bool bare_snp;			/* tee "snp": no vTPM, a report from configfs-tsm */
 	EVP_PKEY *soft_key;		/* bare_snp: this exchange's ephemeral wrap key */
+	/* tee "tpm" (DESIGN.md 2.2): this attempt's transient EK and AK, the
+	 * identity sent with the challenge and again in the evidence
+	 * ({"ek_cert", "ek_public", "ak_public"}), and the broker's credential. */
+	struct skr_tpm_key ek, ak;
+	json_object *identity;
+	struct skr_credential cred;
 };
 
 static unsigned remaining_ms(const struct exchange *x)
@@ -101,14 +107,37 @@ static int post(struct exchange *x, const char *path, json_object *req, json_obj
 	return 0;
 }
 
+static bool tpm_mode(const struct exchange *x)
+{
+	return !x->bare_snp && x->mode == SKR_TPM_MODE_TPM;
+}
+
+/*
+ * tee "tpm": the credential the broker made for this TPM's EK and AK.  An
+ * answer without one is for a key of another mode (or from a broker that
+ * predates tee "tpm"): nothing to activate, so no evidence is made.
+ */
+static int challenge_credential(struct exchange *x, json_object *resp, struct skr_err *err)
+{
+	if (!json_object_object_get_ex(resp, "credential", NULL))
+		return skr_fail(err, SKR_R_tee_mismatch,
+				"%s made no credential for this TPM's EK: key %s is not a tee \"tpm\" "
+				"key (this VM's mode), or the broker does not know tee \"tpm\"",
+				x->broker, x->o->key_id);
+	return skr_answer_credential(x->broker, resp, &x->cred, err);
+}
+
 static int challenge(struct exchange *x, struct skr_err *err)
 {
 	json_object *req = json_object_new_object(), *resp = NULL;
 	int rc = -1;
 
 	json_object_object_add(req, "key_id", json_object_new_string(x->o->key_id));
+	if (tpm_mode(x))
+		json_object_object_add(req, "tpm", json_object_get(x->identity));
 	if (post(x, "/v1/challenge", req, &resp, err) < 0 ||
-	    skr_answer_challenge(x->broker, resp, &x->ch, err) < 0)
+	    skr_answer_challenge(x->broker, resp, &x->ch, err) < 0 ||
+	    (tpm_mode(x) && challenge_credential(x, resp, err) < 0))
 		goto out;
 	/* The broker's PCRs, the caller's on top (a hint), and always the boot gate (gate.h). */
 	x->pcr_mask = x->ch.pcr_mask | x->o->pcr_mask | (1u << SKR_GATE_PCR);
@@ -160,8 +189,18 @@ static int make_quote_and_key(struct exchange *x, struct made *m, struct skr_err
 	m->pcrs = calloc(1, sizeof(*m->pcrs));
 	if (!m->pcrs)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
-	if (skr_tpm_create_wrap_key(x->tpm, &x->key, err) < 0 ||
-	    skr_tpm_certify(x->tpm, &x->key, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce),
+	if (skr_tpm_create_wrap_key(x->tpm, &x->key, err) < 0)
+		return -1;
+	if (tpm_mode(x))	/* the transient AK the activation proved */
+		return skr_tpm_certify_with(x->tpm, &x->key, &x->ak, x->ch.nonce,
+					    sizeof(x->ch.nonce), &m->cert_attest, &m->cert_sig,
+					    err) < 0 ||
+			       skr_tpm_quote_with(x->tpm, &x->ak, x->ch.nonce, sizeof(x->ch.nonce),
+						  x->pcr_mask, &m->q_attest, &m->q_sig, m->pcrs,
+						  err) < 0
+			       ? -1
+			       : 0;
+	if (skr_tpm_certify(x->tpm, &x->key, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce),
 			    &m->cert_attest, &m->cert_sig, err) < 0 ||
 	    skr_tpm_quote(x->tpm, SKR_TPM_AK_HANDLE, x->ch.nonce, sizeof(x->ch.nonce), x->pcr_mask,
 			  &m->q_attest, &m->q_sig, m->pcrs, err) < 0)
@@ -211,6 +250,77 @@ static int tl_members(struct exchange *x, json_object *ev, struct skr_err *err)
 	return 0;
 }
 
+/*
+ * tee "tpm", before the challenge: the EK certificate (RSA, NV 0x01C00002),
+ * the EK the TCG template makes, and a transient AK (a primary, never
+ * persisted), kept loaded for the activation, the certify and the quote.
+ */
+static int tpm_identity(struct exchange *x, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf cert = { 0 };
+	struct skr_err nv_err = { 0 };
+	double t0 = now_ms();
+	int rc = -1;
+
+	if (skr_tpm_read_ekcert(x->tpm, &cert, &nv_err) < 0) {
+		if (nv_err.reason == SKR_R_tpm_nv_undefined)
+			skr_fail(err, SKR_R_tpm_nv_undefined,
+				 "this TPM has no RSA EK certificate (NV 0x%08x), only an ECC one "
+				 "(NV 0x%08x): tee \"tpm\" supports RSA EKs only", SKR_TPM_EKCERT_RSA_NV_INDEX,
+				 SKR_TPM_EKCERT_ECC_NV_INDEX);
+		else
+			*err = nv_err;
+		goto out;
+	}
+	if (skr_tpm_create_ek(x->tpm, &x->ek, err) < 0 ||
+	    skr_tpm_create_ek_ak(x->tpm, &x->ak, err) < 0)
+		goto out;
+	x->identity = json_object_new_object();
+	skr_json_add_b64(x->identity, "ek_cert", cert.data, cert.len);
+	skr_json_add_b64(x->identity, "ek_public", x->ek.public_bytes, x->ek.public_len);
+	skr_json_add_b64(x->identity, "ak_public", x->ak.public_bytes, x->ak.public_len);
+	rc = 0;
+out:
+	x->timing->tpm_ms += now_ms() - t0;
+	return rc;
+}
+
+/*
+ * tee "tpm": TPM2_ActivateCredential of the broker's credential with the AK
+ * beside the EK (the TPM refuses, ak_not_on_tpm, unless it was made for this
+ * EK and this AK's name); the EK is flushed after it.  The evidence carries
+ * the identity again and the recovered credential as "activation".
+ */
+static int tpm_members(struct exchange *x, json_object *ev, struct skr_err *err)
+{
+	uint8_t cred[64];
+	size_t len = 0;
+	int rc;
+
+	rc = skr_tpm_activate(x->tpm, &x->ek, &x->ak, x->cred.blob, x->cred.blob_len,
+			      x->cred.secret, x->cred.secret_len, cred, &len, err);
+	skr_tpm_key_flush(x->tpm, &x->ek);	/* a free object slot for the wrap key */
+	if (rc == 0) {
+		json_object_object_foreach(x->identity, k, v)
+			json_object_object_add(ev, k, json_object_get(v));
+		skr_json_add_b64(ev, "activation", cred, len);
+	}
+	OPENSSL_cleanse(cred, sizeof(cred));
+	return rc;
+}
+
+static int mode_members(struct exchange *x, json_object *ev, struct skr_err *err)
+{
+	switch (x->mode) {
+	case SKR_TPM_MODE_AZURE_TL:
+		return tl_members(x, ev, err);
+	case SKR_TPM_MODE_TPM:
+		return tpm_members(x, ev, err);
+	default:
+		return snp_members(x, ev, err);
+	}
+}
+
 /* The evidence of this vTPM's mode, then wrap key with its certify, quote and PCR values. */
 static int collect_evidence(struct exchange *x, json_object **evidence, struct skr_err *err)
 {
@@ -227,9 +337,7 @@ static int collect_evidence(struct exchange *x, json_object **evidence, struct s
 		return rc;
 	}
 	json_object_object_add(ev, "tee", json_object_new_string(skr_tpm_mode_name(x->mode)));
-	if ((x->mode == SKR_TPM_MODE_AZURE_TL ? tl_members(x, ev, err)
-					       : snp_members(x, ev, err)) < 0 ||
-	    make_quote_and_key(x, &m, err) < 0)
+	if (mode_members(x, ev, err) < 0 || make_quote_and_key(x, &m, err) < 0)
 		goto out;
 	add_quote_and_key(ev, x, &m);
 	*evidence = ev;
@@ -284,7 +392,8 @@ static int exchange_once(struct exchange *x, uint8_t *secret, size_t *len, struc
 	int rc = -1;
 	char *nonce_b64;
 
-	if (challenge(x, err) < 0 || collect_evidence(x, &evidence, err) < 0)
+	if ((tpm_mode(x) && tpm_identity(x, err) < 0) || challenge(x, err) < 0 ||
+	    collect_evidence(x, &evidence, err) < 0)
 		goto out;
 	req = json_object_new_object();
 	json_object_object_add(req, "key_id", json_object_new_string(x->o->key_id));
@@ -308,6 +417,11 @@ static int exchange_once(struct exchange *x, uint8_t *secret, size_t *len, struc
 	}
 out:
 	skr_tpm_key_flush(x->tpm, &x->key);
+	skr_tpm_key_flush(x->tpm, &x->ek);
+	skr_tpm_key_flush(x->tpm, &x->ak);
+	json_object_put(x->identity);
+	x->identity = NULL;
+	OPENSSL_cleanse(&x->cred, sizeof(x->cred));
 	EVP_PKEY_free(x->soft_key);
 	x->soft_key = NULL;
 	OPENSSL_cleanse(&x->ch, sizeof(x->ch));
@@ -346,16 +460,25 @@ static void backoff(unsigned attempt, double deadline)
 }
 
 /*
- * The TPM-based modes first; bare SNP (tee "snp") only when there is no TPM,
- * or one without Azure's indexes, and configfs-tsm or /dev/sev-guest is there.
+ * Azure's modes first; then bare SNP (tee "snp") when there is no TPM, or
+ * one without Azure's indexes, and configfs-tsm or /dev/sev-guest is there:
+ * the SNP report proves more than a vendor's EK certificate, so a TPM with
+ * one on an SNP machine is not used; then tee "tpm" (an EK certificate).
  */
 static int detect_mode(struct exchange *x, struct skr_err *err)
 {
 	struct skr_err tpm_err = { 0 };
 
 	if (skr_tpm_open(x->o->tcti, &x->tpm, &tpm_err) == 0 &&
-	    skr_tpm_detect_mode(x->tpm, &x->mode, &tpm_err) == 0)
+	    skr_tpm_detect_mode(x->tpm, &x->mode, &tpm_err) == 0) {
+		if (x->mode != SKR_TPM_MODE_TPM ||
+		    !(skr_tsm_present(NULL) || skr_sev_guest_present(NULL)))
+			return 0;
+		skr_tpm_close(x->tpm);
+		x->tpm = NULL;
+		x->bare_snp = true;
 		return 0;
+	}
 	if ((tpm_err.reason == SKR_R_tpm_unavailable || tpm_err.reason == SKR_R_tpm_nv_undefined) &&
 	    (skr_tsm_present(NULL) || skr_sev_guest_present(NULL))) {
 		skr_tpm_close(x->tpm);
@@ -380,7 +503,7 @@ static int attested_exchange(struct exchange *x, uint8_t *secret_out, size_t *se
 	if (!o->key_id || !o->n_brokers || (!o->ca_file && !o->ca_pem))
 		return skr_fail(err, SKR_R_usage, "a key id, a broker URL and a CA are required");
 	x->deadline = t0 + (o->deadline_ms ? o->deadline_ms : DEFAULT_DEADLINE_MS);
-	x->key.handle = ESYS_TR_NONE;
+	x->key.handle = x->ek.handle = x->ak.handle = ESYS_TR_NONE;
 	if (detect_mode(x, err) < 0)
 		goto out;
 	for (;;) {

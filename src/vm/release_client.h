@@ -5,7 +5,12 @@
  * key, certify, quote), release, unwrap inside the vTPM.  The vTPM's mode
  * (skr_tpm_detect_mode) picks the evidence: the HCL report on an Azure
  * Confidential VM ("az-snp-vtpm"), Azure's AK certificate and the AK's
- * public area on Trusted Launch ("azure-tl"; vcek_file is ignored there).
+ * public area on Trusted Launch ("azure-tl"; vcek_file is ignored there);
+ * on a TPM with only an EK certificate ("tpm", docs/DESIGN.md 2.2; bare
+ * SNP first when the machine has it) the challenge carries the EK
+ * certificate, the EK's and a transient AK's public areas, the broker's
+ * credential is activated in the TPM, and the evidence carries the identity
+ * again with the activation, and the AK's quote and certify.
  * Brokers are tried in turn with exponential backoff and jitter under one
  * deadline; a broker's denial is final and its reason reaches the caller.
  */

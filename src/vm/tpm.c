@@ -313,7 +313,7 @@ static int nv_defined(struct skr_tpm *t, uint32_t index, struct skr_err *err)
 
 int skr_tpm_detect_mode(struct skr_tpm *t, enum skr_tpm_mode *mode, struct skr_err *err)
 {
-	int hcl, akcert;
+	int hcl, akcert, ekcert;
 
 	/*
 	 * The HCL report first: a Confidential VM's vTPM may carry an AK
@@ -335,11 +335,22 @@ int skr_tpm_detect_mode(struct skr_tpm *t, enum skr_tpm_mode *mode, struct skr_e
 		*mode = SKR_TPM_MODE_AZURE_TL;
 		return 0;
 	}
+	/* Neither of Azure's: a TPM whose EK a vendor or cloud certified (DESIGN.md 2.2). */
+	ekcert = nv_defined(t, SKR_TPM_EKCERT_RSA_NV_INDEX, err);
+	if (ekcert == 0)
+		ekcert = nv_defined(t, SKR_TPM_EKCERT_ECC_NV_INDEX, err);
+	if (ekcert < 0)
+		return -1;
+	if (ekcert) {
+		*mode = SKR_TPM_MODE_TPM;
+		return 0;
+	}
 	return skr_fail(err, SKR_R_tpm_nv_undefined,
 			"this TPM has neither an HCL report (NV 0x%08x, Azure Confidential VM) nor "
-			"an AK certificate (NV 0x%08x, Azure Trusted Launch): skr has no evidence "
-			"to attest it with",
-			SKR_HCL_NV_INDEX, SKR_TPM_AKCERT_NV_INDEX);
+			"an AK certificate (NV 0x%08x, Azure Trusted Launch) nor an EK certificate "
+			"(NV 0x%08x or 0x%08x, tee tpm): skr has no evidence to attest it with",
+			SKR_HCL_NV_INDEX, SKR_TPM_AKCERT_NV_INDEX, SKR_TPM_EKCERT_RSA_NV_INDEX,
+			SKR_TPM_EKCERT_ECC_NV_INDEX);
 }
 
 const char *skr_tpm_mode_name(enum skr_tpm_mode mode)
@@ -349,6 +360,8 @@ const char *skr_tpm_mode_name(enum skr_tpm_mode mode)
 		return "az-snp-vtpm";
 	case SKR_TPM_MODE_AZURE_TL:
 		return "azure-tl";
+	case SKR_TPM_MODE_TPM:
+		return "tpm";
 	}
 	return "?";
 }
@@ -361,6 +374,9 @@ const char *skr_tpm_mode_describe(enum skr_tpm_mode mode)
 	case SKR_TPM_MODE_AZURE_TL:
 		return "Azure Trusted Launch (vTPM; AK certificate in NV 0x01C101D0; "
 		       "the host is trusted)";
+	case SKR_TPM_MODE_TPM:
+		return "generic TPM (EK certificate in NV 0x01C00002; the AK proven by credential "
+		       "activation; the TPM's vendor or host is trusted)";
 	}
 	return "?";
 }
@@ -500,18 +516,41 @@ static int nonce_data(const uint8_t *nonce, size_t nonce_len, TPM2B_DATA *out,
 }
 
 /*
- * Opens the AK at a persistent handle and picks the signing scheme: NULL when
- * the key has one (a restricted key must use its own), else RSASSA or ECDSA
- * with SHA-256.
+ * The signing scheme for an AK's public area: NULL when the key has one (a
+ * restricted key must use its own), else RSASSA or ECDSA with SHA-256.  obj
+ * names the key in the detail.
  */
+static int ak_scheme(const TPMT_PUBLIC *p, const char *obj, TPMT_SIG_SCHEME *scheme,
+		     struct skr_err *err)
+{
+	TPMI_ALG_PUBLIC key_scheme;
+
+	if (!(p->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) ||
+	    (p->type != TPM2_ALG_RSA && p->type != TPM2_ALG_ECC))
+		return skr_fail(err, SKR_R_tpm_error, "%s is not an RSA or ECC signing key", obj);
+	key_scheme = p->type == TPM2_ALG_RSA ? p->parameters.rsaDetail.scheme.scheme
+					     : p->parameters.eccDetail.scheme.scheme;
+	memset(scheme, 0, sizeof(*scheme));
+	if (key_scheme != TPM2_ALG_NULL) {
+		scheme->scheme = TPM2_ALG_NULL;
+	} else if (p->type == TPM2_ALG_RSA) {
+		scheme->scheme = TPM2_ALG_RSASSA;
+		scheme->details.rsassa.hashAlg = TPM2_ALG_SHA256;
+	} else {
+		scheme->scheme = TPM2_ALG_ECDSA;
+		scheme->details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+	}
+	return 0;
+}
+
+/* Opens the AK at a persistent handle and picks its signing scheme (ak_scheme). */
 static int open_ak(struct skr_tpm *t, uint32_t ak_handle, struct tr_guard *ak,
 		   TPMT_SIG_SCHEME *scheme, struct skr_err *err)
 {
 	_cleanup_esys_ TPM2B_PUBLIC *pub = NULL;
 	_cleanup_esys_ TPM2B_NAME *name = NULL;
 	_cleanup_esys_ TPM2B_NAME *qname = NULL;
-	const TPMT_PUBLIC *p;
-	TPMI_ALG_PUBLIC key_scheme;
+	char obj[48];
 	TSS2_RC rc;
 
 	if ((ak_handle >> TPM2_HR_SHIFT) != TPM2_HT_PERSISTENT)
@@ -531,24 +570,8 @@ static int open_ak(struct skr_tpm *t, uint32_t ak_handle, struct tr_guard *ak,
 			     &name, &qname);
 	if (rc != TSS2_RC_SUCCESS)
 		return skr_tpm_fail(t, rc, err, "TPM2_ReadPublic of the AK at 0x%08x", ak_handle);
-	p = &pub->publicArea;
-	if (!(p->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) ||
-	    (p->type != TPM2_ALG_RSA && p->type != TPM2_ALG_ECC))
-		return skr_fail(err, SKR_R_tpm_error,
-				"the object at 0x%08x is not an RSA or ECC signing key", ak_handle);
-	key_scheme = p->type == TPM2_ALG_RSA ? p->parameters.rsaDetail.scheme.scheme
-					     : p->parameters.eccDetail.scheme.scheme;
-	memset(scheme, 0, sizeof(*scheme));
-	if (key_scheme != TPM2_ALG_NULL) {
-		scheme->scheme = TPM2_ALG_NULL;
-	} else if (p->type == TPM2_ALG_RSA) {
-		scheme->scheme = TPM2_ALG_RSASSA;
-		scheme->details.rsassa.hashAlg = TPM2_ALG_SHA256;
-	} else {
-		scheme->scheme = TPM2_ALG_ECDSA;
-		scheme->details.ecdsa.hashAlg = TPM2_ALG_SHA256;
-	}
-	return 0;
+	snprintf(obj, sizeof(obj), "the object at 0x%08x", ak_handle);
+	return ak_scheme(&pub->publicArea, obj, scheme, err);
 }
 
 static int export_attest(const TPM2B_ATTEST *a, const TPMT_SIGNATURE *sig, struct skr_buf *attest,
@@ -571,28 +594,56 @@ static int export_attest(const TPM2B_ATTEST *a, const TPMT_SIGNATURE *sig, struc
 	return 0;
 }
 
+/* TPM2_Certify of k by the loaded AK ak (named "the AK at ..." by what). */
+static int certify_by(struct skr_tpm *t, const struct skr_tpm_key *k, ESYS_TR ak,
+		      const TPMT_SIG_SCHEME *scheme, const char *what, const TPM2B_DATA *qualifying,
+		      struct skr_buf *attest, struct skr_buf *signature, struct skr_err *err)
+{
+	_cleanup_esys_ TPM2B_ATTEST *info = NULL;
+	_cleanup_esys_ TPMT_SIGNATURE *sig = NULL;
+	TSS2_RC rc;
+
+	rc = Esys_Certify(t->esys, k->handle, ak, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
+			  ESYS_TR_NONE, qualifying, scheme, &info, &sig);
+	if (rc != TSS2_RC_SUCCESS)
+		return skr_tpm_fail(t, rc, err, "TPM2_Certify of the wrap key by %s", what);
+	return export_attest(info, sig, attest, signature, err);
+}
+
 int skr_tpm_certify(struct skr_tpm *t, const struct skr_tpm_key *k, uint32_t ak_handle,
 		    const uint8_t *nonce, size_t nonce_len, struct skr_buf *attest,
 		    struct skr_buf *signature, struct skr_err *err)
 {
 	_cleanup_tr_ struct tr_guard ak = TR_GUARD(t);
-	_cleanup_esys_ TPM2B_ATTEST *info = NULL;
-	_cleanup_esys_ TPMT_SIGNATURE *sig = NULL;
 	TPMT_SIG_SCHEME scheme;
 	TPM2B_DATA qualifying;
-	TSS2_RC rc;
+	char what[40];
 
 	if (!k || k->handle == ESYS_TR_NONE)
 		return skr_fail(err, SKR_R_usage, "no wrap key to certify");
 	if (nonce_data(nonce, nonce_len, &qualifying, err) < 0 ||
 	    open_ak(t, ak_handle, &ak, &scheme, err) < 0)
 		return -1;
-	rc = Esys_Certify(t->esys, k->handle, ak.tr, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
-			  ESYS_TR_NONE, &qualifying, &scheme, &info, &sig);
-	if (rc != TSS2_RC_SUCCESS)
-		return skr_tpm_fail(t, rc, err, "TPM2_Certify of the wrap key by the AK at 0x%08x",
-				ak_handle);
-	return export_attest(info, sig, attest, signature, err);
+	snprintf(what, sizeof(what), "the AK at 0x%08x", ak_handle);
+	return certify_by(t, k, ak.tr, &scheme, what, &qualifying, attest, signature, err);
+}
+
+int skr_tpm_certify_with(struct skr_tpm *t, const struct skr_tpm_key *k,
+			 const struct skr_tpm_key *ak, const uint8_t *nonce, size_t nonce_len,
+			 struct skr_buf *attest, struct skr_buf *signature, struct skr_err *err)
+{
+	TPMT_SIG_SCHEME scheme;
+	TPM2B_DATA qualifying;
+
+	if (!k || k->handle == ESYS_TR_NONE)
+		return skr_fail(err, SKR_R_usage, "no wrap key to certify");
+	if (!ak || ak->handle == ESYS_TR_NONE)
+		return skr_fail(err, SKR_R_usage, "no AK to certify with");
+	if (nonce_data(nonce, nonce_len, &qualifying, err) < 0 ||
+	    ak_scheme(&ak->public.publicArea, "the transient AK", &scheme, err) < 0)
+		return -1;
+	return certify_by(t, k, ak->handle, &scheme, "the transient AK", &qualifying, attest,
+			  signature, err);
 }
 
 static int check_mask(uint32_t mask, struct skr_err *err)
@@ -656,19 +707,15 @@ int skr_tpm_pcr_read(struct skr_tpm *t, uint32_t mask, struct skr_pcr_banks *pcr
 	return 0;
 }
 
-int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_len,
-		  uint32_t mask, struct skr_buf *attest, struct skr_buf *signature,
-		  struct skr_pcr_banks *pcrs, struct skr_err *err)
+/* TPM2_Quote by the loaded AK ak, and the PCR values it covers (skr_tpm_quote). */
+static int quote_by(struct skr_tpm *t, ESYS_TR ak, const TPMT_SIG_SCHEME *scheme,
+		    const char *what, const TPM2B_DATA *qualifying, uint32_t mask,
+		    struct skr_buf *attest, struct skr_buf *signature, struct skr_pcr_banks *pcrs,
+		    struct skr_err *err)
 {
-	_cleanup_tr_ struct tr_guard ak = TR_GUARD(t);
 	TPML_PCR_SELECTION sel;
-	TPMT_SIG_SCHEME scheme;
-	TPM2B_DATA qualifying;
 	unsigned attempt;
 
-	if (check_mask(mask, err) < 0 || nonce_data(nonce, nonce_len, &qualifying, err) < 0 ||
-	    open_ak(t, ak_handle, &ak, &scheme, err) < 0)
-		return -1;
 	skr_tpm_pcr_selection(mask, &sel);
 	for (attempt = 1;; attempt++) {
 		_cleanup_esys_ TPM2B_ATTEST *quoted = NULL;
@@ -677,11 +724,10 @@ int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, s
 		TPMS_ATTEST parsed;
 		TSS2_RC rc;
 
-		rc = Esys_Quote(t->esys, ak.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-				&qualifying, &scheme, &sel, &quoted, &sig);
+		rc = Esys_Quote(t->esys, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+				qualifying, scheme, &sel, &quoted, &sig);
 		if (rc != TSS2_RC_SUCCESS)
-			return skr_tpm_fail(t, rc, err, "TPM2_Quote with the AK at 0x%08x",
-					    ak_handle);
+			return skr_tpm_fail(t, rc, err, "TPM2_Quote with %s", what);
 		if (skr_tpm_pcr_read(t, mask, pcrs, err) < 0)
 			return -1;
 		if (quoted->size > sizeof(quoted->attestationData) ||
@@ -695,6 +741,38 @@ int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, s
 					attempt, e.detail);
 		/* A PCR was extended between TPM2_Quote and TPM2_PCR_Read: take both again. */
 	}
+}
+
+int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_len,
+		  uint32_t mask, struct skr_buf *attest, struct skr_buf *signature,
+		  struct skr_pcr_banks *pcrs, struct skr_err *err)
+{
+	_cleanup_tr_ struct tr_guard ak = TR_GUARD(t);
+	TPMT_SIG_SCHEME scheme;
+	TPM2B_DATA qualifying;
+	char what[40];
+
+	if (check_mask(mask, err) < 0 || nonce_data(nonce, nonce_len, &qualifying, err) < 0 ||
+	    open_ak(t, ak_handle, &ak, &scheme, err) < 0)
+		return -1;
+	snprintf(what, sizeof(what), "the AK at 0x%08x", ak_handle);
+	return quote_by(t, ak.tr, &scheme, what, &qualifying, mask, attest, signature, pcrs, err);
+}
+
+int skr_tpm_quote_with(struct skr_tpm *t, const struct skr_tpm_key *ak, const uint8_t *nonce,
+		       size_t nonce_len, uint32_t mask, struct skr_buf *attest,
+		       struct skr_buf *signature, struct skr_pcr_banks *pcrs, struct skr_err *err)
+{
+	TPMT_SIG_SCHEME scheme;
+	TPM2B_DATA qualifying;
+
+	if (!ak || ak->handle == ESYS_TR_NONE)
+		return skr_fail(err, SKR_R_usage, "no AK to quote with");
+	if (check_mask(mask, err) < 0 || nonce_data(nonce, nonce_len, &qualifying, err) < 0 ||
+	    ak_scheme(&ak->public.publicArea, "the transient AK", &scheme, err) < 0)
+		return -1;
+	return quote_by(t, ak->handle, &scheme, "the transient AK", &qualifying, mask, attest,
+			signature, pcrs, err);
 }
 
 /* ---- ECDH ------------------------------------------------------------------ */

@@ -78,16 +78,23 @@ int skr_tpm_read_hcl(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err
  *                             paravisor has not written it yet);
  *   SKR_TPM_MODE_AZURE_TL     "azure-tl": an Azure Trusted Launch VM, no HCL
  *                             report but Azure's AK certificate at
- *                             SKR_TPM_AKCERT_NV_INDEX.
- * Neither index: tpm_nv_undefined, the detail naming both.
+ *                             SKR_TPM_AKCERT_NV_INDEX;
+ *   SKR_TPM_MODE_TPM          "tpm": neither, but an EK certificate at
+ *                             SKR_TPM_EKCERT_RSA_NV_INDEX (or, ECC,
+ *                             SKR_TPM_EKCERT_ECC_NV_INDEX; the release then
+ *                             fails: only RSA EKs are supported).
+ * None of these indexes: tpm_nv_undefined, the detail naming them.
  */
 #define SKR_TPM_AKCERT_NV_INDEX 0x01C101D0u	/* Azure's AK certificate (DER) */
+#define SKR_TPM_EKCERT_RSA_NV_INDEX 0x01C00002u	/* TCG: RSA-2048 EK certificate */
+#define SKR_TPM_EKCERT_ECC_NV_INDEX 0x01C0000Au	/* TCG: ECC NIST P-256 EK certificate */
 enum skr_tpm_mode {
 	SKR_TPM_MODE_AZ_SNP_VTPM = 1,
 	SKR_TPM_MODE_AZURE_TL,
+	SKR_TPM_MODE_TPM,
 };
 int skr_tpm_detect_mode(struct skr_tpm *t, enum skr_tpm_mode *mode, struct skr_err *err);
-/* "az-snp-vtpm" / "azure-tl" (the evidence's and the policy's "tee"); "?" otherwise. */
+/* "az-snp-vtpm" / "azure-tl" / "tpm" (the evidence's and the policy's "tee"); "?" otherwise. */
 const char *skr_tpm_mode_name(enum skr_tpm_mode mode);
 /* A line for people: "Azure Confidential VM (SEV-SNP, ...)". */
 const char *skr_tpm_mode_describe(enum skr_tpm_mode mode);
@@ -134,7 +141,6 @@ struct skr_tpm_key {
  * another EK or another name) is ak_not_on_tpm; unparseable input malformed.
  * All keys are transient: skr_tpm_key_flush them.
  */
-#define SKR_TPM_EKCERT_RSA_NV_INDEX 0x01C00002u
 int skr_tpm_read_ekcert(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err);
 int skr_tpm_create_ek(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err);
 int skr_tpm_create_ek_ak(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err);
@@ -168,6 +174,15 @@ int skr_tpm_certify(struct skr_tpm *t, const struct skr_tpm_key *k, uint32_t ak_
 		    struct skr_buf *signature, struct skr_err *err);
 
 /*
+ * skr_tpm_certify and skr_tpm_quote with a loaded (transient) AK instead of
+ * a persistent handle: the "tpm" mode's AK (skr_tpm_create_ek_ak).  The same
+ * scheme rule and outputs.
+ */
+int skr_tpm_certify_with(struct skr_tpm *t, const struct skr_tpm_key *k,
+			 const struct skr_tpm_key *ak, const uint8_t *nonce, size_t nonce_len,
+			 struct skr_buf *attest, struct skr_buf *signature, struct skr_err *err);
+
+/*
  * TPM2_Quote over the sha256 PCRs in sha256_pcr_mask (bit i = PCR i, 0..23)
  * with the nonce, and the values of those PCRs in pcrs (one sha256 bank,
  * extended_mask = the mask).  The values are checked against the quote's PCR
@@ -177,6 +192,10 @@ int skr_tpm_certify(struct skr_tpm *t, const struct skr_tpm_key *k, uint32_t ak_
 int skr_tpm_quote(struct skr_tpm *t, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_len,
 		  uint32_t sha256_pcr_mask, struct skr_buf *attest, struct skr_buf *signature,
 		  struct skr_pcr_banks *pcrs, struct skr_err *err);
+
+int skr_tpm_quote_with(struct skr_tpm *t, const struct skr_tpm_key *ak, const uint8_t *nonce,
+		       size_t nonce_len, uint32_t sha256_pcr_mask, struct skr_buf *attest,
+		       struct skr_buf *signature, struct skr_pcr_banks *pcrs, struct skr_err *err);
 
 /* Reads the sha256 PCRs in mask (any number; TPM2_PCR_Read returns 8 per call). */
 int skr_tpm_pcr_read(struct skr_tpm *t, uint32_t sha256_pcr_mask, struct skr_pcr_banks *pcrs,

@@ -11,8 +11,11 @@ it was answered.
 
 PATCH_FILE (optional): while that file exists, it holds a JSON object whose
 members replace the "evidence" members of every request that has one (the
-attacker on the path swapping parts of a real VM's evidence); the recording
-is of the patched body, what the broker saw.
+attacker on the path swapping parts of a real VM's evidence); its member
+"tpm", if any, is not evidence: its members replace those of a challenge's
+"tpm" object (tee "tpm": the EK certificate, EK and AK public areas the
+credential is made for).  The recording is of the patched body, what the
+broker saw.
 """
 import http.client, http.server, json, os, ssl, sys, threading, time
 
@@ -51,9 +54,14 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if patch_file and os.path.exists(patch_file):
             req = json.loads(body)
+            with open(patch_file) as f:
+                patch = json.load(f)
+            tpm_patch = patch.pop("tpm", None)
             if isinstance(req.get("evidence"), dict):
-                with open(patch_file) as f:
-                    req["evidence"].update(json.load(f))
+                req["evidence"].update(patch)
+                body = json.dumps(req).encode()
+            elif isinstance(tpm_patch, dict) and isinstance(req.get("tpm"), dict):
+                req["tpm"].update(tpm_patch)
                 body = json.dumps(req).encode()
         with lock:
             count[0] += 1

@@ -62,6 +62,46 @@ static void challenge_checks(void **state)
 			"at most 24");
 }
 
+static void credential_fails(const char *text, const char *detail)
+{
+	struct skr_credential c;
+	struct skr_err err = { 0 };
+	json_object *o = parse(text);
+
+	assert_failed_with(skr_answer_credential(B, o, &c, &err), err, SKR_R_broker_protocol, detail);
+	assert_int_equal(c.blob_len, 0);
+	json_object_put(o);
+}
+
+/* tee "tpm": the challenge answer's credential, bounded before it reaches the TPM. */
+static void credential_checks(void **state)
+{
+	struct skr_credential c;
+	struct skr_err err = { 0 };
+	json_object *o;
+	char big[2000];
+	int n;
+
+	(void)state;
+	o = parse("{\"credential\": {\"blob\": \"AAEC\", \"secret\": \"AwQF\"}}");
+	assert_ok(skr_answer_credential(B, o, &c, &err), err);
+	assert_int_equal(c.blob_len, 3);
+	assert_int_equal(c.secret_len, 3);
+	assert_int_equal(c.secret[2], 5);
+	json_object_put(o);
+	credential_fails("{\"nonce\": " NONCE32 "}", "lacks the object \"credential\"");
+	credential_fails("{\"credential\": \"AAEC\"}", "lacks the object \"credential\"");
+	credential_fails("{\"credential\": {\"blob\": \"\", \"secret\": \"AwQF\"}}",
+			 "credential.blob must be base64 of 1 to 256 bytes");
+	credential_fails("{\"credential\": {\"blob\": \"AAEC\", \"secret\": 3}}",
+			 "credential.secret must be base64 of 1 to 1024 bytes");
+	/* 1026 bytes of secret (1368 base64 characters): more than a TPM2B_ENCRYPTED_SECRET. */
+	n = snprintf(big, sizeof(big), "{\"credential\": {\"blob\": \"AAEC\", \"secret\": \"");
+	memset(big + n, 'A', 1368);
+	snprintf(big + n + 1368, sizeof(big) - (size_t)n - 1368, "\"}}");
+	credential_fails(big, "credential.secret must be base64 of 1 to 1024 bytes");
+}
+
 static void wrapped_fails(const char *text, const char *detail)
 {
 	struct skr_wrapped w;
@@ -228,6 +268,7 @@ int main(void)
 		cmocka_unit_test(challenge_checks), cmocka_unit_test(wrapped_checks),
 		cmocka_unit_test(failure_checks),   cmocka_unit_test(body_checks),
 		cmocka_unit_test(refvals_checks),   cmocka_unit_test(sanitize_text),
+		cmocka_unit_test(credential_checks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

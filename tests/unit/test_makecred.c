@@ -30,6 +30,7 @@
 #include "verify/akcert.h"
 #include "verify/evidence.h"
 #include "verify/makecred.h"
+#include "verify/tpm_attest.h"
 #include "verify/wrap_key.h"
 #include "vm/tpm_int.h"	/* white-box: ESYS */
 
@@ -506,6 +507,55 @@ static void test_ak_on_other_tpm(void **state)
 }
 
 /* The tpm evidence's JSON: its own fields required and bounded, other modes' refused. */
+/*
+ * The client's side of the mode: an EK certificate and neither of Azure's
+ * indexes is tee "tpm"; the transient AK (never persisted: fx[1]'s) quotes
+ * and certifies, and both verify with that AK's public area.
+ */
+static void test_client_mode_transient_ak(void **state)
+{
+	struct tpm_fx *f = &fx[1];
+	struct skr_err err = { 0 };
+	enum skr_tpm_mode mode;
+	struct skr_tpm_key wrap = { .handle = ESYS_TR_NONE };
+	struct skr_buf q_attest = { 0 }, q_sig = { 0 }, c_attest = { 0 }, c_sig = { 0 };
+	struct skr_pcr_banks pcrs;
+	EVP_PKEY *ak = NULL, *wrap_pub = NULL;
+	TPMS_ATTEST quoted;
+	uint8_t nonce[32];
+
+	(void)state;
+	assert_ok(skr_tpm_detect_mode(f->tpm, &mode, &err), err);
+	assert_int_equal(mode, SKR_TPM_MODE_TPM);
+	assert_string_equal(skr_tpm_mode_name(mode), "tpm");
+	assert_int_equal(RAND_bytes(nonce, sizeof(nonce)), 1);
+	assert_ok(skr_ak_public_check(f->ak.public_bytes, f->ak.public_len, &ak, &err), err);
+	assert_ok(skr_tpm_quote_with(f->tpm, &f->ak, nonce, sizeof(nonce), 0xFFu | (1u << 15),
+				     &q_attest, &q_sig, &pcrs, &err),
+		  err);
+	assert_ok(skr_tpm_quote_verify(q_attest.data, q_attest.len, q_sig.data, q_sig.len, ak, nonce,
+				       sizeof(nonce), &pcrs, &quoted, &err),
+		  err);
+	assert_ok(skr_tpm_create_wrap_key(f->tpm, &wrap, &err), err);
+	assert_ok(skr_tpm_certify_with(f->tpm, &wrap, &f->ak, nonce, sizeof(nonce), &c_attest,
+				       &c_sig, &err),
+		  err);
+	assert_ok(skr_wrap_key_verify(wrap.public_bytes, wrap.public_len, c_attest.data, c_attest.len,
+				      c_sig.data, c_sig.len, ak, nonce, sizeof(nonce), &wrap_pub, &err),
+		  err);
+	/* No AK, no quote. */
+	assert_failed_with(skr_tpm_quote_with(f->tpm, NULL, nonce, sizeof(nonce), 1, &q_attest, &q_sig,
+					      &pcrs, &err),
+			   err, SKR_R_usage, "no AK");
+	skr_tpm_key_flush(f->tpm, &wrap);
+	EVP_PKEY_free(wrap_pub);
+	EVP_PKEY_free(ak);
+	skr_buf_free(&q_attest);
+	skr_buf_free(&q_sig);
+	skr_buf_free(&c_attest);
+	skr_buf_free(&c_sig);
+}
+
 static void test_evidence_json(void **state)
 {
 	static const char base[] =
@@ -563,6 +613,7 @@ int main(void)
 		cmocka_unit_test_setup(test_evidence_verifies, persist_ak),
 		cmocka_unit_test(test_evidence_wrong_activation),
 		cmocka_unit_test(test_evidence_json),
+		cmocka_unit_test(test_client_mode_transient_ak),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,223 @@
+# Generic TPM mode ("tpm", docs/DESIGN.md 2.2) end to end, all real parts on
+# loopback: swtpms whose EK certificate swtpm_setup --create-ek-cert wrote
+# (NV 0x01C00002, signed by a local swtpm_localca CA), skr-broker with that
+# CA's root as ek_roots and its intermediate as ek_intermediates, `skrctl
+# release`: the challenge carries the EK certificate and the EK's and a
+# transient AK's public areas, the broker's credential rides on the answer,
+# the TPM activates it, the release carries the activation.  Then the ways
+# to get a key without being that TPM, each refused with its own reason;
+# swaps are made on the wire by a TLS proxy (record_proxy.py with a patch
+# file), as an attacker on the path would.
+. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/../cli/broker.sh"
+proxy_pid=
+trap 'drop_plugin; [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; stop_broker KILL; stop_pg; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+
+here=$(cd "$(dirname "$0")" && pwd)
+bdir=$tmpd/broker rec=$tmpd/rec
+mkdir -p "$bdir" "$rec"
+
+# ek_provision STATE_DIR CA_DIR: swtpm_setup --create-ek-cert into STATE_DIR,
+# the certificate signed by swtpm_localca's CA in CA_DIR (made at its first
+# use: swtpm-localca-rootca-cert.pem, issuercert.pem), as tests/helpers/swtpm.c
+# (skr_swtpm_start_ek) does it.
+ek_provision() {
+	mkdir -p "$1" "$2"
+	printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s/localca.conf\ncreate_certs_tool_options = %s/localca.options\nactive_pcr_banks = sha256\n' \
+		"$2" "$2" > "$2/setup.conf"
+	printf 'statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.pem\ncertserial = %s/certserial\n' \
+		"$2" "$2" "$2" "$2" > "$2/localca.conf"
+	printf -- '--platform-manufacturer skr\n--platform-version 2.1\n--platform-model swtpm\n' > "$2/localca.options"
+	swtpm_setup --tpm2 --tpmstate "$1" --create-ek-cert --create-platform-cert --overwrite \
+		--config "$2/setup.conf" >>"$2/setup.log" 2>&1
+}
+ca=$tmpd/ca
+# VM A (the VM), VM B (another TPM certified by the same CA), VM F (a TPM
+# certified by another CA).
+for vm in a b; do
+	ek_provision "$tmpd/tpm-$vm" "$ca" || { echo "FAIL ek-provision-$vm: $(tail -3 "$ca/setup.log")"; exit 1; }
+done
+ek_provision "$tmpd/tpm-f" "$tmpd/foreign-ca" ||
+	{ echo "FAIL ek-provision-f: $(tail -3 "$tmpd/foreign-ca/setup.log")"; exit 1; }
+
+# The broker: the swtpm CA's root as the only EK anchor, its intermediate as material.
+make_tls "$bdir" && write_broker_config "$bdir" || { echo "FAIL broker-config"; exit 1; }
+sed -i "s|\"threads\": 2|\"threads\": 2, \"ek_roots\": \"$ca/swtpm-localca-rootca-cert.pem\", \"ek_intermediates\": \"$ca/issuercert.pem\"|" "$bdir/broker.json"
+start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }
+
+start_vtpm "$tmpd/tpm-a" || { echo "FAIL swtpm-start"; exit 1; }
+SECRET_B64=$(head -c 32 /dev/urandom | base64 -w0)
+admin POST /v1/keys "{\"key_id\": \"tpm-1\", \"secret\": \"$SECRET_B64\", \"policy\": {\"tee\": \"tpm\", \"pcrs\": {\"bank\": \"sha256\", \"indexes\": [0, 7, 11]}}}" >/dev/null
+[ "$http_status" = 201 ] && echo "PASS tpm-key-create" || echo "FAIL tpm-key-create: $http_status $(cat "$tmpd/admin.out")"
+admin POST /v1/keys/tpm-1/refsets "{\"label\": \"boot-1\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+[ "$http_status" = 201 ] && echo "PASS tpm-refset" || echo "FAIL tpm-refset: $http_status $(cat "$tmpd/admin.out")"
+# A Trusted Launch key with the same boot state.
+admin POST /v1/keys "{\"key_id\": \"tl-1\", \"secret\": \"$(head -c 32 /dev/urandom | base64 -w0)\", \"policy\": {\"tee\": \"azure-tl\", \"pcrs\": {\"bank\": \"sha256\", \"indexes\": [0, 7, 11]}}}" >/dev/null
+admin POST /v1/keys/tl-1/refsets "{\"label\": \"boot-1\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+[ "$http_status" = 201 ] && echo "PASS tl-key-create" || echo "FAIL tl-key-create: $http_status $(cat "$tmpd/admin.out")"
+
+# A recording proxy in front of the broker; $tmpd/patch.json, while it
+# exists, replaces members of the evidence (and, its "tpm" member, of a
+# challenge's "tpm") on the way.
+read -r rport aport < "$bdir/ports"
+rm -f "$tmpd/proxy.port"
+python3 "$here/record_proxy.py" "$bdir/server.pem" "$bdir/server.key" "$bdir/ca.pem" "$rport" \
+	"$tmpd/proxy.port" "$rec" "$tmpd/patch.json" &
+proxy_pid=$!
+i=0
+while [ ! -s "$tmpd/proxy.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+PROXY_URL=https://127.0.0.1:$(cat "$tmpd/proxy.port")
+
+rel() {	# KEY_ID [URL]
+	$SKRCTL release --key-id "$1" --broker "${2:-$RELEASE_URL}" --ca "$bdir/ca.pem" --tcti "$TCTI" \
+		--timeout 20 --out "$tmpd/secret.$1"
+}
+handles() {	# KIND: the TPM's handles of that kind (persistent, transient)
+	TPM2TOOLS_TCTI=$TCTI tpm2_getcap "handles-$1" 2>/dev/null
+}
+# last_identity VM: the "tpm" identity of the last recorded challenge, saved as VM's.
+last_identity() {
+	python3 - "$rec" "$tmpd/identity-$1.json" <<'PY'
+import glob, json, os, sys
+rec, dst = sys.argv[1:3]
+names = sorted(glob.glob(os.path.join(rec, "*-challenge.json")), key=lambda p: int(os.path.basename(p).split("-")[0]))
+json.dump(json.load(open(names[-1]))["tpm"], open(dst, "w"))
+PY
+}
+
+# ---- the good path ----------------------------------------------------------
+handles persistent > "$tmpd/persistent.before"
+expect tpm-release 0 'released 32 bytes' -- rel tpm-1
+[ "$(base64 -w0 < "$tmpd/secret.tpm-1")" = "$SECRET_B64" ] && echo "PASS tpm-secret-equals-stored" ||
+	echo "FAIL tpm-secret-equals-stored"
+rm -f "$tmpd/secret.tpm-1"
+handles persistent > "$tmpd/persistent.after"
+cmp -s "$tmpd/persistent.before" "$tmpd/persistent.after" && echo "PASS tpm-ak-not-persisted" ||
+	echo "FAIL tpm-ak-not-persisted: $(cat "$tmpd/persistent.after")"
+[ -z "$(handles transient)" ] && echo "PASS tpm-no-transient-left" ||
+	echo "FAIL tpm-no-transient-left: $(handles transient)"
+expect tpm-release-through-proxy 0 'released' -- rel tpm-1 "$PROXY_URL"
+rm -f "$tmpd/secret.tpm-1"
+last_identity a
+# What went on the wire: the identity with the challenge, the credential
+# with the nonce, and the same identity with the activation in the evidence.
+python3 - "$rec" <<'PY' && echo "PASS tpm-wire-format" || echo "FAIL tpm-wire-format"
+import base64, glob, json, os, sys
+rec = sys.argv[1]
+n = lambda p: int(os.path.basename(p).split("-")[0])
+ch = sorted(glob.glob(os.path.join(rec, "*-challenge.json")), key=n)[-1]
+rl = sorted(glob.glob(os.path.join(rec, "*-release.json")), key=n)[-1]
+req, rel = json.load(open(ch)), json.load(open(rl))
+ans = json.loads(json.load(open(ch.replace(".json", ".answer.json")))["body"])
+assert set(req["tpm"]) == {"ek_cert", "ek_public", "ak_public"}, req
+assert set(ans["credential"]) == {"blob", "secret"} and ans["nonce"] == rel["nonce"], ans
+ev = rel["evidence"]
+assert ev["tee"] == "tpm" and len(base64.b64decode(ev["activation"])) == 32, ev.keys()
+assert all(ev[k] == req["tpm"][k] for k in req["tpm"]), "identity differs"
+assert not {"hcl_report", "vcek", "ak_cert"} & set(ev), ev.keys()
+assert {"quote", "pcrs", "wrap_key"} <= set(ev), ev.keys()
+PY
+
+# ---- refusals, each with its reason ------------------------------------------
+refused() {	# NAME REASON [KEY_ID [URL]]
+	expect "$1" 1 "$2" -- rel "${3:-tpm-1}" "${4:-$RELEASE_URL}"
+	[ ! -e "$tmpd/secret.${3:-tpm-1}" ] && echo "PASS $1-writes-nothing" || echo "FAIL $1-writes-nothing"
+	rm -f "$tmpd/secret.${3:-tpm-1}"
+}
+
+# A generic TPM asking for a Trusted Launch key: the broker makes no credential.
+refused tpm-for-tl-key 'tee_mismatch' tl-1
+
+# A forged activation answer: the release's "activation" is not the credential.
+python3 -c 'import base64, json, os, sys; json.dump({"activation": base64.b64encode(os.urandom(32)).decode()}, open(sys.argv[1], "w"))' "$tmpd/patch.json"
+refused tpm-activation-forged 'activation_failed' tpm-1 "$PROXY_URL"
+rm -f "$tmpd/patch.json"
+
+# VM B: another TPM certified by the same CA.  With the same boot state it
+# gets the key too: a tee "tpm" policy has no EK pin yet.
+stop_vtpm
+start_vtpm "$tmpd/tpm-b" || { echo "FAIL swtpm-start-b"; exit 1; }
+expect tpm-vm-b-same-ca-releases-unpinned 0 'released' -- rel tpm-1 "$PROXY_URL"
+rm -f "$tmpd/secret.tpm-1"
+last_identity b
+expect tpm-vm-b-other-ek 1 -- cmp -s "$tmpd/identity-a.json" "$tmpd/identity-b.json"
+# VM B's AK passed off as on VM A's certified TPM: B presents A's EK
+# certificate and EK with its own AK; the credential is sealed to A's EK,
+# B's TPM cannot activate it.
+python3 - "$tmpd/identity-a.json" "$tmpd/patch.json" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1]))
+json.dump({"tpm": {"ek_cert": a["ek_cert"], "ek_public": a["ek_public"]}}, open(sys.argv[2], "w"))
+PY
+refused tpm-ak-not-on-ek-tpm 'ak_not_on_tpm' tpm-1 "$PROXY_URL"
+rm -f "$tmpd/patch.json"
+
+# VM F: an EK certificate from a CA the broker does not trust.
+stop_vtpm
+start_vtpm "$tmpd/tpm-f" || { echo "FAIL swtpm-start-f"; exit 1; }
+refused tpm-ek-foreign-ca 'ekcert_untrusted'
+
+stop_vtpm
+start_vtpm "$tmpd/tpm-a" || { echo "FAIL swtpm-restart-a"; exit 1; }
+expect tpm-release-again 0 'released' -- rel tpm-1
+rm -f "$tmpd/secret.tpm-1"
+# A's certificate with B's EK: the certificate does not certify that key.
+python3 - "$tmpd/identity-b.json" "$tmpd/patch.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+json.dump({"tpm": {"ek_public": b["ek_public"]}}, open(sys.argv[2], "w"))
+PY
+refused tpm-ek-cert-other-key 'ekcert_untrusted' tpm-1 "$PROXY_URL"
+rm -f "$tmpd/patch.json"
+# B's AK put in A's evidence after A's activation: the credential was made
+# for A's AK, so the broker's recomputed one differs.
+python3 - "$tmpd/identity-b.json" "$tmpd/patch.json" <<'PY'
+import json, sys
+json.dump({"ak_public": json.load(open(sys.argv[1]))["ak_public"]}, open(sys.argv[2], "w"))
+PY
+refused tpm-evidence-other-ak 'activation_failed' tpm-1 "$PROXY_URL"
+rm -f "$tmpd/patch.json"
+expect tpm-release-after-swaps 0 'released' -- rel tpm-1 "$PROXY_URL"
+rm -f "$tmpd/secret.tpm-1"
+
+# Another boot state.
+TPM2TOOLS_TCTI=$TCTI tpm2_pcrextend 7:sha256=0000000000000000000000000000000000000000000000000000000000000001 >/dev/null 2>&1
+refused tpm-pcrs-differ 'pcr_mismatch.*PCR 7: seen'
+
+# Every release refusal is audited with its reason.
+admin GET "/v1/audit?key_id=tpm-1&limit=100" > "$tmpd/audit.json"
+python3 - "$tmpd/audit.json" <<'PY' && echo "PASS tpm-audit-reasons" || echo "FAIL tpm-audit-reasons: $(head -c 400 "$tmpd/audit.json")"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+seen = {r.get("reason") for r in rows if r.get("action") == "release" and r.get("verdict") == "deny"}
+want = {"activation_failed", "pcr_mismatch"}
+assert want <= seen, sorted(want - seen)
+assert sum(1 for r in rows if r.get("action") == "release" and r.get("verdict") == "allow") >= 5, rows
+PY
+
+# ---- enrollment and status in tpm mode ----------------------------------------
+own_plugin
+img=$tmpd/disk.img
+head -c 24 /dev/urandom | base64 -w0 > "$tmpd/pass"
+truncate -s 32M "$img"
+cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	"$img" "$tmpd/pass" || echo "FAIL luksFormat"
+expect tpm-enroll 0 'enrolled .*key tpm-disk' -- $SKRCTL enroll "$img" --broker "$RELEASE_URL" --admin "$ADMIN_URL" \
+	--ca "$bdir/ca.pem" --admin-token "$bdir/admin.token" --key-file "$tmpd/pass" --tcti "$TCTI" \
+	--timeout 20 --pcrs 4,7,9 --key-id tpm-disk
+admin GET /v1/keys/tpm-disk > "$tmpd/key.json"
+python3 - "$tmpd/key.json" <<'PY' && echo "PASS tpm-enroll-policy" || echo "FAIL tpm-enroll-policy: $(head -c 400 "$tmpd/key.json")"
+import json, sys
+p = json.load(open(sys.argv[1]))["policy"]
+assert p["tee"] == "tpm" and "snp" not in p and "ak_subjects" not in p, p
+assert p["pcrs"]["indexes"] == [4, 7, 9], p
+PY
+expect tpm-enrolled-release 0 'released 32 bytes' -- rel tpm-disk
+expect tpm-enrolled-secret-opens 0 -- cryptsetup open --test-passphrase --key-file "$tmpd/secret.tpm-disk" "$img"
+expect tpm-status 0 'this VM: tpm, generic TPM' -- $SKRCTL status "$img" --tcti "$TCTI"
+expect_stdout tpm-status-would-release 'this boot would be released'
+expect tpm-status-json 0 -- $SKRCTL status "$img" --tcti "$TCTI" --json
+cp "$out" "$tmpd/status.json"
+expect tpm-status-json-vm 0 -- python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["vm"]; assert v["tee"] == "tpm", v' "$tmpd/status.json"
+
+[ "$fails" -eq 0 ]
