@@ -220,4 +220,29 @@ expect tpm-status-json 0 -- $SKRCTL status "$img" --tcti "$TCTI" --json
 cp "$out" "$tmpd/status.json"
 expect tpm-status-json-vm 0 -- python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["vm"]; assert v["tee"] == "tpm", v' "$tmpd/status.json"
 
+# The forgery activation must stop: an AK whose private part lives in
+# software, its public area loaded with TPM2_LoadExternal and claiming
+# fixedTPM|restricted.  A credential made to this TPM's EK for that name
+# must not be activated: a public-only object has no authValue for the
+# ADMIN role ActivateCredential needs (TPM_RC_AUTH_UNAVAILABLE, 0x12F), so a
+# software key never passes as an AK of this TPM.
+lx=$tmpd/loadexternal
+mkdir -p "$lx"
+export TPM2TOOLS_TCTI="$TCTI"
+openssl genrsa -out "$lx/sw.pem" 2048 2>/dev/null && openssl rsa -in "$lx/sw.pem" -pubout -out "$lx/swpub.pem" 2>/dev/null
+printf '0123456789abcdef' > "$lx/secret"
+tpm2_createek -c 0x81010009 -G rsa -u "$lx/ek.pub" >/dev/null 2>&1 &&
+	tpm2_readpublic -c 0x81010009 -o "$lx/ek.tpmpub" >/dev/null 2>&1 || echo "FAIL lx-ek: tpm2_createek"
+expect lx-software-ak-loads 0 'name:' -- tpm2_loadexternal -C n -G rsa:rsassa-sha256:null -u "$lx/swpub.pem" \
+	-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' -c "$lx/ext.ctx" -n "$lx/ext.name"
+expect lx-credential-made 0 -- tpm2_makecredential -T none -u "$lx/ek.tpmpub" -s "$lx/secret" \
+	-n "$(xxd -p -c 256 "$lx/ext.name")" -o "$lx/cred.blob"
+tpm2_startauthsession --policy-session -S "$lx/s.ctx" >/dev/null 2>&1 && tpm2_policysecret -S "$lx/s.ctx" -c e >/dev/null 2>&1
+expect lx-software-ak-not-activated 0 'authValue or authPolicy is not available' -- \
+	sh -c '! tpm2_activatecredential "$@"' sh -c "$lx/ext.ctx" -C 0x81010009 -i "$lx/cred.blob" \
+	-o "$lx/out" -P "session:$lx/s.ctx"
+expect lx-no-secret-out 1 -- test -s "$lx/out"
+tpm2_flushcontext "$lx/s.ctx" >/dev/null 2>&1
+tpm2_evictcontrol -C o -c 0x81010009 >/dev/null 2>&1
+
 [ "$fails" -eq 0 ]
