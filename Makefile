@@ -6,6 +6,7 @@
 #   make bench      release benchmarks (swtpm, broker, clevis baseline) -> bench/results/
 #   make e2e        QEMU boots of an encrypted root (initramfs-tools, dracut); needs root
 #   make bench-boot the timed boots (skr, key file, dracut, clevis+tang), 3 each -> bench/results/boot.json
+#   make bench-storm  a 100,000-release boot storm on one broker -> bench/results/storm.json
 #   make bench-initramfs  what skr adds to an initramfs -> bench/results/initramfs.json; needs root
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make man-check  man pages through groff and man with all warnings on
@@ -120,7 +121,7 @@ AZURE_PEMS := src/verify/certs/azure/azure-vtpm-root-2023.pem src/verify/certs/a
 # Tests, tools, fuzz targets and benchmarks may reach every library.
 TEST_LINK = $(HELPER_OBJ) $(call libs_of,all) $(call pkg_libs,all) $(shell $(PKG_CONFIG) --libs cmocka)
 
-.PHONY: all check tests link-check header-check vectors-cache fuzz fuzz-build bench bench-run e2e e2e-run bench-boot bench-boot-run bench-initramfs install clean
+.PHONY: all check tests link-check header-check vectors-cache fuzz fuzz-build bench bench-run bench-storm bench-storm-run e2e e2e-run bench-boot bench-boot-run bench-initramfs install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -249,6 +250,16 @@ bench:
 
 bench-run: $(BUILD)/skrctl $(BUILD)/skr-broker $(BENCH_BIN) $(TOOL_BIN)
 	sh bench/run.sh $(BUILD)
+
+# The boot storm (issue 18): one SQLite broker, SKR_STORM_RELEASES (100000)
+# releases from STORM_VMS (64) software VMs; exits non-zero when a release
+# fails, an audit row is missing or extra, or the broker's RSS is not flat.
+bench-storm:
+	sh tools/deps.sh build
+	$(MAKE) bench-storm-run
+
+bench-storm-run: $(BUILD)/skr-broker $(BUILD)/tools/skr-storm
+	sh bench/storm.sh $(BUILD)
 
 # End-to-end boots under QEMU (TCG): the guest image is rebuilt from the
 # cached debootstrap root (tests/e2e/build-base.sh) with this tree installed.

@@ -27,7 +27,10 @@
  * 4. The last --replay successful requests are posted again to every URL:
  *    each must be refused 403 nonce_replayed.
  *
- * Writes DIR/ok.txt, one line per successful release: the SHA-256 of its
+ * Writes DIR/latency.txt, one line per successful release in ticket order:
+ * its duration in milliseconds as the VM saw it, from the first challenge to
+ * the secret checked, every retry and backoff included (bench/storm.sh);
+ * DIR/ok.txt, one line per successful release: the SHA-256 of its
  * release request body (the audit row's evidence_digest) and of its nonce
  * (the used_nonces key), hex; DIR/lost.txt: the SHA-256 of each release
  * request sent whose answer did not come (transport failure) or was a 5xx,
@@ -71,7 +74,7 @@
 #include "vm/https.h"
 
 #define MAX_URLS 8
-#define MAX_VMS 64
+#define MAX_VMS 256
 #define MAX_REPLAY 16
 #define SECRET_LEN 32
 #define CONNECT_MS 3000
@@ -101,6 +104,7 @@ struct storm {
 	FILE *ok_f, *lost_f, *refused_f;
 	char *replay[MAX_REPLAY];	/* the last successful requests */
 	unsigned replay_next;
+	float *lat_ms;			/* per ticket: a success's duration, 0 otherwise */
 };
 
 static double now_ms(void)
@@ -326,14 +330,37 @@ struct worker {
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	unsigned long t;
 
-	while (atomic_fetch_add(&w->s->ticket, 1) < w->s->releases) {
-		if (one_release(w->s, w->v) == 0)
+	while ((t = atomic_fetch_add(&w->s->ticket, 1)) < w->s->releases) {
+		double t0 = now_ms();
+
+		if (one_release(w->s, w->v) == 0) {
+			w->s->lat_ms[t] = (float)(now_ms() - t0);
 			atomic_fetch_add(&w->s->ok, 1);
-		else
+		} else {
 			atomic_fetch_add(&w->s->failed, 1);
+		}
 	}
 	return NULL;
+}
+
+/* DIR/latency.txt: each success's duration (ms), in ticket order. */
+static int write_latencies(struct storm *s)
+{
+	char path[512];
+	unsigned long i;
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/latency.txt", s->dir);
+	if (!(f = fopen(path, "w")))
+		return -1;
+	for (i = 0; i < s->releases; i++)
+		if (s->lat_ms[i] > 0)
+			fprintf(f, "%.3f\n", s->lat_ms[i]);
+	rc = ferror(f) ? -1 : 0;
+	return fclose(f) == 0 ? rc : -1;
 }
 
 static int admin_post(struct storm *s, const char *path, const char *body)
@@ -516,6 +543,8 @@ static int storm_run(struct storm *s, unsigned replay_n)
 	}
 	for (i = 0; i < s->n_vms; i++)
 		pthread_join(th[i], NULL);
+	if (write_latencies(s) < 0)
+		fprintf(stderr, "skr-storm: cannot write %s/latency.txt\n", s->dir);
 	fclose(s->ok_f);
 	fclose(s->lost_f);
 	fclose(s->refused_f);
@@ -673,6 +702,8 @@ int main(int argc, char **argv)
 	if (steps)
 		s.n_vms = 1;
 	pthread_mutex_init(&s.lock, NULL);
+	if (!(s.lat_ms = calloc(s.releases, sizeof(*s.lat_ms))))
+		return fprintf(stderr, "skr-storm: out of memory\n"), 1;
 	if (make_vms(&s) < 0 || read_go(&s) < 0 || files_open(&s) < 0)
 		return 1;
 	for (i = 0; i < s.n_vms; i++)
@@ -688,5 +719,6 @@ int main(int argc, char **argv)
 	for (i = 0; i < s.n_urls; i++)
 		free(s.urls[i]);
 	free(s.vms);
+	free(s.lat_ms);
 	return rc;
 }
