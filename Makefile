@@ -281,7 +281,7 @@ e2e-run: all $(TOOL_BIN)
 
 # Boot-time benchmark: the timed e2e scenarios, medians of 3 boots each
 # (make e2e runs the others: swap, refusal, upgrade, tl).
-BENCH_BOOT_SCENARIOS ?= auto,baseline,dracut,clevis,broker-down
+BENCH_BOOT_SCENARIOS ?= auto,baseline,dracut,clevis,local,broker-down
 bench-boot:
 	sh tools/deps.sh e2e
 	$(MAKE) bench-boot-run
