@@ -138,13 +138,7 @@ start_broker "$bdir" || die "broker did not start: $(cat "$bdir/broker.log")"
 log "broker pid $broker_pid, $THREADS threads, $RELEASE_URL"
 
 # 3. Release latency: skr_release() in-process against swtpm, over TLS.
-secret_hex=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-secret_b64=$(printf '%s' "$secret_hex" | xxd -r -p | base64 -w0)
-POLICY='{"tee": "az-snp-vtpm", "snp": {"min_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}}, "pcrs": {"bank": "sha256", "indexes": [0, 7, 11]}}'
-admin POST /v1/keys "{\"key_id\": \"bench-swtpm\", \"secret\": \"$secret_b64\", \"policy\": $POLICY}" >/dev/null
-[ "$http_status" = 201 ] || die "admin create key: $http_status $(cat "$tmpd/admin.out")"
-admin POST /v1/keys/bench-swtpm/refsets "{\"label\": \"bench\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
-[ "$http_status" = 201 ] || die "admin add refset: $http_status $(cat "$tmpd/admin.out")"
+register_swtpm_key bench-swtpm || die "the benchmark key could not be made"
 log "release latency ($RUNS runs, swtpm)"
 "$BENCH" latency --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$TCTI" --key-id bench-swtpm \
 	--secret-hex "$secret_hex" --runs "$RUNS" --out "$tmpd/latency.json" || die "latency run failed"

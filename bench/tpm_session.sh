@@ -54,13 +54,7 @@ cp "$az/vcek.der" "$bdir/vcek/$vcek_name"
 sed -i "s|\"threads\": 2|\"threads\": 2, \"vcek_cache_dir\": \"$bdir/vcek\"|" "$bdir/broker.json"
 start_broker "$bdir" || die "broker did not start: $(cat "$bdir/broker.log")"
 
-secret_hex=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-secret_b64=$(printf '%s' "$secret_hex" | xxd -r -p | base64 -w0)
-POLICY='{"tee": "az-snp-vtpm", "snp": {"min_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}}, "pcrs": {"bank": "sha256", "indexes": [0, 7, 11]}}'
-admin POST /v1/keys "{\"key_id\": \"bench-pe\", \"secret\": \"$secret_b64\", \"policy\": $POLICY}" >/dev/null
-[ "$http_status" = 201 ] || die "admin create key: $http_status $(cat "$tmpd/admin.out")"
-admin POST /v1/keys/bench-pe/refsets "{\"label\": \"bench\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
-[ "$http_status" = 201 ] || die "admin add refset: $http_status $(cat "$tmpd/admin.out")"
+register_swtpm_key bench-pe || die "the benchmark key could not be made"
 
 log "TPM2_ECDH_ZGen session: $RUNS releases encrypted, $RUNS clear, alternating"
 "$BUILD/bench/bench_release" zgen-session --broker "$RELEASE_URL" --ca "$bdir/ca.pem" \

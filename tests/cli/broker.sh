@@ -255,3 +255,18 @@ wait_storm_trust() {
 	done
 	[ -s "$1/trust.pem" ]
 }
+
+# register_swtpm_key KEY_ID: creates KEY_ID at the broker (admin API) with a
+# random 32-byte secret, left in $secret_hex, an az-snp-vtpm policy with
+# the test chain's TCB floor, and the swtpm's PCRs 0, 7 and 11 ($TCTI) as
+# its current reference set, as the release benchmarks need; 1 (with the
+# admin answer on stderr) if the broker refuses either.
+register_swtpm_key() {
+	secret_hex=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	_b64=$(printf '%s' "$secret_hex" | xxd -r -p | base64 -w0)
+	_policy='{"tee": "az-snp-vtpm", "snp": {"min_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}}, "pcrs": {"bank": "sha256", "indexes": [0, 7, 11]}}'
+	admin POST /v1/keys "{\"key_id\": \"$1\", \"secret\": \"$_b64\", \"policy\": $_policy}" >/dev/null
+	[ "$http_status" = 201 ] || { echo "admin create key $1: $http_status $(cat "$tmpd/admin.out")" >&2; return 1; }
+	admin POST "/v1/keys/$1/refsets" "{\"label\": \"bench\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+	[ "$http_status" = 201 ] || { echo "admin add refset to $1: $http_status $(cat "$tmpd/admin.out")" >&2; return 1; }
+}
