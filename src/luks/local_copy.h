@@ -41,6 +41,17 @@
 
 #define SKR_LOCAL_DIR "/etc/skr/local"
 
+/*
+ * The longest a release waits for the brokers (seconds) when the volume's
+ * token has a local copy, whatever the token's timeout: the copy opens the
+ * volume without them, and the host, which controls the network, can force
+ * that fallback whenever it likes, so waiting out an outage buys no
+ * security; it only holds the boot (30 s of a 40 s boot with the default
+ * timeout, measured in the e2e guest).  Long enough for a reachable broker
+ * under a boot storm's queueing (p99 1.2 s in bench/results/storm.json).
+ */
+#define SKR_LOCAL_BROKER_WAIT_S 5
+
 /* Where the reseal key of a key id lives: SKR_LOCAL_DIR (env overrides)/KEY_ID.pem. */
 void skr_local_copy_key_path(const char *key_id, char *out, size_t size);
 

@@ -209,6 +209,9 @@ static int obtain_secret(struct crypt_device *cd, int token, const struct skr_to
 		return t->local && try_local(cd, t, NULL, secret, len) == 0 ? 0 : r;
 	}
 	skr_token_release_opts(t, &cfg, timeout_s, &o);
+	/* With a local copy, no long wait for the brokers (luks/local_copy.h). */
+	if (t->local && o.deadline_ms > SKR_LOCAL_BROKER_WAIT_S * 1000u)
+		o.deadline_ms = SKR_LOCAL_BROKER_WAIT_S * 1000u;
 	crypt_logf(cd, CRYPT_LOG_DEBUG, "skr: asking %s%s for key %s (token %d, %u s; %s)",
 		   o.brokers[0], o.n_brokers > 1 ? " and others" : "", t->key_id, token,
 		   o.deadline_ms / 1000u, cfg.path);

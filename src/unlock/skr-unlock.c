@@ -558,9 +558,21 @@ static int config_files(const char *path)
 	return 0;
 }
 
+static bool has_local_copy(const struct skr_token *tokens, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (tokens[i].local)
+			return true;
+	return false;
+}
+
 /*
  * The attested release, else the local copy, measured (seal_open): 0 opened;
  * 1 not, with *sealed set when a token opened it and the measure failed.
+ * With a local copy, the brokers get SKR_LOCAL_BROKER_WAIT_S at most
+ * (luks/local_copy.h says why).
  */
 static int open_by_token(struct crypt_device *cd, const struct opts *o,
 			 const struct skr_client_config *cfg, const char *tcti,
@@ -569,6 +581,10 @@ static int open_by_token(struct crypt_device *cd, const struct opts *o,
 	const char *method = NULL;
 	int opened = -1;
 
+	if (n && has_local_copy(tokens, n) && deadline > now_s() + SKR_LOCAL_BROKER_WAIT_S) {
+		deadline = now_s() + SKR_LOCAL_BROKER_WAIT_S;
+		say(true, "a local copy exists: the brokers get at most %u s", SKR_LOCAL_BROKER_WAIT_S);
+	}
 	if (!n)
 		say(false, "no skr token on %s", o->device);
 	else if (cfg && (opened = try_release(cd, o, cfg, tokens, n, deadline)) >= 0)

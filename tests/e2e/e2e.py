@@ -280,7 +280,7 @@ def scenario_local(st, pw, run=0):
     the command line), then, with the broker stopped, the root opens with no
     input from the copy.  Times as in auto, and what the initramfs spent
     before it tried the copy: the boot script's network step and skr-unlock's
-    release attempts (the token's deadline, 30 s here, enroll's TIMEOUT).
+    release attempts (5 s at most with a local copy: SKR_LOCAL_BROKER_WAIT_S).
     The disk's LUKS2 header and the vTPM's state are put back afterwards
     (refusal and swap expect a disk without a copy) and the broker restarted."""
     st.set_entry("skr", "root=/dev/mapper/root ro rd.skr.debug")
