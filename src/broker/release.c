@@ -5,7 +5,7 @@
  * VCEK/TCB match, SNP signature, SNP policy, claims hash, AK from claims;
  * azure-tl: AK public area, AK certificate chain, certificate key = AK,
  * subject pin; tpm: AK public area, EK certificate chain, certificate
- * key = EK, the activation answer (the EK and AK verified at the challenge
+ * key = EK, the EK pin, the activation answer (the EK and AK verified at the challenge
  * too, where the credential is made); snp: AMD chain, signature, SNP policy (the launch
  * measurement is the boot state), REPORT_DATA = the binding of nonce and
  * wrap key, and nothing of the rest; then quote signature, type, nonce and PCR digest; the
@@ -380,8 +380,9 @@ static int credential_json(const TPM2B_ID_OBJECT *blob, const TPM2B_ENCRYPTED_SE
  * the credential for this nonce made to that EK for that AK's name
  * (DESIGN.md 2.2): "credential": {"blob", "secret"} in the answer.
  */
-static int tpm_credential(struct skr_broker *b, json_object *req, const uint8_t *nonce,
-			  size_t nonce_len, json_object *answer, struct skr_err *err)
+static int tpm_credential(struct skr_broker *b, const struct skr_policy *policy,
+			  json_object *req, const uint8_t *nonce, size_t nonce_len,
+			  json_object *answer, struct skr_err *err)
 {
 	struct skr_evidence ev = { 0 };
 	struct skr_tpm_identity id;
@@ -400,6 +401,7 @@ static int tpm_credential(struct skr_broker *b, json_object *req, const uint8_t 
 	}
 	if (skr_evidence_tpm_identity(tpm, &ev, &id, err) < 0 ||
 	    skr_tpm_identity_verify(b->ek_trust, &id, 0, &res, err) < 0 ||
+	    skr_policy_check_ek_pin(policy, res.ek_spki_sha256, err) < 0 ||
 	    skr_activation_credential(b->nonce_secret, SKR_NONCE_SECRET_SIZE, nonce, nonce_len, &res,
 				      cred, err) < 0 ||
 	    skr_make_credential(res.ek, res.ak_name.name, res.ak_name.size, cred,
@@ -435,7 +437,7 @@ void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *cl
 	}
 	resp->body = json_object_new_object();
 	if (key.policy.tee == SKR_TEE_TPM &&
-	    tpm_credential(b, req, nonce, sizeof(nonce), resp->body, &err) < 0) {
+	    tpm_credential(b, &key.policy, req, nonce, sizeof(nonce), resp->body, &err) < 0) {
 		json_object_put(resp->body);
 		resp->body = NULL;
 		skr_broker_respond_failure(resp, &err);
@@ -540,6 +542,12 @@ static int ak_policy_hook(const struct skr_akcert_info *info, void *ctx, struct 
 	return skr_policy_check_ak_subject(ctx, info->subject_cn, err);
 }
 
+static int ek_policy_hook(const struct skr_tpm_identity_result *id, void *ctx,
+			  struct skr_err *err)
+{
+	return skr_policy_check_ek_pin(ctx, id->ek_spki_sha256, err);
+}
+
 static int verify_evidence(struct skr_attested *c, struct skr_err *err)
 {
 	struct skr_evidence_policy pol = {
@@ -557,6 +565,8 @@ static int verify_evidence(struct skr_attested *c, struct skr_err *err)
 		.ek_trust = c->b->ek_trust,
 		.activation_key = c->b->nonce_secret,
 		.activation_key_len = SKR_NONCE_SECRET_SIZE,
+		.ek_policy = ek_policy_hook,
+		.ek_policy_ctx = &c->key.policy,
 	};
 
 	return skr_evidence_verify(&c->ev, &pol, &c->res, err);

@@ -114,7 +114,8 @@ enum skr_class {
 	X(snp_certs_malformed, SKR_CLASS_VERIFY)             \
 	X(snp_certs_no_vcek, SKR_CLASS_VERIFY)               \
 	X(tsm_generation_changed, SKR_CLASS_INPUT)          \
-	X(store_full, SKR_CLASS_INPUT)
+	X(store_full, SKR_CLASS_INPUT)                       \
+	X(ek_not_pinned, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,

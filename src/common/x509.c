@@ -53,6 +53,17 @@ int skr_pubkey_parse(const void *data, size_t len, EVP_PKEY **out, const char *w
 	return 0;
 }
 
+int skr_pubkey_spki_sha256(EVP_PKEY *key, uint8_t out[32], struct skr_err *err)
+{
+	unsigned char *der = NULL;
+	int len = i2d_PUBKEY(key, &der);
+	int ok = len > 0 && EVP_Digest(der, (size_t)len, out, NULL, EVP_sha256(), NULL);
+
+	OPENSSL_free(der);
+	ERR_clear_error();
+	return ok ? 0 : skr_fail(err, SKR_R_nomem, "cannot encode or hash the public key");
+}
+
 int skr_x509_parse(const void *data, size_t len, X509 **out, const char *what,
 		   struct skr_err *err)
 {

@@ -9,6 +9,7 @@
 #include "ctl/cli.h"
 #include "verify/hcl_report.h"
 #include "common/util.h"
+#include "common/x509.h"
 
 
 /* The report as stored in NV, or its base64/hex text as found in evidence files. */
@@ -29,15 +30,14 @@ static int load_report(const char *path, struct skr_buf *out, struct skr_err *er
 /* The AK as the SHA-256 of its SubjectPublicKeyInfo, a stable short identity. */
 static void add_ak(json_object *o, EVP_PKEY *ak)
 {
-	uint8_t *der = NULL, digest[32];
-	int len = i2d_PUBKEY(ak, &der);
+	uint8_t digest[32];
+	struct skr_err ignored = { 0 };
 	json_object *k = json_object_new_object();
 
 	json_object_object_add(k, "type", json_object_new_string("RSA"));
 	json_object_object_add(k, "bits", json_object_new_int(EVP_PKEY_get_bits(ak)));
-	if (len > 0 && EVP_Digest(der, (size_t)len, digest, NULL, EVP_sha256(), NULL))
+	if (skr_pubkey_spki_sha256(ak, digest, &ignored) == 0)
 		skr_json_add_hex(k, "spki_sha256", digest, sizeof(digest));
-	OPENSSL_free(der);
 	json_object_object_add(o, "ak", k);
 }
 

@@ -572,6 +572,40 @@ static int tl_policy(struct skr_tpm *t, json_object *o, struct skr_err *err)
 	return 0;
 }
 
+/*
+ * tpm: the key is pinned to this TPM's EK (the SHA-256 of its certificate's
+ * SubjectPublicKeyInfo): the broker's ek_roots CA certifies every TPM of a
+ * vendor or a fleet, and without the pin any of them with an approved boot
+ * state would get this disk's key.
+ */
+static int tpm_policy(struct skr_tpm *t, json_object *o, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf der = { 0 };
+	X509 *cert = NULL;
+	EVP_PKEY *key;
+	uint8_t digest[32];
+	_cleanup_free_ char *hex = NULL;
+	json_object *pins;
+	int rc;
+
+	if (skr_tpm_read_ekcert(t, &der, err) < 0 ||
+	    skr_x509_parse(der.data, der.len, &cert, "the EK certificate", err) < 0)
+		return -1;
+	key = X509_get0_pubkey(cert);
+	rc = key ? skr_pubkey_spki_sha256(key, digest, err)
+		 : skr_fail(err, SKR_R_malformed, "the EK certificate's key is unusable");
+	X509_free(cert);
+	if (rc < 0)
+		return -1;
+	hex = skr_hex_encode(digest, sizeof(digest));
+	if (!hex)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	pins = json_object_new_array();
+	json_object_array_add(pins, json_object_new_string(hex));
+	json_object_object_add(o, "ek_spki_sha256", pins);
+	return 0;
+}
+
 /* The PCR values in mask and, when want_policy, a policy for this VM's mode. */
 static int read_evidence(const char *tcti, uint32_t mask, bool want_policy, char **policy,
 			 struct skr_pcr_banks *pcrs, struct skr_err *err)
@@ -594,9 +628,8 @@ static int read_evidence(const char *tcti, uint32_t mask, bool want_policy, char
 				"uses the SNP report (tee \"snp\"), which enroll does not support yet");
 	o = json_object_new_object();
 	json_object_object_add(o, "tee", json_object_new_string(skr_tpm_mode_name(mode)));
-	/* tee "tpm": nothing to pin but the boot state (the policy has no EK pin yet). */
 	rc = mode == SKR_TPM_MODE_AZURE_TL ? tl_policy(t, o, err)
-	     : mode == SKR_TPM_MODE_TPM    ? 0
+	     : mode == SKR_TPM_MODE_TPM    ? tpm_policy(t, o, err)
 					   : snp_policy(t, o, err);
 	if (rc == 0) {
 		json_object_object_add(o, "pcrs", pcrs_member(mask));

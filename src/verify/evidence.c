@@ -465,6 +465,7 @@ static int verify_tpm_ak(const struct skr_evidence *ev, const struct skr_evidenc
 	if (!pol->activation_key || !pol->nonce)
 		return skr_fail(err, SKR_R_usage, "tee \"tpm\" needs the nonce and its activation key");
 	if (skr_tpm_identity_verify(pol->ek_trust, &id, pol->now, &res->tpm, err) < 0 ||
+	    (pol->ek_policy && pol->ek_policy(&res->tpm, pol->ek_policy_ctx, err) < 0) ||
 	    skr_activation_credential(pol->activation_key, pol->activation_key_len, pol->nonce,
 				      pol->nonce_len, &res->tpm, want, err) < 0)
 		return -1;

@@ -118,6 +118,10 @@ struct skr_evidence_policy {
 	const struct skr_akcert_trust *ek_trust;
 	const uint8_t *activation_key;
 	size_t activation_key_len;
+	/* Called once the EK certificate verified and matched the EK (EK pins),
+	 * before the activation answer is compared. */
+	int (*ek_policy)(const struct skr_tpm_identity_result *id, void *ctx, struct skr_err *err);
+	void *ek_policy_ctx;
 };
 
 /* What verification established; valid only for the steps that passed. */

@@ -10,6 +10,7 @@
 
 #include "common/secret.h"
 #include "common/util.h"
+#include "common/x509.h"
 #include "verify/wrap_key.h"
 
 #define SEED_SIZE 32		/* the EK nameAlg's digest size (SHA-256) */
@@ -221,7 +222,7 @@ int skr_tpm_identity_verify(const struct skr_akcert_trust *trust,
 			 cert.issuer_cn);
 		goto out;
 	}
-	rc = 0;
+	rc = skr_pubkey_spki_sha256(res->ek, res->ek_spki_sha256, err);
 out:
 	skr_akcert_info_free(&cert);
 	return rc;

@@ -66,7 +66,8 @@ struct skr_tpm_identity_result {
 	EVP_PKEY *ak;
 	EVP_PKEY *ek;
 	TPM2B_NAME ak_name;
-	uint8_t ek_public_sha256[32];
+	uint8_t ek_public_sha256[32];	/* of the EK's TPM2B_PUBLIC (the credential's input) */
+	uint8_t ek_spki_sha256[32];	/* of the EK's SubjectPublicKeyInfo (the policy's pin) */
 };
 
 /*

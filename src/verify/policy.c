@@ -211,17 +211,34 @@ static int parse_ak_subjects(json_object *list, struct skr_policy *p, struct skr
 	return 0;
 }
 
+static int parse_ek_pins(json_object *list, struct skr_policy *p, struct skr_err *err)
+{
+	size_t i, n;
+
+	if (!json_object_is_type(list, json_type_array) ||
+	    (n = json_object_array_length(list)) == 0 || n > SKR_POLICY_MAX_EK_PINS)
+		return skr_fail(err, SKR_R_policy_invalid,
+				"policy ek_spki_sha256 is not a list of 1 to %d SHA-256 digests",
+				SKR_POLICY_MAX_EK_PINS);
+	for (i = 0; i < n; i++)
+		if (get_hex(json_object_array_get_idx(list, i), "ek_spki_sha256", p->ek_pins[i], 32,
+			    err) < 0)
+			return -1;
+	p->n_ek_pins = n;
+	return 0;
+}
+
 /*
- * "snp" is az-snp-vtpm's and bare snp's, "ak_subjects" azure-tl's; tpm has
- * neither: a field of another mode is a mistake.
+ * "snp" is az-snp-vtpm's and bare snp's, "ak_subjects" azure-tl's,
+ * "ek_spki_sha256" tpm's: a field of another mode is a mistake.
  */
 static int parse_mode_fields(json_object *obj, struct skr_policy *p, struct skr_err *err)
 {
 	static const char *const field[SKR_TEE__COUNT] = {
 		[SKR_TEE_AZ_SNP_VTPM] = "snp", [SKR_TEE_AZURE_TL] = "ak_subjects",
-		[SKR_TEE_SNP] = "snp",
+		[SKR_TEE_SNP] = "snp", [SKR_TEE_TPM] = "ek_spki_sha256",
 	};
-	static const char *const all[] = { "snp", "ak_subjects" };
+	static const char *const all[] = { "snp", "ak_subjects", "ek_spki_sha256" };
 	const char *mine = field[p->tee];
 	json_object *v;
 	size_t i;
@@ -233,12 +250,14 @@ static int parse_mode_fields(json_object *obj, struct skr_policy *p, struct skr_
 					skr_tee_name(p->tee));
 	if (!mine || !json_object_object_get_ex(obj, mine, &v))
 		return 0;
-	return p->tee == SKR_TEE_AZURE_TL ? parse_ak_subjects(v, p, err) : parse_snp(v, p, err);
+	return p->tee == SKR_TEE_AZURE_TL ? parse_ak_subjects(v, p, err)
+	       : p->tee == SKR_TEE_TPM	  ? parse_ek_pins(v, p, err)
+					  : parse_snp(v, p, err);
 }
 
 int skr_policy_from_json(json_object *obj, struct skr_policy *p, struct skr_err *err)
 {
-	static const char *const keys[] = { "tee", "snp", "ak_subjects", "pcrs",
+	static const char *const keys[] = { "tee", "snp", "ak_subjects", "ek_spki_sha256", "pcrs",
 					    "allow_attested_reseal", NULL };
 	json_object *v;
 
@@ -375,6 +394,23 @@ int skr_policy_check_ak_subject(const struct skr_policy *p, const char *subject_
 	return skr_fail(err, SKR_R_akcert_subject,
 			"the AK certificate's subject \"%.255s\" is not among the policy's %zu ak_subjects",
 			subject_cn, p->n_ak_subjects);
+}
+
+int skr_policy_check_ek_pin(const struct skr_policy *p, const uint8_t ek_spki_sha256[32],
+			    struct skr_err *err)
+{
+	_cleanup_free_ char *hex = NULL;
+	size_t i;
+
+	if (p->n_ek_pins == 0)
+		return 0;
+	for (i = 0; i < p->n_ek_pins; i++)
+		if (skr_ct_equal(p->ek_pins[i], ek_spki_sha256, 32))
+			return 0;
+	hex = skr_hex_encode(ek_spki_sha256, 32);
+	return skr_fail(err, SKR_R_ek_not_pinned,
+			"the EK (SPKI SHA-256 %s) is not among the policy's %zu ek_spki_sha256 pins",
+			hex ? hex : "?", p->n_ek_pins);
 }
 
 int skr_policy_check_quote_selection(const struct skr_policy *p, const TPMS_ATTEST *quote,

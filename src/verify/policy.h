@@ -14,13 +14,18 @@
  *    "ak_subjects": ["<id>.TrustedVM.Azure.windows.net", ...],
  *    "pcrs": {...}, "allow_attested_reseal": false}
  *
+ *   {"tee": "tpm", "ek_spki_sha256": ["hex32", ...], "pcrs": {...}}
+ *
  * "tee" defaults to az-snp-vtpm (policies stored before Trusted Launch).  A
  * key of one mode refuses evidence of the other (tee_mismatch).  "snp"
  * applies to az-snp-vtpm only and "ak_subjects" to azure-tl only: each in
  * the other mode is policy_invalid.  "ak_subjects" pins the AK certificate's
  * subject CN (exact match; akcert_subject otherwise), so that a key is
  * released to one VM only; without it any Trusted Launch VM whose boot state
- * matches a reference set qualifies.
+ * matches a reference set qualifies.  "ek_spki_sha256" (tpm only) pins the
+ * EK: the SHA-256 of its certificate's SubjectPublicKeyInfo (ek_not_pinned
+ * otherwise), for the same reason: without it any TPM the broker's ek_roots
+ * certified qualifies, and a CA certifies a whole fleet, or every swtpm.
  *
  * Unknown keys are refused so that a typo never weakens a policy.  Reference
  * PCR sets live beside the policy (the broker's store); a release needs the
@@ -43,11 +48,14 @@
 #define SKR_POLICY_MAX_MEASUREMENTS 32
 #define SKR_POLICY_MAX_AK_SUBJECTS 16
 #define SKR_POLICY_AK_SUBJECT_MAX 255	/* characters of one subject CN */
+#define SKR_POLICY_MAX_EK_PINS 16
 
 struct skr_policy {
 	enum skr_tee tee;
 	size_t n_ak_subjects;
 	char ak_subjects[SKR_POLICY_MAX_AK_SUBJECTS][SKR_POLICY_AK_SUBJECT_MAX + 1];
+	size_t n_ek_pins;
+	uint8_t ek_pins[SKR_POLICY_MAX_EK_PINS][32];	/* SHA-256 of the EK's SPKI */
 	bool allow_debug;
 	uint32_t max_vmpl;
 	bool has_min_tcb;
@@ -93,6 +101,10 @@ int skr_policy_check_tee(const struct skr_policy *p, enum skr_tee evidence_tee,
 /* The AK certificate's subject CN is one of "ak_subjects" (when there are any). */
 int skr_policy_check_ak_subject(const struct skr_policy *p, const char *subject_cn,
 				struct skr_err *err);
+
+/* The verified EK's SPKI SHA-256 is one of "ek_spki_sha256" (when there are any). */
+int skr_policy_check_ek_pin(const struct skr_policy *p, const uint8_t ek_spki_sha256[32],
+			    struct skr_err *err);
 
 /* The quote covers every bound PCR of the policy's bank. */
 int skr_policy_check_quote_selection(const struct skr_policy *p, const TPMS_ATTEST *quote,

@@ -118,6 +118,31 @@ assert not {"hcl_report", "vcek", "ak_cert"} & set(ev), ev.keys()
 assert {"quote", "pcrs", "wrap_key"} <= set(ev), ev.keys()
 PY
 
+# ek_pin VM: the SHA-256 of VM's EK certificate's SubjectPublicKeyInfo, as an
+# operator computes it with openssl alone (skr-policy(5)).
+ek_pin() {
+	python3 -c 'import base64, json, sys; sys.stdout.buffer.write(base64.b64decode(json.load(open(sys.argv[1]))["ek_cert"]))' \
+		"$tmpd/identity-$1.json" | openssl x509 -inform DER -noout -pubkey |
+		openssl pkey -pubin -outform DER | sha256sum | cut -c1-64
+}
+PIN_A=$(ek_pin a)
+# A key pinned to VM A's EK, and the pins a policy refuses.
+pinned_policy() {	# PINS_JSON [TEE]
+	echo "{\"tee\": \"${2:-tpm}\", \"ek_spki_sha256\": $1, \"pcrs\": {\"bank\": \"sha256\", \"indexes\": [0, 7, 11]}}"
+}
+admin POST /v1/keys "{\"key_id\": \"tpm-pinned\", \"secret\": \"$SECRET_B64\", \"policy\": $(pinned_policy "[\"$PIN_A\"]")}" >/dev/null
+[ "$http_status" = 201 ] && echo "PASS tpm-pinned-key-create" || echo "FAIL tpm-pinned-key-create: $http_status $(cat "$tmpd/admin.out")"
+admin POST /v1/keys/tpm-pinned/refsets "{\"label\": \"boot-1\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
+for bad in "tl:[\"$PIN_A\"]:azure-tl" "short:[\"abcd\"]" "empty:[]" "not-hex:[\"$(printf 'z%.0s' $(seq 64))\"]" "string:\"$PIN_A\""; do
+	name=${bad%%:*} rest=${bad#*:} tee=tpm
+	case $rest in *:azure-tl) rest=${rest%:azure-tl} tee=azure-tl ;; esac
+	admin POST /v1/keys "{\"key_id\": \"tpm-bad-pin\", \"secret\": \"$SECRET_B64\", \"policy\": $(pinned_policy "$rest" "$tee")}" >/dev/null
+	[ "$http_status" = 400 ] && grep -q 'policy_invalid' "$tmpd/admin.out" && echo "PASS tpm-pin-refused-$name" ||
+		echo "FAIL tpm-pin-refused-$name: $http_status $(cat "$tmpd/admin.out")"
+done
+expect tpm-pinned-releases-to-its-ek 0 'released 32 bytes' -- rel tpm-pinned
+rm -f "$tmpd/secret.tpm-pinned"
+
 # ---- refusals, each with its reason ------------------------------------------
 refused() {	# NAME REASON [KEY_ID [URL]]
 	expect "$1" 1 "$2" -- rel "${3:-tpm-1}" "${4:-$RELEASE_URL}"
@@ -134,13 +159,23 @@ refused tpm-activation-forged 'activation_failed' tpm-1 "$PROXY_URL"
 rm -f "$tmpd/patch.json"
 
 # VM B: another TPM certified by the same CA.  With the same boot state it
-# gets the key too: a tee "tpm" policy has no EK pin yet.
+# gets an unpinned key too (the CA certifies a fleet)...
 stop_vtpm
 start_vtpm "$tmpd/tpm-b" || { echo "FAIL swtpm-start-b"; exit 1; }
 expect tpm-vm-b-same-ca-releases-unpinned 0 'released' -- rel tpm-1 "$PROXY_URL"
 rm -f "$tmpd/secret.tpm-1"
 last_identity b
 expect tpm-vm-b-other-ek 1 -- cmp -s "$tmpd/identity-a.json" "$tmpd/identity-b.json"
+# ...but not a key pinned to A's EK: refused at the challenge, no credential made.
+refused tpm-vm-b-pinned-key 'ek_not_pinned.*not among the policy' tpm-pinned "$PROXY_URL"
+python3 - "$rec" <<'PY' && echo "PASS tpm-vm-b-pinned-no-credential" || echo "FAIL tpm-vm-b-pinned-no-credential"
+import glob, json, os
+rec = __import__("sys").argv[1]
+n = lambda p: int(os.path.basename(p).split("-")[0])
+ch = sorted(glob.glob(os.path.join(rec, "*-challenge.json")), key=n)[-1]
+ans = json.load(open(ch.replace(".json", ".answer.json")))
+assert ans["status"] == 403 and "credential" not in ans["body"] and "ek_not_pinned" in ans["body"], ans
+PY
 # VM B's AK passed off as on VM A's certified TPM: B presents A's EK
 # certificate and EK with its own AK; the credential is sealed to A's EK,
 # B's TPM cannot activate it.
@@ -177,6 +212,15 @@ json.dump({"ak_public": json.load(open(sys.argv[1]))["ak_public"]}, open(sys.arg
 PY
 refused tpm-evidence-other-ak 'activation_failed' tpm-1 "$PROXY_URL"
 rm -f "$tmpd/patch.json"
+# B's certified EK put in A's release for the pinned key (after A's
+# challenge passed the pin): the release checks the pin again.
+python3 - "$tmpd/identity-b.json" "$tmpd/patch.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+json.dump({"ek_cert": b["ek_cert"], "ek_public": b["ek_public"]}, open(sys.argv[2], "w"))
+PY
+refused tpm-release-other-ek-pinned 'ek_not_pinned' tpm-pinned "$PROXY_URL"
+rm -f "$tmpd/patch.json"
 expect tpm-release-after-swaps 0 'released' -- rel tpm-1 "$PROXY_URL"
 rm -f "$tmpd/secret.tpm-1"
 
@@ -206,11 +250,12 @@ expect tpm-enroll 0 'enrolled .*key tpm-disk' -- $SKRCTL enroll "$img" --broker 
 	--ca "$bdir/ca.pem" --admin-token "$bdir/admin.token" --key-file "$tmpd/pass" --tcti "$TCTI" \
 	--timeout 20 --pcrs 4,7,9 --key-id tpm-disk
 admin GET /v1/keys/tpm-disk > "$tmpd/key.json"
-python3 - "$tmpd/key.json" <<'PY' && echo "PASS tpm-enroll-policy" || echo "FAIL tpm-enroll-policy: $(head -c 400 "$tmpd/key.json")"
+python3 - "$tmpd/key.json" "$PIN_A" <<'PY' && echo "PASS tpm-enroll-policy" || echo "FAIL tpm-enroll-policy: $(head -c 400 "$tmpd/key.json")"
 import json, sys
 p = json.load(open(sys.argv[1]))["policy"]
 assert p["tee"] == "tpm" and "snp" not in p and "ak_subjects" not in p, p
 assert p["pcrs"]["indexes"] == [4, 7, 9], p
+assert p["ek_spki_sha256"] == [sys.argv[2]], (p, sys.argv[2])
 PY
 expect tpm-enrolled-release 0 'released 32 bytes' -- rel tpm-disk
 expect tpm-enrolled-secret-opens 0 -- cryptsetup open --test-passphrase --key-file "$tmpd/secret.tpm-disk" "$img"

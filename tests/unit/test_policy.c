@@ -224,6 +224,44 @@ static void parse_tpm(void **state)
 	invalid("{\"tee\": \"TPM\"}", "\"az-snp-vtpm\", \"azure-tl\", \"tpm\" or \"snp\"");
 }
 
+#define PIN_A "a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0"
+#define PIN_B "00000000000000000000000000000000000000000000000000000000000000b0"
+
+/* tee tpm pins its EK by SPKI digest; any other EK, even one bit off, is refused. */
+static void parse_tpm_ek_pins(void **state)
+{
+	struct skr_policy p;
+	struct skr_err err = { 0 };
+	uint8_t ek[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(ek); i++)
+		ek[i] = (uint8_t)(0xa1 + i);
+	parse_ok("{\"tee\": \"tpm\", \"ek_spki_sha256\": [\"" PIN_B "\", \"" PIN_A "\"], "
+		 "\"pcrs\": {\"indexes\": [7]}}", &p);
+	assert_int_equal(p.n_ek_pins, 2);
+	assert_ok(skr_policy_check_ek_pin(&p, ek, &err), err);
+	ek[31] ^= 1;
+	assert_failed_with(skr_policy_check_ek_pin(&p, ek, &err), err, SKR_R_ek_not_pinned,
+			   "a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc1) is not "
+			   "among the policy's 2 ek_spki_sha256 pins");
+	skr_err_clear(&err);
+	/* Without pins any EK the broker's ek_roots certified qualifies. */
+	parse_ok("{\"tee\": \"tpm\", \"pcrs\": {\"indexes\": [7]}}", &p);
+	assert_ok(skr_policy_check_ek_pin(&p, ek, &err), err);
+
+	invalid("{\"tee\": \"azure-tl\", \"ek_spki_sha256\": [\"" PIN_A "\"]}",
+		"\"ek_spki_sha256\" does not apply to tee \"azure-tl\"");
+	invalid("{\"ek_spki_sha256\": [\"" PIN_A "\"]}",
+		"\"ek_spki_sha256\" does not apply to tee \"az-snp-vtpm\"");
+	invalid("{\"tee\": \"tpm\", \"ek_spki_sha256\": []}", "not a list of 1 to 16");
+	invalid("{\"tee\": \"tpm\", \"ek_spki_sha256\": \"" PIN_A "\"}", "not a list of 1 to 16");
+	invalid("{\"tee\": \"tpm\", \"ek_spki_sha256\": [\"a1a2\"]}", "is not 32 bytes of hex");
+	invalid("{\"tee\": \"tpm\", \"ek_spki_sha256\": [7]}", "is not 32 bytes of hex");
+	invalid("{\"tee\": \"tpm\", \"ek_spki_sha256\": [\"" PIN_A "\", \"zz\"]}",
+		"is not 32 bytes of hex");
+}
+
 /* A typo never weakens a policy: unknown keys are refused at every level, by name. */
 static void parse_refuses_unknown_keys(void **state)
 {
@@ -924,6 +962,7 @@ int main(void)
 		cmocka_unit_test(pcr_bank_of_the_policy),
 		cmocka_unit_test(pcr_match_fails_closed),
 		cmocka_unit_test(parse_tpm),
+		cmocka_unit_test(parse_tpm_ek_pins),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
