@@ -39,8 +39,34 @@
 
 /*
  * SKR_FAULT=STEP       the process dies at STEP with _exit(137), as kill -9;
- * SKR_FAULT=STEP:fail  STEP fails, and the normal undo runs.
+ * SKR_FAULT=STEP:fail  STEP fails, and the normal undo runs;
+ * SKR_FAULT=STEP:hold  the process says "skr-fault: reached STEP" on stderr
+ *                      and /dev/kmsg (the serial console) and waits forever,
+ *                      syncing nothing: the e2e power-cut harness
+ *                      (tests/e2e/powercut.py) cuts the VM's power there.
  */
+#ifdef SKR_TEST_FAULTS
+static void fault_hold(const char *step)
+{
+	char line[160];
+	int n = snprintf(line, sizeof(line), "skr-fault: reached %s\n", step);
+	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+
+	if (n > 0 && (size_t)n < sizeof(line)) {
+		if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+			/* nothing to do: the console line below may still get out */
+		}
+		if (fd >= 0 && write(fd, line, (size_t)n) < 0) {
+			/* stderr had it */
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	for (;;)
+		pause();
+}
+#endif
+
 int skr_enroll_fault(const char *step, struct skr_err *err)
 {
 #ifdef SKR_TEST_FAULTS
@@ -52,6 +78,8 @@ int skr_enroll_fault(const char *step, struct skr_err *err)
 			_exit(137);
 		if (!strcmp(f + n, ":fail"))
 			return skr_fail(err, SKR_R_io, "fault injected at %s", step);
+		if (!strcmp(f + n, ":hold"))
+			fault_hold(step);
 	}
 #else
 	(void)step;

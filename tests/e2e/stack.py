@@ -424,14 +424,22 @@ class Stack:
         out = run(["mdir", "-b", "-i", self.esp(), f"::{path}"]).stdout
         return sorted(l.rstrip("/").rsplit("/", 1)[-1] for l in out.splitlines() if l.strip())
 
-    def boot(self, name, fw_cfg=None, mode=None, disk=None):
+    def boot(self, name, fw_cfg=None, mode=None, disk=None, files=None, monitor=False):
         """Boots the guest.  fw_cfg: the enroll tar; mode: the report's steps
         (tests/e2e/guest/skr-e2e-report) through fw_cfg rather than the
         command line, which the Linux EFI stub measures into PCR 9.  disk:
-        another disk image than the guest's own (the swap scenario)."""
+        another disk image than the guest's own (the swap scenario).  files:
+        more fw_cfg files, {name under opt/skr/: host path}.  monitor: QEMU's
+        human monitor on a unix socket, for power_cut()."""
         sock = self.start_tpm()
+        mon = "none"
+        if monitor:
+            self.monitor = f"{self.work}/monitor.sock"
+            if os.path.exists(self.monitor):
+                os.unlink(self.monitor)
+            mon = f"unix:{self.monitor},server=on,wait=off"
         cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2",
-               "-m", "1536", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
+               "-m", "1536", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", mon,
                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
                "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
                "-drive", f"file={disk or self.disk},format=raw,if=virtio,cache=unsafe",
@@ -444,6 +452,8 @@ class Stack:
             with open(f"{self.work}/mode", "w") as f:
                 f.write(mode + "\n")
             cmd += ["-fw_cfg", f"name=opt/skr/mode,file={self.work}/mode"]
+        for fname, path in (files or {}).items():
+            cmd += ["-fw_cfg", f"name=opt/skr/{fname},file={path}"]
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(f"{self.work}/qemu-{name}.err", "w"))
         return Console(self.qemu, f"{self.work}/console-{name}.log")
@@ -478,6 +488,27 @@ class Stack:
             raise RuntimeError("the guest disk's header has no skr token to copy")
         copy_range(evil, path, 0, hdr_len, dst_off=root)
         return path
+
+    def power_cut(self, timeout=30):
+        """Cuts the guest's power: `quit` on QEMU's monitor (boot(monitor=True)),
+        nothing flushed or shut down in the guest.  swtpm goes with QEMU (it
+        ends when its client does, --terminate); its state directory, the
+        vTPM's NV as a real power cut keeps it, stays for the next boot, as
+        does the disk image."""
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
+        s.connect(self.monitor)
+        s.sendall(b"quit\n")
+        try:
+            self.qemu.wait(timeout)
+        finally:
+            s.close()
+            stop(self.qemu, signal.SIGKILL)
+            try:
+                self.tpm.wait(10)
+            except subprocess.TimeoutExpired:
+                stop(self.tpm)
+            self.qemu = self.tpm = None
 
     def kill_guest(self):
         stop(self.qemu, signal.SIGKILL)
