@@ -209,6 +209,18 @@ static bool registry_path(const struct skr_admin *a, const char *key_id, char *o
 	       (size_t)snprintf(out, n, "%s/%s", a->registry, key_id) < n;
 }
 
+/* fsync of a directory: the entries made in it are on disk. */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 static int registry_add(const struct skr_admin *a, const char *key_id, struct skr_err *err)
 {
 	char path[4400], parent[4400], *slash;
@@ -231,6 +243,14 @@ static int registry_add(const struct skr_admin *a, const char *key_id, struct sk
 		return skr_fail(err, SKR_R_io, "cannot record key %s in %s: %s", key_id, a->registry,
 				strerror(errno));
 	close(fd);
+	/*
+	 * On disk before the broker has the key: a reconcile after a power
+	 * loss deletes only keys the registry names (delete_orphan_key), and
+	 * an entry still in the page cache is lost with the power (make
+	 * e2e-powercut found the broker keys of interrupted enrollments kept).
+	 */
+	if (sync_dir(a->registry) < 0 || (slash && slash != parent && sync_dir(parent) < 0))
+		return skr_fail(err, SKR_R_io, "cannot sync %s: %s", a->registry, strerror(errno));
 	return 0;
 }
 
