@@ -208,6 +208,30 @@ class Run:
         return [line for line in con.text() if rx.search(line)]
 
 
+def write_results(path, r, not_run, wall, result):
+    """The results so far (result "incomplete" while the run goes on: a
+    stopped run leaves the steps it finished)."""
+    if not path:
+        return
+    passed = sum(1 for s in r.steps if s["pass"])
+    out = {"what": "power cut (QEMU quit, no shutdown; swtpm state and disk kept) in a real "
+                   "QEMU TCG guest at each fault point of skrctl enroll, reseal (kernel upgrade) "
+                   "and reseal --commit; after each cut the LUKS2 header is checked on the host, "
+                   "the next boot must unlock and runs the next step; later runs must repair",
+           "command": "make e2e-powercut (tests/e2e/powercut.py)",
+           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "kernels": {"old": r.old, "new": r.new}, "pcrs": PCRS,
+           "steps": r.steps, "not_run": not_run,
+           "boots": r.boots, "boots_total": len(r.boots), "wall_s": wall,
+           "passed": passed, "failed": len(r.steps) - passed, "result": result}
+    if hasattr(r, "after_enroll"):
+        out["after_complete_enroll"] = r.after_enroll
+    with open(path + ".tmp", "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
 def enroll_script(kid, point, extra=""):
     return f"enroll {kid} {point} {extra}\nsay enroll $kid ended rc=$?\n"
 
@@ -218,14 +242,18 @@ def main():
     ap.add_argument("--image", required=True)
     ap.add_argument("--results")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--resume-commit", metavar="WORK",
+                    help="an earlier run's work directory whose run stopped after the complete "
+                         "reseal: only the commit steps (and the record of reseal_after_local_sign)")
     a = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="skr-powercut-")
+    work = a.resume_commit or tempfile.mkdtemp(prefix="skr-powercut-")
     pw = open(f"{a.image}/passphrase").read().strip()
     t_start = time.monotonic()
     failed = []
 
-    with Stack(a.build, a.image, work) as st:
-        st.provision_tpm()
+    with Stack(a.build, a.image, work, reuse=bool(a.resume_commit)) as st:
+        if not a.resume_commit:
+            st.provision_tpm()
         st.start_broker()
         r = Run(st, pw, work)
         base = r.header()
@@ -249,6 +277,7 @@ def main():
             print(("ok" if ok else "FAIL") + f" {family} {point} " + json.dumps(s), flush=True)
             if not ok:
                 failed.append(f"{family} {point}")
+            write_results(a.results, r, None, round(time.monotonic() - t_start, 1), "incomplete")
 
         def unlocked(nxt):
             return nxt is not None and nxt.get("method") in ("skr", "skr-local", "skr-token",
@@ -285,7 +314,22 @@ def main():
                     record("enroll", p_point, p_boot, b, p_h, rep, ok)
                 pending = (point, b, h, kid)
 
-        run_step(enroll_family)
+        if a.resume_commit:
+            import glob
+            r.n = len({os.path.basename(p).split("-")[1] for p in glob.glob(f"{work}/console-*.log")})
+            cut = f"{work}/console-{r.n - 1:02d}-reseal-reseal_after_local_sign.log"
+            unl = re.search(r"SKR-E2E-UNLOCKED method=(\S+)", open(f"{work}/console-{r.n:02d}-reseal-repair.log",
+                                                                  errors="replace").read())
+            seen = "skr-fault: reached reseal_after_local_sign" in open(cut, errors="replace").read()
+            h = r.header()
+            h["checked"] = f"after the repair boot {r.n}, not right after the cut (the earlier run stopped)"
+            r.reseal_last = ("reseal_after_local_sign", {"boot": r.n - 1, "marker_seen": seen}, h,
+                             {"boot": r.n, "kernel": r.old, "method": unl and unl.group(1)})
+            r.reseal_states = r.refsets(MAIN_KEY)
+            ENROLL_POINTS[:] = []
+            RESEAL_POINTS[:] = ["reseal_after_local_sign"]
+        else:
+            run_step(enroll_family)
 
         # The boot after the last cut (after_token): its key's token should
         # unlock with no input.  It then unenrolls every skr token, enrolls
@@ -350,7 +394,8 @@ sync
             st.admin("PUT", f"/v1/keys/{MAIN_KEY}/policy", policy)
             main_ok = True
 
-        run_step(main_enroll)
+        if not a.resume_commit:
+            run_step(main_enroll)
         if pending:     # the boot after the last enroll cut did not run
             p_point, p_boot, p_h, _ = pending
             record("enroll", p_point, p_boot, None, p_h, None, False, "the next boot failed")
@@ -376,7 +421,7 @@ sync
                             "sed 's/^/SKR-PC-OUT: /' /run/skr-e2e/r.out\n"
                             "[ $rc -eq 0 ] && say RESEAL-OK || echo \"SKR-PC-FAIL reseal rc=$rc\"\nsync\n",
                             None, expect_ok=[r"SKR-PC: RESEAL-OK",
-                                             rf"kernel {re.escape(r.new)}: submitted: set \d+ is pending"])
+                                             rf"kernel {re.escape(r.new)}: (?:submitted|already approved): set \d+ is pending"])
             p_point, p_boot, p_h = prev
             r.reseal_repair = b
             r.reseal_last = (p_point, p_boot, p_h, b)
@@ -444,7 +489,9 @@ sync
                     if not s["pass"]:
                         failed.append(f"commit {s['point']}")
 
-        if main_ok and run_step(reseal_family):
+        if a.resume_commit:
+            run_step(commit_family)
+        elif main_ok and run_step(reseal_family):
             run_step(commit_family)
         done = {(s["family"], s["point"]) for s in r.steps}
         not_run = [f"{f} {p}" for f, pts in (("enroll", ENROLL_POINTS), ("reseal", RESEAL_POINTS),
@@ -456,23 +503,7 @@ sync
     passed = sum(1 for s in r.steps if s["pass"])
     print(f"powercut: {passed} of {len(r.steps)} steps passed, {len(r.boots)} boots, {wall} s"
           + (f"; not run: {', '.join(not_run)}" if not_run else ""), flush=True)
-    if a.results:
-        out = {"what": "power cut (QEMU quit, no shutdown; swtpm state and disk kept) in a real "
-                       "QEMU TCG guest at each fault point of skrctl enroll, reseal (kernel upgrade) "
-                       "and reseal --commit; after each cut the LUKS2 header is checked on the host, "
-                       "the next boot must unlock and runs the next step; later runs must repair",
-               "command": "make e2e-powercut (tests/e2e/powercut.py)",
-               "kernels": {"old": r.old, "new": r.new}, "pcrs": PCRS,
-               "steps": r.steps, "not_run": not_run,
-               "boots": [{k: v for k, v in b.items()} for b in r.boots],
-               "boots_total": len(r.boots), "wall_s": wall,
-               "passed": passed, "failed": len(r.steps) - passed,
-               "result": "pass" if not failed else "fail"}
-        if hasattr(r, "after_enroll"):
-            out["after_complete_enroll"] = r.after_enroll
-        with open(a.results, "w") as f:
-            json.dump(out, f, indent=2)
-            f.write("\n")
+    write_results(a.results, r, not_run, wall, "pass" if not failed else "fail")
     if failed:
         print("powercut: FAILED: " + "; ".join(failed) + f" (work dir {work})", flush=True)
     elif not a.keep:

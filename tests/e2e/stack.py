@@ -217,7 +217,9 @@ class Console:
 
 
 class Stack:
-    def __init__(self, build, image, work):
+    def __init__(self, build, image, work, reuse=False):
+        """reuse: WORK holds the disk, firmware variables, vTPM and broker of
+        an earlier run (powercut.py --resume): kept as they are."""
         self.build, self.image, self.work = build, image, work
         self.broker = self.qemu = self.tpm = self.tang = None
         self.bdir = f"{work}/broker"
@@ -226,10 +228,11 @@ class Stack:
         for d in (self.bdir, f"{self.bdir}/vcek", self.tpmdir, self.az):
             os.makedirs(d, exist_ok=True)
         self.vars = f"{work}/OVMF_VARS.fd"
-        shutil.copy(OVMF_VARS, self.vars)
         # The guest writes to its disk (enrollment, journal): boot a copy.
         self.disk = f"{work}/disk.img"
-        run(["cp", "--sparse=always", f"{image}/disk.img", self.disk])
+        if not (reuse and os.path.exists(self.disk) and os.path.exists(self.vars)):
+            shutil.copy(OVMF_VARS, self.vars)
+            run(["cp", "--sparse=always", f"{image}/disk.img", self.disk])
         self.env = dict(l.strip().split("=", 1) for l in open(f"{image}/image.env") if "=" in l)
 
     def __enter__(self):
@@ -288,6 +291,7 @@ class Stack:
     # --- the broker ---------------------------------------------------------
     def start_broker(self):
         d = self.bdir
+        self.ports = (int(self.env["BROKER_PORT"]), int(self.env["ADMIN_PORT"]))
         if not os.path.exists(f"{d}/broker.json"):
             # The image's CA and ports: its client configuration names them (client_config).
             for name in TLS_FILES:
@@ -303,7 +307,6 @@ class Stack:
                                   "--json"]).stdout)["snp_report"]
             shutil.copy(f"{self.az}/vcek.der",
                         f"{d}/vcek/{hcl['chip_id']}-{hcl['reported_tcb']['raw']}.der")
-            self.ports = (int(self.env["BROKER_PORT"]), int(self.env["ADMIN_PORT"]))
             cfg = {"listen": f"127.0.0.1:{self.ports[0]}", "admin_listen": f"127.0.0.1:{self.ports[1]}",
                    "tls_cert": f"{d}/server.pem", "tls_key": f"{d}/server.key",
                    "database": f"{d}/broker.db", "master_key": f"{d}/master.key",
