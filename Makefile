@@ -7,6 +7,8 @@
 #   make e2e        QEMU boots of an encrypted root (initramfs-tools, dracut); needs root
 #   make bench-boot the timed boots (skr, key file, dracut, clevis+tang), 3 each -> bench/results/boot.json
 #   make bench-storm  a 100,000-release boot storm on one broker -> bench/results/storm.json
+#   make e2e-powercut  power cuts in a real guest at every step of enroll, reseal
+#                   and reseal --commit -> bench/results/powercut.json; needs root
 #   make bench-initramfs  what skr adds to an initramfs -> bench/results/initramfs.json; needs root
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make man-check  man pages through groff and man with all warnings on
@@ -70,6 +72,12 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 BASE_CFLAGS += $(SAN_FLAGS) -O1 -DSKR_TEST_FAULTS
 ALL_LDFLAGS += $(SAN_FLAGS)
 endif
+# FAULTS=1: the fault points (SKR_FAULT) without the sanitizers, for the
+# power-cut guest's skrctl-faults (make e2e-powercut builds it in build/faults).
+# Never for what is installed or packaged.
+ifeq ($(FAULTS),1)
+BASE_CFLAGS += -DSKR_TEST_FAULTS
+endif
 ifeq ($(FUZZ),1)
 BASE_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DSKR_FUZZING
 endif
@@ -121,7 +129,7 @@ AZURE_PEMS := src/verify/certs/azure/azure-vtpm-root-2023.pem src/verify/certs/a
 # Tests, tools, fuzz targets and benchmarks may reach every library.
 TEST_LINK = $(HELPER_OBJ) $(call libs_of,all) $(call pkg_libs,all) $(shell $(PKG_CONFIG) --libs cmocka)
 
-.PHONY: all check tests link-check header-check vectors-cache fuzz fuzz-build bench bench-run bench-storm bench-storm-run e2e e2e-run bench-boot bench-boot-run bench-initramfs install clean
+.PHONY: all check tests link-check header-check vectors-cache fuzz fuzz-build bench bench-run bench-storm bench-storm-run e2e e2e-run e2e-powercut e2e-powercut-run bench-boot bench-boot-run bench-initramfs install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -278,6 +286,23 @@ e2e-run: all $(TOOL_BIN)
 	SKR_E2E_DEBS=$(E2E_DEBS) sh tests/e2e/build-image.sh $(E2E_IMAGE)
 	python3 tests/e2e/e2e.py --build $(BUILD) --image $(E2E_IMAGE) --runs $(E2E_RUNS) \
 		$(if $(filter 1,$(E2E_RUNS)),--jobs $(E2E_JOBS))
+
+# Power cuts in a real guest (tests/e2e/powercut.py): QEMU's power goes at each
+# fault point of enroll, reseal and reseal --commit, the vTPM's state kept; the
+# next boot must unlock, the header must parse, a later enroll or reseal must
+# repair.  The guest image (E2E_POWERCUT_IMAGE) carries a fault-enabled skrctl
+# as /usr/local/sbin/skrctl-faults besides the normal one.  Not part of make e2e.
+E2E_POWERCUT_IMAGE ?= /var/cache/skr/e2e/image-powercut
+e2e-powercut:
+	sh tools/deps.sh e2e
+	$(MAKE) e2e-powercut-run
+
+e2e-powercut-run: all $(TOOL_BIN)
+	$(MAKE) BUILD=build/faults FAULTS=1 build/faults/skrctl
+	@! grep -q 'skr-fault' $(BUILD)/skrctl || { echo "$(BUILD)/skrctl has fault points"; exit 1; }
+	SKR_E2E_FAULTS_SKRCTL=build/faults/skrctl sh tests/e2e/build-image.sh $(E2E_POWERCUT_IMAGE)
+	python3 tests/e2e/powercut.py --build $(BUILD) --image $(E2E_POWERCUT_IMAGE) \
+		--results bench/results/powercut.json
 
 # Boot-time benchmark: the timed e2e scenarios, medians of 3 boots each
 # (make e2e runs the others: swap, refusal, upgrade, tl).

@@ -35,6 +35,7 @@
 #include "ctl/cli.h"
 #include "vm/client_config.h"
 #include "verify/eventlog.h"
+#include "luks/enroll.h"
 #include "luks/local_copy.h"
 #include "common/pcr_json.h"
 #include "predict/predict.h"
@@ -324,6 +325,10 @@ static int local_step(struct token_job *j, struct skr_err *err)
 		return 0;
 	rc = j->a->op == OP_SUBMIT ? skr_local_copy_add(j->tok, j->tcti, j->predicted, err)
 				   : skr_local_copy_commit(j->tok, j->tcti, &changed, err);
+	/* Fault points (test builds): the policy signed, or the counter raised, not yet in the header. */
+	if (rc == 0)
+		rc = skr_enroll_fault(j->a->op == OP_SUBMIT ? "reseal_after_local_sign"
+				      : "commit_after_counter", err);
 	if (rc == 0 && changed)
 		rc = write_token(j, err);
 	json_object_object_add(j->report, "local_copy",
@@ -476,12 +481,20 @@ static int run_token(struct token_job *j, struct skr_err *err)
 		if (predict_for(j, &pcrs, err) < 0)
 			goto out;
 		json_object_object_add(fields, "pcrs", pcrs);
+		if (a->op == OP_SUBMIT && skr_enroll_fault("reseal_after_predict", err) < 0)
+			goto out;
 	}
 	if (a->op == OP_SUBMIT || a->op == OP_WITHDRAW)
 		json_object_object_add(fields, "label", json_object_new_string(label));
 	if (skr_attested_call(&ro, op_path[a->op], fields, &ans, &broker_err) == 0) {
 		json_object_object_add(j->report, "broker", json_object_get(ans));
 		rc = tell(j, label, ans, &broker_err);
+		/* Fault points (test builds): the broker holds the set, or has committed. */
+		if ((a->op == OP_SUBMIT && skr_enroll_fault("reseal_after_broker_set", err) < 0) ||
+		    (a->op == OP_COMMIT && skr_enroll_fault("commit_after_broker", err) < 0)) {
+			rc = -1;
+			goto out;
+		}
 	} else {
 		explain_gate(j, &broker_err);
 	}

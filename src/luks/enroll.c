@@ -39,8 +39,34 @@
 
 /*
  * SKR_FAULT=STEP       the process dies at STEP with _exit(137), as kill -9;
- * SKR_FAULT=STEP:fail  STEP fails, and the normal undo runs.
+ * SKR_FAULT=STEP:fail  STEP fails, and the normal undo runs;
+ * SKR_FAULT=STEP:hold  the process says "skr-fault: reached STEP" on stderr
+ *                      and /dev/kmsg (the serial console) and waits forever,
+ *                      syncing nothing: the e2e power-cut harness
+ *                      (tests/e2e/powercut.py) cuts the VM's power there.
  */
+#ifdef SKR_TEST_FAULTS
+static void fault_hold(const char *step)
+{
+	char line[160];
+	int n = snprintf(line, sizeof(line), "skr-fault: reached %s\n", step);
+	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+
+	if (n > 0 && (size_t)n < sizeof(line)) {
+		if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+			/* nothing to do: the console line below may still get out */
+		}
+		if (fd >= 0 && write(fd, line, (size_t)n) < 0) {
+			/* stderr had it */
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	for (;;)
+		pause();
+}
+#endif
+
 int skr_enroll_fault(const char *step, struct skr_err *err)
 {
 #ifdef SKR_TEST_FAULTS
@@ -52,6 +78,8 @@ int skr_enroll_fault(const char *step, struct skr_err *err)
 			_exit(137);
 		if (!strcmp(f + n, ":fail"))
 			return skr_fail(err, SKR_R_io, "fault injected at %s", step);
+		if (!strcmp(f + n, ":hold"))
+			fault_hold(step);
 	}
 #else
 	(void)step;
@@ -181,6 +209,18 @@ static bool registry_path(const struct skr_admin *a, const char *key_id, char *o
 	       (size_t)snprintf(out, n, "%s/%s", a->registry, key_id) < n;
 }
 
+/* fsync of a directory: the entries made in it are on disk. */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 static int registry_add(const struct skr_admin *a, const char *key_id, struct skr_err *err)
 {
 	char path[4400], parent[4400], *slash;
@@ -203,6 +243,14 @@ static int registry_add(const struct skr_admin *a, const char *key_id, struct sk
 		return skr_fail(err, SKR_R_io, "cannot record key %s in %s: %s", key_id, a->registry,
 				strerror(errno));
 	close(fd);
+	/*
+	 * On disk before the broker has the key: a reconcile after a power
+	 * loss deletes only keys the registry names (delete_orphan_key), and
+	 * an entry still in the page cache is lost with the power (make
+	 * e2e-powercut found the broker keys of interrupted enrollments kept).
+	 */
+	if (sync_dir(a->registry) < 0 || (slash && slash != parent && sync_dir(parent) < 0))
+		return skr_fail(err, SKR_R_io, "cannot sync %s: %s", a->registry, strerror(errno));
 	return 0;
 }
 

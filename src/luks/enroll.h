@@ -163,8 +163,10 @@ int skr_check_this_boot(const struct skr_release_opts *ro, json_object **answer,
 
 /*
  * Test builds (-DSKR_TEST_FAULTS) only: SKR_FAULT=STEP kills the process
- * (exit 137) at STEP, SKR_FAULT=STEP:fail makes STEP fail with io.  A no-op
- * returning 0 otherwise.  Used by enroll and local-copy.
+ * (exit 137) at STEP, SKR_FAULT=STEP:fail makes STEP fail with io,
+ * SKR_FAULT=STEP:hold prints "skr-fault: reached STEP" (stderr, /dev/kmsg)
+ * and blocks forever (the e2e power cut).  A no-op returning 0 otherwise.
+ * Used by enroll, local-copy and reseal.
  */
 int skr_enroll_fault(const char *step, struct skr_err *err);
 

@@ -11,6 +11,9 @@
 # /boot/efi, and a test-only kernel hook (guest/zy-e2e-esp) puts a kernel
 # installed in the guest (dpkg -i) on it and makes it the next boot's entry.
 # Usage: build-image.sh OUTDIR   (needs root; the repository's `make all`)
+# With SKR_E2E_FAULTS_SKRCTL=FILE (make e2e-powercut: a skrctl built with
+# FAULTS=1), the root gets it as /usr/local/sbin/skrctl-faults, besides the
+# normal, fault-free skrctl (the power-cut image only).
 # With SKR_E2E_DEBS=DIR, skr comes from the skr-client and skr-dracut .debs
 # in DIR (as built by `make package-test SKR_DEBS_OUT=DIR`) instead.
 # Writes OUTDIR/disk.img, OUTDIR/passphrase, OUTDIR/image.env (offsets, UUID,
@@ -56,6 +59,17 @@ if [ -n "${SKR_E2E_DEBS:-}" ]; then
 	rm -f "$root"/tmp/skr-*.deb
 else
 	make -s -C "$top" install DESTDIR="$root" PREFIX=/usr >&2
+fi
+
+if [ -n "${SKR_E2E_FAULTS_SKRCTL:-}" ]; then
+	say "skrctl-faults (fault points, tests/e2e/powercut.py) from $SKR_E2E_FAULTS_SKRCTL"
+	grep -q 'skr-fault' "$SKR_E2E_FAULTS_SKRCTL" ||
+		{ echo "e2e: $SKR_E2E_FAULTS_SKRCTL has no fault points (build it with FAULTS=1)" >&2; exit 1; }
+	install -m 0755 "$SKR_E2E_FAULTS_SKRCTL" "$root/usr/local/sbin/skrctl-faults"
+fi
+if grep -q 'skr-fault' "$root/usr/sbin/skrctl" "$root/usr/bin/skrctl" 2>/dev/null; then
+	echo "e2e: the installed skrctl has fault points" >&2
+	exit 1
 fi
 
 # build-base.sh installs one kernel and keeps the next ABI's .deb.

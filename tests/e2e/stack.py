@@ -217,7 +217,9 @@ class Console:
 
 
 class Stack:
-    def __init__(self, build, image, work):
+    def __init__(self, build, image, work, reuse=False):
+        """reuse: WORK holds the disk, firmware variables, vTPM and broker of
+        an earlier run (powercut.py --resume): kept as they are."""
         self.build, self.image, self.work = build, image, work
         self.broker = self.qemu = self.tpm = self.tang = None
         self.bdir = f"{work}/broker"
@@ -226,10 +228,11 @@ class Stack:
         for d in (self.bdir, f"{self.bdir}/vcek", self.tpmdir, self.az):
             os.makedirs(d, exist_ok=True)
         self.vars = f"{work}/OVMF_VARS.fd"
-        shutil.copy(OVMF_VARS, self.vars)
         # The guest writes to its disk (enrollment, journal): boot a copy.
         self.disk = f"{work}/disk.img"
-        run(["cp", "--sparse=always", f"{image}/disk.img", self.disk])
+        if not (reuse and os.path.exists(self.disk) and os.path.exists(self.vars)):
+            shutil.copy(OVMF_VARS, self.vars)
+            run(["cp", "--sparse=always", f"{image}/disk.img", self.disk])
         self.env = dict(l.strip().split("=", 1) for l in open(f"{image}/image.env") if "=" in l)
 
     def __enter__(self):
@@ -288,6 +291,7 @@ class Stack:
     # --- the broker ---------------------------------------------------------
     def start_broker(self):
         d = self.bdir
+        self.ports = (int(self.env["BROKER_PORT"]), int(self.env["ADMIN_PORT"]))
         if not os.path.exists(f"{d}/broker.json"):
             # The image's CA and ports: its client configuration names them (client_config).
             for name in TLS_FILES:
@@ -303,7 +307,6 @@ class Stack:
                                   "--json"]).stdout)["snp_report"]
             shutil.copy(f"{self.az}/vcek.der",
                         f"{d}/vcek/{hcl['chip_id']}-{hcl['reported_tcb']['raw']}.der")
-            self.ports = (int(self.env["BROKER_PORT"]), int(self.env["ADMIN_PORT"]))
             cfg = {"listen": f"127.0.0.1:{self.ports[0]}", "admin_listen": f"127.0.0.1:{self.ports[1]}",
                    "tls_cert": f"{d}/server.pem", "tls_key": f"{d}/server.key",
                    "database": f"{d}/broker.db", "master_key": f"{d}/master.key",
@@ -424,14 +427,22 @@ class Stack:
         out = run(["mdir", "-b", "-i", self.esp(), f"::{path}"]).stdout
         return sorted(l.rstrip("/").rsplit("/", 1)[-1] for l in out.splitlines() if l.strip())
 
-    def boot(self, name, fw_cfg=None, mode=None, disk=None):
+    def boot(self, name, fw_cfg=None, mode=None, disk=None, files=None, monitor=False):
         """Boots the guest.  fw_cfg: the enroll tar; mode: the report's steps
         (tests/e2e/guest/skr-e2e-report) through fw_cfg rather than the
         command line, which the Linux EFI stub measures into PCR 9.  disk:
-        another disk image than the guest's own (the swap scenario)."""
+        another disk image than the guest's own (the swap scenario).  files:
+        more fw_cfg files, {name under opt/skr/: host path}.  monitor: QEMU's
+        human monitor on a unix socket, for power_cut()."""
         sock = self.start_tpm()
+        mon = "none"
+        if monitor:
+            self.monitor = f"{self.work}/monitor.sock"
+            if os.path.exists(self.monitor):
+                os.unlink(self.monitor)
+            mon = f"unix:{self.monitor},server=on,wait=off"
         cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2",
-               "-m", "1536", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
+               "-m", "1536", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", mon,
                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
                "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
                "-drive", f"file={disk or self.disk},format=raw,if=virtio,cache=unsafe",
@@ -444,6 +455,8 @@ class Stack:
             with open(f"{self.work}/mode", "w") as f:
                 f.write(mode + "\n")
             cmd += ["-fw_cfg", f"name=opt/skr/mode,file={self.work}/mode"]
+        for fname, path in (files or {}).items():
+            cmd += ["-fw_cfg", f"name=opt/skr/{fname},file={path}"]
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(f"{self.work}/qemu-{name}.err", "w"))
         return Console(self.qemu, f"{self.work}/console-{name}.log")
@@ -478,6 +491,27 @@ class Stack:
             raise RuntimeError("the guest disk's header has no skr token to copy")
         copy_range(evil, path, 0, hdr_len, dst_off=root)
         return path
+
+    def power_cut(self, timeout=30):
+        """Cuts the guest's power: `quit` on QEMU's monitor (boot(monitor=True)),
+        nothing flushed or shut down in the guest.  swtpm goes with QEMU (it
+        ends when its client does, --terminate); its state directory, the
+        vTPM's NV as a real power cut keeps it, stays for the next boot, as
+        does the disk image."""
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
+        s.connect(self.monitor)
+        s.sendall(b"quit\n")
+        try:
+            self.qemu.wait(timeout)
+        finally:
+            s.close()
+            stop(self.qemu, signal.SIGKILL)
+            try:
+                self.tpm.wait(10)
+            except subprocess.TimeoutExpired:
+                stop(self.tpm)
+            self.qemu = self.tpm = None
 
     def kill_guest(self):
         stop(self.qemu, signal.SIGKILL)
