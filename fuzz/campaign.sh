@@ -26,7 +26,9 @@
 #
 # FUZZ_CAMPAIGN_UNTIL=HH:MM (UTC, today) starts no target that could not
 # finish by then.  FUZZ_CAMPAIGN_RESULTS=FILE writes elsewhere (tests).
-# FUZZ_CAMPAIGN_TARGETS="a b" runs only those, in that order.
+# FUZZ_CAMPAIGN_TARGETS="a b" runs only those, in that order.  At the end,
+# fuzz/campaign-table.py rewrites the campaign's table in bench/README.md
+# (not with FUZZ_CAMPAIGN_RESULTS, nor with FUZZ_CAMPAIGN_README=0).
 # Exits 0 if no target crashed this time, 1 if one did, 2 on a usage error.
 set -u
 
@@ -234,5 +236,9 @@ if [ -n "$left" ]; then
 	echo "fuzz-campaign: not done yet (< $seconds s or crashed):$left"
 else
 	echo "fuzz-campaign: every target done for >= $seconds s"
+fi
+# The table of bench/README.md, when the results are the tree's own.
+if [ -z "${FUZZ_CAMPAIGN_RESULTS:-}" ] && [ "${FUZZ_CAMPAIGN_README:-1}" != 0 ]; then
+	python3 "$top/fuzz/campaign-table.py" "$results" >/dev/null || status=1
 fi
 exit "$status"
