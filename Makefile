@@ -3,6 +3,7 @@
 #   make            build skrctl (and later the other programs) into build/
 #   make check      unit and CLI tests, built with ASan/UBSan into build/san/
 #   make fuzz       libFuzzer targets (clang) into build/fuzz/; FUZZ_SECONDS=N runs each
+#   make fuzz-campaign  each target for FUZZ_CAMPAIGN_SECONDS (600), carried on across runs -> bench/results/fuzz-campaign.json
 #   make bench      release benchmarks (swtpm, broker, clevis baseline) -> bench/results/
 #   make e2e        QEMU boots of an encrypted root (initramfs-tools, dracut); needs root
 #   make bench-boot the timed boots (skr, key file, dracut, clevis+tang), 3 each -> bench/results/boot.json
@@ -34,6 +35,7 @@ CC         ?= cc
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 0
 FUZZ_JOBS ?= 1
+FUZZ_CAMPAIGN_SECONDS ?= 600
 NPROC      ?= $(shell nproc 2>/dev/null || echo 2)
 # Where libcryptsetup loads token plugins from (compiled into it; cryptsetup --help says).
 CRYPTSETUP_TOKEN_DIR ?= $(or $(shell cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$$/\1/p'),/lib/x86_64-linux-gnu/cryptsetup)
@@ -129,7 +131,7 @@ AZURE_PEMS := src/verify/certs/azure/azure-vtpm-root-2023.pem src/verify/certs/a
 # Tests, tools, fuzz targets and benchmarks may reach every library.
 TEST_LINK = $(HELPER_OBJ) $(call libs_of,all) $(call pkg_libs,all) $(shell $(PKG_CONFIG) --libs cmocka)
 
-.PHONY: all check tests link-check header-check vectors-cache fuzz fuzz-build bench bench-run bench-storm bench-storm-run e2e e2e-run e2e-powercut e2e-powercut-run bench-boot bench-boot-run bench-initramfs install clean
+.PHONY: all check tests link-check header-check vectors-cache fuzz fuzz-build fuzz-campaign bench bench-run bench-storm bench-storm-run e2e e2e-run e2e-powercut e2e-powercut-run bench-boot bench-boot-run bench-initramfs install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -243,6 +245,14 @@ fuzz:
 	sh tools/deps.sh fuzz
 	$(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) sh fuzz/run.sh build/fuzz
+
+# The long campaign (fuzz/campaign.sh): targets not yet run for
+# FUZZ_CAMPAIGN_SECONDS, one at a time; FUZZ_CAMPAIGN_UNTIL=HH:MM (UTC) stops
+# starting targets that would not finish by then.
+fuzz-campaign:
+	sh tools/deps.sh fuzz
+	$(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 fuzz-build
+	FUZZ_CAMPAIGN_SECONDS=$(FUZZ_CAMPAIGN_SECONDS) sh fuzz/campaign.sh build/fuzz
 
 # Benchmarks: never installed, not run by `make check` or CI (see bench/README.md).
 # The load generator keeps connections alive with libcurl (bench only: skr's

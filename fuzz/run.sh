@@ -34,21 +34,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 	exit 2
 }
 
-# Largest input worth trying per target (inputs the target bounds itself, plus
-# room to probe those bounds); other targets get libFuzzer's default.
-max_len() {
-	case $1 in
-	snp_report) echo 2048 ;;	# a report is 1184 bytes
-	snp_certs) echo 8192 ;;	# 64 entries (1.5 KiB) plus room for certificates
-	tpms_attest) echo 4608 ;;	# TPMS_ATTEST is at most 4096 bytes
-	hcl_report) echo 16384 ;;	# 1236-byte fixed part + claims
-	evidence | broker_attested) echo 32768 ;;	# real bundles are about 8 KiB of JSON
-	broker_answer) echo 70000 ;;	# probes the client's 64 KiB answer bound
-	http_response) echo 70000 ;;	# probes the 64 KiB bound and the 16 KiB header bound
-	eventlog | pe | predict) echo 65536 ;;	# the seed logs and images are up to 33 KiB
-	*) echo "" ;;
-	esac
-}
+# max_len, fuzz_inputs, fuzz_stat
+# shellcheck source=fuzz/lib.sh
+. "$top/fuzz/lib.sh"
 
 # One target: prints its line (and on failure what went wrong); returns 1 if
 # it failed, 2 if no temporary directory could be made.
@@ -56,17 +44,8 @@ run_target() {
 	bin=$1
 	name=${bin##*/fuzz_}
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/skr-fuzz-$name.XXXXXX") || return 2
-	mkdir "$tmp/work" "$tmp/regressions" "$tmp/artifacts"
-
-	# Seeds and regressions are read in place or copied: never written to.
-	dirs="$tmp/work"
-	[ -d "$top/fuzz/corpus/$name" ] && dirs="$dirs $top/fuzz/corpus/$name"
-	nregress=0
-	for r in "$top/fuzz/regressions/$name"-*; do
-		[ -f "$r" ] || continue
-		cp "$r" "$tmp/regressions/" && nregress=$((nregress + 1))
-	done
-	[ "$nregress" -gt 0 ] && dirs="$dirs $tmp/regressions"
+	mkdir "$tmp/artifacts" || return 2
+	dirs=$(fuzz_inputs "$top" "$name" "$tmp") || return 2
 
 	set -- -rss_limit_mb=2048 -timeout=60 -print_final_stats=1 \
 		-artifact_prefix="$tmp/artifacts/"
@@ -83,7 +62,7 @@ run_target() {
 	"$bin" "$@" $dirs >"$tmp/log" 2>&1
 	rc=$?
 	elapsed=$(($(date +%s) - start))
-	execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9][0-9]*\).*/\1/p' "$tmp/log" | tail -n 1)
+	execs=$(fuzz_stat "$tmp/log" number_of_executed_units)
 
 	if [ "$rc" -eq 0 ] && [ -n "$execs" ]; then
 		echo "fuzz $name: $execs execs in $elapsed s, OK"
