@@ -51,6 +51,7 @@ done
 
 tmpd=$(mktemp -d "${TMPDIR:-/tmp}/skr-bench.XXXXXX") || exit 1
 . "$top/tests/cli/broker.sh"
+. "$top/bench/lib.sh"
 perf_pid=
 load_pid=
 az_vtpm_pid=
@@ -65,10 +66,7 @@ cleanup() {
 	[ -n "$outdir" ] && rm -rf "$outdir"
 	rm -rf "$tmpd"
 }
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_exit_traps cleanup
 # Run copies: a rebuild of BUILD during the run changes nothing, and perf can
 # still resolve the broker's symbols.
 mkdir -p "$tmpd/bin/tools" "$tmpd/bin/bench"

@@ -63,6 +63,7 @@ tmpd=$(mktemp -d "${TMPDIR:-/tmp}/skr-storm.XXXXXX") || exit 1
 SKR_TEST_DB=sqlite
 unset BROKER_DATABASE
 . "$top/tests/cli/broker.sh"
+. "$top/bench/lib.sh"
 storm_pid=
 pids=$tmpd/pids
 : > "$pids"
@@ -80,10 +81,7 @@ cleanup() {
 	: > "$pids"
 	rm -rf "$tmpd"
 }
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_exit_traps cleanup
 
 # Run copies: a rebuild during the run changes nothing.
 mkdir -p "$tmpd/bin/tools"

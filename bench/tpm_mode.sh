@@ -30,14 +30,10 @@ done
 
 tmpd=$(mktemp -d "${TMPDIR:-/tmp}/skr-bench-tpm.XXXXXX") || exit 1
 . "$top/tests/cli/broker.sh"
+. "$top/bench/lib.sh"
 tl_pid=
-trap 'stop_broker KILL; stop_vtpm; [ -n "$tl_pid" ] && kill "$tl_pid" 2>/dev/null; rm -rf "$tmpd"' EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
-loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
-started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-commit=$(git -C "$top" rev-parse HEAD 2>/dev/null)
+bench_exit_traps 'stop_broker KILL; stop_vtpm; [ -n "$tl_pid" ] && kill "$tl_pid" 2>/dev/null; rm -rf "$tmpd"'
+bench_stamp
 
 bdir=$tmpd/broker ca=$tmpd/ek-ca
 mkdir -p "$bdir" "$tmpd/tl" "$ca" "$tmpd/tpm-ek"

@@ -30,13 +30,9 @@ done
 
 tmpd=$(mktemp -d "${TMPDIR:-/tmp}/skr-bench-pe.XXXXXX") || exit 1
 . "$top/tests/cli/broker.sh"
-trap 'stop_broker KILL; stop_vtpm; rm -rf "$tmpd"' EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
-loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
-started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-commit=$(git -C "$top" rev-parse HEAD 2>/dev/null)
+. "$top/bench/lib.sh"
+bench_exit_traps 'stop_broker KILL; stop_vtpm; rm -rf "$tmpd"'
+bench_stamp
 dirty=$(git -C "$top" status --porcelain --untracked-files=normal 2>/dev/null |
 	grep -v ' bench/results/' | head -c 1)
 
