@@ -319,26 +319,30 @@ static int64_t clock_ns(clockid_t id)
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+int64_t skr_steady_advance(struct skr_steady *s, int64_t wall_ns, int64_t mono_ns)
+{
+	if (s->started) {
+		int64_t ran = s->last_wall + (mono_ns - s->last_mono);
+
+		if (ran > wall_ns)
+			wall_ns = ran;
+	}
+	s->started = true;
+	s->last_wall = wall_ns;
+	s->last_mono = mono_ns;
+	return wall_ns / 1000000000;
+}
+
 int64_t skr_steady_time(void)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static int64_t last_wall, last_mono;
-	static bool started;
-	int64_t wall, mono, ran;
+	static struct skr_steady state;
+	int64_t now;
 
 	pthread_mutex_lock(&lock);
-	wall = clock_ns(CLOCK_REALTIME);
-	mono = clock_ns(CLOCK_MONOTONIC);
-	if (started) {
-		ran = last_wall + (mono - last_mono);
-		if (ran > wall)
-			wall = ran;
-	}
-	started = true;
-	last_wall = wall;
-	last_mono = mono;
+	now = skr_steady_advance(&state, clock_ns(CLOCK_REALTIME), clock_ns(CLOCK_MONOTONIC));
 	pthread_mutex_unlock(&lock);
-	return wall / 1000000000;
+	return now;
 }
 
 bool skr_ct_equal(const void *a, const void *b, size_t len)

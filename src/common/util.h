@@ -97,6 +97,18 @@ static inline void skr_put_be64(uint8_t *out, uint64_t v)
  */
 int64_t skr_steady_time(void);
 
+/*
+ * The rule behind skr_steady_time, on clock readings given by the caller (so
+ * that tests can step the wall clock): returns the steady time in seconds
+ * for a wall clock reading wall_ns and a monotonic reading mono_ns, and
+ * records both in s.  A zeroed struct skr_steady starts a new sequence.
+ */
+struct skr_steady {
+	int64_t last_wall, last_mono;
+	bool started;
+};
+int64_t skr_steady_advance(struct skr_steady *s, int64_t wall_ns, int64_t mono_ns);
+
 /* Constant-time comparison for MACs, digests and tokens. */
 bool skr_ct_equal(const void *a, const void *b, size_t len);
 
