@@ -20,7 +20,7 @@ static int parse_args(int argc, char **argv, struct skr_release_opts *o, const c
 	static const struct option opts[] = {
 		{ "key-id", required_argument, NULL, 'k' }, { "broker", required_argument, NULL, 'b' },
 		{ "ca", required_argument, NULL, 'c' },     { "tcti", required_argument, NULL, 't' },
-		{ "vcek", required_argument, NULL, 'v' },
+		{ "vcek", required_argument, NULL, 'v' },   { "ek-chain", required_argument, NULL, 'e' },
 		{ "pcrs", required_argument, NULL, 'p' },   { "timeout", required_argument, NULL, 'T' },
 		{ "out", required_argument, NULL, 'o' },    { "json", no_argument, NULL, 'j' },
 		{ 0 }
@@ -38,6 +38,7 @@ static int parse_args(int argc, char **argv, struct skr_release_opts *o, const c
 		case 'c': o->ca_file = optarg; break;
 		case 't': o->tcti = optarg; break;
 		case 'v': o->vcek_file = optarg; break;
+		case 'e': o->ek_chain_file = optarg; break;
 		case 'p':
 			if (cli_parse_pcr_list(optarg, &o->pcr_mask) < 0)
 				return -1;

@@ -56,7 +56,7 @@
 
 #define RELEASE_USAGE                                                                    \
 	"skrctl release --key-id ID --broker URL [--broker URL]... --ca PEM [--tcti T] "  \
-	"[--vcek CERT] [--pcrs 0,4,7] [--timeout S] --out FILE [--json]   (FILE is written 0600; '-' is " \
+	"[--vcek CERT] [--ek-chain PEM] [--pcrs 0,4,7] [--timeout S] --out FILE [--json]   (FILE is written 0600; '-' is " \
 	"not allowed: the secret never goes to a terminal)"
 
 #define RESEAL_USAGE                                                                          \

@@ -336,6 +336,7 @@ void skr_token_release_opts(const struct skr_token *t, const struct skr_client_c
 	o->ca_file = ep->ca_file;
 	o->tcti = c->tcti;
 	o->vcek_file = c->vcek;
+	o->ek_chain_file = c->ek_chain;
 	o->pcr_mask = t->pcr_mask;
 	o->deadline_ms = (timeout_override ? timeout_override : t->timeout) * 1000u;
 }

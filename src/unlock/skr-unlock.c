@@ -526,7 +526,7 @@ static int probe(const struct skr_client_config *cfg, bool have_cfg,
 }
 
 /*
- * --config-files: the configuration, each CA file it names and its VCEK file,
+ * --config-files: the configuration, each CA file it names, its VCEK and EK chain files,
  * one a line, once each, after the same checks a boot makes (exit 2 when it
  * is refused): what the initramfs hooks copy.
  */
@@ -554,6 +554,8 @@ static int config_files(const char *path)
 	}
 	if (c.vcek)
 		printf("%s\n", c.vcek);
+	if (c.ek_chain)		/* the release reads it in the initramfs too */
+		printf("%s\n", c.ek_chain);
 	skr_client_config_free(&c);
 	return 0;
 }

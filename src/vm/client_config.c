@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "common/util.h"
 
@@ -72,35 +75,85 @@ int skr_client_file_trusted(const char *path, int fd, struct skr_err *err)
 	return 0;
 }
 
-/* The whole file, after the trust check on the same open file. */
-static int read_trusted(const char *path, struct skr_buf *out, struct skr_err *err)
+/* The whole file (at most max bytes), after the trust check on the same open file. */
+static int read_trusted(const char *path, size_t max, const char *what, struct skr_buf *out,
+			struct skr_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	ssize_t n;
+	ssize_t n = 0;
 
 	if (fd < 0)
-		return skr_fail(err, SKR_R_io, "no client configuration %s: %s", path, strerror(errno));
+		return skr_fail(err, SKR_R_io, "no %s %s: %s", what, path, strerror(errno));
 	if (skr_client_file_trusted(path, fd, err) < 0)
 		goto fail;
-	out->data = malloc(SKR_CLIENT_CONFIG_MAX_SIZE + 1);
+	out->data = malloc(max + 1);
 	if (!out->data) {
 		skr_fail(err, SKR_R_nomem, "out of memory");
 		goto fail;
 	}
 	out->len = 0;
-	while ((n = read(fd, out->data + out->len, SKR_CLIENT_CONFIG_MAX_SIZE + 1 - out->len)) > 0)
+	while (out->len <= max && (n = read(fd, out->data + out->len, max + 1 - out->len)) > 0)
 		out->len += (size_t)n;
 	close(fd);
 	if (n < 0)
 		return skr_fail(err, SKR_R_io, "cannot read %s", path);
-	if (out->len > SKR_CLIENT_CONFIG_MAX_SIZE)
-		return skr_fail(err, SKR_R_malformed, "%s is larger than %u bytes", path,
-				SKR_CLIENT_CONFIG_MAX_SIZE);
+	if (out->len > max)
+		return skr_fail(err, SKR_R_malformed, "%s is larger than %zu bytes", path, max);
 	out->data[out->len] = 0;
 	return 0;
 fail:
 	close(fd);
 	return -1;
+}
+
+/* Every PEM certificate of text, appended to der as DER; none at all fails. */
+static int pem_to_der(const struct skr_buf *text, const char *path, struct skr_buf *der,
+		      struct skr_err *err)
+{
+	BIO *bio = BIO_new_mem_buf(text->data, (int)text->len);
+	size_t n = 0;
+	X509 *c;
+	int rc = 0;
+
+	if (!bio)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	while (rc == 0 && (c = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		int len = i2d_X509(c, NULL);
+		uint8_t *p;
+
+		if (len <= 0 || der->len + (size_t)len > SKR_CLIENT_EK_CHAIN_MAX)
+			rc = skr_fail(err, SKR_R_malformed, "\"ek_chain\" %s: more than %u bytes of "
+				      "certificates", path, SKR_CLIENT_EK_CHAIN_MAX);
+		else if (!(p = realloc(der->data, der->len + (size_t)len)))
+			rc = skr_fail(err, SKR_R_nomem, "out of memory");
+		else {
+			der->data = p;
+			p += der->len;
+			der->len += (size_t)i2d_X509(c, &p);
+			n++;
+		}
+		X509_free(c);
+	}
+	/* A file that ends in something other than a certificate is not a chain file. */
+	if (rc == 0 && (n == 0 || ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE))
+		rc = skr_fail(err, SKR_R_malformed, "\"ek_chain\" %s: %s", path,
+			      n ? "bad PEM after the last certificate" : "no PEM certificate");
+	ERR_clear_error();
+	BIO_free(bio);
+	return rc;
+}
+
+int skr_client_ek_chain_read(const char *path, struct skr_buf *der, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf text = { 0 };
+
+	*der = (struct skr_buf){ 0 };
+	if (read_trusted(path, SKR_CLIENT_EK_CHAIN_FILE_MAX, "EK chain file", &text, err) < 0 ||
+	    pem_to_der(&text, path, der, err) < 0) {
+		skr_buf_free(der);
+		return -1;
+	}
+	return 0;
 }
 
 static int check_fields(json_object *obj, const char *const *known, const char *where,
@@ -219,9 +272,28 @@ static int parse_keys(json_object *obj, struct skr_client_config *c, struct skr_
 	return 0;
 }
 
+/*
+ * The EK chain file decides nothing about trust (the broker's ek_roots do),
+ * but it goes into the initramfs and every release: held to the CA's rule,
+ * and read once here so that a bad file fails the load, naming the field.
+ */
+static int ek_chain_check(struct skr_client_config *c, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf der = { 0 };
+
+	if (!c->ek_chain)
+		return 0;
+	if (skr_client_ek_chain_read(c->ek_chain, &der, err) < 0) {
+		err->reason = err->reason == SKR_R_io ? SKR_R_untrusted_config : err->reason;
+		return -1;
+	}
+	return 0;
+}
+
 static int parse(json_object *obj, struct skr_client_config *c, struct skr_err *err)
 {
-	static const char *const known[] = { "brokers", "ca", "tcti", "vcek", "admin", "keys", NULL };
+	static const char *const known[] = { "brokers", "ca",	 "tcti", "vcek",
+					     "admin",	"keys", "ek_chain", NULL };
 
 	if (!json_object_is_type(obj, json_type_object))
 		return skr_fail(err, SKR_R_malformed, "%s is not a JSON object", c->path);
@@ -229,7 +301,8 @@ static int parse(json_object *obj, struct skr_client_config *c, struct skr_err *
 	    string_field(obj, "tcti", c->path, false, &c->tcti, err) < 0 ||
 	    string_field(obj, "vcek", c->path, true, &c->vcek, err) < 0 ||
 	    url_list(obj, "admin", c->path, false, c->admin, &c->n_admin, err) < 0 ||
-	    parse_keys(obj, c, err) < 0)
+	    string_field(obj, "ek_chain", c->path, true, &c->ek_chain, err) < 0 ||
+	    parse_keys(obj, c, err) < 0 || ek_chain_check(c, err) < 0)
 		return -1;
 	if (c->tcti && skr_client_tcti_check(c->tcti, c->path, err) < 0)
 		return -1;
@@ -245,7 +318,7 @@ int skr_client_config_load(const char *path, struct skr_client_config *c, struct
 
 	memset(c, 0, sizeof(*c));
 	snprintf(c->path, sizeof(c->path), "%s", path);
-	if (read_trusted(path, &text, err) < 0)
+	if (read_trusted(path, SKR_CLIENT_CONFIG_MAX_SIZE, "client configuration", &text, err) < 0)
 		return -1;
 	tok = json_tokener_new();
 	obj = tok ? json_tokener_parse_ex(tok, (const char *)text.data, (int)text.len) : NULL;
@@ -286,6 +359,7 @@ void skr_client_config_free(struct skr_client_config *c)
 	endpoints_free(&c->ep);
 	free(c->tcti);
 	free(c->vcek);
+	free(c->ek_chain);
 	for (i = 0; i < c->n_admin; i++)
 		free(c->admin[i]);
 	for (i = 0; i < c->n_keys; i++)

@@ -11,12 +11,13 @@
  *    "tcti": "device:/dev/tpmrm0",                  (optional: device:, swtpm: or mssim: only)
  *    "vcek": "/var/lib/skr/vcek.der",               (optional: VCEK file sent with the evidence)
  *    "admin": ["https://kbs.example:8444", ...],    (optional: admin API, for skrctl)
+ *    "ek_chain": "/etc/skr/ek-chain.pem",           (optional: EK intermediates, tee "tpm")
  *    "keys": {"KEY_ID": {"brokers": [...], "ca": "..."}}}   (optional per-key overrides)
  *
  * Which file: --config PATH, else the environment's SKR_CONFIG, else
  * SKR_CLIENT_CONFIG_DEFAULT (skr_client_config_path).
  *
- * Trust: the file and the CA file it names must be regular files owned by
+ * Trust: the file and the CA and EK chain files it names must be regular files owned by
  * root (or the caller's uid) and writable by nobody else (no group or world
  * write bit); otherwise, and for a tcti that would load anything but a
  * device or simulator driver (cmd:, a library path, ...), the load fails
@@ -31,12 +32,16 @@
 #include <stddef.h>
 
 #include "common/err.h"
+#include "common/util.h"
 #include "vm/release_client.h"
 
 #define SKR_CLIENT_CONFIG_DEFAULT "/etc/skr/client.json"
 #define SKR_CLIENT_CA_DEFAULT "/etc/skr/broker-ca.pem"
 #define SKR_CLIENT_CONFIG_MAX_KEYS 32
 #define SKR_CLIENT_CONFIG_MAX_SIZE (64u << 10)
+/* The EK chain: the PEM file, and its certificates as DER (the broker's SKR_AKCERT_MAX_CHAIN). */
+#define SKR_CLIENT_EK_CHAIN_FILE_MAX (256u << 10)
+#define SKR_CLIENT_EK_CHAIN_MAX (64u << 10)
 
 /* Brokers and the CA they chain to: the defaults, or one key's override. */
 struct skr_client_endpoints {
@@ -55,6 +60,7 @@ struct skr_client_config {
 	struct skr_client_endpoints ep;		/* "brokers", "ca" */
 	char *tcti;				/* NULL: the kernel resource manager */
 	char *vcek;				/* NULL: none sent */
+	char *ek_chain;				/* NULL: the TPM's chain NV indices, if any */
 	char *admin[SKR_RELEASE_MAX_BROKERS];
 	size_t n_admin;
 	struct skr_client_key keys[SKR_CLIENT_CONFIG_MAX_KEYS];
@@ -81,6 +87,14 @@ int skr_client_tcti_check(const char *tcti, const char *what, struct skr_err *er
  * (io when it cannot be opened).  fd >= 0: checks that open file instead.
  */
 int skr_client_file_trusted(const char *path, int fd, struct skr_err *err);
+
+/*
+ * The EK chain file at path (trusted as above, at most
+ * SKR_CLIENT_EK_CHAIN_FILE_MAX bytes) as the concatenated DER of its PEM
+ * certificates (at most SKR_CLIENT_EK_CHAIN_MAX bytes); a file without a
+ * certificate, or with anything but certificates, fails with malformed.
+ */
+int skr_client_ek_chain_read(const char *path, struct skr_buf *der, struct skr_err *err);
 
 /*
  * Writes a new configuration (brokers, ca, optional tcti and admin URLs),

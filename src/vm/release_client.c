@@ -11,6 +11,7 @@
 
 #include "common/x509.h"
 #include "vm/broker_answer.h"
+#include "vm/client_config.h"
 #include "common/gate.h"
 #include "vm/https.h"
 #include "common/json_util.h"
@@ -251,13 +252,24 @@ static int tl_members(struct exchange *x, json_object *ev, struct skr_err *err)
 }
 
 /*
+ * The EK certificate's intermediates, for a broker that has not configured
+ * them: the configured PEM file, else the TPM's chain NV indices (tpm.h).
+ */
+static int ek_chain(struct exchange *x, struct skr_buf *der, struct skr_err *err)
+{
+	if (x->o->ek_chain_file)
+		return skr_client_ek_chain_read(x->o->ek_chain_file, der, err);
+	return skr_tpm_read_ek_chain(x->tpm, der, err);
+}
+
+/*
  * tee "tpm", before the challenge: the EK certificate (RSA, NV 0x01C00002),
- * the EK the TCG template makes, and a transient AK (a primary, never
- * persisted), kept loaded for the activation, the certify and the quote.
+ * its chain when there is one, the EK the TCG template makes, and a
+ * transient AK (a primary, never persisted), kept loaded for the activation, the certify and the quote.
  */
 static int tpm_identity(struct exchange *x, struct skr_err *err)
 {
-	_cleanup_buf_ struct skr_buf cert = { 0 };
+	_cleanup_buf_ struct skr_buf cert = { 0 }, chain = { 0 };
 	struct skr_err nv_err = { 0 };
 	double t0 = now_ms();
 	int rc = -1;
@@ -272,11 +284,13 @@ static int tpm_identity(struct exchange *x, struct skr_err *err)
 			*err = nv_err;
 		goto out;
 	}
-	if (skr_tpm_create_ek(x->tpm, &x->ek, err) < 0 ||
+	if (ek_chain(x, &chain, err) < 0 || skr_tpm_create_ek(x->tpm, &x->ek, err) < 0 ||
 	    skr_tpm_create_ek_ak(x->tpm, &x->ak, err) < 0)
 		goto out;
 	x->identity = json_object_new_object();
 	skr_json_add_b64(x->identity, "ek_cert", cert.data, cert.len);
+	if (chain.len)
+		skr_json_add_b64(x->identity, "ek_chain", chain.data, chain.len);
 	skr_json_add_b64(x->identity, "ek_public", x->ek.public_bytes, x->ek.public_len);
 	skr_json_add_b64(x->identity, "ak_public", x->ak.public_bytes, x->ak.public_len);
 	rc = 0;

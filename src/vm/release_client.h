@@ -35,6 +35,7 @@ struct skr_release_opts {
 	const char *ca_pem;		/* ... or that PEM as text (from a LUKS2 token) */
 	const char *tcti;		/* NULL: the kernel resource manager */
 	const char *vcek_file;		/* VCEK (DER/PEM) to send; NULL: the broker's cache */
+	const char *ek_chain_file;	/* tee "tpm": PEM EK intermediates; NULL: the TPM's NV */
 	unsigned connect_timeout_ms;	/* per connection; 0 = 3000 */
 	unsigned deadline_ms;		/* the whole release; 0 = 30000 */
 	uint32_t pcr_mask;		/* quoted with the challenge's PCRs and PCR 15 (gate.h) */

@@ -88,6 +88,14 @@ int skr_tpm_read_hcl(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err
 #define SKR_TPM_AKCERT_NV_INDEX 0x01C101D0u	/* Azure's AK certificate (DER) */
 #define SKR_TPM_EKCERT_RSA_NV_INDEX 0x01C00002u	/* TCG: RSA-2048 EK certificate */
 #define SKR_TPM_EKCERT_ECC_NV_INDEX 0x01C0000Au	/* TCG: ECC NIST P-256 EK certificate */
+/*
+ * TCG EK Credential Profile 2.3+ / TPM v2.0 Provisioning Guidance 2.2.1.5:
+ * the EK certificate chain's intermediates, concatenated DER, from
+ * 0x01C00100 upwards (the range ends at 0x01C001FF), contiguous.
+ */
+#define SKR_TPM_EK_CHAIN_NV_FIRST 0x01C00100u
+#define SKR_TPM_EK_CHAIN_NV_COUNT 8u		/* read at most these many indices */
+#define SKR_TPM_EK_CHAIN_MAX (64u << 10)	/* and this many bytes in all */
 enum skr_tpm_mode {
 	SKR_TPM_MODE_AZ_SNP_VTPM = 1,
 	SKR_TPM_MODE_AZURE_TL,
@@ -125,6 +133,11 @@ struct skr_tpm_key {
  * skr_tpm_read_ekcert: the RSA EK certificate (DER) from
  * SKR_TPM_EKCERT_RSA_NV_INDEX, as swtpm_setup --create-ek-cert and vendors
  * write it.
+ * skr_tpm_read_ek_chain: the chain's NV indices from
+ * SKR_TPM_EK_CHAIN_NV_FIRST, up to the first undefined one and at most
+ * SKR_TPM_EK_CHAIN_NV_COUNT, concatenated as they are (empty: none); the
+ * bytes are the TPM's, not checked here (the broker treats them as untrusted
+ * material); over SKR_TPM_EK_CHAIN_MAX bytes fails with malformed.
  * skr_tpm_create_ek: the EK, the primary the TCG EK Credential Profile's
  * default RSA-2048 template (low range, policy A) makes in the endorsement
  * hierarchy: the key the certificate certifies.
@@ -142,6 +155,7 @@ struct skr_tpm_key {
  * All keys are transient: skr_tpm_key_flush them.
  */
 int skr_tpm_read_ekcert(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err);
+int skr_tpm_read_ek_chain(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err);
 int skr_tpm_create_ek(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err);
 int skr_tpm_create_ek_ak(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err);
 int skr_tpm_activate(struct skr_tpm *t, const struct skr_tpm_key *ek, const struct skr_tpm_key *ak,

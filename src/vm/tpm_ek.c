@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The generic TPM mode's keys and credential activation (contract: vm/tpm.h). */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -19,6 +20,41 @@ static const TPM2B_DIGEST ek_policy_a = {
 int skr_tpm_read_ekcert(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err)
 {
 	return skr_tpm_nv_read(t, SKR_TPM_EKCERT_RSA_NV_INDEX, out, err);
+}
+
+int skr_tpm_read_ek_chain(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err)
+{
+	uint32_t i;
+
+	*out = (struct skr_buf){ 0 };
+	for (i = 0; i < SKR_TPM_EK_CHAIN_NV_COUNT; i++) {
+		_cleanup_buf_ struct skr_buf part = { 0 };
+		struct skr_err e = { 0 };
+		uint8_t *p;
+
+		if (skr_tpm_nv_read(t, SKR_TPM_EK_CHAIN_NV_FIRST + i, &part, &e) < 0) {
+			if (e.reason == SKR_R_tpm_nv_undefined)
+				return 0;	/* the end of the chain (or no chain) */
+			*err = e;
+			break;
+		}
+		if (out->len + part.len > SKR_TPM_EK_CHAIN_MAX) {
+			skr_fail(err, SKR_R_malformed, "the EK chain in NV 0x%08x.. is more than %u bytes",
+				 SKR_TPM_EK_CHAIN_NV_FIRST, SKR_TPM_EK_CHAIN_MAX);
+			break;
+		}
+		if (!(p = realloc(out->data, out->len + part.len + 1))) {
+			skr_fail(err, SKR_R_nomem, "out of memory");
+			break;
+		}
+		memcpy(p + out->len, part.data, part.len);
+		out->data = p;
+		out->len += part.len;
+	}
+	if (i == SKR_TPM_EK_CHAIN_NV_COUNT)
+		return 0;
+	skr_buf_free(out);
+	return -1;
 }
 
 static int create_primary(struct skr_tpm *t, const TPM2B_PUBLIC *tmpl, const char *what,

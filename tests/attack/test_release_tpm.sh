@@ -33,16 +33,22 @@ ek_provision() {
 }
 ca=$tmpd/ca
 # VM A (the VM), VM B (another TPM certified by the same CA), VM F (a TPM
-# certified by another CA).
+# certified by another CA), VM C below.
 for vm in a b; do
 	ek_provision "$tmpd/tpm-$vm" "$ca" || { echo "FAIL ek-provision-$vm: $(tail -3 "$ca/setup.log")"; exit 1; }
 done
 ek_provision "$tmpd/tpm-f" "$tmpd/foreign-ca" ||
 	{ echo "FAIL ek-provision-f: $(tail -3 "$tmpd/foreign-ca/setup.log")"; exit 1; }
+# VM C: certified by a third CA whose root the broker trusts but whose
+# intermediate it was never given: only the VM can complete the chain.
+ek_provision "$tmpd/tpm-c" "$tmpd/chain-ca" ||
+	{ echo "FAIL ek-provision-c: $(tail -3 "$tmpd/chain-ca/setup.log")"; exit 1; }
+cat "$ca/swtpm-localca-rootca-cert.pem" "$tmpd/chain-ca/swtpm-localca-rootca-cert.pem" > "$tmpd/ek-roots.pem"
 
-# The broker: the swtpm CA's root as the only EK anchor, its intermediate as material.
+# The broker: the swtpm CA's root (and VM C's CA's) as the only EK anchors,
+# the first CA's intermediate as material.
 make_tls "$bdir" && write_broker_config "$bdir" || { echo "FAIL broker-config"; exit 1; }
-sed -i "s|\"threads\": 2|\"threads\": 2, \"ek_roots\": \"$ca/swtpm-localca-rootca-cert.pem\", \"ek_intermediates\": \"$ca/issuercert.pem\"|" "$bdir/broker.json"
+sed -i "s|\"threads\": 2|\"threads\": 2, \"ek_roots\": \"$tmpd/ek-roots.pem\", \"ek_intermediates\": \"$ca/issuercert.pem\"|" "$bdir/broker.json"
 start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }
 
 start_vtpm "$tmpd/tpm-a" || { echo "FAIL swtpm-start"; exit 1; }
@@ -192,6 +198,56 @@ stop_vtpm
 start_vtpm "$tmpd/tpm-f" || { echo "FAIL swtpm-start-f"; exit 1; }
 refused tpm-ek-foreign-ca 'ekcert_untrusted'
 
+# VM C: the broker lacks its EK certificate's issuer; the VM sends it
+# ("ek_chain": the client's ek_chain file, else the TPM's chain NV indices).
+stop_vtpm
+start_vtpm "$tmpd/tpm-c" || { echo "FAIL swtpm-start-c"; exit 1; }
+refused tpm-ek-chain-missing 'ekcert_untrusted.*issuer .* of the EK certificate .* is neither built in, configured nor presented'
+rel_chain() {	# CHAIN_FILE [URL]
+	$SKRCTL release --key-id tpm-1 --broker "${2:-$RELEASE_URL}" --ca "$bdir/ca.pem" --tcti "$TCTI" \
+		--timeout 20 --ek-chain "$1" --out "$tmpd/secret.tpm-1"
+}
+cp "$tmpd/chain-ca/issuercert.pem" "$tmpd/ek-chain.pem"
+chmod 0644 "$tmpd/ek-chain.pem"
+expect tpm-ek-chain-file-releases 0 'released 32 bytes' -- rel_chain "$tmpd/ek-chain.pem" "$PROXY_URL"
+rm -f "$tmpd/secret.tpm-1"
+python3 - "$rec" "$tmpd/chain-ca/issuercert.pem" <<'PY' && echo "PASS tpm-ek-chain-on-the-wire" || echo "FAIL tpm-ek-chain-on-the-wire"
+import base64, glob, json, os, ssl, sys
+rec, pem = sys.argv[1:3]
+n = lambda p: int(os.path.basename(p).split("-")[0])
+ch = sorted(glob.glob(os.path.join(rec, "*-challenge.json")), key=n)[-1]
+rl = sorted(glob.glob(os.path.join(rec, "*-release.json")), key=n)[-1]
+want = ssl.PEM_cert_to_DER_cert(open(pem).read())
+assert base64.b64decode(json.load(open(ch))["tpm"]["ek_chain"]) == want
+assert base64.b64decode(json.load(open(rl))["evidence"]["ek_chain"]) == want
+PY
+printf 'garbage, not a certificate\n' > "$tmpd/ek-chain-bad.pem"
+expect tpm-ek-chain-file-garbage 2 'malformed.*"ek_chain" .*ek-chain-bad.pem: no PEM certificate' -- \
+	rel_chain "$tmpd/ek-chain-bad.pem"
+cp "$tmpd/ek-chain.pem" "$tmpd/ek-chain-gw.pem"
+chmod 0664 "$tmpd/ek-chain-gw.pem"
+expect tpm-ek-chain-file-group-writable 2 'untrusted_config.*ek-chain-gw.pem is writable by its group' -- \
+	rel_chain "$tmpd/ek-chain-gw.pem"
+# The TPM's own chain: the intermediate in NV 0x01C00100, as a
+# manufacturer provisions it (platform hierarchy, swtpm's empty auth).
+nv_chain() {	# FILE: its bytes as NV 0x01C00100 (the index redefined)
+	TPM2TOOLS_TCTI=$TCTI tpm2_nvundefine 0x01C00100 -C p >/dev/null 2>&1
+	TPM2TOOLS_TCTI=$TCTI tpm2_nvdefine 0x01C00100 -C p -s "$(stat -c %s "$1")" \
+		-a 'ppwrite|ppread|ownerread|authread|no_da|platformcreate' >/dev/null 2>&1 &&
+		TPM2TOOLS_TCTI=$TCTI tpm2_nvwrite 0x01C00100 -C p -i "$1" >/dev/null 2>&1
+}
+openssl x509 -in "$tmpd/ek-chain.pem" -outform DER -out "$tmpd/ek-chain.der"
+nv_chain "$tmpd/ek-chain.der" || echo "FAIL tpm-ek-chain-nv-define"
+expect tpm-ek-chain-nv-releases 0 'released 32 bytes' -- rel tpm-1
+rm -f "$tmpd/secret.tpm-1"
+# The file, when configured, wins over the NV: a garbage file is refused.
+expect tpm-ek-chain-file-wins 2 'no PEM certificate' -- rel_chain "$tmpd/ek-chain-bad.pem"
+# The NV's bytes are the TPM's: garbage there is the broker's to refuse.
+head -c 600 /dev/urandom > "$tmpd/ek-chain-junk"
+nv_chain "$tmpd/ek-chain-junk" || echo "FAIL tpm-ek-chain-nv-junk-define"
+refused tpm-ek-chain-nv-junk 'ekcert_untrusted.*EK chain is not concatenated DER'
+TPM2TOOLS_TCTI=$TCTI tpm2_nvundefine 0x01C00100 -C p >/dev/null 2>&1
+
 stop_vtpm
 start_vtpm "$tmpd/tpm-a" || { echo "FAIL swtpm-restart-a"; exit 1; }
 expect tpm-release-again 0 'released' -- rel tpm-1
@@ -264,6 +320,20 @@ expect_stdout tpm-status-would-release 'this boot would be released'
 expect tpm-status-json 0 -- $SKRCTL status "$img" --tcti "$TCTI" --json
 cp "$out" "$tmpd/status.json"
 expect tpm-status-json-vm 0 -- python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["vm"]; assert v["tee"] == "tpm", v' "$tmpd/status.json"
+# The client configuration's "ek_chain" (skr-client.json(5)) goes with the
+# identity; held to the CA's rule: group-writable, the configuration is refused.
+cp "$SKR_CONFIG" "$tmpd/client.json.good"
+python3 - "$SKR_CONFIG" "$tmpd/ek-chain.pem" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["ek_chain"] = sys.argv[2]; json.dump(c, open(sys.argv[1], "w"))
+PY
+expect tpm-status-with-ek-chain 0 'this boot would be released' -- $SKRCTL status "$img" --tcti "$TCTI"
+expect tpm-config-files-ek-chain 0 "^$tmpd/ek-chain.pem\$" -- "$BUILD/skr-unlock" --config-files
+chmod 0664 "$tmpd/ek-chain.pem"
+expect tpm-config-ek-chain-group-writable 2 'untrusted_config.*ek-chain.pem is writable by its group' -- \
+	$SKRCTL status "$img" --tcti "$TCTI"
+chmod 0644 "$tmpd/ek-chain.pem"
+cp "$tmpd/client.json.good" "$SKR_CONFIG"
 
 # The forgery activation must stop: an AK whose private part lives in
 # software, its public area loaded with TPM2_LoadExternal and claiming

@@ -16,10 +16,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/pem.h>
 
 #include "vm/client_config.h"
 #include "testutil.h"
 #include "luks/token.h"
+#include "softtl.h"
 
 struct fx {
 	char dir[64], ca[128], path[128];
@@ -261,6 +263,106 @@ static void write_never_replaces(void **state)
 			   SKR_R_io, "File exists");
 }
 
+/* Two CA certificates as PEM in path (mode), their DER concatenated in der. */
+static void chain_file(const char *path, mode_t mode, struct skr_buf *der)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *root = skr_softtl_make_cert("EK Root", key, NULL, key, true, -60, 86400);
+	X509 *ica = skr_softtl_make_cert("EK Intermediate", key, root, key, true, -60, 86400);
+	FILE *f = fopen(path, "w");
+	uint8_t *p;
+
+	assert_non_null(f);
+	assert_true(PEM_write_X509(f, ica) && PEM_write_X509(f, root));
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+	der->len = (size_t)i2d_X509(ica, NULL) + (size_t)i2d_X509(root, NULL);
+	der->data = p = malloc(der->len);
+	assert_non_null(p);
+	i2d_X509(ica, &p);
+	i2d_X509(root, &p);
+	X509_free(ica);
+	X509_free(root);
+	EVP_PKEY_free(key);
+}
+
+/* "ek_chain": a trusted PEM file of certificates, sent as DER; anything else refused by name. */
+static void ek_chain_field(void **state)
+{
+	struct fx *f = *state;
+	struct skr_client_config c;
+	struct skr_err err = { 0 };
+	struct skr_buf want = { 0 }, got = { 0 };
+	struct skr_release_opts o;
+	struct skr_token t;
+	char chain[160], text[512];
+
+	snprintf(chain, sizeof(chain), "%s/ek-chain.pem", f->dir);
+	chain_file(chain, 0644, &want);
+	snprintf(text, sizeof(text), "{\"brokers\": [\"https://a:8443\"], \"ca\": \"%%CA%%\", "
+		 "\"ek_chain\": \"%s\"}", chain);
+	config(f, text);
+	assert_ok(skr_client_config_load(f->path, &c, &err), err);
+	assert_string_equal(c.ek_chain, chain);
+	assert_ok(skr_token_parse("{\"type\": \"skr\", \"keyslots\": [\"1\"], \"skr_version\": 2, "
+				  "\"key_id\": \"disk-1\"}", &t, &err), err);
+	skr_token_release_opts(&t, &c, 0, &o);
+	assert_string_equal(o.ek_chain_file, chain);
+	skr_token_free(&t);
+	skr_client_config_free(&c);
+	assert_ok(skr_client_ek_chain_read(chain, &got, &err), err);
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.data, want.data, want.len);
+	skr_buf_free(&got);
+	skr_buf_free(&want);
+
+	/* Not certificates: refused at the load, the detail naming the field. */
+	put(chain, "garbage, not PEM\n", 0644);
+	err = (struct skr_err){ 0 };
+	assert_failed_with(skr_client_config_load(f->path, &c, &err), err, SKR_R_malformed,
+			   "ek-chain.pem: no PEM certificate");
+	chain_file(chain, 0644, &want);
+	skr_buf_free(&want);
+	{
+		FILE *a = fopen(chain, "a");
+
+		assert_non_null(a);
+		fputs("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n", a);
+		fclose(a);
+	}
+	err = (struct skr_err){ 0 };
+	assert_failed_with(skr_client_config_load(f->path, &c, &err), err, SKR_R_malformed,
+			   "ek-chain.pem: bad PEM after the last certificate");
+	/* The CA file's trust rule, and a missing file is as untrusted as a missing CA. */
+	chain_file(chain, 0664, &want);
+	skr_buf_free(&want);
+	err = (struct skr_err){ 0 };
+	assert_failed_with(skr_client_config_load(f->path, &c, &err), err, SKR_R_untrusted_config,
+			   "ek-chain.pem is writable by its group or by everyone");
+	unlink(chain);
+	err = (struct skr_err){ 0 };
+	assert_failed_with(skr_client_config_load(f->path, &c, &err), err, SKR_R_untrusted_config,
+			   "no EK chain file /tmp/");
+	/* Bounded: a file over SKR_CLIENT_EK_CHAIN_FILE_MAX is not read through. */
+	{
+		FILE *big = fopen(chain, "w");
+		size_t i;
+
+		assert_non_null(big);
+		for (i = 0; i <= SKR_CLIENT_EK_CHAIN_FILE_MAX / 32; i++)
+			fputs("# ............................................................\n", big);
+		fclose(big);
+	}
+	err = (struct skr_err){ 0 };
+	assert_failed_with(skr_client_config_load(f->path, &c, &err), err, SKR_R_malformed,
+			   "ek-chain.pem is larger than");
+	unlink(chain);
+	config(f, "{\"brokers\": [\"https://a:8443\"], \"ca\": \"%CA%\", \"ek_chain\": \"chain.pem\"}");
+	err = (struct skr_err){ 0 };
+	assert_failed_with(skr_client_config_load(f->path, &c, &err), err, SKR_R_malformed,
+			   "\"ek_chain\" is not an absolute path");
+}
+
 static void path_precedence(void **state)
 {
 	(void)state;
@@ -282,6 +384,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(refuses_untrusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_never_replaces, setup, teardown),
 		cmocka_unit_test(path_precedence),
+		cmocka_unit_test_setup_teardown(ek_chain_field, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
