@@ -636,7 +636,7 @@ static int tpm_policy(struct skr_tpm *t, json_object *o, struct skr_err *err)
 	json_object *pins;
 	int rc;
 
-	if (skr_tpm_read_ekcert(t, &der, err) < 0 ||
+	if (skr_tpm_read_ekcert(t, &der, NULL, err) < 0 ||
 	    skr_x509_parse(der.data, der.len, &cert, "the EK certificate", err) < 0)
 		return -1;
 	key = X509_get0_pubkey(cert);

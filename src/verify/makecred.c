@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "verify/makecred.h"
 
+#include <stdbool.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -69,18 +71,25 @@ int skr_kdfa_sha256(const uint8_t *key, size_t key_len, const char *label,
 	return 0;
 }
 
-/* The seed, RSA-OAEP(SHA-256) encrypted to the EK with the label "IDENTITY\0". */
-static int encrypt_seed(EVP_PKEY *ek, const uint8_t *seed, TPM2B_ENCRYPTED_SECRET *out,
-			struct skr_err *err)
+/* A random seed, RSA-OAEP(SHA-256) encrypted to the EK with the label "IDENTITY\0". */
+static int rsa_encrypt_seed(EVP_PKEY *ek, uint8_t seed[SEED_SIZE], TPM2B_ENCRYPTED_SECRET *out,
+			    struct skr_err *err)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, ek, NULL);
 	unsigned char *label = OPENSSL_memdup("IDENTITY", sizeof("IDENTITY"));
 	size_t len = sizeof(out->secret);
-	int ok = ctx && label && EVP_PKEY_encrypt_init(ctx) > 0 &&
-		 EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) > 0 &&
-		 EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) > 0 &&
-		 EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) > 0 &&
-		 EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, label, sizeof("IDENTITY")) > 0;
+	int ok;
+
+	if (RAND_bytes(seed, SEED_SIZE) != 1) {
+		EVP_PKEY_CTX_free(ctx);
+		OPENSSL_free(label);
+		return skr_fail(err, SKR_R_nomem, "no random bytes for the credential seed");
+	}
+	ok = ctx && label && EVP_PKEY_encrypt_init(ctx) > 0 &&
+	     EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) > 0 &&
+	     EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) > 0 &&
+	     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) > 0 &&
+	     EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, label, sizeof("IDENTITY")) > 0;
 
 	if (ok)
 		label = NULL;	/* owned by ctx now */
@@ -91,6 +100,98 @@ static int encrypt_seed(EVP_PKEY *ek, const uint8_t *seed, TPM2B_ENCRYPTED_SECRE
 		return skr_fail(err, SKR_R_malformed, "cannot encrypt the credential seed to the EK");
 	out->size = (UINT16)len;
 	return 0;
+}
+
+int skr_kdfe_sha256(const uint8_t *z, size_t z_len, const char *label, const uint8_t *party_u,
+		    size_t u_len, const uint8_t *party_v, size_t v_len, uint32_t bits, uint8_t *out,
+		    struct skr_err *err)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t counter[4], block[32];
+	size_t done = 0, want = bits / 8;
+	uint32_t i;
+	int ok = ctx != NULL;
+
+	/* Part 1 §11.4.10.3: H(counter || Z || label with its NUL || PartyUInfo || PartyVInfo). */
+	for (i = 1; ok && done < want; i++) {
+		size_t n = want - done < 32 ? want - done : 32;
+
+		counter[0] = i >> 24, counter[1] = i >> 16, counter[2] = i >> 8, counter[3] = i;
+		ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, counter, 4) &&
+		     EVP_DigestUpdate(ctx, z, z_len) &&
+		     EVP_DigestUpdate(ctx, label, strlen(label) + 1) &&
+		     EVP_DigestUpdate(ctx, party_u, u_len) && EVP_DigestUpdate(ctx, party_v, v_len) &&
+		     EVP_DigestFinal_ex(ctx, block, NULL);
+		if (ok)
+			memcpy(out + done, block, n);
+		done += n;
+	}
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_cleanse(block, sizeof(block));
+	return ok ? 0 : skr_fail(err, SKR_R_nomem, "SHA-256 failed");
+}
+
+/* A P-256 key's public x and y, each padded to 32 bytes (TPM2B_ECC_PARAMETER's form). */
+static int ecc_xy(EVP_PKEY *key, uint8_t x[32], uint8_t y[32])
+{
+	BIGNUM *bx = NULL, *by = NULL;
+	int ok = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &bx) &&
+		 EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &by) &&
+		 BN_bn2binpad(bx, x, 32) == 32 && BN_bn2binpad(by, y, 32) == 32;
+
+	BN_free(bx);
+	BN_free(by);
+	return ok ? 0 : -1;
+}
+
+/* Z: the x coordinate of eph's private scalar times the EK's point (ECDH), 32 bytes. */
+static int ecdh_z(EVP_PKEY *eph, EVP_PKEY *ek, uint8_t z[32])
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, eph, NULL);
+	size_t len = 32;
+	int ok = ctx && EVP_PKEY_derive_init(ctx) > 0 && EVP_PKEY_derive_set_peer(ctx, ek) > 0 &&
+		 EVP_PKEY_derive(ctx, z, &len) > 0 && len == 32;
+
+	EVP_PKEY_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+int skr_ecc_seed(EVP_PKEY *ek, EVP_PKEY *eph, uint8_t seed[32], TPM2B_ENCRYPTED_SECRET *out,
+		 struct skr_err *err)
+{
+	uint8_t z[32], ex[32], ey[32], kx[32], ky[32], *p = out->secret;
+	int rc = -1;
+
+	if (ecc_xy(eph, ex, ey) < 0 || ecc_xy(ek, kx, ky) < 0 || ecdh_z(eph, ek, z) < 0) {
+		skr_fail(err, SKR_R_malformed, "ECDH with the EK failed");
+		goto out;
+	}
+	if (skr_kdfe_sha256(z, sizeof(z), "IDENTITY", ex, 32, kx, 32, SEED_SIZE * 8, seed, err) < 0)
+		goto out;
+	/* The encrypted secret: the ephemeral point, a marshalled TPMS_ECC_POINT. */
+	p[0] = 0, p[1] = 32;
+	memcpy(p + 2, ex, 32);
+	p[34] = 0, p[35] = 32;
+	memcpy(p + 36, ey, 32);
+	out->size = 68;
+	rc = 0;
+out:
+	OPENSSL_cleanse(z, sizeof(z));
+	return rc;
+}
+
+/* The seed to an ECC EK: a fresh ephemeral P-256 key each time. */
+static int ecc_encrypt_seed(EVP_PKEY *ek, uint8_t seed[32], TPM2B_ENCRYPTED_SECRET *out,
+			    struct skr_err *err)
+{
+	EVP_PKEY *eph = EVP_EC_gen("P-256");
+	int rc;
+
+	if (!eph)
+		return skr_fail(err, SKR_R_nomem, "cannot make an ephemeral P-256 key");
+	rc = skr_ecc_seed(ek, eph, seed, out, err);
+	EVP_PKEY_free(eph);
+	return rc;
 }
 
 static int aes128_cfb(const uint8_t *key, const uint8_t *in, size_t len, uint8_t *out,
@@ -124,12 +225,27 @@ static int seal_identity(struct cred_keys *k, const uint8_t *name, size_t name_l
 	return 0;
 }
 
+static bool is_rsa_2048(EVP_PKEY *k)
+{
+	return EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA && EVP_PKEY_get_bits(k) == 2048;
+}
+
+static bool is_p256(EVP_PKEY *k)
+{
+	char group[32];
+
+	return EVP_PKEY_get_base_id(k) == EVP_PKEY_EC &&
+	       EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+					      NULL) &&
+	       strcmp(group, "prime256v1") == 0;
+}
+
 static int check_inputs(EVP_PKEY *ek, size_t name_len, size_t credential_len,
 			struct skr_err *err)
 {
-	if (EVP_PKEY_get_base_id(ek) != EVP_PKEY_RSA || EVP_PKEY_get_bits(ek) != 2048)
+	if (!is_rsa_2048(ek) && !is_p256(ek))
 		return skr_fail(err, SKR_R_unsupported,
-				"the EK is not RSA-2048 (only the TCG default RSA EK is supported)");
+				"the EK is neither RSA-2048 nor ECC P-256 (the TCG EK templates L-1, L-2)");
 	if (name_len != 2 + 32)
 		return skr_fail(err, SKR_R_malformed, "the AK name is %zu bytes, not a SHA-256 name",
 				name_len);
@@ -157,11 +273,10 @@ int skr_make_credential(EVP_PKEY *ek, const uint8_t *name, size_t name_len,
 	k->plain[0] = (uint8_t)(credential_len >> 8);
 	k->plain[1] = (uint8_t)credential_len;
 	memcpy(k->plain + 2, credential, credential_len);
-	if (RAND_bytes(k->seed, sizeof(k->seed)) != 1) {
-		skr_fail(err, SKR_R_nomem, "no random bytes for the credential seed");
+	if (is_p256(ek) ? ecc_encrypt_seed(ek, k->seed, secret, err) < 0
+			: rsa_encrypt_seed(ek, k->seed, secret, err) < 0)
 		goto out;
-	}
-	if (encrypt_seed(ek, k->seed, secret, err) < 0 ||
+	if (
 	    skr_kdfa_sha256(k->seed, sizeof(k->seed), "STORAGE", name, name_len, NULL, 0,
 			    SYM_KEY_SIZE * 8, k->sym, err) < 0 ||
 	    skr_kdfa_sha256(k->seed, sizeof(k->seed), "INTEGRITY", NULL, 0, NULL, 0,

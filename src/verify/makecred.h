@@ -6,13 +6,16 @@
  * for a key of the given name loaded in it, can recover it with
  * TPM2_ActivateCredential.
  *
- * Supported EK: RSA-2048 (the TCG default EK template, low range: nameAlg
- * SHA-256, AES-128-CFB symmetric), the one swtpm_setup --create-ek-cert and
- * nearly every vendor certify.  ECC EKs (ECDH seed) are not done yet: they
- * fail with unsupported.
+ * Supported EKs: the TCG EK Credential Profile's low-range templates, both
+ * nameAlg SHA-256 with AES-128-CFB: L-1, RSA-2048 (what swtpm_setup
+ * --create-ek-cert and nearly every vendor certify), and L-2, ECC NIST P-256.
+ * Any other key fails with unsupported.
  *
- * The construction: a random seed, RSA-OAEP(SHA-256, label "IDENTITY\0") to
- * the EK; symKey = KDFa(SHA-256, seed, "STORAGE", name, -, 128);
+ * The construction (Part 1 §24 and Annex C "secret sharing"): RSA, a random
+ * seed, RSA-OAEP(SHA-256, label "IDENTITY\0") to the EK; ECC, an ephemeral
+ * P-256 key e, Z = x(e * EK), seed = KDFe(SHA-256, Z, "IDENTITY", x(e),
+ * x(EK), 256), the encrypted secret the marshalled TPMS_ECC_POINT of e's
+ * public point (coordinates 32 bytes each).  Then for both: symKey = KDFa(SHA-256, seed, "STORAGE", name, -, 128);
  * encIdentity = AES-128-CFB(symKey, IV 0, TPM2B_DIGEST(credential));
  * hmacKey = KDFa(SHA-256, seed, "INTEGRITY", -, -, 256);
  * outerHMAC = HMAC-SHA-256(hmacKey, encIdentity || name).
@@ -51,6 +54,24 @@ int skr_make_credential(EVP_PKEY *ek, const uint8_t *name, size_t name_len,
 int skr_kdfa_sha256(const uint8_t *key, size_t key_len, const char *label,
 		    const uint8_t *context_u, size_t u_len, const uint8_t *context_v,
 		    size_t v_len, uint32_t bits, uint8_t *out, struct skr_err *err);
+
+/*
+ * KDFe (Part 1 §11.4.10.3) with SHA-256: bits/8 bytes of
+ * SHA-256(i || z || label || 0 || party_u || party_v) for i = 1, 2, ...
+ * Exposed for the tests.
+ */
+int skr_kdfe_sha256(const uint8_t *z, size_t z_len, const char *label, const uint8_t *party_u,
+		    size_t u_len, const uint8_t *party_v, size_t v_len, uint32_t bits, uint8_t *out,
+		    struct skr_err *err);
+
+/*
+ * The ECC seed to the P-256 EK ek with the ephemeral P-256 key eph (private
+ * part needed): seed (32 bytes) and out, the encrypted secret (eph's
+ * point).  skr_make_credential calls it with a fresh key; exposed for the
+ * tests' known answers.
+ */
+int skr_ecc_seed(EVP_PKEY *ek, EVP_PKEY *eph, uint8_t seed[32], TPM2B_ENCRYPTED_SECRET *out,
+		 struct skr_err *err);
 
 /*
  * What the VM of a "tpm" key presents at the challenge and again in the

@@ -263,28 +263,21 @@ static int ek_chain(struct exchange *x, struct skr_buf *der, struct skr_err *err
 }
 
 /*
- * tee "tpm", before the challenge: the EK certificate (RSA, NV 0x01C00002),
- * its chain when there is one, the EK the TCG template makes, and a
- * transient AK (a primary, never persisted), kept loaded for the activation, the certify and the quote.
+ * tee "tpm", before the challenge: the EK certificate (RSA, NV 0x01C00002,
+ * else ECC P-256, NV 0x01C0000A), its chain when there is one, the EK the
+ * TCG template for that key type makes, and a transient AK (a primary,
+ * never persisted), kept loaded for the activation, the certify and the
+ * quote.
  */
 static int tpm_identity(struct exchange *x, struct skr_err *err)
 {
 	_cleanup_buf_ struct skr_buf cert = { 0 }, chain = { 0 };
-	struct skr_err nv_err = { 0 };
+	TPM2_ALG_ID alg = TPM2_ALG_RSA;
 	double t0 = now_ms();
 	int rc = -1;
 
-	if (skr_tpm_read_ekcert(x->tpm, &cert, &nv_err) < 0) {
-		if (nv_err.reason == SKR_R_tpm_nv_undefined)
-			skr_fail(err, SKR_R_tpm_nv_undefined,
-				 "this TPM has no RSA EK certificate (NV 0x%08x), only an ECC one "
-				 "(NV 0x%08x): tee \"tpm\" supports RSA EKs only", SKR_TPM_EKCERT_RSA_NV_INDEX,
-				 SKR_TPM_EKCERT_ECC_NV_INDEX);
-		else
-			*err = nv_err;
-		goto out;
-	}
-	if (ek_chain(x, &chain, err) < 0 || skr_tpm_create_ek(x->tpm, &x->ek, err) < 0 ||
+	if (skr_tpm_read_ekcert(x->tpm, &cert, &alg, err) < 0 || ek_chain(x, &chain, err) < 0 ||
+	    skr_tpm_create_ek(x->tpm, alg, &x->ek, err) < 0 ||
 	    skr_tpm_create_ek_ak(x->tpm, &x->ak, err) < 0)
 		goto out;
 	x->identity = json_object_new_object();

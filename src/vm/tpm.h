@@ -81,8 +81,7 @@ int skr_tpm_read_hcl(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err
  *                             SKR_TPM_AKCERT_NV_INDEX;
  *   SKR_TPM_MODE_TPM          "tpm": neither, but an EK certificate at
  *                             SKR_TPM_EKCERT_RSA_NV_INDEX (or, ECC,
- *                             SKR_TPM_EKCERT_ECC_NV_INDEX; the release then
- *                             fails: only RSA EKs are supported).
+ *                             SKR_TPM_EKCERT_ECC_NV_INDEX, P-256).
  * None of these indexes: tpm_nv_undefined, the detail naming them.
  */
 #define SKR_TPM_AKCERT_NV_INDEX 0x01C101D0u	/* Azure's AK certificate (DER) */
@@ -132,15 +131,17 @@ struct skr_tpm_key {
  *
  * skr_tpm_read_ekcert: the RSA EK certificate (DER) from
  * SKR_TPM_EKCERT_RSA_NV_INDEX, as swtpm_setup --create-ek-cert and vendors
- * write it.
+ * write it, else the ECC P-256 one from SKR_TPM_EKCERT_ECC_NV_INDEX; *alg
+ * (may be NULL) says which (TPM2_ALG_RSA or TPM2_ALG_ECC); neither:
+ * tpm_nv_undefined.
  * skr_tpm_read_ek_chain: the chain's NV indices from
  * SKR_TPM_EK_CHAIN_NV_FIRST, up to the first undefined one and at most
  * SKR_TPM_EK_CHAIN_NV_COUNT, concatenated as they are (empty: none); the
  * bytes are the TPM's, not checked here (the broker treats them as untrusted
  * material); over SKR_TPM_EK_CHAIN_MAX bytes fails with malformed.
  * skr_tpm_create_ek: the EK, the primary the TCG EK Credential Profile's
- * default RSA-2048 template (low range, policy A) makes in the endorsement
- * hierarchy: the key the certificate certifies.
+ * low-range template for alg makes in the endorsement hierarchy (L-1,
+ * RSA-2048, or L-2, ECC P-256; policy A): the key the certificate certifies.
  * skr_tpm_create_ek_ak: the AK, a primary in the endorsement hierarchy from
  * Azure's AK template (RSA-2048 RSASSA/SHA-256, restricted, sign, fixedTPM,
  * fixedParent, sensitiveDataOrigin, userWithAuth): the same key every boot
@@ -154,9 +155,11 @@ struct skr_tpm_key {
  * another EK or another name) is ak_not_on_tpm; unparseable input malformed.
  * All keys are transient: skr_tpm_key_flush them.
  */
-int skr_tpm_read_ekcert(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err);
+int skr_tpm_read_ekcert(struct skr_tpm *t, struct skr_buf *out, TPM2_ALG_ID *alg,
+			struct skr_err *err);
 int skr_tpm_read_ek_chain(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err);
-int skr_tpm_create_ek(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err);
+int skr_tpm_create_ek(struct skr_tpm *t, TPM2_ALG_ID alg, struct skr_tpm_key *out,
+		      struct skr_err *err);
 int skr_tpm_create_ek_ak(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err);
 int skr_tpm_activate(struct skr_tpm *t, const struct skr_tpm_key *ek, const struct skr_tpm_key *ak,
 		     const uint8_t *blob, size_t blob_len, const uint8_t *secret,

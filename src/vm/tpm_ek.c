@@ -17,9 +17,30 @@ static const TPM2B_DIGEST ek_policy_a = {
 	      0x33, 0x14, 0x69, 0xAA }
 };
 
-int skr_tpm_read_ekcert(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err)
+int skr_tpm_read_ekcert(struct skr_tpm *t, struct skr_buf *out, TPM2_ALG_ID *alg,
+			struct skr_err *err)
 {
-	return skr_tpm_nv_read(t, SKR_TPM_EKCERT_RSA_NV_INDEX, out, err);
+	struct skr_err rsa_err = { 0 }, ecc_err = { 0 };
+
+	if (alg)
+		*alg = TPM2_ALG_RSA;
+	if (skr_tpm_nv_read(t, SKR_TPM_EKCERT_RSA_NV_INDEX, out, &rsa_err) == 0)
+		return 0;
+	if (rsa_err.reason != SKR_R_tpm_nv_undefined) {
+		*err = rsa_err;
+		return -1;
+	}
+	/* No RSA EK certificate: the ECC P-256 one, else neither. */
+	if (alg)
+		*alg = TPM2_ALG_ECC;
+	if (skr_tpm_nv_read(t, SKR_TPM_EKCERT_ECC_NV_INDEX, out, &ecc_err) == 0)
+		return 0;
+	if (ecc_err.reason == SKR_R_tpm_nv_undefined)
+		return skr_fail(err, SKR_R_tpm_nv_undefined,
+				"this TPM has no EK certificate (neither RSA, NV 0x%08x, nor ECC P-256, "
+				"NV 0x%08x)", SKR_TPM_EKCERT_RSA_NV_INDEX, SKR_TPM_EKCERT_ECC_NV_INDEX);
+	*err = ecc_err;
+	return -1;
 }
 
 int skr_tpm_read_ek_chain(struct skr_tpm *t, struct skr_buf *out, struct skr_err *err)
@@ -91,27 +112,45 @@ static int create_primary(struct skr_tpm *t, const TPM2B_PUBLIC *tmpl, const cha
 	return 0;
 }
 
-int skr_tpm_create_ek(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_err *err)
+/*
+ * The profile's low-range templates, L-1 (RSA-2048) and L-2 (ECC NIST
+ * P-256): the same attributes, policy A, SHA-256 and AES-128-CFB; the
+ * unique field zeros of the key's size.
+ */
+int skr_tpm_create_ek(struct skr_tpm *t, TPM2_ALG_ID alg, struct skr_tpm_key *out,
+		      struct skr_err *err)
 {
+	static const TPMT_SYM_DEF_OBJECT aes128_cfb = { TPM2_ALG_AES, { .aes = 128 },
+							{ .aes = TPM2_ALG_CFB } };
 	TPM2B_PUBLIC tmpl = {
 		.publicArea = {
-			.type = TPM2_ALG_RSA,
+			.type = alg == TPM2_ALG_ECC ? TPM2_ALG_ECC : TPM2_ALG_RSA,
 			.nameAlg = TPM2_ALG_SHA256,
 			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
 					    TPMA_OBJECT_SENSITIVEDATAORIGIN |
 					    TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED |
 					    TPMA_OBJECT_DECRYPT,
 			.authPolicy = ek_policy_a,
-			.parameters.rsaDetail = {
-				.symmetric = { TPM2_ALG_AES, { .aes = 128 }, { .aes = TPM2_ALG_CFB } },
-				.scheme = { .scheme = TPM2_ALG_NULL },
-				.keyBits = 2048,
-			},
-			/* The profile's unique: 256 zero bytes. */
-			.unique.rsa = { .size = 256 },
 		},
 	};
+	TPMT_PUBLIC *p = &tmpl.publicArea;
 
+	if (p->type == TPM2_ALG_ECC) {
+		p->parameters.eccDetail = (TPMS_ECC_PARMS){
+			.symmetric = aes128_cfb,
+			.scheme = { .scheme = TPM2_ALG_NULL },
+			.curveID = TPM2_ECC_NIST_P256,
+			.kdf = { .scheme = TPM2_ALG_NULL },
+		};
+		p->unique.ecc.x.size = p->unique.ecc.y.size = 32;
+	} else {
+		p->parameters.rsaDetail = (TPMS_RSA_PARMS){
+			.symmetric = aes128_cfb,
+			.scheme = { .scheme = TPM2_ALG_NULL },
+			.keyBits = 2048,
+		};
+		p->unique.rsa.size = 256;
+	}
 	return create_primary(t, &tmpl, "EK", out, err);
 }
 

@@ -230,12 +230,13 @@ expect tpm-ek-chain-file-group-writable 2 'untrusted_config.*ek-chain-gw.pem is 
 	rel_chain "$tmpd/ek-chain-gw.pem"
 # The TPM's own chain: the intermediate in NV 0x01C00100, as a
 # manufacturer provisions it (platform hierarchy, swtpm's empty auth).
-nv_chain() {	# FILE: its bytes as NV 0x01C00100 (the index redefined)
-	TPM2TOOLS_TCTI=$TCTI tpm2_nvundefine 0x01C00100 -C p >/dev/null 2>&1
-	TPM2TOOLS_TCTI=$TCTI tpm2_nvdefine 0x01C00100 -C p -s "$(stat -c %s "$1")" \
+nv_put() {	# INDEX FILE: FILE's bytes as NV INDEX (redefined), as a manufacturer writes it
+	TPM2TOOLS_TCTI=$TCTI tpm2_nvundefine "$1" -C p >/dev/null 2>&1
+	TPM2TOOLS_TCTI=$TCTI tpm2_nvdefine "$1" -C p -s "$(stat -c %s "$2")" \
 		-a 'ppwrite|ppread|ownerread|authread|no_da|platformcreate' >/dev/null 2>&1 &&
-		TPM2TOOLS_TCTI=$TCTI tpm2_nvwrite 0x01C00100 -C p -i "$1" >/dev/null 2>&1
+		TPM2TOOLS_TCTI=$TCTI tpm2_nvwrite "$1" -C p -i "$2" >/dev/null 2>&1
 }
+nv_chain() { nv_put 0x01C00100 "$1"; }
 openssl x509 -in "$tmpd/ek-chain.pem" -outform DER -out "$tmpd/ek-chain.der"
 nv_chain "$tmpd/ek-chain.der" || echo "FAIL tpm-ek-chain-nv-define"
 expect tpm-ek-chain-nv-releases 0 'released 32 bytes' -- rel tpm-1
@@ -247,6 +248,41 @@ head -c 600 /dev/urandom > "$tmpd/ek-chain-junk"
 nv_chain "$tmpd/ek-chain-junk" || echo "FAIL tpm-ek-chain-nv-junk-define"
 refused tpm-ek-chain-nv-junk 'ekcert_untrusted.*EK chain is not concatenated DER'
 TPM2TOOLS_TCTI=$TCTI tpm2_nvundefine 0x01C00100 -C p >/dev/null 2>&1
+
+# VM E: a TPM with only an ECC P-256 EK certificate (NV 0x01C0000A): the
+# EK from the profile's template L-2 (tpm2_createek -G ecc makes the same
+# key), certified here by the first CA's intermediate (swtpm_setup 0.7
+# certifies a P-384 EK in the high range instead), MakeCredential by ECDH.
+stop_vtpm
+start_vtpm "$tmpd/tpm-e" || { echo "FAIL swtpm-start-e"; exit 1; }
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyAgreement\n' > "$tmpd/ecc-ek.ext"
+TPM2TOOLS_TCTI=$TCTI tpm2_createek -G ecc -c "$tmpd/ecc-ek.ctx" -u "$tmpd/ecc-ek.pem" -f pem >/dev/null 2>&1 &&
+	TPM2TOOLS_TCTI=$TCTI tpm2_flushcontext -t >/dev/null 2>&1 &&
+	openssl x509 -new -force_pubkey "$tmpd/ecc-ek.pem" -subj "/CN=skr test ECC EK" \
+		-CA "$ca/issuercert.pem" -CAkey "$ca/signkey.pem" -days 2 -extfile "$tmpd/ecc-ek.ext" \
+		-outform DER -out "$tmpd/ecc-ek.der" 2>/dev/null &&
+	nv_put 0x01C0000A "$tmpd/ecc-ek.der" || echo "FAIL tpm-ecc-ek-provision"
+[ -z "$(TPM2TOOLS_TCTI=$TCTI tpm2_getcap handles-nv-index 2>/dev/null | grep -i 0x1c00002)" ] &&
+	echo "PASS tpm-ecc-only" || echo "FAIL tpm-ecc-only: an RSA EK certificate"
+expect tpm-ecc-ek-releases 0 'released 32 bytes' -- rel tpm-1 "$PROXY_URL"
+[ "$(base64 -w0 < "$tmpd/secret.tpm-1")" = "$SECRET_B64" ] && echo "PASS tpm-ecc-ek-secret" ||
+	echo "FAIL tpm-ecc-ek-secret"
+rm -f "$tmpd/secret.tpm-1"
+last_identity e
+python3 - "$tmpd/identity-e.json" "$tmpd/ecc-ek.der" <<'PY' && echo "PASS tpm-ecc-ek-wire" || echo "FAIL tpm-ecc-ek-wire"
+import base64, json, sys
+e = json.load(open(sys.argv[1]))
+pub = base64.b64decode(e["ek_public"])
+assert pub[2:4] == b"\x00\x23", pub[:8].hex()	# TPMT_PUBLIC.type = TPM_ALG_ECC
+assert base64.b64decode(e["ek_cert"]) == open(sys.argv[2], "rb").read()
+PY
+# The ECC certificate with VM A's RSA EK: the certificate does not certify it.
+python3 - "$tmpd/identity-a.json" "$tmpd/patch.json" <<'PY'
+import json, sys
+json.dump({"tpm": {"ek_public": json.load(open(sys.argv[1]))["ek_public"]}}, open(sys.argv[2], "w"))
+PY
+refused tpm-ecc-cert-rsa-ek 'ekcert_untrusted.*another key' tpm-1 "$PROXY_URL"
+rm -f "$tmpd/patch.json"
 
 stop_vtpm
 start_vtpm "$tmpd/tpm-a" || { echo "FAIL swtpm-restart-a"; exit 1; }

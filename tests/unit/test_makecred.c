@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The software TPM2_MakeCredential (src/verify/makecred.c) against a real
- * swtpm's TPM2_ActivateCredential: the TCG default RSA EK, an AK made as a
+ * swtpm's TPM2_ActivateCredential: the TCG default RSA EK (and the ECC P-256
+ * one, template L-2), an AK made as a
  * restricted signing primary, the EK's policy (PolicySecret with the
  * endorsement hierarchy).  The credential comes back only for the AK's name
  * on the EK's TPM: another name, another TPM's EK, a tampered blob fail.
@@ -60,7 +61,7 @@ static int start_one(struct tpm_fx *f)
 		fprintf(stderr, "cannot start swtpm: %s\n", err.detail);
 		return -1;
 	}
-	assert_ok(skr_tpm_create_ek(f->tpm, &f->ek, &err), err);
+	assert_ok(skr_tpm_create_ek(f->tpm, TPM2_ALG_RSA, &f->ek, &err), err);
 	assert_ok(skr_tpm_public_to_pkey(&f->ek.public, &f->ek_pkey, &err), err);
 	assert_ok(skr_tpm_create_ek_ak(f->tpm, &f->ak, &err), err);
 	/* The name computed in software is the TPM's own. */
@@ -292,7 +293,7 @@ static void test_bad_inputs(void **state)
 	TPM2B_ENCRYPTED_SECRET secret;
 	struct skr_err err = { 0 };
 	uint8_t cred[33] = { 0 };
-	EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");	/* no TCG low-range EK */
 
 	(void)state;
 	assert_int_equal(skr_make_credential(fx[0].ek_pkey, fx[0].ak_name.name, 3, cred, 32, &blob,
@@ -311,6 +312,114 @@ static void test_bad_inputs(void **state)
 			 -1);
 	assert_int_equal(err.reason, SKR_R_unsupported);
 	EVP_PKEY_free(ec);
+}
+
+/*
+ * Known answers for the ECC seed, computed independently with Python's
+ * hashlib and cryptography (ECDH, then KDFe as Part 1 §11.4.10.3 writes
+ * it): the EK's and the ephemeral key's private scalars are
+ * SHA-256("skr test EK") and SHA-256("skr test ephemeral") mod 2^255.
+ */
+static const char kat_ek_pem[] =
+	"-----BEGIN PRIVATE KEY-----\n"
+	"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgLoMbRvB/+v1BQ9Z3\n"
+	"GbJ27pfo9C6dMDqzCxTYBcVqiBKhRANCAATN+UHpCtf1NrKdvd04eSo98Rqc2vj6\n"
+	"YGIMPriklctu7H4eAibcWGHOGW3tLIARgY7q6bw3uwYZyAScJqsCE2b6\n"
+	"-----END PRIVATE KEY-----\n";
+static const char kat_eph_pem[] =
+	"-----BEGIN PRIVATE KEY-----\n"
+	"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgND4tB1539Jmg5+lg\n"
+	"FCr+UETRdcWVttLP2TBZ2T7mYRuhRANCAAQ9ipXLH8dhFTlthK8Pc+wQyada17Gq\n"
+	"KilxcpRML021RWkfWgQpfUecONVHE2Wri1dbfBiuZBOWo0jHBY0FGPjS\n"
+	"-----END PRIVATE KEY-----\n";
+
+static EVP_PKEY *pem_key(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	assert_non_null(k);
+	return k;
+}
+
+static void hex_eq(const uint8_t *got, size_t len, const char *want)
+{
+	char hex[2 * 64 + 1];
+	size_t i;
+
+	assert_true(len <= 64);
+	for (i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", got[i]);
+	assert_string_equal(hex, want);
+}
+
+static void test_ecc_seed_known_answer(void **state)
+{
+	static const uint8_t z[32] = { 0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
+				       11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+				       22, 23, 24, 25, 26, 27, 28, 29, 30, 31 };
+	uint8_t u[32], v[32], out[64], seed[32];
+	EVP_PKEY *ek = pem_key(kat_ek_pem), *eph = pem_key(kat_eph_pem);
+	TPM2B_ENCRYPTED_SECRET secret = { 0 };
+	struct skr_err err = { 0 };
+
+	(void)state;
+	/* KDFe alone, two blocks: counter 1 and 2. */
+	memset(u, 1, sizeof(u));
+	memset(v, 2, sizeof(v));
+	assert_ok(skr_kdfe_sha256(z, sizeof(z), "IDENTITY", u, 32, v, 32, 512, out, &err), err);
+	hex_eq(out, 64, "46c1a8b985095523623fbee1f5d4b3df184a6991e5706b9bbee430d76b9b5909"
+			"5bf2ccada630246c1d45074ba06d0517734453df6c4a9a95a958efab54ac27aa");
+	/* The seed, and the secret: the ephemeral point as a TPMS_ECC_POINT. */
+	assert_ok(skr_ecc_seed(ek, eph, seed, &secret, &err), err);
+	hex_eq(seed, 32, "6319f99b9e909d4456dc49108c757982ba787dc5038e8c7e0a4c4684c1ba0593");
+	assert_int_equal(secret.size, 68);
+	assert_int_equal(secret.secret[0] << 8 | secret.secret[1], 32);
+	hex_eq(secret.secret + 2, 32, "3d8a95cb1fc76115396d84af0f73ec10c9a75ad7b1aa2a297172944c2f4db545");
+	assert_int_equal(secret.secret[34] << 8 | secret.secret[35], 32);
+	hex_eq(secret.secret + 36, 32, "691f5a04297d479c38d5471365ab8b575b7c18ae641396a348c7058d0518f8d2");
+	EVP_PKEY_free(ek);
+	EVP_PKEY_free(eph);
+}
+
+/*
+ * The ECC EK (template L-2, P-256) on fx[0]'s swtpm: the credential made to
+ * it comes back through TPM2_ActivateCredential, so the seed is the one the
+ * TPM derives; fx[1]'s ECC EK cannot open it.
+ */
+static void test_ecc_ek_activation(void **state)
+{
+	struct skr_tpm_key ek[2] = { { .handle = ESYS_TR_NONE }, { .handle = ESYS_TR_NONE } };
+	TPM2B_ID_OBJECT blob;
+	TPM2B_ENCRYPTED_SECRET secret;
+	struct skr_err err = { 0 };
+	uint8_t cred[32], out[64], b[sizeof(blob)], sb[sizeof(secret)];
+	size_t out_len = 0, bl = 0, sl = 0, i;
+	EVP_PKEY *pk = NULL;
+
+	(void)state;
+	for (i = 0; i < 2; i++)
+		assert_ok(skr_tpm_create_ek(fx[i].tpm, TPM2_ALG_ECC, &ek[i], &err), err);
+	assert_int_equal(ek[0].public.publicArea.type, TPM2_ALG_ECC);
+	assert_ok(skr_tpm_public_to_pkey(&ek[0].public, &pk, &err), err);
+	assert_int_equal(RAND_bytes(cred, sizeof(cred)), 1);
+	assert_ok(skr_make_credential(pk, fx[0].ak_name.name, fx[0].ak_name.size, cred, sizeof(cred),
+				      &blob, &secret, &err), err);
+	assert_int_equal(secret.size, 68);
+	assert_int_equal(Tss2_MU_TPM2B_ID_OBJECT_Marshal(&blob, b, sizeof(b), &bl), TSS2_RC_SUCCESS);
+	assert_int_equal(Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&secret, sb, sizeof(sb), &sl),
+			 TSS2_RC_SUCCESS);
+	assert_ok(skr_tpm_activate(fx[0].tpm, &ek[0], &fx[0].ak, b, bl, sb, sl, out, &out_len, &err),
+		  err);
+	assert_int_equal(out_len, sizeof(cred));
+	assert_memory_equal(out, cred, sizeof(cred));
+	assert_failed_with(skr_tpm_activate(fx[1].tpm, &ek[1], &fx[1].ak, b, bl, sb, sl, out,
+					    &out_len, &err),
+			   err, SKR_R_ak_not_on_tpm, "ActivateCredential");
+	EVP_PKEY_free(pk);
+	for (i = 0; i < 2; i++)
+		skr_tpm_key_flush(fx[i].tpm, &ek[i]);
 }
 
 /* What MakeCredential costs the broker: the median of 200, printed. */
@@ -360,7 +469,7 @@ static void identity_of(const struct tpm_fx *f, const struct tpm_fx *ak_of, stru
 {
 	struct skr_err err = { 0 };
 
-	assert_ok(skr_tpm_read_ekcert(f->tpm, &ev->ek_cert, &err), err);
+	assert_ok(skr_tpm_read_ekcert(f->tpm, &ev->ek_cert, NULL, &err), err);
 	assert_ok(skr_buf_set(&ev->ek_public, f->ek.public_bytes, f->ek.public_len, &err), err);
 	assert_ok(skr_buf_set(&ev->ak_public, ak_of->ak.public_bytes, ak_of->ak.public_len, &err),
 		  err);
@@ -603,6 +712,8 @@ int main(void)
 		cmocka_unit_test(test_other_ek_fails),
 		cmocka_unit_test(test_tampered_blob_fails),
 		cmocka_unit_test(test_bad_inputs),
+		cmocka_unit_test(test_ecc_seed_known_answer),
+		cmocka_unit_test(test_ecc_ek_activation),
 		cmocka_unit_test(test_cost),
 		cmocka_unit_test(test_ekcert_verifies),
 		cmocka_unit_test(test_ekcert_other_ca_untrusted),
