@@ -292,8 +292,8 @@ static int ek_chain_check(struct skr_client_config *c, struct skr_err *err)
 
 static int parse(json_object *obj, struct skr_client_config *c, struct skr_err *err)
 {
-	static const char *const known[] = { "brokers", "ca",	 "tcti", "vcek",
-					     "admin",	"keys", "ek_chain", NULL };
+	static const char *const known[] = { "brokers", "ca",   "tcti",     "vcek",
+					     "admin",   "keys", "ek_chain", NULL };
 
 	if (!json_object_is_type(obj, json_type_object))
 		return skr_fail(err, SKR_R_malformed, "%s is not a JSON object", c->path);
