@@ -276,8 +276,7 @@ int skr_make_credential(EVP_PKEY *ek, const uint8_t *name, size_t name_len,
 	if (is_p256(ek) ? ecc_encrypt_seed(ek, k->seed, secret, err) < 0
 			: rsa_encrypt_seed(ek, k->seed, secret, err) < 0)
 		goto out;
-	if (
-	    skr_kdfa_sha256(k->seed, sizeof(k->seed), "STORAGE", name, name_len, NULL, 0,
+	if (skr_kdfa_sha256(k->seed, sizeof(k->seed), "STORAGE", name, name_len, NULL, 0,
 			    SYM_KEY_SIZE * 8, k->sym, err) < 0 ||
 	    skr_kdfa_sha256(k->seed, sizeof(k->seed), "INTEGRITY", NULL, 0, NULL, 0,
 			    HMAC_KEY_SIZE * 8, k->hmac, err) < 0 ||
