@@ -76,7 +76,7 @@ grep -q 'ERROR:  could not extend file .*No space left on device' "$PG_DIR/postg
 # fail there (the postmaster shuts down: "startup process failure").
 logged=$(wc -l < "$bdir/broker.log")
 i=0
-while ! grep -q 'PANIC: .*No space left on device' "$PG_DIR/postgres.log" && [ $i -lt 60 ]; do
+while ! grep -q 'PANIC: .*No space left on device' "$PG_DIR/postgres.log" && [ $i -lt 200 ]; do
 	pg_sql "SELECT pg_logical_emit_message(false, 'skr-test', repeat('x', 262144))" >/dev/null 2>&1
 	i=$((i + 1))
 done
