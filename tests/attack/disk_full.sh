@@ -158,8 +158,9 @@ df_storm_end() {
 #   - no release was denied but the replays at the end, and refusals for
 #     the store (store_full, store_unavailable) that were audited after all;
 #     used_nonces holds exactly the allow rows' nonces;
-#   - the audit chain's seq runs 1..n without a gap and audit_head points at
-#     its end.
+#   - the audit chain's seq runs 1..n without a gap, each row's prev is the
+#     hash of the row before (zeros for the first), and audit_head holds the
+#     last row's seq and hash.
 df_audit_check() {
 	# shellcheck disable=SC2059
 	sql "SELECT $(printf "$1" evidence_digest) FROM audit WHERE action = 'release' AND verdict = 'allow'" \
@@ -169,8 +170,12 @@ df_audit_check() {
 	# shellcheck disable=SC2059
 	sql "SELECT $(printf "$1" nonce_hash) FROM used_nonces" | tr 'A-F' 'a-f' > "$sdir/nonces.txt" ||
 		die nonce-query
-	sql "SELECT seq FROM audit ORDER BY seq" > "$sdir/seq.txt" || die seq-query
-	sql "SELECT seq FROM audit_head" > "$sdir/head.txt" || die head-query
+	# shellcheck disable=SC2059
+	sql "SELECT seq, $(printf "$1" prev), $(printf "$1" hash) FROM audit ORDER BY seq" |
+		tr 'A-F' 'a-f' > "$sdir/seq.txt" || die seq-query
+	# shellcheck disable=SC2059
+	sql "SELECT seq, $(printf "$1" hash) FROM audit_head" | tr 'A-F' 'a-f' > "$sdir/head.txt" ||
+		die head-query
 	replayed=$(echo "$summary" | sed -n 's|.* replays_refused=[0-9]*/\([0-9]*\)$|\1|p')
 	python3 - "$sdir" "${replayed:-0}" "$2" <<'PY'
 import collections, sys
@@ -182,8 +187,9 @@ lost = set(l.split()[0] for l in open(d + "/lost.txt") if l.strip()) - full
 allow = collections.Counter(l.strip() for l in open(d + "/allow.txt") if l.strip())
 other = [l.strip() for l in open(d + "/other.txt") if l.strip()]
 nonces = [l.strip() for l in open(d + "/nonces.txt") if l.strip()]
-seq = [int(l) for l in open(d + "/seq.txt") if l.strip()]
-head = [int(l) for l in open(d + "/head.txt") if l.strip()]
+chain = [l.strip().split("|") for l in open(d + "/seq.txt") if l.strip()]
+seq = [int(r[0]) for r in chain]
+head = [l.strip().split("|") for l in open(d + "/head.txt") if l.strip()]
 fails = 0
 def check(name, cond, why):
     global fails
@@ -207,8 +213,14 @@ check("no-release-denied-but-the-replays", other.count("deny nonce_replayed") ==
       "%s" % [o for o in other if o not in store][:3])
 check("used-nonces-match-allow-rows", len(nonces) == sum(allow.values()) == len(set(nonces)) and
       set(n for b, n, u in ok) <= set(nonces), "%d used nonces, %d allow rows" % (len(nonces), sum(allow.values())))
-check("audit-seq-without-gaps", seq == list(range(1, len(seq) + 1)) and head == [len(seq)],
-      "seq %s..%s of %d rows, head %s" % (seq[:1], seq[-1:], len(seq), head))
+check("audit-seq-without-gaps", seq == list(range(1, len(seq) + 1)) and
+      [int(h[0]) for h in head] == [len(seq)],
+      "seq %s..%s of %d rows, head %s" % (seq[:1], seq[-1:], len(seq), [h[0] for h in head]))
+links = [i for i in range(len(chain)) if chain[i][1] != (chain[i - 1][2] if i else "0" * 64)]
+check("audit-chain-linked-to-its-head", chain and not links and len(head) == 1 and
+      head[0][1] == chain[-1][2], "%d rows whose prev is not the hash before (first at seq %s), "
+      "head hash %s, last row's %s" % (len(links), chain[links[0]][0] if links else "-",
+      head[0][1][:16] if head else "-", chain[-1][2][:16] if chain else "-"))
 print("# allow rows %d, successes %d, in-doubt allow rows %d, refused %d (store_full %d), "
       "store refusals audited %d, rows %d" % (sum(allow.values()), len(ok), len(orphans),
       len(refused), len(full), len([o for o in other if o in store]), len(seq)))

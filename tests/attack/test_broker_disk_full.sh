@@ -18,8 +18,8 @@
 #     refused request has one, and there is no allow row beyond the
 #     successes (the broker never died, so no request can be an orphan);
 #     used_nonces holds exactly the allow rows' nonces;
-#   - the audit chain's seq runs 1..n without a gap and audit_head points at
-#     its end; PRAGMA integrity_check is "ok";
+#   - the audit chain's seq runs 1..n without a gap, each row's prev is the
+#     hash of the row before, and audit_head holds the last seq and hash; PRAGMA integrity_check is "ok";
 #   - after the filler is removed, the same broker process (same pid, never
 #     restarted) serves releases again: every storm release ends granted,
 #     some of them after the removal, and the replays at the end are refused.

@@ -33,8 +33,8 @@
 # audit "allow" row, no request refused store_full has one, an allow row
 # beyond the successes can only be a request whose answer was lost (a
 # commit under way at the PANIC may have reached the WAL); used_nonces
-# holds exactly the allow rows' nonces; the audit seq runs 1..n and
-# audit_head points at its end; amcheck finds every table and index of the
+# holds exactly the allow rows' nonces; the audit seq runs 1..n, each
+# row's prev is the hash before it and audit_head holds the last seq and hash; amcheck finds every table and index of the
 # broker's database sound; once the filler is removed the same broker
 # process (same pid) grants every storm release.
 . "$(dirname "$0")/../cli/lib.sh"
