@@ -192,8 +192,9 @@ static void conn_release(struct pg_tx *t)
 /*
  * Failures that say "this server, now" rather than "this statement": the
  * connection is gone (class 08, or libpq's CONNECTION_BAD), the server is
- * shutting down or starting (57P01..57P03), full (53300), or read-only (a
- * standby, 25006: after a failover the connection must find the primary).
+ * shutting down or starting (57P01..57P03), out of connection slots (53300),
+ * or read-only (a standby, 25006: after a failover the connection must find
+ * the primary).
  */
 static bool server_unavailable(PGconn *c, const char *state)
 {
@@ -237,6 +238,18 @@ int pg_exec(struct pg_tx *t, const char *sql, const struct pg_params *p, const c
 	msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	one_line(msg ? msg : PQerrorMessage(c), why, sizeof(why));
 	PQclear(r);
+	/*
+	 * The server could not grow a file (SQLSTATE 53100, disk_full: a table or
+	 * index that cannot extend, a WAL segment it cannot make outside a
+	 * critical section): as SQLite's SQLITE_FULL, store_full, 503 with that
+	 * reason.  The statement failed and the transaction rolls back; the
+	 * connection stays.  A WAL write that fails inside a critical section is
+	 * a PANIC instead: the server restarts every backend, and this
+	 * connection's loss below is store_unavailable.
+	 */
+	if (!strcmp(t->sqlstate, "53100"))
+		return skr_fail(err, SKR_R_store_full, "%s: %s: %s (out of space: disk full, "
+				"SQLSTATE 53100)", t->q->desc, what, why);
 	if (server_unavailable(c, t->sqlstate)) {
 		pg_conn_drop(t->conn);
 		return skr_fail(err, SKR_R_store_unavailable, "%s is unavailable: %s: %s",

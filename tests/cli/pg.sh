@@ -6,7 +6,8 @@
 #   start_pg DIR     initdb (as nobody when run as root: postgres refuses
 #                    root), start, create database "skr"; sets PG_DIR,
 #                    PG_PORT, PG_CONNINFO (libpq key=value) and PG_URI
-#                    (postgresql://...), exported.
+#                    (postgresql://...), exported.  PG_INITDB_OPTS: more
+#                    initdb options (e.g. --wal-segsize=1).
 #   pg_down / pg_up  pg_ctl stop (fast) / start again on the same port and
 #                    data: what a database outage looks like to a broker.
 #   pg_createdb NAME another database on the same server (prints its URI).
@@ -118,7 +119,7 @@ start_pg() {
 	PG_BIN=$(pg_bindir) || { echo "start_pg: no PostgreSQL server (initdb, postgres) in /usr/lib/postgresql/*/bin; sh tools/deps.sh test installs it" >&2; return 1; }
 	pg_own "$PG_DIR" || return 1
 	as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U skr -A trust -E UTF8 --no-locale --no-sync \
-		>"$PG_DIR/initdb.log" 2>&1 ||
+		${PG_INITDB_OPTS:-} >"$PG_DIR/initdb.log" 2>&1 ||
 		{ echo "start_pg: initdb failed: $(tail -3 "$PG_DIR/initdb.log")" >&2; return 1; }
 	pg_watch "$PG_DIR"
 	# The port is free when picked; another process may take it first: try again.

@@ -197,7 +197,9 @@ static int post(const char *url, const char *path, const char *body, const char 
 static void record(struct storm *s, FILE *f, const char *line, const char *body)
 {
 	pthread_mutex_lock(&s->lock);
+	/* Flushed: the scripts count these files' lines while the storm runs. */
 	fputs(line, f);
+	fflush(f);
 	if (body) {
 		free(s->replay[s->replay_next]);
 		s->replay[s->replay_next] = strdup(body);
