@@ -556,13 +556,26 @@ def scenario_upgrade(st, pw):
 RETRY_ON_STALL = {"auto", "baseline", "dracut", "clevis", "refusal", "broker-down"}
 
 
-def stalled_before_initramfs(work):
-    """The newest console log shows the kernel never started the initramfs."""
+def newest_console(work):
+    """The text of the newest console log of work ("" if there is none)."""
     logs = glob.glob(f"{work}/console-*.log")
     if not logs:
-        return False
+        return ""
     with open(max(logs, key=os.path.getmtime), errors="replace") as f:
-        return "Run /init as init process" not in f.read()
+        return f.read()
+
+
+def stalled_before_initramfs(work):
+    """The newest console log shows the kernel never started the initramfs."""
+    text = newest_console(work)
+    return bool(text) and "Run /init as init process" not in text
+
+
+def console_tail(work, n=40):
+    """The last n lines of the newest console log, indented: printed with a
+    failure, because CI keeps the output and not the work directory."""
+    lines = newest_console(work).splitlines()[-n:]
+    return "".join(f"  | {line}\n" for line in lines)
 
 
 # --jobs 2: two groups of scenarios, each after its own enroll, in two
@@ -671,7 +684,8 @@ def main():
                 print(f"retry {name}: the guest stalled before the initramfs started ({e})",
                       flush=True)
                 return step(name, fn, *args, retried=True)
-            print(f"FAIL {name}: {e} (console: {work}/console-*.log)", flush=True)
+            print(f"FAIL {name}: {e} (console: {work}/console-*.log); its last lines:\n"
+                  f"{console_tail(work)}", end="", flush=True)
             failed += 1
             return False
 
