@@ -25,6 +25,13 @@
  * this boot — from a root the host chose — would go through.  --handover
  * (handover.h) closes the gate before switch_root.
  *
+ * --local-only tries the local offline copies alone, never a broker and never
+ * the passphrase: the initramfs runs it first, before it brings up any
+ * network, since a boot the copy opens needs none (luks/local_copy.h says
+ * why that costs no security).  --no-local then leaves the copies out of
+ * the full run, so the brokers get the whole deadline, not the
+ * SKR_LOCAL_BROKER_WAIT_S a volume with a copy gives them.
+ *
  * Exit status: 0 opened, 1 not opened (every try failed or no input, or the
  * open could not be measured), 2 usage, or the device is not a readable
  * LUKS2 volume.
@@ -66,7 +73,7 @@
 #define USAGE                                                                                    \
 	"usage: skr-unlock --device DEV --name NAME [--timeout S] [--tcti T] [--test-passphrase]\n" \
 	"                  [--tries N] [--key-file F] [--no-prompt] [--allow-discards]\n"         \
-	"                  [--config PATH]\n"                                                    \
+	"                  [--config PATH] [--local-only | --no-local]\n"                        \
 	"       skr-unlock --probe --device DEV [--config PATH]\n"                                \
 	"       skr-unlock --config-files [--config PATH]\n"                                     \
 	"       skr-unlock --handover [--tcti T] [--config PATH]\n"                              \
@@ -77,6 +84,8 @@
 	"--no-prompt leaves the passphrase to the caller (cryptroot); --probe lists the\n"       \
 	"configured brokers of DEV's keys, exit 0 when it has an skr token; --config-files\n"   \
 	"checks the configuration and lists it and the files it names (for the initramfs).\n"   \
+	"--local-only tries only the local offline copies (no broker, no prompt);\n"           \
+	"--no-local tries every way but them.\n"                                                 \
 	"Every open is measured into PCR 15; --handover (initramfs, before switch_root)\n"      \
 	"extends PCR 15 for volumes skr-unlock did not open, then \"handover\".\n"             \
 	"Exit: 0 opened, 1 not opened, 2 usage or unreadable device.\n"
@@ -86,7 +95,7 @@
 struct opts {
 	const char *device, *name, *tcti, *key_file, *config;
 	unsigned timeout, tries;
-	bool test, no_prompt, probe, config_files, handover;
+	bool test, no_prompt, probe, config_files, handover, local_only, no_local;
 	uint32_t flags;			/* crypt_activate flags */
 };
 
@@ -158,7 +167,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "version", no_argument, NULL, 'V' },        { "no-prompt", no_argument, NULL, 'N' },
 		{ "probe", no_argument, NULL, 'p' },          { "allow-discards", no_argument, NULL, 'D' },
 		{ "config", required_argument, NULL, 'c' },   { "config-files", no_argument, NULL, 'f' },
-		{ "handover", no_argument, NULL, 'H' },
+		{ "handover", no_argument, NULL, 'H' },     { "local-only", no_argument, NULL, 'L' },
+		{ "no-local", no_argument, NULL, 'l' },
 		{ 0 }
 	};
 	int c;
@@ -176,6 +186,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'p': o->probe = true; break;
 		case 'f': o->config_files = true; break;
 		case 'H': o->handover = true; break;
+		case 'L': o->local_only = o->no_prompt = true; break;
+		case 'l': o->no_local = true; break;
 		case 'D': o->flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS; break;
 		case 'T':
 			if (parse_unsigned(optarg, 1, 3600, &o->timeout) < 0)
@@ -190,6 +202,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		default: return -1;
 		}
 	}
+	if (o->local_only && (o->no_local || o->probe || o->key_file))
+		return -1;
 	if (o->config_files)
 		return optind == argc && !o->device ? 0 : -1;
 	if (o->handover)
@@ -574,24 +588,28 @@ static bool has_local_copy(const struct skr_token *tokens, size_t n)
  * The attested release, else the local copy, measured (seal_open): 0 opened;
  * 1 not, with *sealed set when a token opened it and the measure failed.
  * With a local copy, the brokers get SKR_LOCAL_BROKER_WAIT_S at most
- * (luks/local_copy.h says why).
+ * (luks/local_copy.h says why).  --local-only: the copy alone; --no-local:
+ * no copy, and the brokers get the whole deadline.
  */
 static int open_by_token(struct crypt_device *cd, const struct opts *o,
 			 const struct skr_client_config *cfg, const char *tcti,
 			 struct skr_token *tokens, size_t n, double deadline, bool *sealed)
 {
+	bool local = n && !o->no_local && has_local_copy(tokens, n);
 	const char *method = NULL;
 	int opened = -1;
 
-	if (n && has_local_copy(tokens, n) && deadline > now_s() + SKR_LOCAL_BROKER_WAIT_S) {
+	if (local && !o->local_only && deadline > now_s() + SKR_LOCAL_BROKER_WAIT_S) {
 		deadline = now_s() + SKR_LOCAL_BROKER_WAIT_S;
 		say(true, "a local copy exists: the brokers get at most %u s", SKR_LOCAL_BROKER_WAIT_S);
 	}
 	if (!n)
 		say(false, "no skr token on %s", o->device);
-	else if (cfg && (opened = try_release(cd, o, cfg, tokens, n, deadline)) >= 0)
+	else if (o->local_only && !local)
+		say(true, "no local copy on %s", o->device);
+	else if (!o->local_only && cfg && (opened = try_release(cd, o, cfg, tokens, n, deadline)) >= 0)
 		method = SKR_GATE_METHOD_ATTESTATION;
-	if (!method && n && (opened = try_local(cd, o, tcti, tokens, n)) >= 0)
+	if (!method && local && (opened = try_local(cd, o, tcti, tokens, n)) >= 0)
 		method = SKR_GATE_METHOD_LOCAL;
 	if (!method)
 		return 1;
@@ -603,6 +621,10 @@ static int open_by_token(struct crypt_device *cd, const struct opts *o,
 static int open_by_passphrase(struct crypt_device *cd, const struct opts *o, const char *tcti,
 			      const struct skr_token *first)
 {
+	if (o->local_only) {
+		say(true, "%s stays closed: no local copy opened it", o->device);
+		return 1;
+	}
 	if (o->no_prompt) {
 		say(false, "%s stays closed: the passphrase is asked next", o->device);
 		return 1;
@@ -626,7 +648,7 @@ static int unlock_volume(struct crypt_device *cd, const struct opts *o,
 	int rc = 1;
 
 	have_cfg = skr_client_config_load(skr_client_config_path(o->config), &cfg, &cerr) == 0;
-	if (!have_cfg && !o->probe && !cmd->disabled)
+	if (!have_cfg && !o->probe && !o->local_only && !cmd->disabled)
 		say(false, "no release: %s (%s)", cerr.detail, skr_reason_name(cerr.reason));
 	/* --tcti (the initramfs script's, trusted) or the configuration's; never the header's. */
 	tcti = o->tcti ? o->tcti : have_cfg ? cfg.tcti : NULL;

@@ -18,9 +18,10 @@
 PLUGIN=${SKR_TOKEN_PLUGIN:-$BUILD/libcryptsetup-token-skr.so}
 PLUGIN_DIR=$(cryptsetup --help 2>/dev/null | sed -n 's/^LUKS2 external token plugin path: \(.*\)\.$/\1/p')
 PLUGIN_DIR=${PLUGIN_DIR:-/lib/x86_64-linux-gnu/cryptsetup}
-installed_plugin=
+installed_plugin= listener=
 cleanup() {
 	[ -n "$installed_plugin" ] && rm -f "$installed_plugin"
+	[ -n "$listener" ] && { kill "$listener" 2>/dev/null; wait "$listener" 2>/dev/null; }
 	stop_broker KILL
 	stop_vtpm
 	rm -rf "$out" "$err" "$tmpd"
@@ -69,6 +70,34 @@ unlock() { SKR_KMSG=$tmpd/kmsg SKR_CMDLINE=$tmpd/cmdline "$BUILD/skr-unlock" --d
 boot
 expect fresh-boot-local-opens 0 'checked .* with the local copy' -- unlock --no-prompt
 
+# --- --local-only (the initramfs's first try, before any network) ---------------------
+# Whatever listens on the configured broker's port counts the connections it
+# gets: --local-only must make none, --no-local must ask it.
+port=$(python3 -c 'import json, sys, urllib.parse
+print(urllib.parse.urlparse(json.load(open(sys.argv[1]))["brokers"][0]).port)' "$SKR_CONFIG")
+python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+open(sys.argv[2] + ".ready", "w").close()
+while True:
+    c, _ = s.accept(); open(sys.argv[2], "a").write("conn\n"); c.close()' "$port" "$tmpd/conns" &
+listener=$!
+for _ in $(seq 1 100); do [ -e "$tmpd/conns.ready" ] && break; sleep 0.1; done
+check listener-ready '[ -e "$tmpd/conns.ready" ]'
+conns() { [ -f "$tmpd/conns" ] && wc -l < "$tmpd/conns" || echo 0; }
+boot
+expect local-only-opens 0 'checked .* with the local copy' -- unlock --local-only
+check local-only-asks-no-broker '[ "$(conns)" -eq 0 ] && ! grep -q "asking https://" "$err"' \
+	"$(conns) connections; $(head -c 400 "$err")"
+boot
+expect no-local-leaves-the-copy 1 'stays closed' -- unlock --no-prompt --no-local
+check no-local-asked-the-broker '[ "$(conns)" -gt 0 ] && ! grep -q "local copy" "$err"' \
+	"$(conns) connections; $(head -c 400 "$err")"
+expect local-only-with-no-local-is-usage 2 'usage' -- unlock --local-only --no-local
+expect local-only-with-key-file-is-usage 2 'usage' -- unlock --local-only --key-file "$tmpd/pass"
+kill "$listener" 2>/dev/null; wait "$listener" 2>/dev/null; listener=
+: > "$tmpd/conns"
+
 # --- The attack: a passphrase open of the host's disk, then the real disk ---------
 boot
 event 15 "skr/v1 opened method=passphrase"
@@ -80,6 +109,9 @@ expect after-passphrase-open-refused 0 'the local copy refused: .*TPM2_PolicyPCR
 check after-passphrase-open-falls-to-passphrase 'grep -q "checked .* with the passphrase of keyslot" "$err" &&
 	! grep -q "with the local copy" "$err"' "$(head -c 600 "$err")"
 expect after-passphrase-open-stays-closed 1 'boot_gate_closed' -- unlock --no-prompt
+# --local-only never prompts (no --no-prompt given, no passphrase typed).
+expect after-passphrase-open-local-only-closed 1 'boot_gate_closed' -- unlock --local-only
+check local-only-no-prompt '! grep -Eq "falling back to the passphrase|passphrase is asked" "$err"' "$(head -c 400 "$err")"
 
 # The attacker's own code, not skr: load nothing, just ask the TPM for the
 # policy the copy was signed for (the token's PCRs as they are now, PCR 15 at

@@ -278,9 +278,9 @@ def scenario_local(st, pw, run=0):
     """The local offline copy (README, "Local offline copy"): made inside the
     guest with skrctl local-copy (the passphrase from the fw_cfg tar, never on
     the command line), then, with the broker stopped, the root opens with no
-    input from the copy.  Times as in auto, and what the initramfs spent
-    before it tried the copy: the boot script's network step and skr-unlock's
-    release attempts (5 s at most with a local copy: SKR_LOCAL_BROKER_WAIT_S).
+    input from the copy, tried first (SKR_LOCAL_FIRST=yes, the default): no
+    network step and no release attempt before it.  Times as in auto, and
+    what the initramfs spent before it tried the copy (zero when first).
     The disk's LUKS2 header and the vTPM's state are put back afterwards
     (refusal and swap expect a disk without a copy) and the broker restarted."""
     st.set_entry("skr", "root=/dev/mapper/root ro rd.skr.debug")
@@ -324,6 +324,10 @@ def scenario_local(st, pw, run=0):
     r["broker_wait_s"] = round(con.when(k) - con.when(a), 2) if r["broker_asked"] else 0.0
     r["waited_before_local_s"] = round(r["initramfs_network_s"] + r["broker_wait_s"], 2)
     r["local_open_s"] = round(con.when(o) - con.when(k), 2)
+    n = first_line(con, NETWORK_STEP)
+    if r["broker_asked"] or (n is not None and n < k):
+        raise AssertionError(f"the boot waited for the network or a broker before the local "
+                             f"copy (SKR_LOCAL_FIRST=yes): {r}")
     kl = kernel_time(con, LOCAL_TRY)
     if kl is not None:
         r["local_tried_at_kernel_s"] = kl
