@@ -13,8 +13,9 @@
  *
  *  - REPORT_DATA of the SNP report the SVSM asks for (at VMPL0) is
  *    SHA-512(nonce || manifest): nonce the 64 bytes the guest passed
- *    (configfs-tsm's inblob), manifest exactly the bytes returned
- *    (configfs-tsm's manifestblob).
+ *    (configfs-tsm's inblob; Linux hands the SVSM as many bytes as were
+ *    written, and COCONUT-SVSM takes exactly 64), manifest exactly the
+ *    bytes returned (configfs-tsm's manifestblob).
  *  - SVSM_ATTEST_SERVICES (configfs-tsm service_guid all zero, the default)
  *    returns the services manifest: a 24-byte header {guid[16] = 63849ebb-
  *    3d92-4670-a1ff-58f9c94b87bb, u32 size (of the whole manifest), u32
