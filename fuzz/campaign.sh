@@ -68,7 +68,7 @@ fi
 # The parsers of attacker-controlled bytes first (the host, the network, the
 # LUKS header, a hostile client), then the rest in name order.
 first="evidence broker_attested broker_answer http_response token cmdline gate
-snp_report snp_certs hcl_report tpms_attest akcert vcek_ext eventlog pe
+snp_report snp_certs svsm_manifest hcl_report tpms_attest akcert vcek_ext eventlog pe
 local_policy jwk policy broker_refvals broker_admin wrap_key predict
 broker_views audit_log"
 if [ -n "${FUZZ_CAMPAIGN_TARGETS:-}" ]; then

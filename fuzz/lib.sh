@@ -8,6 +8,7 @@ max_len() {
 	case $1 in
 	snp_report) echo 2048 ;;	# a report is 1184 bytes
 	snp_certs) echo 8192 ;;	# 64 entries (1.5 KiB) plus room for certificates
+	svsm_manifest) echo 4096 ;;	# 64 entries (1.5 KiB) plus a 314-byte EK and room
 	tpms_attest) echo 4608 ;;	# TPMS_ATTEST is at most 4096 bytes
 	hcl_report) echo 16384 ;;	# 1236-byte fixed part + claims
 	evidence | broker_attested) echo 32768 ;;	# real bundles are about 8 KiB of JSON

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # Regenerates the seed corpora of fuzz_snp_report, fuzz_hcl_report,
-# fuzz_tpms_attest and fuzz_evidence (its azure-tl seed too) from the vendored vectors in tests/vectors
+# fuzz_tpms_attest, fuzz_evidence (its azure-tl seed too) and
+# fuzz_svsm_manifest from the vendored vectors in tests/vectors
 # (see tests/vectors/README.md for where those come from).
 #
 #   sh fuzz/make-seeds.sh        (from the top of the source tree)
@@ -74,4 +75,32 @@ tl['tee'] = 'azure-tl'
 tl['ak_cert'] = base64.b64encode(ca03).decode()
 tl['ak_public'] = base64.b64encode(struct.pack('>H', len(area)) + area).decode()
 write('fuzz/corpus/evidence/azure-tl-small.json', (json.dumps(tl, indent=1) + '\n').encode())
+# SVSM services manifests (src/verify/svsm_manifest.h), laid out as
+# COCONUT-SVSM writes them, around the real swtpm EKs of tests/vectors/svsm.
+# The target's first byte picks the form: 0 the services table, 1 the EK alone.
+def hexfile(path):
+    return bytes.fromhex(''.join(open(path).read().split()))
+
+def mixed_guid(text):
+    b = bytes.fromhex(text.replace('-', ''))
+    return b[3::-1] + b[5:3:-1] + b[7:5:-1] + b[8:]
+
+MANIFEST = mixed_guid('63849ebb-3d92-4670-a1ff-58f9c94b87bb')
+VTPM = mixed_guid('c476f1eb-0123-45a5-9641-b4e7dde5bfe3')
+
+def manifest(services):
+    off = 24 * (len(services) + 1)
+    table, data = b'', b''
+    for guid, blob in services:
+        table += guid + struct.pack('<II', off + len(data), len(blob))
+        data += blob
+    return MANIFEST + struct.pack('<II', off + len(data), len(services)) + table + data
+
+ek_rsa = hexfile('tests/vectors/svsm/ek-rsa2048.tpmt.hex')
+ek_ecc = hexfile('tests/vectors/svsm/ek-ecc-p256.tpmt.hex')
+other = bytes(range(16))
+write('fuzz/corpus/svsm_manifest/services-vtpm.bin', b'\0' + manifest([(other, b''), (VTPM, ek_rsa)]))
+write('fuzz/corpus/svsm_manifest/services-ecc-ek.bin', b'\0' + manifest([(VTPM, ek_ecc)]))
+write('fuzz/corpus/svsm_manifest/services-none.bin', b'\0' + manifest([]))
+write('fuzz/corpus/svsm_manifest/single-vtpm.bin', b'\1' + ek_rsa)
 PY

@@ -115,7 +115,11 @@ enum skr_class {
 	X(snp_certs_no_vcek, SKR_CLASS_VERIFY)               \
 	X(tsm_generation_changed, SKR_CLASS_INPUT)          \
 	X(store_full, SKR_CLASS_INPUT)                       \
-	X(ek_not_pinned, SKR_CLASS_VERIFY)
+	X(ek_not_pinned, SKR_CLASS_VERIFY)                   \
+	X(svsm_manifest_malformed, SKR_CLASS_VERIFY)         \
+	X(svsm_no_vtpm, SKR_CLASS_VERIFY)                    \
+	X(svsm_ek_unsupported, SKR_CLASS_VERIFY)             \
+	X(svsm_binding_mismatch, SKR_CLASS_VERIFY)
 
 enum skr_reason {
 #define SKR_REASON_ENUM(name, cls) SKR_R_##name,
