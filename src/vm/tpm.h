@@ -144,15 +144,21 @@ struct skr_tpm_key {
  * RSA-2048, or L-2, ECC P-256; policy A): the key the certificate certifies.
  * skr_tpm_create_ek_ak: the AK, a primary in the endorsement hierarchy from
  * Azure's AK template (RSA-2048 RSASSA/SHA-256, restricted, sign, fixedTPM,
- * fixedParent, sensitiveDataOrigin, userWithAuth): the same key every boot
- * of this TPM, no blob to keep, and it passes skr_ak_public_check.
+ * fixedParent, sensitiveDataOrigin, userWithAuth) plus noDA: the same key
+ * every boot of this TPM, no blob to keep, and it passes skr_ak_public_check.
+ * noDA because its authValue is empty (dictionary-attack protection guards
+ * nothing) and TPM2_ActivateCredential authorises it by that authValue: a
+ * DA-protected AK used in a boot that ends without TPM2_Shutdown (a power
+ * cut, a reset) counts as a failed authorisation, and a few such boots lock
+ * the TPM out of every release and reseal.
  * skr_tpm_activate: TPM2_ActivateCredential of blob (a marshalled
  * TPM2B_ID_OBJECT) and secret (a marshalled TPM2B_ENCRYPTED_SECRET) with ak
  * beside ek, the EK authorised by a policy session holding
  * PolicySecret(endorsement), salted with the EK, that encrypts the response
  * (the credential crosses the TPM interface encrypted).  The recovered
  * credential (at most 64 bytes) goes to cred/cred_len.  The TPM's refusal (the credential was made for
- * another EK or another name) is ak_not_on_tpm; unparseable input malformed.
+ * another EK or another name) is ak_not_on_tpm, a TPM warning (e.g. DA
+ * lockout) tpm_error; unparseable input malformed.
  * All keys are transient: skr_tpm_key_flush them.
  */
 int skr_tpm_read_ekcert(struct skr_tpm *t, struct skr_buf *out, TPM2_ALG_ID *alg,

@@ -162,8 +162,8 @@ int skr_tpm_create_ek_ak(struct skr_tpm *t, struct skr_tpm_key *out, struct skr_
 			.nameAlg = TPM2_ALG_SHA256,
 			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
 					    TPMA_OBJECT_SENSITIVEDATAORIGIN |
-					    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED |
-					    TPMA_OBJECT_SIGN_ENCRYPT,
+					    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA |
+					    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT,
 			.parameters.rsaDetail = {
 				.symmetric = { .algorithm = TPM2_ALG_NULL },
 				.scheme = { TPM2_ALG_RSASSA, { .rsassa = { TPM2_ALG_SHA256 } } },
@@ -233,7 +233,9 @@ int skr_tpm_activate(struct skr_tpm *t, const struct skr_tpm_key *ek, const stru
 		return -1;
 	rc = Esys_ActivateCredential(t->esys, ak->handle, ek->handle, ESYS_TR_PASSWORD, session.tr,
 				     ESYS_TR_NONE, &id, &enc, &out);
-	if (rc != TSS2_RC_SUCCESS && rc_is_tpm(rc))
+	/* A warning (DA lockout, retry, no memory) is the TPM's state, not its verdict. */
+	if (rc != TSS2_RC_SUCCESS && rc_is_tpm(rc) &&
+	    ((rc_base(rc) & TPM2_RC_FMT1) || (rc_base(rc) & TPM2_RC_WARN) != TPM2_RC_WARN))
 		return skr_fail(err, SKR_R_ak_not_on_tpm,
 				"the TPM refused TPM2_ActivateCredential (%s, 0x%08x): the credential "
 				"is for another EK or another AK", Tss2_RC_Decode(rc), rc);

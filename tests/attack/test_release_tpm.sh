@@ -17,20 +17,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 bdir=$tmpd/broker rec=$tmpd/rec
 mkdir -p "$bdir" "$rec"
 
-# ek_provision STATE_DIR CA_DIR: swtpm_setup --create-ek-cert into STATE_DIR,
-# the certificate signed by swtpm_localca's CA in CA_DIR (made at its first
-# use: swtpm-localca-rootca-cert.pem, issuercert.pem), as tests/helpers/swtpm.c
-# (skr_swtpm_start_ek) does it.
-ek_provision() {
-	mkdir -p "$1" "$2"
-	printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s/localca.conf\ncreate_certs_tool_options = %s/localca.options\nactive_pcr_banks = sha256\n' \
-		"$2" "$2" > "$2/setup.conf"
-	printf 'statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.pem\ncertserial = %s/certserial\n' \
-		"$2" "$2" "$2" "$2" > "$2/localca.conf"
-	printf -- '--platform-manufacturer skr\n--platform-version 2.1\n--platform-model swtpm\n' > "$2/localca.options"
-	swtpm_setup --tpm2 --tpmstate "$1" --create-ek-cert --create-platform-cert --overwrite \
-		--config "$2/setup.conf" >>"$2/setup.log" 2>&1
-}
 ca=$tmpd/ca
 # VM A (the VM), VM B (another TPM certified by the same CA), VM F (a TPM
 # certified by another CA), VM C below.
@@ -47,8 +33,7 @@ cat "$ca/swtpm-localca-rootca-cert.pem" "$tmpd/chain-ca/swtpm-localca-rootca-cer
 
 # The broker: the swtpm CA's root (and VM C's CA's) as the only EK anchors,
 # the first CA's intermediate as material.
-make_tls "$bdir" && write_broker_config "$bdir" || { echo "FAIL broker-config"; exit 1; }
-sed -i "s|\"threads\": 2|\"threads\": 2, \"ek_roots\": \"$tmpd/ek-roots.pem\", \"ek_intermediates\": \"$ca/issuercert.pem\"|" "$bdir/broker.json"
+ek_broker_config "$bdir" "$tmpd/ek-roots.pem" "$ca/issuercert.pem" || { echo "FAIL broker-config"; exit 1; }
 start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }
 
 start_vtpm "$tmpd/tpm-a" || { echo "FAIL swtpm-start"; exit 1; }

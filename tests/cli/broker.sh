@@ -194,6 +194,15 @@ vtpm_reboot() {
 	return 0
 }
 
+# refsets KEY_ID: the key's reference sets as "id:state:label" lines; 1 when
+# the admin API does not answer them.
+refsets() {
+	admin GET "/v1/keys/$1/refsets" >/dev/null
+	[ "$http_status" = 200 ] || return 1
+	python3 -c 'import json, sys
+for s in json.load(open(sys.argv[1])): print("%s:%s:%s" % (s["id"], s["state"], s["label"]))' "$tmpd/admin.out"
+}
+
 # pcr_json PCR...: the vTPM's current sha256 values as {"sha256": {"N": "hex"}}.
 pcr_json() {
 	list=$(echo "$@" | tr ' ' ',')
@@ -269,4 +278,29 @@ register_swtpm_key() {
 	[ "$http_status" = 201 ] || { echo "admin create key $1: $http_status $(cat "$tmpd/admin.out")" >&2; return 1; }
 	admin POST "/v1/keys/$1/refsets" "{\"label\": \"bench\", \"state\": \"current\", \"pcrs\": $(pcr_json 0 7 11)}" >/dev/null
 	[ "$http_status" = 201 ] || { echo "admin add refset to $1: $http_status $(cat "$tmpd/admin.out")" >&2; return 1; }
+}
+
+# ek_provision STATE_DIR CA_DIR: swtpm_setup --create-ek-cert into STATE_DIR,
+# the certificate signed by swtpm_localca's CA in CA_DIR (made at its first
+# use: swtpm-localca-rootca-cert.pem, issuercert.pem), as tests/helpers/swtpm.c
+# (skr_swtpm_start_ek) does it.
+ek_provision() {
+	mkdir -p "$1" "$2"
+	printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s/localca.conf\ncreate_certs_tool_options = %s/localca.options\nactive_pcr_banks = sha256\n' \
+		"$2" "$2" > "$2/setup.conf"
+	printf 'statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.pem\ncertserial = %s/certserial\n' \
+		"$2" "$2" "$2" "$2" > "$2/localca.conf"
+	printf -- '--platform-manufacturer skr\n--platform-version 2.1\n--platform-model swtpm\n' > "$2/localca.options"
+	swtpm_setup --tpm2 --tpmstate "$1" --create-ek-cert --create-platform-cert --overwrite \
+		--config "$2/setup.conf" >>"$2/setup.log" 2>&1
+}
+
+# ek_broker_config DIR ROOTS_PEM [INTERMEDIATES_PEM]: make_tls and
+# write_broker_config for a broker of generic TPM keys (tee "tpm"): ROOTS_PEM
+# its only EK certificate anchors ("ek_roots"), INTERMEDIATES_PEM its
+# "ek_intermediates".
+ek_broker_config() {
+	make_tls "$1" && write_broker_config "$1" || return 1
+	_ek="\"ek_roots\": \"$2\"${3:+, \"ek_intermediates\": \"$3\"}"
+	sed -i "s|\"threads\": 2|\"threads\": 2, $_ek|" "$1/broker.json"
 }

@@ -59,12 +59,7 @@ PY
 	{ echo "FAIL new-boot-log"; exit 1; }
 
 # sets: the key's reference sets as "id:state:label" lines.
-sets() {
-	admin GET /v1/keys/disk-r/refsets >/dev/null
-	[ "$http_status" = 200 ] || return 1
-	python3 -c 'import json, sys
-for s in json.load(open(sys.argv[1])): print("%s:%s:%s" % (s["id"], s["state"], s["label"]))' "$tmpd/admin.out"
-}
+sets() { refsets disk-r; }
 state_of() { sets | awk -F: -v l="$1" '$3 == l { print $2 }' | tail -1; }
 # count STATE: how many sets are in STATE; "read-failed" when the list cannot be read.
 count() { l=$(sets) || { echo read-failed; return 1; }; printf '%s\n' "$l" | grep -c ":$1:"; }
