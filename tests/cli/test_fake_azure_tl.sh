@@ -32,7 +32,7 @@ expect_stdout tl-cert-subject 'Subject: CN ?= ?6d2b6c6a-0e51-4c3e-9a3b-5b1f2f0c7
 expect_stdout tl-cert-eku '2\.23\.133\.8\.3'
 expect tl-cert-no-aia 0 -- sh -c "! grep -q 'Authority Information Access' '$out'"
 expect tl-ak-readpublic 0 -- tpm2_readpublic -c 0x81000003
-expect_stdout tl-ak-attributes 'value: fixedtpm\|fixedparent\|sensitivedataorigin\|userwithauth\|restricted\|sign$'
+expect_stdout tl-ak-attributes 'value: fixedtpm\|fixedparent\|sensitivedataorigin\|userwithauth\|noda\|restricted\|sign$'
 expect_stdout tl-ak-scheme 'rsassa'
 expect tl-ak-pem 0 -- tpm2_readpublic -c 0x81000003 -f pem -o "$tmpd/tpm-ak.pem"
 expect tl-ak-pem-matches 0 -- cmp "$tmpd/tpm-ak.pem" "$d/ak.pem"
@@ -54,7 +54,7 @@ expect tl-other-key-differs 1 -- cmp -s "$tmpd/cert-key.pem" "$d/ak.pem"
 expect tl-other-key-chain-ok 0 ': OK' -- openssl verify -CAfile "$ca/root.pem" -untrusted "$ca/intermediate.pem" "$d/akcert.pem"
 expect tl-unrestricted 0 -- "$FA" provision-tl --tcti "$TCTI" --out "$d" --ca-dir "$ca" --ak unrestricted
 expect tl-unrestricted-public 0 -- tpm2_readpublic -c 0x81000003
-expect_stdout tl-unrestricted-attrs 'value: fixedtpm\|fixedparent\|sensitivedataorigin\|userwithauth\|sign$'
+expect_stdout tl-unrestricted-attrs 'value: fixedtpm\|fixedparent\|sensitivedataorigin\|userwithauth\|noda\|sign$'
 expect tl-rsapss 0 -- "$FA" provision-tl --tcti "$TCTI" --out "$d" --ca-dir "$ca" --ak rsapss
 expect tl-rsapss-public 0 'rsapss' -- tpm2_readpublic -c 0x81000003
 expect tl-foreign 0 -- "$FA" provision-tl --tcti "$TCTI" --out "$d" --ca-dir "$tmpd/foreign-ca"

@@ -225,15 +225,19 @@ static int get_pki(const char *dir, struct pki *p, struct skr_err *err)
 static int create_ak(struct skr_tpm *t, enum skr_faketl_ak kind, TPM2B_PUBLIC *out,
 		     struct skr_err *err)
 {
-	/* Azure's Trusted Launch AK template (the TL contract). */
+	/* Azure's Trusted Launch AK template (the TL contract): the same
+	 * vTPM as a Confidential VM's, so the paravisor's template (openvmm
+	 * tpm_helper ak_pub_template, as in fakevtpm.c), noDA included: a
+	 * DA-protected AK used in boots that end without TPM2_Shutdown would
+	 * put the vTPM in lockout after three. */
 	TPM2B_PUBLIC tmpl = {
 		.publicArea = {
 			.type = TPM2_ALG_RSA,
 			.nameAlg = TPM2_ALG_SHA256,
 			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
 					    TPMA_OBJECT_SENSITIVEDATAORIGIN |
-					    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED |
-					    TPMA_OBJECT_SIGN_ENCRYPT,
+					    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA |
+					    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT,
 			.parameters.rsaDetail = {
 				.symmetric = { .algorithm = TPM2_ALG_NULL },
 				.scheme = { .scheme = TPM2_ALG_RSASSA,
