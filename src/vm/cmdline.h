@@ -4,17 +4,30 @@
  *   rd.skr=0            no attested release, straight to the passphrase prompt
  *   rd.skr.timeout=N    the whole release's deadline in seconds (1..3600)
  *   rd.skr.debug        verbose messages
+ *   rd.skr.disk=TAG[,TAG...]
+ *                       bare SEV-SNP (no vTPM): the volume keys a passphrase
+ *                       open may hand over, as tags (luks/disk_tag.h: 64 hex
+ *                       digits each, at most SKR_CMDLINE_MAX_DISK_TAGS).  A
+ *                       malformed value accepts no volume (disk_tags_invalid).
  * Other words are ignored; the last occurrence of an option wins.
+ * The command line is trusted only as far as the boot measures it: under
+ * measured direct boot the SNP launch measurement covers it.
  */
 #ifndef SKR_UNLOCK_CMDLINE_H
 #define SKR_UNLOCK_CMDLINE_H
 
 #include <stdbool.h>
 
+#define SKR_CMDLINE_MAX_DISK_TAGS 8
+#define SKR_DISK_TAG_HEX 64
+
 struct skr_cmdline {
 	bool disabled;
 	bool debug;
 	unsigned timeout;	/* seconds; 0: not given */
+	size_t n_disk_tags;
+	char disk_tags[SKR_CMDLINE_MAX_DISK_TAGS][SKR_DISK_TAG_HEX + 1];	/* lower-case hex */
+	bool disk_tags_invalid;	/* rd.skr.disk= was given but malformed: no tag accepted */
 };
 
 void skr_cmdline_parse(const char *text, struct skr_cmdline *out);

@@ -466,35 +466,55 @@ static void backoff(unsigned attempt, double deadline)
 	nanosleep(&ts, NULL);
 }
 
+static bool snp_present(void)
+{
+	return skr_tsm_present(NULL) || skr_sev_guest_present(NULL);
+}
+
 /*
  * Azure's modes first; then bare SNP (tee "snp") when there is no TPM, or
  * one without Azure's indexes, and configfs-tsm or /dev/sev-guest is there:
  * the SNP report proves more than a vendor's EK certificate, so a TPM with
  * one on an SNP machine is not used; then tee "tpm" (an EK certificate).
+ * *tpm stays open for the TPM modes only.
  */
-static int detect_mode(struct exchange *x, struct skr_err *err)
+static int detect(const char *tcti, struct skr_tpm **tpm, enum skr_tpm_mode *mode, bool *bare_snp,
+		  struct skr_err *err)
 {
 	struct skr_err tpm_err = { 0 };
 
-	if (skr_tpm_open(x->o->tcti, &x->tpm, &tpm_err) == 0 &&
-	    skr_tpm_detect_mode(x->tpm, &x->mode, &tpm_err) == 0) {
-		if (x->mode != SKR_TPM_MODE_TPM ||
-		    !(skr_tsm_present(NULL) || skr_sev_guest_present(NULL)))
+	*bare_snp = false;
+	*tpm = NULL;
+	if (skr_tpm_open(tcti, tpm, &tpm_err) == 0 && skr_tpm_detect_mode(*tpm, mode, &tpm_err) == 0) {
+		if (*mode != SKR_TPM_MODE_TPM || !snp_present())
 			return 0;
-		skr_tpm_close(x->tpm);
-		x->tpm = NULL;
-		x->bare_snp = true;
-		return 0;
+		*bare_snp = true;
+	} else if ((tpm_err.reason == SKR_R_tpm_unavailable ||
+		    tpm_err.reason == SKR_R_tpm_nv_undefined) && snp_present()) {
+		*bare_snp = true;
 	}
-	if ((tpm_err.reason == SKR_R_tpm_unavailable || tpm_err.reason == SKR_R_tpm_nv_undefined) &&
-	    (skr_tsm_present(NULL) || skr_sev_guest_present(NULL))) {
-		skr_tpm_close(x->tpm);
-		x->tpm = NULL;
-		x->bare_snp = true;
-		return 0;
-	}
-	*err = tpm_err;
-	return -1;
+	if (!*bare_snp)
+		*err = tpm_err;
+	skr_tpm_close(*tpm);
+	*tpm = NULL;
+	return *bare_snp ? 0 : -1;
+}
+
+static int detect_mode(struct exchange *x, struct skr_err *err)
+{
+	return detect(x->o->tcti, &x->tpm, &x->mode, &x->bare_snp, err);
+}
+
+bool skr_release_is_bare_snp(const char *tcti)
+{
+	struct skr_err err = { 0 };
+	struct skr_tpm *tpm = NULL;
+	enum skr_tpm_mode mode;
+	bool bare = false;
+
+	if (detect(tcti, &tpm, &mode, &bare, &err) == 0)
+		skr_tpm_close(tpm);
+	return bare;
 }
 
 /* Challenge, evidence and the call, retried across brokers until the deadline. */

@@ -17,6 +17,7 @@
 #ifndef SKR_RELEASE_CLIENT_H
 #define SKR_RELEASE_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,5 +72,13 @@ int skr_release(const struct skr_release_opts *o, uint8_t *secret_out, size_t *s
  */
 int skr_attested_call(const struct skr_release_opts *o, const char *path, json_object *fields,
 		      json_object **answer, struct skr_err *err);
+
+/*
+ * Whether a release from this VM takes the bare SEV-SNP path (tee "snp"):
+ * no TPM, or one without Azure's indexes, and configfs-tsm or
+ * /dev/sev-guest.  Then there is no PCR 15 gate, and skr-unlock and the
+ * handover keep the disk-tag gate instead (luks/disk_tag.h).
+ */
+bool skr_release_is_bare_snp(const char *tcti);
 
 #endif
