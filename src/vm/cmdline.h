@@ -17,6 +17,7 @@
 #define SKR_UNLOCK_CMDLINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define SKR_CMDLINE_MAX_DISK_TAGS 8
 #define SKR_DISK_TAG_HEX 64
