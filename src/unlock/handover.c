@@ -15,6 +15,7 @@
 
 #include "common/gate.h"
 #include "vm/gate_measure.h"
+#include "vm/release_client.h"
 #include "vm/tpm.h"
 #include "common/util.h"
 
@@ -131,11 +132,15 @@ static int read_record(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-/* Whether skr-unlock recorded this very device (same name, same dm uuid) as its own open. */
-static bool recorded(const char *run, const struct dm_dev *dv)
+/*
+ * Whether skr-unlock recorded this very device (same name, same dm uuid) as
+ * its own open, and, when gate is not NULL, with that "gate=" line too.
+ */
+static bool recorded(const char *run, const struct dm_dev *dv, const char *gate)
 {
-	char path[512], buf[1024], want[DM_FIELD_MAX + 16];
+	char path[512], buf[1024], want[DM_FIELD_MAX + 16], want_gate[64];
 	char *line, *save = NULL;
+	bool uuid_seen = false, gate_seen = !gate;
 
 	if (!dv->name[0] || strchr(dv->name, '/') || dv->name[0] == '.')
 		return false;
@@ -143,10 +148,12 @@ static bool recorded(const char *run, const struct dm_dev *dv)
 	if (read_record(path, buf, sizeof(buf)) < 0)
 		return false;
 	snprintf(want, sizeof(want), "dm_uuid=%s", dv->uuid);
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		if (strcmp(line, want) == 0)
-			return true;
-	return false;
+	snprintf(want_gate, sizeof(want_gate), "gate=%s", gate ? gate : "");
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		uuid_seen |= strcmp(line, want) == 0;
+		gate_seen |= gate && strcmp(line, want_gate) == 0;
+	}
+	return uuid_seen && gate_seen;
 }
 
 /* The uuid as the event may carry it: anything outside [A-Za-z0-9._-] becomes '_'. */
@@ -183,6 +190,46 @@ static int measure(struct skr_tpm *t, const char *event, void (*log)(const char 
 	return 0;
 }
 
+static void write_marker(const char *run, const char *marker, void (*log)(const char *))
+{
+	int fd;
+
+	(void)mkdir(run, 0755);
+	fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		logf_(log, "handover: cannot write %s: %s (a second run would check again)", marker,
+		      strerror(errno));
+	else
+		close(fd);
+}
+
+/*
+ * Bare SEV-SNP (luks/disk_tag.h): no register to close, so every dm-crypt
+ * volume must be one skr-unlock showed to be enrolled, or the boot stops here.
+ */
+static int snp_handover(const char *run, const char *marker, const struct dm_dev *devs, size_t n,
+			void (*log)(const char *))
+{
+	size_t i, refused = 0;
+
+	for (i = 0; i < n; i++) {
+		if (recorded(run, &devs[i], SKR_UNLOCK_GATE_SNP))
+			continue;
+		logf_(log, "SECURITY: %s (%s) was not opened by skr-unlock with a key shown to be "
+			   "the enrolled volume's",
+		      devs[i].name[0] ? devs[i].name : "an unnamed volume", devs[i].uuid);
+		refused++;
+	}
+	if (refused) {
+		logf_(log, "SECURITY: bare SEV-SNP has no boot gate register: a root the host swapped "
+			   "in could get keys released; the boot stops here (%zu volume(s))", refused);
+		return SKR_HANDOVER_REFUSED;
+	}
+	logf_(log, "handover (bare SEV-SNP): every open volume (%zu) was shown to be enrolled", n);
+	write_marker(run, marker, log);
+	return 0;
+}
+
 int skr_handover(const char *tcti, void (*log)(const char *line))
 {
 	const char *run = skr_run_dir(), *sysfs = getenv("SKR_SYSFS_ROOT");
@@ -191,7 +238,7 @@ int skr_handover(const char *tcti, void (*log)(const char *line))
 	struct skr_err err = { 0 };
 	struct skr_tpm *t = NULL;
 	size_t n = 0, i;
-	int fd, rc = 0;
+	int rc = 0;
 
 	if (!sysfs || !*sysfs)
 		sysfs = "/sys";
@@ -207,13 +254,15 @@ int skr_handover(const char *tcti, void (*log)(const char *line))
 		devs[0].name[0] = '\0';
 		n = 1;
 	}
+	if (skr_release_is_bare_snp(tcti))
+		return snp_handover(run, marker, devs, n, log);
 	if (skr_tpm_open(tcti, &t, &err) < 0) {
 		logf_(log, "handover: the TPM is not available, PCR %d NOT extended: %s", SKR_GATE_PCR,
 		      err.detail);
 		return 1;
 	}
 	for (i = 0; i < n && rc == 0; i++) {
-		if (recorded(run, &devs[i]))
+		if (recorded(run, &devs[i], NULL))
 			continue;
 		sanitise(devs[i].uuid);
 		if (skr_gate_event_other(event, sizeof(event), devs[i].uuid, &err) < 0) {
@@ -229,12 +278,6 @@ int skr_handover(const char *tcti, void (*log)(const char *line))
 	skr_tpm_close(t);
 	if (rc != 0)
 		return 1;
-	(void)mkdir(run, 0755);
-	fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		logf_(log, "handover: cannot write %s: %s (a second run would extend again)", marker,
-		      strerror(errno));
-	else
-		close(fd);
+	write_marker(run, marker, log);
 	return 0;
 }

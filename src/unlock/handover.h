@@ -23,9 +23,19 @@
  * marker is not written when an extend failed, so a later run can still
  * close the gate.
  *
+ * Bare SEV-SNP (skr_release_is_bare_snp: no vTPM to extend; luks/disk_tag.h):
+ * nothing is extended.  Every active dm-crypt volume must have a record
+ * with the line "gate=snp", which skr-unlock writes only for an open it
+ * showed to be the enrolled volume (an attested release, or a passphrase
+ * whose volume key's tag the command line lists).  Any other volume, or
+ * one that cannot be named, stops the boot: SKR_HANDOVER_REFUSED, and the
+ * initramfs script powers the machine off (no shell: a shell could ask for
+ * a report).
+ *
  * Exit: 0 done (or already done), 1 an extend failed (TPM unreachable...):
  * the caller reports it and boots on; releases then depend on PCR 15 having
- * moved by other means (see README, boot gate).
+ * moved by other means (see README, boot gate); 3 (SKR_HANDOVER_REFUSED)
+ * bare SNP and a volume not shown to be enrolled: the caller must not boot.
  */
 #ifndef SKR_UNLOCK_HANDOVER_H
 #define SKR_UNLOCK_HANDOVER_H
@@ -34,6 +44,8 @@
 
 #define SKR_RUN_DIR_DEFAULT "/run/skr"
 #define SKR_HANDOVER_MARKER "handover.done"
+#define SKR_HANDOVER_REFUSED 3
+#define SKR_UNLOCK_GATE_SNP "snp"	/* the record's "gate=" for a shown-enrolled open */
 
 /* SKR_RUN_DIR or the default. */
 const char *skr_run_dir(void);

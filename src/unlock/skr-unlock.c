@@ -57,6 +57,7 @@
 #include "common/gate.h"
 #include "unlock/handover.h"
 #include "vm/release_client.h"
+#include "luks/disk_tag.h"
 #include "luks/local_copy.h"
 #include "luks/token.h"
 #include "vm/gate_measure.h"
@@ -97,6 +98,9 @@ struct opts {
 	unsigned timeout, tries;
 	bool test, no_prompt, probe, config_files, handover, local_only, no_local;
 	uint32_t flags;			/* crypt_activate flags */
+	/* Bare SEV-SNP (skr_release_is_bare_snp): the disk-tag gate, luks/disk_tag.h. */
+	bool bare_snp;
+	const struct skr_cmdline *cmdline;
 };
 
 static bool debug;
@@ -359,11 +363,53 @@ static int try_local(struct crypt_device *cd, const struct opts *o, const char *
 	return rc;
 }
 
+/*
+ * Bare SEV-SNP: the volume key the passphrase opens must be one the measured
+ * command line lists (rd.skr.disk=), and the volume is activated with that
+ * very key (luks/disk_tag.h); otherwise it stays closed, whoever typed it.
+ */
+static int try_passphrase_snp(struct crypt_device *cd, const struct opts *o, const char *pass,
+			      size_t len)
+{
+	char tag[SKR_DISK_TAG_HEX + 1];
+	struct skr_err err = { 0 };
+	uint8_t *vk = NULL;
+	int slot, r;
+
+	slot = skr_disk_volume_key(cd, CRYPT_ANY_SLOT, pass, len, &vk, tag, &err);
+	if (slot < 0) {
+		if (err.reason != SKR_R_passphrase_invalid)
+			say(false, "%s: %s", o->device, err.detail);
+		return -1;
+	}
+	if (!skr_disk_tag_listed(o->cmdline, tag)) {
+		say(false, "SECURITY: keyslot %d opens %s, but its volume key (disk tag %s) is not "
+			   "one the kernel command line lists (rd.skr.disk=: %s): on bare SEV-SNP a "
+			   "volume not shown to be the enrolled one is never opened", slot, o->device,
+		    tag, o->cmdline->disk_tags_invalid ? "malformed" : o->cmdline->n_disk_tags ? "other tags" : "none");
+		skr_secret_free(vk);
+		return -1;
+	}
+	r = crypt_activate_by_volume_key(cd, o->test ? NULL : o->name, (const char *)vk,
+					 skr_secret_size(vk), o->flags);
+	skr_secret_free(vk);
+	if (r < 0) {
+		say(false, "%s: cannot activate with the volume key: %s", o->device, strerror(-r));
+		return -1;
+	}
+	say(false, "%s %s with the passphrase of keyslot %d (disk tag on the command line)",
+	    o->test ? "checked" : "opened", o->device, slot);
+	return slot;
+}
+
 static int try_passphrase(struct crypt_device *cd, const struct opts *o, const char *pass, size_t len)
 {
-	int r = crypt_activate_by_passphrase(cd, o->test ? NULL : o->name, CRYPT_ANY_SLOT, pass, len,
-					     o->flags);
+	int r;
 
+	if (o->bare_snp)
+		return try_passphrase_snp(cd, o, pass, len);
+	r = crypt_activate_by_passphrase(cd, o->test ? NULL : o->name, CRYPT_ANY_SLOT, pass, len,
+					 o->flags);
 	if (r >= 0)
 		say(false, "%s %s with the passphrase of keyslot %d", o->test ? "checked" : "opened",
 		    o->device, r);
@@ -426,7 +472,7 @@ static int prompt_loop(struct crypt_device *cd, const struct opts *o)
  * further.
  */
 static void record_unlock(struct crypt_device *cd, const struct opts *o, const char *method,
-			  const char *key_id)
+			  const char *key_id, bool snp_gate)
 {
 	const char *dir = skr_run_dir(), *uuid = crypt_get_uuid(cd);
 	char path[512], dm_uuid[256];
@@ -446,6 +492,8 @@ static void record_unlock(struct crypt_device *cd, const struct opts *o, const c
 		fprintf(f, "dm_uuid=%s\n", dm_uuid);
 	if (key_id)
 		fprintf(f, "key_id=%s\n", key_id);
+	if (snp_gate)
+		fprintf(f, "gate=%s\n", SKR_UNLOCK_GATE_SNP);
 	fclose(f);
 }
 
@@ -473,6 +521,12 @@ static int seal_open(struct crypt_device *cd, const struct opts *o, const char *
 	const char *key_id = t && strcmp(method, "passphrase") != 0 ? t->key_id : NULL;
 	int r;
 
+	if (o->bare_snp) {
+		/* No register: the open was shown to be the enrolled volume's instead. */
+		say(true, "bare SEV-SNP: no PCR %d; %s opened by %s", SKR_GATE_PCR, o->device, method);
+		record_unlock(cd, o, method, key_id, true);
+		return 0;
+	}
 	r = gate_event(event, sizeof(event), key_id, method, &err) < 0 ? -1 : 0;
 	if (r == 0)
 		r = skr_tpm_open(tcti, &tpm, &err);
@@ -481,7 +535,7 @@ static int seal_open(struct crypt_device *cd, const struct opts *o, const char *
 	skr_tpm_close(tpm);
 	if (r == 0) {
 		say(true, "PCR %d: %s", SKR_GATE_PCR, event);
-		record_unlock(cd, o, method, key_id);
+		record_unlock(cd, o, method, key_id, false);
 		return 0;
 	}
 	say(false, "SECURITY: the open of %s could not be measured into PCR %d: %s", o->device,
@@ -636,8 +690,8 @@ static int open_by_passphrase(struct crypt_device *cd, const struct opts *o, con
 }
 
 /* --probe, or the open of the volume: the exit status. */
-static int unlock_volume(struct crypt_device *cd, const struct opts *o,
-			 const struct skr_cmdline *cmd, double start)
+static int unlock_volume(struct crypt_device *cd, struct opts *o, const struct skr_cmdline *cmd,
+			 double start)
 {
 	struct skr_token *tokens = NULL;
 	struct skr_client_config cfg;
@@ -652,6 +706,11 @@ static int unlock_volume(struct crypt_device *cd, const struct opts *o,
 		say(false, "no release: %s (%s)", cerr.detail, skr_reason_name(cerr.reason));
 	/* --tcti (the initramfs script's, trusted) or the configuration's; never the header's. */
 	tcti = o->tcti ? o->tcti : have_cfg ? cfg.tcti : NULL;
+	o->cmdline = cmd;
+	o->bare_snp = !o->probe && skr_release_is_bare_snp(tcti);
+	if (o->bare_snp)
+		say(true, "bare SEV-SNP (no vTPM): the disk-tag gate; the command line lists %zu tag(s)%s",
+		    cmd->n_disk_tags, cmd->disk_tags_invalid ? " (rd.skr.disk= malformed)" : "");
 	if (o->probe || !cmd->disabled)
 		n = load_tokens(cd, &tokens);
 	if (o->probe) {

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "luks/disk_tag.h"
 #include "vm/cmdline.h"
 #include "unlock/handover.h"
 #include "vm/words.h"
@@ -52,6 +53,80 @@ static void cmdline_bad_timeout(void **state)
 	assert_int_equal(c.timeout, 0);
 	skr_cmdline_parse("rd.skr.timeout=3 rd.skr.timeout=", &c);
 	assert_int_equal(c.timeout, 3);
+}
+
+#define TAG_A "9ac699809a282dd4fdb91ed716099f395a9dbb53be1116d89f7d2a8c4d3fc03c"
+#define TAG_B "8013ae599c35136d070ba7ab66b5f220ad8b49bbceeae50bed6a2c17df07748b"
+
+/* rd.skr.disk=: every tag 64 hex digits, at most 8, all or nothing; the last word wins. */
+static void cmdline_disk_tags(void **state)
+{
+	struct skr_cmdline c;
+	char many[16 + 9 * 65] = "rd.skr.disk=";
+	int i;
+
+	(void)state;
+	skr_cmdline_parse("panic=10 rd.skr.disk=" TAG_A "," TAG_B, &c);
+	assert_false(c.disk_tags_invalid);
+	assert_int_equal(c.n_disk_tags, 2);
+	assert_string_equal(c.disk_tags[1], TAG_B);
+	skr_cmdline_parse("rd.skr.disk=9AC699809A282DD4FDB91ED716099F395A9DBB53BE1116D89F7D2A8C4D3FC03C", &c);
+	assert_int_equal(c.n_disk_tags, 1);
+	assert_string_equal(c.disk_tags[0], TAG_A);	/* upper case is the same tag */
+	skr_cmdline_parse("root=/dev/vda", &c);
+	assert_false(c.disk_tags_invalid);
+	assert_int_equal(c.n_disk_tags, 0);
+	{
+		static const char *const bad[] = {
+			"rd.skr.disk=", "rd.skr.disk", "rd.skr.disk=" TAG_A ",",
+			"rd.skr.disk=" TAG_A ",abc", "rd.skr.disk=" TAG_A "0",
+			"rd.skr.disk=gac699809a282dd4fdb91ed716099f395a9dbb53be1116d89f7d2a8c4d3fc03c", "rd.skr.disk=" TAG_A ",," TAG_B,
+			"rd.skr.disk=" TAG_A " rd.skr.disk=" TAG_B "x",
+		};
+		for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
+			skr_cmdline_parse(bad[i], &c);
+			assert_true(c.disk_tags_invalid);
+			assert_int_equal(c.n_disk_tags, 0);
+		}
+	}
+	for (i = 0; i < 9; i++) {	/* one tag too many: none accepted */
+		strcat(many, TAG_A);
+		if (i < 8)
+			strcat(many, ",");
+	}
+	skr_cmdline_parse(many, &c);
+	assert_true(c.disk_tags_invalid);
+	assert_int_equal(c.n_disk_tags, 0);
+	skr_cmdline_parse("rd.skr.disk=x rd.skr.disk=" TAG_B, &c);
+	assert_false(c.disk_tags_invalid);
+	assert_int_equal(c.n_disk_tags, 1);
+}
+
+/* The tag, against HMAC-SHA256 computed with Python's hmac; and who is listed. */
+static void disk_tag_known_answer(void **state)
+{
+	uint8_t vk[64];
+	char tag[SKR_DISK_TAG_HEX + 1];
+	struct skr_err err = { 0 };
+	struct skr_cmdline c;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 64; i++)
+		vk[i] = (uint8_t)i;
+	assert_int_equal(skr_disk_tag(vk, 32, tag, &err), 0);
+	assert_string_equal(tag, TAG_A);
+	assert_int_equal(skr_disk_tag(vk, 64, tag, &err), 0);
+	assert_string_equal(tag, TAG_B);
+	assert_int_equal(skr_disk_tag(vk, 0, tag, &err), -1);
+	skr_cmdline_parse("rd.skr.disk=" TAG_A, &c);
+	assert_true(skr_disk_tag_listed(&c, TAG_A));
+	assert_false(skr_disk_tag_listed(&c, TAG_B));
+	assert_false(skr_disk_tag_listed(&c, "9ac6"));
+	skr_cmdline_parse("rd.skr.disk=" TAG_A ",zz", &c);
+	assert_false(skr_disk_tag_listed(&c, TAG_A));
+	skr_cmdline_parse("", &c);
+	assert_false(skr_disk_tag_listed(&c, TAG_A));
 }
 
 static void describe_pcr_refusal(void **state)
@@ -113,7 +188,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cmdline_empty),       cmocka_unit_test(cmdline_options),
-		cmocka_unit_test(cmdline_bad_timeout), cmocka_unit_test(describe_pcr_refusal),
+		cmocka_unit_test(cmdline_bad_timeout), cmocka_unit_test(cmdline_disk_tags),
+		cmocka_unit_test(disk_tag_known_answer), cmocka_unit_test(describe_pcr_refusal),
 		cmocka_unit_test(describe_other),      cmocka_unit_test(dm_uuid_format),
 	};
 
