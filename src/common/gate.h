@@ -36,6 +36,9 @@
  *   commit, withdraw   the same condition, else boot_gate_unexpected.
  * A local-copy open is not accepted there: the local copy cannot prove which
  * key's volume it opened to the broker.
+ *
+ * Bare SEV-SNP has no vTPM and so no PCR 15: its gate is the disk tag
+ * (luks/disk_tag.h), kept by skr-unlock and the handover in the initramfs.
  */
 #ifndef SKR_GATE_H
 #define SKR_GATE_H

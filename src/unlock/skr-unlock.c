@@ -32,9 +32,13 @@
  * the full run, so the brokers get the whole deadline, not the
  * SKR_LOCAL_BROKER_WAIT_S a volume with a copy gives them.
  *
+ * Bare SEV-SNP has no PCR 15: there a passphrase open counts only when its
+ * volume key's tag is on the measured command line, and the handover stops
+ * a boot with any other volume open (luks/disk_tag.h).
+ *
  * Exit status: 0 opened, 1 not opened (every try failed or no input, or the
  * open could not be measured), 2 usage, or the device is not a readable
- * LUKS2 volume.
+ * LUKS2 volume; --handover: 3 refused on bare SEV-SNP (handover.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -89,7 +93,8 @@
 	"--no-local tries every way but them.\n"                                                 \
 	"Every open is measured into PCR 15; --handover (initramfs, before switch_root)\n"      \
 	"extends PCR 15 for volumes skr-unlock did not open, then \"handover\".\n"             \
-	"Exit: 0 opened, 1 not opened, 2 usage or unreadable device.\n"
+	"Exit: 0 opened, 1 not opened, 2 usage or unreadable device,\n"                      \
+	"3 --handover on bare SEV-SNP refused a volume not shown to be enrolled.\n"
 
 #define KEYFILE_MAX 8192
 
