@@ -82,6 +82,7 @@
 	"       skr-unlock --probe --device DEV [--config PATH]\n"                                \
 	"       skr-unlock --config-files [--config PATH]\n"                                     \
 	"       skr-unlock --handover [--tcti T] [--config PATH]\n"                              \
+	"       skr-unlock --gate [--tcti T] [--config PATH]\n"                                  \
 	"Opens DEV as /dev/mapper/NAME with the key released by the broker for its skr token\n"  \
 	"(brokers, CA, TPM from the client configuration: --config, $SKR_CONFIG or\n"            \
 	"/etc/skr/client.json), or with a passphrase (the recovery key too) when that fails.\n"  \
@@ -93,6 +94,7 @@
 	"--no-local tries every way but them.\n"                                                 \
 	"Every open is measured into PCR 15; --handover (initramfs, before switch_root)\n"      \
 	"extends PCR 15 for volumes skr-unlock did not open, then \"handover\".\n"             \
+	"--gate prints this VM's boot gate: pcr15, or disk-tag on bare SEV-SNP.\n"           \
 	"Exit: 0 opened, 1 not opened, 2 usage or unreadable device,\n"                      \
 	"3 --handover on bare SEV-SNP refused a volume not shown to be enrolled.\n"
 
@@ -101,7 +103,7 @@
 struct opts {
 	const char *device, *name, *tcti, *key_file, *config;
 	unsigned timeout, tries;
-	bool test, no_prompt, probe, config_files, handover, local_only, no_local;
+	bool test, no_prompt, probe, config_files, handover, local_only, no_local, gate;
 	uint32_t flags;			/* crypt_activate flags */
 	/* Bare SEV-SNP (skr_release_is_bare_snp): the disk-tag gate, luks/disk_tag.h. */
 	bool bare_snp;
@@ -177,7 +179,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "probe", no_argument, NULL, 'p' },          { "allow-discards", no_argument, NULL, 'D' },
 		{ "config", required_argument, NULL, 'c' },   { "config-files", no_argument, NULL, 'f' },
 		{ "handover", no_argument, NULL, 'H' },     { "local-only", no_argument, NULL, 'L' },
-		{ "no-local", no_argument, NULL, 'l' },
+		{ "no-local", no_argument, NULL, 'l' },     { "gate", no_argument, NULL, 'G' },
 		{ 0 }
 	};
 	int c;
@@ -195,6 +197,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'p': o->probe = true; break;
 		case 'f': o->config_files = true; break;
 		case 'H': o->handover = true; break;
+		case 'G': o->gate = true; break;
 		case 'L': o->local_only = o->no_prompt = true; break;
 		case 'l': o->no_local = true; break;
 		case 'D': o->flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS; break;
@@ -215,8 +218,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -1;
 	if (o->config_files)
 		return optind == argc && !o->device ? 0 : -1;
-	if (o->handover)
-		return optind == argc && !o->device && !o->name ? 0 : -1;
+	if (o->handover || o->gate)
+		return optind == argc && !o->device && !o->name && !(o->handover && o->gate) ? 0 : -1;
 	return optind == argc && o->device && (o->name || o->test || o->probe) ? 0 : -1;
 }
 
@@ -559,18 +562,43 @@ static int seal_open(struct crypt_device *cd, const struct opts *o, const char *
 	return 1;
 }
 
-/* --handover, in the TPM of --tcti or the client configuration (never a header's). */
+/* The TPM of --tcti or the client configuration (never a header's); NULL: the default. */
+static const char *config_tcti(const struct opts *o, struct skr_client_config *cfg, bool *have_cfg)
+{
+	struct skr_err err = { 0 };
+
+	*have_cfg = !o->tcti &&
+		    skr_client_config_load(skr_client_config_path(o->config), cfg, &err) == 0;
+	return o->tcti ? o->tcti : *have_cfg ? cfg->tcti : NULL;
+}
+
+/* --handover */
 static int handover(const struct opts *o)
 {
 	struct skr_client_config cfg;
-	struct skr_err err = { 0 };
-	bool have_cfg = !o->tcti &&
-			skr_client_config_load(skr_client_config_path(o->config), &cfg, &err) == 0;
-	int rc = skr_handover(o->tcti ? o->tcti : have_cfg ? cfg.tcti : NULL, say_line);
+	bool have_cfg;
+	int rc = skr_handover(config_tcti(o, &cfg, &have_cfg), say_line);
 
 	if (have_cfg)
 		skr_client_config_free(&cfg);
 	return rc;
+}
+
+/*
+ * --gate: which boot gate this VM keeps, for the initramfs scripts: "pcr15",
+ * or "disk-tag" on bare SEV-SNP, where only skr-unlock's own passphrase
+ * opens can be shown to be the enrolled volume, so it must prompt itself.
+ */
+static int print_gate(const struct opts *o)
+{
+	struct skr_client_config cfg;
+	bool have_cfg;
+	bool bare = skr_release_is_bare_snp(config_tcti(o, &cfg, &have_cfg));
+
+	if (have_cfg)
+		skr_client_config_free(&cfg);
+	puts(bare ? "disk-tag" : "pcr15");
+	return 0;
 }
 
 /* libcryptsetup's own messages only in debug mode: ours say it shorter. */
@@ -765,6 +793,8 @@ int main(int argc, char **argv)
 	skr_secret_set_lock_warning(lock_warning);
 	if (o.handover) {
 		rc = handover(&o);
+	} else if (o.gate) {
+		rc = print_gate(&o);
 	} else {
 		crypt_set_log_callback(NULL, crypt_log_cb, NULL);
 		r = crypt_init(&cd, o.device);

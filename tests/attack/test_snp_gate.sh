@@ -96,6 +96,15 @@ unlock() {	# IMAGE ARGS...: skr-unlock without a terminal, no TPM
 knob() { if [ -n "$1" ]; then echo "$1" > "$t/knobs"; else rm -f "$t/knobs"; fi; }
 
 # ---- skr-unlock ----------------------------------------------------------------
+# The gate the initramfs scripts ask for (local-top lets skr-unlock prompt on disk-tag).
+expect_gate() {	# NAME WANT [env...]
+	n=$1 want=$2
+	shift 2
+	got=$(env "$@" "$UNLOCK" --gate 2>&1)
+	[ "$got" = "$want" ] && echo "PASS $n" || echo "FAIL $n: got '$got', wanted '$want'"
+}
+expect_gate snp-gate-disk-tag disk-tag
+expect_gate snp-gate-no-snp-pcr15 pcr15 SKR_TSM_ROOT=$tmpd/nowhere
 cmdline "rd.skr.disk=$TAG_A rd.skr.debug"
 expect snp-attested-open 0 'checked .*a.img with the key from' -- unlock "$A" --no-prompt
 grep -q 'bare SEV-SNP (no vTPM): the disk-tag gate; the command line lists 1 tag' "$err" &&
