@@ -56,6 +56,7 @@ struct reseal_args {
 	const char *devices[MAX_DEVICES];
 	size_t n_devices;
 	bool all, json;
+	bool bare_snp;			/* no vTPM: nothing to reseal (run_token says why) */
 	const char *version;		/* --kernel-version or --withdraw */
 	struct cli_predict_inputs in;	/* kernel, initrd, cmdline, eventlog, tcti */
 	unsigned timeout;		/* seconds per broker call; 0: the token's */
@@ -472,6 +473,16 @@ static int run_token(struct token_job *j, struct skr_err *err)
 	int rc = -1;
 
 	set_label(a, label, sizeof(label));
+	if (a->bare_snp) {
+		/* No PCRs to predict: the boot state is the launch measurement. */
+		skr_fail(err, SKR_R_predict_unsupported,
+			 "%s key %s: bare SEV-SNP (no vTPM) has nothing to reseal: the new kernel, "
+			 "initrd or command line is a new launch measurement, and on a new command line "
+			 "the disk tag (rd.skr.disk=) must stay; add the new measurement to the key's "
+			 "policy (\"snp\": {\"measurements\"}) before you boot it, or the boot will ask "
+			 "for the passphrase", j->device, j->tok->key_id);
+		goto out;
+	}
 	if (config_get(a->cfg, err) < 0)
 		goto out;
 	j->tcti = a->in.tcti ? a->in.tcti : a->cfg->c.tcti;
@@ -611,7 +622,10 @@ int cmd_reseal(int argc, char **argv)
 	}
 	cfg.path = skr_client_config_path(a.config);
 	a.cfg = &cfg;
-	if ((a.op == OP_SUBMIT || a.op == OP_CHECK) && resolve_inputs(&a, &err) < 0)
+	a.bare_snp = skr_release_is_bare_snp(a.in.tcti ? a.in.tcti
+					     : config_get(&cfg, &err) == 0 ? cfg.c.tcti : NULL);
+	err = (struct skr_err){ 0 };	/* a configuration that does not load: reported per token */
+	if (!a.bare_snp && (a.op == OP_SUBMIT || a.op == OP_CHECK) && resolve_inputs(&a, &err) < 0)
 		goto out;
 	if (a.all)
 		run_crypttab(&a, reports, &found, &err);

@@ -150,6 +150,14 @@ cmdline ""
 SKR_TSM_ROOT=$tmpd/nowhere expect snp-absent-old-rule 1 'could not be measured into PCR 15' -- \
 	unlock "$A" --key-file "$tmpd/owner"
 
+# ---- reseal: nothing to predict, said so (the kernel hooks print it in a banner) ----
+printf 'kernel' > "$tmpd/vmlinuz"
+printf 'initrd' > "$tmpd/initrd"
+expect snp-reseal-says-nothing-to-reseal 1 'bare SEV-SNP \(no vTPM\) has nothing to reseal' -- \
+	"$SKRCTL" reseal "$A" --kernel "$tmpd/vmlinuz" --initrd "$tmpd/initrd"
+grep -q predict_unsupported "$err" "$out" && echo "PASS snp-reseal-reason" || echo "FAIL snp-reseal-reason: $(cat "$err")"
+expect snp-reseal-commit-same 1 'nothing to reseal' -- "$SKRCTL" reseal --commit "$A"
+
 # ---- the token plugin ---------------------------------------------------------
 if [ -n "$installed_plugin" ]; then
 	expect snp-plugin-opens 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$A"
