@@ -25,7 +25,9 @@
  *   POST /v1/refvals/check     {key_id, nonce, evidence, pcrs}
  *        Dry run: would a boot with these PCRs be released, and would a
  *        submission now be pending or queued ("gate": "open" when the gate
- *        passes, else "closed")?  Changes nothing.
+ *        passes, else "closed")?  Changes nothing.  A tee "snp" key takes
+ *        no "pcrs": its evidence verified as a release's is the answer
+ *        ({"accepted", "this_boot_matches": true, "tee": "snp", "note"}).
  *   POST /v1/refvals/commit    {key_id, nonce, evidence}
  *        After a boot: the set the quoted PCRs match becomes current, older
  *        ones are retired (a bounded history).  The gate must pass
@@ -192,6 +194,26 @@ static int op_submit(struct refvals_req *r, json_object *req, struct skr_err *er
 	return 0;
 }
 
+/*
+ * Bare SNP (tee "snp"): no PCRs, no reference sets, no PCR 15.  The evidence
+ * was verified as a release verifies it (chain, signature, the policy with
+ * its launch measurements, REPORT_DATA bound to nonce and wrap key), and a
+ * refusal there has already ended the request with its reason; so this boot
+ * would be released.  There is nothing to reseal: a new image is a new
+ * measurement in the policy, hence no "submission_would_be".
+ */
+static int op_check_snp(struct refvals_req *r)
+{
+	r->answer = json_object_new_object();
+	json_object_object_add(r->answer, "accepted", json_object_new_boolean(true));
+	json_object_object_add(r->answer, "this_boot_matches", json_object_new_boolean(true));
+	json_object_object_add(r->answer, "tee", json_object_new_string(SKR_TEE_NAME_SNP));
+	json_object_object_add(r->answer, "note",
+			       json_object_new_string("tee \"snp\": the launch measurement is the "
+						      "boot state; no PCR sets, nothing to reseal"));
+	return 0;
+}
+
 static int op_check(struct refvals_req *r, json_object *req, struct skr_err *err)
 {
 	struct skr_err now = { 0 }, next = { 0 }, gate = { 0 };
@@ -200,6 +222,8 @@ static int op_check(struct refvals_req *r, json_object *req, struct skr_err *err
 	size_t matched = 0;
 	bool accepted;
 
+	if (r->a.key.policy.tee == SKR_TEE_SNP)
+		return op_check_snp(r);
 	if (predicted_field(r, req, err) < 0)
 		return -1;
 	skr_attested_match_pcrs(&r->a, NULL, NULL, &now);

@@ -165,6 +165,11 @@ static json_object *enroll_json(const struct skr_enroll_result *r, bool ok)
 	json_object *res = json_object_new_object();
 
 	json_object_object_add(res, "repaired", json_object_new_int((int)r->repaired));
+	/* The tag is what to put on the kernel command line: given on a refusal too. */
+	if (r->disk_tag[0])
+		json_object_object_add(res, "disk_tag", json_object_new_string(r->disk_tag));
+	if (r->snp)
+		json_object_object_add(res, "tee", json_object_new_string("snp"));
 	if (!ok)
 		return res;
 	json_object_object_add(res, "pcrs", cli_pcr_mask_json(r->pcr_mask));
@@ -193,8 +198,15 @@ static void print_enrolled(const char *device, const struct skr_enroll_result *r
 		fprintf(stderr, KEPT_NOTE, kept, registry);
 	fprintf(stderr, "skrctl: enrolled %s: token %d, keyslot %d, key %s\n", device, r->token,
 		r->keyslot, r->key_id);
-	skr_binding_mask_text(r->pcr_mask, pcrs, sizeof(pcrs));
-	fprintf(stderr, "skrctl: bound PCRs %s (boot chain %s)\n", pcrs, r->chain);
+	if (r->snp) {
+		fprintf(stderr, "skrctl: bare SEV-SNP (tee snp, no PCRs): bound to this VM's launch "
+				"measurement\n");
+		fprintf(stderr, "skrctl: disk tag %s (rd.skr.disk= on the measured kernel command "
+				"line)\n", r->disk_tag);
+	} else {
+		skr_binding_mask_text(r->pcr_mask, pcrs, sizeof(pcrs));
+		fprintf(stderr, "skrctl: bound PCRs %s (boot chain %s)\n", pcrs, r->chain);
+	}
 	if (r->recovery) {
 		fprintf(stderr, "skrctl: recovery key in keyslot %d; it is shown once, write it down:\n",
 			r->recovery_slot);

@@ -2,7 +2,10 @@
 /*
  * skrctl status DEVICE: the device's skr tokens, whether their brokers answer,
  * and whether the broker would release each key to this boot (a dry run), with
- * the event-log entries behind each PCR that differs.
+ * the event-log entries behind each PCR that differs.  On bare SEV-SNP (tee
+ * "snp", no vTPM) there are no PCRs: the dry run checks this guest's report,
+ * and the boot gate shown is the kernel command line's (rd.skr.disk= tags,
+ * panic=; luks/disk_tag.h).
  */
 #include <getopt.h>
 #include <regex.h>
@@ -15,6 +18,7 @@
 
 #include "ctl/cli.h"
 #include "vm/client_config.h"
+#include "vm/cmdline.h"
 #include "luks/enroll.h"
 #include "verify/eventlog.h"
 #include "vm/https.h"
@@ -30,6 +34,7 @@ struct status_args {
 	bool json;
 	/* Where to ask and whom to trust: the configuration (at the first skr token), never the header. */
 	bool cfg_tried, have_cfg;
+	bool snp;			/* this VM's release is bare SEV-SNP (skr_release_is_bare_snp) */
 	struct skr_client_config cfg;
 	struct skr_err cerr;		/* why it is not there */
 };
@@ -139,6 +144,8 @@ static json_object *release_status(const struct skr_token *t, const struct skr_c
 	json_object_object_add(o, "would_be_released", json_object_new_boolean(err.reason == SKR_R_ok));
 	if (err.reason == SKR_R_ok && json_object_object_get_ex(ans, "id", &id))
 		json_object_object_add(o, "set", json_object_get(id));
+	if (err.reason == SKR_R_ok && json_object_object_get_ex(ans, "tee", &id))
+		json_object_object_add(o, "tee", json_object_get(id));
 	json_object_put(ans);
 	if (err.reason != SKR_R_ok) {
 		json_object_object_add(o, "reason", json_object_new_string(skr_reason_name(err.reason)));
@@ -209,6 +216,12 @@ static void print_release(json_object *r)
 	json_object *v, *f;
 
 	json_object_object_get_ex(r, "would_be_released", &v);
+	if (json_object_get_boolean(v) && json_object_object_get_ex(r, "tee", &v)) {
+		printf("  this boot would be released (tee %s: the launch measurement is approved)\n",
+		       json_object_get_string(v));
+		return;
+	}
+	json_object_object_get_ex(r, "would_be_released", &v);
 	if (json_object_get_boolean(v)) {
 		printf("  this boot would be released (approved set %s)\n",
 		       json_object_object_get_ex(r, "set", &v) ? json_object_get_string(v) : "?");
@@ -245,7 +258,10 @@ static void print_token(json_object *t)
 	json_object_object_get_ex(t, "keyslots", &v);
 	printf(", keyslots %s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 	json_object_object_get_ex(t, "pcrs", &v);
-	printf(", pcrs %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	if (json_object_array_length(v))
+		printf(", pcrs %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	else
+		printf(", no PCRs\n");
 	if (json_object_object_get_ex(t, "notice", &v))
 		printf("  notice: %s\n", json_object_get_string(v));
 	if (json_object_object_get_ex(t, "config_error", &v)) {
@@ -296,8 +312,11 @@ static void ask_brokers(const struct status_args *a, const struct skr_token *tok
 	for (i = 0; i < ep->n_brokers; i++)
 		json_object_array_add(brokers, broker_status(tok, ep->ca_file, ep->brokers[i], err));
 	json_object_object_add(o, "brokers", brokers);
-	/* The dry run needs a TPM: --tcti, the configuration's, or the kernel's resource manager. */
-	if (a->tcti || access("/dev/tpmrm0", F_OK) == 0)
+	/*
+	 * The dry run needs a TPM (--tcti, the configuration's, or the kernel's
+	 * resource manager), or bare SNP's report.
+	 */
+	if (a->snp || a->tcti || access("/dev/tpmrm0", F_OK) == 0)
 		json_object_object_add(o, "release", release_status(tok, &a->cfg, a->tcti, a->timeout,
 								    a->log_path, err));
 }
@@ -361,6 +380,53 @@ static json_object *vm_mode(const char *tcti)
 	return o;
 }
 
+/* Bare SNP: this VM's mode, without a TPM to ask. */
+static json_object *vm_mode_snp(void)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "tee", json_object_new_string("snp"));
+	json_object_object_add(o, "description",
+			       json_object_new_string("bare SEV-SNP, no vTPM: no PCRs, the launch "
+						      "measurement is the boot state"));
+	return o;
+}
+
+/*
+ * Bare SNP's boot gate, from the kernel command line ($SKR_CMDLINE or
+ * /proc/cmdline): how many volume tags a passphrase open may hand over, and
+ * whether panic= keeps initramfs-tools from giving a shell.
+ */
+static json_object *snp_gate(void)
+{
+	json_object *o = json_object_new_object();
+	struct skr_cmdline c;
+
+	skr_cmdline_read(NULL, &c);
+	json_object_object_add(o, "disk_tags", json_object_new_int((int)c.n_disk_tags));
+	json_object_object_add(o, "disk_tags_invalid", json_object_new_boolean(c.disk_tags_invalid));
+	json_object_object_add(o, "panic", json_object_new_boolean(c.panic));
+	return o;
+}
+
+static void print_gate(json_object *g)
+{
+	json_object *n, *bad, *panic;
+
+	json_object_object_get_ex(g, "disk_tags", &n);
+	json_object_object_get_ex(g, "disk_tags_invalid", &bad);
+	json_object_object_get_ex(g, "panic", &panic);
+	if (json_object_get_boolean(bad))
+		printf("boot gate: the kernel command line's rd.skr.disk= is malformed: no volume is "
+		       "accepted after a passphrase open");
+	else
+		printf("boot gate: the kernel command line lists %d rd.skr.disk tag(s)",
+		       json_object_get_int(n));
+	printf("; panic= %s\n", json_object_get_boolean(panic)
+					 ? "present"
+					 : "missing (initramfs-tools may give a shell: add panic=10)");
+}
+
 static void print_vm(json_object *vm)
 {
 	json_object *v, *d;
@@ -411,8 +477,13 @@ int cmd_status(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
+	/* The configuration's TCTI picks the mode as the release would (none: the tokens say why). */
+	status_config(&a);
+	a.snp = skr_release_is_bare_snp(a.tcti);
 	if ((rc = crypt_init(&cd, a.device)) < 0 || (rc = crypt_load(cd, CRYPT_LUKS2, NULL)) < 0) {
 		crypt_free(cd);
+		if (a.have_cfg)
+			skr_client_config_free(&a.cfg);
 		skr_fail(&err, SKR_R_luks_error, "%s is not a readable LUKS2 device: %s", a.device,
 			 strerror(-rc));
 		return cli_finish(&err, NULL, a.json);
@@ -423,8 +494,12 @@ int cmd_status(int argc, char **argv)
 	pending = skr_luks_token_count(cd, SKR_PENDING_TOKEN_TYPE);
 	crypt_free(cd);
 	res = json_object_new_object();
-	if (a.tcti || access("/dev/tpmrm0", F_OK) == 0)
+	if (a.snp) {
+		json_object_object_add(res, "vm", vm_mode_snp());
+		json_object_object_add(res, "gate", snp_gate());
+	} else if (a.tcti || access("/dev/tpmrm0", F_OK) == 0) {
 		json_object_object_add(res, "vm", vm_mode(a.tcti));
+	}
 	if (a.have_cfg)
 		skr_client_config_free(&a.cfg);
 	json_object_object_add(res, "tokens", tokens);
@@ -434,6 +509,8 @@ int cmd_status(int argc, char **argv)
 
 		if (json_object_object_get_ex(res, "vm", &vm))
 			print_vm(vm);
+		if (json_object_object_get_ex(res, "gate", &vm))
+			print_gate(vm);
 		print_status(res);
 		json_object_put(res);
 		res = NULL;

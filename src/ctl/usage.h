@@ -18,7 +18,9 @@
 	"systemd-boot, 4,7,8,9 shim+GRUB; LOG: " CLI_DEFAULT_EVENTLOG " when it exists; "             \
 	"--weak-binding accepts PCRs that leave the kernel, initrd, command line or Secure Boot " \
 	"state unmeasured; --broker/--ca: the client configuration's when omitted; without a "   \
-	"configuration, enroll writes one with them)"
+	"configuration, enroll writes one with them; bare SEV-SNP (tee snp, no TPM): no --pcrs, "  \
+	"the key binds this VM's launch measurement, and the measured kernel command line must "  \
+	"list the volume's rd.skr.disk= tag and panic=)"
 
 #define UNENROLL_USAGE                                                                         \
 	"skrctl unenroll DEVICE [--token N] [--admin-token FILE [--ca PEM] [--admin URL]...] "    \
@@ -26,7 +28,8 @@
 
 #define STATUS_USAGE                                                                 \
 	"skrctl status DEVICE [--tcti T] [--timeout S] [--eventlog LOG] [--config PATH] [--json]" \
-	"   (LOG: the TCG event log, by default " CLI_DEFAULT_EVENTLOG " when readable)"
+	"   (LOG: the TCG event log, by default " CLI_DEFAULT_EVENTLOG " when readable; bare "  \
+	"SEV-SNP: no PCRs, the command line's rd.skr.disk= tags and panic=)"
 
 #define EVIDENCE_USAGE                                                              \
 	"skrctl evidence verify EVIDENCE.json [--nonce HEX] [--vcek CERT] [--chain PEM] " \

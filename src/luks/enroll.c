@@ -25,6 +25,7 @@
 #include "verify/policy.h"
 #include "verify/snp_report.h"
 #include "common/x509.h"
+#include "luks/enroll_snp.h"
 #include "luks/local_copy.h"
 #include "luks/token.h"
 #include "luks/token_iter.h"
@@ -744,18 +745,22 @@ int skr_check_this_boot(const struct skr_release_opts *ro, json_object **answer,
 		*answer = NULL;
 	if (!pcrs)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
-	/* Closed before the call: the attested call opens the TPM itself (swtpm takes one client). */
-	rc = skr_tpm_open(ro->tcti, &tpm, err) < 0 || skr_tpm_pcr_read(tpm, (1u << SKR_PCR_COUNT) - 1,
-									pcrs, err) < 0
-		     ? -1
-		     : 0;
-	skr_tpm_close(tpm);
-	if (rc < 0) {
-		free(pcrs);
-		return -1;
-	}
 	fields = json_object_new_object();
-	json_object_object_add(fields, "pcrs", skr_pcr_banks_to_json(pcrs));
+	/* Bare SNP has no PCRs: the broker checks the report's launch measurement. */
+	if (!skr_release_is_bare_snp(ro->tcti)) {
+		/* Closed before the call: the attested call opens the TPM itself (swtpm takes one client). */
+		rc = skr_tpm_open(ro->tcti, &tpm, err) < 0 ||
+				     skr_tpm_pcr_read(tpm, (1u << SKR_PCR_COUNT) - 1, pcrs, err) < 0
+			     ? -1
+			     : 0;
+		skr_tpm_close(tpm);
+		if (rc < 0) {
+			free(pcrs);
+			json_object_put(fields);
+			return -1;
+		}
+		json_object_object_add(fields, "pcrs", skr_pcr_banks_to_json(pcrs));
+	}
 	free(pcrs);
 	rc = skr_attested_call(ro, "/v1/refvals/check", fields, &ans, err);
 	json_object_put(fields);
@@ -850,6 +855,7 @@ struct enroll_run {
 	char *policy;			/* the key's policy (JSON text) */
 	struct skr_pcr_banks pcrs;	/* this boot's values of the bound PCRs */
 	uint32_t mask;			/* the PCRs bound */
+	bool snp;			/* bare SEV-SNP (enroll_snp.h): no PCRs, no reference set */
 	uint8_t *secret;		/* the new keyslot's passphrase (SKR_ENROLL_SECRET_LEN) */
 	int slot, rslot;		/* the keyslots chosen; rslot -1 without a recovery key */
 	/* What exists because of this run: */
@@ -886,6 +892,10 @@ static int step_policy(struct enroll_run *e, struct skr_err *err)
 {
 	const struct skr_enroll_opts *o = e->o;
 
+	if (e->snp) {
+		snprintf(e->r->chain, sizeof(e->r->chain), "%s", "snp");
+		return skr_enroll_snp_policy(o, &e->policy, err);
+	}
 	if (o->policy_json) {
 		struct skr_policy pol;
 
@@ -903,6 +913,12 @@ static int step_policy(struct enroll_run *e, struct skr_err *err)
 	if (read_evidence(o->tcti, e->mask, !o->policy_json, &e->policy, &e->pcrs, err) < 0)
 		return -1;
 	return e->policy ? 0 : skr_fail(err, SKR_R_nomem, "out of memory");
+}
+
+/* Bare SNP: the disk-tag gate of the kernel command line (enroll_snp.h), before any write. */
+static int step_gate(struct enroll_run *e, struct skr_err *err)
+{
+	return e->snp ? skr_enroll_snp_gate(e->cd, e->o, e->r, err) : 0;
 }
 
 /* The key id (given, or "skr-" and 16 hex digits), which no broker may hold yet. */
@@ -997,7 +1013,10 @@ static int step_broker_keys(struct enroll_run *e, struct skr_err *err)
 			e->created[i] = err->reason != SKR_R_key_exists;
 			return -1;
 		}
-		if (skr_enroll_fault("after_broker_key", err) < 0 ||
+		if (skr_enroll_fault("after_broker_key", err) < 0)
+			return -1;
+		/* Bare SNP: the policy's measurement is the boot state; there are no PCR sets. */
+		if (!e->snp &&
 		    admin_add_refset(&e->o->admin, e->admins[i], e->r->key_id, &e->pcrs, err) < 0)
 			return -1;
 	}
@@ -1124,6 +1143,7 @@ static const struct enroll_step {
 	{ step_reconcile, NULL, false },
 	{ step_open, NULL, false },
 	{ step_policy, NULL, false },
+	{ step_gate, NULL, false },
 	{ step_key_id, NULL, false },
 	{ step_secret, NULL, false },
 	/* Fault points (SKR_FAULT, tests/cli/test_enroll.sh) from here on. */
@@ -1163,6 +1183,7 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 	if (o->key_id && !key_id_ok(o->key_id))
 		return skr_fail(err, SKR_R_usage, "key id must be 1-128 characters of A-Z a-z 0-9 . _ -");
 	e.admins = admin_urls(o, &e.n_admins);
+	e.snp = r->snp = skr_release_is_bare_snp(o->tcti);
 	for (i = 0; i < ARRAY_SIZE(enroll_steps) && rc == 0; i++)
 		rc = enroll_steps[i].run(&e, err);
 	if (rc < 0 || err->reason != SKR_R_ok) {

@@ -33,13 +33,18 @@
  * kill, and the passphrase keyslot is never touched.
  *
  * Verification (unless no_verify): the broker's dry run (skr_check_this_boot)
- * says this boot's PCRs would be released.  Not a real release: releases only
+ * says this boot's PCRs would be released (bare SEV-SNP: this guest's report).  Not a real release: releases only
  * happen in the initramfs, before the boot gate closes (gate.h).
  *
  * Reasons: passphrase_invalid (the passphrase opens no keyslot), luks_error,
  * admin_denied (401/403 from the admin API), key_exists, broker_unreachable,
  * broker_protocol, the dry run's refusal (pcr_mismatch when this boot matches
  * no approved set, or the broker's own reason), tpm_*.
+ *
+ * Bare SEV-SNP (skr_release_is_bare_snp(tcti), enroll_snp.h): the policy is
+ * this guest's launch measurement (tee "snp", no "pcrs", no reference set at
+ * the broker, a token with no PCRs); the disk-tag gate on the kernel command
+ * line is checked before anything is written (binding_too_weak).
  */
 #ifndef SKR_ENROLL_H
 #define SKR_ENROLL_H
@@ -51,6 +56,7 @@
 #include <json-c/json.h>
 
 #include "common/err.h"
+#include "vm/cmdline.h"
 #include "vm/release_client.h"
 
 #define SKR_PENDING_TOKEN_TYPE "skr-pending"
@@ -116,6 +122,8 @@ struct skr_enroll_result {
 	char chain[16];		/* the boot chain the binding was chosen or checked for */
 	char warning[512];	/* the parts a --weak-binding leaves unmeasured; "" */
 	char note[256];		/* what the event log does not show; "" */
+	bool snp;		/* bare SEV-SNP (tee "snp", enroll_snp.h): no PCRs, the disk tag gate */
+	char disk_tag[SKR_DISK_TAG_HEX + 1];	/* snp: this volume's tag (luks/disk_tag.h); "" */
 };
 
 int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, struct skr_err *err);

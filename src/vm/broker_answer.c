@@ -300,18 +300,23 @@ static const char *const submit_states[] = { "current", "pending", "queued", NUL
 static const char *const next_states[] = { "pending", "queued", NULL };
 static const char *const gate_states[] = { "open", "closed", NULL };
 
+static const char *const snp_tees[] = { "snp", NULL };
+
 static int refvals_check(const char *broker, json_object *resp, struct skr_err *err)
 {
 	json_object *accepted = member(resp, "accepted", json_type_boolean);
+	/* A tee "snp" key's answer: no PCR set matched (there are none), nothing to resubmit. */
+	bool snp = has_member(resp, "tee");
 
 	if (bool_member(broker, resp, "accepted", err) < 0 ||
 	    bool_member(broker, resp, "this_boot_matches", err) < 0 ||
-	    enum_member(broker, resp, "submission_would_be", next_states, err) < 0 ||
+	    (snp && enum_member(broker, resp, "tee", snp_tees, err) < 0) ||
+	    (!snp && enum_member(broker, resp, "submission_would_be", next_states, err) < 0) ||
 	    (has_member(resp, "gate") && enum_member(broker, resp, "gate", gate_states, err) < 0) ||
 	    safe_text(broker, resp, "note", true, err) < 0)
 		return -1;
 	if (json_object_get_boolean(accepted))
-		return int_member(broker, resp, "id", 1, INT64_MAX, NULL, err);
+		return snp ? 0 : int_member(broker, resp, "id", 1, INT64_MAX, NULL, err);
 	return safe_text(broker, resp, "detail", false, err);
 }
 
@@ -341,7 +346,7 @@ static void keep_only(json_object *resp, const char *const *known)
 static const char *const submit_members[] = { "id", "state", "existed", "superseded",
 					      "this_boot_matches", "gate", "note", NULL };
 static const char *const check_members[] = { "accepted", "id", "detail", "this_boot_matches",
-					     "submission_would_be", "gate", "note", NULL };
+					     "submission_would_be", "gate", "note", "tee", NULL };
 static const char *const commit_members[] = { "id", "retired", "deleted", NULL };
 static const char *const withdraw_members[] = { "removed", NULL };
 

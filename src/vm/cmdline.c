@@ -51,6 +51,9 @@ static void parse_word(const char *w, size_t len, struct skr_cmdline *out)
 	const char *val;
 	long n;
 
+	/* Any value counts (initramfs-tools' panic()); "panic=" alone leaves the shell. */
+	if (len > 6 && !strncmp(w, "panic=", 6))
+		out->panic = true;
 	if (strncmp(w, "rd.skr", 6) != 0)
 		return;
 	if (len >= sizeof(word)) {

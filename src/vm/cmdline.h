@@ -9,6 +9,9 @@
  *                       open may hand over, as tags (luks/disk_tag.h: 64 hex
  *                       digits each, at most SKR_CMDLINE_MAX_DISK_TAGS).  A
  *                       malformed value accepts no volume (disk_tags_invalid).
+ *   panic=N             (the kernel's and initramfs-tools') recorded as present:
+ *                       with it initramfs-tools reboots or halts on failure
+ *                       instead of giving a root shell; bare SNP's gate needs it.
  * Other words are ignored; the last occurrence of an option wins.
  * The command line is trusted only as far as the boot measures it: under
  * measured direct boot the SNP launch measurement covers it.
@@ -29,6 +32,7 @@ struct skr_cmdline {
 	size_t n_disk_tags;
 	char disk_tags[SKR_CMDLINE_MAX_DISK_TAGS][SKR_DISK_TAG_HEX + 1];	/* lower-case hex */
 	bool disk_tags_invalid;	/* rd.skr.disk= was given but malformed: no tag accepted */
+	bool panic;		/* a panic= word with a value: initramfs-tools gives no shell */
 };
 
 void skr_cmdline_parse(const char *text, struct skr_cmdline *out);

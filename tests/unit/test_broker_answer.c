@@ -238,6 +238,24 @@ static void refvals_checks(void **state)
 			   SKR_R_broker_protocol, "\"note\"");
 	json_object_put(o);
 	skr_err_clear(&err);
+	/* A tee "snp" key's dry run: accepted without a set id or a submission state. */
+	o = parse("{\"accepted\": true, \"this_boot_matches\": true, \"tee\": \"snp\", "
+		  "\"note\": \"no PCR sets\"}");
+	assert_ok(skr_answer_refvals(B, "/v1/refvals/check", o, &err), err);
+	assert_int_equal(json_object_object_length(o), 4);
+	json_object_put(o);
+	o = parse("{\"accepted\": true, \"this_boot_matches\": true, \"tee\": \"tpm\"}");
+	assert_failed_with(skr_answer_refvals(B, "/v1/refvals/check", o, &err), err,
+			   SKR_R_broker_protocol, "\"tee\"");
+	json_object_put(o);
+	skr_err_clear(&err);
+	/* Without "tee" an accepted answer still names its set. */
+	o = parse("{\"accepted\": true, \"this_boot_matches\": true, \"submission_would_be\": "
+		  "\"pending\"}");
+	assert_failed_with(skr_answer_refvals(B, "/v1/refvals/check", o, &err), err,
+			   SKR_R_broker_protocol, "\"id\"");
+	json_object_put(o);
+	skr_err_clear(&err);
 	o = parse("{\"id\": 2, \"retired\": -1, \"deleted\": 0}");
 	assert_failed_with(skr_answer_refvals(B, "/v1/refvals/commit", o, &err), err,
 			   SKR_R_broker_protocol, "\"retired\"");

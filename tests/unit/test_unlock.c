@@ -42,6 +42,14 @@ static void cmdline_options(void **state)
 	skr_cmdline_parse("rd.skr.debug=0 rd.skrx=0", &c);
 	assert_false(c.debug);
 	assert_false(c.disabled);
+	assert_false(c.panic);
+	/* panic= with any value keeps initramfs-tools from a shell; "panic=" alone does not. */
+	skr_cmdline_parse("quiet panic=10", &c);
+	assert_true(c.panic);
+	skr_cmdline_parse("panic=-1", &c);
+	assert_true(c.panic);
+	skr_cmdline_parse("panic= xpanic=1 panicx=1", &c);
+	assert_false(c.panic);
 }
 
 static void cmdline_bad_timeout(void **state)
