@@ -8,19 +8,13 @@
 # wire by a TLS proxy (record_proxy.py with a patch file).
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
-tsm_pid= proxy_pid=
-trap '[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; [ -n "$tsm_pid" ] && kill "$tsm_pid" 2>/dev/null && wait "$tsm_pid"; stop_broker KILL; stop_pg; rm -rf "$out" "$err" "$tmpd"' EXIT
+proxy_pid=
+trap '[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; stop_fake_tsm; stop_broker KILL; stop_pg; rm -rf "$out" "$err" "$tmpd"' EXIT
 
 here=$(cd "$(dirname "$0")" && pwd)
 t=$tmpd/tsm bdir=$tmpd/broker
 mkdir -p "$t" "$bdir" "$tmpd/rec"
-"$BUILD/tools/skr-fake-tsm" "$t" &
-tsm_pid=$!
-i=0
-while [ ! -s "$t/root" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$t/root" ] || { echo "FAIL fake-tsm-start"; exit 1; }
-SKR_TSM_ROOT=$(cat "$t/root")
-export SKR_TSM_ROOT
+start_fake_tsm "$t" || { echo "FAIL fake-tsm-start"; exit 1; }
 
 make_tls "$bdir" && write_broker_config "$bdir" "$t/trust.pem" || { echo "FAIL broker-config"; exit 1; }
 start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }

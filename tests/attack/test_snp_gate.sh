@@ -12,10 +12,9 @@
 # not shown to be.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
-tsm_pid=
 cleanup() {
 	drop_plugin
-	[ -n "$tsm_pid" ] && kill "$tsm_pid" 2>/dev/null && wait "$tsm_pid"
+	stop_fake_tsm
 	stop_broker KILL
 	rm -rf "$out" "$err" "$tmpd"
 }
@@ -27,13 +26,7 @@ t=$tmpd/tsm bdir=$tmpd/broker
 mkdir -p "$t" "$bdir"
 export SKR_KMSG=$tmpd/kmsg SKR_CMDLINE=$tmpd/cmdline
 : > "$SKR_KMSG"
-"$BUILD/tools/skr-fake-tsm" "$t" &
-tsm_pid=$!
-i=0
-while [ ! -s "$t/root" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$t/root" ] || { echo "FAIL fake-tsm-start"; exit 1; }
-SKR_TSM_ROOT=$(cat "$t/root")
-export SKR_TSM_ROOT
+start_fake_tsm "$t" || { echo "FAIL fake-tsm-start"; exit 1; }
 own_plugin
 make_tls "$bdir" && write_broker_config "$bdir" "$t/trust.pem" || { echo "FAIL broker-config"; exit 1; }
 start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }

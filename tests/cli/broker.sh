@@ -304,3 +304,23 @@ ek_broker_config() {
 	_ek="\"ek_roots\": \"$2\"${3:+, \"ek_intermediates\": \"$3\"}"
 	sed -i "s|\"threads\": 2|\"threads\": 2, $_ek|" "$1/broker.json"
 }
+
+# start_fake_tsm DIR: the configfs-tsm stand-in (tests/tools/skr-fake-tsm,
+# tests/helpers/faketsm.h) serving under DIR (its root, measurement,
+# trust.pem and knobs live there); sets tsm_pid and exports SKR_TSM_ROOT.
+# The caller's EXIT trap calls stop_fake_tsm.
+tsm_pid=
+start_fake_tsm() {
+	mkdir -p "$1"
+	"$BUILD/tools/skr-fake-tsm" "$1" &
+	tsm_pid=$!
+	_i=0
+	while [ ! -s "$1/root" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+	[ -s "$1/root" ] || return 1
+	SKR_TSM_ROOT=$(cat "$1/root")
+	export SKR_TSM_ROOT
+}
+stop_fake_tsm() {
+	[ -n "$tsm_pid" ] && kill "$tsm_pid" 2>/dev/null && wait "$tsm_pid"
+	tsm_pid=
+}

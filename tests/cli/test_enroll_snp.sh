@@ -7,19 +7,12 @@
 # refuses, before anything is written, a command line without them.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/broker.sh"
-tsm_pid=
-trap 'drop_plugin; [ -n "$tsm_pid" ] && kill "$tsm_pid" 2>/dev/null && wait "$tsm_pid"; stop_broker KILL; stop_pg; rm -rf "$out" "$err" "$tmpd"' EXIT
+trap 'drop_plugin; stop_fake_tsm; stop_broker KILL; stop_pg; rm -rf "$out" "$err" "$tmpd"' EXIT
 
 own_plugin
 t=$tmpd/tsm bdir=$tmpd/broker
 mkdir -p "$t" "$bdir"
-"$BUILD/tools/skr-fake-tsm" "$t" &
-tsm_pid=$!
-i=0
-while [ ! -s "$t/root" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$t/root" ] || { echo "FAIL fake-tsm-start"; exit 1; }
-SKR_TSM_ROOT=$(cat "$t/root")
-export SKR_TSM_ROOT
+start_fake_tsm "$t" || { echo "FAIL fake-tsm-start"; exit 1; }
 MEAS=$(cat "$t/measurement")
 
 make_tls "$bdir" && write_broker_config "$bdir" "$t/trust.pem" || { echo "FAIL broker-config"; exit 1; }
@@ -125,6 +118,23 @@ PY
 expect snp-release-enrolled 0 'released 32 bytes' -- $SKRCTL release --key-id snp-a --broker "$RELEASE_URL" --ca "$bdir/ca.pem" --tcti "$NOTPM" --timeout 20 --out "$tmpd/secret"
 check snp-released-secret-opens-keyslot 'opens "$img" "$tmpd/secret" "$SLOT_A"'
 check snp-passphrase-still-opens 'opens "$img" "$tmpd/pass"'
+# The boot's side of what enroll wrote (token, client configuration): skr-unlock
+# and the token plugin open by release; with the broker refusing, the passphrase
+# opens because the command line lists this volume's tag (the gate itself:
+# tests/attack/test_snp_gate.sh).
+UNLOCK="setsid -w $BUILD/skr-unlock --device $img --test-passphrase --tcti $NOTPM"
+expect snp-unlock-enrolled 0 'checked .* with the key from' -- $UNLOCK --no-prompt </dev/null
+if [ -n "$installed_plugin" ]; then
+	expect snp-plugin-enrolled 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
+else
+	echo "FAIL snp-plugin-enrolled: the token plugin directory is not writable"
+fi
+echo measurement_flip > "$t/knobs"
+expect snp-unlock-fallback-passphrase 0 'passphrase of keyslot [0-9]+ \(disk tag on the command line\)' -- \
+	$UNLOCK --key-file "$tmpd/pass" </dev/null
+grep -q 'snp_measurement_not_allowed\|measurement' "$err" && echo "PASS snp-unlock-fallback-after-refusal" ||
+	{ echo "FAIL snp-unlock-fallback-after-refusal: $(cat "$err")"; fails=$((fails + 1)); }
+rm -f "$t/knobs"
 
 # ---- --weak-binding: enrolled anyway, and the reason said ------------------------
 cmdline "root=/dev/mapper/root rd.skr.disk=$TAG"
