@@ -138,7 +138,7 @@ static int copy_ca(const char *from, const char *to, struct skr_err *err)
 
 /* The first enrollment's configuration: the brokers, the CA copied beside it, the TCTI. */
 static int write_client_config(const struct skr_enroll_opts *o, size_t n_admin_cli,
-			       const char *config, struct skr_err *err)
+			       const char *config, bool disk_tag_gate, struct skr_err *err)
 {
 	const char *path = skr_client_config_path(config), *slash = strrchr(path, '/');
 	char ca[4200];
@@ -151,11 +151,11 @@ static int write_client_config(const struct skr_enroll_opts *o, size_t n_admin_c
 	if (copy_ca(o->admin.ca_file, ca, err) < 0)
 		return -1;
 	rc = skr_client_config_write(path, o->brokers, o->n_brokers, ca, o->tcti,
-				     o->admin.urls, n_admin_cli, err);
+				     o->admin.urls, n_admin_cli, disk_tag_gate, err);
 	if (rc == 0)
-		fprintf(stderr, "skrctl: wrote %s (brokers, CA %s%s): rebuild the initramfs "
+		fprintf(stderr, "skrctl: wrote %s (brokers, CA %s%s%s): rebuild the initramfs "
 				"(update-initramfs -u, or dracut -f) so that the boot uses it\n",
-			path, ca, o->tcti ? ", TCTI" : "");
+			path, ca, o->tcti ? ", TCTI" : "", disk_tag_gate ? ", gate disk-tag" : "");
 	return rc;
 }
 
@@ -292,6 +292,30 @@ static int enroll_parse(int argc, char **argv, struct enroll_args *a)
 }
 
 /* The policy file, the admin token and the passphrase, then the enrollment. */
+/*
+ * Bare SEV-SNP: an existing configuration must say "gate": "disk-tag", so
+ * that the initramfs keeps the disk-tag gate even on a boot that does not
+ * detect SNP (client_config.h); a new one is written with it.  Refused
+ * before anything is written, unless --weak-binding.
+ */
+static int config_gate_check(const struct skr_enroll_opts *o, const struct skr_client_config *cfg,
+			     struct skr_err *err)
+{
+	if (!cfg || cfg->disk_tag_gate || !skr_release_is_bare_snp(o->tcti))
+		return 0;
+	if (o->weak_binding) {
+		fprintf(stderr, "skrctl: warning: %s lacks \"gate\": \"disk-tag\": a boot that does "
+				"not detect SNP would keep the PCR 15 rules, with no TPM to keep them\n",
+			cfg->path);
+		return 0;
+	}
+	return skr_fail(err, SKR_R_binding_too_weak,
+			"this VM is bare SEV-SNP, but %s lacks \"gate\": \"disk-tag\": add it (and "
+			"rebuild the initramfs), so that a boot that does not detect SNP still keeps "
+			"the disk-tag gate",
+			cfg->path);
+}
+
 static int enroll_run(struct enroll_args *a, struct skr_enroll_result *r, struct skr_err *err)
 {
 	struct skr_enroll_opts *o = &a->o;
@@ -343,8 +367,9 @@ int cmd_enroll(int argc, char **argv)
 			o->admin.urls[i] = o->brokers[i];
 		if (!o->admin.n_urls)
 			o->admin.n_urls = o->n_brokers;
-		if (enroll_run(&a, &r, &err) == 0 && write_cfg)
-			write_client_config(o, n_admin_cli, a.config, &err);
+		if (config_gate_check(o, have_cfg ? &cfg : NULL, &err) == 0 &&
+		    enroll_run(&a, &r, &err) == 0 && write_cfg)
+			write_client_config(o, n_admin_cli, a.config, r.snp, &err);
 	}
 
 	/* The weaker binding is said on every outcome: the operator chose it. */

@@ -230,7 +230,7 @@ static int snp_handover(const char *run, const char *marker, const struct dm_dev
 	return 0;
 }
 
-int skr_handover(const char *tcti, void (*log)(const char *line))
+int skr_handover(const char *tcti, bool disk_tag_gate, void (*log)(const char *line))
 {
 	const char *run = skr_run_dir(), *sysfs = getenv("SKR_SYSFS_ROOT");
 	static struct dm_dev devs[MAX_DM];
@@ -254,7 +254,7 @@ int skr_handover(const char *tcti, void (*log)(const char *line))
 		devs[0].name[0] = '\0';
 		n = 1;
 	}
-	if (skr_release_is_bare_snp(tcti))
+	if (disk_tag_gate || skr_release_is_bare_snp(tcti))
 		return snp_handover(run, marker, devs, n, log);
 	if (skr_tpm_open(tcti, &t, &err) < 0) {
 		logf_(log, "handover: the TPM is not available, PCR %d NOT extended: %s", SKR_GATE_PCR,

@@ -23,7 +23,8 @@
  * marker is not written when an extend failed, so a later run can still
  * close the gate.
  *
- * Bare SEV-SNP (skr_release_is_bare_snp: no vTPM to extend; luks/disk_tag.h):
+ * Bare SEV-SNP (skr_release_is_bare_snp, or the configuration's "gate":
+ * "disk-tag": no vTPM to extend; luks/disk_tag.h):
  * nothing is extended.  Every active dm-crypt volume must have a record
  * with the line "gate=snp", which skr-unlock writes only for an open it
  * showed to be the enrolled volume (an attested release, or a passphrase
@@ -40,6 +41,7 @@
 #ifndef SKR_UNLOCK_HANDOVER_H
 #define SKR_UNLOCK_HANDOVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SKR_RUN_DIR_DEFAULT "/run/skr"
@@ -53,7 +55,11 @@ const char *skr_run_dir(void);
 /* The dm uuid libcryptsetup gives a LUKS2 volume opened as name. */
 int skr_dm_uuid(char *buf, size_t size, const char *luks_uuid, const char *name);
 
-/* The handover; tcti NULL: the default TPM.  log: the message sink (stderr + kmsg). */
-int skr_handover(const char *tcti, void (*log)(const char *line));
+/*
+ * The handover; tcti NULL: the default TPM.  disk_tag_gate: the client
+ * configuration's "gate": "disk-tag" (bare SEV-SNP's rules even when this
+ * boot does not detect SNP).  log: the message sink (stderr + kmsg).
+ */
+int skr_handover(const char *tcti, bool disk_tag_gate, void (*log)(const char *line));
 
 #endif

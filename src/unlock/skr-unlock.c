@@ -105,8 +105,8 @@ struct opts {
 	unsigned timeout, tries;
 	bool test, no_prompt, probe, config_files, handover, local_only, no_local, gate;
 	uint32_t flags;			/* crypt_activate flags */
-	/* Bare SEV-SNP (skr_release_is_bare_snp): the disk-tag gate, luks/disk_tag.h. */
-	bool bare_snp;
+	/* Bare SEV-SNP (detected, or the configuration's "gate": "disk-tag"): luks/disk_tag.h. */
+	bool tag_gate;
 	const struct skr_cmdline *cmdline;
 };
 
@@ -414,7 +414,7 @@ static int try_passphrase(struct crypt_device *cd, const struct opts *o, const c
 {
 	int r;
 
-	if (o->bare_snp)
+	if (o->tag_gate)
 		return try_passphrase_snp(cd, o, pass, len);
 	r = crypt_activate_by_passphrase(cd, o->test ? NULL : o->name, CRYPT_ANY_SLOT, pass, len,
 					 o->flags);
@@ -529,7 +529,7 @@ static int seal_open(struct crypt_device *cd, const struct opts *o, const char *
 	const char *key_id = t && strcmp(method, "passphrase") != 0 ? t->key_id : NULL;
 	int r;
 
-	if (o->bare_snp) {
+	if (o->tag_gate) {
 		/* No register: the open was shown to be the enrolled volume's instead. */
 		say(true, "bare SEV-SNP: no PCR %d; %s opened by %s", SKR_GATE_PCR, o->device, method);
 		record_unlock(cd, o, method, key_id, true);
@@ -567,9 +567,14 @@ static const char *config_tcti(const struct opts *o, struct skr_client_config *c
 {
 	struct skr_err err = { 0 };
 
-	*have_cfg = !o->tcti &&
-		    skr_client_config_load(skr_client_config_path(o->config), cfg, &err) == 0;
+	*have_cfg = skr_client_config_load(skr_client_config_path(o->config), cfg, &err) == 0;
 	return o->tcti ? o->tcti : *have_cfg ? cfg->tcti : NULL;
+}
+
+/* Bare SEV-SNP's disk-tag gate: detected, or required by the configuration ("gate"). */
+static bool disk_tag_gate(const char *tcti, const struct skr_client_config *cfg)
+{
+	return (cfg && cfg->disk_tag_gate) || skr_release_is_bare_snp(tcti);
 }
 
 /* --handover */
@@ -577,7 +582,8 @@ static int handover(const struct opts *o)
 {
 	struct skr_client_config cfg;
 	bool have_cfg;
-	int rc = skr_handover(config_tcti(o, &cfg, &have_cfg), say_line);
+	const char *tcti = config_tcti(o, &cfg, &have_cfg);
+	int rc = skr_handover(tcti, have_cfg && cfg.disk_tag_gate, say_line);
 
 	if (have_cfg)
 		skr_client_config_free(&cfg);
@@ -593,11 +599,12 @@ static int print_gate(const struct opts *o)
 {
 	struct skr_client_config cfg;
 	bool have_cfg;
-	bool bare = skr_release_is_bare_snp(config_tcti(o, &cfg, &have_cfg));
+	const char *tcti = config_tcti(o, &cfg, &have_cfg);
+	bool tag = disk_tag_gate(tcti, have_cfg ? &cfg : NULL);
 
 	if (have_cfg)
 		skr_client_config_free(&cfg);
-	puts(bare ? "disk-tag" : "pcr15");
+	puts(tag ? "disk-tag" : "pcr15");
 	return 0;
 }
 
@@ -740,8 +747,8 @@ static int unlock_volume(struct crypt_device *cd, struct opts *o, const struct s
 	/* --tcti (the initramfs script's, trusted) or the configuration's; never the header's. */
 	tcti = o->tcti ? o->tcti : have_cfg ? cfg.tcti : NULL;
 	o->cmdline = cmd;
-	o->bare_snp = !o->probe && skr_release_is_bare_snp(tcti);
-	if (o->bare_snp)
+	o->tag_gate = !o->probe && disk_tag_gate(tcti, have_cfg ? &cfg : NULL);
+	if (o->tag_gate)
 		say(true, "bare SEV-SNP (no vTPM): the disk-tag gate; the command line lists %zu tag(s)%s",
 		    cmd->n_disk_tags, cmd->disk_tags_invalid ? " (rd.skr.disk= malformed)" : "");
 	if (o->probe || !cmd->disabled)

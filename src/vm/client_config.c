@@ -290,10 +290,26 @@ static int ek_chain_check(struct skr_client_config *c, struct skr_err *err)
 	return 0;
 }
 
+/* "gate": "pcr15" (the default) or "disk-tag"; anything else is a mistake, not a default. */
+static int parse_gate(json_object *obj, struct skr_client_config *c, struct skr_err *err)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(obj, "gate", &v))
+		return 0;
+	s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	if (!s || (strcmp(s, "pcr15") && strcmp(s, "disk-tag")))
+		return skr_fail(err, SKR_R_malformed, "%s: \"gate\" must be \"pcr15\" or \"disk-tag\"",
+				c->path);
+	c->disk_tag_gate = !strcmp(s, "disk-tag");
+	return 0;
+}
+
 static int parse(json_object *obj, struct skr_client_config *c, struct skr_err *err)
 {
-	static const char *const known[] = { "brokers", "ca",   "tcti",     "vcek",
-					     "admin",   "keys", "ek_chain", NULL };
+	static const char *const known[] = { "brokers", "ca",	  "tcti", "vcek", "admin",
+					     "keys",	"ek_chain", "gate", NULL };
 
 	if (!json_object_is_type(obj, json_type_object))
 		return skr_fail(err, SKR_R_malformed, "%s is not a JSON object", c->path);
@@ -302,7 +318,7 @@ static int parse(json_object *obj, struct skr_client_config *c, struct skr_err *
 	    string_field(obj, "vcek", c->path, true, &c->vcek, err) < 0 ||
 	    url_list(obj, "admin", c->path, false, c->admin, &c->n_admin, err) < 0 ||
 	    string_field(obj, "ek_chain", c->path, true, &c->ek_chain, err) < 0 ||
-	    parse_keys(obj, c, err) < 0 || ek_chain_check(c, err) < 0)
+	    parse_keys(obj, c, err) < 0 || ek_chain_check(c, err) < 0 || parse_gate(obj, c, err) < 0)
 		return -1;
 	if (c->tcti && skr_client_tcti_check(c->tcti, c->path, err) < 0)
 		return -1;
@@ -393,7 +409,7 @@ const struct skr_client_endpoints *skr_client_config_for_key(const struct skr_cl
 
 int skr_client_config_write(const char *path, const char *const *brokers, size_t n_brokers,
 			    const char *ca_file, const char *tcti, const char *const *admin,
-			    size_t n_admin, struct skr_err *err)
+			    size_t n_admin, bool disk_tag_gate, struct skr_err *err)
 {
 	json_object *o = json_object_new_object(), *list = json_object_new_array();
 	char tmp[4200];
@@ -414,6 +430,8 @@ int skr_client_config_write(const char *path, const char *const *brokers, size_t
 			json_object_array_add(list, json_object_new_string(admin[i]));
 		json_object_object_add(o, "admin", list);
 	}
+	if (disk_tag_gate)
+		json_object_object_add(o, "gate", json_object_new_string("disk-tag"));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 							 JSON_C_TO_STRING_NOSLASHESCAPE);
 	snprintf(tmp, sizeof(tmp), "%s.new", path);

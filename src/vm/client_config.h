@@ -12,7 +12,15 @@
  *    "vcek": "/var/lib/skr/vcek.der",               (optional: VCEK file sent with the evidence)
  *    "admin": ["https://kbs.example:8444", ...],    (optional: admin API, for skrctl)
  *    "ek_chain": "/etc/skr/ek-chain.pem",           (optional: EK intermediates, tee "tpm")
+ *    "gate": "disk-tag",                            (optional: "pcr15", the default, or
+ *                                                    "disk-tag": bare SEV-SNP's gate always)
  *    "keys": {"KEY_ID": {"brokers": [...], "ca": "..."}}}   (optional per-key overrides)
+ *
+ * "gate": "disk-tag" makes skr-unlock and the handover keep bare SEV-SNP's
+ * disk-tag gate (luks/disk_tag.h) even when this boot does not detect SNP:
+ * without it, a boot in which the initramfs failed to see configfs-tsm or
+ * /dev/sev-guest would fall back to the PCR 15 rules, which with no TPM
+ * report and boot on.  skrctl enroll writes it on bare SEV-SNP.
  *
  * Which file: --config PATH, else the environment's SKR_CONFIG, else
  * SKR_CLIENT_CONFIG_DEFAULT (skr_client_config_path).
@@ -61,6 +69,7 @@ struct skr_client_config {
 	char *tcti;				/* NULL: the kernel resource manager */
 	char *vcek;				/* NULL: none sent */
 	char *ek_chain;				/* NULL: the TPM's chain NV indices, if any */
+	bool disk_tag_gate;			/* "gate": "disk-tag" */
 	char *admin[SKR_RELEASE_MAX_BROKERS];
 	size_t n_admin;
 	struct skr_client_key keys[SKR_CLIENT_CONFIG_MAX_KEYS];
@@ -97,11 +106,11 @@ int skr_client_file_trusted(const char *path, int fd, struct skr_err *err);
 int skr_client_ek_chain_read(const char *path, struct skr_buf *der, struct skr_err *err);
 
 /*
- * Writes a new configuration (brokers, ca, optional tcti and admin URLs),
+ * Writes a new configuration (brokers, ca, optional tcti, admin URLs and gate),
  * mode 0644, through a temporary file; never replaces an existing one.
  */
 int skr_client_config_write(const char *path, const char *const *brokers, size_t n_brokers,
 			    const char *ca_file, const char *tcti, const char *const *admin,
-			    size_t n_admin, struct skr_err *err);
+			    size_t n_admin, bool disk_tag_gate, struct skr_err *err);
 
 #endif

@@ -143,6 +143,21 @@ cmdline ""
 SKR_TSM_ROOT=$tmpd/nowhere expect snp-absent-old-rule 1 'could not be measured into PCR 15' -- \
 	unlock "$A" --key-file "$tmpd/owner"
 
+# ---- the configuration's "gate": "disk-tag" ------------------------------------
+# A boot that does not detect SNP (the initramfs did not load sev-guest or
+# mount configfs) keeps the disk-tag gate all the same: with no TPM, the
+# PCR 15 rules would report and boot on.
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["gate"]="disk-tag"; open(sys.argv[2],"w").write(json.dumps(c))' \
+	"$SKR_CONFIG" "$tmpd/gate.json"
+expect_gate snp-config-gate-without-snp disk-tag SKR_TSM_ROOT=$tmpd/nowhere SKR_CONFIG=$tmpd/gate.json
+cmdline "rd.skr=0"
+SKR_TSM_ROOT=$tmpd/nowhere SKR_CONFIG=$tmpd/gate.json expect snp-config-gate-passphrase-needs-tag 1 \
+	'SECURITY: keyslot 0 opens .*a.img, but its volume key' -- unlock "$A" --key-file "$tmpd/owner"
+cmdline "rd.skr=0 rd.skr.disk=$TAG_A"
+SKR_TSM_ROOT=$tmpd/nowhere SKR_CONFIG=$tmpd/gate.json expect snp-config-gate-passphrase-tag-opens 0 \
+	'disk tag on the command line' -- unlock "$A" --key-file "$tmpd/owner"
+cmdline "rd.skr.disk=$TAG_A"
+
 # ---- reseal: nothing to predict, said so (the kernel hooks print it in a banner) ----
 printf 'kernel' > "$tmpd/vmlinuz"
 printf 'initrd' > "$tmpd/initrd"
@@ -196,8 +211,15 @@ expect snp-handover-record-other-uuid-refused 3 'SECURITY: root' -- handover
 # sysfs that cannot be listed: an unnamed volume, refused.
 printf 'method=attestation\ndm_uuid=%s\nkey_id=snp-disk\ngate=snp\n' "$U0" > "$SKR_RUN_DIR/root.unlocked"
 SKR_SYSFS_ROOT=$tmpd/nosys expect snp-handover-unlisted-refused 3 'CRYPT-unlisted' -- handover
-# Not bare SNP (no configfs-tsm): the TPM rule, which only reports (exit 1).
+# Not bare SNP (no configfs-tsm): the TPM rule, which only reports (exit 1) ...
 SKR_TSM_ROOT=$tmpd/nowhere expect snp-handover-absent-old-rule 1 'TPM is not available' -- handover
+# ... unless the configuration says "gate": "disk-tag".
+mkdev dm-1 "$U1" data
+SKR_TSM_ROOT=$tmpd/nowhere SKR_CONFIG=$tmpd/gate.json expect snp-handover-config-gate-refuses 3 \
+	'SECURITY: data' -- handover
+rm -rf "$sys/block/dm-1"
+SKR_TSM_ROOT=$tmpd/nowhere SKR_CONFIG=$tmpd/gate.json expect snp-handover-config-gate-own-open 0 \
+	'every open volume \(1\) was shown' -- handover
 
 # The secret never reached a log or an output.
 HEX=$(od -An -tx1 < "$tmpd/secret.bin" | tr -d ' \n')

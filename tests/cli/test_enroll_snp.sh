@@ -99,6 +99,15 @@ written_nothing snp-enroll-debug-guest snp-a
 expect snp-enroll-ok 0 'enrolled .*key snp-a' -- $ENR --key-id snp-a
 check snp-enroll-says-mode 'grep -q "bare SEV-SNP (tee snp, no PCRs)" "$err" && grep -q "disk tag $TAG" "$err" && ! grep -q warning "$err"'
 check snp-enroll-token 'tokens "$img" | grep -Eqx "[0-9]+:skr,"'
+check snp-config-gate-written 'python3 -c "import json,sys; assert json.load(open(sys.argv[1]))[\"gate\"]==\"disk-tag\"" "$SKR_CONFIG"'
+# A configuration without "gate": "disk-tag": refused before anything is
+# written (a boot that did not detect SNP would keep the PCR 15 rules).
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); del c["gate"]; open(sys.argv[2],"w").write(json.dumps(c))' \
+	"$SKR_CONFIG" "$tmpd/etc/nogate.json"
+tokens_now=$(tokens "$img")
+SKR_CONFIG=$tmpd/etc/nogate.json expect snp-enroll-config-without-gate 1 'binding_too_weak.*lacks "gate": "disk-tag"' -- \
+	$ENR --key-id snp-g
+check snp-enroll-config-without-gate-nothing-written '[ "$(tokens "$img")" = "$tokens_now" ] && broker_lacks snp-g'
 cryptsetup luksDump --dump-json-metadata "$img" > "$tmpd/meta.json"
 SLOT_A=$(python3 -c 'import json,sys
 t = [v for v in json.load(open(sys.argv[1]))["tokens"].values() if v["type"] == "skr"][0]

@@ -193,6 +193,31 @@ static void refuses_bad_fields(void **state)
 	refused(f, "{\"brokers\": [\"https://a\"], \"ca\": \"%CA%\"} trailing", SKR_R_malformed,
 	     "not one JSON object");
 	refused(f, "[]", SKR_R_malformed, "not a JSON object");
+	refused(f, "{\"brokers\": [\"https://a\"], \"ca\": \"%CA%\", \"gate\": \"none\"}",
+		SKR_R_malformed, "\"gate\" must be \"pcr15\" or \"disk-tag\"");
+	refused(f, "{\"brokers\": [\"https://a\"], \"ca\": \"%CA%\", \"gate\": true}",
+		SKR_R_malformed, "\"gate\" must be");
+}
+
+/* "gate": bare SEV-SNP's disk-tag gate on every boot, or the PCR 15 default. */
+static void gate_field(void **state)
+{
+	struct fx *f = *state;
+	struct skr_client_config c;
+	struct skr_err err = { 0 };
+
+	config(f, "{\"brokers\": [\"https://a\"], \"ca\": \"%CA%\", \"gate\": \"disk-tag\"}");
+	assert_ok(skr_client_config_load(f->path, &c, &err), err);
+	assert_true(c.disk_tag_gate);
+	skr_client_config_free(&c);
+	config(f, "{\"brokers\": [\"https://a\"], \"ca\": \"%CA%\", \"gate\": \"pcr15\"}");
+	assert_ok(skr_client_config_load(f->path, &c, &err), err);
+	assert_false(c.disk_tag_gate);
+	skr_client_config_free(&c);
+	config(f, "{\"brokers\": [\"https://a\"], \"ca\": \"%CA%\"}");
+	assert_ok(skr_client_config_load(f->path, &c, &err), err);
+	assert_false(c.disk_tag_gate);
+	skr_client_config_free(&c);
 }
 
 static void refuses_untrusted(void **state)
@@ -252,14 +277,16 @@ static void write_never_replaces(void **state)
 	struct skr_err err = { 0 };
 
 	unlink(f->path);
-	assert_ok(skr_client_config_write(f->path, brokers, 1, f->ca, "device:/dev/tpmrm0", admin, 1, &err),
+	assert_ok(skr_client_config_write(f->path, brokers, 1, f->ca, "device:/dev/tpmrm0", admin, 1,
+					  true, &err),
 		  err);
 	assert_ok(skr_client_config_load(f->path, &c, &err), err);
+	assert_true(c.disk_tag_gate);
 	assert_string_equal(c.ep.brokers[0], "https://a:8443");
 	assert_string_equal(c.admin[0], "https://a:8444");
 	assert_string_equal(c.tcti, "device:/dev/tpmrm0");
 	skr_client_config_free(&c);
-	assert_failed_with(skr_client_config_write(f->path, brokers, 1, f->ca, NULL, NULL, 0, &err), err,
+	assert_failed_with(skr_client_config_write(f->path, brokers, 1, f->ca, NULL, NULL, 0, false, &err), err,
 			   SKR_R_io, "File exists");
 }
 
@@ -383,6 +410,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(refuses_bad_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(refuses_untrusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_never_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(gate_field, setup, teardown),
 		cmocka_unit_test(path_precedence),
 		cmocka_unit_test_setup_teardown(ek_chain_field, setup, teardown),
 	};
