@@ -52,6 +52,9 @@ depends() {
 installkernel() {
     skr_conf
     instmods tpm_crb tpm_tis tpm_tis_core
+    # Bare SEV-SNP: /dev/sev-guest and configfs-tsm (udev loads them by
+    # modalias; systemd mounts configfs), where the kernel has them as modules.
+    hostonly='' instmods sev-guest tsm tsm_report
     [[ $SKR_NETWORK == no ]] || instmods virtio_net virtio_pci hv_vmbus hv_netvsc mlx4_en mlx5_core
     [[ -z $SKR_MODULES ]] || instmods $SKR_MODULES
 }
