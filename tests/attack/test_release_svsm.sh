@@ -146,9 +146,10 @@ refused svsm-manifest-swapped svsm_binding_mismatch "" svsm-1 "$PROXY_URL"
 rm -f "$tmpd/patch.json"
 # The evidence replayed with a fresh nonce (the same EK and AK at the
 # challenge): the report binds the old one.
-python3 - "$tmpd/release-a.json" "$tmpd/replay.json" "$RELEASE_URL" "$bdir/ca.pem" "$tmpd/challenge-a.json" <<'PY'
+replay() {	# KEY_ID OUT: A's recorded release for KEY_ID under a fresh nonce
+	python3 - "$tmpd/release-a.json" "$2" "$RELEASE_URL" "$bdir/ca.pem" "$tmpd/challenge-a.json" "$1" <<'PY'
 import json, ssl, sys, urllib.request
-rec, outp, url, ca, chrec = sys.argv[1:6]
+rec, outp, url, ca, chrec, key_id = sys.argv[1:7]
 ctx = ssl.create_default_context(cafile=ca)
 def post(path, body):
     req = urllib.request.Request(url + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
@@ -158,13 +159,20 @@ def post(path, body):
     except urllib.error.HTTPError as e:
         return e.code, json.load(e)
 body = json.load(open(rec))
-_, ch = post("/v1/challenge", {"key_id": body["key_id"], "tpm": json.load(open(chrec))["tpm"]})
+body["key_id"] = key_id
+_, ch = post("/v1/challenge", {"key_id": key_id, "tpm": json.load(open(chrec))["tpm"]})
 body["nonce"] = ch["nonce"]
 status, ans = post("/v1/release", body)
 json.dump({"status": status, "body": ans}, open(outp, "w"))
 PY
+}
+replay svsm-1 "$tmpd/replay.json"
 grep -q '"status": 403' "$tmpd/replay.json" && grep -q svsm_binding_mismatch "$tmpd/replay.json" &&
 	echo "PASS svsm-replayed-other-nonce" || echo "FAIL svsm-replayed-other-nonce: $(cat "$tmpd/replay.json")"
+# The same evidence sent for a bare snp key: the broker refuses the mode.
+replay snp-1 "$tmpd/replay.json"
+grep -q '"status": 403' "$tmpd/replay.json" && grep -q tee_mismatch "$tmpd/replay.json" &&
+	echo "PASS svsm-evidence-for-snp-key-broker" || echo "FAIL svsm-evidence-for-snp-key-broker: $(cat "$tmpd/replay.json")"
 
 # VM B: another TPM, not the SVSM's (the manifest still names A's EK): its
 # credential is made to B's EK, the broker expects one made to A's.
@@ -172,6 +180,14 @@ stop_vtpm
 start_vtpm "$tmpd/tpm-b" || { echo "FAIL swtpm-start-b"; exit 1; }
 refused svsm-other-vtpm 'activation_failed' "" svsm-1 "$PROXY_URL"
 cp "$(last release)" "$tmpd/release-b.json"
+# B claiming the SVSM's EK (A's) with its own AK: the credential is sealed
+# to A's EK, B's TPM cannot activate it.
+python3 - "$tmpd/challenge-a.json" "$tmpd/patch.json" <<'PY'
+import json, sys
+json.dump({"tpm": {"ek_public": json.load(open(sys.argv[1]))["tpm"]["ek_public"]}}, open(sys.argv[2], "w"))
+PY
+refused svsm-other-vtpm-claims-svsm-ek 'ak_not_on_tpm' "" svsm-1 "$PROXY_URL"
+rm -f "$tmpd/patch.json"
 stop_vtpm
 start_vtpm "$tmpd/tpm-a" || { echo "FAIL swtpm-restart-a"; exit 1; }
 # A's evidence with the quote B's TPM made: not A's AK's signature.
