@@ -470,6 +470,68 @@ static void svsm_report_binds_manifest(void **state)
 	skr_buf_free(&ek);
 }
 
+/* snp-svsm's layout: the SVSM's report and manifest, the AK and activation; no EK of the VM's. */
+static json_object *svsm_evidence(void)
+{
+	static uint8_t report[SKR_SNP_REPORT_SIZE];
+	json_object *ev = json_object_new_object(), *certs = json_object_new_object(),
+		    *quote = json_object_new_object();
+
+	json_object_object_add(ev, "tee", json_object_new_string("snp-svsm"));
+	skr_json_add_b64(ev, "report", report, sizeof(report));
+	json_object_object_add(certs, "vcek", json_object_new_string("AA=="));
+	json_object_object_add(ev, "certs", certs);
+	json_object_object_add(ev, "manifest", json_object_new_string("AA=="));
+	json_object_object_add(ev, "ak_public", json_object_new_string("AA=="));
+	json_object_object_add(ev, "activation", json_object_new_string("AA=="));
+	json_object_object_add(quote, "attest", json_object_new_string("AA=="));
+	json_object_object_add(quote, "signature", json_object_new_string("AA=="));
+	json_object_object_add(ev, "quote", quote);
+	json_object_object_add(ev, "pcrs", json_object_new_object());
+	return ev;
+}
+
+static void svsm_evidence_layout(void **state)
+{
+	static const char *const missing[] = { "report", "certs", "manifest", "ak_public",
+						"activation" };
+	static const char *const foreign[] = { "ek_public", "ek_cert", "hcl_report" };
+	uint8_t big[SKR_SVSM_MANIFEST_MAX + 3] = { 0 };	/* past the encoded bound */
+	struct skr_evidence ev;
+	struct skr_err err = { 0 };
+	json_object *obj = svsm_evidence();
+	size_t i;
+
+	(void)state;
+	assert_ok(skr_evidence_from_json(obj, &ev, &err), err);
+	assert_int_equal(ev.tee, SKR_TEE_SNP_SVSM);
+	assert_int_equal(ev.svsm_manifest.len, 1);
+	assert_int_equal(ev.snp_report.len, SKR_SNP_REPORT_SIZE);
+	skr_evidence_free(&ev);
+	json_object_put(obj);
+	for (i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+		obj = svsm_evidence();
+		json_object_object_del(obj, missing[i]);
+		assert_failed_with(skr_evidence_from_json(obj, &ev, &err), err, SKR_R_malformed,
+				   missing[i]);
+		skr_err_clear(&err);
+		json_object_put(obj);
+	}
+	for (i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+		obj = svsm_evidence();
+		json_object_object_add(obj, foreign[i], json_object_new_string("AA=="));
+		assert_failed_with(skr_evidence_from_json(obj, &ev, &err), err, SKR_R_malformed,
+				   "another mode's field");
+		skr_err_clear(&err);
+		json_object_put(obj);
+	}
+	obj = svsm_evidence();
+	skr_json_add_b64(obj, "manifest", big, sizeof(big));
+	assert_failed_with(skr_evidence_from_json(obj, &ev, &err), err, SKR_R_request_too_large,
+			   "manifest");
+	json_object_put(obj);
+}
+
 static void evidence_layout_refusals(void **state)
 {
 	static const char *const bad[][2] = {
@@ -660,6 +722,7 @@ int main(void)
 		cmocka_unit_test(soft_key_lives_in_secure_heap),
 		cmocka_unit_test(refuse_snp_policy_with_pcrs),
 		cmocka_unit_test(evidence_layout_refusals),
+		cmocka_unit_test(svsm_evidence_layout),
 		cmocka_unit_test_setup_teardown(release_and_unwrap, setup_vcek, teardown),
 		cmocka_unit_test_setup_teardown(release_and_unwrap, setup_vlek, teardown),
 		cmocka_unit_test_setup_teardown(refuse_other_nonce, setup_vcek, teardown),
