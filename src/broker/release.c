@@ -6,7 +6,10 @@
  * azure-tl: AK public area, AK certificate chain, certificate key = AK,
  * subject pin; tpm: AK public area, EK certificate chain, certificate
  * key = EK, the EK pin, the activation answer (the EK and AK verified at the challenge
- * too, where the credential is made); snp: AMD chain, signature, SNP policy (the launch
+ * too, where the credential is made); snp-svsm: as snp up to the SNP policy, then
+ * VMPL 0, REPORT_DATA = SHA-512(SVSM nonce || manifest) before the manifest is
+ * parsed, the manifest's vTPM EK, the AK public area, the activation answer
+ * against the credential made to that EK (the rest as tpm); snp: AMD chain, signature, SNP policy (the launch
  * measurement is the boot state), REPORT_DATA = the binding of nonce and
  * wrap key, and nothing of the rest; then quote signature, type, nonce and PCR digest; the
  * boot gate (PCR 15 quoted and all zero: no volume opened yet); PCR values
@@ -376,16 +379,39 @@ static int credential_json(const TPM2B_ID_OBJECT *blob, const TPM2B_ENCRYPTED_SE
 }
 
 /*
- * tee "tpm": the EK certificate and the AK the request names, verified, and
- * the credential for this nonce made to that EK for that AK's name
- * (DESIGN.md 2.2): "credential": {"blob", "secret"} in the answer.
+ * The challenge's identity, verified as the key's mode wants it: tee "tpm",
+ * the EK certificate to ek_roots and the EK pin; tee "snp-svsm", the keys
+ * alone (the EK is only claimed here: the release's SVSM report must name
+ * it, and a credential made to another EK is never activated for it).
+ */
+static int challenge_identity(struct skr_broker *b, const struct skr_policy *policy,
+			      json_object *tpm, struct skr_evidence *ev,
+			      struct skr_tpm_identity_result *res, struct skr_err *err)
+{
+	struct skr_tpm_identity id;
+
+	if (policy->tee == SKR_TEE_SNP_SVSM)
+		return skr_evidence_svsm_identity(tpm, ev, &id, err) < 0 ||
+				       skr_tpm_identity_keys(&id, res, err) < 0
+			       ? -1
+			       : 0;
+	if (skr_evidence_tpm_identity(tpm, ev, &id, err) < 0 ||
+	    skr_tpm_identity_verify(b->ek_trust, &id, 0, res, err) < 0)
+		return -1;
+	return skr_policy_check_ek_pin(policy, res->ek_spki_sha256, err);
+}
+
+/*
+ * tee "tpm" and "snp-svsm": the EK and the AK the request names, verified
+ * (challenge_identity), and the credential for this nonce made to that EK
+ * for that AK's name (DESIGN.md 2.2): "credential": {"blob", "secret"} in
+ * the answer.
  */
 static int tpm_credential(struct skr_broker *b, const struct skr_policy *policy,
 			  json_object *req, const uint8_t *nonce, size_t nonce_len,
 			  json_object *answer, struct skr_err *err)
 {
 	struct skr_evidence ev = { 0 };
-	struct skr_tpm_identity id;
 	struct skr_tpm_identity_result res = { 0 };
 	uint8_t *cred = skr_secret_alloc(SKR_ACTIVATION_SIZE);
 	TPM2B_ID_OBJECT blob;
@@ -396,12 +422,11 @@ static int tpm_credential(struct skr_broker *b, const struct skr_policy *policy,
 	if (!cred)
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	if (!json_object_object_get_ex(req, "tpm", &tpm) || !json_object_is_type(tpm, json_type_object)) {
-		skr_fail(err, SKR_R_malformed, "a challenge for a tee \"tpm\" key needs the object \"tpm\"");
+		skr_fail(err, SKR_R_malformed, "a challenge for a tee \"%s\" key needs the object \"tpm\"",
+			 skr_tee_name(policy->tee));
 		goto out;
 	}
-	if (skr_evidence_tpm_identity(tpm, &ev, &id, err) < 0 ||
-	    skr_tpm_identity_verify(b->ek_trust, &id, 0, &res, err) < 0 ||
-	    skr_policy_check_ek_pin(policy, res.ek_spki_sha256, err) < 0 ||
+	if (challenge_identity(b, policy, tpm, &ev, &res, err) < 0 ||
 	    skr_activation_credential(b->nonce_secret, SKR_NONCE_SECRET_SIZE, nonce, nonce_len, &res,
 				      cred, err) < 0 ||
 	    skr_make_credential(res.ek, res.ak_name.name, res.ak_name.size, cred,
@@ -436,7 +461,7 @@ void skr_broker_challenge(struct skr_broker *b, json_object *req, const char *cl
 		return;
 	}
 	resp->body = json_object_new_object();
-	if (key.policy.tee == SKR_TEE_TPM &&
+	if ((key.policy.tee == SKR_TEE_TPM || key.policy.tee == SKR_TEE_SNP_SVSM) &&
 	    tpm_credential(b, &key.policy, req, nonce, sizeof(nonce), resp->body, &err) < 0) {
 		json_object_put(resp->body);
 		resp->body = NULL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "verify/evidence.h"
 #include "verify/snp_bind.h"
+#include "verify/svsm_manifest.h"
 
 #include <string.h>
 
@@ -185,22 +186,44 @@ int skr_evidence_tpm_identity(json_object *obj, struct skr_evidence *ev,
 	return 0;
 }
 
+int skr_evidence_svsm_identity(json_object *obj, struct skr_evidence *ev,
+			       struct skr_tpm_identity *id, struct skr_err *err)
+{
+	if (bytes_member(obj, "ek_public", true, ENC_BASE64, MAX_TPM_BLOB, &ev->ek_public, err) < 0 ||
+	    bytes_member(obj, "ak_public", true, ENC_BASE64, MAX_TPM_BLOB, &ev->ak_public, err) < 0)
+		return -1;
+	id->ek_cert = &ev->ek_cert;
+	id->ek_chain = &ev->ek_chain;
+	id->ek_public = &ev->ek_public;
+	id->ak_public = &ev->ak_public;
+	return 0;
+}
+
+/* A member of another mode is a mistake, never ignored. */
+static int no_members(json_object *obj, const char *const *keys, size_t n, const char *tee,
+		      struct skr_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		json_object *v;
+
+		if (json_object_object_get_ex(obj, keys[i], &v) &&
+		    !json_object_is_type(v, json_type_null))
+			return skr_fail(err, SKR_R_malformed,
+					"%s evidence carries \"%s\" (another mode's field)", tee, keys[i]);
+	}
+	return 0;
+}
+
 /* tpm: the identity and the activation answer; no SNP report, no AK certificate. */
 static int parse_tpm(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
 {
 	static const char *const other[] = { "hcl_report", "vcek", "ak_cert", "ak_chain" };
 	struct skr_tpm_identity id;
-	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(other); i++) {
-		json_object *v;
-
-		if (json_object_object_get_ex(obj, other[i], &v) &&
-		    !json_object_is_type(v, json_type_null))
-			return skr_fail(err, SKR_R_malformed,
-					"tpm evidence carries \"%s\" (another mode's field)", other[i]);
-	}
-	if (skr_evidence_tpm_identity(obj, ev, &id, err) < 0 ||
+	if (no_members(obj, other, ARRAY_SIZE(other), "tpm", err) < 0 ||
+	    skr_evidence_tpm_identity(obj, ev, &id, err) < 0 ||
 	    bytes_member(obj, "activation", true, ENC_BASE64, SKR_ACTIVATION_SIZE, &ev->activation,
 			 err) < 0)
 		return -1;
@@ -216,24 +239,12 @@ static int parse_az_snp_vtpm(json_object *obj, struct skr_evidence *ev, struct s
 	return 0;
 }
 
-static int parse_mode(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+/* The SNP report and its "certs" (bare snp and snp-svsm alike). */
+static int parse_snp_report(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
 {
-	switch (ev->tee) {
-	case SKR_TEE_AZURE_TL:
-		return parse_azure_tl(obj, ev, err);
-	case SKR_TEE_TPM:
-		return parse_tpm(obj, ev, err);
-	default:
-		return parse_az_snp_vtpm(obj, ev, err);
-	}
-}
+	json_object *certs;
 
-/* Bare SNP: the report, its certificates and the wrap key's point; no quote, no PCRs. */
-static int parse_snp(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
-{
-	json_object *certs, *wk;
-
-	if (object_member(obj, "certs", &certs, err) < 0 || object_member(obj, "wrap_key", &wk, err) < 0)
+	if (object_member(obj, "certs", &certs, err) < 0)
 		return -1;
 	ev->vlek = json_object_object_get_ex(certs, "vlek", NULL);
 	if (ev->vlek && json_object_object_get_ex(certs, "vcek", NULL))
@@ -243,14 +254,60 @@ static int parse_snp(json_object *obj, struct skr_evidence *ev, struct skr_err *
 	    bytes_member(certs, ev->vlek ? "vlek" : "vcek", true, ENC_BASE64, MAX_VCEK, &ev->vcek,
 			 err) < 0 ||
 	    bytes_member(certs, "ask", false, ENC_BASE64, MAX_VCEK, &ev->snp_ask, err) < 0 ||
-	    bytes_member(certs, "ark", false, ENC_BASE64, MAX_VCEK, &ev->snp_ark, err) < 0 ||
+	    bytes_member(certs, "ark", false, ENC_BASE64, MAX_VCEK, &ev->snp_ark, err) < 0)
+		return -1;
+	if (ev->snp_report.len != SKR_SNP_REPORT_SIZE)
+		return skr_fail(err, SKR_R_malformed, "evidence report is %zu bytes (not %d)",
+				ev->snp_report.len, SKR_SNP_REPORT_SIZE);
+	return 0;
+}
+
+/*
+ * snp-svsm: the SVSM's report and certificates, its services manifest, the
+ * AK and the activation answer; the EK is the manifest's, so no "ek_public"
+ * and no EK certificate.
+ */
+static int parse_svsm(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	static const char *const other[] = { "hcl_report", "vcek", "ak_cert", "ak_chain",
+					     "ek_cert", "ek_chain", "ek_public" };
+
+	if (no_members(obj, other, ARRAY_SIZE(other), SKR_TEE_NAME_SNP_SVSM, err) < 0 ||
+	    parse_snp_report(obj, ev, err) < 0 ||
+	    bytes_member(obj, "manifest", true, ENC_BASE64, SKR_SVSM_MANIFEST_MAX,
+			 &ev->svsm_manifest, err) < 0 ||
+	    bytes_member(obj, "ak_public", true, ENC_BASE64, MAX_TPM_BLOB, &ev->ak_public, err) < 0 ||
+	    bytes_member(obj, "activation", true, ENC_BASE64, SKR_ACTIVATION_SIZE, &ev->activation,
+			 err) < 0)
+		return -1;
+	return 0;
+}
+
+static int parse_mode(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	switch (ev->tee) {
+	case SKR_TEE_AZURE_TL:
+		return parse_azure_tl(obj, ev, err);
+	case SKR_TEE_TPM:
+		return parse_tpm(obj, ev, err);
+	case SKR_TEE_SNP_SVSM:
+		return parse_svsm(obj, ev, err);
+	default:
+		return parse_az_snp_vtpm(obj, ev, err);
+	}
+}
+
+/* Bare SNP: the report, its certificates and the wrap key's point; no quote, no PCRs. */
+static int parse_snp(json_object *obj, struct skr_evidence *ev, struct skr_err *err)
+{
+	json_object *wk;
+
+	if (object_member(obj, "wrap_key", &wk, err) < 0 || parse_snp_report(obj, ev, err) < 0 ||
 	    bytes_member(wk, "epk", true, ENC_BASE64, SKR_WRAP_EPK_SIZE, &ev->wrap_epk, err) < 0)
 		return -1;
-	if (ev->snp_report.len != SKR_SNP_REPORT_SIZE || ev->wrap_epk.len != SKR_WRAP_EPK_SIZE)
-		return skr_fail(err, SKR_R_malformed,
-				"evidence report is %zu bytes (not %d) or wrap_key epk %zu (not %d)",
-				ev->snp_report.len, SKR_SNP_REPORT_SIZE, ev->wrap_epk.len,
-				SKR_WRAP_EPK_SIZE);
+	if (ev->wrap_epk.len != SKR_WRAP_EPK_SIZE)
+		return skr_fail(err, SKR_R_malformed, "evidence wrap_key epk is %zu bytes (not %d)",
+				ev->wrap_epk.len, SKR_WRAP_EPK_SIZE);
 	return 0;
 }
 
@@ -346,6 +403,7 @@ void skr_evidence_free(struct skr_evidence *ev)
 	skr_buf_free(&ev->ek_chain);
 	skr_buf_free(&ev->ek_public);
 	skr_buf_free(&ev->activation);
+	skr_buf_free(&ev->svsm_manifest);
 }
 
 void skr_evidence_result_free(struct skr_evidence_result *res)
@@ -451,22 +509,18 @@ out:
 }
 
 /*
- * Generic TPM: the EK certificate and the AK as at the challenge, then the
- * activation answer against the credential made for this nonce, AK and EK.
+ * The activation answer against the credential made for this nonce, the
+ * AK and the EK of res->tpm (verified by the caller, each mode its own
+ * way); then res->tpm's AK is the one the quote must be by.
  */
-static int verify_tpm_ak(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
-			 struct skr_evidence_result *res, struct skr_err *err)
+static int check_activation(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
+			    struct skr_evidence_result *res, const char *ek_of,
+			    struct skr_err *err)
 {
-	const struct skr_tpm_identity id = { &ev->ek_cert, &ev->ek_chain, &ev->ek_public,
-					     &ev->ak_public };
 	uint8_t want[SKR_ACTIVATION_SIZE];
 	int rc;
 
-	if (!pol->activation_key || !pol->nonce)
-		return skr_fail(err, SKR_R_usage, "tee \"tpm\" needs the nonce and its activation key");
-	if (skr_tpm_identity_verify(pol->ek_trust, &id, pol->now, &res->tpm, err) < 0 ||
-	    (pol->ek_policy && pol->ek_policy(&res->tpm, pol->ek_policy_ctx, err) < 0) ||
-	    skr_activation_credential(pol->activation_key, pol->activation_key_len, pol->nonce,
+	if (skr_activation_credential(pol->activation_key, pol->activation_key_len, pol->nonce,
 				      pol->nonce_len, &res->tpm, want, err) < 0)
 		return -1;
 	if (!EVP_PKEY_up_ref(res->tpm.ak))
@@ -478,8 +532,81 @@ static int verify_tpm_ak(const struct skr_evidence *ev, const struct skr_evidenc
 	if (!rc)
 		return skr_fail(err, SKR_R_activation_failed,
 				"the activation answer is not the credential made for this nonce, AK and "
-				"EK: the AK is not on the certified TPM");
+				"EK: the AK is not on the TPM of the EK %s", ek_of);
 	return 0;
+}
+
+static int needs_activation_key(const struct skr_evidence *ev,
+				const struct skr_evidence_policy *pol, struct skr_err *err)
+{
+	if (!pol->activation_key || !pol->nonce)
+		return skr_fail(err, SKR_R_usage, "tee \"%s\" needs the nonce and its activation key",
+				skr_tee_name(ev->tee));
+	return 0;
+}
+
+/*
+ * Generic TPM: the EK certificate and the AK as at the challenge, then the
+ * activation answer against the credential made for this nonce, AK and EK.
+ */
+static int verify_tpm_ak(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
+			 struct skr_evidence_result *res, struct skr_err *err)
+{
+	const struct skr_tpm_identity id = { &ev->ek_cert, &ev->ek_chain, &ev->ek_public,
+					     &ev->ak_public };
+
+	if (needs_activation_key(ev, pol, err) < 0 ||
+	    skr_tpm_identity_verify(pol->ek_trust, &id, pol->now, &res->tpm, err) < 0 ||
+	    (pol->ek_policy && pol->ek_policy(&res->tpm, pol->ek_policy_ctx, err) < 0))
+		return -1;
+	return check_activation(ev, pol, res, "the certificate certifies", err);
+}
+
+/*
+ * The manifest's EK as the TPM2B_PUBLIC the VM sent at the challenge (the
+ * credential's EK input is the SHA-256 of those bytes): its TPMT_PUBLIC
+ * with the size in front.
+ */
+static int svsm_ek_public(const struct skr_svsm_ek *ek, struct skr_buf *out, struct skr_err *err)
+{
+	if (ek->tpmt_len > UINT16_MAX)
+		return skr_fail(err, SKR_R_svsm_ek_unsupported, "the EK is over 64 KiB");
+	out->data = malloc(ek->tpmt_len + 2);
+	if (!out->data)
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	out->data[0] = (uint8_t)(ek->tpmt_len >> 8);
+	out->data[1] = (uint8_t)ek->tpmt_len;
+	memcpy(out->data + 2, ek->tpmt, ek->tpmt_len);
+	out->len = ek->tpmt_len + 2;
+	return 0;
+}
+
+/*
+ * SEV-SNP under an SVSM vTPM (DESIGN 2.3.1): the report as bare snp's
+ * (chain, signature, policy), then VMPL 0 and REPORT_DATA binding nonce and
+ * manifest before a byte of the manifest is parsed, its vTPM entry the EK;
+ * then, as tpm after its certificate step, the AK's public area and the
+ * activation answer against the credential made to that EK.  A manifest
+ * naming another EK than the challenge's makes another credential:
+ * activation_failed.
+ */
+static int verify_svsm_ak(const struct skr_evidence *ev, const struct skr_evidence_policy *pol,
+			  struct skr_evidence_result *res, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf ek_public = { 0 };
+	const struct skr_buf none = { 0 };
+	const struct skr_tpm_identity id = { &none, &none, &ek_public, &ev->ak_public };
+	struct skr_svsm_ek ek;
+
+	if (needs_activation_key(ev, pol, err) < 0 ||
+	    skr_snp_report_parse(ev->snp_report.data, ev->snp_report.len, &res->hcl.snp, err) < 0 ||
+	    verify_snp(ev, pol, res, err) < 0 ||
+	    skr_svsm_report_check(&res->hcl.snp, pol->nonce, pol->nonce_len, SKR_SVSM_FORM_SERVICES,
+				  ev->svsm_manifest.data, ev->svsm_manifest.len, &ek, err) < 0 ||
+	    svsm_ek_public(&ek, &ek_public, err) < 0 ||
+	    skr_tpm_identity_keys(&id, &res->tpm, err) < 0)
+		return -1;
+	return check_activation(ev, pol, res, "the SVSM's manifest names", err);
 }
 
 /* Confidential VM: the SNP report and the AK its claims carry. */
@@ -502,6 +629,8 @@ static int verify_mode_ak(const struct skr_evidence *ev, const struct skr_eviden
 		return verify_azure_tl_ak(ev, pol, res, err);
 	case SKR_TEE_TPM:
 		return verify_tpm_ak(ev, pol, res, err);
+	case SKR_TEE_SNP_SVSM:
+		return verify_svsm_ak(ev, pol, res, err);
 	default:
 		return verify_az_snp_vtpm_ak(ev, pol, res, err);
 	}

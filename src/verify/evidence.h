@@ -20,6 +20,9 @@
  *             b64 DER, "ask", "ark": b64 DER (optional, untrusted: the broker's
  *             anchors decide)}, "wrap_key": {"epk": b64 of 65 bytes}}
  *                                                             (bare SNP; DESIGN 2.3)
+ *            {"tee": "snp-svsm", "report", "certs" as snp, "manifest": b64 (the
+ *             SVSM's services manifest), "ak_public", "activation", "quote",
+ *             "pcrs", "wrap_key" as tpm}                    (SVSM vTPM; DESIGN 2.3.1)
  *   trustee: {"version": 1|2, "tpm_quote": {"signature": hex, "message": hex,
  *             "pcrs": [24 x hex]}, "hcl_report": b64url, "vcek": b64url DER}
  */
@@ -73,6 +76,9 @@ struct skr_evidence {
 	bool vlek;
 	struct skr_buf snp_ask, snp_ark;
 	struct skr_buf wrap_epk;
+	/* snp-svsm: the report and certs as snp, the services manifest
+	 * (manifestblob), ak_public and activation as tpm; no EK fields. */
+	struct skr_buf svsm_manifest;
 };
 
 /* Parses either layout from a JSON object; bounds every field. */
@@ -84,6 +90,12 @@ int skr_evidence_from_json(json_object *obj, struct skr_evidence *ev, struct skr
  */
 int skr_evidence_tpm_identity(json_object *obj, struct skr_evidence *ev,
 			      struct skr_tpm_identity *id, struct skr_err *err);
+/*
+ * snp-svsm: the challenge's "tpm" object, "ek_public" and "ak_public" only
+ * (no certificate: the SVSM's report vouches for the EK at the release).
+ */
+int skr_evidence_svsm_identity(json_object *obj, struct skr_evidence *ev,
+			       struct skr_tpm_identity *id, struct skr_err *err);
 /* Parses JSON text (at most SKR_EVIDENCE_MAX_JSON bytes). */
 int skr_evidence_parse(const char *text, size_t len, struct skr_evidence *ev,
 		       struct skr_err *err);

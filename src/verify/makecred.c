@@ -313,6 +313,19 @@ static int ak_name_of(const struct skr_buf *ak_public, TPM2B_NAME *name, struct 
 	return skr_tpm_public_name(&pub, name, err);
 }
 
+int skr_tpm_identity_keys(const struct skr_tpm_identity *id, struct skr_tpm_identity_result *res,
+			  struct skr_err *err)
+{
+	memset(res, 0, sizeof(*res));
+	if (skr_ak_public_check(id->ak_public->data, id->ak_public->len, &res->ak, err) < 0 ||
+	    ak_name_of(id->ak_public, &res->ak_name, err) < 0 ||
+	    ek_public_key(id->ek_public, &res->ek, res->ek_public_sha256, err) < 0) {
+		skr_tpm_identity_result_free(res);
+		return -1;
+	}
+	return 0;
+}
+
 int skr_tpm_identity_verify(const struct skr_akcert_trust *trust,
 			    const struct skr_tpm_identity *id, time_t now,
 			    struct skr_tpm_identity_result *res, struct skr_err *err)
@@ -324,9 +337,7 @@ int skr_tpm_identity_verify(const struct skr_akcert_trust *trust,
 	if (!trust)
 		return skr_fail(err, SKR_R_usage,
 				"the broker has no EK roots (\"ek_roots\") for tee \"tpm\"");
-	if (skr_ak_public_check(id->ak_public->data, id->ak_public->len, &res->ak, err) < 0 ||
-	    ak_name_of(id->ak_public, &res->ak_name, err) < 0 ||
-	    ek_public_key(id->ek_public, &res->ek, res->ek_public_sha256, err) < 0 ||
+	if (skr_tpm_identity_keys(id, res, err) < 0 ||
 	    skr_akcert_verify(trust, id->ek_cert->data, id->ek_cert->len, id->ek_chain->data,
 			      id->ek_chain->len, now, &cert, err) < 0)
 		goto out;

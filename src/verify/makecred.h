@@ -92,8 +92,17 @@ struct skr_tpm_identity_result {
 };
 
 /*
- * The AK's public area (skr_ak_public_check: ak_not_restricted,
- * ak_attributes), the EK certificate to an anchor of trust (an
+ * The keys alone, no certificate (tee "snp-svsm": the SVSM's report vouches
+ * for the EK instead): the AK's public area (skr_ak_public_check:
+ * ak_not_restricted, ak_attributes), its name, and the EK public (malformed
+ * when it is no TPM2B_PUBLIC of a usable key) with its SHA-256.  id's
+ * ek_cert and ek_chain are not read.  res is freed on failure.
+ */
+int skr_tpm_identity_keys(const struct skr_tpm_identity *id, struct skr_tpm_identity_result *res,
+			  struct skr_err *err);
+
+/*
+ * skr_tpm_identity_keys, then the EK certificate to an anchor of trust (an
  * skr_ekcert_trust_new trust; NULL: usage, no ek_roots configured) at time
  * now (0: now), and the certificate's key equal to the EK public
  * (ekcert_untrusted otherwise).

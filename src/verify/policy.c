@@ -179,9 +179,10 @@ static int parse_tee(json_object *obj, struct skr_policy *p, struct skr_err *err
 						       : -1;
 	if (tee < 0)
 		return skr_fail(err, SKR_R_policy_invalid,
-				"policy tee must be \"%s\", \"%s\", \"%s\" or \"%s\"",
+				"policy tee must be \"%s\", \"%s\", \"%s\" or \"%s\", or \"%s\" "
+				"(bare SEV-SNP under an SVSM vTPM)",
 				SKR_TEE_NAME_AZ_SNP_VTPM, SKR_TEE_NAME_AZURE_TL, SKR_TEE_NAME_TPM,
-				SKR_TEE_NAME_SNP);
+				SKR_TEE_NAME_SNP, SKR_TEE_NAME_SNP_SVSM);
 	p->tee = (enum skr_tee)tee;
 	return 0;
 }
@@ -229,14 +230,16 @@ static int parse_ek_pins(json_object *list, struct skr_policy *p, struct skr_err
 }
 
 /*
- * "snp" is az-snp-vtpm's and bare snp's, "ak_subjects" azure-tl's,
- * "ek_spki_sha256" tpm's: a field of another mode is a mistake.
+ * "snp" is az-snp-vtpm's, bare snp's and snp-svsm's, "ak_subjects"
+ * azure-tl's, "ek_spki_sha256" tpm's: a field of another mode is a mistake.
+ * snp-svsm has no EK pin: its EK is the one the SVSM's report names.
  */
 static int parse_mode_fields(json_object *obj, struct skr_policy *p, struct skr_err *err)
 {
 	static const char *const field[SKR_TEE__COUNT] = {
 		[SKR_TEE_AZ_SNP_VTPM] = "snp", [SKR_TEE_AZURE_TL] = "ak_subjects",
 		[SKR_TEE_SNP] = "snp", [SKR_TEE_TPM] = "ek_spki_sha256",
+		[SKR_TEE_SNP_SVSM] = "snp",
 	};
 	static const char *const all[] = { "snp", "ak_subjects", "ek_spki_sha256" };
 	const char *mine = field[p->tee];

@@ -16,6 +16,9 @@
  *
  *   {"tee": "tpm", "ek_spki_sha256": ["hex32", ...], "pcrs": {...}}
  *
+ *   {"tee": "snp-svsm", "snp": {...}, "pcrs": {...}}   (SVSM vTPM, DESIGN 2.3.1:
+ *    the SNP requirements, measurement optional, and the PCRs, required)
+ *
  * "tee" defaults to az-snp-vtpm (policies stored before Trusted Launch).  A
  * key of one mode refuses evidence of the other (tee_mismatch).  "snp"
  * applies to az-snp-vtpm only and "ak_subjects" to azure-tl only: each in

@@ -13,7 +13,11 @@
  *   snp          bare SEV-SNP (GCP, AWS, KVM; DESIGN 2.3): a report the guest
  *                asked for itself, REPORT_DATA binding the nonce and an
  *                ephemeral P-256 wrap key; the boot state is the launch
- *                measurement, there are no PCRs.
+ *                measurement, there are no PCRs;
+ *   snp-svsm     bare SEV-SNP under an SVSM vTPM (DESIGN 2.3.1): the SVSM's
+ *                report at VMPL0 binds the nonce and the services manifest,
+ *                whose vTPM entry is the EK; the AK proven on that EK by
+ *                credential activation (as tpm) and a quote by that AK.
  * A key of one mode never accepts evidence of another (tee_mismatch).
  */
 #ifndef SKR_TEE_H
@@ -26,6 +30,7 @@ enum skr_tee {
 	SKR_TEE_AZURE_TL = 1,
 	SKR_TEE_TPM = 2,
 	SKR_TEE_SNP = 3,
+	SKR_TEE_SNP_SVSM = 4,
 	SKR_TEE__COUNT
 };
 
@@ -33,12 +38,14 @@ enum skr_tee {
 #define SKR_TEE_NAME_AZURE_TL "azure-tl"
 #define SKR_TEE_NAME_TPM "tpm"
 #define SKR_TEE_NAME_SNP "snp"
+#define SKR_TEE_NAME_SNP_SVSM "snp-svsm"
 
 static inline const char *skr_tee_name(enum skr_tee tee)
 {
 	return tee == SKR_TEE_AZURE_TL ? SKR_TEE_NAME_AZURE_TL
 	       : tee == SKR_TEE_TPM    ? SKR_TEE_NAME_TPM
 	       : tee == SKR_TEE_SNP    ? SKR_TEE_NAME_SNP
+	       : tee == SKR_TEE_SNP_SVSM ? SKR_TEE_NAME_SNP_SVSM
 				       : SKR_TEE_NAME_AZ_SNP_VTPM;
 }
 
@@ -53,6 +60,8 @@ static inline int skr_tee_from_name(const char *name)
 		return SKR_TEE_TPM;
 	if (!strcmp(name, SKR_TEE_NAME_SNP))
 		return SKR_TEE_SNP;
+	if (!strcmp(name, SKR_TEE_NAME_SNP_SVSM))
+		return SKR_TEE_SNP_SVSM;
 	return -1;
 }
 

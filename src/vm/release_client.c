@@ -21,6 +21,7 @@
 #include "vm/tpm.h"
 #include "vm/tsm.h"
 #include "common/util.h"
+#include "verify/tee.h"
 #include "verify/wrap.h"
 
 #define DEFAULT_CONNECT_MS 3000
@@ -51,6 +52,7 @@ struct exchange {
 	enum skr_tpm_mode mode;		/* detected once per call, at the TPM's opening */
 	struct skr_tpm_key key;
 	bool bare_snp;			/* tee "snp": no vTPM, a report from configfs-tsm */
+	bool svsm;			/* tee "snp-svsm": the SVSM's vTPM (mode TPM) and report */
 	EVP_PKEY *soft_key;		/* bare_snp: this exchange's ephemeral wrap key */
 	/* tee "tpm" (DESIGN.md 2.2): this attempt's transient EK and AK, the
 	 * identity sent with the challenge and again in the evidence
@@ -108,23 +110,31 @@ static int post(struct exchange *x, const char *path, json_object *req, json_obj
 	return 0;
 }
 
+/* tee "tpm" and "snp-svsm": an EK, a transient AK and the broker's credential. */
 static bool tpm_mode(const struct exchange *x)
 {
 	return !x->bare_snp && x->mode == SKR_TPM_MODE_TPM;
 }
 
+/* The evidence's and the policy's "tee" of this VM. */
+static const char *tee_name(const struct exchange *x)
+{
+	return x->svsm ? SKR_TEE_NAME_SNP_SVSM : skr_tpm_mode_name(x->mode);
+}
+
 /*
- * tee "tpm": the credential the broker made for this TPM's EK and AK.  An
- * answer without one is for a key of another mode (or from a broker that
- * predates tee "tpm"): nothing to activate, so no evidence is made.
+ * tee "tpm" and "snp-svsm": the credential the broker made for this TPM's
+ * EK and AK.  An answer without one is for a key of another mode (or from a
+ * broker that predates this mode): nothing to activate, so no evidence is
+ * made.
  */
 static int challenge_credential(struct exchange *x, json_object *resp, struct skr_err *err)
 {
 	if (!json_object_object_get_ex(resp, "credential", NULL))
 		return skr_fail(err, SKR_R_tee_mismatch,
-				"%s made no credential for this TPM's EK: key %s is not a tee \"tpm\" "
-				"key (this VM's mode), or the broker does not know tee \"tpm\"",
-				x->broker, x->o->key_id);
+				"%s made no credential for this TPM's EK: key %s is not a tee \"%s\" "
+				"key (this VM's mode), or the broker does not know tee \"%s\"",
+				x->broker, x->o->key_id, tee_name(x), tee_name(x));
 	return skr_answer_credential(x->broker, resp, &x->cred, err);
 }
 
@@ -293,6 +303,34 @@ out:
 }
 
 /*
+ * tee "snp-svsm", before the challenge: the SVSM's vTPM has no EK
+ * certificate (its report vouches for the EK instead), so only the EK of
+ * template L-1 (the one COCONUT-SVSM names in its manifest) and a transient
+ * AK, as tee "tpm".
+ */
+static int svsm_identity(struct exchange *x, struct skr_err *err)
+{
+	double t0 = now_ms();
+	int rc = -1;
+
+	if (skr_tpm_create_ek(x->tpm, TPM2_ALG_RSA, &x->ek, err) < 0 ||
+	    skr_tpm_create_ek_ak(x->tpm, &x->ak, err) < 0)
+		goto out;
+	x->identity = json_object_new_object();
+	skr_json_add_b64(x->identity, "ek_public", x->ek.public_bytes, x->ek.public_len);
+	skr_json_add_b64(x->identity, "ak_public", x->ak.public_bytes, x->ak.public_len);
+	rc = 0;
+out:
+	x->timing->tpm_ms += now_ms() - t0;
+	return rc;
+}
+
+static int identity(struct exchange *x, struct skr_err *err)
+{
+	return x->svsm ? svsm_identity(x, err) : tpm_identity(x, err);
+}
+
+/*
  * tee "tpm": TPM2_ActivateCredential of the broker's credential with the AK
  * beside the EK (the TPM refuses, ak_not_on_tpm, unless it was made for this
  * EK and this AK's name); the EK is flushed after it.  The evidence carries
@@ -308,12 +346,26 @@ static int tpm_members(struct exchange *x, json_object *ev, struct skr_err *err)
 			      x->cred.secret, x->cred.secret_len, cred, &len, err);
 	skr_tpm_key_flush(x->tpm, &x->ek);	/* a free object slot for the wrap key */
 	if (rc == 0) {
-		json_object_object_foreach(x->identity, k, v)
-			json_object_object_add(ev, k, json_object_get(v));
+		json_object_object_foreach(x->identity, k, v) {
+			/* snp-svsm: the EK is the SVSM manifest's, not the VM's word. */
+			if (!x->svsm || strcmp(k, "ek_public"))
+				json_object_object_add(ev, k, json_object_get(v));
+		}
 		skr_json_add_b64(ev, "activation", cred, len);
 	}
 	OPENSSL_cleanse(cred, sizeof(cred));
 	return rc;
+}
+
+/*
+ * tee "snp-svsm": the activation as tee "tpm", then the SVSM's report for
+ * this nonce, its certificates and its services manifest (configfs-tsm).
+ */
+static int svsm_members(struct exchange *x, json_object *ev, struct skr_err *err)
+{
+	if (tpm_members(x, ev, err) < 0)
+		return -1;
+	return skr_svsm_evidence_members(NULL, x->ch.nonce, sizeof(x->ch.nonce), ev, err);
 }
 
 static int mode_members(struct exchange *x, json_object *ev, struct skr_err *err)
@@ -322,7 +374,7 @@ static int mode_members(struct exchange *x, json_object *ev, struct skr_err *err
 	case SKR_TPM_MODE_AZURE_TL:
 		return tl_members(x, ev, err);
 	case SKR_TPM_MODE_TPM:
-		return tpm_members(x, ev, err);
+		return x->svsm ? svsm_members(x, ev, err) : tpm_members(x, ev, err);
 	default:
 		return snp_members(x, ev, err);
 	}
@@ -343,7 +395,7 @@ static int collect_evidence(struct exchange *x, json_object **evidence, struct s
 		x->timing->tpm_ms += now_ms() - t0;
 		return rc;
 	}
-	json_object_object_add(ev, "tee", json_object_new_string(skr_tpm_mode_name(x->mode)));
+	json_object_object_add(ev, "tee", json_object_new_string(tee_name(x)));
 	if (mode_members(x, ev, err) < 0 || make_quote_and_key(x, &m, err) < 0)
 		goto out;
 	add_quote_and_key(ev, x, &m);
@@ -399,7 +451,7 @@ static int exchange_once(struct exchange *x, uint8_t *secret, size_t *len, struc
 	int rc = -1;
 	char *nonce_b64;
 
-	if ((tpm_mode(x) && tpm_identity(x, err) < 0) || challenge(x, err) < 0 ||
+	if ((tpm_mode(x) && identity(x, err) < 0) || challenge(x, err) < 0 ||
 	    collect_evidence(x, &evidence, err) < 0)
 		goto out;
 	req = json_object_new_object();
@@ -472,20 +524,44 @@ static bool snp_present(void)
 }
 
 /*
- * Azure's modes first; then bare SNP (tee "snp") when there is no TPM, or
- * one without Azure's indexes, and configfs-tsm or /dev/sev-guest is there:
- * the SNP report proves more than a vendor's EK certificate, so a TPM with
- * one on an SNP machine is not used; then tee "tpm" (an EK certificate).
- * *tpm stays open for the TPM modes only.
+ * A TPM without Azure's indexes (an EK certificate or none: an SVSM's vTPM
+ * has none) on a machine whose configfs-tsm offers service_provider: the
+ * SVSM's vTPM, tee "snp-svsm" (mode TPM, *tpm kept open).
+ */
+static bool svsm_vtpm(struct skr_tpm *tpm, int detected, enum skr_tpm_mode *mode,
+		      const struct skr_err *tpm_err)
+{
+	if (!tpm || (detected == 0 && *mode != SKR_TPM_MODE_TPM) ||
+	    (detected < 0 && tpm_err->reason != SKR_R_tpm_nv_undefined) || !skr_tsm_svsm_present(NULL))
+		return false;
+	*mode = SKR_TPM_MODE_TPM;
+	return true;
+}
+
+/*
+ * Azure's modes first; then the SVSM's vTPM (tee "snp-svsm": its report
+ * vouches for the vTPM, so it proves what bare snp does and the PCRs too);
+ * then bare SNP (tee "snp") when there is no TPM, or one without Azure's
+ * indexes, and configfs-tsm or /dev/sev-guest is there: the SNP report
+ * proves more than a vendor's EK certificate, so a TPM with one on an SNP
+ * machine is not used; then tee "tpm" (an EK certificate).  *tpm stays open
+ * for the TPM modes only.
  */
 static int detect(const char *tcti, struct skr_tpm **tpm, enum skr_tpm_mode *mode, bool *bare_snp,
-		  struct skr_err *err)
+		  bool *svsm, struct skr_err *err)
 {
 	struct skr_err tpm_err = { 0 };
+	int detected = -1;
 
-	*bare_snp = false;
+	*bare_snp = *svsm = false;
 	*tpm = NULL;
-	if (skr_tpm_open(tcti, tpm, &tpm_err) == 0 && skr_tpm_detect_mode(*tpm, mode, &tpm_err) == 0) {
+	if (skr_tpm_open(tcti, tpm, &tpm_err) == 0)
+		detected = skr_tpm_detect_mode(*tpm, mode, &tpm_err);
+	if (svsm_vtpm(*tpm, detected, mode, &tpm_err)) {
+		*svsm = true;
+		return 0;
+	}
+	if (detected == 0) {
 		if (*mode != SKR_TPM_MODE_TPM || !snp_present())
 			return 0;
 		*bare_snp = true;
@@ -502,7 +578,7 @@ static int detect(const char *tcti, struct skr_tpm **tpm, enum skr_tpm_mode *mod
 
 static int detect_mode(struct exchange *x, struct skr_err *err)
 {
-	return detect(x->o->tcti, &x->tpm, &x->mode, &x->bare_snp, err);
+	return detect(x->o->tcti, &x->tpm, &x->mode, &x->bare_snp, &x->svsm, err);
 }
 
 bool skr_release_is_bare_snp(const char *tcti)
@@ -510,9 +586,10 @@ bool skr_release_is_bare_snp(const char *tcti)
 	struct skr_err err = { 0 };
 	struct skr_tpm *tpm = NULL;
 	enum skr_tpm_mode mode;
-	bool bare = false;
+	bool bare = false, svsm = false;
 
-	if (detect(tcti, &tpm, &mode, &bare, &err) == 0)
+	/* snp-svsm is not bare: its gate is the vTPM's PCR 15, as in the TPM modes. */
+	if (detect(tcti, &tpm, &mode, &bare, &svsm, &err) == 0)
 		skr_tpm_close(tpm);
 	return bare;
 }

@@ -10,7 +10,10 @@
  * SNP first when the machine has it) the challenge carries the EK
  * certificate, the EK's and a transient AK's public areas, the broker's
  * credential is activated in the TPM, and the evidence carries the identity
- * again with the activation, and the AK's quote and certify.
+ * again with the activation, and the AK's quote and certify.  Under an
+ * SVSM vTPM ("snp-svsm", DESIGN.md 2.3.1: a TPM without Azure's indexes and
+ * configfs-tsm entries offering service_provider) the same, without an EK
+ * certificate, and the evidence carries the SVSM's report and manifest.
  * Brokers are tried in turn with exponential backoff and jitter under one
  * deadline; a broker's denial is final and its reason reaches the caller.
  */
@@ -76,8 +79,9 @@ int skr_attested_call(const struct skr_release_opts *o, const char *path, json_o
 /*
  * Whether a release from this VM takes the bare SEV-SNP path (tee "snp"):
  * no TPM, or one without Azure's indexes, and configfs-tsm or
- * /dev/sev-guest.  Then there is no PCR 15 gate, and skr-unlock and the
- * handover keep the disk-tag gate instead (luks/disk_tag.h).
+ * /dev/sev-guest, and no SVSM vTPM (tee "snp-svsm" is not bare: its gate
+ * is the vTPM's PCR 15).  Then there is no PCR 15 gate, and skr-unlock and
+ * the handover keep the disk-tag gate instead (luks/disk_tag.h).
  */
 bool skr_release_is_bare_snp(const char *tcti);
 

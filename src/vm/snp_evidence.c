@@ -6,6 +6,7 @@
 #include "verify/snp_bind.h"
 #include "verify/snp_certs.h"
 #include "verify/snp_report.h"
+#include "verify/svsm_manifest.h"
 #include "verify/tee.h"
 #include "verify/wrap.h"
 #include "vm/sev_guest.h"
@@ -71,5 +72,22 @@ int skr_snp_evidence(const char *tsm_root, const uint8_t *nonce, size_t nonce_le
 		return -1;
 	}
 	*out = evidence_json(&report, certs, epk);
+	return 0;
+}
+
+int skr_svsm_evidence_members(const char *tsm_root, const uint8_t *nonce, size_t nonce_len,
+			      json_object *ev, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf report = { 0 }, aux = { 0 }, manifest = { 0 };
+	uint8_t svsm_nonce[SKR_SVSM_NONCE_SIZE];
+	json_object *certs = NULL;
+
+	if (skr_svsm_nonce(nonce, nonce_len, svsm_nonce, err) < 0 ||
+	    skr_tsm_svsm_report(tsm_root, svsm_nonce, &report, &aux, &manifest, err) < 0 ||
+	    certs_json(&report, &aux, &certs, err) < 0)
+		return -1;
+	skr_json_add_b64(ev, "report", report.data, report.len);
+	json_object_object_add(ev, "certs", certs);
+	skr_json_add_b64(ev, "manifest", manifest.data, manifest.len);
 	return 0;
 }

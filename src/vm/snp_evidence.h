@@ -28,4 +28,13 @@
 int skr_snp_evidence(const char *tsm_root, const uint8_t *nonce, size_t nonce_len,
 		     EVP_PKEY **key, json_object **out, struct skr_err *err);
 
+/*
+ * tee "snp-svsm" (DESIGN 2.3.1): the SVSM's report for nonce through
+ * configfs-tsm (skr_tsm_svsm_report, inblob = skr_svsm_nonce(nonce)), added
+ * to ev as "report", "certs" (as above) and "manifest" (manifestblob, as
+ * the SVSM hashed it).  The vTPM's members are the caller's.
+ */
+int skr_svsm_evidence_members(const char *tsm_root, const uint8_t *nonce, size_t nonce_len,
+			      json_object *ev, struct skr_err *err);
+
 #endif

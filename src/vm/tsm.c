@@ -87,18 +87,25 @@ static int read_attr(const char *entry, const char *attr, size_t max, struct skr
 	return 0;
 }
 
-static int write_inblob(const char *entry, const uint8_t data[SKR_TSM_INBLOB],
-			struct skr_err *err)
+/* All len bytes in one write: configfs takes an attribute's value from a single write. */
+static int write_attr(const char *entry, const char *attr, const void *data, size_t len,
+		      struct skr_err *err)
 {
-	int fd = open_attr(entry, "inblob", O_WRONLY, err);
+	int fd = open_attr(entry, attr, O_WRONLY, err);
 	ssize_t n;
 
 	if (fd < 0)
 		return -1;
-	n = write(fd, data, SKR_TSM_INBLOB);
-	if (close(fd) < 0 || n != SKR_TSM_INBLOB)
-		return skr_fail(err, SKR_R_io, "configfs-tsm: cannot write %s/inblob", entry);
+	n = write(fd, data, len);
+	if (close(fd) < 0 || n != (ssize_t)len)
+		return skr_fail(err, SKR_R_io, "configfs-tsm: cannot write %s/%s", entry, attr);
 	return 0;
+}
+
+static int write_inblob(const char *entry, const uint8_t data[SKR_TSM_INBLOB],
+			struct skr_err *err)
+{
+	return write_attr(entry, "inblob", data, SKR_TSM_INBLOB, err);
 }
 
 static int read_generation(const char *entry, unsigned long *gen, struct skr_err *err)
@@ -152,15 +159,24 @@ static int make_entry(const char *root, char entry[TSM_PATH], struct skr_err *er
 	return 0;
 }
 
+/*
+ * manifest NULL: the guest's own report.  Else the SVSM's: service_provider
+ * "svsm" first (service_guid left all zero: every service, the manifest
+ * with its GUID table), and the manifest read with the blobs, under the
+ * same generation check.
+ */
 static int fetch(const char *entry, const uint8_t data[SKR_TSM_INBLOB], struct skr_buf *report,
-		 struct skr_buf *aux, struct skr_err *err)
+		 struct skr_buf *aux, struct skr_buf *manifest, struct skr_err *err)
 {
 	unsigned long before, after;
 
-	if (check_provider(entry, err) < 0 || write_inblob(entry, data, err) < 0 ||
-	    read_generation(entry, &before, err) < 0 ||
+	if (check_provider(entry, err) < 0 ||
+	    (manifest && write_attr(entry, "service_provider", SKR_TSM_SERVICE_PROVIDER,
+				    strlen(SKR_TSM_SERVICE_PROVIDER), err) < 0) ||
+	    write_inblob(entry, data, err) < 0 || read_generation(entry, &before, err) < 0 ||
 	    read_attr(entry, "outblob", SKR_TSM_MAX_OUTBLOB, report, err) < 0 ||
 	    read_attr(entry, "auxblob", SKR_TSM_MAX_AUXBLOB, aux, err) < 0 ||
+	    (manifest && read_attr(entry, "manifestblob", SKR_TSM_MAX_MANIFEST, manifest, err) < 0) ||
 	    read_generation(entry, &after, err) < 0)
 		return -1;
 	if (before != after)
@@ -170,20 +186,56 @@ static int fetch(const char *entry, const uint8_t data[SKR_TSM_INBLOB], struct s
 	return 0;
 }
 
-int skr_tsm_report(const char *root, const uint8_t report_data[SKR_TSM_INBLOB],
-		   struct skr_buf *report, struct skr_buf *aux, struct skr_err *err)
+static int report_in_entry(const char *root, const uint8_t data[SKR_TSM_INBLOB],
+			   struct skr_buf *report, struct skr_buf *aux, struct skr_buf *manifest,
+			   struct skr_err *err)
 {
 	char entry[TSM_PATH];
 	int rc;
 
 	if (make_entry(skr_tsm_root(root), entry, err) < 0)
 		return -1;
-	rc = fetch(entry, report_data, report, aux, err);
+	rc = fetch(entry, data, report, aux, manifest, err);
 	if (rc < 0) {
 		skr_buf_free(report);
 		skr_buf_free(aux);
+		if (manifest)
+			skr_buf_free(manifest);
 	}
 	/* The kernel frees the entry; a stand-in may still hold files: best effort. */
 	rmdir(entry);
 	return rc;
+}
+
+int skr_tsm_report(const char *root, const uint8_t report_data[SKR_TSM_INBLOB],
+		   struct skr_buf *report, struct skr_buf *aux, struct skr_err *err)
+{
+	return report_in_entry(root, report_data, report, aux, NULL, err);
+}
+
+int skr_tsm_svsm_report(const char *root, const uint8_t nonce[SKR_TSM_INBLOB],
+			struct skr_buf *report, struct skr_buf *aux, struct skr_buf *manifest,
+			struct skr_err *err)
+{
+	return report_in_entry(root, nonce, report, aux, manifest, err);
+}
+
+/*
+ * Linux shows service_provider only when the provider can ask a service
+ * (sev-guest under an SVSM), and only inside an entry: one is made, looked
+ * at once its provider is there, and removed unused.
+ */
+bool skr_tsm_svsm_present(const char *root)
+{
+	struct skr_err err = { 0 };
+	char entry[TSM_PATH], path[TSM_PATH];
+	struct stat st;
+	bool svsm;
+
+	if (!skr_tsm_present(root) || make_entry(skr_tsm_root(root), entry, &err) < 0)
+		return false;
+	svsm = check_provider(entry, &err) == 0 &&
+	       attr_path(path, entry, "service_provider", &err) == 0 && stat(path, &st) == 0;
+	rmdir(entry);
+	return svsm;
 }

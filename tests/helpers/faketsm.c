@@ -13,9 +13,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "verify/snp_certs.h"
+#include <openssl/evp.h>
 
-static const char *const fifos[] = { "inblob", "generation", "outblob", "auxblob" };
+#include "svsm_build.h"
+#include "verify/snp_certs.h"
+#include "verify/svsm_manifest.h"
+
+static const char *const fifos[] = { "inblob", "generation", "outblob", "auxblob",
+				     "manifestblob" };
+/* The SVSM's write-only attributes: regular files the client writes. */
+static const char *const svsm_attrs[] = { "service_provider", "service_guid",
+					  "service_manifest_version" };
+#define N_FIFOS(t) (sizeof(fifos) / sizeof(fifos[0]) - ((t)->svsm_ek_len ? 0 : 1))
 
 static void put_le32(uint8_t *p, uint32_t v)
 {
@@ -96,7 +105,12 @@ static void write_text(const char *entry, const char *name, const char *text)
 	rename(tmp, path);	/* appears whole: the client may be polling for it */
 }
 
-static size_t read_inblob(const char *entry, uint8_t data[64])
+/*
+ * The bytes the client writes to inblob.  Until the first arrives, another
+ * entry (or a stop) ends the wait: the client made this one only to look
+ * at its attributes (vm/tsm.c's SVSM probe) and will not write.
+ */
+static size_t read_inblob(const struct skr_faketsm *t, const char *entry, uint8_t data[64])
 {
 	char path[512];
 	size_t len = 0;
@@ -104,11 +118,24 @@ static size_t read_inblob(const char *entry, uint8_t data[64])
 	int fd;
 
 	entry_path(path, sizeof(path), entry, "inblob");
-	fd = open(path, O_RDONLY);
+	fd = open(path, O_RDONLY | O_NONBLOCK);
 	if (fd < 0)
 		return 0;
-	while (len < 64 && (n = read(fd, data + len, 64 - len)) > 0)
-		len += (size_t)n;
+	while (len < 64) {
+		struct pollfd fds[3] = { { fd, POLLIN, 0 }, { t->inotify_fd, POLLIN, 0 },
+					 { t->stop_pipe[0], POLLIN, 0 } };
+
+		if (poll(fds, len ? 1 : 3, -1) < 0)
+			break;
+		if (fds[0].revents & (POLLIN | POLLHUP)) {
+			n = read(fd, data + len, 64 - len);
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+		} else if (!len) {
+			break;	/* abandoned */
+		}
+	}
 	close(fd);
 	return len;
 }
@@ -144,6 +171,14 @@ static void read_knobs(const struct skr_faketsm *t, struct skr_faketsm *req)
 			req->signer = t->other_signer;
 		else if (!strcmp(line, "measurement_flip"))
 			req->report.measurement[0] ^= 1;
+		else if (sscanf(line, "vmpl=%u", &v) == 1)
+			req->report.vmpl = v;
+		else if (!strcmp(line, "svsm_other_ek"))
+			req->svsm_other_ek = true;
+		else if (!strcmp(line, "svsm_no_vtpm"))
+			req->svsm_no_vtpm = true;
+		else if (!strcmp(line, "svsm_unbound"))
+			req->svsm_unbound = true;
 		else if (sscanf(line, "tcb_snp=%u", &v) == 1)
 			req->report.reported_tcb = (req->report.reported_tcb & ~(0xffull << 48)) |
 						   ((uint64_t)(v & 0xff) << 48);
@@ -171,10 +206,58 @@ static void serve_report(struct skr_faketsm *t, const char *entry, const uint8_t
 	t->served++;
 }
 
+/* Whether the client asked for the SVSM's report (service_provider "svsm"). */
+static bool svsm_requested(const struct skr_faketsm *t, const char *entry)
+{
+	char path[512], text[16] = { 0 };
+	FILE *f;
+
+	if (!t->svsm_ek_len)
+		return false;
+	entry_path(path, sizeof(path), entry, "service_provider");
+	if (!(f = fopen(path, "r")))
+		return false;
+	if (!fgets(text, sizeof(text), f))
+		text[0] = 0;
+	fclose(f);
+	text[strcspn(text, "\n")] = 0;
+	return !strcmp(text, "svsm");
+}
+
+/* The services manifest: one vTPM entry, its data the EK (knobs: another EK, another GUID). */
+static size_t svsm_manifest(const struct skr_faketsm *t, uint8_t *blob, size_t cap)
+{
+	static const uint8_t other_guid[16] = { 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
+						0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a };
+	uint8_t ek[sizeof(t->svsm_ek)];
+	struct skr_test_svsm_service s = { t->svsm_no_vtpm ? other_guid : skr_svsm_vtpm_guid, ek,
+					   t->svsm_ek_len };
+
+	memcpy(ek, t->svsm_ek, t->svsm_ek_len);
+	if (t->svsm_other_ek)
+		ek[t->svsm_ek_len - 1] ^= 1;	/* the RSA modulus' last byte: another key */
+	return skr_test_svsm_manifest(blob, cap, &s, 1);
+}
+
+/* What the SVSM puts in REPORT_DATA: SHA-512(the guest's 64 bytes || manifest). */
+static void svsm_report_data(const struct skr_faketsm *t, const uint8_t nonce[64],
+			     const uint8_t *manifest, size_t len, uint8_t out[64])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha512(), NULL) || !EVP_DigestUpdate(md, nonce, 64) ||
+	    !EVP_DigestUpdate(md, manifest, len) || !EVP_DigestFinal_ex(md, out, NULL))
+		fprintf(stderr, "faketsm: SHA-512 failed\n");
+	EVP_MD_CTX_free(md);
+	if (t->svsm_unbound)
+		out[0] ^= 1;
+}
+
 static void remove_entry(const char *entry)
 {
 	static const char *const files[] = { "provider", "privlevel_floor", "inblob", "generation",
-					     "outblob", "auxblob" };
+					     "outblob", "auxblob", "manifestblob", "service_provider",
+					     "service_guid", "service_manifest_version" };
 	char path[512];
 	size_t i;
 
@@ -194,16 +277,29 @@ static void serve_entry(struct skr_faketsm *shared, const char *entry)
 	size_t i;
 
 	read_knobs(shared, &req);
-	for (i = 0; i < sizeof(fifos) / sizeof(fifos[0]); i++) {
+	for (i = 0; i < N_FIFOS(t); i++) {
 		entry_path(path, sizeof(path), entry, fifos[i]);
 		mkfifo(path, 0600);
 	}
 	write_text(entry, "privlevel_floor", "0\n");
+	for (i = 0; t->svsm_ek_len && i < sizeof(svsm_attrs) / sizeof(svsm_attrs[0]); i++)
+		write_text(entry, svsm_attrs[i], "");
+	/* provider last: once it is there, the entry's attributes are all there. */
 	write_text(entry, "provider", t->provider ? t->provider : "sev_guest\n");
-	if (read_inblob(entry, data) == 64) {
+	if (read_inblob(shared, entry, data) == 64) {
+		uint8_t manifest[2048], bound[64];
+		size_t mlen = 0;
+		bool svsm = svsm_requested(t, entry);
+
+		if (svsm) {
+			mlen = svsm_manifest(t, manifest, sizeof(manifest));
+			svsm_report_data(t, data, manifest, mlen, bound);
+		}
 		t->generation++;
 		serve_generation(t, entry);
-		serve_report(t, entry, data);
+		serve_report(t, entry, svsm ? bound : data);
+		if (svsm)
+			write_all(entry, "manifestblob", manifest, mlen);
 		t->generation += t->bump_generation;
 		/* Before the last answer: the client returns once it has it. */
 		shared->generation = t->generation;

@@ -17,6 +17,17 @@
  * configfs semantics (the stand-in fills an entry after mkdir, not at it),
  * the kernel driver, the firmware, or that a real host's table matches.
  * Knobs break one thing at a time.
+ *
+ * SVSM mode (svsm_ek_len set; DESIGN 2.3.1): an entry also offers
+ * service_provider, service_guid and service_manifest_version (regular
+ * files: write-only on the kernel) and manifestblob (a FIFO); without SVSM
+ * mode they do not exist, as Linux hides them without an SVSM.  A request
+ * whose service_provider says "svsm" gets the SVSM's answer: a report at
+ * VMPL0 whose REPORT_DATA = SHA-512(inblob || manifest), the manifest the
+ * services manifest with one vTPM entry holding svsm_ek, served on
+ * manifestblob after auxblob.  An entry the client leaves without writing
+ * inblob (its probe for service_provider) is dropped when the next entry
+ * appears.
  */
 #ifndef SKR_FAKETSM_H
 #define SKR_FAKETSM_H
@@ -38,10 +49,17 @@ struct skr_faketsm {
 	/*
 	 * Read before each request when set (tests/tools/skr-fake-tsm): one knob
 	 * a line, "debug", "bad_table", "bump_generation", "other_signer",
-	 * "measurement_flip", "tcb_snp=N"; applied to that request only.
+	 * "measurement_flip", "tcb_snp=N", "vmpl=N", and in SVSM mode
+	 * "svsm_other_ek" (the manifest names another EK: its modulus' last
+	 * byte flipped), "svsm_no_vtpm" (the entry under another GUID),
+	 * "svsm_unbound" (REPORT_DATA not SHA-512(inblob || manifest));
+	 * applied to that request only.
 	 */
 	const char *knob_file;
 	EVP_PKEY *other_signer;			/* what "other_signer" signs with */
+	uint8_t svsm_ek[1024];			/* the vTPM EK's marshalled TPMT_PUBLIC */
+	size_t svsm_ek_len;			/* 0: no SVSM */
+	bool svsm_other_ek, svsm_no_vtpm, svsm_unbound;
 	int inotify_fd;
 	int stop_pipe[2];			/* stop: the thread leaves its wait */
 	atomic_bool done;			/* the thread has returned */

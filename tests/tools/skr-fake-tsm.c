@@ -3,13 +3,16 @@
  * Test tool: serves a configfs-tsm stand-in (tests/helpers/faketsm.h) until
  * SIGTERM or SIGINT, for shell tests of bare SEV-SNP (tee "snp").
  *
- *   skr-fake-tsm DIR
+ *   skr-fake-tsm DIR [--svsm-ek FILE]
  *
  * Mints a test AMD chain (Milan, VCEK) and writes into DIR: trust.pem (ASK
  * and ARK, for the broker's trust_anchors), measurement (the reports'
  * launch measurement, hex), and, once serving, root (the stand-in's
  * directory: the client's SKR_TSM_ROOT).  DIR/knobs, when present, is read
- * before each request (faketsm.h lists the knobs).
+ * before each request (faketsm.h lists the knobs).  --svsm-ek: SVSM mode
+ * (DESIGN 2.3.1), FILE the vTPM EK's marshalled TPMT_PUBLIC (raw bytes, no
+ * TPM2B size: tpm2_readpublic -o's file without its first two bytes), the
+ * manifest's vTPM entry.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +39,19 @@ static int write_outputs(const char *dir, const struct skr_faketsm *t,
 	return skr_test_write_file(path, t->root, strlen(t->root), err);
 }
 
+static int load_svsm_ek(const char *path, struct skr_faketsm *t, struct skr_err *err)
+{
+	_cleanup_buf_ struct skr_buf ek = { 0 };
+
+	if (skr_read_file(path, sizeof(t->svsm_ek), &ek, err) < 0)
+		return -1;
+	if (!ek.len || ek.len > sizeof(t->svsm_ek))
+		return skr_fail(err, SKR_R_malformed, "%s: not a TPMT_PUBLIC", path);
+	memcpy(t->svsm_ek, ek.data, ek.len);
+	t->svsm_ek_len = ek.len;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct skr_test_chain chain, other;
@@ -45,8 +61,9 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int sig;
 
-	if (argc != 2 || !strcmp(argv[1], "--help")) {
-		fprintf(stderr, "usage: skr-fake-tsm DIR\n");
+	if ((argc != 2 && !(argc == 4 && !strcmp(argv[2], "--svsm-ek"))) ||
+	    !strcmp(argv[1], "--help")) {
+		fprintf(stderr, "usage: skr-fake-tsm DIR [--svsm-ek FILE]\n");
 		return argc == 2 ? 0 : 2;
 	}
 	sigemptyset(&set);
@@ -61,7 +78,8 @@ int main(int argc, char **argv)
 	}
 	t.knob_file = knobs;
 	t.other_signer = other.vcek_key;
-	if (write_outputs(argv[1], &t, &chain, &err) < 0) {
+	if ((argc == 4 && load_svsm_ek(argv[3], &t, &err) < 0) ||
+	    write_outputs(argv[1], &t, &chain, &err) < 0) {
 		fprintf(stderr, "skr-fake-tsm: %s\n", err.detail);
 		skr_faketsm_stop(&t);
 		return 1;

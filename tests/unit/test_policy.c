@@ -939,6 +939,68 @@ static void pcr_match_fails_closed(void **state)
 	free(sets);
 }
 
+/*
+ * snp-svsm: the SNP requirements and PCRs both (the vTPM measured the boot,
+ * so the measurement is optional); PCRs required and PCR 15 refused as in
+ * the TPM modes; no EK pin, no AK subject; no other mode's evidence.
+ */
+static void parse_snp_svsm(void **state)
+{
+	struct skr_policy p;
+	struct skr_err err = { 0 };
+	char json[512];
+
+	(void)state;
+	snprintf(json, sizeof(json),
+		 "{\"tee\": \"snp-svsm\", \"snp\": {\"measurements\": [\"%s\"], "
+		 "\"min_tcb\": {\"snp\": 8}}, \"pcrs\": {\"indexes\": [4, 7, 9]}}",
+		 hexrep(0, 0xab, 48));
+	parse_ok(json, &p);
+	assert_int_equal(p.tee, SKR_TEE_SNP_SVSM);
+	assert_string_equal(skr_tee_name(p.tee), "snp-svsm");
+	assert_int_equal(p.n_measurements, 1);
+	assert_true(p.has_min_tcb);
+	assert_int_equal(p.min_tcb.snp, 8);
+	assert_int_equal(p.pcr_mask, (1u << 4) | (1u << 7) | (1u << 9));
+	assert_int_equal(p.max_vmpl, 0);
+	assert_ok(skr_policy_check_binding(&p, &err), err);
+	assert_ok(skr_policy_check_tee(&p, SKR_TEE_SNP_SVSM, &err), err);
+	assert_failed_with(skr_policy_check_tee(&p, SKR_TEE_SNP, &err), err, SKR_R_tee_mismatch,
+			   "\"snp-svsm\", the evidence is \"snp\"");
+	skr_err_clear(&err);
+	assert_failed_with(skr_policy_check_tee(&p, SKR_TEE_TPM, &err), err, SKR_R_tee_mismatch,
+			   "the evidence is \"tpm\"");
+	skr_err_clear(&err);
+	/* A bare snp key refuses snp-svsm evidence too. */
+	snprintf(json, sizeof(json), "{\"tee\": \"snp\", \"snp\": {\"measurements\": [\"%s\"]}}",
+		 hexrep(0, 0xab, 48));
+	parse_ok(json, &p);
+	assert_failed_with(skr_policy_check_tee(&p, SKR_TEE_SNP_SVSM, &err), err,
+			   SKR_R_tee_mismatch, "the evidence is \"snp-svsm\"");
+	skr_err_clear(&err);
+
+	/* The measurement is optional: the PCRs bind the boot. */
+	parse_ok("{\"tee\": \"snp-svsm\", \"pcrs\": {\"indexes\": [7]}}", &p);
+	assert_int_equal(p.n_measurements, 0);
+	assert_ok(skr_policy_check_binding(&p, &err), err);
+	/* PCRs are required, and PCR 15 is the gate's. */
+	parse_ok("{\"tee\": \"snp-svsm\", \"snp\": {}}", &p);
+	assert_failed_with(skr_policy_check_binding(&p, &err), err, SKR_R_binding_too_weak,
+			   "binds no PCR");
+	skr_err_clear(&err);
+	parse_ok("{\"tee\": \"snp-svsm\", \"pcrs\": {\"indexes\": [7, 15]}}", &p);
+	assert_failed_with(skr_policy_check_binding(&p, &err), err, SKR_R_policy_invalid,
+			   "boot gate");
+	skr_err_clear(&err);
+
+	invalid("{\"tee\": \"snp-svsm\", \"ek_spki_sha256\": [\"" PIN_A "\"]}",
+		"\"ek_spki_sha256\" does not apply to tee \"snp-svsm\"");
+	invalid("{\"tee\": \"snp-svsm\", \"ak_subjects\": [\"x\"]}",
+		"\"ak_subjects\" does not apply to tee \"snp-svsm\"");
+	invalid("{\"tee\": \"snp-svsm\", \"snp\": {\"max_vmpl\": 4}}", "max_vmpl");
+	invalid("{\"tee\": \"snp_svsm\"}", "\"snp-svsm\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -963,6 +1025,7 @@ int main(void)
 		cmocka_unit_test(pcr_match_fails_closed),
 		cmocka_unit_test(parse_tpm),
 		cmocka_unit_test(parse_tpm_ek_pins),
+		cmocka_unit_test(parse_snp_svsm),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);

@@ -24,8 +24,10 @@
 #include "verify/policy.h"
 #include "verify/snp_bind.h"
 #include "verify/snp_certs.h"
+#include "verify/svsm_manifest.h"
 #include "verify/wrap.h"
 #include "vm/snp_evidence.h"
+#include "vm/tsm.h"
 
 static const uint8_t nonce[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 				   17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32 };
@@ -410,6 +412,126 @@ static void refuse_generation_change(void **state)
 			   "another writer");
 }
 
+/* ---- the stand-in's SVSM mode (DESIGN 2.3.1) ---------------------------- */
+
+static void svsm_mode(struct snp *t, struct skr_buf *ek)
+{
+	skr_test_read_hex_vector(VECTOR("svsm/ek-rsa2048.tpmt.hex"), ek);
+	assert_true(ek->len <= sizeof(t->tsm.svsm_ek));
+	memcpy(t->tsm.svsm_ek, ek->data, ek->len);
+	t->tsm.svsm_ek_len = ek->len;
+}
+
+/* Linux hides service_provider without an SVSM: the client's probe says no, then yes. */
+static void svsm_attributes_only_under_svsm(void **state)
+{
+	struct snp *t = *state;
+	struct skr_buf ek = { 0 };
+
+	assert_false(skr_tsm_svsm_present(t->tsm.root));
+	svsm_mode(t, &ek);
+	assert_true(skr_tsm_svsm_present(t->tsm.root));
+	assert_int_equal(t->tsm.served, 0);
+	skr_buf_free(&ek);
+}
+
+/* The SVSM's report: VMPL 0, REPORT_DATA = SHA-512(inblob || manifest), the EK in the manifest. */
+static void svsm_report_binds_manifest(void **state)
+{
+	struct snp *t = *state;
+	struct skr_buf ek = { 0 }, report = { 0 }, aux = { 0 }, manifest = { 0 };
+	struct skr_snp_report r;
+	struct skr_svsm_ek got;
+	struct skr_err err = { 0 };
+	uint8_t svsm_nonce[SKR_SVSM_NONCE_SIZE];
+
+	svsm_mode(t, &ek);
+	assert_ok(skr_svsm_nonce(nonce, 32, svsm_nonce, &err), err);
+	assert_ok(skr_tsm_svsm_report(t->tsm.root, svsm_nonce, &report, &aux, &manifest, &err), err);
+	assert_ok(skr_snp_report_parse(report.data, report.len, &r, &err), err);
+	assert_int_equal(r.vmpl, 0);
+	assert_ok(skr_svsm_report_check(&r, nonce, 32, SKR_SVSM_FORM_SERVICES, manifest.data,
+					manifest.len, &got, &err), err);
+	assert_int_equal(got.tpmt_len, ek.len);
+	assert_memory_equal(got.tpmt, ek.data, ek.len);
+	skr_buf_free(&report);
+	skr_buf_free(&aux);
+	skr_buf_free(&manifest);
+	/* The knob: REPORT_DATA that does not bind the manifest. */
+	t->tsm.svsm_unbound = true;
+	assert_ok(skr_tsm_svsm_report(t->tsm.root, svsm_nonce, &report, &aux, &manifest, &err), err);
+	assert_ok(skr_snp_report_parse(report.data, report.len, &r, &err), err);
+	assert_failed_with(skr_svsm_report_check(&r, nonce, 32, SKR_SVSM_FORM_SERVICES,
+						 manifest.data, manifest.len, &got, &err),
+			   err, SKR_R_svsm_binding_mismatch, NULL);
+	skr_buf_free(&report);
+	skr_buf_free(&aux);
+	skr_buf_free(&manifest);
+	skr_buf_free(&ek);
+}
+
+/* snp-svsm's layout: the SVSM's report and manifest, the AK and activation; no EK of the VM's. */
+static json_object *svsm_evidence(void)
+{
+	static uint8_t report[SKR_SNP_REPORT_SIZE];
+	json_object *ev = json_object_new_object(), *certs = json_object_new_object(),
+		    *quote = json_object_new_object();
+
+	json_object_object_add(ev, "tee", json_object_new_string("snp-svsm"));
+	skr_json_add_b64(ev, "report", report, sizeof(report));
+	json_object_object_add(certs, "vcek", json_object_new_string("AA=="));
+	json_object_object_add(ev, "certs", certs);
+	json_object_object_add(ev, "manifest", json_object_new_string("AA=="));
+	json_object_object_add(ev, "ak_public", json_object_new_string("AA=="));
+	json_object_object_add(ev, "activation", json_object_new_string("AA=="));
+	json_object_object_add(quote, "attest", json_object_new_string("AA=="));
+	json_object_object_add(quote, "signature", json_object_new_string("AA=="));
+	json_object_object_add(ev, "quote", quote);
+	json_object_object_add(ev, "pcrs", json_object_new_object());
+	return ev;
+}
+
+static void svsm_evidence_layout(void **state)
+{
+	static const char *const missing[] = { "report", "certs", "manifest", "ak_public",
+						"activation" };
+	static const char *const foreign[] = { "ek_public", "ek_cert", "hcl_report" };
+	uint8_t big[SKR_SVSM_MANIFEST_MAX + 3] = { 0 };	/* past the encoded bound */
+	struct skr_evidence ev;
+	struct skr_err err = { 0 };
+	json_object *obj = svsm_evidence();
+	size_t i;
+
+	(void)state;
+	assert_ok(skr_evidence_from_json(obj, &ev, &err), err);
+	assert_int_equal(ev.tee, SKR_TEE_SNP_SVSM);
+	assert_int_equal(ev.svsm_manifest.len, 1);
+	assert_int_equal(ev.snp_report.len, SKR_SNP_REPORT_SIZE);
+	skr_evidence_free(&ev);
+	json_object_put(obj);
+	for (i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+		obj = svsm_evidence();
+		json_object_object_del(obj, missing[i]);
+		assert_failed_with(skr_evidence_from_json(obj, &ev, &err), err, SKR_R_malformed,
+				   missing[i]);
+		skr_err_clear(&err);
+		json_object_put(obj);
+	}
+	for (i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+		obj = svsm_evidence();
+		json_object_object_add(obj, foreign[i], json_object_new_string("AA=="));
+		assert_failed_with(skr_evidence_from_json(obj, &ev, &err), err, SKR_R_malformed,
+				   "another mode's field");
+		skr_err_clear(&err);
+		json_object_put(obj);
+	}
+	obj = svsm_evidence();
+	skr_json_add_b64(obj, "manifest", big, sizeof(big));
+	assert_failed_with(skr_evidence_from_json(obj, &ev, &err), err, SKR_R_request_too_large,
+			   "manifest");
+	json_object_put(obj);
+}
+
 static void evidence_layout_refusals(void **state)
 {
 	static const char *const bad[][2] = {
@@ -600,6 +722,7 @@ int main(void)
 		cmocka_unit_test(soft_key_lives_in_secure_heap),
 		cmocka_unit_test(refuse_snp_policy_with_pcrs),
 		cmocka_unit_test(evidence_layout_refusals),
+		cmocka_unit_test(svsm_evidence_layout),
 		cmocka_unit_test_setup_teardown(release_and_unwrap, setup_vcek, teardown),
 		cmocka_unit_test_setup_teardown(release_and_unwrap, setup_vlek, teardown),
 		cmocka_unit_test_setup_teardown(refuse_other_nonce, setup_vcek, teardown),
@@ -610,6 +733,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(refuse_other_chip, setup_vcek, teardown),
 		cmocka_unit_test_setup_teardown(refuse_bad_table, setup_vcek, teardown),
 		cmocka_unit_test_setup_teardown(refuse_generation_change, setup_vcek, teardown),
+		cmocka_unit_test_setup_teardown(svsm_attributes_only_under_svsm, setup_vcek, teardown),
+		cmocka_unit_test_setup_teardown(svsm_report_binds_manifest, setup_vcek, teardown),
 		cmocka_unit_test_setup_teardown(broker_releases_and_refuses, broker_setup,
 						broker_teardown),
 	};

@@ -11,6 +11,7 @@
  * the way COCONUT-SVSM's GuidTable::to_vec writes them.
  */
 #include "testutil.h"
+#include "svsm_build.h"
 
 #include <openssl/evp.h>
 
@@ -27,11 +28,7 @@ static const uint8_t other_guid[16] = { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77
 
 static struct skr_buf ek_rsa, ek_ecc;
 
-struct svc {
-	const uint8_t *guid;
-	const uint8_t *data;
-	size_t size;
-};
+#define svc skr_test_svsm_service
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -41,24 +38,10 @@ static void put32(uint8_t *p, uint32_t v)
 /* A manifest of n services, data back to back after the table; returns its length. */
 static size_t build(uint8_t *blob, const struct svc *s, size_t n)
 {
-	size_t off = (n + 1) * SKR_SVSM_GUID_ENTRY_SIZE, i;
+	size_t len = skr_test_svsm_manifest(blob, CAP, s, n);
 
-	memset(blob, 0, CAP);
-	memcpy(blob, skr_svsm_manifest_guid, 16);
-	put32(blob + 20, (uint32_t)n);
-	for (i = 0; i < n; i++) {
-		uint8_t *e = blob + (i + 1) * SKR_SVSM_GUID_ENTRY_SIZE;
-
-		memcpy(e, s[i].guid, 16);
-		put32(e + 16, (uint32_t)off);
-		put32(e + 20, (uint32_t)s[i].size);
-		assert_true(off + s[i].size <= CAP);
-		if (s[i].size)
-			memcpy(blob + off, s[i].data, s[i].size);
-		off += s[i].size;
-	}
-	put32(blob + 16, (uint32_t)off);
-	return off;
+	assert_true(len > 0);
+	return len;
 }
 
 /* An empty service, then the vTPM: what a COCONUT-SVSM with one more service returns. */
