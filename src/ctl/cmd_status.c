@@ -22,6 +22,7 @@
 #include "luks/enroll.h"
 #include "verify/eventlog.h"
 #include "vm/https.h"
+#include "verify/tee.h"
 #include "vm/release_client.h"
 #include "vm/tpm.h"
 #include "luks/token.h"
@@ -368,6 +369,14 @@ static json_object *vm_mode(const char *tcti)
 	struct skr_err err = { 0 };
 	enum skr_tpm_mode mode;
 
+	/* As the release decides: the SVSM's vTPM first (its EK has no certificate). */
+	if (skr_release_is_svsm(tcti)) {
+		json_object_object_add(o, "tee", json_object_new_string(SKR_TEE_NAME_SNP_SVSM));
+		json_object_object_add(o, "description",
+				       json_object_new_string("SEV-SNP under an SVSM vTPM: the SVSM's "
+							      "report vouches for the vTPM's EK"));
+		return o;
+	}
 	if (skr_tpm_open(tcti, &tpm, &err) == 0 && skr_tpm_detect_mode(tpm, &mode, &err) == 0) {
 		json_object_object_add(o, "tee", json_object_new_string(skr_tpm_mode_name(mode)));
 		json_object_object_add(o, "description",

@@ -655,6 +655,26 @@ static int tpm_policy(struct skr_tpm *t, json_object *o, struct skr_err *err)
 	return 0;
 }
 
+/*
+ * snp-svsm: the launch state from this VM's own report (as bare snp; the
+ * SVSM's report, at VMPL0, is what every release then checks) and the PCRs.
+ * No EK pin: the SVSM's report names this vTPM's EK at every release.
+ */
+static int svsm_policy(uint32_t mask, char **policy, struct skr_err *err)
+{
+	_cleanup_(json_object_putp) json_object *o = NULL;
+	json_object *snp;
+
+	if (skr_enroll_snp_own(true, &snp, err) < 0)
+		return -1;
+	o = json_object_new_object();
+	json_object_object_add(o, "tee", json_object_new_string(SKR_TEE_NAME_SNP_SVSM));
+	json_object_object_add(o, "snp", snp);
+	json_object_object_add(o, "pcrs", pcrs_member(mask));
+	*policy = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	return *policy ? 0 : skr_fail(err, SKR_R_nomem, "out of memory");
+}
+
 /* The PCR values in mask and, when want_policy, a policy for this VM's mode. */
 static int read_evidence(const char *tcti, uint32_t mask, bool want_policy, char **policy,
 			 struct skr_pcr_banks *pcrs, struct skr_err *err)
@@ -664,17 +684,18 @@ static int read_evidence(const char *tcti, uint32_t mask, bool want_policy, char
 	json_object *o;
 	int rc;
 
+	/* As the release decides (release_client.c): the SVSM's vTPM before the EK.
+	 * Asked before the TPM is opened here: swtpm takes one client at a time. */
+	bool svsm = want_policy && skr_release_is_svsm(tcti);
+
 	if (skr_tpm_open(tcti, &t, err) < 0 || skr_tpm_pcr_read(t, mask, pcrs, err) < 0)
 		return -1;
 	if (!want_policy)
 		return 0;
+	if (svsm)
+		return svsm_policy(mask, policy, err);
 	if (skr_tpm_detect_mode(t, &mode, err) < 0)
 		return -1;
-	/* As the release decides (release_client.c): on SEV-SNP the SNP report, not the EK. */
-	if (mode == SKR_TPM_MODE_TPM && (skr_tsm_present(NULL) || skr_sev_guest_present(NULL)))
-		return skr_fail(err, SKR_R_tpm_nv_undefined,
-				"this VM has SEV-SNP (configfs-tsm or /dev/sev-guest): its release "
-				"uses the SNP report (tee \"snp\"), which enroll does not support yet");
 	o = json_object_new_object();
 	json_object_object_add(o, "tee", json_object_new_string(skr_tpm_mode_name(mode)));
 	rc = mode == SKR_TPM_MODE_AZURE_TL ? tl_policy(t, o, err)

@@ -87,19 +87,31 @@ static json_object *snp_member(const struct skr_snp_report *r)
 	return snp;
 }
 
-static int own_policy(char **policy, struct skr_err *err)
+int skr_enroll_snp_own(bool svsm, json_object **snp, struct skr_err *err)
 {
-	_cleanup_(json_object_putp) json_object *o = NULL;
 	struct skr_snp_report r;
-	json_object *snp;
 
+	*snp = NULL;
 	if (own_report(&r, err) < 0)
 		return -1;
 	if (skr_snp_report_debug(&r))
 		return skr_fail(err, SKR_R_snp_debug_enabled,
 				"this VM runs with SNP debugging allowed: no key is bound to it");
-	if (!(snp = snp_member(&r)))
+	/* The SVSM asks for its report at VMPL0; this one is the guest's own (VMPL >= 1). */
+	if (svsm)
+		r.vmpl = 0;
+	if (!(*snp = snp_member(&r)))
 		return skr_fail(err, SKR_R_nomem, "out of memory");
+	return 0;
+}
+
+static int own_policy(char **policy, struct skr_err *err)
+{
+	_cleanup_(json_object_putp) json_object *o = NULL;
+	json_object *snp;
+
+	if (skr_enroll_snp_own(false, &snp, err) < 0)
+		return -1;
 	o = json_object_new_object();
 	json_object_object_add(o, "tee", json_object_new_string(SKR_TEE_NAME_SNP));
 	json_object_object_add(o, "snp", snp);

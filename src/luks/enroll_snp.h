@@ -16,6 +16,10 @@
 #ifndef SKR_ENROLL_SNP_H
 #define SKR_ENROLL_SNP_H
 
+#include <stdbool.h>
+
+#include <json-c/json.h>
+
 #include "luks/enroll.h"
 
 /*
@@ -27,6 +31,13 @@
  * A debug guest is refused (snp_debug_enabled); --pcrs is a usage error.
  */
 int skr_enroll_snp_policy(const struct skr_enroll_opts *o, char **policy, struct skr_err *err);
+
+/*
+ * The "snp" member of a policy from this VM's own report (debug off, its
+ * VMPL, reported TCB, launch measurement); svsm: for tee "snp-svsm", whose
+ * evidence is the SVSM's VMPL0 report, so "max_vmpl" is 0.
+ */
+int skr_enroll_snp_own(bool svsm, json_object **snp, struct skr_err *err);
 
 struct crypt_device;
 /*

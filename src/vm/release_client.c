@@ -581,17 +581,31 @@ static int detect_mode(struct exchange *x, struct skr_err *err)
 	return detect(x->o->tcti, &x->tpm, &x->mode, &x->bare_snp, &x->svsm, err);
 }
 
-bool skr_release_is_bare_snp(const char *tcti)
+static void detect_kind(const char *tcti, bool *bare, bool *svsm)
 {
 	struct skr_err err = { 0 };
 	struct skr_tpm *tpm = NULL;
 	enum skr_tpm_mode mode;
+
+	if (detect(tcti, &tpm, &mode, bare, svsm, &err) == 0)
+		skr_tpm_close(tpm);
+}
+
+bool skr_release_is_bare_snp(const char *tcti)
+{
 	bool bare = false, svsm = false;
 
 	/* snp-svsm is not bare: its gate is the vTPM's PCR 15, as in the TPM modes. */
-	if (detect(tcti, &tpm, &mode, &bare, &svsm, &err) == 0)
-		skr_tpm_close(tpm);
+	detect_kind(tcti, &bare, &svsm);
 	return bare;
+}
+
+bool skr_release_is_svsm(const char *tcti)
+{
+	bool bare = false, svsm = false;
+
+	detect_kind(tcti, &bare, &svsm);
+	return svsm;
 }
 
 /* Challenge, evidence and the call, retried across brokers until the deadline. */

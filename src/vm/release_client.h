@@ -85,4 +85,7 @@ int skr_attested_call(const struct skr_release_opts *o, const char *path, json_o
  */
 bool skr_release_is_bare_snp(const char *tcti);
 
+/* Whether a release from this VM takes the SVSM vTPM path (tee "snp-svsm"). */
+bool skr_release_is_svsm(const char *tcti);
+
 #endif

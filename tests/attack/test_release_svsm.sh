@@ -12,8 +12,8 @@
 # with a patch file).
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/../cli/broker.sh"
-tsm_pid= proxy_pid=
-trap '[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; [ -n "$tsm_pid" ] && kill "$tsm_pid" 2>/dev/null && wait "$tsm_pid"; stop_broker KILL; stop_pg; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
+proxy_pid=
+trap 'drop_plugin; [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; stop_fake_tsm; stop_broker KILL; stop_pg; stop_vtpm; rm -rf "$out" "$err" "$tmpd"' EXIT
 
 here=$(cd "$(dirname "$0")" && pwd)
 t=$tmpd/tsm bdir=$tmpd/broker rec=$tmpd/rec
@@ -30,13 +30,7 @@ svsm_ek() {	# OUT: the running vTPM's EK TPMT_PUBLIC
 }
 svsm_ek "$tmpd/ek-a.tpmt" || { echo "FAIL svsm-ek-a"; exit 1; }
 
-"$BUILD/tools/skr-fake-tsm" "$t" --svsm-ek "$tmpd/ek-a.tpmt" &
-tsm_pid=$!
-i=0
-while [ ! -s "$t/root" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$t/root" ] || { echo "FAIL fake-tsm-start"; exit 1; }
-SKR_TSM_ROOT=$(cat "$t/root")
-export SKR_TSM_ROOT
+start_fake_tsm "$t" --svsm-ek "$tmpd/ek-a.tpmt" || { echo "FAIL fake-tsm-start"; exit 1; }
 
 make_tls "$bdir" && write_broker_config "$bdir" "$t/trust.pem" || { echo "FAIL broker-config"; exit 1; }
 start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }
@@ -226,5 +220,55 @@ want = {"activation_failed", "svsm_no_vtpm", "snp_vmpl_not_allowed", "svsm_bindi
         "snp_measurement_not_allowed", "quote_signature_invalid", "boot_gate_closed", "pcr_mismatch"}
 assert want <= seen, sorted(want - seen)
 PY
+
+# ---- enroll, status and the boot in snp-svsm mode --------------------------------
+# enroll takes the launch state from the guest's own report and the PCRs from
+# the vTPM; every release then checks the SVSM's VMPL0 report and its EK.
+vtpm_reboot || echo "FAIL svsm-vtpm-reboot-2"
+own_plugin
+img=$tmpd/disk.img
+head -c 24 /dev/urandom | base64 -w0 > "$tmpd/pass"
+truncate -s 32M "$img"
+cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	"$img" "$tmpd/pass" || echo "FAIL luksFormat"
+expect svsm-enroll 0 'enrolled .*key svsm-disk' -- $SKRCTL enroll "$img" --broker "$RELEASE_URL" \
+	--admin "$ADMIN_URL" --ca "$bdir/ca.pem" --admin-token "$bdir/admin.token" --key-file "$tmpd/pass" \
+	--tcti "$TCTI" --timeout 20 --pcrs 4,7,9 --key-id svsm-disk
+admin GET /v1/keys/svsm-disk > "$tmpd/key.json"
+python3 - "$tmpd/key.json" "$MEAS" <<'PY' && echo "PASS svsm-enroll-policy" || echo "FAIL svsm-enroll-policy: $(head -c 400 "$tmpd/key.json")"
+import json, sys
+k = json.load(open(sys.argv[1]))
+p = k["policy"]
+assert p["tee"] == "snp-svsm" and "ek_spki_sha256" not in p and "ak_subjects" not in p, p
+assert p["pcrs"]["indexes"] == [4, 7, 9], p
+s = p["snp"]
+assert s["measurements"] == [sys.argv[2]] and s["max_vmpl"] == 0 and s["allow_debug"] is False, s
+assert len(k["refsets"]) == 1, k["refsets"]
+PY
+expect svsm-enrolled-release 0 'released 32 bytes' -- rel svsm-disk
+expect svsm-enrolled-secret-opens 0 -- cryptsetup open --test-passphrase --key-file "$tmpd/secret.svsm-disk" "$img"
+expect svsm-status 0 'this boot would be released' -- $SKRCTL status "$img" --tcti "$TCTI"
+expect svsm-status-json 0 -- $SKRCTL status "$img" --tcti "$TCTI" --json
+cp "$out" "$tmpd/status.json"
+expect svsm-status-json-vm 0 -- python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["vm"]; assert v["tee"] == "snp-svsm", v' "$tmpd/status.json"
+# The boot: skr-unlock and the token plugin open by release; the gate is PCR 15.
+export SKR_CMDLINE=$tmpd/cmdline SKR_KMSG=$tmpd/kmsg
+: > "$SKR_CMDLINE"
+expect svsm-gate-is-pcr15 0 '^pcr15$' -- "$BUILD/skr-unlock" --gate --tcti "$TCTI"
+expect svsm-unlock 0 'checked .* with the key from' -- setsid -w "$BUILD/skr-unlock" --device "$img" \
+	--test-passphrase --no-prompt --tcti "$TCTI" </dev/null
+vtpm_reboot || echo "FAIL svsm-vtpm-reboot-3"
+if [ -n "$installed_plugin" ]; then
+	expect svsm-plugin-opens 0 -- cryptsetup open --test-passphrase --token-only --token-type skr "$img"
+else
+	echo "FAIL svsm-plugin-opens: the token plugin directory is not writable"
+fi
+vtpm_reboot || echo "FAIL svsm-vtpm-reboot-4"
+# The passphrase: measured into PCR 15, after which no release goes through.
+echo 'rd.skr=0' > "$SKR_CMDLINE"
+expect svsm-unlock-passphrase 0 'checked .* keyslot 0' -- setsid -w "$BUILD/skr-unlock" --device "$img" \
+	--test-passphrase --key-file "$tmpd/pass" --tcti "$TCTI" </dev/null
+: > "$SKR_CMDLINE"
+expect svsm-release-after-passphrase-refused 1 'boot_gate_closed' -- rel svsm-disk
 
 [ "$fails" -eq 0 ]

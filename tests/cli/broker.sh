@@ -305,14 +305,14 @@ ek_broker_config() {
 	sed -i "s|\"threads\": 2|\"threads\": 2, $_ek|" "$1/broker.json"
 }
 
-# start_fake_tsm DIR: the configfs-tsm stand-in (tests/tools/skr-fake-tsm,
-# tests/helpers/faketsm.h) serving under DIR (its root, measurement,
-# trust.pem and knobs live there); sets tsm_pid and exports SKR_TSM_ROOT.
-# The caller's EXIT trap calls stop_fake_tsm.
+# start_fake_tsm DIR [ARGS...]: the configfs-tsm stand-in (tests/tools/skr-fake-tsm,
+# tests/helpers/faketsm.h; ARGS: e.g. --svsm-ek FILE) serving under DIR (its
+# root, measurement, trust.pem and knobs live there); sets tsm_pid and
+# exports SKR_TSM_ROOT.  The caller's EXIT trap calls stop_fake_tsm.
 tsm_pid=
 start_fake_tsm() {
 	mkdir -p "$1"
-	"$BUILD/tools/skr-fake-tsm" "$1" &
+	"$BUILD/tools/skr-fake-tsm" "$@" &
 	tsm_pid=$!
 	_i=0
 	while [ ! -s "$1/root" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
