@@ -132,8 +132,14 @@ static void say(bool verbose_only, const char *fmt, ...)
 	va_end(ap);
 	skr_sanitize_text(line, sizeof(line), safe, sizeof(safe));
 	fprintf(stderr, "skr: %s\n", safe);
-	if (kmsg_fd >= 0)
-		dprintf(kmsg_fd, "skr-unlock: %s\n", safe);
+	if (kmsg_fd >= 0) {
+		/* One write(2), one kmsg record; dprintf may split it, and glibc's
+		 * dprintf leaks a buffer per call on /dev/kmsg (seen under LSan). */
+		int n = snprintf(line, sizeof(line), "skr-unlock: %s\n", safe);
+
+		if (n > 0)
+			(void)!write(kmsg_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	}
 }
 
 /* skr_secret_alloc's mlock failure: on the console, never silently. */

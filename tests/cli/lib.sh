@@ -13,6 +13,7 @@ export SKR_CONFIG=$tmpd/etc/client.json
 export SKR_ADMIN_CONFIG=$tmpd/etc/admin.json
 export SKR_GATE_LOG=$tmpd/run/gate.log
 export SKR_RUN_DIR=$tmpd/run
+export SKR_KMSG=$tmpd/kmsg	# skr-unlock's console lines, never the machine's /dev/kmsg
 mkdir -p "$tmpd/etc" "$tmpd/run"
 
 expect() {

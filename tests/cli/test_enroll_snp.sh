@@ -19,7 +19,7 @@ make_tls "$bdir" && write_broker_config "$bdir" "$t/trust.pem" || { echo "FAIL b
 start_broker "$bdir" || { echo "FAIL broker-start: $(cat "$bdir/broker.log")"; exit 1; }
 
 export SKR_CONFIG=$tmpd/etc/client.json
-export SKR_CMDLINE=$tmpd/cmdline
+export SKR_CMDLINE=$tmpd/cmdline SKR_KMSG=$tmpd/kmsg
 NOTPM=device:$tmpd/no-tpm
 
 img=$tmpd/disk.img
