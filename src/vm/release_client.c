@@ -273,54 +273,55 @@ static int ek_chain(struct exchange *x, struct skr_buf *der, struct skr_err *err
 }
 
 /*
- * tee "tpm", before the challenge: the EK certificate (RSA, NV 0x01C00002,
- * else ECC P-256, NV 0x01C0000A), its chain when there is one, the EK the
- * TCG template for that key type makes, and a transient AK (a primary,
- * never persisted), kept loaded for the activation, the certify and the
- * quote.
+ * Before the challenge of tee "tpm" and "snp-svsm": the EK the TCG template
+ * for alg makes and a transient AK (a primary, never persisted), kept loaded
+ * for the activation, the certify and the quote; *identity gets their
+ * public areas, after the EK certificate and its chain when given.
+ */
+static int make_identity(struct exchange *x, TPM2_ALG_ID alg, const struct skr_buf *cert,
+			 const struct skr_buf *chain, struct skr_err *err)
+{
+	if (skr_tpm_create_ek(x->tpm, alg, &x->ek, err) < 0 ||
+	    skr_tpm_create_ek_ak(x->tpm, &x->ak, err) < 0)
+		return -1;
+	x->identity = json_object_new_object();
+	if (cert)
+		skr_json_add_b64(x->identity, "ek_cert", cert->data, cert->len);
+	if (chain && chain->len)
+		skr_json_add_b64(x->identity, "ek_chain", chain->data, chain->len);
+	skr_json_add_b64(x->identity, "ek_public", x->ek.public_bytes, x->ek.public_len);
+	skr_json_add_b64(x->identity, "ak_public", x->ak.public_bytes, x->ak.public_len);
+	return 0;
+}
+
+/*
+ * tee "tpm": the EK certificate (RSA, NV 0x01C00002, else ECC P-256, NV
+ * 0x01C0000A), its chain when there is one, then the EK of that key type.
  */
 static int tpm_identity(struct exchange *x, struct skr_err *err)
 {
 	_cleanup_buf_ struct skr_buf cert = { 0 }, chain = { 0 };
 	TPM2_ALG_ID alg = TPM2_ALG_RSA;
 	double t0 = now_ms();
-	int rc = -1;
+	int rc;
 
-	if (skr_tpm_read_ekcert(x->tpm, &cert, &alg, err) < 0 || ek_chain(x, &chain, err) < 0 ||
-	    skr_tpm_create_ek(x->tpm, alg, &x->ek, err) < 0 ||
-	    skr_tpm_create_ek_ak(x->tpm, &x->ak, err) < 0)
-		goto out;
-	x->identity = json_object_new_object();
-	skr_json_add_b64(x->identity, "ek_cert", cert.data, cert.len);
-	if (chain.len)
-		skr_json_add_b64(x->identity, "ek_chain", chain.data, chain.len);
-	skr_json_add_b64(x->identity, "ek_public", x->ek.public_bytes, x->ek.public_len);
-	skr_json_add_b64(x->identity, "ak_public", x->ak.public_bytes, x->ak.public_len);
-	rc = 0;
-out:
+	rc = skr_tpm_read_ekcert(x->tpm, &cert, &alg, err) < 0 || ek_chain(x, &chain, err) < 0
+		     ? -1
+		     : make_identity(x, alg, &cert, &chain, err);
 	x->timing->tpm_ms += now_ms() - t0;
 	return rc;
 }
 
 /*
- * tee "snp-svsm", before the challenge: the SVSM's vTPM has no EK
- * certificate (its report vouches for the EK instead), so only the EK of
- * template L-1 (the one COCONUT-SVSM names in its manifest) and a transient
- * AK, as tee "tpm".
+ * tee "snp-svsm": the SVSM's vTPM has no EK certificate (its report vouches
+ * for the EK instead), so only the EK of template L-1 (the one COCONUT-SVSM
+ * names in its manifest) and the AK.
  */
 static int svsm_identity(struct exchange *x, struct skr_err *err)
 {
 	double t0 = now_ms();
-	int rc = -1;
+	int rc = make_identity(x, TPM2_ALG_RSA, NULL, NULL, err);
 
-	if (skr_tpm_create_ek(x->tpm, TPM2_ALG_RSA, &x->ek, err) < 0 ||
-	    skr_tpm_create_ek_ak(x->tpm, &x->ak, err) < 0)
-		goto out;
-	x->identity = json_object_new_object();
-	skr_json_add_b64(x->identity, "ek_public", x->ek.public_bytes, x->ek.public_len);
-	skr_json_add_b64(x->identity, "ak_public", x->ak.public_bytes, x->ak.public_len);
-	rc = 0;
-out:
 	x->timing->tpm_ms += now_ms() - t0;
 	return rc;
 }

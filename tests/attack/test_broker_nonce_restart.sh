@@ -18,10 +18,7 @@ admin POST /v1/keys/disk-1/refsets "{\"label\": \"boot-1\", \"state\": \"current
 
 mkdir -p "$tmpd/rec"
 read -r rport aport < "$bdir/ports"
-python3 "$here/record_proxy.py" "$bdir/server.pem" "$bdir/server.key" "$bdir/ca.pem" "$rport" "$tmpd/proxy.port" "$tmpd/rec" &
-proxy_pid=$!
-i=0
-while [ ! -s "$tmpd/proxy.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+start_record_proxy "$tmpd/rec" || { echo "FAIL proxy-start"; exit 1; }
 expect nonce-recorded-release-ok 0 'released' -- "$SKRCTL" release --key-id disk-1 --broker "https://127.0.0.1:$(cat "$tmpd/proxy.port")" --ca "$bdir/ca.pem" --tcti "$TCTI" --timeout 20 --out "$tmpd/secret"
 kill "$proxy_pid" 2>/dev/null
 wait "$proxy_pid" 2>/dev/null

@@ -55,10 +55,7 @@ check() { [ "$2" = "$3" ] && echo "PASS $1" || echo "FAIL $1: got \"$2\", wanted
 # 1a. A nonce used at A is refused at B.
 mkdir -p "$tmpd/rec"
 read -r rport aport < "$bdir/ports"
-python3 "$here/record_proxy.py" "$bdir/server.pem" "$bdir/server.key" "$bdir/ca.pem" "$rport" "$tmpd/proxy.port" "$tmpd/rec" &
-proxy_pid=$!
-i=0
-while [ ! -s "$tmpd/proxy.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+start_record_proxy "$tmpd/rec" || { echo "FAIL proxy-start"; exit 1; }
 expect replica-a-release 0 'released' -- release_at "https://127.0.0.1:$(cat "$tmpd/proxy.port")"
 kill "$proxy_pid" 2>/dev/null
 wait "$proxy_pid" 2>/dev/null

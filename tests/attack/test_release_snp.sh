@@ -32,13 +32,7 @@ admin POST /v1/keys "{\"key_id\": \"snp-tcb9\", \"secret\": \"$SECRET_B64\", \"p
 admin POST /v1/keys "{\"key_id\": \"cvm-1\", \"secret\": \"$SECRET_B64\", \"policy\": {\"tee\": \"az-snp-vtpm\", \"pcrs\": {\"bank\": \"sha256\", \"indexes\": [7]}}}" >/dev/null
 
 read -r rport aport < "$bdir/ports"
-python3 "$here/record_proxy.py" "$bdir/server.pem" "$bdir/server.key" "$bdir/ca.pem" "$rport" \
-	"$tmpd/proxy.port" "$tmpd/rec" "$tmpd/patch.json" &
-proxy_pid=$!
-i=0
-while [ ! -s "$tmpd/proxy.port" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$tmpd/proxy.port" ] || { echo "FAIL proxy-start"; exit 1; }
-PROXY_URL=https://127.0.0.1:$(cat "$tmpd/proxy.port")
+start_record_proxy "$tmpd/rec" "$tmpd/patch.json" || { echo "FAIL proxy-start"; exit 1; }
 
 # No TPM at all: the client must take the configfs-tsm path.
 rel() {	# KEY_ID [URL]

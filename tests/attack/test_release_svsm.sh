@@ -60,13 +60,7 @@ admin POST /v1/keys "{\"key_id\": \"snp-1\", \"secret\": \"$SECRET_B64\", \"poli
 [ "$http_status" = 201 ] && echo "PASS snp-key-create" || echo "FAIL snp-key-create: $http_status $(cat "$tmpd/admin.out")"
 
 read -r rport aport < "$bdir/ports"
-python3 "$here/record_proxy.py" "$bdir/server.pem" "$bdir/server.key" "$bdir/ca.pem" "$rport" \
-	"$tmpd/proxy.port" "$rec" "$tmpd/patch.json" &
-proxy_pid=$!
-i=0
-while [ ! -s "$tmpd/proxy.port" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$tmpd/proxy.port" ] || { echo "FAIL proxy-start"; exit 1; }
-PROXY_URL=https://127.0.0.1:$(cat "$tmpd/proxy.port")
+start_record_proxy "$rec" "$tmpd/patch.json" || { echo "FAIL proxy-start"; exit 1; }
 
 rel() {	# KEY_ID [URL]
 	$SKRCTL release --key-id "$1" --broker "${2:-$RELEASE_URL}" --ca "$bdir/ca.pem" --tcti "$TCTI" \

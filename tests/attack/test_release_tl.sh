@@ -46,13 +46,7 @@ admin POST /v1/keys/cvm-1/refsets "{\"label\": \"boot-1\", \"state\": \"current\
 # exists, replaces members of the evidence on the way.
 start_proxy() {
 	read -r rport aport < "$bdir/ports"
-	rm -f "$tmpd/proxy.port"
-	python3 "$here/record_proxy.py" "$bdir/server.pem" "$bdir/server.key" "$bdir/ca.pem" "$rport" \
-		"$tmpd/proxy.port" "$tmpd/rec" "$tmpd/patch.json" &
-	proxy_pid=$!
-	i=0
-	while [ ! -s "$tmpd/proxy.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	PROXY_URL=https://127.0.0.1:$(cat "$tmpd/proxy.port")
+	start_record_proxy "$tmpd/rec" "$tmpd/patch.json"
 }
 start_proxy
 rel() {	# KEY_ID [URL]

@@ -51,13 +51,7 @@ admin POST /v1/keys/tl-1/refsets "{\"label\": \"boot-1\", \"state\": \"current\"
 # exists, replaces members of the evidence (and, its "tpm" member, of a
 # challenge's "tpm") on the way.
 read -r rport aport < "$bdir/ports"
-rm -f "$tmpd/proxy.port"
-python3 "$here/record_proxy.py" "$bdir/server.pem" "$bdir/server.key" "$bdir/ca.pem" "$rport" \
-	"$tmpd/proxy.port" "$rec" "$tmpd/patch.json" &
-proxy_pid=$!
-i=0
-while [ ! -s "$tmpd/proxy.port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-PROXY_URL=https://127.0.0.1:$(cat "$tmpd/proxy.port")
+start_record_proxy "$rec" "$tmpd/patch.json" || { echo "FAIL proxy-start"; exit 1; }
 
 rel() {	# KEY_ID [URL]
 	$SKRCTL release --key-id "$1" --broker "${2:-$RELEASE_URL}" --ca "$bdir/ca.pem" --tcti "$TCTI" \

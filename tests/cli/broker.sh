@@ -324,3 +324,22 @@ stop_fake_tsm() {
 	[ -n "$tsm_pid" ] && kill "$tsm_pid" 2>/dev/null && wait "$tsm_pid"
 	tsm_pid=
 }
+
+# start_record_proxy REC [PATCH]: tests/attack/record_proxy.py, a TLS proxy
+# in front of the broker's release port ($bdir/ports) that records every
+# exchange in the directory REC and, with PATCH, applies that JSON file's
+# swaps when it exists; sets proxy_pid and PROXY_URL (https://127.0.0.1:PORT).
+# The caller's EXIT trap kills $proxy_pid.
+proxy_pid=
+start_record_proxy() {
+	read -r _rport _aport < "$bdir/ports"
+	rm -f "$tmpd/proxy.port"
+	mkdir -p "$1"
+	python3 "$(dirname "$0")/../attack/record_proxy.py" "$bdir/server.pem" "$bdir/server.key" \
+		"$bdir/ca.pem" "$_rport" "$tmpd/proxy.port" "$1" ${2:+"$2"} &
+	proxy_pid=$!
+	_i=0
+	while [ ! -s "$tmpd/proxy.port" ] && [ $_i -lt 300 ]; do sleep 0.1; _i=$((_i + 1)); done
+	[ -s "$tmpd/proxy.port" ] || return 1
+	PROXY_URL=https://127.0.0.1:$(cat "$tmpd/proxy.port")
+}
