@@ -301,7 +301,7 @@ static int enroll_parse(int argc, char **argv, struct enroll_args *a)
 static int config_gate_check(const struct skr_enroll_opts *o, const struct skr_client_config *cfg,
 			     struct skr_err *err)
 {
-	if (!cfg || cfg->disk_tag_gate || !skr_release_is_bare_snp(o->tcti))
+	if (!cfg || cfg->disk_tag_gate || skr_release_path(o->tcti) != SKR_RELEASE_PATH_BARE_SNP)
 		return 0;
 	if (o->weak_binding) {
 		fprintf(stderr, "skrctl: warning: %s lacks \"gate\": \"disk-tag\": a boot that does "

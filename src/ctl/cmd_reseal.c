@@ -622,8 +622,8 @@ int cmd_reseal(int argc, char **argv)
 	}
 	cfg.path = skr_client_config_path(a.config);
 	a.cfg = &cfg;
-	a.bare_snp = skr_release_is_bare_snp(a.in.tcti ? a.in.tcti
-					     : config_get(&cfg, &err) == 0 ? cfg.c.tcti : NULL);
+	a.bare_snp = skr_release_path(a.in.tcti ? a.in.tcti
+				      : config_get(&cfg, &err) == 0 ? cfg.c.tcti : NULL) == SKR_RELEASE_PATH_BARE_SNP;
 	err = (struct skr_err){ 0 };	/* a configuration that does not load: reported per token */
 	if (!a.bare_snp && (a.op == OP_SUBMIT || a.op == OP_CHECK) && resolve_inputs(&a, &err) < 0)
 		goto out;

@@ -35,7 +35,7 @@ struct status_args {
 	bool json;
 	/* Where to ask and whom to trust: the configuration (at the first skr token), never the header. */
 	bool cfg_tried, have_cfg;
-	bool snp;			/* this VM's release is bare SEV-SNP (skr_release_is_bare_snp) */
+	enum skr_release_path path;	/* this VM's release path (skr_release_path), asked once */
 	struct skr_client_config cfg;
 	struct skr_err cerr;		/* why it is not there */
 };
@@ -214,15 +214,14 @@ static void print_brokers(json_object *t)
 
 static void print_release(json_object *r)
 {
-	json_object *v, *f;
+	json_object *v, *f, *tee;
 
 	json_object_object_get_ex(r, "would_be_released", &v);
-	if (json_object_get_boolean(v) && json_object_object_get_ex(r, "tee", &v)) {
+	if (json_object_get_boolean(v) && json_object_object_get_ex(r, "tee", &tee)) {
 		printf("  this boot would be released (tee %s: the launch measurement is approved)\n",
-		       json_object_get_string(v));
+		       json_object_get_string(tee));
 		return;
 	}
-	json_object_object_get_ex(r, "would_be_released", &v);
 	if (json_object_get_boolean(v)) {
 		printf("  this boot would be released (approved set %s)\n",
 		       json_object_object_get_ex(r, "set", &v) ? json_object_get_string(v) : "?");
@@ -317,7 +316,7 @@ static void ask_brokers(const struct status_args *a, const struct skr_token *tok
 	 * The dry run needs a TPM (--tcti, the configuration's, or the kernel's
 	 * resource manager), or bare SNP's report.
 	 */
-	if (a->snp || a->tcti || access("/dev/tpmrm0", F_OK) == 0)
+	if (a->path == SKR_RELEASE_PATH_BARE_SNP || a->tcti || access("/dev/tpmrm0", F_OK) == 0)
 		json_object_object_add(o, "release", release_status(tok, &a->cfg, a->tcti, a->timeout,
 								    a->log_path, err));
 }
@@ -362,7 +361,7 @@ static json_object *token_status(struct status_args *a, int t, const char *text,
  * when there is a TPM to ask: {"tee", "description"} or {"error"}.  Only a
  * diagnostic: the exit status stays the tokens'.
  */
-static json_object *vm_mode(const char *tcti)
+static json_object *vm_mode(const char *tcti, bool svsm)
 {
 	json_object *o = json_object_new_object();
 	struct skr_tpm *tpm = NULL;
@@ -370,7 +369,7 @@ static json_object *vm_mode(const char *tcti)
 	enum skr_tpm_mode mode;
 
 	/* As the release decides: the SVSM's vTPM first (its EK has no certificate). */
-	if (skr_release_is_svsm(tcti)) {
+	if (svsm) {
 		json_object_object_add(o, "tee", json_object_new_string(SKR_TEE_NAME_SNP_SVSM));
 		json_object_object_add(o, "description",
 				       json_object_new_string("SEV-SNP under an SVSM vTPM: the SVSM's "
@@ -488,7 +487,7 @@ int cmd_status(int argc, char **argv)
 		return rc;
 	/* The configuration's TCTI picks the mode as the release would (none: the tokens say why). */
 	status_config(&a);
-	a.snp = skr_release_is_bare_snp(a.tcti);
+	a.path = skr_release_path(a.tcti);
 	if ((rc = crypt_init(&cd, a.device)) < 0 || (rc = crypt_load(cd, CRYPT_LUKS2, NULL)) < 0) {
 		crypt_free(cd);
 		if (a.have_cfg)
@@ -503,11 +502,11 @@ int cmd_status(int argc, char **argv)
 	pending = skr_luks_token_count(cd, SKR_PENDING_TOKEN_TYPE);
 	crypt_free(cd);
 	res = json_object_new_object();
-	if (a.snp) {
+	if (a.path == SKR_RELEASE_PATH_BARE_SNP) {
 		json_object_object_add(res, "vm", vm_mode_snp());
 		json_object_object_add(res, "gate", snp_gate());
 	} else if (a.tcti || access("/dev/tpmrm0", F_OK) == 0) {
-		json_object_object_add(res, "vm", vm_mode(a.tcti));
+		json_object_object_add(res, "vm", vm_mode(a.tcti, a.path == SKR_RELEASE_PATH_SVSM));
 	}
 	if (a.have_cfg)
 		skr_client_config_free(&a.cfg);

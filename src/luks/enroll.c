@@ -562,34 +562,17 @@ static int snp_policy(struct skr_tpm *t, json_object *o, struct skr_err *err)
 {
 	_cleanup_buf_ struct skr_buf hcl = { 0 };
 	struct skr_hcl_report rep;
-	json_object *snp, *meas;
-	enum skr_snp_product product;
-	struct skr_snp_tcb v;
-	char *hex;
+	json_object *snp;
+	int rc;
 
 	if (skr_tpm_read_hcl(t, &hcl, err) < 0 ||
 	    skr_hcl_report_parse(hcl.data, hcl.len, &rep, err) < 0)
 		return -1;
-	if (rep.snp.policy & SKR_SNP_POLICY_DEBUG) {
-		skr_hcl_report_free(&rep);
-		return skr_fail(err, SKR_R_snp_debug_enabled,
-				"this VM runs with SNP debugging allowed: no key is bound to it");
-	}
-	product = skr_snp_report_product(&rep.snp);
-	v = skr_snp_tcb_decode(rep.snp.reported_tcb, product);
-	snp = json_object_new_object();
-	meas = json_object_new_array();
-	json_object_object_add(snp, "allow_debug", json_object_new_boolean(false));
-	json_object_object_add(snp, "max_vmpl", json_object_new_int((int)rep.snp.vmpl));
-	json_object_object_add(snp, "min_tcb",
-			       skr_snp_tcb_to_json(&v, product == SKR_SNP_PRODUCT_TURIN));
-	hex = skr_hex_encode(rep.snp.measurement, sizeof(rep.snp.measurement));
-	json_object_array_add(meas, json_object_new_string(hex ? hex : ""));
-	free(hex);
-	json_object_object_add(snp, "measurements", meas);
-	json_object_object_add(o, "snp", snp);
+	rc = skr_enroll_snp_member(&rep.snp, &snp, err);
+	if (rc == 0)
+		json_object_object_add(o, "snp", snp);
 	skr_hcl_report_free(&rep);
-	return 0;
+	return rc;
 }
 
 /*
@@ -676,22 +659,19 @@ static int svsm_policy(uint32_t mask, char **policy, struct skr_err *err)
 }
 
 /* The PCR values in mask and, when want_policy, a policy for this VM's mode. */
-static int read_evidence(const char *tcti, uint32_t mask, bool want_policy, char **policy,
-			 struct skr_pcr_banks *pcrs, struct skr_err *err)
+static int read_evidence(const char *tcti, bool svsm, uint32_t mask, bool want_policy,
+			 char **policy, struct skr_pcr_banks *pcrs, struct skr_err *err)
 {
 	_cleanup_tpm_ struct skr_tpm *t = NULL;
 	enum skr_tpm_mode mode;
 	json_object *o;
 	int rc;
 
-	/* As the release decides (release_client.c): the SVSM's vTPM before the EK.
-	 * Asked before the TPM is opened here: swtpm takes one client at a time. */
-	bool svsm = want_policy && skr_release_is_svsm(tcti);
-
 	if (skr_tpm_open(tcti, &t, err) < 0 || skr_tpm_pcr_read(t, mask, pcrs, err) < 0)
 		return -1;
 	if (!want_policy)
 		return 0;
+	/* As the release decides (release_client.c): the SVSM's vTPM before the EK. */
 	if (svsm)
 		return svsm_policy(mask, policy, err);
 	if (skr_tpm_detect_mode(t, &mode, err) < 0)
@@ -768,7 +748,7 @@ int skr_check_this_boot(const struct skr_release_opts *ro, json_object **answer,
 		return skr_fail(err, SKR_R_nomem, "out of memory");
 	fields = json_object_new_object();
 	/* Bare SNP has no PCRs: the broker checks the report's launch measurement. */
-	if (!skr_release_is_bare_snp(ro->tcti)) {
+	if (skr_release_path(ro->tcti) != SKR_RELEASE_PATH_BARE_SNP) {
 		/* Closed before the call: the attested call opens the TPM itself (swtpm takes one client). */
 		rc = skr_tpm_open(ro->tcti, &tpm, err) < 0 ||
 				     skr_tpm_pcr_read(tpm, (1u << SKR_PCR_COUNT) - 1, pcrs, err) < 0
@@ -877,6 +857,7 @@ struct enroll_run {
 	struct skr_pcr_banks pcrs;	/* this boot's values of the bound PCRs */
 	uint32_t mask;			/* the PCRs bound */
 	bool snp;			/* bare SEV-SNP (enroll_snp.h): no PCRs, no reference set */
+	bool svsm;			/* tee "snp-svsm": the policy's launch state from the report */
 	uint8_t *secret;		/* the new keyslot's passphrase (SKR_ENROLL_SECRET_LEN) */
 	int slot, rslot;		/* the keyslots chosen; rslot -1 without a recovery key */
 	/* What exists because of this run: */
@@ -931,7 +912,7 @@ static int step_policy(struct enroll_run *e, struct skr_err *err)
 		return -1;
 	}
 	memset(&e->pcrs, 0, sizeof(e->pcrs));
-	if (read_evidence(o->tcti, e->mask, !o->policy_json, &e->policy, &e->pcrs, err) < 0)
+	if (read_evidence(o->tcti, e->svsm, e->mask, !o->policy_json, &e->policy, &e->pcrs, err) < 0)
 		return -1;
 	return e->policy ? 0 : skr_fail(err, SKR_R_nomem, "out of memory");
 }
@@ -1193,6 +1174,7 @@ static void enroll_undo(struct enroll_run *e, size_t failed)
 int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, struct skr_err *err)
 {
 	struct enroll_run e = { .o = o, .r = r, .slot = -1, .rslot = -1, .pending = -1, .token = -1 };
+	enum skr_release_path path;
 	size_t i;
 	int rc = 0;
 
@@ -1204,7 +1186,10 @@ int skr_enroll(const struct skr_enroll_opts *o, struct skr_enroll_result *r, str
 	if (o->key_id && !key_id_ok(o->key_id))
 		return skr_fail(err, SKR_R_usage, "key id must be 1-128 characters of A-Z a-z 0-9 . _ -");
 	e.admins = admin_urls(o, &e.n_admins);
-	e.snp = r->snp = skr_release_is_bare_snp(o->tcti);
+	/* Asked once, before any TPM is opened here (swtpm takes one client at a time). */
+	path = skr_release_path(o->tcti);
+	e.snp = r->snp = path == SKR_RELEASE_PATH_BARE_SNP;
+	e.svsm = path == SKR_RELEASE_PATH_SVSM;
 	for (i = 0; i < ARRAY_SIZE(enroll_steps) && rc == 0; i++)
 		rc = enroll_steps[i].run(&e, err);
 	if (rc < 0 || err->reason != SKR_R_ok) {

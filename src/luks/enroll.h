@@ -41,7 +41,7 @@
  * broker_protocol, the dry run's refusal (pcr_mismatch when this boot matches
  * no approved set, or the broker's own reason), tpm_*.
  *
- * Bare SEV-SNP (skr_release_is_bare_snp(tcti), enroll_snp.h): the policy is
+ * Bare SEV-SNP (skr_release_path(tcti), enroll_snp.h): the policy is
  * this guest's launch measurement (tee "snp", no "pcrs", no reference set at
  * the broker, a token with no PCRs); the disk-tag gate on the kernel command
  * line is checked before anything is written (binding_too_weak).

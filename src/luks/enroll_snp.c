@@ -65,26 +65,28 @@ static int own_report(struct skr_snp_report *r, struct skr_err *err)
 	return skr_snp_report_parse(report.data, report.len, r, err);
 }
 
-/* As az-snp-vtpm's snp_policy (enroll.c), from the bare report. */
-static json_object *snp_member(const struct skr_snp_report *r)
+int skr_enroll_snp_member(const struct skr_snp_report *r, json_object **snp, struct skr_err *err)
 {
 	enum skr_snp_product product = skr_snp_report_product(r);
 	struct skr_snp_tcb v = skr_snp_tcb_decode(r->reported_tcb, product);
-	json_object *snp = json_object_new_object(), *meas = json_object_new_array();
-	_cleanup_free_ char *hex = skr_hex_encode(r->measurement, sizeof(r->measurement));
+	_cleanup_free_ char *hex = NULL;
+	json_object *meas;
 
-	if (!hex) {
-		json_object_put(snp);
-		json_object_put(meas);
-		return NULL;
-	}
-	json_object_object_add(snp, "allow_debug", json_object_new_boolean(false));
-	json_object_object_add(snp, "max_vmpl", json_object_new_int((int)r->vmpl));
-	json_object_object_add(snp, "min_tcb",
+	*snp = NULL;
+	if (skr_snp_report_debug(r))
+		return skr_fail(err, SKR_R_snp_debug_enabled,
+				"this VM runs with SNP debugging allowed: no key is bound to it");
+	if (!(hex = skr_hex_encode(r->measurement, sizeof(r->measurement))))
+		return skr_fail(err, SKR_R_nomem, "out of memory");
+	*snp = json_object_new_object();
+	meas = json_object_new_array();
+	json_object_object_add(*snp, "allow_debug", json_object_new_boolean(false));
+	json_object_object_add(*snp, "max_vmpl", json_object_new_int((int)r->vmpl));
+	json_object_object_add(*snp, "min_tcb",
 			       skr_snp_tcb_to_json(&v, product == SKR_SNP_PRODUCT_TURIN));
 	json_object_array_add(meas, json_object_new_string(hex));
-	json_object_object_add(snp, "measurements", meas);
-	return snp;
+	json_object_object_add(*snp, "measurements", meas);
+	return 0;
 }
 
 int skr_enroll_snp_own(bool svsm, json_object **snp, struct skr_err *err)
@@ -94,15 +96,10 @@ int skr_enroll_snp_own(bool svsm, json_object **snp, struct skr_err *err)
 	*snp = NULL;
 	if (own_report(&r, err) < 0)
 		return -1;
-	if (skr_snp_report_debug(&r))
-		return skr_fail(err, SKR_R_snp_debug_enabled,
-				"this VM runs with SNP debugging allowed: no key is bound to it");
 	/* The SVSM asks for its report at VMPL0; this one is the guest's own (VMPL >= 1). */
 	if (svsm)
 		r.vmpl = 0;
-	if (!(*snp = snp_member(&r)))
-		return skr_fail(err, SKR_R_nomem, "out of memory");
-	return 0;
+	return skr_enroll_snp_member(&r, snp, err);
 }
 
 static int own_policy(char **policy, struct skr_err *err)

@@ -2,7 +2,7 @@
 /*
  * The bare SEV-SNP parts of enroll (tee "snp", no vTPM, docs/DESIGN.md 2.3):
  * the key's policy and the disk-tag boot gate.  enroll.c calls them when
- * skr_release_is_bare_snp says this VM's release takes the snp path.
+ * skr_release_path says this VM's release takes the bare snp path.
  *
  * Why a gate check at enrollment: there is no PCR 15 here, so the measured
  * initramfs hands a passphrase-opened volume over only when its tag
@@ -31,6 +31,16 @@
  * A debug guest is refused (snp_debug_enabled); --pcrs is a usage error.
  */
 int skr_enroll_snp_policy(const struct skr_enroll_opts *o, char **policy, struct skr_err *err);
+
+/*
+ * The "snp" member of a policy from report r: debugging off (a debug guest
+ * is refused, snp_debug_enabled), r's VMPL as "max_vmpl", its reported TCB
+ * as "min_tcb", its launch measurement as the only one in "measurements".
+ * Every mode that reads a report at enrollment (az-snp-vtpm's HCL report
+ * too) makes the member here.
+ */
+struct skr_snp_report;
+int skr_enroll_snp_member(const struct skr_snp_report *r, json_object **snp, struct skr_err *err);
 
 /*
  * The "snp" member of a policy from this VM's own report (debug off, its

@@ -15,7 +15,6 @@
 
 #include "common/gate.h"
 #include "vm/gate_measure.h"
-#include "vm/release_client.h"
 #include "vm/tpm.h"
 #include "common/util.h"
 
@@ -254,7 +253,7 @@ int skr_handover(const char *tcti, bool disk_tag_gate, void (*log)(const char *l
 		devs[0].name[0] = '\0';
 		n = 1;
 	}
-	if (disk_tag_gate || skr_release_is_bare_snp(tcti))
+	if (disk_tag_gate)
 		return snp_handover(run, marker, devs, n, log);
 	if (skr_tpm_open(tcti, &t, &err) < 0) {
 		logf_(log, "handover: the TPM is not available, PCR %d NOT extended: %s", SKR_GATE_PCR,

@@ -23,8 +23,9 @@
  * marker is not written when an extend failed, so a later run can still
  * close the gate.
  *
- * Bare SEV-SNP (skr_release_is_bare_snp, or the configuration's "gate":
- * "disk-tag": no vTPM to extend; luks/disk_tag.h):
+ * Bare SEV-SNP (disk_tag_gate: the caller found the release's path bare SNP,
+ * or the configuration says "gate": "disk-tag"; no vTPM to extend;
+ * luks/disk_tag.h):
  * nothing is extended.  Every active dm-crypt volume must have a record
  * with the line "gate=snp", which skr-unlock writes only for an open it
  * showed to be the enrolled volume (an attested release, or a passphrase
@@ -56,9 +57,9 @@ const char *skr_run_dir(void);
 int skr_dm_uuid(char *buf, size_t size, const char *luks_uuid, const char *name);
 
 /*
- * The handover; tcti NULL: the default TPM.  disk_tag_gate: the client
- * configuration's "gate": "disk-tag" (bare SEV-SNP's rules even when this
- * boot does not detect SNP).  log: the message sink (stderr + kmsg).
+ * The handover; tcti NULL: the default TPM.  disk_tag_gate: keep bare
+ * SEV-SNP's rules (the caller decides: skr_release_path, or the client
+ * configuration's "gate": "disk-tag").  log: the message sink (stderr + kmsg).
  */
 int skr_handover(const char *tcti, bool disk_tag_gate, void (*log)(const char *line));
 

@@ -486,7 +486,7 @@ static int prompt_loop(struct crypt_device *cd, const struct opts *o)
  * further.
  */
 static void record_unlock(struct crypt_device *cd, const struct opts *o, const char *method,
-			  const char *key_id, bool snp_gate)
+			  const char *key_id)
 {
 	const char *dir = skr_run_dir(), *uuid = crypt_get_uuid(cd);
 	char path[512], dm_uuid[256];
@@ -506,7 +506,7 @@ static void record_unlock(struct crypt_device *cd, const struct opts *o, const c
 		fprintf(f, "dm_uuid=%s\n", dm_uuid);
 	if (key_id)
 		fprintf(f, "key_id=%s\n", key_id);
-	if (snp_gate)
+	if (o->tag_gate)	/* only opens shown to be the enrolled volume get here */
 		fprintf(f, "gate=%s\n", SKR_UNLOCK_GATE_SNP);
 	fclose(f);
 }
@@ -538,7 +538,7 @@ static int seal_open(struct crypt_device *cd, const struct opts *o, const char *
 	if (o->tag_gate) {
 		/* No register: the open was shown to be the enrolled volume's instead. */
 		say(true, "bare SEV-SNP: no PCR %d; %s opened by %s", SKR_GATE_PCR, o->device, method);
-		record_unlock(cd, o, method, key_id, true);
+		record_unlock(cd, o, method, key_id);
 		return 0;
 	}
 	r = gate_event(event, sizeof(event), key_id, method, &err) < 0 ? -1 : 0;
@@ -549,7 +549,7 @@ static int seal_open(struct crypt_device *cd, const struct opts *o, const char *
 	skr_tpm_close(tpm);
 	if (r == 0) {
 		say(true, "PCR %d: %s", SKR_GATE_PCR, event);
-		record_unlock(cd, o, method, key_id, false);
+		record_unlock(cd, o, method, key_id);
 		return 0;
 	}
 	say(false, "SECURITY: the open of %s could not be measured into PCR %d: %s", o->device,
@@ -580,7 +580,7 @@ static const char *config_tcti(const struct opts *o, struct skr_client_config *c
 /* Bare SEV-SNP's disk-tag gate: detected, or required by the configuration ("gate"). */
 static bool disk_tag_gate(const char *tcti, const struct skr_client_config *cfg)
 {
-	return (cfg && cfg->disk_tag_gate) || skr_release_is_bare_snp(tcti);
+	return (cfg && cfg->disk_tag_gate) || skr_release_path(tcti) == SKR_RELEASE_PATH_BARE_SNP;
 }
 
 /* --handover */
@@ -589,7 +589,7 @@ static int handover(const struct opts *o)
 	struct skr_client_config cfg;
 	bool have_cfg;
 	const char *tcti = config_tcti(o, &cfg, &have_cfg);
-	int rc = skr_handover(tcti, have_cfg && cfg.disk_tag_gate, say_line);
+	int rc = skr_handover(tcti, disk_tag_gate(tcti, have_cfg ? &cfg : NULL), say_line);
 
 	if (have_cfg)
 		skr_client_config_free(&cfg);

@@ -582,31 +582,16 @@ static int detect_mode(struct exchange *x, struct skr_err *err)
 	return detect(x->o->tcti, &x->tpm, &x->mode, &x->bare_snp, &x->svsm, err);
 }
 
-static void detect_kind(const char *tcti, bool *bare, bool *svsm)
+enum skr_release_path skr_release_path(const char *tcti)
 {
 	struct skr_err err = { 0 };
 	struct skr_tpm *tpm = NULL;
 	enum skr_tpm_mode mode;
+	bool bare = false, svsm = false;
 
-	if (detect(tcti, &tpm, &mode, bare, svsm, &err) == 0)
+	if (detect(tcti, &tpm, &mode, &bare, &svsm, &err) == 0)
 		skr_tpm_close(tpm);
-}
-
-bool skr_release_is_bare_snp(const char *tcti)
-{
-	bool bare = false, svsm = false;
-
-	/* snp-svsm is not bare: its gate is the vTPM's PCR 15, as in the TPM modes. */
-	detect_kind(tcti, &bare, &svsm);
-	return bare;
-}
-
-bool skr_release_is_svsm(const char *tcti)
-{
-	bool bare = false, svsm = false;
-
-	detect_kind(tcti, &bare, &svsm);
-	return svsm;
+	return bare ? SKR_RELEASE_PATH_BARE_SNP : svsm ? SKR_RELEASE_PATH_SVSM : SKR_RELEASE_PATH_TPM;
 }
 
 /* Challenge, evidence and the call, retried across brokers until the deadline. */

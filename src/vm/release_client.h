@@ -77,15 +77,23 @@ int skr_attested_call(const struct skr_release_opts *o, const char *path, json_o
 		      json_object **answer, struct skr_err *err);
 
 /*
- * Whether a release from this VM takes the bare SEV-SNP path (tee "snp"):
- * no TPM, or one without Azure's indexes, and configfs-tsm or
- * /dev/sev-guest, and no SVSM vTPM (tee "snp-svsm" is not bare: its gate
- * is the vTPM's PCR 15).  Then there is no PCR 15 gate, and skr-unlock and
- * the handover keep the disk-tag gate instead (luks/disk_tag.h).
+ * Which path a release from this VM takes, by the release's own detection
+ * (one TPM open and configfs-tsm probe: ask once, keep the answer):
+ *   SKR_RELEASE_PATH_BARE_SNP  tee "snp": no TPM, or one without Azure's
+ *       indexes, and configfs-tsm or /dev/sev-guest, and no SVSM vTPM.
+ *       There is no PCR 15 gate: skr-unlock and the handover keep the
+ *       disk-tag gate instead (luks/disk_tag.h);
+ *   SKR_RELEASE_PATH_SVSM      tee "snp-svsm": the SVSM's vTPM (its gate is
+ *       the vTPM's PCR 15, as in the TPM modes);
+ *   SKR_RELEASE_PATH_TPM       everything else: Azure's modes, tee "tpm", or
+ *       a TPM that cannot be used (the release then says why).
  */
-bool skr_release_is_bare_snp(const char *tcti);
+enum skr_release_path {
+	SKR_RELEASE_PATH_TPM = 0,
+	SKR_RELEASE_PATH_BARE_SNP,
+	SKR_RELEASE_PATH_SVSM,
+};
 
-/* Whether a release from this VM takes the SVSM vTPM path (tee "snp-svsm"). */
-bool skr_release_is_svsm(const char *tcti);
+enum skr_release_path skr_release_path(const char *tcti);
 
 #endif
